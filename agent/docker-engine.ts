@@ -1,0 +1,44 @@
+import type { ContainerSnapshot } from "../contracts/index.js";
+
+/** What the agent knows about one container from Docker, before its own opt-in judgement. */
+export type ContainerDetails = Omit<ContainerSnapshot, "optedIn">;
+
+/**
+ * The agent's view of one Docker engine. The agent's logic depends only on this interface; the
+ * dockerode adapter is registered at the edge (see dockerode-engine.ts), so the logic can be
+ * exercised against any engine.
+ */
+export interface DockerEngine {
+  /**
+   * Opens Docker's raw event stream (newline-delimited JSON), filtered to container lifecycle
+   * and health events. `since` replays from a point in Docker's own clock, as
+   * `<seconds>.<nanoseconds>`. The stream ends, without an error, when dockerd stops.
+   */
+  openEventStream(options: { since?: string; signal: AbortSignal }): Promise<NodeJS.ReadableStream>;
+  /** Ids of every container, running or not. */
+  listContainerIds(): Promise<string[]>;
+  /** One container's current state, or undefined when it does not exist (any more). */
+  inspect(id: string): Promise<ContainerDetails | undefined>;
+  /** `docker restart -t <stopTimeoutSeconds>`. */
+  restart(id: string, stopTimeoutSeconds: number): Promise<void>;
+  /** Docker's version string; throws when the engine cannot be reached. */
+  version(): Promise<string>;
+}
+
+/** The Docker event actions the agent asks for (health_status matches all three statuses). */
+export const DOCKER_EVENT_FILTER = {
+  type: ["container"],
+  event: [
+    "create",
+    "start",
+    "die",
+    "stop",
+    "kill",
+    "restart",
+    "oom",
+    "destroy",
+    "pause",
+    "unpause",
+    "health_status",
+  ],
+} as const;

@@ -1,0 +1,67 @@
+import type { HostSnapshot } from "../contracts/index.js";
+
+export interface SnapshotPublisherOptions {
+  take: () => HostSnapshot;
+  /** Stores and announces one snapshot (KV put and subject publish). */
+  publish: (snapshot: HostSnapshot) => Promise<void>;
+  /** Changes within this window are coalesced into one snapshot. */
+  debounceMs: number;
+  /** A snapshot goes out at least this often, so readers can tell a live host from a dead one. */
+  heartbeatMs: number;
+  onError: (error: unknown) => void;
+}
+
+/**
+ * Publishes the host snapshot on change (debounced) and on a heartbeat. At most one publish is
+ * in flight; a change during a publish causes exactly one more.
+ */
+export class SnapshotPublisher {
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private publishing: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly options: SnapshotPublisherOptions) {}
+
+  start(): void {
+    this.heartbeatTimer = setInterval(() => this.publishNow(), this.options.heartbeatMs);
+    this.publishNow();
+  }
+
+  /** Something a snapshot shows has changed. */
+  changed(): void {
+    if (this.stopped || this.debounceTimer) return;
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      this.publishNow();
+    }, this.options.debounceMs);
+  }
+
+  /** Publishes now (or right after the publish in flight). */
+  publishNow(): void {
+    if (this.stopped) return;
+    if (this.publishing) {
+      this.again = true;
+      return;
+    }
+    this.publishing = this.options
+      .publish(this.options.take())
+      .catch(this.options.onError)
+      .finally(() => {
+        this.publishing = undefined;
+        if (this.again) {
+          this.again = false;
+          this.publishNow();
+        }
+      });
+  }
+
+  /** Stops the timers and waits for the publish in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.debounceTimer);
+    clearInterval(this.heartbeatTimer);
+    await this.publishing;
+  }
+}

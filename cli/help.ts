@@ -1,0 +1,45 @@
+/** The text of `fleetheal --help`; kept next to the code that parses the same variables. */
+export const HELP = `fleetheal — event-driven healing of Docker containers across a fleet of hosts
+
+Usage: fleetheal <command>
+
+Commands:
+  up        All-in-one for one host: an embedded nats-server (unless FLEETHEAL_NATS_URL is
+            set), the agent, a handler and the gateway. Ctrl-C or SIGTERM stops everything.
+  agent     The per-host agent: forwards Docker events, keeps the host snapshot, executes
+            restart commands for containers labelled <FLEETHEAL_LABEL>=true.
+  handler   One handler replica (heal, auto-monitor). Run as many as you like.
+  gateway   The HTTP gateway: GET /health (the whole fleet) and GET /livez.
+
+Options:
+  -h, --help      Show this help (also: fleetheal <command> --help)
+  -v, --version   Print the version
+
+Environment (defaults in brackets):
+  FLEETHEAL_NATS_URL          NATS server URL(s), comma-separated [nats://127.0.0.1:4222]
+  FLEETHEAL_LOG_LEVEL         fatal|error|warn|info|debug|trace|silent [info]
+ agent:
+  FLEETHEAL_HOST_ID           This host's id: letters, digits, '_' and '-' [the hostname]
+  DOCKER_HOST                 Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY and
+                              DOCKER_CERT_PATH for TLS) [unix:///var/run/docker.sock]
+  FLEETHEAL_LABEL             Opt-in label key; containers opt in with <label>=true.
+                              'all' watches every container [autoheal]
+  FLEETHEAL_HEARTBEAT_MS      Snapshot heartbeat [5000]
+  FLEETHEAL_SNAPSHOT_DEBOUNCE_MS  Coalesce snapshot changes within this window [100]
+  FLEETHEAL_STOP_TIMEOUT      Seconds between SIGTERM and SIGKILL on restart; the label
+                              autoheal.stop.timeout overrides it per container [10]
+  FLEETHEAL_OUTBOX_CAPACITY   Events held while NATS is unreachable [10000]
+ handler:
+  FLEETHEAL_HEAL_COOLDOWN_MS  Minimum time between two restarts of one container [10000]
+  FLEETHEAL_MAX_EVENT_AGE_MS  Older unhealthy events are not acted on [300000]
+  FLEETHEAL_COMMAND_TIMEOUT_MS  How long a restart may take before it is retried [60000]
+ gateway:
+  FLEETHEAL_GATEWAY_PORT      HTTP port [8080]
+  FLEETHEAL_GATEWAY_HOST      HTTP bind address [0.0.0.0]
+  FLEETHEAL_STALE_AFTER_HEARTBEATS  Missed heartbeats before a host is 'stale' [3]
+  FLEETHEAL_DOWN_AFTER_HEARTBEATS   Missed heartbeats before a host is 'down' [12]
+ up:
+  FLEETHEAL_DATA_DIR          Where the embedded nats-server keeps its store [./.fleetheal]
+  FLEETHEAL_NATS_PORT         Port of the embedded nats-server [4222]
+  FLEETHEAL_NATS_SERVER_BIN   The nats-server binary [nats-server]
+`;

@@ -1,0 +1,103 @@
+import { resolve } from "node:path";
+import { z } from "zod";
+import { loadAgentConfig } from "../agent/config.js";
+import { runAgent } from "../agent/main.js";
+import { intFromEnv, loadEnv } from "../common/config.js";
+import { describeError } from "../common/errors.js";
+import { runUntilSignal, type Stoppable } from "../common/lifecycle.js";
+import { createLogger } from "../common/logger.js";
+import { VERSION } from "../common/version.js";
+import { loadGatewayConfig } from "../gateway/config.js";
+import { runGateway } from "../gateway/main.js";
+import { loadHandlerConfig } from "../handlers/config.js";
+import { runHandlers } from "../handlers/main.js";
+import { startEmbeddedNats } from "./embedded-nats.js";
+import { HELP } from "./help.js";
+
+const UpEnv = z.object({
+  FLEETHEAL_NATS_URL: z.string().optional(),
+  FLEETHEAL_DATA_DIR: z.string().default(".fleetheal"),
+  FLEETHEAL_NATS_PORT: intFromEnv(z, { min: 1, max: 65_535, default: 4222 }),
+  FLEETHEAL_NATS_SERVER_BIN: z.string().default("nats-server"),
+});
+
+const COMMANDS: Record<string, () => Promise<Stoppable>> = {
+  agent: () => runAgent(loadAgentConfig(), createLogger("agent")),
+  handler: () => runHandlers(loadHandlerConfig(), createLogger("handler")),
+  gateway: () => runGateway(loadGatewayConfig(), createLogger("gateway")),
+  up: startAllInOne,
+};
+
+/** `fleetheal up`: every role in one process, for one host. */
+async function startAllInOne(): Promise<Stoppable> {
+  const env = loadEnv(UpEnv);
+  const log = createLogger("up");
+  // Validate every role's configuration before starting anything.
+  const agentConfig = loadAgentConfig();
+  const handlerConfig = loadHandlerConfig();
+  const gatewayConfig = loadGatewayConfig();
+  const nats = env.FLEETHEAL_NATS_URL
+    ? undefined
+    : await startEmbeddedNats({
+        binary: env.FLEETHEAL_NATS_SERVER_BIN,
+        dataDir: resolve(env.FLEETHEAL_DATA_DIR),
+        port: env.FLEETHEAL_NATS_PORT,
+        log,
+      });
+  const natsUrl = nats?.url ?? (env.FLEETHEAL_NATS_URL as string);
+  const started: Stoppable[] = [];
+  // Stop in reverse order of start; one component failing to stop must not keep the others
+  // (or the embedded server) running.
+  const stopAll = async () => {
+    for (const component of started.reverse()) {
+      await component.stop().catch((error: unknown) => {
+        log.error({ err: describeError(error) }, "component failed to stop cleanly");
+      });
+    }
+    await nats?.stop();
+  };
+  try {
+    started.push(await runHandlers({ ...handlerConfig, natsUrl }, createLogger("handler")));
+    const gateway = await runGateway({ ...gatewayConfig, natsUrl }, createLogger("gateway"));
+    started.push(gateway);
+    started.push(await runAgent({ ...agentConfig, natsUrl }, createLogger("agent")));
+    process.stdout.write(
+      `fleetheal ${VERSION} is up on host ${agentConfig.hostId}: ${gateway.url}/health\n`,
+    );
+    log.info({ gateway: gateway.url, nats: natsUrl, host: agentConfig.hostId }, "fleetheal is up");
+  } catch (error) {
+    await stopAll().catch(() => {});
+    throw error;
+  }
+  return { stop: stopAll };
+}
+
+function main(argv: string[]): void {
+  const [command, ...rest] = argv;
+  if (command === "-v" || command === "--version") {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  if (!command || command === "-h" || command === "--help" || command === "help") {
+    process.stdout.write(HELP);
+    return;
+  }
+  const start = COMMANDS[command];
+  if (!start) {
+    process.stderr.write(`fleetheal: unknown command '${command}'\n\n${HELP}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (rest.includes("-h") || rest.includes("--help")) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (rest.length > 0) {
+    process.stderr.write(`fleetheal ${command}: unexpected arguments: ${rest.join(" ")}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  void runUntilSignal(createLogger("fleetheal"), start);
+}
+
+main(process.argv.slice(2));

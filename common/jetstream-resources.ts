@@ -1,0 +1,96 @@
+import {
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  EVENTS_STREAM,
+  HOSTS_BUCKET,
+  LEDGER_BUCKET,
+  MONITORED_BUCKET,
+  SUBJECTS,
+} from "../contracts/index.js";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const nanos = (ms: number) => ms * 1_000_000;
+
+/** Retention of the events stream. */
+export interface StreamLimits {
+  maxAgeMs: number;
+  maxBytes: number;
+  /** Window in which a repeated `Nats-Msg-Id` is dropped as a duplicate. */
+  duplicateWindowMs: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  maxAgeMs: 7 * DAY_MS,
+  maxBytes: 1024 * 1024 * 1024,
+  duplicateWindowMs: 10 * 60 * 1000,
+};
+
+/** The JetStream handles every fleetheal process works with. */
+export interface FleetJetStream {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  hosts: KV;
+  ledger: KV;
+  monitored: KV;
+}
+
+/**
+ * Creates the stream and buckets if they are missing and opens them. Any process may start first,
+ * so every process calls this; creation is idempotent and never changes an existing resource
+ * (an operator may have tuned it).
+ */
+export async function openFleetJetStream(
+  nc: NatsConnection,
+  limits: StreamLimits = DEFAULT_STREAM_LIMITS,
+): Promise<FleetJetStream> {
+  const jsm = await jetstreamManager(nc);
+  await ensureEventsStream(jsm, limits);
+  const js = jetstream(nc);
+  const kvm = new Kvm(js);
+  const [hosts, ledger, monitored] = await Promise.all([
+    kvm.create(HOSTS_BUCKET, { history: 1, description: "fleetheal host snapshots" }),
+    kvm.create(LEDGER_BUCKET, { history: 5, description: "fleetheal per-container ledger" }),
+    kvm.create(MONITORED_BUCKET, {
+      history: 1,
+      description: "fleetheal auto-monitored containers",
+    }),
+  ]);
+  return { js, jsm, hosts, ledger, monitored };
+}
+
+async function ensureEventsStream(jsm: JetStreamManager, limits: StreamLimits): Promise<void> {
+  try {
+    await jsm.streams.info(EVENTS_STREAM);
+    return;
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  try {
+    await jsm.streams.add({
+      name: EVENTS_STREAM,
+      subjects: [SUBJECTS.events, SUBJECTS.remediations],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(limits.maxAgeMs),
+      max_bytes: limits.maxBytes,
+      duplicate_window: nanos(limits.duplicateWindowMs),
+    });
+  } catch (error) {
+    // Another process created it between our lookup and our add.
+    if (!/already in use/i.test(String((error as Error).message))) throw error;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof Error && /not found/i.test(error.message);
+}

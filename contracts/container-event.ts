@@ -1,0 +1,83 @@
+import { z } from "zod";
+import { ContainerId, HostId } from "./tokens.js";
+
+/** Lifecycle actions that agents forward, as they appear in the last token of an event subject. */
+export const LIFECYCLE_ACTIONS = [
+  "create",
+  "start",
+  "die",
+  "stop",
+  "kill",
+  "restart",
+  "oom",
+  "destroy",
+  "pause",
+  "unpause",
+] as const;
+
+/** Health transitions, from Docker's `health_status: <status>` events. */
+export const HEALTH_ACTIONS = ["healthy", "unhealthy", "starting"] as const;
+
+/** Every action that can appear in `fleetheal.v1.evt.<host>.<cid>.<action>`. */
+export const ContainerAction = z.enum([...LIFECYCLE_ACTIONS, ...HEALTH_ACTIONS]);
+export type ContainerAction = z.infer<typeof ContainerAction>;
+
+/** Docker's health status of a container; `none` when the image defines no healthcheck. */
+export const HealthStatus = z.enum(["healthy", "unhealthy", "starting", "none"]);
+export type HealthStatus = z.infer<typeof HealthStatus>;
+
+export const CONTAINER_EVENT_TYPE = "fleetheal.evt.v1.container";
+
+/** Labels as Docker reports them. Values are free text and must be validated before use. */
+export const Labels = z.record(z.string(), z.string());
+export type Labels = z.infer<typeof Labels>;
+
+/**
+ * One Docker container event, forwarded by the agent of the host it happened on.
+ *
+ * Published on `fleetheal.v1.evt.<host>.<container id>.<action>` and kept in the
+ * `FLEETHEAL_EVENTS` stream. `id` is stable for one Docker event, so a redelivered or republished
+ * event can be recognised (it is also the JetStream `Nats-Msg-Id`).
+ */
+export const ContainerEvent = z.object({
+  type: z.literal(CONTAINER_EVENT_TYPE),
+  /** Schema version of this payload. */
+  v: z.literal(1),
+  /** `<host>:<container id>:<timeNano>:<action>`. */
+  id: z.string().min(1).max(512),
+  host: HostId,
+  action: ContainerAction,
+  /** Docker's own event time, in nanoseconds since the epoch, as a decimal string. */
+  timeNano: z.string().regex(/^\d{1,25}$/, "must be a decimal nanosecond timestamp"),
+  /** The same instant as an ISO-8601 string, for people and tools that do not want nanoseconds. */
+  time: z.iso.datetime(),
+  container: z.object({
+    id: ContainerId,
+    /** Container name without Docker's leading slash. */
+    name: z.string().max(256),
+    image: z.string().max(1024),
+    labels: Labels,
+    /** Whether the container has opted in to healing (the opt-in label, or the agent watches all). */
+    optedIn: z.boolean(),
+    /**
+     * Docker's `State.StartedAt` of the run this event belongs to, when the agent knows it. It
+     * names the incident: one run of a container can be healed at most once.
+     */
+    startedAt: z.iso.datetime({ offset: true }).optional(),
+  }),
+  /** Exit code, for `die` events. */
+  exitCode: z.number().int().optional(),
+  /** Signal number, for `kill` events. */
+  signal: z.string().max(32).optional(),
+});
+export type ContainerEvent = z.infer<typeof ContainerEvent>;
+
+/** Builds the stable id of an event; also used as the JetStream message id for dedup. */
+export function containerEventId(
+  host: string,
+  containerId: string,
+  timeNano: string,
+  action: ContainerAction,
+): string {
+  return `${host}:${containerId}:${timeNano}:${action}`;
+}

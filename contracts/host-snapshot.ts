@@ -1,0 +1,67 @@
+import { z } from "zod";
+import { HealthStatus, Labels } from "./container-event.js";
+import { ContainerId, HostId } from "./tokens.js";
+
+export const HOST_SNAPSHOT_TYPE = "fleetheal.snapshot.v1.host";
+
+/** Docker's container states. */
+export const ContainerState = z.enum([
+  "created",
+  "running",
+  "paused",
+  "restarting",
+  "removing",
+  "exited",
+  "dead",
+]);
+export type ContainerState = z.infer<typeof ContainerState>;
+
+/** One container as its host's agent last saw it. */
+export const ContainerSnapshot = z.object({
+  id: ContainerId,
+  name: z.string().max(256),
+  image: z.string().max(1024),
+  state: ContainerState,
+  health: HealthStatus,
+  optedIn: z.boolean(),
+  labels: Labels,
+  /** Docker's `State.StartedAt`; absent for a container that never started. */
+  startedAt: z.iso.datetime({ offset: true }).optional(),
+  /** Docker's own restart count (restarts by its restart policy). */
+  restartCount: z.number().int().nonnegative(),
+});
+export type ContainerSnapshot = z.infer<typeof ContainerSnapshot>;
+
+/**
+ * The full state of one host, published by its agent on every change and on a heartbeat.
+ *
+ * Kept in the `fleetheal_hosts` KV bucket under the host id, and published on
+ * `fleetheal.v1.host.<host>.snapshot`. `at` is the agent's clock when it was taken; consumers
+ * judge staleness by when they received it, not by `at`, so that clock skew cannot hide a dead
+ * agent.
+ */
+export const HostSnapshot = z.object({
+  type: z.literal(HOST_SNAPSHOT_TYPE),
+  v: z.literal(1),
+  host: HostId,
+  /** Increases with every snapshot an agent process publishes; restarts from 1. */
+  seq: z.number().int().positive(),
+  at: z.iso.datetime(),
+  /** How often the agent publishes when nothing changes, so readers can judge staleness. */
+  heartbeatMs: z.number().int().positive(),
+  agent: z.object({
+    version: z.string().max(64),
+    startedAt: z.iso.datetime(),
+    /** The opt-in label key the agent honours, and whether it watches every container. */
+    label: z.string().max(256),
+    watchAll: z.boolean(),
+  }),
+  docker: z.object({
+    status: z.enum(["up", "down"]),
+    version: z.string().max(64).optional(),
+    /** Why Docker is down, when it is. */
+    error: z.string().max(1024).optional(),
+  }),
+  containers: z.array(ContainerSnapshot),
+});
+export type HostSnapshot = z.infer<typeof HostSnapshot>;

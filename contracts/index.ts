@@ -1,0 +1,67 @@
+/**
+ * fleetheal's public wire API: every subject, payload and JetStream resource that agents,
+ * handlers, the gateway and external subscribers share. Nothing outside this file is public.
+ */
+
+export type { Decoded } from "./codec.js";
+export { ContractViolationError, decode, encode } from "./codec.js";
+export {
+  CONTAINER_EVENT_TYPE,
+  ContainerAction,
+  ContainerEvent,
+  containerEventId,
+  HEALTH_ACTIONS,
+  HealthStatus,
+  Labels,
+  LIFECYCLE_ACTIONS,
+} from "./container-event.js";
+export {
+  ContainerSnapshot,
+  ContainerState,
+  HOST_SNAPSHOT_TYPE,
+  HostSnapshot,
+} from "./host-snapshot.js";
+export {
+  containerKey,
+  EVENTS_STREAM,
+  HOSTS_BUCKET,
+  LEDGER_BUCKET,
+  MONITORED_BUCKET,
+} from "./jetstream.js";
+export { LedgerEntry, LedgerRestart, MonitoredContainer } from "./ledger.js";
+export { REMEDIATION_TYPE, RemediationPhase, RemediationRecord } from "./remediation.js";
+export {
+  RESTART_COMMAND_TYPE,
+  RESTART_REPLY_TYPE,
+  RestartCommand,
+  RestartOutcome,
+  RestartReply,
+} from "./restart-command.js";
+export type {
+  CommandVerb,
+  EventSubjectParts,
+  RemediationSubjectParts,
+} from "./subjects.js";
+export {
+  COMMAND_VERBS,
+  commandSubject,
+  eventSubject,
+  InvalidSubjectTokenError,
+  parseCommandSubject,
+  parseEventSubject,
+  parseRemediationSubject,
+  parseSnapshotSubject,
+  remediationSubject,
+  SUBJECT_ROOT,
+  SUBJECTS,
+  snapshotSubject,
+} from "./subjects.js";
+export {
+  ContainerId,
+  HostId,
+  isToken,
+  MAX_TOKEN_LENGTH,
+  TOKEN_PATTERN,
+  Token,
+  toToken,
+} from "./tokens.js";

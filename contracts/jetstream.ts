@@ -1,0 +1,21 @@
+/**
+ * Names of the JetStream resources fleetheal creates. External tools may read them (replay the
+ * event stream, watch host snapshots) but should not write to them.
+ */
+
+/** Stream holding every container event and remediation record. */
+export const EVENTS_STREAM = "FLEETHEAL_EVENTS";
+
+/** KV bucket: host id -> latest {@link HostSnapshot}. */
+export const HOSTS_BUCKET = "fleetheal_hosts";
+
+/** KV bucket: `<host>.<container id>` -> {@link LedgerEntry}; the heal handlers' shared memory. */
+export const LEDGER_BUCKET = "fleetheal_ledger";
+
+/** KV bucket: `<host>.<container id>` -> {@link MonitoredContainer}, written by auto-monitor. */
+export const MONITORED_BUCKET = "fleetheal_monitored";
+
+/** The KV key of a container in the per-container buckets. */
+export function containerKey(host: string, containerId: string): string {
+  return `${host}.${containerId}`;
+}

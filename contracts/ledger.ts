@@ -1,0 +1,43 @@
+import { z } from "zod";
+import { ContainerId, HostId } from "./tokens.js";
+
+/** One restart fleetheal performed. */
+export const LedgerRestart = z.object({
+  at: z.iso.datetime(),
+  incident: z.string().max(512),
+  commandId: z.string().max(128),
+  outcome: z.enum(["pending", "restarted", "refused", "skipped", "failed"]),
+});
+export type LedgerRestart = z.infer<typeof LedgerRestart>;
+
+/**
+ * A container's healing history, in the `fleetheal_ledger` KV bucket. Handler replicas decide
+ * through a compare-and-set on this entry, which is what makes a decision happen once per
+ * incident however many replicas see the event.
+ */
+export const LedgerEntry = z.object({
+  v: z.literal(1),
+  host: HostId,
+  containerId: ContainerId,
+  /** The incident last acted on (the container run's `StartedAt`, or the trigger event id). */
+  lastIncident: z.string().max(512).optional(),
+  /** The command sent for `lastIncident`; resent with the same id if its outcome is unknown. */
+  lastCommandId: z.string().max(128).optional(),
+  lastRestartAt: z.iso.datetime().optional(),
+  /** Most recent first, bounded. */
+  restarts: z.array(LedgerRestart).max(50),
+});
+export type LedgerEntry = z.infer<typeof LedgerEntry>;
+
+/** What auto-monitor records about an opted-in container when it starts. */
+export const MonitoredContainer = z.object({
+  v: z.literal(1),
+  host: HostId,
+  containerId: ContainerId,
+  name: z.string().max(256),
+  image: z.string().max(1024),
+  firstSeenAt: z.iso.datetime(),
+  lastStartedAt: z.iso.datetime(),
+  starts: z.number().int().positive(),
+});
+export type MonitoredContainer = z.infer<typeof MonitoredContainer>;

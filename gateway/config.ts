@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { intFromEnv, loadEnv } from "../common/config.js";
+
+const GatewayEnv = z.object({
+  FLEETHEAL_NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  FLEETHEAL_GATEWAY_PORT: intFromEnv(z, { min: 0, max: 65_535, default: 8080 }),
+  FLEETHEAL_GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),
+  FLEETHEAL_STALE_AFTER_HEARTBEATS: intFromEnv(z, { min: 1, max: 1_000, default: 3 }),
+  FLEETHEAL_DOWN_AFTER_HEARTBEATS: intFromEnv(z, { min: 2, max: 10_000, default: 12 }),
+});
+
+/** Gateway settings, validated. */
+export interface GatewayConfig {
+  natsUrl: string;
+  port: number;
+  host: string;
+  staleAfterHeartbeats: number;
+  downAfterHeartbeats: number;
+}
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const e = loadEnv(
+    GatewayEnv.refine(
+      (v) => v.FLEETHEAL_DOWN_AFTER_HEARTBEATS > v.FLEETHEAL_STALE_AFTER_HEARTBEATS,
+      {
+        message:
+          "FLEETHEAL_DOWN_AFTER_HEARTBEATS must be greater than FLEETHEAL_STALE_AFTER_HEARTBEATS",
+        path: ["FLEETHEAL_DOWN_AFTER_HEARTBEATS"],
+      },
+    ),
+    env,
+  );
+  return {
+    natsUrl: e.FLEETHEAL_NATS_URL,
+    port: e.FLEETHEAL_GATEWAY_PORT,
+    host: e.FLEETHEAL_GATEWAY_HOST,
+    staleAfterHeartbeats: e.FLEETHEAL_STALE_AFTER_HEARTBEATS,
+    downAfterHeartbeats: e.FLEETHEAL_DOWN_AFTER_HEARTBEATS,
+  };
+}

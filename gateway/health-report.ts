@@ -1,0 +1,110 @@
+import { z } from "zod";
+import type { HostRecord } from "./fleet-view.js";
+
+export const ContainerCounts = z.object({
+  total: z.number().int(),
+  healthy: z.number().int(),
+  unhealthy: z.number().int(),
+  starting: z.number().int(),
+  none: z.number().int(),
+});
+export type ContainerCounts = z.infer<typeof ContainerCounts>;
+
+export const HostStatus = z.enum(["up", "stale", "down"]);
+export type HostStatus = z.infer<typeof HostStatus>;
+
+/** The body of `GET /health`. */
+export const HealthReport = z.object({
+  status: z.enum(["healthy", "degraded", "unhealthy"]),
+  hosts: z.array(
+    z.object({
+      id: z.string(),
+      status: HostStatus,
+      /** When the host's agent was last heard from (ISO-8601). */
+      lastSeen: z.string(),
+      docker: z.enum(["up", "down"]),
+      containers: ContainerCounts,
+    }),
+  ),
+  totals: z.object({
+    hosts: z.object({
+      total: z.number().int(),
+      up: z.number().int(),
+      stale: z.number().int(),
+      down: z.number().int(),
+    }),
+    /** Containers on hosts that are not down: a dead host's last report is not current health. */
+    containers: ContainerCounts,
+  }),
+});
+export type HealthReport = z.infer<typeof HealthReport>;
+
+/** When a host stops being `up`, counted in its own heartbeats. */
+export interface StalenessPolicy {
+  staleAfterHeartbeats: number;
+  downAfterHeartbeats: number;
+}
+
+/** A host is stale after a few missed heartbeats and down after more. */
+export function hostStatus(record: HostRecord, now: number, policy: StalenessPolicy): HostStatus {
+  const silentFor = now - record.receivedAt;
+  const heartbeat = record.snapshot.heartbeatMs;
+  if (silentFor > heartbeat * policy.downAfterHeartbeats) return "down";
+  if (silentFor > heartbeat * policy.staleAfterHeartbeats) return "stale";
+  return "up";
+}
+
+function countContainers(record: HostRecord): ContainerCounts {
+  const counts = emptyCounts();
+  for (const c of record.snapshot.containers) {
+    counts.total++;
+    counts[c.health]++;
+  }
+  return counts;
+}
+
+function emptyCounts(): ContainerCounts {
+  return { total: 0, healthy: 0, unhealthy: 0, starting: 0, none: 0 };
+}
+
+/**
+ * Aggregates the fleet. `healthy`: every host is up with Docker reachable and no container is
+ * unhealthy. `unhealthy`: no host is reachable at all (or none has ever reported).
+ * Anything in between is `degraded`.
+ */
+export function buildHealthReport(
+  records: readonly HostRecord[],
+  now: number,
+  policy: StalenessPolicy,
+): HealthReport {
+  const totals = { hosts: { total: 0, up: 0, stale: 0, down: 0 }, containers: emptyCounts() };
+  const hosts = records.map((record) => {
+    const status = hostStatus(record, now, policy);
+    const containers = countContainers(record);
+    totals.hosts.total++;
+    totals.hosts[status]++;
+    if (status !== "down") {
+      for (const key of Object.keys(containers) as (keyof ContainerCounts)[]) {
+        totals.containers[key] += containers[key];
+      }
+    }
+    return {
+      id: record.snapshot.host,
+      status,
+      lastSeen: new Date(record.receivedAt).toISOString(),
+      docker: record.snapshot.docker.status,
+      containers,
+    };
+  });
+  const allDockerUp = hosts.every((h) => h.docker === "up");
+  let status: HealthReport["status"];
+  if (totals.hosts.up + totals.hosts.stale === 0) status = "unhealthy";
+  else if (
+    totals.hosts.up === totals.hosts.total &&
+    allDockerUp &&
+    totals.containers.unhealthy === 0
+  )
+    status = "healthy";
+  else status = "degraded";
+  return { status, hosts, totals };
+}

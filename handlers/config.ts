@@ -1,0 +1,27 @@
+import { z } from "zod";
+import { intFromEnv, loadEnv } from "../common/config.js";
+
+const HandlerEnv = z.object({
+  FLEETHEAL_NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  FLEETHEAL_HEAL_COOLDOWN_MS: intFromEnv(z, { min: 0, max: 86_400_000, default: 10_000 }),
+  FLEETHEAL_MAX_EVENT_AGE_MS: intFromEnv(z, { min: 1_000, max: 86_400_000, default: 300_000 }),
+  FLEETHEAL_COMMAND_TIMEOUT_MS: intFromEnv(z, { min: 1_000, max: 3_900_000, default: 60_000 }),
+});
+
+/** Handler process settings, validated. */
+export interface HandlerConfig {
+  natsUrl: string;
+  healCooldownMs: number;
+  maxEventAgeMs: number;
+  commandTimeoutMs: number;
+}
+
+export function loadHandlerConfig(env: NodeJS.ProcessEnv = process.env): HandlerConfig {
+  const e = loadEnv(HandlerEnv, env);
+  return {
+    natsUrl: e.FLEETHEAL_NATS_URL,
+    healCooldownMs: e.FLEETHEAL_HEAL_COOLDOWN_MS,
+    maxEventAgeMs: e.FLEETHEAL_MAX_EVENT_AGE_MS,
+    commandTimeoutMs: e.FLEETHEAL_COMMAND_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,95 @@
+import type { z } from "zod";
+import type { Logger } from "../common/logger.js";
+import type {
+  LedgerEntry,
+  MonitoredContainer,
+  RemediationRecord,
+  RestartCommand,
+  RestartReply,
+} from "../contracts/index.js";
+
+/** The KV stores handlers may read and write, and what each holds. */
+export interface Stores {
+  ledger: LedgerEntry;
+  monitored: MonitoredContainer;
+}
+export type StoreName = keyof Stores;
+
+/** A value with the KV revision it was read at (the token for a compare-and-set). */
+export interface Versioned<T> {
+  value: T;
+  revision: number;
+}
+
+/** The agent's answer to a command, or why there was none. */
+export type CommandResult =
+  | { ok: true; reply: RestartReply }
+  | { ok: false; code: "no-responders" | "timeout" | "bad-reply" | "error"; message: string };
+
+/**
+ * What a handler wants done. Handlers only return decisions; the runtime performs them in order,
+ * and acknowledges the message only when all of them are done.
+ */
+export type Decision =
+  | {
+      /**
+       * Compare-and-set: write `value` only if the key is still at `expectedRevision` (0: absent).
+       * If another replica got there first, the runtime discards the remaining decisions and
+       * calls `handle` again with fresh state. This is how a decision is taken exactly once.
+       */
+      kind: "claim";
+      store: StoreName;
+      key: string;
+      expectedRevision: number;
+      value: Stores[StoreName];
+    }
+  | {
+      /** Read-modify-write, retried on conflict. */
+      kind: "update";
+      store: StoreName;
+      key: string;
+      update: (current: Stores[StoreName] | undefined) => Stores[StoreName];
+    }
+  | { kind: "remediation"; record: RemediationRecord }
+  | {
+      kind: "restart";
+      command: RestartCommand;
+      /** Decisions that follow from the agent's answer. */
+      onReply: (result: CommandResult) => Decision[];
+    }
+  | {
+      /** Fail this delivery so JetStream redelivers it after `delayMs`. */
+      kind: "retry";
+      reason: string;
+      delayMs: number;
+    }
+  | { kind: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: object };
+
+/** What a handler can see while deciding. */
+export interface HandlerContext {
+  now: Date;
+  log: Logger;
+  /** How many times this message has been delivered (1 the first time). */
+  deliveryCount: number;
+  /** True when this is the last delivery JetStream will make. */
+  lastDelivery: boolean;
+  read<S extends StoreName>(store: S, key: string): Promise<Versioned<Stores[S]> | undefined>;
+}
+
+/**
+ * A declarative, stateless handler. The runtime binds it to a durable JetStream consumer that
+ * all replicas share, so any replica may receive any message.
+ */
+export interface HandlerDefinition<E> {
+  /** Also names the durable consumer, `fleetheal-<name>`. */
+  name: string;
+  /** The stream subject filter. */
+  subject: string;
+  /** Validates every message before `handle` sees it. */
+  schema: z.ZodType<E>;
+  /** Messages processed at once by one replica. */
+  concurrency: number;
+  /** Deliveries before JetStream gives up on a message. */
+  maxDeliver: number;
+  handle(event: E, ctx: HandlerContext): Promise<Decision[]> | Decision[];
+}

@@ -1,0 +1,354 @@
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { z } from "zod";
+import { describeError } from "../common/errors.js";
+import type { FleetJetStream } from "../common/jetstream-resources.js";
+import type { Logger } from "../common/logger.js";
+import {
+  commandSubject,
+  decode,
+  EVENTS_STREAM,
+  encode,
+  LedgerEntry,
+  MonitoredContainer,
+  RestartReply,
+  remediationSubject,
+} from "../contracts/index.js";
+import type {
+  CommandResult,
+  Decision,
+  HandlerContext,
+  HandlerDefinition,
+  StoreName,
+  Stores,
+  Versioned,
+} from "./handler.js";
+
+export interface RuntimeOptions {
+  nc: NatsConnection;
+  fjs: FleetJetStream;
+  log: Logger;
+  /** How long a restart request waits for the agent. Docker's stop timeout is inside it. */
+  commandTimeoutMs: number;
+  /** A new consumer starts this far back in the stream, so a handler started just after an
+   * agent still sees its first events. */
+  startBackMs: number;
+}
+
+/** Counters per handler, for logs now and metrics later. */
+export interface HandlerStats {
+  handled: number;
+  rejected: number;
+  retried: number;
+  failed: number;
+  conflicts: number;
+}
+
+const ACK_WAIT_MS = 30_000;
+/** Tell JetStream we are still working well before ACK_WAIT_MS runs out. */
+const WORKING_INTERVAL_MS = 10_000;
+const MAX_CLAIM_ATTEMPTS = 5;
+const nanos = (ms: number) => ms * 1_000_000;
+
+/** The schema of each store, for validating what is read and written. */
+const STORE_SCHEMAS: { [S in StoreName]: z.ZodType<Stores[S]> } = {
+  ledger: LedgerEntry,
+  monitored: MonitoredContainer,
+};
+
+/** Thrown inside decision application when a claim lost its race. */
+class ClaimConflict extends Error {
+  override readonly name = "ClaimConflict";
+}
+
+/** Thrown to fail a delivery on purpose, so that it is redelivered. */
+class RetryLater extends Error {
+  override readonly name = "RetryLater";
+  constructor(
+    message: string,
+    readonly delayMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Binds handler definitions to JetStream: one durable consumer per handler, shared by every
+ * replica, and the I/O for the decisions that handlers return. A message is acknowledged only
+ * after every decision has been applied; failures are redelivered with backoff.
+ */
+export class HandlerRuntime {
+  private readonly running: {
+    def: HandlerDefinition<unknown>;
+    messages: ConsumerMessages;
+    loop: Promise<void>;
+  }[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  readonly stats = new Map<string, HandlerStats>();
+
+  constructor(private readonly options: RuntimeOptions) {}
+
+  /** Creates (or updates) the handler's durable consumer and starts consuming. */
+  async bind<E>(def: HandlerDefinition<E>): Promise<void> {
+    const durable = `fleetheal-${def.name}`;
+    await this.ensureConsumer(def, durable);
+    const consumer = await this.options.fjs.js.consumers.get(EVENTS_STREAM, durable);
+    const messages = await consumer.consume({ max_messages: Math.max(def.concurrency * 2, 16) });
+    const generic = def as HandlerDefinition<unknown>;
+    this.stats.set(def.name, { handled: 0, rejected: 0, retried: 0, failed: 0, conflicts: 0 });
+    this.running.push({ def: generic, messages, loop: this.loop(generic, messages) });
+    this.options.log.info({ handler: def.name, subject: def.subject, durable }, "handler bound");
+  }
+
+  /** Stops taking messages, waits for those in progress, then returns. */
+  async stop(): Promise<void> {
+    for (const r of this.running) await r.messages.close();
+    await Promise.all(this.running.map((r) => r.loop));
+    await Promise.all(this.inFlight);
+  }
+
+  private async ensureConsumer(def: HandlerDefinition<unknown>, durable: string): Promise<void> {
+    const jsm = this.options.fjs.jsm;
+    const mutable = {
+      filter_subject: def.subject,
+      max_deliver: def.maxDeliver,
+      ack_wait: nanos(ACK_WAIT_MS),
+      max_ack_pending: 10_000,
+    };
+    try {
+      await jsm.consumers.info(EVENTS_STREAM, durable);
+      await jsm.consumers.update(EVENTS_STREAM, durable, mutable);
+    } catch (error) {
+      if (!/not found/i.test(describeError(error))) throw error;
+      try {
+        await jsm.consumers.add(EVENTS_STREAM, {
+          ...mutable,
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.StartTime,
+          opt_start_time: new Date(Date.now() - this.options.startBackMs).toISOString(),
+        });
+      } catch (addError) {
+        // Another replica created it first; that is the same consumer.
+        if (!/already (exists|in use)/i.test(describeError(addError))) throw addError;
+      }
+    }
+  }
+
+  private async loop(def: HandlerDefinition<unknown>, messages: ConsumerMessages): Promise<void> {
+    const slots: Promise<void>[] = [];
+    for await (const msg of messages) {
+      while (slots.length >= def.concurrency) await Promise.race(slots);
+      const job = this.process(def, msg).finally(() => {
+        slots.splice(slots.indexOf(job), 1);
+        this.inFlight.delete(job);
+      });
+      slots.push(job);
+      this.inFlight.add(job);
+    }
+  }
+
+  private async process(def: HandlerDefinition<unknown>, msg: JsMsg): Promise<void> {
+    const stats = this.stats.get(def.name) as HandlerStats;
+    const log = this.options.log.child({ handler: def.name, subject: msg.subject, seq: msg.seq });
+    const decoded = decode(def.schema, msg.data);
+    if (!decoded.ok) {
+      stats.rejected++;
+      log.warn(
+        { code: decoded.error.code, err: decoded.error.message },
+        "rejected malformed message",
+      );
+      msg.term(decoded.error.code);
+      return;
+    }
+    const working = setInterval(() => msg.working(), WORKING_INTERVAL_MS);
+    const lastDelivery = msg.info.deliveryCount >= def.maxDeliver;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const ctx = this.context(log, msg.info.deliveryCount, lastDelivery);
+        const decisions = await def.handle(decoded.value, ctx);
+        try {
+          await this.apply(decisions, log);
+          break;
+        } catch (error) {
+          if (!(error instanceof ClaimConflict) || attempt >= MAX_CLAIM_ATTEMPTS) throw error;
+          stats.conflicts++;
+          log.debug({ attempt }, "claim lost to another replica; deciding again");
+        }
+      }
+      stats.handled++;
+      msg.ack();
+    } catch (error) {
+      const delayMs = error instanceof RetryLater ? error.delayMs : backoff(msg.info.deliveryCount);
+      if (lastDelivery) {
+        stats.failed++;
+        log.error(
+          { err: describeError(error), deliveries: msg.info.deliveryCount },
+          "giving up on message after its last delivery",
+        );
+        msg.term(describeError(error).slice(0, 200));
+      } else {
+        stats.retried++;
+        log.warn({ err: describeError(error), delayMs }, "handling failed; will retry");
+        msg.nak(delayMs);
+      }
+    } finally {
+      clearInterval(working);
+    }
+  }
+
+  private context(log: Logger, deliveryCount: number, lastDelivery: boolean): HandlerContext {
+    return {
+      now: new Date(),
+      log,
+      deliveryCount,
+      lastDelivery,
+      read: (store, key) => this.read(store, key),
+    };
+  }
+
+  private bucket(store: StoreName): KV {
+    return this.options.fjs[store];
+  }
+
+  private async read<S extends StoreName>(
+    store: S,
+    key: string,
+  ): Promise<Versioned<Stores[S]> | undefined> {
+    const entry = await this.bucket(store).get(key);
+    if (entry?.operation !== "PUT") return undefined;
+    const decoded = decode(STORE_SCHEMAS[store], entry.value);
+    if (!decoded.ok) {
+      // A corrupt entry must not wedge the container forever: it is logged and removed, and the
+      // handler decides as if the container had no history.
+      this.options.log.error(
+        { store, key, err: decoded.error.message },
+        "corrupt store entry removed",
+      );
+      await this.bucket(store).delete(key, { previousSeq: entry.revision });
+      return undefined;
+    }
+    return { value: decoded.value as Stores[S], revision: entry.revision };
+  }
+
+  private async apply(decisions: Decision[], log: Logger): Promise<void> {
+    const pending: Promise<unknown>[] = [];
+    try {
+      for (const decision of decisions) await this.applyOne(decision, log, pending);
+    } finally {
+      // Records are published concurrently with the rest; the message is acked only when all
+      // of them are stored.
+      await Promise.all(pending);
+    }
+  }
+
+  private async applyOne(decision: Decision, log: Logger, pending: Promise<unknown>[]) {
+    switch (decision.kind) {
+      case "claim": {
+        const bucket = this.bucket(decision.store);
+        const value = STORE_SCHEMAS[decision.store].parse(decision.value);
+        try {
+          if (decision.expectedRevision === 0) await bucket.create(decision.key, encode(value));
+          else await bucket.update(decision.key, encode(value), decision.expectedRevision);
+        } catch (error) {
+          if (isWrongRevision(error)) throw new ClaimConflict(describeError(error));
+          throw error;
+        }
+        return;
+      }
+      case "update":
+        await this.update(decision);
+        return;
+      case "remediation": {
+        const r = decision.record;
+        pending.push(
+          this.options.fjs.js.publish(
+            remediationSubject(r.host, r.containerId, r.phase),
+            encode(r),
+            {
+              msgID: r.id,
+            },
+          ),
+        );
+        return;
+      }
+      case "restart": {
+        const result = await this.request(decision.command);
+        for (const next of decision.onReply(result)) await this.applyOne(next, log, pending);
+        return;
+      }
+      case "retry":
+        throw new RetryLater(decision.reason, decision.delayMs);
+      case "log":
+        log[decision.level](decision.fields ?? {}, decision.msg);
+        return;
+    }
+  }
+
+  private async update(decision: Extract<Decision, { kind: "update" }>): Promise<void> {
+    const bucket = this.bucket(decision.store);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.read(decision.store, decision.key);
+      const next = STORE_SCHEMAS[decision.store].parse(decision.update(current?.value));
+      try {
+        if (!current) await bucket.create(decision.key, encode(next));
+        else await bucket.update(decision.key, encode(next), current.revision);
+        return;
+      } catch (error) {
+        if (!isWrongRevision(error) || attempt >= MAX_CLAIM_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async request(command: Extract<Decision, { kind: "restart" }>["command"]) {
+    let result: CommandResult;
+    try {
+      const reply = await this.options.nc.request(
+        commandSubject(command.host, "restart"),
+        encode(command),
+        { timeout: this.options.commandTimeoutMs },
+      );
+      const serviceError = reply.headers?.get("Nats-Service-Error");
+      if (serviceError) {
+        result = { ok: false, code: "bad-reply", message: `agent error: ${serviceError}` };
+      } else {
+        const decoded = decode(RestartReply, reply.data);
+        result = decoded.ok
+          ? { ok: true, reply: decoded.value }
+          : { ok: false, code: "bad-reply", message: decoded.error.message };
+      }
+    } catch (error) {
+      const message = describeError(error);
+      const code = /no responders/i.test(message)
+        ? "no-responders"
+        : /timeout/i.test(message)
+          ? "timeout"
+          : "error";
+      result = { ok: false, code, message };
+    }
+    return result;
+  }
+}
+
+function isWrongRevision(error: unknown): boolean {
+  if (error instanceof JetStreamApiError) {
+    return (
+      error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+    );
+  }
+  return /wrong last sequence/i.test(describeError(error));
+}
+
+/** Redelivery delay: 1 s doubling to 60 s. */
+function backoff(deliveryCount: number): number {
+  return Math.min(1_000 * 2 ** Math.max(0, deliveryCount - 1), 60_000);
+}

@@ -1,0 +1,567 @@
+// Real Docker engines standing in for separate hosts. Each engine is a private containerd plus a
+// dockerd that share nothing with each other or with a system Docker:
+//
+// - containerd is started here rather than left to dockerd: dockerd 20.10 silently attaches to
+//   the system containerd whenever /run/containerd/containerd.sock exists, and then teardown could
+//   not tell its shims apart from everyone else's.
+// - --config-file points at an empty file so a system /etc/docker/daemon.json (hosts, bridges)
+//   cannot leak in.
+// - --bridge=none --iptables=false --ip-masq=false keep engines off the host network stack, so
+//   containers must run with NetworkMode "none".
+// - Paths live in /tmp/fh-XXXXXX with short names: unix socket paths are limited to 108 bytes.
+//
+// Known sharing that cannot be switched off in dockerd 20.10: /etc/docker/key.json (so all engines
+// report the same `docker info` ID), the hostname (same `Name`), /run/docker/plugins and the
+// "/docker" cgroup parent. Each engine gets a `fleetheal.engine=<name>` daemon label instead.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { closeSync, openSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import Docker from "dockerode";
+import {
+  findAbandonedDirs,
+  findExecutable,
+  hasExited,
+  isAlive,
+  listProcesses,
+  markOwned,
+  type ProcInfo,
+  processesReferencing,
+  run,
+  signalPid,
+  tailFile,
+  terminate,
+  trackChild,
+  withDescendants,
+} from "./children.js";
+import { describeError, GiveUpWaiting, waitFor } from "./wait.js";
+
+export interface DockerEngine extends AsyncDisposable {
+  readonly name: string;
+  /** The engine's API socket. */
+  readonly socketPath: string;
+  /** `unix://<socketPath>`, suitable for DOCKER_HOST or `docker -H`. */
+  readonly dockerHost: string;
+  /** Client bound to this engine (no request timeout, so event streams stay open). */
+  readonly docker: Docker;
+  /** Everything the engine owns lives under here; removed by stop(). */
+  readonly root: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  /** containerd namespace of this engine's containers. */
+  readonly containerdNamespace: string;
+  readonly dockerdLog: string;
+  readonly containerdLog: string;
+  /** PID of the current dockerd; changes on restart. */
+  readonly pid: number;
+  /** Last lines of the dockerd and containerd logs, for failure messages. */
+  logTail(lines?: number): Promise<string>;
+  /**
+   * Tears the engine down completely: force-removes its containers, stops dockerd and containerd,
+   * kills leftover shims, unmounts whatever is still mounted under root and deletes root.
+   * Idempotent; throws if something could not be cleaned up.
+   */
+  stop(): Promise<void>;
+  /**
+   * Stops dockerd gracefully (it stops the running containers) and starts it again on the same
+   * dirs, like `systemctl restart docker`. containerd keeps running; containers and images persist.
+   * Event streams of this engine end.
+   */
+  restart(): Promise<void>;
+}
+
+export interface DockerEngineSet extends AsyncDisposable {
+  readonly engines: DockerEngine[];
+}
+
+const PING_TIMEOUT_MS = 60_000;
+const DOCKERD_STOP_GRACE_MS = 20_000;
+const CONTAINERD_STOP_GRACE_MS = 10_000;
+const ROOT_PREFIX = "/tmp/fh-";
+const SHIM_SOCKET_DIR = "/run/containerd/s";
+
+/**
+ * Starts `count` engines concurrently, named `<namePrefix>-1` … (default prefix "engine").
+ * If any fails to start, the others are torn down before the error is thrown.
+ */
+export async function startDockerEngines(
+  count: number,
+  opts: { namePrefix?: string } = {},
+): Promise<DockerEngineSet> {
+  const prefix = opts.namePrefix ?? "engine";
+  const results = await Promise.allSettled(
+    Array.from({ length: count }, (_, i) => startDockerEngine(`${prefix}-${i + 1}`)),
+  );
+  const engines = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+  if (failures.length > 0) {
+    await Promise.allSettled(engines.map((e) => e.stop()));
+    throw new AggregateError(
+      failures,
+      `${failures.length} of ${count} docker engines failed to start: ${failures.map(describeError).join(" | ")}`,
+    );
+  }
+  return {
+    engines,
+    async [Symbol.asyncDispose]() {
+      const settled = await Promise.allSettled(engines.map((e) => e.stop()));
+      const errors = settled.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      if (errors.length > 0) {
+        throw new AggregateError(
+          errors,
+          `teardown of docker engines failed: ${errors.map(describeError).join(" | ")}`,
+        );
+      }
+    },
+  };
+}
+
+/**
+ * Starts one private containerd + dockerd pair and waits until the Docker API answers a ping.
+ * The error on failure includes the tails of both daemon logs.
+ */
+export async function startDockerEngine(name: string): Promise<DockerEngine> {
+  const [dockerdBin, containerdBin] = await Promise.all([
+    findExecutable("dockerd", "install it with `apt-get install docker.io`"),
+    findExecutable("containerd", "install it with `apt-get install docker.io`"),
+  ]);
+  await sweepStaleRootsOnce();
+
+  const root = await mkdtemp(ROOT_PREFIX);
+  const safeName = name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "engine";
+  const l = {
+    root,
+    socketPath: path.join(root, "docker.sock"),
+    dataRoot: path.join(root, "d"),
+    execRoot: path.join(root, "x"),
+    pidFile: path.join(root, "dockerd.pid"),
+    daemonJson: path.join(root, "daemon.json"),
+    dockerdLog: path.join(root, "dockerd.log"),
+    ctdDir: path.join(root, "c"),
+    ctdSock: path.join(root, "c", "ctd.sock"),
+    ctdConfig: path.join(root, "c", "config.toml"),
+    containerdLog: path.join(root, "containerd.log"),
+    namespace: `fh-${safeName}`,
+  };
+  const env = {
+    ...process.env,
+    PATH: `${process.env.PATH ?? ""}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+  };
+
+  await markOwned(root);
+  await writeFile(l.daemonJson, "{}\n");
+  await mkdir(l.ctdDir);
+  await writeFile(
+    l.ctdConfig,
+    [
+      "version = 2",
+      `root = ${JSON.stringify(path.join(l.ctdDir, "root"))}`,
+      `state = ${JSON.stringify(path.join(l.ctdDir, "state"))}`,
+      // dockerd does the same for the containerd it manages itself.
+      `disabled_plugins = ["io.containerd.grpc.v1.cri"]`,
+      "[grpc]",
+      `  address = ${JSON.stringify(l.ctdSock)}`,
+      "[ttrpc]",
+      `  address = ${JSON.stringify(`${l.ctdSock}.ttrpc`)}`,
+      // The default /opt/containerd would be shared between engines.
+      `[plugins."io.containerd.internal.v1.opt"]`,
+      `  path = ${JSON.stringify(path.join(l.ctdDir, "opt"))}`,
+      "",
+    ].join("\n"),
+  );
+
+  let containerd: ChildProcess | undefined;
+  let dockerd: ChildProcess | undefined;
+  const docker = new Docker({ socketPath: l.socketPath });
+  // A separate client with a timeout so a half-started daemon cannot hang a single ping.
+  const pinger = new Docker({ socketPath: l.socketPath, timeout: 2_000 });
+
+  const logTail = async (lines = 30): Promise<string> =>
+    `--- ${l.dockerdLog} (tail) ---\n${await tailFile(l.dockerdLog, lines)}\n` +
+    `--- ${l.containerdLog} (tail) ---\n${await tailFile(l.containerdLog, lines)}`;
+
+  const startContainerd = async (): Promise<void> => {
+    const proc = spawnLogged(
+      containerdBin,
+      ["--config", l.ctdConfig, "--log-level", "info"],
+      l.containerdLog,
+      env,
+      // If this process dies, dockerd gets SIGTERM and stops its containers through containerd;
+      // signalling containerd at the same moment would leave dockerd hanging on a dead socket.
+      // The idle containerd is removed by the next run's sweep of abandoned roots.
+      { signalOnExit: false },
+    );
+    containerd = proc;
+    await waitFor(
+      async () => {
+        if (hasExited(proc)) {
+          throw new GiveUpWaiting(`containerd exited during startup (code ${proc.exitCode})`);
+        }
+        return canConnect(l.ctdSock);
+      },
+      { timeoutMs: 30_000, message: `containerd of engine ${name} did not listen on ${l.ctdSock}` },
+    );
+  };
+
+  const startDockerd = async (): Promise<void> => {
+    // A pidfile left by a killed dockerd whose pid got reused would block startup.
+    await rm(l.pidFile, { force: true });
+    const proc = spawnLogged(
+      dockerdBin,
+      [
+        "--config-file",
+        l.daemonJson,
+        "--containerd",
+        l.ctdSock,
+        "--containerd-namespace",
+        l.namespace,
+        "--containerd-plugins-namespace",
+        `${l.namespace}-plugins`,
+        "--data-root",
+        l.dataRoot,
+        "--exec-root",
+        l.execRoot,
+        "--pidfile",
+        l.pidFile,
+        "-H",
+        `unix://${l.socketPath}`,
+        "--bridge=none",
+        "--iptables=false",
+        "--ip-masq=false",
+        // Caps how long shutdown (and so restart()) waits for containers without a StopTimeout.
+        "--shutdown-timeout=5",
+        "--label",
+        `fleetheal.engine=${name}`,
+      ],
+      l.dockerdLog,
+      env,
+      { signalOnExit: true },
+    );
+    dockerd = proc;
+    await waitFor(
+      async () => {
+        if (hasExited(proc)) {
+          throw new GiveUpWaiting(
+            `dockerd exited during startup (code ${proc.exitCode}, signal ${proc.signalCode})`,
+          );
+        }
+        await pinger.ping();
+        return true;
+      },
+      {
+        timeoutMs: PING_TIMEOUT_MS,
+        intervalMs: 100,
+        message: `dockerd ${name} did not answer ping`,
+      },
+    );
+  };
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= teardown(
+      l,
+      docker,
+      () => dockerd,
+      () => containerd,
+    );
+    return stopping;
+  };
+
+  try {
+    await startContainerd();
+    await startDockerd();
+  } catch (err) {
+    const tail = await logTail();
+    await stop().catch(() => {});
+    throw new Error(`docker engine ${name} failed to start: ${describeError(err)}\n${tail}`, {
+      cause: err,
+    });
+  }
+
+  return {
+    name,
+    socketPath: l.socketPath,
+    dockerHost: `unix://${l.socketPath}`,
+    docker,
+    root,
+    dataRoot: l.dataRoot,
+    execRoot: l.execRoot,
+    containerdNamespace: l.namespace,
+    dockerdLog: l.dockerdLog,
+    containerdLog: l.containerdLog,
+    get pid() {
+      return dockerd?.pid ?? -1;
+    },
+    logTail,
+    stop,
+    async restart() {
+      if (stopping) throw new Error(`docker engine ${name} is stopped`);
+      if (dockerd) await terminate(dockerd, "SIGTERM", DOCKERD_STOP_GRACE_MS);
+      try {
+        if (!containerd || hasExited(containerd)) await startContainerd();
+        await startDockerd();
+      } catch (err) {
+        throw new Error(
+          `docker engine ${name} failed to restart: ${describeError(err)}\n${await logTail()}`,
+          { cause: err },
+        );
+      }
+    },
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+interface Layout {
+  root: string;
+  dataRoot: string;
+  execRoot: string;
+  ctdDir: string;
+  ctdSock: string;
+  namespace: string;
+}
+
+function spawnLogged(
+  binary: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv,
+  opts: { signalOnExit: boolean },
+): ChildProcess {
+  const fd = openSync(logFile, "a");
+  try {
+    const proc = spawn(binary, args, { stdio: ["ignore", fd, fd], env });
+    if (opts.signalOnExit) trackChild(proc, "SIGTERM");
+    proc.once("error", () => {});
+    return proc;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function canConnect(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.createConnection({ path: socketPath });
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once("error", () => resolve(false));
+  });
+}
+
+async function teardown(
+  l: Layout,
+  docker: Docker,
+  dockerd: () => ChildProcess | undefined,
+  containerd: () => ChildProcess | undefined,
+): Promise<void> {
+  const problems: string[] = [];
+  const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      problems.push(`${what}: ${describeError(err)}`);
+    }
+  };
+
+  const d = dockerd();
+  if (d && !hasExited(d)) {
+    // Removing containers through the API first lets dockerd unmount and release everything the
+    // normal way; the sweep below only has to deal with what a crashed daemon left behind.
+    await attempt("removing containers", () => withTimeout(removeAllContainers(docker), 30_000));
+    await attempt("stopping dockerd", () => terminate(d, "SIGTERM", DOCKERD_STOP_GRACE_MS));
+  }
+  const c = containerd();
+  if (c && !hasExited(c)) {
+    await attempt("stopping containerd", () => terminate(c, "SIGTERM", CONTAINERD_STOP_GRACE_MS));
+  }
+  problems.push(...(await sweepRoot(l)));
+  if (problems.length > 0) {
+    throw new Error(
+      `teardown of docker engine under ${l.root} incomplete:\n- ${problems.join("\n- ")}`,
+    );
+  }
+}
+
+async function removeAllContainers(docker: Docker): Promise<void> {
+  const list = await docker.listContainers({ all: true });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Processes whose command line refers to a path under `root`: the engine's dockerd, containerd
+ * and container shims. Container processes are not included (they are the shims' descendants).
+ */
+export function processesUnder(root: string): Promise<ProcInfo[]> {
+  return processesReferencing(root);
+}
+
+/** Mount points at or below `root`, deepest first. */
+export async function mountsUnder(root: string): Promise<string[]> {
+  const info = await readFile("/proc/self/mountinfo", "utf8");
+  const points = info
+    .split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((p): p is string => p !== undefined)
+    .map(unescapeMountPath)
+    .filter((p) => p === root || p.startsWith(`${root}/`));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, oct: string) =>
+    String.fromCharCode(Number.parseInt(oct, 8)),
+  );
+}
+
+/**
+ * Removes whatever a (possibly crashed) engine left under its root. Returns the problems it could
+ * not fix instead of throwing, so every step gets its chance.
+ */
+async function sweepRoot(l: Layout): Promise<string[]> {
+  const problems: string[] = [];
+  const namespaces = await listDir(path.join(l.execRoot, "runtime-runc"));
+  const containerIds = new Set<string>(await listDir(path.join(l.dataRoot, "containers")));
+
+  // runc knows the container cgroups; `delete --force` kills every process in them, which killing
+  // the shim alone would not (the container's init would be reparented and keep running).
+  const runc = await findExecutable("runc", "install docker.io").catch(() => undefined);
+  if (runc) {
+    for (const ns of namespaces) {
+      const runcRoot = path.join(l.execRoot, "runtime-runc", ns);
+      const listed = await run(runc, ["--root", runcRoot, "list", "-q"], { allowFailure: true });
+      for (const id of listed.stdout.split("\n").filter(Boolean)) {
+        containerIds.add(id);
+        await run(runc, ["--root", runcRoot, "delete", "--force", id], { allowFailure: true });
+      }
+    }
+  }
+
+  const owned = await processesReferencing(l.root);
+  if (owned.length > 0) {
+    const all = await listProcesses();
+    const targets = withDescendants(
+      all,
+      owned.map((p) => p.pid),
+    );
+    for (const pid of targets) signalPid(pid, "SIGKILL");
+    try {
+      await waitFor(
+        async () => {
+          const alive = await Promise.all(targets.map(isAlive));
+          return alive.every((a) => !a);
+        },
+        { timeoutMs: 10_000, message: `processes under ${l.root} survived SIGKILL` },
+      );
+    } catch (err) {
+      problems.push(describeError(err));
+    }
+  }
+
+  // A shim that was killed leaves its socket behind; containerd names it by this hash.
+  for (const ns of new Set([l.namespace, ...namespaces])) {
+    for (const id of containerIds) {
+      const hash = createHash("sha256")
+        .update(path.join(l.ctdSock, ns, id))
+        .digest("hex");
+      await rm(path.join(SHIM_SOCKET_DIR, hash), { force: true }).catch(() => {});
+    }
+  }
+  // runc removes cgroups on delete; these are only left when processes died some other way.
+  for (const id of containerIds) {
+    for (const controller of await listDir("/sys/fs/cgroup")) {
+      await rmdir(path.join("/sys/fs/cgroup", controller, "docker", id)).catch(() => {});
+    }
+  }
+
+  try {
+    await waitFor(
+      async () => {
+        const mounts = await mountsUnder(l.root);
+        for (const m of mounts) {
+          // Lazy unmount: a busy mount is detached now and released when its last user goes.
+          await run("umount", ["-l", m], { allowFailure: true });
+        }
+        return (await mountsUnder(l.root)).length === 0;
+      },
+      {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+        message: `mounts under ${l.root} could not be unmounted`,
+      },
+    );
+  } catch (err) {
+    problems.push(`${describeError(err)}: ${(await mountsUnder(l.root)).join(", ")}`);
+  }
+
+  try {
+    await waitFor(
+      async () => {
+        await rm(l.root, { recursive: true, force: true });
+        return !(await exists(l.root));
+      },
+      { timeoutMs: 10_000, intervalMs: 200, message: `could not remove ${l.root}` },
+    );
+  } catch (err) {
+    problems.push(describeError(err));
+  }
+  return problems;
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let staleSweep: Promise<void> | undefined;
+
+// Engines of a killed test process keep running and hold mounts; the first engine started by a
+// later process cleans them up.
+
+function sweepStaleRootsOnce(): Promise<void> {
+  staleSweep ??= (async () => {
+    for (const root of await findAbandonedDirs(
+      path.dirname(ROOT_PREFIX),
+      path.basename(ROOT_PREFIX),
+    )) {
+      await sweepRoot({
+        root,
+        dataRoot: path.join(root, "d"),
+        execRoot: path.join(root, "x"),
+        ctdDir: path.join(root, "c"),
+        ctdSock: path.join(root, "c", "ctd.sock"),
+        namespace: "",
+      });
+    }
+  })().catch(() => {});
+  return staleSweep;
+}
