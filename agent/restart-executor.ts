@@ -95,6 +95,9 @@ export class RestartExecutor {
         `container was started again at ${details.startedAt ?? "?"} after the incident at ${command.incident}`,
       );
     }
+    if (command.requireUnhealthy && details.health !== "unhealthy") {
+      return reply("skipped", "not-unhealthy", `container is ${details.health} now, not unhealthy`);
+    }
     const timeout =
       stopTimeoutFromLabels(details.labels) ??
       command.stopTimeoutSeconds ??

@@ -31,7 +31,7 @@ export function intFromEnv(
   defaults: { min: number; max: number; default: number },
 ) {
   return zod.coerce
-    .number()
+    .number({ error: "must be a number" })
     .int("must be a whole number")
     .min(defaults.min, `must be at least ${defaults.min}`)
     .max(defaults.max, `must be at most ${defaults.max}`)

@@ -11,13 +11,45 @@ export interface Stoppable {
  * gracefully (drain NATS, close HTTP, flush logs). A second signal, or a stop that takes longer
  * than `stopTimeoutMs`, exits at once. Configuration errors exit with code 2 and a readable
  * message; other start failures with code 1.
+ *
+ * The signal handlers are installed before starting: a signal that arrives while the component
+ * is still starting stops it as soon as it has started, instead of killing it half-way.
  */
 export async function runUntilSignal(
   log: Logger,
   start: () => Promise<Stoppable>,
   stopTimeoutMs = 20_000,
 ): Promise<void> {
-  let running: Stoppable;
+  let running: Stoppable | undefined;
+  let stopping = false;
+  const stop = () => {
+    const timer = setTimeout(() => {
+      log.error({ stopTimeoutMs }, "graceful shutdown timed out");
+      exit(log, 1);
+    }, stopTimeoutMs);
+    timer.unref();
+    (running as Stoppable).stop().then(
+      () => {
+        log.info("stopped");
+        exit(log, 0);
+      },
+      (error: unknown) => {
+        log.error({ err: describeError(error) }, "error while stopping");
+        exit(log, 1);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting now");
+      exit(log, 1);
+    }
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    if (running) stop();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
   try {
     running = await start();
   } catch (error) {
@@ -26,36 +58,12 @@ export async function runUntilSignal(
       process.exit(2);
     }
     log.fatal({ err: describeError(error) }, "failed to start");
-    log.flush();
-    process.exit(1);
+    exit(log, 1);
   }
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    const timer = setTimeout(() => {
-      log.error({ stopTimeoutMs }, "graceful shutdown timed out");
-      log.flush();
-      process.exit(1);
-    }, stopTimeoutMs);
-    timer.unref();
-    running.stop().then(
-      () => {
-        log.info("stopped");
-        log.flush();
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: describeError(error) }, "error while stopping");
-        log.flush();
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  if (stopping) stop();
+}
+
+function exit(log: Logger, code: number): never {
+  log.flush();
+  process.exit(code);
 }

@@ -32,6 +32,11 @@ export const RestartCommand = z.object({
    * the command is then stale.
    */
   incident: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * Restart only if Docker still reports the container `unhealthy` when the command arrives, so
+   * that a delayed command cannot restart a container that has recovered on its own.
+   */
+  requireUnhealthy: z.boolean().optional(),
   /** Seconds Docker waits after SIGTERM before SIGKILL; the container's label wins if set. */
   stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ContainerAction, LIFECYCLE_ACTIONS, HEALTH_ACTIONS } from "./container-event.js";
+import { ContainerAction, HEALTH_ACTIONS, LIFECYCLE_ACTIONS } from "./container-event.js";
 import { RemediationPhase } from "./remediation.js";
 import {
   COMMAND_VERBS,
@@ -30,7 +30,9 @@ function thrown(fn: () => unknown): unknown {
 describe("subject builders", () => {
   it("build the documented v1 subjects", () => {
     expect(SUBJECT_ROOT).toBe("fleetheal.v1");
-    expect(eventSubject("host-a", CID, "unhealthy")).toBe(`fleetheal.v1.evt.host-a.${CID}.unhealthy`);
+    expect(eventSubject("host-a", CID, "unhealthy")).toBe(
+      `fleetheal.v1.evt.host-a.${CID}.unhealthy`,
+    );
     expect(snapshotSubject("host-a")).toBe("fleetheal.v1.host.host-a.snapshot");
     expect(commandSubject("host-a", "restart")).toBe("fleetheal.v1.cmd.host-a.restart");
     expect(remediationSubject("host-a", CID, "restarted")).toBe(

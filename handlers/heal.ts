@@ -64,15 +64,7 @@ export async function decideHeal(
   if (entry?.lastIncident === incident) return resumeIfPending(event, entry, ctx, options, record);
   if (entry?.lastRestartAt) {
     const sinceLast = now.getTime() - Date.parse(entry.lastRestartAt);
-    if (sinceLast < options.cooldownMs) {
-      return [
-        record(
-          "skipped",
-          "cooldown",
-          `restarted ${Math.round(sinceLast / 1000)}s ago; cooldown is ${options.cooldownMs / 1000}s`,
-        ),
-      ];
-    }
+    if (sinceLast < options.cooldownMs) return deferForCooldown(sinceLast, ctx, options, record);
   }
   const command = restartCommand(event, incident, commandIdFor(event));
   const next: LedgerEntry = {
@@ -96,6 +88,27 @@ export async function decideHeal(
     { kind: "claim", store: "ledger", key, expectedRevision: current?.revision ?? 0, value: next },
     record("decided", "unhealthy", "container is unhealthy; restarting it", command.commandId),
     ...sendRestart(command, ctx, options, record),
+  ];
+}
+
+/**
+ * Docker reports `unhealthy` only once per run, so skipping the event would leave a container
+ * that is still unhealthy after its cooldown alone for good. Instead the event is redelivered
+ * when the cooldown ends; the command then asks the agent to act only if the container is
+ * still unhealthy.
+ */
+function deferForCooldown(
+  sinceLastMs: number,
+  ctx: HandlerContext,
+  options: HealOptions,
+  record: RecordFn,
+): Decision[] {
+  const waitMs = options.cooldownMs - sinceLastMs;
+  const message = `restarted ${Math.round(sinceLastMs / 1000)}s ago; cooldown is ${Math.round(options.cooldownMs / 1000)}s`;
+  if (ctx.lastDelivery) return [record("skipped", "cooldown", `${message}; giving up`)];
+  return [
+    record("skipped", "cooldown", `${message}; will check again in ${Math.ceil(waitMs / 1000)}s`),
+    { kind: "retry", reason: "cooldown", delayMs: waitMs + 50 },
   ];
 }
 
@@ -212,6 +225,7 @@ function restartCommand(
     containerId: event.container.id,
     reason: "unhealthy",
     requestedBy: `handler:${HANDLER}`,
+    requireUnhealthy: true,
     // Only a real StartedAt lets the agent detect a stale command.
     ...(event.container.startedAt === incident ? { incident } : {}),
   };

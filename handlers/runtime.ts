@@ -48,6 +48,7 @@ export interface HandlerStats {
   handled: number;
   rejected: number;
   retried: number;
+  deferred: number;
   failed: number;
   conflicts: number;
 }
@@ -103,7 +104,14 @@ export class HandlerRuntime {
     const consumer = await this.options.fjs.js.consumers.get(EVENTS_STREAM, durable);
     const messages = await consumer.consume({ max_messages: Math.max(def.concurrency * 2, 16) });
     const generic = def as HandlerDefinition<unknown>;
-    this.stats.set(def.name, { handled: 0, rejected: 0, retried: 0, failed: 0, conflicts: 0 });
+    this.stats.set(def.name, {
+      handled: 0,
+      rejected: 0,
+      retried: 0,
+      deferred: 0,
+      failed: 0,
+      conflicts: 0,
+    });
     this.running.push({ def: generic, messages, loop: this.loop(generic, messages) });
     this.options.log.info({ handler: def.name, subject: def.subject, durable }, "handler bound");
   }
@@ -195,6 +203,10 @@ export class HandlerRuntime {
           "giving up on message after its last delivery",
         );
         msg.term(describeError(error).slice(0, 200));
+      } else if (error instanceof RetryLater) {
+        stats.deferred++;
+        log.info({ reason: error.message, delayMs }, "deferred; JetStream will redeliver");
+        msg.nak(delayMs);
       } else {
         stats.retried++;
         log.warn({ err: describeError(error), delayMs }, "handling failed; will retry");

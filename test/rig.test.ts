@@ -146,6 +146,20 @@ describe("integration rig", () => {
         "rig-a should recover",
       );
       expect(eventsA.count((e) => e.action === "kill")).toBe(0);
+
+      // The recorder sees every step of a restart, once each and in order.
+      const before = eventsA.events.length;
+      await a.docker.getContainer(ca.id).restart();
+      await eventsA.waitFor(
+        (e) => e.id === ca.id && e.action === "restart",
+        10_000,
+        "rig-a should restart",
+      );
+      const lifecycle = eventsA.events
+        .slice(before)
+        .filter((e) => e.id === ca.id && !/^(exec_|health_status)/.test(e.action))
+        .map((e) => e.action);
+      expect(lifecycle).toEqual(["kill", "die", "stop", "start", "restart"]);
       expect(eventsB.count((e) => e.action.startsWith("health_status: unhealthy"))).toBe(0);
 
       // A persistently broken container stays unhealthy across a restart.
@@ -215,10 +229,11 @@ describe("integration rig", () => {
   });
 
   it("runs a process and waits for its lines and JSON logs", async () => {
+    // The handler goes first: "ready" must mean SIGTERM is handled, or stop() can beat it.
     const script = [
+      "process.on('SIGTERM', () => { console.log(JSON.stringify({ msg: 'bye' })); process.exit(0); });",
       "console.log('plain line');",
       "console.log(JSON.stringify({ level: 30, msg: 'ready', port: 1234 }));",
-      "process.on('SIGTERM', () => { console.log(JSON.stringify({ msg: 'bye' })); process.exit(0); });",
       "setInterval(() => {}, 1000);",
     ].join("\n");
     await using proc = await startProcess({

@@ -6,8 +6,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ManagedProcess, startProcess } from "./process.js";
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const CLI = join(REPO, "bin", "fleetheal.js");
+/** The repository root, and the CLI entry point that operators run. */
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const CLI = join(REPO, "bin", "fleetheal.js");
 
 /** What each role logs once it is ready to work. */
 const READY: Record<FleetRole, string> = {

@@ -1,0 +1,403 @@
+import { describe, expect, it } from "vitest";
+import { type RestartCommand, RestartReply } from "../contracts/index.js";
+import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
+import { RestartExecutor } from "./restart-executor.js";
+
+const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
+const STARTED_AT = "2026-11-27T19:41:29.98123456Z";
+
+/** An in-memory Docker engine: containers in a map, restarts recorded, optionally held open. */
+class MemoryDocker implements DockerEngine {
+  readonly containers = new Map<string, ContainerDetails>();
+  readonly restarts: { id: string; stopTimeoutSeconds: number }[] = [];
+  inspectError: Error | undefined;
+  restartError: Error | undefined;
+  /** When set, restart() waits for the test to call the returned release function. */
+  holdRestarts = false;
+  private readonly held: (() => void)[] = [];
+
+  add(details: Partial<ContainerDetails> = {}): ContainerDetails {
+    const c: ContainerDetails = {
+      id: CID,
+      name: "web",
+      image: "nginx:1.27",
+      state: "running",
+      health: "unhealthy",
+      labels: { autoheal: "true" },
+      startedAt: STARTED_AT,
+      restartCount: 0,
+      ...details,
+    };
+    this.containers.set(c.id, c);
+    return c;
+  }
+
+  releaseRestarts(): void {
+    for (const release of this.held.splice(0)) release();
+  }
+
+  async openEventStream(): Promise<NodeJS.ReadableStream> {
+    throw new Error("not used");
+  }
+  async listContainerIds(): Promise<string[]> {
+    return [...this.containers.keys()];
+  }
+  async inspect(id: string): Promise<ContainerDetails | undefined> {
+    if (this.inspectError) throw this.inspectError;
+    // Docker resolves unique id prefixes.
+    for (const c of this.containers.values()) if (c.id.startsWith(id)) return { ...c };
+    return undefined;
+  }
+  async restart(id: string, stopTimeoutSeconds: number): Promise<void> {
+    this.restarts.push({ id, stopTimeoutSeconds });
+    if (this.restartError) throw this.restartError;
+    if (this.holdRestarts) await new Promise<void>((resolve) => this.held.push(resolve));
+  }
+  async version(): Promise<string> {
+    return "20.10.24";
+  }
+}
+
+function command(patch: Partial<RestartCommand> = {}): RestartCommand {
+  return {
+    type: "fleetheal.cmd.v1.restart",
+    v: 1,
+    commandId: "heal-0123456789abcdef",
+    host: "host-a",
+    containerId: CID,
+    reason: "unhealthy",
+    requestedBy: "handler:heal",
+    ...patch,
+  };
+}
+
+function setup(options: { watchAll?: boolean; now?: () => number } = {}) {
+  const docker = new MemoryDocker();
+  let clock = Date.parse("2026-11-27T19:41:35.000Z");
+  const executor = new RestartExecutor({
+    host: "host-a",
+    docker,
+    optIn: { label: "autoheal", watchAll: options.watchAll ?? false },
+    defaultStopTimeoutSeconds: 10,
+    now: options.now ?? (() => clock),
+  });
+  return {
+    docker,
+    executor,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+  };
+}
+
+describe("RestartExecutor", () => {
+  it("restarts an opted-in container once with the default stop timeout", async () => {
+    const { docker, executor } = setup();
+    docker.add();
+    const reply = await executor.execute(command());
+    expect(RestartReply.parse(reply)).toEqual({
+      type: "fleetheal.cmd.v1.restart.reply",
+      v: 1,
+      commandId: "heal-0123456789abcdef",
+      host: "host-a",
+      containerId: CID,
+      outcome: "restarted",
+      code: "restarted",
+      message: "restarted (stop timeout 10s)",
+      duplicate: false,
+      startedAt: "2026-11-27T19:41:35.000Z",
+      durationMs: 0,
+    });
+    expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 10 }]);
+  });
+
+  it("restarts by the full id when the command names a short id", async () => {
+    const { docker, executor } = setup();
+    docker.add();
+    const reply = await executor.execute(command({ containerId: CID.slice(0, 12) }));
+    expect(reply.outcome).toBe("restarted");
+    expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 10 }]);
+  });
+
+  it("reports how long Docker took", async () => {
+    let t = 1_000;
+    const { docker, executor } = setup({ now: () => t });
+    docker.add();
+    docker.holdRestarts = true;
+    const pending = executor.execute(command());
+    await Promise.resolve();
+    await Promise.resolve();
+    t += 750;
+    docker.releaseRestarts();
+    expect((await pending).durationMs).toBe(750);
+  });
+
+  describe("stop timeout", () => {
+    it("command.stopTimeoutSeconds wins over the default", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      await executor.execute(command({ stopTimeoutSeconds: 3 }));
+      expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 3 }]);
+    });
+
+    it("the autoheal.stop.timeout label wins over the command", async () => {
+      const { docker, executor } = setup();
+      docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": "25" } });
+      const reply = await executor.execute(command({ stopTimeoutSeconds: 3 }));
+      expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 25 }]);
+      expect(reply.message).toBe("restarted (stop timeout 25s)");
+    });
+
+    it("a label of 0 is honoured", async () => {
+      const { docker, executor } = setup();
+      docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": "0" } });
+      await executor.execute(command({ stopTimeoutSeconds: 3 }));
+      expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 0 }]);
+    });
+
+    it.each(["abc", "-1", "99999", "2.5", "", "  "])(
+      "a bad label value %j is ignored (command value used)",
+      async (value) => {
+        const { docker, executor } = setup();
+        docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": value } });
+        const reply = await executor.execute(command({ stopTimeoutSeconds: 7 }));
+        expect(reply.outcome).toBe("restarted");
+        expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 7 }]);
+      },
+    );
+
+    it("a bad label and no command value fall back to the default", async () => {
+      const { docker, executor } = setup();
+      docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": "abc" } });
+      await executor.execute(command());
+      expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 10 }]);
+    });
+  });
+
+  describe("refusals", () => {
+    it("refuses a container that has not opted in", async () => {
+      const { docker, executor } = setup();
+      docker.add({ labels: { autoheal: "false" } });
+      const reply = await executor.execute(command());
+      expect(reply).toMatchObject({
+        outcome: "refused",
+        code: "not-opted-in",
+        message: "container has not opted in (label autoheal=true)",
+        duplicate: false,
+      });
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it("refuses a container with no labels", async () => {
+      const { docker, executor } = setup();
+      docker.add({ labels: {} });
+      expect((await executor.execute(command())).code).toBe("not-opted-in");
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it("refuses an unknown container", async () => {
+      const { docker, executor } = setup();
+      const reply = await executor.execute(command());
+      expect(reply).toMatchObject({ outcome: "refused", code: "not-found" });
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it("refuses a command for another host without asking Docker", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      docker.inspectError = new Error("must not be called");
+      const reply = await executor.execute(command({ host: "host-b" }));
+      expect(reply).toMatchObject({
+        outcome: "refused",
+        code: "wrong-host",
+        host: "host-a",
+        message: "this agent serves host host-a",
+      });
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it("watchAll accepts unlabelled containers", async () => {
+      const { docker, executor } = setup({ watchAll: true });
+      docker.add({ labels: {} });
+      expect((await executor.execute(command())).outcome).toBe("restarted");
+      expect(docker.restarts).toHaveLength(1);
+    });
+  });
+
+  describe("skips", () => {
+    it.each([
+      ["paused", "paused"],
+      ["restarting", "already-restarting"],
+    ] as const)("skips a %s container", async (state, code) => {
+      const { docker, executor } = setup();
+      docker.add({ state });
+      const reply = await executor.execute(command());
+      expect(reply).toMatchObject({ outcome: "skipped", code });
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it.each(["healthy", "starting", "none"] as const)(
+      "requireUnhealthy skips a container that is %s now",
+      async (health) => {
+        const { docker, executor } = setup();
+        docker.add({ health });
+        const reply = await executor.execute(command({ requireUnhealthy: true }));
+        expect(reply).toMatchObject({
+          outcome: "skipped",
+          code: "not-unhealthy",
+          message: `container is ${health} now, not unhealthy`,
+        });
+        expect(docker.restarts).toEqual([]);
+      },
+    );
+
+    it("requireUnhealthy restarts a container that is still unhealthy", async () => {
+      const { docker, executor } = setup();
+      docker.add({ health: "unhealthy" });
+      expect((await executor.execute(command({ requireUnhealthy: true }))).outcome).toBe(
+        "restarted",
+      );
+      expect(docker.restarts).toHaveLength(1);
+    });
+
+    it("without requireUnhealthy a healthy container is restarted (manual restart)", async () => {
+      const { docker, executor } = setup();
+      docker.add({ health: "healthy" });
+      expect((await executor.execute(command())).outcome).toBe("restarted");
+    });
+
+    it("skips a stale incident", async () => {
+      const { docker, executor } = setup();
+      docker.add({ startedAt: "2026-11-27T19:45:00.123456789Z" });
+      const reply = await executor.execute(command({ incident: STARTED_AT }));
+      expect(reply).toMatchObject({ outcome: "skipped", code: "stale-incident" });
+      expect(reply.message).toBe(
+        `container was started again at 2026-11-27T19:45:00.123456789Z after the incident at ${STARTED_AT}`,
+      );
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it("skips when the container has no StartedAt but the command names an incident", async () => {
+      const { docker, executor } = setup();
+      docker.add({ startedAt: undefined });
+      const reply = await executor.execute(command({ incident: STARTED_AT }));
+      expect(reply.code).toBe("stale-incident");
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it.each([
+      STARTED_AT,
+      "2026-11-27T19:41:29.981Z",
+      "2026-11-27T19:41:29.981234567Z",
+      "2026-11-27T20:41:29.981+01:00",
+    ])("accepts incident %s for the same instant", async (incident) => {
+      const { docker, executor } = setup();
+      docker.add();
+      expect((await executor.execute(command({ incident }))).outcome).toBe("restarted");
+      expect(docker.restarts).toHaveLength(1);
+    });
+  });
+
+  describe("at most once", () => {
+    it("the same commandId twice restarts once; the repeat says duplicate", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      const first = await executor.execute(command());
+      const second = await executor.execute(command());
+      expect(docker.restarts).toHaveLength(1);
+      expect(first.duplicate).toBe(false);
+      expect(second).toEqual({ ...first, duplicate: true });
+    });
+
+    it("the same commandId sent concurrently restarts once", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      docker.holdRestarts = true;
+      const a = executor.execute(command());
+      const b = executor.execute(command());
+      await Promise.resolve();
+      await Promise.resolve();
+      docker.releaseRestarts();
+      const [ra, rb] = await Promise.all([a, b]);
+      expect(docker.restarts).toHaveLength(1);
+      expect(ra.duplicate).toBe(false);
+      expect(rb).toEqual({ ...ra, duplicate: true });
+    });
+
+    it("concurrent different commands for one container: one restart, the other skipped", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      docker.holdRestarts = true;
+      const a = executor.execute(command({ commandId: "heal-aaaaaaaaaaaa" }));
+      const b = executor.execute(command({ commandId: "gateway-bbbbbbbbbbbb" }));
+      const rb = await b;
+      expect(rb).toMatchObject({
+        outcome: "skipped",
+        code: "already-restarting",
+        commandId: "gateway-bbbbbbbbbbbb",
+      });
+      docker.releaseRestarts();
+      expect((await a).outcome).toBe("restarted");
+      expect(docker.restarts).toHaveLength(1);
+    });
+
+    it("a new command after the first restart finished restarts again", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      await executor.execute(command({ commandId: "cmd-00000001" }));
+      await executor.execute(command({ commandId: "cmd-00000002" }));
+      expect(docker.restarts).toHaveLength(2);
+    });
+
+    it("forgets command ids after the dedup window", async () => {
+      const { docker, executor, advance } = setup();
+      docker.add();
+      await executor.execute(command());
+      advance(10 * 60 * 1000 + 1);
+      const again = await executor.execute(command());
+      expect(again.duplicate).toBe(false);
+      expect(docker.restarts).toHaveLength(2);
+    });
+  });
+
+  describe("docker errors", () => {
+    it("a failing restart -> failed docker-error", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      docker.restartError = Object.assign(new Error("container is marked for removal"), {
+        code: "EDOCKER",
+      });
+      const reply = await executor.execute(command());
+      expect(reply).toMatchObject({
+        outcome: "failed",
+        code: "docker-error",
+        message: "restart failed: container is marked for removal (EDOCKER)",
+      });
+      expect(RestartReply.safeParse(reply).success).toBe(true);
+    });
+
+    it("a failing inspect -> failed docker-error", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      docker.inspectError = new Error("connect ENOENT /var/run/docker.sock");
+      const reply = await executor.execute(command());
+      expect(reply).toMatchObject({
+        outcome: "failed",
+        code: "docker-error",
+        message: "inspect failed: connect ENOENT /var/run/docker.sock",
+      });
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it("a failed restart releases the container for the next command", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      docker.restartError = new Error("boom");
+      await executor.execute(command({ commandId: "cmd-00000001" }));
+      docker.restartError = undefined;
+      const reply = await executor.execute(command({ commandId: "cmd-00000002" }));
+      expect(reply.outcome).toBe("restarted");
+      expect(docker.restarts).toHaveLength(2);
+    });
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { ContainerEvent, containerEventId } from "./container-event.js";
+
+const valid = {
+  type: "fleetheal.evt.v1.container",
+  v: 1,
+  id: "host-a:4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a:1795808494172958659:unhealthy",
+  host: "host-a",
+  action: "unhealthy",
+  timeNano: "1795808494172958659",
+  time: "2026-11-27T19:41:34.172Z",
+  container: {
+    id: "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a",
+    name: "shop_web_1",
+    image: "registry.local/shop/web:2.3.1",
+    labels: { autoheal: "true", "com.docker.compose.service": "web" },
+    optedIn: true,
+    // Docker's State.StartedAt has nanosecond precision (trailing zeros trimmed).
+    startedAt: "2026-11-27T19:41:29.98123456Z",
+  },
+};
+
+describe("ContainerEvent", () => {
+  it("accepts a realistic event", () => {
+    expect(ContainerEvent.parse(valid)).toEqual(valid);
+  });
+
+  it.each([
+    "2026-11-27T19:41:29.98123456Z",
+    "2026-11-27T19:41:29.981234567Z",
+    "2026-11-27T19:41:29Z",
+    "2026-11-27T20:41:29.981234567+01:00",
+  ])("accepts startedAt %s", (startedAt) => {
+    const result = ContainerEvent.safeParse({
+      ...valid,
+      container: { ...valid.container, startedAt },
+    });
+    expect(result.success).toBe(true);
+  });
+
+  it("accepts a die event with an exit code and no startedAt", () => {
+    const { startedAt: _omit, ...container } = valid.container;
+    const die = { ...valid, action: "die", exitCode: 137, container };
+    expect(ContainerEvent.safeParse(die).success).toBe(true);
+  });
+
+  it.each([
+    ["unknown action", { action: "health_status" }],
+    ["dotted host", { host: "a.b" }],
+    ["numeric timeNano", { timeNano: 1795808494172958659 }],
+    ["timeNano with a dot", { timeNano: "1795808494.172958659" }],
+    ["time without zone", { time: "2026-11-27T19:41:34.172" }],
+    ["wrong version", { v: 2 }],
+    ["wrong type", { type: "fleetheal.evt.v1.host" }],
+    ["fractional exit code", { exitCode: 1.5 }],
+  ])("rejects %s", (_why, patch) => {
+    expect(ContainerEvent.safeParse({ ...valid, ...patch }).success).toBe(false);
+  });
+
+  it.each([
+    ["bad startedAt", { startedAt: "yesterday" }],
+    ["uppercase container id", { id: valid.container.id.toUpperCase() }],
+    ["non-string label", { labels: { autoheal: true } }],
+    ["missing optedIn", { optedIn: undefined }],
+  ])("rejects container with %s", (_why, patch) => {
+    expect(
+      ContainerEvent.safeParse({ ...valid, container: { ...valid.container, ...patch } }).success,
+    ).toBe(false);
+  });
+
+  it("containerEventId joins host, id, timeNano and action", () => {
+    expect(containerEventId("h1", "abc123abc123", "1795808494172958659", "die")).toBe(
+      "h1:abc123abc123:1795808494172958659:die",
+    );
+  });
+});

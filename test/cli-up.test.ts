@@ -1,0 +1,131 @@
+// `fleetheal up`, the all-in-one command of the README, against a real dockerd: it must start its
+// own nats-server, list the host in /health, heal an opted-in container, and leave nothing
+// running after SIGTERM.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HealthReport } from "../gateway/health-report.js";
+import { listProcesses } from "./support/children.js";
+import {
+  type DockerEventRecorder,
+  makeUnhealthy,
+  recordDockerEvents,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
+import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { CLI, REPO } from "./support/fleetheal.js";
+import { type ManagedProcess, startProcess } from "./support/process.js";
+import { waitFor } from "./support/wait.js";
+
+let engine: DockerEngine;
+let recorder: DockerEventRecorder;
+let dataDir: string;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+beforeAll(async () => {
+  engine = await startDockerEngine("up");
+  recorder = await recordDockerEvents(engine);
+  dataDir = await mkdtemp(join(tmpdir(), "fleetheal-up-"));
+});
+
+afterAll(async () => {
+  recorder?.close();
+  await engine?.[Symbol.asyncDispose]();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe("fleetheal up", () => {
+  it("runs every role with an embedded nats-server, heals, and stops cleanly", async () => {
+    const natsPort = await freePort();
+    const up: ManagedProcess = await startProcess({
+      name: "up",
+      command: process.execPath,
+      args: [CLI, "up"],
+      cwd: REPO,
+      env: {
+        DOCKER_HOST: engine.dockerHost,
+        FLEETHEAL_HOST_ID: "solo",
+        FLEETHEAL_DATA_DIR: dataDir,
+        FLEETHEAL_NATS_PORT: String(natsPort),
+        FLEETHEAL_GATEWAY_PORT: "0",
+        FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
+      },
+    });
+    try {
+      const banner = await up.waitForLine((l) => l.includes(" is up on host solo: "), 30_000);
+      const url = /(http:\/\/\S+)\/health/.exec(banner)?.[1];
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+
+      const report = await waitFor(
+        async () => {
+          const body = HealthReport.parse(await (await fetch(`${url}/health`)).json());
+          return body.hosts.some((h) => h.id === "solo" && h.status === "up") ? body : undefined;
+        },
+        { timeoutMs: 15_000, message: "/health never listed host 'solo'" },
+      );
+      expect(report.status).toBe("healthy");
+
+      const c = await runTestContainer(engine, { name: "solo-app", labels: { autoheal: "true" } });
+      await waitForHealth(engine, c.id, "healthy", 20_000);
+      await up.waitForLine(
+        (l) => l.includes("Auto-monitoring enabled for container 'solo-app'"),
+        15_000,
+      );
+      await makeUnhealthy(engine, c.id);
+      const unhealthy = await recorder.waitFor(
+        (e) => e.id === c.id && e.action === "health_status: unhealthy",
+        20_000,
+        "container never turned unhealthy",
+      );
+      await recorder.waitFor(
+        (e) => e.id === c.id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
+        20_000,
+        "fleetheal up did not restart the unhealthy container",
+      );
+
+      const natsBefore = (await listProcesses()).filter(
+        (p) =>
+          p.argv.some((a) => a.endsWith("nats-server")) &&
+          p.argv.some((a) => a.startsWith(dataDir)),
+      );
+      expect(natsBefore).toHaveLength(1);
+      const exit = await up.stop("SIGTERM", 20_000);
+      expect(exit).toEqual({ code: 0, signal: null });
+      const natsAfter = (await listProcesses()).filter(
+        (p) =>
+          p.argv.some((a) => a.endsWith("nats-server")) &&
+          p.argv.some((a) => a.startsWith(dataDir)),
+      );
+      expect(natsAfter).toEqual([]);
+    } finally {
+      await up[Symbol.asyncDispose]();
+    }
+  });
+
+  it("refuses a bad configuration with exit code 2 and names the variable", async () => {
+    await using agent = await startProcess({
+      name: "bad-agent",
+      command: process.execPath,
+      args: [CLI, "agent"],
+      cwd: REPO,
+      env: { FLEETHEAL_HOST_ID: "web.1", FLEETHEAL_HEARTBEAT_MS: "soon" },
+    });
+    const exit = await agent.exited;
+    expect(exit.code).toBe(2);
+    const output = agent.lines.join("\n");
+    expect(output).toContain('FLEETHEAL_HOST_ID="web.1"');
+    expect(output).toContain('FLEETHEAL_HEARTBEAT_MS="soon"');
+  });
+});
