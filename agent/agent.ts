@@ -18,7 +18,7 @@ import {
 } from "./docker-event.js";
 import { EventPump } from "./event-pump.js";
 import { HostState } from "./host-state.js";
-import { isOptedIn } from "./opt-in.js";
+import { isOptedIn, type OptInPolicy } from "./opt-in.js";
 import { Outbox } from "./outbox.js";
 import { RestartExecutor } from "./restart-executor.js";
 import { SnapshotPublisher } from "./snapshot-publisher.js";
@@ -53,12 +53,14 @@ export class Agent {
   private commands: CommandServer | undefined;
   private readonly now: () => Date;
   private readonly log: Logger;
+  private readonly optIn: OptInPolicy;
 
   constructor(private readonly deps: AgentDeps) {
     const { config, docker, log } = deps;
     this.log = log;
     this.now = deps.now ?? (() => new Date());
     const optIn = { label: config.label, watchAll: config.watchAll };
+    this.optIn = optIn;
     this.state = new HostState({
       host: config.hostId,
       version: VERSION,

@@ -17,10 +17,10 @@ const AgentEnv = z.object({
     .regex(/^(unix|tcp|http|https|ssh|npipe):\/\//, "must start with unix://, tcp:// or https://")
     .optional(),
   FLEETHEAL_LABEL: LabelKey.default("autoheal"),
-  FLEETHEAL_HEARTBEAT_MS: intFromEnv(z, { min: 250, max: 300_000, default: 5_000 }),
-  FLEETHEAL_SNAPSHOT_DEBOUNCE_MS: intFromEnv(z, { min: 0, max: 10_000, default: 100 }),
-  FLEETHEAL_STOP_TIMEOUT: intFromEnv(z, { min: 0, max: 3_600, default: 10 }),
-  FLEETHEAL_OUTBOX_CAPACITY: intFromEnv(z, { min: 100, max: 1_000_000, default: 10_000 }),
+  FLEETHEAL_HEARTBEAT_MS: intFromEnv({ min: 250, max: 300_000, default: 5_000 }),
+  FLEETHEAL_SNAPSHOT_DEBOUNCE_MS: intFromEnv({ min: 0, max: 10_000, default: 100 }),
+  FLEETHEAL_STOP_TIMEOUT: intFromEnv({ min: 0, max: 3_600, default: 10 }),
+  FLEETHEAL_OUTBOX_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 10_000 }),
 });
 
 /** Agent settings, validated. */

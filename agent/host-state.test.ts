@@ -142,6 +142,8 @@ describe("HostState docker status", () => {
       version: "24.0.7",
       error: "connect ENOENT /var/run/docker.sock",
     });
+    // A new reason is news (the snapshot shows it); the same reason again is not.
+    expect(state.setDockerDown("still down")).toBe(true);
     expect(state.setDockerDown("still down")).toBe(false);
     expect(state.setDockerUp("24.0.7")).toBe(true);
     expect(state.snapshot(NOW).docker).toEqual({ status: "up", version: "24.0.7" });

@@ -62,11 +62,12 @@ export class HostState {
   }
 
   setDockerDown(error: string): boolean {
-    const changed = this.docker.status !== "down";
+    const trimmed = error.slice(0, 1024);
+    const changed = this.docker.status !== "down" || this.docker.error !== trimmed;
     this.docker = {
       status: "down",
       ...(this.docker.version ? { version: this.docker.version } : {}),
-      error: error.slice(0, 1024),
+      error: trimmed,
     };
     return changed;
   }

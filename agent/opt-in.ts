@@ -7,7 +7,12 @@ import type { Labels } from "../contracts/index.js";
  */
 export const STOP_TIMEOUT_LABEL = "autoheal.stop.timeout";
 
-const StopTimeoutLabel = z.coerce.number().int().min(0).max(3_600);
+// Digits only: Number("") and Number(" ") are 0, which would turn a blank label into SIGKILL.
+const StopTimeoutLabel = z
+  .string()
+  .regex(/^\d{1,4}$/)
+  .transform(Number)
+  .pipe(z.number().int().min(0).max(3_600));
 
 /** Which containers an agent acts for. */
 export interface OptInPolicy {

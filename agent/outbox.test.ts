@@ -195,6 +195,19 @@ describe("Outbox", () => {
     expect(outbox.stats).toEqual({ depth: 0, published: 2, dropped: 2, failedAttempts: 1 });
   });
 
+  it("does not count a message as published when it was dropped while in flight", async () => {
+    const pub = new FakePublish();
+    const outbox = new Outbox({ publish: pub.fn, capacity: 1, window: 4 });
+    outbox.enqueue(msg(1));
+    outbox.enqueue(msg(2)); // drops message 1, whose publish is still in flight
+    pub.call(0).resolve();
+    await flush();
+    expect(outbox.stats).toEqual({ depth: 1, published: 0, dropped: 1, failedAttempts: 0 });
+    pub.call(1).resolve();
+    await flush();
+    expect(outbox.stats).toEqual({ depth: 0, published: 1, dropped: 1, failedAttempts: 0 });
+  });
+
   it("drained() resolves at once when empty and otherwise only after the last ack", async () => {
     const pub = new FakePublish();
     const outbox = new Outbox({ publish: pub.fn, capacity: 10, window: 10 });

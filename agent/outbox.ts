@@ -116,7 +116,12 @@ export class Outbox {
     this.inFlightSet.delete(message);
     if (acked) {
       const index = this.queue.indexOf(message);
-      if (index >= 0) this.queue.splice(index, 1);
+      // A message dropped for capacity while in flight was already counted as dropped.
+      if (index < 0) {
+        this.pump();
+        return;
+      }
+      this.queue.splice(index, 1);
       this.stats.published++;
       this.stats.depth = this.queue.length;
       this.retryDelayMs = this.options.retryDelayMs ?? 100;

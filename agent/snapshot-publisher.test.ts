@@ -70,6 +70,7 @@ describe("SnapshotPublisher", () => {
   it("publishes at start", async () => {
     const h = harness();
     h.publisher.start();
+    await vi.advanceTimersByTimeAsync(0);
     expect(h.published).toEqual([1]);
     await h.publisher.stop();
   });
@@ -112,6 +113,7 @@ describe("SnapshotPublisher", () => {
   it("a change during an in-flight publish causes exactly one more publish", async () => {
     const h = harness({ hold: true, heartbeatMs: 60_000 });
     h.publisher.start();
+    await vi.advanceTimersByTimeAsync(0);
     expect(h.published).toEqual([1]);
     h.publisher.publishNow();
     h.publisher.changed();
@@ -127,6 +129,23 @@ describe("SnapshotPublisher", () => {
     expect(h.published).toEqual([1, 2]);
     expect(h.pendingCount()).toBe(0);
     await h.publisher.stop();
+  });
+
+  it("reports a take() that throws instead of raising it from a timer", async () => {
+    const errors: unknown[] = [];
+    const publisher = new SnapshotPublisher({
+      take: () => {
+        throw new Error("broken state");
+      },
+      publish: async () => {},
+      debounceMs: 10,
+      heartbeatMs: 60_000,
+      onError: (error) => errors.push(error),
+    });
+    publisher.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(errors.map((e) => (e as Error).message)).toEqual(["broken state"]);
+    await publisher.stop();
   });
 
   it("reports a failed publish and keeps going", async () => {

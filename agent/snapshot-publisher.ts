@@ -45,8 +45,10 @@ export class SnapshotPublisher {
       this.again = true;
       return;
     }
-    this.publishing = this.options
-      .publish(this.options.take())
+    // take() and publish() run inside the promise, so a synchronous throw is reported, not
+    // raised from a timer callback.
+    this.publishing = Promise.resolve()
+      .then(() => this.options.publish(this.options.take()))
       .catch(this.options.onError)
       .finally(() => {
         this.publishing = undefined;

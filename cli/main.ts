@@ -17,7 +17,7 @@ import { HELP } from "./help.js";
 const UpEnv = z.object({
   FLEETHEAL_NATS_URL: z.string().optional(),
   FLEETHEAL_DATA_DIR: z.string().default(".fleetheal"),
-  FLEETHEAL_NATS_PORT: intFromEnv(z, { min: 1, max: 65_535, default: 4222 }),
+  FLEETHEAL_NATS_PORT: intFromEnv({ min: 1, max: 65_535, default: 4222 }),
   FLEETHEAL_NATS_SERVER_BIN: z.string().default("nats-server"),
 });
 

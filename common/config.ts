@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { ConfigError } from "./errors.js";
 
 /**
@@ -25,15 +25,21 @@ export function loadEnv<S extends z.ZodObject>(
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
 }
 
-/** Milliseconds or other integers given as environment strings. */
-export function intFromEnv(
-  zod: typeof import("zod").z,
-  defaults: { min: number; max: number; default: number },
-) {
-  return zod.coerce
-    .number({ error: "must be a number" })
-    .int("must be a whole number")
-    .min(defaults.min, `must be at least ${defaults.min}`)
-    .max(defaults.max, `must be at most ${defaults.max}`)
-    .default(defaults.default);
+/**
+ * A whole number given as an environment string, within limits. Only digits are accepted:
+ * `Number(" ")` is 0, and a blank variable must not silently become a zero timeout or port.
+ */
+export function intFromEnv(limits: { min: number; max: number; default: number }) {
+  return z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(limits.min, `must be at least ${limits.min}`)
+        .max(limits.max, `must be at most ${limits.max}`),
+    )
+    .default(limits.default);
 }

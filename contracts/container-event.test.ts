@@ -47,7 +47,7 @@ describe("ContainerEvent", () => {
   it.each([
     ["unknown action", { action: "health_status" }],
     ["dotted host", { host: "a.b" }],
-    ["numeric timeNano", { timeNano: 1795808494172958659 }],
+    ["numeric timeNano", { timeNano: 1795808494 }],
     ["timeNano with a dot", { timeNano: "1795808494.172958659" }],
     ["time without zone", { time: "2026-11-27T19:41:34.172" }],
     ["wrong version", { v: 2 }],

@@ -3,10 +3,10 @@ import { intFromEnv, loadEnv } from "../common/config.js";
 
 const GatewayEnv = z.object({
   FLEETHEAL_NATS_URL: z.string().default("nats://127.0.0.1:4222"),
-  FLEETHEAL_GATEWAY_PORT: intFromEnv(z, { min: 0, max: 65_535, default: 8080 }),
+  FLEETHEAL_GATEWAY_PORT: intFromEnv({ min: 0, max: 65_535, default: 8080 }),
   FLEETHEAL_GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),
-  FLEETHEAL_STALE_AFTER_HEARTBEATS: intFromEnv(z, { min: 1, max: 1_000, default: 3 }),
-  FLEETHEAL_DOWN_AFTER_HEARTBEATS: intFromEnv(z, { min: 2, max: 10_000, default: 12 }),
+  FLEETHEAL_STALE_AFTER_HEARTBEATS: intFromEnv({ min: 1, max: 1_000, default: 3 }),
+  FLEETHEAL_DOWN_AFTER_HEARTBEATS: intFromEnv({ min: 2, max: 10_000, default: 12 }),
 });
 
 /** Gateway settings, validated. */
@@ -21,7 +21,11 @@ export interface GatewayConfig {
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const e = loadEnv(
     GatewayEnv.refine(
-      (v) => v.FLEETHEAL_DOWN_AFTER_HEARTBEATS > v.FLEETHEAL_STALE_AFTER_HEARTBEATS,
+      (v) =>
+        // Compare only two valid numbers; an invalid one already has its own message.
+        typeof v.FLEETHEAL_DOWN_AFTER_HEARTBEATS !== "number" ||
+        typeof v.FLEETHEAL_STALE_AFTER_HEARTBEATS !== "number" ||
+        v.FLEETHEAL_DOWN_AFTER_HEARTBEATS > v.FLEETHEAL_STALE_AFTER_HEARTBEATS,
       {
         message:
           "FLEETHEAL_DOWN_AFTER_HEARTBEATS must be greater than FLEETHEAL_STALE_AFTER_HEARTBEATS",

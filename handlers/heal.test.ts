@@ -189,6 +189,15 @@ describe("decideHeal", () => {
     validateAll(decisions);
   });
 
+  it("a late redelivery of a claimed, pending incident still resends its command", async () => {
+    const commandId = "heal-0123456789abcdef0123456789abcdef";
+    const ledger = { value: pendingLedger(commandId), revision: 4 };
+    const event = unhealthy({ time: "2026-11-27T19:36:34.999Z" }); // older than maxEventAgeMs
+    const decisions = await decideHeal(event, fakeContext({ ledger }), OPTIONS);
+    expect(decisions.map((d) => d.kind)).toEqual(["remediation", "restart"]);
+    expect(first(decisions, "restart").command.commandId).toBe(commandId);
+  });
+
   it("an event exactly maxEventAgeMs old is still acted on", async () => {
     const event = unhealthy({ time: "2026-11-27T19:36:35.000Z" });
     const decisions = await decideHeal(event, fakeContext(), OPTIONS);

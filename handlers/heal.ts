@@ -53,15 +53,16 @@ export async function decideHeal(
   if (!event.container.optedIn) {
     return [record("skipped", "not-opted-in", "container has not opted in to healing")];
   }
-  const ageMs = now.getTime() - Date.parse(event.time);
-  if (ageMs > options.maxEventAgeMs) {
-    return [record("skipped", "stale-event", `event is ${Math.round(ageMs / 1000)}s old`)];
-  }
   const key = containerKey(event.host, event.container.id);
   const incident = event.container.startedAt ?? event.id;
   const current = await ctx.read("ledger", key);
   const entry = current?.value;
+  // Before the age check: a claimed incident must get its answer however late the redelivery.
   if (entry?.lastIncident === incident) return resumeIfPending(event, entry, ctx, options, record);
+  const ageMs = now.getTime() - Date.parse(event.time);
+  if (ageMs > options.maxEventAgeMs) {
+    return [record("skipped", "stale-event", `event is ${Math.round(ageMs / 1000)}s old`)];
+  }
   if (entry?.lastRestartAt) {
     const sinceLast = now.getTime() - Date.parse(entry.lastRestartAt);
     if (sinceLast < options.cooldownMs) return deferForCooldown(sinceLast, ctx, options, record);
