@@ -51,6 +51,7 @@ export class Agent {
   private readonly executor: RestartExecutor;
   private readonly refreshing = new Map<string, { again: boolean }>();
   private commands: CommandServer | undefined;
+  private snapshotsStarted = false;
   private readonly now: () => Date;
   private readonly log: Logger;
   private readonly optIn: OptInPolicy;
@@ -117,8 +118,11 @@ export class Agent {
       );
       return reply;
     });
-    this.snapshots.start();
+    // Snapshots start once the first contact with Docker has settled (see firstContact), so the
+    // first snapshot never claims "Docker down" merely because the agent has just started. A
+    // Docker endpoint that neither answers nor fails must not keep the host invisible, though.
     this.pump.start();
+    setTimeout(() => this.firstContact(), this.deps.config.heartbeatMs).unref();
     this.log.info(
       { host: this.deps.config.hostId, label: this.deps.config.label, version: VERSION },
       "agent started",
@@ -155,10 +159,7 @@ export class Agent {
         name: event.attributes.name ?? known?.name ?? "",
         image: event.attributes.image ?? known?.image ?? "",
         labels,
-        optedIn: isOptedIn(
-          { label: this.deps.config.label, watchAll: this.deps.config.watchAll },
-          labels,
-        ),
+        optedIn: isOptedIn(this.optIn, labels),
         // On create/start the known StartedAt belongs to the previous run, not this one.
         ...(known?.startedAt && event.action !== "start" && event.action !== "create"
           ? { startedAt: known.startedAt }
@@ -225,16 +226,24 @@ export class Agent {
       const ids = await this.deps.docker.listContainerIds();
       if (this.state.retainOnly(new Set(ids))) this.snapshots.changed();
       await Promise.all(ids.map((id) => this.refresh(id)));
-      this.snapshots.publishNow();
       this.log.info({ containers: ids.length }, "reconciled with Docker");
     } catch (error) {
       this.log.warn({ err: describeError(error) }, "reconcile failed");
     }
+    this.firstContact();
+    this.snapshots.publishNow();
+  }
+
+  private firstContact(): void {
+    if (this.snapshotsStarted) return;
+    this.snapshotsStarted = true;
+    this.snapshots.start();
   }
 
   private dockerDown(error: unknown): void {
     const message = describeError(error);
     this.log.warn({ err: message }, "Docker unreachable; reconnecting");
     if (this.state.setDockerDown(message)) this.snapshots.publishNow();
+    this.firstContact();
   }
 }

@@ -67,6 +67,18 @@ afterEach(() => {
 });
 
 describe("SnapshotPublisher", () => {
+  it("publishes nothing before start()", async () => {
+    const h = harness({ debounceMs: 10, heartbeatMs: 100 });
+    h.publisher.changed();
+    h.publisher.publishNow();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(h.published).toEqual([]);
+    h.publisher.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.published).toEqual([1]);
+    await h.publisher.stop();
+  });
+
   it("publishes at start", async () => {
     const h = harness();
     h.publisher.start();

@@ -21,17 +21,20 @@ export class SnapshotPublisher {
   private publishing: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Before start(), changes are only remembered by the state; start() publishes them all. */
+  private started = false;
 
   constructor(private readonly options: SnapshotPublisherOptions) {}
 
   start(): void {
+    this.started = true;
     this.heartbeatTimer = setInterval(() => this.publishNow(), this.options.heartbeatMs);
     this.publishNow();
   }
 
   /** Something a snapshot shows has changed. */
   changed(): void {
-    if (this.stopped || this.debounceTimer) return;
+    if (!this.started || this.stopped || this.debounceTimer) return;
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
       this.publishNow();
@@ -40,7 +43,7 @@ export class SnapshotPublisher {
 
   /** Publishes now (or right after the publish in flight). */
   publishNow(): void {
-    if (this.stopped) return;
+    if (!this.started || this.stopped) return;
     if (this.publishing) {
       this.again = true;
       return;

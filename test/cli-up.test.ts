@@ -75,7 +75,11 @@ describe("fleetheal up", () => {
         },
         { timeoutMs: 15_000, message: "/health never listed host 'solo'" },
       );
+      // The agent's first snapshot already has Docker's state: no transient "degraded".
       expect(report.status).toBe("healthy");
+      expect(report.hosts).toEqual([
+        expect.objectContaining({ id: "solo", status: "up", docker: "up" }),
+      ]);
 
       const c = await runTestContainer(engine, { name: "solo-app", labels: { autoheal: "true" } });
       await waitForHealth(engine, c.id, "healthy", 20_000);
