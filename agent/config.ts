@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { z } from "zod";
-import { intFromEnv, loadEnv } from "../common/config.js";
+import { intFromEnv, loadEnv, NATS_URL_ENV } from "../common/config.js";
 import { Token, toToken } from "../contracts/index.js";
 
 /** Docker label keys: what `docker run --label` accepts, without spaces or `=`. */
@@ -10,7 +10,7 @@ const LabelKey = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "must be a Docker label key such as 'autoheal'");
 
 const AgentEnv = z.object({
-  FLEETHEAL_NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  ...NATS_URL_ENV,
   FLEETHEAL_HOST_ID: Token.optional(),
   DOCKER_HOST: z
     .string()

@@ -1,4 +1,4 @@
-import type { ContainerSnapshot } from "../contracts/index.js";
+import { type ContainerSnapshot, LIFECYCLE_ACTIONS } from "../contracts/index.js";
 
 /** What the agent knows about one container from Docker, before its own opt-in judgement. */
 export type ContainerDetails = Omit<ContainerSnapshot, "optedIn">;
@@ -25,20 +25,8 @@ export interface DockerEngine {
   version(): Promise<string>;
 }
 
-/** The Docker event actions the agent asks for (health_status matches all three statuses). */
+/** The Docker event filter the agent asks for (health_status matches all three statuses). */
 export const DOCKER_EVENT_FILTER = {
   type: ["container"],
-  event: [
-    "create",
-    "start",
-    "die",
-    "stop",
-    "kill",
-    "restart",
-    "oom",
-    "destroy",
-    "pause",
-    "unpause",
-    "health_status",
-  ],
-} as const;
+  event: [...LIFECYCLE_ACTIONS, "health_status"],
+};

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ContainerAction } from "../contracts/index.js";
+import { type ContainerAction, LIFECYCLE_ACTIONS } from "../contracts/index.js";
 
 /** The fields of a raw Docker event (API 1.41+) that the agent uses. */
 const RawDockerEvent = z.object({
@@ -25,18 +25,7 @@ export interface DockerContainerEvent {
 /** Why a line from Docker's event stream was not forwarded. */
 export type DockerEventRejection = "bad-json" | "bad-shape" | "not-forwarded";
 
-const FORWARDED: ReadonlySet<string> = new Set([
-  "create",
-  "start",
-  "die",
-  "stop",
-  "kill",
-  "restart",
-  "oom",
-  "destroy",
-  "pause",
-  "unpause",
-]);
+const FORWARDED: ReadonlySet<string> = new Set(LIFECYCLE_ACTIONS);
 
 const HEALTH_PREFIX = "health_status: ";
 

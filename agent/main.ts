@@ -1,26 +1,20 @@
-import { openFleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
-import { connectNats, drainOrClose } from "../common/nats-connection.js";
+import { startOnNats } from "../common/nats-connection.js";
 import { Agent } from "./agent.js";
 import type { AgentConfig } from "./config.js";
 import { createDockerodeEngine } from "./dockerode-engine.js";
 import { bindAgentNats } from "./nats-bindings.js";
 
-/** A running agent process component, stopped by `stop()`. */
+/** A running agent, stopped by `stop()`. */
 export interface RunningAgent {
   agent: Agent;
   stop(): Promise<void>;
 }
 
 /** Connects the agent to NATS and the local Docker engine, and starts it. */
-export async function runAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
-  const nc = await connectNats({
-    servers: config.natsUrl,
-    name: `fleetheal-agent-${config.hostId}`,
-    log,
-  });
-  try {
-    const fjs = await openFleetJetStream(nc);
+export function runAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
+  const name = `fleetheal-agent-${config.hostId}`;
+  return startOnNats({ servers: config.natsUrl, name, log }, async (nc, fjs) => {
     const agent = new Agent({
       config,
       docker: createDockerodeEngine(),
@@ -28,15 +22,6 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<Runnin
       log,
     });
     await agent.start();
-    return {
-      agent,
-      async stop() {
-        await agent.stop();
-        await drainOrClose(nc, log);
-      },
-    };
-  } catch (error) {
-    await nc.close();
-    throw error;
-  }
+    return { agent, stop: () => agent.stop() };
+  });
 }

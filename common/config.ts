@@ -43,3 +43,8 @@ export function intFromEnv(limits: { min: number; max: number; default: number }
     )
     .default(limits.default);
 }
+
+/** The NATS URL variable every role reads. */
+export const NATS_URL_ENV = {
+  FLEETHEAL_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+};

@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { type FleetJetStream, openFleetJetStream } from "./jetstream-resources.js";
 import type { Logger } from "./logger.js";
 
 /** Options for {@link connectNats}. */
@@ -72,5 +73,31 @@ export async function drainOrClose(nc: NatsConnection, log: Logger): Promise<voi
   } catch (error) {
     log.warn({ err: (error as Error).message }, "NATS drain failed; closing");
     await nc.close().catch(() => {});
+  }
+}
+
+/**
+ * Connects, opens fleetheal's JetStream resources and starts a component on them. Stopping the
+ * returned component stops it first and then drains the connection; if starting fails, the
+ * connection is closed.
+ */
+export async function startOnNats<T extends { stop(): Promise<void> }>(
+  options: NatsConnectOptions,
+  start: (nc: NatsConnection, fjs: FleetJetStream) => Promise<T>,
+): Promise<T> {
+  const nc = await connectNats(options);
+  try {
+    const component = await start(nc, await openFleetJetStream(nc));
+    const stopComponent = component.stop.bind(component);
+    return {
+      ...component,
+      async stop() {
+        await stopComponent();
+        await drainOrClose(nc, options.log);
+      },
+    };
+  } catch (error) {
+    await nc.close();
+    throw error;
   }
 }

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { intFromEnv, loadEnv } from "../common/config.js";
+import { intFromEnv, loadEnv, NATS_URL_ENV } from "../common/config.js";
 
 const GatewayEnv = z.object({
-  FLEETHEAL_NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  ...NATS_URL_ENV,
   FLEETHEAL_GATEWAY_PORT: intFromEnv({ min: 0, max: 65_535, default: 8080 }),
   FLEETHEAL_GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),
   FLEETHEAL_STALE_AFTER_HEARTBEATS: intFromEnv({ min: 1, max: 1_000, default: 3 }),

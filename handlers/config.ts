@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { intFromEnv, loadEnv } from "../common/config.js";
+import { intFromEnv, loadEnv, NATS_URL_ENV } from "../common/config.js";
 
 const HandlerEnv = z.object({
-  FLEETHEAL_NATS_URL: z.string().default("nats://127.0.0.1:4222"),
+  ...NATS_URL_ENV,
   FLEETHEAL_HEAL_COOLDOWN_MS: intFromEnv({ min: 0, max: 86_400_000, default: 10_000 }),
   FLEETHEAL_MAX_EVENT_AGE_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 300_000 }),
   FLEETHEAL_COMMAND_TIMEOUT_MS: intFromEnv({ min: 1_000, max: 3_900_000, default: 60_000 }),

@@ -1,11 +1,13 @@
 import { hostname } from "node:os";
-import { openFleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
-import { connectNats, drainOrClose } from "../common/nats-connection.js";
+import { startOnNats } from "../common/nats-connection.js";
 import { autoMonitorHandler } from "./auto-monitor.js";
 import type { HandlerConfig } from "./config.js";
 import { healHandler } from "./heal.js";
 import { HandlerRuntime } from "./runtime.js";
+
+/** Delay before a restart that could not reach its agent is tried again. */
+const AGENT_RETRY_DELAY_MS = 2_000;
 
 export interface RunningHandlers {
   runtime: HandlerRuntime;
@@ -13,14 +15,9 @@ export interface RunningHandlers {
 }
 
 /** Starts one handler replica with every built-in handler bound. */
-export async function runHandlers(config: HandlerConfig, log: Logger): Promise<RunningHandlers> {
-  const nc = await connectNats({
-    servers: config.natsUrl,
-    name: `fleetheal-handler-${hostname()}-${process.pid}`,
-    log,
-  });
-  try {
-    const fjs = await openFleetJetStream(nc);
+export function runHandlers(config: HandlerConfig, log: Logger): Promise<RunningHandlers> {
+  const name = `fleetheal-handler-${hostname()}-${process.pid}`;
+  return startOnNats({ servers: config.natsUrl, name, log }, async (nc, fjs) => {
     const runtime = new HandlerRuntime({
       nc,
       fjs,
@@ -32,20 +29,11 @@ export async function runHandlers(config: HandlerConfig, log: Logger): Promise<R
       healHandler({
         cooldownMs: config.healCooldownMs,
         maxEventAgeMs: config.maxEventAgeMs,
-        retryDelayMs: 2_000,
+        retryDelayMs: AGENT_RETRY_DELAY_MS,
       }),
     );
     await runtime.bind(autoMonitorHandler());
     log.info("handler replica started");
-    return {
-      runtime,
-      async stop() {
-        await runtime.stop();
-        await drainOrClose(nc, log);
-      },
-    };
-  } catch (error) {
-    await nc.close();
-    throw error;
-  }
+    return { runtime, stop: () => runtime.stop() };
+  });
 }
