@@ -1,9 +1,20 @@
-import type { HostSnapshot, RestartCommand, RestartReply } from "../contracts/index.js";
+import type { CommandReply, ContainerSnapshot, HostSnapshot } from "../contracts/index.js";
+import type { ContainerCommand } from "./command-executor.js";
 import type { AckedPublish } from "./outbox.js";
 
 /** Serves the agent's commands until closed. */
 export interface CommandServer {
   close(): Promise<void>;
+}
+
+/** What the agent's command service does for each verb. */
+export interface CommandHandlers {
+  /** restart and stop. */
+  execute(command: ContainerCommand): Promise<CommandReply>;
+  /** One container, freshly inspected; undefined if it does not exist. */
+  inspect(containerId: string): Promise<ContainerSnapshot | undefined>;
+  /** The host snapshot now. */
+  snapshot(): HostSnapshot;
 }
 
 /**
@@ -15,8 +26,10 @@ export interface AgentNats {
   publishEvent: AckedPublish;
   /** Stores the snapshot in KV and announces it on the snapshot subject. */
   publishSnapshot(snapshot: HostSnapshot): Promise<void>;
+  /** The snapshot the previous run of this host's agent left in KV, if any. */
+  loadPreviousSnapshot(): Promise<HostSnapshot | undefined>;
+  /** Calls `listener` after every reconnect to NATS. */
+  onReconnect(listener: () => void): void;
   /** Starts the agent's command service. */
-  serveCommands(
-    execute: (command: RestartCommand) => Promise<RestartReply>,
-  ): Promise<CommandServer>;
+  serveCommands(handlers: CommandHandlers): Promise<CommandServer>;
 }

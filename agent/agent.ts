@@ -3,14 +3,18 @@ import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
 import {
   CONTAINER_EVENT_TYPE,
+  type ContainerAction,
   ContainerEvent,
   containerEventId,
   encode,
   eventSubject,
+  type HealthStatus,
+  type HostSnapshot,
 } from "../contracts/index.js";
 import type { AgentNats, CommandServer } from "./agent-ports.js";
+import { CommandExecutor } from "./command-executor.js";
 import type { AgentConfig } from "./config.js";
-import type { DockerEngine } from "./docker-engine.js";
+import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
 import {
   type DockerContainerEvent,
   isoFromTimeNano,
@@ -18,9 +22,9 @@ import {
 } from "./docker-event.js";
 import { EventPump } from "./event-pump.js";
 import { HostState } from "./host-state.js";
-import { isOptedIn, type OptInPolicy } from "./opt-in.js";
+import { relevantLabels } from "./labels.js";
 import { Outbox } from "./outbox.js";
-import { RestartExecutor } from "./restart-executor.js";
+import { Prober } from "./probes/prober.js";
 import { SnapshotPublisher } from "./snapshot-publisher.js";
 
 export interface AgentDeps {
@@ -34,38 +38,65 @@ export interface AgentDeps {
 /** Counters for what the agent has seen and done. */
 export interface AgentStats {
   forwarded: number;
+  synthesized: number;
   rejectedDockerLines: number;
   invalidEvents: number;
+  reconciles: number;
 }
 
+/** What was last told to subscribers about a container; reconciliation reports differences. */
+interface Reported {
+  running: boolean;
+  health: HealthStatus;
+}
+
+/** Where a forwarded transition comes from (see ContainerEvent.source). */
+type EventSource = "docker" | "reconcile" | "probe";
+
 /**
- * One host's agent: Docker events in, contract events out, a live host snapshot, and restart
- * commands executed. It takes no healing decisions.
+ * One host's agent: Docker events in, contract events out, a live host snapshot, and commands
+ * executed. It takes no healing decisions.
  */
 export class Agent {
   readonly state: HostState;
   readonly outbox: Outbox;
-  readonly stats: AgentStats = { forwarded: 0, rejectedDockerLines: 0, invalidEvents: 0 };
+  readonly stats: AgentStats = {
+    forwarded: 0,
+    synthesized: 0,
+    rejectedDockerLines: 0,
+    invalidEvents: 0,
+    reconciles: 0,
+  };
   private readonly pump: EventPump;
   private readonly snapshots: SnapshotPublisher;
-  private readonly executor: RestartExecutor;
+  private readonly executor: CommandExecutor;
+  private readonly prober: Prober;
   private readonly refreshing = new Map<string, { again: boolean }>();
+  /** Per container, what subscribers were last told; undefined until a baseline exists. */
+  private readonly reported = new Map<string, Reported>();
+  /** When the baseline was taken (the previous run's last snapshot), if there is one. */
+  private baselineAt: number | undefined;
+  private reconciling: Promise<void> | undefined;
+  private reconcileAgain: Promise<void> | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private firstContactTimer: NodeJS.Timeout | undefined;
   private commands: CommandServer | undefined;
   private snapshotsStarted = false;
+  private syntheticSeq = 0;
   private readonly now: () => Date;
   private readonly log: Logger;
-  private readonly optIn: OptInPolicy;
+  private readonly config: AgentConfig;
 
   constructor(private readonly deps: AgentDeps) {
     const { config, docker, log } = deps;
+    this.config = config;
     this.log = log;
     this.now = deps.now ?? (() => new Date());
     const optIn = { label: config.label, watchAll: config.watchAll };
-    this.optIn = optIn;
     this.state = new HostState({
       host: config.hostId,
       version: VERSION,
-      startedAt: this.now().toISOString(),
+      startedAt: this.now(),
       heartbeatMs: config.heartbeatMs,
       optIn,
     });
@@ -74,65 +105,96 @@ export class Agent {
       capacity: config.outboxCapacity,
       onPublishError: (error, message) =>
         log.warn({ err: describeError(error), subject: message.subject }, "event publish failed"),
-      onDrop: (message) =>
-        log.error({ subject: message.subject }, "outbox full: dropped the oldest event"),
+      onDrop: (message) => {
+        log.error({ subject: message.subject }, "outbox full: dropped the oldest event");
+        void this.requestReconcile();
+      },
     });
     this.snapshots = new SnapshotPublisher({
-      take: () => this.state.snapshot(this.now()),
+      take: () => this.takeSnapshot(),
       publish: (snapshot) => deps.nats.publishSnapshot(snapshot),
       debounceMs: config.snapshotDebounceMs,
       heartbeatMs: config.heartbeatMs,
       onError: (error) => log.warn({ err: describeError(error) }, "snapshot publish failed"),
     });
-    this.executor = new RestartExecutor({
+    this.executor = new CommandExecutor({
       host: config.hostId,
       docker,
       optIn,
       defaultStopTimeoutSeconds: config.defaultStopTimeoutSeconds,
     });
+    this.prober = new Prober({
+      docker,
+      log,
+      onTransition: (id, health) => this.synthesize(id, health, "probe"),
+      onChange: () => this.snapshots.changed(),
+    });
     this.pump = new EventPump({
       docker,
       log,
+      queueCapacity: config.eventQueueCapacity,
       onEvent: (event) => this.forward(event),
-      onConnected: () => void this.reconcile(),
+      onConnected: () => this.requestReconcile(),
       onDisconnected: (error) => this.dockerDown(error),
+      onOverflow: () => void this.requestReconcile(),
       onRejected: () => this.stats.rejectedDockerLines++,
     });
   }
 
   async start(): Promise<void> {
-    this.commands = await this.deps.nats.serveCommands(async (command) => {
-      const reply = await this.executor.execute(command);
-      this.log.info(
-        {
-          commandId: command.commandId,
-          containerId: command.containerId,
-          requestedBy: command.requestedBy,
-          reason: command.reason,
-          outcome: reply.outcome,
-          code: reply.code,
-          duplicate: reply.duplicate,
-          durationMs: reply.durationMs,
-        },
-        `restart command: ${reply.outcome} (${reply.code})`,
-      );
-      return reply;
+    await this.loadBaseline();
+    this.commands = await this.deps.nats.serveCommands({
+      execute: async (command) => {
+        const reply = await this.executor.execute(command);
+        this.log.info(
+          {
+            verb: reply.verb,
+            commandId: command.commandId,
+            containerId: command.containerId,
+            requestedBy: command.requestedBy,
+            reason: command.reason,
+            outcome: reply.outcome,
+            code: reply.code,
+            duplicate: reply.duplicate,
+            durationMs: reply.durationMs,
+          },
+          `${reply.verb} command: ${reply.outcome} (${reply.code})`,
+        );
+        return reply;
+      },
+      inspect: async (id) => {
+        const details = await this.deps.docker.inspect(id);
+        return details && this.state.containerSnapshot(details, this.prober.view(details.id));
+      },
+      snapshot: () => this.takeSnapshot(),
     });
-    // Snapshots start once the first contact with Docker has settled (see firstContact), so the
-    // first snapshot never claims "Docker down" merely because the agent has just started. A
-    // Docker endpoint that neither answers nor fails must not keep the host invisible, though.
+    this.deps.nats.onReconnect(() => {
+      this.log.info("NATS reconnected: reconciling and republishing the snapshot");
+      void this.requestReconcile();
+    });
+    // Snapshots start once the first contact with Docker has settled, so the first snapshot
+    // never claims "Docker down" merely because the agent has just started. A Docker endpoint
+    // that neither answers nor fails must not keep the host invisible, though.
     this.pump.start();
-    setTimeout(() => this.firstContact(), this.deps.config.heartbeatMs).unref();
+    this.firstContactTimer = setTimeout(() => this.firstContact(), this.config.heartbeatMs);
+    this.reconcileTimer = setInterval(
+      () => void this.requestReconcile(),
+      this.config.reconcileIntervalMs,
+    );
     this.log.info(
-      { host: this.deps.config.hostId, label: this.deps.config.label, version: VERSION },
+      { host: this.config.hostId, label: this.config.label, version: VERSION },
       "agent started",
     );
   }
 
   /** Stops reading Docker, stops serving commands, and flushes what is still unacked. */
   async stop(drainTimeoutMs = 5_000): Promise<void> {
+    clearInterval(this.reconcileTimer);
+    clearTimeout(this.firstContactTimer);
     await this.pump.stop();
+    await this.prober.stop();
     await this.commands?.close();
+    await this.reconciling;
     await Promise.race([
       this.outbox.drained(),
       new Promise((resolve) => setTimeout(resolve, drainTimeoutMs).unref()),
@@ -142,53 +204,134 @@ export class Agent {
     await this.snapshots.stop();
   }
 
+  private takeSnapshot(): HostSnapshot {
+    return this.state.snapshot(this.now(), {
+      outbox: {
+        depth: this.outbox.stats.depth,
+        capacity: this.config.outboxCapacity,
+        published: this.outbox.stats.published,
+        dropped: this.outbox.stats.dropped,
+      },
+      lastEventTimeNano: this.pump.lastTimeNano,
+      probe: (id) => this.prober.view(id),
+    });
+  }
+
+  /**
+   * The previous run's last snapshot is what subscribers were last told: the baseline against
+   * which reconciliation finds the transitions nobody reported, and the replay point.
+   */
+  private async loadBaseline(): Promise<void> {
+    let previous: HostSnapshot | undefined;
+    try {
+      previous = await this.deps.nats.loadPreviousSnapshot();
+    } catch (error) {
+      this.log.warn({ err: describeError(error) }, "could not read the previous snapshot");
+    }
+    if (!previous) return;
+    this.baselineAt = Date.parse(previous.at);
+    for (const c of previous.containers) {
+      this.reported.set(c.id, { running: isRunning(c.state), health: c.health });
+    }
+    this.pump.lastTimeNano = previous.lastEventTimeNano;
+    this.log.info(
+      { containers: previous.containers.length, since: previous.lastEventTimeNano },
+      "resuming from the previous snapshot",
+    );
+  }
+
   private forward(event: DockerContainerEvent): void {
-    const host = this.deps.config.hostId;
-    const known = this.state.get(event.containerId);
-    const labels = known?.labels ?? labelsFromAttributes(event.attributes);
+    this.publish(event.containerId, event.action, event.timeNano, "docker", event.attributes);
+    if (event.action === "destroy") {
+      this.prober.remove(event.containerId);
+      if (this.state.remove(event.containerId)) this.snapshots.changed();
+    } else {
+      void this.refresh(event.containerId);
+    }
+  }
+
+  /** A transition Docker did not report (a gap, or a label probe), stamped with our clock. */
+  private synthesize(containerId: string, action: ContainerAction, source: EventSource): void {
+    const ns = BigInt(this.now().getTime()) * 1_000_000n + BigInt(this.syntheticSeq++ % 1_000_000);
+    this.stats.synthesized++;
+    this.publish(containerId, action, ns.toString(), source, {});
+  }
+
+  private publish(
+    containerId: string,
+    action: ContainerAction,
+    timeNano: string,
+    source: EventSource,
+    attributes: Record<string, string>,
+  ): void {
+    const host = this.config.hostId;
+    const known = this.state.get(containerId);
+    const labels = known?.labels ?? labelsFromAttributes(attributes);
+    const exitCode = attributes.exitCode ?? (action === "die" ? known?.exitCode : undefined);
     const candidate = {
       type: CONTAINER_EVENT_TYPE,
       v: 1,
-      id: containerEventId(host, event.containerId, event.timeNano, event.action),
+      id: containerEventId(host, containerId, timeNano, action),
       host,
-      action: event.action,
-      timeNano: event.timeNano,
-      time: isoFromTimeNano(event.timeNano),
+      action,
+      timeNano,
+      time: isoFromTimeNano(timeNano),
+      source,
       container: {
-        id: event.containerId,
-        name: event.attributes.name ?? known?.name ?? "",
-        image: event.attributes.image ?? known?.image ?? "",
-        labels,
-        optedIn: isOptedIn(this.optIn, labels),
-        // On create/start the known StartedAt belongs to the previous run, not this one.
-        ...(known?.startedAt && event.action !== "start" && event.action !== "create"
+        id: containerId,
+        name: attributes.name ?? known?.name ?? "",
+        image: attributes.image ?? known?.image ?? "",
+        labels: relevantLabels(labels, this.config.label),
+        optedIn: this.state.optedIn({ labels }),
+        // A Docker start/create begins a new run: the known StartedAt is the previous one's.
+        ...(known?.startedAt &&
+        !(source === "docker" && (action === "start" || action === "create"))
           ? { startedAt: known.startedAt }
           : {}),
       },
-      ...(event.attributes.exitCode !== undefined
-        ? { exitCode: Number.parseInt(event.attributes.exitCode, 10) }
-        : {}),
-      ...(event.attributes.signal !== undefined ? { signal: event.attributes.signal } : {}),
+      ...(exitCode !== undefined ? { exitCode: Number(exitCode) } : {}),
+      ...(attributes.signal !== undefined ? { signal: attributes.signal } : {}),
     };
+    this.noteReported(containerId, action);
     const checked = ContainerEvent.safeParse(candidate);
     if (!checked.success) {
       this.stats.invalidEvents++;
       this.log.error(
-        { containerId: event.containerId, action: event.action, issues: checked.error.issues },
-        "Docker event does not fit the contract; not forwarded",
+        { containerId, action, issues: checked.error.issues },
+        "event does not fit the contract; not forwarded",
       );
-    } else {
-      this.outbox.enqueue({
-        subject: eventSubject(host, event.containerId, event.action),
-        payload: encode(checked.data),
-        msgId: checked.data.id,
-      });
-      this.stats.forwarded++;
+      return;
     }
-    if (event.action === "destroy") {
-      if (this.state.remove(event.containerId)) this.snapshots.changed();
-    } else {
-      void this.refresh(event.containerId);
+    this.outbox.enqueue({
+      subject: eventSubject(host, containerId, action),
+      payload: encode(checked.data),
+      msgId: checked.data.id,
+    });
+    this.stats.forwarded++;
+  }
+
+  /** Keeps the reported baseline in step with what was just forwarded. */
+  private noteReported(containerId: string, action: ContainerAction): void {
+    const current = this.reported.get(containerId) ?? { running: false, health: "none" };
+    switch (action) {
+      case "start":
+      case "restart":
+        this.reported.set(containerId, { running: true, health: current.health });
+        return;
+      case "die":
+      case "stop":
+        this.reported.set(containerId, { running: false, health: "none" });
+        return;
+      case "destroy":
+        this.reported.delete(containerId);
+        return;
+      case "healthy":
+      case "unhealthy":
+      case "starting":
+        this.reported.set(containerId, { running: true, health: action });
+        return;
+      default:
+        return;
     }
   }
 
@@ -209,6 +352,8 @@ export class Agent {
         entry.again = false;
         const details = await this.deps.docker.inspect(id);
         const changed = details ? this.state.upsert(details) : this.state.remove(id);
+        if (details) this.prober.sync(details);
+        else this.prober.remove(id);
         if (changed) this.snapshots.changed();
       }
     } catch (error) {
@@ -218,15 +363,39 @@ export class Agent {
     }
   }
 
-  /** Rebuilds the host state from a full list, after start and after every gap in the stream. */
+  /**
+   * Reconciles now, or once more after the reconcile in progress (never two at once). The
+   * promise settles when a reconcile that started after this call has finished.
+   */
+  private requestReconcile(): Promise<void> {
+    if (this.reconciling) {
+      this.reconcileAgain ??= this.reconciling.then(() => {
+        this.reconcileAgain = undefined;
+        return this.requestReconcile();
+      });
+      return this.reconcileAgain;
+    }
+    this.reconciling = this.reconcile().finally(() => {
+      this.reconciling = undefined;
+    });
+    return this.reconciling;
+  }
+
+  /**
+   * Rebuilds the host state from a full list and inspect, and reports every transition that
+   * subscribers have not heard of: a container that became unhealthy, started, died or vanished
+   * while nobody was listening.
+   */
   private async reconcile(): Promise<void> {
+    this.stats.reconciles++;
     try {
       const version = await this.deps.docker.version();
       if (this.state.setDockerUp(version)) this.snapshots.changed();
       const ids = await this.deps.docker.listContainerIds();
-      if (this.state.retainOnly(new Set(ids))) this.snapshots.changed();
+      for (const id of this.state.retainOnly(new Set(ids))) this.prober.remove(id);
       await Promise.all(ids.map((id) => this.refresh(id)));
-      this.log.info({ containers: ids.length }, "reconciled with Docker");
+      this.reportMissedTransitions(new Set(ids));
+      this.log.debug({ containers: ids.length }, "reconciled with Docker");
     } catch (error) {
       this.log.warn({ err: describeError(error) }, "reconcile failed");
     }
@@ -234,9 +403,43 @@ export class Agent {
     this.snapshots.publishNow();
   }
 
+  private reportMissedTransitions(ids: ReadonlySet<string>): void {
+    for (const id of [...this.reported.keys()]) {
+      if (!ids.has(id)) this.synthesize(id, "destroy", "reconcile");
+    }
+    for (const id of ids) {
+      const details = this.state.get(id);
+      if (details) this.reportContainer(details);
+    }
+    this.baselineAt ??= this.now().getTime();
+  }
+
+  private reportContainer(details: ContainerDetails): void {
+    const running = isRunning(details.state);
+    const told = this.reported.get(details.id);
+    const health = details.health;
+    if (!told) {
+      // Never reported: it appeared while nobody was listening (or this is the first run).
+      const startedSinceBaseline =
+        this.baselineAt !== undefined &&
+        details.startedAt !== undefined &&
+        Date.parse(details.startedAt) > this.baselineAt;
+      if (running && startedSinceBaseline) this.synthesize(details.id, "start", "reconcile");
+      if (running && health === "unhealthy") this.synthesize(details.id, "unhealthy", "reconcile");
+      this.reported.set(details.id, { running, health: running ? health : "none" });
+      return;
+    }
+    if (running && !told.running) this.synthesize(details.id, "start", "reconcile");
+    if (!running && told.running) this.synthesize(details.id, "die", "reconcile");
+    if (running && health !== told.health && (health === "healthy" || health === "unhealthy")) {
+      this.synthesize(details.id, health, "reconcile");
+    }
+  }
+
   private firstContact(): void {
     if (this.snapshotsStarted) return;
     this.snapshotsStarted = true;
+    clearTimeout(this.firstContactTimer);
     this.snapshots.start();
   }
 
@@ -246,4 +449,8 @@ export class Agent {
     if (this.state.setDockerDown(message)) this.snapshots.publishNow();
     this.firstContact();
   }
+}
+
+function isRunning(state: string): boolean {
+  return state === "running" || state === "paused";
 }

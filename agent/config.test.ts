@@ -26,6 +26,8 @@ describe("loadAgentConfig", () => {
       snapshotDebounceMs: 100,
       defaultStopTimeoutSeconds: 10,
       outboxCapacity: 10_000,
+      eventQueueCapacity: 50_000,
+      reconcileIntervalMs: 60_000,
     });
   });
 
@@ -40,6 +42,8 @@ describe("loadAgentConfig", () => {
         FLEETHEAL_SNAPSHOT_DEBOUNCE_MS: "0",
         FLEETHEAL_STOP_TIMEOUT: "30",
         FLEETHEAL_OUTBOX_CAPACITY: "500",
+        FLEETHEAL_EVENT_QUEUE_CAPACITY: "1000",
+        FLEETHEAL_RECONCILE_INTERVAL_MS: "15000",
       }),
     ).toEqual({
       natsUrl: "nats://nats.internal:4222",
@@ -51,6 +55,8 @@ describe("loadAgentConfig", () => {
       snapshotDebounceMs: 0,
       defaultStopTimeoutSeconds: 30,
       outboxCapacity: 500,
+      eventQueueCapacity: 1000,
+      reconcileIntervalMs: 15_000,
     });
   });
 
@@ -104,6 +110,10 @@ describe("loadAgentConfig", () => {
     ["FLEETHEAL_HEARTBEAT_MS", "1.5"],
     ["FLEETHEAL_SNAPSHOT_DEBOUNCE_MS", "10001"],
     ["FLEETHEAL_OUTBOX_CAPACITY", "99"],
+    ["FLEETHEAL_EVENT_QUEUE_CAPACITY", "99"],
+    ["FLEETHEAL_EVENT_QUEUE_CAPACITY", "1000001"],
+    ["FLEETHEAL_RECONCILE_INTERVAL_MS", "999"],
+    ["FLEETHEAL_RECONCILE_INTERVAL_MS", "86400001"],
   ])("%s=%j is rejected", (name, value) => {
     const error = configError(() => loadAgentConfig({ [name]: value }));
     expect(error.message).toContain(`${name}=${JSON.stringify(value)}: `);

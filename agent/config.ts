@@ -21,6 +21,8 @@ const AgentEnv = z.object({
   FLEETHEAL_SNAPSHOT_DEBOUNCE_MS: intFromEnv({ min: 0, max: 10_000, default: 100 }),
   FLEETHEAL_STOP_TIMEOUT: intFromEnv({ min: 0, max: 3_600, default: 10 }),
   FLEETHEAL_OUTBOX_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 10_000 }),
+  FLEETHEAL_EVENT_QUEUE_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 50_000 }),
+  FLEETHEAL_RECONCILE_INTERVAL_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 60_000 }),
 });
 
 /** Agent settings, validated. */
@@ -36,6 +38,10 @@ export interface AgentConfig {
   snapshotDebounceMs: number;
   defaultStopTimeoutSeconds: number;
   outboxCapacity: number;
+  /** Docker event lines held between reading and processing. */
+  eventQueueCapacity: number;
+  /** A full list-and-inspect runs this often, besides after every gap. */
+  reconcileIntervalMs: number;
 }
 
 /** Reads and validates the agent's environment; throws a ConfigError naming every bad variable. */
@@ -51,5 +57,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     snapshotDebounceMs: e.FLEETHEAL_SNAPSHOT_DEBOUNCE_MS,
     defaultStopTimeoutSeconds: e.FLEETHEAL_STOP_TIMEOUT,
     outboxCapacity: e.FLEETHEAL_OUTBOX_CAPACITY,
+    eventQueueCapacity: e.FLEETHEAL_EVENT_QUEUE_CAPACITY,
+    reconcileIntervalMs: e.FLEETHEAL_RECONCILE_INTERVAL_MS,
   };
 }

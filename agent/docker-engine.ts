@@ -1,7 +1,19 @@
 import { type ContainerSnapshot, LIFECYCLE_ACTIONS } from "../contracts/index.js";
 
 /** What the agent knows about one container from Docker, before its own opt-in judgement. */
-export type ContainerDetails = Omit<ContainerSnapshot, "optedIn">;
+export type ContainerDetails = Omit<ContainerSnapshot, "optedIn" | "probe" | "healthSource"> & {
+  /** The image or container defines a Docker HEALTHCHECK (label probes are then ignored). */
+  hasHealthcheck: boolean;
+  /** The container's IP addresses on its networks (none with `--network none` or `host`). */
+  ipAddresses: string[];
+};
+
+/** Result of running a command inside a container. */
+export interface ExecResult {
+  exitCode: number;
+  /** stdout and stderr, interleaved, possibly truncated. */
+  output: string;
+}
 
 /**
  * The agent's view of one Docker engine. The agent's logic depends only on this interface; the
@@ -14,13 +26,27 @@ export interface DockerEngine {
    * and health events. `since` replays from a point in Docker's own clock, as
    * `<seconds>.<nanoseconds>`. The stream ends, without an error, when dockerd stops.
    */
-  openEventStream(options: { since?: string; signal: AbortSignal }): Promise<NodeJS.ReadableStream>;
+  openEventStream(options: {
+    since?: string;
+    /** With `until`, Docker replays what it kept and then ends the stream. */
+    until?: string;
+    signal: AbortSignal;
+  }): Promise<NodeJS.ReadableStream>;
+  /** Docker's own clock now, as `<seconds>.<nanoseconds>` (the format of `since`). */
+  clock(): Promise<string>;
   /** Ids of every container, running or not. */
   listContainerIds(): Promise<string[]>;
   /** One container's current state, or undefined when it does not exist (any more). */
   inspect(id: string): Promise<ContainerDetails | undefined>;
   /** `docker restart -t <stopTimeoutSeconds>`. */
   restart(id: string, stopTimeoutSeconds: number): Promise<void>;
+  /** `docker stop -t <stopTimeoutSeconds>`. */
+  stop(id: string, stopTimeoutSeconds: number): Promise<void>;
+  /**
+   * Runs `cmd` in the container (no TTY) and waits for it, at most `timeoutMs`; a command that
+   * runs longer is reported with exit code -1. Used by exec probes.
+   */
+  exec(id: string, cmd: string[], timeoutMs: number): Promise<ExecResult>;
   /** Docker's version string; throws when the engine cannot be reached. */
   version(): Promise<string>;
 }

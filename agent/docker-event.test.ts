@@ -3,7 +3,9 @@ import {
   isoFromTimeNano,
   labelsFromAttributes,
   parseDockerEventLine,
+  sinceFromIso,
   sinceFromTimeNano,
+  timeNanoFromSince,
 } from "./docker-event.js";
 
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
@@ -180,5 +182,71 @@ describe("isoFromTimeNano", () => {
     ["0", "1970-01-01T00:00:00.000Z"],
   ])("%s -> %s", (timeNano, iso) => {
     expect(isoFromTimeNano(timeNano)).toBe(iso);
+  });
+});
+
+describe("sinceFromIso", () => {
+  // 2026-11-27T19:53:18Z
+  const S = Date.parse("2026-11-27T19:53:18Z") / 1000;
+
+  it.each([
+    ["Docker's SystemTime, nanoseconds", "2026-11-27T19:53:18.613456789Z", `${S}.613456789`],
+    ["trailing zeros trimmed", "2026-11-27T19:53:18.61345678Z", `${S}.613456780`],
+    ["milliseconds", "2026-11-27T19:53:18.613Z", `${S}.613000000`],
+    ["one digit", "2026-11-27T19:53:18.5Z", `${S}.500000000`],
+    ["leading zeros kept", "2026-11-27T19:53:18.000000007Z", `${S}.000000007`],
+    ["whole seconds", "2026-11-27T19:53:18Z", `${S}.000000000`],
+    ["an offset", "2026-11-27T20:53:18.613456789+01:00", `${S}.613456789`],
+    ["a negative offset", "2026-11-27T14:53:18.1-05:00", `${S}.100000000`],
+    ["digits beyond nanoseconds are cut", "2026-11-27T19:53:18.6134567891234Z", `${S}.613456789`],
+  ])("%s: %s", (_why, iso, since) => {
+    expect(sinceFromIso(iso)).toBe(since);
+  });
+
+  it("gives the format sinceFromTimeNano gives", () => {
+    expect(sinceFromIso("2026-11-27T19:41:34.172958659Z")).toBe(
+      sinceFromTimeNano("1795808494172958659"),
+    );
+  });
+
+  it.each([
+    ["empty", ""],
+    ["not a time", "yesterday"],
+    ["no zone", "2026-11-27T19:53:18.613456789"],
+    ["space instead of T", "2026-11-27 19:53:18Z"],
+    ["offset without colon", "2026-11-27T19:53:18+0100"],
+    ["a date only", "2026-11-27"],
+    ["an impossible month", "2026-13-27T19:53:18Z"],
+    ["an impossible hour", "2026-11-27T25:53:18Z"],
+    ["an empty fraction", "2026-11-27T19:53:18.Z"],
+  ])("%s -> undefined", (_why, iso) => {
+    expect(sinceFromIso(iso)).toBeUndefined();
+  });
+});
+
+describe("timeNanoFromSince", () => {
+  it.each([
+    ["1795808494.172958659", "1795808494172958659"],
+    ["1795808494.000000007", "1795808494000000007"],
+    ["1795808494.5", "1795808494500000000"],
+    ["1795808494.05", "1795808494050000000"],
+    ["1795808494", "1795808494000000000"],
+    ["1795808494.1729586591", "1795808494172958659"],
+    ["0.000000005", "5"],
+  ])("%s -> %s", (since, timeNano) => {
+    expect(timeNanoFromSince(since)).toBe(timeNano);
+  });
+
+  it.each(["1795808494172958659", "1795808494000000000", "1", "999999999"])(
+    "inverts sinceFromTimeNano (%s)",
+    (timeNano) => {
+      expect(timeNanoFromSince(sinceFromTimeNano(timeNano))).toBe(timeNano);
+    },
+  );
+
+  it("is exact beyond 2^53 and keeps the order of times", () => {
+    const a = timeNanoFromSince("1795808494.172958659");
+    const b = timeNanoFromSince("1795808494.172958660");
+    expect(BigInt(b) - BigInt(a)).toBe(1n);
   });
 });

@@ -102,3 +102,22 @@ export function sinceFromTimeNano(timeNano: string): string {
 export function isoFromTimeNano(timeNano: string): string {
   return new Date(Number(BigInt(timeNano) / 1_000_000n)).toISOString();
 }
+
+/**
+ * Docker's `since` format from an RFC 3339 time with up to nanosecond precision, such as
+ * Docker's SystemTime `2026-11-27T19:53:18.613456789Z`. Undefined if it cannot be read.
+ */
+export function sinceFromIso(iso: string): string | undefined {
+  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?\d*(Z|[+-]\d\d:\d\d)$/.exec(iso);
+  if (!match) return undefined;
+  const [, whole, fraction = "", zone] = match;
+  const ms = Date.parse(`${whole}${zone}`);
+  if (Number.isNaN(ms)) return undefined;
+  return `${Math.floor(ms / 1000)}.${fraction.padEnd(9, "0")}`;
+}
+
+/** Nanoseconds since the epoch for a `since` string. */
+export function timeNanoFromSince(since: string): string {
+  const [seconds = "0", nanos = "0"] = since.split(".");
+  return (BigInt(seconds) * 1_000_000_000n + BigInt(nanos.padEnd(9, "0").slice(0, 9))).toString();
+}

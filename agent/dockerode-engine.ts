@@ -5,6 +5,7 @@ import {
   type HealthStatus,
 } from "../contracts/index.js";
 import { type ContainerDetails, DOCKER_EVENT_FILTER, type DockerEngine } from "./docker-engine.js";
+import { sinceFromIso } from "./docker-event.js";
 
 /** Docker reports this StartedAt for a container that never ran. */
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -18,14 +19,21 @@ const ZERO_TIME = "0001-01-01T00:00:00Z";
 export function createDockerodeEngine(): DockerEngine {
   const docker = new Docker();
   return {
-    async openEventStream({ since, signal }) {
+    async openEventStream({ since, until, signal }) {
       // `since` is a string so that nanoseconds survive; Docker's API accepts "<s>.<ns>".
       const options = {
         ...(since === undefined ? {} : { since }),
+        ...(until === undefined ? {} : { until }),
         filters: JSON.stringify(DOCKER_EVENT_FILTER),
         abortSignal: signal,
       } as unknown as Docker.GetEventsOptions;
       return (await docker.getEvents(options)) as NodeJS.ReadableStream;
+    },
+    async clock() {
+      const info = (await docker.info()) as { SystemTime?: string };
+      const since = info.SystemTime ? sinceFromIso(info.SystemTime) : undefined;
+      if (!since) throw new Error(`Docker reported an unreadable clock: ${info.SystemTime}`);
+      return since;
     },
     async listContainerIds() {
       const list = await docker.listContainers({ all: true });
@@ -42,6 +50,33 @@ export function createDockerodeEngine(): DockerEngine {
     async restart(id, stopTimeoutSeconds) {
       await docker.getContainer(id).restart({ t: stopTimeoutSeconds });
     },
+    async stop(id, stopTimeoutSeconds) {
+      try {
+        await docker.getContainer(id).stop({ t: stopTimeoutSeconds });
+      } catch (error) {
+        // 304: already stopped, which is what was asked for.
+        if ((error as { statusCode?: number }).statusCode !== 304) throw error;
+      }
+    },
+    async exec(id, cmd, timeoutMs) {
+      const exec = await docker.getContainer(id).exec({
+        Cmd: cmd,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      });
+      const stream = await exec.start({ hijack: true, stdin: false });
+      const output = await readDemuxed(stream, timeoutMs);
+      if (output.timedOut) return { exitCode: -1, output: output.text };
+      // The stream can close a moment before Docker records the exit code.
+      const deadline = Date.now() + 1_000;
+      let info = await exec.inspect();
+      while (info.Running && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        info = await exec.inspect();
+      }
+      return { exitCode: info.ExitCode ?? -1, output: output.text };
+    },
     async version() {
       const v = await docker.version();
       return v.Version;
@@ -49,21 +84,73 @@ export function createDockerodeEngine(): DockerEngine {
   };
 }
 
+/** Most output kept from an exec or a health check. */
+const MAX_OUTPUT = 1024;
+
 function toDetails(info: Docker.ContainerInspectInfo): ContainerDetails {
   const state = ContainerStateSchema.safeParse(info.State.Status);
   const running = info.State.Running || info.State.Paused;
   const startedAt = info.State.StartedAt;
+  const labels = info.Config.Labels ?? {};
+  const health = info.State.Health;
+  const lastLog = health?.Log?.at(-1)?.Output?.trim();
+  const project = labels["com.docker.compose.project"];
+  const service = labels["com.docker.compose.service"];
+  const test = info.Config.Healthcheck?.Test;
   return {
     id: info.Id,
     name: info.Name.replace(/^\//, ""),
     image: info.Config.Image,
     state: state.success ? state.data : ("dead" satisfies ContainerState),
     // Docker keeps the last health status of a stopped container; it means nothing then.
-    health: running ? toHealth(info.State.Health?.Status) : "none",
-    labels: info.Config.Labels ?? {},
+    health: running ? toHealth(health?.Status) : "none",
+    labels,
     ...(startedAt && startedAt !== ZERO_TIME ? { startedAt } : {}),
     restartCount: info.RestartCount ?? 0,
+    ...(running ? {} : { exitCode: info.State.ExitCode }),
+    failingStreak: running ? (health?.FailingStreak ?? 0) : 0,
+    ...(lastLog ? { lastHealthOutput: lastLog.slice(-MAX_OUTPUT) } : {}),
+    ...(project && service ? { compose: { project, service } } : {}),
+    hasHealthcheck: Array.isArray(test) && test.length > 0 && test[0] !== "NONE",
+    ...(info.HostConfig?.NetworkMode ? { networkMode: info.HostConfig.NetworkMode } : {}),
+    ipAddresses: Object.values(info.NetworkSettings?.Networks ?? {})
+      .map((n) => n.IPAddress)
+      .filter((ip): ip is string => Boolean(ip)),
   };
+}
+
+/**
+ * Reads an exec's multiplexed stdout/stderr stream (8-byte frame headers) into text, up to
+ * MAX_OUTPUT characters, for at most `timeoutMs`.
+ */
+function readDemuxed(
+  stream: NodeJS.ReadableStream & { destroy?: () => void },
+  timeoutMs: number,
+): Promise<{ text: string; timedOut: boolean }> {
+  return new Promise((resolve) => {
+    let buffer = Buffer.alloc(0);
+    let text = "";
+    const finish = (timedOut: boolean) => {
+      clearTimeout(timer);
+      stream.removeAllListeners("data");
+      if (timedOut) stream.destroy?.();
+      resolve({ text: text.trim().slice(-MAX_OUTPUT), timedOut });
+    };
+    const timer = setTimeout(() => finish(true), timeoutMs);
+    stream.on("data", (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      while (buffer.length >= 8) {
+        const size = buffer.readUInt32BE(4);
+        if (buffer.length < 8 + size) break;
+        text += buffer.subarray(8, 8 + size).toString("utf8");
+        if (text.length > 4 * MAX_OUTPUT) text = text.slice(-MAX_OUTPUT);
+        buffer = buffer.subarray(8 + size);
+      }
+    });
+    stream.on("end", () => finish(false));
+    stream.on("close", () => finish(false));
+    stream.on("error", () => finish(false));
+  });
 }
 
 function toHealth(status: string | undefined): HealthStatus {

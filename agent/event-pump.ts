@@ -5,6 +5,7 @@ import {
   type DockerEventRejection,
   parseDockerEventLine,
   sinceFromTimeNano,
+  timeNanoFromSince,
 } from "./docker-event.js";
 import { NdjsonSplitter } from "./ndjson.js";
 
@@ -13,33 +14,62 @@ export interface EventPumpOptions {
   log: Logger;
   /** Receives every forwarded event, in Docker's order. Must return quickly and never throw. */
   onEvent: (event: DockerContainerEvent) => void;
-  /** The stream is open (again); everything before it must be reconciled. */
-  onConnected: () => void;
+  /**
+   * The stream is open again and every event Docker still had from the gap has been replayed:
+   * reconcile whatever is older. Live events wait in the queue until this resolves.
+   */
+  onConnected: () => Promise<void>;
   /** The stream ended or failed; Docker is probably down. */
   onDisconnected: (error: unknown) => void;
+  /** Lines were dropped because the queue was full: the agent must reconcile. */
+  onOverflow: () => void;
   onRejected?: (reason: DockerEventRejection) => void;
+  /** Where to replay from when the agent starts (the previous run's last event). */
+  initialTimeNano?: string;
+  /** Lines held between reading and processing. */
+  queueCapacity?: number;
   /** Reconnect delays: starts here and doubles up to the maximum. */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
 }
 
+/** Counters for the pump. */
+export interface EventPumpStats {
+  queued: number;
+  dropped: number;
+  reconnects: number;
+}
+
+const BATCH = 256;
+
 /**
  * Reads Docker's event stream for as long as the agent runs.
  *
- * Docker drops a listener that does not read for 100 ms, so the pump reads in 'data' callbacks
- * and hands each event on synchronously; nothing on this path awaits. The stream ends quietly
- * when dockerd restarts; the pump then reconnects with backoff and replays from the last event
- * it saw (Docker keeps the last 256), and tells the agent to reconcile whatever is older.
+ * Docker drops a listener that does not read for 100 ms, so reading never waits for
+ * processing: each chunk is split into lines and queued, and the queue is drained in batches on
+ * later turns of the event loop. After every gap (start, dockerd restart, stream error) the pump
+ * takes Docker's clock T, opens the live stream from T (its events wait in the queue), replays
+ * what Docker kept from the last event seen up to T, lets the agent reconcile, and only then
+ * processes the live events, so everything is handled in Docker's order.
  */
 export class EventPump {
   private stopped = false;
   private abort: AbortController | undefined;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
-  /** Docker's timeNano of the last event read; the replay point after a gap. */
+  private readonly queue: string[] = [];
+  private head = 0;
+  private paused = true;
+  private drainScheduled = false;
+  private readonly capacity: number;
+  readonly stats: EventPumpStats = { queued: 0, dropped: 0, reconnects: 0 };
+  /** Docker's timeNano of the last event processed; the replay point after a gap. */
   lastTimeNano: string | undefined;
 
-  constructor(private readonly options: EventPumpOptions) {}
+  constructor(private readonly options: EventPumpOptions) {
+    this.lastTimeNano = options.initialTimeNano;
+    this.capacity = options.queueCapacity ?? 50_000;
+  }
 
   start(): void {
     this.loop = this.run();
@@ -55,39 +85,100 @@ export class EventPump {
   private async run(): Promise<void> {
     const initialDelay = this.options.reconnectDelayMs ?? 100;
     let delay = initialDelay;
+    let first = true;
     while (!this.stopped) {
+      if (!first) this.stats.reconnects++;
+      first = false;
       const abort = new AbortController();
       this.abort = abort;
+      this.paused = true;
       try {
-        const since = this.lastTimeNano ? sinceFromTimeNano(this.lastTimeNano) : undefined;
-        const stream = await this.options.docker.openEventStream({
-          ...(since ? { since } : {}),
+        const now = await this.options.docker.clock();
+        const live = await this.options.docker.openEventStream({
+          since: now,
           signal: abort.signal,
         });
+        const liveEnded = this.read(live, (line) => this.enqueue(line));
+        const replayed = await this.replayUntil(now, abort.signal);
         delay = initialDelay;
-        this.options.log.info({ since }, "Docker event stream open");
-        this.options.onConnected();
-        await this.consume(stream);
+        this.options.log.info({ replayed, since: this.lastTimeNano }, "Docker event stream open");
+        await this.options.onConnected();
+        this.paused = false;
+        this.scheduleDrain();
+        await liveEnded;
         if (!this.stopped) this.options.onDisconnected(new Error("Docker event stream ended"));
       } catch (error) {
         if (!this.stopped) this.options.onDisconnected(error);
       }
+      abort.abort();
       if (this.stopped) break;
       await this.pause(delay);
       delay = Math.min(delay * 2, this.options.maxReconnectDelayMs ?? 5_000);
     }
   }
 
-  private consume(stream: NodeJS.ReadableStream): Promise<void> {
+  /** Replays the events Docker kept between the last one seen and `until`; returns how many. */
+  private async replayUntil(until: string, signal: AbortSignal): Promise<number> {
+    if (this.lastTimeNano === undefined) return 0;
+    if (BigInt(this.lastTimeNano) >= BigInt(timeNanoFromSince(until))) return 0;
+    const stream = await this.options.docker.openEventStream({
+      since: sinceFromTimeNano(this.lastTimeNano),
+      until,
+      signal,
+    });
+    let count = 0;
+    await this.read(stream, (line) => {
+      count++;
+      this.handleLine(line);
+    });
+    return count;
+  }
+
+  private read(stream: NodeJS.ReadableStream, onLine: (line: string) => void): Promise<void> {
     const splitter = new NdjsonSplitter();
     return new Promise<void>((resolve, reject) => {
       stream.on("data", (chunk: Buffer | string) => {
-        for (const line of splitter.push(chunk)) this.handleLine(line);
+        for (const line of splitter.push(chunk)) onLine(line);
       });
       stream.on("end", () => resolve());
       stream.on("close", () => resolve());
       stream.on("error", (error: Error) => (this.stopped ? resolve() : reject(error)));
     });
+  }
+
+  private enqueue(line: string): void {
+    if (this.queue.length - this.head >= this.capacity) {
+      this.stats.dropped++;
+      if (this.stats.dropped === 1 || this.stats.dropped % 1000 === 0) {
+        this.options.log.error({ dropped: this.stats.dropped }, "event queue full; reconciling");
+      }
+      this.options.onOverflow();
+      return;
+    }
+    this.queue.push(line);
+    this.stats.queued++;
+    this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    if (this.paused || this.drainScheduled || this.head >= this.queue.length) return;
+    this.drainScheduled = true;
+    setImmediate(() => this.drain());
+  }
+
+  private drain(): void {
+    this.drainScheduled = false;
+    const end = Math.min(this.head + BATCH, this.queue.length);
+    while (!this.paused && this.head < end) {
+      const line = this.queue[this.head] as string;
+      this.head++;
+      this.handleLine(line);
+    }
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+    this.scheduleDrain();
   }
 
   private handleLine(line: string): void {

@@ -4,15 +4,25 @@ import {
   type HostSnapshot,
 } from "../contracts/index.js";
 import type { ContainerDetails } from "./docker-engine.js";
+import { relevantLabels } from "./labels.js";
 import { isOptedIn, type OptInPolicy } from "./opt-in.js";
+import type { ProbeView } from "./probes/prober.js";
 
 /** Identity of the agent, copied into every snapshot. */
 export interface AgentIdentity {
   host: string;
   version: string;
-  startedAt: string;
+  startedAt: Date;
   heartbeatMs: number;
   optIn: OptInPolicy;
+}
+
+/** Host-level figures that live elsewhere in the agent, read when a snapshot is taken. */
+export interface SnapshotExtras {
+  outbox: HostSnapshot["outbox"];
+  lastEventTimeNano: string | undefined;
+  /** The label probe's view of a container, if it has one. */
+  probe: (id: string) => ProbeView | undefined;
 }
 
 /**
@@ -21,7 +31,7 @@ export interface AgentIdentity {
  * forwarded events.
  */
 export class HostState {
-  private readonly containers = new Map<string, ContainerSnapshot>();
+  private readonly containers = new Map<string, ContainerDetails>();
   private docker: HostSnapshot["docker"] = { status: "down", error: "not connected yet" };
   private seq = 0;
 
@@ -29,30 +39,32 @@ export class HostState {
 
   /** Records a container's details; returns true if anything a snapshot shows changed. */
   upsert(details: ContainerDetails): boolean {
-    const next: ContainerSnapshot = {
-      ...details,
-      optedIn: isOptedIn(this.identity.optIn, details.labels),
-    };
     const previous = this.containers.get(details.id);
-    this.containers.set(details.id, next);
-    return previous === undefined || JSON.stringify(previous) !== JSON.stringify(next);
+    this.containers.set(details.id, details);
+    return previous === undefined || JSON.stringify(previous) !== JSON.stringify(details);
   }
 
   remove(id: string): boolean {
     return this.containers.delete(id);
   }
 
-  /** Drops every container not in `ids` (after a full list); returns whether any was dropped. */
-  retainOnly(ids: ReadonlySet<string>): boolean {
-    let changed = false;
-    for (const id of this.containers.keys()) {
-      if (!ids.has(id)) changed = this.containers.delete(id) || changed;
-    }
-    return changed;
+  /** Drops every container not in `ids` (after a full list); returns the ids dropped. */
+  retainOnly(ids: ReadonlySet<string>): string[] {
+    const dropped = [...this.containers.keys()].filter((id) => !ids.has(id));
+    for (const id of dropped) this.containers.delete(id);
+    return dropped;
   }
 
-  get(id: string): ContainerSnapshot | undefined {
+  get(id: string): ContainerDetails | undefined {
     return this.containers.get(id);
+  }
+
+  ids(): string[] {
+    return [...this.containers.keys()];
+  }
+
+  optedIn(details: Pick<ContainerDetails, "labels">): boolean {
+    return isOptedIn(this.identity.optIn, details.labels);
   }
 
   setDockerUp(version: string): boolean {
@@ -76,9 +88,37 @@ export class HostState {
     return this.docker.status === "up";
   }
 
+  /** One container as published: relevant labels only, health from Docker or the probe. */
+  containerSnapshot(details: ContainerDetails, probe: ProbeView | undefined): ContainerSnapshot {
+    const { hasHealthcheck, ipAddresses: _ips, labels, ...rest } = details;
+    const base: ContainerSnapshot = {
+      ...rest,
+      labels: relevantLabels(labels, this.identity.optIn.label),
+      optedIn: this.optedIn(details),
+      healthSource: hasHealthcheck ? "docker" : "none",
+    };
+    if (hasHealthcheck || !probe) return base;
+    const running = details.state === "running" || details.state === "paused";
+    return {
+      ...base,
+      probe: probe.probe,
+      ...(running && probe.health
+        ? {
+            health: probe.health,
+            healthSource: "probe",
+            failingStreak: probe.failingStreak,
+            ...(probe.lastOutput ? { lastHealthOutput: probe.lastOutput } : {}),
+          }
+        : {}),
+    };
+  }
+
   /** A complete snapshot, numbered in the order taken. */
-  snapshot(now: Date): HostSnapshot {
+  snapshot(now: Date, extras: SnapshotExtras): HostSnapshot {
     this.seq++;
+    const containers = [...this.containers.values()]
+      .map((d) => this.containerSnapshot(d, extras.probe(d.id)))
+      .sort((a, b) => a.name.localeCompare(b.name));
     return {
       type: HOST_SNAPSHOT_TYPE,
       v: 1,
@@ -88,12 +128,18 @@ export class HostState {
       heartbeatMs: this.identity.heartbeatMs,
       agent: {
         version: this.identity.version,
-        startedAt: this.identity.startedAt,
+        startedAt: this.identity.startedAt.toISOString(),
         label: this.identity.optIn.label,
         watchAll: this.identity.optIn.watchAll,
+        uptimeSeconds: Math.max(
+          0,
+          Math.floor((now.getTime() - this.identity.startedAt.getTime()) / 1000),
+        ),
       },
       docker: { ...this.docker },
-      containers: [...this.containers.values()].sort((a, b) => a.name.localeCompare(b.name)),
+      outbox: extras.outbox,
+      ...(extras.lastEventTimeNano ? { lastEventTimeNano: extras.lastEventTimeNano } : {}),
+      containers,
     };
   }
 }

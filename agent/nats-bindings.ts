@@ -1,16 +1,23 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { Svcm } from "@nats-io/services";
+import { type ServiceMsg, Svcm } from "@nats-io/services";
+import type { z } from "zod";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
 import {
+  type CommandVerb,
   commandSubject,
   decode,
   encode,
+  HostSnapshot,
+  INSPECT_REPLY_TYPE,
+  InspectRequest,
   RestartCommand,
+  SnapshotRequest,
+  StopCommand,
   snapshotSubject,
 } from "../contracts/index.js";
-import type { AgentNats } from "./agent-ports.js";
+import type { AgentNats, CommandHandlers } from "./agent-ports.js";
 
 /** How long one JetStream publish waits for its ack before the outbox retries it. */
 const PUBLISH_ACK_TIMEOUT_MS = 5_000;
@@ -34,43 +41,96 @@ export function bindAgentNats(
       await fjs.hosts.put(host, payload);
       nc.publish(snapshotSubject(host), payload);
     },
-    async serveCommands(execute) {
-      const service = await new Svcm(nc).add({
-        name: "fleetheal-agent",
-        version: VERSION,
-        description: "fleetheal host agent: executes commands on one Docker host",
-        metadata: { host },
-        // Every agent of one host would share work; agents of different hosts never meet,
-        // because the subjects carry the host.
-        queue: `fleetheal-agent-${host}`,
-      });
-      service.addEndpoint("restart", {
-        subject: commandSubject(host, "restart"),
-        metadata: { schema: "fleetheal.cmd.v1.restart" },
-        handler: (error, msg) => {
-          if (error) {
-            log.error({ err: error.message }, "command endpoint failed");
-            return;
-          }
-          const command = decode(RestartCommand, msg.data);
-          if (!command.ok) {
-            log.warn(
-              { code: command.error.code, err: command.error.message },
-              "bad restart command",
-            );
-            msg.respondError(400, command.error.message);
-            return;
-          }
-          execute(command.value).then(
-            (reply) => msg.respond(encode(reply)),
-            (failure: unknown) => {
-              log.error({ err: String(failure) }, "restart command crashed");
-              msg.respondError(500, "internal error executing the command");
-            },
-          );
-        },
-      });
-      return { close: async () => void (await service.stop()) };
+    async loadPreviousSnapshot() {
+      const entry = await fjs.hosts.get(host);
+      if (!entry || entry.operation !== "PUT") return undefined;
+      const decoded = decode(HostSnapshot, entry.value);
+      if (!decoded.ok) {
+        log.warn({ err: decoded.error.message }, "ignoring an unreadable previous snapshot");
+        return undefined;
+      }
+      return decoded.value;
     },
+    onReconnect(listener) {
+      void (async () => {
+        for await (const status of nc.status()) if (status.type === "reconnect") listener();
+      })();
+    },
+    serveCommands: (handlers) => serveCommands(nc, host, log, handlers),
   };
+}
+
+/**
+ * The agent's micro service `fleetheal-agent`, discoverable with `$SRV.PING|INFO|STATS`, with the
+ * host in its metadata. Each endpoint validates its request with the contract schema and
+ * answers a bad one with a 400 service error; it never throws.
+ */
+async function serveCommands(
+  nc: NatsConnection,
+  host: string,
+  log: Logger,
+  handlers: CommandHandlers,
+): Promise<{ close(): Promise<void> }> {
+  const service = await new Svcm(nc).add({
+    name: "fleetheal-agent",
+    version: VERSION,
+    description: "fleetheal host agent: executes commands on one Docker host",
+    metadata: { host },
+    // Agents of different hosts never share work: the subjects carry the host.
+    queue: `fleetheal-agent-${host}`,
+  });
+  const endpoint = <S extends z.ZodType>(
+    verb: CommandVerb,
+    schema: S,
+    answer: (request: z.infer<S>) => Promise<Uint8Array | { status: number; message: string }>,
+  ) => {
+    service.addEndpoint(verb, {
+      subject: commandSubject(host, verb),
+      metadata: { schema: `fleetheal.cmd.v1.${verb}` },
+      handler: (error, msg) => {
+        if (error) {
+          log.error({ verb, err: error.message }, "command endpoint failed");
+          return;
+        }
+        void respond(msg, verb, schema, answer, host, log);
+      },
+    });
+  };
+  endpoint("restart", RestartCommand, async (c) => encode(await handlers.execute(c)));
+  endpoint("stop", StopCommand, async (c) => encode(await handlers.execute(c)));
+  endpoint("inspect", InspectRequest, async (request) => {
+    const container = await handlers.inspect(request.containerId);
+    if (!container) return { status: 404, message: "not-found: no such container on this host" };
+    return encode({ type: INSPECT_REPLY_TYPE, v: 1, host, container });
+  });
+  endpoint("snapshot", SnapshotRequest, async () => encode(handlers.snapshot()));
+  return { close: async () => void (await service.stop()) };
+}
+
+async function respond<S extends z.ZodType>(
+  msg: ServiceMsg,
+  verb: CommandVerb,
+  schema: S,
+  answer: (request: z.infer<S>) => Promise<Uint8Array | { status: number; message: string }>,
+  host: string,
+  log: Logger,
+): Promise<void> {
+  const request = decode(schema, msg.data);
+  if (!request.ok) {
+    log.warn({ verb, code: request.error.code, err: request.error.message }, "bad command");
+    msg.respondError(400, `${request.error.code}: ${request.error.message}`);
+    return;
+  }
+  if ((request.value as { host?: string }).host !== host) {
+    msg.respondError(400, `wrong-host: this agent serves host ${host}`);
+    return;
+  }
+  try {
+    const result = await answer(request.value);
+    if (result instanceof Uint8Array) msg.respond(result);
+    else msg.respondError(result.status, result.message);
+  } catch (error) {
+    log.error({ verb, err: String(error) }, "command failed unexpectedly");
+    msg.respondError(500, "internal: the agent could not execute the command");
+  }
 }

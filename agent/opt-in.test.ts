@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { isOptedIn, STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "./opt-in.js";
+import { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "../contracts/index.js";
+import { isOptedIn } from "./opt-in.js";
 
 describe("isOptedIn", () => {
   const policy = { label: "autoheal", watchAll: false };

@@ -15,7 +15,9 @@ function fakeSnapshot(seq: number): HostSnapshot {
       startedAt: "2026-11-27T18:00:00.000Z",
       label: "autoheal",
       watchAll: false,
+      uptimeSeconds: 6120,
     },
+    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
     docker: { status: "up", version: "20.10.24" },
     containers: [],
   };

@@ -19,6 +19,7 @@ const event: ContainerEvent = {
     optedIn: true,
     startedAt: "2026-11-27T19:41:29.98123456Z",
   },
+  source: "docker",
 };
 
 describe("encode/decode", () => {

@@ -18,11 +18,21 @@ const valid = {
     // Docker's State.StartedAt has nanosecond precision (trailing zeros trimmed).
     startedAt: "2026-11-27T19:41:29.98123456Z",
   },
+  source: "docker",
 };
 
 describe("ContainerEvent", () => {
   it("accepts a realistic event", () => {
     expect(ContainerEvent.parse(valid)).toEqual(valid);
+  });
+
+  it("an event without source (an older agent) is Docker's", () => {
+    const { source: _omit, ...older } = valid;
+    expect(ContainerEvent.parse(older)).toEqual({ ...older, source: "docker" });
+  });
+
+  it.each(["docker", "reconcile", "probe"])("accepts source %s", (source) => {
+    expect(ContainerEvent.parse({ ...valid, source }).source).toBe(source);
   });
 
   it.each([
@@ -53,6 +63,8 @@ describe("ContainerEvent", () => {
     ["wrong version", { v: 2 }],
     ["wrong type", { type: "fleetheal.evt.v1.host" }],
     ["fractional exit code", { exitCode: 1.5 }],
+    ["unknown source", { source: "gateway" }],
+    ["null source", { source: null }],
   ])("rejects %s", (_why, patch) => {
     expect(ContainerEvent.safeParse({ ...valid, ...patch }).success).toBe(false);
   });

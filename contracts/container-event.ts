@@ -65,6 +65,11 @@ export const ContainerEvent = z.object({
      */
     startedAt: z.iso.datetime({ offset: true }).optional(),
   }),
+  /**
+   * Who saw the transition: Docker's event stream, the agent's reconciliation after a gap (Docker
+   * did not report it while nobody was listening), or the agent's label probe.
+   */
+  source: z.enum(["docker", "reconcile", "probe"]).default("docker"),
   /** Exit code, for `die` events. */
   exitCode: z.number().int().optional(),
   /** Signal number, for `kill` events. */

@@ -13,7 +13,10 @@ const valid = {
     startedAt: "2026-11-27T18:00:00.000Z",
     label: "autoheal",
     watchAll: false,
+    uptimeSeconds: 6120,
   },
+  outbox: { depth: 2, capacity: 10_000, published: 1234, dropped: 0 },
+  lastEventTimeNano: "1795808494172958659",
   docker: { status: "up", version: "20.10.24+dfsg1" },
   containers: [
     {
@@ -26,6 +29,42 @@ const valid = {
       labels: { autoheal: "true" },
       startedAt: "2026-11-27T19:41:29.98123456Z",
       restartCount: 0,
+      failingStreak: 3,
+      lastHealthOutput: "curl: (7) Failed to connect to localhost port 80",
+      healthSource: "docker",
+      networkMode: "shop_default",
+      compose: { project: "shop", service: "web" },
+    },
+    {
+      id: "89abcdef0123",
+      name: "api",
+      image: "registry.local/shop/api:1.0",
+      state: "running",
+      health: "healthy",
+      optedIn: true,
+      labels: { autoheal: "true", "autoheal.probe.http": ":8080/healthz" },
+      startedAt: "2026-11-27T19:40:00Z",
+      restartCount: 2,
+      failingStreak: 0,
+      lastHealthOutput: "HTTP 200",
+      healthSource: "probe",
+      probe: { kind: "http", target: ":8080/healthz" },
+    },
+    {
+      id: "fedcba987654",
+      name: "worker",
+      image: "busybox",
+      state: "exited",
+      health: "none",
+      optedIn: true,
+      labels: { autoheal: "true", "autoheal.probe.tcp": "nope" },
+      startedAt: "2026-11-27T19:00:00Z",
+      exitCode: 137,
+      restartCount: 0,
+      failingStreak: 0,
+      healthSource: "none",
+      probe: { kind: "tcp", target: "nope", error: 'autoheal.probe.tcp: "nope" is not a port' },
+      networkMode: "none",
     },
     {
       id: "0123456789ab",
@@ -36,6 +75,8 @@ const valid = {
       optedIn: false,
       labels: {},
       restartCount: 0,
+      failingStreak: 0,
+      healthSource: "none",
     },
   ],
 };
@@ -53,11 +94,24 @@ describe("HostSnapshot", () => {
     expect(HostSnapshot.safeParse(down).success).toBe(true);
   });
 
+  it("accepts a snapshot from an agent that has read no event yet", () => {
+    const { lastEventTimeNano: _omit, ...fresh } = valid;
+    expect(HostSnapshot.parse(fresh)).toEqual(fresh);
+  });
+
   it.each([
     ["seq 0", { seq: 0 }],
     ["heartbeat 0", { heartbeatMs: 0 }],
     ["docker status unknown", { docker: { status: "sleeping" } }],
     ["dotted host", { host: "host.example" }],
+    ["no outbox", { outbox: undefined }],
+    ["outbox capacity 0", { outbox: { ...valid.outbox, capacity: 0 } }],
+    ["negative outbox depth", { outbox: { ...valid.outbox, depth: -1 } }],
+    ["fractional dropped count", { outbox: { ...valid.outbox, dropped: 0.5 } }],
+    ["no uptime", { agent: { ...valid.agent, uptimeSeconds: undefined } }],
+    ["negative uptime", { agent: { ...valid.agent, uptimeSeconds: -1 } }],
+    ["lastEventTimeNano with a dot", { lastEventTimeNano: "1795808494.172958659" }],
+    ["numeric lastEventTimeNano", { lastEventTimeNano: 1795808494172958 }],
   ])("rejects %s", (_why, patch) => {
     expect(HostSnapshot.safeParse({ ...valid, ...patch }).success).toBe(false);
   });
@@ -67,6 +121,15 @@ describe("HostSnapshot", () => {
     ["unknown health", { health: "sick" }],
     ["negative restartCount", { restartCount: -1 }],
     ["bad startedAt", { startedAt: "0" }],
+    ["no failingStreak", { failingStreak: undefined }],
+    ["negative failingStreak", { failingStreak: -1 }],
+    ["no healthSource", { healthSource: undefined }],
+    ["unknown healthSource", { healthSource: "gateway" }],
+    ["fractional exit code", { exitCode: 1.5 }],
+    ["health output too long", { lastHealthOutput: "x".repeat(1025) }],
+    ["unknown probe kind", { probe: { kind: "grpc", target: ":9090" } }],
+    ["probe error too long", { probe: { kind: "tcp", target: "x", error: "x".repeat(513) } }],
+    ["compose without service", { compose: { project: "shop" } }],
   ])("rejects a container with %s", (_why, patch) => {
     const [first, ...rest] = valid.containers;
     const broken = { ...valid, containers: [{ ...first, ...patch }, ...rest] };

@@ -16,7 +16,10 @@ export const ContainerState = z.enum([
 ]);
 export type ContainerState = z.infer<typeof ContainerState>;
 
-/** One container as its host's agent last saw it. */
+/**
+ * One container as its host's agent last saw it. `health` is meaningful only while the container
+ * runs; a stopped container reports `none`.
+ */
 export const ContainerSnapshot = z.object({
   id: ContainerId,
   name: z.string().max(256),
@@ -27,8 +30,29 @@ export const ContainerSnapshot = z.object({
   labels: Labels,
   /** Docker's `State.StartedAt`; absent for a container that never started. */
   startedAt: z.iso.datetime({ offset: true }).optional(),
+  /** The exit code of the last run, for a container that is not running. */
+  exitCode: z.number().int().optional(),
   /** Docker's own restart count (restarts by its restart policy). */
   restartCount: z.number().int().nonnegative(),
+  /** Consecutive failed health checks (Docker's, or the label probe's). */
+  failingStreak: z.number().int().nonnegative(),
+  /** Output of the last health check, trimmed. */
+  lastHealthOutput: z.string().max(1024).optional(),
+  /** Where `health` comes from: Docker's HEALTHCHECK, a label probe, or nowhere. */
+  healthSource: z.enum(["docker", "probe", "none"]),
+  /** The label probe, when the container defines one (see docs/AGENT.md). */
+  probe: z
+    .object({
+      kind: z.enum(["exec", "tcp", "http"]),
+      target: z.string().max(1024),
+      /** Why the probe labels are not usable; the probe does not run then. */
+      error: z.string().max(512).optional(),
+    })
+    .optional(),
+  /** Docker's HostConfig.NetworkMode: `bridge`, `host`, `none`, `container:<id>`, a network name. */
+  networkMode: z.string().max(512).optional(),
+  /** docker compose project and service, from the compose labels. */
+  compose: z.object({ project: z.string().max(256), service: z.string().max(256) }).optional(),
 });
 export type ContainerSnapshot = z.infer<typeof ContainerSnapshot>;
 
@@ -55,7 +79,21 @@ export const HostSnapshot = z.object({
     /** The opt-in label key the agent honours, and whether it watches every container. */
     label: z.string().max(256),
     watchAll: z.boolean(),
+    uptimeSeconds: z.number().int().nonnegative(),
   }),
+  /** Events read from Docker and not yet stored by JetStream. */
+  outbox: z.object({
+    depth: z.number().int().nonnegative(),
+    capacity: z.number().int().positive(),
+    published: z.number().int().nonnegative(),
+    /** Events dropped because the outbox was full (the agent then reconciled). */
+    dropped: z.number().int().nonnegative(),
+  }),
+  /** Docker's timeNano of the last event the agent read: where a restarted agent replays from. */
+  lastEventTimeNano: z
+    .string()
+    .regex(/^\d{1,25}$/)
+    .optional(),
   docker: z.object({
     status: z.enum(["up", "down"]),
     version: z.string().max(64).optional(),

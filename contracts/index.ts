@@ -6,6 +6,21 @@
 export type { Decoded } from "./codec.js";
 export { ContractViolationError, decode, encode } from "./codec.js";
 export {
+  COMMAND_REPLY_TYPE,
+  CommandOutcome,
+  CommandReply,
+  INSPECT_REPLY_TYPE,
+  INSPECT_REQUEST_TYPE,
+  InspectReply,
+  InspectRequest,
+  RESTART_COMMAND_TYPE,
+  RestartCommand,
+  SNAPSHOT_REQUEST_TYPE,
+  SnapshotRequest,
+  STOP_COMMAND_TYPE,
+  StopCommand,
+} from "./commands.js";
+export {
   CONTAINER_EVENT_TYPE,
   ContainerAction,
   ContainerEvent,
@@ -28,15 +43,9 @@ export {
   LEDGER_BUCKET,
   MONITORED_BUCKET,
 } from "./jetstream.js";
+export { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "./labels.js";
 export { LedgerEntry, LedgerRestart, MonitoredContainer } from "./ledger.js";
 export { REMEDIATION_TYPE, RemediationPhase, RemediationRecord } from "./remediation.js";
-export {
-  RESTART_COMMAND_TYPE,
-  RESTART_REPLY_TYPE,
-  RestartCommand,
-  RestartOutcome,
-  RestartReply,
-} from "./restart-command.js";
 export type {
   CommandVerb,
   EventSubjectParts,

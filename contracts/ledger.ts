@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CommandOutcome } from "./commands.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 /** One restart fleetheal performed. */
@@ -6,7 +7,8 @@ export const LedgerRestart = z.object({
   at: z.iso.datetime(),
   incident: z.string().max(512),
   commandId: z.string().max(128),
-  outcome: z.enum(["pending", "restarted", "refused", "skipped", "failed"]),
+  /** `pending` until the agent answers, then the agent's outcome. */
+  outcome: z.enum(["pending", ...CommandOutcome.options]),
 });
 export type LedgerRestart = z.infer<typeof LedgerRestart>;
 

@@ -112,6 +112,11 @@ describe("subject parsers round-trip", () => {
     expect(parseSnapshotSubject(snapshotSubject("host-a"))).toBe("host-a");
   });
 
+  it("the agent serves restart, stop, inspect and snapshot", () => {
+    expect(COMMAND_VERBS).toEqual(["restart", "stop", "inspect", "snapshot"]);
+    expect(commandSubject("host-a", "stop")).toBe("fleetheal.v1.cmd.host-a.stop");
+  });
+
   it.each(COMMAND_VERBS)("command verb %s", (verb) => {
     expect(parseCommandSubject(commandSubject("host-a", verb))).toEqual({ host: "host-a", verb });
   });

@@ -24,7 +24,9 @@ function snapshot(
       startedAt: "2026-11-27T19:00:00.000Z",
       label: "autoheal",
       watchAll: false,
+      uptimeSeconds: 3599,
     },
+    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
     docker: { status: "up", version: "20.10.24" },
     containers: health.map((h, i) => ({
       id: `${host.charCodeAt(0).toString(16)}${i}`.padEnd(12, "0"),
@@ -35,6 +37,8 @@ function snapshot(
       optedIn: true,
       labels: {},
       restartCount: 0,
+      failingStreak: 0,
+      healthSource: h === "none" ? ("none" as const) : ("docker" as const),
     })),
   };
 }

@@ -23,6 +23,8 @@ function container(health: ContainerSnapshot["health"]): ContainerSnapshot {
     optedIn: true,
     labels: {},
     restartCount: 0,
+    failingStreak: 0,
+    healthSource: health === "none" ? "none" : "docker",
   };
 }
 
@@ -47,7 +49,9 @@ function record(
       startedAt: "2026-11-27T19:00:00.000Z",
       label: "autoheal",
       watchAll: false,
+      uptimeSeconds: 3599,
     },
+    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
     docker:
       options.docker === "down"
         ? { status: "down", error: "gone" }

@@ -25,6 +25,7 @@ function startEvent(
       optedIn: patch.optedIn ?? true,
       startedAt: "2026-11-27T19:41:29.98123456Z",
     },
+    source: "docker",
   };
 }
 

@@ -1,11 +1,11 @@
 import type { z } from "zod";
 import type { Logger } from "../common/logger.js";
 import type {
+  CommandReply,
   LedgerEntry,
   MonitoredContainer,
   RemediationRecord,
   RestartCommand,
-  RestartReply,
 } from "../contracts/index.js";
 
 /** The KV stores handlers may read and write, and what each holds. */
@@ -23,7 +23,7 @@ export interface Versioned<T> {
 
 /** The agent's answer to a command, or why there was none. */
 export type CommandResult =
-  | { ok: true; reply: RestartReply }
+  | { ok: true; reply: CommandReply }
   | { ok: false; code: "no-responders" | "timeout" | "bad-reply" | "error"; message: string };
 
 /**
@@ -54,6 +54,11 @@ export type Decision =
   | {
       kind: "restart";
       command: RestartCommand;
+      /**
+       * The agent may take this long (Docker's stop timeout is inside it); the runtime waits at
+       * least this, and at least its configured command timeout.
+       */
+      minTimeoutMs?: number;
       /** Decisions that follow from the agent's answer. */
       onReply: (result: CommandResult) => Decision[];
     }

@@ -1,11 +1,11 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import {
+  type CommandReply,
   type ContainerEvent,
   LedgerEntry,
   RemediationRecord,
   RestartCommand,
-  type RestartReply,
 } from "../contracts/index.js";
 import type {
   CommandResult,
@@ -25,7 +25,13 @@ const NOW = new Date("2026-11-27T19:41:35.000Z");
 const OPTIONS: HealOptions = { cooldownMs: 10_000, maxEventAgeMs: 300_000, retryDelayMs: 2_000 };
 
 function unhealthy(
-  patch: { timeNano?: string; optedIn?: boolean; startedAt?: string | null; time?: string } = {},
+  patch: {
+    timeNano?: string;
+    optedIn?: boolean;
+    startedAt?: string | null;
+    time?: string;
+    labels?: Record<string, string>;
+  } = {},
 ): ContainerEvent {
   const timeNano = patch.timeNano ?? "1795808494172958659";
   const startedAt = patch.startedAt === undefined ? STARTED_AT : patch.startedAt;
@@ -41,10 +47,11 @@ function unhealthy(
       id: CID,
       name: "web",
       image: "nginx:1.27",
-      labels: { autoheal: "true" },
+      labels: patch.labels ?? { autoheal: "true" },
       optedIn: patch.optedIn ?? true,
       ...(startedAt === null ? {} : { startedAt }),
     },
+    source: "docker",
   };
 }
 
@@ -94,10 +101,11 @@ function validateAll(decisions: Decision[]): void {
   }
 }
 
-function reply(patch: Partial<RestartReply>): RestartReply {
+function reply(patch: Partial<CommandReply>): CommandReply {
   return {
-    type: "fleetheal.cmd.v1.restart.reply",
+    type: "fleetheal.cmd.v1.reply",
     v: 1,
+    verb: "restart",
     commandId: "x",
     host: HOST,
     containerId: CID,
@@ -236,6 +244,8 @@ describe("decideHeal", () => {
       requireUnhealthy: true,
       incident: STARTED_AT,
     });
+    // Docker's default stop timeout (10 s) plus 30 s to start it again.
+    expect(restart.minTimeoutMs).toBe(40_000);
 
     const claim = first(decisions, "claim");
     expect(claim).toEqual({
@@ -535,5 +545,45 @@ describe("decideHeal", () => {
         code: "bad-reply",
       });
     });
+  });
+});
+
+describe("restart deadline (minTimeoutMs)", () => {
+  async function deadline(labels: Record<string, string>) {
+    const decisions = await decideHeal(unhealthy({ labels }), fakeContext(), OPTIONS);
+    validateAll(decisions);
+    return first(decisions, "restart").minTimeoutMs;
+  }
+
+  it("is the stop-timeout label plus 30 s", async () => {
+    expect(await deadline({ autoheal: "true", "autoheal.stop.timeout": "120" })).toBe(150_000);
+  });
+
+  it("a label of 0 leaves only the 30 s to start again", async () => {
+    expect(await deadline({ autoheal: "true", "autoheal.stop.timeout": "0" })).toBe(30_000);
+  });
+
+  it("without the label, Docker's default of 10 s plus 30 s", async () => {
+    expect(await deadline({ autoheal: "true" })).toBe(40_000);
+  });
+
+  it.each(["abc", "-1", "99999", "2.5", "", " "])(
+    "a bad label %j counts as no label",
+    async (value) => {
+      expect(await deadline({ autoheal: "true", "autoheal.stop.timeout": value })).toBe(40_000);
+    },
+  );
+
+  it("a resent pending command carries the deadline too", async () => {
+    const commandId = "heal-0123456789abcdef0123456789abcdef";
+    const ledger = { value: pendingLedger(commandId), revision: 4 };
+    const event = unhealthy({
+      timeNano: "1795808499000000000",
+      labels: { autoheal: "true", "autoheal.stop.timeout": "45" },
+    });
+    const decisions = await decideHeal(event, fakeContext({ ledger }), OPTIONS);
+    const restart = first(decisions, "restart");
+    expect(restart.command.commandId).toBe(commandId);
+    expect(restart.minTimeoutMs).toBe(75_000);
   });
 });

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   ContainerEvent,
   containerKey,
+  type Labels,
   type LedgerEntry,
   type LedgerRestart,
   REMEDIATION_TYPE,
@@ -10,6 +11,7 @@ import {
   type RemediationRecord,
   type RestartCommand,
   SUBJECTS,
+  stopTimeoutFromLabels,
 } from "../contracts/index.js";
 import type { CommandResult, Decision, HandlerContext, HandlerDefinition } from "./handler.js";
 
@@ -24,6 +26,8 @@ export interface HealOptions {
 }
 
 const HANDLER = "heal";
+/** Docker's own default, used when the container has no stop-timeout label. */
+const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 const MAX_HISTORY = 50;
 
 /**
@@ -88,7 +92,7 @@ export async function decideHeal(
   return [
     { kind: "claim", store: "ledger", key, expectedRevision: current?.revision ?? 0, value: next },
     record("decided", "unhealthy", "container is unhealthy; restarting it", command.commandId),
-    ...sendRestart(command, ctx, options, record),
+    ...sendRestart(command, event.container.labels, ctx, options, record),
   ];
 }
 
@@ -138,11 +142,26 @@ function resumeIfPending(
       { kind: "log", level: "debug", msg: "incident already handled", fields: { id: event.id } },
     ];
   }
-  return sendRestart(restartCommand(event, last.incident, last.commandId), ctx, options, record);
+  return sendRestart(
+    restartCommand(event, last.incident, last.commandId),
+    event.container.labels,
+    ctx,
+    options,
+    record,
+  );
+}
+
+/**
+ * A restart takes up to the container's stop timeout plus the time to start it again; waiting
+ * less would report a restart that is merely slow as failed.
+ */
+function restartDeadlineMs(labels: Labels): number {
+  return ((stopTimeoutFromLabels(labels) ?? DEFAULT_STOP_TIMEOUT_SECONDS) + 30) * 1000;
 }
 
 function sendRestart(
   command: RestartCommand,
+  labels: Labels,
   ctx: HandlerContext,
   options: HealOptions,
   record: RecordFn,
@@ -152,6 +171,7 @@ function sendRestart(
     {
       kind: "restart",
       command,
+      minTimeoutMs: restartDeadlineMs(labels),
       onReply: (result) => afterRestart(result, command, ctx, options, record),
     },
   ];

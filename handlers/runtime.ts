@@ -13,13 +13,13 @@ import { describeError } from "../common/errors.js";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
 import {
+  CommandReply,
   commandSubject,
   decode,
   EVENTS_STREAM,
   encode,
   LedgerEntry,
   MonitoredContainer,
-  RestartReply,
   remediationSubject,
 } from "../contracts/index.js";
 import type {
@@ -293,7 +293,7 @@ export class HandlerRuntime {
         return;
       }
       case "restart": {
-        const result = await this.request(decision.command);
+        const result = await this.request(decision.command, decision.minTimeoutMs);
         for (const next of decision.onReply(result)) await this.applyOne(next, log, pending);
         return;
       }
@@ -320,19 +320,22 @@ export class HandlerRuntime {
     }
   }
 
-  private async request(command: Extract<Decision, { kind: "restart" }>["command"]) {
+  private async request(
+    command: Extract<Decision, { kind: "restart" }>["command"],
+    minTimeoutMs = 0,
+  ) {
     let result: CommandResult;
     try {
       const reply = await this.options.nc.request(
         commandSubject(command.host, "restart"),
         encode(command),
-        { timeout: this.options.commandTimeoutMs },
+        { timeout: Math.max(this.options.commandTimeoutMs, minTimeoutMs) },
       );
       const serviceError = reply.headers?.get("Nats-Service-Error");
       if (serviceError) {
         result = { ok: false, code: "bad-reply", message: `agent error: ${serviceError}` };
       } else {
-        const decoded = decode(RestartReply, reply.data);
+        const decoded = decode(CommandReply, reply.data);
         result = decoded.ok
           ? { ok: true, reply: decoded.value }
           : { ok: false, code: "bad-reply", message: decoded.error.message };

@@ -1,14 +1,17 @@
 import { describeError } from "../common/errors.js";
 import {
-  RESTART_REPLY_TYPE,
+  COMMAND_REPLY_TYPE,
+  type CommandOutcome,
+  type CommandReply,
+  RESTART_COMMAND_TYPE,
   type RestartCommand,
-  type RestartOutcome,
-  type RestartReply,
+  type StopCommand,
+  stopTimeoutFromLabels,
 } from "../contracts/index.js";
 import type { DockerEngine } from "./docker-engine.js";
-import { isOptedIn, type OptInPolicy, stopTimeoutFromLabels } from "./opt-in.js";
+import { isOptedIn, type OptInPolicy } from "./opt-in.js";
 
-export interface RestartExecutorOptions {
+export interface CommandExecutorOptions {
   host: string;
   docker: DockerEngine;
   optIn: OptInPolicy;
@@ -22,25 +25,28 @@ export interface RestartExecutorOptions {
 
 interface Remembered {
   at: number;
-  reply: Promise<RestartReply>;
+  reply: Promise<CommandReply>;
 }
 
+/** A command that changes a container. */
+export type ContainerCommand = RestartCommand | StopCommand;
+
 /**
- * Executes restart commands on this host, and is the last line of defence: it re-checks opt-in
- * against Docker's current labels whoever asks, executes each command id at most once, never
- * runs two restarts of one container at the same time, and refuses a command for an incident
- * that is already over.
+ * Executes restart and stop commands on this host, and is the last line of defence: it re-checks
+ * opt-in against Docker's current labels whoever asks, executes each command id at most once,
+ * never runs two commands on one container at the same time, and refuses a command for an
+ * incident that is already over.
  */
-export class RestartExecutor {
+export class CommandExecutor {
   private readonly seen = new Map<string, Remembered>();
   private readonly busy = new Set<string>();
   private readonly now: () => number;
 
-  constructor(private readonly options: RestartExecutorOptions) {
+  constructor(private readonly options: CommandExecutorOptions) {
     this.now = options.now ?? Date.now;
   }
 
-  execute(command: RestartCommand): Promise<RestartReply> {
+  execute(command: ContainerCommand): Promise<CommandReply> {
     this.forgetExpired();
     const previous = this.seen.get(command.commandId);
     if (previous) return previous.reply.then((reply) => ({ ...reply, duplicate: true }));
@@ -49,11 +55,13 @@ export class RestartExecutor {
     return reply;
   }
 
-  private async run(command: RestartCommand): Promise<RestartReply> {
+  private async run(command: ContainerCommand): Promise<CommandReply> {
     const started = this.now();
-    const reply = (outcome: RestartOutcome, code: string, message: string): RestartReply => ({
-      type: RESTART_REPLY_TYPE,
+    const verb = command.type === RESTART_COMMAND_TYPE ? "restart" : "stop";
+    const reply = (outcome: CommandOutcome, code: string, message: string): CommandReply => ({
+      type: COMMAND_REPLY_TYPE,
       v: 1,
+      verb,
       commandId: command.commandId,
       host: this.options.host,
       containerId: command.containerId,
@@ -83,19 +91,20 @@ export class RestartExecutor {
         `container has not opted in (label ${this.options.optIn.label}=true)`,
       );
     }
-    if (this.busy.has(id)) return reply("skipped", "already-restarting", "a restart is running");
+    if (this.busy.has(id)) return reply("skipped", "already-restarting", "a command is running");
     if (details.state === "paused") return reply("skipped", "paused", "container is paused");
     if (details.state === "restarting") {
       return reply("skipped", "already-restarting", "Docker is already restarting it");
     }
-    if (command.incident !== undefined && !sameInstant(command.incident, details.startedAt)) {
+    const restart = command.type === RESTART_COMMAND_TYPE ? command : undefined;
+    if (restart?.incident !== undefined && !sameInstant(restart.incident, details.startedAt)) {
       return reply(
         "skipped",
         "stale-incident",
-        `container was started again at ${details.startedAt ?? "?"} after the incident at ${command.incident}`,
+        `container was started again at ${details.startedAt ?? "?"} after the incident at ${restart.incident}`,
       );
     }
-    if (command.requireUnhealthy && details.health !== "unhealthy") {
+    if (restart?.requireUnhealthy && details.health !== "unhealthy") {
       return reply("skipped", "not-unhealthy", `container is ${details.health} now, not unhealthy`);
     }
     const timeout =
@@ -104,10 +113,14 @@ export class RestartExecutor {
       this.options.defaultStopTimeoutSeconds;
     this.busy.add(id);
     try {
-      await this.options.docker.restart(id, timeout);
-      return reply("restarted", "restarted", `restarted (stop timeout ${timeout}s)`);
+      if (restart) {
+        await this.options.docker.restart(id, timeout);
+        return reply("restarted", "restarted", `restarted (stop timeout ${timeout}s)`);
+      }
+      await this.options.docker.stop(id, timeout);
+      return reply("stopped", "stopped", `stopped (stop timeout ${timeout}s)`);
     } catch (error) {
-      return reply("failed", "docker-error", `restart failed: ${describeError(error)}`);
+      return reply("failed", "docker-error", `${verb} failed: ${describeError(error)}`);
     } finally {
       this.busy.delete(id);
     }

@@ -1,17 +1,22 @@
 import { describe, expect, it } from "vitest";
-import { type RestartCommand, RestartReply } from "../contracts/index.js";
-import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
-import { RestartExecutor } from "./restart-executor.js";
+import { CommandReply, type RestartCommand, StopCommand } from "../contracts/index.js";
+import { CommandExecutor } from "./command-executor.js";
+import type { ContainerDetails, DockerEngine, ExecResult } from "./docker-engine.js";
 
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
 const STARTED_AT = "2026-11-27T19:41:29.98123456Z";
 
-/** An in-memory Docker engine: containers in a map, restarts recorded, optionally held open. */
+/**
+ * An in-memory Docker engine: containers in a map, restarts and stops recorded, restarts
+ * optionally held open.
+ */
 class MemoryDocker implements DockerEngine {
   readonly containers = new Map<string, ContainerDetails>();
   readonly restarts: { id: string; stopTimeoutSeconds: number }[] = [];
+  readonly stops: { id: string; stopTimeoutSeconds: number }[] = [];
   inspectError: Error | undefined;
   restartError: Error | undefined;
+  stopError: Error | undefined;
   /** When set, restart() waits for the test to call the returned release function. */
   holdRestarts = false;
   private readonly held: (() => void)[] = [];
@@ -26,6 +31,9 @@ class MemoryDocker implements DockerEngine {
       labels: { autoheal: "true" },
       startedAt: STARTED_AT,
       restartCount: 0,
+      failingStreak: 3,
+      hasHealthcheck: true,
+      ipAddresses: ["172.17.0.2"],
       ...details,
     };
     this.containers.set(c.id, c);
@@ -37,6 +45,12 @@ class MemoryDocker implements DockerEngine {
   }
 
   async openEventStream(): Promise<NodeJS.ReadableStream> {
+    throw new Error("not used");
+  }
+  async clock(): Promise<string> {
+    throw new Error("not used");
+  }
+  async exec(): Promise<ExecResult> {
     throw new Error("not used");
   }
   async listContainerIds(): Promise<string[]> {
@@ -52,6 +66,10 @@ class MemoryDocker implements DockerEngine {
     this.restarts.push({ id, stopTimeoutSeconds });
     if (this.restartError) throw this.restartError;
     if (this.holdRestarts) await new Promise<void>((resolve) => this.held.push(resolve));
+  }
+  async stop(id: string, stopTimeoutSeconds: number): Promise<void> {
+    this.stops.push({ id, stopTimeoutSeconds });
+    if (this.stopError) throw this.stopError;
   }
   async version(): Promise<string> {
     return "20.10.24";
@@ -71,10 +89,23 @@ function command(patch: Partial<RestartCommand> = {}): RestartCommand {
   };
 }
 
+function stopCommand(patch: Partial<StopCommand> = {}): StopCommand {
+  return StopCommand.parse({
+    type: "fleetheal.cmd.v1.stop",
+    v: 1,
+    commandId: "stop-0123456789abcdef",
+    host: "host-a",
+    containerId: CID,
+    reason: "operator asked",
+    requestedBy: "gateway:alice",
+    ...patch,
+  });
+}
+
 function setup(options: { watchAll?: boolean; now?: () => number } = {}) {
   const docker = new MemoryDocker();
   let clock = Date.parse("2026-11-27T19:41:35.000Z");
-  const executor = new RestartExecutor({
+  const executor = new CommandExecutor({
     host: "host-a",
     docker,
     optIn: { label: "autoheal", watchAll: options.watchAll ?? false },
@@ -90,14 +121,15 @@ function setup(options: { watchAll?: boolean; now?: () => number } = {}) {
   };
 }
 
-describe("RestartExecutor", () => {
+describe("CommandExecutor", () => {
   it("restarts an opted-in container once with the default stop timeout", async () => {
     const { docker, executor } = setup();
     docker.add();
     const reply = await executor.execute(command());
-    expect(RestartReply.parse(reply)).toEqual({
-      type: "fleetheal.cmd.v1.restart.reply",
+    expect(CommandReply.parse(reply)).toEqual({
+      type: "fleetheal.cmd.v1.reply",
       v: 1,
+      verb: "restart",
       commandId: "heal-0123456789abcdef",
       host: "host-a",
       containerId: CID,
@@ -109,6 +141,7 @@ describe("RestartExecutor", () => {
       durationMs: 0,
     });
     expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 10 }]);
+    expect(docker.stops).toEqual([]);
   });
 
   it("restarts by the full id when the command names a short id", async () => {
@@ -373,7 +406,7 @@ describe("RestartExecutor", () => {
         code: "docker-error",
         message: "restart failed: container is marked for removal (EDOCKER)",
       });
-      expect(RestartReply.safeParse(reply).success).toBe(true);
+      expect(CommandReply.safeParse(reply).success).toBe(true);
     });
 
     it("a failing inspect -> failed docker-error", async () => {
@@ -398,6 +431,135 @@ describe("RestartExecutor", () => {
       const reply = await executor.execute(command({ commandId: "cmd-00000002" }));
       expect(reply.outcome).toBe("restarted");
       expect(docker.restarts).toHaveLength(2);
+    });
+  });
+
+  describe("stop", () => {
+    it("stops an opted-in container with the default stop timeout", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      const reply = await executor.execute(stopCommand());
+      expect(CommandReply.parse(reply)).toEqual({
+        type: "fleetheal.cmd.v1.reply",
+        v: 1,
+        verb: "stop",
+        commandId: "stop-0123456789abcdef",
+        host: "host-a",
+        containerId: CID,
+        outcome: "stopped",
+        code: "stopped",
+        message: "stopped (stop timeout 10s)",
+        duplicate: false,
+        startedAt: "2026-11-27T19:41:35.000Z",
+        durationMs: 0,
+      });
+      expect(docker.stops).toEqual([{ id: CID, stopTimeoutSeconds: 10 }]);
+      expect(docker.restarts).toEqual([]);
+    });
+
+    it("stops by the full id; the label's stop timeout wins over the command", async () => {
+      const { docker, executor } = setup();
+      docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": "25" } });
+      const reply = await executor.execute(
+        stopCommand({ containerId: CID.slice(0, 12), stopTimeoutSeconds: 3 }),
+      );
+      expect(reply).toMatchObject({ outcome: "stopped", message: "stopped (stop timeout 25s)" });
+      expect(docker.stops).toEqual([{ id: CID, stopTimeoutSeconds: 25 }]);
+    });
+
+    it("command.stopTimeoutSeconds wins over the default", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      await executor.execute(stopCommand({ stopTimeoutSeconds: 2 }));
+      expect(docker.stops).toEqual([{ id: CID, stopTimeoutSeconds: 2 }]);
+    });
+
+    it("a healthy container is stopped (no health or incident checks for stop)", async () => {
+      const { docker, executor } = setup();
+      docker.add({ health: "healthy", startedAt: "2026-11-27T19:45:00.123456789Z" });
+      expect((await executor.execute(stopCommand())).outcome).toBe("stopped");
+      expect(docker.stops).toHaveLength(1);
+    });
+
+    it("refuses a container that has not opted in", async () => {
+      const { docker, executor } = setup();
+      docker.add({ labels: { autoheal: "false", "autoheal.stop.timeout": "5" } });
+      const reply = await executor.execute(stopCommand());
+      expect(reply).toMatchObject({
+        verb: "stop",
+        outcome: "refused",
+        code: "not-opted-in",
+        message: "container has not opted in (label autoheal=true)",
+        duplicate: false,
+      });
+      expect(CommandReply.safeParse(reply).success).toBe(true);
+      expect(docker.stops).toEqual([]);
+    });
+
+    it("refuses an unknown container and another host's command", async () => {
+      const { docker, executor } = setup();
+      expect(await executor.execute(stopCommand())).toMatchObject({
+        verb: "stop",
+        outcome: "refused",
+        code: "not-found",
+      });
+      docker.add();
+      expect(
+        await executor.execute(stopCommand({ commandId: "stop-other-host", host: "host-b" })),
+      ).toMatchObject({ outcome: "refused", code: "wrong-host" });
+      expect(docker.stops).toEqual([]);
+    });
+
+    it.each([
+      ["paused", "paused"],
+      ["restarting", "already-restarting"],
+    ] as const)("skips a %s container", async (state, code) => {
+      const { docker, executor } = setup();
+      docker.add({ state });
+      expect(await executor.execute(stopCommand())).toMatchObject({ outcome: "skipped", code });
+      expect(docker.stops).toEqual([]);
+    });
+
+    it("the same commandId twice stops once; the repeat says duplicate", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      const first = await executor.execute(stopCommand());
+      const second = await executor.execute(stopCommand());
+      expect(docker.stops).toHaveLength(1);
+      expect(first.duplicate).toBe(false);
+      expect(second).toEqual({ ...first, duplicate: true });
+      // A new command id stops again.
+      await executor.execute(stopCommand({ commandId: "stop-fedcba9876543210" }));
+      expect(docker.stops).toHaveLength(2);
+    });
+
+    it("a stop while a restart of the same container runs is skipped", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      docker.holdRestarts = true;
+      const restart = executor.execute(command());
+      const stop = await executor.execute(stopCommand());
+      expect(stop).toMatchObject({ verb: "stop", outcome: "skipped", code: "already-restarting" });
+      docker.releaseRestarts();
+      expect((await restart).outcome).toBe("restarted");
+      expect(docker.stops).toEqual([]);
+    });
+
+    it("a failing stop -> failed docker-error, and releases the container", async () => {
+      const { docker, executor } = setup();
+      docker.add();
+      docker.stopError = new Error("cannot stop container");
+      const reply = await executor.execute(stopCommand());
+      expect(reply).toMatchObject({
+        verb: "stop",
+        outcome: "failed",
+        code: "docker-error",
+        message: "stop failed: cannot stop container",
+      });
+      expect(CommandReply.safeParse(reply).success).toBe(true);
+      docker.stopError = undefined;
+      const again = await executor.execute(stopCommand({ commandId: "stop-fedcba9876543210" }));
+      expect(again.outcome).toBe("stopped");
     });
   });
 });

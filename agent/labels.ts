@@ -1,0 +1,23 @@
+import type { Labels } from "../contracts/index.js";
+
+/** Label prefixes that fleetheal reads or that describe a container's place in a compose app. */
+const RELEVANT_PREFIXES = ["autoheal.", "fleetheal.", "com.docker.compose."];
+
+/**
+ * The labels worth publishing. Everything an agent publishes goes to every subscriber, and labels
+ * often carry credentials or internal URLs, so only the opt-in label and the prefixes fleetheal
+ * uses leave the host.
+ */
+export function relevantLabels(labels: Labels, optInLabel: string): Labels {
+  const kept: Labels = {};
+  for (const [key, value] of Object.entries(labels)) {
+    if (
+      key === optInLabel ||
+      key.startsWith(`${optInLabel}.`) ||
+      RELEVANT_PREFIXES.some((p) => key.startsWith(p))
+    ) {
+      kept[key] = value;
+    }
+  }
+  return kept;
+}

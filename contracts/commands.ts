@@ -1,0 +1,137 @@
+import { z } from "zod";
+import { ContainerSnapshot } from "./host-snapshot.js";
+import { ContainerId, HostId } from "./tokens.js";
+
+/*
+ * The agent's command API: NATS requests to `fleetheal.v1.cmd.<host>.<verb>`, served by the
+ * micro service `fleetheal-agent`. A request that is not valid JSON or does not match its schema
+ * gets a service error (headers `Nats-Service-Error-Code: 400` and `Nats-Service-Error`); an
+ * unknown container in `inspect` gets 404. Restart and stop answer with a {@link CommandReply},
+ * whose `code` is stable and machine-readable.
+ */
+
+export const RESTART_COMMAND_TYPE = "fleetheal.cmd.v1.restart";
+export const STOP_COMMAND_TYPE = "fleetheal.cmd.v1.stop";
+export const COMMAND_REPLY_TYPE = "fleetheal.cmd.v1.reply";
+export const INSPECT_REQUEST_TYPE = "fleetheal.cmd.v1.inspect";
+export const INSPECT_REPLY_TYPE = "fleetheal.cmd.v1.inspect.reply";
+export const SNAPSHOT_REQUEST_TYPE = "fleetheal.cmd.v1.snapshot";
+
+const CommandId = z
+  .string()
+  .min(8)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:-]+$/);
+
+/**
+ * Asks the agent of `host` to restart one container. Sent as a NATS request to
+ * `fleetheal.v1.cmd.<host>.restart`.
+ *
+ * The agent executes a given `commandId` at most once and answers repeats with the first reply,
+ * so a sender that timed out can safely send the same command again.
+ */
+export const RestartCommand = z.object({
+  type: z.literal(RESTART_COMMAND_TYPE),
+  v: z.literal(1),
+  /** Unique per decision; the agent's dedup key. */
+  commandId: CommandId,
+  host: HostId,
+  containerId: ContainerId,
+  /** Human-readable reason, recorded by the agent in its log. */
+  reason: z.string().max(512),
+  /** Who asked: a handler name or `gateway:<user>`. */
+  requestedBy: z.string().min(1).max(128),
+  /**
+   * The incident this restart is for: the container's `State.StartedAt` when the decision was
+   * taken. When present, the agent refuses to act if the container has restarted since, because
+   * the command is then stale.
+   */
+  incident: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * Restart only if Docker still reports the container `unhealthy` when the command arrives, so
+   * that a delayed command cannot restart a container that has recovered on its own.
+   */
+  requireUnhealthy: z.boolean().optional(),
+  /** Seconds Docker waits after SIGTERM before SIGKILL; the container's label wins if set. */
+  stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
+});
+export type RestartCommand = z.infer<typeof RestartCommand>;
+
+/**
+ * Asks the agent of `host` to stop one container (`docker stop`). Same guarantees as restart:
+ * opted-in containers only, each command id executed at most once.
+ */
+export const StopCommand = z.object({
+  type: z.literal(STOP_COMMAND_TYPE),
+  v: z.literal(1),
+  commandId: CommandId,
+  host: HostId,
+  containerId: ContainerId,
+  reason: z.string().max(512),
+  requestedBy: z.string().min(1).max(128),
+  stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
+});
+export type StopCommand = z.infer<typeof StopCommand>;
+
+/** What the agent did with a restart or stop command. */
+export const CommandOutcome = z.enum([
+  /** The container was restarted. */
+  "restarted",
+  /** The container was stopped. */
+  "stopped",
+  /** The agent will not act on it: the container has not opted in, or does not exist. */
+  "refused",
+  /** Nothing to do: paused, already restarting, no longer unhealthy, or the command is stale. */
+  "skipped",
+  /** Docker returned an error. */
+  "failed",
+]);
+export type CommandOutcome = z.infer<typeof CommandOutcome>;
+
+/**
+ * The agent's answer to a restart or stop command. `code` is one of: `restarted`, `stopped`,
+ * `wrong-host`, `not-found`, `not-opted-in`, `already-restarting`, `paused`, `stale-incident`,
+ * `not-unhealthy`, `docker-error`.
+ */
+export const CommandReply = z.object({
+  type: z.literal(COMMAND_REPLY_TYPE),
+  v: z.literal(1),
+  verb: z.enum(["restart", "stop"]),
+  commandId: z.string(),
+  host: HostId,
+  containerId: z.string(),
+  outcome: CommandOutcome,
+  code: z.string().max(64),
+  message: z.string().max(2048),
+  /** True when this reply is a repeat of an earlier execution of the same command id. */
+  duplicate: z.boolean(),
+  /** When the agent started executing, and how long it took. */
+  startedAt: z.iso.datetime(),
+  durationMs: z.number().nonnegative(),
+});
+export type CommandReply = z.infer<typeof CommandReply>;
+
+/** Asks for one container as the agent sees it now (fresh from Docker). */
+export const InspectRequest = z.object({
+  type: z.literal(INSPECT_REQUEST_TYPE),
+  v: z.literal(1),
+  host: HostId,
+  containerId: ContainerId,
+});
+export type InspectRequest = z.infer<typeof InspectRequest>;
+
+export const InspectReply = z.object({
+  type: z.literal(INSPECT_REPLY_TYPE),
+  v: z.literal(1),
+  host: HostId,
+  container: ContainerSnapshot,
+});
+export type InspectReply = z.infer<typeof InspectReply>;
+
+/** Asks for the host's snapshot now; the reply is a {@link HostSnapshot}. */
+export const SnapshotRequest = z.object({
+  type: z.literal(SNAPSHOT_REQUEST_TYPE),
+  v: z.literal(1),
+  host: HostId,
+});
+export type SnapshotRequest = z.infer<typeof SnapshotRequest>;

@@ -1,0 +1,286 @@
+// The agent on real parts: every Docker transition reaches the stream exactly once, even when
+// dockerd or nats-server restarts in the middle of a burst; a container that was already unhealthy
+// before the agent started still produces its event and gets healed; a host with 200 containers.
+
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ContainerEvent, decode, HOSTS_BUCKET, HostSnapshot } from "../contracts/index.js";
+import {
+  type DockerEventRecord,
+  type DockerEventRecorder,
+  makeUnhealthy,
+  recordDockerEvents,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
+import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { type FleetProcess, startRole } from "./support/fleetheal.js";
+import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { readStored } from "./support/stream.js";
+import { waitFor } from "./support/wait.js";
+
+const FORWARDED = new Set([
+  "create",
+  "start",
+  "die",
+  "stop",
+  "kill",
+  "restart",
+  "oom",
+  "destroy",
+  "pause",
+  "unpause",
+]);
+
+/** The contract action for a Docker event, or undefined when the agent does not forward it. */
+function contractAction(action: string): string | undefined {
+  if (action.startsWith("health_status: ")) return action.slice("health_status: ".length);
+  return FORWARDED.has(action) ? action : undefined;
+}
+
+function expectedId(host: string, e: DockerEventRecord): string | undefined {
+  const action = contractAction(e.action);
+  return action && `${host}:${e.id}:${e.timeNano}:${action}`;
+}
+
+let nats: NatsServerHandle;
+let engine: DockerEngine;
+let recorder: DockerEventRecorder;
+let client: NatsConnection;
+const running: FleetProcess[] = [];
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  engine = await startDockerEngine("fwd");
+  recorder = await recordDockerEvents(engine);
+  client = await connect({ servers: nats.url, name: "test-reader" });
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p[Symbol.asyncDispose]()));
+  for (const c of await engine.docker.listContainers({ all: true })) {
+    await engine.docker.getContainer(c.Id).remove({ force: true });
+  }
+});
+
+afterAll(async () => {
+  await client?.close();
+  recorder?.close();
+  await engine?.[Symbol.asyncDispose]();
+  await nats?.[Symbol.asyncDispose]();
+});
+
+async function startAgent(host: string, extra: Record<string, string> = {}) {
+  const agent = await startRole("agent", `agent-${host}`, {
+    FLEETHEAL_NATS_URL: nats.url,
+    FLEETHEAL_HOST_ID: host,
+    DOCKER_HOST: engine.dockerHost,
+    FLEETHEAL_HEARTBEAT_MS: "500",
+    ...extra,
+  });
+  running.push(agent);
+  return agent;
+}
+
+/** Runs `cycles` stop/start rounds on every container, concurrently per container. */
+async function churn(ids: string[], cycles: number, midway?: () => Promise<void>): Promise<void> {
+  let done = 0;
+  let fired = false;
+  await Promise.all(
+    ids.map(async (id) => {
+      for (let i = 0; i < cycles; i++) {
+        const c = engine.docker.getContainer(id);
+        // During a dockerd restart the API is briefly away; the burst resumes after it.
+        await waitFor(
+          async () => {
+            const state = (await c.inspect()).State;
+            if (state.Running) await c.stop({ t: 0 });
+            else await c.start();
+            return true;
+          },
+          { timeoutMs: 60_000, intervalMs: 100, message: `could not cycle container ${id}` },
+        );
+        done++;
+        if (!fired && midway && done >= (ids.length * cycles) / 2) {
+          fired = true;
+          await midway();
+        }
+      }
+    }),
+  );
+}
+
+/**
+ * One stop-or-start of every container, alongside the other churn loops: a container they
+ * changed in the meantime answers 304, which only means someone else made the transition.
+ */
+async function churnOnce(ids: string[]): Promise<void> {
+  await Promise.all(
+    ids.map(async (id) => {
+      const c = engine.docker.getContainer(id);
+      try {
+        if ((await c.inspect()).State.Running) await c.stop({ t: 0 });
+        else await c.start();
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode !== 304) throw error;
+      }
+    }),
+  );
+}
+
+/** Asserts that every forwarded Docker event of the recorder is stored exactly once. */
+async function expectEveryTransitionStoredOnce(host: string, ids: Set<string>) {
+  const expected = recorder.events
+    .filter((e) => ids.has(e.id))
+    .map((e) => expectedId(host, e))
+    .filter((id): id is string => id !== undefined);
+  expect(expected.length).toBeGreaterThan(ids.size * 4);
+  const stored = await waitFor(
+    async () => {
+      const events = await readStored(client, `fleetheal.v1.evt.${host}.>`, ContainerEvent);
+      const docker = events.filter((e) => e.source === "docker").map((e) => e.id);
+      const have = new Set(docker);
+      return expected.every((id) => have.has(id)) ? docker : undefined;
+    },
+    {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      message: `not every Docker transition of ${host} reached the stream`,
+    },
+  );
+  const counts = new Map<string, number>();
+  for (const id of stored) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const duplicated = [...counts].filter(([, n]) => n > 1);
+  expect(duplicated).toEqual([]);
+  return expected.length;
+}
+
+describe("agent forwarding", () => {
+  it("stores every transition exactly once when dockerd restarts mid-burst", async () => {
+    await startAgent("docker-restart");
+    const containers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        runTestContainer(engine, { name: `burst-d-${i}`, healthcheck: false }),
+      ),
+    );
+    const ids = containers.map((c) => c.id);
+    await churn(ids, 6, () => engine.restart());
+    const count = await expectEveryTransitionStoredOnce("docker-restart", new Set(ids));
+    console.info(`dockerd restart: ${count} transitions stored once each`);
+  });
+
+  it("stores every transition exactly once when nats-server restarts mid-burst", async () => {
+    await startAgent("nats-restart");
+    const containers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        runTestContainer(engine, { name: `burst-n-${i}`, healthcheck: false }),
+      ),
+    );
+    const ids = containers.map((c) => c.id);
+    await churn(ids, 6, async () => {
+      await nats.kill();
+      await nats.restart();
+    });
+    // The test's own connection also has to find the server again before it can read.
+    await waitFor(async () => (await client.rtt()) >= 0, {
+      timeoutMs: 20_000,
+      message: "test client did not reconnect",
+    });
+    const count = await expectEveryTransitionStoredOnce("nats-restart", new Set(ids));
+    console.info(`nats-server kill -9 and restart: ${count} transitions stored once each`);
+  });
+
+  it("stores every transition exactly once when the agent is killed mid-burst and restarted", async () => {
+    const first = await startAgent("agent-restart");
+    const containers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        runTestContainer(engine, { name: `burst-a-${i}`, healthcheck: false }),
+      ),
+    );
+    const ids = containers.map((c) => c.id);
+    // Transitions made while no agent runs reach the stream only through the replay from the
+    // point the killed agent recorded in its last snapshot.
+    await churn(ids, 6, async () => {
+      await first.kill();
+      await churnOnce(ids);
+      await startAgent("agent-restart");
+    });
+    const count = await expectEveryTransitionStoredOnce("agent-restart", new Set(ids));
+    console.info(`agent SIGKILL and restart: ${count} transitions stored once each`);
+  });
+
+  it("heals a container that was already unhealthy before the agent started", async () => {
+    const c = await runTestContainer(engine, { name: "sick-early", labels: { autoheal: "true" } });
+    await waitForHealth(engine, c.id, "healthy", 20_000);
+    await makeUnhealthy(engine, c.id);
+    await waitForHealth(engine, c.id, "unhealthy", 20_000);
+    const handler = await startRole("handler", "handler", {
+      FLEETHEAL_NATS_URL: nats.url,
+      FLEETHEAL_HEAL_COOLDOWN_MS: "0",
+    });
+    running.push(handler);
+    const before = recorder.events.length;
+    await startAgent("late-agent");
+    await recorder.waitFor(
+      (e) => e.id === c.id && e.action === "restart" && recorder.events.indexOf(e) >= before,
+      30_000,
+      "the container that was unhealthy before the agent started was not restarted",
+    );
+    const events = await readStored(
+      client,
+      `fleetheal.v1.evt.late-agent.${c.id}.unhealthy`,
+      ContainerEvent,
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0]?.source).toBe("reconcile");
+    expect(events[0]?.container.startedAt).toBeDefined();
+  });
+
+  it("keeps a snapshot of a host with 200 containers and still forwards transitions", async () => {
+    const names = Array.from({ length: 200 }, (_, i) => `many-${i}`);
+    const ids: string[] = [];
+    for (let i = 0; i < names.length; i += 10) {
+      const batch = await Promise.all(
+        names
+          .slice(i, i + 10)
+          .map((name) => runTestContainer(engine, { name, healthcheck: false })),
+      );
+      ids.push(...batch.map((c) => c.id));
+    }
+    const watched = await runTestContainer(engine, {
+      name: "many-watched",
+      labels: { autoheal: "true" },
+    });
+    await startAgent("big-host");
+    const kv = await import("@nats-io/kv").then(({ Kvm }) => new Kvm(client).open(HOSTS_BUCKET));
+    const snapshot = await waitFor(
+      async () => {
+        const entry = await kv.get("big-host");
+        const decoded = entry && decode(HostSnapshot, entry.value);
+        return decoded?.ok && decoded.value.containers.length === 201 ? decoded.value : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, message: "snapshot never listed all 201 containers" },
+    );
+    expect(snapshot.containers.filter((c) => c.state === "running")).toHaveLength(201);
+    expect(snapshot.containers.find((c) => c.name === "many-watched")?.optedIn).toBe(true);
+    await waitForHealth(engine, watched.id, "healthy", 20_000);
+    await makeUnhealthy(engine, watched.id);
+    const events = await waitFor(
+      async () => {
+        const stored = await readStored(
+          client,
+          `fleetheal.v1.evt.big-host.${watched.id}.unhealthy`,
+          ContainerEvent,
+        );
+        return stored.length > 0 ? stored : undefined;
+      },
+      {
+        timeoutMs: 20_000,
+        message: "unhealthy event of a container on the big host never arrived",
+      },
+    );
+    expect(events[0]?.source).toBe("docker");
+    expect(ids).toHaveLength(200);
+  });
+});

@@ -1,0 +1,289 @@
+// Label probes on real parts: one nats-server, one dockerd, one agent started through the CLI.
+// Containers without a Docker HEALTHCHECK define exec, tcp and http probes by labels; the agent's
+// healthy/unhealthy events (source "probe") are read by a plain NATS subscriber, and invalid labels
+// must show up in the log and the host snapshot without disturbing anything else.
+//
+// The tcp and http targets run on the host network and listen on 127.0.0.1 only; nothing else is
+// ever probed.
+
+import net from "node:net";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type ContainerEvent,
+  ContainerEvent as ContainerEventSchema,
+  type ContainerSnapshot,
+  decode,
+  HostSnapshot,
+} from "../contracts/index.js";
+import { ensureBusyboxImage, TEST_IMAGE } from "./support/busybox-image.js";
+import { execOk, makeUnhealthy, runTestContainer } from "./support/containers.js";
+import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { type FleetProcess, startRole } from "./support/fleetheal.js";
+import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { waitFor } from "./support/wait.js";
+
+const HOST = "probe-host";
+const FAST = { "autoheal.probe.interval": "500ms", "autoheal.probe.retries": "1" };
+
+interface Received {
+  subject: string;
+  event: ContainerEvent;
+}
+
+let nats: NatsServerHandle;
+let engine: DockerEngine;
+let client: NatsConnection;
+let agent: FleetProcess;
+const events: Received[] = [];
+const undecodable: string[] = [];
+let snapshot: HostSnapshot | undefined;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  engine = await startDockerEngine("probes");
+  await ensureBusyboxImage(engine);
+  client = await connect({ servers: nats.url, name: "probe-test-reader" });
+  client.subscribe("fleetheal.v1.evt.>", {
+    callback: (_error, m) => {
+      const decoded = decode(ContainerEventSchema, m.data);
+      if (decoded.ok) events.push({ subject: m.subject, event: decoded.value });
+      else undecodable.push(`${m.subject}: ${decoded.error.message}`);
+    },
+  });
+  client.subscribe(`fleetheal.v1.host.${HOST}.snapshot`, {
+    callback: (_error, m) => {
+      const decoded = decode(HostSnapshot, m.data);
+      if (decoded.ok && (!snapshot || decoded.value.seq > snapshot.seq)) snapshot = decoded.value;
+    },
+  });
+  await client.flush();
+  agent = await startRole("agent", `agent-${HOST}`, {
+    FLEETHEAL_NATS_URL: nats.url,
+    FLEETHEAL_HOST_ID: HOST,
+    DOCKER_HOST: engine.dockerHost,
+    FLEETHEAL_HEARTBEAT_MS: "500",
+  });
+});
+
+afterAll(async () => {
+  await agent?.[Symbol.asyncDispose]();
+  await client?.close();
+  await engine?.[Symbol.asyncDispose]();
+  await nats?.[Symbol.asyncDispose]();
+});
+
+/** Waits for the agent's probe event `action` for container `id`, on its exact subject. */
+async function probeEvent(
+  id: string,
+  action: "healthy" | "unhealthy",
+  after = 0,
+): Promise<ContainerEvent> {
+  const subject = `fleetheal.v1.evt.${HOST}.${id}.${action}`;
+  const found = await waitFor(
+    () =>
+      events
+        .slice(after)
+        .find(
+          (r) => r.subject === subject && r.event.source === "probe" && r.event.action === action,
+        ),
+    {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      message: () =>
+        `no ${action} probe event on ${subject}; got for this container: [${events
+          .filter((r) => r.event.container.id === id)
+          .map((r) => `${r.event.action}/${r.event.source}`)
+          .join(", ")}]; undecodable: ${undecodable.length}`,
+    },
+  );
+  expect(found.event).toMatchObject({ host: HOST, action, container: { id } });
+  return found.event;
+}
+
+/** The container as the latest host snapshot shows it, once `pred` holds. */
+async function snapshotOf(
+  id: string,
+  pred: (c: ContainerSnapshot) => boolean,
+  what: string,
+): Promise<ContainerSnapshot> {
+  return waitFor(
+    () => {
+      const c = snapshot?.containers.find((x) => x.id === id);
+      return c && pred(c) ? c : undefined;
+    },
+    {
+      timeoutMs: 30_000,
+      message: () =>
+        `snapshot never showed ${what}; last: ${JSON.stringify(
+          snapshot?.containers.find((x) => x.id === id),
+        )}`,
+    },
+  );
+}
+
+/** A port on 127.0.0.1 that nothing listens on right now. */
+async function freeLoopbackPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A busybox container on the host network running `httpd` bound to 127.0.0.1:<port> (which
+ * serves /tmp, with /tmp/index.html present), its pid in /tmp/listener.pid, without a Docker
+ * healthcheck.
+ */
+async function runLoopbackListener(
+  name: string,
+  port: number,
+  labels: Record<string, string>,
+): Promise<string> {
+  const script = [
+    "trap 'exit 0' TERM",
+    "echo ok > /tmp/index.html",
+    `httpd -f -p 127.0.0.1:${port} -h /tmp & echo $! > /tmp/listener.pid`,
+    "while :; do sleep 1 & wait $!; done",
+  ].join("\n");
+  const container = await engine.docker.createContainer({
+    name,
+    Image: TEST_IMAGE,
+    Cmd: ["sh", "-c", script],
+    Labels: { autoheal: "true", ...labels },
+    StopTimeout: 2,
+    HostConfig: { NetworkMode: "host" },
+  });
+  await container.start();
+  return container.id;
+}
+
+function killListener(id: string): Promise<void> {
+  return execOk(engine, id, ["sh", "-c", "kill $(cat /tmp/listener.pid)"]);
+}
+
+describe("agent label probes", () => {
+  it("an exec probe reports healthy, then unhealthy once the check fails", async () => {
+    const c = await runTestContainer(engine, {
+      name: "probe-exec",
+      healthcheck: false,
+      labels: { autoheal: "true", "autoheal.probe.exec": "test -f /tmp/healthy", ...FAST },
+    });
+    const healthy = await probeEvent(c.id, "healthy");
+    expect(healthy.container.name).toBe("probe-exec");
+    expect(healthy.container.optedIn).toBe(true);
+    const shown = await snapshotOf(c.id, (x) => x.health === "healthy", "the exec probe healthy");
+    expect(shown).toMatchObject({
+      healthSource: "probe",
+      probe: { kind: "exec", target: "test -f /tmp/healthy" },
+      failingStreak: 0,
+    });
+    expect(shown.probe?.error).toBeUndefined();
+
+    const before = events.length;
+    await makeUnhealthy(engine, c.id);
+    await probeEvent(c.id, "unhealthy", before);
+    await snapshotOf(
+      c.id,
+      (x) => x.health === "unhealthy" && x.healthSource === "probe" && x.failingStreak >= 1,
+      "the exec probe unhealthy",
+    );
+  });
+
+  it("a tcp probe (port only, host network) follows a listener on 127.0.0.1", async () => {
+    const port = await freeLoopbackPort();
+    const id = await runLoopbackListener("probe-tcp", port, {
+      "autoheal.probe.tcp": `:${port}`,
+      ...FAST,
+    });
+    await probeEvent(id, "healthy");
+    const shown = await snapshotOf(id, (x) => x.health === "healthy", "the tcp probe healthy");
+    expect(shown).toMatchObject({
+      healthSource: "probe",
+      networkMode: "host",
+      probe: { kind: "tcp", target: `:${port}` },
+    });
+    expect(shown.lastHealthOutput).toBe(`connected to 127.0.0.1:${port}`);
+
+    const before = events.length;
+    await killListener(id);
+    await probeEvent(id, "unhealthy", before);
+    const down = await snapshotOf(id, (x) => x.health === "unhealthy", "the tcp probe unhealthy");
+    expect(down.lastHealthOutput).toContain("ECONNREFUSED");
+  });
+
+  it("an http probe (port and path, host network) follows a server on 127.0.0.1", async () => {
+    const port = await freeLoopbackPort();
+    const id = await runLoopbackListener("probe-http", port, {
+      "autoheal.probe.http": `:${port}/index.html`,
+      ...FAST,
+    });
+    await probeEvent(id, "healthy");
+    const shown = await snapshotOf(id, (x) => x.health === "healthy", "the http probe healthy");
+    expect(shown).toMatchObject({
+      healthSource: "probe",
+      probe: { kind: "http", target: `:${port}/index.html` },
+      lastHealthOutput: "HTTP 200",
+    });
+
+    const before = events.length;
+    await killListener(id);
+    await probeEvent(id, "unhealthy", before);
+  });
+
+  it("invalid probe labels: logged and shown in the snapshot; the agent and other probes go on", async () => {
+    const errorsBefore = agent.json.filter((l) => l.level === "error").length;
+    const bad = await runTestContainer(engine, {
+      name: "probe-invalid",
+      healthcheck: false,
+      labels: {
+        autoheal: "true",
+        "autoheal.probe.tcp": ":99999",
+        "autoheal.probe.interval": "soon",
+      },
+    });
+    const good = await runTestContainer(engine, {
+      name: "probe-valid-neighbour",
+      healthcheck: false,
+      labels: { autoheal: "true", "autoheal.probe.exec": "test -f /tmp/healthy", ...FAST },
+    });
+
+    const logged = await agent.waitForJson(
+      (l) => l.level === "error" && JSON.stringify(l).includes("autoheal.probe.tcp"),
+      30_000,
+      "the agent logged no error naming autoheal.probe.tcp",
+    );
+    const text = JSON.stringify(logged);
+    expect(text).toContain("autoheal.probe.tcp");
+    expect(text).toContain("99999");
+    expect(text).toContain("autoheal.probe.interval");
+
+    const shown = await snapshotOf(bad.id, (x) => x.probe?.error !== undefined, "probe.error");
+    expect(shown.probe).toMatchObject({ kind: "tcp", target: ":99999" });
+    expect(shown.probe?.error).toContain("autoheal.probe.tcp");
+    expect(shown.probe?.error).toContain("autoheal.probe.interval");
+    expect(shown.healthSource).not.toBe("probe");
+
+    // The neighbour on the same host is probed as usual, and the agent is still up.
+    await probeEvent(good.id, "healthy");
+    await snapshotOf(good.id, (x) => x.health === "healthy", "the neighbour healthy");
+    expect(events.some((r) => r.event.container.id === bad.id && r.event.source === "probe")).toBe(
+      false,
+    );
+    // Logged once, however often the container is inspected again.
+    await engine.docker.getContainer(bad.id).pause();
+    await snapshotOf(bad.id, (x) => x.state === "paused", "the invalid one paused");
+    await engine.docker.getContainer(bad.id).unpause();
+    await snapshotOf(bad.id, (x) => x.state === "running", "the invalid one running again");
+    const about = agent.json.filter(
+      (l) => l.level === "error" && JSON.stringify(l).includes("autoheal.probe.tcp"),
+    );
+    expect(about).toHaveLength(1);
+    expect(agent.json.filter((l) => l.level === "error").length - errorsBefore).toBe(1);
+    // Still running: signal 0 only checks that the process exists.
+    expect(() => process.kill(agent.pid, 0)).not.toThrow();
+    expect(undecodable).toEqual([]);
+  });
+});

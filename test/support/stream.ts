@@ -1,0 +1,28 @@
+// Reads what fleetheal stored in JetStream, the way an external tool replaying history would.
+
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { z } from "zod";
+import { decode, EVENTS_STREAM } from "../../contracts/index.js";
+
+/** Every message currently stored under `subject` in the events stream, decoded with `schema`. */
+export async function readStored<S extends z.ZodType>(
+  nc: NatsConnection,
+  subject: string,
+  schema: S,
+): Promise<z.infer<S>[]> {
+  const consumer = await jetstream(nc).consumers.get(EVENTS_STREAM, { filter_subjects: subject });
+  const { num_pending } = await consumer.info();
+  const out: z.infer<S>[] = [];
+  if (num_pending === 0) return out;
+  const messages = await consumer.consume();
+  for await (const m of messages) {
+    const decoded = decode(schema, m.data);
+    if (!decoded.ok)
+      throw new Error(`stored message on ${m.subject} is invalid: ${decoded.error.message}`);
+    out.push(decoded.value);
+    if (m.info.pending === 0) break;
+  }
+  await messages.close();
+  return out;
+}
