@@ -43,7 +43,8 @@ export const ContainerSnapshot = z.object({
   /** The label probe, when the container defines one (see docs/AGENT.md). */
   probe: z
     .object({
-      kind: z.enum(["exec", "tcp", "http"]),
+      /** Absent when the labels name no probe kind (only timing labels, an error). */
+      kind: z.enum(["exec", "tcp", "http"]).optional(),
       target: z.string().max(1024),
       /** Why the probe labels are not usable; the probe does not run then. */
       error: z.string().max(512).optional(),

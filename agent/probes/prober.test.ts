@@ -243,6 +243,29 @@ describe("Prober", () => {
     await h.prober.stop();
   });
 
+  it("drops the result of a probe still in flight when a new run starts", async () => {
+    const h = harness();
+    const labels = probeLabels({ exec: "check", interval: "1s", retries: "1" });
+    h.prober.sync(details({ labels }));
+    h.docker.hold(true);
+    await advance(1_000);
+    expect(h.docker.inFlight()).toBe(1);
+
+    h.prober.sync(details({ labels, startedAt: new Date(Date.now()).toISOString() }));
+    // The old probe is aborted; its "aborted" failure must not count for the new run.
+    await advance(0);
+    expect(h.prober.view("c1")).toMatchObject({ health: "starting", failingStreak: 0 });
+    expect(h.transitions).toEqual([]);
+    // Exactly one loop: the new run's.
+    expect(vi.getTimerCount()).toBe(1);
+    h.docker.hold(false);
+    h.docker.release();
+    await advance(1_000);
+    expect(h.health()).toBe("healthy");
+    expect(h.docker.calls).toHaveLength(2);
+    await h.prober.stop();
+  });
+
   it("does nothing when synced again with the same details", async () => {
     const h = harness();
     const d = details();

@@ -27,7 +27,8 @@ import {
 export type ProbeHealth = "starting" | "healthy" | "unhealthy";
 
 export interface ProbeView {
-  probe: { kind: ProbeKind; target: string; error?: string };
+  /** `kind` is absent when the labels name no probe kind (only timing labels). */
+  probe: { kind?: ProbeKind; target: string; error?: string };
   /** undefined when not probing (container not running, or labels invalid) */
   health?: ProbeHealth;
   failingStreak: number;
@@ -53,7 +54,7 @@ interface Entry {
   /** The probe labels, as a stable string: a change means reconfigure. */
   configKey: string;
   spec?: ProbeSpec;
-  kind: ProbeKind;
+  kind: ProbeKind | undefined;
   target: string;
   /** Why the probe does not run (invalid labels, no address, Docker HEALTHCHECK). */
   error?: string;
@@ -107,7 +108,7 @@ export class Prober {
         id: details.id,
         details,
         configKey: "",
-        kind: "exec",
+        kind: undefined,
         target: "",
         runKey: undefined,
         runStartMs: 0,
@@ -340,7 +341,7 @@ function toView(entry: Entry): ProbeView {
   const probing = entry.active && entry.error === undefined;
   return {
     probe: {
-      kind: entry.kind,
+      ...(entry.kind === undefined ? {} : { kind: entry.kind }),
       target: entry.target,
       ...(entry.error === undefined ? {} : { error: entry.error }),
     },
@@ -362,7 +363,7 @@ function probeLabelsKey(labels: Record<string, string>): string {
   );
 }
 
-/** The kind shown for labels naming none: the first kind label present, else exec. */
-function firstKind(labels: Record<string, string>): ProbeKind {
-  return PROBE_KINDS.find((k) => labels[PROBE_LABEL_PREFIX + k] !== undefined) ?? "exec";
+/** The kind shown for labels that do not parse: the first kind label present, if any. */
+function firstKind(labels: Record<string, string>): ProbeKind | undefined {
+  return PROBE_KINDS.find((k) => labels[PROBE_LABEL_PREFIX + k] !== undefined);
 }
