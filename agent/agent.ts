@@ -83,6 +83,8 @@ export class Agent {
   private commands: CommandServer | undefined;
   private snapshotsStarted = false;
   private syntheticSeq = 0;
+  /** Containers with a Docker event since the current reconcile began. */
+  private readonly touched = new Set<string>();
   private readonly now: () => Date;
   private readonly log: Logger;
   private readonly config: AgentConfig;
@@ -241,6 +243,7 @@ export class Agent {
   }
 
   private forward(event: DockerContainerEvent): void {
+    this.touched.add(event.containerId);
     this.publish(event.containerId, event.action, event.timeNano, "docker", event.attributes);
     if (event.action === "destroy") {
       this.prober.remove(event.containerId);
@@ -388,6 +391,7 @@ export class Agent {
    */
   private async reconcile(): Promise<void> {
     this.stats.reconciles++;
+    this.touched.clear();
     try {
       const version = await this.deps.docker.version();
       if (this.state.setDockerUp(version)) this.snapshots.changed();
@@ -415,6 +419,9 @@ export class Agent {
   }
 
   private reportContainer(details: ContainerDetails): void {
+    // Docker is reporting on this container right now: its own events will tell subscribers,
+    // and a synthetic one could only duplicate them.
+    if (this.touched.has(details.id) || this.pump.hasQueuedEventFor(details.id)) return;
     const running = isRunning(details.state);
     const told = this.reported.get(details.id);
     const health = details.health;

@@ -146,6 +146,14 @@ export class EventPump {
     });
   }
 
+  /** True when a line naming this container waits in the queue (cheap: ids are 64 hex chars). */
+  hasQueuedEventFor(containerId: string): boolean {
+    for (let i = this.head; i < this.queue.length; i++) {
+      if ((this.queue[i] as string).includes(containerId)) return true;
+    }
+    return false;
+  }
+
   private enqueue(line: string): void {
     if (this.queue.length - this.head >= this.capacity) {
       this.stats.dropped++;

@@ -6,8 +6,8 @@ Usage: fleetheal <command>
 Commands:
   up        All-in-one for one host: an embedded nats-server (unless FLEETHEAL_NATS_URL is
             set), the agent, a handler and the gateway. Ctrl-C or SIGTERM stops everything.
-  agent     The per-host agent: forwards Docker events, keeps the host snapshot, executes
-            restart commands for containers labelled <FLEETHEAL_LABEL>=true.
+  agent     The per-host agent: forwards Docker events, keeps the host snapshot, runs label
+            probes, executes commands for containers labelled <FLEETHEAL_LABEL>=true.
   handler   One handler replica (heal, auto-monitor). Run as many as you like.
   gateway   The HTTP gateway: GET /health (the whole fleet) and GET /livez.
 
@@ -15,20 +15,22 @@ Options:
   -h, --help      Show this help (also: fleetheal <command> --help)
   -v, --version   Print the version
 
-Environment (defaults in brackets):
+Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say more):
   FLEETHEAL_NATS_URL          NATS server URL(s), comma-separated [nats://127.0.0.1:4222]
   FLEETHEAL_LOG_LEVEL         fatal|error|warn|info|debug|trace|silent [info]
  agent:
   FLEETHEAL_HOST_ID           This host's id: letters, digits, '_' and '-' [the hostname]
-  DOCKER_HOST                 Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY and
+  DOCKER_HOST                 Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY=1 and
                               DOCKER_CERT_PATH for TLS) [unix:///var/run/docker.sock]
   FLEETHEAL_LABEL             Opt-in label key; containers opt in with <label>=true.
                               'all' watches every container [autoheal]
   FLEETHEAL_HEARTBEAT_MS      Snapshot heartbeat [5000]
   FLEETHEAL_SNAPSHOT_DEBOUNCE_MS  Coalesce snapshot changes within this window [100]
-  FLEETHEAL_STOP_TIMEOUT      Seconds between SIGTERM and SIGKILL on restart; the label
+  FLEETHEAL_STOP_TIMEOUT      Seconds between SIGTERM and SIGKILL on restart/stop; the label
                               autoheal.stop.timeout overrides it per container [10]
-  FLEETHEAL_OUTBOX_CAPACITY   Events held while NATS is unreachable [10000]
+  FLEETHEAL_OUTBOX_CAPACITY   Events held until JetStream acks them [10000]
+  FLEETHEAL_EVENT_QUEUE_CAPACITY  Docker event lines queued for processing [50000]
+  FLEETHEAL_RECONCILE_INTERVAL_MS Periodic full list-and-inspect [60000]
  handler:
   FLEETHEAL_HEAL_COOLDOWN_MS  Minimum time between two restarts of one container [10000]
   FLEETHEAL_MAX_EVENT_AGE_MS  Older unhealthy events are not acted on [300000]

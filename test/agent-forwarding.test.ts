@@ -189,6 +189,10 @@ describe("agent forwarding", () => {
     });
     const count = await expectEveryTransitionStoredOnce("nats-restart", new Set(ids));
     console.info(`nats-server kill -9 and restart: ${count} transitions stored once each`);
+    // Docker's stream never broke, so the reconcile after the NATS reconnect found nothing that
+    // Docker had not reported itself.
+    const stored = await readStored(client, "fleetheal.v1.evt.nats-restart.>", ContainerEvent);
+    expect(stored.filter((e) => e.source !== "docker")).toEqual([]);
   });
 
   it("stores every transition exactly once when the agent is killed mid-burst and restarted", async () => {
