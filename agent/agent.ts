@@ -10,6 +10,7 @@ import {
   eventSubject,
   type HealthStatus,
   type HostSnapshot,
+  type Labels,
 } from "../contracts/index.js";
 import type { AgentNats, CommandServer } from "./agent-ports.js";
 import { CommandExecutor } from "./command-executor.js";
@@ -44,10 +45,18 @@ export interface AgentStats {
   reconciles: number;
 }
 
-/** What was last told to subscribers about a container; reconciliation reports differences. */
+/**
+ * What subscribers were last told about a container, and who it was: reconciliation reports the
+ * differences, and can still name a container that has vanished.
+ */
 interface Reported {
   running: boolean;
   health: HealthStatus;
+  /** The run subscribers know of; a different StartedAt now means a restart nobody reported. */
+  startedAt: string | undefined;
+  name: string;
+  image: string;
+  labels: Labels;
 }
 
 /** Where a forwarded transition comes from (see ContainerEvent.source). */
@@ -197,10 +206,14 @@ export class Agent {
     await this.prober.stop();
     await this.commands?.close();
     await this.reconciling;
+    let drainTimer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.outbox.drained(),
-      new Promise((resolve) => setTimeout(resolve, drainTimeoutMs).unref()),
+      new Promise((resolve) => {
+        drainTimer = setTimeout(resolve, drainTimeoutMs);
+      }),
     ]);
+    clearTimeout(drainTimer);
     const unsent = this.outbox.close();
     if (unsent.length > 0) this.log.warn({ unsent: unsent.length }, "events not acked at shutdown");
     await this.snapshots.stop();
@@ -233,7 +246,14 @@ export class Agent {
     if (!previous) return;
     this.baselineAt = Date.parse(previous.at);
     for (const c of previous.containers) {
-      this.reported.set(c.id, { running: isRunning(c.state), health: c.health });
+      this.reported.set(c.id, {
+        running: isRunning(c.state),
+        health: c.health,
+        startedAt: c.startedAt,
+        name: c.name,
+        image: c.image,
+        labels: c.labels,
+      });
     }
     this.pump.lastTimeNano = previous.lastEventTimeNano;
     this.log.info(
@@ -268,9 +288,11 @@ export class Agent {
     attributes: Record<string, string>,
   ): void {
     const host = this.config.hostId;
-    const known = this.state.get(containerId);
+    // A container that is gone from the state (a synthetic destroy) is named from the baseline.
+    const known = this.state.get(containerId) ?? this.reported.get(containerId);
     const labels = known?.labels ?? labelsFromAttributes(attributes);
-    const exitCode = attributes.exitCode ?? (action === "die" ? known?.exitCode : undefined);
+    const exitCode =
+      attributes.exitCode ?? (action === "die" ? this.state.get(containerId)?.exitCode : undefined);
     const candidate = {
       type: CONTAINER_EVENT_TYPE,
       v: 1,
@@ -295,7 +317,12 @@ export class Agent {
       ...(exitCode !== undefined ? { exitCode: Number(exitCode) } : {}),
       ...(attributes.signal !== undefined ? { signal: attributes.signal } : {}),
     };
-    this.noteReported(containerId, action);
+    this.noteReported(containerId, action, {
+      name: candidate.container.name,
+      image: candidate.container.image,
+      labels: candidate.container.labels,
+      startedAt: "startedAt" in candidate.container ? candidate.container.startedAt : undefined,
+    });
     const checked = ContainerEvent.safeParse(candidate);
     if (!checked.success) {
       this.stats.invalidEvents++;
@@ -313,17 +340,32 @@ export class Agent {
     this.stats.forwarded++;
   }
 
-  /** Keeps the reported baseline in step with what was just forwarded. */
-  private noteReported(containerId: string, action: ContainerAction): void {
-    const current = this.reported.get(containerId) ?? { running: false, health: "none" };
+  /**
+   * Keeps the reported baseline in step with what was just forwarded. `identity` is what the
+   * event said about the container; a start begins a run whose StartedAt the next inspect
+   * fills in.
+   */
+  private noteReported(
+    containerId: string,
+    action: ContainerAction,
+    identity: Pick<Reported, "name" | "image" | "labels" | "startedAt">,
+  ): void {
+    const current = this.reported.get(containerId);
+    const base = {
+      ...identity,
+      running: current?.running ?? false,
+      health: current?.health ?? "none",
+    };
     switch (action) {
       case "start":
+        this.reported.set(containerId, { ...base, running: true, health: "starting" });
+        return;
       case "restart":
-        this.reported.set(containerId, { running: true, health: current.health });
+        this.reported.set(containerId, { ...base, running: true });
         return;
       case "die":
       case "stop":
-        this.reported.set(containerId, { running: false, health: "none" });
+        this.reported.set(containerId, { ...base, running: false, health: "none" });
         return;
       case "destroy":
         this.reported.delete(containerId);
@@ -331,9 +373,10 @@ export class Agent {
       case "healthy":
       case "unhealthy":
       case "starting":
-        this.reported.set(containerId, { running: true, health: action });
+        this.reported.set(containerId, { ...base, running: true, health: action });
         return;
       default:
+        if (!current) this.reported.set(containerId, base);
         return;
     }
   }
@@ -355,6 +398,11 @@ export class Agent {
         entry.again = false;
         const details = await this.deps.docker.inspect(id);
         const changed = details ? this.state.upsert(details) : this.state.remove(id);
+        const told = this.reported.get(id);
+        // A Docker start event cannot carry the new run's StartedAt; its first inspect can.
+        if (details && told?.running && told.startedAt === undefined) {
+          told.startedAt = details.startedAt;
+        }
         if (details) this.prober.sync(details);
         else this.prober.remove(id);
         if (changed) this.snapshots.changed();
@@ -425,22 +473,40 @@ export class Agent {
     const running = isRunning(details.state);
     const told = this.reported.get(details.id);
     const health = details.health;
+    const synthesize = (action: ContainerAction) =>
+      this.synthesize(details.id, action, "reconcile");
     if (!told) {
       // Never reported: it appeared while nobody was listening (or this is the first run).
       const startedSinceBaseline =
         this.baselineAt !== undefined &&
         details.startedAt !== undefined &&
         Date.parse(details.startedAt) > this.baselineAt;
-      if (running && startedSinceBaseline) this.synthesize(details.id, "start", "reconcile");
-      if (running && health === "unhealthy") this.synthesize(details.id, "unhealthy", "reconcile");
-      this.reported.set(details.id, { running, health: running ? health : "none" });
+      if (running && startedSinceBaseline) synthesize("start");
+      if (running && health === "unhealthy") synthesize("unhealthy");
+      this.reported.set(details.id, {
+        running,
+        health: running ? health : "none",
+        startedAt: details.startedAt,
+        name: details.name,
+        image: details.image,
+        labels: details.labels,
+      });
       return;
     }
-    if (running && !told.running) this.synthesize(details.id, "start", "reconcile");
-    if (!running && told.running) this.synthesize(details.id, "die", "reconcile");
-    if (running && health !== told.health && (health === "healthy" || health === "unhealthy")) {
-      this.synthesize(details.id, health, "reconcile");
+    // Restarted while nobody was listening: a new run, whose health starts afresh.
+    const newRun =
+      running &&
+      told.running &&
+      told.startedAt !== undefined &&
+      told.startedAt !== details.startedAt;
+    if (running && (!told.running || newRun)) synthesize("start");
+    if (!running && told.running) synthesize("die");
+    const toldHealth = newRun || !told.running ? "starting" : told.health;
+    if (running && health !== toldHealth && (health === "healthy" || health === "unhealthy")) {
+      synthesize(health);
     }
+    const after = this.reported.get(details.id);
+    if (after) after.startedAt = details.startedAt;
   }
 
   private firstContact(): void {

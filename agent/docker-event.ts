@@ -90,7 +90,7 @@ export function labelsFromAttributes(attributes: Record<string, string>): Record
   return labels;
 }
 
-/** Docker's `since` parameter for replaying from just after a nanosecond timestamp. */
+/** Docker's `since` parameter (inclusive) for a nanosecond timestamp. */
 export function sinceFromTimeNano(timeNano: string): string {
   const ns = BigInt(timeNano);
   const seconds = ns / 1_000_000_000n;

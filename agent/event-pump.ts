@@ -91,6 +91,7 @@ export class EventPump {
       first = false;
       const abort = new AbortController();
       this.abort = abort;
+      this.settleQueue();
       this.paused = true;
       try {
         const now = await this.options.docker.clock();
@@ -99,7 +100,11 @@ export class EventPump {
           signal: abort.signal,
         });
         const liveEnded = this.read(live, (line) => this.enqueue(line));
+        // Awaited only after the replay and the reconcile; until then a failure of the live
+        // stream must not surface as an unhandled rejection.
+        liveEnded.catch(() => {});
         const replayed = await this.replayUntil(now, abort.signal);
+        if (this.stopped) break;
         delay = initialDelay;
         this.options.log.info({ replayed, since: this.lastTimeNano }, "Docker event stream open");
         await this.options.onConnected();
@@ -117,12 +122,28 @@ export class EventPump {
     }
   }
 
-  /** Replays the events Docker kept between the last one seen and `until`; returns how many. */
+  /**
+   * Before reconnecting: lines left from a connection that went live are processed now, in
+   * order, so the replay starts after them. Lines from a connection that never went live are
+   * dropped instead: they are newer than a replay that did not finish, and the next replay
+   * delivers them again.
+   */
+  private settleQueue(): void {
+    if (!this.paused) {
+      while (this.head < this.queue.length) this.handleLine(this.queue[this.head++] as string);
+    }
+    this.queue.length = 0;
+    this.head = 0;
+  }
+
+  /** Replays the events Docker kept after the last one seen, up to `until`; returns how many. */
   private async replayUntil(until: string, signal: AbortSignal): Promise<number> {
     if (this.lastTimeNano === undefined) return 0;
-    if (BigInt(this.lastTimeNano) >= BigInt(timeNanoFromSince(until))) return 0;
+    // Docker's `since` is inclusive: start one nanosecond after the last event processed.
+    const from = BigInt(this.lastTimeNano) + 1n;
+    if (from >= BigInt(timeNanoFromSince(until))) return 0;
     const stream = await this.options.docker.openEventStream({
-      since: sinceFromTimeNano(this.lastTimeNano),
+      since: sinceFromTimeNano(from.toString()),
       until,
       signal,
     });

@@ -1,0 +1,884 @@
+import { PassThrough } from "node:stream";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import {
+  CommandReply,
+  ContainerEvent,
+  ContainerSnapshot,
+  decode,
+  HostSnapshot,
+  type RestartCommand,
+  type StopCommand,
+} from "../contracts/index.js";
+import { Agent } from "./agent.js";
+import type { AgentNats, CommandHandlers, CommandServer } from "./agent-ports.js";
+import type { AgentConfig } from "./config.js";
+import type { ContainerDetails, DockerEngine, ExecResult } from "./docker-engine.js";
+import { timeNanoFromSince } from "./docker-event.js";
+import type { OutboxMessage } from "./outbox.js";
+
+const HOST = "host-a";
+const A = "a1".repeat(32);
+const B = "b2".repeat(32);
+const C = "c3".repeat(32);
+/** Docker's clock when the agent connects. */
+const T = "1795809600.000000000";
+/** The agent's own clock (synthetic events are stamped with it). */
+const NOW = new Date("2026-11-27T20:00:00.000Z");
+const NOW_NANO = BigInt(NOW.getTime()) * 1_000_000n;
+/** When the previous run of the agent took its last snapshot. */
+const BASELINE_AT = "2026-11-27T19:30:00.000Z";
+/** A run that started before the baseline. */
+const OLD_START = "2026-11-27T19:00:00.123456789Z";
+/** A run that started while the agent was away. */
+const NEW_START = "2026-11-27T19:45:00.987654321Z";
+
+const CONFIG: AgentConfig = {
+  natsUrl: "nats://127.0.0.1:4222",
+  hostId: HOST,
+  dockerHost: undefined,
+  label: "autoheal",
+  watchAll: false,
+  heartbeatMs: 60_000,
+  snapshotDebounceMs: 100,
+  defaultStopTimeoutSeconds: 10,
+  outboxCapacity: 1_000,
+  eventQueueCapacity: 1_000,
+  reconcileIntervalMs: 600_000,
+};
+
+const LABELS = {
+  autoheal: "true",
+  "autoheal.stop.timeout": "20",
+  "com.docker.compose.project": "shop",
+  "com.docker.compose.service": "web",
+  DB_PASSWORD: "hunter2",
+  "traefik.http.routers.web.rule": "Host(`internal.example`)",
+};
+const PUBLISHED_LABELS = {
+  autoheal: "true",
+  "autoheal.stop.timeout": "20",
+  "com.docker.compose.project": "shop",
+  "com.docker.compose.service": "web",
+};
+
+function details(
+  id: string,
+  name: string,
+  patch: Partial<ContainerDetails> = {},
+): ContainerDetails {
+  return {
+    id,
+    name,
+    image: "nginx:1.27",
+    state: "running",
+    health: "healthy",
+    labels: LABELS,
+    startedAt: OLD_START,
+    restartCount: 0,
+    failingStreak: 0,
+    hasHealthcheck: true,
+    ipAddresses: ["172.17.0.2"],
+    ...patch,
+  };
+}
+
+/** One event stream the agent opened. */
+interface Opened {
+  since: string | undefined;
+  until: string | undefined;
+  signal: AbortSignal;
+  stream: PassThrough;
+}
+
+/**
+ * An in-memory Docker engine: containers the test defines, event streams the test writes to
+ * (replays end by themselves after `replayLines`), and every call recorded.
+ */
+class MemoryDocker implements DockerEngine {
+  readonly containers = new Map<string, ContainerDetails>();
+  readonly opened: Opened[] = [];
+  readonly calls: string[] = [];
+  readonly restarts: { id: string; stopTimeoutSeconds: number }[] = [];
+  readonly stops: { id: string; stopTimeoutSeconds: number }[] = [];
+  /** Lines a replay (a stream with `until`) returns before it ends. */
+  replayLines: string[] = [];
+  clockValue = T;
+  execResult: ExecResult = { exitCode: 0, output: "ok" };
+  private waiters: (() => void)[] = [];
+
+  add(...all: ContainerDetails[]): void {
+    for (const d of all) this.containers.set(d.id, d);
+  }
+
+  async openEventStream(options: {
+    since?: string;
+    until?: string;
+    signal: AbortSignal;
+  }): Promise<NodeJS.ReadableStream> {
+    this.calls.push("events");
+    const stream = new PassThrough();
+    const { signal } = options;
+    const abort = () =>
+      stream.destroy(Object.assign(new Error("The operation was aborted"), { name: "AbortError" }));
+    if (signal.aborted) abort();
+    else signal.addEventListener("abort", abort, { once: true });
+    this.opened.push({ since: options.since, until: options.until, signal, stream });
+    for (const wake of this.waiters.splice(0)) wake();
+    if (options.until !== undefined) stream.end(this.replayLines.join(""));
+    return stream;
+  }
+
+  /** The live stream opened as number `index` (0-based) among live streams. */
+  async live(index = 0): Promise<PassThrough> {
+    for (;;) {
+      const found = this.opened.filter((o) => o.until === undefined)[index];
+      if (found) return found.stream;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  async clock(): Promise<string> {
+    this.calls.push("clock");
+    return this.clockValue;
+  }
+  async listContainerIds(): Promise<string[]> {
+    this.calls.push("list");
+    return [...this.containers.keys()];
+  }
+  async inspect(id: string): Promise<ContainerDetails | undefined> {
+    this.calls.push(`inspect ${id.slice(0, 4)}`);
+    for (const c of this.containers.values()) if (c.id.startsWith(id)) return structuredClone(c);
+    return undefined;
+  }
+  async restart(id: string, stopTimeoutSeconds: number): Promise<void> {
+    this.restarts.push({ id, stopTimeoutSeconds });
+  }
+  async stop(id: string, stopTimeoutSeconds: number): Promise<void> {
+    this.stops.push({ id, stopTimeoutSeconds });
+    const c = this.containers.get(id);
+    if (c) this.containers.set(id, { ...c, state: "exited", health: "none", exitCode: 0 });
+  }
+  async exec(id: string): Promise<ExecResult> {
+    this.calls.push(`exec ${id.slice(0, 4)}`);
+    return this.execResult;
+  }
+  async version(): Promise<string> {
+    this.calls.push("version");
+    return "24.0.7";
+  }
+}
+
+/** An in-memory NATS side: records what the agent publishes and serves. */
+class MemoryNats implements AgentNats {
+  readonly messages: OutboxMessage[] = [];
+  readonly snapshots: HostSnapshot[] = [];
+  previous: HostSnapshot | undefined;
+  handlers: CommandHandlers | undefined;
+  closed = false;
+  private readonly reconnectListeners: (() => void)[] = [];
+
+  readonly publishEvent = async (message: OutboxMessage): Promise<void> => {
+    this.messages.push(message);
+  };
+  async publishSnapshot(snapshot: HostSnapshot): Promise<void> {
+    this.snapshots.push(snapshot);
+  }
+  async loadPreviousSnapshot(): Promise<HostSnapshot | undefined> {
+    return this.previous;
+  }
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
+  }
+  async serveCommands(handlers: CommandHandlers): Promise<CommandServer> {
+    this.handlers = handlers;
+    return {
+      close: async () => {
+        this.closed = true;
+      },
+    };
+  }
+
+  fireReconnect(): void {
+    for (const listener of this.reconnectListeners) listener();
+  }
+
+  /** Every published event, decoded and checked against the contract. */
+  events(): ContainerEvent[] {
+    return this.messages.map((m) => {
+      const decoded = decode(ContainerEvent, m.payload);
+      if (!decoded.ok) throw decoded.error;
+      return decoded.value;
+    });
+  }
+
+  command(): CommandHandlers {
+    if (!this.handlers) throw new Error("the agent serves no commands");
+    return this.handlers;
+  }
+}
+
+/** A snapshot the previous run of the agent left, with these containers. */
+function previousSnapshot(
+  containers: ContainerDetails[],
+  patch: Partial<HostSnapshot> = {},
+): HostSnapshot {
+  return HostSnapshot.parse({
+    type: "fleetheal.snapshot.v1.host",
+    v: 1,
+    host: HOST,
+    seq: 42,
+    at: BASELINE_AT,
+    heartbeatMs: 60_000,
+    agent: {
+      version: "0.1.0",
+      startedAt: "2026-11-27T18:00:00.000Z",
+      label: "autoheal",
+      watchAll: false,
+      uptimeSeconds: 5400,
+    },
+    outbox: { depth: 0, capacity: 1_000, published: 12, dropped: 0 },
+    docker: { status: "up", version: "24.0.7" },
+    containers: containers.map(
+      ({ hasHealthcheck: _h, ipAddresses: _ip, ...rest }): ContainerSnapshot => ({
+        ...rest,
+        labels: PUBLISHED_LABELS,
+        optedIn: true,
+        healthSource: "docker",
+      }),
+    ),
+    ...patch,
+  });
+}
+
+/** A line as Docker writes it on /events for container `id`. */
+function dockerLine(
+  id: string,
+  action: string,
+  timeNano: string,
+  attributes: Record<string, string> = { ...LABELS, name: "web", image: "nginx:1.27" },
+): string {
+  return `${JSON.stringify({
+    status: action,
+    id,
+    from: "nginx:1.27",
+    Type: "container",
+    Action: action,
+    Actor: { ID: id, Attributes: attributes },
+    scope: "local",
+    time: Number(timeNano.slice(0, 10)),
+    timeNano: 0,
+  }).replace('"timeNano":0', `"timeNano":${timeNano}`)}\n`;
+}
+
+/**
+ * The first timeNano a replay asks for, and the two values that are right after `last`: its own
+ * time or one nanosecond later (Docker's `since` is inclusive; which one the pump uses is up to
+ * it, as long as no event is delivered twice, which a separate test checks).
+ */
+const replayStart = (since: string | undefined) => timeNanoFromSince(since ?? "0");
+const justAfter = (last: string) => [last, (BigInt(last) + 1n).toString()];
+
+/** Waits, turn by turn of the event loop (no sleeping), until `condition` holds. */
+async function until(condition: () => boolean, what = "condition"): Promise<void> {
+  for (let i = 0; i < 2_000; i++) {
+    if (condition()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/** Lets pending promise callbacks, stream events and drains run. */
+async function settle(turns = 10): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+let agents: Agent[] = [];
+
+function setup(options: { previous?: HostSnapshot; config?: Partial<AgentConfig> } = {}) {
+  const docker = new MemoryDocker();
+  const nats = new MemoryNats();
+  nats.previous = options.previous;
+  const agent = new Agent({
+    config: { ...CONFIG, ...options.config },
+    docker,
+    nats,
+    log: pino({ level: "silent" }),
+    now: () => NOW,
+  });
+  return {
+    docker,
+    nats,
+    agent,
+    /** Starts the agent and waits for its first reconcile to finish. */
+    async start() {
+      agents.push(agent);
+      await agent.start();
+      await this.reconciled(1);
+    },
+    /** Waits until `n` reconciles have run to the end. */
+    async reconciled(n: number) {
+      await until(() => agent.stats.reconciles >= n, `reconcile #${n}`);
+      await settle();
+    },
+    /** Fires a NATS reconnect (which reconciles) and waits for that reconcile. */
+    async reconnect() {
+      const n = agent.stats.reconciles + 1;
+      nats.fireReconnect();
+      await this.reconciled(n);
+    },
+  };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+});
+
+afterEach(async () => {
+  await Promise.all(agents.map((a) => a.stop(0)));
+  agents = [];
+  vi.useRealTimers();
+});
+
+/** A synthetic event's timeNano: the agent's clock plus a sequence number. */
+const synthetic = (seq: number) => (NOW_NANO + BigInt(seq)).toString();
+
+describe("Agent start without a previous snapshot", () => {
+  it("reports a container that is already unhealthy once; a healthy one not at all", async () => {
+    const h = setup();
+    h.docker.add(
+      details(A, "web", { health: "unhealthy", failingStreak: 3 }),
+      details(B, "api", { startedAt: "2026-11-27T19:10:00Z" }),
+    );
+    await h.start();
+    expect(h.nats.messages.map((m) => [m.subject, m.msgId])).toEqual([
+      [`fleetheal.v1.evt.${HOST}.${A}.unhealthy`, `${HOST}:${A}:${synthetic(0)}:unhealthy`],
+    ]);
+    expect(h.nats.events()).toEqual([
+      {
+        type: "fleetheal.evt.v1.container",
+        v: 1,
+        id: `${HOST}:${A}:${synthetic(0)}:unhealthy`,
+        host: HOST,
+        action: "unhealthy",
+        timeNano: synthetic(0),
+        time: NOW.toISOString(),
+        source: "reconcile",
+        container: {
+          id: A,
+          name: "web",
+          image: "nginx:1.27",
+          labels: PUBLISHED_LABELS,
+          optedIn: true,
+          startedAt: OLD_START,
+        },
+      },
+    ]);
+    expect(h.agent.stats).toMatchObject({ synthesized: 1, forwarded: 1, reconciles: 1 });
+  });
+
+  it("opens the live stream from Docker's clock and replays nothing", async () => {
+    const h = setup();
+    await h.start();
+    expect(h.docker.opened.map(({ since, until }) => ({ since, until }))).toEqual([
+      { since: T, until: undefined },
+    ]);
+  });
+
+  it("reports neither stopped nor starting containers, nor one without a healthcheck", async () => {
+    const h = setup();
+    h.docker.add(
+      details(A, "web", { state: "exited", health: "none", exitCode: 137 }),
+      details(B, "api", { health: "starting" }),
+      details(C, "batch", { health: "none", hasHealthcheck: false, labels: {} }),
+    );
+    await h.start();
+    expect(h.nats.messages).toEqual([]);
+  });
+
+  it("a second reconcile emits nothing new", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web", { health: "unhealthy" }), details(B, "api"));
+    await h.start();
+    expect(h.nats.messages).toHaveLength(1);
+    await h.reconnect();
+    expect(h.agent.stats.reconciles).toBe(2);
+    expect(h.nats.messages).toHaveLength(1);
+  });
+});
+
+describe("Agent start from a previous snapshot", () => {
+  it("running and healthy before, unhealthy now -> one synthetic unhealthy", async () => {
+    const h = setup({ previous: previousSnapshot([details(A, "web")]) });
+    h.docker.add(details(A, "web", { health: "unhealthy" }));
+    await h.start();
+    expect(h.nats.events().map((e) => [e.action, e.source, e.container.startedAt])).toEqual([
+      ["unhealthy", "reconcile", OLD_START],
+    ]);
+    await h.reconnect();
+    expect(h.nats.messages).toHaveLength(1);
+  });
+
+  it("a container that no longer exists -> destroy", async () => {
+    const h = setup({ previous: previousSnapshot([details(A, "web"), details(B, "api")]) });
+    h.docker.add(details(A, "web"));
+    await h.start();
+    const events = h.nats.events();
+    expect(events.map((e) => [e.container.id, e.action, e.source])).toEqual([
+      [B, "destroy", "reconcile"],
+    ]);
+    expect(h.nats.messages[0]?.subject).toBe(`fleetheal.v1.evt.${HOST}.${B}.destroy`);
+    await h.reconnect();
+    expect(h.nats.messages).toHaveLength(1);
+  });
+
+  it("exited before, running now -> start, stamped with the new run", async () => {
+    const h = setup({
+      previous: previousSnapshot([details(A, "web", { state: "exited", health: "none" })]),
+    });
+    h.docker.add(details(A, "web", { startedAt: NEW_START, health: "starting" }));
+    await h.start();
+    expect(h.nats.events()).toMatchObject([
+      { action: "start", source: "reconcile", container: { id: A, startedAt: NEW_START } },
+    ]);
+    await h.reconnect();
+    expect(h.nats.messages).toHaveLength(1);
+  });
+
+  it("exited before, running and unhealthy now -> start, then unhealthy", async () => {
+    const h = setup({
+      previous: previousSnapshot([details(A, "web", { state: "exited", health: "none" })]),
+    });
+    h.docker.add(details(A, "web", { startedAt: NEW_START, health: "unhealthy" }));
+    await h.start();
+    expect(h.nats.events().map((e) => [e.action, e.timeNano])).toEqual([
+      ["start", synthetic(0)],
+      ["unhealthy", synthetic(1)],
+    ]);
+  });
+
+  it("running before, exited now -> die with the exit code", async () => {
+    const h = setup({ previous: previousSnapshot([details(A, "web")]) });
+    h.docker.add(details(A, "web", { state: "exited", health: "none", exitCode: 137 }));
+    await h.start();
+    expect(h.nats.events()).toMatchObject([
+      { action: "die", source: "reconcile", exitCode: 137, container: { id: A } },
+    ]);
+    await h.reconnect();
+    expect(h.nats.messages).toHaveLength(1);
+  });
+
+  it("a container new since the baseline: start only if it started after the baseline", async () => {
+    const h = setup({ previous: previousSnapshot([]) });
+    h.docker.add(
+      details(A, "web", { startedAt: NEW_START }),
+      details(B, "api", { startedAt: OLD_START }),
+    );
+    await h.start();
+    expect(h.nats.events().map((e) => [e.container.id, e.action])).toEqual([[A, "start"]]);
+  });
+
+  // Guards against a past bug (agent/agent.ts, reportMissedTransitions()/publish()): a synthetic destroy is
+  // published after retainOnly() dropped the container, and `reported` keeps only running/health,
+  // so the event says name "", image "", labels {} and optedIn false for a container the previous
+  // snapshot showed as opted in. Subscribers that filter on optedIn miss it.
+  it("a synthetic destroy says which container it was", async () => {
+    const h = setup({ previous: previousSnapshot([details(A, "web"), details(B, "api")]) });
+    h.docker.add(details(A, "web"));
+    await h.start();
+    expect(h.nats.events()).toMatchObject([
+      {
+        action: "destroy",
+        source: "reconcile",
+        container: { id: B, name: "api", image: "nginx:1.27", optedIn: true },
+      },
+    ]);
+  });
+
+  // Guards against a past bug (agent/agent.ts, reportContainer()): `Reported` has no startedAt, so a
+  // container that was restarted while nobody listened (running before and after, a new
+  // State.StartedAt) is not reported. If it was unhealthy before and is unhealthy again, its new
+  // incident is never reported and never healed (Docker reports a health transition once, and
+  // dockerd keeps no events across its own restart for the replay).
+  it("restarted while away and unhealthy again -> start, then unhealthy", async () => {
+    const h = setup({
+      previous: previousSnapshot([details(A, "web", { health: "unhealthy", failingStreak: 3 })]),
+    });
+    h.docker.add(details(A, "web", { startedAt: NEW_START, health: "unhealthy" }));
+    await h.start();
+    expect(h.nats.events().map((e) => [e.action, e.source, e.container.startedAt])).toEqual([
+      ["start", "reconcile", NEW_START],
+      ["unhealthy", "reconcile", NEW_START],
+    ]);
+  });
+
+  it("nothing changed -> nothing reported", async () => {
+    const h = setup({ previous: previousSnapshot([details(A, "web"), details(B, "api")]) });
+    h.docker.add(details(A, "web"), details(B, "api"));
+    await h.start();
+    expect(h.nats.messages).toEqual([]);
+  });
+
+  it("replays Docker's events since the previous run's last event, before reconciling", async () => {
+    const last = "1795807800000000000";
+    const h = setup({
+      previous: previousSnapshot([details(A, "web")], { lastEventTimeNano: last }),
+    });
+    // While the agent was away, A became unhealthy; Docker still has the event.
+    h.docker.replayLines = [dockerLine(A, "health_status: unhealthy", "1795808000000000001")];
+    h.docker.add(details(A, "web", { health: "unhealthy" }));
+    await h.start();
+    const [live, replay] = h.docker.opened;
+    expect(live).toMatchObject({ since: T, until: undefined });
+    expect(replay?.until).toBe(T);
+    expect(replayStart(replay?.since)).toBeOneOf(justAfter(last));
+    expect(h.docker.opened).toHaveLength(2);
+    // Docker's own event, not a synthetic one: reconcile sees it was reported.
+    expect(h.nats.events().map((e) => [e.action, e.source, e.timeNano])).toEqual([
+      ["unhealthy", "docker", "1795808000000000001"],
+    ]);
+    expect(h.agent.stats.synthesized).toBe(0);
+  });
+});
+
+describe("Agent forwarding Docker events", () => {
+  async function live() {
+    const h = setup({ previous: previousSnapshot([details(A, "web")]) });
+    h.docker.add(details(A, "web"));
+    await h.start();
+    const stream = await h.docker.live();
+    return { ...h, stream };
+  }
+
+  it("publishes each event on its subject with a stable message id", async () => {
+    const h = await live();
+    h.docker.containers.set(A, details(A, "web", { health: "unhealthy" }));
+    h.stream.write(dockerLine(A, "health_status: unhealthy", "1795809601000000001"));
+    await until(() => h.nats.messages.length === 1, "the event");
+    const [message] = h.nats.messages;
+    expect(message?.subject).toBe(`fleetheal.v1.evt.${HOST}.${A}.unhealthy`);
+    expect(message?.msgId).toBe(`${HOST}:${A}:1795809601000000001:unhealthy`);
+    expect(h.nats.events()).toEqual([
+      {
+        type: "fleetheal.evt.v1.container",
+        v: 1,
+        id: `${HOST}:${A}:1795809601000000001:unhealthy`,
+        host: HOST,
+        action: "unhealthy",
+        timeNano: "1795809601000000001",
+        time: "2026-11-27T20:00:01.000Z",
+        source: "docker",
+        container: {
+          id: A,
+          name: "web",
+          image: "nginx:1.27",
+          labels: PUBLISHED_LABELS,
+          optedIn: true,
+          startedAt: OLD_START,
+        },
+      },
+    ]);
+    // Reported: the next reconcile does not report it again.
+    await h.reconnect();
+    expect(h.nats.messages).toHaveLength(1);
+  });
+
+  it("start events carry no startedAt (the known one is the previous run's); die has the exit code", async () => {
+    const h = await live();
+    h.stream.write(
+      dockerLine(A, "die", "1795809601000000001", { ...LABELS, name: "web", exitCode: "137" }),
+    );
+    h.stream.write(dockerLine(A, "start", "1795809602000000002"));
+    await until(() => h.nats.messages.length === 2, "two events");
+    const [die, start] = h.nats.events();
+    expect(die).toMatchObject({
+      action: "die",
+      exitCode: 137,
+      source: "docker",
+      container: { startedAt: OLD_START },
+    });
+    expect(start).toMatchObject({ action: "start", source: "docker" });
+    expect(start?.container).not.toHaveProperty("startedAt");
+    expect(start?.container.labels).toEqual(PUBLISHED_LABELS);
+  });
+
+  it("an unknown container's labels come from the event, filtered", async () => {
+    const h = await live();
+    h.stream.write(
+      dockerLine(C, "create", "1795809601000000001", {
+        ...LABELS,
+        name: "new",
+        image: "redis:7",
+      }),
+    );
+    await until(() => h.nats.messages.length === 1, "the event");
+    expect(h.nats.events()[0]).toMatchObject({
+      action: "create",
+      container: { id: C, name: "new", image: "redis:7", labels: PUBLISHED_LABELS, optedIn: true },
+    });
+  });
+
+  it("skips exec noise and keeps the host state in step", async () => {
+    const h = await live();
+    h.stream.write(dockerLine(A, "exec_start: sh -c curl -f localhost", "1795809601000000001"));
+    h.docker.containers.set(A, details(A, "web", { health: "unhealthy", failingStreak: 3 }));
+    h.stream.write(dockerLine(A, "health_status: unhealthy", "1795809602000000002"));
+    await until(() => h.nats.messages.length === 1, "the event");
+    await until(() => h.agent.state.get(A)?.health === "unhealthy", "the refreshed state");
+    expect(h.agent.stats.rejectedDockerLines).toBe(1);
+    expect(h.nats.events().map((e) => e.action)).toEqual(["unhealthy"]);
+  });
+
+  it("a destroy event drops the container from the state", async () => {
+    const h = await live();
+    h.docker.containers.delete(A);
+    h.stream.write(dockerLine(A, "destroy", "1795809601000000001"));
+    await until(() => h.nats.messages.length === 1, "the event");
+    expect(h.agent.state.get(A)).toBeUndefined();
+    expect(h.nats.command().snapshot().containers).toEqual([]);
+    await h.reconnect();
+    expect(h.nats.messages).toHaveLength(1);
+  });
+});
+
+describe("Agent snapshots", () => {
+  it("validate against HostSnapshot and carry outbox stats and the last event's time", async () => {
+    const h = setup({ previous: previousSnapshot([details(A, "web")]) });
+    h.docker.add(details(A, "web", { health: "unhealthy" }), details(B, "api"));
+    await h.start();
+    expect(h.nats.snapshots.length).toBeGreaterThan(0);
+    for (const snapshot of h.nats.snapshots) expect(HostSnapshot.parse(snapshot)).toEqual(snapshot);
+    const first = h.nats.snapshots.at(-1);
+    expect(first).toMatchObject({
+      host: HOST,
+      heartbeatMs: 60_000,
+      docker: { status: "up", version: "24.0.7" },
+      agent: { label: "autoheal", watchAll: false, startedAt: NOW.toISOString(), uptimeSeconds: 0 },
+      outbox: { depth: 0, capacity: 1_000, published: 1, dropped: 0 },
+    });
+    expect(first).not.toHaveProperty("lastEventTimeNano");
+    expect(first?.containers.map((c) => [c.name, c.health, c.labels])).toEqual([
+      ["api", "healthy", PUBLISHED_LABELS],
+      ["web", "unhealthy", PUBLISHED_LABELS],
+    ]);
+
+    const stream = await h.docker.live();
+    stream.write(dockerLine(A, "health_status: healthy", "1795809601000000001"));
+    await until(() => h.nats.messages.length === 2, "the event");
+    await settle();
+    const now = h.nats.command().snapshot();
+    expect(HostSnapshot.parse(now)).toEqual(now);
+    expect(now.lastEventTimeNano).toBe("1795809601000000001");
+    expect(now.outbox).toEqual({ depth: 0, capacity: 1_000, published: 2, dropped: 0 });
+    expect(now.seq).toBeGreaterThan(first?.seq ?? 0);
+  });
+
+  it("a reconnect to NATS republishes the snapshot", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"));
+    await h.start();
+    const before = h.nats.snapshots.length;
+    await h.reconnect();
+    expect(h.nats.snapshots.length).toBeGreaterThan(before);
+  });
+
+  it("Docker's stream ending shows Docker down, and the agent reconnects and reconciles", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"));
+    await h.start();
+    const stream = await h.docker.live();
+    stream.write(dockerLine(A, "health_status: healthy", "1795809601000000001"));
+    await until(() => h.nats.messages.length === 1, "the event");
+    stream.end();
+    await until(() => h.nats.snapshots.at(-1)?.docker.status === "down", "a down snapshot");
+    expect(h.nats.snapshots.at(-1)?.docker.error).toContain("Docker event stream ended");
+
+    h.docker.clockValue = "1795809700.000000000";
+    h.docker.containers.set(A, details(A, "web", { health: "unhealthy" }));
+    await vi.advanceTimersByTimeAsync(100);
+    await h.docker.live(1);
+    await h.reconciled(2);
+    const [, live2, replay] = h.docker.opened;
+    expect(live2).toMatchObject({ since: "1795809700.000000000", until: undefined });
+    expect(replay?.until).toBe("1795809700.000000000");
+    expect(replayStart(replay?.since)).toBeOneOf(justAfter("1795809601000000001"));
+    expect(h.docker.opened).toHaveLength(3);
+    expect(h.nats.snapshots.at(-1)?.docker).toEqual({ status: "up", version: "24.0.7" });
+    // Docker said nothing about A turning unhealthy during the gap: the reconcile does.
+    expect(h.nats.events().map((e) => [e.action, e.source])).toEqual([
+      ["healthy", "docker"],
+      ["unhealthy", "reconcile"],
+    ]);
+  });
+
+  it("reconciles periodically and reports what Docker did not", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"));
+    await h.start();
+    h.docker.containers.set(A, details(A, "web", { health: "unhealthy" }));
+    await vi.advanceTimersByTimeAsync(CONFIG.reconcileIntervalMs);
+    await h.reconciled(2);
+    expect(h.nats.events().map((e) => [e.action, e.source])).toEqual([["unhealthy", "reconcile"]]);
+  });
+});
+
+describe("Agent commands", () => {
+  const restart = (patch: Partial<RestartCommand> = {}): RestartCommand => ({
+    type: "fleetheal.cmd.v1.restart",
+    v: 1,
+    commandId: "heal-0123456789abcdef",
+    host: HOST,
+    containerId: A,
+    reason: "unhealthy",
+    requestedBy: "handler:heal",
+    ...patch,
+  });
+  const stop = (patch: Partial<StopCommand> = {}): StopCommand => ({
+    type: "fleetheal.cmd.v1.stop",
+    v: 1,
+    commandId: "stop-0123456789abcdef",
+    host: HOST,
+    containerId: A,
+    reason: "parked",
+    requestedBy: "gateway:alice",
+    ...patch,
+  });
+
+  it("inspect returns a fresh ContainerSnapshot; undefined for an unknown container", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web", { networkMode: "shop_default" }));
+    await h.start();
+    h.docker.containers.set(A, details(A, "web", { health: "unhealthy", failingStreak: 3 }));
+    const snap = await h.nats.command().inspect(A);
+    expect(snap && ContainerSnapshot.parse(snap)).toEqual(snap);
+    expect(snap).toMatchObject({
+      id: A,
+      health: "unhealthy",
+      failingStreak: 3,
+      healthSource: "docker",
+      optedIn: true,
+      labels: PUBLISHED_LABELS,
+    });
+    expect(snap).not.toHaveProperty("ipAddresses");
+    expect(snap).not.toHaveProperty("hasHealthcheck");
+    expect(await h.nats.command().inspect(C)).toBeUndefined();
+  });
+
+  it("snapshot returns the host snapshot now", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"), details(B, "api", { labels: {} }));
+    await h.start();
+    const snap = h.nats.command().snapshot();
+    expect(HostSnapshot.parse(snap)).toEqual(snap);
+    expect(snap.containers.map((c) => [c.name, c.optedIn])).toEqual([
+      ["api", false],
+      ["web", true],
+    ]);
+  });
+
+  it("execute runs restart and stop through the executor", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"), details(B, "api", { labels: {} }));
+    await h.start();
+    const restarted = await h.nats.command().execute(restart());
+    expect(CommandReply.parse(restarted)).toMatchObject({
+      verb: "restart",
+      outcome: "restarted",
+      message: "restarted (stop timeout 20s)",
+    });
+    const stopped = await h.nats.command().execute(stop());
+    expect(CommandReply.parse(stopped)).toMatchObject({ verb: "stop", outcome: "stopped" });
+    const refused = await h.nats.command().execute(stop({ commandId: "stop-b", containerId: B }));
+    expect(refused).toMatchObject({ outcome: "refused", code: "not-opted-in" });
+    expect(h.docker.restarts).toEqual([{ id: A, stopTimeoutSeconds: 20 }]);
+    expect(h.docker.stops).toEqual([{ id: A, stopTimeoutSeconds: 20 }]);
+  });
+});
+
+describe("Agent label probes", () => {
+  it("containers without probe labels are never probed", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"), details(B, "api", { hasHealthcheck: false, health: "none" }));
+    await h.start();
+    await vi.advanceTimersByTimeAsync(120_000);
+    await settle();
+    expect(h.docker.calls.filter((c) => c.startsWith("exec"))).toEqual([]);
+    expect(
+      h.nats
+        .command()
+        .snapshot()
+        .containers.every((c) => c.probe === undefined),
+    ).toBe(true);
+  });
+
+  it("a failing exec probe -> one unhealthy event with source probe", async () => {
+    const h = setup();
+    h.docker.add(
+      details(A, "web", {
+        hasHealthcheck: false,
+        health: "none",
+        labels: {
+          autoheal: "true",
+          "autoheal.probe.exec": "test -f /tmp/ready",
+          "autoheal.probe.interval": "1s",
+          "autoheal.probe.retries": "2",
+        },
+      }),
+    );
+    h.docker.execResult = { exitCode: 1, output: "not ready" };
+    await h.start();
+    expect(h.nats.messages).toEqual([]);
+    for (let i = 0; i < 3; i++) {
+      await vi.advanceTimersByTimeAsync(1_000);
+      await settle();
+    }
+    expect(h.nats.events()).toMatchObject([
+      { action: "unhealthy", source: "probe", container: { id: A, startedAt: OLD_START } },
+    ]);
+    // Two failures made it unhealthy; the third is counted but is no new transition.
+    expect(h.nats.command().snapshot().containers[0]).toMatchObject({
+      health: "unhealthy",
+      healthSource: "probe",
+      failingStreak: 3,
+      lastHealthOutput: "not ready",
+      probe: { kind: "exec", target: "test -f /tmp/ready" },
+    });
+    // The probe's report is remembered: a reconcile does not repeat it.
+    await h.reconnect();
+    expect(h.nats.messages).toHaveLength(1);
+  });
+});
+
+describe("Agent.stop", () => {
+  it("stops serving commands and reading Docker; timers no longer fire", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"));
+    await h.start();
+    const stream = await h.docker.live();
+    agents = [];
+    await h.agent.stop();
+    expect(h.nats.closed).toBe(true);
+    expect(h.docker.opened.every((o) => o.signal.aborted)).toBe(true);
+    expect(stream.destroyed).toBe(true);
+    const calls = h.docker.calls.length;
+    const snapshots = h.nats.snapshots.length;
+    await vi.advanceTimersByTimeAsync(CONFIG.reconcileIntervalMs * 3);
+    await settle();
+    expect(h.docker.calls.length).toBe(calls);
+    expect(h.nats.snapshots.length).toBe(snapshots);
+    expect(h.agent.stats.reconciles).toBe(1);
+  });
+
+  // Guards against a past bug (agent/agent.ts, stop()): the drain deadline `setTimeout(resolve,
+  // drainTimeoutMs).unref()` raced against outbox.drained() is never cleared, so a timer outlives
+  // stop() (for 5 s by default).
+  it("leaves none of its timers running", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"));
+    await h.start();
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    agents = [];
+    await h.agent.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
