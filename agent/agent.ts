@@ -92,6 +92,8 @@ export class Agent {
   private commands: CommandServer | undefined;
   private snapshotsStarted = false;
   private syntheticSeq = 0;
+  /** Containers with a kill or stop since their last start: their next die was asked for. */
+  private readonly stopping = new Set<string>();
   /** Containers with a Docker event since the current reconcile began. */
   private readonly touched = new Set<string>();
   private readonly now: () => Date;
@@ -264,7 +266,12 @@ export class Agent {
 
   private forward(event: DockerContainerEvent): void {
     this.touched.add(event.containerId);
+    // Docker announces a stop or kill before the die it causes; a die without one is a crash.
+    if (event.action === "kill" || event.action === "stop") this.stopping.add(event.containerId);
     this.publish(event.containerId, event.action, event.timeNano, "docker", event.attributes);
+    if (event.action === "start" || event.action === "die" || event.action === "destroy") {
+      this.stopping.delete(event.containerId);
+    }
     if (event.action === "destroy") {
       this.prober.remove(event.containerId);
       if (this.state.remove(event.containerId)) this.snapshots.changed();
@@ -316,6 +323,9 @@ export class Agent {
       },
       ...(exitCode !== undefined ? { exitCode: Number(exitCode) } : {}),
       ...(attributes.signal !== undefined ? { signal: attributes.signal } : {}),
+      ...(action === "die" && source === "docker"
+        ? { stopped: this.stopping.has(containerId) }
+        : {}),
     };
     this.noteReported(containerId, action, {
       name: candidate.container.name,

@@ -8,8 +8,11 @@ Commands:
             set), the agent, a handler and the gateway. Ctrl-C or SIGTERM stops everything.
   agent     The per-host agent: forwards Docker events, keeps the host snapshot, runs label
             probes, executes commands for containers labelled <FLEETHEAL_LABEL>=true.
-  handler   One handler replica (heal, auto-monitor). Run as many as you like.
+  handler   One handler replica (heal, auto-monitor). Run as many as you like. The heal
+            policy (backoff, budget, quarantine, pause…) is in KV; see docs/POLICY.md.
   gateway   The HTTP gateway: GET /health (the whole fleet) and GET /livez.
+  notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints
+            OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).
 
 Options:
   -h, --help      Show this help (also: fleetheal <command> --help)
@@ -32,9 +35,13 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_EVENT_QUEUE_CAPACITY  Docker event lines queued for processing [50000]
   FLEETHEAL_RECONCILE_INTERVAL_MS Periodic full list-and-inspect [60000]
  handler:
-  FLEETHEAL_HEAL_COOLDOWN_MS  Minimum time between two restarts of one container [10000]
   FLEETHEAL_MAX_EVENT_AGE_MS  Older unhealthy events are not acted on [300000]
   FLEETHEAL_COMMAND_TIMEOUT_MS  How long a restart may take before it is retried [60000]
+  FLEETHEAL_NOTIFY_URLS       Webhook targets, comma/space-separated: <kind>+<url> (json, slack,
+                              discord, ntfy, apprise) or a plain URL (json) [none: no notify]
+  FLEETHEAL_NOTIFY_EVENTS     Phases to notify, or 'all' [restarted,failed,quarantined,released]
+  FLEETHEAL_NOTIFY_TIMEOUT_MS Per-attempt HTTP timeout [5000]
+  FLEETHEAL_NOTIFY_MAX_AGE_MS Older records are not notified [3600000]
  gateway:
   FLEETHEAL_GATEWAY_PORT      HTTP port [8080]
   FLEETHEAL_GATEWAY_HOST      HTTP bind address [0.0.0.0]

@@ -10,10 +10,13 @@ import {
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
+  CONFIG_BUCKET,
   EVENTS_STREAM,
   HOSTS_BUCKET,
+  INFLIGHT_BUCKET,
   LEDGER_BUCKET,
   MONITORED_BUCKET,
+  RATE_BUCKET,
   SUBJECTS,
 } from "../contracts/index.js";
 
@@ -41,6 +44,11 @@ export interface FleetJetStream {
   hosts: KV;
   ledger: KV;
   monitored: KV;
+  /** Fleet configuration: the heal policy. */
+  config: KV;
+  /** Storm guard slots: restarts in progress, and restarts in the last minute. */
+  inflight: KV;
+  rate: KV;
 }
 
 /**
@@ -56,15 +64,26 @@ export async function openFleetJetStream(
   await ensureEventsStream(jsm, limits);
   const js = jetstream(nc);
   const kvm = new Kvm(js);
-  const [hosts, ledger, monitored] = await Promise.all([
+  const [hosts, ledger, monitored, config, inflight, rate] = await Promise.all([
     kvm.create(HOSTS_BUCKET, { history: 1, description: "fleetheal host snapshots" }),
     kvm.create(LEDGER_BUCKET, { history: 5, description: "fleetheal per-container ledger" }),
     kvm.create(MONITORED_BUCKET, {
       history: 1,
       description: "fleetheal auto-monitored containers",
     }),
+    kvm.create(CONFIG_BUCKET, { history: 10, description: "fleetheal fleet configuration" }),
+    kvm.create(INFLIGHT_BUCKET, {
+      history: 1,
+      ttl: 10 * 60_000,
+      description: "restarts in progress",
+    }),
+    kvm.create(RATE_BUCKET, {
+      history: 1,
+      ttl: 60_000,
+      description: "restarts in the last minute",
+    }),
   ]);
-  return { js, jsm, hosts, ledger, monitored };
+  return { js, jsm, hosts, ledger, monitored, config, inflight, rate };
 }
 
 async function ensureEventsStream(jsm: JetStreamManager, limits: StreamLimits): Promise<void> {

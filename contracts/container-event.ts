@@ -72,6 +72,11 @@ export const ContainerEvent = z.object({
   source: z.enum(["docker", "reconcile", "probe"]).default("docker"),
   /** Exit code, for `die` events. */
   exitCode: z.number().int().optional(),
+  /**
+   * For `die` events: a kill or stop preceded it in the same run, so someone stopped the
+   * container (a person, Docker, or fleetheal) rather than it crashing.
+   */
+  stopped: z.boolean().optional(),
   /** Signal number, for `kill` events. */
   signal: z.string().max(32).optional(),
 });

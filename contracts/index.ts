@@ -30,6 +30,14 @@ export {
   Labels,
   LIFECYCLE_ACTIONS,
 } from "./container-event.js";
+export { formatDuration, parseDuration } from "./duration.js";
+export {
+  CONFIG_BUCKET,
+  DEFAULT_HEAL_POLICY,
+  HealPolicy,
+  MaintenanceWindow,
+  POLICY_KEY,
+} from "./heal-policy.js";
 export {
   ContainerSnapshot,
   ContainerState,
@@ -40,8 +48,10 @@ export {
   containerKey,
   EVENTS_STREAM,
   HOSTS_BUCKET,
+  INFLIGHT_BUCKET,
   LEDGER_BUCKET,
   MONITORED_BUCKET,
+  RATE_BUCKET,
 } from "./jetstream.js";
 export { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "./labels.js";
 export { LedgerEntry, LedgerRestart, MonitoredContainer } from "./ledger.js";

@@ -19,3 +19,10 @@ export const MONITORED_BUCKET = "fleetheal_monitored";
 export function containerKey(host: string, containerId: string): string {
   return `${host}.${containerId}`;
 }
+
+/**
+ * KV buckets of the storm guard: one key per restart in progress (expiring after 10 minutes in
+ * case its holder died) and one per restart started in the last minute.
+ */
+export const INFLIGHT_BUCKET = "fleetheal_inflight";
+export const RATE_BUCKET = "fleetheal_rate";

@@ -28,6 +28,19 @@ export const LedgerEntry = z.object({
   lastRestartAt: z.iso.datetime().optional(),
   /** Most recent first, bounded. */
   restarts: z.array(LedgerRestart).max(50),
+  /** Restarts since the container was last healthy for the backoff's reset time. */
+  consecutiveRestarts: z.number().int().nonnegative().default(0),
+  /** The last unhealthy or crash event seen: a healthy event older than it starts no stretch. */
+  lastTroubleAt: z.iso.datetime().optional(),
+  /** Since when the container has been healthy without interruption, if it is. */
+  healthySince: z.iso.datetime().optional(),
+  /** Set while the container is quarantined: no restarts until it is released. */
+  quarantine: z
+    .object({
+      since: z.iso.datetime(),
+      reason: z.string().max(512),
+    })
+    .optional(),
 });
 export type LedgerEntry = z.infer<typeof LedgerEntry>;
 

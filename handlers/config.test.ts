@@ -6,7 +6,6 @@ describe("loadHandlerConfig", () => {
   it("defaults", () => {
     expect(loadHandlerConfig({})).toEqual({
       natsUrl: "nats://127.0.0.1:4222",
-      healCooldownMs: 10_000,
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 60_000,
     });
@@ -16,13 +15,11 @@ describe("loadHandlerConfig", () => {
     expect(
       loadHandlerConfig({
         FLEETHEAL_NATS_URL: "nats://n1:4222,nats://n2:4222",
-        FLEETHEAL_HEAL_COOLDOWN_MS: "0",
         FLEETHEAL_MAX_EVENT_AGE_MS: "",
         FLEETHEAL_COMMAND_TIMEOUT_MS: "90000",
       }),
     ).toEqual({
       natsUrl: "nats://n1:4222,nats://n2:4222",
-      healCooldownMs: 0,
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 90_000,
     });
@@ -32,7 +29,6 @@ describe("loadHandlerConfig", () => {
     let error: unknown;
     try {
       loadHandlerConfig({
-        FLEETHEAL_HEAL_COOLDOWN_MS: "-1",
         FLEETHEAL_MAX_EVENT_AGE_MS: "999",
         FLEETHEAL_COMMAND_TIMEOUT_MS: "1m",
       });
@@ -41,9 +37,8 @@ describe("loadHandlerConfig", () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const m = (error as ConfigError).message;
-    expect(m).toContain('FLEETHEAL_HEAL_COOLDOWN_MS="-1": must be at least 0');
     expect(m).toContain('FLEETHEAL_MAX_EVENT_AGE_MS="999": must be at least 1000');
     expect(m).toContain('FLEETHEAL_COMMAND_TIMEOUT_MS="1m": ');
-    expect(m.split("\n")).toHaveLength(4);
+    expect(m.split("\n")).toHaveLength(3);
   });
 });

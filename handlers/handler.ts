@@ -2,11 +2,15 @@ import type { z } from "zod";
 import type { Logger } from "../common/logger.js";
 import type {
   CommandReply,
+  HealPolicy,
+  HostSnapshot,
   LedgerEntry,
   MonitoredContainer,
   RemediationRecord,
   RestartCommand,
 } from "../contracts/index.js";
+import type { LeaseRequest } from "./leases.js";
+import type { NotifySend } from "./notify/notifier.js";
 
 /** The KV stores handlers may read and write, and what each holds. */
 export interface Stores {
@@ -68,6 +72,25 @@ export type Decision =
       reason: string;
       delayMs: number;
     }
+  | ({
+      /**
+       * Send one notification to one webhook (handlers/notify) through the runtime's Notifier,
+       * which retries quickly and skips keys it already delivered; if every try fails, the
+       * delivery fails and JetStream redelivers it.
+       */
+      kind: "notify";
+    } & NotifySend)
+  | {
+      /**
+       * Take a slot under every cap (the storm guard) before going on. If a cap is full, the
+       * slots taken are given back and `onDenied` is applied instead of the rest. In-progress
+       * slots are held until all of this message's decisions are done.
+       */
+      kind: "lease";
+      leases: LeaseRequest[];
+      holder: string;
+      onDenied: (cap: string) => Decision[];
+    }
   | { kind: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: object };
 
 /** What a handler can see while deciding. */
@@ -78,7 +101,12 @@ export interface HandlerContext {
   deliveryCount: number;
   /** True when this is the last delivery JetStream will make. */
   lastDelivery: boolean;
+  /** The fleet's heal policy in force (KV `fleetheal_config`, watched live). */
+  policy: HealPolicy;
   read<S extends StoreName>(store: S, key: string): Promise<Versioned<Stores[S]> | undefined>;
+  /** The host's latest snapshot (KV `fleetheal_hosts`), read only. The runtime always provides
+   * it; it is optional only so that test contexts need not. */
+  hostSnapshot?(host: string): Promise<HostSnapshot | undefined>;
 }
 
 /**

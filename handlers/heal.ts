@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   ContainerEvent,
   containerKey,
+  type HealPolicy,
   type Labels,
   type LedgerEntry,
   type LedgerRestart,
@@ -14,12 +15,19 @@ import {
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
 import type { CommandResult, Decision, HandlerContext, HandlerDefinition } from "./handler.js";
+import type { LeaseRequest } from "./leases.js";
+import {
+  evaluateHeal,
+  evaluateRelease,
+  observeHealthy,
+  observeTrouble,
+  type Trigger,
+} from "./policy/heal-policy.js";
+import { effectivePolicy } from "./policy/policy-labels.js";
 
-/** Settings of the minimal heal policy. */
+/** Settings of the heal handler that are not policy (the policy lives in KV). */
 export interface HealOptions {
-  /** After a restart, further incidents of the same container wait this long. */
-  cooldownMs: number;
-  /** Events older than this are history, not a reason to restart now. */
+  /** Triggers older than this are history, not a reason to restart now. */
   maxEventAgeMs: number;
   /** Delay before a restart that could not reach the agent is tried again. */
   retryDelayMs: number;
@@ -31,90 +39,199 @@ const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 const MAX_HISTORY = 50;
 
 /**
- * Restarts an opted-in container when Docker reports it unhealthy, at most once per incident
- * (one run of the container, named by its StartedAt), however many replicas see the event.
+ * Heals opted-in containers by policy: restarts on `unhealthy` (and on a crash, if the policy
+ * says so), at most once per incident (one run of the container, named by its StartedAt),
+ * however many replicas see the event; and tracks healthy stretches for backoff resets and
+ * quarantine releases. Deferred decisions (backoff, pause, start period…) are the same message
+ * redelivered later, so nothing is lost while waiting.
  */
 export function healHandler(options: HealOptions): HandlerDefinition<ContainerEvent> {
   return {
     name: HANDLER,
-    subject: SUBJECTS.eventsWithAction("unhealthy"),
+    subject: SUBJECTS.events,
     schema: ContainerEvent,
     concurrency: 32,
-    maxDeliver: 10,
+    // Deferrals are redeliveries too; a generous limit keeps a long backoff from being dropped.
+    maxDeliver: 1_000,
     handle: (event, ctx) => decideHeal(event, ctx, options),
   };
 }
 
-/** The heal decision for one `unhealthy` event; exported for unit tests. */
+/** The heal decisions for one container event; exported for unit tests. */
 export async function decideHeal(
   event: ContainerEvent,
   ctx: HandlerContext,
   options: HealOptions,
 ): Promise<Decision[]> {
-  if (event.action !== "unhealthy") return [];
+  switch (event.action) {
+    case "unhealthy":
+      return decideTrouble(event, "unhealthy", ctx, options);
+    case "die":
+      return isCrash(event, ctx.policy) ? decideTrouble(event, "exit", ctx, options) : [];
+    case "healthy":
+      return event.container.optedIn ? decideHealthy(event, ctx) : [];
+    default:
+      return [];
+  }
+}
+
+/** A die that nobody asked for, with a non-zero code, on a container whose policy cares. */
+function isCrash(event: ContainerEvent, fleet: HealPolicy): boolean {
+  if (!event.container.optedIn || event.stopped || !event.exitCode) return false;
+  return effectivePolicy(fleet, event.container.labels).policy.restartOnExit;
+}
+
+async function decideTrouble(
+  event: ContainerEvent,
+  trigger: Trigger,
+  ctx: HandlerContext,
+  options: HealOptions,
+): Promise<Decision[]> {
   const now = ctx.now;
   const record = recordFactory(event, now);
   if (!event.container.optedIn) {
     return [record("skipped", "not-opted-in", "container has not opted in to healing")];
   }
+  const { policy, labelErrors } = effectivePolicy(ctx.policy, event.container.labels);
   const key = containerKey(event.host, event.container.id);
   const incident = event.container.startedAt ?? event.id;
   const current = await ctx.read("ledger", key);
-  const entry = current?.value;
-  // Before the age check: a claimed incident must get its answer however late the redelivery.
-  if (entry?.lastIncident === incident) return resumeIfPending(event, entry, ctx, options, record);
-  const ageMs = now.getTime() - Date.parse(event.time);
-  if (ageMs > options.maxEventAgeMs) {
-    return [record("skipped", "stale-event", `event is ${Math.round(ageMs / 1000)}s old`)];
-  }
-  if (entry?.lastRestartAt) {
-    const sinceLast = now.getTime() - Date.parse(entry.lastRestartAt);
-    if (sinceLast < options.cooldownMs) return deferForCooldown(sinceLast, ctx, options, record);
-  }
-  const command = restartCommand(event, incident, commandIdFor(event));
-  const next: LedgerEntry = {
-    v: 1,
+  const entry = current?.value ?? emptyEntry(event);
+  const revision = current?.revision ?? 0;
+  // Before the policy: a claimed incident must get its answer however late the redelivery.
+  if (entry.lastIncident === incident) return resumeIfPending(event, entry, ctx, options, record);
+
+  const eventTime = Date.parse(event.time);
+  const observed = observeTrouble(entry, eventTime, policy);
+  const verdict = evaluateHeal({
+    trigger,
     host: event.host,
-    containerId: event.container.id,
-    lastIncident: incident,
-    lastCommandId: command.commandId,
-    lastRestartAt: now.toISOString(),
-    restarts: [
-      {
-        at: now.toISOString(),
-        incident,
-        commandId: command.commandId,
-        outcome: "pending" as const,
-      },
-      ...(entry?.restarts ?? []),
-    ].slice(0, MAX_HISTORY),
-  };
-  return [
-    { kind: "claim", store: "ledger", key, expectedRevision: current?.revision ?? 0, value: next },
-    record("decided", "unhealthy", "container is unhealthy; restarting it", command.commandId),
-    ...sendRestart(command, event.container.labels, ctx, options, record),
-  ];
+    now: now.getTime(),
+    eventTime,
+    startedAt: event.container.startedAt ? Date.parse(event.container.startedAt) : undefined,
+    entry: observed,
+    policy,
+    maxEventAgeMs: options.maxEventAgeMs,
+  });
+  const decisions: Decision[] = labelErrors.map((error) => ({
+    kind: "log",
+    level: "warn",
+    msg: `ignoring a policy label on ${event.container.name}: ${error}`,
+    fields: { containerId: event.container.id },
+  }));
+  const claim = (value: LedgerEntry): Decision => ({
+    kind: "claim",
+    store: "ledger",
+    key,
+    expectedRevision: revision,
+    value,
+  });
+  // What this event taught about the health history is kept even when nothing else is done.
+  const keepObserved = observed !== entry ? [claim(observed)] : [];
+  switch (verdict.kind) {
+    case "skip":
+      return [...decisions, ...keepObserved, record("skipped", verdict.code, verdict.message)];
+    case "defer":
+      return [
+        ...decisions,
+        ...keepObserved,
+        record("skipped", verdict.code, `${verdict.message}; will look again`),
+        {
+          kind: "retry",
+          reason: verdict.code,
+          delayMs: Math.max(50, verdict.untilMs - now.getTime()),
+        },
+      ];
+    case "quarantine":
+      return [
+        ...decisions,
+        claim({
+          ...observed,
+          lastIncident: incident,
+          quarantine: { since: now.toISOString(), reason: verdict.message.slice(0, 512) },
+        }),
+        record("quarantined", "budget-spent", verdict.message),
+      ];
+    case "dry-run":
+      return [
+        ...decisions,
+        claim({ ...observed, lastIncident: incident }),
+        record("decided", "dry-run", verdict.message, undefined, true),
+      ];
+    case "restart": {
+      const command = restartCommand(event, incident, commandIdFor(event), trigger);
+      const next: LedgerEntry = {
+        ...observed,
+        lastIncident: incident,
+        lastCommandId: command.commandId,
+        lastRestartAt: now.toISOString(),
+        consecutiveRestarts: observed.consecutiveRestarts + 1,
+        restarts: [
+          {
+            at: now.toISOString(),
+            incident,
+            commandId: command.commandId,
+            outcome: "pending" as const,
+          },
+          ...observed.restarts,
+        ].slice(0, MAX_HISTORY),
+      };
+      return [
+        ...decisions,
+        {
+          kind: "lease",
+          holder: command.commandId,
+          leases: stormLeases(event.host, policy),
+          onDenied: (cap) => [
+            record("skipped", "storm-cap", `storm guard: ${cap}; waiting for a slot`),
+            { kind: "retry", reason: "storm-cap", delayMs: stormRetryDelayMs(event.id) },
+          ],
+        },
+        claim(next),
+        record("decided", trigger, verdict.message, command.commandId),
+        ...sendRestart(command, event.container.labels, ctx, options, record),
+      ];
+    }
+  }
 }
 
 /**
- * Docker reports `unhealthy` only once per run, so skipping the event would leave a container
- * that is still unhealthy after its cooldown alone for good. Instead the event is redelivered
- * when the cooldown ends; the command then asks the agent to act only if the container is
- * still unhealthy.
+ * A healthy event starts a healthy stretch (for the backoff reset), and releases a quarantined
+ * container once the stretch is long enough: until then the event is redelivered at the time
+ * the release is due, and a trouble event in between ends the stretch.
  */
-function deferForCooldown(
-  sinceLastMs: number,
-  ctx: HandlerContext,
-  options: HealOptions,
-  record: RecordFn,
-): Decision[] {
-  const waitMs = options.cooldownMs - sinceLastMs;
-  const message = `restarted ${Math.round(sinceLastMs / 1000)}s ago; cooldown is ${Math.round(options.cooldownMs / 1000)}s`;
-  if (ctx.lastDelivery) return [record("skipped", "cooldown", `${message}; giving up`)];
-  return [
-    record("skipped", "cooldown", `${message}; will check again in ${Math.ceil(waitMs / 1000)}s`),
-    { kind: "retry", reason: "cooldown", delayMs: waitMs + 50 },
-  ];
+async function decideHealthy(event: ContainerEvent, ctx: HandlerContext): Promise<Decision[]> {
+  const key = containerKey(event.host, event.container.id);
+  const current = await ctx.read("ledger", key);
+  // No history: nothing to reset or release.
+  if (!current) return [];
+  const { policy } = effectivePolicy(ctx.policy, event.container.labels);
+  const observed = observeHealthy(current.value, Date.parse(event.time));
+  const claim = (value: LedgerEntry): Decision => ({
+    kind: "claim",
+    store: "ledger",
+    key,
+    expectedRevision: current.revision,
+    value,
+  });
+  const release = evaluateRelease(observed, policy, ctx.now.getTime());
+  if (release?.kind === "release") {
+    const { quarantine: _released, ...rest } = observed;
+    const record = recordFactory(event, ctx.now);
+    return [
+      claim({ ...rest, consecutiveRestarts: 0 }),
+      record("released", "healthy", release.message),
+    ];
+  }
+  const decisions: Decision[] = observed !== current.value ? [claim(observed)] : [];
+  if (release?.kind === "wait") {
+    decisions.push({
+      kind: "retry",
+      reason: "quarantine-release",
+      delayMs: Math.max(50, release.untilMs - ctx.now.getTime()),
+    });
+  }
+  return decisions;
 }
 
 type RecordFn = (
@@ -122,6 +239,7 @@ type RecordFn = (
   code: string,
   message: string,
   commandId?: string,
+  dryRun?: boolean,
 ) => Decision;
 
 /**
@@ -142,8 +260,9 @@ function resumeIfPending(
       { kind: "log", level: "debug", msg: "incident already handled", fields: { id: event.id } },
     ];
   }
+  const trigger: Trigger = event.action === "die" ? "exit" : "unhealthy";
   return sendRestart(
-    restartCommand(event, last.incident, last.commandId),
+    restartCommand(event, last.incident, last.commandId, trigger),
     event.container.labels,
     ctx,
     options,
@@ -222,6 +341,7 @@ function setOutcome(command: RestartCommand, outcome: LedgerRestart["outcome"]):
         host: command.host,
         containerId: command.containerId,
         restarts: [],
+        consecutiveRestarts: 0,
       };
       return {
         ...entry,
@@ -233,10 +353,57 @@ function setOutcome(command: RestartCommand, outcome: LedgerRestart["outcome"]):
   };
 }
 
+/** The storm guard's caps for one restart on `host` (see HealPolicy.storm). */
+export function stormLeases(host: string, policy: HealPolicy): LeaseRequest[] {
+  const { storm } = policy;
+  return [
+    {
+      bucket: "inflight",
+      prefix: `host.${host}`,
+      cap: storm.maxConcurrentPerHost,
+      label: `at most ${storm.maxConcurrentPerHost} restarts at once on host ${host}`,
+    },
+    {
+      bucket: "inflight",
+      prefix: "fleet",
+      cap: storm.maxConcurrentFleet,
+      label: `at most ${storm.maxConcurrentFleet} restarts at once in the fleet`,
+    },
+    {
+      bucket: "rate",
+      prefix: `host.${host}`,
+      cap: storm.maxPerMinutePerHost,
+      label: `at most ${storm.maxPerMinutePerHost} restarts a minute on host ${host}`,
+    },
+    {
+      bucket: "rate",
+      prefix: "fleet",
+      cap: storm.maxPerMinuteFleet,
+      label: `at most ${storm.maxPerMinuteFleet} restarts a minute in the fleet`,
+    },
+  ];
+}
+
+/** 0.5–1.5 s, spread by event so that waiting restarts do not all come back at once. */
+function stormRetryDelayMs(eventId: string): number {
+  return 500 + (createHash("sha256").update(eventId).digest().readUInt16BE(0) % 1000);
+}
+
+function emptyEntry(event: ContainerEvent): LedgerEntry {
+  return {
+    v: 1,
+    host: event.host,
+    containerId: event.container.id,
+    restarts: [],
+    consecutiveRestarts: 0,
+  };
+}
+
 function restartCommand(
   event: ContainerEvent,
   incident: string,
   commandId: string,
+  trigger: Trigger,
 ): RestartCommand {
   return {
     type: RESTART_COMMAND_TYPE,
@@ -244,9 +411,10 @@ function restartCommand(
     commandId,
     host: event.host,
     containerId: event.container.id,
-    reason: "unhealthy",
+    reason: trigger === "unhealthy" ? "unhealthy" : `exited with code ${event.exitCode ?? "?"}`,
     requestedBy: `handler:${HANDLER}`,
-    requireUnhealthy: true,
+    // A crashed container is not unhealthy; only an unhealthy trigger needs it to still be.
+    ...(trigger === "unhealthy" ? { requireUnhealthy: true } : {}),
     // Only a real StartedAt lets the agent detect a stale command.
     ...(event.container.startedAt === incident ? { incident } : {}),
   };
@@ -259,12 +427,12 @@ function commandIdFor(event: ContainerEvent): string {
 
 function recordFactory(event: ContainerEvent, now: Date): RecordFn {
   const remediationId = `${HANDLER}:${event.id}`;
-  return (phase, code, message, commandId) => {
+  return (phase, code, message, commandId, dryRun = false) => {
     const record: RemediationRecord = {
       type: REMEDIATION_TYPE,
       v: 1,
-      // Deterministic per phase, so JetStream drops the copy a redelivery would publish.
-      id: `${remediationId}:${phase}`,
+      // Deterministic per phase and reason, so JetStream drops the copy a redelivery publishes.
+      id: `${remediationId}:${phase}:${code}`,
       remediationId,
       host: event.host,
       containerId: event.container.id,
@@ -277,7 +445,7 @@ function recordFactory(event: ContainerEvent, now: Date): RecordFn {
       ...(commandId ? { commandId } : {}),
       actor: `handler:${HANDLER}`,
       at: now.toISOString(),
-      dryRun: false,
+      dryRun,
     };
     return { kind: "remediation", record };
   };

@@ -3,7 +3,11 @@ import type { Logger } from "../common/logger.js";
 import { startOnNats } from "../common/nats-connection.js";
 import { autoMonitorHandler } from "./auto-monitor.js";
 import type { HandlerConfig } from "./config.js";
+import { dependentsHandler } from "./dependents.js";
 import { healHandler } from "./heal.js";
+import { WebhookNotifier } from "./notify/notifier.js";
+import { notifyHandler } from "./notify/notify.js";
+import { watchPolicy } from "./policy/policy-source.js";
 import { HandlerRuntime } from "./runtime.js";
 
 /** Delay before a restart that could not reach its agent is tried again. */
@@ -18,22 +22,36 @@ export interface RunningHandlers {
 export function runHandlers(config: HandlerConfig, log: Logger): Promise<RunningHandlers> {
   const name = `fleetheal-handler-${hostname()}-${process.pid}`;
   return startOnNats({ servers: config.natsUrl, name, log }, async (nc, fjs) => {
+    const policy = await watchPolicy(fjs.config, log);
     const runtime = new HandlerRuntime({
       nc,
       fjs,
       log,
       commandTimeoutMs: config.commandTimeoutMs,
       startBackMs: config.maxEventAgeMs,
+      policy: () => policy.current(),
+      notifier: config.notify && new WebhookNotifier({ timeoutMs: config.notify.timeoutMs }),
     });
     await runtime.bind(
       healHandler({
-        cooldownMs: config.healCooldownMs,
         maxEventAgeMs: config.maxEventAgeMs,
         retryDelayMs: AGENT_RETRY_DELAY_MS,
       }),
     );
     await runtime.bind(autoMonitorHandler());
+    await runtime.bind(dependentsHandler({ retryDelayMs: AGENT_RETRY_DELAY_MS }));
+    if (config.notify) {
+      await runtime.bind(notifyHandler(config.notify));
+      const { targets, events } = config.notify;
+      log.info({ targets: targets.map((t) => t.label), events }, "notifications enabled");
+    }
     log.info("handler replica started");
-    return { runtime, stop: () => runtime.stop() };
+    return {
+      runtime,
+      async stop() {
+        await runtime.stop();
+        await policy.stop();
+      },
+    };
   });
 }

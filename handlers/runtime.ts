@@ -18,6 +18,8 @@ import {
   decode,
   EVENTS_STREAM,
   encode,
+  type HealPolicy,
+  HostSnapshot,
   LedgerEntry,
   MonitoredContainer,
   remediationSubject,
@@ -31,6 +33,8 @@ import type {
   Stores,
   Versioned,
 } from "./handler.js";
+import { LeaseSet } from "./leases.js";
+import type { Notifier } from "./notify/notifier.js";
 
 export interface RuntimeOptions {
   nc: NatsConnection;
@@ -41,6 +45,10 @@ export interface RuntimeOptions {
   /** A new consumer starts this far back in the stream, so a handler started just after an
    * agent still sees its first events. */
   startBackMs: number;
+  /** The fleet policy in force. */
+  policy: () => HealPolicy;
+  /** Sends `notify` decisions (webhooks); needed only when the notify handler is bound. */
+  notifier?: Notifier;
 }
 
 /** Counters per handler, for logs now and metrics later. */
@@ -133,7 +141,18 @@ export class HandlerRuntime {
     };
     try {
       await jsm.consumers.info(EVENTS_STREAM, durable);
-      await jsm.consumers.update(EVENTS_STREAM, durable, mutable);
+      try {
+        await jsm.consumers.update(EVENTS_STREAM, durable, mutable);
+      } catch (updateError) {
+        // nats-server 2.9 cannot change a consumer's filter in place (an upgrade that changed a
+        // handler's subject): start it over from the recent past.
+        this.options.log.warn(
+          { durable, err: describeError(updateError) },
+          "consumer cannot be updated; recreating it",
+        );
+        await jsm.consumers.delete(EVENTS_STREAM, durable);
+        throw new Error("consumer not found after delete");
+      }
     } catch (error) {
       if (!/not found/i.test(describeError(error))) throw error;
       try {
@@ -223,8 +242,20 @@ export class HandlerRuntime {
       log,
       deliveryCount,
       lastDelivery,
+      policy: this.options.policy(),
       read: (store, key) => this.read(store, key),
+      hostSnapshot: (host) => this.hostSnapshot(host),
     };
+  }
+
+  /** The host's latest snapshot; undefined when there is none or it does not parse. */
+  private async hostSnapshot(host: string): Promise<HostSnapshot | undefined> {
+    const entry = await this.options.fjs.hosts.get(host);
+    if (entry?.operation !== "PUT") return undefined;
+    const decoded = decode(HostSnapshot, entry.value);
+    if (decoded.ok) return decoded.value;
+    this.options.log.warn({ host, err: decoded.error.message }, "unreadable host snapshot ignored");
+    return undefined;
   }
 
   private bucket(store: StoreName): KV {
@@ -253,17 +284,37 @@ export class HandlerRuntime {
 
   private async apply(decisions: Decision[], log: Logger): Promise<void> {
     const pending: Promise<unknown>[] = [];
+    const leases = new LeaseSet(this.options.fjs);
+    let succeeded = false;
     try {
-      for (const decision of decisions) await this.applyOne(decision, log, pending);
+      for (const decision of decisions) {
+        if (await this.applyOne(decision, log, pending, leases)) break;
+      }
+      succeeded = true;
     } finally {
+      await leases.releaseAll(succeeded);
       // Records are published concurrently with the rest; the message is acked only when all
       // of them are stored.
       await Promise.all(pending);
     }
   }
 
-  private async applyOne(decision: Decision, log: Logger, pending: Promise<unknown>[]) {
+  /** Applies one decision; returns true when the remaining decisions must not be applied. */
+  private async applyOne(
+    decision: Decision,
+    log: Logger,
+    pending: Promise<unknown>[],
+    leases: LeaseSet,
+  ): Promise<boolean | undefined> {
     switch (decision.kind) {
+      case "lease": {
+        const full = await leases.acquireAll(decision.leases, decision.holder);
+        if (full === undefined) return;
+        for (const next of decision.onDenied(full)) {
+          await this.applyOne(next, log, pending, leases);
+        }
+        return true;
+      }
       case "claim": {
         const bucket = this.bucket(decision.store);
         const value = STORE_SCHEMAS[decision.store].parse(decision.value);
@@ -294,11 +345,19 @@ export class HandlerRuntime {
       }
       case "restart": {
         const result = await this.request(decision.command, decision.minTimeoutMs);
-        for (const next of decision.onReply(result)) await this.applyOne(next, log, pending);
+        for (const next of decision.onReply(result)) {
+          await this.applyOne(next, log, pending, leases);
+        }
         return;
       }
       case "retry":
         throw new RetryLater(decision.reason, decision.delayMs);
+      case "notify": {
+        if (!this.options.notifier) throw new Error("notify decision but no notifier configured");
+        // Targets are sent concurrently; the message is acked only when all of them are done.
+        pending.push(this.options.notifier.deliver(decision, log));
+        return;
+      }
       case "log":
         log[decision.level](decision.fields ?? {}, decision.msg);
         return;

@@ -221,7 +221,6 @@ describe("agent forwarding", () => {
     await waitForHealth(engine, c.id, "unhealthy", 20_000);
     const handler = await startRole("handler", "handler", {
       FLEETHEAL_NATS_URL: nats.url,
-      FLEETHEAL_HEAL_COOLDOWN_MS: "0",
     });
     running.push(handler);
     const before = recorder.events.length;

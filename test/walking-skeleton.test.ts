@@ -88,7 +88,7 @@ beforeAll(async () => {
   });
   cleanups.push(async () => sub.unsubscribe());
 
-  const common = { FLEETHEAL_NATS_URL: nats.url, FLEETHEAL_HEAL_COOLDOWN_MS: "0" };
+  const common = { FLEETHEAL_NATS_URL: nats.url };
   const roles: FleetProcess[] = [];
   cleanups.push(async () => {
     await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
@@ -124,7 +124,8 @@ describe("walking skeleton: two hosts, two handler replicas, one gateway", () =>
     for (const host of hosts) {
       const c = await runTestContainer(host.engine, {
         name: `heal-me-${host.id}`,
-        labels: { autoheal: "true" },
+        // No backoff, so that the second incident is healed at once too.
+        labels: { autoheal: "true", "autoheal.backoff.initial": "0" },
       });
       await waitForHealth(host.engine, c.id, "healthy", 20_000);
 

@@ -20,6 +20,11 @@ export interface TestContainerOptions {
   healthcheck?: boolean;
   /** Exit on its own this long after each start, as a crashing service would. */
   exitAfterMs?: number;
+  /**
+   * Healthcheck interval (default 500 ms). Many containers on two cores need a longer one, or
+   * their own checks time out.
+   */
+  healthIntervalMs?: number;
   /** Exit code used with exitAfterMs. Default 1. */
   exitCode?: number;
 }
@@ -44,8 +49,8 @@ export async function runTestContainer(
       (opts.healthcheck ?? true)
         ? {
             Test: ["CMD", "test", "-f", "/tmp/healthy"],
-            Interval: 500 * MS,
-            Timeout: 1_000 * MS,
+            Interval: (opts.healthIntervalMs ?? 500) * MS,
+            Timeout: Math.max(1_000, opts.healthIntervalMs ?? 0) * MS,
             Retries: 1,
             StartPeriod: 0,
           }

@@ -1,0 +1,88 @@
+import { z } from "zod";
+import { HostId } from "./tokens.js";
+
+/** KV bucket holding fleet-wide configuration; the heal policy is under {@link POLICY_KEY}. */
+export const CONFIG_BUCKET = "fleetheal_config";
+export const POLICY_KEY = "policy";
+
+const Seconds = (max: number) => z.number().int().min(0).max(max);
+
+/** A time during which no container is restarted (on the listed hosts, or everywhere). */
+export const MaintenanceWindow = z
+  .object({
+    start: z.iso.datetime({ offset: true }),
+    end: z.iso.datetime({ offset: true }),
+    /** Hosts it applies to; all hosts when absent. */
+    hosts: z.array(HostId).max(10_000).optional(),
+    reason: z.string().max(512).optional(),
+  })
+  .refine((w) => Date.parse(w.end) > Date.parse(w.start), {
+    message: "end must be after start",
+    path: ["end"],
+  });
+export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
+
+/**
+ * The fleet's healing policy: the defaults every container gets unless its labels override them
+ * (see docs/POLICY.md). Stored as JSON in KV `fleetheal_config`, key `policy`; handlers watch it
+ * live. Every field has a default, so `{}` is a valid policy.
+ */
+export const HealPolicy = z.object({
+  /** Stop healing everywhere; triggers are deferred until it is lifted. */
+  paused: z.boolean().default(false),
+  /** Decide and record, but never restart (monitor-only). */
+  dryRun: z.boolean().default(false),
+  /** After a container starts, health failures are ignored for this long. */
+  startPeriodSeconds: Seconds(86_400).default(0),
+  /** Act only once a container has been unhealthy for this long. */
+  unhealthyForSeconds: Seconds(86_400).default(0),
+  /** Also restart a container that exits with a non-zero code (not a manual stop, not exit 0). */
+  restartOnExit: z.boolean().default(false),
+  /** Restart the containers that depend on a restarted one. */
+  dependents: z.boolean().default(true),
+  backoff: z
+    .object({
+      /** Wait before the second restart; doubles after each restart (Kubernetes: 10 s). */
+      initialSeconds: Seconds(86_400).default(10),
+      /** The longest wait (Kubernetes: 300 s). */
+      maxSeconds: Seconds(86_400).default(300),
+      /** Healthy this long after a restart, and the backoff starts over (Kubernetes: 10 min). */
+      resetAfterSeconds: Seconds(604_800).default(600),
+    })
+    .default({ initialSeconds: 10, maxSeconds: 300, resetAfterSeconds: 600 }),
+  budget: z
+    .object({
+      /** Restarts allowed in the window; one more would quarantine the container. */
+      restarts: z.number().int().min(1).max(10_000).default(5),
+      windowSeconds: Seconds(604_800).default(3_600),
+      /** A quarantined container is released after being healthy this long. */
+      releaseAfterHealthySeconds: Seconds(604_800).default(600),
+    })
+    .default({ restarts: 5, windowSeconds: 3_600, releaseAfterHealthySeconds: 600 }),
+  maintenance: z.array(MaintenanceWindow).max(1_000).default([]),
+  /**
+   * The storm guard: caps that hold however many containers fail at once. A restart that would
+   * exceed one waits (it is redelivered a moment later). 0 means no cap.
+   */
+  storm: z
+    .object({
+      /** Restarts in progress at once on one host. */
+      maxConcurrentPerHost: z.number().int().min(0).max(10_000).default(5),
+      /** Restarts in progress at once across the fleet. */
+      maxConcurrentFleet: z.number().int().min(0).max(10_000).default(20),
+      /** Restarts started per minute on one host. */
+      maxPerMinutePerHost: z.number().int().min(0).max(10_000).default(30),
+      /** Restarts started per minute across the fleet. */
+      maxPerMinuteFleet: z.number().int().min(0).max(100_000).default(120),
+    })
+    .default({
+      maxConcurrentPerHost: 5,
+      maxConcurrentFleet: 20,
+      maxPerMinutePerHost: 30,
+      maxPerMinuteFleet: 120,
+    }),
+});
+export type HealPolicy = z.infer<typeof HealPolicy>;
+
+/** The policy in force when none is stored. */
+export const DEFAULT_HEAL_POLICY: HealPolicy = HealPolicy.parse({});

@@ -1,0 +1,212 @@
+// The heal policy on real parts: a container that no restart repairs is restarted at the backoff
+// intervals, then quarantined with an alert and left alone; and a storm of failures across three
+// hosts never has more restarts in flight than the storm guard allows.
+
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CONFIG_BUCKET,
+  encode,
+  HealPolicy,
+  POLICY_KEY,
+  RemediationRecord,
+} from "../contracts/index.js";
+import {
+  breakPersistently,
+  type DockerEventRecord,
+  type DockerEventRecorder,
+  makeHealthy,
+  makeUnhealthy,
+  recordDockerEvents,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
+import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
+import { type FleetProcess, startRole } from "./support/fleetheal.js";
+import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { readStored } from "./support/stream.js";
+import { waitFor } from "./support/wait.js";
+
+interface Host {
+  id: string;
+  engine: DockerEngine;
+  recorder: DockerEventRecorder;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+const handlers: FleetProcess[] = [];
+let nats: NatsServerHandle;
+let client: NatsConnection;
+let hosts: Host[];
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  cleanups.push(async () => nats[Symbol.asyncDispose]());
+  const engines = await startDockerEngines(3, { namePrefix: "pol" });
+  cleanups.push(async () => engines[Symbol.asyncDispose]());
+  client = await connect({ servers: nats.url, name: "policy-test" });
+  cleanups.push(() => client.close());
+  const roles: FleetProcess[] = [];
+  cleanups.push(async () => {
+    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
+  });
+  const common = { FLEETHEAL_NATS_URL: nats.url };
+  handlers.push(await startRole("handler", "handler-1", common));
+  handlers.push(await startRole("handler", "handler-2", common));
+  roles.push(...handlers);
+  hosts = [];
+  for (const [index, engine] of engines.engines.entries()) {
+    const id = `pol-${index + 1}`;
+    const recorder = await recordDockerEvents(engine);
+    cleanups.push(async () => recorder.close());
+    roles.push(
+      await startRole("agent", `agent-${id}`, {
+        ...common,
+        FLEETHEAL_HOST_ID: id,
+        DOCKER_HOST: engine.dockerHost,
+      }),
+    );
+    hosts.push({ id, engine, recorder });
+  }
+});
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+});
+
+async function records(containerId: string): Promise<RemediationRecord[]> {
+  return readStored(client, `fleetheal.v1.act.*.${containerId}.>`, RemediationRecord);
+}
+
+describe("heal policy", () => {
+  it("backs off, then quarantines a container no restart repairs, and leaves it alone", async () => {
+    const host = hosts[0] as Host;
+    const c = await runTestContainer(host.engine, {
+      name: "hopeless",
+      labels: {
+        autoheal: "true",
+        "autoheal.backoff.initial": "1s",
+        "autoheal.backoff.max": "2s",
+        "autoheal.budget.restarts": "3",
+        "autoheal.budget.window": "10m",
+      },
+    });
+    await waitForHealth(host.engine, c.id, "healthy", 20_000);
+    await breakPersistently(host.engine, c.id);
+
+    const quarantined = await waitFor(
+      async () => (await records(c.id)).find((r) => r.phase === "quarantined"),
+      { timeoutMs: 60_000, intervalMs: 250, message: "the container was never quarantined" },
+    );
+    expect(quarantined.code).toBe("budget-spent");
+    const kills = host.recorder.events.filter(
+      (e: DockerEventRecord) => e.id === c.id && e.action === "kill",
+    );
+    expect(kills).toHaveLength(3);
+    const gaps = [1, 2].map((i) =>
+      Number(
+        ((kills[i] as DockerEventRecord).timeNano - (kills[i - 1] as DockerEventRecord).timeNano) /
+          1_000_000n,
+      ),
+    );
+    // The second restart waits 1 s after the first, the third 2 s (the cap). The backoff runs
+    // from each decision, and a decision reaches Docker some milliseconds later, so a kill can
+    // come up to that latency early relative to the previous kill.
+    expect(gaps[0]).toBeGreaterThanOrEqual(1_000 - 200);
+    expect(gaps[1]).toBeGreaterThanOrEqual(2_000 - 200);
+
+    // Left alone: it goes healthy and unhealthy again within the same run, and a handler
+    // decides that this incident was handled already.
+    const handled = (subject: string) =>
+      handlers
+        .flatMap((h) => h.json)
+        .filter((l) => l.msg === "incident already handled" && l.subject === subject).length;
+    const subject = `fleetheal.v1.evt.${host.id}.${c.id}.unhealthy`;
+    const before = handled(subject);
+    await makeHealthy(host.engine, c.id);
+    await waitForHealth(host.engine, c.id, "healthy", 20_000);
+    await makeUnhealthy(host.engine, c.id);
+    await waitFor(() => handled(subject) > before, {
+      timeoutMs: 30_000,
+      message: "no handler looked at the quarantined container's new unhealthy event",
+    });
+    expect(host.recorder.count((e) => e.id === c.id && e.action === "kill")).toBe(3);
+  });
+
+  it("never has more restarts in flight than the storm guard allows", async () => {
+    const kv = await new Kvm(client).open(CONFIG_BUCKET);
+    const policy = HealPolicy.parse({
+      storm: {
+        maxConcurrentPerHost: 5,
+        maxConcurrentFleet: 5,
+        maxPerMinutePerHost: 1000,
+        maxPerMinuteFleet: 1000,
+      },
+    });
+    await kv.put(POLICY_KEY, encode(policy));
+    // Created a few at a time: thirty containers starting at once on two cores would fail
+    // their own health checks.
+    const containers: { host: Host; id: string; name: string }[] = [];
+    for (let i = 0; i < 10; i += 5) {
+      const batch = await Promise.all(
+        hosts.flatMap((host) =>
+          Array.from({ length: 5 }, async (_, j) => {
+            const c = await runTestContainer(host.engine, {
+              name: `storm-${i + j}`,
+              // Slow restarts (the stop takes a second), so that caps are actually tested.
+              labels: { autoheal: "true", "autoheal.stop.timeout": "1" },
+              healthIntervalMs: 4_000,
+            });
+            return { host, ...c };
+          }),
+        ),
+      );
+      containers.push(...batch);
+    }
+    await Promise.all(containers.map((c) => waitForHealth(c.host.engine, c.id, "healthy", 60_000)));
+    const since = new Map(hosts.map((h) => [h.id, h.recorder.events.length]));
+    await Promise.all(containers.map((c) => makeUnhealthy(c.host.engine, c.id)));
+    for (const c of containers) {
+      await c.host.recorder.waitFor(
+        (e) =>
+          e.id === c.id &&
+          e.action === "restart" &&
+          c.host.recorder.events.indexOf(e) >= (since.get(c.host.id) ?? 0),
+        120_000,
+        `storm container ${c.name} on ${c.host.id} was never restarted`,
+      );
+    }
+    // Docker's own timeline: a restart is in flight from its kill to its restart event.
+    const edges: { t: bigint; delta: number }[] = [];
+    let restarts = 0;
+    for (const c of containers) {
+      let open: bigint | undefined;
+      for (const e of c.host.recorder.events) {
+        if (e.id !== c.id) continue;
+        if (e.action === "kill" && open === undefined) open = e.timeNano;
+        if (e.action === "restart" && open !== undefined) {
+          edges.push({ t: open, delta: 1 }, { t: e.timeNano, delta: -1 });
+          open = undefined;
+          restarts++;
+        }
+      }
+    }
+    edges.sort((a, b) => (a.t === b.t ? a.delta - b.delta : a.t < b.t ? -1 : 1));
+    let inFlight = 0;
+    let peak = 0;
+    for (const edge of edges) {
+      inFlight += edge.delta;
+      peak = Math.max(peak, inFlight);
+    }
+    console.info(`storm: ${restarts} restarts, at most ${peak} in flight (cap 5)`);
+    expect(restarts).toBeGreaterThanOrEqual(30);
+    expect(peak).toBeLessThanOrEqual(5);
+    expect(peak).toBeGreaterThanOrEqual(2);
+    const waited = (await Promise.all(containers.map((c) => records(c.id))))
+      .flat()
+      .filter((r) => r.code === "storm-cap");
+    expect(waited.length).toBeGreaterThan(0);
+  });
+});
