@@ -8,7 +8,8 @@ Commands:
             set), the agent, a handler and the gateway. Ctrl-C or SIGTERM stops everything.
   agent     The per-host agent: forwards Docker events, keeps the host snapshot, runs label
             probes, executes commands for containers labelled <FLEETHEAL_LABEL>=true.
-  handler   One handler replica (heal, auto-monitor). Run as many as you like. The heal
+  handler   One handler replica (heal, auto-monitor, dependents, and notify when
+            FLEETHEAL_NOTIFY_URLS is set). Run as many as you like. The heal
             policy (backoff, budget, quarantine, pause…) is in KV; see docs/POLICY.md.
   gateway   The HTTP gateway: GET /health (the whole fleet) and GET /livez.
   notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints

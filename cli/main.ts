@@ -11,6 +11,7 @@ import { loadGatewayConfig } from "../gateway/config.js";
 import { runGateway } from "../gateway/main.js";
 import { loadHandlerConfig } from "../handlers/config.js";
 import { runHandlers } from "../handlers/main.js";
+import { notifyTestCommand } from "../handlers/notify/test-send.js";
 import { startEmbeddedNats } from "./embedded-nats.js";
 import { HELP } from "./help.js";
 
@@ -72,6 +73,18 @@ async function startAllInOne(): Promise<Stoppable> {
   return { stop: stopAll };
 }
 
+/** `fleetheal notify-test`: one shot; the exit code says whether every target took the sample. */
+async function notifyTest(): Promise<void> {
+  const out = (text: string) => process.stdout.write(text);
+  const err = (text: string) => process.stderr.write(text);
+  const code = await notifyTestCommand(process.env, out, err).catch((error: unknown) => {
+    err(`fleetheal notify-test: ${describeError(error)}\n`);
+    return 1;
+  });
+  // Idle keep-alive connections to the targets would hold the process for seconds.
+  process.exit(code);
+}
+
 function main(argv: string[]): void {
   const [command, ...rest] = argv;
   if (command === "-v" || command === "--version") {
@@ -83,7 +96,7 @@ function main(argv: string[]): void {
     return;
   }
   const start = COMMANDS[command];
-  if (!start) {
+  if (!start && command !== "notify-test") {
     process.stderr.write(`fleetheal: unknown command '${command}'\n\n${HELP}`);
     process.exitCode = 2;
     return;
@@ -95,6 +108,10 @@ function main(argv: string[]): void {
   if (rest.length > 0) {
     process.stderr.write(`fleetheal ${command}: unexpected arguments: ${rest.join(" ")}\n`);
     process.exitCode = 2;
+    return;
+  }
+  if (!start) {
+    void notifyTest();
     return;
   }
   void runUntilSignal(createLogger("fleetheal"), start);

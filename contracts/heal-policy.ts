@@ -52,8 +52,11 @@ export const HealPolicy = z.object({
     .default({ initialSeconds: 10, maxSeconds: 300, resetAfterSeconds: 600 }),
   budget: z
     .object({
-      /** Restarts allowed in the window; one more would quarantine the container. */
-      restarts: z.number().int().min(1).max(10_000).default(5),
+      /**
+       * Restarts allowed in the window; one more would quarantine the container. At most 50,
+       * the history the ledger keeps.
+       */
+      restarts: z.number().int().min(1).max(50).default(5),
       windowSeconds: Seconds(604_800).default(3_600),
       /** A quarantined container is released after being healthy this long. */
       releaseAfterHealthySeconds: Seconds(604_800).default(600),

@@ -26,8 +26,8 @@ const entry = {
 };
 
 describe("LedgerEntry", () => {
-  it("accepts a realistic entry", () => {
-    expect(LedgerEntry.parse(entry)).toEqual(entry);
+  it("accepts a realistic entry, defaulting the restart streak to 0", () => {
+    expect(LedgerEntry.parse(entry)).toEqual({ ...entry, consecutiveRestarts: 0 });
   });
 
   it("accepts an entry with no history", () => {

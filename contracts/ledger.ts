@@ -34,6 +34,8 @@ export const LedgerEntry = z.object({
   lastTroubleAt: z.iso.datetime().optional(),
   /** Since when the container has been healthy without interruption, if it is. */
   healthySince: z.iso.datetime().optional(),
+  /** The last release from quarantine; restarts before it no longer count against the budget. */
+  releasedAt: z.iso.datetime().optional(),
   /** Set while the container is quarantined: no restarts until it is released. */
   quarantine: z
     .object({

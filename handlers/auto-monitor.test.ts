@@ -1,6 +1,10 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { type ContainerEvent, MonitoredContainer } from "../contracts/index.js";
+import {
+  type ContainerEvent,
+  DEFAULT_HEAL_POLICY,
+  MonitoredContainer,
+} from "../contracts/index.js";
 import { autoMonitorHandler, decideAutoMonitor } from "./auto-monitor.js";
 import type { Decision, HandlerContext } from "./handler.js";
 
@@ -34,6 +38,7 @@ const ctx: HandlerContext = {
   log: pino({ level: "silent" }),
   deliveryCount: 1,
   lastDelivery: false,
+  policy: DEFAULT_HEAL_POLICY,
   read: async () => undefined,
 };
 

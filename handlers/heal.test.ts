@@ -2,10 +2,13 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import {
   type CommandReply,
-  type ContainerEvent,
+  ContainerEvent,
+  DEFAULT_HEAL_POLICY,
+  HealPolicy,
   LedgerEntry,
   RemediationRecord,
   RestartCommand,
+  SUBJECTS,
 } from "../contracts/index.js";
 import type {
   CommandResult,
@@ -15,14 +18,20 @@ import type {
   Stores,
   Versioned,
 } from "./handler.js";
-import { decideHeal, type HealOptions, healHandler } from "./heal.js";
+import { decideHeal, type HealOptions, healHandler, stormLeases } from "./heal.js";
 
 const HOST = "host-a";
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
 const KEY = `${HOST}.${CID}`;
 const STARTED_AT = "2026-11-27T19:41:29.98123456Z";
 const NOW = new Date("2026-11-27T19:41:35.000Z");
-const OPTIONS: HealOptions = { cooldownMs: 10_000, maxEventAgeMs: 300_000, retryDelayMs: 2_000 };
+const EVENT_TIME = "2026-11-27T19:41:34.172Z";
+const OPTIONS: HealOptions = { maxEventAgeMs: 300_000, retryDelayMs: 2_000 };
+const S = 1_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A policy from a partial JSON document, as the KV watcher would load it. */
+const policyOf = (doc: Record<string, unknown> = {}) => HealPolicy.parse(doc);
 
 function unhealthy(
   patch: {
@@ -31,18 +40,20 @@ function unhealthy(
     startedAt?: string | null;
     time?: string;
     labels?: Record<string, string>;
+    host?: string;
   } = {},
 ): ContainerEvent {
   const timeNano = patch.timeNano ?? "1795808494172958659";
+  const host = patch.host ?? HOST;
   const startedAt = patch.startedAt === undefined ? STARTED_AT : patch.startedAt;
   return {
     type: "fleetheal.evt.v1.container",
     v: 1,
-    id: `${HOST}:${CID}:${timeNano}:unhealthy`,
-    host: HOST,
+    id: `${host}:${CID}:${timeNano}:unhealthy`,
+    host,
     action: "unhealthy",
     timeNano,
-    time: patch.time ?? "2026-11-27T19:41:34.172Z",
+    time: patch.time ?? EVENT_TIME,
     container: {
       id: CID,
       name: "web",
@@ -55,8 +66,49 @@ function unhealthy(
   };
 }
 
+/** Any event at `atMs` (Docker's time), for the whole-flow scenarios. */
+function eventAt(
+  action: ContainerEvent["action"],
+  atMs: number,
+  patch: {
+    startedAtMs?: number;
+    exitCode?: number;
+    stopped?: boolean;
+    labels?: Record<string, string>;
+    optedIn?: boolean;
+  } = {},
+): ContainerEvent {
+  const timeNano = `${BigInt(atMs) * 1_000_000n}`;
+  return ContainerEvent.parse({
+    type: "fleetheal.evt.v1.container",
+    v: 1,
+    id: `${HOST}:${CID}:${timeNano}:${action}`,
+    host: HOST,
+    action,
+    timeNano,
+    time: iso(atMs),
+    container: {
+      id: CID,
+      name: "web",
+      image: "nginx:1.27",
+      labels: patch.labels ?? { autoheal: "true" },
+      optedIn: patch.optedIn ?? true,
+      ...(patch.startedAtMs === undefined ? {} : { startedAt: iso(patch.startedAtMs) }),
+    },
+    source: "docker",
+    ...(patch.exitCode === undefined ? {} : { exitCode: patch.exitCode }),
+    ...(patch.stopped === undefined ? {} : { stopped: patch.stopped }),
+  });
+}
+
 function fakeContext(
-  options: { ledger?: Versioned<LedgerEntry>; lastDelivery?: boolean; now?: Date } = {},
+  options: {
+    ledger?: Versioned<LedgerEntry>;
+    lastDelivery?: boolean;
+    deliveryCount?: number;
+    now?: Date;
+    policy?: HealPolicy;
+  } = {},
 ): HandlerContext & { reads: string[] } {
   const reads: string[] = [];
   const read = async <S extends StoreName>(
@@ -64,15 +116,16 @@ function fakeContext(
     key: string,
   ): Promise<Versioned<Stores[S]> | undefined> => {
     reads.push(`${store}/${key}`);
-    if (store === "ledger" && key === KEY)
+    if (store === "ledger" && key.endsWith(`.${CID}`))
       return options.ledger as Versioned<Stores[S]> | undefined;
     return undefined;
   };
   return {
     now: options.now ?? NOW,
     log: pino({ level: "silent" }),
-    deliveryCount: 1,
+    deliveryCount: options.deliveryCount ?? 1,
     lastDelivery: options.lastDelivery ?? false,
+    policy: options.policy ?? DEFAULT_HEAL_POLICY,
     read,
     reads,
   };
@@ -92,13 +145,25 @@ function first<K extends Kind>(decisions: Decision[], kind: K): Of<K> {
   return found;
 }
 
-/** Every remediation record and claim value must satisfy its wire schema. */
+const kinds = (decisions: Decision[]) => decisions.map((d) => d.kind);
+const records = (decisions: Decision[]) => ofKind(decisions, "remediation").map((d) => d.record);
+const claimed = (decisions: Decision[]) => first(decisions, "claim").value as LedgerEntry;
+
+/** Every remediation record, claim value and command must satisfy its wire schema. */
 function validateAll(decisions: Decision[]): void {
   for (const d of decisions) {
     if (d.kind === "remediation") expect(RemediationRecord.parse(d.record)).toEqual(d.record);
     if (d.kind === "claim") expect(LedgerEntry.parse(d.value)).toEqual(d.value);
     if (d.kind === "restart") expect(RestartCommand.parse(d.command)).toEqual(d.command);
+    if (d.kind === "lease") validateAll(d.onDenied("some cap"));
   }
+}
+
+/** decideHeal, with every decision validated. */
+async function decide(event: ContainerEvent, ctx: HandlerContext = fakeContext()) {
+  const decisions = await decideHeal(event, ctx, OPTIONS);
+  validateAll(decisions);
+  return decisions;
 }
 
 function reply(patch: Partial<CommandReply>): CommandReply {
@@ -119,52 +184,110 @@ function reply(patch: Partial<CommandReply>): CommandReply {
   };
 }
 
-function pendingLedger(commandId: string, patch: Partial<LedgerEntry> = {}): LedgerEntry {
-  return {
+function ledgerEntry(patch: Partial<LedgerEntry> = {}): LedgerEntry {
+  const value: LedgerEntry = {
     v: 1,
     host: HOST,
     containerId: CID,
+    restarts: [],
+    consecutiveRestarts: 0,
+    ...patch,
+  };
+  expect(LedgerEntry.parse(value)).toEqual(value);
+  return value;
+}
+
+function pendingLedger(commandId: string, patch: Partial<LedgerEntry> = {}): LedgerEntry {
+  return ledgerEntry({
     lastIncident: STARTED_AT,
     lastCommandId: commandId,
     lastRestartAt: "2026-11-27T19:41:34.500Z",
+    consecutiveRestarts: 1,
     restarts: [
       { at: "2026-11-27T19:41:34.500Z", incident: STARTED_AT, commandId, outcome: "pending" },
     ],
     ...patch,
+  });
+}
+
+/** A container restarted `consecutive` times in a row, the last at `lastRestartAt`. */
+function previous(lastRestartAt: string, consecutive = 1): Versioned<LedgerEntry> {
+  return {
+    value: ledgerEntry({
+      lastIncident: "2026-11-27T19:00:00.000Z",
+      lastCommandId: "heal-prev0000000000000",
+      lastRestartAt,
+      consecutiveRestarts: consecutive,
+      restarts: [
+        {
+          at: lastRestartAt,
+          incident: "2026-11-27T19:00:00.000Z",
+          commandId: "heal-prev0000000000000",
+          outcome: "restarted",
+        },
+      ],
+    }),
+    revision: 7,
   };
 }
 
 /** Runs decideHeal on a fresh ledger and returns its restart decision. */
 async function firstRestart(ctx = fakeContext()) {
-  const decisions = await decideHeal(unhealthy(), ctx, OPTIONS);
+  const decisions = await decide(unhealthy(), ctx);
   return { decisions, restart: first(decisions, "restart") };
 }
 
+const RESTART_KINDS = ["lease", "claim", "remediation", "remediation", "restart"];
+
 describe("healHandler", () => {
-  it("subscribes to unhealthy events", () => {
+  it("subscribes to every container event, with room for long deferrals", () => {
     const h = healHandler(OPTIONS);
     expect(h.name).toBe("heal");
-    expect(h.subject).toBe("fleetheal.v1.evt.*.*.unhealthy");
+    expect(h.subject).toBe("fleetheal.v1.evt.>");
+    expect(h.subject).toBe(SUBJECTS.events);
+    expect(h.schema).toBe(ContainerEvent);
+    expect(h.maxDeliver).toBe(10_000);
+    expect(h.concurrency).toBe(32);
+  });
+
+  it("handle() is decideHeal", async () => {
+    const event = unhealthy({ optedIn: false });
+    const h = healHandler(OPTIONS);
+    expect(await h.handle(event, fakeContext())).toEqual(
+      await decideHeal(event, fakeContext(), OPTIONS),
+    );
   });
 });
 
 describe("decideHeal", () => {
-  it("ignores other actions", async () => {
-    const event = { ...unhealthy(), action: "healthy" as const };
-    expect(await decideHeal(event, fakeContext(), OPTIONS)).toEqual([]);
+  it.each([
+    "create",
+    "start",
+    "stop",
+    "kill",
+    "restart",
+    "oom",
+    "destroy",
+    "pause",
+    "unpause",
+    "starting",
+  ] as const)("ignores %s events without reading anything", async (action) => {
+    const ctx = fakeContext();
+    expect(await decideHeal({ ...unhealthy(), action }, ctx, OPTIONS)).toEqual([]);
+    expect(ctx.reads).toEqual([]);
   });
 
   it("not opted in -> one skipped record, no ledger read", async () => {
     const ctx = fakeContext();
     const event = unhealthy({ optedIn: false });
-    const decisions = await decideHeal(event, ctx, OPTIONS);
+    const decisions = await decide(event, ctx);
     expect(decisions).toEqual([
       {
         kind: "remediation",
         record: {
           type: "fleetheal.act.v1.remediation",
           v: 1,
-          id: `heal:${event.id}:skipped`,
+          id: `heal:${event.id}:skipped:not-opted-in`,
           remediationId: `heal:${event.id}`,
           host: HOST,
           containerId: CID,
@@ -181,54 +304,50 @@ describe("decideHeal", () => {
       },
     ]);
     expect(ctx.reads).toEqual([]);
-    validateAll(decisions);
   });
 
-  it("stale event -> skipped stale-event", async () => {
+  it("not opted in: die and healthy events -> nothing at all", async () => {
+    const ctx = fakeContext({ policy: policyOf({ restartOnExit: true }) });
+    const die = { ...unhealthy({ optedIn: false }), action: "die" as const, exitCode: 1 };
+    const healthy = { ...unhealthy({ optedIn: false }), action: "healthy" as const };
+    expect(await decideHeal(die, ctx, OPTIONS)).toEqual([]);
+    expect(await decideHeal(healthy, ctx, OPTIONS)).toEqual([]);
+    expect(ctx.reads).toEqual([]);
+  });
+
+  it("stale event -> skipped stale-event (the trouble is still remembered)", async () => {
     const event = unhealthy({ time: "2026-11-27T19:36:34.999Z" }); // 300.001 s old
-    const decisions = await decideHeal(event, fakeContext(), OPTIONS);
-    expect(decisions).toHaveLength(1);
-    const { record } = first(decisions, "remediation");
-    expect(record).toMatchObject({
+    const decisions = await decide(event);
+    expect(kinds(decisions)).toEqual(["claim", "remediation"]);
+    expect(first(decisions, "remediation").record).toMatchObject({
+      id: `heal:${event.id}:skipped:stale-event`,
       phase: "skipped",
       code: "stale-event",
-      message: "event is 300s old",
+      message: "the trigger is 300s old; not acting on history",
     });
-    validateAll(decisions);
+    expect(claimed(decisions)).toEqual(ledgerEntry({ lastTroubleAt: "2026-11-27T19:36:34.999Z" }));
   });
 
   it("a late redelivery of a claimed, pending incident still resends its command", async () => {
     const commandId = "heal-0123456789abcdef0123456789abcdef";
     const ledger = { value: pendingLedger(commandId), revision: 4 };
     const event = unhealthy({ time: "2026-11-27T19:36:34.999Z" }); // older than maxEventAgeMs
-    const decisions = await decideHeal(event, fakeContext({ ledger }), OPTIONS);
-    expect(decisions.map((d) => d.kind)).toEqual(["remediation", "restart"]);
+    const decisions = await decide(event, fakeContext({ ledger }));
+    expect(kinds(decisions)).toEqual(["remediation", "restart"]);
     expect(first(decisions, "restart").command.commandId).toBe(commandId);
   });
 
   it("an event exactly maxEventAgeMs old is still acted on", async () => {
     const event = unhealthy({ time: "2026-11-27T19:36:35.000Z" });
-    const decisions = await decideHeal(event, fakeContext(), OPTIONS);
-    expect(decisions.map((d) => d.kind)).toEqual([
-      "claim",
-      "remediation",
-      "remediation",
-      "restart",
-    ]);
+    expect(kinds(await decide(event))).toEqual(RESTART_KINDS);
   });
 
-  it("no ledger -> claim, decided, restarting, restart", async () => {
+  it("no ledger -> lease, claim, decided, restarting, restart", async () => {
     const ctx = fakeContext();
     const event = unhealthy();
-    const decisions = await decideHeal(event, ctx, OPTIONS);
+    const decisions = await decide(event, ctx);
     expect(ctx.reads).toEqual([`ledger/${KEY}`]);
-    expect(decisions.map((d) => d.kind)).toEqual([
-      "claim",
-      "remediation",
-      "remediation",
-      "restart",
-    ]);
-    validateAll(decisions);
+    expect(kinds(decisions)).toEqual(RESTART_KINDS);
 
     const restart = first(decisions, "restart");
     const commandId = restart.command.commandId;
@@ -247,8 +366,7 @@ describe("decideHeal", () => {
     // Docker's default stop timeout (10 s) plus 30 s to start it again.
     expect(restart.minTimeoutMs).toBe(40_000);
 
-    const claim = first(decisions, "claim");
-    expect(claim).toEqual({
+    expect(first(decisions, "claim")).toEqual({
       kind: "claim",
       store: "ledger",
       key: KEY,
@@ -260,43 +378,41 @@ describe("decideHeal", () => {
         lastIncident: STARTED_AT,
         lastCommandId: commandId,
         lastRestartAt: "2026-11-27T19:41:35.000Z",
+        lastTroubleAt: EVENT_TIME,
+        consecutiveRestarts: 1,
         restarts: [
           { at: "2026-11-27T19:41:35.000Z", incident: STARTED_AT, commandId, outcome: "pending" },
         ],
       },
     });
 
-    const records = ofKind(decisions, "remediation").map((d) => d.record);
-    expect(records.map((r) => [r.phase, r.code, r.message, r.commandId])).toEqual([
+    const rs = records(decisions);
+    expect(rs.map((r) => [r.phase, r.code, r.message, r.commandId])).toEqual([
       ["decided", "unhealthy", "container is unhealthy; restarting it", commandId],
       ["restarting", "restart-sent", "restart command sent to the agent", commandId],
     ]);
-    for (const r of records) {
+    for (const r of rs) {
       expect(r.remediationId).toBe(`heal:${event.id}`);
-      expect(r.id).toBe(`heal:${event.id}:${r.phase}`);
+      expect(r.id).toBe(`heal:${event.id}:${r.phase}:${r.code}`);
       expect(r.incident).toBe(STARTED_AT);
       expect(r.triggerEventId).toBe(event.id);
+      expect(r.dryRun).toBe(false);
     }
   });
 
   it("without a StartedAt the event id names the incident and the command carries none", async () => {
     const event = unhealthy({ startedAt: null });
-    const decisions = await decideHeal(event, fakeContext(), OPTIONS);
-    validateAll(decisions);
-    const claim = first(decisions, "claim");
-    expect((claim.value as LedgerEntry).lastIncident).toBe(event.id);
-    expect((claim.value as LedgerEntry).restarts[0]?.incident).toBe(event.id);
+    const decisions = await decide(event);
+    expect(claimed(decisions).lastIncident).toBe(event.id);
+    expect(claimed(decisions).restarts[0]?.incident).toBe(event.id);
     expect("incident" in first(decisions, "restart").command).toBe(false);
-    for (const d of ofKind(decisions, "remediation")) expect("incident" in d.record).toBe(false);
+    for (const r of records(decisions)) expect("incident" in r).toBe(false);
   });
 
   it("command ids are deterministic per event and differ between events", async () => {
-    const a1 = first(await decideHeal(unhealthy(), fakeContext(), OPTIONS), "restart");
-    const a2 = first(await decideHeal(unhealthy(), fakeContext(), OPTIONS), "restart");
-    const b = first(
-      await decideHeal(unhealthy({ timeNano: "1795808494172958660" }), fakeContext(), OPTIONS),
-      "restart",
-    );
+    const a1 = first(await decide(unhealthy()), "restart");
+    const a2 = first(await decide(unhealthy()), "restart");
+    const b = first(await decide(unhealthy({ timeNano: "1795808494172958660" })), "restart");
     expect(a1.command.commandId).toBe(a2.command.commandId);
     expect(b.command.commandId).not.toBe(a1.command.commandId);
   });
@@ -306,11 +422,11 @@ describe("decideHeal", () => {
     const ledger = { value: pendingLedger(commandId), revision: 4 };
     // A different event (a later health transition) for the same run of the container.
     const event = unhealthy({ timeNano: "1795808499000000000" });
-    const decisions = await decideHeal(event, fakeContext({ ledger }), OPTIONS);
-    expect(decisions.map((d) => d.kind)).toEqual(["remediation", "restart"]);
-    validateAll(decisions);
+    const decisions = await decide(event, fakeContext({ ledger }));
+    expect(kinds(decisions)).toEqual(["remediation", "restart"]);
     expect(first(decisions, "remediation").record).toMatchObject({
       phase: "restarting",
+      code: "restart-sent",
       commandId,
     });
     expect(first(decisions, "restart").command).toMatchObject({
@@ -318,13 +434,27 @@ describe("decideHeal", () => {
       incident: STARTED_AT,
       containerId: CID,
       host: HOST,
+      requireUnhealthy: true,
     });
+  });
+
+  it("same incident still pending, while paused and quarantined -> still resent", async () => {
+    // The resume comes before every guard: a decided restart must get its answer.
+    const commandId = "heal-0123456789abcdef0123456789abcdef";
+    const ledger = {
+      value: pendingLedger(commandId, { quarantine: { since: EVENT_TIME, reason: "x" } }),
+      revision: 4,
+    };
+    const ctx = fakeContext({ ledger, policy: policyOf({ paused: true, dryRun: true }) });
+    const decisions = await decide(unhealthy(), ctx);
+    expect(kinds(decisions)).toEqual(["remediation", "restart"]);
   });
 
   it.each([
     ["restarted", "restarted"],
     ["refused", "refused"],
     ["failed", "failed"],
+    ["skipped", "skipped"],
   ] as const)("same incident already %s -> only a log decision", async (_why, outcome) => {
     const commandId = "heal-0123456789abcdef0123456789abcdef";
     const base = pendingLedger(commandId);
@@ -333,8 +463,7 @@ describe("decideHeal", () => {
       revision: 5,
     };
     const event = unhealthy();
-    const decisions = await decideHeal(event, fakeContext({ ledger }), OPTIONS);
-    expect(decisions).toEqual([
+    expect(await decide(event, fakeContext({ ledger }))).toEqual([
       { kind: "log", level: "debug", msg: "incident already handled", fields: { id: event.id } },
     ]);
   });
@@ -344,215 +473,604 @@ describe("decideHeal", () => {
       value: pendingLedger("heal-aaaaaaaaaaaaaaaa", { lastCommandId: "heal-bbbbbbbbbbbbbbbb" }),
       revision: 5,
     };
-    const decisions = await decideHeal(unhealthy(), fakeContext({ ledger }), OPTIONS);
-    expect(decisions.map((d) => d.kind)).toEqual(["log"]);
+    expect(kinds(await decide(unhealthy(), fakeContext({ ledger })))).toEqual(["log"]);
   });
 
-  describe("cooldown", () => {
-    const previous = (lastRestartAt: string): Versioned<LedgerEntry> => ({
-      value: {
-        v: 1,
-        host: HOST,
-        containerId: CID,
-        lastIncident: "2026-11-27T19:00:00.000Z",
-        lastCommandId: "heal-prev0000000000000",
-        lastRestartAt,
-        restarts: [
-          {
-            at: lastRestartAt,
-            incident: "2026-11-27T19:00:00.000Z",
-            commandId: "heal-prev0000000000000",
-            outcome: "restarted",
-          },
-        ],
-      },
-      revision: 7,
-    });
-
-    it("within cooldown -> skipped cooldown and a retry when the cooldown ends", async () => {
-      const ledger = previous("2026-11-27T19:41:31.000Z"); // 4 s ago
-      const decisions = await decideHeal(unhealthy(), fakeContext({ ledger }), OPTIONS);
-      expect(decisions.map((d) => d.kind)).toEqual(["remediation", "retry"]);
-      validateAll(decisions);
-      expect(first(decisions, "remediation").record).toMatchObject({
-        phase: "skipped",
-        code: "cooldown",
-        message: "restarted 4s ago; cooldown is 10s; will check again in 6s",
-      });
-      expect(first(decisions, "retry")).toEqual({
-        kind: "retry",
-        reason: "cooldown",
-        delayMs: 6_050,
-      });
-    });
-
-    it("within cooldown on the last delivery -> skipped cooldown, no retry", async () => {
-      const ledger = previous("2026-11-27T19:41:31.000Z");
-      const decisions = await decideHeal(
-        unhealthy(),
-        fakeContext({ ledger, lastDelivery: true }),
-        OPTIONS,
-      );
-      expect(decisions).toHaveLength(1);
-      expect(first(decisions, "remediation").record).toMatchObject({
-        phase: "skipped",
-        code: "cooldown",
-        message: "restarted 4s ago; cooldown is 10s; giving up",
-      });
-    });
-
-    it("after cooldown -> claim at the read revision, history kept", async () => {
-      const ledger = previous("2026-11-27T19:41:24.000Z"); // 11 s ago
-      const decisions = await decideHeal(unhealthy(), fakeContext({ ledger }), OPTIONS);
-      expect(decisions.map((d) => d.kind)).toEqual([
-        "claim",
-        "remediation",
-        "remediation",
-        "restart",
-      ]);
-      validateAll(decisions);
-      const claim = first(decisions, "claim");
-      expect(claim.expectedRevision).toBe(7);
-      const value = claim.value as LedgerEntry;
-      expect(value.restarts.map((r) => [r.commandId, r.outcome])).toEqual([
-        [first(decisions, "restart").command.commandId, "pending"],
-        ["heal-prev0000000000000", "restarted"],
-      ]);
-    });
-
-    it("exactly at the end of the cooldown -> acts", async () => {
-      const ledger = previous("2026-11-27T19:41:25.000Z"); // 10 s ago
-      const decisions = await decideHeal(unhealthy(), fakeContext({ ledger }), OPTIONS);
-      expect(decisions[0]?.kind).toBe("claim");
-    });
-
-    it("keeps at most 50 restarts in the history", async () => {
-      const base = previous("2026-11-27T18:00:00.000Z");
-      const old = base.value.restarts[0];
-      if (!old) throw new Error("fixture");
-      const ledger = {
-        ...base,
-        value: { ...base.value, restarts: Array.from({ length: 50 }, () => old) },
-      };
-      const decisions = await decideHeal(unhealthy(), fakeContext({ ledger }), OPTIONS);
-      validateAll(decisions);
-      const value = first(decisions, "claim").value as LedgerEntry;
-      expect(value.restarts).toHaveLength(50);
-      expect(value.restarts[0]?.outcome).toBe("pending");
-    });
+  it("keeps at most 50 restarts in the history", async () => {
+    const base = previous("2026-11-27T18:00:00.000Z"); // outside the budget's window
+    const old = base.value.restarts[0];
+    if (!old) throw new Error("fixture");
+    const ledger = {
+      ...base,
+      value: { ...base.value, restarts: Array.from({ length: 50 }, () => old) },
+    };
+    const value = claimed(await decide(unhealthy(), fakeContext({ ledger })));
+    expect(value.restarts).toHaveLength(50);
+    expect(value.restarts[0]?.outcome).toBe("pending");
   });
 
-  describe("after the agent answers", () => {
-    it("restarted -> ledger outcome restarted and a restarted record", async () => {
-      const { restart } = await firstRestart();
-      const commandId = restart.command.commandId;
-      const after = restart.onReply({ ok: true, reply: reply({ commandId }) });
-      expect(after.map((d) => d.kind)).toEqual(["update", "remediation"]);
-      validateAll(after);
-      expect(first(after, "remediation").record).toMatchObject({
-        phase: "restarted",
-        code: "restarted",
-        message: "restarted (stop timeout 10s)",
-        commandId,
-        id: `heal:${unhealthy().id}:restarted`,
-      });
-
-      const update = first(after, "update");
-      expect(update.store).toBe("ledger");
-      expect(update.key).toBe(KEY);
-      const older = {
-        at: "2026-11-27T18:00:00.000Z",
-        incident: "x",
-        commandId: "heal-old",
-        outcome: "pending" as const,
-      };
-      const before = pendingLedger(commandId, {
-        restarts: [pendingLedger(commandId).restarts[0] as LedgerEntry["restarts"][number], older],
-      });
-      const updated = update.update(before) as LedgerEntry;
-      expect(LedgerEntry.parse(updated)).toEqual(updated);
-      expect(updated.restarts.map((r) => [r.commandId, r.outcome])).toEqual([
-        [commandId, "restarted"],
-        ["heal-old", "pending"],
-      ]);
-      expect(updated.lastIncident).toBe(STARTED_AT);
-      // An entry an operator deleted starts a new, empty history.
-      expect(update.update(undefined)).toEqual({
-        v: 1,
-        host: HOST,
-        containerId: CID,
-        restarts: [],
-      });
+  it("a bad policy label is logged and the fleet default is used", async () => {
+    const labels = { autoheal: "true", "autoheal.unhealthy_for": "soon" };
+    const decisions = await decide(unhealthy({ labels }));
+    expect(decisions[0]).toEqual({
+      kind: "log",
+      level: "warn",
+      msg: 'ignoring a policy label on web: autoheal.unhealthy_for="soon": not a duration up to 7 days',
+      fields: { containerId: CID },
     });
+    expect(kinds(decisions.slice(1))).toEqual(RESTART_KINDS);
+  });
 
-    it.each([
-      ["refused", "not-opted-in", "skipped"],
-      ["refused", "not-found", "skipped"],
-      ["skipped", "not-unhealthy", "skipped"],
-      ["skipped", "stale-incident", "skipped"],
-      ["failed", "docker-error", "failed"],
-    ] as const)("reply %s/%s -> record %s with the agent's code", async (outcome, code, phase) => {
-      const { restart } = await firstRestart();
-      const commandId = restart.command.commandId;
-      const after = restart.onReply({
+  it("records keep within the schema with the longest host id", async () => {
+    const host = "h".repeat(128);
+    const decisions = await decide(unhealthy({ host }));
+    const { restart } = { restart: first(decisions, "restart") };
+    const after = [
+      ...restart.onReply({
         ok: true,
-        reply: reply({ commandId, outcome, code, message: `agent says ${code}` }),
-      });
-      expect(after.map((d) => d.kind)).toEqual(["update", "remediation"]);
-      validateAll(after);
-      expect(first(after, "remediation").record).toMatchObject({
-        phase,
-        code,
-        message: `agent says ${code}`,
-      });
-      const updated = first(after, "update").update(pendingLedger(commandId)) as LedgerEntry;
-      expect(updated.restarts[0]?.outcome).toBe(outcome);
-    });
+        reply: reply({ host, outcome: "skipped", code: "already-restarting" }),
+      }),
+      ...restart.onReply({ ok: false, code: "no-responders", message: "no agent" }),
+    ];
+    validateAll(after);
+    expect(records(after).every((r) => r.id.length <= 256)).toBe(true);
+  });
+});
 
-    it.each(["timeout", "no-responders"] as const)(
-      "%s before the last delivery -> retry",
-      async (code) => {
-        const { restart } = await firstRestart(fakeContext({ lastDelivery: false }));
-        const result: CommandResult = { ok: false, code, message: "request timed out" };
-        expect(restart.onReply(result)).toEqual([
-          { kind: "retry", reason: "agent unreachable: request timed out", delayMs: 2_000 },
-        ]);
-      },
+describe("decideHeal: the policy", () => {
+  it("within the backoff -> keeps the trouble, skipped backoff, retry when it ends", async () => {
+    const ledger = previous("2026-11-27T19:41:31.000Z"); // 4 s ago; 1 restart: 10 s
+    const event = unhealthy();
+    const decisions = await decide(event, fakeContext({ ledger }));
+    expect(kinds(decisions)).toEqual(["claim", "remediation", "retry"]);
+    expect(first(decisions, "claim")).toMatchObject({ expectedRevision: 7, key: KEY });
+    expect(claimed(decisions)).toEqual({ ...ledger.value, lastTroubleAt: EVENT_TIME });
+    expect(first(decisions, "remediation").record).toMatchObject({
+      id: `heal:${event.id}:skipped:backoff`,
+      phase: "skipped",
+      code: "backoff",
+      message: "restart 2 waits 6s (backoff); will look again",
+    });
+    expect(first(decisions, "retry")).toEqual({ kind: "retry", reason: "backoff", delayMs: 6_000 });
+  });
+
+  it("a redelivery within the backoff that teaches nothing new claims nothing", async () => {
+    const base = previous("2026-11-27T19:41:31.000Z");
+    const ledger = { ...base, value: { ...base.value, lastTroubleAt: EVENT_TIME } };
+    const decisions = await decide(
+      unhealthy(),
+      fakeContext({ ledger, now: new Date("2026-11-27T19:41:38.000Z"), deliveryCount: 2 }),
     );
+    expect(kinds(decisions)).toEqual(["remediation", "retry"]);
+    expect(first(decisions, "retry").delayMs).toBe(3_000);
+  });
 
-    it("timeout on the last delivery -> ledger failed and a failed record", async () => {
-      const { restart } = await firstRestart(fakeContext({ lastDelivery: true }));
-      const commandId = restart.command.commandId;
-      const after = restart.onReply({ ok: false, code: "timeout", message: "request timed out" });
-      expect(after.map((d) => d.kind)).toEqual(["update", "remediation"]);
-      validateAll(after);
-      expect(first(after, "remediation").record).toMatchObject({
-        phase: "failed",
-        code: "timeout",
-        message: "request timed out",
-        commandId,
+  it("the backoff doubles: 20 s after 2 restarts, 40 s after 3", async () => {
+    const after2 = await decide(
+      unhealthy(),
+      fakeContext({ ledger: previous("2026-11-27T19:41:31.000Z", 2) }),
+    );
+    expect(first(after2, "retry").delayMs).toBe(16_000);
+    const after3 = await decide(
+      unhealthy(),
+      fakeContext({ ledger: previous("2026-11-27T19:41:31.000Z", 3) }),
+    );
+    expect(first(after3, "retry").delayMs).toBe(36_000);
+  });
+
+  it("a deferral is retried after at least 50 ms", async () => {
+    const ledger = previous("2026-11-27T19:41:25.010Z"); // the backoff ends in 10 ms
+    const decisions = await decide(unhealthy(), fakeContext({ ledger }));
+    expect(first(decisions, "retry").delayMs).toBe(50);
+  });
+
+  it("after the backoff -> claim at the read revision, history kept, one more in a row", async () => {
+    const ledger = previous("2026-11-27T19:41:24.000Z"); // 11 s ago
+    const decisions = await decide(unhealthy(), fakeContext({ ledger }));
+    expect(kinds(decisions)).toEqual(RESTART_KINDS);
+    expect(first(decisions, "claim").expectedRevision).toBe(7);
+    const value = claimed(decisions);
+    expect(value.consecutiveRestarts).toBe(2);
+    expect(value.lastRestartAt).toBe(NOW.toISOString());
+    expect(value.restarts.map((r) => [r.commandId, r.outcome])).toEqual([
+      [first(decisions, "restart").command.commandId, "pending"],
+      ["heal-prev0000000000000", "restarted"],
+    ]);
+  });
+
+  it("exactly at the end of the backoff -> acts", async () => {
+    const ledger = previous("2026-11-27T19:41:25.000Z"); // 10 s ago
+    expect(kinds(await decide(unhealthy(), fakeContext({ ledger })))).toEqual(RESTART_KINDS);
+  });
+
+  it("paused -> skipped paused, look again in 30 s", async () => {
+    const event = unhealthy();
+    const decisions = await decide(event, fakeContext({ policy: policyOf({ paused: true }) }));
+    expect(kinds(decisions)).toEqual(["claim", "remediation", "retry"]);
+    expect(first(decisions, "remediation").record).toMatchObject({
+      id: `heal:${event.id}:skipped:paused`,
+      code: "paused",
+      message: "healing is paused fleet-wide; will look again",
+    });
+    expect(first(decisions, "retry")).toEqual({ kind: "retry", reason: "paused", delayMs: 30_000 });
+  });
+
+  it("maintenance window on this host -> deferred until it ends", async () => {
+    const policy = policyOf({
+      maintenance: [
+        { start: "2026-11-27T19:00:00Z", end: "2026-11-27T19:42:00Z", hosts: [HOST], reason: "os" },
+      ],
+    });
+    const decisions = await decide(unhealthy(), fakeContext({ policy }));
+    expect(first(decisions, "remediation").record).toMatchObject({
+      code: "maintenance",
+      message: "maintenance window until 2026-11-27T19:42:00.000Z: os; will look again",
+    });
+    expect(first(decisions, "retry")).toEqual({
+      kind: "retry",
+      reason: "maintenance",
+      delayMs: 25_000,
+    });
+  });
+
+  it("start period -> deferred until startedAt + period", async () => {
+    const labels = { autoheal: "true", "autoheal.start_period": "1m" };
+    const decisions = await decide(unhealthy({ labels }));
+    expect(first(decisions, "remediation").record.code).toBe("start-period");
+    // started 19:41:29.981, now 19:41:35.000
+    expect(first(decisions, "retry").delayMs).toBe(54_981);
+  });
+
+  it("unhealthy_for label -> deferred until the event is old enough", async () => {
+    const labels = { autoheal: "true", "autoheal.unhealthy_for": "30s" };
+    const decisions = await decide(unhealthy({ labels }));
+    expect(first(decisions, "remediation").record).toMatchObject({
+      code: "unhealthy-for",
+      message: "unhealthy for 1s; acting after 30s; will look again",
+    });
+    expect(first(decisions, "retry").delayMs).toBe(29_172);
+  });
+
+  it("healthy again since the event -> skipped recovered, no retry", async () => {
+    const ledger = {
+      value: ledgerEntry({ healthySince: "2026-11-27T19:41:34.900Z" }),
+      revision: 3,
+    };
+    const decisions = await decide(unhealthy(), fakeContext({ ledger }));
+    expect(kinds(decisions)).toEqual(["remediation"]);
+    expect(first(decisions, "remediation").record).toMatchObject({
+      phase: "skipped",
+      code: "recovered",
+    });
+  });
+
+  it("quarantined -> skipped quarantined, no retry, no restart", async () => {
+    const ledger = {
+      value: ledgerEntry({
+        lastTroubleAt: "2026-11-27T19:40:00.000Z",
+        quarantine: { since: "2026-11-27T19:40:00.000Z", reason: "budget spent" },
+      }),
+      revision: 9,
+    };
+    const event = unhealthy();
+    const decisions = await decide(event, fakeContext({ ledger }));
+    expect(kinds(decisions)).toEqual(["claim", "remediation"]);
+    expect(first(decisions, "remediation").record).toMatchObject({
+      id: `heal:${event.id}:skipped:quarantined`,
+      code: "quarantined",
+      message: "quarantined since 2026-11-27T19:40:00.000Z: budget spent",
+    });
+  });
+
+  it("budget spent -> quarantine claimed and recorded, nothing restarted", async () => {
+    const policy = policyOf({ budget: { restarts: 1, windowSeconds: 600 } });
+    const ledger = previous("2026-11-27T19:40:00.000Z"); // 95 s ago, well past its backoff
+    const event = unhealthy();
+    const decisions = await decide(event, fakeContext({ ledger, policy }));
+    expect(kinds(decisions)).toEqual(["claim", "remediation"]);
+    const message =
+      "1 restarts in 600s spend the budget of 1; quarantined until healthy for 600s or released by hand";
+    expect(first(decisions, "claim").expectedRevision).toBe(7);
+    expect(claimed(decisions).quarantine).toEqual({ since: NOW.toISOString(), reason: message });
+    expect(claimed(decisions).restarts).toEqual(ledger.value.restarts);
+    expect(first(decisions, "remediation").record).toMatchObject({
+      id: `heal:${event.id}:quarantined:budget-spent`,
+      phase: "quarantined",
+      code: "budget-spent",
+      message,
+    });
+  });
+
+  it.each([
+    ["fleet-wide", { autoheal: "true" }, policyOf({ dryRun: true })],
+    ["by label", { autoheal: "true", "autoheal.dry_run": "true" }, DEFAULT_HEAL_POLICY],
+  ])(
+    "dry-run %s -> claims the incident and records, sends nothing",
+    async (_how, labels, policy) => {
+      const event = unhealthy({ labels });
+      const decisions = await decide(event, fakeContext({ policy }));
+      expect(kinds(decisions)).toEqual(["claim", "remediation"]);
+      expect(claimed(decisions)).toEqual(
+        ledgerEntry({ lastIncident: STARTED_AT, lastTroubleAt: EVENT_TIME }),
+      );
+      const record = first(decisions, "remediation").record;
+      expect(record).toMatchObject({
+        id: `heal:${event.id}:decided:dry-run`,
+        phase: "decided",
+        code: "dry-run",
+        message: "container is unhealthy; would restart (dry-run)",
+        dryRun: true,
       });
-      const updated = first(after, "update").update(pendingLedger(commandId)) as LedgerEntry;
-      expect(updated.restarts[0]?.outcome).toBe("failed");
+      expect("commandId" in record).toBe(false);
+    },
+  );
+
+  it("a second event of a dry-run incident -> already handled", async () => {
+    const ledger = {
+      value: ledgerEntry({ lastIncident: STARTED_AT, lastTroubleAt: EVENT_TIME }),
+      revision: 2,
+    };
+    const decisions = await decide(
+      unhealthy({ timeNano: "1795808499000000000" }),
+      fakeContext({ ledger, policy: policyOf({ dryRun: true }) }),
+    );
+    expect(kinds(decisions)).toEqual(["log"]);
+  });
+});
+
+describe("decideHeal: the storm guard", () => {
+  it("a restart first takes a slot under every storm cap", async () => {
+    const decisions = await decide(unhealthy());
+    const lease = first(decisions, "lease");
+    expect(decisions[0]).toBe(lease);
+    expect(lease.holder).toBe(first(decisions, "restart").command.commandId);
+    expect(lease.leases).toEqual(stormLeases(HOST, DEFAULT_HEAL_POLICY));
+    expect(lease.leases).toEqual([
+      {
+        bucket: "inflight",
+        prefix: "host.host-a",
+        cap: 5,
+        label: "at most 5 restarts at once on host host-a",
+      },
+      {
+        bucket: "inflight",
+        prefix: "fleet",
+        cap: 20,
+        label: "at most 20 restarts at once in the fleet",
+      },
+      {
+        bucket: "rate",
+        prefix: "host.host-a",
+        cap: 30,
+        label: "at most 30 restarts a minute on host host-a",
+      },
+      {
+        bucket: "rate",
+        prefix: "fleet",
+        cap: 120,
+        label: "at most 120 restarts a minute in the fleet",
+      },
+    ]);
+  });
+
+  it("caps come from the policy", async () => {
+    const policy = policyOf({ storm: { maxConcurrentPerHost: 1, maxPerMinuteFleet: 0 } });
+    const lease = first(await decide(unhealthy(), fakeContext({ policy })), "lease");
+    expect(lease.leases.map((l) => l.cap)).toEqual([1, 20, 30, 0]);
+  });
+
+  it("a full cap -> skipped storm-cap and a retry within 0.5-1.5 s, the same for an event", async () => {
+    const event = unhealthy();
+    const lease = first(await decide(event), "lease");
+    const denied = lease.onDenied("at most 5 restarts at once on host host-a");
+    expect(kinds(denied)).toEqual(["remediation", "retry"]);
+    expect(first(denied, "remediation").record).toMatchObject({
+      id: `heal:${event.id}:skipped:storm-cap`,
+      phase: "skipped",
+      code: "storm-cap",
+      message: "storm guard: at most 5 restarts at once on host host-a; waiting for a slot",
+    });
+    const retry = first(denied, "retry");
+    expect(retry.reason).toBe("storm-cap");
+    expect(retry.delayMs).toBeGreaterThanOrEqual(500);
+    expect(retry.delayMs).toBeLessThan(1_500);
+    expect(first(lease.onDenied("x"), "retry").delayMs).toBe(retry.delayMs);
+  });
+
+  it("no slot is taken to resend a pending command, nor in dry-run", async () => {
+    const commandId = "heal-0123456789abcdef0123456789abcdef";
+    const ledger = { value: pendingLedger(commandId), revision: 4 };
+    expect(ofKind(await decide(unhealthy(), fakeContext({ ledger })), "lease")).toEqual([]);
+    const dry = await decide(unhealthy(), fakeContext({ policy: policyOf({ dryRun: true }) }));
+    expect(ofKind(dry, "lease")).toEqual([]);
+  });
+});
+
+describe("decideHeal: crashes (die)", () => {
+  const RUN = Date.parse(STARTED_AT);
+  const DIED = Date.parse(EVENT_TIME);
+  const onExit = policyOf({ restartOnExit: true });
+
+  it("non-zero exit, not stopped, restartOnExit -> restart without requireUnhealthy", async () => {
+    const event = eventAt("die", DIED, { startedAtMs: RUN, exitCode: 1, stopped: false });
+    const decisions = await decide(event, fakeContext({ policy: onExit }));
+    expect(kinds(decisions)).toEqual(RESTART_KINDS);
+    const { command } = first(decisions, "restart");
+    expect(command).toEqual({
+      type: "fleetheal.cmd.v1.restart",
+      v: 1,
+      commandId: command.commandId,
+      host: HOST,
+      containerId: CID,
+      reason: "exited with code 1",
+      requestedBy: "handler:heal",
+      incident: iso(RUN),
+    });
+    expect("requireUnhealthy" in command).toBe(false);
+    expect(records(decisions).map((r) => [r.phase, r.code, r.message])).toEqual([
+      ["decided", "exit", "container exited with an error; restarting it"],
+      ["restarting", "restart-sent", "restart command sent to the agent"],
+    ]);
+    expect(records(decisions)[0]?.id).toBe(`heal:${event.id}:decided:exit`);
+  });
+
+  it("the label restart_on_exit=true turns it on for one container", async () => {
+    const labels = { autoheal: "true", "autoheal.restart_on_exit": "true" };
+    const event = eventAt("die", DIED, { startedAtMs: RUN, exitCode: 137, labels });
+    const decisions = await decide(event);
+    expect(first(decisions, "restart").command.reason).toBe("exited with code 137");
+  });
+
+  it("a crash is acted on at once, whatever unhealthy_for says", async () => {
+    const labels = { autoheal: "true", "autoheal.unhealthy_for": "5m" };
+    const event = eventAt("die", DIED, { startedAtMs: RUN, exitCode: 2, labels });
+    expect(kinds(await decide(event, fakeContext({ policy: onExit })))).toEqual(RESTART_KINDS);
+  });
+
+  it.each([
+    ["stopped by someone", { exitCode: 1, stopped: true }, onExit],
+    ["exit code 0", { exitCode: 0 }, onExit],
+    ["no exit code", {}, onExit],
+    ["restartOnExit off (the default)", { exitCode: 1 }, DEFAULT_HEAL_POLICY],
+  ] as const)("%s -> no decisions, nothing read", async (_why, patch, policy) => {
+    const ctx = fakeContext({ policy });
+    expect(await decide(eventAt("die", DIED, { startedAtMs: RUN, ...patch }), ctx)).toEqual([]);
+    expect(ctx.reads).toEqual([]);
+  });
+
+  it("the label restart_on_exit=false turns it off for one container", async () => {
+    const labels = { autoheal: "true", "autoheal.restart_on_exit": "false" };
+    const event = eventAt("die", DIED, { startedAtMs: RUN, exitCode: 1, labels });
+    expect(await decide(event, fakeContext({ policy: onExit }))).toEqual([]);
+  });
+
+  it("a pending crash restart is resent without requireUnhealthy", async () => {
+    const commandId = "heal-0123456789abcdef0123456789abcdef";
+    const ledger = { value: pendingLedger(commandId), revision: 4 };
+    const event: ContainerEvent = {
+      ...unhealthy(),
+      id: `${HOST}:${CID}:1795808494172958659:die`,
+      action: "die",
+      exitCode: 1,
+    };
+    const decisions = await decide(event, fakeContext({ ledger, policy: onExit }));
+    expect(kinds(decisions)).toEqual(["remediation", "restart"]);
+    const { command } = first(decisions, "restart");
+    expect(command.commandId).toBe(commandId);
+    expect("requireUnhealthy" in command).toBe(false);
+  });
+});
+
+describe("decideHeal: healthy events", () => {
+  const HEALTHY_AT = Date.parse("2026-11-27T19:41:34.000Z");
+  const healthy = () => eventAt("healthy", HEALTHY_AT, { startedAtMs: Date.parse(STARTED_AT) });
+  const quarantine = { since: "2026-11-27T19:00:00.000Z", reason: "budget spent" };
+
+  it("without a ledger entry -> no decisions", async () => {
+    const ctx = fakeContext();
+    expect(await decide(healthy(), ctx)).toEqual([]);
+    expect(ctx.reads).toEqual([`ledger/${KEY}`]);
+  });
+
+  it("starts a healthy stretch", async () => {
+    const value = ledgerEntry({
+      consecutiveRestarts: 2,
+      lastTroubleAt: "2026-11-27T19:41:00.000Z",
+    });
+    const decisions = await decide(healthy(), fakeContext({ ledger: { value, revision: 3 } }));
+    expect(decisions).toEqual([
+      {
+        kind: "claim",
+        store: "ledger",
+        key: KEY,
+        expectedRevision: 3,
+        value: { ...value, healthySince: iso(HEALTHY_AT) },
+      },
+    ]);
+  });
+
+  it("a stretch already running, or an event older than the last trouble -> nothing", async () => {
+    const running = ledgerEntry({ healthySince: "2026-11-27T19:30:00.000Z" });
+    expect(
+      await decide(healthy(), fakeContext({ ledger: { value: running, revision: 3 } })),
+    ).toEqual([]);
+    const late = ledgerEntry({ lastTroubleAt: "2026-11-27T19:41:34.500Z" });
+    expect(await decide(healthy(), fakeContext({ ledger: { value: late, revision: 3 } }))).toEqual(
+      [],
+    );
+  });
+
+  it("quarantined and not healthy long enough -> stretch started, look again when due", async () => {
+    const value = ledgerEntry({ quarantine });
+    const decisions = await decide(healthy(), fakeContext({ ledger: { value, revision: 3 } }));
+    expect(kinds(decisions)).toEqual(["claim", "retry"]);
+    expect(claimed(decisions).healthySince).toBe(iso(HEALTHY_AT));
+    // release due at 19:51:34, but a deferral is at most 300 s
+    expect(first(decisions, "retry")).toEqual({
+      kind: "retry",
+      reason: "quarantine-release",
+      delayMs: 300_000,
+    });
+  });
+
+  it("quarantined and healthy for releaseAfter -> released, backoff starts over", async () => {
+    const value = ledgerEntry({
+      quarantine,
+      consecutiveRestarts: 4,
+      healthySince: "2026-11-27T19:31:35.000Z", // 600 s before NOW
+    });
+    const event = healthy();
+    const decisions = await decide(event, fakeContext({ ledger: { value, revision: 3 } }));
+    expect(kinds(decisions)).toEqual(["claim", "remediation"]);
+    const { quarantine: _gone, ...rest } = value;
+    expect(claimed(decisions)).toEqual({
+      ...rest,
+      consecutiveRestarts: 0,
+      // A release starts a fresh restart budget.
+      releasedAt: new Date(NOW).toISOString(),
+    });
+    expect(first(decisions, "remediation").record).toMatchObject({
+      id: `heal:${event.id}:released:healthy`,
+      phase: "released",
+      code: "healthy",
+      message: "healthy since 2026-11-27T19:31:35.000Z (600s); released from quarantine",
+    });
+  });
+
+  it("the release time follows the container's release_after label", async () => {
+    const value = ledgerEntry({ quarantine, healthySince: "2026-11-27T19:41:00.000Z" });
+    const event = eventAt("healthy", HEALTHY_AT, {
+      labels: { autoheal: "true", "autoheal.budget.release_after": "30s" },
+    });
+    const decisions = await decide(event, fakeContext({ ledger: { value, revision: 3 } }));
+    expect(records(decisions).map((r) => r.phase)).toEqual(["released"]);
+  });
+});
+
+describe("after the agent answers", () => {
+  it("restarted -> ledger outcome restarted and a restarted record", async () => {
+    const { restart } = await firstRestart();
+    const commandId = restart.command.commandId;
+    const after = restart.onReply({ ok: true, reply: reply({ commandId }) });
+    expect(kinds(after)).toEqual(["update", "remediation"]);
+    validateAll(after);
+    expect(first(after, "remediation").record).toMatchObject({
+      phase: "restarted",
+      code: "restarted",
+      message: "restarted (stop timeout 10s)",
+      commandId,
+      id: `heal:${unhealthy().id}:restarted:restarted`,
     });
 
-    it("a bad reply fails at once, even before the last delivery", async () => {
+    const update = first(after, "update");
+    expect(update.store).toBe("ledger");
+    expect(update.key).toBe(KEY);
+    const older = {
+      at: "2026-11-27T18:00:00.000Z",
+      incident: "x",
+      commandId: "heal-old",
+      outcome: "pending" as const,
+    };
+    const mine = pendingLedger(commandId).restarts[0];
+    if (!mine) throw new Error("fixture");
+    const before = pendingLedger(commandId, { restarts: [mine, older], consecutiveRestarts: 3 });
+    const updated = update.update(before) as LedgerEntry;
+    expect(LedgerEntry.parse(updated)).toEqual(updated);
+    expect(updated.restarts.map((r) => [r.commandId, r.outcome])).toEqual([
+      [commandId, "restarted"],
+      ["heal-old", "pending"],
+    ]);
+    expect(updated.lastIncident).toBe(STARTED_AT);
+    expect(updated.consecutiveRestarts).toBe(3);
+    // An entry an operator deleted starts a new, empty history.
+    expect(update.update(undefined)).toEqual({
+      v: 1,
+      host: HOST,
+      containerId: CID,
+      restarts: [],
+      consecutiveRestarts: 0,
+    });
+  });
+
+  it.each([
+    ["refused", "not-opted-in", "skipped"],
+    ["refused", "not-found", "skipped"],
+    ["skipped", "not-unhealthy", "skipped"],
+    ["skipped", "stale-incident", "skipped"],
+    ["skipped", "already-restarting", "skipped"],
+    ["failed", "docker-error", "failed"],
+  ] as const)("reply %s/%s -> record %s with the agent's code", async (outcome, code, phase) => {
+    const { restart } = await firstRestart();
+    const commandId = restart.command.commandId;
+    const after = restart.onReply({
+      ok: true,
+      reply: reply({ commandId, outcome, code, message: `agent says ${code}` }),
+    });
+    expect(kinds(after)).toEqual(["update", "remediation"]);
+    validateAll(after);
+    expect(first(after, "remediation").record).toMatchObject({
+      id: `heal:${unhealthy().id}:${phase}:${code}`,
+      phase,
+      code,
+      message: `agent says ${code}`,
+    });
+    const updated = first(after, "update").update(pendingLedger(commandId)) as LedgerEntry;
+    expect(LedgerEntry.parse(updated)).toEqual(updated);
+    expect(updated.restarts[0]?.outcome).toBe(outcome);
+  });
+
+  it.each(["timeout", "no-responders"] as const)(
+    "%s before the last delivery -> retry",
+    async (code) => {
       const { restart } = await firstRestart(fakeContext({ lastDelivery: false }));
-      const after = restart.onReply({ ok: false, code: "bad-reply", message: "schema mismatch" });
-      expect(after.map((d) => d.kind)).toEqual(["update", "remediation"]);
-      expect(first(after, "remediation").record).toMatchObject({
-        phase: "failed",
-        code: "bad-reply",
-      });
+      const result: CommandResult = { ok: false, code, message: "request timed out" };
+      expect(restart.onReply(result)).toEqual([
+        { kind: "retry", reason: "agent unreachable: request timed out", delayMs: 2_000 },
+      ]);
+    },
+  );
+
+  it("timeout on the last delivery -> ledger failed and a failed record", async () => {
+    const { restart } = await firstRestart(fakeContext({ lastDelivery: true }));
+    const commandId = restart.command.commandId;
+    const after = restart.onReply({ ok: false, code: "timeout", message: "request timed out" });
+    expect(kinds(after)).toEqual(["update", "remediation"]);
+    validateAll(after);
+    expect(first(after, "remediation").record).toMatchObject({
+      phase: "failed",
+      code: "timeout",
+      message: "request timed out",
+      commandId,
     });
+    const updated = first(after, "update").update(pendingLedger(commandId)) as LedgerEntry;
+    expect(updated.restarts[0]?.outcome).toBe("failed");
+  });
+
+  it.each(["bad-reply", "error"] as const)(
+    "%s fails at once, even before the last delivery",
+    async (code) => {
+      const { restart } = await firstRestart(fakeContext({ lastDelivery: false }));
+      const after = restart.onReply({ ok: false, code, message: "schema mismatch" });
+      expect(kinds(after)).toEqual(["update", "remediation"]);
+      validateAll(after);
+      expect(first(after, "remediation").record).toMatchObject({ phase: "failed", code });
+    },
+  );
+
+  it("a resent pending command's answer updates the ledger the same way", async () => {
+    const commandId = "heal-0123456789abcdef0123456789abcdef";
+    const ledger = { value: pendingLedger(commandId), revision: 4 };
+    const restart = first(await decide(unhealthy(), fakeContext({ ledger })), "restart");
+    const after = restart.onReply({ ok: true, reply: reply({ commandId, duplicate: true }) });
+    validateAll(after);
+    const updated = first(after, "update").update(ledger.value) as LedgerEntry;
+    expect(updated.restarts[0]?.outcome).toBe("restarted");
   });
 });
 
 describe("restart deadline (minTimeoutMs)", () => {
   async function deadline(labels: Record<string, string>) {
-    const decisions = await decideHeal(unhealthy({ labels }), fakeContext(), OPTIONS);
-    validateAll(decisions);
-    return first(decisions, "restart").minTimeoutMs;
+    return first(await decide(unhealthy({ labels })), "restart").minTimeoutMs;
   }
 
   it("is the stop-timeout label plus 30 s", async () => {
@@ -581,9 +1099,388 @@ describe("restart deadline (minTimeoutMs)", () => {
       timeNano: "1795808499000000000",
       labels: { autoheal: "true", "autoheal.stop.timeout": "45" },
     });
-    const decisions = await decideHeal(event, fakeContext({ ledger }), OPTIONS);
-    const restart = first(decisions, "restart");
+    const restart = first(await decide(event, fakeContext({ ledger })), "restart");
     expect(restart.command.commandId).toBe(commandId);
     expect(restart.minTimeoutMs).toBe(75_000);
   });
+});
+
+/**
+ * A ledger and an agent for whole-flow scenarios: runs decideHeal, then applies its decisions
+ * the way the runtime would (claims checked against the revision, updates, agent replies).
+ */
+class Fleet {
+  ledger: Versioned<LedgerEntry> | undefined;
+  readonly records: RemediationRecord[] = [];
+  readonly commands: RestartCommand[] = [];
+  readonly retries: number[] = [];
+  /** What the agent answers; restarts by default. */
+  agent: (command: RestartCommand) => CommandResult = (command) => ({
+    ok: true,
+    reply: reply({ commandId: command.commandId }),
+  });
+
+  constructor(public policy: HealPolicy) {}
+
+  /** Delivers `event` at `nowMs`; returns the kinds of the decisions, as decided. */
+  async deliver(event: ContainerEvent, nowMs: number, deliveryCount = 1): Promise<string[]> {
+    const ctx = fakeContext({
+      now: new Date(nowMs),
+      deliveryCount,
+      policy: this.policy,
+      ...(this.ledger ? { ledger: this.ledger } : {}),
+    });
+    const decisions = await decideHeal(event, ctx, OPTIONS);
+    validateAll(decisions);
+    this.apply(decisions);
+    return kinds(decisions);
+  }
+
+  /** Records' `phase:code`, and forgets them. */
+  take(): string[] {
+    return this.records.splice(0).map((r) => `${r.phase}:${r.code}`);
+  }
+
+  get entry(): LedgerEntry {
+    if (!this.ledger) throw new Error("no ledger entry");
+    return this.ledger.value;
+  }
+
+  private write(value: unknown): void {
+    const parsed = LedgerEntry.parse(value);
+    expect(parsed).toEqual(value);
+    this.ledger = { value: parsed, revision: (this.ledger?.revision ?? 0) + 1 };
+  }
+
+  /** Applies decisions in order; a retry ends the delivery, as it does in the runtime. */
+  private apply(decisions: Decision[]): boolean {
+    for (const d of decisions) {
+      switch (d.kind) {
+        case "lease":
+          break; // the storm guard always has room here
+        case "claim":
+          expect(d.store).toBe("ledger");
+          expect(d.expectedRevision).toBe(this.ledger?.revision ?? 0);
+          this.write(d.value);
+          break;
+        case "update":
+          this.write(d.update(this.ledger?.value));
+          break;
+        case "remediation":
+          this.records.push(RemediationRecord.parse(d.record));
+          break;
+        case "restart": {
+          this.commands.push(RestartCommand.parse(d.command));
+          const after = d.onReply(this.agent(d.command));
+          validateAll(after);
+          if (this.apply(after)) return true;
+          break;
+        }
+        case "retry":
+          this.retries.push(d.delayMs);
+          return true;
+        default:
+          break;
+      }
+    }
+    return false;
+  }
+}
+
+describe("whole flows", () => {
+  const T0 = Date.parse("2026-11-27T19:00:00.000Z");
+
+  it("always unhealthy: restart at once, back off 10 s, 20 s, 40 s, quarantine, release", async () => {
+    const fleet = new Fleet(
+      policyOf({ budget: { restarts: 4, windowSeconds: 3_600, releaseAfterHealthySeconds: 600 } }),
+    );
+    // Each restart starts a new run (a new incident), which turns unhealthy 4 s later.
+    const runs = [T0 - 120 * S, T0 + 2 * S, T0 + 12 * S, T0 + 32 * S, T0 + 72 * S];
+    const sick = (run: number, at: number) => eventAt("unhealthy", at, { startedAtMs: run });
+
+    // Run 1: first restart, immediately.
+    expect(await fleet.deliver(sick(runs[0] ?? 0, T0 - S), T0)).toEqual(RESTART_KINDS);
+    expect(fleet.take()).toEqual([
+      "decided:unhealthy",
+      "restarting:restart-sent",
+      "restarted:restarted",
+    ]);
+    expect(fleet.entry).toMatchObject({ consecutiveRestarts: 1, lastRestartAt: iso(T0) });
+
+    // Runs 2-4: each waits for its backoff (10 s, 20 s, 40 s after the last restart).
+    const backoffs: [number, number, number][] = [
+      // [run start, event time, restart due]
+      [runs[1] ?? 0, T0 + 6 * S, T0 + 10 * S],
+      [runs[2] ?? 0, T0 + 16 * S, T0 + 30 * S],
+      [runs[3] ?? 0, T0 + 36 * S, T0 + 70 * S],
+    ];
+    for (const [i, [run, at, due]] of backoffs.entries()) {
+      const event = sick(run, at);
+      expect(await fleet.deliver(event, at)).toEqual(["claim", "remediation", "retry"]);
+      expect(fleet.retries.at(-1)).toBe(due - at);
+      expect(fleet.records.at(-1)?.message).toBe(
+        `restart ${i + 2} waits ${(due - at) / S}s (backoff); will look again`,
+      );
+      // JetStream redelivers the same message when the backoff ends.
+      expect(await fleet.deliver(event, due, 2)).toEqual(RESTART_KINDS);
+      expect(fleet.take()).toEqual([
+        "skipped:backoff",
+        "decided:unhealthy",
+        "restarting:restart-sent",
+        "restarted:restarted",
+      ]);
+      expect(fleet.entry).toMatchObject({ consecutiveRestarts: i + 2, lastRestartAt: iso(due) });
+    }
+    expect(fleet.retries).toEqual([4 * S, 14 * S, 34 * S]);
+
+    // Run 5: four restarts in the hour spend the budget.
+    const run5 = runs[4] ?? 0;
+    expect(await fleet.deliver(sick(run5, T0 + 76 * S), T0 + 76 * S)).toEqual([
+      "claim",
+      "remediation",
+    ]);
+    expect(fleet.take()).toEqual(["quarantined:budget-spent"]);
+    expect(fleet.entry.quarantine).toEqual({
+      since: iso(T0 + 76 * S),
+      reason:
+        "4 restarts in 3600s spend the budget of 4; quarantined until healthy for 600s or released by hand",
+    });
+    expect(fleet.commands).toHaveLength(4);
+    expect(fleet.commands.map((c) => c.incident)).toEqual(runs.slice(0, 4).map(iso));
+    expect(fleet.commands.every((c) => c.requireUnhealthy === true)).toBe(true);
+    expect(new Set(fleet.commands.map((c) => c.commandId)).size).toBe(4);
+
+    // It recovers on its own; the healthy event comes back until the release is due.
+    const healthy = eventAt("healthy", T0 + 100 * S, { startedAtMs: run5 });
+    expect(await fleet.deliver(healthy, T0 + 100 * S)).toEqual(["claim", "retry"]);
+    expect(fleet.entry.healthySince).toBe(iso(T0 + 100 * S));
+    expect(await fleet.deliver(healthy, T0 + 400 * S, 2)).toEqual(["retry"]);
+    expect(fleet.retries.slice(3)).toEqual([300 * S, 300 * S]);
+    expect(fleet.take()).toEqual([]);
+    expect(await fleet.deliver(healthy, T0 + 700 * S, 3)).toEqual(["claim", "remediation"]);
+    expect(fleet.take()).toEqual(["released:healthy"]);
+    expect(fleet.entry.quarantine).toBeUndefined();
+    expect(fleet.entry.consecutiveRestarts).toBe(0);
+    expect(fleet.entry.restarts.map((r) => r.outcome)).toEqual([
+      "restarted",
+      "restarted",
+      "restarted",
+      "restarted",
+    ]);
+    expect(fleet.commands).toHaveLength(4);
+  });
+
+  it("a crash loop with restartOnExit: restart, ignore the agent's own stop, back off", async () => {
+    const fleet = new Fleet(policyOf({ restartOnExit: true }));
+    const run1 = T0 - 60 * S;
+    expect(
+      await fleet.deliver(eventAt("die", T0 - S, { startedAtMs: run1, exitCode: 1 }), T0),
+    ).toEqual(RESTART_KINDS);
+    const [command] = fleet.commands;
+    expect(command?.reason).toBe("exited with code 1");
+    expect(command?.requireUnhealthy).toBeUndefined();
+    expect(fleet.take()).toEqual([
+      "decided:exit",
+      "restarting:restart-sent",
+      "restarted:restarted",
+    ]);
+
+    // Someone stops run 2: not a crash, nothing read.
+    const run2 = T0 + S;
+    expect(
+      await fleet.deliver(
+        eventAt("die", T0 + 2 * S, { startedAtMs: run2, exitCode: 143, stopped: true }),
+        T0 + 2 * S,
+      ),
+    ).toEqual([]);
+    // Run 2 crashes 3 s after the restart: the 10 s backoff applies to crashes too.
+    const crash = eventAt("die", T0 + 3 * S, { startedAtMs: run2, exitCode: 1 });
+    expect(await fleet.deliver(crash, T0 + 3 * S)).toEqual(["claim", "remediation", "retry"]);
+    expect(fleet.retries).toEqual([7 * S]);
+    expect(await fleet.deliver(crash, T0 + 10 * S, 2)).toEqual(RESTART_KINDS);
+    expect(fleet.take()).toEqual([
+      "skipped:backoff",
+      "decided:exit",
+      "restarting:restart-sent",
+      "restarted:restarted",
+    ]);
+    expect(fleet.entry.consecutiveRestarts).toBe(2);
+    // A redelivery of the handled crash does nothing more.
+    expect(await fleet.deliver(crash, T0 + 11 * S, 3)).toEqual(["log"]);
+    expect(fleet.commands).toHaveLength(2);
+  });
+
+  it("ten healthy minutes after a restart start the backoff over", async () => {
+    const fleet = new Fleet(DEFAULT_HEAL_POLICY);
+    const run1 = T0 - 60 * S;
+    await fleet.deliver(eventAt("unhealthy", T0 - S, { startedAtMs: run1 }), T0);
+    const run2 = T0 + 2 * S;
+    await fleet.deliver(eventAt("healthy", T0 + 5 * S, { startedAtMs: run2 }), T0 + 5 * S);
+    expect(fleet.entry.healthySince).toBe(iso(T0 + 5 * S));
+    // Unhealthy again 600 s into the healthy stretch: restarted at once, counting from 1 again.
+    const at = T0 + 605 * S;
+    expect(await fleet.deliver(eventAt("unhealthy", at, { startedAtMs: run2 }), at)).toEqual(
+      RESTART_KINDS,
+    );
+    expect(fleet.entry.consecutiveRestarts).toBe(1);
+    expect(fleet.entry.healthySince).toBeUndefined();
+  });
+
+  it("a healthy event that beat the trouble it follows starts no stretch", async () => {
+    const fleet = new Fleet(DEFAULT_HEAL_POLICY);
+    const run = T0 - 60 * S;
+    await fleet.deliver(eventAt("unhealthy", T0 - S, { startedAtMs: run }), T0);
+    // A late copy of an older healthy event.
+    expect(
+      await fleet.deliver(eventAt("healthy", T0 - 2 * S, { startedAtMs: run }), T0 + S),
+    ).toEqual([]);
+    expect(fleet.entry.healthySince).toBeUndefined();
+  });
+});
+
+/*
+ * Product bugs: these tests state the correct behaviour and fail until heal.ts is fixed (see the
+ * report that came with them).
+ */
+describe("regressions (heal.ts)", () => {
+  const T0 = Date.parse("2026-11-27T19:00:00.000Z");
+  const RUN = T0 - 600 * S; // the quarantined run: nothing restarts it
+  const small = policyOf({
+    budget: { restarts: 1, windowSeconds: 60, releaseAfterHealthySeconds: 120 },
+  });
+
+  /** A fleet whose container was restarted once (an earlier run), then quarantined in RUN. */
+  async function quarantinedFleet(): Promise<Fleet> {
+    const fleet = new Fleet(small);
+    await fleet.deliver(
+      eventAt("unhealthy", T0 - 700 * S, { startedAtMs: T0 - 900 * S }),
+      T0 - 700 * S,
+    );
+    // RUN turns unhealthy within the budget's 60 s window of that restart.
+    fleet.ledger = {
+      ...(fleet.ledger as Versioned<LedgerEntry>),
+      value: {
+        ...fleet.entry,
+        lastRestartAt: iso(T0 - 30 * S),
+        restarts: fleet.entry.restarts.map((r) => ({ ...r, at: iso(T0 - 30 * S) })),
+      },
+    };
+    expect(await fleet.deliver(eventAt("unhealthy", T0, { startedAtMs: RUN }), T0)).toEqual([
+      "claim",
+      "remediation",
+    ]);
+    expect(fleet.take()).toEqual([
+      "decided:unhealthy",
+      "restarting:restart-sent",
+      "restarted:restarted",
+      "quarantined:budget-spent",
+    ]);
+    return fleet;
+  }
+
+  it("trouble in the quarantined run ends the healthy stretch: no release", async () => {
+    const fleet = await quarantinedFleet();
+    const healthy = eventAt("healthy", T0 + 10 * S, { startedAtMs: RUN });
+    expect(await fleet.deliver(healthy, T0 + 10 * S)).toEqual(["claim", "retry"]);
+    // Unhealthy again, same run, before the release is due.
+    await fleet.deliver(eventAt("unhealthy", T0 + 60 * S, { startedAtMs: RUN }), T0 + 60 * S);
+    expect(fleet.entry.healthySince).toBeUndefined();
+    // The healthy event comes back when the release was due: the stretch was broken.
+    await fleet.deliver(healthy, T0 + 130 * S, 2);
+    expect(fleet.take()).not.toContain("released:healthy");
+    expect(fleet.entry.quarantine).toBeDefined();
+  });
+
+  it("after a release, the container is healed again even in the quarantined run", async () => {
+    const fleet = await quarantinedFleet();
+    const healthy = eventAt("healthy", T0 + 10 * S, { startedAtMs: RUN });
+    await fleet.deliver(healthy, T0 + 10 * S);
+    await fleet.deliver(healthy, T0 + 130 * S, 2);
+    expect(fleet.take()).toEqual(["released:healthy"]);
+    // Unhealthy again, same run (nothing restarted it while it was quarantined).
+    const at = T0 + 200 * S;
+    const decisions = await fleet.deliver(eventAt("unhealthy", at, { startedAtMs: RUN }), at);
+    expect(decisions).toEqual(RESTART_KINDS);
+    expect(fleet.commands.at(-1)?.incident).toBe(iso(RUN));
+  });
+
+  it.each([
+    // [why, policy at the first delivery, policy at the redelivery, seconds, deliveries]
+    [
+      "unhealthy_for longer than maxEventAgeMs",
+      { unhealthyForSeconds: 600 },
+      { unhealthyForSeconds: 600 },
+      600,
+      3,
+    ],
+    ["a 20-minute pause", { paused: true }, {}, 1_200, 81],
+    [
+      "a 1-hour maintenance window",
+      { maintenance: [{ start: iso(T0 - 3_700 * S), end: iso(T0) }] },
+      {},
+      3_600,
+      13,
+    ],
+  ])(
+    "%s: the deferred event is acted on when it comes back",
+    async (_why, before, after, seconds, count) => {
+      const eventTime = T0 - seconds * S;
+      const event = eventAt("unhealthy", eventTime, { startedAtMs: eventTime - 3_600 * S });
+      const fleet = new Fleet(policyOf(before));
+      // Fresh on its first delivery: deferred.
+      expect(await fleet.deliver(event, eventTime)).toEqual(["claim", "remediation", "retry"]);
+      // Redelivered (after more deferrals) once nothing holds it back any more.
+      fleet.policy = policyOf(after);
+      const decisions = await fleet.deliver(event, T0, count);
+      expect(fleet.take().slice(1)).not.toContain("skipped:stale-event");
+      expect(decisions).toEqual(RESTART_KINDS);
+    },
+  );
+
+  it("a first delivery that is already stale is still skipped", async () => {
+    const event = eventAt("unhealthy", T0 - 600 * S, { startedAtMs: T0 - 3_600 * S });
+    const decisions = await decide(event, fakeContext({ now: new Date(T0) }));
+    expect(records(decisions).map((r) => r.code)).toEqual(["stale-event"]);
+  });
+
+  /** Incident A's restart is still pending (its replica died); then incident B comes. */
+  function pendingA(): Versioned<LedgerEntry> {
+    const A = iso(T0 - 900 * S);
+    return {
+      value: ledgerEntry({
+        lastIncident: A,
+        lastCommandId: "heal-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        lastRestartAt: iso(T0 - 30 * S),
+        consecutiveRestarts: 1,
+        restarts: [
+          {
+            at: iso(T0 - 30 * S),
+            incident: A,
+            commandId: "heal-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            outcome: "pending",
+          },
+        ],
+      }),
+      revision: 4,
+    };
+  }
+
+  it.each([
+    ["dry-run", policyOf({ dryRun: true })],
+    ["quarantine", small],
+  ])(
+    "a redelivery after a %s decision never resends another incident's command",
+    async (_d, policy) => {
+      const fleet = new Fleet(policy);
+      fleet.ledger = pendingA();
+      const eventB = eventAt("unhealthy", T0 - S, { startedAtMs: T0 - 20 * S });
+      const first = await fleet.deliver(eventB, T0);
+      expect(first).not.toContain("restart");
+      // The same event again (say the record's publish failed after the claim).
+      const again = await fleet.deliver(eventB, T0 + S, 2);
+      expect(again).not.toContain("restart");
+      expect(fleet.commands).toEqual([]);
+      expect(fleet.take()).not.toContain("restarting:restart-sent");
+    },
+  );
 });

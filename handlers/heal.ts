@@ -52,7 +52,7 @@ export function healHandler(options: HealOptions): HandlerDefinition<ContainerEv
     schema: ContainerEvent,
     concurrency: 32,
     // Deferrals are redeliveries too; a generous limit keeps a long backoff from being dropped.
-    maxDeliver: 1_000,
+    maxDeliver: 10_000,
     handle: (event, ctx) => decideHeal(event, ctx, options),
   };
 }
@@ -98,11 +98,20 @@ async function decideTrouble(
   const current = await ctx.read("ledger", key);
   const entry = current?.value ?? emptyEntry(event);
   const revision = current?.revision ?? 0;
-  // Before the policy: a claimed incident must get its answer however late the redelivery.
-  if (entry.lastIncident === incident) return resumeIfPending(event, entry, ctx, options, record);
-
   const eventTime = Date.parse(event.time);
   const observed = observeTrouble(entry, eventTime, policy);
+  // Before the policy: a claimed incident must get its answer however late the redelivery.
+  if (entry.lastIncident === incident) return resumeIfPending(event, entry, ctx, options, record);
+  const claim = (value: LedgerEntry): Decision => ({
+    kind: "claim",
+    store: "ledger",
+    key,
+    expectedRevision: revision,
+    value,
+  });
+  // What this event taught about the health history is kept whatever else is (not) done.
+  const keepObserved = observed !== entry ? [claim(observed)] : [];
+
   const verdict = evaluateHeal({
     trigger,
     host: event.host,
@@ -111,7 +120,8 @@ async function decideTrouble(
     startedAt: event.container.startedAt ? Date.parse(event.container.startedAt) : undefined,
     entry: observed,
     policy,
-    maxEventAgeMs: options.maxEventAgeMs,
+    // Age matters only the first time: a redelivery is late because a guard said "not yet".
+    maxEventAgeMs: ctx.deliveryCount > 1 ? Number.POSITIVE_INFINITY : options.maxEventAgeMs,
   });
   const decisions: Decision[] = labelErrors.map((error) => ({
     kind: "log",
@@ -119,15 +129,6 @@ async function decideTrouble(
     msg: `ignoring a policy label on ${event.container.name}: ${error}`,
     fields: { containerId: event.container.id },
   }));
-  const claim = (value: LedgerEntry): Decision => ({
-    kind: "claim",
-    store: "ledger",
-    key,
-    expectedRevision: revision,
-    value,
-  });
-  // What this event taught about the health history is kept even when nothing else is done.
-  const keepObserved = observed !== entry ? [claim(observed)] : [];
   switch (verdict.kind) {
     case "skip":
       return [...decisions, ...keepObserved, record("skipped", verdict.code, verdict.message)];
@@ -145,9 +146,11 @@ async function decideTrouble(
     case "quarantine":
       return [
         ...decisions,
+        // No lastIncident: later triggers of this run must still reach the health bookkeeping
+        // (for the release), and a released container must be healable in the same run. The
+        // quarantine guard is what stops restarts meanwhile.
         claim({
           ...observed,
-          lastIncident: incident,
           quarantine: { since: now.toISOString(), reason: verdict.message.slice(0, 512) },
         }),
         record("quarantined", "budget-spent", verdict.message),
@@ -219,7 +222,7 @@ async function decideHealthy(event: ContainerEvent, ctx: HandlerContext): Promis
     const { quarantine: _released, ...rest } = observed;
     const record = recordFactory(event, ctx.now);
     return [
-      claim({ ...rest, consecutiveRestarts: 0 }),
+      claim({ ...rest, consecutiveRestarts: 0, releasedAt: ctx.now.toISOString() }),
       record("released", "healthy", release.message),
     ];
   }
@@ -255,7 +258,11 @@ function resumeIfPending(
   record: RecordFn,
 ): Decision[] {
   const last = entry.restarts[0];
-  if (last?.outcome !== "pending" || last.commandId !== entry.lastCommandId) {
+  if (
+    last?.outcome !== "pending" ||
+    last.commandId !== entry.lastCommandId ||
+    last.incident !== entry.lastIncident
+  ) {
     return [
       { kind: "log", level: "debug", msg: "incident already handled", fields: { id: event.id } },
     ];

@@ -167,7 +167,6 @@ export function parseProbeLabels(labels: Record<string, string>): ProbeLabelsRes
   return { ok: true, spec: { ...timing, ...probe } };
 }
 
-
 // --- zod schemas for the individual label values ----------------------------------------------
 
 /** What a label value converter returns for an unusable value. */

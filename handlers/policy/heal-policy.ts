@@ -29,7 +29,7 @@ export type HealVerdict =
   | { kind: "skip"; code: string; message: string };
 
 /** How long to wait before looking again while the fleet is paused. */
-export const PAUSE_RECHECK_MS = 15_000;
+export const PAUSE_RECHECK_MS = 30_000;
 /** Longest single deferral, so that a changed policy is seen in reasonable time. */
 export const MAX_DEFER_MS = 300_000;
 
@@ -129,9 +129,11 @@ export function backoffUntil(
 /** Restarts attempted since `since` (refused and skipped commands restarted nothing). */
 export function restartsWithin(entry: LedgerEntry | undefined, since: number): number {
   if (!entry) return 0;
+  // A release from quarantine starts a fresh budget.
+  const from = Math.max(since, entry.releasedAt ? Date.parse(entry.releasedAt) : 0);
   return entry.restarts.filter(
     (r) =>
-      Date.parse(r.at) >= since &&
+      Date.parse(r.at) >= from &&
       (r.outcome === "pending" || r.outcome === "restarted" || r.outcome === "failed"),
   ).length;
 }
@@ -152,7 +154,15 @@ export function observeTrouble(
   const { healthySince, ...rest } = entry;
   const healthyFor = healthySince ? eventTime - Date.parse(healthySince) : -1;
   if (healthyFor < 0 && healthySince) return entry;
-  const reset = healthyFor >= policy.backoff.resetAfterSeconds * 1000;
+  const resetAfter = policy.backoff.resetAfterSeconds * 1000;
+  // Like Kubernetes, running without trouble for resetAfter since the last restart also counts,
+  // for containers that have no health check to report a healthy stretch.
+  const lastRestart = entry.lastRestartAt ? Date.parse(entry.lastRestartAt) : undefined;
+  const quietSinceRestart =
+    lastRestart !== undefined &&
+    (lastTrouble === undefined || lastTrouble <= lastRestart) &&
+    eventTime - lastRestart >= resetAfter;
+  const reset = healthyFor >= resetAfter || quietSinceRestart;
   return {
     ...rest,
     lastTroubleAt: new Date(eventTime).toISOString(),

@@ -1,4 +1,4 @@
-import { type HealPolicy, type Labels, parseDuration } from "../../contracts/index.js";
+import { HealPolicy, type Labels, parseDuration } from "../../contracts/index.js";
 
 /** Labels by which one container overrides the fleet's heal policy (see docs/POLICY.md). */
 export const POLICY_LABELS = {
@@ -64,8 +64,9 @@ export function effectivePolicy(fleet: HealPolicy, labels: Labels): EffectivePol
     unhealthyForSeconds: seconds(L.unhealthyFor) ?? fleet.unhealthyForSeconds,
     restartOnExit: flag(L.restartOnExit) ?? fleet.restartOnExit,
     dependents: flag(L.dependents) ?? fleet.dependents,
-    // A container can ask for dry-run, but cannot leave a fleet that is in dry-run.
-    dryRun: fleet.dryRun || (flag(L.dryRun) ?? false),
+    // A container can ask for dry-run, but cannot leave a fleet that is in dry-run (the label is
+    // still read, so that a bad value is reported either way).
+    dryRun: (flag(L.dryRun) ?? false) || fleet.dryRun,
     backoff: {
       initialSeconds: seconds(L.backoffInitial) ?? fleet.backoff.initialSeconds,
       maxSeconds: seconds(L.backoffMax) ?? fleet.backoff.maxSeconds,
@@ -78,5 +79,14 @@ export function effectivePolicy(fleet: HealPolicy, labels: Labels): EffectivePol
         seconds(L.budgetReleaseAfter) ?? fleet.budget.releaseAfterHealthySeconds,
     },
   };
-  return { policy, labelErrors: errors };
+  // Each label was checked on its own; the result must also fit the schema's limits.
+  const checked = HealPolicy.safeParse(policy);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    errors.push(
+      `policy labels out of range (${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "invalid"}); using the fleet policy`,
+    );
+    return { policy: fleet, labelErrors: errors };
+  }
+  return { policy: checked.data, labelErrors: errors };
 }

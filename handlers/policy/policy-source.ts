@@ -14,9 +14,25 @@ export interface PolicySource {
  */
 export async function watchPolicy(config: KV, log: Logger): Promise<PolicySource> {
   let policy = DEFAULT_HEAL_POLICY;
+  let revision = 0;
+  // Read once before returning, so that the stored policy is in force from the first message.
+  const stored = await config.get(POLICY_KEY);
+  if (stored?.operation === "PUT") {
+    const decoded = decode(HealPolicy, stored.value);
+    if (decoded.ok) {
+      policy = decoded.value;
+      revision = stored.revision;
+    } else {
+      log.error(
+        { err: decoded.error.message },
+        "stored fleet policy is invalid; using the defaults",
+      );
+    }
+  }
   const watch = await config.watch({ key: POLICY_KEY });
   const loop = (async () => {
     for await (const entry of watch) {
+      if (entry.revision <= revision) continue;
       if (entry.operation !== "PUT") {
         policy = DEFAULT_HEAL_POLICY;
         log.info("fleet policy removed; using the defaults");

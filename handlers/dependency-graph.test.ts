@@ -1,0 +1,329 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ContainerSnapshot } from "../contracts/index.js";
+import {
+  buildDependencyGraph,
+  dependentsDisabled,
+  parseComposeDependsOn,
+  planDependents,
+  resolveContainerRef,
+} from "./dependency-graph.js";
+
+const idOf = (name: string) => createHash("sha256").update(name).digest("hex");
+
+interface Spec {
+  labels?: Record<string, string>;
+  optedIn?: boolean;
+  state?: ContainerSnapshot["state"];
+  networkMode?: string;
+  /** `project/service`: sets the compose labels and field. */
+  compose?: string;
+  dependsOn?: string;
+}
+
+function c(name: string, spec: Spec = {}): ContainerSnapshot {
+  const [project, service] = spec.compose?.split("/") ?? [];
+  const labels: Record<string, string> = {
+    autoheal: "true",
+    ...(project && service
+      ? { "com.docker.compose.project": project, "com.docker.compose.service": service }
+      : {}),
+    ...(spec.dependsOn !== undefined ? { "com.docker.compose.depends_on": spec.dependsOn } : {}),
+    ...spec.labels,
+  };
+  return ContainerSnapshot.parse({
+    id: idOf(name),
+    name,
+    image: "busybox",
+    state: spec.state ?? "running",
+    health: "healthy",
+    optedIn: spec.optedIn ?? true,
+    labels,
+    startedAt: "2026-11-27T19:41:29.98123456Z",
+    restartCount: 0,
+    failingStreak: 0,
+    healthSource: "docker",
+    networkMode: spec.networkMode ?? "none",
+    ...(project && service ? { compose: { project, service } } : {}),
+  });
+}
+
+const onNet = (parent: string, spec: Spec = {}): Spec => ({
+  networkMode: `container:${idOf(parent)}`,
+  ...spec,
+});
+
+function plan(containers: ContainerSnapshot[], root: string) {
+  return planDependents(buildDependencyGraph(containers), idOf(root));
+}
+
+const names = (p: ReturnType<typeof plan>) => p.order.map((n) => n.container.name);
+
+describe("parseComposeDependsOn", () => {
+  it("reads compose v2's svc:condition:restart entries", () => {
+    expect(parseComposeDependsOn("db:service_started:false,redis:service_healthy:true")).toEqual([
+      { service: "db", condition: "service_started", restart: false },
+      { service: "redis", condition: "service_healthy", restart: true },
+    ]);
+  });
+
+  it("reads bare service names, as older compose v2 releases wrote", () => {
+    expect(parseComposeDependsOn("db, cache")).toEqual([{ service: "db" }, { service: "cache" }]);
+  });
+
+  it("returns nothing for an absent or empty label and skips empty entries", () => {
+    expect(parseComposeDependsOn(undefined)).toEqual([]);
+    expect(parseComposeDependsOn("")).toEqual([]);
+    expect(parseComposeDependsOn(",db:service_started:maybe,,:x")).toEqual([
+      { service: "db", condition: "service_started" },
+    ]);
+  });
+});
+
+describe("dependentsDisabled", () => {
+  it("is true only for autoheal.dependents=false", () => {
+    expect(dependentsDisabled({ "autoheal.dependents": "false" })).toBe(true);
+    expect(dependentsDisabled({ "autoheal.dependents": " FALSE " })).toBe(true);
+    expect(dependentsDisabled({ "autoheal.dependents": "true" })).toBe(false);
+    expect(dependentsDisabled({ "autoheal.dependents": "no" })).toBe(false);
+    expect(dependentsDisabled({})).toBe(false);
+  });
+});
+
+describe("resolveContainerRef", () => {
+  const web = c("web");
+  const db = c("db");
+  const all = [web, db];
+
+  it("finds a container by full id, by name with or without '/', and by unique id prefix", () => {
+    expect(resolveContainerRef(web.id, all)).toBe(web);
+    expect(resolveContainerRef("db", all)).toBe(db);
+    expect(resolveContainerRef("/db", all)).toBe(db);
+    expect(resolveContainerRef(web.id.slice(0, 12), all)).toBe(web);
+  });
+
+  it("finds nothing for an unknown name, an ambiguous prefix or an empty reference", () => {
+    expect(resolveContainerRef("nope", all)).toBeUndefined();
+    expect(resolveContainerRef("", all)).toBeUndefined();
+    const twins = [
+      { ...web, id: `abc${"0".repeat(61)}` },
+      { ...db, id: `abc${"1".repeat(61)}` },
+    ];
+    expect(resolveContainerRef("abc", twins)).toBeUndefined();
+  });
+
+  it("prefers a name over an id prefix, as Docker does", () => {
+    const named = { ...c("x"), name: web.id.slice(0, 6) };
+    expect(resolveContainerRef(web.id.slice(0, 6), [web, named])).toBe(named);
+  });
+});
+
+describe("buildDependencyGraph", () => {
+  it("links network_mode container:<id> and container:<name> children to their parent", () => {
+    const graph = buildDependencyGraph([
+      c("vpn"),
+      c("app", onNet("vpn")),
+      c("sidecar", { networkMode: "container:vpn" }),
+    ]);
+    expect(graph.dependents.get(idOf("vpn"))).toEqual([
+      {
+        parent: idOf("vpn"),
+        child: idOf("app"),
+        kind: "network",
+        detail: "network_mode container:vpn",
+      },
+      {
+        parent: idOf("vpn"),
+        child: idOf("sidecar"),
+        kind: "network",
+        detail: "network_mode container:vpn",
+      },
+    ]);
+  });
+
+  it("links compose depends_on only within the same project, to every replica", () => {
+    const graph = buildDependencyGraph([
+      c("shop-db-1", { compose: "shop/db" }),
+      c("shop-db-2", { compose: "shop/db" }),
+      c("blog-db-1", { compose: "blog/db" }),
+      c("shop-web-1", { compose: "shop/web", dependsOn: "db:service_healthy:false" }),
+    ]);
+    const parentsOfWeb = [...graph.dependents.entries()]
+      .filter(([, edges]) => edges.some((e) => e.child === idOf("shop-web-1")))
+      .map(([parent]) => parent)
+      .sort();
+    expect(parentsOfWeb).toEqual([idOf("shop-db-1"), idOf("shop-db-2")].sort());
+    expect(graph.dependents.get(idOf("blog-db-1"))).toBeUndefined();
+    expect(graph.dependents.get(idOf("shop-db-1"))?.[0]?.detail).toBe(
+      "depends_on db (service_healthy)",
+    );
+  });
+
+  it("follows an unresolved network_mode service:<svc> within the project", () => {
+    const graph = buildDependencyGraph([
+      c("p-vpn-1", { compose: "p/vpn" }),
+      c("p-app-1", { compose: "p/app", networkMode: "service:vpn" }),
+    ]);
+    expect(graph.dependents.get(idOf("p-vpn-1"))?.map((e) => e.child)).toEqual([idOf("p-app-1")]);
+  });
+
+  it("ignores one-off containers, self references and references to unknown containers", () => {
+    const graph = buildDependencyGraph([
+      c("p-db-1", { compose: "p/db" }),
+      c("p-web-run-1", {
+        compose: "p/web",
+        dependsOn: "db:service_started:false",
+        labels: { "com.docker.compose.oneoff": "True" },
+      }),
+      c("loop", { networkMode: "container:loop" }),
+      c("orphan", { networkMode: `container:${"f".repeat(64)}` }),
+    ]);
+    expect([...graph.dependents.keys()]).toEqual([]);
+  });
+
+  it("keeps both edges when a child shares the network and depends_on the same parent", () => {
+    const graph = buildDependencyGraph([
+      c("p-vpn-1", { compose: "p/vpn" }),
+      c("p-app-1", onNet("p-vpn-1", { compose: "p/app", dependsOn: "vpn:service_started:true" })),
+    ]);
+    expect(graph.dependents.get(idOf("p-vpn-1"))?.map((e) => e.kind)).toEqual([
+      "network",
+      "depends_on",
+    ]);
+  });
+});
+
+describe("planDependents", () => {
+  it("is empty for a container without dependents or an unknown root", () => {
+    expect(plan([c("a"), c("b")], "a")).toEqual({ order: [], ineligible: [], warnings: [] });
+    expect(plan([c("a")], "zzz")).toEqual({ order: [], ineligible: [], warnings: [] });
+  });
+
+  it("orders dependents of dependents after their parents, each once", () => {
+    // a ← b ← d, a ← c ← d (a diamond), d ← e; and a ← e directly.
+    const p = plan(
+      [
+        c("e", onNet("d", { compose: "x/e", dependsOn: "a:service_started:false" })),
+        c("d", onNet("b", { compose: "x/d", dependsOn: "c:service_started:false" })),
+        c("c", onNet("a", { compose: "x/c" })),
+        c("b", onNet("a", { compose: "x/b" })),
+        c("a", { compose: "x/a" }),
+      ],
+      "a",
+    );
+    expect(names(p)).toEqual(["b", "c", "d", "e"]);
+    const d = p.order[2];
+    expect(d?.parents.sort()).toEqual([idOf("b"), idOf("c")].sort());
+    expect(d?.reasons).toEqual(["network_mode container:b", "depends_on c (service_started)"]);
+    expect(p.order[3]?.parents.sort()).toEqual([idOf("a"), idOf("d")].sort());
+    expect(p.warnings).toEqual([]);
+  });
+
+  it("puts a deep chain in order whatever the snapshot's order", () => {
+    const chain = ["n0", "n1", "n2", "n3", "n4", "n5"];
+    const containers = chain.map((n, i) => (i === 0 ? c(n) : c(n, onNet(chain[i - 1] as string))));
+    expect(names(plan(containers.reverse(), "n0"))).toEqual(chain.slice(1));
+    expect(names(plan(containers, "n3"))).toEqual(["n4", "n5"]);
+  });
+
+  it("orders independent dependents by name", () => {
+    const p = plan(
+      [c("db"), c("zeta", onNet("db")), c("alpha", onNet("db")), c("mid", onNet("db"))],
+      "db",
+    );
+    expect(names(p)).toEqual(["alpha", "mid", "zeta"]);
+  });
+
+  it("reports dependents that did not opt in or opted out, and does not follow them", () => {
+    const p = plan(
+      [
+        c("db"),
+        c("shy", onNet("db", { optedIn: false })),
+        c("behind-shy", onNet("shy")),
+        c("off", onNet("db", { labels: { "autoheal.dependents": "false" } })),
+        c("behind-off", onNet("off")),
+        c("stopped", onNet("db", { state: "exited" })),
+        c("ok", onNet("db")),
+        c("behind-ok", onNet("ok")),
+      ],
+      "db",
+    );
+    expect(names(p)).toEqual(["ok", "behind-ok"]);
+    expect(p.ineligible.map((i) => [i.container.name, i.code, i.parent])).toEqual([
+      ["off", "dependents-disabled", idOf("db")],
+      ["shy", "not-opted-in", idOf("db")],
+      ["stopped", "not-running", idOf("db")],
+    ]);
+  });
+
+  it("reports an ineligible dependent once, however many parents reach it", () => {
+    const p = plan(
+      [
+        c("db", { compose: "p/db" }),
+        c("a", onNet("db", { compose: "p/a" })),
+        c(
+          "off",
+          onNet("db", {
+            compose: "p/off",
+            dependsOn: "a",
+            labels: { "autoheal.dependents": "false" },
+          }),
+        ),
+      ],
+      "db",
+    );
+    expect(names(p)).toEqual(["a"]);
+    expect(p.ineligible.map((i) => i.container.name)).toEqual(["off"]);
+  });
+
+  it("ignores an edge back to the root, with a warning", () => {
+    const p = plan(
+      [
+        c("p-a-1", { compose: "p/a", dependsOn: "b:service_started:false" }),
+        c("p-b-1", { compose: "p/b", dependsOn: "a:service_started:false" }),
+      ],
+      "p-a-1",
+    );
+    expect(names(p)).toEqual(["p-b-1"]);
+    expect(p.warnings).toHaveLength(1);
+    expect(p.warnings[0]).toMatch(/cycle: p-a-1 depends on its own dependent p-b-1/);
+  });
+
+  it("breaks a cycle among dependents at its first name, with a warning, each container once", () => {
+    // x depends on root and z, y on x, z on y (a cycle x → y → z → x), w on z.
+    const p = plan(
+      [
+        c("root", { compose: "p/root" }),
+        c("x", { compose: "p/x", dependsOn: "root,z" }),
+        c("y", { compose: "p/y", dependsOn: "x" }),
+        c("z", { compose: "p/z", dependsOn: "y" }),
+        c("w", { compose: "p/w", dependsOn: "z" }),
+      ],
+      "root",
+    );
+    expect(names(p)).toEqual(["x", "y", "z", "w"]);
+    expect(p.warnings).toHaveLength(1);
+    expect(p.warnings).toEqual(["dependency cycle x → y → z → x: restarting x first, before z"]);
+    // x's edge from z was dropped; it follows the root only.
+    expect(p.order[0]?.parents).toEqual([idOf("root")]);
+    expect(new Set(names(p)).size).toBe(p.order.length);
+  });
+
+  it("terminates on a cycle that does not contain the root and is entered from two sides", () => {
+    const p = plan(
+      [
+        c("root", { compose: "p/root" }),
+        c("m", { compose: "p/m", dependsOn: "root,n" }),
+        c("n", { compose: "p/n", dependsOn: "root,m" }),
+      ],
+      "root",
+    );
+    expect(names(p)).toEqual(["m", "n"]);
+    expect(p.warnings).toEqual([expect.stringContaining("restarting m first, before n")]);
+  });
+
+  it("never lists the root among the dependents", () => {
+    const p = plan([c("a", onNet("b")), c("b", onNet("a"))], "a");
+    expect(names(p)).toEqual(["b"]);
+  });
+});

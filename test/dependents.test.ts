@@ -1,0 +1,273 @@
+// Dependent restarts on real parts: one dockerd engine, nats-server, an agent and one handler
+// replica, all started through the CLI. Docker's own event stream is the witness for what was
+// restarted, in which order and how often.
+
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  decode,
+  EVENTS_STREAM,
+  HOSTS_BUCKET,
+  HostSnapshot,
+  parseRemediationSubject,
+  RemediationRecord,
+} from "../contracts/index.js";
+import { TEST_IMAGE } from "./support/busybox-image.js";
+import {
+  type DockerEventRecord,
+  type DockerEventRecorder,
+  makeUnhealthy,
+  recordDockerEvents,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
+import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { type FleetProcess, startRole } from "./support/fleetheal.js";
+import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { waitFor } from "./support/wait.js";
+
+const HOST = "deps-host";
+const cleanups: (() => Promise<void>)[] = [];
+let nats: NatsServerHandle;
+let engine: DockerEngine;
+let recorder: DockerEventRecorder;
+let external: NatsConnection;
+let handler: FleetProcess;
+const seen: Msg[] = [];
+
+/** A long-running container joined to another's network namespace, created with dockerode. */
+async function runDependent(
+  name: string,
+  networkMode: string,
+  labels: Record<string, string>,
+): Promise<{ id: string; name: string }> {
+  const container = await engine.docker.createContainer({
+    name,
+    Image: TEST_IMAGE,
+    Cmd: ["sh", "-c", "trap 'exit 0' TERM\nwhile :; do sleep 1 & wait $!; done"],
+    Labels: labels,
+    StopTimeout: 2,
+    HostConfig: { NetworkMode: networkMode },
+  });
+  await container.start();
+  return { id: container.id, name };
+}
+
+function records(containerId: string): RemediationRecord[] {
+  return seen
+    .filter((m) => parseRemediationSubject(m.subject)?.containerId === containerId)
+    .map((m) => {
+      const decoded = decode(RemediationRecord, m.data);
+      if (!decoded.ok) throw decoded.error;
+      return decoded.value;
+    });
+}
+
+/** Waits until the agent's snapshot in KV shows every one of `ids`. */
+async function snapshotShows(ids: string[]): Promise<HostSnapshot> {
+  const kv = await new Kvm(external).open(HOSTS_BUCKET);
+  return waitFor(
+    async () => {
+      const entry = await kv.get(HOST);
+      if (!entry) return undefined;
+      const snapshot = HostSnapshot.parse(entry.json());
+      return ids.every((id) => snapshot.containers.some((c) => c.id === id)) ? snapshot : undefined;
+    },
+    { timeoutMs: 20_000, message: "the host snapshot never showed the test containers" },
+  );
+}
+
+/**
+ * Waits until the dependents handler has finished with every message it was given (the heal
+ * handler's own deferrals are not this test's business).
+ */
+async function dependentsSettled(): Promise<void> {
+  const jsm = await jetstreamManager(external);
+  let last = "";
+  await waitFor(
+    async () => {
+      const info = await jsm.consumers.info(EVENTS_STREAM, "fleetheal-dependents");
+      last = `pending ${info.num_pending}, ack pending ${info.num_ack_pending}, redelivered ${info.num_redelivered}`;
+      return info.num_pending + info.num_ack_pending + info.num_redelivered === 0;
+    },
+    {
+      timeoutMs: 60_000,
+      message: () =>
+        `the dependents consumer never settled (${last}); handler said: ${handler.json
+          .filter((l) => l.handler === "dependents" && Number(l.level) >= 30)
+          .slice(-10)
+          .map((l) => JSON.stringify(l))
+          .join("\n")}`,
+    },
+  );
+}
+
+const isRestart = (id: string) => (e: DockerEventRecord) => e.id === id && e.action === "restart";
+const touched = (id: string) => (e: DockerEventRecord) =>
+  e.id === id && ["kill", "die", "stop", "start", "restart"].includes(e.action);
+
+/** Makes `parent` unhealthy and returns Docker's `restart` event for it. */
+async function healParent(parent: { id: string; name: string }): Promise<DockerEventRecord> {
+  const before = recorder.events.length;
+  await makeUnhealthy(engine, parent.id);
+  return recorder.waitFor(
+    (e) => isRestart(parent.id)(e) && recorder.events.indexOf(e) >= before,
+    30_000,
+    `heal never restarted ${parent.name}`,
+  );
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  cleanups.push(async () => nats[Symbol.asyncDispose]());
+  engine = await startDockerEngine("deps");
+  cleanups.push(() => engine.stop());
+  recorder = await recordDockerEvents(engine);
+  cleanups.push(async () => recorder.close());
+
+  external = await connect({ servers: nats.url, name: "dependents-test" });
+  cleanups.push(() => external.close());
+  const sub = external.subscribe("fleetheal.v1.act.>", {
+    callback: (_e, m) => {
+      seen.push(m);
+    },
+  });
+  cleanups.push(async () => sub.unsubscribe());
+
+  const common = { FLEETHEAL_NATS_URL: nats.url };
+  const roles: FleetProcess[] = [];
+  cleanups.push(async () => {
+    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
+  });
+  handler = await startRole("handler", "handler", common);
+  roles.push(handler);
+  roles.push(
+    await startRole("agent", "agent", {
+      ...common,
+      FLEETHEAL_HOST_ID: HOST,
+      DOCKER_HOST: engine.dockerHost,
+      FLEETHEAL_HEARTBEAT_MS: "500",
+    }),
+  );
+});
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+});
+
+describe("dependents: restarted after their parent", () => {
+  it("restarts network_mode container: dependents after the parent, transitively, once each", async () => {
+    const parent = await runTestContainer(engine, {
+      name: "net-parent",
+      labels: { autoheal: "true" },
+    });
+    await waitForHealth(engine, parent.id, "healthy", 20_000);
+    const child = await runDependent("net-child", `container:${parent.id}`, { autoheal: "true" });
+    // By name, which Docker keeps as written or turns into the id; either way it is followed.
+    const grandchild = await runDependent("net-grandchild", "container:net-child", {
+      autoheal: "true",
+    });
+    const optedOut = await runDependent("net-opted-out", `container:${parent.id}`, {
+      autoheal: "true",
+      "autoheal.dependents": "false",
+    });
+    const snapshot = await snapshotShows([parent.id, child.id, grandchild.id, optedOut.id]);
+    console.info(
+      "network modes in the snapshot:",
+      snapshot.containers.map((c) => `${c.name}=${c.networkMode}`).join(", "),
+    );
+
+    const parentRestart = await healParent(parent);
+    const childRestart = await recorder.waitFor(
+      (e) => isRestart(child.id)(e) && e.timeNano > parentRestart.timeNano,
+      30_000,
+      "the dependent was not restarted after its parent",
+    );
+    const grandchildRestart = await recorder.waitFor(
+      (e) => isRestart(grandchild.id)(e) && e.timeNano > childRestart.timeNano,
+      30_000,
+      "the dependent's dependent was not restarted after it",
+    );
+    console.info(
+      `parent restart -> child restart in ${Number(childRestart.timeNano - parentRestart.timeNano) / 1e6} ms, ` +
+        `-> grandchild in ${Number(grandchildRestart.timeNano - childRestart.timeNano) / 1e6} ms`,
+    );
+    // The child went down only after the parent was back: its kill follows the parent's restart.
+    const childKill = recorder.events.find((e) => e.id === child.id && e.action === "kill");
+    expect(childKill && childKill.timeNano > parentRestart.timeNano).toBe(true);
+
+    await waitForHealth(engine, parent.id, "healthy", 20_000);
+    await dependentsSettled();
+    const waits = handler.json.filter(
+      (l) => l.handler === "dependents" && l.msg === "deferred; JetStream will redeliver",
+    );
+    console.info(`deliveries deferred for a fresh snapshot: ${waits.length}`);
+    expect(recorder.count(isRestart(parent.id))).toBe(1);
+    expect(recorder.count(isRestart(child.id))).toBe(1);
+    expect(recorder.count(isRestart(grandchild.id))).toBe(1);
+    expect(recorder.count(touched(optedOut.id))).toBe(1); // its own start only
+    for (const id of [child.id, grandchild.id, optedOut.id]) {
+      expect((await engine.docker.getContainer(id).inspect()).State.Running).toBe(true);
+    }
+
+    const parentRecord = records(parent.id).find((r) => r.phase === "restarted");
+    expect(parentRecord?.actor).toBe("handler:heal");
+    for (const dep of [child, grandchild]) {
+      const phases = records(dep.id).map((r) => `${r.phase}:${r.code}`);
+      expect(phases).toEqual(["restarting:dependent", "restarted:restarted"]);
+      for (const r of records(dep.id)) {
+        expect(r).toMatchObject({
+          actor: "handler:dependents",
+          triggerEventId: parentRecord?.id,
+          containerName: dep.name,
+        });
+      }
+    }
+    expect(records(optedOut.id).map((r) => `${r.phase}:${r.code}`)).toEqual([
+      "skipped:dependents-disabled",
+    ]);
+  });
+
+  it("restarts a compose depends_on dependent after its parent, in the same project only", async () => {
+    const compose = (project: string, service: string, dependsOn: string) => ({
+      autoheal: "true",
+      "com.docker.compose.project": project,
+      "com.docker.compose.service": service,
+      "com.docker.compose.depends_on": dependsOn,
+    });
+    const db = await runTestContainer(engine, {
+      name: "shop-db-1",
+      labels: compose("shop", "db", ""),
+    });
+    const web = await runTestContainer(engine, {
+      name: "shop-web-1",
+      labels: compose("shop", "web", "db:service_started:false"),
+      healthcheck: false,
+    });
+    const elsewhere = await runTestContainer(engine, {
+      name: "blog-web-1",
+      labels: compose("blog", "web", "db:service_started:false"),
+      healthcheck: false,
+    });
+    await waitForHealth(engine, db.id, "healthy", 20_000);
+    await snapshotShows([db.id, web.id, elsewhere.id]);
+
+    const dbRestart = await healParent(db);
+    await recorder.waitFor(
+      (e) => isRestart(web.id)(e) && e.timeNano > dbRestart.timeNano,
+      30_000,
+      "the compose dependent was not restarted after its parent",
+    );
+    await waitForHealth(engine, db.id, "healthy", 20_000);
+    await dependentsSettled();
+    expect(recorder.count(isRestart(db.id))).toBe(1);
+    expect(recorder.count(isRestart(web.id))).toBe(1);
+    expect(recorder.count(touched(elsewhere.id))).toBe(1); // its own start only
+    const restarting = records(web.id).find((r) => r.phase === "restarting");
+    expect(restarting?.message).toContain("depends_on db (service_started)");
+    expect(records(elsewhere.id)).toEqual([]);
+  });
+});
