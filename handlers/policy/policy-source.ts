@@ -22,6 +22,7 @@ export async function watchPolicy(config: KV, log: Logger): Promise<PolicySource
     if (decoded.ok) {
       policy = decoded.value;
       revision = stored.revision;
+      log.info({ revision }, "fleet policy loaded");
     } else {
       log.error(
         { err: decoded.error.message },
