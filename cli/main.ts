@@ -1,17 +1,13 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { loadAgentConfig } from "../agent/config.js";
-import { runAgent } from "../agent/main.js";
 import { intFromEnv, loadEnv } from "../common/config.js";
 import { describeError } from "../common/errors.js";
 import { runUntilSignal, type Stoppable } from "../common/lifecycle.js";
 import { createLogger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
 import { loadGatewayConfig } from "../gateway/config.js";
-import { runGateway } from "../gateway/main.js";
 import { loadHandlerConfig } from "../handlers/config.js";
-import { runHandlers } from "../handlers/main.js";
-import { notifyTestCommand } from "../handlers/notify/test-send.js";
 import { startEmbeddedNats } from "./embedded-nats.js";
 import { HELP } from "./help.js";
 
@@ -21,6 +17,15 @@ const UpEnv = z.object({
   FLEETHEAL_NATS_PORT: intFromEnv({ min: 1, max: 65_535, default: 4222 }),
   FLEETHEAL_NATS_SERVER_BIN: z.string().default("nats-server"),
 });
+
+// Each role's code is loaded only when that role runs: an agent on every host should not carry
+// the gateway's HTTP stack or the handlers in memory.
+const runAgent: typeof import("../agent/main.js").runAgent = async (...args) =>
+  (await import("../agent/main.js")).runAgent(...args);
+const runHandlers: typeof import("../handlers/main.js").runHandlers = async (...args) =>
+  (await import("../handlers/main.js")).runHandlers(...args);
+const runGateway: typeof import("../gateway/main.js").runGateway = async (...args) =>
+  (await import("../gateway/main.js")).runGateway(...args);
 
 const COMMANDS: Record<string, () => Promise<Stoppable>> = {
   agent: () => runAgent(loadAgentConfig(), createLogger("agent")),
@@ -77,6 +82,7 @@ async function startAllInOne(): Promise<Stoppable> {
 async function notifyTest(): Promise<void> {
   const out = (text: string) => process.stdout.write(text);
   const err = (text: string) => process.stderr.write(text);
+  const { notifyTestCommand } = await import("../handlers/notify/test-send.js");
   const code = await notifyTestCommand(process.env, out, err).catch((error: unknown) => {
     err(`fleetheal notify-test: ${describeError(error)}\n`);
     return 1;

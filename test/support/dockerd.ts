@@ -45,6 +45,8 @@ export interface DockerEngine extends AsyncDisposable {
   readonly socketPath: string;
   /** `unix://<socketPath>`, suitable for DOCKER_HOST or `docker -H`. */
   readonly dockerHost: string;
+  /** `tcp://127.0.0.1:<port>` when started with the `tcp` option, for DOCKER_HOST. */
+  readonly tcpHost: string | undefined;
   /** Client bound to this engine (no request timeout, so event streams stay open). */
   readonly docker: Docker;
   /** Everything the engine owns lives under here; removed by stop(). */
@@ -71,6 +73,21 @@ export interface DockerEngine extends AsyncDisposable {
    * Event streams of this engine end.
    */
   restart(): Promise<void>;
+}
+
+export interface DockerEngineOptions {
+  /**
+   * Also serve the API on `tcp://127.0.0.1:<port>` (loopback only), besides the unix socket.
+   * With `tls`, dockerd runs with `--tlsverify`: clients must present a certificate signed by
+   * `caCert`. The unix socket never uses TLS. Without `tls` the port is plain HTTP, which dockerd
+   * 20.10 accepts on loopback after a warning and a 1 s pause (its 15 s deprecation delay is for
+   * non-loopback addresses only).
+   */
+  tcp?: {
+    port: number;
+    /** PEM file paths: the CA that client certificates must chain to, and the server's pair. */
+    tls?: { caCert: string; cert: string; key: string };
+  };
 }
 
 export interface DockerEngineSet extends AsyncDisposable {
@@ -123,7 +140,10 @@ export async function startDockerEngines(
  * Starts one private containerd + dockerd pair and waits until the Docker API answers a ping.
  * The error on failure includes the tails of both daemon logs.
  */
-export async function startDockerEngine(name: string): Promise<DockerEngine> {
+export async function startDockerEngine(
+  name: string,
+  opts: DockerEngineOptions = {},
+): Promise<DockerEngine> {
   const [dockerdBin, containerdBin] = await Promise.all([
     findExecutable("dockerd", "install it with `apt-get install docker.io`"),
     findExecutable("containerd", "install it with `apt-get install docker.io`"),
@@ -146,8 +166,11 @@ export async function startDockerEngine(name: string): Promise<DockerEngine> {
     containerdLog: path.join(root, "containerd.log"),
     namespace: `fh-${safeName}`,
   };
+  // dockerd takes its --tlsverify and certificate defaults from the client's DOCKER_TLS_VERIFY and
+  // DOCKER_CERT_PATH; a test that sets them for an agent must not change how engines listen.
+  const { DOCKER_TLS_VERIFY: _verify, DOCKER_CERT_PATH: _certs, ...inherited } = process.env;
   const env = {
-    ...process.env,
+    ...inherited,
     PATH: `${process.env.PATH ?? ""}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
   };
 
@@ -172,6 +195,18 @@ export async function startDockerEngine(name: string): Promise<DockerEngine> {
       "",
     ].join("\n"),
   );
+
+  const tcpHost = opts.tcp ? `tcp://127.0.0.1:${opts.tcp.port}` : undefined;
+  const tls = opts.tcp?.tls;
+  const tcpArgs = tcpHost
+    ? [
+        "-H",
+        tcpHost,
+        ...(tls
+          ? ["--tlsverify", "--tlscacert", tls.caCert, "--tlscert", tls.cert, "--tlskey", tls.key]
+          : []),
+      ]
+    : [];
 
   let containerd: ChildProcess | undefined;
   let dockerd: ChildProcess | undefined;
@@ -228,6 +263,7 @@ export async function startDockerEngine(name: string): Promise<DockerEngine> {
         l.pidFile,
         "-H",
         `unix://${l.socketPath}`,
+        ...tcpArgs,
         "--bridge=none",
         "--iptables=false",
         "--ip-masq=false",
@@ -285,6 +321,7 @@ export async function startDockerEngine(name: string): Promise<DockerEngine> {
     name,
     socketPath: l.socketPath,
     dockerHost: `unix://${l.socketPath}`,
+    tcpHost,
     docker,
     root,
     dataRoot: l.dataRoot,
