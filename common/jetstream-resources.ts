@@ -11,6 +11,7 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
   CONFIG_BUCKET,
+  DLQ_STREAM,
   EVENTS_STREAM,
   HOSTS_BUCKET,
   INFLIGHT_BUCKET,
@@ -87,23 +88,40 @@ export async function openFleetJetStream(
 }
 
 async function ensureEventsStream(jsm: JetStreamManager, limits: StreamLimits): Promise<void> {
+  await ensureStream(jsm, {
+    name: EVENTS_STREAM,
+    subjects: [SUBJECTS.events, SUBJECTS.remediations],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(limits.maxAgeMs),
+    max_bytes: limits.maxBytes,
+    duplicate_window: nanos(limits.duplicateWindowMs),
+  });
+  await ensureStream(jsm, {
+    name: DLQ_STREAM,
+    subjects: [SUBJECTS.deadLetters],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(30 * DAY_MS),
+    max_bytes: 256 * 1024 * 1024,
+    duplicate_window: nanos(limits.duplicateWindowMs),
+  });
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  config: Parameters<JetStreamManager["streams"]["add"]>[0] & { name: string },
+): Promise<void> {
   try {
-    await jsm.streams.info(EVENTS_STREAM);
+    await jsm.streams.info(config.name);
     return;
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
   try {
-    await jsm.streams.add({
-      name: EVENTS_STREAM,
-      subjects: [SUBJECTS.events, SUBJECTS.remediations],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      discard: DiscardPolicy.Old,
-      max_age: nanos(limits.maxAgeMs),
-      max_bytes: limits.maxBytes,
-      duplicate_window: nanos(limits.duplicateWindowMs),
-    });
+    await jsm.streams.add(config);
   } catch (error) {
     // Another process created it between our lookup and our add.
     if (!/already in use/i.test(String((error as Error).message))) throw error;

@@ -46,6 +46,7 @@ export {
 } from "./host-snapshot.js";
 export {
   containerKey,
+  DLQ_STREAM,
   EVENTS_STREAM,
   HOSTS_BUCKET,
   INFLIGHT_BUCKET,
@@ -64,6 +65,8 @@ export type {
 export {
   COMMAND_VERBS,
   commandSubject,
+  DEAD_LETTER_HEADERS,
+  deadLetterSubject,
   eventSubject,
   InvalidSubjectTokenError,
   parseCommandSubject,

@@ -6,6 +6,12 @@
 /** Stream holding every container event and remediation record. */
 export const EVENTS_STREAM = "FLEETHEAL_EVENTS";
 
+/**
+ * Stream of dead letters: messages a handler rejected as malformed or gave up on after its last
+ * delivery, kept for inspection and replay (subject `fleetheal.v1.dlq.<handler>`).
+ */
+export const DLQ_STREAM = "FLEETHEAL_DLQ";
+
 /** KV bucket: host id -> latest {@link HostSnapshot}. */
 export const HOSTS_BUCKET = "fleetheal_hosts";
 

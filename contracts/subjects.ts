@@ -54,11 +54,26 @@ export function remediationSubject(
   return `${SUBJECT_ROOT}.act.${token("host", host)}.${token("container id", containerId)}.${phase}`;
 }
 
+/** `fleetheal.v1.dlq.<handler>`: dead letters of one handler (see DLQ_STREAM). */
+export function deadLetterSubject(handler: string): string {
+  return `${SUBJECT_ROOT}.dlq.${token("handler", handler)}`;
+}
+
+/** Headers on a dead letter; its data is the original message's, unchanged. */
+export const DEAD_LETTER_HEADERS = {
+  subject: "Fleetheal-Dlq-Subject",
+  reason: "Fleetheal-Dlq-Reason",
+  handler: "Fleetheal-Dlq-Handler",
+  deliveries: "Fleetheal-Dlq-Deliveries",
+  streamSeq: "Fleetheal-Dlq-Stream-Seq",
+} as const;
+
 /** Wildcards for subscribers. */
 export const SUBJECTS = {
   all: `${SUBJECT_ROOT}.>`,
   events: `${SUBJECT_ROOT}.evt.>`,
   remediations: `${SUBJECT_ROOT}.act.>`,
+  deadLetters: `${SUBJECT_ROOT}.dlq.>`,
   snapshots: `${SUBJECT_ROOT}.host.*.snapshot`,
   eventsWithAction: (action: ContainerAction) => `${SUBJECT_ROOT}.evt.*.*.${action}`,
   hostEvents: (host: string) => `${SUBJECT_ROOT}.evt.${token("host", host)}.>`,

@@ -7,7 +7,7 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
 import type { z } from "zod";
 import { describeError } from "../common/errors.js";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
@@ -15,6 +15,8 @@ import type { Logger } from "../common/logger.js";
 import {
   CommandReply,
   commandSubject,
+  DEAD_LETTER_HEADERS,
+  deadLetterSubject,
   decode,
   EVENTS_STREAM,
   encode,
@@ -191,9 +193,9 @@ export class HandlerRuntime {
       stats.rejected++;
       log.warn(
         { code: decoded.error.code, err: decoded.error.message },
-        "rejected malformed message",
+        "rejected malformed message; moved to the dead-letter stream",
       );
-      msg.term(decoded.error.code);
+      await this.deadLetter(def, msg, `${decoded.error.code}: ${decoded.error.message}`, log);
       return;
     }
     const working = setInterval(() => msg.working(), WORKING_INTERVAL_MS);
@@ -219,9 +221,9 @@ export class HandlerRuntime {
         stats.failed++;
         log.error(
           { err: describeError(error), deliveries: msg.info.deliveryCount },
-          "giving up on message after its last delivery",
+          "giving up on message after its last delivery; moved to the dead-letter stream",
         );
-        msg.term(describeError(error).slice(0, 200));
+        await this.deadLetter(def, msg, describeError(error), log);
       } else if (error instanceof RetryLater) {
         stats.deferred++;
         log.info({ reason: error.message, delayMs }, "deferred; JetStream will redeliver");
@@ -233,6 +235,35 @@ export class HandlerRuntime {
       }
     } finally {
       clearInterval(working);
+    }
+  }
+
+  /**
+   * Moves a message to `fleetheal.v1.dlq.<handler>` (stream FLEETHEAL_DLQ) with why, then
+   * terminates it. If the dead letter cannot be stored, the message is left to be redelivered:
+   * nothing is dropped silently.
+   */
+  private async deadLetter(
+    def: HandlerDefinition<unknown>,
+    msg: JsMsg,
+    reason: string,
+    log: Logger,
+  ): Promise<void> {
+    const h = natsHeaders();
+    h.set(DEAD_LETTER_HEADERS.subject, msg.subject);
+    h.set(DEAD_LETTER_HEADERS.reason, reason.replace(/[\r\n]+/g, " ").slice(0, 1024));
+    h.set(DEAD_LETTER_HEADERS.handler, def.name);
+    h.set(DEAD_LETTER_HEADERS.deliveries, String(msg.info.deliveryCount));
+    h.set(DEAD_LETTER_HEADERS.streamSeq, String(msg.seq));
+    try {
+      await this.options.fjs.js.publish(deadLetterSubject(def.name), msg.data, {
+        headers: h,
+        msgID: `${def.name}:${msg.seq}`,
+      });
+      msg.term(reason.slice(0, 200));
+    } catch (error) {
+      log.error({ err: describeError(error) }, "could not store the dead letter; will retry");
+      msg.nak(backoff(msg.info.deliveryCount));
     }
   }
 
