@@ -10,6 +10,7 @@ import {
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
+  BREAKERS_BUCKET,
   CONFIG_BUCKET,
   DLQ_STREAM,
   EVENTS_STREAM,
@@ -50,6 +51,8 @@ export interface FleetJetStream {
   /** Storm guard slots: restarts in progress, and restarts in the last minute. */
   inflight: KV;
   rate: KV;
+  /** Recent failures per image, for the image breaker. */
+  breakers: KV;
 }
 
 /**
@@ -65,7 +68,7 @@ export async function openFleetJetStream(
   await ensureEventsStream(jsm, limits);
   const js = jetstream(nc);
   const kvm = new Kvm(js);
-  const [hosts, ledger, monitored, config, inflight, rate] = await Promise.all([
+  const [hosts, ledger, monitored, config, inflight, rate, breakers] = await Promise.all([
     kvm.create(HOSTS_BUCKET, { history: 1, description: "fleetheal host snapshots" }),
     kvm.create(LEDGER_BUCKET, { history: 5, description: "fleetheal per-container ledger" }),
     kvm.create(MONITORED_BUCKET, {
@@ -83,8 +86,9 @@ export async function openFleetJetStream(
       ttl: 60_000,
       description: "restarts in the last minute",
     }),
+    kvm.create(BREAKERS_BUCKET, { history: 1, ttl: DAY_MS, description: "failures per image" }),
   ]);
-  return { js, jsm, hosts, ledger, monitored, config, inflight, rate };
+  return { js, jsm, hosts, ledger, monitored, config, inflight, rate, breakers };
 }
 
 async function ensureEventsStream(jsm: JetStreamManager, limits: StreamLimits): Promise<void> {

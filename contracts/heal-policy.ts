@@ -77,12 +77,24 @@ export const HealPolicy = z.object({
       maxPerMinutePerHost: z.number().int().min(0).max(10_000).default(30),
       /** Restarts started per minute across the fleet. */
       maxPerMinuteFleet: z.number().int().min(0).max(100_000).default(120),
+      /**
+       * The image breaker: when this many containers of one image fail within the window,
+       * fleetheal stops restarting that image's containers and alerts, until failures thin out.
+       * A bad image or a dependency they share is not fixed by restarting everything at once.
+       */
+      imageBreaker: z
+        .object({
+          failures: z.number().int().min(0).max(10_000).default(20),
+          windowSeconds: z.number().int().min(1).max(86_400).default(60),
+        })
+        .default({ failures: 20, windowSeconds: 60 }),
     })
     .default({
       maxConcurrentPerHost: 5,
       maxConcurrentFleet: 20,
       maxPerMinutePerHost: 30,
       maxPerMinuteFleet: 120,
+      imageBreaker: { failures: 20, windowSeconds: 60 },
     }),
 });
 export type HealPolicy = z.infer<typeof HealPolicy>;

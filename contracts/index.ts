@@ -45,6 +45,7 @@ export {
   HostSnapshot,
 } from "./host-snapshot.js";
 export {
+  BREAKERS_BUCKET,
   containerKey,
   DLQ_STREAM,
   EVENTS_STREAM,
@@ -55,7 +56,7 @@ export {
   RATE_BUCKET,
 } from "./jetstream.js";
 export { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "./labels.js";
-export { LedgerEntry, LedgerRestart, MonitoredContainer } from "./ledger.js";
+export { ImageFailures, LedgerEntry, LedgerRestart, MonitoredContainer } from "./ledger.js";
 export { REMEDIATION_TYPE, RemediationPhase, RemediationRecord } from "./remediation.js";
 export type {
   CommandVerb,

@@ -32,3 +32,6 @@ export function containerKey(host: string, containerId: string): string {
  */
 export const INFLIGHT_BUCKET = "fleetheal_inflight";
 export const RATE_BUCKET = "fleetheal_rate";
+
+/** KV bucket: image hash -> recent failures of that image (the image breaker's memory). */
+export const BREAKERS_BUCKET = "fleetheal_breakers";

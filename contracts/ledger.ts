@@ -58,3 +58,24 @@ export const MonitoredContainer = z.object({
   starts: z.number().int().positive(),
 });
 export type MonitoredContainer = z.infer<typeof MonitoredContainer>;
+
+/**
+ * Recent failures of one image across the fleet, in the `fleetheal_breakers` KV bucket (key: a
+ * hash of the image name). The heal handler trips the image breaker from it.
+ */
+export const ImageFailures = z.object({
+  v: z.literal(1),
+  image: z.string().max(1024),
+  /** One per incident, newest first, pruned to the breaker's window. */
+  failures: z
+    .array(
+      z.object({
+        at: z.iso.datetime(),
+        host: HostId,
+        containerId: ContainerId,
+        incident: z.string().max(512),
+      }),
+    )
+    .max(10_000),
+});
+export type ImageFailures = z.infer<typeof ImageFailures>;

@@ -4,6 +4,7 @@ import type {
   CommandReply,
   HealPolicy,
   HostSnapshot,
+  ImageFailures,
   LedgerEntry,
   MonitoredContainer,
   RemediationRecord,
@@ -16,6 +17,7 @@ import type { NotifySend } from "./notify/notifier.js";
 export interface Stores {
   ledger: LedgerEntry;
   monitored: MonitoredContainer;
+  breakers: ImageFailures;
 }
 export type StoreName = keyof Stores;
 

@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import {
   type CommandReply,
   ContainerEvent,
-  DEFAULT_HEAL_POLICY,
   HealPolicy,
+  ImageFailures,
   LedgerEntry,
   RemediationRecord,
   RestartCommand,
@@ -19,6 +19,7 @@ import type {
   Versioned,
 } from "./handler.js";
 import { decideHeal, type HealOptions, healHandler, stormLeases } from "./heal.js";
+import { imageKey } from "./policy/image-breaker.js";
 
 const HOST = "host-a";
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
@@ -31,7 +32,19 @@ const S = 1_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A policy from a partial JSON document, as the KV watcher would load it. */
-const policyOf = (doc: Record<string, unknown> = {}) => HealPolicy.parse(doc);
+/**
+ * Policies for these tests: the image breaker is off unless a test turns it on, so that decision
+ * lists stay about the rule under test (the breaker has its own tests below).
+ */
+const policyOf = (doc: Record<string, unknown> = {}) =>
+  HealPolicy.parse({
+    ...doc,
+    storm: {
+      imageBreaker: { failures: 0, windowSeconds: 60 },
+      ...((doc.storm as Record<string, unknown> | undefined) ?? {}),
+    },
+  });
+const BASE_POLICY = policyOf();
 
 function unhealthy(
   patch: {
@@ -108,6 +121,7 @@ function fakeContext(
     deliveryCount?: number;
     now?: Date;
     policy?: HealPolicy;
+    breakers?: Versioned<ImageFailures>;
   } = {},
 ): HandlerContext & { reads: string[] } {
   const reads: string[] = [];
@@ -118,6 +132,7 @@ function fakeContext(
     reads.push(`${store}/${key}`);
     if (store === "ledger" && key.endsWith(`.${CID}`))
       return options.ledger as Versioned<Stores[S]> | undefined;
+    if (store === "breakers") return options.breakers as Versioned<Stores[S]> | undefined;
     return undefined;
   };
   return {
@@ -125,7 +140,7 @@ function fakeContext(
     log: pino({ level: "silent" }),
     deliveryCount: options.deliveryCount ?? 1,
     lastDelivery: options.lastDelivery ?? false,
-    policy: options.policy ?? DEFAULT_HEAL_POLICY,
+    policy: options.policy ?? BASE_POLICY,
     read,
     reads,
   };
@@ -153,7 +168,10 @@ const claimed = (decisions: Decision[]) => first(decisions, "claim").value as Le
 function validateAll(decisions: Decision[]): void {
   for (const d of decisions) {
     if (d.kind === "remediation") expect(RemediationRecord.parse(d.record)).toEqual(d.record);
-    if (d.kind === "claim") expect(LedgerEntry.parse(d.value)).toEqual(d.value);
+    if (d.kind === "claim") {
+      const schema = d.store === "breakers" ? ImageFailures : LedgerEntry;
+      expect(schema.parse(d.value)).toEqual(d.value);
+    }
     if (d.kind === "restart") expect(RestartCommand.parse(d.command)).toEqual(d.command);
     if (d.kind === "lease") validateAll(d.onDenied("some cap"));
   }
@@ -683,7 +701,7 @@ describe("decideHeal: the policy", () => {
 
   it.each([
     ["fleet-wide", { autoheal: "true" }, policyOf({ dryRun: true })],
-    ["by label", { autoheal: "true", "autoheal.dry_run": "true" }, DEFAULT_HEAL_POLICY],
+    ["by label", { autoheal: "true", "autoheal.dry_run": "true" }, BASE_POLICY],
   ])(
     "dry-run %s -> claims the incident and records, sends nothing",
     async (_how, labels, policy) => {
@@ -724,7 +742,7 @@ describe("decideHeal: the storm guard", () => {
     const lease = first(decisions, "lease");
     expect(decisions[0]).toBe(lease);
     expect(lease.holder).toBe(first(decisions, "restart").command.commandId);
-    expect(lease.leases).toEqual(stormLeases(HOST, DEFAULT_HEAL_POLICY));
+    expect(lease.leases).toEqual(stormLeases(HOST, BASE_POLICY));
     expect(lease.leases).toEqual([
       {
         bucket: "inflight",
@@ -831,7 +849,7 @@ describe("decideHeal: crashes (die)", () => {
     ["stopped by someone", { exitCode: 1, stopped: true }, onExit],
     ["exit code 0", { exitCode: 0 }, onExit],
     ["no exit code", {}, onExit],
-    ["restartOnExit off (the default)", { exitCode: 1 }, DEFAULT_HEAL_POLICY],
+    ["restartOnExit off (the default)", { exitCode: 1 }, BASE_POLICY],
   ] as const)("%s -> no decisions, nothing read", async (_why, patch, policy) => {
     const ctx = fakeContext({ policy });
     expect(await decide(eventAt("die", DIED, { startedAtMs: RUN, ...patch }), ctx)).toEqual([]);
@@ -1311,7 +1329,7 @@ describe("whole flows", () => {
   });
 
   it("ten healthy minutes after a restart start the backoff over", async () => {
-    const fleet = new Fleet(DEFAULT_HEAL_POLICY);
+    const fleet = new Fleet(BASE_POLICY);
     const run1 = T0 - 60 * S;
     await fleet.deliver(eventAt("unhealthy", T0 - S, { startedAtMs: run1 }), T0);
     const run2 = T0 + 2 * S;
@@ -1327,7 +1345,7 @@ describe("whole flows", () => {
   });
 
   it("a healthy event that beat the trouble it follows starts no stretch", async () => {
-    const fleet = new Fleet(DEFAULT_HEAL_POLICY);
+    const fleet = new Fleet(BASE_POLICY);
     const run = T0 - 60 * S;
     await fleet.deliver(eventAt("unhealthy", T0 - S, { startedAtMs: run }), T0);
     // A late copy of an older healthy event.
@@ -1483,4 +1501,36 @@ describe("regressions (heal.ts)", () => {
       expect(fleet.take()).not.toContain("restarting:restart-sent");
     },
   );
+});
+
+describe("decideHeal: the image breaker", () => {
+  it("counts each restart against its image, and holds back when the breaker opens", async () => {
+    const breakerOn = policyOf({ storm: { imageBreaker: { failures: 2, windowSeconds: 60 } } });
+    const initial = await decide(unhealthy(), fakeContext({ policy: breakerOn }));
+    const counted = initial.find((d) => d.kind === "claim" && d.store === "breakers");
+    expect(counted).toBeDefined();
+    expect(initial.some((d) => d.kind === "restart")).toBe(true);
+
+    // A second container of the same image fails while the first is still counted.
+    const stored = (counted as Extract<Decision, { kind: "claim" }>).value as ImageFailures;
+    const base = unhealthy({ timeNano: "1795808494172958700" });
+    const otherId = "cd".repeat(32);
+    const other: ContainerEvent = {
+      ...base,
+      id: base.id.replace(CID, otherId),
+      container: { ...base.container, id: otherId, name: "other" },
+    };
+    const ctx = fakeContext({ policy: breakerOn, breakers: { value: stored, revision: 7 } });
+    const held = await decide(other, ctx);
+    expect(ctx.reads).toContain(`breakers/${imageKey(base.container.image)}`);
+    expect(held.some((d) => d.kind === "restart")).toBe(false);
+    expect(records(held).map((r) => [r.phase, r.code])).toEqual([["quarantined", "image-breaker"]]);
+    expect(first(held, "retry")).toEqual({
+      kind: "retry",
+      reason: "image-breaker",
+      delayMs: 60_000,
+    });
+    const claim = held.find((d) => d.kind === "claim" && d.store === "breakers");
+    expect(claim).toMatchObject({ expectedRevision: 7 });
+  });
 });

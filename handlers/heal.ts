@@ -23,6 +23,7 @@ import {
   observeTrouble,
   type Trigger,
 } from "./policy/heal-policy.js";
+import { imageKey, recordImageFailure } from "./policy/image-breaker.js";
 import { effectivePolicy } from "./policy/policy-labels.js";
 
 /** Settings of the heal handler that are not policy (the policy lives in KV). */
@@ -162,6 +163,21 @@ async function decideTrouble(
         record("decided", "dry-run", verdict.message, undefined, true),
       ];
     case "restart": {
+      const breaker = await imageBreaker(event, incident, eventTime, policy, ctx);
+      if (breaker?.open) {
+        const { windowSeconds } = policy.storm.imageBreaker;
+        return [
+          ...decisions,
+          ...keepObserved,
+          breaker.claim,
+          record(
+            "quarantined",
+            "image-breaker",
+            `${breaker.count} containers of image ${event.container.image} failed within ${windowSeconds}s: not restarting them until failures thin out`,
+          ),
+          { kind: "retry", reason: "image-breaker", delayMs: windowSeconds * 1000 },
+        ];
+      }
       const command = restartCommand(event, incident, commandIdFor(event), trigger);
       const next: LedgerEntry = {
         ...observed,
@@ -181,6 +197,7 @@ async function decideTrouble(
       };
       return [
         ...decisions,
+        ...(breaker ? [breaker.claim] : []),
         {
           kind: "lease",
           holder: command.commandId,
@@ -356,6 +373,40 @@ function setOutcome(command: RestartCommand, outcome: LedgerRestart["outcome"]):
           r.commandId === command.commandId ? { ...r, outcome } : r,
         ),
       };
+    },
+  };
+}
+
+/**
+ * Counts this trouble against its image, unless the breaker is off. The claim stores the
+ * count; if another replica counted at the same time, the claim fails and the decision is
+ * taken again with its count.
+ */
+async function imageBreaker(
+  event: ContainerEvent,
+  incident: string,
+  at: number,
+  policy: HealPolicy,
+  ctx: HandlerContext,
+): Promise<{ open: boolean; count: number; claim: Decision } | undefined> {
+  if (policy.storm.imageBreaker.failures === 0) return undefined;
+  const key = imageKey(event.container.image);
+  const current = await ctx.read("breakers", key);
+  const state = recordImageFailure(
+    current?.value,
+    event.container.image,
+    { at, host: event.host, containerId: event.container.id, incident },
+    policy,
+  );
+  return {
+    open: state.open,
+    count: state.count,
+    claim: {
+      kind: "claim",
+      store: "breakers",
+      key,
+      expectedRevision: current?.revision ?? 0,
+      value: state.entry,
     },
   };
 }

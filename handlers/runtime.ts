@@ -7,7 +7,7 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import type { z } from "zod";
 import { describeError } from "../common/errors.js";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
@@ -22,6 +22,7 @@ import {
   encode,
   type HealPolicy,
   HostSnapshot,
+  ImageFailures,
   LedgerEntry,
   MonitoredContainer,
   remediationSubject,
@@ -73,6 +74,7 @@ const nanos = (ms: number) => ms * 1_000_000;
 const STORE_SCHEMAS: { [S in StoreName]: z.ZodType<Stores[S]> } = {
   ledger: LedgerEntry,
   monitored: MonitoredContainer,
+  breakers: ImageFailures,
 };
 
 /** Thrown inside decision application when a claim lost its race. */

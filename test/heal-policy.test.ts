@@ -21,6 +21,7 @@ import {
   makeUnhealthy,
   recordDockerEvents,
   runTestContainer,
+  tagTestImage,
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
@@ -136,6 +137,9 @@ describe("heal policy", () => {
         maxConcurrentFleet: 5,
         maxPerMinutePerHost: 1000,
         maxPerMinuteFleet: 1000,
+        // Thirty containers of one image failing together would trip the image breaker, which
+        // has its own test; here the concurrency cap is under test.
+        imageBreaker: { failures: 0, windowSeconds: 60 },
       },
     });
     await kv.put(POLICY_KEY, encode(policy));
@@ -201,5 +205,51 @@ describe("heal policy", () => {
       .flat()
       .filter((r) => r.code === "storm-cap");
     expect(waited.length).toBeGreaterThan(0);
+  });
+
+  it("stops restarting an image whose containers fail together, and alerts", async () => {
+    const kv = await new Kvm(client).open(CONFIG_BUCKET);
+    await kv.put(
+      POLICY_KEY,
+      encode(HealPolicy.parse({ storm: { imageBreaker: { failures: 3, windowSeconds: 600 } } })),
+    );
+    const host = hosts[1] as Host;
+    const image = await tagTestImage(host.engine, "fleetheal-test/breaker:v1");
+    const containers = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        runTestContainer(host.engine, {
+          name: `breaker-${i}`,
+          image,
+          labels: { autoheal: "true" },
+          healthIntervalMs: 1_000,
+        }),
+      ),
+    );
+    await Promise.all(containers.map((c) => waitForHealth(host.engine, c.id, "healthy", 30_000)));
+    // One after another, so that the order of failures (and so the breaker) is certain.
+    for (const c of containers) {
+      await makeUnhealthy(host.engine, c.id);
+      await waitFor(async () => (await records(c.id)).length > 0, {
+        timeoutMs: 30_000,
+        message: `no decision about ${c.name}`,
+      });
+    }
+    const decided = await Promise.all(containers.map((c) => records(c.id)));
+    const held = decided.map((rs) => rs.some((r) => r.code === "image-breaker"));
+    expect(held).toEqual([false, false, true, true]);
+    const alert = decided[2]?.find((r) => r.code === "image-breaker");
+    expect(alert?.phase).toBe("quarantined");
+    expect(alert?.message).toContain(image);
+    for (const c of containers.slice(0, 2)) {
+      await host.recorder.waitFor(
+        (e) => e.id === c.id && e.action === "restart",
+        30_000,
+        `${c.name} was not restarted before the breaker opened`,
+      );
+    }
+    for (const [i, c] of containers.entries()) {
+      const restarted = host.recorder.count((e) => e.id === c.id && e.action === "restart");
+      expect(restarted).toBe(i < 2 ? 1 : 0);
+    }
   });
 });

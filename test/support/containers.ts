@@ -27,6 +27,8 @@ export interface TestContainerOptions {
   healthIntervalMs?: number;
   /** Exit code used with exitAfterMs. Default 1. */
   exitCode?: number;
+  /** Another name for the test image (see tagTestImage), for tests that group by image. */
+  image?: string;
 }
 
 /**
@@ -41,7 +43,7 @@ export async function runTestContainer(
   await ensureBusyboxImage(engine);
   const container = await engine.docker.createContainer({
     name: opts.name,
-    Image: TEST_IMAGE,
+    Image: opts.image ?? TEST_IMAGE,
     Cmd: ["sh", "-c", startScript(opts)],
     Labels: opts.labels ?? {},
     StopTimeout: 2,
@@ -365,4 +367,12 @@ function nanoToSince(nano: bigint): string {
   const sec = nano / 1_000_000_000n;
   const frac = (nano % 1_000_000_000n).toString().padStart(9, "0");
   return `${sec}.${frac}`;
+}
+
+/** Tags the test image under another name in `engine`, and returns that name. */
+export async function tagTestImage(engine: DockerEngine, name: string): Promise<string> {
+  await ensureBusyboxImage(engine);
+  const [repo, tag = "latest"] = name.split(":");
+  await engine.docker.getImage(TEST_IMAGE).tag({ repo: repo as string, tag });
+  return `${repo}:${tag}`;
 }
