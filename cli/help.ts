@@ -12,6 +12,9 @@ Commands:
             FLEETHEAL_NOTIFY_URLS is set). Run as many as you like. The heal
             policy (backoff, budget, quarantine, pause…) is in KV; see docs/POLICY.md.
   gateway   The HTTP gateway: GET /health (the whole fleet) and GET /livez.
+  release <host> <container>
+            Releases a quarantined container (by id, id prefix or name) so it is healed
+            again, and records who did it. Exit code 0 when released.
   notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints
             OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).
 

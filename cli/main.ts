@@ -91,6 +91,16 @@ async function notifyTest(): Promise<void> {
   process.exit(code);
 }
 
+/** `fleetheal release <host> <container>`: one shot, like notify-test. */
+async function release(args: string[]): Promise<void> {
+  const { releaseCommand } = await import("./release.js");
+  const code = await releaseCommand(args, process.env, {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`fleetheal release: ${line}\n`),
+  });
+  process.exit(code);
+}
+
 function main(argv: string[]): void {
   const [command, ...rest] = argv;
   if (command === "-v" || command === "--version") {
@@ -99,6 +109,10 @@ function main(argv: string[]): void {
   }
   if (!command || command === "-h" || command === "--help" || command === "help") {
     process.stdout.write(HELP);
+    return;
+  }
+  if (command === "release" && !rest.includes("-h") && !rest.includes("--help")) {
+    void release(rest);
     return;
   }
   const start = COMMANDS[command];

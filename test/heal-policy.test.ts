@@ -25,8 +25,9 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
+import { CLI, type FleetProcess, REPO, startRole } from "./support/fleetheal.js";
 import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { startProcess } from "./support/process.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
@@ -127,6 +128,27 @@ describe("heal policy", () => {
       { timeoutMs: 30_000, message: "the quarantined container's new trigger was not skipped" },
     );
     expect(host.recorder.count((e) => e.id === c.id && e.action === "kill")).toBe(3);
+
+    // Released by hand, it is healed again at its next trouble, with a fresh budget.
+    const release = await startProcess({
+      name: "release",
+      command: process.execPath,
+      args: [CLI, "release", host.id, "hopeless"],
+      cwd: REPO,
+      env: { FLEETHEAL_NATS_URL: nats.url },
+    });
+    expect((await release.exited).code).toBe(0);
+    expect(release.lines.join("\n")).toContain("released hopeless");
+    const released = await records(c.id);
+    expect(released.some((r) => r.phase === "released" && r.code === "by-hand")).toBe(true);
+    await makeHealthy(host.engine, c.id);
+    await waitForHealth(host.engine, c.id, "healthy", 20_000);
+    await makeUnhealthy(host.engine, c.id);
+    await host.recorder.waitFor(
+      () => host.recorder.count((e) => e.id === c.id && e.action === "kill") === 4,
+      30_000,
+      "the released container was not restarted at its next trouble",
+    );
   });
 
   it("never has more restarts in flight than the storm guard allows", async () => {

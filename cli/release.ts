@@ -1,0 +1,108 @@
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import {
+  containerKey,
+  decode,
+  encode,
+  HOSTS_BUCKET,
+  HostSnapshot,
+  isToken,
+  LEDGER_BUCKET,
+  LedgerEntry,
+  REMEDIATION_TYPE,
+  type RemediationRecord,
+  remediationSubject,
+} from "../contracts/index.js";
+
+/** Where `fleetheal release` writes its result. */
+export interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+/**
+ * `fleetheal release <host> <container>`: lets a quarantined container be healed again. The
+ * container is named by its id, a unique id prefix or its name, as in the host's snapshot. The
+ * ledger entry is changed with compare-and-set, exactly as a release after a healthy stretch
+ * would change it, and a `released` record says who did it. Exit codes: 0 released, 1 failed or
+ * not quarantined, 2 bad arguments.
+ */
+export async function releaseCommand(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  io: Output,
+): Promise<number> {
+  const [host, ref] = args;
+  if (args.length !== 2 || !host || !ref || !isToken(host)) {
+    io.err("usage: fleetheal release <host> <container id, id prefix or name>");
+    return 2;
+  }
+  const nc = await connect({
+    servers: (env.FLEETHEAL_NATS_URL || "nats://127.0.0.1:4222").split(","),
+    name: "fleetheal-release",
+  });
+  try {
+    const kvm = new Kvm(nc);
+    const snapshotEntry = await (await kvm.open(HOSTS_BUCKET)).get(host);
+    const snapshot = snapshotEntry && decode(HostSnapshot, snapshotEntry.value);
+    if (!snapshot?.ok) {
+      io.err(`no snapshot of host ${host}: is its agent running?`);
+      return 1;
+    }
+    const matches = snapshot.value.containers.filter(
+      (c) => c.id === ref || c.name === ref || (ref.length >= 4 && c.id.startsWith(ref)),
+    );
+    const container = matches[0];
+    if (!container || matches.length > 1) {
+      io.err(
+        matches.length > 1 ? `${ref} is ambiguous on ${host}` : `no container ${ref} on ${host}`,
+      );
+      return 1;
+    }
+    const ledger = await kvm.open(LEDGER_BUCKET);
+    const key = containerKey(host, container.id);
+    const current = await ledger.get(key);
+    const entry = current?.operation === "PUT" ? decode(LedgerEntry, current.value) : undefined;
+    if (!current || !entry?.ok || !entry.value.quarantine) {
+      io.err(`${container.name} on ${host} is not quarantined`);
+      return 1;
+    }
+    const now = new Date();
+    const { quarantine: _released, ...rest } = entry.value;
+    await ledger.update(
+      key,
+      encode({ ...rest, consecutiveRestarts: 0, releasedAt: now.toISOString() }),
+      current.revision,
+    );
+    const record: RemediationRecord = {
+      type: REMEDIATION_TYPE,
+      v: 1,
+      id: `release:${key}:${current.revision}`,
+      remediationId: `release:${key}:${current.revision}`,
+      host,
+      containerId: container.id,
+      containerName: container.name,
+      phase: "released",
+      code: "by-hand",
+      message: `released from quarantine by hand (${env.USER ?? "unknown user"})`,
+      actor: "cli",
+      at: now.toISOString(),
+      dryRun: false,
+    };
+    await jetstream(nc).publish(
+      remediationSubject(host, container.id, "released"),
+      encode(record),
+      {
+        msgID: record.id,
+      },
+    );
+    io.out(`released ${container.name} (${container.id.slice(0, 12)}) on ${host}`);
+    return 0;
+  } catch (error) {
+    io.err(`release failed: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    await nc.close();
+  }
+}
