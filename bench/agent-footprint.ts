@@ -33,6 +33,7 @@ import {
   EVENTS_STREAM,
   HOSTS_BUCKET,
   HostSnapshot,
+  LIFECYCLE_ACTIONS,
 } from "../contracts/index.js";
 import {
   type DockerEventRecord,
@@ -102,18 +103,7 @@ const CONFIG = {
 
 const HOST = "bench-host";
 /** Docker actions the agent forwards (besides `health_status: …`). */
-const FORWARDED = new Set([
-  "create",
-  "start",
-  "die",
-  "stop",
-  "kill",
-  "restart",
-  "oom",
-  "destroy",
-  "pause",
-  "unpause",
-]);
+const FORWARDED: ReadonlySet<string> = new Set(LIFECYCLE_ACTIONS);
 
 function messageId(
   id: string,

@@ -23,6 +23,21 @@ const CommandId = z
   .max(128)
   .regex(/^[A-Za-z0-9_.:-]+$/);
 
+/** What every command that changes a container carries. */
+const ContainerCommandFields = {
+  v: z.literal(1),
+  /** Unique per decision; the agent's dedup key. */
+  commandId: CommandId,
+  host: HostId,
+  containerId: ContainerId,
+  /** Human-readable reason, recorded by the agent in its log. */
+  reason: z.string().max(512),
+  /** Who asked: a handler name, `cli`, or `gateway:<user>`. */
+  requestedBy: z.string().min(1).max(128),
+  /** Seconds Docker waits after SIGTERM before SIGKILL; the container's label wins if set. */
+  stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
+};
+
 /**
  * Asks the agent of `host` to restart one container. Sent as a NATS request to
  * `fleetheal.v1.cmd.<host>.restart`.
@@ -32,15 +47,7 @@ const CommandId = z
  */
 export const RestartCommand = z.object({
   type: z.literal(RESTART_COMMAND_TYPE),
-  v: z.literal(1),
-  /** Unique per decision; the agent's dedup key. */
-  commandId: CommandId,
-  host: HostId,
-  containerId: ContainerId,
-  /** Human-readable reason, recorded by the agent in its log. */
-  reason: z.string().max(512),
-  /** Who asked: a handler name or `gateway:<user>`. */
-  requestedBy: z.string().min(1).max(128),
+  ...ContainerCommandFields,
   /**
    * The incident this restart is for: the container's `State.StartedAt` when the decision was
    * taken. When present, the agent refuses to act if the container has restarted since, because
@@ -52,8 +59,6 @@ export const RestartCommand = z.object({
    * that a delayed command cannot restart a container that has recovered on its own.
    */
   requireUnhealthy: z.boolean().optional(),
-  /** Seconds Docker waits after SIGTERM before SIGKILL; the container's label wins if set. */
-  stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
 });
 export type RestartCommand = z.infer<typeof RestartCommand>;
 
@@ -63,13 +68,7 @@ export type RestartCommand = z.infer<typeof RestartCommand>;
  */
 export const StopCommand = z.object({
   type: z.literal(STOP_COMMAND_TYPE),
-  v: z.literal(1),
-  commandId: CommandId,
-  host: HostId,
-  containerId: ContainerId,
-  reason: z.string().max(512),
-  requestedBy: z.string().min(1).max(128),
-  stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
+  ...ContainerCommandFields,
 });
 export type StopCommand = z.infer<typeof StopCommand>;
 

@@ -5,7 +5,13 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ContainerEvent, decode, HOSTS_BUCKET, HostSnapshot } from "../contracts/index.js";
+import {
+  ContainerEvent,
+  decode,
+  HOSTS_BUCKET,
+  HostSnapshot,
+  LIFECYCLE_ACTIONS,
+} from "../contracts/index.js";
 import {
   type DockerEventRecord,
   type DockerEventRecorder,
@@ -20,18 +26,7 @@ import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
-const FORWARDED = new Set([
-  "create",
-  "start",
-  "die",
-  "stop",
-  "kill",
-  "restart",
-  "oom",
-  "destroy",
-  "pause",
-  "unpause",
-]);
+const FORWARDED: ReadonlySet<string> = new Set(LIFECYCLE_ACTIONS);
 
 /** The contract action for a Docker event, or undefined when the agent does not forward it. */
 function contractAction(action: string): string | undefined {
