@@ -78,7 +78,8 @@ export async function openFleetJetStream(
     kvm.create(CONFIG_BUCKET, { history: 10, description: "fleetheal fleet configuration" }),
     kvm.create(INFLIGHT_BUCKET, {
       history: 1,
-      ttl: 10 * 60_000,
+      // Renewed every 20 s by a live holder; a dead holder's slot is gone within a minute.
+      ttl: 60_000,
       description: "restarts in progress",
     }),
     kvm.create(RATE_BUCKET, {

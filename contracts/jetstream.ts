@@ -27,8 +27,8 @@ export function containerKey(host: string, containerId: string): string {
 }
 
 /**
- * KV buckets of the storm guard: one key per restart in progress (expiring after 10 minutes in
- * case its holder died) and one per restart started in the last minute.
+ * KV buckets of the storm guard: one key per restart in progress (renewed by its holder, gone a
+ * minute after a holder dies) and one per restart started in the last minute.
  */
 export const INFLIGHT_BUCKET = "fleetheal_inflight";
 export const RATE_BUCKET = "fleetheal_rate";

@@ -1534,3 +1534,34 @@ describe("decideHeal: the image breaker", () => {
     expect(claim).toMatchObject({ expectedRevision: 7 });
   });
 });
+
+describe("decideHeal: copies of earlier incidents", () => {
+  it("leaves alone a copy of an older run's trigger that arrives after a newer run was claimed", async () => {
+    const newer = "2026-11-27T19:45:00.000000000Z";
+    const ledger = {
+      value: ledgerEntry({
+        lastIncident: newer,
+        lastCommandId: "heal-newer",
+        lastRestartAt: "2026-11-27T19:45:01.000Z",
+        consecutiveRestarts: 2,
+        restarts: [
+          {
+            at: "2026-11-27T19:45:01.000Z",
+            incident: newer,
+            commandId: "heal-newer",
+            outcome: "restarted",
+          },
+          {
+            at: "2026-11-27T19:41:30.000Z",
+            incident: STARTED_AT,
+            commandId: "heal-older",
+            outcome: "restarted",
+          },
+        ],
+      }),
+      revision: 9,
+    };
+    const decisions = await decide(unhealthy(), fakeContext({ ledger }));
+    expect(kinds(decisions)).toEqual(["log"]);
+  });
+});

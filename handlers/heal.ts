@@ -103,6 +103,18 @@ async function decideTrouble(
   const observed = observeTrouble(entry, eventTime, policy);
   // Before the policy: a claimed incident must get its answer however late the redelivery.
   if (entry.lastIncident === incident) return resumeIfPending(event, entry, ctx, options, record);
+  // A copy of an older incident that arrives after a newer one was claimed: deciding it again
+  // would count a restart that never happens (the agent dedupes the command id).
+  if (isPastIncident(incident, entry)) {
+    return [
+      {
+        kind: "log",
+        level: "debug",
+        msg: "an earlier incident, already handled",
+        fields: { id: event.id, incident, lastIncident: entry.lastIncident },
+      },
+    ];
+  }
   const claim = (value: LedgerEntry): Decision => ({
     kind: "claim",
     store: "ledger",
@@ -409,6 +421,15 @@ async function imageBreaker(
       value: state.entry,
     },
   };
+}
+
+/** The incident was decided before, or belongs to a run older than the last one decided. */
+function isPastIncident(incident: string, entry: LedgerEntry): boolean {
+  if (entry.restarts.some((r) => r.incident === incident)) return true;
+  if (!entry.lastIncident) return false;
+  const run = Date.parse(incident);
+  const last = Date.parse(entry.lastIncident);
+  return !Number.isNaN(run) && !Number.isNaN(last) && run < last;
 }
 
 /** The storm guard's caps for one restart on `host` (see HealPolicy.storm). */

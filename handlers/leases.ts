@@ -16,6 +16,7 @@ interface Held {
   bucket: KV;
   key: string;
   revision: number;
+  holder: string;
 }
 
 /**
@@ -48,6 +49,29 @@ export class LeaseSet {
     return undefined;
   }
 
+  /**
+   * Rewrites the in-progress slots held, which restarts their age in the bucket: a holder that
+   * is alive keeps its slots however long the restart takes, and a dead one loses them within
+   * the bucket's short TTL.
+   */
+  async renew(): Promise<void> {
+    await Promise.all(
+      this.held
+        .filter((h) => h.kind === "inflight")
+        .map(async (h) => {
+          try {
+            h.revision = await h.bucket.update(
+              h.key,
+              new TextEncoder().encode(h.holder),
+              h.revision,
+            );
+          } catch {
+            // Expired and taken by someone else meanwhile: it is theirs now.
+          }
+        }),
+    );
+  }
+
   /** Gives back in-progress slots; after a failure also the rate slots (nothing was started). */
   async releaseAll(succeeded: boolean): Promise<void> {
     const returning = this.held.filter((h) => !succeeded || h.kind === "inflight");
@@ -63,7 +87,7 @@ export class LeaseSet {
       const key = `${request.prefix}.${(offset + i) % request.cap}`;
       try {
         const revision = await bucket.create(key, new TextEncoder().encode(holder));
-        return { kind: request.bucket, bucket, key, revision };
+        return { kind: request.bucket, bucket, key, revision, holder };
       } catch (error) {
         if (!isTaken(error)) throw error;
       }

@@ -68,6 +68,8 @@ const ACK_WAIT_MS = 30_000;
 /** Tell JetStream we are still working well before ACK_WAIT_MS runs out. */
 const WORKING_INTERVAL_MS = 10_000;
 const MAX_CLAIM_ATTEMPTS = 5;
+/** In-progress storm slots are renewed this often; their bucket forgets them after 60 s. */
+const LEASE_RENEW_MS = 20_000;
 const nanos = (ms: number) => ms * 1_000_000;
 
 /** The schema of each store, for validating what is read and written. */
@@ -318,6 +320,7 @@ export class HandlerRuntime {
   private async apply(decisions: Decision[], log: Logger): Promise<void> {
     const pending: Promise<unknown>[] = [];
     const leases = new LeaseSet(this.options.fjs);
+    const renewal = setInterval(() => void leases.renew(), LEASE_RENEW_MS);
     let succeeded = false;
     try {
       for (const decision of decisions) {
@@ -325,6 +328,7 @@ export class HandlerRuntime {
       }
       succeeded = true;
     } finally {
+      clearInterval(renewal);
       await leases.releaseAll(succeeded);
       // Records are published concurrently with the rest; the message is acked only when all
       // of them are stored.
