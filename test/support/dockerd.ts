@@ -423,9 +423,31 @@ async function teardown(
   }
 }
 
-async function removeAllContainers(docker: Docker): Promise<void> {
+/**
+ * Force-removes every container of an engine. Docker sometimes fails a removal with "device or
+ * resource busy" on the overlay mount while a health-check exec is still finishing, or with 409
+ * while a removal is already running: those are retried until the container is gone.
+ */
+export async function removeAllContainers(docker: Docker): Promise<void> {
   const list = await docker.listContainers({ all: true });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+  await Promise.all(
+    list.map((c) =>
+      waitFor(
+        async () => {
+          try {
+            await docker.getContainer(c.Id).remove({ force: true, v: true });
+            return true;
+          } catch (error) {
+            const status = (error as { statusCode?: number }).statusCode;
+            if (status === 404) return true;
+            if (status === 409 || /busy/i.test(String((error as Error).message))) return false;
+            throw new GiveUpWaiting(String((error as Error).message));
+          }
+        },
+        { timeoutMs: 25_000, intervalMs: 200, message: `could not remove container ${c.Id}` },
+      ),
+    ),
+  );
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
