@@ -229,9 +229,18 @@ export class Agent {
         published: this.outbox.stats.published,
         dropped: this.outbox.stats.dropped,
       },
-      lastEventTimeNano: this.pump.lastTimeNano,
+      lastEventTimeNano: this.replayPoint(),
       probe: (id) => this.prober.view(id),
     });
+  }
+
+  /**
+   * Where a restarted agent must replay from: just before the oldest Docker event that is not
+   * stored yet, or the last event read when everything is stored.
+   */
+  private replayPoint(): string | undefined {
+    const unacked = this.outbox.oldestTimeNano();
+    return unacked === undefined ? this.pump.lastTimeNano : (BigInt(unacked) - 1n).toString();
   }
 
   /**
@@ -346,6 +355,7 @@ export class Agent {
       subject: eventSubject(host, containerId, action),
       payload: encode(checked.data),
       msgId: checked.data.id,
+      ...(source === "docker" ? { timeNano } : {}),
     });
     this.stats.forwarded++;
   }

@@ -208,6 +208,22 @@ describe("Outbox", () => {
     expect(outbox.stats).toEqual({ depth: 0, published: 1, dropped: 1, failedAttempts: 0 });
   });
 
+  it("tells the time of the oldest Docker event not yet acked", async () => {
+    const pub = new FakePublish();
+    const outbox = new Outbox({ publish: pub.fn, capacity: 10, window: 10 });
+    expect(outbox.oldestTimeNano()).toBeUndefined();
+    outbox.enqueue({ ...msg(1), timeNano: "100" });
+    outbox.enqueue(msg(2)); // not a Docker event (e.g. a probe transition)
+    outbox.enqueue({ ...msg(3), timeNano: "300" });
+    expect(outbox.oldestTimeNano()).toBe("100");
+    pub.call(0).resolve();
+    await flush();
+    expect(outbox.oldestTimeNano()).toBe("300");
+    pub.call(2).resolve();
+    await flush();
+    expect(outbox.oldestTimeNano()).toBeUndefined();
+  });
+
   it("drained() resolves at once when empty and otherwise only after the last ack", async () => {
     const pub = new FakePublish();
     const outbox = new Outbox({ publish: pub.fn, capacity: 10, window: 10 });

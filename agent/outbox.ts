@@ -4,6 +4,8 @@ export interface OutboxMessage {
   payload: Uint8Array;
   /** JetStream `Nats-Msg-Id`: a retry after a lost ack is dropped by the server as a duplicate. */
   msgId: string;
+  /** Docker's time of the event, for events read from Docker's stream (see oldestTimeNano). */
+  timeNano?: string;
 }
 
 /** Publishes one message and resolves once the server has stored it. */
@@ -71,6 +73,14 @@ export class Outbox {
     this.stats.depth = this.queue.length;
     this.pump();
     return kept;
+  }
+
+  /**
+   * Docker's time of the oldest Docker event not yet acked. A restarted agent must replay from
+   * there, not from the last event read, or what was read but never stored would be lost.
+   */
+  oldestTimeNano(): string | undefined {
+    return this.queue.find((m) => m.timeNano !== undefined)?.timeNano;
   }
 
   /** Resolves when every queued message has been acked (or immediately if none is queued). */

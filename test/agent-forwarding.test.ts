@@ -4,7 +4,7 @@
 
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   ContainerEvent,
   decode,
@@ -20,7 +20,7 @@ import {
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, removeAllContainers, startDockerEngine } from "./support/dockerd.js";
+import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
 import { type FleetProcess, startRole } from "./support/fleetheal.js";
 import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
 import { readStored } from "./support/stream.js";
@@ -47,20 +47,24 @@ const running: FleetProcess[] = [];
 
 beforeAll(async () => {
   nats = await startNatsServer();
+  client = await connect({ servers: nats.url, name: "test-reader" });
+});
+
+// A fresh engine per test: a dockerd restart can leave a container that dockerd cannot remove
+// any more, and that must not leak into the next test.
+beforeEach(async () => {
   engine = await startDockerEngine("fwd");
   recorder = await recordDockerEvents(engine);
-  client = await connect({ servers: nats.url, name: "test-reader" });
 });
 
 afterEach(async () => {
   await Promise.all(running.splice(0).map((p) => p[Symbol.asyncDispose]()));
-  await removeAllContainers(engine.docker);
+  recorder?.close();
+  await engine?.[Symbol.asyncDispose]();
 });
 
 afterAll(async () => {
   await client?.close();
-  recorder?.close();
-  await engine?.[Symbol.asyncDispose]();
   await nats?.[Symbol.asyncDispose]();
 });
 
