@@ -90,7 +90,10 @@ export const HostSnapshot = z.object({
     /** Events dropped because the outbox was full (the agent then reconciled). */
     dropped: z.number().int().nonnegative(),
   }),
-  /** Docker's timeNano of the last event the agent read: where a restarted agent replays from. */
+  /**
+   * Where a restarted agent replays Docker's events from: the last event read when all are
+   * stored, else just before the oldest one JetStream has not acked yet.
+   */
   lastEventTimeNano: z
     .string()
     .regex(/^\d{1,25}$/)
