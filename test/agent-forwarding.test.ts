@@ -81,27 +81,64 @@ async function startAgent(host: string, extra: Record<string, string> = {}) {
 }
 
 /** Runs `cycles` stop/start rounds on every container, concurrently per container. */
-async function churn(ids: string[], cycles: number, midway?: () => Promise<void>): Promise<void> {
+/**
+ * Runs `cycles` stop/start rounds on every container, concurrently per container, and `midway`
+ * halfway. With `pause`, the rounds wait while `midway` runs: for a dockerd restart, because a
+ * start that dockerd accepts just as it shuts down can leave containerd holding the container
+ * ("id already in use"), which is dockerd's problem, not the agent's. Docker still emits the
+ * shutdown's own transitions, and the rounds resume on the restarted daemon. Without it (a NATS
+ * restart), transitions go on while NATS is away, which is the point there.
+ */
+async function churn(
+  ids: string[],
+  cycles: number,
+  midway?: () => Promise<void>,
+  { pause = false } = {},
+): Promise<void> {
   let done = 0;
   let fired = false;
+  let active = 0;
+  let gate: Promise<void> = Promise.resolve();
   await Promise.all(
     ids.map(async (id) => {
       for (let i = 0; i < cycles; i++) {
+        await gate;
         const c = engine.docker.getContainer(id);
-        // During a dockerd restart the API is briefly away; the burst resumes after it.
-        await waitFor(
-          async () => {
-            const state = (await c.inspect()).State;
-            if (state.Running) await c.stop({ t: 0 });
-            else await c.start();
-            return true;
-          },
-          { timeoutMs: 60_000, intervalMs: 100, message: `could not cycle container ${id}` },
-        );
+        active++;
+        try {
+          // The API can still be briefly away after a restart; the burst resumes when it is back.
+          await waitFor(
+            async () => {
+              const state = (await c.inspect()).State;
+              if (state.Running) await c.stop({ t: 0 });
+              else await c.start();
+              return true;
+            },
+            { timeoutMs: 60_000, intervalMs: 100, message: `could not cycle container ${id}` },
+          );
+        } finally {
+          active--;
+        }
         done++;
         if (!fired && midway && done >= (ids.length * cycles) / 2) {
           fired = true;
-          await midway();
+          if (!pause) {
+            await midway();
+            continue;
+          }
+          let open = () => {};
+          gate = new Promise((resolve) => {
+            open = resolve;
+          });
+          await waitFor(() => active === 0, {
+            timeoutMs: 30_000,
+            message: "the burst did not pause for the restart",
+          });
+          try {
+            await midway();
+          } finally {
+            open();
+          }
         }
       }
     }),
@@ -162,7 +199,7 @@ describe("agent forwarding", () => {
       ),
     );
     const ids = containers.map((c) => c.id);
-    await churn(ids, 6, () => engine.restart());
+    await churn(ids, 6, () => engine.restart(), { pause: true });
     const count = await expectEveryTransitionStoredOnce("docker-restart", new Set(ids));
     console.info(`dockerd restart: ${count} transitions stored once each`);
   });
