@@ -11,7 +11,9 @@ Commands:
   handler   One handler replica (heal, auto-monitor, dependents, and notify when
             FLEETHEAL_NOTIFY_URLS is set). Run as many as you like. The heal
             policy (backoff, budget, quarantine, pause…) is in KV; see docs/POLICY.md.
-  gateway   The HTTP gateway: GET /health (the whole fleet) and GET /livez.
+  gateway   The HTTP gateway: the dashboard at /, GET /health (the whole fleet), the REST API
+            (hosts, containers, events, live SSE, restart, release, pause, policy), /metrics,
+            and the API reference at /docs (docs/API.md).
   release <host> <container>
             Releases a quarantined container (by id, id prefix or name) so it is healed
             again, and records who did it. Exit code 0 when released.
@@ -51,8 +53,19 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_GATEWAY_HOST      HTTP bind address [0.0.0.0]
   FLEETHEAL_STALE_AFTER_HEARTBEATS  Missed heartbeats before a host is 'stale' [3]
   FLEETHEAL_DOWN_AFTER_HEARTBEATS   Missed heartbeats before a host is 'down' [12]
+  FLEETHEAL_GATEWAY_ADMIN_TOKEN     Bearer token for every action (restart, release, pause,
+                              PUT /policy), 16+ characters; or *_FILE to read it from a file
+                              [none: actions disabled; 'up' creates one in the data dir]
+  FLEETHEAL_GATEWAY_READ_TOKEN      When set, reads need it (or the admin token); or *_FILE [none]
+  FLEETHEAL_GATEWAY_CORS_ORIGINS    Browser origins allowed to call the API, comma-separated
+                              [none: CORS closed]
+  FLEETHEAL_GATEWAY_ACTIONS_PER_MINUTE  Actions per client address per minute [30]
+  FLEETHEAL_GATEWAY_MAX_STREAMS     Concurrent /events/stream clients [100]
+  FLEETHEAL_GATEWAY_TRUST_PROXY     Trust X-Forwarded-For from a reverse proxy [false]
+  FLEETHEAL_COMMAND_TIMEOUT_MS      (also) How long a manual restart waits for the agent [60000]
  up:
-  FLEETHEAL_DATA_DIR          Where the embedded nats-server keeps its store [./.fleetheal]
+  FLEETHEAL_DATA_DIR          Where the embedded nats-server keeps its store, and the
+                              generated admin token (admin-token, mode 0600) [./.fleetheal]
   FLEETHEAL_NATS_PORT         Port of the embedded nats-server [4222]
   FLEETHEAL_NATS_SERVER_BIN   The nats-server binary [nats-server]
 `;

@@ -8,6 +8,7 @@ import { createLogger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadHandlerConfig } from "../handlers/config.js";
+import { ensureAdminTokenFile } from "./admin-token.js";
 import { startEmbeddedNats } from "./embedded-nats.js";
 import { HELP } from "./help.js";
 
@@ -41,7 +42,15 @@ async function startAllInOne(): Promise<Stoppable> {
   // Validate every role's configuration before starting anything.
   const agentConfig = loadAgentConfig();
   const handlerConfig = loadHandlerConfig();
-  const gatewayConfig = loadGatewayConfig();
+  let gatewayConfig = loadGatewayConfig();
+  let tokenFile: string | undefined;
+  if (!gatewayConfig.adminToken) {
+    tokenFile = ensureAdminTokenFile(resolve(env.FLEETHEAL_DATA_DIR));
+    gatewayConfig = loadGatewayConfig({
+      ...process.env,
+      FLEETHEAL_GATEWAY_ADMIN_TOKEN_FILE: tokenFile,
+    });
+  }
   const nats = env.FLEETHEAL_NATS_URL
     ? undefined
     : await startEmbeddedNats({
@@ -68,9 +77,13 @@ async function startAllInOne(): Promise<Stoppable> {
     started.push(gateway);
     started.push(await runAgent({ ...agentConfig, natsUrl }, createLogger("agent")));
     process.stdout.write(
-      `fleetheal ${VERSION} is up on host ${agentConfig.hostId}: ${gateway.url}/health\n`,
+      `fleetheal ${VERSION} is up on host ${agentConfig.hostId}: dashboard ${gateway.url}/, health ${gateway.url}/health\n` +
+        (tokenFile ? `the admin token for actions is in ${tokenFile}\n` : ""),
     );
-    log.info({ gateway: gateway.url, nats: natsUrl, host: agentConfig.hostId }, "fleetheal is up");
+    log.info(
+      { gateway: gateway.url, nats: natsUrl, host: agentConfig.hostId, adminTokenFile: tokenFile },
+      "fleetheal is up",
+    );
   } catch (error) {
     await stopAll().catch(() => {});
     throw error;

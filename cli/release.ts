@@ -1,19 +1,8 @@
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import {
-  containerKey,
-  decode,
-  encode,
-  HOSTS_BUCKET,
-  HostSnapshot,
-  isToken,
-  LEDGER_BUCKET,
-  LedgerEntry,
-  REMEDIATION_TYPE,
-  type RemediationRecord,
-  remediationSubject,
-} from "../contracts/index.js";
+import { releaseFromQuarantine } from "../common/quarantine-release.js";
+import { decode, HOSTS_BUCKET, HostSnapshot, isToken, LEDGER_BUCKET } from "../contracts/index.js";
 
 /** Where `fleetheal release` writes its result. */
 export interface Output {
@@ -60,43 +49,20 @@ export async function releaseCommand(
       );
       return 1;
     }
-    const ledger = await kvm.open(LEDGER_BUCKET);
-    const key = containerKey(host, container.id);
-    const current = await ledger.get(key);
-    const entry = current?.operation === "PUT" ? decode(LedgerEntry, current.value) : undefined;
-    if (!current || !entry?.ok || !entry.value.quarantine) {
+    const result = await releaseFromQuarantine({
+      ledger: await kvm.open(LEDGER_BUCKET),
+      js: jetstream(nc),
+      host,
+      container,
+      actor: "cli",
+      code: "by-hand",
+      message: `released from quarantine by hand (${env.USER ?? "unknown user"})`,
+      now: new Date(),
+    });
+    if (!result.released) {
       io.err(`${container.name} on ${host} is not quarantined`);
       return 1;
     }
-    const now = new Date();
-    const { quarantine: _released, ...rest } = entry.value;
-    await ledger.update(
-      key,
-      encode({ ...rest, consecutiveRestarts: 0, releasedAt: now.toISOString() }),
-      current.revision,
-    );
-    const record: RemediationRecord = {
-      type: REMEDIATION_TYPE,
-      v: 1,
-      id: `release:${key}:${current.revision}`,
-      remediationId: `release:${key}:${current.revision}`,
-      host,
-      containerId: container.id,
-      containerName: container.name,
-      phase: "released",
-      code: "by-hand",
-      message: `released from quarantine by hand (${env.USER ?? "unknown user"})`,
-      actor: "cli",
-      at: now.toISOString(),
-      dryRun: false,
-    };
-    await jetstream(nc).publish(
-      remediationSubject(host, container.id, "released"),
-      encode(record),
-      {
-        msgID: record.id,
-      },
-    );
     io.out(`released ${container.name} (${container.id.slice(0, 12)}) on ${host}`);
     return 0;
   } catch (error) {

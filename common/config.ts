@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 
+/** Variables whose values must never reach a log or an error message. */
+const SECRET_NAME = /TOKEN(?!_FILE)|SECRET|PASSWORD/;
+
 /**
  * Validates environment variables against a schema whose keys are the variable names.
  * Every problem is reported at once, with the variable's name, so an operator fixes them in one go.
@@ -20,7 +23,13 @@ export function loadEnv<S extends z.ZodObject>(
   const lines = parsed.error.issues.map((issue) => {
     const name = issue.path.map(String).join(".") || "(environment)";
     const value = typeof issue.path[0] === "string" ? input[issue.path[0]] : undefined;
-    return `  ${name}${value === undefined ? "" : `=${JSON.stringify(value)}`}: ${issue.message}`;
+    const shown =
+      value === undefined
+        ? ""
+        : SECRET_NAME.test(name)
+          ? `=<${value.length} characters, not shown>`
+          : `=${JSON.stringify(value)}`;
+    return `  ${name}${shown}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
 }
@@ -48,3 +57,13 @@ export function intFromEnv(limits: { min: number; max: number; default: number }
 export const NATS_URL_ENV = {
   FLEETHEAL_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
 };
+
+/** `true`/`false` (also `1`/`0`, `yes`/`no`) from the environment. */
+export function boolFromEnv(defaultValue: boolean) {
+  return z
+    .enum(["true", "false", "1", "0", "yes", "no"], {
+      message: "must be true or false",
+    })
+    .transform((v) => v === "true" || v === "1" || v === "yes")
+    .default(defaultValue);
+}

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../common/errors.js";
 import { loadGatewayConfig } from "./config.js";
@@ -20,7 +23,91 @@ describe("loadGatewayConfig", () => {
       host: "0.0.0.0",
       staleAfterHeartbeats: 3,
       downAfterHeartbeats: 12,
+      corsOrigins: [],
+      actionsPerMinute: 30,
+      maxStreams: 100,
+      trustProxy: false,
+      commandTimeoutMs: 60_000,
     });
+  });
+
+  it("reads tokens, origins and limits", () => {
+    expect(
+      loadGatewayConfig({
+        FLEETHEAL_GATEWAY_ADMIN_TOKEN: "a".repeat(32),
+        FLEETHEAL_GATEWAY_READ_TOKEN: "r".repeat(16),
+        FLEETHEAL_GATEWAY_CORS_ORIGINS: "https://ops.example.com, http://localhost:3000",
+        FLEETHEAL_GATEWAY_ACTIONS_PER_MINUTE: "5",
+        FLEETHEAL_GATEWAY_TRUST_PROXY: "true",
+      }),
+    ).toMatchObject({
+      adminToken: "a".repeat(32),
+      readToken: "r".repeat(16),
+      corsOrigins: ["https://ops.example.com", "http://localhost:3000"],
+      actionsPerMinute: 5,
+      trustProxy: true,
+    });
+  });
+
+  it("never prints a token in its error", () => {
+    const error = configError(() =>
+      loadGatewayConfig({ FLEETHEAL_GATEWAY_ADMIN_TOKEN: "hunter2 secret" }),
+    );
+    expect(error.message).toContain("FLEETHEAL_GATEWAY_ADMIN_TOKEN=<14 characters, not shown>");
+    expect(error.message).toContain("must be at least 16 characters");
+    expect(error.message).not.toContain("hunter2");
+  });
+
+  it("reads a token from a file, without its trailing newline", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetheal-token-"));
+    const file = join(dir, "admin");
+    writeFileSync(file, `${"s".repeat(20)}\n`);
+    try {
+      expect(loadGatewayConfig({ FLEETHEAL_GATEWAY_ADMIN_TOKEN_FILE: file }).adminToken).toBe(
+        "s".repeat(20),
+      );
+      expect(
+        configError(() =>
+          loadGatewayConfig({
+            FLEETHEAL_GATEWAY_ADMIN_TOKEN_FILE: file,
+            FLEETHEAL_GATEWAY_ADMIN_TOKEN: "t".repeat(20),
+          }),
+        ).message,
+      ).toContain("set only one");
+      writeFileSync(file, "short");
+      const short = configError(() =>
+        loadGatewayConfig({ FLEETHEAL_GATEWAY_ADMIN_TOKEN_FILE: file }),
+      );
+      expect(short.message).toContain("must be at least 16 characters");
+      expect(short.message).not.toContain('short"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(
+      configError(() => loadGatewayConfig({ FLEETHEAL_GATEWAY_READ_TOKEN_FILE: "/nonexistent/t" }))
+        .message,
+    ).toContain('FLEETHEAL_GATEWAY_READ_TOKEN_FILE="/nonexistent/t": cannot read it');
+  });
+
+  it("rejects the same token for reads and actions", () => {
+    const token = "x".repeat(20);
+    expect(
+      configError(() =>
+        loadGatewayConfig({
+          FLEETHEAL_GATEWAY_ADMIN_TOKEN: token,
+          FLEETHEAL_GATEWAY_READ_TOKEN: token,
+        }),
+      ).message,
+    ).toContain("must differ from the admin token");
+  });
+
+  it.each([
+    ["FLEETHEAL_GATEWAY_CORS_ORIGINS", "*", "each origin looks like"],
+    ["FLEETHEAL_GATEWAY_CORS_ORIGINS", "https://a.example.com/path", "each origin looks like"],
+    ["FLEETHEAL_GATEWAY_TRUST_PROXY", "maybe", "must be true or false"],
+    ["FLEETHEAL_GATEWAY_ACTIONS_PER_MINUTE", "0", "must be at least 1"],
+  ])("%s=%j is rejected", (name, value, message) => {
+    expect(configError(() => loadGatewayConfig({ [name]: value })).message).toContain(message);
   });
 
   it("reads values and treats empty as unset", () => {

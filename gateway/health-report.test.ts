@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { ContainerSnapshot, HostSnapshot } from "../contracts/index.js";
-import type { HostRecord } from "./fleet-view.js";
+import { countByHealth, type HostRecord } from "./fleet-view.js";
 import {
   buildHealthReport,
   HealthReport,
   hostStatus,
+  nextStatusChange,
   type StalenessPolicy,
 } from "./health-report.js";
 
@@ -58,8 +59,25 @@ function record(
         : { status: "up", version: "20.10.24" },
     containers: (options.health ?? []).map(container),
   };
-  return { snapshot, receivedAt: NOW - (options.silentMs ?? 0) };
+  return {
+    snapshot,
+    receivedAt: NOW - (options.silentMs ?? 0),
+    counts: countByHealth(snapshot),
+    sorted: snapshot.containers,
+  };
 }
+
+describe("nextStatusChange", () => {
+  it("is the first millisecond of the next status, then never once down", () => {
+    const r = record("h");
+    expect(nextStatusChange(r, NOW, POLICY)).toBe(NOW + 3_001);
+    expect(hostStatus(r, NOW + 3_000, POLICY)).toBe("up");
+    expect(hostStatus(r, NOW + 3_001, POLICY)).toBe("stale");
+    expect(nextStatusChange(r, NOW + 3_001, POLICY)).toBe(NOW + 12_001);
+    expect(hostStatus(r, NOW + 12_001, POLICY)).toBe("down");
+    expect(nextStatusChange(r, NOW + 12_001, POLICY)).toBe(Number.POSITIVE_INFINITY);
+  });
+});
 
 describe("hostStatus", () => {
   it.each([
@@ -111,6 +129,7 @@ describe("buildHealthReport", () => {
           lastSeen: "2026-11-27T20:00:00.000Z",
           docker: "up",
           containers: { total: 3, healthy: 2, unhealthy: 0, starting: 0, none: 1 },
+          quarantined: 0,
         },
         {
           id: "b",
@@ -118,11 +137,13 @@ describe("buildHealthReport", () => {
           lastSeen: "2026-11-27T19:59:59.500Z",
           docker: "up",
           containers: { total: 2, healthy: 1, unhealthy: 0, starting: 1, none: 0 },
+          quarantined: 0,
         },
       ],
       totals: {
         hosts: { total: 2, up: 2, stale: 0, down: 0 },
         containers: { total: 5, healthy: 3, unhealthy: 0, starting: 1, none: 1 },
+        quarantined: 0,
       },
     });
   });
@@ -145,6 +166,7 @@ describe("buildHealthReport", () => {
     expect(report.totals).toEqual({
       hosts: { total: 3, up: 1, stale: 1, down: 1 },
       containers: { total: 2, healthy: 1, unhealthy: 0, starting: 1, none: 0 },
+      quarantined: 0,
     });
     expect(report.status).toBe("degraded");
   });
@@ -177,8 +199,17 @@ describe("buildHealthReport", () => {
       totals: {
         hosts: { total: 0, up: 0, stale: 0, down: 0 },
         containers: { total: 0, healthy: 0, unhealthy: 0, starting: 0, none: 0 },
+        quarantined: 0,
       },
     });
+  });
+
+  it("counts quarantined containers, except on down hosts", () => {
+    const up = record("a", { health: ["healthy", "unhealthy"] });
+    const down = record("b", { health: ["unhealthy"], silentMs: 20_000 });
+    const report = buildHealthReport([up, down], NOW, POLICY, () => 1);
+    expect(report.hosts.map((h) => h.quarantined)).toEqual([1, 1]);
+    expect(report.totals.quarantined).toBe(1);
   });
 
   it("unhealthy: every host down", () => {

@@ -24,6 +24,8 @@ export const HealthReport = z.object({
       lastSeen: z.string(),
       docker: z.enum(["up", "down"]),
       containers: ContainerCounts,
+      /** Containers on the host that fleetheal has stopped restarting until released. */
+      quarantined: z.number().int(),
     }),
   ),
   totals: z.object({
@@ -35,6 +37,7 @@ export const HealthReport = z.object({
     }),
     /** Containers on hosts that are not down: a dead host's last report is not current health. */
     containers: ContainerCounts,
+    quarantined: z.number().int(),
   }),
 });
 export type HealthReport = z.infer<typeof HealthReport>;
@@ -54,13 +57,18 @@ export function hostStatus(record: HostRecord, now: number, policy: StalenessPol
   return "up";
 }
 
-function countContainers(record: HostRecord): ContainerCounts {
-  const counts = emptyCounts();
-  for (const c of record.snapshot.containers) {
-    counts.total++;
-    counts[c.health]++;
-  }
-  return counts;
+/**
+ * When the host's status will next change if nothing is heard from it, or `Infinity` once it
+ * is down. A cached report stays true until the earliest of these across the fleet.
+ */
+export function nextStatusChange(record: HostRecord, now: number, policy: StalenessPolicy): number {
+  const heartbeat = record.snapshot.heartbeatMs;
+  const stale = record.receivedAt + heartbeat * policy.staleAfterHeartbeats;
+  const down = record.receivedAt + heartbeat * policy.downAfterHeartbeats;
+  // hostStatus uses strict comparisons, so the status changes one millisecond after the bound.
+  if (now <= stale) return stale + 1;
+  if (now <= down) return down + 1;
+  return Number.POSITIVE_INFINITY;
 }
 
 function emptyCounts(): ContainerCounts {
@@ -76,17 +84,24 @@ export function buildHealthReport(
   records: readonly HostRecord[],
   now: number,
   policy: StalenessPolicy,
+  quarantinedOn: (record: HostRecord) => number = () => 0,
 ): HealthReport {
-  const totals = { hosts: { total: 0, up: 0, stale: 0, down: 0 }, containers: emptyCounts() };
+  const totals = {
+    hosts: { total: 0, up: 0, stale: 0, down: 0 },
+    containers: emptyCounts(),
+    quarantined: 0,
+  };
   const hosts = records.map((record) => {
     const status = hostStatus(record, now, policy);
-    const containers = countContainers(record);
+    const containers = { ...record.counts };
+    const quarantined = quarantinedOn(record);
     totals.hosts.total++;
     totals.hosts[status]++;
     if (status !== "down") {
       for (const key of Object.keys(containers) as (keyof ContainerCounts)[]) {
         totals.containers[key] += containers[key];
       }
+      totals.quarantined += quarantined;
     }
     return {
       id: record.snapshot.host,
@@ -94,6 +109,7 @@ export function buildHealthReport(
       lastSeen: new Date(record.receivedAt).toISOString(),
       docker: record.snapshot.docker.status,
       containers,
+      quarantined,
     };
   });
   const allDockerUp = hosts.every((h) => h.docker === "up");

@@ -3,6 +3,10 @@ import { startOnNats, trackConnected } from "../common/nats-connection.js";
 import { buildApp } from "./app.js";
 import type { GatewayConfig } from "./config.js";
 import { FleetView } from "./fleet-view.js";
+import { HealthCache } from "./health-cache.js";
+import { GatewayMetrics } from "./metrics.js";
+import { NatsEventLog } from "./nats-event-log.js";
+import { NatsFleetControl } from "./nats-fleet-control.js";
 import { syncViewFromKv } from "./view-sync.js";
 
 export interface RunningGateway {
@@ -11,35 +15,78 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** Connects to NATS, builds the fleet view and serves HTTP. */
+/** Connects to NATS, builds the fleet view and serves HTTP. All NATS wiring is here. */
 export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
   return startOnNats(
     { servers: config.natsUrl, name: "fleetheal-gateway", log },
     async (nc, fjs) => {
+      const staleness = {
+        staleAfterHeartbeats: config.staleAfterHeartbeats,
+        downAfterHeartbeats: config.downAfterHeartbeats,
+      };
       const view = new FleetView();
-      const stopSync = await syncViewFromKv(fjs.hosts, view, log);
-      const app = buildApp({
-        view,
-        staleness: {
-          staleAfterHeartbeats: config.staleAfterHeartbeats,
-          downAfterHeartbeats: config.downAfterHeartbeats,
-        },
-        natsConnected: trackConnected(nc),
-        logger: log,
+      const health = new HealthCache(view, staleness);
+      const metrics = new GatewayMetrics(health);
+      const stopSync = await syncViewFromKv(fjs, view, log, (source) =>
+        metrics.rejectedMessage(source),
+      );
+      const events = new NatsEventLog({
+        js: fjs.js,
+        jsm: fjs.jsm,
+        log,
+        onRejected: () => metrics.rejectedMessage("event"),
       });
+      const stopMetricsFeed = events.subscribe({}, (record) => metrics.observe(record, Date.now()));
+      const cleanup = async () => {
+        stopMetricsFeed();
+        await events.stop();
+        await stopSync();
+      };
       try {
+        await events.start();
+        const app = await buildApp({
+          view,
+          staleness,
+          natsConnected: trackConnected(nc),
+          control: new NatsFleetControl({
+            nc,
+            fjs,
+            commandTimeoutMs: config.commandTimeoutMs,
+            log,
+          }),
+          events,
+          feed: events,
+          health,
+          metrics,
+          tokens: {
+            ...(config.adminToken ? { adminToken: config.adminToken } : {}),
+            ...(config.readToken ? { readToken: config.readToken } : {}),
+          },
+          corsOrigins: config.corsOrigins,
+          actionsPerMinute: config.actionsPerMinute,
+          maxStreams: config.maxStreams,
+          trustProxy: config.trustProxy,
+          logger: log,
+        });
         const address = await app.listen({ port: config.port, host: config.host });
         const url = address.replace("0.0.0.0", "127.0.0.1");
-        log.info({ url }, "gateway listening");
+        log.info(
+          {
+            url,
+            actions: config.adminToken ? "enabled" : "disabled (no admin token)",
+            reads: config.readToken ? "token required" : "open",
+          },
+          "gateway listening",
+        );
         return {
           url,
           async stop() {
             await app.close();
-            await stopSync();
+            await cleanup();
           },
         };
       } catch (error) {
-        await stopSync();
+        await cleanup();
         throw error;
       }
     },

@@ -3,16 +3,19 @@
 #   - apt: docker.io (dockerd), nats-server, busybox-static (the test image's only binary)
 #   - npm: the locked dependencies (npm ci), which also builds dist/
 # With --start-docker it also starts dockerd when no engine answers on the default socket
-# (for `fleetheal up` on a machine without a Docker service).
+# (for `fleetheal up` on a machine without a Docker service). With --test it also installs
+# what only the test suite needs: Debian's chromium, for the dashboard's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start_docker=0
+for_tests=0
 for arg in "$@"; do
   case "$arg" in
     --start-docker) start_docker=1 ;;
+    --test) for_tests=1 ;;
     -h | --help)
-      sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -30,6 +33,9 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+if [ "$for_tests" -eq 1 ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install.sh: installing ${missing[*]}"
   as_root apt-get update -qq

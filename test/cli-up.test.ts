@@ -2,7 +2,7 @@
 // own nats-server, list the host in /health, heal an opted-in container, and leave nothing
 // running after SIGTERM.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,6 +87,26 @@ describe("fleetheal up", () => {
         (l) => l.includes("Auto-monitoring enabled for container 'solo-app'"),
         15_000,
       );
+
+      // `up` made an admin token for the dashboard's actions: owner-only, and never logged.
+      const tokenFile = join(dataDir, "admin-token");
+      await up.waitForLine((l) => l === `the admin token for actions is in ${tokenFile}`, 5_000);
+      expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
+      const token = (await readFile(tokenFile, "utf8")).trim();
+      expect(up.lines.join("\n")).not.toContain(token);
+      for (const [action, paused] of [
+        ["pause", true],
+        ["resume", false],
+      ] as const) {
+        const res = await fetch(`${url}/${action}`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(res.status).toBe(200);
+        expect(await res.json()).toMatchObject({ paused });
+      }
+      const refused = await fetch(`${url}/pause`, { method: "POST" });
+      expect(refused.status).toBe(401);
       await makeUnhealthy(engine, c.id);
       const unhealthy = await recorder.waitFor(
         (e) => e.id === c.id && e.action === "health_status: unhealthy",
@@ -105,6 +125,7 @@ describe("fleetheal up", () => {
           p.argv.some((a) => a.startsWith(dataDir)),
       );
       expect(natsBefore).toHaveLength(1);
+      expect(up.lines.join("\n")).not.toContain(token);
       const exit = await up.stop("SIGTERM", 20_000);
       expect(exit).toEqual({ code: 0, signal: null });
       const natsAfter = (await listProcesses()).filter(

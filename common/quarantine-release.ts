@@ -1,0 +1,129 @@
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import {
+  containerKey,
+  decode,
+  encode,
+  LedgerEntry,
+  REMEDIATION_TYPE,
+  type RemediationRecord,
+  remediationSubject,
+} from "../contracts/index.js";
+import { describeError, FleethealError } from "./errors.js";
+
+/** What to release, and what the `released` record says about who did it. */
+export interface QuarantineRelease {
+  /** The `fleetheal_ledger` bucket. */
+  ledger: KV;
+  js: JetStreamClient;
+  host: string;
+  container: { id: string; name: string };
+  /** The record's `actor`: `cli`, `gateway:<token name>`, … */
+  actor: string;
+  /** The record's `code`, e.g. `by-hand`. */
+  code: string;
+  /** The record's message, one sentence for people. */
+  message: string;
+  now: Date;
+}
+
+export type QuarantineReleaseResult =
+  | { released: true; releasedAt: string; record: RemediationRecord }
+  | { released: false; reason: "not-quarantined" };
+
+/** Lost compare-and-set races tolerated before giving up; each one means someone else wrote. */
+const MAX_ATTEMPTS = 5;
+const PUBLISH_ATTEMPTS = 3;
+
+/**
+ * Lets a quarantined container be healed again: clears `quarantine`, resets the consecutive
+ * restarts and sets `releasedAt` (restarts before it no longer count against the budget), exactly
+ * as a release after a healthy stretch does, then publishes a `released` record.
+ *
+ * The ledger is changed with compare-and-set. A handler may be writing the same entry (it records
+ * every trouble event), so a lost race re-reads the entry, checks that it is still quarantined,
+ * and tries again. The record's id names the revision that was released, so publishing it again
+ * is deduplicated by JetStream.
+ */
+export async function releaseFromQuarantine(
+  request: QuarantineRelease,
+): Promise<QuarantineReleaseResult> {
+  const { ledger, host, container, now } = request;
+  const key = containerKey(host, container.id);
+  for (let attempt = 1; ; attempt++) {
+    const current = await ledger.get(key);
+    const entry = current?.operation === "PUT" ? decode(LedgerEntry, current.value) : undefined;
+    if (!current || !entry?.ok || !entry.value.quarantine) {
+      return { released: false, reason: "not-quarantined" };
+    }
+    const { quarantine: _released, ...rest } = entry.value;
+    const releasedAt = now.toISOString();
+    try {
+      await ledger.update(
+        key,
+        encode({ ...rest, consecutiveRestarts: 0, releasedAt }),
+        current.revision,
+      );
+    } catch (error) {
+      if (isWrongRevision(error) && attempt < MAX_ATTEMPTS) continue;
+      throw error;
+    }
+    const record: RemediationRecord = {
+      type: REMEDIATION_TYPE,
+      v: 1,
+      id: `release:${key}:${current.revision}`,
+      remediationId: `release:${key}:${current.revision}`,
+      host,
+      containerId: container.id,
+      containerName: container.name,
+      phase: "released",
+      code: request.code,
+      message: request.message,
+      actor: request.actor,
+      at: releasedAt,
+      dryRun: false,
+    };
+    await publishRecord(request.js, record);
+    return { released: true, releasedAt, record };
+  }
+}
+
+// The ledger already says "released"; a release retried by its caller would find the container
+// not quarantined and never publish, so the record gets a few tries of its own here.
+async function publishRecord(js: JetStreamClient, record: RemediationRecord): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await js.publish(
+        remediationSubject(record.host, record.containerId, record.phase),
+        encode(record),
+        { msgID: record.id },
+      );
+      return;
+    } catch (error) {
+      if (attempt >= PUBLISH_ATTEMPTS) throw new ReleaseNotRecordedError(error);
+    }
+  }
+}
+
+/** The ledger says released, but the `released` record could not be published. */
+export class ReleaseNotRecordedError extends FleethealError {
+  override readonly name = "ReleaseNotRecordedError";
+  constructor(cause: unknown) {
+    super(
+      "FLEETHEAL_ERR_RELEASE_NOT_RECORDED",
+      `released in the ledger, but the released record was not stored: ${describeError(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** True for a KV compare-and-set that lost: the key's revision is not the expected one. */
+export function isWrongRevision(error: unknown): boolean {
+  if (error instanceof JetStreamApiError) {
+    return (
+      error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+    );
+  }
+  return /wrong last sequence/i.test(describeError(error));
+}

@@ -1,0 +1,81 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { ApiError } from "./api-errors.js";
+
+/**
+ * Who may call a route: anyone (`public`: probes and static files), readers (`read`: open unless
+ * a read token is configured), or administrators (`admin`: every mutating route).
+ */
+export type Access = "public" | "read" | "admin";
+
+export interface Tokens {
+  /** Required by every mutating route; without it those routes are disabled. */
+  adminToken?: string;
+  /** When set, reads need it (or the admin token). */
+  readToken?: string;
+}
+
+/** The identity a request proved, used in audit records. */
+export type Principal = "admin" | "reader" | "anonymous";
+
+/**
+ * Checks bearer tokens. Tokens are compared as SHA-256 digests with `timingSafeEqual`, so the
+ * comparison takes the same time whatever the length or content of the guess.
+ */
+export class TokenCheck {
+  private readonly admin: Buffer | undefined;
+  private readonly read: Buffer | undefined;
+
+  constructor(tokens: Tokens) {
+    this.admin = tokens.adminToken === undefined ? undefined : digest(tokens.adminToken);
+    this.read = tokens.readToken === undefined ? undefined : digest(tokens.readToken);
+  }
+
+  /** Whether reads need a token; the dashboard asks for one when they do. */
+  get readsNeedToken(): boolean {
+    return this.read !== undefined;
+  }
+
+  /** Returns who the request is, or throws a 401/403 `ApiError`. */
+  authorize(access: Access, authorization: string | undefined): Principal {
+    if (access === "public") return "anonymous";
+    const given = bearer(authorization);
+    const isAdmin = given !== undefined && this.admin !== undefined && same(given, this.admin);
+    if (access === "admin") {
+      if (this.admin === undefined) {
+        throw new ApiError(
+          "FLEETHEAL_ERR_FORBIDDEN",
+          "actions are disabled: set FLEETHEAL_GATEWAY_ADMIN_TOKEN on the gateway to enable them",
+        );
+      }
+      if (!isAdmin) throw unauthorized(given === undefined, "the admin token");
+      return "admin";
+    }
+    if (isAdmin) return "admin";
+    if (this.read === undefined) return "anonymous";
+    if (given !== undefined && same(given, this.read)) return "reader";
+    throw unauthorized(given === undefined, "the read or admin token");
+  }
+}
+
+function unauthorized(missing: boolean, what: string): ApiError {
+  return new ApiError(
+    "FLEETHEAL_ERR_UNAUTHORIZED",
+    missing
+      ? `this route needs ${what}: send "Authorization: Bearer <token>"`
+      : "the bearer token is not valid for this route",
+  );
+}
+
+function bearer(header: string | undefined): Buffer | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return match?.[1] === undefined ? undefined : digest(match[1]);
+}
+
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+function same(a: Buffer, b: Buffer): boolean {
+  return timingSafeEqual(a, b);
+}

@@ -1,0 +1,193 @@
+import type { ContainerSnapshot } from "../contracts/index.js";
+import { ApiError } from "./api-errors.js";
+import type { ContainerSummary, ContainersQuery, Healing, HostSummary } from "./api-schemas.js";
+import type { ContainerRow, FleetView, HostRecord } from "./fleet-view.js";
+import { hostStatus, type StalenessPolicy } from "./health-report.js";
+
+/** A page of containers, in the view's order. */
+export interface ContainerPageResult {
+  containers: ContainerSummary[];
+  total: number;
+  next?: string;
+}
+
+/**
+ * Filters and pages the fleet's containers. The cursor is the sort key of the last row
+ * returned, not an offset, so a page does not repeat or skip rows when hosts change in between.
+ */
+export function queryContainers(
+  view: FleetView,
+  query: ContainersQuery,
+  now: number,
+  policy: StalenessPolicy,
+): ContainerPageResult {
+  const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const label = query.label === undefined ? undefined : splitLabel(query.label);
+  const name = query.name?.toLowerCase();
+  const page: ContainerRow[] = [];
+  let total = 0;
+  let more = false;
+  for (const row of view.containers()) {
+    if (!matches(view, row, query, label, name)) continue;
+    total++;
+    if (after && compareKey(rowKey(row), after) <= 0) continue;
+    if (page.length < query.limit) page.push(row);
+    else more = true;
+  }
+  const last = page.at(-1);
+  return {
+    containers: page.map((row) => summarizeContainer(view, row, now, policy)),
+    total,
+    ...(more && last ? { next: encodeCursor(rowKey(last)) } : {}),
+  };
+}
+
+function matches(
+  view: FleetView,
+  row: ContainerRow,
+  query: ContainersQuery,
+  label: [string, string | undefined] | undefined,
+  name: string | undefined,
+): boolean {
+  const c = row.container;
+  const host = row.host.snapshot.host;
+  return (
+    (query.host === undefined || host === query.host) &&
+    (query.health === undefined || c.health === query.health) &&
+    (query.state === undefined || c.state === query.state) &&
+    (query.optedIn === undefined || c.optedIn === query.optedIn) &&
+    (name === undefined || c.name.toLowerCase().includes(name)) &&
+    (label === undefined || hasLabel(c, label)) &&
+    (query.quarantined === undefined || view.isQuarantined(host, c.id) === query.quarantined)
+  );
+}
+
+type RowKey = [host: string, name: string, id: string];
+
+function rowKey(row: ContainerRow): RowKey {
+  return [row.host.snapshot.host, row.container.name, row.container.id];
+}
+
+function compareKey(a: RowKey, b: RowKey): number {
+  for (let i = 0; i < 3; i++) {
+    const x = a[i] as string;
+    const y = b[i] as string;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+function encodeCursor(key: RowKey): string {
+  return Buffer.from(JSON.stringify(key)).toString("base64url");
+}
+
+function decodeCursor(cursor: string): RowKey {
+  try {
+    const key: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (Array.isArray(key) && key.length === 3 && key.every((k) => typeof k === "string")) {
+      return key as RowKey;
+    }
+  } catch {
+    // Falls through to the error below.
+  }
+  throw new ApiError("FLEETHEAL_ERR_BAD_REQUEST", "cursor is not one returned by this API", {
+    field: "cursor",
+  });
+}
+
+function splitLabel(filter: string): [string, string | undefined] {
+  const eq = filter.indexOf("=");
+  return eq < 0 ? [filter, undefined] : [filter.slice(0, eq), filter.slice(eq + 1)];
+}
+
+function hasLabel(c: ContainerSnapshot, [key, value]: [string, string | undefined]): boolean {
+  const actual = c.labels[key];
+  return actual !== undefined && (value === undefined || actual === value);
+}
+
+export function summarizeContainer(
+  view: FleetView,
+  row: ContainerRow,
+  now: number,
+  policy: StalenessPolicy,
+): ContainerSummary {
+  const c = row.container;
+  const host = row.host.snapshot.host;
+  const entry = view.ledgerEntry(host, c.id);
+  return {
+    host,
+    hostStatus: hostStatus(row.host, now, policy),
+    id: c.id,
+    name: c.name,
+    image: c.image,
+    state: c.state,
+    health: c.health,
+    healthSource: c.healthSource,
+    optedIn: c.optedIn,
+    ...(c.startedAt ? { startedAt: c.startedAt } : {}),
+    restartCount: c.restartCount,
+    failingStreak: c.failingStreak,
+    quarantined: entry?.quarantine !== undefined,
+    restarts: entry?.restarts.length ?? 0,
+    ...(entry?.lastRestartAt ? { lastRestartAt: entry.lastRestartAt } : {}),
+  };
+}
+
+/** The healing state of a container; empty for one fleetheal has never acted on. */
+export function healingOf(view: FleetView, host: string, containerId: string): Healing {
+  const entry = view.ledgerEntry(host, containerId);
+  return {
+    quarantined: entry?.quarantine !== undefined,
+    ...(entry?.quarantine ? { quarantine: entry.quarantine } : {}),
+    consecutiveRestarts: entry?.consecutiveRestarts ?? 0,
+    ...(entry?.lastRestartAt ? { lastRestartAt: entry.lastRestartAt } : {}),
+    restarts: entry?.restarts ?? [],
+    ...(entry?.releasedAt ? { releasedAt: entry.releasedAt } : {}),
+    ...(entry?.healthySince ? { healthySince: entry.healthySince } : {}),
+  };
+}
+
+export function summarizeHost(
+  view: FleetView,
+  record: HostRecord,
+  now: number,
+  policy: StalenessPolicy,
+): HostSummary {
+  const s = record.snapshot;
+  return {
+    id: s.host,
+    status: hostStatus(record, now, policy),
+    lastSeen: new Date(record.receivedAt).toISOString(),
+    heartbeatMs: s.heartbeatMs,
+    docker: s.docker,
+    agent: {
+      version: s.agent.version,
+      startedAt: s.agent.startedAt,
+      uptimeSeconds: s.agent.uptimeSeconds,
+      label: s.agent.label,
+      watchAll: s.agent.watchAll,
+    },
+    outbox: s.outbox,
+    containers: record.counts,
+    quarantined: view.quarantinedOn(record),
+  };
+}
+
+/**
+ * Finds a container on a host by full id, unique id prefix (4+ characters) or name, the way
+ * `docker` accepts them.
+ */
+export function findContainer(record: HostRecord, ref: string): ContainerSnapshot {
+  const containers = record.snapshot.containers;
+  const exact = containers.find((c) => c.id === ref) ?? containers.find((c) => c.name === ref);
+  if (exact) return exact;
+  const byPrefix = ref.length >= 4 ? containers.filter((c) => c.id.startsWith(ref)) : [];
+  if (byPrefix.length === 1 && byPrefix[0]) return byPrefix[0];
+  if (byPrefix.length > 1) {
+    throw new ApiError(
+      "FLEETHEAL_ERR_CONFLICT",
+      `${ref} matches ${byPrefix.length} containers on ${record.snapshot.host}; use more of the id`,
+    );
+  }
+  throw new ApiError("FLEETHEAL_ERR_NOT_FOUND", `no container ${ref} on ${record.snapshot.host}`);
+}

@@ -1,0 +1,289 @@
+// The dashboard in a real headless Chromium, against real parts: one nats-server, one dockerd, an
+// agent, a handler and the gateway that serves the page. It must show the host, follow a heal
+// live over its SSE stream without a reload, restart a container through the admin-token dialog
+// (Docker is the witness), and fit a phone's screen. Screenshots go to test-results/.
+
+import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type DockerEventRecorder,
+  makeUnhealthy,
+  recordDockerEvents,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
+import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { type FleetProcess, gatewayUrl, REPO, startRole } from "./support/fleetheal.js";
+import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { waitFor } from "./support/wait.js";
+
+const HOST = "dash-host";
+const ADMIN_TOKEN = randomBytes(24).toString("base64url").slice(0, 32);
+const RESULTS = join(REPO, "test-results");
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const cleanups: (() => Promise<unknown>)[] = [];
+let nats: NatsServerHandle;
+let engine: DockerEngine;
+let recorder: DockerEventRecorder;
+let gateway: FleetProcess;
+let browser: Browser;
+let page: Page;
+let url: string;
+/** What the page reported that it should not: script errors and CSP violations. */
+const pageProblems: string[] = [];
+/** The containers the tests use, created before the page loads so that it lists them. */
+let web: { id: string; name: string };
+let api: { id: string; name: string };
+
+const row = (p: Page, id: string) => p.locator(`[data-testid="container-row"][data-id="${id}"]`);
+
+function watchProblems(p: Page, label: string): void {
+  p.on("pageerror", (error) => pageProblems.push(`${label}: ${error.message}`));
+  p.on("console", (message) => {
+    if (/Content Security Policy|Refused to/i.test(message.text())) {
+      pageProblems.push(`${label}: ${message.text()}`);
+    }
+  });
+}
+
+async function startedAt(id: string): Promise<string> {
+  return (await engine.docker.getContainer(id).inspect()).State.StartedAt;
+}
+
+beforeAll(async () => {
+  await mkdir(RESULTS, { recursive: true });
+  nats = await startNatsServer();
+  cleanups.push(async () => nats[Symbol.asyncDispose]());
+  engine = await startDockerEngine("dash");
+  cleanups.push(async () => engine[Symbol.asyncDispose]());
+  recorder = await recordDockerEvents(engine);
+  cleanups.push(async () => recorder.close());
+
+  const common = { FLEETHEAL_NATS_URL: nats.url };
+  const roles: FleetProcess[] = [];
+  cleanups.push(() => Promise.all(roles.map((r) => r[Symbol.asyncDispose]())));
+  roles.push(await startRole("handler", "handler-1", common));
+  gateway = await startRole("gateway", "gateway", {
+    ...common,
+    FLEETHEAL_GATEWAY_PORT: "0",
+    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
+    FLEETHEAL_GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+  });
+  roles.push(gateway);
+  url = gatewayUrl(gateway);
+  roles.push(
+    await startRole("agent", `agent-${HOST}`, {
+      ...common,
+      FLEETHEAL_HOST_ID: HOST,
+      DOCKER_HOST: engine.dockerHost,
+      FLEETHEAL_HEARTBEAT_MS: "500",
+    }),
+  );
+
+  // `web` is healed by the handler; `api` is restarted by hand from the page.
+  web = await runTestContainer(engine, {
+    name: "web",
+    labels: { autoheal: "true", "autoheal.backoff.initial": "0" },
+  });
+  api = await runTestContainer(engine, { name: "api", labels: { autoheal: "true" } });
+  await waitForHealth(engine, web.id, "healthy", 20_000);
+  await waitForHealth(engine, api.id, "healthy", 20_000);
+
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  cleanups.push(() => browser.close());
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  page = await context.newPage();
+  watchProblems(page, "laptop");
+});
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+});
+
+describe("dashboard", () => {
+  it("shows the host, its counts and its containers", async () => {
+    await page.goto(url);
+    const card = page.locator(`[data-testid="host-card"][data-host="${HOST}"]`);
+    await page
+      .locator(`[data-testid="host-card"][data-host="${HOST}"][data-status="up"]`)
+      .waitFor({ timeout: 20_000 });
+    expect(await card.getByTestId("host-docker").textContent()).toContain("up");
+    for (const c of [web, api]) {
+      await page
+        .locator(`[data-testid="container-row"][data-id="${c.id}"][data-health="healthy"]`)
+        .waitFor({ timeout: 20_000 });
+    }
+    await page
+      .locator('[data-testid="fleet-banner"][data-status="healthy"]')
+      .waitFor({ timeout: 20_000 });
+    expect(await card.getByTestId("host-healthy").textContent()).toContain("2");
+    await page
+      .locator('[data-testid="live-status"][data-state="live"]')
+      .waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid="healing-state"][data-state="active"]').waitFor();
+
+    // The name filter narrows the table, and clearing it brings everything back.
+    await page.getByTestId("filter-name").fill("we");
+    await page
+      .locator(`[data-testid="container-row"]:not([data-id="${web.id}"])`)
+      .first()
+      .waitFor({ state: "detached", timeout: 5_000 });
+    expect(await page.getByTestId("container-row").count()).toBe(1);
+    await page.getByTestId("filter-reset").click();
+    await row(page, api.id).waitFor({ timeout: 5_000 });
+  });
+
+  it("follows a heal live: the unhealthy event, the restart and the table, without a reload", async () => {
+    // A reload would drop this marker.
+    await page.evaluate("window.__sameDocument = true");
+    await makeUnhealthy(engine, web.id);
+
+    const feed = page.getByTestId("event-feed");
+    await feed
+      .locator(`[data-kind="event"][data-label="unhealthy"][data-container="${web.id}"]`)
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await feed
+      .locator(`[data-kind="remediation"][data-label="restarted"][data-container="${web.id}"]`)
+      .first()
+      .waitFor({ timeout: 30_000 });
+    // Docker saw the restart the page reports.
+    await recorder.waitFor(
+      (e) => e.id === web.id && e.action === "restart",
+      10_000,
+      "the handler did not restart the unhealthy container",
+    );
+    // The table follows: fleetheal's restart count goes to 1 and the container is healthy again.
+    let shown = "";
+    await waitFor(
+      async () => {
+        const r = row(page, web.id);
+        shown = `health=${await r.getAttribute("data-health")} restarts=${await r.getByTestId("container-restarts").textContent()}`;
+        return shown === "health=healthy restarts=1";
+      },
+      { timeoutMs: 30_000, message: () => `the row of web never showed the heal (${shown})` },
+    );
+    expect(await page.evaluate("window.__sameDocument")).toBe(true);
+
+    // The detail page shows the restart history, the quarantine state and the labels.
+    await row(page, web.id).getByTestId("container-link").click();
+    await page.getByTestId("detail-name").waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId("detail-name").textContent()).toBe("web");
+    await page.getByTestId("restart-entry").first().waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId("quarantine-state").textContent()).toContain("Not quarantined");
+    const labels = await page.getByTestId("detail-labels").textContent();
+    // Agents publish only the labels fleetheal reads.
+    expect(labels).toContain("autoheal.backoff.initial");
+    await page
+      .getByTestId("detail-events")
+      .locator('[data-label="restarted"]')
+      .first()
+      .waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: join(RESULTS, "dashboard-detail.png") });
+    await page.getByTestId("back").click();
+    await row(page, web.id).waitFor({ timeout: 10_000 });
+    expect(await page.evaluate("window.__sameDocument")).toBe(true);
+    await page.screenshot({ path: join(RESULTS, "dashboard-laptop.png") });
+  });
+
+  it("restarts a container from the page once the admin token is given", async () => {
+    const before = await startedAt(api.id);
+    await row(page, api.id).getByTestId("restart-button").click();
+    const dialog = page.getByTestId("action-dialog");
+    await dialog.waitFor({ state: "visible" });
+
+    // A wrong token is refused and the dialog stays open to try again.
+    await page.getByTestId("admin-token-input").fill("not-the-admin-token-at-all");
+    await page.getByTestId("action-confirm").click();
+    await page.getByTestId("action-error").waitFor({ state: "visible", timeout: 10_000 });
+    expect(await page.getByTestId("action-error").textContent()).toMatch(/rejected/i);
+    expect(await startedAt(api.id)).toBe(before);
+
+    await page.getByTestId("admin-token-input").fill(ADMIN_TOKEN);
+    await page.getByTestId("action-reason").fill("dashboard test");
+    await page.getByTestId("action-confirm").click();
+    await dialog.waitFor({ state: "hidden", timeout: 30_000 });
+    const toast = page.locator('[data-testid="toast"][data-tone="ok"]').first();
+    await toast.waitFor({ timeout: 5_000 });
+    expect(await toast.textContent()).toContain("Restarted api");
+
+    // Docker restarted it: a new StartedAt, and the audit record reaches the live feed.
+    await waitFor(async () => (await startedAt(api.id)) !== before, {
+      timeoutMs: 10_000,
+      message: "Docker's StartedAt of api did not change",
+    });
+    await page
+      .getByTestId("event-feed")
+      .locator(`[data-kind="remediation"][data-label="restarted"][data-container="${api.id}"]`)
+      .first()
+      .waitFor({ timeout: 15_000 });
+    expect(await page.evaluate("sessionStorage.getItem('fleetheal.adminToken')")).toBe(ADMIN_TOKEN);
+  });
+
+  it("pauses and resumes healing from the header, with the state shown there", async () => {
+    const policy = async () => {
+      const res = await fetch(`${url}/policy`);
+      return ((await res.json()) as { policy: { paused: boolean } }).policy.paused;
+    };
+    for (const [action, paused] of [
+      ["pause", true],
+      ["resume", false],
+    ] as const) {
+      await page.locator(`[data-testid="pause-toggle"][data-action="${action}"]`).click();
+      await page.getByTestId("action-dialog").waitFor({ state: "visible" });
+      // The admin token given for the restart is still there, in this tab's sessionStorage.
+      expect(await page.getByTestId("admin-token-input").inputValue()).toBe(ADMIN_TOKEN);
+      await page.getByTestId("action-confirm").click();
+      await page
+        .locator(`[data-testid="healing-state"][data-state="${paused ? "paused" : "active"}"]`)
+        .waitFor({ timeout: 10_000 });
+      expect(await policy()).toBe(paused);
+    }
+  });
+
+  it("fits a phone screen without horizontal scrolling", async () => {
+    const context = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
+    try {
+      const phone = await context.newPage();
+      watchProblems(phone, "phone");
+      await phone.goto(url);
+      await phone
+        .locator(`[data-testid="host-card"][data-host="${HOST}"]`)
+        .waitFor({ timeout: 20_000 });
+      await row(phone, web.id).waitFor({ timeout: 20_000 });
+      await phone.getByTestId("feed-item").first().waitFor({ timeout: 10_000 });
+      const widths = (await phone.evaluate(
+        `({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth,
+            view: window.innerWidth,
+            widest: Math.max(...[...document.querySelectorAll("[data-testid=container-row], [data-testid=host-card], [data-testid=feed-item]")]
+              .map((e) => e.getBoundingClientRect().right)) })`,
+      )) as { doc: number; body: number; view: number; widest: number };
+      expect(widths.view).toBe(390);
+      expect(widths.doc).toBeLessThanOrEqual(widths.view);
+      expect(widths.body).toBeLessThanOrEqual(widths.view);
+      expect(widths.widest).toBeLessThanOrEqual(widths.view);
+      await phone.screenshot({ path: join(RESULTS, "dashboard-phone.png"), fullPage: true });
+    } finally {
+      await context.close();
+    }
+    expect(pageProblems).toEqual([]);
+  });
+});

@@ -1,0 +1,219 @@
+// In-memory implementations of the gateway's ports (gateway/fleet-control.ts), for route tests
+// with inject(). They stand in for fleetheal's own interfaces, not for NATS: the NATS
+// implementations are tested against a real server in test/gateway-control.test.ts.
+
+import { DEFAULT_HEAL_POLICY, type HealPolicy, type HostSnapshot } from "../../contracts/index.js";
+import { ApiError } from "../../gateway/api-errors.js";
+import type {
+  EventsPage,
+  EventsQuery,
+  PolicyDocument,
+  RestartResult,
+  StreamRecord,
+} from "../../gateway/api-schemas.js";
+import type {
+  EventLog,
+  FleetControl,
+  LiveFeed,
+  ManualRelease,
+  ManualRestart,
+  StreamFilter,
+} from "../../gateway/fleet-control.js";
+
+/** Records every action and answers from a script the test sets. */
+export class FakeFleetControl implements FleetControl {
+  readonly restarts: ManualRestart[] = [];
+  readonly releases: ManualRelease[] = [];
+  restartAnswer: (r: ManualRestart) => RestartResult | Promise<RestartResult> = (r) => ({
+    remediationId: `manual:${r.idempotencyKey ?? "x"}`,
+    commandId: `manual-${r.idempotencyKey ?? "x"}`,
+    outcome: "restarted",
+    code: "restarted",
+    message: `restarted ${r.container.name}`,
+    duplicate: false,
+    durationMs: 12,
+  });
+  quarantined = new Set<string>();
+  private policy: PolicyDocument = { policy: DEFAULT_HEAL_POLICY, revision: 0 };
+
+  async restart(request: ManualRestart): Promise<RestartResult> {
+    this.restarts.push(request);
+    return this.restartAnswer(request);
+  }
+
+  async release(request: ManualRelease): Promise<{ releasedAt: string }> {
+    this.releases.push(request);
+    const key = `${request.host}.${request.container.id}`;
+    if (!this.quarantined.delete(key)) {
+      throw new ApiError(
+        "FLEETHEAL_ERR_CONFLICT",
+        `${request.container.name} on ${request.host} is not quarantined`,
+      );
+    }
+    return { releasedAt: "2026-11-27T20:00:00.000Z" };
+  }
+
+  async getPolicy(): Promise<PolicyDocument> {
+    return this.policy;
+  }
+
+  async putPolicy(policy: HealPolicy, expectedRevision?: number): Promise<PolicyDocument> {
+    if (expectedRevision !== undefined && expectedRevision !== this.policy.revision) {
+      throw new ApiError("FLEETHEAL_ERR_PRECONDITION_FAILED", "the policy changed", {
+        currentRevision: this.policy.revision,
+      });
+    }
+    this.policy = { policy, revision: this.policy.revision + 1 };
+    return this.policy;
+  }
+
+  async setPaused(paused: boolean): Promise<PolicyDocument> {
+    return this.putPolicy({ ...this.policy.policy, paused });
+  }
+}
+
+/** Records in memory; `push` delivers one to live subscribers and keeps it for history. */
+export class MemoryEventLog implements EventLog, LiveFeed {
+  readonly records: StreamRecord[] = [];
+  readonly queries: EventsQuery[] = [];
+  private readonly subscribers = new Set<{
+    filter: StreamFilter;
+    listener: (r: StreamRecord) => void;
+  }>();
+
+  async read(query: EventsQuery): Promise<EventsPage> {
+    this.queries.push(query);
+    const matching = this.records.filter(
+      (r) => matches(r, query) && (query.after === undefined || r.seq > query.after),
+    );
+    const records = matching.slice(0, query.limit);
+    const last = records.at(-1);
+    return {
+      records,
+      ...(matching.length > records.length && last ? { next: last.seq } : {}),
+    };
+  }
+
+  subscribe(filter: StreamFilter, listener: (record: StreamRecord) => void): () => void {
+    const sub = { filter, listener };
+    this.subscribers.add(sub);
+    return () => this.subscribers.delete(sub);
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  push(record: StreamRecord): void {
+    this.records.push(record);
+    for (const s of this.subscribers) if (matches(record, s.filter)) s.listener(record);
+  }
+}
+
+function matches(record: StreamRecord, filter: StreamFilter): boolean {
+  const [host, containerId] =
+    record.kind === "event"
+      ? [record.event.host, record.event.container.id]
+      : [record.remediation.host, record.remediation.containerId];
+  return (
+    (filter.kind === undefined || filter.kind === record.kind) &&
+    (filter.host === undefined || filter.host === host) &&
+    (filter.container === undefined || filter.container === containerId)
+  );
+}
+
+/** A host snapshot with one container per entry of `health`. */
+export function hostSnapshot(
+  host: string,
+  health: ("healthy" | "unhealthy" | "starting" | "none")[],
+  overrides: Partial<HostSnapshot> = {},
+): HostSnapshot {
+  return {
+    type: "fleetheal.snapshot.v1.host",
+    v: 1,
+    host,
+    seq: 3,
+    at: "2026-11-27T19:59:59.000Z",
+    heartbeatMs: 1000,
+    agent: {
+      version: "0.1.0",
+      startedAt: "2026-11-27T19:00:00.000Z",
+      label: "autoheal",
+      watchAll: false,
+      uptimeSeconds: 3599,
+    },
+    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
+    docker: { status: "up", version: "20.10.24" },
+    containers: health.map((h, i) => ({
+      id: `${Buffer.from(host).toString("hex").slice(0, 8)}${i.toString(16).padStart(4, "0")}`.padEnd(
+        64,
+        "0",
+      ),
+      name: `${host}-${i}`,
+      image: "busybox",
+      state: "running" as const,
+      health: h,
+      optedIn: true,
+      labels: { autoheal: "true", tier: i % 2 === 0 ? "web" : "db" },
+      restartCount: 0,
+      failingStreak: h === "unhealthy" ? 3 : 0,
+      healthSource: h === "none" ? ("none" as const) : ("docker" as const),
+      ...(h === "unhealthy" ? { lastHealthOutput: "connection refused" } : {}),
+    })),
+    ...overrides,
+  };
+}
+
+/** A gateway app on fakes, with a clock the test moves. */
+export interface TestGateway {
+  app: import("fastify").FastifyInstance;
+  view: import("../../gateway/fleet-view.js").FleetView;
+  control: FakeFleetControl;
+  events: MemoryEventLog;
+  metrics: import("../../gateway/metrics.js").GatewayMetrics;
+  advance(ms: number): void;
+  now(): number;
+}
+
+export const T0 = Date.parse("2026-11-27T20:00:00.000Z");
+
+export async function startTestGateway(
+  options: Partial<import("../../gateway/app.js").GatewayDeps> & { nats?: boolean } = {},
+): Promise<TestGateway> {
+  const { buildApp } = await import("../../gateway/app.js");
+  const { FleetView } = await import("../../gateway/fleet-view.js");
+  const { HealthCache } = await import("../../gateway/health-cache.js");
+  const { GatewayMetrics } = await import("../../gateway/metrics.js");
+  let clock = T0;
+  const now = () => clock;
+  const view = options.view ?? new FleetView();
+  const staleness = options.staleness ?? { staleAfterHeartbeats: 3, downAfterHeartbeats: 12 };
+  const health = new HealthCache(view, staleness);
+  const metrics = new GatewayMetrics(health, now);
+  const control = new FakeFleetControl();
+  const events = new MemoryEventLog();
+  const app = await buildApp({
+    control,
+    events,
+    feed: events,
+    natsConnected: () => options.nats ?? true,
+    logger: false,
+    ...options,
+    view,
+    staleness,
+    health,
+    metrics,
+    now,
+  });
+  return {
+    app,
+    view,
+    control,
+    events,
+    metrics,
+    now,
+    advance: (ms) => {
+      clock += ms;
+    },
+  };
+}
