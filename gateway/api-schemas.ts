@@ -100,6 +100,18 @@ export const Healing = z.object({
   restarts: LedgerEntry.shape.restarts,
   releasedAt: z.string().optional(),
   healthySince: z.string().optional(),
+  /** No restart before this time: the backoff after the last one (absent when none applies). */
+  backoffUntil: z.string().optional(),
+  /** Restarts counted against the budget in its window, and how many the budget allows. */
+  budget: z.object({
+    used: z.number().int(),
+    allowed: z.number().int(),
+    windowSeconds: z.number().int(),
+  }),
+  /** The policy this container is healed by: the fleet policy with its labels applied. */
+  policy: HealPolicy,
+  /** Policy labels on the container that were ignored, and why. */
+  labelErrors: z.array(z.string()),
 });
 export type Healing = z.infer<typeof Healing>;
 

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { VERSION } from "../common/version.js";
+import { DEFAULT_HEAL_POLICY } from "../contracts/index.js";
 import {
   hostSnapshot,
   startTestGateway,
@@ -309,7 +310,48 @@ describe("GET /containers/:host/:id", () => {
       quarantined: false,
       consecutiveRestarts: 0,
       restarts: [],
+      budget: { used: 0, allowed: 5, windowSeconds: 3_600 },
+      policy: DEFAULT_HEAL_POLICY,
+      labelErrors: [],
     });
+  });
+
+  it("judges backoff and budget by the fleet policy with the container's labels on top", async () => {
+    const fleet = {
+      ...DEFAULT_HEAL_POLICY,
+      backoff: { ...DEFAULT_HEAL_POLICY.backoff, initialSeconds: 30 },
+    };
+    const g = await start({ policy: () => fleet });
+    const snapshot = hostSnapshot("h1", ["unhealthy"]);
+    const c = snapshot.containers[0];
+    if (!c) throw new Error("fixture");
+    c.labels = { ...c.labels, "autoheal.budget.restarts": "3", "autoheal.backoff.max": "soon" };
+    g.view.apply(snapshot, T0);
+    const restart = (agoMs: number, incident: string) => ({
+      at: new Date(T0 - agoMs).toISOString(),
+      incident,
+      commandId: `cmd-${incident.padStart(8, "0")}`,
+      outcome: "restarted" as const,
+    });
+    g.view.applyLedger("h1", c.id, {
+      v: 1,
+      host: "h1",
+      containerId: c.id,
+      restarts: [restart(10_000, "b"), restart(7_200_000, "a")],
+      consecutiveRestarts: 2,
+      lastRestartAt: new Date(T0 - 10_000).toISOString(),
+    });
+    const detail = ContainerDetail.parse(
+      (await g.app.inject({ method: "GET", url: `/containers/h1/${c.id}` })).json(),
+    );
+    // The second restart doubles the 30 s backoff: 60 s after the last restart.
+    expect(detail.healing.backoffUntil).toBe(new Date(T0 + 50_000).toISOString());
+    // Only the restart inside the one-hour window counts, against the label's budget of 3.
+    expect(detail.healing.budget).toEqual({ used: 1, allowed: 3, windowSeconds: 3_600 });
+    expect(detail.healing.policy.backoff.initialSeconds).toBe(30);
+    expect(detail.healing.labelErrors).toEqual([
+      'autoheal.backoff.max="soon": not a duration up to 7 days',
+    ]);
   });
 
   it("404 for unknown containers, 409 for an ambiguous prefix", async () => {

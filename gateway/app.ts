@@ -12,6 +12,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
+import type { HealPolicy } from "../contracts/index.js";
 import { ApiError } from "./api-errors.js";
 import { type Access, TokenCheck, type Tokens } from "./auth.js";
 import { replyWithError, toApiError } from "./error-handler.js";
@@ -43,6 +44,8 @@ export interface GatewayDeps {
   /** Whether the gateway's NATS connection is up. */
   natsConnected: () => boolean;
   control: FleetControl;
+  /** The fleet policy in force, as the handlers see it; the defaults when absent. */
+  policy?: () => HealPolicy;
   events: EventLog;
   feed: LiveFeed;
   /** Shared with the metrics fed by the live feed; made here when absent. */

@@ -1,4 +1,6 @@
-import type { ContainerSnapshot } from "../contracts/index.js";
+import type { ContainerSnapshot, HealPolicy } from "../contracts/index.js";
+import { backoffUntil, restartsWithin } from "../handlers/policy/heal-policy.js";
+import { effectivePolicy } from "../handlers/policy/policy-labels.js";
 import { ApiError } from "./api-errors.js";
 import type { ContainerSummary, ContainersQuery, Healing, HostSummary } from "./api-schemas.js";
 import type { ContainerRow, FleetView, HostRecord } from "./fleet-view.js";
@@ -133,9 +135,21 @@ export function summarizeContainer(
   };
 }
 
-/** The healing state of a container; empty for one fleetheal has never acted on. */
-export function healingOf(view: FleetView, host: string, containerId: string): Healing {
-  const entry = view.ledgerEntry(host, containerId);
+/**
+ * The healing state of a container, judged by the same rules the heal handler applies: its
+ * ledger entry, and the fleet policy with the container's labels on top.
+ */
+export function healingOf(
+  view: FleetView,
+  host: string,
+  container: ContainerSnapshot,
+  fleetPolicy: HealPolicy,
+  now: number,
+): Healing {
+  const entry = view.ledgerEntry(host, container.id);
+  const { policy, labelErrors } = effectivePolicy(fleetPolicy, container.labels);
+  const windowMs = policy.budget.windowSeconds * 1000;
+  const until = backoffUntil(entry, policy);
   return {
     quarantined: entry?.quarantine !== undefined,
     ...(entry?.quarantine ? { quarantine: entry.quarantine } : {}),
@@ -144,6 +158,14 @@ export function healingOf(view: FleetView, host: string, containerId: string): H
     restarts: entry?.restarts ?? [],
     ...(entry?.releasedAt ? { releasedAt: entry.releasedAt } : {}),
     ...(entry?.healthySince ? { healthySince: entry.healthySince } : {}),
+    ...(until !== undefined && until > now ? { backoffUntil: new Date(until).toISOString() } : {}),
+    budget: {
+      used: restartsWithin(entry, now - windowMs),
+      allowed: policy.budget.restarts,
+      windowSeconds: policy.budget.windowSeconds,
+    },
+    policy,
+    labelErrors,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from "../common/logger.js";
 import { startOnNats, trackConnected } from "../common/nats-connection.js";
+import { watchPolicy } from "../handlers/policy/policy-source.js";
 import { buildApp } from "./app.js";
 import type { GatewayConfig } from "./config.js";
 import { FleetView } from "./fleet-view.js";
@@ -27,9 +28,14 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
       const view = new FleetView();
       const health = new HealthCache(view, staleness);
       const metrics = new GatewayMetrics(health);
+      // The same view of the policy as the handlers: an invalid stored one is ignored.
+      const policy = await watchPolicy(fjs.config, log);
       const stopSync = await syncViewFromKv(fjs, view, log, (source) =>
         metrics.rejectedMessage(source),
-      );
+      ).catch(async (error: unknown) => {
+        await policy.stop();
+        throw error;
+      });
       const events = new NatsEventLog({
         js: fjs.js,
         jsm: fjs.jsm,
@@ -41,6 +47,7 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
         stopMetricsFeed();
         await events.stop();
         await stopSync();
+        await policy.stop();
       };
       try {
         await events.start();
@@ -54,6 +61,7 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
             commandTimeoutMs: config.commandTimeoutMs,
             log,
           }),
+          policy: policy.current,
           events,
           feed: events,
           health,

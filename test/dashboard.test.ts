@@ -184,6 +184,8 @@ describe("dashboard", () => {
     expect(await page.getByTestId("detail-name").textContent()).toBe("web");
     await page.getByTestId("restart-entry").first().waitFor({ timeout: 10_000 });
     expect(await page.getByTestId("quarantine-state").textContent()).toContain("Not quarantined");
+    // One restart so far, counted against the default budget of 5 restarts an hour.
+    expect(await page.getByTestId("detail-budget").textContent()).toBe("1 of 5 used in 1h");
     const labels = await page.getByTestId("detail-labels").textContent();
     // Agents publish only the labels fleetheal reads.
     expect(labels).toContain("autoheal.backoff.initial");

@@ -979,6 +979,24 @@ function scheduleDetailRefresh(ms = TABLE_DEBOUNCE_MS) {
   }, ms);
 }
 
+/** 3600 -> "1h", 90 -> "1m30s": policy windows as people write them. */
+function formatSeconds(total) {
+  const parts = [];
+  let rest = Math.max(0, Math.round(total));
+  for (const [unit, size] of [
+    ["d", 86_400],
+    ["h", 3_600],
+    ["m", 60],
+    ["s", 1],
+  ]) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  return parts.join("") || "0s";
+}
+
 function kv(label, value, testid) {
   return [
     h("dt", { text: label }),
@@ -1109,6 +1127,17 @@ function renderDetail() {
       kv("Last restart", heal.lastRestartAt ? timeEl(heal.lastRestartAt) : "—"),
       kv("Healthy since", heal.healthySince ? timeEl(heal.healthySince) : "—"),
       heal.releasedAt ? kv("Released", timeEl(heal.releasedAt)) : [],
+      heal.backoffUntil ? kv("Backoff until", timeEl(heal.backoffUntil), "detail-backoff") : [],
+      heal.budget
+        ? kv(
+            "Restart budget",
+            `${heal.budget.used} of ${heal.budget.allowed} used in ${formatSeconds(heal.budget.windowSeconds)}`,
+            "detail-budget",
+          )
+        : [],
+    ),
+    ...(heal.labelErrors || []).map((message) =>
+      h("p", { class: "callout tone-warn", text: `Ignored label: ${message}` }),
     ),
   );
 

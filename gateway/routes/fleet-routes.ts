@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { DEFAULT_HEAL_POLICY } from "../../contracts/index.js";
 import { ApiError } from "../api-errors.js";
 import {
   ApiErrorBody,
@@ -86,7 +87,13 @@ export function fleetRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           host: record.snapshot.host,
           hostStatus: hostStatus(record, ctx.now(), policy),
           container,
-          healing: healingOf(ctx.deps.view, record.snapshot.host, container.id),
+          healing: healingOf(
+            ctx.deps.view,
+            record.snapshot.host,
+            container,
+            ctx.deps.policy?.() ?? DEFAULT_HEAL_POLICY,
+            ctx.now(),
+          ),
         };
       },
     );
