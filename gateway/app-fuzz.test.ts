@@ -7,6 +7,7 @@ import {
   type TestGateway,
 } from "../test/support/gateway-fakes.js";
 import { ApiErrorBody } from "./api-schemas.js";
+import { HealthReport } from "./health-report.js";
 
 /*
  * Property-based fuzzing of the HTTP boundary: whatever a client sends in a query string, a path
@@ -92,6 +93,11 @@ describe("fuzzing the HTTP API", () => {
         queryString,
         async (route, query) => {
           const res = await gw.app.inject({ method: "GET", url: `${route}?${query}` });
+          // `/health?strict=1` answers 503 for a fleet that is not healthy: by design.
+          if (route === "/health" && res.statusCode === 503) {
+            expect(HealthReport.safeParse(res.json()).success).toBe(true);
+            return;
+          }
           expectClientSafe(res, `GET ${route}?${query}`);
         },
       ),
