@@ -3,7 +3,7 @@ import { backoffUntil, restartsWithin } from "../handlers/policy/heal-policy.js"
 import { effectivePolicy } from "../handlers/policy/policy-labels.js";
 import { ApiError } from "./api-errors.js";
 import type { ContainerSummary, ContainersQuery, Healing, HostSummary } from "./api-schemas.js";
-import type { ContainerRow, FleetView, HostRecord } from "./fleet-view.js";
+import { compareStrings, type FleetView, type HostRecord } from "./fleet-view.js";
 import { hostStatus, type StalenessPolicy } from "./health-report.js";
 
 /** A page of containers, in the view's order. */
@@ -16,6 +16,10 @@ export interface ContainerPageResult {
 /**
  * Filters and pages the fleet's containers. The cursor is the sort key of the last row
  * returned, not an offset, so a page does not repeat or skip rows when hosts change in between.
+ *
+ * The work is bounded by what the filters select, not by the fleet: a host filter reads one
+ * host, a health filter reads each host's list for that health, and rows before the cursor are
+ * only counted.
  */
 export function queryContainers(
   view: FleetView,
@@ -26,15 +30,35 @@ export function queryContainers(
   const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
   const label = query.label === undefined ? undefined : splitLabel(query.label);
   const name = query.name?.toLowerCase();
+  // With no filter on the container itself beyond health, every candidate matches.
+  const everyCandidate =
+    label === undefined &&
+    name === undefined &&
+    query.state === undefined &&
+    query.optedIn === undefined &&
+    query.quarantined === undefined;
   const page: ContainerRow[] = [];
   let total = 0;
   let more = false;
-  for (const row of view.containers()) {
-    if (!matches(view, row, query, label, name)) continue;
-    total++;
-    if (after && compareKey(rowKey(row), after) <= 0) continue;
-    if (page.length < query.limit) page.push(row);
-    else more = true;
+  const one = query.host === undefined ? undefined : view.get(query.host);
+  const hosts = query.host === undefined ? view.list() : one ? [one] : [];
+  for (const host of hosts) {
+    const candidates = query.health === undefined ? host.sorted : host.byHealth[query.health];
+    const id = host.snapshot.host;
+    const hostOrder = after ? compareStrings(id, after[0]) : 1;
+    if (everyCandidate && (hostOrder < 0 || (page.length === query.limit && more))) {
+      // Before the cursor's host, or past a full page: only the count matters.
+      total += candidates.length;
+      continue;
+    }
+    for (const container of candidates) {
+      if (!everyCandidate && !matches(view, id, container, query, label, name)) continue;
+      total++;
+      if (hostOrder < 0) continue;
+      if (hostOrder === 0 && after && compareRowKey(container, after) <= 0) continue;
+      if (page.length < query.limit) page.push({ host, container });
+      else more = true;
+    }
   }
   const last = page.at(-1);
   return {
@@ -46,16 +70,13 @@ export function queryContainers(
 
 function matches(
   view: FleetView,
-  row: ContainerRow,
+  host: string,
+  c: ContainerSnapshot,
   query: ContainersQuery,
   label: [string, string | undefined] | undefined,
   name: string | undefined,
 ): boolean {
-  const c = row.container;
-  const host = row.host.snapshot.host;
   return (
-    (query.host === undefined || host === query.host) &&
-    (query.health === undefined || c.health === query.health) &&
     (query.state === undefined || c.state === query.state) &&
     (query.optedIn === undefined || c.optedIn === query.optedIn) &&
     (name === undefined || c.name.toLowerCase().includes(name)) &&
@@ -66,17 +87,19 @@ function matches(
 
 type RowKey = [host: string, name: string, id: string];
 
+/** One container with its host, in the view's order (host, then name, then id). */
+interface ContainerRow {
+  host: HostRecord;
+  container: ContainerSnapshot;
+}
+
 function rowKey(row: ContainerRow): RowKey {
   return [row.host.snapshot.host, row.container.name, row.container.id];
 }
 
-function compareKey(a: RowKey, b: RowKey): number {
-  for (let i = 0; i < 3; i++) {
-    const x = a[i] as string;
-    const y = b[i] as string;
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
+/** Orders a container of the cursor's host against the cursor. */
+function compareRowKey(c: ContainerSnapshot, key: RowKey): number {
+  return compareStrings(c.name, key[1]) || compareStrings(c.id, key[2]);
 }
 
 function encodeCursor(key: RowKey): string {

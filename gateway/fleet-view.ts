@@ -1,6 +1,8 @@
 import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../contracts/index.js";
 import type { ContainerCounts } from "./health-report.js";
 
+type Health = ContainerSnapshot["health"];
+
 /** A host's latest snapshot and when the gateway learned of it. */
 export interface HostRecord {
   snapshot: HostSnapshot;
@@ -10,19 +12,17 @@ export interface HostRecord {
   counts: ContainerCounts;
   /** The snapshot's containers by name and id, sorted once when it arrives. */
   sorted: readonly ContainerSnapshot[];
-}
-
-/** One container with its host, in the view's stable order (host, then name, then id). */
-export interface ContainerRow {
-  host: HostRecord;
-  container: ContainerSnapshot;
+  /** `sorted`, split by health: a health filter reads only its own list. */
+  byHealth: Readonly<Record<Health, readonly ContainerSnapshot[]>>;
 }
 
 /**
  * The gateway's materialised view of the fleet: the latest snapshot of every host and the
  * ledger entry of every container fleetheal has acted on. Readers get it without any I/O.
- * Every change bumps `version`, which is what derived data (the /health body, the sorted
- * container list) is cached against.
+ *
+ * Everything a read needs is derived once when a snapshot arrives (counts, sorted containers,
+ * health indexes), so that a heartbeat from one host costs the work of that host only, and a
+ * request costs no sorting. Every change bumps `version`, which cached answers check.
  */
 export class FleetView {
   private readonly hosts = new Map<string, HostRecord>();
@@ -32,21 +32,27 @@ export class FleetView {
   private readonly listeners = new Set<() => void>();
   private loadedFlag = false;
   private versionCounter = 0;
+  /** Hosts by id; rebuilt only when a host appears or goes, updated in place otherwise. */
   private sortedHosts: HostRecord[] | undefined;
-  private rows: ContainerRow[] | undefined;
 
   apply(snapshot: HostSnapshot, receivedAt: number): void {
-    this.hosts.set(snapshot.host, {
-      snapshot,
-      receivedAt,
-      counts: countByHealth(snapshot),
-      sorted: [...snapshot.containers].sort(compareContainers),
-    });
-    this.changed(true);
+    const record = toHostRecord(snapshot, receivedAt);
+    const known = this.hosts.has(snapshot.host);
+    this.hosts.set(snapshot.host, record);
+    if (!known) this.sortedHosts = undefined;
+    else if (this.sortedHosts) {
+      const i = indexOfHost(this.sortedHosts, snapshot.host);
+      if (i >= 0) this.sortedHosts[i] = record;
+      else this.sortedHosts = undefined;
+    }
+    this.changed();
   }
 
   remove(host: string): void {
-    if (this.hosts.delete(host)) this.changed(true);
+    if (this.hosts.delete(host)) {
+      this.sortedHosts = undefined;
+      this.changed();
+    }
   }
 
   /** Records a container's ledger entry; `undefined` when it was deleted. */
@@ -64,7 +70,7 @@ export class FleetView {
     } else if (set?.delete(containerId) && set.size === 0) {
       this.quarantined.delete(host);
     }
-    this.changed(false);
+    this.changed();
   }
 
   ledgerEntry(host: string, containerId: string): LedgerEntry | undefined {
@@ -84,28 +90,16 @@ export class FleetView {
     return n;
   }
 
-  /** Every host, sorted by id. */
-  list(): HostRecord[] {
+  /** Every host, sorted by id. The array is the view's own: do not change it. */
+  list(): readonly HostRecord[] {
     this.sortedHosts ??= [...this.hosts.values()].sort((a, b) =>
-      a.snapshot.host < b.snapshot.host ? -1 : a.snapshot.host > b.snapshot.host ? 1 : 0,
+      compareStrings(a.snapshot.host, b.snapshot.host),
     );
     return this.sortedHosts;
   }
 
   get(host: string): HostRecord | undefined {
     return this.hosts.get(host);
-  }
-
-  /** Every container of every host, sorted by host, name and id. Rebuilt only after a change. */
-  containers(): ContainerRow[] {
-    if (!this.rows) {
-      const rows: ContainerRow[] = [];
-      for (const host of this.list()) {
-        for (const container of host.sorted) rows.push({ host, container });
-      }
-      this.rows = rows;
-    }
-    return this.rows;
   }
 
   /** Increases with every change; derived data is cached against it. */
@@ -126,23 +120,49 @@ export class FleetView {
 
   markLoaded(): void {
     this.loadedFlag = true;
-    this.changed(false);
+    this.changed();
   }
 
-  private changed(hostsChanged: boolean): void {
+  private changed(): void {
     this.versionCounter++;
-    if (hostsChanged) {
-      this.sortedHosts = undefined;
-      this.rows = undefined;
-    }
     for (const listener of this.listeners) listener();
   }
 }
 
+/** Derives everything reads need from a snapshot, once. */
+export function toHostRecord(snapshot: HostSnapshot, receivedAt: number): HostRecord {
+  const sorted = [...snapshot.containers].sort(compareContainers);
+  const byHealth: Record<Health, ContainerSnapshot[]> = {
+    healthy: [],
+    unhealthy: [],
+    starting: [],
+    none: [],
+  };
+  for (const c of sorted) byHealth[c.health].push(c);
+  return { snapshot, receivedAt, counts: countByHealth(snapshot), sorted, byHealth };
+}
+
 /** Orders containers by name, then id, so pages are stable across requests. */
 export function compareContainers(a: ContainerSnapshot, b: ContainerSnapshot): number {
-  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return compareStrings(a.name, b.name) || compareStrings(a.id, b.id);
+}
+
+/** Code-unit order, the same in every locale. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function indexOfHost(sorted: readonly HostRecord[], host: string): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareStrings((sorted[mid] as HostRecord).snapshot.host, host);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }
 
 export function countByHealth(snapshot: HostSnapshot): ContainerCounts {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ContainerSnapshot, HostSnapshot } from "../contracts/index.js";
-import { countByHealth, type HostRecord } from "./fleet-view.js";
+import { type HostRecord, toHostRecord } from "./fleet-view.js";
 import {
   buildHealthReport,
   HealthReport,
@@ -59,12 +59,7 @@ function record(
         : { status: "up", version: "20.10.24" },
     containers: (options.health ?? []).map(container),
   };
-  return {
-    snapshot,
-    receivedAt: NOW - (options.silentMs ?? 0),
-    counts: countByHealth(snapshot),
-    sorted: snapshot.containers,
-  };
+  return toHostRecord(snapshot, NOW - (options.silentMs ?? 0));
 }
 
 describe("nextStatusChange", () => {

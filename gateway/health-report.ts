@@ -75,44 +75,46 @@ function emptyCounts(): ContainerCounts {
   return { total: 0, healthy: 0, unhealthy: 0, starting: 0, none: 0 };
 }
 
+/** One host's line in the report. */
+export type HostHealth = HealthReport["hosts"][number];
+
+export function hostHealth(
+  record: HostRecord,
+  status: HostStatus,
+  quarantined: number,
+): HostHealth {
+  return {
+    id: record.snapshot.host,
+    status,
+    lastSeen: new Date(record.receivedAt).toISOString(),
+    docker: record.snapshot.docker.status,
+    containers: { ...record.counts },
+    quarantined,
+  };
+}
+
 /**
- * Aggregates the fleet. `healthy`: every host is up with Docker reachable and no container is
- * unhealthy. `unhealthy`: no host is reachable at all (or none has ever reported).
- * Anything in between is `degraded`.
+ * Aggregates the hosts' lines. `healthy`: every host is up with Docker reachable and no
+ * container is unhealthy. `unhealthy`: no host is reachable at all (or none has ever reported).
+ * Anything in between is `degraded`. Down hosts' containers are left out of the totals.
  */
-export function buildHealthReport(
-  records: readonly HostRecord[],
-  now: number,
-  policy: StalenessPolicy,
-  quarantinedOn: (record: HostRecord) => number = () => 0,
-): HealthReport {
+export function summarize(hosts: readonly HostHealth[]): Pick<HealthReport, "status" | "totals"> {
   const totals = {
     hosts: { total: 0, up: 0, stale: 0, down: 0 },
     containers: emptyCounts(),
     quarantined: 0,
   };
-  const hosts = records.map((record) => {
-    const status = hostStatus(record, now, policy);
-    const containers = { ...record.counts };
-    const quarantined = quarantinedOn(record);
+  let allDockerUp = true;
+  for (const h of hosts) {
     totals.hosts.total++;
-    totals.hosts[status]++;
-    if (status !== "down") {
-      for (const key of Object.keys(containers) as (keyof ContainerCounts)[]) {
-        totals.containers[key] += containers[key];
-      }
-      totals.quarantined += quarantined;
+    totals.hosts[h.status]++;
+    if (h.docker !== "up") allDockerUp = false;
+    if (h.status === "down") continue;
+    for (const key of Object.keys(h.containers) as (keyof ContainerCounts)[]) {
+      totals.containers[key] += h.containers[key];
     }
-    return {
-      id: record.snapshot.host,
-      status,
-      lastSeen: new Date(record.receivedAt).toISOString(),
-      docker: record.snapshot.docker.status,
-      containers,
-      quarantined,
-    };
-  });
-  const allDockerUp = hosts.every((h) => h.docker === "up");
+    totals.quarantined += h.quarantined;
+  }
   let status: HealthReport["status"];
   if (totals.hosts.up + totals.hosts.stale === 0) status = "unhealthy";
   else if (
@@ -122,5 +124,17 @@ export function buildHealthReport(
   )
     status = "healthy";
   else status = "degraded";
+  return { status, totals };
+}
+
+/** The whole report at `now`. The gateway serves it through HealthCache, which builds the same. */
+export function buildHealthReport(
+  records: readonly HostRecord[],
+  now: number,
+  policy: StalenessPolicy,
+  quarantinedOn: (record: HostRecord) => number = () => 0,
+): HealthReport {
+  const hosts = records.map((r) => hostHealth(r, hostStatus(r, now, policy), quarantinedOn(r)));
+  const { status, totals } = summarize(hosts);
   return { status, hosts, totals };
 }

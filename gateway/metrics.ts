@@ -22,7 +22,7 @@ export class GatewayMetrics {
       labelNames: ["status"],
       registers,
       collect() {
-        const { totals } = health.get(now()).report;
+        const { totals } = health.get(now());
         for (const status of ["up", "stale", "down"] as const) {
           this.set({ status }, totals.hosts[status]);
         }
@@ -34,7 +34,7 @@ export class GatewayMetrics {
       labelNames: ["health"],
       registers,
       collect() {
-        const { containers } = health.get(now()).report.totals;
+        const { containers } = health.get(now()).totals;
         for (const h of ["healthy", "unhealthy", "starting", "none"] as const) {
           this.set({ health: h }, containers[h]);
         }
@@ -45,7 +45,7 @@ export class GatewayMetrics {
       help: "Containers fleetheal will not restart until they are released.",
       registers,
       collect() {
-        this.set(health.get(now()).report.totals.quarantined);
+        this.set(health.get(now()).totals.quarantined);
       },
     });
     new Gauge({
@@ -53,7 +53,7 @@ export class GatewayMetrics {
       help: "1 when /health reports the fleet healthy, else 0.",
       registers,
       collect() {
-        this.set(health.get(now()).report.status === "healthy" ? 1 : 0);
+        this.set(health.get(now()).status === "healthy" ? 1 : 0);
       },
     });
     this.restarts = new Counter({
