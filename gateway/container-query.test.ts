@@ -3,10 +3,9 @@ import { describe, expect, it } from "vitest";
 import type { ContainerSnapshot } from "../contracts/index.js";
 import { hostSnapshot } from "../test/support/gateway-fakes.js";
 import type { ContainersQuery } from "./api-schemas.js";
-import { queryContainers } from "./container-query.js";
+import { findContainers } from "./container-query.js";
 import { compareContainers, FleetView } from "./fleet-view.js";
 
-const POLICY = { staleAfterHeartbeats: 3, downAfterHeartbeats: 12 };
 const T0 = Date.parse("2026-11-27T20:00:00.000Z");
 const HEALTH = ["healthy", "unhealthy", "starting", "none"] as const;
 const STATES = ["running", "exited", "paused"] as const;
@@ -84,11 +83,11 @@ describe("queryContainers", () => {
         let cursor: string | undefined;
         for (let pages = 0; pages < 100; pages++) {
           const q: ContainersQuery = { ...filters, limit, ...(cursor ? { cursor } : {}) };
-          const page = queryContainers(view, q, T0, POLICY);
+          const page = findContainers(view, q);
           expect(page.total).toBe(expected.length);
-          seen.push(...page.containers.map((c) => `${c.host}/${c.id}`));
+          seen.push(...page.rows.map((r) => `${r.host.snapshot.host}/${r.container.id}`));
           if (!page.next) break;
-          expect(page.containers).toHaveLength(limit);
+          expect(page.rows).toHaveLength(limit);
           cursor = page.next;
         }
         expect(seen).toEqual(expected);

@@ -1,15 +1,20 @@
-import type { ContainerSnapshot, HealPolicy } from "../contracts/index.js";
-import { backoffUntil, restartsWithin } from "../handlers/policy/heal-policy.js";
-import { effectivePolicy } from "../handlers/policy/policy-labels.js";
+import type { ContainerSnapshot } from "../contracts/index.js";
 import { ApiError } from "./api-errors.js";
-import type { ContainerSummary, ContainersQuery, Healing, HostSummary } from "./api-schemas.js";
+import type { ContainersQuery } from "./api-schemas.js";
 import { compareStrings, type FleetView, type HostRecord } from "./fleet-view.js";
-import { hostStatus, type StalenessPolicy } from "./health-report.js";
 
-/** A page of containers, in the view's order. */
-export interface ContainerPageResult {
-  containers: ContainerSummary[];
+/** One container with its host. */
+export interface ContainerRow {
+  host: HostRecord;
+  container: ContainerSnapshot;
+}
+
+/** A page of containers, in the view's order (host, then name, then id). */
+export interface ContainerPageRows {
+  rows: ContainerRow[];
+  /** Every container that matches, across all pages. */
   total: number;
+  /** The cursor of the next page, when there is one. */
   next?: string;
 }
 
@@ -21,12 +26,7 @@ export interface ContainerPageResult {
  * host, a health filter reads each host's list for that health, and rows before the cursor are
  * only counted.
  */
-export function queryContainers(
-  view: FleetView,
-  query: ContainersQuery,
-  now: number,
-  policy: StalenessPolicy,
-): ContainerPageResult {
+export function findContainers(view: FleetView, query: ContainersQuery): ContainerPageRows {
   const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
   const label = query.label === undefined ? undefined : splitLabel(query.label);
   const name = query.name?.toLowerCase();
@@ -62,7 +62,7 @@ export function queryContainers(
   }
   const last = page.at(-1);
   return {
-    containers: page.map((row) => summarizeContainer(view, row, now, policy)),
+    rows: page,
     total,
     ...(more && last ? { next: encodeCursor(rowKey(last)) } : {}),
   };
@@ -86,12 +86,6 @@ function matches(
 }
 
 type RowKey = [host: string, name: string, id: string];
-
-/** One container with its host, in the view's order (host, then name, then id). */
-interface ContainerRow {
-  host: HostRecord;
-  container: ContainerSnapshot;
-}
 
 function rowKey(row: ContainerRow): RowKey {
   return [row.host.snapshot.host, row.container.name, row.container.id];
@@ -128,94 +122,6 @@ function splitLabel(filter: string): [string, string | undefined] {
 function hasLabel(c: ContainerSnapshot, [key, value]: [string, string | undefined]): boolean {
   const actual = c.labels[key];
   return actual !== undefined && (value === undefined || actual === value);
-}
-
-export function summarizeContainer(
-  view: FleetView,
-  row: ContainerRow,
-  now: number,
-  policy: StalenessPolicy,
-): ContainerSummary {
-  const c = row.container;
-  const host = row.host.snapshot.host;
-  const entry = view.ledgerEntry(host, c.id);
-  return {
-    host,
-    hostStatus: hostStatus(row.host, now, policy),
-    id: c.id,
-    name: c.name,
-    image: c.image,
-    state: c.state,
-    health: c.health,
-    healthSource: c.healthSource,
-    optedIn: c.optedIn,
-    ...(c.startedAt ? { startedAt: c.startedAt } : {}),
-    restartCount: c.restartCount,
-    failingStreak: c.failingStreak,
-    quarantined: entry?.quarantine !== undefined,
-    restarts: entry?.restarts.length ?? 0,
-    ...(entry?.lastRestartAt ? { lastRestartAt: entry.lastRestartAt } : {}),
-  };
-}
-
-/**
- * The healing state of a container, judged by the same rules the heal handler applies: its
- * ledger entry, and the fleet policy with the container's labels on top.
- */
-export function healingOf(
-  view: FleetView,
-  host: string,
-  container: ContainerSnapshot,
-  fleetPolicy: HealPolicy,
-  now: number,
-): Healing {
-  const entry = view.ledgerEntry(host, container.id);
-  const { policy, labelErrors } = effectivePolicy(fleetPolicy, container.labels);
-  const windowMs = policy.budget.windowSeconds * 1000;
-  const until = backoffUntil(entry, policy);
-  return {
-    quarantined: entry?.quarantine !== undefined,
-    ...(entry?.quarantine ? { quarantine: entry.quarantine } : {}),
-    consecutiveRestarts: entry?.consecutiveRestarts ?? 0,
-    ...(entry?.lastRestartAt ? { lastRestartAt: entry.lastRestartAt } : {}),
-    restarts: entry?.restarts ?? [],
-    ...(entry?.releasedAt ? { releasedAt: entry.releasedAt } : {}),
-    ...(entry?.healthySince ? { healthySince: entry.healthySince } : {}),
-    ...(until !== undefined && until > now ? { backoffUntil: new Date(until).toISOString() } : {}),
-    budget: {
-      used: restartsWithin(entry, now - windowMs),
-      allowed: policy.budget.restarts,
-      windowSeconds: policy.budget.windowSeconds,
-    },
-    policy,
-    labelErrors,
-  };
-}
-
-export function summarizeHost(
-  view: FleetView,
-  record: HostRecord,
-  now: number,
-  policy: StalenessPolicy,
-): HostSummary {
-  const s = record.snapshot;
-  return {
-    id: s.host,
-    status: hostStatus(record, now, policy),
-    lastSeen: new Date(record.receivedAt).toISOString(),
-    heartbeatMs: s.heartbeatMs,
-    docker: s.docker,
-    agent: {
-      version: s.agent.version,
-      startedAt: s.agent.startedAt,
-      uptimeSeconds: s.agent.uptimeSeconds,
-      label: s.agent.label,
-      watchAll: s.agent.watchAll,
-    },
-    outbox: s.outbox,
-    containers: record.counts,
-    quarantined: view.quarantinedOn(record),
-  };
 }
 
 /**

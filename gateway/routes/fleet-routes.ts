@@ -12,15 +12,17 @@ import {
   HostSummary,
 } from "../api-schemas.js";
 import type { RouteContext } from "../app.js";
-import { findContainer, healingOf, queryContainers, summarizeHost } from "../container-query.js";
+import { findContainer, findContainers } from "../container-query.js";
 import type { HostRecord } from "../fleet-view.js";
 import { hostStatus } from "../health-report.js";
+import { ContainerPageRenderer, healingOf, summarizeHost } from "../summaries.js";
 
 const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody };
 
 /** Read-only views of hosts and containers, served from the materialised view. */
 export function fleetRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
   const policy = ctx.deps.staleness;
+  const pages = new ContainerPageRenderer(ctx.deps.view, policy);
   return async (app) => {
     app.get(
       "/hosts",
@@ -65,7 +67,14 @@ export function fleetRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           response: { 200: ContainerPage, ...errors },
         },
       },
-      (request) => queryContainers(ctx.deps.view, request.query, ctx.now(), policy),
+      (request, reply) => {
+        const page = findContainers(ctx.deps.view, request.query);
+        // Rows are serialised once per change (see ContainerPageRenderer); the text is sent as
+        // it is, and the schema documents it.
+        reply
+          .type("application/json; charset=utf-8")
+          .send(pages.render(page, ctx.now()) as unknown as ContainerPage);
+      },
     );
 
     app.get(

@@ -1,0 +1,138 @@
+import type { ContainerSnapshot, HealPolicy } from "../contracts/index.js";
+import { backoffUntil, restartsWithin } from "../handlers/policy/heal-policy.js";
+import { effectivePolicy } from "../handlers/policy/policy-labels.js";
+import type { ContainerSummary, Healing, HostSummary } from "./api-schemas.js";
+import type { ContainerPageRows, ContainerRow } from "./container-query.js";
+import type { FleetView, HostRecord } from "./fleet-view.js";
+import { type HostStatus, hostStatus, type StalenessPolicy } from "./health-report.js";
+
+export function summarizeContainer(
+  view: FleetView,
+  row: ContainerRow,
+  now: number,
+  policy: StalenessPolicy,
+): ContainerSummary {
+  const c = row.container;
+  const host = row.host.snapshot.host;
+  const entry = view.ledgerEntry(host, c.id);
+  return {
+    host,
+    hostStatus: hostStatus(row.host, now, policy),
+    id: c.id,
+    name: c.name,
+    image: c.image,
+    state: c.state,
+    health: c.health,
+    healthSource: c.healthSource,
+    optedIn: c.optedIn,
+    ...(c.startedAt ? { startedAt: c.startedAt } : {}),
+    restartCount: c.restartCount,
+    failingStreak: c.failingStreak,
+    quarantined: entry?.quarantine !== undefined,
+    restarts: entry?.restarts.length ?? 0,
+    ...(entry?.lastRestartAt ? { lastRestartAt: entry.lastRestartAt } : {}),
+  };
+}
+
+/**
+ * The healing state of a container, judged by the same rules the heal handler applies: its
+ * ledger entry, and the fleet policy with the container's labels on top.
+ */
+export function healingOf(
+  view: FleetView,
+  host: string,
+  container: ContainerSnapshot,
+  fleetPolicy: HealPolicy,
+  now: number,
+): Healing {
+  const entry = view.ledgerEntry(host, container.id);
+  const { policy, labelErrors } = effectivePolicy(fleetPolicy, container.labels);
+  const windowMs = policy.budget.windowSeconds * 1000;
+  const until = backoffUntil(entry, policy);
+  return {
+    quarantined: entry?.quarantine !== undefined,
+    ...(entry?.quarantine ? { quarantine: entry.quarantine } : {}),
+    consecutiveRestarts: entry?.consecutiveRestarts ?? 0,
+    ...(entry?.lastRestartAt ? { lastRestartAt: entry.lastRestartAt } : {}),
+    restarts: entry?.restarts ?? [],
+    ...(entry?.releasedAt ? { releasedAt: entry.releasedAt } : {}),
+    ...(entry?.healthySince ? { healthySince: entry.healthySince } : {}),
+    ...(until !== undefined && until > now ? { backoffUntil: new Date(until).toISOString() } : {}),
+    budget: {
+      used: restartsWithin(entry, now - windowMs),
+      allowed: policy.budget.restarts,
+      windowSeconds: policy.budget.windowSeconds,
+    },
+    policy,
+    labelErrors,
+  };
+}
+
+export function summarizeHost(
+  view: FleetView,
+  record: HostRecord,
+  now: number,
+  policy: StalenessPolicy,
+): HostSummary {
+  const s = record.snapshot;
+  return {
+    id: s.host,
+    status: hostStatus(record, now, policy),
+    lastSeen: new Date(record.receivedAt).toISOString(),
+    heartbeatMs: s.heartbeatMs,
+    docker: s.docker,
+    agent: {
+      version: s.agent.version,
+      startedAt: s.agent.startedAt,
+      uptimeSeconds: s.agent.uptimeSeconds,
+      label: s.agent.label,
+      watchAll: s.agent.watchAll,
+    },
+    outbox: s.outbox,
+    containers: record.counts,
+    quarantined: view.quarantinedOn(record),
+  };
+}
+
+interface SummaryJson {
+  hostStatus: HostStatus;
+  entry: unknown;
+  json: string;
+}
+
+/**
+ * Renders pages of `GET /containers` as JSON text, keeping each container's summary serialised
+ * until its snapshot, its ledger entry or its host's status changes. A page then costs a lookup
+ * and a join per row, not a summary and its serialisation.
+ */
+export class ContainerPageRenderer {
+  private readonly cache = new WeakMap<ContainerSnapshot, SummaryJson>();
+
+  constructor(
+    private readonly view: FleetView,
+    private readonly policy: StalenessPolicy,
+  ) {}
+
+  render(page: ContainerPageRows, now: number): string {
+    const statuses = new Map<HostRecord, HostStatus>();
+    const lines = page.rows.map((row) => {
+      let status = statuses.get(row.host);
+      if (status === undefined) {
+        status = hostStatus(row.host, now, this.policy);
+        statuses.set(row.host, status);
+      }
+      return this.line(row, status, now);
+    });
+    const next = page.next === undefined ? "" : `,"next":${JSON.stringify(page.next)}`;
+    return `{"containers":[${lines.join(",")}],"total":${page.total}${next}}`;
+  }
+
+  private line(row: ContainerRow, status: HostStatus, now: number): string {
+    const entry = this.view.ledgerEntry(row.host.snapshot.host, row.container.id);
+    const known = this.cache.get(row.container);
+    if (known && known.hostStatus === status && known.entry === entry) return known.json;
+    const json = JSON.stringify(summarizeContainer(this.view, row, now, this.policy));
+    this.cache.set(row.container, { hostStatus: status, entry, json });
+    return json;
+  }
+}
