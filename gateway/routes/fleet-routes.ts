@@ -12,17 +12,18 @@ import {
   HostSummary,
 } from "../api-schemas.js";
 import type { RouteContext } from "../app.js";
-import { findContainer, findContainers } from "../container-query.js";
+import { findContainer } from "../container-query.js";
 import type { HostRecord } from "../fleet-view.js";
 import { hostStatus } from "../health-report.js";
-import { ContainerPageRenderer, healingOf, summarizeHost } from "../summaries.js";
+import { ContainerPageCache } from "../page-cache.js";
+import { healingOf, summarizeHost } from "../summaries.js";
 
 const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody };
 
 /** Read-only views of hosts and containers, served from the materialised view. */
 export function fleetRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
   const policy = ctx.deps.staleness;
-  const pages = new ContainerPageRenderer(ctx.deps.view, policy);
+  const pages = new ContainerPageCache(ctx.deps.view, policy);
   return async (app) => {
     app.get(
       "/hosts",
@@ -68,12 +69,11 @@ export function fleetRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         },
       },
       (request, reply) => {
-        const page = findContainers(ctx.deps.view, request.query);
-        // Rows are serialised once per change (see ContainerPageRenderer); the text is sent as
-        // it is, and the schema documents it.
+        // Answers are rendered once per change (see ContainerPageCache) and sent as bytes;
+        // the schema documents them.
         reply
           .type("application/json; charset=utf-8")
-          .send(pages.render(page, ctx.now()) as unknown as ContainerPage);
+          .send(pages.get(request.query, ctx.now()) as unknown as ContainerPage);
       },
     );
 
