@@ -1,4 +1,4 @@
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
   containerKey,
@@ -10,6 +10,7 @@ import {
   remediationSubject,
 } from "../contracts/index.js";
 import { describeError, FleethealError } from "./errors.js";
+import { isWrongRevision } from "./nats-errors.js";
 
 /** What to release, and what the `released` record says about who did it. */
 export interface QuarantineRelease {
@@ -115,15 +116,4 @@ export class ReleaseNotRecordedError extends FleethealError {
       { cause },
     );
   }
-}
-
-/** True for a KV compare-and-set that lost: the key's revision is not the expected one. */
-export function isWrongRevision(error: unknown): boolean {
-  if (error instanceof JetStreamApiError) {
-    return (
-      error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
-    );
-  }
-  return /wrong last sequence/i.test(describeError(error));
 }

@@ -12,11 +12,8 @@ import {
 import { describeError } from "../common/errors.js";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
-import {
-  isWrongRevision,
-  ReleaseNotRecordedError,
-  releaseFromQuarantine,
-} from "../common/quarantine-release.js";
+import { isNoResponders, isTimeout, isWrongRevision } from "../common/nats-errors.js";
+import { ReleaseNotRecordedError, releaseFromQuarantine } from "../common/quarantine-release.js";
 import {
   CommandReply,
   commandSubject,
@@ -420,13 +417,4 @@ function isNatsFailure(error: unknown): boolean {
     JetStreamError,
     JetStreamApiError,
   ].some((type) => error instanceof type);
-}
-
-function isNoResponders(error: unknown): boolean {
-  if (error instanceof RequestError && error.isNoResponders()) return true;
-  return /no responders/i.test(describeError(error));
-}
-
-function isTimeout(error: unknown): boolean {
-  return error instanceof TimeoutError || /timeout/i.test(describeError(error));
 }

@@ -12,6 +12,7 @@ import type { z } from "zod";
 import { describeError } from "../common/errors.js";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
+import { isNoResponders, isTimeout, isWrongRevision } from "../common/nats-errors.js";
 import {
   CommandReply,
   commandSubject,
@@ -437,26 +438,11 @@ export class HandlerRuntime {
           : { ok: false, code: "bad-reply", message: decoded.error.message };
       }
     } catch (error) {
-      const message = describeError(error);
-      const code = /no responders/i.test(message)
-        ? "no-responders"
-        : /timeout/i.test(message)
-          ? "timeout"
-          : "error";
-      result = { ok: false, code, message };
+      const code = isNoResponders(error) ? "no-responders" : isTimeout(error) ? "timeout" : "error";
+      result = { ok: false, code, message: describeError(error) };
     }
     return result;
   }
-}
-
-function isWrongRevision(error: unknown): boolean {
-  if (error instanceof JetStreamApiError) {
-    return (
-      error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
-    );
-  }
-  return /wrong last sequence/i.test(describeError(error));
 }
 
 /** Redelivery delay: 1 s doubling to 60 s. */
