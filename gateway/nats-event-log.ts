@@ -84,7 +84,6 @@ export class NatsEventLog implements EventLog, LiveFeed {
   private loggedRejection = false;
 
   private readonly subscribers = new Set<Subscriber>();
-  private readonly observers = new Set<Subscriber>();
   private live: Promise<void> | undefined;
   private liveReady: Promise<void> | undefined;
   private messages: ConsumerMessages | undefined;
@@ -173,12 +172,12 @@ export class NatsEventLog implements EventLog, LiveFeed {
    * the others.
    */
   subscribe(filter: StreamFilter, listener: Listener): () => void {
-    return this.add(this.subscribers, filter, listener);
-  }
-
-  /** Calls `listener` for every live record, whoever else listens (metrics). */
-  onRecord(listener: Listener): () => void {
-    return this.add(this.observers, {}, listener);
+    const subscriber: Subscriber = { filter, listener, failed: false };
+    this.subscribers.add(subscriber);
+    void this.start();
+    return () => {
+      this.subscribers.delete(subscriber);
+    };
   }
 
   /**
@@ -204,16 +203,6 @@ export class NatsEventLog implements EventLog, LiveFeed {
     await this.live;
     await this.liveConsumer?.delete().catch(() => {});
     this.subscribers.clear();
-    this.observers.clear();
-  }
-
-  private add(set: Set<Subscriber>, filter: StreamFilter, listener: Listener): () => void {
-    const subscriber: Subscriber = { filter, listener, failed: false };
-    set.add(subscriber);
-    void this.start();
-    return () => {
-      set.delete(subscriber);
-    };
   }
 
   private async runLive(ready: () => void): Promise<void> {
@@ -281,16 +270,14 @@ export class NatsEventLog implements EventLog, LiveFeed {
     this.resumeSeq = m.seq + 1;
     const record = this.toRecord(m);
     if (!record) return;
-    for (const set of [this.observers, this.subscribers]) {
-      for (const subscriber of set) {
-        if (!matches(subscriber.filter, record)) continue;
-        try {
-          subscriber.listener(record);
-        } catch (error) {
-          if (!subscriber.failed) {
-            subscriber.failed = true;
-            this.log.warn({ err: describeError(error) }, "a live feed listener failed");
-          }
+    for (const subscriber of this.subscribers) {
+      if (!matches(subscriber.filter, record)) continue;
+      try {
+        subscriber.listener(record);
+      } catch (error) {
+        if (!subscriber.failed) {
+          subscriber.failed = true;
+          this.log.warn({ err: describeError(error) }, "a live feed listener failed");
         }
       }
     }

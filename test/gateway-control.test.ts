@@ -613,7 +613,7 @@ describe("events", () => {
     events.subscribe({}, () => {
       throw new Error("a broken listener");
     });
-    events.onRecord((r) => observed.push(r));
+    events.subscribe({}, (r) => observed.push(r));
 
     const a = await publishMix("live-a", C1, 4);
     const b = await publishMix("live-b", C2, 4);
@@ -649,7 +649,7 @@ describe("events", () => {
     const quiet = new NatsEventLog({ js: fjs.js, jsm: fjs.jsm, log });
     cleanups.push(() => quiet.stop());
     const quietSeen: StreamRecord[] = [];
-    quiet.onRecord((r) => quietSeen.push(r));
+    quiet.subscribe({}, (r) => quietSeen.push(r));
     await quiet.start();
 
     await nats.restart();
