@@ -71,7 +71,21 @@ async function serveCommands(
   log: Logger,
   handlers: CommandHandlers,
 ): Promise<{ close(): Promise<void> }> {
+  // Requests refused as malformed, per verb: reported in `$SRV.STATS` as each endpoint's `data`,
+  // because nats.js counts only handler exceptions in `num_errors`.
+  const rejections = new Map<string, { rejected: number; last?: string }>();
+  const rejected = (verb: CommandVerb, reason: string) => {
+    const subject = commandSubject(host, verb);
+    const r = rejections.get(subject) ?? { rejected: 0 };
+    r.rejected++;
+    r.last = reason;
+    rejections.set(subject, r);
+  };
   const service = await new Svcm(nc).add({
+    statsHandler: async (endpoint) => {
+      const r = rejections.get(endpoint.subject);
+      return { rejected: r?.rejected ?? 0, ...(r?.last ? { last_rejection: r.last } : {}) };
+    },
     name: "fleetheal-agent",
     version: VERSION,
     description: "fleetheal host agent: executes commands on one Docker host",
@@ -92,7 +106,7 @@ async function serveCommands(
           log.error({ verb, err: error.message }, "command endpoint failed");
           return;
         }
-        void respond(msg, verb, schema, answer, host, log);
+        void respond(msg, verb, schema, answer, host, log, rejected);
       },
     });
   };
@@ -114,16 +128,17 @@ async function respond<S extends z.ZodType>(
   answer: (request: z.infer<S>) => Promise<Uint8Array | { status: number; message: string }>,
   host: string,
   log: Logger,
+  rejected: (verb: CommandVerb, reason: string) => void,
 ): Promise<void> {
   const request = decode(schema, msg.data);
-  if (!request.ok) {
-    log.warn({ verb, code: request.error.code, err: request.error.message }, "bad command");
-    msg.respondError(400, `${request.error.code}: ${request.error.message}`);
-    return;
-  }
+  const reject = (reason: string) => {
+    log.warn({ verb, reason }, "bad command rejected");
+    rejected(verb, reason);
+    msg.respondError(400, reason);
+  };
+  if (!request.ok) return reject(`${request.error.code}: ${request.error.message}`);
   if ((request.value as { host?: string }).host !== host) {
-    msg.respondError(400, `wrong-host: this agent serves host ${host}`);
-    return;
+    return reject(`wrong-host: this agent serves host ${host}`);
   }
   try {
     const result = await answer(request.value);

@@ -1,0 +1,303 @@
+// Property-based fuzzing of the NATS inputs that agents and handlers accept, on real parts: a
+// nats-server, one dockerd engine, a real agent and a real handler started through the CLI.
+// Payloads are generated from the zod contracts (valid messages with one field replaced by
+// anything), plus malformed JSON, random bytes, unicode and payloads near NATS's size limit.
+// Nothing may crash; every rejection must be answered or dead-lettered, counted and logged once
+// with its reason; and no opted-in container may be touched by any of it.
+
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Svcm } from "@nats-io/services";
+import { connect } from "@nats-io/transport-node";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  COMMAND_VERBS,
+  CONTAINER_EVENT_TYPE,
+  CommandReply,
+  ContainerEvent,
+  commandSubject,
+  DEAD_LETTER_HEADERS,
+  DLQ_STREAM,
+  decode,
+  encode,
+  eventSubject,
+  HostSnapshot,
+  INSPECT_REQUEST_TYPE,
+  RESTART_COMMAND_TYPE,
+  SNAPSHOT_REQUEST_TYPE,
+  STOP_COMMAND_TYPE,
+} from "../contracts/index.js";
+import {
+  type DockerEventRecorder,
+  makeUnhealthy,
+  recordDockerEvents,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
+import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { type FleetProcess, startRole } from "./support/fleetheal.js";
+import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { waitFor } from "./support/wait.js";
+
+const HOST = "fz";
+const cleanups: (() => PromiseLike<unknown>)[] = [];
+let nats: NatsServerHandle;
+let engine: DockerEngine;
+let recorder: DockerEventRecorder;
+let client: NatsConnection;
+let agent: FleetProcess;
+let handler: FleetProcess;
+let witness: string;
+/** Set when a role exits: nothing sent here may end a process. */
+const exited: string[] = [];
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  cleanups.push(() => nats[Symbol.asyncDispose]());
+  engine = await startDockerEngine("fuzz");
+  cleanups.push(() => engine[Symbol.asyncDispose]());
+  recorder = await recordDockerEvents(engine);
+  cleanups.push(async () => recorder.close());
+  const common = { FLEETHEAL_NATS_URL: nats.url };
+  handler = await startRole("handler", "handler", common);
+  cleanups.push(() => handler[Symbol.asyncDispose]());
+  agent = await startRole("agent", "agent", {
+    ...common,
+    FLEETHEAL_HOST_ID: HOST,
+    DOCKER_HOST: engine.dockerHost,
+  });
+  cleanups.push(() => agent[Symbol.asyncDispose]());
+  for (const role of [handler, agent]) void role.exited.then(() => exited.push(role.name));
+  client = await connect({ servers: nats.url, name: "fuzzer" });
+  cleanups.push(() => client.close());
+  const c = await runTestContainer(engine, { name: "witness", labels: { autoheal: "true" } });
+  witness = c.id;
+  await waitForHealth(engine, witness, "healthy", 20_000);
+});
+
+/** Dead letters stored after `fromCount`, with their reason and original stream sequence. */
+async function readDeadLetters(
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>,
+  fromCount: number,
+): Promise<{ reason: string; streamSeq: string }[]> {
+  const info = await jsm.streams.info(DLQ_STREAM);
+  const out: { reason: string; streamSeq: string }[] = [];
+  for (let seq = info.state.first_seq + fromCount; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(DLQ_STREAM, { seq });
+    if (!m) continue;
+    out.push({
+      reason: m.header.get(DEAD_LETTER_HEADERS.reason),
+      streamSeq: m.header.get(DEAD_LETTER_HEADERS.streamSeq),
+    });
+  }
+  return out;
+}
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse())
+    await Promise.resolve(cleanup()).catch((e) => console.error(e));
+});
+
+/** Containers ids that exist nowhere: fuzzed commands must never reach a real container. */
+const ghostId = fc.stringMatching(/^[0-9a-f]{64}$/);
+
+const anything = fc.oneof(
+  fc.jsonValue(),
+  fc.string({ unit: "grapheme", maxLength: 200 }),
+  fc.constantFrom(null, -1, 1e308, "", "../../etc", "\u0000", "𝕱𝖑𝖊𝖊𝖙", " ".repeat(600)),
+);
+
+/** A valid command of each verb, for a container that does not exist. */
+function validCommand(verb: (typeof COMMAND_VERBS)[number], id: string): Record<string, unknown> {
+  const base = { v: 1, host: HOST };
+  switch (verb) {
+    case "restart":
+    case "stop":
+      return {
+        ...base,
+        type: verb === "restart" ? RESTART_COMMAND_TYPE : STOP_COMMAND_TYPE,
+        commandId: `fuzz-${id.slice(0, 16)}`,
+        containerId: id,
+        reason: "fuzz",
+        requestedBy: "fuzzer",
+      };
+    case "inspect":
+      return { ...base, type: INSPECT_REQUEST_TYPE, containerId: id };
+    case "snapshot":
+      return { ...base, type: SNAPSHOT_REQUEST_TYPE };
+  }
+}
+
+/** Bytes to send: a valid message with one field replaced, or something that is not one. */
+function payloadFor(valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<Uint8Array> {
+  const mutated = fc
+    .tuple(valid, fc.string({ maxLength: 12 }), anything, fc.boolean())
+    .map(([message, extraKey, value, replace]) => {
+      const keys = Object.keys(message);
+      const key = replace ? (keys[extraKey.length % keys.length] as string) : extraKey;
+      return encode({ ...message, [key]: value });
+    });
+  return fc.oneof(
+    { weight: 4, arbitrary: mutated },
+    { weight: 1, arbitrary: valid.map((m) => encode(m)) },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .string({ unit: "grapheme", maxLength: 300 })
+        .map((s) => new TextEncoder().encode(s)),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        new TextEncoder().encode("{not json"),
+        new TextEncoder().encode("null"),
+        new Uint8Array(0),
+        // Close to the server's default 1 MB payload limit.
+        new TextEncoder().encode(
+          JSON.stringify({ type: RESTART_COMMAND_TYPE, pad: "x".repeat(900_000) }),
+        ),
+      ),
+    },
+  );
+}
+
+/** Requests the agent refused as malformed, as its micro service reports them ($SRV.STATS). */
+async function agentRejections(): Promise<number> {
+  const stats = await new Svcm(client).client().stats("fleetheal-agent");
+  let rejected = 0;
+  for await (const s of stats) {
+    for (const e of s.endpoints ?? []) rejected += (e.data as { rejected?: number }).rejected ?? 0;
+  }
+  return rejected;
+}
+
+describe("fuzzing the NATS inputs", () => {
+  it("agent commands: every request is answered, bad ones with a 400 that is counted", async () => {
+    const before = await agentRejections();
+    const logsBefore = agent.json.filter((l) => l.msg === "bad command rejected").length;
+    let rejected = 0;
+    let answered = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc
+          .constantFrom(...COMMAND_VERBS)
+          .chain((verb) =>
+            fc.tuple(fc.constant(verb), payloadFor(ghostId.map((id) => validCommand(verb, id)))),
+          ),
+        async ([verb, payload]) => {
+          const reply = await client.request(commandSubject(HOST, verb), payload, {
+            timeout: 10_000,
+          });
+          answered++;
+          const error = reply.headers?.get("Nats-Service-Error-Code");
+          if (error) {
+            expect(["400", "404"]).toContain(error);
+            expect(reply.headers?.get("Nats-Service-Error")).not.toBe("");
+            if (error === "400") rejected++;
+            return;
+          }
+          if (verb === "restart" || verb === "stop") {
+            const decoded = decode(CommandReply, reply.data);
+            expect(decoded.ok).toBe(true);
+            if (decoded.ok) expect(["refused", "skipped"]).toContain(decoded.value.outcome);
+          } else if (verb === "snapshot") {
+            expect(decode(HostSnapshot, reply.data).ok).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    console.info(`agent commands: ${answered} requests answered, ${rejected} rejected with 400`);
+    expect(rejected).toBeGreaterThan(0);
+    // Every 400 is counted in the service's stats ($SRV.STATS) and logged once with its reason.
+    expect((await agentRejections()) - before).toBe(rejected);
+    await waitFor(
+      () =>
+        agent.json.filter((l) => l.msg === "bad command rejected").length - logsBefore >= rejected,
+      { timeoutMs: 5_000, message: "not every rejected command was logged" },
+    );
+    const logged = agent.json.filter((l) => l.msg === "bad command rejected").slice(logsBefore);
+    expect(logged).toHaveLength(rejected);
+    expect(logged.every((l) => typeof l.reason === "string" && l.reason !== "")).toBe(true);
+    // The agent lives, and no real container was touched.
+    expect(exited).toEqual([]);
+    expect(
+      recorder.count((e) => e.id === witness && ["kill", "stop", "restart"].includes(e.action)),
+    ).toBe(0);
+  });
+
+  it("handler events: every malformed event is dead-lettered once with its reason, and healing goes on", async () => {
+    const js = jetstream(client);
+    const jsm = await jetstreamManager(client);
+    const dlqBefore = (await jsm.streams.info(DLQ_STREAM)).state.messages;
+    const rejectedLogsBefore = handler.json.filter((l) =>
+      String(l.msg).startsWith("rejected malformed message"),
+    ).length;
+    let malformed = 0;
+    const actions = ["unhealthy", "healthy", "die", "stop", "kill", "restart", "oom"] as const;
+    const validEvent = fc.tuple(ghostId, fc.constantFrom(...actions)).map(([id, action]) => {
+      const timeNano = `${Date.now()}000000`;
+      return {
+        type: CONTAINER_EVENT_TYPE,
+        v: 1,
+        id: `${HOST}:${id}:${timeNano}:${action}`,
+        host: HOST,
+        action,
+        timeNano,
+        time: new Date().toISOString(),
+        source: "docker",
+        container: { id, name: "ghost", image: "busybox", labels: {}, optedIn: false },
+      } as Record<string, unknown>;
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.tuple(ghostId, fc.constantFrom(...actions), payloadFor(validEvent)),
+        async ([id, action, payload]) => {
+          // The contract decides what the handler must reject.
+          if (!decode(ContainerEvent, payload).ok) malformed++;
+          await js.publish(eventSubject(HOST, id, action), payload);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    console.info(`handler events: 150 published, ${malformed} malformed by the contract`);
+    expect(malformed).toBeGreaterThan(0);
+    // Each malformed event is dead-lettered once, with the contract's reason; the stream
+    // sequence of the original says which message it was.
+    const rejectedLetters = async () => {
+      const letters = await readDeadLetters(jsm, dlqBefore);
+      return letters.filter((l) => /^FLEETHEAL_ERR_(BAD_JSON|SCHEMA)/.test(l.reason));
+    };
+    const letters = await waitFor(
+      async () => {
+        const got = await rejectedLetters();
+        return got.length >= malformed ? got : undefined;
+      },
+      { timeoutMs: 30_000, message: "not every malformed event reached the dead-letter stream" },
+    );
+    expect(letters).toHaveLength(malformed);
+    expect(new Set(letters.map((l) => l.streamSeq)).size).toBe(malformed);
+    await waitFor(
+      () =>
+        handler.json.filter((l) => String(l.msg).startsWith("rejected malformed message")).length -
+          rejectedLogsBefore >=
+        malformed,
+      { timeoutMs: 5_000, message: "not every rejection was logged" },
+    );
+    expect(
+      handler.json.filter((l) => String(l.msg).startsWith("rejected malformed message")).length -
+        rejectedLogsBefore,
+    ).toBe(malformed);
+    expect(exited).toEqual([]);
+
+    // Still healing: the witness, made unhealthy now, is restarted once.
+    await makeUnhealthy(engine, witness);
+    await recorder.waitFor(
+      (e) => e.id === witness && e.action === "restart",
+      30_000,
+      "the handler stopped healing after the fuzzing",
+    );
+  });
+});
