@@ -18,6 +18,7 @@ describe("loadAgentConfig", () => {
   it("defaults", () => {
     expect(loadAgentConfig({})).toEqual({
       natsUrl: "nats://127.0.0.1:4222",
+      nats: { jsReplicas: 1 },
       hostId: toToken(hostname()),
       dockerHost: undefined,
       label: "autoheal",
@@ -47,6 +48,7 @@ describe("loadAgentConfig", () => {
       }),
     ).toEqual({
       natsUrl: "nats://nats.internal:4222",
+      nats: { jsReplicas: 1 },
       hostId: "edge-07",
       dockerHost: "unix:///run/user/1000/docker.sock",
       label: "com.example.heal",

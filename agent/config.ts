@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
-import { intFromEnv, loadEnv, NATS_URL_ENV } from "../common/config.js";
+import { intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { Token, toToken } from "../contracts/index.js";
 
 /** Docker label keys: what `docker run --label` accepts, without spaces or `=`. */
@@ -10,7 +11,7 @@ const LabelKey = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "must be a Docker label key such as 'autoheal'");
 
 const AgentEnv = z.object({
-  ...NATS_URL_ENV,
+  ...NATS_ENV,
   FLEETHEAL_HOST_ID: Token.optional(),
   DOCKER_HOST: z
     .string()
@@ -28,6 +29,8 @@ const AgentEnv = z.object({
 /** Agent settings, validated. */
 export interface AgentConfig {
   natsUrl: string;
+  /** TLS, credentials, inbox prefix and replicas (FLEETHEAL_NATS_*, FLEETHEAL_JS_REPLICAS). */
+  nats?: NatsClientSettings;
   hostId: string;
   dockerHost: string | undefined;
   /** The opt-in label key, e.g. `autoheal` (containers opt in with `autoheal=true`). */
@@ -49,6 +52,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   const e = loadEnv(AgentEnv, env);
   return {
     natsUrl: e.FLEETHEAL_NATS_URL,
+    nats: natsSettingsFrom(e),
     hostId: e.FLEETHEAL_HOST_ID ?? toToken(hostname()),
     dockerHost: e.DOCKER_HOST,
     label: e.FLEETHEAL_LABEL,

@@ -14,7 +14,8 @@ export interface RunningAgent {
 /** Connects the agent to NATS and the local Docker engine, and starts it. */
 export function runAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
   const name = `fleetheal-agent-${config.hostId}`;
-  return startOnNats({ servers: config.natsUrl, name, log }, async (nc, fjs) => {
+  const nats = { servers: config.natsUrl, name, log, settings: config.nats };
+  return startOnNats(nats, async (nc, fjs) => {
     const agent = new Agent({
       config,
       docker: createDockerodeEngine(),

@@ -5,7 +5,8 @@ Usage: fleetheal <command>
 
 Commands:
   up        All-in-one for one host: an embedded nats-server (unless FLEETHEAL_NATS_URL is
-            set), the agent, a handler and the gateway. Ctrl-C or SIGTERM stops everything.
+            set; it is plain loopback, so the NATS security variables need FLEETHEAL_NATS_URL),
+            the agent, a handler and the gateway. Ctrl-C or SIGTERM stops everything.
   agent     The per-host agent: forwards Docker events, keeps the host snapshot, runs label
             probes, executes commands for containers labelled <FLEETHEAL_LABEL>=true.
   handler   One handler replica (heal, auto-monitor, dependents, and notify when
@@ -16,7 +17,8 @@ Commands:
             and the API reference at /docs (docs/API.md).
   release <host> <container>
             Releases a quarantined container (by id, id prefix or name) so it is healed
-            again, and records who did it. Exit code 0 when released.
+            again, and records who did it. Exit code 0 when released, 2 on bad arguments
+            or NATS configuration (including refused credentials or TLS).
   notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints
             OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).
 
@@ -27,6 +29,20 @@ Options:
 Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say more):
   FLEETHEAL_NATS_URL          NATS server URL(s), comma-separated [nats://127.0.0.1:4222]
   FLEETHEAL_LOG_LEVEL         fatal|error|warn|info|debug|trace|silent [info]
+ NATS security (every role and 'release'; files are read at start):
+  FLEETHEAL_NATS_TLS_CA       PEM file of the CA that signed the server's certificate; turns
+                              TLS on [none: TLS when the server offers it, system CAs]
+  FLEETHEAL_NATS_TLS_CERT     Client certificate (PEM), with FLEETHEAL_NATS_TLS_KEY [none]
+  FLEETHEAL_NATS_TLS_KEY      Its private key (PEM); set both or neither [none]
+  FLEETHEAL_NATS_USER         User name, with FLEETHEAL_NATS_PASSWORD or *_FILE [none]
+  FLEETHEAL_NATS_PASSWORD     Its password, never printed; or *_FILE to read it from a file
+  FLEETHEAL_NATS_TOKEN        Token authentication, never printed; or *_FILE [none]
+  FLEETHEAL_NATS_CREDS        A .creds file (JWT and nkey seed) [none]
+                              (user/password, token and creds: choose one)
+  FLEETHEAL_NATS_INBOX_PREFIX Prefix of reply subjects, e.g. _INBOX_<host>, for per-host
+                              permissions: subject tokens joined by dots [_INBOX]
+  FLEETHEAL_JS_REPLICAS       Replicas (1-5) of the streams and KV buckets a role creates;
+                              at most the number of JetStream servers [1]
  agent:
   FLEETHEAL_HOST_ID           This host's id: letters, digits, '_' and '-' [the hostname]
   DOCKER_HOST                 Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY=1 and

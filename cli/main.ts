@@ -2,9 +2,10 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { loadAgentConfig } from "../agent/config.js";
 import { intFromEnv, loadEnv } from "../common/config.js";
-import { describeError } from "../common/errors.js";
+import { ConfigError, describeError } from "../common/errors.js";
 import { runUntilSignal, type Stoppable } from "../common/lifecycle.js";
 import { createLogger } from "../common/logger.js";
+import { needsExternalNats } from "../common/nats-config.js";
 import { VERSION } from "../common/version.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadHandlerConfig } from "../handlers/config.js";
@@ -42,6 +43,13 @@ async function startAllInOne(): Promise<Stoppable> {
   // Validate every role's configuration before starting anything.
   const agentConfig = loadAgentConfig();
   const handlerConfig = loadHandlerConfig();
+  // The embedded server is plain loopback and not clustered: TLS, credentials, an inbox prefix
+  // or replicas only make sense with a NATS of the operator's own.
+  if (!env.FLEETHEAL_NATS_URL && agentConfig.nats && needsExternalNats(agentConfig.nats)) {
+    throw new ConfigError(
+      "invalid configuration:\n  FLEETHEAL_NATS_URL: is needed with FLEETHEAL_NATS_TLS_*, FLEETHEAL_NATS_USER, FLEETHEAL_NATS_TOKEN, FLEETHEAL_NATS_CREDS, FLEETHEAL_NATS_INBOX_PREFIX or FLEETHEAL_JS_REPLICAS above 1; the embedded nats-server of `fleetheal up` is plain loopback with one replica",
+    );
+  }
   let gatewayConfig = loadGatewayConfig();
   let tokenFile: string | undefined;
   if (!gatewayConfig.adminToken) {

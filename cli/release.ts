@@ -1,6 +1,16 @@
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { z } from "zod";
+import { loadEnv, NATS_ENV } from "../common/config.js";
+import { ConfigError, describeError } from "../common/errors.js";
+import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
+import {
+  explainFailure,
+  natsConnectionOptions,
+  permanentNatsFailure,
+} from "../common/nats-connection.js";
 import { releaseFromQuarantine } from "../common/quarantine-release.js";
 import { decode, HOSTS_BUCKET, HostSnapshot, isToken, LEDGER_BUCKET } from "../contracts/index.js";
 
@@ -15,7 +25,8 @@ export interface Output {
  * container is named by its id, a unique id prefix or its name, as in the host's snapshot. The
  * ledger entry is changed with compare-and-set, exactly as a release after a healthy stretch
  * would change it, and a `released` record says who did it. Exit codes: 0 released, 1 failed or
- * not quarantined, 2 bad arguments.
+ * not quarantined or NATS unreachable, 2 bad arguments or configuration (including credentials
+ * or TLS that NATS refuses).
  */
 export async function releaseCommand(
   args: string[],
@@ -27,10 +38,27 @@ export async function releaseCommand(
     io.err("usage: fleetheal release <host> <container id, id prefix or name>");
     return 2;
   }
-  const nc = await connect({
-    servers: (env.FLEETHEAL_NATS_URL || "nats://127.0.0.1:4222").split(","),
-    name: "fleetheal-release",
-  });
+  let nc: NatsConnection;
+  let settings: NatsClientSettings | undefined;
+  let options: ConnectionOptions | undefined;
+  try {
+    // The same NATS variables, TLS and credentials as every role.
+    const e = loadEnv(z.object(NATS_ENV), env);
+    settings = natsSettingsFrom(e);
+    options = natsConnectionOptions(e.FLEETHEAL_NATS_URL, "fleetheal-release", settings);
+    nc = await connect(options);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(error.message);
+      return 2;
+    }
+    // Refused credentials or failing TLS are configuration too; an unreachable server is not.
+    const permanent = permanentNatsFailure(
+      options ? await explainFailure(error, options, settings) : error,
+    );
+    io.err(`cannot connect to NATS: ${permanent ?? describeError(error)}`);
+    return permanent === undefined ? 1 : 2;
+  }
   try {
     const kvm = new Kvm(nc);
     const snapshotEntry = await (await kvm.open(HOSTS_BUCKET)).get(host);

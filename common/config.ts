@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 
 /** Variables whose values must never reach a log or an error message. */
-const SECRET_NAME = /TOKEN(?!_FILE)|SECRET|PASSWORD/;
+const SECRET_NAME = /TOKEN(?!_FILE)|SECRET|PASSWORD(?!_FILE)/;
 
 /**
  * Validates environment variables against a schema whose keys are the variable names.
@@ -57,6 +57,48 @@ export function intFromEnv(limits: { min: number; max: number; default: number }
 export const NATS_URL_ENV = {
   FLEETHEAL_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
 };
+
+/** A file path from the environment; the file itself is read by `natsSettingsFrom`. */
+const FilePath = z.string().min(1).max(4096);
+
+/**
+ * NATS subject tokens joined by dots, e.g. `_INBOX_host-a`: what a per-host permission can name.
+ * Wildcards and spaces would let a reply land on someone else's subscription.
+ */
+const SubjectPrefix = z
+  .string()
+  .max(128, "must be at most 128 characters")
+  .regex(
+    /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+    "must be NATS subject tokens ([A-Za-z0-9_-]) joined by dots, e.g. _INBOX_host-a",
+  );
+
+/**
+ * Every variable about the NATS connection, shared by every role: where the servers are, TLS,
+ * credentials, the inbox prefix and the JetStream replication. See `natsSettingsFrom` in
+ * nats-config.ts for the rules that span several variables (and for reading the files).
+ */
+export const NATS_ENV = {
+  ...NATS_URL_ENV,
+  FLEETHEAL_NATS_TLS_CA: FilePath.optional(),
+  FLEETHEAL_NATS_TLS_CERT: FilePath.optional(),
+  FLEETHEAL_NATS_TLS_KEY: FilePath.optional(),
+  FLEETHEAL_NATS_USER: z
+    .string()
+    .max(1024)
+    .regex(/^[^\s]+$/, "must not contain spaces")
+    .optional(),
+  FLEETHEAL_NATS_PASSWORD: z.string().max(4096).optional(),
+  FLEETHEAL_NATS_PASSWORD_FILE: FilePath.optional(),
+  FLEETHEAL_NATS_CREDS: FilePath.optional(),
+  FLEETHEAL_NATS_TOKEN: z.string().max(4096).optional(),
+  FLEETHEAL_NATS_TOKEN_FILE: FilePath.optional(),
+  FLEETHEAL_NATS_INBOX_PREFIX: SubjectPrefix.optional(),
+  FLEETHEAL_JS_REPLICAS: intFromEnv({ min: 1, max: 5, default: 1 }),
+};
+
+/** The validated values of {@link NATS_ENV}. */
+export type NatsEnv = z.infer<z.ZodObject<typeof NATS_ENV>>;
 
 /** `true`/`false` (also `1`/`0`, `yes`/`no`) from the environment. */
 export function boolFromEnv(defaultValue: boolean) {

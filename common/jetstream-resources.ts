@@ -21,6 +21,7 @@ import {
   RATE_BUCKET,
   SUBJECTS,
 } from "../contracts/index.js";
+import { ConfigError, describeError } from "./errors.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -58,46 +59,91 @@ export interface FleetJetStream {
 /**
  * Creates the stream and buckets if they are missing and opens them. Any process may start first,
  * so every process calls this; creation is idempotent and never changes an existing resource
- * (an operator may have tuned it).
+ * (an operator may have tuned it, or it was created with other replicas).
+ *
+ * `replicas` (FLEETHEAL_JS_REPLICAS) is the number of copies of every stream and bucket created
+ * here: 3 on a 3-node cluster keeps healing while one node is down. It must not exceed the
+ * number of JetStream servers, and a server that is not clustered accepts only 1.
  */
 export async function openFleetJetStream(
   nc: NatsConnection,
   limits: StreamLimits = DEFAULT_STREAM_LIMITS,
+  replicas = 1,
+): Promise<FleetJetStream> {
+  try {
+    return await openResources(nc, limits, replicas);
+  } catch (error) {
+    const message = describeError(error);
+    if (replicas > 1 && /replica|cluster|insufficient resources|no suitable peers/i.test(message)) {
+      throw new ConfigError(
+        `invalid configuration:\n  FLEETHEAL_JS_REPLICAS=${JSON.stringify(String(replicas))}: JetStream cannot keep ${replicas} copies (${message}); it must not exceed the number of JetStream servers in the cluster, and a server that is not clustered keeps only 1`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+async function openResources(
+  nc: NatsConnection,
+  limits: StreamLimits,
+  replicas: number,
 ): Promise<FleetJetStream> {
   const jsm = await jetstreamManager(nc);
-  await ensureEventsStream(jsm, limits);
+  await ensureEventsStream(jsm, limits, replicas);
   const js = jetstream(nc);
   const kvm = new Kvm(js);
   const [hosts, ledger, monitored, config, inflight, rate, breakers] = await Promise.all([
-    kvm.create(HOSTS_BUCKET, { history: 1, description: "fleetheal host snapshots" }),
-    kvm.create(LEDGER_BUCKET, { history: 5, description: "fleetheal per-container ledger" }),
+    kvm.create(HOSTS_BUCKET, { replicas, history: 1, description: "fleetheal host snapshots" }),
+    kvm.create(LEDGER_BUCKET, {
+      replicas,
+      history: 5,
+      description: "fleetheal per-container ledger",
+    }),
     kvm.create(MONITORED_BUCKET, {
+      replicas,
       history: 1,
       description: "fleetheal auto-monitored containers",
     }),
-    kvm.create(CONFIG_BUCKET, { history: 10, description: "fleetheal fleet configuration" }),
+    kvm.create(CONFIG_BUCKET, {
+      replicas,
+      history: 10,
+      description: "fleetheal fleet configuration",
+    }),
     kvm.create(INFLIGHT_BUCKET, {
+      replicas,
       history: 1,
       // Renewed every 20 s by a live holder; a dead holder's slot is gone within a minute.
       ttl: 60_000,
       description: "restarts in progress",
     }),
     kvm.create(RATE_BUCKET, {
+      replicas,
       history: 1,
       ttl: 60_000,
       description: "restarts in the last minute",
     }),
-    kvm.create(BREAKERS_BUCKET, { history: 1, ttl: DAY_MS, description: "failures per image" }),
+    kvm.create(BREAKERS_BUCKET, {
+      replicas,
+      history: 1,
+      ttl: DAY_MS,
+      description: "failures per image",
+    }),
   ]);
   return { js, jsm, hosts, ledger, monitored, config, inflight, rate, breakers };
 }
 
-async function ensureEventsStream(jsm: JetStreamManager, limits: StreamLimits): Promise<void> {
+async function ensureEventsStream(
+  jsm: JetStreamManager,
+  limits: StreamLimits,
+  replicas: number,
+): Promise<void> {
   await ensureStream(jsm, {
     name: EVENTS_STREAM,
     subjects: [SUBJECTS.events, SUBJECTS.remediations],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
+    num_replicas: replicas,
     discard: DiscardPolicy.Old,
     max_age: nanos(limits.maxAgeMs),
     max_bytes: limits.maxBytes,
@@ -108,6 +154,7 @@ async function ensureEventsStream(jsm: JetStreamManager, limits: StreamLimits): 
     subjects: [SUBJECTS.deadLetters],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
+    num_replicas: replicas,
     discard: DiscardPolicy.Old,
     max_age: nanos(30 * DAY_MS),
     max_bytes: 256 * 1024 * 1024,

@@ -19,6 +19,7 @@ describe("loadGatewayConfig", () => {
   it("defaults", () => {
     expect(loadGatewayConfig({})).toEqual({
       natsUrl: "nats://127.0.0.1:4222",
+      nats: { jsReplicas: 1 },
       port: 8080,
       host: "0.0.0.0",
       staleAfterHeartbeats: 3,

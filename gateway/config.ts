@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { boolFromEnv, intFromEnv, loadEnv, NATS_URL_ENV } from "../common/config.js";
+import { boolFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
 import { ConfigError, describeError } from "../common/errors.js";
+import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 
 const Token = z
   .string()
@@ -27,7 +28,7 @@ const Origins = z
   .default([]);
 
 const GatewayEnv = z.object({
-  ...NATS_URL_ENV,
+  ...NATS_ENV,
   FLEETHEAL_GATEWAY_PORT: intFromEnv({ min: 0, max: 65_535, default: 8080 }),
   FLEETHEAL_GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),
   FLEETHEAL_STALE_AFTER_HEARTBEATS: intFromEnv({ min: 1, max: 1_000, default: 3 }),
@@ -46,6 +47,8 @@ const GatewayEnv = z.object({
 /** Gateway settings, validated. */
 export interface GatewayConfig {
   natsUrl: string;
+  /** TLS, credentials, inbox prefix and replicas (FLEETHEAL_NATS_*, FLEETHEAL_JS_REPLICAS). */
+  nats?: NatsClientSettings;
   port: number;
   host: string;
   staleAfterHeartbeats: number;
@@ -95,6 +98,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   }
   return {
     natsUrl: e.FLEETHEAL_NATS_URL,
+    nats: natsSettingsFrom(e),
     port: e.FLEETHEAL_GATEWAY_PORT,
     host: e.FLEETHEAL_GATEWAY_HOST,
     staleAfterHeartbeats: e.FLEETHEAL_STALE_AFTER_HEARTBEATS,

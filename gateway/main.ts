@@ -19,7 +19,7 @@ export interface RunningGateway {
 /** Connects to NATS, builds the fleet view and serves HTTP. All NATS wiring is here. */
 export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
   return startOnNats(
-    { servers: config.natsUrl, name: "fleetheal-gateway", log },
+    { servers: config.natsUrl, name: "fleetheal-gateway", log, settings: config.nats },
     async (nc, fjs) => {
       const staleness = {
         staleAfterHeartbeats: config.staleAfterHeartbeats,

@@ -6,6 +6,7 @@ describe("loadHandlerConfig", () => {
   it("defaults", () => {
     expect(loadHandlerConfig({})).toEqual({
       natsUrl: "nats://127.0.0.1:4222",
+      nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 60_000,
     });
@@ -20,6 +21,7 @@ describe("loadHandlerConfig", () => {
       }),
     ).toEqual({
       natsUrl: "nats://n1:4222,nats://n2:4222",
+      nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 90_000,
     });

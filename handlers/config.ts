@@ -1,9 +1,10 @@
 import { z } from "zod";
-import { intFromEnv, loadEnv, NATS_URL_ENV } from "../common/config.js";
+import { intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { loadNotifyConfig, type NotifyConfig } from "./notify/config.js";
 
 const HandlerEnv = z.object({
-  ...NATS_URL_ENV,
+  ...NATS_ENV,
   FLEETHEAL_MAX_EVENT_AGE_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 300_000 }),
   FLEETHEAL_COMMAND_TIMEOUT_MS: intFromEnv({ min: 1_000, max: 3_900_000, default: 60_000 }),
 });
@@ -11,6 +12,8 @@ const HandlerEnv = z.object({
 /** Handler process settings, validated. */
 export interface HandlerConfig {
   natsUrl: string;
+  /** TLS, credentials, inbox prefix and replicas (FLEETHEAL_NATS_*, FLEETHEAL_JS_REPLICAS). */
+  nats?: NatsClientSettings;
   maxEventAgeMs: number;
   commandTimeoutMs: number;
   /** Webhook notifications (FLEETHEAL_NOTIFY_*); absent when FLEETHEAL_NOTIFY_URLS is not set. */
@@ -21,6 +24,7 @@ export function loadHandlerConfig(env: NodeJS.ProcessEnv = process.env): Handler
   const e = loadEnv(HandlerEnv, env);
   return {
     natsUrl: e.FLEETHEAL_NATS_URL,
+    nats: natsSettingsFrom(e),
     maxEventAgeMs: e.FLEETHEAL_MAX_EVENT_AGE_MS,
     commandTimeoutMs: e.FLEETHEAL_COMMAND_TIMEOUT_MS,
     notify: loadNotifyConfig(env),

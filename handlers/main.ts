@@ -9,6 +9,7 @@ import { WebhookNotifier } from "./notify/notifier.js";
 import { notifyHandler } from "./notify/notify.js";
 import { watchPolicy } from "./policy/policy-source.js";
 import { HandlerRuntime } from "./runtime.js";
+import { serveHandlerStats } from "./stats-service.js";
 
 /** Delay before a restart that could not reach its agent is tried again. */
 const AGENT_RETRY_DELAY_MS = 2_000;
@@ -21,7 +22,8 @@ export interface RunningHandlers {
 /** Starts one handler replica with every built-in handler bound. */
 export function runHandlers(config: HandlerConfig, log: Logger): Promise<RunningHandlers> {
   const name = `fleetheal-handler-${hostname()}-${process.pid}`;
-  return startOnNats({ servers: config.natsUrl, name, log }, async (nc, fjs) => {
+  const nats = { servers: config.natsUrl, name, log, settings: config.nats };
+  return startOnNats(nats, async (nc, fjs) => {
     const policy = await watchPolicy(fjs.config, log);
     const runtime = new HandlerRuntime({
       nc,
@@ -45,10 +47,12 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
       const { targets, events } = config.notify;
       log.info({ targets: targets.map((t) => t.label), events }, "notifications enabled");
     }
+    const stats = await serveHandlerStats(nc, name, runtime);
     log.info("handler replica started");
     return {
       runtime,
       async stop() {
+        await stats.stop();
         await runtime.stop();
         await policy.stop();
       },

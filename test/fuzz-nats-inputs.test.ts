@@ -76,6 +76,17 @@ beforeAll(async () => {
   await waitForHealth(engine, witness, "healthy", 20_000);
 });
 
+/** Messages the handler replica rejected as malformed, summed over its handlers ($SRV.STATS). */
+async function handlerRejections(): Promise<number> {
+  const stats = await new Svcm(client).client().stats("fleetheal-handler");
+  let rejected = 0;
+  for await (const s of stats) {
+    const data = s.endpoints?.[0]?.data as Record<string, { rejected: number }> | undefined;
+    for (const handler of Object.values(data ?? {})) rejected += handler.rejected;
+  }
+  return rejected;
+}
+
 /** Dead letters stored after `fromCount`, with their reason and original stream sequence. */
 async function readDeadLetters(
   jsm: Awaited<ReturnType<typeof jetstreamManager>>,
@@ -235,6 +246,7 @@ describe("fuzzing the NATS inputs", () => {
     const rejectedLogsBefore = handler.json.filter((l) =>
       String(l.msg).startsWith("rejected malformed message"),
     ).length;
+    const handlerRejectedBefore = await handlerRejections();
     let malformed = 0;
     const actions = ["unhealthy", "healthy", "die", "stop", "kill", "restart", "oom"] as const;
     const validEvent = fc.tuple(ghostId, fc.constantFrom(...actions)).map(([id, action]) => {
@@ -290,6 +302,8 @@ describe("fuzzing the NATS inputs", () => {
       handler.json.filter((l) => String(l.msg).startsWith("rejected malformed message")).length -
         rejectedLogsBefore,
     ).toBe(malformed);
+    // Counted: the replica's `rejected` counter ($SRV.STATS of fleetheal-handler) grew by as many.
+    expect((await handlerRejections()) - handlerRejectedBefore).toBe(malformed);
     expect(exited).toEqual([]);
 
     // Still healing: the witness, made unhealthy now, is restarted once.

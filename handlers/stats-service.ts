@@ -1,0 +1,33 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Svcm } from "@nats-io/services";
+import { VERSION } from "../common/version.js";
+import { SUBJECT_ROOT, toToken } from "../contracts/index.js";
+import type { HandlerRuntime } from "./runtime.js";
+
+/**
+ * Makes a handler replica's counters visible from outside, as the NATS micro service
+ * `fleetheal-handler`. `$SRV.STATS.fleetheal-handler` reports, per handler (heal, auto-monitor,
+ * dependents, notify), the messages it handled, rejected as malformed (dead-lettered), retried,
+ * deferred, failed and lost to a concurrent replica; a request to
+ * `fleetheal.v1.handler.<replica>.stats` answers with the same counters.
+ */
+export async function serveHandlerStats(
+  nc: NatsConnection,
+  replica: string,
+  runtime: HandlerRuntime,
+): Promise<{ stop(): Promise<void> }> {
+  const service = await new Svcm(nc).add({
+    name: "fleetheal-handler",
+    version: VERSION,
+    description: "fleetheal handler replica: counters per handler",
+    metadata: { replica },
+    statsHandler: async () => Object.fromEntries(runtime.stats),
+  });
+  service.addEndpoint("stats", {
+    subject: `${SUBJECT_ROOT}.handler.${toToken(replica)}.stats`,
+    handler: (_error, msg) => {
+      msg.respond(JSON.stringify(Object.fromEntries(runtime.stats)));
+    },
+  });
+  return { stop: async () => void (await service.stop()) };
+}
