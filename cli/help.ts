@@ -19,6 +19,11 @@ Commands:
             Releases a quarantined container (by id, id prefix or name) so it is healed
             again, and records who did it. Exit code 0 when released, 2 on bad arguments
             or NATS configuration (including refused credentials or TLS).
+  nats-auth --hosts <a,b,c> [--out <dir>] [--force]
+            Writes a nats-server include file (fleetheal-auth.conf) with one least-privilege
+            user per host agent plus handler, gateway and reader (read-only), and per user
+            a <user>.env and a <user>.password (mode 0600, plain text) [--out ./nats-auth].
+            See docs/SECURITY.md.
   notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints
             OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).
 

@@ -122,6 +122,15 @@ async function release(args: string[]): Promise<void> {
   process.exit(code);
 }
 
+/** `fleetheal nats-auth --hosts a,b [--out dir]`: one shot, writes files. */
+async function natsAuth(args: string[]): Promise<void> {
+  const { natsAuthCommand } = await import("./nats-auth.js");
+  process.exitCode = natsAuthCommand(args, {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`fleetheal nats-auth: ${line}\n`),
+  });
+}
+
 function main(argv: string[]): void {
   const [command, ...rest] = argv;
   if (command === "-v" || command === "--version") {
@@ -132,12 +141,16 @@ function main(argv: string[]): void {
     process.stdout.write(HELP);
     return;
   }
+  if (command === "nats-auth" && !rest.includes("-h") && !rest.includes("--help")) {
+    void natsAuth(rest);
+    return;
+  }
   if (command === "release" && !rest.includes("-h") && !rest.includes("--help")) {
     void release(rest);
     return;
   }
   const start = COMMANDS[command];
-  if (!start && command !== "notify-test") {
+  if (!start && command !== "notify-test" && command !== "nats-auth") {
     process.stderr.write(`fleetheal: unknown command '${command}'\n\n${HELP}`);
     process.exitCode = 2;
     return;

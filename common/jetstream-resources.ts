@@ -8,7 +8,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { type NatsConnection, PermissionViolationError } from "@nats-io/nats-core";
 import {
   BREAKERS_BUCKET,
   CONFIG_BUCKET,
@@ -22,6 +22,7 @@ import {
   SUBJECTS,
 } from "../contracts/index.js";
 import { ConfigError, describeError } from "./errors.js";
+import type { Logger } from "./logger.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -56,10 +57,22 @@ export interface FleetJetStream {
   breakers: KV;
 }
 
+/** How {@link openFleetJetStream} waits for resources it may not create. */
+export interface OpenFleetOptions {
+  /** Where "waiting for the resource" is said; silent when absent. */
+  log?: Logger;
+  /** Pause between two looks for a resource this user may not create. Default 1 s. */
+  retryMs?: number;
+}
+
 /**
  * Creates the stream and buckets if they are missing and opens them. Any process may start first,
  * so every process calls this; creation is idempotent and never changes an existing resource
  * (an operator may have tuned it, or it was created with other replicas).
+ *
+ * A user that NATS does not allow to create streams (the per-host agents, the gateway and readers
+ * of `fleetheal nats-auth`) opens the resources that exist; one that is missing is waited for,
+ * with a log line saying so, until a role that may create it (the handler) has done it.
  *
  * `replicas` (FLEETHEAL_JS_REPLICAS) is the number of copies of every stream and bucket created
  * here: 3 on a 3-node cluster keeps healing while one node is down. It must not exceed the
@@ -69,9 +82,10 @@ export async function openFleetJetStream(
   nc: NatsConnection,
   limits: StreamLimits = DEFAULT_STREAM_LIMITS,
   replicas = 1,
+  options: OpenFleetOptions = {},
 ): Promise<FleetJetStream> {
   try {
-    return await openResources(nc, limits, replicas);
+    return await openResources(nc, limits, replicas, options);
   } catch (error) {
     const message = describeError(error);
     if (replicas > 1 && /replica|cluster|insufficient resources|no suitable peers/i.test(message)) {
@@ -88,42 +102,45 @@ async function openResources(
   nc: NatsConnection,
   limits: StreamLimits,
   replicas: number,
+  options: OpenFleetOptions,
 ): Promise<FleetJetStream> {
   const jsm = await jetstreamManager(nc);
-  await ensureEventsStream(jsm, limits, replicas);
+  await ensureEventsStream(jsm, limits, replicas, options);
   const js = jetstream(nc);
   const kvm = new Kvm(js);
+  const create: Kvm["create"] = (name, opts) =>
+    createOrWait(jsm, `KV_${name}`, `bucket ${name}`, () => kvm.create(name, opts), options);
   const [hosts, ledger, monitored, config, inflight, rate, breakers] = await Promise.all([
-    kvm.create(HOSTS_BUCKET, { replicas, history: 1, description: "fleetheal host snapshots" }),
-    kvm.create(LEDGER_BUCKET, {
+    create(HOSTS_BUCKET, { replicas, history: 1, description: "fleetheal host snapshots" }),
+    create(LEDGER_BUCKET, {
       replicas,
       history: 5,
       description: "fleetheal per-container ledger",
     }),
-    kvm.create(MONITORED_BUCKET, {
+    create(MONITORED_BUCKET, {
       replicas,
       history: 1,
       description: "fleetheal auto-monitored containers",
     }),
-    kvm.create(CONFIG_BUCKET, {
+    create(CONFIG_BUCKET, {
       replicas,
       history: 10,
       description: "fleetheal fleet configuration",
     }),
-    kvm.create(INFLIGHT_BUCKET, {
+    create(INFLIGHT_BUCKET, {
       replicas,
       history: 1,
       // Renewed every 20 s by a live holder; a dead holder's slot is gone within a minute.
       ttl: 60_000,
       description: "restarts in progress",
     }),
-    kvm.create(RATE_BUCKET, {
+    create(RATE_BUCKET, {
       replicas,
       history: 1,
       ttl: 60_000,
       description: "restarts in the last minute",
     }),
-    kvm.create(BREAKERS_BUCKET, {
+    create(BREAKERS_BUCKET, {
       replicas,
       history: 1,
       ttl: DAY_MS,
@@ -137,8 +154,9 @@ async function ensureEventsStream(
   jsm: JetStreamManager,
   limits: StreamLimits,
   replicas: number,
+  options: OpenFleetOptions,
 ): Promise<void> {
-  await ensureStream(jsm, {
+  await ensureStream(jsm, options, {
     name: EVENTS_STREAM,
     subjects: [SUBJECTS.events, SUBJECTS.remediations],
     retention: RetentionPolicy.Limits,
@@ -149,7 +167,7 @@ async function ensureEventsStream(
     max_bytes: limits.maxBytes,
     duplicate_window: nanos(limits.duplicateWindowMs),
   });
-  await ensureStream(jsm, {
+  await ensureStream(jsm, options, {
     name: DLQ_STREAM,
     subjects: [SUBJECTS.deadLetters],
     retention: RetentionPolicy.Limits,
@@ -164,20 +182,73 @@ async function ensureEventsStream(
 
 async function ensureStream(
   jsm: JetStreamManager,
+  options: OpenFleetOptions,
   config: Parameters<JetStreamManager["streams"]["add"]>[0] & { name: string },
 ): Promise<void> {
+  await createOrWait(
+    jsm,
+    config.name,
+    `stream ${config.name}`,
+    async () => {
+      try {
+        await jsm.streams.info(config.name);
+        return;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      try {
+        await jsm.streams.add(config);
+      } catch (error) {
+        // Another process created it between our lookup and our add.
+        if (!/already in use/i.test(String((error as Error).message))) throw error;
+      }
+    },
+    options,
+  );
+}
+
+/**
+ * Runs `open` (look up, create when missing). When NATS refuses the creation to this user, waits
+ * until the stream exists, looking it up every `retryMs` (a look-up is allowed where a creation is
+ * not, and does not fill the server's log with permission violations), and then opens it.
+ */
+async function createOrWait<T>(
+  jsm: JetStreamManager,
+  stream: string,
+  what: string,
+  open: () => Promise<T>,
+  options: OpenFleetOptions,
+): Promise<T> {
   try {
-    await jsm.streams.info(config.name);
-    return;
+    return await open();
   } catch (error) {
-    if (!isNotFound(error)) throw error;
+    if (!isPermissionViolation(error)) throw error;
+    options.log?.warn(
+      { stream, err: describeError(error) },
+      `${what} does not exist and this NATS user may not create it; waiting for a role that may (the handler) to create it`,
+    );
   }
-  try {
-    await jsm.streams.add(config);
-  } catch (error) {
-    // Another process created it between our lookup and our add.
-    if (!/already in use/i.test(String((error as Error).message))) throw error;
+  const retryMs = options.retryMs ?? 1_000;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, retryMs));
+    try {
+      await jsm.streams.info(stream);
+      break;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
   }
+  options.log?.info({ stream }, `${what} exists now; opening it`);
+  return open();
+}
+
+/** NATS refused a subject to this user (`Permissions Violation for Publish to ...`). */
+export function isPermissionViolation(error: unknown): boolean {
+  return (
+    error instanceof PermissionViolationError ||
+    /permissions violation/i.test(describeError(error)) ||
+    (error instanceof Error && error.cause !== undefined && isPermissionViolation(error.cause))
+  );
 }
 
 function isNotFound(error: unknown): boolean {

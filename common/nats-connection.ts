@@ -228,6 +228,7 @@ export async function startOnNats<T extends { stop(): Promise<void> }>(
       nc,
       undefined,
       options.settings?.jsReplicas ?? PLAIN_NATS.jsReplicas,
+      { log: options.log },
     );
     const component = await start(nc, fjs);
     const stopComponent = component.stop.bind(component);
