@@ -1,0 +1,253 @@
+// A NATS cluster of real nats-server processes on loopback, with JetStream on every node, for
+// tests that kill nodes one by one. Each node has its own config file, store dir and log, and
+// keeps its ports across kill and start, so the cluster's routes and the clients' URL list stay
+// valid. Ports are chosen before any node starts (routes must name them), by binding port 0
+// and releasing it.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import {
+  findAbandonedDirs,
+  findExecutable,
+  hasExited,
+  isAlive,
+  markOwned,
+  processesReferencing,
+  signalPid,
+  tailFile,
+  terminate,
+  trackChild,
+} from "./children.js";
+import { GiveUpWaiting, waitFor } from "./wait.js";
+
+export interface ClusterNode {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly clusterPort: number;
+  readonly monitorUrl: string;
+  readonly storeDir: string;
+  readonly logFile: string;
+  readonly running: boolean;
+}
+
+export interface NatsClusterHandle extends AsyncDisposable {
+  readonly nodes: readonly ClusterNode[];
+  /** Every node's client URL, comma-separated, as FLEETHEAL_NATS_URL takes them. */
+  readonly urls: string;
+  /** SIGKILL node `i` and wait for its exit, as a crash would. Keeps its store. */
+  kill(i: number): Promise<void>;
+  /** Starts node `i` again on its ports and store, and waits until it answers /healthz. */
+  start(i: number): Promise<void>;
+  /** Waits until node `i`'s /healthz answers 200 (JetStream current, with a meta leader). */
+  waitHealthy(i: number, timeoutMs: number): Promise<void>;
+  /** The last lines of every node's log, for failure messages. */
+  logTails(lines?: number): Promise<string>;
+}
+
+const DIR_PREFIX = "fleetheal-natscl-";
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/** Starts `size` nodes of one cluster and waits until every one reports /healthz 200. */
+export async function startNatsCluster(
+  size = 3,
+  name = "fleetheal-test",
+): Promise<NatsClusterHandle> {
+  const binary = await findExecutable(
+    "nats-server",
+    "install it with `apt-get install nats-server`",
+  );
+  await sweepAbandonedOnce();
+  const dir = await mkdtemp(path.join(os.tmpdir(), DIR_PREFIX));
+  await markOwned(dir);
+
+  const ports = await freePorts(size * 3);
+  interface NodeState {
+    name: string;
+    port: number;
+    clusterPort: number;
+    monitorPort: number;
+    dir: string;
+    storeDir: string;
+    configFile: string;
+    logFile: string;
+    child?: ChildProcess;
+  }
+  const states: NodeState[] = [];
+  for (let i = 0; i < size; i++) {
+    const nodeDir = path.join(dir, `n${i + 1}`);
+    await mkdir(nodeDir);
+    states.push({
+      name: `n${i + 1}`,
+      port: ports[i * 3] as number,
+      clusterPort: ports[i * 3 + 1] as number,
+      monitorPort: ports[i * 3 + 2] as number,
+      dir: nodeDir,
+      storeDir: path.join(nodeDir, "js"),
+      configFile: path.join(nodeDir, "nats.conf"),
+      logFile: path.join(nodeDir, "nats-server.log"),
+    });
+  }
+  for (const s of states) {
+    const routes = states
+      .filter((o) => o !== s)
+      .map((o) => `    "nats-route://127.0.0.1:${o.clusterPort}"`)
+      .join("\n");
+    await writeFile(
+      s.configFile,
+      [
+        `server_name: ${s.name}`,
+        `listen: "127.0.0.1:${s.port}"`,
+        `http: "127.0.0.1:${s.monitorPort}"`,
+        `jetstream {`,
+        `  store_dir: "${s.storeDir}"`,
+        `}`,
+        `cluster {`,
+        `  name: ${name}`,
+        `  listen: "127.0.0.1:${s.clusterPort}"`,
+        `  routes: [`,
+        routes,
+        `  ]`,
+        `}`,
+        "",
+      ].join("\n"),
+    );
+  }
+
+  const state = (i: number): NodeState => {
+    const s = states[i];
+    if (!s) throw new Error(`no cluster node ${i}`);
+    return s;
+  };
+
+  const launch = (s: NodeState): void => {
+    const fd = openSync(s.logFile, "a");
+    let proc: ChildProcess;
+    try {
+      proc = spawn(binary, ["-c", s.configFile], { stdio: ["ignore", fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    proc.on("error", () => {});
+    trackChild(proc, "SIGKILL");
+    s.child = proc;
+  };
+
+  const waitHealthy = async (i: number, timeoutMs: number): Promise<void> => {
+    const s = state(i);
+    await waitFor(
+      async () => {
+        if (!s.child || hasExited(s.child)) {
+          throw new GiveUpWaiting(`cluster node ${s.name} is not running`);
+        }
+        const res = await fetch(`http://127.0.0.1:${s.monitorPort}/healthz`, {
+          signal: AbortSignal.timeout(2_000),
+        });
+        await res.body?.cancel();
+        return res.status === 200;
+      },
+      {
+        timeoutMs,
+        intervalMs: 100,
+        message: `cluster node ${s.name} did not report /healthz 200`,
+      },
+    );
+  };
+
+  const logTails = async (lines = 20): Promise<string> => {
+    const parts: string[] = [];
+    for (const s of states) parts.push(`--- ${s.logFile} ---\n${await tailFile(s.logFile, lines)}`);
+    return parts.join("\n");
+  };
+
+  let disposed = false;
+  const handle: NatsClusterHandle = {
+    nodes: states.map((s) => ({
+      name: s.name,
+      url: `nats://127.0.0.1:${s.port}`,
+      port: s.port,
+      clusterPort: s.clusterPort,
+      monitorUrl: `http://127.0.0.1:${s.monitorPort}`,
+      storeDir: s.storeDir,
+      logFile: s.logFile,
+      get running() {
+        return s.child !== undefined && !hasExited(s.child);
+      },
+    })),
+    urls: states.map((s) => `nats://127.0.0.1:${s.port}`).join(","),
+    async kill(i) {
+      const s = state(i);
+      if (s.child) await terminate(s.child, "SIGKILL", 0);
+    },
+    async start(i) {
+      if (disposed) throw new Error("cluster already disposed");
+      const s = state(i);
+      if (s.child && !hasExited(s.child)) throw new Error(`cluster node ${s.name} still runs`);
+      launch(s);
+      await waitHealthy(i, STARTUP_TIMEOUT_MS);
+    },
+    waitHealthy,
+    logTails,
+    async [Symbol.asyncDispose]() {
+      if (disposed) return;
+      disposed = true;
+      await Promise.all(
+        states.map((s) => (s.child ? terminate(s.child, "SIGTERM", 5_000) : undefined)),
+      );
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    for (const s of states) launch(s);
+    await Promise.all(states.map((_, i) => waitHealthy(i, STARTUP_TIMEOUT_MS)));
+  } catch (error) {
+    const tails = await logTails(30);
+    await handle[Symbol.asyncDispose]();
+    throw new Error(`NATS cluster failed to start: ${(error as Error).message}\n${tails}`, {
+      cause: error,
+    });
+  }
+  return handle;
+}
+
+/** `n` distinct ports that were free a moment ago on 127.0.0.1. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => resolve());
+      });
+      servers.push(server);
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+}
+
+let abandonedSweep: Promise<void> | undefined;
+
+// Nodes of a test process that was killed before disposing keep running; their dirs say whose
+// they were, so the first cluster started by a later process removes them.
+function sweepAbandonedOnce(): Promise<void> {
+  abandonedSweep ??= (async () => {
+    for (const dir of await findAbandonedDirs(os.tmpdir(), DIR_PREFIX)) {
+      const procs = await processesReferencing(dir);
+      for (const p of procs) signalPid(p.pid, "SIGKILL");
+      await waitFor(
+        async () => (await Promise.all(procs.map((p) => isAlive(p.pid)))).every((a) => !a),
+        { timeoutMs: 5_000, message: `abandoned nats-server under ${dir} did not die` },
+      );
+      await rm(dir, { recursive: true, force: true });
+    }
+  })().catch(() => {});
+  return abandonedSweep;
+}
