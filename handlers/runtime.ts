@@ -59,6 +59,12 @@ export interface HandlerStats {
 }
 
 const ACK_WAIT_MS = 30_000;
+/**
+ * How long one pull waits. nats.js notices a lost pull (the consumer's leader moved to another
+ * node, a server restarted) only after two missed idle heartbeats, at half this each: with its
+ * 30 s default a handler sat idle for about 40 s after a cluster node died (test/fault-nats-cluster).
+ */
+const PULL_EXPIRES_MS = 5_000;
 /** Tell JetStream we are still working well before ACK_WAIT_MS runs out. */
 const WORKING_INTERVAL_MS = 10_000;
 const MAX_CLAIM_ATTEMPTS = 5;
@@ -110,7 +116,10 @@ export class HandlerRuntime {
     const durable = `fleetheal-${def.name}`;
     await this.ensureConsumer(def, durable);
     const consumer = await this.options.fjs.js.consumers.get(EVENTS_STREAM, durable);
-    const messages = await consumer.consume({ max_messages: Math.max(def.concurrency * 2, 16) });
+    const messages = await consumer.consume({
+      max_messages: Math.max(def.concurrency * 2, 16),
+      expires: PULL_EXPIRES_MS,
+    });
     const generic = def as HandlerDefinition<unknown>;
     this.stats.set(def.name, {
       handled: 0,
