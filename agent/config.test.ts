@@ -1,18 +1,8 @@
 import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../common/errors.js";
 import { toToken } from "../contracts/index.js";
+import { configError } from "../test/support/config-error.js";
 import { loadAgentConfig } from "./config.js";
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("loadAgentConfig", () => {
   it("defaults", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { configError } from "../test/support/config-error.js";
 import { intFromEnv, loadEnv } from "./config.js";
 import { ConfigError } from "./errors.js";
 
@@ -8,16 +9,6 @@ const Schema = z.object({
   FLEETHEAL_N: intFromEnv({ min: 1, max: 10, default: 5 }),
   FLEETHEAL_ENUM: z.enum(["x", "y"]).optional(),
 });
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("loadEnv", () => {
   it("applies defaults for unset variables", () => {

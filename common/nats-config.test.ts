@@ -7,6 +7,7 @@ import { z } from "zod";
 import { loadAgentConfig } from "../agent/config.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadHandlerConfig } from "../handlers/config.js";
+import { configError } from "../test/support/config-error.js";
 import { loadEnv, NATS_ENV } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { natsSettingsFrom, needsExternalNats } from "./nats-config.js";
@@ -50,16 +51,6 @@ afterAll(() => {
 /** Loads the NATS variables the way every role does. */
 function settings(env: NodeJS.ProcessEnv) {
   return natsSettingsFrom(loadEnv(z.object(NATS_ENV), env));
-}
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
 }
 
 describe("NATS settings from the environment", () => {

@@ -4,8 +4,10 @@
 import type { ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
 import { constants as fsConstants } from "node:fs";
-import { access, open, readdir, readFile, writeFile } from "node:fs/promises";
+import { access, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import { waitFor } from "./wait.js";
 
 export interface ExitStatus {
   code: number | null;
@@ -89,6 +91,32 @@ export function trackChild(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 const OWNER_FILE = "owner.pid";
+
+const sweeps = new Map<string, Promise<void>>();
+
+/**
+ * Servers of a test process that was killed before disposing keep running; their dirs (under
+ * the temp dir, named with `prefix`) say whose they were. The first server a later process
+ * starts kills what still references such a dir and removes it; once per prefix per process.
+ */
+export function sweepAbandonedOnce(prefix: string, what: string): Promise<void> {
+  let sweep = sweeps.get(prefix);
+  if (!sweep) {
+    sweep = (async () => {
+      for (const dir of await findAbandonedDirs(os.tmpdir(), prefix)) {
+        const procs = await processesReferencing(dir);
+        for (const p of procs) signalPid(p.pid, "SIGKILL");
+        await waitFor(
+          async () => (await Promise.all(procs.map((p) => isAlive(p.pid)))).every((a) => !a),
+          { timeoutMs: 5_000, message: `abandoned ${what} under ${dir} did not die` },
+        );
+        await rm(dir, { recursive: true, force: true });
+      }
+    })().catch(() => {});
+    sweeps.set(prefix, sweep);
+  }
+  return sweep;
+}
 
 /** Records this process as the owner of `dir`, for {@link findAbandonedDirs}. */
 export async function markOwned(dir: string): Promise<void> {

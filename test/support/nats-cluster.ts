@@ -11,13 +11,10 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import {
-  findAbandonedDirs,
   findExecutable,
   hasExited,
-  isAlive,
   markOwned,
-  processesReferencing,
-  signalPid,
+  sweepAbandonedOnce,
   tailFile,
   terminate,
   trackChild,
@@ -61,7 +58,7 @@ export async function startNatsCluster(
     "nats-server",
     "install it with `apt-get install nats-server`",
   );
-  await sweepAbandonedOnce();
+  await sweepAbandonedOnce(DIR_PREFIX, "nats-server");
   const dir = await mkdtemp(path.join(os.tmpdir(), DIR_PREFIX));
   await markOwned(dir);
 
@@ -231,23 +228,4 @@ async function freePorts(n: number): Promise<number[]> {
   } finally {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }
-}
-
-let abandonedSweep: Promise<void> | undefined;
-
-// Nodes of a test process that was killed before disposing keep running; their dirs say whose
-// they were, so the first cluster started by a later process removes them.
-function sweepAbandonedOnce(): Promise<void> {
-  abandonedSweep ??= (async () => {
-    for (const dir of await findAbandonedDirs(os.tmpdir(), DIR_PREFIX)) {
-      const procs = await processesReferencing(dir);
-      for (const p of procs) signalPid(p.pid, "SIGKILL");
-      await waitFor(
-        async () => (await Promise.all(procs.map((p) => isAlive(p.pid)))).every((a) => !a),
-        { timeoutMs: 5_000, message: `abandoned nats-server under ${dir} did not die` },
-      );
-      await rm(dir, { recursive: true, force: true });
-    }
-  })().catch(() => {});
-  return abandonedSweep;
 }

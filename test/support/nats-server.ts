@@ -9,13 +9,10 @@ import os from "node:os";
 import path from "node:path";
 import {
   exitOf,
-  findAbandonedDirs,
   findExecutable,
   hasExited,
-  isAlive,
   markOwned,
-  processesReferencing,
-  signalPid,
+  sweepAbandonedOnce,
   tailFile,
   terminate,
   trackChild,
@@ -69,7 +66,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     "nats-server",
     "install it with `apt-get install nats-server`",
   );
-  await sweepAbandonedOnce();
+  await sweepAbandonedOnce(DIR_PREFIX, "nats-server");
   const dir = await mkdtemp(path.join(os.tmpdir(), DIR_PREFIX));
   await markOwned(dir);
   const storeDir = path.join(dir, "js");
@@ -227,23 +224,4 @@ async function failIfExited(proc: ChildProcess): Promise<void> {
     const { code, signal } = await exitOf(proc);
     throw new GiveUpWaiting(`nats-server exited during startup (code ${code}, signal ${signal})`);
   }
-}
-
-let abandonedSweep: Promise<void> | undefined;
-
-// Servers of a test process that was killed before disposing keep running; their dirs say whose
-// they were, so the first server started by a later process removes them.
-function sweepAbandonedOnce(): Promise<void> {
-  abandonedSweep ??= (async () => {
-    for (const dir of await findAbandonedDirs(os.tmpdir(), DIR_PREFIX)) {
-      const procs = await processesReferencing(dir);
-      for (const p of procs) signalPid(p.pid, "SIGKILL");
-      await waitFor(
-        async () => (await Promise.all(procs.map((p) => isAlive(p.pid)))).every((a) => !a),
-        { timeoutMs: 5_000, message: `abandoned nats-server under ${dir} did not die` },
-      );
-      await rm(dir, { recursive: true, force: true });
-    }
-  })().catch(() => {});
-  return abandonedSweep;
 }
