@@ -58,6 +58,7 @@ export {
 export { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "./labels.js";
 export { ImageFailures, LedgerEntry, LedgerRestart, MonitoredContainer } from "./ledger.js";
 export { REMEDIATION_TYPE, RemediationPhase, RemediationRecord } from "./remediation.js";
+export { eventSubjectMismatch, remediationSubjectMismatch } from "./subject-match.js";
 export type {
   CommandVerb,
   EventSubjectParts,

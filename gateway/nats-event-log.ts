@@ -13,9 +13,11 @@ import {
   ContainerEvent,
   decode,
   EVENTS_STREAM,
+  eventSubjectMismatch,
   isToken,
   parseDuration,
   RemediationRecord,
+  remediationSubjectMismatch,
   SUBJECT_ROOT,
 } from "../contracts/index.js";
 import { ApiError } from "./api-errors.js";
@@ -288,12 +290,18 @@ export class NatsEventLog implements EventLog, LiveFeed {
     const kind = m.subject.split(".")[2];
     if (kind === "evt") {
       const decoded = decode(ContainerEvent, m.data);
-      if (decoded.ok) return { kind: "event", ...base, event: decoded.value };
-      this.reject(m, decoded.error.message);
+      const mismatch = decoded.ok ? eventSubjectMismatch(m.subject, decoded.value) : undefined;
+      if (decoded.ok && !mismatch) return { kind: "event", ...base, event: decoded.value };
+      this.reject(m, mismatch ?? (decoded.ok ? "" : decoded.error.message));
     } else if (kind === "act") {
       const decoded = decode(RemediationRecord, m.data);
-      if (decoded.ok) return { kind: "remediation", ...base, remediation: decoded.value };
-      this.reject(m, decoded.error.message);
+      const mismatch = decoded.ok
+        ? remediationSubjectMismatch(m.subject, decoded.value)
+        : undefined;
+      if (decoded.ok && !mismatch) {
+        return { kind: "remediation", ...base, remediation: decoded.value };
+      }
+      this.reject(m, mismatch ?? (decoded.ok ? "" : decoded.error.message));
     } else {
       this.reject(m, "not an event or remediation subject");
     }

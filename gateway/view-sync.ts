@@ -28,9 +28,16 @@ export async function syncViewFromKv(
   const hosts = await follow(buckets.hosts, loaded, (entry) => {
     if (entry.operation !== "PUT") return view.remove(entry.key);
     const snapshot = decode(HostSnapshot, entry.value);
-    if (!snapshot.ok) {
+    // A host may write only its own key (per-host NATS permissions): a snapshot under another
+    // host's key must not speak for that host.
+    const problem = !snapshot.ok
+      ? snapshot.error.message
+      : snapshot.value.host !== entry.key
+        ? `the snapshot of host ${snapshot.value.host} is stored under the key ${entry.key}`
+        : undefined;
+    if (problem !== undefined || !snapshot.ok) {
       onRejected("snapshot");
-      log.warn({ key: entry.key, err: snapshot.error.message }, "rejected host snapshot");
+      log.warn({ key: entry.key, err: problem }, "rejected host snapshot");
       return;
     }
     // Live updates are timed by our clock; replayed ones by when the server stored them.

@@ -1,6 +1,7 @@
 import {
   ContainerEvent,
   containerKey,
+  eventSubjectMismatch,
   type MonitoredContainer,
   SUBJECTS,
 } from "../contracts/index.js";
@@ -15,6 +16,7 @@ export function autoMonitorHandler(): HandlerDefinition<ContainerEvent> {
     name: "auto-monitor",
     subject: SUBJECTS.eventsWithAction("start"),
     schema: ContainerEvent,
+    subjectMismatch: eventSubjectMismatch,
     concurrency: 16,
     maxDeliver: 10,
     handle: decideAutoMonitor,

@@ -8,6 +8,7 @@ import {
   type RemediationPhase,
   RemediationRecord,
   type RestartCommand,
+  remediationSubjectMismatch,
   SUBJECT_ROOT,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
@@ -47,6 +48,7 @@ export function dependentsHandler(
     name: DEPENDENTS_HANDLER,
     subject: `${SUBJECT_ROOT}.act.*.*.restarted`,
     schema: RemediationRecord,
+    subjectMismatch: remediationSubjectMismatch,
     concurrency: 8,
     // Most deliveries beyond the first wait for a fresh snapshot (about 1.5 minutes in all).
     maxDeliver: 20,

@@ -122,6 +122,11 @@ export interface HandlerDefinition<E> {
   subject: string;
   /** Validates every message before `handle` sees it. */
   schema: z.ZodType<E>;
+  /**
+   * Why a valid message may not be on the subject it came on (see contracts/subject-match.ts);
+   * such a message is rejected like a malformed one.
+   */
+  subjectMismatch?(subject: string, message: E): string | undefined;
   /** Messages processed at once by one replica. */
   concurrency: number;
   /** Deliveries before JetStream gives up on a message. */

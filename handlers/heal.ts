@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   ContainerEvent,
   containerKey,
+  eventSubjectMismatch,
   type HealPolicy,
   type Labels,
   type LedgerEntry,
@@ -51,6 +52,7 @@ export function healHandler(options: HealOptions): HandlerDefinition<ContainerEv
     name: HANDLER,
     subject: SUBJECTS.events,
     schema: ContainerEvent,
+    subjectMismatch: eventSubjectMismatch,
     concurrency: 32,
     // Deferrals are redeliveries too; a generous limit keeps a long backoff from being dropped.
     maxDeliver: 10_000,

@@ -196,13 +196,14 @@ export class HandlerRuntime {
     const stats = this.stats.get(def.name) as HandlerStats;
     const log = this.options.log.child({ handler: def.name, subject: msg.subject, seq: msg.seq });
     const decoded = decode(def.schema, msg.data);
-    if (!decoded.ok) {
+    const problem = !decoded.ok
+      ? { code: decoded.error.code, err: decoded.error.message }
+      : subjectProblem(def, msg.subject, decoded.value);
+    if (problem || !decoded.ok) {
+      const { code, err } = problem ?? { code: "FLEETHEAL_ERR_SCHEMA", err: "invalid" };
       stats.rejected++;
-      log.warn(
-        { code: decoded.error.code, err: decoded.error.message },
-        "rejected malformed message; moved to the dead-letter stream",
-      );
-      await this.deadLetter(def, msg, `${decoded.error.code}: ${decoded.error.message}`, log);
+      log.warn({ code, err }, "rejected malformed message; moved to the dead-letter stream");
+      await this.deadLetter(def, msg, `${code}: ${err}`, log);
       return;
     }
     const working = setInterval(() => msg.working(), WORKING_INTERVAL_MS);
@@ -445,6 +446,16 @@ export class HandlerRuntime {
     }
     return result;
   }
+}
+
+/** A valid message on a subject that is not its own: treated as malformed. */
+function subjectProblem(
+  def: HandlerDefinition<unknown>,
+  subject: string,
+  message: unknown,
+): { code: string; err: string } | undefined {
+  const mismatch = def.subjectMismatch?.(subject, message);
+  return mismatch === undefined ? undefined : { code: "FLEETHEAL_ERR_SUBJECT", err: mismatch };
 }
 
 /** Redelivery delay: 1 s doubling to 60 s. */

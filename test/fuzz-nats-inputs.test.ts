@@ -22,6 +22,7 @@ import {
   decode,
   encode,
   eventSubject,
+  eventSubjectMismatch,
   HostSnapshot,
   INSPECT_REQUEST_TYPE,
   RESTART_COMMAND_TYPE,
@@ -175,6 +176,37 @@ function payloadFor(valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<
 }
 
 /** Requests the agent refused as malformed, as its micro service reports them ($SRV.STATS). */
+/** Where a valid event is published: mostly its own subject, sometimes one that lies. */
+const subjectVariant = fc.constantFrom(
+  "own",
+  "own",
+  "own",
+  "other-host",
+  "other-container",
+  "other-action",
+  "extra-token",
+  "unicode-host",
+);
+
+function oddSubject(e: ContainerEvent, variant: string): string {
+  const root = "fleetheal.v1.evt";
+  const own = `${root}.${e.host}.${e.container.id}.${e.action}`;
+  switch (variant) {
+    case "other-host":
+      return `${root}.${e.host === "intruder" ? "victim" : "intruder"}.${e.container.id}.${e.action}`;
+    case "other-container":
+      return `${root}.${e.host}.${"0".repeat(64)}.${e.action}`;
+    case "other-action":
+      return `${root}.${e.host}.${e.container.id}.${e.action === "die" ? "oom" : "die"}`;
+    case "extra-token":
+      return `${own}.extra`;
+    case "unicode-host":
+      return `${root}.hôst-ünïcødé.${e.container.id}.${e.action}`;
+    default:
+      return own;
+  }
+}
+
 async function agentRejections(): Promise<number> {
   const stats = await new Svcm(client).client().stats("fleetheal-agent");
   let rejected = 0;
@@ -265,22 +297,29 @@ describe("fuzzing the NATS inputs", () => {
     });
     await fc.assert(
       fc.asyncProperty(
-        fc.tuple(ghostId, fc.constantFrom(...actions), payloadFor(validEvent)),
-        async ([id, action, payload]) => {
-          // The contract decides what the handler must reject.
-          if (!decode(ContainerEvent, payload).ok) malformed++;
-          await js.publish(eventSubject(HOST, id, action), payload);
+        fc.tuple(ghostId, fc.constantFrom(...actions), payloadFor(validEvent), subjectVariant),
+        async ([id, action, payload, variant]) => {
+          const decoded = decode(ContainerEvent, payload);
+          const subject = decoded.ok
+            ? oddSubject(decoded.value, variant)
+            : eventSubject(HOST, id, action);
+          // The contracts decide what the handler must reject: a payload that is not an event,
+          // or an event on a subject that is not its own (another host's, say).
+          if (!decoded.ok || eventSubjectMismatch(subject, decoded.value)) malformed++;
+          await js.publish(subject, payload);
         },
       ),
       { numRuns: 150 },
     );
-    console.info(`handler events: 150 published, ${malformed} malformed by the contract`);
+    console.info(
+      `handler events: 150 published, ${malformed} malformed or on a subject not their own`,
+    );
     expect(malformed).toBeGreaterThan(0);
     // Each malformed event is dead-lettered once, with the contract's reason; the stream
     // sequence of the original says which message it was.
     const rejectedLetters = async () => {
       const letters = await readDeadLetters(jsm, dlqBefore);
-      return letters.filter((l) => /^FLEETHEAL_ERR_(BAD_JSON|SCHEMA)/.test(l.reason));
+      return letters.filter((l) => /^FLEETHEAL_ERR_(BAD_JSON|SCHEMA|SUBJECT)/.test(l.reason));
     };
     const letters = await waitFor(
       async () => {

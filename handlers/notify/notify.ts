@@ -2,6 +2,7 @@ import {
   type Labels,
   type RemediationPhase,
   RemediationRecord,
+  remediationSubjectMismatch,
   SUBJECTS,
 } from "../../contracts/index.js";
 import type { Decision, HandlerContext, HandlerDefinition } from "../handler.js";
@@ -31,6 +32,7 @@ export function notifyHandler(options: NotifyOptions): HandlerDefinition<Remedia
     name: "notify",
     subject: SUBJECTS.remediations,
     schema: RemediationRecord,
+    subjectMismatch: remediationSubjectMismatch,
     concurrency: 8,
     // With the runtime's redelivery backoff (1 s doubling to 60 s), about 10 minutes of tries.
     maxDeliver: 15,
