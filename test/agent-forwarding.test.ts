@@ -5,16 +5,10 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ContainerEvent, decode, HOSTS_BUCKET, HostSnapshot } from "../contracts/index.js";
 import {
-  ContainerEvent,
-  decode,
-  HOSTS_BUCKET,
-  HostSnapshot,
-  LIFECYCLE_ACTIONS,
-} from "../contracts/index.js";
-import {
-  type DockerEventRecord,
   type DockerEventRecorder,
+  forwardedEventId,
   makeUnhealthy,
   recordDockerEvents,
   runTestContainer,
@@ -25,19 +19,6 @@ import { type FleetProcess, startRole } from "./support/fleetheal.js";
 import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
-
-const FORWARDED: ReadonlySet<string> = new Set(LIFECYCLE_ACTIONS);
-
-/** The contract action for a Docker event, or undefined when the agent does not forward it. */
-function contractAction(action: string): string | undefined {
-  if (action.startsWith("health_status: ")) return action.slice("health_status: ".length);
-  return FORWARDED.has(action) ? action : undefined;
-}
-
-function expectedId(host: string, e: DockerEventRecord): string | undefined {
-  const action = contractAction(e.action);
-  return action && `${host}:${e.id}:${e.timeNano}:${action}`;
-}
 
 let nats: NatsServerHandle;
 let engine: DockerEngine;
@@ -167,7 +148,7 @@ async function churnOnce(ids: string[]): Promise<void> {
 async function expectEveryTransitionStoredOnce(host: string, ids: Set<string>) {
   const expected = recorder.events
     .filter((e) => ids.has(e.id))
-    .map((e) => expectedId(host, e))
+    .map((e) => forwardedEventId(host, e))
     .filter((id): id is string => id !== undefined);
   expect(expected.length).toBeGreaterThan(ids.size * 4);
   const stored = await waitFor(

@@ -9,16 +9,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ContainerEvent, EVENTS_STREAM, HOSTS_BUCKET, LEDGER_BUCKET } from "../contracts/index.js";
 import {
-  ContainerEvent,
-  EVENTS_STREAM,
-  HOSTS_BUCKET,
-  LEDGER_BUCKET,
-  LIFECYCLE_ACTIONS,
-} from "../contracts/index.js";
-import {
-  type DockerEventRecord,
   type DockerEventRecorder,
+  forwardedEventId,
   makeUnhealthy,
   recordDockerEvents,
   runTestContainer,
@@ -41,17 +35,6 @@ const NO_QUORUM_WATCH_MS = 3_000;
  */
 const RECOVERY_TIMEOUT_MS = 75_000;
 const HEAL_DURABLE = "fleetheal-heal";
-
-const FORWARDED: ReadonlySet<string> = new Set(LIFECYCLE_ACTIONS);
-
-function expectedId(e: DockerEventRecord): string | undefined {
-  const action = e.action.startsWith("health_status: ")
-    ? e.action.slice("health_status: ".length)
-    : FORWARDED.has(e.action)
-      ? e.action
-      : undefined;
-  return action && `${HOST}:${e.id}:${e.timeNano}:${action}`;
-}
 
 const cleanups: (() => Promise<void>)[] = [];
 const roles: FleetProcess[] = [];
@@ -211,7 +194,7 @@ describe("a 3-node NATS cluster with replicated streams and KV", () => {
     const ids = new Set([oneDown.id, noQuorum.id, bystander.id]);
     const expected = recorder.events
       .filter((e) => ids.has(e.id))
-      .map(expectedId)
+      .map((e) => forwardedEventId(HOST, e))
       .filter((id): id is string => id !== undefined);
     let missing: string[] = [];
     const stored = await waitFor(

@@ -20,14 +20,13 @@ import {
   EVENTS_STREAM,
   encode,
   HealPolicy,
-  LIFECYCLE_ACTIONS,
   POLICY_KEY,
   RestartCommand,
 } from "../contracts/index.js";
 import { HealthReport, type HostStatus } from "../gateway/health-report.js";
 import {
-  type DockerEventRecord,
   type DockerEventRecorder,
+  forwardedEventId,
   makeUnhealthy,
   recordDockerEvents,
   runTestContainer,
@@ -56,18 +55,6 @@ interface Target {
   host: Host;
   id: string;
   name: string;
-}
-
-const FORWARDED: ReadonlySet<string> = new Set(LIFECYCLE_ACTIONS);
-
-/** The stored event id the agent gives a Docker event, or undefined when it is not forwarded. */
-function expectedId(host: string, e: DockerEventRecord): string | undefined {
-  const action = e.action.startsWith("health_status: ")
-    ? e.action.slice("health_status: ".length)
-    : FORWARDED.has(e.action)
-      ? e.action
-      : undefined;
-  return action && `${host}:${e.id}:${e.timeNano}:${action}`;
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -242,7 +229,7 @@ async function expectEveryTransitionStoredOnce(targets: Target[]): Promise<numbe
     if (ids.size === 0) continue;
     const expected = h.recorder.events
       .filter((e) => ids.has(e.id))
-      .map((e) => expectedId(h.id, e))
+      .map((e) => forwardedEventId(h.id, e))
       .filter((id): id is string => id !== undefined);
     let missing: string[] = [];
     const stored = await waitFor(
@@ -396,7 +383,7 @@ describe("faults on the NATS side", () => {
     const gap = h.recorder.events
       .slice(before)
       .filter((e) => e.id === sick.id || e.id === cycled.id)
-      .map((e) => expectedId(h.id, e))
+      .map((e) => forwardedEventId(h.id, e))
       .filter((id): id is string => id !== undefined);
     expect(gap.length).toBeGreaterThanOrEqual(4);
 

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type Docker from "dockerode";
+import { LIFECYCLE_ACTIONS } from "../../contracts/index.js";
 import { ensureBusyboxImage, TEST_IMAGE } from "./busybox-image.js";
 import type { DockerEngine } from "./dockerd.js";
 import { describeError, waitFor } from "./wait.js";
@@ -375,4 +376,20 @@ export async function tagTestImage(engine: DockerEngine, name: string): Promise<
   const [repo, tag = "latest"] = name.split(":");
   await engine.docker.getImage(TEST_IMAGE).tag({ repo: repo as string, tag });
   return `${repo}:${tag}`;
+}
+
+const FORWARDED: ReadonlySet<string> = new Set(LIFECYCLE_ACTIONS);
+
+/**
+ * The id under which the agent of `host` stores a Docker event (`<host>:<cid>:<timeNano>:<action>`),
+ * or undefined for an event it does not forward. Tests compare Docker's own stream with the
+ * stored one through it.
+ */
+export function forwardedEventId(host: string, e: DockerEventRecord): string | undefined {
+  const action = e.action.startsWith("health_status: ")
+    ? e.action.slice("health_status: ".length)
+    : FORWARDED.has(e.action)
+      ? e.action
+      : undefined;
+  return action && `${host}:${e.id}:${e.timeNano}:${action}`;
 }
