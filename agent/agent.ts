@@ -80,7 +80,9 @@ export class Agent {
   private readonly snapshots: SnapshotPublisher;
   private readonly executor: CommandExecutor;
   private readonly prober: Prober;
-  private readonly refreshing = new Map<string, { again: boolean }>();
+  private readonly refreshing = new Map<string, { again: boolean; done: Promise<void> }>();
+  /** Containers whose last inspect failed: the state may have missed a change to them. */
+  private readonly unverified = new Set<string>();
   /** Per container, what subscribers were last told; undefined until a baseline exists. */
   private readonly reported = new Map<string, Reported>();
   /** When the baseline was taken (the previous run's last snapshot), if there is one. */
@@ -135,6 +137,8 @@ export class Agent {
       docker,
       optIn,
       defaultStopTimeoutSeconds: config.defaultStopTimeoutSeconds,
+      currentView: (id) => this.currentView(id),
+      healthOf: (details) => this.healthOf(details),
     });
     this.prober = new Prober({
       docker,
@@ -405,18 +409,27 @@ export class Agent {
    * Re-inspects one container. Calls for a container already being inspected are coalesced into
    * one more inspect afterwards, so the last inspect always follows the last trigger.
    */
-  private async refresh(id: string): Promise<void> {
+  private refresh(id: string): Promise<void> {
     const running = this.refreshing.get(id);
     if (running) {
       running.again = true;
-      return;
+      return running.done;
     }
-    const entry = { again: true };
+    const entry: { again: boolean; done: Promise<void> } = {
+      again: true,
+      done: Promise.resolve(),
+    };
     this.refreshing.set(id, entry);
+    entry.done = this.inspectUntilSettled(id, entry).finally(() => this.refreshing.delete(id));
+    return entry.done;
+  }
+
+  private async inspectUntilSettled(id: string, entry: { again: boolean }): Promise<void> {
     try {
       while (entry.again) {
         entry.again = false;
         const details = await this.deps.docker.inspect(id);
+        this.unverified.delete(id);
         const changed = details ? this.state.upsert(details) : this.state.remove(id);
         const told = this.reported.get(id);
         // A Docker start event cannot carry the new run's StartedAt; its first inspect can.
@@ -428,10 +441,28 @@ export class Agent {
         if (changed) this.snapshots.changed();
       }
     } catch (error) {
+      // The state may now lag behind an event: commands must ask Docker until an inspect works.
+      this.unverified.add(id);
       this.log.warn({ containerId: id, err: describeError(error) }, "inspect failed");
-    } finally {
-      this.refreshing.delete(id);
     }
+  }
+
+  /**
+   * The container as the agent knows it, when that is as current as an inspect: Docker's event
+   * stream is live (every event is followed by an inspect of its container, and one in progress
+   * is waited for), and the last inspect of it worked. Undefined otherwise.
+   */
+  private async currentView(id: string): Promise<ContainerDetails | undefined> {
+    if (!this.pump.live) return undefined;
+    await this.refreshing.get(id)?.done;
+    if (!this.pump.live || this.unverified.has(id)) return undefined;
+    return this.state.get(id);
+  }
+
+  /** Health as the agent judges it: Docker's, or the label probe's for a container without one. */
+  private healthOf(details: ContainerDetails): ContainerDetails["health"] {
+    if (details.hasHealthcheck) return details.health;
+    return this.prober.view(details.id)?.health ?? details.health;
   }
 
   /**

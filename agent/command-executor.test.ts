@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CommandReply, type RestartCommand, StopCommand } from "../contracts/index.js";
-import { CommandExecutor } from "./command-executor.js";
+import { CommandExecutor, type CommandExecutorOptions } from "./command-executor.js";
 import type { ContainerDetails, DockerEngine, ExecResult } from "./docker-engine.js";
 
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
@@ -102,7 +102,12 @@ function stopCommand(patch: Partial<StopCommand> = {}): StopCommand {
   });
 }
 
-function setup(options: { watchAll?: boolean; now?: () => number } = {}) {
+function setup(
+  options: Pick<CommandExecutorOptions, "currentView" | "healthOf"> & {
+    watchAll?: boolean;
+    now?: () => number;
+  } = {},
+) {
   const docker = new MemoryDocker();
   let clock = Date.parse("2026-11-27T19:41:35.000Z");
   const executor = new CommandExecutor({
@@ -111,6 +116,8 @@ function setup(options: { watchAll?: boolean; now?: () => number } = {}) {
     optIn: { label: "autoheal", watchAll: options.watchAll ?? false },
     defaultStopTimeoutSeconds: 10,
     now: options.now ?? (() => clock),
+    ...(options.currentView ? { currentView: options.currentView } : {}),
+    ...(options.healthOf ? { healthOf: options.healthOf } : {}),
   });
   return {
     docker,
@@ -122,6 +129,47 @@ function setup(options: { watchAll?: boolean; now?: () => number } = {}) {
 }
 
 describe("CommandExecutor", () => {
+  it("checks a command against the agent's current view without asking Docker", async () => {
+    const asked: string[] = [];
+    let view: ContainerDetails | undefined;
+    const { docker, executor } = setup({
+      currentView: async (id) => {
+        asked.push(id);
+        return view;
+      },
+    });
+    view = docker.add();
+    docker.inspectError = new Error("inspect must not be called");
+    const reply = await executor.execute(command());
+    expect(asked).toEqual([CID]);
+    expect(reply.outcome).toBe("restarted");
+    expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 10 }]);
+  });
+
+  it("asks Docker when the agent's view cannot vouch for the container", async () => {
+    const { docker, executor } = setup({ currentView: async () => undefined });
+    docker.add({ health: "healthy" });
+    const reply = await executor.execute(command({ requireUnhealthy: true }));
+    expect(reply).toMatchObject({ outcome: "skipped", code: "not-unhealthy" });
+    docker.inspectError = new Error("daemon gone");
+    const failed = await executor.execute(command({ commandId: "heal-second-command-01" }));
+    expect(failed).toMatchObject({ outcome: "failed", code: "docker-error" });
+  });
+
+  it("takes a label probe's verdict as the health of a container without a HEALTHCHECK", async () => {
+    const probed = (details: ContainerDetails) =>
+      details.hasHealthcheck ? details.health : ("unhealthy" as const);
+    const withProbe = setup({ healthOf: probed });
+    withProbe.docker.add({ hasHealthcheck: false, health: "none" });
+    const reply = await withProbe.executor.execute(command({ requireUnhealthy: true }));
+    expect(reply).toMatchObject({ outcome: "restarted" });
+
+    const dockerOnly = setup();
+    dockerOnly.docker.add({ hasHealthcheck: false, health: "none" });
+    const skipped = await dockerOnly.executor.execute(command({ requireUnhealthy: true }));
+    expect(skipped).toMatchObject({ outcome: "skipped", code: "not-unhealthy" });
+  });
+
   it("restarts an opted-in container once with the default stop timeout", async () => {
     const { docker, executor } = setup();
     docker.add();

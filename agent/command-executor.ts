@@ -8,7 +8,7 @@ import {
   type StopCommand,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
-import type { DockerEngine } from "./docker-engine.js";
+import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
 import { isOptedIn, type OptInPolicy } from "./opt-in.js";
 
 export interface CommandExecutorOptions {
@@ -16,6 +16,18 @@ export interface CommandExecutorOptions {
   docker: DockerEngine;
   optIn: OptInPolicy;
   defaultStopTimeoutSeconds: number;
+  /**
+   * The agent's own current view of a container, kept by Docker's event stream; undefined when
+   * the agent has no view it can vouch for (the stream is down, an inspect of it failed, the id
+   * is unknown or abbreviated). Docker is asked only then: an inspect on the heal path costs a
+   * Docker API round trip that the event stream has usually just paid for.
+   */
+  currentView?: (id: string) => Promise<ContainerDetails | undefined>;
+  /**
+   * Health as the agent judges it: Docker's own for a container with a HEALTHCHECK, the label
+   * probe's for one without (Docker reports "none" for those).
+   */
+  healthOf?: (details: ContainerDetails) => ContainerDetails["health"];
   /** How long a command id is remembered; a repeat within it gets the first reply. */
   dedupWindowMs?: number;
   /** Most command ids remembered. */
@@ -75,9 +87,11 @@ export class CommandExecutor {
     if (command.host !== this.options.host) {
       return reply("refused", "wrong-host", `this agent serves host ${this.options.host}`);
     }
-    let details: Awaited<ReturnType<DockerEngine["inspect"]>>;
+    let details: ContainerDetails | undefined;
     try {
-      details = await this.options.docker.inspect(command.containerId);
+      details =
+        (await this.options.currentView?.(command.containerId)) ??
+        (await this.options.docker.inspect(command.containerId));
     } catch (error) {
       return reply("failed", "docker-error", `inspect failed: ${describeError(error)}`);
     }
@@ -104,8 +118,9 @@ export class CommandExecutor {
         `container was started again at ${details.startedAt ?? "?"} after the incident at ${restart.incident}`,
       );
     }
-    if (restart?.requireUnhealthy && details.health !== "unhealthy") {
-      return reply("skipped", "not-unhealthy", `container is ${details.health} now, not unhealthy`);
+    const health = this.options.healthOf?.(details) ?? details.health;
+    if (restart?.requireUnhealthy && health !== "unhealthy") {
+      return reply("skipped", "not-unhealthy", `container is ${health} now, not unhealthy`);
     }
     const timeout =
       stopTimeoutFromLabels(details.labels) ??

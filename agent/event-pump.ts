@@ -61,6 +61,7 @@ export class EventPump {
   private head = 0;
   private paused = true;
   private drainScheduled = false;
+  private streaming = false;
   private readonly capacity: number;
   readonly stats: EventPumpStats = { queued: 0, dropped: 0, reconnects: 0 };
   /** Docker's timeNano of the last event processed; the replay point after a gap. */
@@ -73,6 +74,14 @@ export class EventPump {
 
   start(): void {
     this.loop = this.run();
+  }
+
+  /**
+   * The live stream is open and past its replay and reconcile: every Docker event from now on
+   * reaches onEvent, so what the agent built from them is current.
+   */
+  get live(): boolean {
+    return this.streaming && !this.stopped;
   }
 
   async stop(): Promise<void> {
@@ -109,10 +118,13 @@ export class EventPump {
         this.options.log.info({ replayed, since: this.lastTimeNano }, "Docker event stream open");
         await this.options.onConnected();
         this.paused = false;
+        this.streaming = true;
         this.scheduleDrain();
         await liveEnded;
+        this.streaming = false;
         if (!this.stopped) this.options.onDisconnected(new Error("Docker event stream ended"));
       } catch (error) {
+        this.streaming = false;
         if (!this.stopped) this.options.onDisconnected(error);
       }
       abort.abort();

@@ -11,11 +11,16 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  CommandReply,
   type ContainerEvent,
   ContainerEvent as ContainerEventSchema,
   type ContainerSnapshot,
+  commandSubject,
   decode,
+  encode,
   HostSnapshot,
+  RESTART_COMMAND_TYPE,
+  type RestartCommand,
 } from "../contracts/index.js";
 import { ensureBusyboxImage, TEST_IMAGE } from "./support/busybox-image.js";
 import { execOk, makeUnhealthy, runTestContainer } from "./support/containers.js";
@@ -189,6 +194,28 @@ describe("agent label probes", () => {
       c.id,
       (x) => x.health === "unhealthy" && x.healthSource === "probe" && x.failingStreak >= 1,
       "the exec probe unhealthy",
+    );
+
+    // The heal handler's restart says "only if still unhealthy". Docker calls a container
+    // without a HEALTHCHECK "none"; the agent must judge it by the probe that reported it.
+    const command: RestartCommand = {
+      type: RESTART_COMMAND_TYPE,
+      v: 1,
+      commandId: "heal-probe-exec-unhealthy-0001",
+      host: HOST,
+      containerId: c.id,
+      reason: "unhealthy",
+      requestedBy: "handler:heal",
+      requireUnhealthy: true,
+    };
+    const answer = await client.request(commandSubject(HOST, "restart"), encode(command), {
+      timeout: 30_000,
+    });
+    const reply = CommandReply.parse(JSON.parse(new TextDecoder().decode(answer.data)));
+    expect(reply).toMatchObject({ outcome: "restarted", code: "restarted" });
+    const inspected = await engine.docker.getContainer(c.id).inspect();
+    expect(Date.parse(inspected.State.StartedAt)).toBeGreaterThan(
+      Date.parse(healthy.container.startedAt ?? "1970-01-01T00:00:00Z"),
     );
   });
 
