@@ -187,6 +187,7 @@ export class Agent {
     });
     this.deps.nats.onReconnect(() => {
       this.log.info("NATS reconnected: reconciling and republishing the snapshot");
+      this.outbox.kick();
       void this.requestReconcile();
     });
     // Snapshots start once the first contact with Docker has settled, so the first snapshot

@@ -276,6 +276,24 @@ describe("EventPump connecting", () => {
     expect(h.pump.stats).toMatchObject({ queued: 4, dropped: 0, reconnects: 0 });
   });
 
+  it("a reconcile that hangs holds live events only until the deadline", async () => {
+    const never = deferred();
+    const h = start(harness({ connected: () => never.promise, connectedDeadlineMs: 20 }));
+    const live = await h.docker.stream(0);
+    await until(() => h.connects.length === 1, "onConnected");
+    live.stream.write(line(next(1), "health_status: unhealthy"));
+    await settle();
+    // Within the deadline the ordering guarantee holds: the event waits for the reconcile.
+    expect(h.events).toEqual([]);
+    expect(h.pump.live).toBe(false);
+    const deadline = Date.now() + 5_000;
+    while (h.events.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(h.times()).toEqual([next(1)]);
+    expect(h.pump.live).toBe(true);
+  });
+
   it("joins lines split across chunks and chunks holding several lines", async () => {
     const h = start(harness());
     const live = await h.docker.stream(0);

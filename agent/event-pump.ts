@@ -28,6 +28,12 @@ export interface EventPumpOptions {
   initialTimeNano?: string;
   /** Lines held between reading and processing. */
   queueCapacity?: number;
+  /**
+   * Longest wait for onConnected before live events flow anyway. A reconcile that hangs (an
+   * inspect stuck behind a container dockerd is still restoring) must not hold every later
+   * event, and with it every heal on the host, for as long as it hangs.
+   */
+  connectedDeadlineMs?: number;
   /** Reconnect delays: starts here and doubles up to the maximum. */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
@@ -116,7 +122,7 @@ export class EventPump {
         if (this.stopped) break;
         delay = initialDelay;
         this.options.log.info({ replayed, since: this.lastTimeNano }, "Docker event stream open");
-        await this.options.onConnected();
+        await this.settledOrLate(this.options.onConnected());
         this.paused = false;
         this.streaming = true;
         this.scheduleDrain();
@@ -131,6 +137,26 @@ export class EventPump {
       if (this.stopped) break;
       await this.pause(delay);
       delay = Math.min(delay * 2, this.options.maxReconnectDelayMs ?? 5_000);
+    }
+  }
+
+  /** Waits for `connected`, or until the deadline passes (logged; the work goes on behind). */
+  private async settledOrLate(connected: Promise<void>): Promise<void> {
+    const deadlineMs = this.options.connectedDeadlineMs ?? 15_000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), deadlineMs);
+    });
+    try {
+      const outcome = await Promise.race([connected.then(() => "done" as const), late]);
+      if (outcome === "late") {
+        this.options.log.warn(
+          { deadlineMs },
+          "reconcile after (re)connecting is slow; forwarding live Docker events meanwhile",
+        );
+      }
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -149,6 +149,44 @@ describe("Outbox", () => {
     expect(pub.call(6).message.msgId).toBe("id-2");
   });
 
+  it("kick() retries at once after a reconnect and starts the backoff over", async () => {
+    const pub = new FakePublish();
+    const outbox = new Outbox({
+      publish: pub.fn,
+      capacity: 10,
+      window: 2,
+      retryDelayMs: 100,
+      maxRetryDelayMs: 5_000,
+    });
+    outbox.enqueue(msg(1));
+    // An outage: every attempt fails and the backoff grows to 3.2 s.
+    for (let attempt = 0; attempt < 6; attempt++) {
+      pub.call(attempt).reject(new Error("disconnected"));
+      await vi.advanceTimersByTimeAsync(100 * 2 ** attempt);
+    }
+    pub.call(6).reject(new Error("disconnected"));
+    await flush();
+    outbox.enqueue(msg(2));
+    expect(pub.calls).toHaveLength(7);
+
+    outbox.kick();
+    expect(pub.subjects().slice(7)).toEqual(["s.1", "s.2"]);
+    // A kick while both are in flight sends no copy of them.
+    outbox.kick();
+    expect(pub.calls).toHaveLength(9);
+
+    pub.call(7).reject(new Error("still settling"));
+    await flush();
+    await vi.advanceTimersByTimeAsync(99);
+    expect(pub.calls).toHaveLength(9);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pub.calls).toHaveLength(10);
+    pub.call(8).resolve();
+    pub.call(9).resolve();
+    await flush();
+    expect(outbox.stats).toMatchObject({ depth: 0, published: 2, dropped: 0 });
+  });
+
   it("holds new messages while waiting to retry, then sends them in order", async () => {
     const pub = new FakePublish();
     const outbox = new Outbox({ publish: pub.fn, capacity: 10, window: 4, retryDelayMs: 50 });

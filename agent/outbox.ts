@@ -89,6 +89,19 @@ export class Outbox {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * The connection is back: retry now instead of when the backoff grown during the outage says
+   * (up to maxRetryDelayMs), and start the backoff over. Messages already in flight are left to
+   * their own ack or timeout; a copy of them is never sent, so the window still holds.
+   */
+  kick(): void {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryDelayMs = this.options.retryDelayMs ?? 100;
+    this.pump();
+  }
+
   /** Stops publishing; messages still queued are returned so the caller can report them. */
   close(): OutboxMessage[] {
     this.closed = true;
