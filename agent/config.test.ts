@@ -19,6 +19,7 @@ describe("loadAgentConfig", () => {
       outboxCapacity: 10_000,
       eventQueueCapacity: 50_000,
       reconcileIntervalMs: 60_000,
+      notes: [],
     });
   });
 
@@ -49,6 +50,7 @@ describe("loadAgentConfig", () => {
       outboxCapacity: 500,
       eventQueueCapacity: 1000,
       reconcileIntervalMs: 15_000,
+      notes: [],
     });
   });
 
@@ -109,5 +111,154 @@ describe("loadAgentConfig", () => {
   ])("%s=%j is rejected", (name, value) => {
     const error = configError(() => loadAgentConfig({ [name]: value }));
     expect(error.message).toContain(`${name}=${JSON.stringify(value)}: `);
+  });
+});
+
+describe("loadAgentConfig: the autoheal container's variables", () => {
+  it("AUTOHEAL_CONTAINER_LABEL is the opt-in label when FLEETHEAL_LABEL is not set", () => {
+    const config = loadAgentConfig({ AUTOHEAL_CONTAINER_LABEL: "com.example.heal" });
+    expect(config.label).toBe("com.example.heal");
+    expect(config.watchAll).toBe(false);
+    expect(config.notes).toEqual([]);
+  });
+
+  it("AUTOHEAL_CONTAINER_LABEL=all watches every container", () => {
+    const config = loadAgentConfig({ AUTOHEAL_CONTAINER_LABEL: "all" });
+    expect(config.label).toBe("all");
+    expect(config.watchAll).toBe(true);
+  });
+
+  it("the same label under both names is accepted", () => {
+    const config = loadAgentConfig({ FLEETHEAL_LABEL: "all", AUTOHEAL_CONTAINER_LABEL: "all" });
+    expect(config.watchAll).toBe(true);
+    expect(config.notes).toEqual([]);
+  });
+
+  it("refuses two different opt-in labels, in either direction", () => {
+    const widen = configError(() =>
+      loadAgentConfig({ FLEETHEAL_LABEL: "all", AUTOHEAL_CONTAINER_LABEL: "autoheal" }),
+    );
+    expect(widen.code).toBe("FLEETHEAL_ERR_CONFIG");
+    expect(widen.message).toBe(
+      'invalid configuration:\n  AUTOHEAL_CONTAINER_LABEL="autoheal": disagrees with FLEETHEAL_LABEL="all" about which containers may be restarted; set only FLEETHEAL_LABEL, or both to the same value',
+    );
+    const narrow = configError(() =>
+      loadAgentConfig({ FLEETHEAL_LABEL: "autoheal", AUTOHEAL_CONTAINER_LABEL: "all" }),
+    );
+    expect(narrow.message).toContain(
+      'AUTOHEAL_CONTAINER_LABEL="all": disagrees with FLEETHEAL_LABEL="autoheal"',
+    );
+  });
+
+  it("an empty AUTOHEAL_CONTAINER_LABEL means unset", () => {
+    const config = loadAgentConfig({ FLEETHEAL_LABEL: "x", AUTOHEAL_CONTAINER_LABEL: "" });
+    expect(config.label).toBe("x");
+  });
+
+  it("AUTOHEAL_DEFAULT_STOP_TIMEOUT is the stop timeout when FLEETHEAL_STOP_TIMEOUT is not set", () => {
+    const config = loadAgentConfig({ AUTOHEAL_DEFAULT_STOP_TIMEOUT: "45" });
+    expect(config.defaultStopTimeoutSeconds).toBe(45);
+    expect(config.notes).toEqual([]);
+    expect(loadAgentConfig({ AUTOHEAL_DEFAULT_STOP_TIMEOUT: "0" }).defaultStopTimeoutSeconds).toBe(
+      0,
+    );
+  });
+
+  it("FLEETHEAL_STOP_TIMEOUT wins over AUTOHEAL_DEFAULT_STOP_TIMEOUT, and says so", () => {
+    const config = loadAgentConfig({
+      FLEETHEAL_STOP_TIMEOUT: "20",
+      AUTOHEAL_DEFAULT_STOP_TIMEOUT: "45",
+    });
+    expect(config.defaultStopTimeoutSeconds).toBe(20);
+    expect(config.notes).toEqual([
+      'AUTOHEAL_DEFAULT_STOP_TIMEOUT="45" is ignored: FLEETHEAL_STOP_TIMEOUT="20" is set and takes precedence',
+    ]);
+    // Equal values (even written differently) are no conflict.
+    const same = loadAgentConfig({
+      FLEETHEAL_STOP_TIMEOUT: "20",
+      AUTOHEAL_DEFAULT_STOP_TIMEOUT: " 20",
+    });
+    expect(same.notes).toEqual([]);
+    // FLEETHEAL_STOP_TIMEOUT=10 is the default written out, and still wins.
+    const explicitDefault = loadAgentConfig({
+      FLEETHEAL_STOP_TIMEOUT: "10",
+      AUTOHEAL_DEFAULT_STOP_TIMEOUT: "30",
+    });
+    expect(explicitDefault.defaultStopTimeoutSeconds).toBe(10);
+    expect(explicitDefault.notes).toHaveLength(1);
+  });
+
+  it("validates the autoheal names with the same rules, under the name that was set", () => {
+    const error = configError(() =>
+      loadAgentConfig({
+        AUTOHEAL_CONTAINER_LABEL: "my label",
+        AUTOHEAL_DEFAULT_STOP_TIMEOUT: "3601",
+      }),
+    );
+    expect(error.message.split("\n").slice(1)).toEqual([
+      `  AUTOHEAL_CONTAINER_LABEL="my label": must be a Docker label key such as 'autoheal'`,
+      `  AUTOHEAL_DEFAULT_STOP_TIMEOUT="3601": must be at most 3600`,
+    ]);
+    expect(
+      configError(() => loadAgentConfig({ AUTOHEAL_DEFAULT_STOP_TIMEOUT: "10s" })).message,
+    ).toContain(`AUTOHEAL_DEFAULT_STOP_TIMEOUT="10s": must be a whole number`);
+    expect(
+      configError(() => loadAgentConfig({ AUTOHEAL_DEFAULT_STOP_TIMEOUT: "-1" })).message,
+    ).toContain(`AUTOHEAL_DEFAULT_STOP_TIMEOUT="-1": must be at least 0`);
+  });
+
+  it("a bad autoheal value is reported even when the FLEETHEAL_ variable wins", () => {
+    const error = configError(() =>
+      loadAgentConfig({ FLEETHEAL_STOP_TIMEOUT: "20", AUTOHEAL_DEFAULT_STOP_TIMEOUT: "soon" }),
+    );
+    expect(error.message).toContain(`AUTOHEAL_DEFAULT_STOP_TIMEOUT="soon": must be a whole number`);
+  });
+
+  it("notes every autoheal variable it ignores, with why", () => {
+    const notes =
+      loadAgentConfig({
+        AUTOHEAL_INTERVAL: "5",
+        AUTOHEAL_START_PERIOD: "600",
+        AUTOHEAL_ONLY_MONITOR_RUNNING: "false",
+        DOCKER_SOCK: "/run/docker.sock",
+        CURL_TIMEOUT: "30",
+        POST_RESTART_SCRIPT: "/opt/after-restart.sh",
+      }).notes ?? [];
+    expect(notes).toEqual([
+      `AUTOHEAL_INTERVAL="5" is ignored: fleetheal does not poll: it acts on Docker's health_status events as they happen, and a full reconcile every FLEETHEAL_RECONCILE_INTERVAL_MS catches any it missed`,
+      `AUTOHEAL_START_PERIOD="600" is ignored: it delayed autoheal's first check after autoheal itself started, and fleetheal has no such delay; for a grace period after each container start, use the heal policy's startPeriodSeconds or the label autoheal.start_period (docs/MIGRATING.md)`,
+      `AUTOHEAL_ONLY_MONITOR_RUNNING="false" is ignored: fleetheal never restarts a paused container, as autoheal with AUTOHEAL_ONLY_MONITOR_RUNNING=true`,
+      `DOCKER_SOCK="/run/docker.sock" is ignored: the agent connects to DOCKER_HOST (unix:///var/run/docker.sock when not set); set DOCKER_HOST=unix:///run/docker.sock instead`,
+      `CURL_TIMEOUT="30" is ignored: the agent sets no deadline on Docker calls, so a restart with a long stop timeout is not cut short and reported as failed; the handler waits at least the stop timeout plus 30 s for it`,
+      `POST_RESTART_SCRIPT="/opt/after-restart.sh" is ignored: fleetheal runs no scripts; follow restarts on the NATS subject fleetheal.v1.act.<host>.<container id>.restarted, or with a webhook (docs/NOTIFY.md)`,
+    ]);
+  });
+
+  it("does not note values that already are fleetheal's behaviour, or empty ones", () => {
+    const config = loadAgentConfig({
+      AUTOHEAL_INTERVAL: "",
+      AUTOHEAL_START_PERIOD: "0",
+      AUTOHEAL_ONLY_MONITOR_RUNNING: "True",
+      DOCKER_SOCK: "/var/run/docker.sock",
+      CURL_TIMEOUT: "",
+    });
+    expect(config.notes).toEqual([]);
+    const sameHost = loadAgentConfig({
+      DOCKER_HOST: "unix:///run/docker.sock",
+      DOCKER_SOCK: "/run/docker.sock",
+    });
+    expect(sameHost.notes).toEqual([]);
+  });
+
+  it("points a TCP DOCKER_SOCK at DOCKER_HOST, with TLS through DOCKER_TLS_VERIFY", () => {
+    const [note] = loadAgentConfig({ DOCKER_SOCK: "tcps://docker.internal:2376" }).notes ?? [];
+    expect(note).toBe(
+      `DOCKER_SOCK="tcps://docker.internal:2376" is ignored: the agent connects to DOCKER_HOST (unix:///var/run/docker.sock when not set); set DOCKER_HOST=tcp://docker.internal:2376 (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS) instead`,
+    );
+  });
+
+  it("ignored variables are not validated: a value there can never stop the agent", () => {
+    const config = loadAgentConfig({ AUTOHEAL_INTERVAL: "often", CURL_TIMEOUT: "-3" });
+    expect(config.notes).toHaveLength(2);
   });
 });

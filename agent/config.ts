@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import { ConfigError } from "../common/errors.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { Token, toToken } from "../contracts/index.js";
 
@@ -10,6 +11,22 @@ const LabelKey = z
   .max(256)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "must be a Docker label key such as 'autoheal'");
 
+/** The opt-in label key when neither FLEETHEAL_LABEL nor AUTOHEAL_CONTAINER_LABEL is set. */
+const DEFAULT_LABEL = "autoheal";
+
+/** Seconds between SIGTERM and SIGKILL: Docker's own default, and the autoheal container's. */
+const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
+
+/** A stop timeout in whole seconds, without a default (see FLEETHEAL_STOP_TIMEOUT below). */
+const StopTimeout = intFromEnv({
+  min: 0,
+  max: 3_600,
+  default: DEFAULT_STOP_TIMEOUT_SECONDS,
+}).unwrap();
+
+/** Where dockerode (and the docker CLI) connect when DOCKER_HOST is not set. */
+const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
+
 const AgentEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_HOST_ID: Token.optional(),
@@ -17,14 +34,21 @@ const AgentEnv = z.object({
     .string()
     .regex(/^(unix|tcp|http|https|ssh|npipe):\/\//, "must start with unix://, tcp:// or https://")
     .optional(),
-  FLEETHEAL_LABEL: LabelKey.default("autoheal"),
+  // No defaults on these two: whether they are set decides between them and their autoheal
+  // names below, and the defaults are applied after that.
+  FLEETHEAL_LABEL: LabelKey.optional(),
+  FLEETHEAL_STOP_TIMEOUT: StopTimeout.optional(),
   FLEETHEAL_HEARTBEAT_MS: intFromEnv({ min: 250, max: 300_000, default: 5_000 }),
   FLEETHEAL_SNAPSHOT_DEBOUNCE_MS: intFromEnv({ min: 0, max: 10_000, default: 100 }),
-  FLEETHEAL_STOP_TIMEOUT: intFromEnv({ min: 0, max: 3_600, default: 10 }),
   FLEETHEAL_OUTBOX_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 10_000 }),
   FLEETHEAL_EVENT_QUEUE_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 50_000 }),
   FLEETHEAL_RECONCILE_INTERVAL_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 60_000 }),
+  // The autoheal container's names for the same two settings, so that its environment carries
+  // over (docs/MIGRATING.md). Same rules; a bad value is reported under the name that was set.
+  AUTOHEAL_CONTAINER_LABEL: LabelKey.optional(),
+  AUTOHEAL_DEFAULT_STOP_TIMEOUT: StopTimeout.optional(),
 });
+type AgentEnv = z.infer<typeof AgentEnv>;
 
 /** Agent settings, validated. */
 export interface AgentConfig {
@@ -35,7 +59,7 @@ export interface AgentConfig {
   dockerHost: string | undefined;
   /** The opt-in label key, e.g. `autoheal` (containers opt in with `autoheal=true`). */
   label: string;
-  /** `FLEETHEAL_LABEL=all`: every container is watched, as in the popular autoheal tool. */
+  /** The label is `all`: every container is watched, as in the popular autoheal tool. */
   watchAll: boolean;
   heartbeatMs: number;
   snapshotDebounceMs: number;
@@ -45,23 +69,133 @@ export interface AgentConfig {
   eventQueueCapacity: number;
   /** A full list-and-inspect runs this often, besides after every gap. */
   reconcileIntervalMs: number;
+  /**
+   * Variables that were set but do not apply (autoheal settings fleetheal ignores, or that a
+   * FLEETHEAL_* variable overrides), one sentence each, for the agent to log as it starts.
+   * Absent from configurations built by hand.
+   */
+  notes?: string[];
 }
 
 /** Reads and validates the agent's environment; throws a ConfigError naming every bad variable. */
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const e = loadEnv(AgentEnv, env);
+  const label = optInLabel(e);
+  const notes: string[] = [];
+  const stopTimeout = stopTimeoutSeconds(e, notes);
+  notes.push(...ignoredAutohealNotes(env, e));
   return {
     natsUrl: e.FLEETHEAL_NATS_URL,
     nats: natsSettingsFrom(e),
     hostId: e.FLEETHEAL_HOST_ID ?? toToken(hostname()),
     dockerHost: e.DOCKER_HOST,
-    label: e.FLEETHEAL_LABEL,
-    watchAll: e.FLEETHEAL_LABEL === "all",
+    label,
+    watchAll: label === "all",
     heartbeatMs: e.FLEETHEAL_HEARTBEAT_MS,
     snapshotDebounceMs: e.FLEETHEAL_SNAPSHOT_DEBOUNCE_MS,
-    defaultStopTimeoutSeconds: e.FLEETHEAL_STOP_TIMEOUT,
+    defaultStopTimeoutSeconds: stopTimeout,
     outboxCapacity: e.FLEETHEAL_OUTBOX_CAPACITY,
     eventQueueCapacity: e.FLEETHEAL_EVENT_QUEUE_CAPACITY,
     reconcileIntervalMs: e.FLEETHEAL_RECONCILE_INTERVAL_MS,
+    notes,
   };
+}
+
+/**
+ * FLEETHEAL_LABEL, else AUTOHEAL_CONTAINER_LABEL, else `autoheal`. The label decides which
+ * containers fleetheal may restart, so two different answers are refused rather than one of
+ * them winning: `all` on one side and a label on the other would otherwise heal containers that
+ * nobody opted in, or stop healing ones that did, on the strength of a log line.
+ */
+function optInLabel(e: AgentEnv): string {
+  const own = e.FLEETHEAL_LABEL;
+  const legacy = e.AUTOHEAL_CONTAINER_LABEL;
+  if (own !== undefined && legacy !== undefined && own !== legacy) {
+    throw new ConfigError(
+      `invalid configuration:\n  AUTOHEAL_CONTAINER_LABEL=${JSON.stringify(legacy)}: disagrees with FLEETHEAL_LABEL=${JSON.stringify(own)} about which containers may be restarted; set only FLEETHEAL_LABEL, or both to the same value`,
+    );
+  }
+  return own ?? legacy ?? DEFAULT_LABEL;
+}
+
+/**
+ * FLEETHEAL_STOP_TIMEOUT, else AUTOHEAL_DEFAULT_STOP_TIMEOUT, else 10 s. A disagreement only
+ * changes how long a container gets to stop, so FLEETHEAL_STOP_TIMEOUT wins, with a note.
+ */
+function stopTimeoutSeconds(e: AgentEnv, notes: string[]): number {
+  const own = e.FLEETHEAL_STOP_TIMEOUT;
+  const legacy = e.AUTOHEAL_DEFAULT_STOP_TIMEOUT;
+  if (own !== undefined && legacy !== undefined && own !== legacy) {
+    notes.push(
+      `AUTOHEAL_DEFAULT_STOP_TIMEOUT="${legacy}" is ignored: FLEETHEAL_STOP_TIMEOUT="${own}" is set and takes precedence`,
+    );
+  }
+  return own ?? legacy ?? DEFAULT_STOP_TIMEOUT_SECONDS;
+}
+
+/**
+ * Variables of the autoheal container that fleetheal does not take over, with why and what to
+ * use instead: ignoring them without a word would let an operator believe they still apply.
+ * `same` recognises values that already describe fleetheal's behaviour, which need no note.
+ */
+const IGNORED_AUTOHEAL: readonly {
+  name: string;
+  same?: (value: string, e: AgentEnv) => boolean;
+  why: (value: string) => string;
+}[] = [
+  {
+    name: "AUTOHEAL_INTERVAL",
+    why: () =>
+      "fleetheal does not poll: it acts on Docker's health_status events as they happen, and a full reconcile every FLEETHEAL_RECONCILE_INTERVAL_MS catches any it missed",
+  },
+  {
+    name: "AUTOHEAL_START_PERIOD",
+    same: (value) => /^0+$/.test(value.trim()),
+    why: () =>
+      "it delayed autoheal's first check after autoheal itself started, and fleetheal has no such delay; for a grace period after each container start, use the heal policy's startPeriodSeconds or the label autoheal.start_period (docs/MIGRATING.md)",
+  },
+  {
+    name: "AUTOHEAL_ONLY_MONITOR_RUNNING",
+    same: (value) => value.trim().toLowerCase() === "true",
+    why: () =>
+      "fleetheal never restarts a paused container, as autoheal with AUTOHEAL_ONLY_MONITOR_RUNNING=true",
+  },
+  {
+    name: "DOCKER_SOCK",
+    same: (value, e) => dockerEndpoint(value) === (e.DOCKER_HOST ?? DEFAULT_DOCKER_HOST),
+    why: (value) =>
+      `the agent connects to DOCKER_HOST (${DEFAULT_DOCKER_HOST} when not set); set DOCKER_HOST=${dockerEndpoint(value)}${value.startsWith("tcp") ? " (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)" : ""} instead`,
+  },
+  {
+    name: "CURL_TIMEOUT",
+    why: () =>
+      "the agent sets no deadline on Docker calls, so a restart with a long stop timeout is not cut short and reported as failed; the handler waits at least the stop timeout plus 30 s for it",
+  },
+  {
+    name: "POST_RESTART_SCRIPT",
+    why: () =>
+      "fleetheal runs no scripts; follow restarts on the NATS subject fleetheal.v1.act.<host>.<container id>.restarted, or with a webhook (docs/NOTIFY.md)",
+  },
+];
+
+function ignoredAutohealNotes(env: NodeJS.ProcessEnv, e: AgentEnv): string[] {
+  const notes: string[] = [];
+  for (const { name, same, why } of IGNORED_AUTOHEAL) {
+    const value = env[name];
+    // An empty variable counts as unset, as everywhere else in fleetheal.
+    if (value === undefined || value === "" || same?.(value, e)) continue;
+    notes.push(`${name}=${JSON.stringify(value)} is ignored: ${why(value)}`);
+  }
+  return notes;
+}
+
+/**
+ * DOCKER_SOCK as a DOCKER_HOST URL: autoheal takes a bare socket path or a `tcp://` address.
+ * Its `tcps://` form (TLS with client certificates) is `tcp://` plus DOCKER_TLS_VERIFY here.
+ */
+function dockerEndpoint(sock: string): string {
+  const value = sock.trim();
+  if (value.startsWith("/")) return `unix://${value}`;
+  if (value.startsWith("tcps://")) return `tcp://${value.slice("tcps://".length)}`;
+  return value;
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../common/errors.js";
 import { loadNotifyConfig } from "./config.js";
+import { buildPayload } from "./payloads.js";
+import { sampleRecord } from "./test-send.js";
 
 const SECRET = "T0K3N-very-secret";
 
@@ -79,5 +81,110 @@ describe("loadNotifyConfig", () => {
     expect(configError({ FLEETHEAL_NOTIFY_TIMEOUT_MS: "0" }).message).toContain(
       'FLEETHEAL_NOTIFY_TIMEOUT_MS="0": must be at least 100',
     );
+  });
+});
+
+describe("loadNotifyConfig: the autoheal container's variables", () => {
+  const WEBHOOK = `https://hooks.example/services/${SECRET}`;
+  const APPRISE = `http://apprise.example:8000/notify/${SECRET}`;
+  const record = sampleRecord(new Date("2026-01-02T03:04:05.000Z"), "host-a");
+  const bodyKeys = (kind: Parameters<typeof buildPayload>[0]) =>
+    Object.keys(JSON.parse(buildPayload(kind, record).body));
+
+  it("WEBHOOK_URL alone is a discord target: the autoheal image's key is content", () => {
+    const config = loadNotifyConfig({ WEBHOOK_URL: WEBHOOK });
+    expect(config?.targets.map((t) => t.label)).toEqual(["#1 discord https://hooks.example/…"]);
+    expect(config?.targets[0]?.url).toBe(WEBHOOK);
+    expect(config?.notes).toEqual([]);
+    // The receiver finds the message under the key autoheal used.
+    expect(bodyKeys("discord")).toContain("content");
+  });
+
+  it("WEBHOOK_JSON_KEY picks the kind that posts under the same key", () => {
+    const text = loadNotifyConfig({ WEBHOOK_URL: WEBHOOK, WEBHOOK_JSON_KEY: "text" });
+    expect(text?.targets.map((t) => t.kind)).toEqual(["slack"]);
+    expect(bodyKeys("slack")).toEqual(["text"]);
+    const content = loadNotifyConfig({ WEBHOOK_URL: WEBHOOK, WEBHOOK_JSON_KEY: "content" });
+    expect(content?.targets.map((t) => t.kind)).toEqual(["discord"]);
+  });
+
+  it("APPRISE_URL is an apprise target (title and body, as autoheal posts)", () => {
+    const config = loadNotifyConfig({ WEBHOOK_URL: WEBHOOK, APPRISE_URL: APPRISE });
+    expect(config?.targets.map((t) => t.label)).toEqual([
+      "#1 discord https://hooks.example/…",
+      "#2 apprise http://apprise.example:8000/…",
+    ]);
+    expect(bodyKeys("apprise")).toEqual(expect.arrayContaining(["title", "body"]));
+    const alone = loadNotifyConfig({ APPRISE_URL: "http://apprise:8000/notify" });
+    expect(alone?.targets.map((t) => t.label)).toEqual(["#1 apprise http://apprise:8000/…"]);
+  });
+
+  it("the phases, timeout and maximum age apply to them as to any target", () => {
+    const config = loadNotifyConfig({
+      WEBHOOK_URL: WEBHOOK,
+      FLEETHEAL_NOTIFY_EVENTS: "restarted,failed",
+      FLEETHEAL_NOTIFY_TIMEOUT_MS: "30000",
+    });
+    expect(config).toMatchObject({ events: ["restarted", "failed"], timeoutMs: 30_000 });
+  });
+
+  it("blanks around the URL are dropped; an empty variable means unset", () => {
+    const config = loadNotifyConfig({ WEBHOOK_URL: ` ${WEBHOOK}\n` });
+    expect(config?.targets[0]?.url).toBe(WEBHOOK);
+    expect(loadNotifyConfig({ WEBHOOK_URL: "", APPRISE_URL: "", WEBHOOK_JSON_KEY: "" })).toBe(
+      undefined,
+    );
+    // A key without a URL turns nothing on.
+    expect(loadNotifyConfig({ WEBHOOK_JSON_KEY: "text" })).toBeUndefined();
+  });
+
+  it("FLEETHEAL_NOTIFY_URLS wins, and each ignored variable gets a note without its URL", () => {
+    const config = loadNotifyConfig({
+      FLEETHEAL_NOTIFY_URLS: "ntfy+https://ntfy.example/fleet",
+      WEBHOOK_URL: WEBHOOK,
+      WEBHOOK_JSON_KEY: "text",
+      APPRISE_URL: APPRISE,
+    });
+    expect(config?.targets.map((t) => t.label)).toEqual(["#1 ntfy https://ntfy.example/…"]);
+    expect(config?.notes).toEqual([
+      "WEBHOOK_URL is ignored: FLEETHEAL_NOTIFY_URLS is set and takes precedence; list the URL there as slack+<url> if it should still be notified",
+      "APPRISE_URL is ignored: FLEETHEAL_NOTIFY_URLS is set and takes precedence; list the URL there as apprise+<url> if it should still be notified",
+    ]);
+    expect(JSON.stringify(config)).not.toContain(SECRET);
+  });
+
+  it("a FLEETHEAL_NOTIFY_URLS that names no target does not hide them", () => {
+    const config = loadNotifyConfig({ FLEETHEAL_NOTIFY_URLS: " , ", WEBHOOK_URL: WEBHOOK });
+    expect(config?.targets.map((t) => t.kind)).toEqual(["discord"]);
+    expect(config?.notes).toEqual([]);
+  });
+
+  it("names the variable that was set, never the URL", () => {
+    const error = configError({
+      WEBHOOK_URL: `ftp://files.example/${SECRET}`,
+      APPRISE_URL: `http://apprise.example:8000?key=${SECRET}`,
+    });
+    expect(error.message.split("\n").slice(1)).toEqual([
+      "  WEBHOOK_URL: not an http:// or https:// URL",
+      "  APPRISE_URL: http://apprise.example:8000/… needs the path of the Apprise API's notify endpoint, as in http://apprise:8000/notify/<key>",
+    ]);
+    expect(error.message).not.toContain(SECRET);
+  });
+
+  it("refuses a WEBHOOK_JSON_KEY it cannot honour, rather than post a body the receiver ignores", () => {
+    const error = configError({ WEBHOOK_URL: WEBHOOK, WEBHOOK_JSON_KEY: "message" });
+    expect(error.message.split("\n").slice(1)).toEqual([
+      '  WEBHOOK_JSON_KEY="message": fleetheal can post the message under "text" (a slack target) or "content" (a discord target), not "message"; for another receiver list it in FLEETHEAL_NOTIFY_URLS (docs/MIGRATING.md)',
+    ]);
+    // JSON keys are case-sensitive, as in autoheal's payload.
+    expect(configError({ WEBHOOK_JSON_KEY: "Text" }).message).toContain('WEBHOOK_JSON_KEY="Text"');
+  });
+
+  it("validates them even when FLEETHEAL_NOTIFY_URLS wins", () => {
+    const error = configError({
+      FLEETHEAL_NOTIFY_URLS: "https://h.example/x",
+      WEBHOOK_URL: "hooks.example/x",
+    });
+    expect(error.message).toContain("  WEBHOOK_URL: not an http:// or https:// URL");
   });
 });
