@@ -93,7 +93,7 @@ describe("notifyTestCommand", () => {
       ),
     ).toBe(2);
     expect(err).toEqual([
-      "fleetheal notify-test: FLEETHEAL_NOTIFY_URLS is not set; there is nothing to test\n",
+      "fleetheal notify-test: neither FLEETHEAL_NOTIFY_URLS nor autoheal's WEBHOOK_URL or APPRISE_URL is set; there is nothing to test\n",
       expect.stringContaining('FLEETHEAL_NOTIFY_URLS: target 1: unknown kind "teams"'),
     ]);
     expect(err.join("")).not.toContain(SECRET);

@@ -95,7 +95,9 @@ export async function notifyTestCommand(
     return 2;
   }
   if (!config) {
-    err(`fleetheal notify-test: ${NOTIFY_URLS_ENV} is not set; there is nothing to test\n`);
+    err(
+      `fleetheal notify-test: neither ${NOTIFY_URLS_ENV} nor autoheal's WEBHOOK_URL or APPRISE_URL is set; there is nothing to test\n`,
+    );
     return 2;
   }
   const host = toToken(env.FLEETHEAL_HOST_ID || hostname());
