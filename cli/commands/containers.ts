@@ -1,0 +1,168 @@
+import type { z } from "zod";
+import {
+  type ContainerPage,
+  type ContainerSummary,
+  ContainersQuery,
+} from "../../gateway/api-schemas.js";
+import { UsageError } from "../args.js";
+import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { EXIT } from "../exit-codes.js";
+import { relativeTime, renderTable, shortId } from "../table.js";
+import { clientFor, printJson } from "./shared.js";
+
+const OPTIONS = [
+  { name: "host", kind: "string", value: "<host>", description: "Only this host" },
+  {
+    name: "health",
+    kind: "string",
+    value: "<health>",
+    description: "healthy, unhealthy, starting or none (no health check)",
+  },
+  {
+    name: "state",
+    kind: "string",
+    value: "<state>",
+    description: "Docker's state: running, exited, restarting, paused, created, dead…",
+  },
+  {
+    name: "label",
+    kind: "string",
+    value: "<k[=v]>",
+    description:
+      "Has this label (key, or key=value); only the labels agents publish:\nthe opt-in label, autoheal.*, fleetheal.* and com.docker.compose.*",
+  },
+  { name: "name", kind: "string", value: "<text>", description: "Name contains this, any case" },
+  {
+    name: "quarantined",
+    kind: "boolean",
+    description: "Only quarantined containers (--quarantined=false: only the others)",
+  },
+  {
+    name: "opted-in",
+    kind: "boolean",
+    description: "Only opted-in containers (--opted-in=false: only the others)",
+  },
+  {
+    name: "limit",
+    kind: "string",
+    value: "<n>",
+    description: "Containers per page, 1-1000 [100]",
+  },
+  {
+    name: "cursor",
+    kind: "string",
+    value: "<next>",
+    description: "Start after this `next` of a previous --json page",
+  },
+  {
+    name: "all",
+    kind: "boolean",
+    short: "a",
+    description: "Follow every page, not just the first",
+  },
+  ...GATEWAY_OPTIONS,
+] as const;
+
+/** The API's query parameter each option sets, to name the option in a validation error. */
+const FLAG_OF: Record<string, string> = { optedIn: "opted-in" };
+
+/** `fleetheal containers`: containers across the fleet, filtered and paged like GET /containers. */
+export const containers = defineCommand({
+  name: "containers",
+  usage: "fleetheal containers [options]",
+  description: `Containers across the fleet from GET /containers, ordered by host, name and id. Every
+filter is optional, and they combine with AND. One page (--limit) by default; --all
+follows the pages to the end (with --json: one document holding every container).`,
+  options: OPTIONS,
+  positionals: 0,
+  notes: `Examples:
+  fleetheal containers --health unhealthy
+  fleetheal containers --host web-1 --label com.docker.compose.project=shop --all --json`,
+  async run({ options }, ctx) {
+    const query = parseQuery({
+      host: options.host,
+      health: options.health,
+      state: options.state,
+      label: options.label,
+      name: options.name,
+      quarantined: flag(options.quarantined),
+      optedIn: flag(options["opted-in"]),
+      limit: options.limit,
+      cursor: options.cursor,
+    });
+    const client = clientFor(options, ctx, { action: false });
+    let page = await client.containers(query);
+    let json = page.json as ContainerPage;
+    if (options.all) {
+      // One document, as if the API had answered with a single page: no `next`.
+      const rows = [...page.value.containers];
+      const raw = [...json.containers];
+      while (page.value.next !== undefined) {
+        page = await client.containers({ ...query, cursor: page.value.next });
+        rows.push(...page.value.containers);
+        raw.push(...(page.json as ContainerPage).containers);
+      }
+      json = { containers: raw, total: page.value.total };
+      page = { value: { containers: rows, total: page.value.total }, json };
+    }
+    if (options.json) {
+      printJson(ctx, json);
+      return EXIT.OK;
+    }
+    const { containers: rows, total, next } = page.value;
+    if (rows.length === 0) {
+      ctx.io.out(total === 0 ? "no containers match" : "no more containers");
+      return EXIT.OK;
+    }
+    for (const line of renderContainers(rows, ctx.now())) ctx.io.out(line);
+    if (next !== undefined) {
+      ctx.io.err(`${rows.length} of ${total} containers shown: --all for every page`);
+    }
+    return EXIT.OK;
+  },
+});
+
+function flag(value: boolean | undefined): string | undefined {
+  return value === undefined ? undefined : value ? "1" : "0";
+}
+
+/**
+ * Checked with the API's own query schema before anything is sent, so a bad filter is a usage
+ * error (exit 2) naming the option, not a 400 from the gateway.
+ */
+function parseQuery(raw: Record<string, string | undefined>): z.infer<typeof ContainersQuery> {
+  const parsed = ContainersQuery.safeParse(
+    Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)),
+  );
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue?.path[0] ?? "");
+    throw new UsageError(`--${FLAG_OF[field] ?? field}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
+
+export function renderContainers(rows: readonly ContainerSummary[], now: number): string[] {
+  return renderTable<ContainerSummary>(
+    [
+      {
+        header: "HOST",
+        value: (c) => (c.hostStatus === "up" ? c.host : `${c.host} (${c.hostStatus})`),
+      },
+      { header: "NAME", value: (c) => c.name },
+      { header: "ID", value: (c) => shortId(c.id) },
+      { header: "IMAGE", value: (c) => c.image },
+      { header: "STATE", value: (c) => c.state },
+      {
+        header: "HEALTH",
+        value: (c) => (c.healthSource === "probe" ? `${c.health} (probe)` : c.health),
+      },
+      { header: "OPTED IN", value: (c) => (c.optedIn ? "yes" : "no") },
+      { header: "QUARANTINED", value: (c) => (c.quarantined ? "yes" : "no") },
+      { header: "RESTARTS", value: (c) => String(c.restarts), align: "right" },
+      { header: "LAST RESTART", value: (c) => relativeTime(c.lastRestartAt, now) },
+      { header: "STARTED", value: (c) => relativeTime(c.startedAt, now) },
+    ],
+    rows,
+  );
+}

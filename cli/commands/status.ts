@@ -1,0 +1,76 @@
+import type { HealthReport } from "../../gateway/health-report.js";
+import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { EXIT } from "../exit-codes.js";
+import { relativeTime, renderTable } from "../table.js";
+import { clientFor, counts, printJson } from "./shared.js";
+
+type HostHealth = HealthReport["hosts"][number];
+
+/** `fleetheal status`: the fleet's health, with an exit code to branch on. */
+export const status = defineCommand({
+  name: "status",
+  usage: "fleetheal status [options]",
+  description: `The fleet's health from GET /health: the overall status, hosts by status, containers by
+health (down hosts' containers are not counted) and quarantined containers, then one line
+per host. Exit code 0 when the fleet is healthy and 1 when it is degraded or unhealthy,
+like GET /health?strict=1 answering 503, so scripts and cron jobs can use it as a check.`,
+  options: GATEWAY_OPTIONS,
+  positionals: 0,
+  notes: `healthy: every host is up with Docker reachable and no container is unhealthy.
+unhealthy: no host is up or stale (an empty fleet too). Anything else is degraded.`,
+  async run({ options }, ctx) {
+    const client = clientFor(options, ctx, { action: false });
+    const { value: report, json } = await client.health();
+    if (options.json) printJson(ctx, json);
+    else for (const line of renderStatus(report, ctx.now())) ctx.io.out(line);
+    return report.status === "healthy" ? EXIT.OK : EXIT.NEGATIVE;
+  },
+});
+
+/** The human form of a health report: a summary, then a table of hosts. */
+export function renderStatus(report: HealthReport, now: number): string[] {
+  const { hosts, containers, quarantined } = report.totals;
+  const lines = [
+    `fleet        ${report.status}`,
+    `hosts        ${hosts.total}${
+      hosts.total > 0
+        ? ` (${counts([
+            ["up", hosts.up],
+            ["stale", hosts.stale],
+            ["down", hosts.down],
+          ])})`
+        : ""
+    }`,
+    `containers   ${containers.total}${
+      containers.total > 0
+        ? ` (${counts([
+            ["healthy", containers.healthy],
+            ["unhealthy", containers.unhealthy],
+            ["starting", containers.starting],
+            ["without health check", containers.none],
+          ])})`
+        : ""
+    }`,
+    `quarantined  ${quarantined}`,
+  ];
+  if (report.hosts.length === 0) return [...lines, "", "no hosts have reported yet"];
+  return [
+    ...lines,
+    "",
+    ...renderTable<HostHealth>(
+      [
+        { header: "HOST", value: (h) => h.id },
+        { header: "STATUS", value: (h) => h.status },
+        { header: "DOCKER", value: (h) => h.docker },
+        { header: "LAST SEEN", value: (h) => relativeTime(h.lastSeen, now) },
+        { header: "CONTAINERS", value: (h) => String(h.containers.total), align: "right" },
+        { header: "HEALTHY", value: (h) => String(h.containers.healthy), align: "right" },
+        { header: "UNHEALTHY", value: (h) => String(h.containers.unhealthy), align: "right" },
+        { header: "STARTING", value: (h) => String(h.containers.starting), align: "right" },
+        { header: "NO CHECK", value: (h) => String(h.containers.none), align: "right" },
+        { header: "QUARANTINED", value: (h) => String(h.quarantined), align: "right" },
+      ],
+      report.hosts,
+    ),
+  ];
+}

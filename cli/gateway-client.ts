@@ -1,0 +1,396 @@
+import type { z } from "zod";
+import { FleethealError } from "../common/errors.js";
+import { VERSION } from "../common/version.js";
+import {
+  ApiErrorBody,
+  ContainerDetail,
+  ContainerPage,
+  type ContainersQuery,
+  EventsPage,
+  type EventsQuery,
+  HostList,
+  PauseResult,
+  ReleaseResult,
+  RestartResult,
+} from "../gateway/api-schemas.js";
+import { HealthReport } from "../gateway/health-report.js";
+import { EXIT, type ExitCode } from "./exit-codes.js";
+import type { GatewayTarget } from "./gateway-config.js";
+
+/**
+ * Codes of failures that happen before the gateway can answer with its own error body. The
+ * gateway's codes (`FLEETHEAL_ERR_NOT_FOUND`…, docs/API.md) are passed through unchanged.
+ */
+export type ClientErrorCode =
+  /** Connection refused, DNS failure, TLS failure, connection reset before an answer. */
+  | "FLEETHEAL_ERR_UNREACHABLE"
+  /** No complete answer within the request's deadline. */
+  | "FLEETHEAL_ERR_TIMEOUT"
+  /** An HTTP error whose body is not the API's error shape (a reverse proxy's page). */
+  | "FLEETHEAL_ERR_HTTP"
+  /** A 2xx answer that is not JSON or does not match the API's schema. */
+  | "FLEETHEAL_ERR_BAD_RESPONSE";
+
+/** A request to the gateway failed; `code` is stable, `message` is safe to print. */
+export class GatewayError extends FleethealError {
+  override readonly name = "GatewayError";
+  constructor(
+    code: ClientErrorCode | (string & {}),
+    message: string,
+    /** The HTTP status, when the gateway (or something in front of it) answered. */
+    readonly status?: number,
+    /** The API error's `details` (for a refused restart: the agent's answer). */
+    readonly details?: unknown,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+
+  /** The exit code for this failure when the command has no more specific one. */
+  get exitCode(): ExitCode {
+    return this.status === 401 || this.status === 403 ? EXIT.AUTH : EXIT.GATEWAY;
+  }
+}
+
+/** A validated answer, and the JSON exactly as the gateway sent it, for `--json`. */
+export interface Answer<T> {
+  value: T;
+  json: unknown;
+}
+
+export interface ClientOptions {
+  /** Injected by tests; Node's global fetch otherwise. */
+  fetch?: typeof fetch;
+  /** Deadline of a read; actions get longer (see ACTION_TIMEOUT_MS). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const READ_TIMEOUT_MS = 30_000;
+/**
+ * A restart waits for the agent (FLEETHEAL_COMMAND_TIMEOUT_MS, 60 s by default) and then for
+ * Docker's stop timeout; the gateway answers 504 itself when the agent is late, so this deadline
+ * only catches a gateway that never answers.
+ */
+const ACTION_TIMEOUT_MS = 180_000;
+
+export type StreamFilter = Pick<EventsQuery, "host" | "container" | "kind">;
+
+/** An open `/events/stream` response. */
+export interface EventStream {
+  body: ReadableStream<Uint8Array>;
+  /** Ends the connection (aborting the request) and forgets the caller's signal. */
+  close(): Promise<void>;
+}
+
+/**
+ * The gateway's REST API as typed calls. Every answer is validated with the same zod schemas
+ * the gateway validates its own responses with (gateway/api-schemas.ts): a gateway of another
+ * version, or something else on that port, is reported as FLEETHEAL_ERR_BAD_RESPONSE, never
+ * rendered as garbage or crashed on.
+ */
+export class GatewayClient {
+  readonly url: string;
+  private readonly token: string | undefined;
+  private readonly fetchFn: typeof fetch;
+  private readonly timeoutMs: number;
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(target: GatewayTarget, options: ClientOptions = {}) {
+    this.url = target.url;
+    this.token = target.token;
+    this.fetchFn = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? READ_TIMEOUT_MS;
+    this.signal = options.signal;
+  }
+
+  health(): Promise<Answer<HealthReport>> {
+    return this.get("/health", {}, HealthReport);
+  }
+
+  hosts(): Promise<Answer<z.infer<typeof HostList>>> {
+    return this.get("/hosts", {}, HostList);
+  }
+
+  containers(query: Partial<ContainersQuery>): Promise<Answer<ContainerPage>> {
+    return this.get("/containers", query, ContainerPage);
+  }
+
+  container(host: string, ref: string): Promise<Answer<ContainerDetail>> {
+    return this.get(`/containers/${enc(host)}/${enc(ref)}`, {}, ContainerDetail);
+  }
+
+  events(query: Partial<EventsQuery>): Promise<Answer<EventsPage>> {
+    return this.get("/events", query, EventsPage);
+  }
+
+  restart(
+    host: string,
+    ref: string,
+    body: { reason?: string; stopTimeoutSeconds?: number },
+    idempotencyKey?: string,
+  ): Promise<Answer<RestartResult>> {
+    return this.post(
+      `/containers/${enc(host)}/${enc(ref)}/restart`,
+      body,
+      RestartResult,
+      idempotencyKey === undefined ? {} : { "idempotency-key": idempotencyKey },
+    );
+  }
+
+  release(
+    host: string,
+    ref: string,
+    body: { reason?: string },
+  ): Promise<Answer<z.infer<typeof ReleaseResult>>> {
+    return this.post(`/containers/${enc(host)}/${enc(ref)}/release`, body, ReleaseResult);
+  }
+
+  setPaused(paused: boolean, reason?: string): Promise<Answer<z.infer<typeof PauseResult>>> {
+    return this.post(
+      paused ? "/pause" : "/resume",
+      reason === undefined ? {} : { reason },
+      PauseResult,
+    );
+  }
+
+  /**
+   * Opens `/events/stream`. Resolves once the gateway has answered 200 with the headers; the
+   * body is the caller's to read (cli/sse.ts), and to end with `close()` or `signal`.
+   */
+  async openEventStream(
+    filter: StreamFilter,
+    lastEventId: number | undefined,
+    signal: AbortSignal,
+  ): Promise<EventStream> {
+    const headers: Record<string, string> = { accept: "text/event-stream" };
+    if (lastEventId !== undefined) headers["last-event-id"] = String(lastEventId);
+    // Only the wait for the headers has a deadline: the signal given to fetch also governs the
+    // body, and a live stream may rightly be quiet for long.
+    const controller = new AbortController();
+    const stop = () => controller.abort(signal.reason);
+    signal.addEventListener("abort", stop, { once: true });
+    const timer = setTimeout(
+      () => controller.abort(new DOMException("no answer in time", "TimeoutError")),
+      this.timeoutMs,
+    );
+    let res: Response;
+    try {
+      res = await this.send(
+        "GET",
+        this.path("/events/stream", filter),
+        undefined,
+        headers,
+        controller.signal,
+      );
+      if (!res.ok) throw await this.errorOf("GET /events/stream", res, controller.signal);
+    } catch (error) {
+      signal.removeEventListener("abort", stop);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    // The abort listener stays while the body is read, so that Ctrl-C ends a pending read at
+    // once; close() removes it, or every reconnect would leave one behind.
+    const close = async () => {
+      signal.removeEventListener("abort", stop);
+      controller.abort();
+    };
+    const type = res.headers.get("content-type") ?? "";
+    if (!type.startsWith("text/event-stream") || !res.body) {
+      await close();
+      throw new GatewayError(
+        "FLEETHEAL_ERR_BAD_RESPONSE",
+        `GET /events/stream answered ${type || "no content type"}, not an event stream`,
+        res.status,
+      );
+    }
+    return { body: res.body, close };
+  }
+
+  private get<S extends z.ZodType>(
+    path: string,
+    query: Record<string, unknown>,
+    schema: S,
+  ): Promise<Answer<z.infer<S>>> {
+    return this.call("GET", this.path(path, query), undefined, {}, schema, this.timeoutMs);
+  }
+
+  private post<S extends z.ZodType>(
+    path: string,
+    body: unknown,
+    schema: S,
+    headers: Record<string, string> = {},
+  ): Promise<Answer<z.infer<S>>> {
+    return this.call(
+      "POST",
+      path,
+      JSON.stringify(body),
+      { "content-type": "application/json", ...headers },
+      schema,
+      Math.max(this.timeoutMs, ACTION_TIMEOUT_MS),
+    );
+  }
+
+  private path(path: string, query: Record<string, unknown>): string {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value === undefined) continue;
+      params.set(key, typeof value === "boolean" ? (value ? "1" : "0") : String(value));
+    }
+    const search = params.toString();
+    return search ? `${path}?${search}` : path;
+  }
+
+  private async call<S extends z.ZodType>(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    schema: S,
+    timeoutMs: number,
+  ): Promise<Answer<z.infer<S>>> {
+    const what = `${method} ${path.split("?")[0]}`;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = this.signal ? AbortSignal.any([this.signal, deadline]) : deadline;
+    const res = await this.send(
+      method,
+      path,
+      body,
+      { accept: "application/json", ...headers },
+      signal,
+    );
+    if (!res.ok) throw await this.errorOf(what, res, signal);
+    const text = await readText(res, what, signal);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new GatewayError(
+        "FLEETHEAL_ERR_BAD_RESPONSE",
+        `${what} answered ${res.status} with a body that is not JSON: ${snippet(text)}`,
+        res.status,
+      );
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new GatewayError(
+        "FLEETHEAL_ERR_BAD_RESPONSE",
+        `${what} answered ${res.status} with a body that is not the API's (is ${this.url} a fleetheal gateway of this version?): ${issues(parsed.error)}`,
+        res.status,
+      );
+    }
+    return { value: parsed.data, json };
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    const all: Record<string, string> = { "user-agent": `fleetheal-cli/${VERSION}`, ...headers };
+    if (this.token !== undefined) all.authorization = `Bearer ${this.token}`;
+    try {
+      return await this.fetchFn(`${this.url}${path}`, { method, headers: all, body, signal });
+    } catch (error) {
+      throw transportError(`${method} ${path.split("?")[0]}`, this.url, error, signal);
+    }
+  }
+
+  /** The API's own error, or a description of whatever answered instead. */
+  private async errorOf(what: string, res: Response, signal?: AbortSignal): Promise<GatewayError> {
+    const text = await readText(res, what, signal).catch(() => "");
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const body = ApiErrorBody.safeParse(json);
+    if (body.success) {
+      const { code, message, details } = body.data.error;
+      return new GatewayError(code, hint(code, message, this.token), res.status, details);
+    }
+    return new GatewayError(
+      "FLEETHEAL_ERR_HTTP",
+      `${what} answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}, not in the API's error format${text ? `: ${snippet(text)}` : ""}`,
+      res.status,
+    );
+  }
+}
+
+/** Reading the body can fail after the headers: a reset, or the deadline. */
+async function readText(res: Response, what: string, signal?: AbortSignal): Promise<string> {
+  try {
+    return await res.text();
+  } catch (error) {
+    throw transportError(what, res.url, error, signal);
+  }
+}
+
+function transportError(
+  what: string,
+  url: string,
+  error: unknown,
+  signal: AbortSignal | undefined,
+): Error {
+  const reason = signal?.reason as { name?: string } | undefined;
+  if (signal?.aborted && reason?.name === "TimeoutError") {
+    return new GatewayError(
+      "FLEETHEAL_ERR_TIMEOUT",
+      `${what}: no answer from the gateway at ${url} in time`,
+      undefined,
+      undefined,
+      { cause: error },
+    );
+  }
+  // The caller's own abort (Ctrl-C while following) is not a gateway failure.
+  if (signal?.aborted) return error instanceof Error ? error : new Error(String(error));
+  return new GatewayError(
+    "FLEETHEAL_ERR_UNREACHABLE",
+    `cannot reach the gateway at ${url}: ${causeOf(error)}`,
+    undefined,
+    undefined,
+    { cause: error },
+  );
+}
+
+/** fetch() says only "fetch failed"; the reason (ECONNREFUSED…) is in its cause. */
+function causeOf(error: unknown): string {
+  let e: unknown = error;
+  let last = error instanceof Error ? error.message : String(error);
+  for (let depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    last =
+      typeof code === "string" && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
+    if (!(e.cause instanceof Error)) break;
+    e = e.cause;
+  }
+  return last;
+}
+
+/** A 401 without a token usually means the operator forgot it: say how to give one. */
+function hint(code: string, message: string, token: string | undefined): string {
+  if (code === "FLEETHEAL_ERR_UNAUTHORIZED" && token === undefined) {
+    return `${message} (pass --token-file <file>, or set FLEETHEAL_GATEWAY_TOKEN or FLEETHEAL_GATEWAY_TOKEN_FILE)`;
+  }
+  return message;
+}
+
+function issues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length > 0 ? i.path.join(".") : "(body)"}: ${i.message}`)
+    .join("; ");
+}
+
+function snippet(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
+}
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}

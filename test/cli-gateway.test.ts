@@ -1,0 +1,207 @@
+// The gateway commands of the CLI on real parts: nats-server, one dockerd, and fleetheal's agent,
+// handler and gateway as processes. Each CLI command runs as `node bin/fleetheal.js …`, the way
+// an operator or a script runs it; Docker's own event stream is the witness of a restart.
+
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ContainerPage } from "../gateway/api-schemas.js";
+import { HealthReport } from "../gateway/health-report.js";
+import {
+  type DockerEventRecorder,
+  makeUnhealthy,
+  recordDockerEvents,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
+import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { CLI, type FleetProcess, gatewayUrl, REPO, startRole } from "./support/fleetheal.js";
+import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { type ManagedProcess, startProcess } from "./support/process.js";
+import { waitFor } from "./support/wait.js";
+
+const HOST = "cli-host";
+const ADMIN_TOKEN = randomBytes(24).toString("base64url");
+
+const cleanups: (() => Promise<void>)[] = [];
+let nats: NatsServerHandle;
+let engine: DockerEngine;
+let recorder: DockerEventRecorder;
+let url: string;
+let tokenFile: string;
+let web: { id: string; name: string };
+
+beforeAll(async () => {
+  const dir = await mkdtemp(join(tmpdir(), "fleetheal-cli-gw-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  tokenFile = join(dir, "admin-token");
+  await writeFile(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
+
+  nats = await startNatsServer();
+  cleanups.push(async () => nats[Symbol.asyncDispose]());
+  engine = await startDockerEngine("cligw");
+  cleanups.push(async () => engine[Symbol.asyncDispose]());
+  recorder = await recordDockerEvents(engine);
+  cleanups.push(async () => recorder.close());
+
+  const common = { FLEETHEAL_NATS_URL: nats.url };
+  const roles: FleetProcess[] = [];
+  cleanups.push(async () => {
+    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
+  });
+  roles.push(await startRole("handler", "handler", common));
+  const gateway = await startRole("gateway", "gateway", {
+    ...common,
+    FLEETHEAL_GATEWAY_PORT: "0",
+    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
+    FLEETHEAL_GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+  });
+  roles.push(gateway);
+  url = gatewayUrl(gateway);
+  roles.push(
+    await startRole("agent", "agent", {
+      ...common,
+      FLEETHEAL_HOST_ID: HOST,
+      DOCKER_HOST: engine.dockerHost,
+      FLEETHEAL_HEARTBEAT_MS: "1000",
+    }),
+  );
+  web = await runTestContainer(engine, { name: "web", labels: { autoheal: "true" } });
+  await waitForHealth(engine, web.id, "healthy", 20_000);
+});
+
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+});
+
+/** `fleetheal <args>` as a process, pointed at the gateway by FLEETHEAL_GATEWAY_URL. */
+function spawnCli(args: string[]) {
+  return spawn(process.execPath, [CLI, ...args], {
+    cwd: REPO,
+    env: { ...process.env, FLEETHEAL_GATEWAY_URL: url },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** A one-shot command: its exit code and its output lines. */
+async function fleetheal(args: string[]): Promise<{ code: number | null; lines: string[] }> {
+  const child = spawnCli(args);
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => {
+    out += c;
+  });
+  child.stderr.setEncoding("utf8").on("data", (c: string) => {
+    out += c;
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  return { code, lines: out.trimEnd().split("\n") };
+}
+
+/** A long-running command (`events --follow`) whose lines the test waits for. */
+async function follow(args: string[]): Promise<ManagedProcess> {
+  const proc = await startProcess({
+    name: "fleetheal events",
+    command: process.execPath,
+    args: [CLI, ...args],
+    cwd: REPO,
+    env: { FLEETHEAL_GATEWAY_URL: url },
+  });
+  cleanups.push(async () => proc[Symbol.asyncDispose]());
+  return proc;
+}
+
+async function health(): Promise<HealthReport> {
+  return HealthReport.parse(await (await fetch(`${url}/health`)).json());
+}
+
+describe("fleetheal CLI through a real gateway", () => {
+  it("lists the test container with `containers --json`", async () => {
+    // The agent's snapshot says healthy a moment after Docker does.
+    await waitFor(async () => (await health()).totals.containers.healthy === 1, {
+      timeoutMs: 20_000,
+      message: "the gateway never saw the container healthy",
+    });
+    const list = await fleetheal(["containers", "--json", "--host", HOST]);
+    expect(list.code).toBe(0);
+    const page = ContainerPage.parse(JSON.parse(list.lines.join("\n")));
+    expect(page.containers).toMatchObject([
+      { host: HOST, id: web.id, name: "web", health: "healthy", optedIn: true, state: "running" },
+    ]);
+
+    const table = await fleetheal(["containers"]);
+    expect(table.code).toBe(0);
+    expect(table.lines[0]).toMatch(/^HOST\s+NAME\s+ID\s+IMAGE\s+STATE\s+HEALTH/);
+    expect(table.lines[1]).toMatch(new RegExp(`^${HOST}\\s+web\\s+${web.id.slice(0, 12)}\\s`));
+  });
+
+  it("restarts it with `restart`, and `events --follow` prints the restart as it happens", async () => {
+    const feed = await follow(["events", "--follow", "--container", "web", "--host", HOST]);
+    await feed.waitForLine(
+      (l) => l.includes("following http://"),
+      20_000,
+      "follow never connected",
+    );
+    const before = recorder.count((e) => e.id === web.id && e.action === "restart");
+
+    const restart = await fleetheal(["restart", HOST, "web", "--token-file", tokenFile]);
+    expect(restart.code, restart.lines.join("\n")).toBe(0);
+    expect(restart.lines[0]).toMatch(
+      new RegExp(`^restarted web on ${HOST} in \\d+ ms \\[command `),
+    );
+    // Docker itself says the container was restarted, once.
+    await recorder.waitFor(
+      (e) => e.id === web.id && e.action === "restart",
+      10_000,
+      "Docker never reported the restart",
+    );
+    expect(recorder.count((e) => e.id === web.id && e.action === "restart")).toBe(before + 1);
+
+    // The audit records and Docker's events reach the follower live, in order.
+    const restarted = await feed.waitForLine(
+      (l) => /\sremediation\s+restarted\s+by-hand: /.test(l),
+      20_000,
+      "the restarted record never reached `events --follow`",
+    );
+    expect(restarted).toContain(`${HOST}  `);
+    expect(restarted).toContain("[gateway:admin]");
+    await feed.waitForLine(
+      (l) => /\sevent\s+restart\b/.test(l),
+      20_000,
+      "Docker's restart event never reached `events --follow`",
+    );
+    const lines = feed.lines.filter((l) => !l.startsWith("fleetheal events:"));
+    const restarting = lines.findIndex((l) => /\sremediation\s+restarting\s/.test(l));
+    expect(restarting).toBeGreaterThanOrEqual(0);
+    expect(lines.findIndex((l) => /\sremediation\s+restarted\s/.test(l))).toBeGreaterThan(
+      restarting,
+    );
+
+    const stopped = await feed.stop("SIGINT");
+    expect(stopped.code).toBe(0);
+  });
+
+  it("`status` exits 0 while the fleet is healthy and 1 once a container is unhealthy", async () => {
+    await waitFor(async () => (await health()).status === "healthy", {
+      timeoutMs: 30_000,
+      message: "the fleet never became healthy after the restart",
+    });
+    const healthy = await fleetheal(["status"]);
+    expect(healthy.code).toBe(0);
+    expect(healthy.lines[0]).toBe("fleet        healthy");
+
+    // Not opted in: nothing heals it, so the fleet stays degraded.
+    const other = await runTestContainer(engine, { name: "not-healed" });
+    await waitForHealth(engine, other.id, "healthy", 20_000);
+    await makeUnhealthy(engine, other.id);
+    await waitFor(async () => (await health()).status === "degraded", {
+      timeoutMs: 30_000,
+      message: "the gateway never saw the fleet degraded",
+    });
+    const degraded = await fleetheal(["status", "--json"]);
+    expect(degraded.code).toBe(1);
+    expect(HealthReport.parse(JSON.parse(degraded.lines.join("\n"))).status).toBe("degraded");
+  });
+});
