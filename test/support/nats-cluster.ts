@@ -38,12 +38,46 @@ export interface NatsClusterHandle extends AsyncDisposable {
   readonly urls: string;
   /** SIGKILL node `i` and wait for its exit, as a crash would. Keeps its store. */
   kill(i: number): Promise<void>;
+  /** SIGTERM node `i` (what `systemctl stop` sends) and wait for its exit. Keeps its store. */
+  stop(i: number): Promise<void>;
   /** Starts node `i` again on its ports and store, and waits until it answers /healthz. */
   start(i: number): Promise<void>;
   /** Waits until node `i`'s /healthz answers 200 (JetStream current, with a meta leader). */
   waitHealthy(i: number, timeoutMs: number): Promise<void>;
   /** The last lines of every node's log, for failure messages. */
   logTails(lines?: number): Promise<string>;
+}
+
+/** What a node is given before its configuration is written: its ports and its own dir. */
+export interface ClusterNodePlan {
+  /** 0-based position in the cluster. */
+  readonly index: number;
+  readonly port: number;
+  readonly clusterPort: number;
+  readonly monitorPort: number;
+  /** A dir of its own, for its config, store and log. */
+  readonly dir: string;
+  /** The route port of every node of the cluster, itself included, in node order. */
+  readonly clusterPorts: readonly number[];
+}
+
+/** A node's configuration as the caller made it: started as `nats-server -c <configFile>`. */
+export interface ClusterNodeConfig {
+  /** Its `server_name`, which JetStream reports as a stream's leader. */
+  readonly serverName: string;
+  readonly configFile: string;
+  /** Added to the environment of nats-server (which resolves `$VARS` the file leaves undefined). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Where its configuration puts the JetStream store. */
+  readonly storeDir: string;
+}
+
+export interface NatsClusterOptions {
+  /**
+   * Writes each node's configuration instead of the built-in one, e.g. from the files operators
+   * deploy. It must listen on 127.0.0.1 on the plan's ports, with the monitor on `monitorPort`.
+   */
+  configure?: (plan: ClusterNodePlan) => Promise<ClusterNodeConfig>;
 }
 
 const DIR_PREFIX = "fleetheal-natscl-";
@@ -53,6 +87,7 @@ const STARTUP_TIMEOUT_MS = 60_000;
 export async function startNatsCluster(
   size = 3,
   name = "fleetheal-test",
+  opts: NatsClusterOptions = {},
 ): Promise<NatsClusterHandle> {
   const binary = await findExecutable(
     "nats-server",
@@ -72,6 +107,7 @@ export async function startNatsCluster(
     storeDir: string;
     configFile: string;
     logFile: string;
+    env?: Readonly<Record<string, string>>;
     child?: ChildProcess;
   }
   const states: NodeState[] = [];
@@ -89,7 +125,7 @@ export async function startNatsCluster(
       logFile: path.join(nodeDir, "nats-server.log"),
     });
   }
-  for (const s of states) {
+  for (const s of opts.configure ? [] : states) {
     const routes = states
       .filter((o) => o !== s)
       .map((o) => `    "nats-route://127.0.0.1:${o.clusterPort}"`)
@@ -115,6 +151,24 @@ export async function startNatsCluster(
     );
   }
 
+  if (opts.configure) {
+    const clusterPorts = states.map((s) => s.clusterPort);
+    for (const [index, s] of states.entries()) {
+      const config = await opts.configure({
+        index,
+        port: s.port,
+        clusterPort: s.clusterPort,
+        monitorPort: s.monitorPort,
+        dir: s.dir,
+        clusterPorts,
+      });
+      s.name = config.serverName;
+      s.configFile = config.configFile;
+      s.storeDir = config.storeDir;
+      s.env = config.env;
+    }
+  }
+
   const state = (i: number): NodeState => {
     const s = states[i];
     if (!s) throw new Error(`no cluster node ${i}`);
@@ -125,7 +179,10 @@ export async function startNatsCluster(
     const fd = openSync(s.logFile, "a");
     let proc: ChildProcess;
     try {
-      proc = spawn(binary, ["-c", s.configFile], { stdio: ["ignore", fd, fd] });
+      proc = spawn(binary, ["-c", s.configFile], {
+        stdio: ["ignore", fd, fd],
+        env: { ...process.env, ...s.env },
+      });
     } finally {
       closeSync(fd);
     }
@@ -179,6 +236,10 @@ export async function startNatsCluster(
     async kill(i) {
       const s = state(i);
       if (s.child) await terminate(s.child, "SIGKILL", 0);
+    },
+    async stop(i) {
+      const s = state(i);
+      if (s.child) await terminate(s.child, "SIGTERM", 10_000);
     },
     async start(i) {
       if (disposed) throw new Error("cluster already disposed");
