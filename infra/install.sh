@@ -4,7 +4,8 @@
 #   - npm: the locked dependencies (npm ci), which also builds dist/
 # With --start-docker it also starts dockerd when no engine answers on the default socket
 # (for `fleetheal up` on a machine without a Docker service). With --test it also installs
-# what only the test suite needs: Debian's chromium, for the dashboard's browser test.
+# what only the test suite needs: Debian's chromium, for the dashboard's browser test, and
+# Debian's docker-compose (v1), for the test of compose.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ for arg in "$@"; do
     --start-docker) start_docker=1 ;;
     --test) for_tests=1 ;;
     -h | --help)
-      sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -35,6 +36,7 @@ command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if [ "$for_tests" -eq 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install.sh: installing ${missing[*]}"

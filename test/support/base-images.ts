@@ -1,0 +1,295 @@
+// Base images for building and running the compose stack on engines that cannot pull. Each one is
+// a rootfs made from this machine's own binaries (node and npm, nats-server) plus the shared
+// libraries `ldd` lists for them and the static busybox (a shell for the Dockerfile's RUN steps,
+// `env` for npm's shebang, `wget` for the NATS healthcheck), imported with `docker import` under
+// the name the Dockerfile's FROM or compose.yaml expects. The approach is busybox-image.ts's.
+
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  access,
+  chmod,
+  copyFile,
+  cp,
+  mkdir,
+  mkdtemp,
+  realpath,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { findExecutable, run } from "./children.js";
+import type { DockerEngine } from "./dockerd.js";
+import { describeError } from "./wait.js";
+
+/** What goes into one base image. */
+interface BaseImageRecipe {
+  /** Part of the cache dir's name. */
+  kind: string;
+  /** Executables copied to the rootfs (with every library `ldd` lists), as [source, target]. */
+  binaries: Array<[string, string]>;
+  /** Directories copied as they are, as [source, target]. */
+  trees: Array<[string, string]>;
+  /** Plain files, as [source, target]. */
+  files: Array<[string, string]>;
+  /** Symlinks in the rootfs, as [target path, link path]. */
+  links: Array<[string, string]>;
+  /** `docker import --change` instructions. */
+  changes: string[];
+}
+
+const PATH_ENV = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const BUSYBOX_CANDIDATES = ["/bin/busybox", "/usr/bin/busybox"];
+// Bumped whenever the rootfs layout changes, so an old cached rootfs is not reused.
+const LAYOUT_VERSION = "1";
+
+const rootfsCache = new Map<string, Promise<string>>();
+
+/**
+ * Makes sure `tag` exists in `engine` as a Node.js image laid out like the official one: node in
+ * /usr/local/bin, npm in /usr/local/lib/node_modules, a user `node` with uid 1000, PATH set and
+ * `node` as its command. Node is the binary running this test, npm the one on PATH.
+ */
+export async function ensureNodeBaseImage(engine: DockerEngine, tag: string): Promise<void> {
+  if (await hasImage(engine, tag)) return;
+  const node = await realpath(process.execPath);
+  // npm on PATH is a symlink to <root>/node_modules/npm/bin/npm-cli.js.
+  const npmCli = await realpath(await findExecutable("npm", "install Node.js with npm"));
+  const npmRoot = path.dirname(path.dirname(npmCli));
+  // Where the host's node or npm trusts extra CAs (a TLS-inspecting proxy in front of the
+  // registry, as on these machines), the image trusts the same ones, or npm ci in the build stage
+  // could not reach the registry that the host's npm reaches.
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS || (await npmCaFile());
+  const caTarget = "/etc/ssl/certs/node-extra-ca-certificates.crt";
+  const recipe: BaseImageRecipe = {
+    kind: "node",
+    binaries: [[node, "/usr/local/bin/node"]],
+    trees: [[npmRoot, "/usr/local/lib/node_modules/npm"]],
+    files: extraCa ? [[extraCa, caTarget]] : [],
+    links: [
+      ["../lib/node_modules/npm/bin/npm-cli.js", "/usr/local/bin/npm"],
+      ["../lib/node_modules/npm/bin/npx-cli.js", "/usr/local/bin/npx"],
+    ],
+    changes: [
+      PATH_ENV,
+      ...(extraCa ? [`ENV NODE_EXTRA_CA_CERTS=${caTarget}`] : []),
+      'CMD ["node"]',
+    ],
+  };
+  await importRootfs(engine, await rootfsOnce(recipe), tag, recipe.changes);
+}
+
+/**
+ * Makes sure `tag` exists in `engine` as a NATS server image: this machine's nats-server as the
+ * entrypoint (so compose's `command` gives its flags, as with the official image) and busybox's
+ * `wget` for the monitoring-port healthcheck.
+ */
+export async function ensureNatsImage(engine: DockerEngine, tag: string): Promise<void> {
+  if (await hasImage(engine, tag)) return;
+  const natsServer = await realpath(
+    await findExecutable("nats-server", "install it with `apt-get install nats-server`"),
+  );
+  const recipe: BaseImageRecipe = {
+    kind: "nats",
+    binaries: [[natsServer, "/usr/local/bin/nats-server"]],
+    trees: [],
+    files: [],
+    links: [],
+    changes: [PATH_ENV, 'ENTRYPOINT ["nats-server"]', "EXPOSE 4222 6222 8222"],
+  };
+  await importRootfs(engine, await rootfsOnce(recipe), tag, recipe.changes);
+}
+
+async function hasImage(engine: DockerEngine, tag: string): Promise<boolean> {
+  try {
+    await engine.docker.getImage(tag).inspect();
+    return true;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw err;
+  }
+}
+
+/** `tar -C dir -c . | docker import --change … - tag`, against `engine`. */
+async function importRootfs(
+  engine: DockerEngine,
+  dir: string,
+  tag: string,
+  changes: string[],
+): Promise<void> {
+  const [repo, version = "latest"] = tag.split(":") as [string, string | undefined];
+  const tar = spawn("tar", ["-C", dir, "-c", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  let tarErr = "";
+  tar.stderr.on("data", (b: Buffer) => {
+    tarErr += b.toString();
+  });
+  const tarDone = new Promise<number | null>((resolve, reject) => {
+    tar.once("error", reject);
+    tar.once("close", resolve);
+  });
+  try {
+    const stream = await engine.docker.importImage(tar.stdout, { repo, tag: version, changes });
+    // The import reports failures inside a 200 response, as {"error": ...} progress messages.
+    await new Promise<void>((resolve, reject) => {
+      engine.docker.modem.followProgress(stream, (err: Error | null) =>
+        err ? reject(err) : resolve(),
+      );
+    });
+  } catch (err) {
+    tar.kill("SIGKILL");
+    throw new Error(`importing ${tag} into engine ${engine.name} failed: ${describeError(err)}`, {
+      cause: err,
+    });
+  }
+  const code = await tarDone;
+  if (code !== 0) throw new Error(`tar of ${dir} exited with ${code}: ${tarErr}`);
+  if (!(await hasImage(engine, tag))) {
+    throw new Error(`${tag} still missing in engine ${engine.name} after import`);
+  }
+}
+
+// One rootfs per recipe and set of inputs, cached in os.tmpdir() like the busybox one: the node
+// rootfs is some 120 MB, and every test process (and every run) can reuse the same dir.
+function rootfsOnce(recipe: BaseImageRecipe): Promise<string> {
+  const key = JSON.stringify(recipe);
+  let pending = rootfsCache.get(key);
+  if (!pending) {
+    pending = buildRootfs(recipe);
+    rootfsCache.set(key, pending);
+    pending.catch(() => rootfsCache.delete(key));
+  }
+  return pending;
+}
+
+async function buildRootfs(recipe: BaseImageRecipe): Promise<string> {
+  const busybox = await findStaticBusybox();
+  // Size and mtime stand in for the content of the sources (hashing node's ~100 MB each time
+  // would cost more than it saves); a package upgrade changes both.
+  const inputs = [
+    busybox,
+    ...[...recipe.binaries, ...recipe.trees, ...recipe.files].map(([s]) => s),
+  ];
+  const hash = createHash("sha256").update(LAYOUT_VERSION).update(JSON.stringify(recipe));
+  for (const file of inputs) {
+    const s = await stat(file);
+    hash.update(`${file}:${s.size}:${s.mtimeMs}:${s.ino}`);
+  }
+  const finalDir = path.join(
+    os.tmpdir(),
+    `fleetheal-base-${recipe.kind}-${hash.digest("hex").slice(0, 16)}`,
+  );
+  if (await isComplete(finalDir)) return finalDir;
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), `fleetheal-base-${recipe.kind}-tmp-`));
+  try {
+    await installBusybox(dir, busybox);
+    const libraries = new Set<string>();
+    for (const [src, target] of recipe.binaries) {
+      await copyInto(dir, src, target);
+      for (const lib of await sharedLibraries(src)) libraries.add(lib);
+    }
+    // Libraries go where ldd found them (the path the dynamic loader searches), with the content
+    // of the file behind any symlink.
+    for (const lib of libraries) await copyInto(dir, await realpath(lib), lib);
+    for (const [src, target] of recipe.trees) {
+      await cp(src, path.join(dir, target), { recursive: true, verbatimSymlinks: true });
+    }
+    for (const [src, target] of recipe.files) await copyInto(dir, src, target);
+    for (const [target, link] of recipe.links) {
+      await mkdir(path.dirname(path.join(dir, link)), { recursive: true });
+      await symlink(target, path.join(dir, link));
+    }
+    await mkdir(path.join(dir, "etc"), { recursive: true });
+    // The official node image's user, so that `USER 1000:1000` has a name and a home.
+    await writeFile(
+      path.join(dir, "etc", "passwd"),
+      "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n",
+    );
+    await writeFile(path.join(dir, "etc", "group"), "root:x:0:\nnode:x:1000:\n");
+    await mkdir(path.join(dir, "root"), { mode: 0o700 });
+    await mkdir(path.join(dir, "home", "node"), { recursive: true });
+    await run("chown", ["1000:1000", path.join(dir, "home", "node")]);
+    const tmp = path.join(dir, "tmp");
+    await mkdir(tmp);
+    // mkdir applies the umask and drops the sticky bit; chmod sets the exact mode.
+    await chmod(tmp, 0o1777);
+    // rename is atomic, so the final dir exists only once complete. Losing the race to another
+    // process is fine: its dir is identical.
+    await rename(dir, finalDir).catch(async (err: NodeJS.ErrnoException) => {
+      if (!(await isComplete(finalDir))) throw err;
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return finalDir;
+}
+
+/** busybox in /bin with a symlink per applet, and /usr/bin/env for `#!/usr/bin/env` scripts. */
+async function installBusybox(dir: string, busybox: string): Promise<void> {
+  const bin = path.join(dir, "bin");
+  await mkdir(bin, { recursive: true });
+  await copyFile(busybox, path.join(bin, "busybox"));
+  await chmod(path.join(bin, "busybox"), 0o755);
+  const { stdout } = await run(busybox, ["--list"]);
+  const applets = stdout.split("\n").filter((a) => a !== "" && a !== "busybox");
+  for (const needed of ["sh", "env", "wget"]) {
+    if (!applets.includes(needed)) throw new Error(`${busybox} --list lacks ${needed}`);
+  }
+  await Promise.all(applets.map((a) => symlink("busybox", path.join(bin, a))));
+  await mkdir(path.join(dir, "usr", "bin"), { recursive: true });
+  await symlink("/bin/busybox", path.join(dir, "usr", "bin", "env"));
+}
+
+async function copyInto(root: string, src: string, target: string): Promise<void> {
+  const dest = path.join(root, target);
+  await mkdir(path.dirname(dest), { recursive: true });
+  await copyFile(src, dest);
+  await chmod(dest, (await stat(src)).mode & 0o7777);
+}
+
+/**
+ * The absolute paths `ldd` prints for a binary: `libx.so => /path (0x…)` and the loader's own
+ * `/lib64/ld-linux-x86-64.so.2 (0x…)`. The vDSO has no file; a static binary has no libraries.
+ */
+async function sharedLibraries(binary: string): Promise<string[]> {
+  const { code, stdout, stderr } = await run("ldd", [binary], { allowFailure: true });
+  if (code !== 0) {
+    if (/not a dynamic executable|statically linked/.test(stdout + stderr)) return [];
+    throw new Error(`ldd ${binary} failed (${code}): ${stderr}`);
+  }
+  const libs: string[] = [];
+  for (const line of stdout.split("\n")) {
+    if (/not found/.test(line)) throw new Error(`ldd ${binary}: ${line.trim()}`);
+    const match = /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
+    if (match?.[1]) libs.push(match[1]);
+  }
+  return libs;
+}
+
+async function isComplete(dir: string): Promise<boolean> {
+  return access(path.join(dir, "tmp")).then(
+    () => true,
+    () => false,
+  );
+}
+
+// The rootfs has busybox but none of its libraries: only the static build works there.
+async function findStaticBusybox(): Promise<string> {
+  for (const candidate of BUSYBOX_CANDIDATES) {
+    const { stdout, stderr } = await run("ldd", [candidate], { allowFailure: true });
+    if (/not a dynamic executable|statically linked/.test(stdout + stderr)) return candidate;
+  }
+  throw new Error("no static busybox found; install it with `apt-get install busybox-static`");
+}
+
+/** The CA file the host's npm is configured with (`cafile`), if any. */
+async function npmCaFile(): Promise<string | undefined> {
+  const npm = await findExecutable("npm", "install Node.js with npm");
+  const { stdout } = await run(npm, ["config", "get", "cafile"], { allowFailure: true });
+  const file = stdout.trim();
+  return file.startsWith("/") ? file : undefined;
+}
