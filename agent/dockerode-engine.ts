@@ -1,4 +1,5 @@
-import Docker from "dockerode";
+import { createRequire, Module } from "node:module";
+import type Docker from "dockerode";
 import {
   type ContainerState,
   ContainerState as ContainerStateSchema,
@@ -6,6 +7,63 @@ import {
 } from "../contracts/index.js";
 import { type ContainerDetails, DOCKER_EVENT_FILTER, type DockerEngine } from "./docker-engine.js";
 import { sinceFromIso } from "./docker-event.js";
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Loads dockerode without two files that it and docker-modem require at import, whose
+ * dependencies the agent almost never needs: dockerode's BuildKit session (`@grpc/grpc-js`,
+ * `@grpc/proto-loader`, `protobufjs`; used only by `buildImage` with a session) and docker-modem's
+ * ssh transport (`ssh2`, with a native addon and 16 MB of WebAssembly memory; used only with an
+ * `ssh://` DOCKER_HOST). Loading them costs an agent about 13 MB of resident memory for nothing
+ * (docs/AGENT.md, "Memory"). Each file exports one function, so until that function is first
+ * called a stand-in takes its place in the CommonJS module cache; the first call loads the real
+ * file and hands over to it. An ssh:// host still works: it pays for ssh2 when it connects.
+ *
+ * `require.cache` is Node's documented module cache, and adding entries to it is supported. A file
+ * that no longer resolves (a later dockerode or docker-modem laid out differently) is loaded
+ * eagerly as before: memory, not behaviour, is at stake, and agent/dockerode-engine.test.ts
+ * notices the change.
+ */
+function loadDockerode(): typeof Docker {
+  const dockerodeMain = require.resolve("dockerode");
+  // Loaded already (by whoever came first in this process): its files are what they are.
+  if (require.cache[dockerodeMain]) return require(dockerodeMain);
+  const fromDockerode = createRequire(dockerodeMain);
+  const deferred: Array<() => string> = [
+    () => fromDockerode.resolve("./session"),
+    () => createRequire(fromDockerode.resolve("docker-modem")).resolve("./ssh"),
+  ];
+  for (const resolve of deferred) {
+    let filename: string;
+    try {
+      filename = resolve();
+    } catch {
+      continue;
+    }
+    if (!require.cache[filename]) deferUntilCalled(filename);
+  }
+  return require(dockerodeMain);
+}
+
+/** Puts a stand-in for the single-function module `filename` into the module cache. */
+function deferUntilCalled(filename: string): void {
+  let real: ((...args: unknown[]) => unknown) | undefined;
+  const standIn = new Module(filename);
+  standIn.filename = filename;
+  standIn.loaded = true;
+  standIn.exports = function deferred(this: unknown, ...args: unknown[]): unknown {
+    if (!real) {
+      // Out of the cache, so that require() evaluates the real file (and caches that instead).
+      if (require.cache[filename] === standIn) delete require.cache[filename];
+      real = require(filename) as (...args: unknown[]) => unknown;
+    }
+    return real.apply(this, args);
+  };
+  require.cache[filename] = standIn;
+}
+
+const Dockerode = loadDockerode();
 
 /** Docker reports this StartedAt for a container that never ran. */
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -17,7 +75,7 @@ const ZERO_TIME = "0001-01-01T00:00:00Z";
  * kill an event stream that is merely quiet.
  */
 export function createDockerodeEngine(): DockerEngine {
-  const docker = new Docker();
+  const docker = new Dockerode();
   return {
     async openEventStream({ since, until, signal }) {
       // `since` is a string so that nanoseconds survive; Docker's API accepts "<s>.<ns>".

@@ -13,6 +13,9 @@ export interface RunningAgent {
 
 /** Connects the agent to NATS and the local Docker engine, and starts it. */
 export function runAgent(config: AgentConfig, log: Logger): Promise<RunningAgent> {
+  // autoheal variables that are ignored or overridden (agent/config.ts), said before the wait
+  // for NATS so that they show even while the server is unreachable.
+  for (const note of config.notes ?? []) log.warn(note);
   const name = `fleetheal-agent-${config.hostId}`;
   const nats = { servers: config.natsUrl, name, log, settings: config.nats };
   return startOnNats(nats, async (nc, fjs) => {

@@ -96,6 +96,11 @@ const CONFIG = {
   referenceMessages: envNumber("FLEETHEAL_BENCH_REFERENCE_MSGS", 5_000),
   /** The agent's log level; debug (the rig's default) would add a log line per event. */
   logLevel: process.env.FLEETHEAL_BENCH_LOG_LEVEL ?? "info",
+  /**
+   * NODE_OPTIONS for the agent only, e.g. `--max-semi-space-size=16` to compare with V8's default
+   * young generation (bin/fleetheal.js then leaves it alone). Empty: as operators run it.
+   */
+  agentNodeOptions: process.env.FLEETHEAL_BENCH_AGENT_NODE_OPTIONS ?? "",
   output:
     process.env.FLEETHEAL_BENCH_OUTPUT ??
     path.join(REPO, "bench", "results", "agent-footprint.json"),
@@ -617,6 +622,7 @@ async function main(): Promise<void> {
       FLEETHEAL_HOST_ID: HOST,
       DOCKER_HOST: engine.dockerHost,
       FLEETHEAL_LOG_LEVEL: CONFIG.logLevel,
+      ...(CONFIG.agentNodeOptions ? { NODE_OPTIONS: CONFIG.agentNodeOptions } : {}),
     });
     cleanups.push(() => agent[Symbol.asyncDispose]());
     const kv = await waitFor(() => new Kvm(nc).open(HOSTS_BUCKET), {

@@ -5,15 +5,24 @@
 //   npm run bench:gateway
 //
 // Three processes: this one runs the load generator (autocannon); the gateway under test and the
-// reference each run in a child process of their own (`node --import tsx`), so the load generator
-// never shares an event loop (or a core's time slice) with a server, and each server's RSS and
-// CPU time are its own (/proc/<pid>).
+// reference each run in a child process of their own, so the load generator never shares an
+// event loop (or a core's time slice) with a server, and each server's RSS and CPU time are its
+// own (/proc/<pid>).
+//
+// The servers run as the gateway is deployed: plain `node` on the compiled code in dist/, with no
+// TypeScript loader (tsx alone adds ~36 MB of RSS and would make the memory figures estimates).
+// So this bench first runs `npm run build` (and stops if it fails), then transpiles this file and the in-memory ports it uses (test/support/gateway-fakes.ts) into
+// dist/bench/ and dist/test/support/, where their relative imports resolve to the built gateway.
+// Only the load generator runs under tsx.
 //
 // - gateway child: the real `buildApp()` on in-memory control/event ports. Its FleetView is fed
 //   1,000 host snapshots (JSON written by this process, read one line at a time and decoded with
 //   the contract as the KV watch does) applied with receivedAt = now. heartbeatMs is long
 //   (10 min by default) so that no host changes status during the run, except the 2 % that were
-//   last heard from 4.5 heartbeats ago and stay stale throughout.
+//   last heard from 4.5 heartbeats ago and stay stale throughout. With
+//   FLEETHEAL_BENCH_REFRESH_PER_S, snapshots are read again from the file while the load runs,
+//   decoded, given what a heartbeat changes (sequence number, clock, uptime, outbox count, the
+//   failing streak of unhealthy containers) and applied.
 // - reference child: `Fastify({ logger: false })` with two routes that send pre-encoded JSON
 //   Buffers: the exact bytes the gateway answered for `/health` and for
 //   `/containers?health=unhealthy` (so the same size), on the same paths.
@@ -28,12 +37,13 @@
 // view empty, loaded, and after the runs, plus the peak (VmHWM).
 //
 // Everything is configurable through environment variables (see CONFIG); with
-// FLEETHEAL_BENCH_CPU_PROF=<dir> the gateway child writes a V8 CPU profile there. Results go to
-// bench/results/gateway.json.
+// FLEETHEAL_BENCH_CPU_PROF=<dir> the gateway child writes a V8 CPU profile there, and
+// FLEETHEAL_BENCH_GATEWAY_NODE_FLAGS gives it Node/V8 flags (to measure one before deploying
+// it). Results go to bench/results/gateway.json.
 
 import { type ChildProcess, execFile, fork } from "node:child_process";
 import { createReadStream, openSync, readSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -42,9 +52,13 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../contracts/index.js";
 
-const SELF = fileURLToPath(import.meta.url);
-const REPO = path.resolve(path.dirname(SELF), "..");
 const ROLE_ENV = "FLEETHEAL_BENCH_GATEWAY_ROLE";
+/** The checkout, passed to the children: they run from dist/bench/, one level deeper. */
+const REPO_ENV = "FLEETHEAL_BENCH_GATEWAY_REPO";
+const REPO =
+  process.env[REPO_ENV] ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** This file compiled, as the server children run it (see compileChildren). */
+const CHILD = path.join(REPO, "dist", "bench", "gateway.js");
 const FLEET_FILE_ENV = "FLEETHEAL_BENCH_GATEWAY_FLEET_FILE";
 
 function envNumber(name: string, fallback: number): number {
@@ -79,6 +93,13 @@ const CONFIG = {
   rounds: envNumber("FLEETHEAL_BENCH_ROUNDS", 3),
   /** `app.inject()` calls timed in-process per route (the /containers count is a tenth of it). */
   injectCalls: envNumber("FLEETHEAL_BENCH_INJECT_CALLS", 2_000),
+  /**
+   * Node or V8 flags for the gateway child only, space-separated (e.g. `--max-semi-space-size=4`):
+   * to measure a flag before it goes into the gateway's deployment.
+   */
+  gatewayNodeFlags: (process.env.FLEETHEAL_BENCH_GATEWAY_NODE_FLAGS ?? "")
+    .split(" ")
+    .filter(Boolean),
   /** Set to a folder to write a V8 CPU profile of the gateway child (`node --cpu-prof`). */
   cpuProfDir: process.env.FLEETHEAL_BENCH_CPU_PROF ?? "",
   seed: envNumber("FLEETHEAL_BENCH_SEED", 20261127),
@@ -421,7 +442,7 @@ interface GatewayInfo {
 }
 
 interface ReferenceInfo {
-  /** The plain Fastify process (with tsx and this file) ready, after a full GC, before any request. */
+  /** The plain Fastify process ready, after a full GC, before any request. */
   memoryLoaded: NodeJS.MemoryUsage;
 }
 
@@ -449,7 +470,7 @@ function settledMemory(): NodeJS.MemoryUsage {
 type ToParent =
   | { type: "hello" }
   | { type: "ready"; port: number; info: GatewayInfo | ReferenceInfo }
-  | { type: "stats"; memory: NodeJS.MemoryUsage }
+  | { type: "stats"; before: NodeJS.MemoryUsage; memory: NodeJS.MemoryUsage }
   | { type: "measured"; measured: Measured };
 type ToChild =
   | { type: "bodies"; routes: { path: string; body: string }[] }
@@ -475,7 +496,11 @@ async function timeInject(app: import("fastify").FastifyInstance): Promise<Measu
 /** Answers the parent's requests until it says exit. */
 function serveParent(app: import("fastify").FastifyInstance, measure: () => Promise<Measured>) {
   process.on("message", (m: ToChild) => {
-    if (m.type === "stats") send({ type: "stats", memory: settledMemory() });
+    if (m.type === "stats") {
+      // The heap as the runs left it (garbage included), then after a full GC.
+      const before = process.memoryUsage();
+      send({ type: "stats", before, memory: settledMemory() });
+    }
     if (m.type === "measure")
       void measure().then((measured) => send({ type: "measured", measured }));
     if (m.type === "exit") void app.close().finally(() => process.exit(0));
@@ -544,11 +569,13 @@ async function serveGateway(): Promise<void> {
         throw new Error(`generated snapshot does not match the contract: ${d.error.message}`);
       decoded.push(d.value);
     } else if (line.startsWith("L\t")) {
-      const [, host, id, json] = line.split("\t");
-      const d = decode(LedgerEntry, json as string);
+      const d = decode(LedgerEntry, line.slice(line.indexOf("{")));
       if (!d.ok)
         throw new Error(`generated ledger entry does not match the contract: ${d.error.message}`);
-      ledger.push({ host: host as string, id: id as string, entry: d.value });
+      // The ids as decoded, not cut from the line: a slice of it is a V8 sliced string that
+      // would keep the whole chunk readline cut the line from (with its snapshots) alive in
+      // the view's ledger keys, 10 MB of the bench's input counted as the gateway's memory.
+      ledger.push({ host: d.value.host, id: d.value.containerId, entry: d.value });
     }
   }
   const staleEvery = CONFIG.staleHostShare > 0 ? Math.round(1 / CONFIG.staleHostShare) : 0;
@@ -594,7 +621,19 @@ async function serveGateway(): Promise<void> {
         const bytes = Buffer.allocUnsafe(at.length);
         readSync(fd, bytes, 0, at.length, at.position);
         const d = decode(HostSnapshot, bytes);
-        if (d.ok) view.apply(d.value, receivedAt(i) === now ? Date.now() : receivedAt(i));
+        if (d.ok) {
+          // What a heartbeat changes, so that the view cannot keep the whole previous snapshot:
+          // the agent's sequence number, clock, uptime and outbox counter, and the streak of
+          // each unhealthy container (its health check keeps failing).
+          const s = d.value;
+          const beat = Math.floor(refreshed / where.length) + 1;
+          s.seq += beat;
+          s.at = new Date().toISOString();
+          s.agent.uptimeSeconds += beat * Math.round(CONFIG.heartbeatMs / 1000);
+          s.outbox.published += beat;
+          for (const c of s.containers) if (c.health === "unhealthy") c.failingStreak += beat;
+          view.apply(s, receivedAt(i) === now ? Date.now() : receivedAt(i));
+        }
         refreshed++;
       }
     }, 10).unref();
@@ -718,16 +757,18 @@ async function startServer(
   options: { onHello?: ToChild; env?: Record<string, string> } = {},
 ): Promise<Server> {
   const { onHello } = options;
-  // --expose-gc only lets the child settle the heap before it reports its memory.
-  const execArgv = ["--import", "tsx", "--expose-gc"];
+  // Plain node, as deployed: an explicit execArgv keeps this process's tsx loader out of the
+  // child. --expose-gc only lets the child settle the heap before it reports its memory.
+  const execArgv = ["--expose-gc"];
+  if (name === "gateway") execArgv.push(...CONFIG.gatewayNodeFlags);
   if (name === "gateway" && CONFIG.cpuProfDir) {
     await mkdir(CONFIG.cpuProfDir, { recursive: true });
     execArgv.push("--cpu-prof", "--cpu-prof-dir", CONFIG.cpuProfDir);
   }
-  const child = fork(SELF, [], {
+  const child = fork(CHILD, [], {
     cwd: REPO,
     execArgv,
-    env: { ...process.env, ...options.env, [ROLE_ENV]: name },
+    env: { ...process.env, ...options.env, [ROLE_ENV]: name, [REPO_ENV]: REPO },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const ready = new Promise<ToParent & { type: "ready" }>((resolve, reject) => {
@@ -866,28 +907,53 @@ async function load(
   };
 }
 
-/**
- * RSS of an idle Node process with and without `--import tsx`, after a GC: what running the
- * servers through tsx adds to their RSS (the loader's own thread), which `node dist/…` would not.
- */
-async function tsxOverheadMb(): Promise<{ plainNodeMb: number; withTsxMb: number; tsxMb: number }> {
+/** RSS of an idle `node` after a GC: what any Node server costs before it does anything. */
+async function idleNodeMb(): Promise<number> {
   const code =
     "await new Promise((r) => setTimeout(r, 300)); globalThis.gc(); process.stdout.write(String(process.memoryUsage().rss));";
-  const rss = async (extra: string[]) => {
+  const rss = async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [...extra, "--expose-gc", "--input-type=module", "-e", code],
+      ["--expose-gc", "--input-type=module", "-e", code],
       { cwd: REPO },
     );
     return Number(stdout) / 1024 / 1024;
   };
-  const plain = median([await rss([]), await rss([]), await rss([])]);
-  const tsx = median([
-    await rss(["--import", "tsx"]),
-    await rss(["--import", "tsx"]),
-    await rss(["--import", "tsx"]),
-  ]);
-  return { plainNodeMb: round(plain, 1), withTsxMb: round(tsx, 1), tsxMb: round(tsx - plain, 1) };
+  return round(median([await rss(), await rss(), await rss()]), 1);
+}
+
+/**
+ * Builds what the server children run: the gateway compiled by `npm run build`, and this file
+ * and the in-memory ports transpiled into dist/ beside it, so that their relative imports
+ * (`../gateway/app.js`, `../../contracts/index.js`) load the built gateway and nothing else.
+ */
+async function compileChildren(): Promise<void> {
+  try {
+    await promisify(execFile)("npm", ["run", "--silent", "build"], { cwd: REPO });
+  } catch (err) {
+    const { stdout = "", stderr = "" } = err as { stdout?: string; stderr?: string };
+    throw new Error(
+      `npm run build failed; the bench measures the built gateway:\n${stdout}${stderr}`,
+    );
+  }
+  // Loaded here only: the server children must not carry the compiler.
+  const { default: ts } = await import("typescript");
+  for (const source of ["bench/gateway.ts", "test/support/gateway-fakes.ts"]) {
+    const { outputText } = ts.transpileModule(await readFile(path.join(REPO, source), "utf8"), {
+      fileName: source,
+      compilerOptions: {
+        module: ts.ModuleKind.ES2022,
+        target: ts.ScriptTarget.ES2023,
+        verbatimModuleSyntax: true,
+      },
+    });
+    const out = path.join(REPO, "dist", source.replace(/\.ts$/, ".js"));
+    await mkdir(path.dirname(out), { recursive: true });
+    // Written whole under another name, then renamed: a concurrent run never reads half a file.
+    const partial = `${out}.${process.pid}`;
+    await writeFile(partial, outputText);
+    await rename(partial, out);
+  }
 }
 
 function log(message: string): void {
@@ -903,7 +969,9 @@ async function main(): Promise<void> {
   let failure: unknown;
   try {
     log(`starting the gateway with ${CONFIG.hosts} hosts × ${CONFIG.containersPerHost} containers`);
-    const tsx = await tsxOverheadMb();
+    log("building dist/ (npm run build) and the server children");
+    await compileChildren();
+    const idleNode = await idleNodeMb();
     const fleet = await writeFleet(fleetFile);
     log(`wrote the fleet's ${fleet.snapshotJsonMB} MB of snapshots in ${fleet.generateMs} ms`);
     const gateway = await startServer("gateway", { env: { [FLEET_FILE_ENV]: fleetFile } });
@@ -974,10 +1042,11 @@ async function main(): Promise<void> {
       gateway: await procStat(gateway.child.pid as number),
       reference: await procStat(reference.child.pid as number),
     };
-    const heapAfterGc = {
-      gateway: (await ask(gateway, { type: "stats" }, "stats")).memory,
-      reference: (await ask(reference, { type: "stats" }, "stats")).memory,
+    const stats = {
+      gateway: await ask(gateway, { type: "stats" }, "stats"),
+      reference: await ask(reference, { type: "stats" }, "stats"),
     };
+    const heapAfterGc = { gateway: stats.gateway.memory, reference: stats.reference.memory };
     log("timing requests in-process");
     const measured = {
       gateway: (await ask(gateway, { type: "measure" }, "measured")).measured,
@@ -1002,7 +1071,7 @@ async function main(): Promise<void> {
       config: CONFIG,
       method: {
         loadTool:
-          "autocannon 8 in the main process; each server in its own child process (node --import tsx)",
+          "autocannon 8 in the main process (tsx); each server in its own child process, plain node on the code built in dist/",
         reference:
           "plain Fastify({ logger: false }), same paths, a pre-serialised string identical to the gateway's body",
         latency:
@@ -1021,6 +1090,10 @@ async function main(): Promise<void> {
         gatewayHeapUsedMbLoaded: mb(gw.memoryLoaded.heapUsed),
         gatewayRssMbAfterRuns: mb(rssAfter.gateway.rssKb * 1024),
         gatewayRssMbPeak: mb(rssAfter.gateway.hwmKb * 1024),
+        /** V8's heap as the runs left it: used (garbage included) and committed. */
+        gatewayHeapUsedMbAfterRuns: mb(stats.gateway.before.heapUsed),
+        gatewayHeapTotalMbAfterRuns: mb(stats.gateway.before.heapTotal),
+        gatewayExternalMbAfterRuns: mb(stats.gateway.before.external),
         gatewayRssMbAfterRunsAndGc: mb(heapAfterGc.gateway.rss),
         gatewayHeapUsedMbAfterRunsAndGc: mb(heapAfterGc.gateway.heapUsed),
         referenceRssMbLoaded: mb(ref.memoryLoaded.rss),
@@ -1028,8 +1101,8 @@ async function main(): Promise<void> {
         referenceRssMbAfterRuns: mb(rssAfter.reference.rssKb * 1024),
         referenceRssMbPeak: mb(rssAfter.reference.hwmKb * 1024),
         referenceRssMbAfterRunsAndGc: mb(heapAfterGc.reference.rss),
-        /** Idle node with and without --import tsx: what tsx adds to both servers' RSS. */
-        tsx,
+        /** An idle `node` after a GC: the part of every figure here that is Node itself. */
+        idleNodeMb: idleNode,
         rssTargetMb: 200,
         meetsRssTarget: {
           loaded: mb(gw.memoryLoaded.rss) < 200,
@@ -1130,6 +1203,9 @@ interface Printed {
     gatewayHeapUsedMbLoaded: number;
     gatewayRssMbAfterRuns: number;
     gatewayRssMbPeak: number;
+    gatewayHeapUsedMbAfterRuns: number;
+    gatewayHeapTotalMbAfterRuns: number;
+    gatewayExternalMbAfterRuns: number;
     gatewayRssMbAfterRunsAndGc: number;
     gatewayHeapUsedMbAfterRunsAndGc: number;
     referenceRssMbLoaded: number;
@@ -1137,7 +1213,7 @@ interface Printed {
     referenceRssMbAfterRuns: number;
     referenceRssMbPeak: number;
     referenceRssMbAfterRunsAndGc: number;
-    tsx: { plainNodeMb: number; withTsxMb: number; tsxMb: number };
+    idleNodeMb: number;
     meetsRssTarget: { loaded: boolean; afterRuns: boolean; peak: boolean };
   };
   summary: ReturnType<typeof summarise>;
@@ -1159,7 +1235,7 @@ function printTable(result: Printed): void {
     `${name} throughput ${r.throughput.median} (rounds ${r.throughput.perRound.join(", ")}), p99 ${r.p99.median} (${r.p99.perRound.join(", ")}), p50 ${r.p50.median}, server CPU per request ${r.serverCpuPerRequest.median}`;
   const out = [
     "",
-    `Gateway, ${g.fleet.hosts} hosts × ${CONFIG.containersPerHost} containers (${g.fleet.containers}; ${g.fleet.unhealthy} unhealthy, ${g.fleet.starting} starting, ${g.fleet.staleHosts} stale hosts, ${g.fleet.ledgerEntries} with a ledger), ${CONFIG.connections} connections, ${CONFIG.rounds} rounds of ${CONFIG.durationS} s after ${CONFIG.warmupS} s warm-up; medians${CONFIG.refreshPerSecond ? `; ${CONFIG.refreshPerSecond} snapshots/s re-applied during the runs` : ""}`,
+    `Gateway, ${g.fleet.hosts} hosts × ${CONFIG.containersPerHost} containers (${g.fleet.containers}; ${g.fleet.unhealthy} unhealthy, ${g.fleet.starting} starting, ${g.fleet.staleHosts} stale hosts, ${g.fleet.ledgerEntries} with a ledger), ${CONFIG.connections} connections, ${CONFIG.rounds} rounds of ${CONFIG.durationS} s after ${CONFIG.warmupS} s warm-up; medians${CONFIG.refreshPerSecond ? `; ${CONFIG.refreshPerSecond} snapshots/s re-applied during the runs` : ""}${CONFIG.gatewayNodeFlags.length ? `; gateway flags ${CONFIG.gatewayNodeFlags.join(" ")}` : ""}`,
     "",
     "| target | req/s | p50 ms | p99 ms | body B | server CPU µs/req | errors (all rounds) |",
     "|---|---:|---:|---:|---:|---:|---:|",
@@ -1183,9 +1259,9 @@ function printTable(result: Printed): void {
       : undefined,
     `setup: ${result.fleetJson.snapshotJsonMB} MB of snapshot JSON; decode ${g.setupMs.decode1000} ms, apply ${g.setupMs.apply1000} ms (${g.fleet.hosts} snapshots), first /health build ${g.setupMs.firstHealthBuild} ms, first /containers query ${g.setupMs.firstContainersQuery} ms`,
     `memory (RSS; heap used after a full GC in parentheses):`,
-    `  gateway   empty view ${m.gatewayRssMbEmpty} MB (${m.gatewayHeapUsedMbEmpty}), loaded ${m.gatewayRssMbLoaded} MB (${m.gatewayHeapUsedMbLoaded}), after the runs ${m.gatewayRssMbAfterRuns} MB, after the runs and a GC ${m.gatewayRssMbAfterRunsAndGc} MB (${m.gatewayHeapUsedMbAfterRunsAndGc}), peak ${m.gatewayRssMbPeak} MB`,
+    `  gateway   empty view ${m.gatewayRssMbEmpty} MB (${m.gatewayHeapUsedMbEmpty}), loaded ${m.gatewayRssMbLoaded} MB (${m.gatewayHeapUsedMbLoaded}), after the runs ${m.gatewayRssMbAfterRuns} MB (heap ${m.gatewayHeapUsedMbAfterRuns} used of ${m.gatewayHeapTotalMbAfterRuns} committed, external ${m.gatewayExternalMbAfterRuns}), after the runs and a GC ${m.gatewayRssMbAfterRunsAndGc} MB (${m.gatewayHeapUsedMbAfterRunsAndGc}), peak ${m.gatewayRssMbPeak} MB`,
     `  reference loaded ${m.referenceRssMbLoaded} MB (${m.referenceHeapUsedMbLoaded}), after the runs ${m.referenceRssMbAfterRuns} MB, after the runs and a GC ${m.referenceRssMbAfterRunsAndGc} MB, peak ${m.referenceRssMbPeak} MB`,
-    `  idle node ${m.tsx.plainNodeMb} MB, with --import tsx ${m.tsx.withTsxMb} MB: tsx adds ${m.tsx.tsxMb} MB to both servers (node dist/… would not)`,
+    `  idle node ${m.idleNodeMb} MB (both servers run plain node on dist/, as deployed)`,
     `  target < 200 MB: loaded ${yes(m.meetsRssTarget.loaded)}, after the runs ${yes(m.meetsRssTarget.afterRuns)}, peak ${yes(m.meetsRssTarget.peak)}`,
     `load average ${result.machine.loadAverageBefore.join(" ")} before, ${result.machine.loadAverageAfter.join(" ")} after; ${result.durationS} s in all`,
   ];

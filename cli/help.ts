@@ -17,8 +17,26 @@ Commands:
             and the API reference at /docs (docs/API.md).
   release <host> <container>
             Releases a quarantined container (by id, id prefix or name) so it is healed
-            again, and records who did it. Exit code 0 when released, 2 on bad arguments
-            or NATS configuration (including refused credentials or TLS).
+            again, and records who did it: through the gateway when --gateway or
+            FLEETHEAL_GATEWAY_URL is given, otherwise directly over NATS. Exit code 0 when
+            released, 1 when not quarantined, 2 on bad arguments or NATS configuration
+            (including refused credentials or TLS).
+  status    The fleet's health (GET /health); exit code 1 when degraded or unhealthy.
+  hosts     Every host: status, last seen, Docker, agent, containers by health.
+  containers [--host h] [--health h] [--state s] [--label k=v] [--name text]
+            [--quarantined] [--opted-in] [--limit n] [--all]
+            Containers across the fleet, filtered and paged like GET /containers.
+  events [--host h] [--container c] [--kind k] [--since 10m] [--follow]
+            Event and remediation history; --follow prints them live (SSE), resuming
+            with Last-Event-ID when the connection drops.
+  restart <host> <container>  Restarts a container by hand through its agent (admin token).
+  pause [--reason text]  Pauses healing fleet-wide (admin token).
+  resume    Resumes healing (admin token).
+            status, hosts, containers, events, restart, pause, resume (and release with
+            a gateway) talk to the gateway over HTTP. Common options: --gateway <url>,
+            --token-file <file>, --json (the API's JSON). Exit codes: 0 ok, 1 negative
+            answer, 2 usage or configuration, 3 gateway unreachable or HTTP error,
+            4 authentication refused. Details: fleetheal <command> --help, docs/CLI.md.
   nats-auth --hosts <a,b,c> [--out <dir>] [--force]
             Writes a nats-server include file (fleetheal-auth.conf) with one least-privilege
             user per host agent plus handler, gateway and reader (read-only), and per user
@@ -26,6 +44,9 @@ Commands:
             See docs/SECURITY.md.
   notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints
             OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).
+  healthcheck [agent|handler|gateway|up]
+            The container image's HEALTHCHECK: exit code 0 when the role running in this
+            container (PID 1's, unless named) is healthy, 1 with the reason when not.
 
 Options:
   -h, --help      Show this help (also: fleetheal <command> --help)
@@ -61,6 +82,9 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_OUTBOX_CAPACITY   Events held until JetStream acks them [10000]
   FLEETHEAL_EVENT_QUEUE_CAPACITY  Docker event lines queued for processing [50000]
   FLEETHEAL_RECONCILE_INTERVAL_MS Periodic full list-and-inspect [60000]
+  AUTOHEAL_CONTAINER_LABEL, AUTOHEAL_DEFAULT_STOP_TIMEOUT  The autoheal container's names,
+                              accepted for FLEETHEAL_LABEL and FLEETHEAL_STOP_TIMEOUT; its other
+                              variables are ignored with a warning (docs/MIGRATING.md)
  handler:
   FLEETHEAL_MAX_EVENT_AGE_MS  Older unhealthy events are not acted on [300000]
   FLEETHEAL_COMMAND_TIMEOUT_MS  How long a restart may take before it is retried [60000]
@@ -69,6 +93,9 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_NOTIFY_EVENTS     Phases to notify, or 'all' [restarted,failed,quarantined,released]
   FLEETHEAL_NOTIFY_TIMEOUT_MS Per-attempt HTTP timeout [5000]
   FLEETHEAL_NOTIFY_MAX_AGE_MS Older records are not notified [3600000]
+  WEBHOOK_URL, APPRISE_URL    The autoheal container's webhooks, used when FLEETHEAL_NOTIFY_URLS
+                              is not set; WEBHOOK_JSON_KEY text|content makes WEBHOOK_URL a
+                              slack|discord target [content]
  gateway:
   FLEETHEAL_GATEWAY_PORT      HTTP port [8080]
   FLEETHEAL_GATEWAY_HOST      HTTP bind address [0.0.0.0]
@@ -84,6 +111,10 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_GATEWAY_MAX_STREAMS     Concurrent /events/stream clients [100]
   FLEETHEAL_GATEWAY_TRUST_PROXY     Trust X-Forwarded-For from a reverse proxy [false]
   FLEETHEAL_COMMAND_TIMEOUT_MS      (also) How long a manual restart waits for the agent [60000]
+ gateway commands (status, hosts, containers, events, restart, release, pause, resume):
+  FLEETHEAL_GATEWAY_URL       The gateway's URL [http://127.0.0.1:8080]
+  FLEETHEAL_GATEWAY_TOKEN     Bearer token sent to the gateway (read or admin); or *_FILE
+                              [none; actions fall back to <FLEETHEAL_DATA_DIR>/admin-token]
  up:
   FLEETHEAL_DATA_DIR          Where the embedded nats-server keeps its store, and the
                               generated admin token (admin-token, mode 0600) [./.fleetheal]

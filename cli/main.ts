@@ -1,103 +1,30 @@
-import { resolve } from "node:path";
-import { z } from "zod";
-import { loadAgentConfig } from "../agent/config.js";
-import { intFromEnv, loadEnv } from "../common/config.js";
-import { ConfigError, describeError } from "../common/errors.js";
+import { describeError } from "../common/errors.js";
 import { runUntilSignal, type Stoppable } from "../common/lifecycle.js";
 import { createLogger } from "../common/logger.js";
-import { needsExternalNats } from "../common/nats-config.js";
 import { VERSION } from "../common/version.js";
-import { loadGatewayConfig } from "../gateway/config.js";
-import { loadHandlerConfig } from "../handlers/config.js";
-import { ensureAdminTokenFile } from "./admin-token.js";
-import { startEmbeddedNats } from "./embedded-nats.js";
+import { isClientCommand, runClientProcess } from "./commands/index.js";
 import { HELP } from "./help.js";
+import { roleHelp } from "./role-help.js";
 
-const UpEnv = z.object({
-  FLEETHEAL_NATS_URL: z.string().optional(),
-  FLEETHEAL_DATA_DIR: z.string().default(".fleetheal"),
-  FLEETHEAL_NATS_PORT: intFromEnv({ min: 1, max: 65_535, default: 4222 }),
-  FLEETHEAL_NATS_SERVER_BIN: z.string().default("nats-server"),
-});
-
-// Each role's code is loaded only when that role runs: an agent on every host should not carry
-// the gateway's HTTP stack or the handlers in memory.
-const runAgent: typeof import("../agent/main.js").runAgent = async (...args) =>
-  (await import("../agent/main.js")).runAgent(...args);
-const runHandlers: typeof import("../handlers/main.js").runHandlers = async (...args) =>
-  (await import("../handlers/main.js")).runHandlers(...args);
-const runGateway: typeof import("../gateway/main.js").runGateway = async (...args) =>
-  (await import("../gateway/main.js")).runGateway(...args);
-
+// Each role's code, its configuration schema included, is loaded only when that role runs: an
+// agent on every host should not carry the gateway's HTTP stack, the handlers or their settings
+// in memory. What is loaded at start also sets how far V8's young generation grows, and with it
+// the agent's resident memory (docs/AGENT.md, "Memory").
 const COMMANDS: Record<string, () => Promise<Stoppable>> = {
-  agent: () => runAgent(loadAgentConfig(), createLogger("agent")),
-  handler: () => runHandlers(loadHandlerConfig(), createLogger("handler")),
-  gateway: () => runGateway(loadGatewayConfig(), createLogger("gateway")),
-  up: startAllInOne,
+  agent: async () => {
+    const config = (await import("../agent/config.js")).loadAgentConfig();
+    return (await import("../agent/main.js")).runAgent(config, createLogger("agent"));
+  },
+  handler: async () => {
+    const config = (await import("../handlers/config.js")).loadHandlerConfig();
+    return (await import("../handlers/main.js")).runHandlers(config, createLogger("handler"));
+  },
+  gateway: async () => {
+    const config = (await import("../gateway/config.js")).loadGatewayConfig();
+    return (await import("../gateway/main.js")).runGateway(config, createLogger("gateway"));
+  },
+  up: async () => (await import("./up.js")).startAllInOne(),
 };
-
-/** `fleetheal up`: every role in one process, for one host. */
-async function startAllInOne(): Promise<Stoppable> {
-  const env = loadEnv(UpEnv);
-  const log = createLogger("up");
-  // Validate every role's configuration before starting anything.
-  const agentConfig = loadAgentConfig();
-  const handlerConfig = loadHandlerConfig();
-  // The embedded server is plain loopback and not clustered: TLS, credentials, an inbox prefix
-  // or replicas only make sense with a NATS of the operator's own.
-  if (!env.FLEETHEAL_NATS_URL && agentConfig.nats && needsExternalNats(agentConfig.nats)) {
-    throw new ConfigError(
-      "invalid configuration:\n  FLEETHEAL_NATS_URL: is needed with FLEETHEAL_NATS_TLS_*, FLEETHEAL_NATS_USER, FLEETHEAL_NATS_TOKEN, FLEETHEAL_NATS_CREDS, FLEETHEAL_NATS_INBOX_PREFIX or FLEETHEAL_JS_REPLICAS above 1; the embedded nats-server of `fleetheal up` is plain loopback with one replica",
-    );
-  }
-  let gatewayConfig = loadGatewayConfig();
-  let tokenFile: string | undefined;
-  if (!gatewayConfig.adminToken) {
-    tokenFile = ensureAdminTokenFile(resolve(env.FLEETHEAL_DATA_DIR));
-    gatewayConfig = loadGatewayConfig({
-      ...process.env,
-      FLEETHEAL_GATEWAY_ADMIN_TOKEN_FILE: tokenFile,
-    });
-  }
-  const nats = env.FLEETHEAL_NATS_URL
-    ? undefined
-    : await startEmbeddedNats({
-        binary: env.FLEETHEAL_NATS_SERVER_BIN,
-        dataDir: resolve(env.FLEETHEAL_DATA_DIR),
-        port: env.FLEETHEAL_NATS_PORT,
-        log,
-      });
-  const natsUrl = nats?.url ?? (env.FLEETHEAL_NATS_URL as string);
-  const started: Stoppable[] = [];
-  // Stop in reverse order of start; one component failing to stop must not keep the others
-  // (or the embedded server) running.
-  const stopAll = async () => {
-    for (const component of started.reverse()) {
-      await component.stop().catch((error: unknown) => {
-        log.error({ err: describeError(error) }, "component failed to stop cleanly");
-      });
-    }
-    await nats?.stop();
-  };
-  try {
-    started.push(await runHandlers({ ...handlerConfig, natsUrl }, createLogger("handler")));
-    const gateway = await runGateway({ ...gatewayConfig, natsUrl }, createLogger("gateway"));
-    started.push(gateway);
-    started.push(await runAgent({ ...agentConfig, natsUrl }, createLogger("agent")));
-    process.stdout.write(
-      `fleetheal ${VERSION} is up on host ${agentConfig.hostId}: dashboard ${gateway.url}/, health ${gateway.url}/health\n` +
-        (tokenFile ? `the admin token for actions is in ${tokenFile}\n` : ""),
-    );
-    log.info(
-      { gateway: gateway.url, nats: natsUrl, host: agentConfig.hostId, adminTokenFile: tokenFile },
-      "fleetheal is up",
-    );
-  } catch (error) {
-    await stopAll().catch(() => {});
-    throw error;
-  }
-  return { stop: stopAll };
-}
 
 /** `fleetheal notify-test`: one shot; the exit code says whether every target took the sample. */
 async function notifyTest(): Promise<void> {
@@ -109,16 +36,6 @@ async function notifyTest(): Promise<void> {
     return 1;
   });
   // Idle keep-alive connections to the targets would hold the process for seconds.
-  process.exit(code);
-}
-
-/** `fleetheal release <host> <container>`: one shot, like notify-test. */
-async function release(args: string[]): Promise<void> {
-  const { releaseCommand } = await import("./release.js");
-  const code = await releaseCommand(args, process.env, {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`fleetheal release: ${line}\n`),
-  });
   process.exit(code);
 }
 
@@ -145,9 +62,22 @@ function main(argv: string[]): void {
     void natsAuth(rest);
     return;
   }
-  if (command === "release" && !rest.includes("-h") && !rest.includes("--help")) {
-    void release(rest);
+  // status, hosts, containers, events, restart, release, pause, resume (cli/commands/): each
+  // parses its own options and has its own --help.
+  if (isClientCommand(command)) {
+    void runClientProcess(command, rest);
     return;
+  }
+  // The image's HEALTHCHECK (cli/healthcheck.ts). It judges an agent or a handler by a heartbeat
+  // that the role keeps from the moment it has started.
+  if (command === "healthcheck") {
+    void import("./healthcheck.js").then((h) => h.runHealthcheck(rest));
+    return;
+  }
+  const role = COMMANDS[command];
+  if (role && (command === "agent" || command === "handler")) {
+    COMMANDS[command] = async () =>
+      (await import("./healthcheck.js")).keepHeartbeat(command, await role());
   }
   const start = COMMANDS[command];
   if (!start && command !== "notify-test" && command !== "nats-auth") {
@@ -156,7 +86,7 @@ function main(argv: string[]): void {
     return;
   }
   if (rest.includes("-h") || rest.includes("--help")) {
-    process.stdout.write(HELP);
+    process.stdout.write(roleHelp(command, HELP));
     return;
   }
   if (rest.length > 0) {

@@ -23,6 +23,13 @@ export interface HostRecord {
  * Everything a read needs is derived once when a snapshot arrives (counts, sorted containers,
  * health indexes), so that a heartbeat from one host costs the work of that host only, and a
  * request costs no sorting. Every change bumps `version`, which cached answers check.
+ *
+ * Memory: a snapshot is kept with every part that equals the host's previous snapshot replaced
+ * by the previous one's (see `shareUnchanged`), and the strings of containers that are new to
+ * the view are interned across the fleet (`StringPool`). A heartbeat that changes nothing then
+ * leaves its decoded copy to die young instead of replacing the host's containers in the old
+ * generation, and the labels, images and paths that compose projects repeat on every host are
+ * held once.
  */
 export class FleetView {
   private readonly hosts = new Map<string, HostRecord>();
@@ -34,10 +41,16 @@ export class FleetView {
   private versionCounter = 0;
   /** Hosts by id; rebuilt only when a host appears or goes, updated in place otherwise. */
   private sortedHosts: HostRecord[] | undefined;
+  private readonly strings = new StringPool();
 
+  /**
+   * Makes `snapshot` the host's latest. The view owns it from then on: parts of it may be
+   * replaced by equal parts of the host's previous snapshot, and it must not be changed after.
+   */
   apply(snapshot: HostSnapshot, receivedAt: number): void {
-    const record = toHostRecord(snapshot, receivedAt);
-    const known = this.hosts.has(snapshot.host);
+    const previous = this.hosts.get(snapshot.host);
+    const record = toHostRecord(snapshot, receivedAt, previous, this.strings);
+    const known = previous !== undefined;
     this.hosts.set(snapshot.host, record);
     if (!known) this.sortedHosts = undefined;
     else if (this.sortedHosts) {
@@ -129,8 +142,29 @@ export class FleetView {
   }
 }
 
-/** Derives everything reads need from a snapshot, once. */
-export function toHostRecord(snapshot: HostSnapshot, receivedAt: number): HostRecord {
+/**
+ * Derives everything reads need from a snapshot, once. With the host's previous record, the
+ * snapshot first shares what has not changed with it (see `shareUnchanged`), and when no
+ * container changed the derived lists are the previous record's too.
+ */
+export function toHostRecord(
+  snapshot: HostSnapshot,
+  receivedAt: number,
+  previous?: HostRecord,
+  strings?: StringPool,
+): HostRecord {
+  // The same object again is taken as it is now: nothing derived from it before is reused.
+  if (previous?.snapshot !== snapshot) {
+    if (previous) {
+      shareUnchanged(previous.snapshot, snapshot, strings);
+      if (snapshot.containers === previous.snapshot.containers) {
+        const { counts, sorted, byHealth } = previous;
+        return { snapshot, receivedAt, counts, sorted, byHealth };
+      }
+    } else if (strings) {
+      for (const c of snapshot.containers) strings.internAll(c);
+    }
+  }
   const sorted = [...snapshot.containers].sort(compareContainers);
   const byHealth: Record<Health, ContainerSnapshot[]> = {
     healthy: [],
@@ -172,4 +206,158 @@ export function countByHealth(snapshot: HostSnapshot): ContainerCounts {
     counts[c.health]++;
   }
   return counts;
+}
+
+/**
+ * Replaces every part of `next` that equals the same part of `previous` (the host's snapshot
+ * before it) by `previous`'s, in place: containers are matched by id, anything else by its
+ * position in the document. `next.containers` becomes `previous.containers` itself when every
+ * container is unchanged and in the same order. Containers new to the host have their strings
+ * interned in `strings`.
+ *
+ * A heartbeat repeats almost all of the last snapshot, so after this the decoded copy is
+ * garbage that dies in the young generation, and the host's containers stay where they are:
+ * under churn the old generation holds the fleet once, not the fleet plus the snapshots
+ * replaced since its last full collection.
+ */
+export function shareUnchanged(
+  previous: HostSnapshot,
+  next: HostSnapshot,
+  strings?: StringPool,
+): void {
+  const before = previous.containers;
+  const after = next.containers;
+  let byId: Map<string, ContainerSnapshot> | undefined;
+  let allSame = after.length === before.length;
+  for (let i = 0; i < after.length; i++) {
+    const c = after[i] as ContainerSnapshot;
+    // Agents list containers in a stable order, so the same index is almost always the match.
+    let match = before[i];
+    if (match?.id !== c.id) {
+      byId ??= new Map(before.map((b) => [b.id, b]));
+      match = byId.get(c.id);
+    }
+    if (match === undefined) strings?.internAll(c);
+    const shared = match === undefined ? c : (share(match, c) as ContainerSnapshot);
+    after[i] = shared;
+    if (shared !== before[i]) allSame = false;
+  }
+  shareFields(previous, next, "containers");
+  if (allSame) next.containers = before;
+}
+
+/**
+ * `previous` when `next` equals it (for objects: the same keys in the same order and equal
+ * values); otherwise `next`, with each of its parts that equals the same part of `previous`
+ * replaced by that part, in place. Equal strings come out as `previous`'s copy.
+ */
+function share(previous: unknown, next: unknown): unknown {
+  if (equal(previous, next)) return previous;
+  if (typeof next !== "object" || next === null) return next;
+  if (typeof previous !== "object" || previous === null) return next;
+  if (Array.isArray(next) !== Array.isArray(previous)) return next;
+  shareFields(previous, next);
+  return next;
+}
+
+/**
+ * Whether two decoded JSON values are equal, objects' keys in the same order included. Reads
+ * only: most containers in a heartbeat are unchanged, and this settles them without a write.
+ */
+function equal(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  const otherKeys = Object.keys(y);
+  if (keys.length !== otherKeys.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (otherKeys[i] !== key || !equal(x[key], y[key])) return false;
+  }
+  return true;
+}
+
+/**
+ * Replaces each of `next`'s fields (or elements) by `previous`'s same field when they are
+ * equal, and shares the parts of unequal objects the same way, in place. `skip` is left alone.
+ */
+function shareFields(previous: object, next: object, skip?: string): void {
+  const p = previous as Record<string, unknown>;
+  const n = next as Record<string, unknown>;
+  const keys = Object.keys(n);
+  const previousKeys = Object.keys(p);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    // An own "__proto__" (a label may be called that) cannot be assigned without changing the
+    // prototype, and a field `previous` lacks has nothing to share.
+    if (key === skip || key === "__proto__") continue;
+    if (previousKeys[i] !== key && !Object.hasOwn(p, key)) continue;
+    const before = p[key];
+    const now = n[key];
+    // Equal values (strings compare by content): keep the copy that is already old.
+    if (before === now) n[key] = before;
+    else if (typeof now === "object" && now !== null) n[key] = share(before, now);
+  }
+}
+
+/**
+ * One copy of each string that repeats across the fleet's containers (compose labels, images,
+ * paths, network names, health check output). JSON decoding makes a string per occurrence;
+ * this keeps the first and drops the others.
+ *
+ * Bounded, and it never holds a string for long that nothing uses: two generations, the newer
+ * one filled until `capacity` and then becoming the older, whose strings that are met again
+ * move back into the newer. Strings that recur (the ones worth sharing) keep being met and
+ * stay; ones seen once (ids, hashes) age out after two generations.
+ */
+export class StringPool {
+  private current = new Map<string, string>();
+  private older = new Map<string, string>();
+
+  constructor(private readonly capacity = 4096) {}
+
+  /** How many strings the pool holds, in both generations. */
+  get size(): number {
+    return this.current.size + this.older.size;
+  }
+
+  has(s: string): boolean {
+    return this.current.has(s) || this.older.has(s);
+  }
+
+  intern(s: string): string {
+    const known = this.current.get(s);
+    if (known !== undefined) return known;
+    const old = this.older.get(s);
+    const kept = old ?? s;
+    this.current.set(kept, kept);
+    if (this.current.size >= this.capacity) {
+      this.older = this.current;
+      this.current = new Map();
+    }
+    return kept;
+  }
+
+  /** Interns every string value in `value` (not keys: V8 already keeps one copy of those), in place. */
+  internAll(value: unknown): void {
+    if (typeof value !== "object" || value === null) return;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const v: unknown = value[i];
+        if (typeof v === "string") value[i] = this.intern(v);
+        else this.internAll(v);
+      }
+      return;
+    }
+    const o = value as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      const v = o[key];
+      if (key === "__proto__") continue;
+      if (typeof v === "string") o[key] = this.intern(v);
+      else this.internAll(v);
+    }
+  }
 }

@@ -12,9 +12,9 @@ import {
 /** The /health answer, built once and served until something changes. */
 export interface CachedHealth extends Pick<HealthReport, "status" | "totals"> {
   /** The report as JSON text (for SSE). */
-  json: string;
+  readonly json: string;
   /** The same bytes, ready to send: no per-request serialisation or encoding. */
-  body: Buffer;
+  readonly body: Buffer;
 }
 
 interface Fragment {
@@ -22,6 +22,31 @@ interface Fragment {
   quarantined: number;
   entry: HostHealth;
   json: string;
+  /** `json`'s length in UTF-8. */
+  bytes: number;
+}
+
+/**
+ * One build of the report. The body is the only copy kept: the text for SSE is decoded from it
+ * when first asked for, so that a rebuild under heartbeat churn (one per snapshot) leaves one
+ * 180 KB buffer of garbage at fleet scale, not a buffer and a string.
+ */
+class BuiltHealth implements CachedHealth {
+  private text: string | undefined;
+
+  constructor(
+    readonly status: HealthReport["status"],
+    readonly totals: HealthReport["totals"],
+    readonly body: Buffer,
+    readonly version: number,
+    readonly from: number,
+    readonly until: number,
+  ) {}
+
+  get json(): string {
+    this.text ??= this.body.toString("utf8");
+    return this.text;
+  }
 }
 
 /**
@@ -30,11 +55,12 @@ interface Fragment {
  * earliest host status change comes due, and is otherwise a constant: O(1) per request.
  *
  * A rebuild re-serialises only the hosts whose line changed (a new snapshot, status or
- * quarantine count) and joins the rest from cache, so a heartbeat from one host among a
- * thousand does not cost a thousand hosts' worth of JSON.
+ * quarantine count) and writes the others' cached lines straight into the body, so a heartbeat
+ * from one host among a thousand does not cost a thousand hosts' worth of JSON, nor a joined
+ * copy of the whole text.
  */
 export class HealthCache {
-  private cached: (CachedHealth & { version: number; from: number; until: number }) | undefined;
+  private cached: BuiltHealth | undefined;
   private readonly fragments = new WeakMap<HostRecord, Fragment>();
 
   constructor(
@@ -45,27 +71,31 @@ export class HealthCache {
   get(now: number): CachedHealth {
     const c = this.cached;
     if (c && c.version === this.view.version && now >= c.from && now < c.until) return c;
-    const entries: HostHealth[] = [];
-    const lines: string[] = [];
+    const records = this.view.list();
+    const fragments: Fragment[] = new Array(records.length);
+    const entries: HostHealth[] = new Array(records.length);
     let until = Number.POSITIVE_INFINITY;
-    for (const record of this.view.list()) {
+    let size = 0;
+    records.forEach((record, i) => {
       const fragment = this.fragment(record, now);
-      entries.push(fragment.entry);
-      lines.push(fragment.json);
+      fragments[i] = fragment;
+      entries[i] = fragment.entry;
+      size += fragment.bytes;
       until = Math.min(until, nextStatusChange(record, now, this.policy));
-    }
+    });
     const { status, totals } = summarize(entries);
     // Key order as in HealthReport, so the text equals JSON.stringify of the report.
-    const json = `{"status":${JSON.stringify(status)},"hosts":[${lines.join(",")}],"totals":${JSON.stringify(totals)}}`;
-    this.cached = {
-      status,
-      totals,
-      json,
-      body: Buffer.from(json, "utf8"),
-      version: this.view.version,
-      from: now,
-      until,
-    };
+    const head = `{"status":${JSON.stringify(status)},"hosts":[`;
+    const tail = `],"totals":${JSON.stringify(totals)}}`;
+    size += Buffer.byteLength(head) + Math.max(0, fragments.length - 1) + Buffer.byteLength(tail);
+    const body = Buffer.allocUnsafe(size);
+    let at = body.write(head, 0, "utf8");
+    fragments.forEach((fragment, i) => {
+      if (i > 0) at += body.write(",", at, "latin1");
+      at += body.write(fragment.json, at, "utf8");
+    });
+    body.write(tail, at, "utf8");
+    this.cached = new BuiltHealth(status, totals, body, this.view.version, now, until);
     return this.cached;
   }
 
@@ -75,7 +105,8 @@ export class HealthCache {
     const known = this.fragments.get(record);
     if (known && known.status === status && known.quarantined === quarantined) return known;
     const entry = hostHealth(record, status, quarantined);
-    const fragment = { status, quarantined, entry, json: JSON.stringify(entry) };
+    const json = JSON.stringify(entry);
+    const fragment = { status, quarantined, entry, json, bytes: Buffer.byteLength(json) };
     this.fragments.set(record, fragment);
     return fragment;
   }

@@ -42,7 +42,7 @@ export class ContainerPageCache {
     let until = Number.POSITIVE_INFINITY;
     for (const row of page.rows)
       until = Math.min(until, nextStatusChange(row.host, now, this.policy));
-    const body = Buffer.from(this.renderer.render(page, now), "utf8");
+    const body = this.renderer.render(page, now);
     this.pages.set(key, { version: this.view.version, from: now, until, body });
     if (this.pages.size > this.maxEntries) {
       const oldest = this.pages.keys().next().value;

@@ -23,7 +23,9 @@ describe("ContainerPageRenderer", () => {
       };
     };
     const render = (now: number, limit = 100) =>
-      ContainerPage.parse(JSON.parse(renderer.render(findContainers(view, { limit }), now)));
+      ContainerPage.parse(
+        JSON.parse(renderer.render(findContainers(view, { limit }), now).toString("utf8")),
+      );
 
     expect(render(T0)).toEqual(expected(T0, 100));
     expect(render(T0, 2)).toEqual(expected(T0, 2));

@@ -98,12 +98,18 @@ interface SummaryJson {
   hostStatus: HostStatus;
   entry: unknown;
   json: string;
+  /** `json`'s length in UTF-8. */
+  bytes: number;
 }
 
 /**
- * Renders pages of `GET /containers` as JSON text, keeping each container's summary serialised
+ * Renders pages of `GET /containers` as JSON bytes, keeping each container's summary serialised
  * until its snapshot, its ledger entry or its host's status changes. A page then costs a lookup
- * and a join per row, not a summary and its serialisation.
+ * per row and one copy of the rows into the body, not a summary and its serialisation, nor a
+ * joined string that would be garbage as soon as it is encoded.
+ *
+ * The cache is keyed by the container object, which the view keeps across heartbeats that do
+ * not change the container (see FleetView), so a serialised row survives them.
  */
 export class ContainerPageRenderer {
   private readonly cache = new WeakMap<ContainerSnapshot, SummaryJson>();
@@ -113,7 +119,7 @@ export class ContainerPageRenderer {
     private readonly policy: StalenessPolicy,
   ) {}
 
-  render(page: ContainerPageRows, now: number): string {
+  render(page: ContainerPageRows, now: number): Buffer {
     const statuses = new Map<HostRecord, HostStatus>();
     const lines = page.rows.map((row) => {
       let status = statuses.get(row.host);
@@ -123,16 +129,28 @@ export class ContainerPageRenderer {
       }
       return this.line(row, status, now);
     });
+    const head = '{"containers":[';
     const next = page.next === undefined ? "" : `,"next":${JSON.stringify(page.next)}`;
-    return `{"containers":[${lines.join(",")}],"total":${page.total}${next}}`;
+    const tail = `],"total":${page.total}${next}}`;
+    let size = head.length + Math.max(0, lines.length - 1) + Buffer.byteLength(tail);
+    for (const line of lines) size += line.bytes;
+    const body = Buffer.allocUnsafe(size);
+    let at = body.write(head, 0, "latin1");
+    lines.forEach((line, i) => {
+      if (i > 0) at += body.write(",", at, "latin1");
+      at += body.write(line.json, at, "utf8");
+    });
+    body.write(tail, at, "utf8");
+    return body;
   }
 
-  private line(row: ContainerRow, status: HostStatus, now: number): string {
+  private line(row: ContainerRow, status: HostStatus, now: number): SummaryJson {
     const entry = this.view.ledgerEntry(row.host.snapshot.host, row.container.id);
     const known = this.cache.get(row.container);
-    if (known && known.hostStatus === status && known.entry === entry) return known.json;
+    if (known && known.hostStatus === status && known.entry === entry) return known;
     const json = JSON.stringify(summarizeContainer(this.view, row, now, this.policy));
-    this.cache.set(row.container, { hostStatus: status, entry, json });
-    return json;
+    const line = { hostStatus: status, entry, json, bytes: Buffer.byteLength(json) };
+    this.cache.set(row.container, line);
+    return line;
   }
 }

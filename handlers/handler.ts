@@ -10,7 +10,7 @@ import type {
   RemediationRecord,
   RestartCommand,
 } from "../contracts/index.js";
-import type { LeaseRequest } from "./leases.js";
+import type { LeaseDenial, LeaseRequest } from "./leases.js";
 import type { NotifySend } from "./notify/notifier.js";
 
 /** The KV stores handlers may read and write, and what each holds. */
@@ -50,11 +50,16 @@ export type Decision =
       value: Stores[StoreName];
     }
   | {
-      /** Read-modify-write, retried on conflict. */
+      /**
+       * Read-modify-write, retried on conflict: unlike a claim, a conflict only repeats this
+       * write, not the decision.
+       */
       kind: "update";
       store: StoreName;
       key: string;
       update: (current: Stores[StoreName] | undefined) => Stores[StoreName];
+      /** What the handler read of the key, if it did: the first write starts from it. */
+      read?: Versioned<Stores[StoreName]> | undefined;
     }
   | { kind: "remediation"; record: RemediationRecord }
   | {
@@ -84,14 +89,20 @@ export type Decision =
     } & NotifySend)
   | {
       /**
-       * Take a slot under every cap (the storm guard) before going on. If a cap is full, the
-       * slots taken are given back and `onDenied` is applied instead of the rest. In-progress
-       * slots are held until all of this message's decisions are done.
+       * Take a slot under every cap (the storm guard) before going on; the caps are tried at
+       * once. If a cap is full, the slots taken are given back and `onDenied` is applied
+       * instead of the rest. In-progress slots are held until all of this message's decisions
+       * are done; rate slots are kept once a restart has been sent.
        */
       kind: "lease";
       leases: LeaseRequest[];
       holder: string;
-      onDenied: (cap: string) => Decision[];
+      /**
+       * Applied while the slots are being taken, and kept whether or not they are granted:
+       * for writes that do not depend on them, so that they cost no extra round trip.
+       */
+      alongside?: Decision[];
+      onDenied: (denial: LeaseDenial) => Decision[];
     }
   | { kind: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: object };
 
@@ -106,8 +117,11 @@ export interface HandlerContext {
   /** The fleet's heal policy in force (KV `fleetheal_config`, watched live). */
   policy: HealPolicy;
   read<S extends StoreName>(store: S, key: string): Promise<Versioned<Stores[S]> | undefined>;
-  /** The host's latest snapshot (KV `fleetheal_hosts`), read only. The runtime always provides
-   * it; it is optional only so that test contexts need not. */
+  /**
+   * The host's latest snapshot (KV `fleetheal_hosts`), read only. On a first delivery it may be
+   * one this replica read a moment ago; a redelivery always reads afresh. The runtime always
+   * provides it; it is optional only so that test contexts need not.
+   */
   hostSnapshot?(host: string): Promise<HostSnapshot | undefined>;
 }
 

@@ -18,7 +18,13 @@ import type {
   Stores,
   Versioned,
 } from "./handler.js";
-import { decideHeal, type HealOptions, healHandler, stormLeases } from "./heal.js";
+import {
+  decideHeal,
+  type HealOptions,
+  healHandler,
+  stormLeases,
+  stormRetryDelayMs,
+} from "./heal.js";
 import { imageKey } from "./policy/image-breaker.js";
 
 const HOST = "host-a";
@@ -173,7 +179,10 @@ function validateAll(decisions: Decision[]): void {
       expect(schema.parse(d.value)).toEqual(d.value);
     }
     if (d.kind === "restart") expect(RestartCommand.parse(d.command)).toEqual(d.command);
-    if (d.kind === "lease") validateAll(d.onDenied("some cap"));
+    if (d.kind === "lease") {
+      validateAll(d.alongside ?? []);
+      validateAll(d.onDenied({ cap: "some cap" }));
+    }
   }
 }
 
@@ -780,7 +789,7 @@ describe("decideHeal: the storm guard", () => {
   it("a full cap -> skipped storm-cap and a retry within 0.5-1.5 s, the same for an event", async () => {
     const event = unhealthy();
     const lease = first(await decide(event), "lease");
-    const denied = lease.onDenied("at most 5 restarts at once on host host-a");
+    const denied = lease.onDenied({ cap: "at most 5 restarts at once on host host-a" });
     expect(kinds(denied)).toEqual(["remediation", "retry"]);
     expect(first(denied, "remediation").record).toMatchObject({
       id: `heal:${event.id}:skipped:storm-cap`,
@@ -792,7 +801,44 @@ describe("decideHeal: the storm guard", () => {
     expect(retry.reason).toBe("storm-cap");
     expect(retry.delayMs).toBeGreaterThanOrEqual(500);
     expect(retry.delayMs).toBeLessThan(1_500);
-    expect(first(lease.onDenied("x"), "retry").delayMs).toBe(retry.delayMs);
+    expect(first(lease.onDenied({ cap: "x" }), "retry").delayMs).toBe(retry.delayMs);
+  });
+
+  it("a full rate cap -> no retry before its oldest slot expires, then spread by a quarter of that", async () => {
+    const lease = first(await decide(unhealthy()), "lease");
+    const retry = first(lease.onDenied({ cap: "x", freeInMs: 40_000 }), "retry");
+    expect(retry.delayMs).toBeGreaterThanOrEqual(40_000 + 5_000);
+    expect(retry.delayMs).toBeLessThan(40_000 + 15_000);
+  });
+
+  it("held back again and again -> the wait doubles with each delivery, up to about 5 minutes", async () => {
+    const event = unhealthy();
+    const waits = await Promise.all(
+      [1, 2, 3, 4, 5, 10, 20, 9_999].map(async (deliveryCount) => {
+        const lease = first(await decide(event, fakeContext({ deliveryCount })), "lease");
+        return first(lease.onDenied({ cap: "x" }), "retry").delayMs;
+      }),
+    );
+    const bounds = [1, 2, 4, 8, 16, 300, 300, 300].map((s) => [s * 500, s * 1_500]);
+    waits.forEach((w, i) => {
+      const [lo, hi] = bounds[i] as [number, number];
+      expect(w).toBeGreaterThanOrEqual(lo);
+      expect(w).toBeLessThan(hi);
+    });
+    expect(stormRetryDelayMs(event.id, 3, { cap: "x" })).toBe(waits[2]);
+  });
+
+  it("held-back restarts are spread: a thousand events do not come back in the same second", () => {
+    const delays = Array.from({ length: 1_000 }, (_, i) =>
+      stormRetryDelayMs(`host-a:${i}:1:unhealthy`, 6, { cap: "x", freeInMs: 60_000 }),
+    );
+    const seconds = new Map<number, number>();
+    for (const d of delays)
+      seconds.set(Math.floor(d / 1000), (seconds.get(Math.floor(d / 1000)) ?? 0) + 1);
+    // 15 s doubled five times passes the 300 s cap.
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(60_000 + 150_000);
+    expect(Math.max(...delays)).toBeLessThan(60_000 + 450_000);
+    expect(Math.max(...seconds.values())).toBeLessThan(15);
   });
 
   it("no slot is taken to resend a pending command, nor in dry-run", async () => {
@@ -1506,10 +1552,15 @@ describe("regressions (heal.ts)", () => {
 describe("decideHeal: the image breaker", () => {
   it("counts each restart against its image, and holds back when the breaker opens", async () => {
     const breakerOn = policyOf({ storm: { imageBreaker: { failures: 2, windowSeconds: 60 } } });
-    const initial = await decide(unhealthy(), fakeContext({ policy: breakerOn }));
-    const counted = initial.find((d) => d.kind === "claim" && d.store === "breakers");
-    expect(counted).toBeDefined();
-    expect(initial.some((d) => d.kind === "restart")).toBe(true);
+    const ctx0 = fakeContext({ policy: breakerOn });
+    const initial = await decide(unhealthy(), ctx0);
+    // Both read before anything is decided: a restart waits for one round trip of reads.
+    expect(ctx0.reads).toEqual([`breakers/${imageKey("nginx:1.27")}`, `ledger/${KEY}`]);
+    // Counted while the storm slots are taken, before the ledger claim.
+    const lease = first(initial, "lease");
+    const counted = lease.alongside?.find((d) => d.kind === "claim" && d.store === "breakers");
+    expect(counted).toMatchObject({ expectedRevision: 0 });
+    expect(kinds(initial)).toEqual(RESTART_KINDS);
 
     // A second container of the same image fails while the first is still counted.
     const stored = (counted as Extract<Decision, { kind: "claim" }>).value as ImageFailures;
@@ -1525,13 +1576,110 @@ describe("decideHeal: the image breaker", () => {
     expect(ctx.reads).toContain(`breakers/${imageKey(base.container.image)}`);
     expect(held.some((d) => d.kind === "restart")).toBe(false);
     expect(records(held).map((r) => [r.phase, r.code])).toEqual([["quarantined", "image-breaker"]]);
-    expect(first(held, "retry")).toEqual({
-      kind: "retry",
-      reason: "image-breaker",
-      delayMs: 60_000,
-    });
-    const claim = held.find((d) => d.kind === "claim" && d.store === "breakers");
-    expect(claim).toMatchObject({ expectedRevision: 7 });
+    const retry = first(held, "retry");
+    expect(retry.reason).toBe("image-breaker");
+    // The window first, then the same growing spread as a storm-capped restart.
+    expect(retry.delayMs).toBeGreaterThanOrEqual(60_000 + 7_500);
+    expect(retry.delayMs).toBeLessThan(60_000 + 22_500);
+    // Counted with a plain update from what was read: whatever another replica counts
+    // meanwhile, this restart is held back, so a conflict need not re-decide.
+    const tally = first(held, "update");
+    expect(tally).toMatchObject({ store: "breakers", read: { revision: 7 } });
+    expect(held.filter((d) => d.kind === "claim" && d.store === "breakers")).toEqual([]);
+    const recounted = tally.update(stored) as ImageFailures;
+    expect(ImageFailures.parse(recounted)).toEqual(recounted);
+    expect(recounted.failures.map((f) => f.containerId)).toEqual([otherId, CID]);
+    // Applied to what another replica wrote meanwhile, it keeps theirs too.
+    const third = {
+      ...recounted.failures[0],
+      containerId: "ef".repeat(32),
+    } as ImageFailures["failures"][number];
+    const raced = tally.update({
+      ...stored,
+      failures: [third, ...stored.failures],
+    }) as ImageFailures;
+    expect(raced.failures.map((f) => f.containerId)).toEqual([otherId, "ef".repeat(32), CID]);
+
+    // Its redelivery counts nothing new: the open breaker is left as it is.
+    const again = await decide(
+      other,
+      fakeContext({
+        policy: breakerOn,
+        breakers: { value: recounted, revision: 8 },
+        deliveryCount: 2,
+      }),
+    );
+    expect(records(again).map((r) => [r.phase, r.code])).toEqual([
+      ["quarantined", "image-breaker"],
+    ]);
+    const breakerWrites = again.filter(
+      (d) => (d.kind === "claim" || d.kind === "update") && d.store === "breakers",
+    );
+    expect(breakerWrites).toEqual([]);
+    expect(first(again, "retry").delayMs).toBeGreaterThanOrEqual(60_000 + 15_000);
+  });
+
+  it("a trigger it held back, looked at again after the window, finds the failures aged out", async () => {
+    const breakerOn = policyOf({ storm: { imageBreaker: { failures: 2, windowSeconds: 60 } } });
+    const failedAt = Date.parse(EVENT_TIME);
+    const otherId = "cd".repeat(32);
+    const both: ImageFailures = {
+      v: 1,
+      image: "nginx:1.27",
+      failures: [otherId, CID].map((containerId) => ({
+        at: iso(failedAt),
+        host: HOST,
+        containerId,
+        incident: STARTED_AT,
+      })),
+    };
+    const breakers = { value: both, revision: 4 };
+    // Within the window: still held back.
+    const held = await decide(
+      unhealthy(),
+      fakeContext({
+        policy: breakerOn,
+        breakers,
+        now: new Date(failedAt + 59 * S),
+        deliveryCount: 2,
+      }),
+    );
+    expect(records(held).map((r) => r.code)).toEqual(["image-breaker"]);
+    // After it, counted from now: only this container is failing.
+    const later = await decide(
+      unhealthy(),
+      fakeContext({
+        policy: breakerOn,
+        breakers,
+        now: new Date(failedAt + 61 * S),
+        deliveryCount: 2,
+      }),
+    );
+    expect(kinds(later)).toEqual(RESTART_KINDS);
+    const counted = first(later, "lease").alongside?.[0] as Extract<Decision, { kind: "claim" }>;
+    expect(counted).toMatchObject({ store: "breakers", expectedRevision: 4 });
+    expect((counted.value as ImageFailures).failures.map((f) => f.containerId)).toEqual([CID]);
+  });
+
+  it("a closed breaker is written even when it counts nothing new, so a race re-decides", async () => {
+    const breakerOn = policyOf({ storm: { imageBreaker: { failures: 5, windowSeconds: 60 } } });
+    const initial = await decide(unhealthy(), fakeContext({ policy: breakerOn }));
+    const counted = first(initial, "lease").alongside?.[0] as Extract<Decision, { kind: "claim" }>;
+    const redelivered = await decide(
+      unhealthy(),
+      fakeContext({
+        policy: breakerOn,
+        breakers: { value: counted.value as ImageFailures, revision: 3 },
+        deliveryCount: 2,
+      }),
+    );
+    expect(first(redelivered, "lease").alongside).toEqual([{ ...counted, expectedRevision: 3 }]);
+  });
+
+  it("the breaker is not read when it is off", async () => {
+    const ctx = fakeContext();
+    await decide(unhealthy(), ctx);
+    expect(ctx.reads).toEqual([`ledger/${KEY}`]);
   });
 });
 

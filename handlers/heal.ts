@@ -4,6 +4,7 @@ import {
   containerKey,
   eventSubjectMismatch,
   type HealPolicy,
+  type ImageFailures,
   type Labels,
   type LedgerEntry,
   type LedgerRestart,
@@ -15,11 +16,18 @@ import {
   SUBJECTS,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
-import type { CommandResult, Decision, HandlerContext, HandlerDefinition } from "./handler.js";
-import type { LeaseRequest } from "./leases.js";
+import type {
+  CommandResult,
+  Decision,
+  HandlerContext,
+  HandlerDefinition,
+  Versioned,
+} from "./handler.js";
+import type { LeaseDenial, LeaseRequest } from "./leases.js";
 import {
   evaluateHeal,
   evaluateRelease,
+  MAX_DEFER_MS,
   observeHealthy,
   observeTrouble,
   type Trigger,
@@ -39,6 +47,8 @@ const HANDLER = "heal";
 /** Docker's own default, used when the container has no stop-timeout label. */
 const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 const MAX_HISTORY = 50;
+/** The least spread of the looks again at held-back restarts; doubles with each delivery. */
+const HELD_BACK_RETRY_MS = 1_000;
 
 /**
  * Heals opted-in containers by policy: restarts on `unhealthy` (and on a crash, if the policy
@@ -98,6 +108,9 @@ async function decideTrouble(
   const { policy, labelErrors } = effectivePolicy(ctx.policy, event.container.labels);
   const key = containerKey(event.host, event.container.id);
   const incident = event.container.startedAt ?? event.id;
+  // Read with the ledger rather than after it, so that a restart waits for one round trip, not
+  // two; when the verdict is not a restart it is simply not used.
+  const breakerRead = readImageBreaker(event, policy, ctx);
   const current = await ctx.read("ledger", key);
   const entry = current?.value ?? emptyEntry(event);
   const revision = current?.revision ?? 0;
@@ -177,19 +190,26 @@ async function decideTrouble(
         record("decided", "dry-run", verdict.message, undefined, true),
       ];
     case "restart": {
-      const breaker = await imageBreaker(event, incident, eventTime, policy, ctx);
+      const breaker = imageBreaker(await breakerRead, event, incident, eventTime, now, policy);
       if (breaker?.open) {
         const { windowSeconds } = policy.storm.imageBreaker;
         return [
           ...decisions,
           ...keepObserved,
-          breaker.claim,
+          // Whatever other replicas count meanwhile, an open breaker holds this restart back
+          // (at worst until the redelivery looks again), so a conflict need only repeat the
+          // count, not the decision; and one that counts nothing new need not be written.
+          ...(breaker.changed ? [breaker.tally] : []),
           record(
             "quarantined",
             "image-breaker",
             `${breaker.count} containers of image ${event.container.image} failed within ${windowSeconds}s: not restarting them until failures thin out`,
           ),
-          { kind: "retry", reason: "image-breaker", delayMs: windowSeconds * 1000 },
+          {
+            kind: "retry",
+            reason: "image-breaker",
+            delayMs: heldBackRetryMs(event.id, ctx.deliveryCount, windowSeconds * 1000),
+          },
         ];
       }
       const command = restartCommand(event, incident, commandIdFor(event), trigger);
@@ -211,16 +231,23 @@ async function decideTrouble(
       };
       return [
         ...decisions,
-        ...(breaker ? [breaker.claim] : []),
         {
           kind: "lease",
           holder: command.commandId,
           leases: stormLeases(event.host, policy),
-          onDenied: (cap) => [
-            record("skipped", "storm-cap", `storm guard: ${cap}; waiting for a slot`),
-            { kind: "retry", reason: "storm-cap", delayMs: stormRetryDelayMs(event.id) },
+          // Counted whether or not a slot is free, as before; written while the slots are taken.
+          alongside: breaker ? [breaker.claim] : [],
+          onDenied: (denial) => [
+            record("skipped", "storm-cap", `storm guard: ${denial.cap}; waiting for a slot`),
+            {
+              kind: "retry",
+              reason: "storm-cap",
+              delayMs: stormRetryDelayMs(event.id, ctx.deliveryCount, denial),
+            },
           ],
         },
+        // Only with the slots held: a ledger claim without them would let the redelivery
+        // restart with no slot at all (resumeIfPending takes none).
         claim(next),
         record("decided", trigger, verdict.message, command.commandId),
         ...sendRestart(command, event.container.labels, ctx, options, record),
@@ -391,30 +418,58 @@ function setOutcome(command: RestartCommand, outcome: LedgerRestart["outcome"]):
   };
 }
 
+/** Starts reading the image's breaker, unless the breaker is off. */
+function readImageBreaker(
+  event: ContainerEvent,
+  policy: HealPolicy,
+  ctx: HandlerContext,
+): Promise<Versioned<ImageFailures> | undefined> | undefined {
+  if (policy.storm.imageBreaker.failures === 0) return undefined;
+  const read = ctx.read("breakers", imageKey(event.container.image));
+  // Not awaited when the verdict is not a restart; its failure then matters to nobody.
+  read.catch(() => {});
+  return read;
+}
+
 /**
  * Counts this trouble against its image, unless the breaker is off. The claim stores the
  * count; if another replica counted at the same time, the claim fails and the decision is
- * taken again with its count.
+ * taken again with its count. The tally stores the same count as a plain update, for a
+ * decision that stands whatever the others counted.
  */
-async function imageBreaker(
+function imageBreaker(
+  current: Versioned<ImageFailures> | undefined,
   event: ContainerEvent,
   incident: string,
   at: number,
+  now: Date,
   policy: HealPolicy,
-  ctx: HandlerContext,
-): Promise<{ open: boolean; count: number; claim: Decision } | undefined> {
+):
+  | { open: boolean; count: number; changed: boolean; claim: Decision; tally: Decision }
+  | undefined {
   if (policy.storm.imageBreaker.failures === 0) return undefined;
-  const key = imageKey(event.container.image);
-  const current = await ctx.read("breakers", key);
-  const state = recordImageFailure(
-    current?.value,
-    event.container.image,
-    { at, host: event.host, containerId: event.container.id, incident },
-    policy,
-  );
+  const { image } = event.container;
+  const failure = { at, host: event.host, containerId: event.container.id, incident };
+  // Failures age out of the window as time passes (docs/POLICY.md), not only as newer ones
+  // come: a trigger held back by the breaker comes back with its own old time, and counted
+  // from that time the failures it was held back for would never leave the window.
+  const since = now.getTime() - policy.storm.imageBreaker.windowSeconds * 1000;
+  const count = (failures: ImageFailures | undefined) =>
+    recordImageFailure(
+      failures && {
+        ...failures,
+        failures: failures.failures.filter((f) => Date.parse(f.at) >= since),
+      },
+      image,
+      failure,
+      policy,
+    );
+  const state = count(current?.value);
+  const key = imageKey(image);
   return {
     open: state.open,
     count: state.count,
+    changed: !current || !sameFailures(current.value, state.entry),
     claim: {
       kind: "claim",
       store: "breakers",
@@ -422,7 +477,30 @@ async function imageBreaker(
       expectedRevision: current?.revision ?? 0,
       value: state.entry,
     },
+    tally: {
+      kind: "update",
+      store: "breakers",
+      key,
+      read: current,
+      update: (latest) => count(latest as ImageFailures | undefined).entry,
+    },
   };
+}
+
+function sameFailures(a: ImageFailures, b: ImageFailures): boolean {
+  return (
+    a.failures.length === b.failures.length &&
+    a.failures.every((f, i) => {
+      const g = b.failures[i];
+      return (
+        g !== undefined &&
+        f.at === g.at &&
+        f.host === g.host &&
+        f.containerId === g.containerId &&
+        f.incident === g.incident
+      );
+    })
+  );
 }
 
 /** The incident was decided before, or belongs to a run older than the last one decided. */
@@ -465,9 +543,35 @@ export function stormLeases(host: string, policy: HealPolicy): LeaseRequest[] {
   ];
 }
 
-/** 0.5–1.5 s, spread by event so that waiting restarts do not all come back at once. */
-function stormRetryDelayMs(eventId: string): number {
-  return 500 + (createHash("sha256").update(eventId).digest().readUInt16BE(0) % 1000);
+/**
+ * When to look again at a restart the storm guard held back: not before a slot of the full cap
+ * can free (known for a rate cap), then a wait that doubles with each delivery. A storm of
+ * thousands of held-back restarts thus comes back less and less often instead of every second,
+ * while the first few retries of a small queue stay quick. Exported for unit tests.
+ */
+export function stormRetryDelayMs(
+  eventId: string,
+  deliveryCount: number,
+  denial: LeaseDenial,
+): number {
+  return heldBackRetryMs(eventId, deliveryCount, denial.freeInMs ?? 0);
+}
+
+/**
+ * `earliestMs`, then a spread that starts at a quarter of it (at least 1 s), doubles with each
+ * delivery up to MAX_DEFER_MS and is scaled by 0.5–1.5 per event and delivery: restarts held
+ * back together come back spread over a time that grows with how long they waited, not all at
+ * once when the slot frees. With the heal handler's maxDeliver of 10,000, a restart held back
+ * this way reaches its last delivery (and the dead-letter stream) only after weeks.
+ */
+function heldBackRetryMs(eventId: string, deliveryCount: number, earliestMs: number): number {
+  const base = Math.max(HELD_BACK_RETRY_MS, earliestMs / 4);
+  const doubling = 2 ** Math.min(Math.max(0, deliveryCount - 1), 20);
+  const backoff = Math.min(base * doubling, MAX_DEFER_MS);
+  const spread =
+    0.5 +
+    createHash("sha256").update(`${eventId}:${deliveryCount}`).digest().readUInt16BE(0) / 65_536;
+  return Math.round(earliestMs + backoff * spread);
 }
 
 function emptyEntry(event: ContainerEvent): LedgerEntry {

@@ -1,5 +1,7 @@
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
+import { describeError } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import { isWrongRevision } from "../common/nats-errors.js";
 
 /** A request for one of `cap` slots under a key prefix, in a lease bucket. */
 export interface LeaseRequest {
@@ -11,42 +13,234 @@ export interface LeaseRequest {
   label: string;
 }
 
+/** Why a set of leases was not granted. */
+export interface LeaseDenial {
+  /** The label of a cap that is full. */
+  cap: string;
+  /**
+   * When the first of its slots frees, if that is known: a rate slot lives exactly as long as
+   * its bucket's TTL, so a full rate cap cannot take anyone before its oldest slot expires.
+   */
+  freeInMs?: number;
+}
+
+/** Slots tried per cap before the request is denied, when the board's view turns out stale. */
+export const MAX_SLOT_TRIES = 3;
+/** How long a slot that a claim found taken counts as held, if the watch does not say more. */
+const TAKEN_GUESS_MS = 1_000;
+const SWEEP_INTERVAL_MS = 10_000;
+
+interface SlotState {
+  operation: KvEntry["operation"];
+  revision: number;
+  /** When the bucket drops the slot's message by age (Infinity for a bucket without TTL). */
+  expiresAt: number;
+}
+
+/** A slot that the board takes to be free, and the revision to claim it at (0: absent). */
+interface FreeSlot {
+  key: string;
+  revision: number;
+}
+
+/**
+ * What this replica knows about the slots of one lease bucket, kept current by a KV watch. It
+ * is advice only: a slot is taken only by a compare-and-set on its key, which fails if the
+ * board was stale, so a stale board can cost a failed write or a needless wait, never a slot
+ * too many. It lets a full cap be refused without a round trip, and a released slot be taken
+ * with one write at its delete marker's revision (KV create would first fail on the marker,
+ * then read it, then write).
+ */
+export class SlotBoard {
+  private readonly slots = new Map<string, SlotState>();
+  /** Slots this replica is claiming right now: concurrent messages try different ones. */
+  private readonly claiming = new Set<string>();
+  private watch: Awaited<ReturnType<KV["watch"]>> | undefined;
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  private lastSweep = 0;
+
+  constructor(
+    readonly kv: KV,
+    /** The bucket's TTL: a slot's message is gone this long after it was written. */
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Starts following the bucket (`log` should name it); a watch that fails is started again
+   * after `retryMs`.
+   */
+  start(log: Logger, retryMs = 1_000): void {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        try {
+          const watch = await this.kv.watch({ key: ">" });
+          this.watch = watch;
+          // stop() may have come while the watch was being set up.
+          if (this.stopped) watch.stop();
+          for await (const e of watch) {
+            this.observe(e.key, e.operation, e.revision, e.created.getTime());
+          }
+        } catch (error) {
+          log.warn({ err: describeError(error) }, "storm-guard slot watch failed; restarting it");
+        }
+        if (this.stopped) return;
+        // What was seen may be out of date by now; the next watch starts from the bucket's state.
+        this.slots.clear();
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watch?.stop();
+    await this.loop;
+  }
+
+  /** Records what a slot key holds now (from the watch, or from our own writes). */
+  observe(
+    key: string,
+    operation: SlotState["operation"],
+    revision: number,
+    createdMs: number,
+  ): void {
+    const known = this.slots.get(key);
+    if (known && known.revision > revision) return;
+    this.slots.set(key, { operation, revision, expiresAt: createdMs + this.ttlMs });
+    this.sweep();
+  }
+
+  /**
+   * A claim at `triedRevision` failed: someone else wrote the slot. Unless the watch has shown
+   * the new holder already, the slot counts as held for a moment, until the watch catches up.
+   */
+  noteTaken(key: string, triedRevision: number): void {
+    const known = this.slots.get(key);
+    if (known && known.operation === "PUT" && known.revision > triedRevision) return;
+    this.slots.set(key, {
+      operation: "PUT",
+      revision: known?.revision ?? 0,
+      expiresAt: this.now() + TAKEN_GUESS_MS,
+    });
+  }
+
+  /** The slots of a cap that look free, and when the earliest held one expires. */
+  look(prefix: string, cap: number): { free: FreeSlot[]; freeInMs: number | undefined } {
+    const now = this.now();
+    const free: FreeSlot[] = [];
+    let earliest = Number.POSITIVE_INFINITY;
+    for (let n = 0; n < cap; n++) {
+      const key = `${prefix}.${n}`;
+      if (this.claiming.has(key)) continue;
+      const state = this.slots.get(key);
+      if (!state || state.expiresAt <= now) {
+        free.push({ key, revision: 0 });
+      } else if (state.operation === "PUT") {
+        earliest = Math.min(earliest, state.expiresAt);
+      } else {
+        free.push({ key, revision: state.revision });
+      }
+    }
+    const freeInMs =
+      free.length === 0 && Number.isFinite(earliest) ? Math.max(0, earliest - now) : undefined;
+    return { free, freeInMs };
+  }
+
+  /**
+   * Takes `slot` for `holder` by compare-and-set; undefined when someone else has it. Its
+   * revision on success.
+   */
+  async claim(slot: FreeSlot, holder: string): Promise<number | undefined> {
+    this.claiming.add(slot.key);
+    try {
+      const value = new TextEncoder().encode(holder);
+      const revision =
+        slot.revision > 0
+          ? await this.kv.update(slot.key, value, slot.revision)
+          : await this.kv.create(slot.key, value);
+      this.observe(slot.key, "PUT", revision, this.now());
+      return revision;
+    } catch (error) {
+      if (!isWrongRevision(error)) throw error;
+      this.noteTaken(slot.key, slot.revision);
+      return undefined;
+    } finally {
+      this.claiming.delete(slot.key);
+    }
+  }
+
+  /** Forgets slots whose message the bucket has dropped by age, so the map stays small. */
+  private sweep(): void {
+    const now = this.now();
+    if (now - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = now;
+    for (const [key, state] of this.slots) {
+      if (state.expiresAt <= now) this.slots.delete(key);
+    }
+  }
+}
+
 interface Held {
   kind: LeaseRequest["bucket"];
-  bucket: KV;
+  board: SlotBoard;
   key: string;
   revision: number;
   holder: string;
 }
 
 /**
- * The slots one message holds while its decisions are applied. A slot is a KV key created with
- * compare-and-set (create fails if it exists), so however many replicas compete, at most `cap`
- * hold slots under one prefix. In-progress slots are released when the decisions are done (and
- * expire with their bucket's TTL if the holder dies); rate slots are kept until they expire.
+ * The slots one message holds while its decisions are applied. A slot is a KV key taken with
+ * compare-and-set, so however many replicas compete, at most `cap` hold slots under one prefix.
+ * In-progress slots are released when the decisions are done (and expire with their bucket's
+ * TTL if the holder dies); rate slots are kept until they expire.
  */
 export class LeaseSet {
   private readonly held: Held[] = [];
+  private started = false;
 
-  constructor(private readonly buckets: { inflight: KV; rate: KV }) {}
+  constructor(
+    private readonly boards: { inflight: SlotBoard; rate: SlotBoard },
+    private readonly random: () => number = Math.random,
+  ) {}
 
   /**
-   * Takes a slot for every request, or none: on the first cap that is full, what this call took
-   * is given back and the label of the full cap is returned.
+   * Takes a slot under every cap, or none. A cap that the board shows full is refused without
+   * a round trip; otherwise every cap is tried at once, and if any of them is full what the
+   * others took is given back.
    */
-  async acquireAll(requests: readonly LeaseRequest[], holder: string): Promise<string | undefined> {
-    const taken: Held[] = [];
-    for (const request of requests) {
-      if (request.cap <= 0) continue;
-      const slot = await this.acquire(request, holder);
-      if (!slot) {
-        await release(taken);
-        return request.label;
-      }
-      taken.push(slot);
+  async acquireAll(
+    requests: readonly LeaseRequest[],
+    holder: string,
+  ): Promise<LeaseDenial | undefined> {
+    const active = requests.filter((r) => r.cap > 0);
+    for (const request of active) {
+      const { free, freeInMs } = this.boards[request.bucket].look(request.prefix, request.cap);
+      if (free.length === 0) return denial(request, freeInMs);
+    }
+    const results = await Promise.allSettled(active.map((r) => this.acquire(r, holder)));
+    const taken = results.flatMap((r) => (r.status === "fulfilled" && r.value.slot) || []);
+    const failed = results.find((r) => r.status === "rejected");
+    const refused = results.flatMap((r) =>
+      r.status === "fulfilled" && r.value.denial ? [r.value.denial] : [],
+    );
+    if (failed || refused.length > 0) {
+      await release(taken);
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      // The longest known wait is the one that decides when it is worth trying again.
+      return refused.reduce((a, b) => ((b.freeInMs ?? 0) > (a.freeInMs ?? 0) ? b : a));
     }
     this.held.push(...taken);
     return undefined;
+  }
+
+  /**
+   * The restart is about to be sent: from now on it counts against the rate caps even if a
+   * later step fails, because the agent may have acted on it.
+   */
+  markStarted(): void {
+    this.started = true;
   }
 
   /**
@@ -60,7 +254,7 @@ export class LeaseSet {
         .filter((h) => h.kind === "inflight")
         .map(async (h) => {
           try {
-            h.revision = await h.bucket.update(
+            h.revision = await h.board.kv.update(
               h.key,
               new TextEncoder().encode(h.holder),
               h.revision,
@@ -72,43 +266,55 @@ export class LeaseSet {
     );
   }
 
-  /** Gives back in-progress slots; after a failure also the rate slots (nothing was started). */
+  /**
+   * Gives back the in-progress slots; after a failure also the rate slots, unless the restart
+   * was sent (a failure before the command went out started nothing).
+   */
   async releaseAll(succeeded: boolean): Promise<void> {
-    const returning = this.held.filter((h) => !succeeded || h.kind === "inflight");
+    const keepRate = succeeded || this.started;
+    const returning = this.held.filter((h) => h.kind === "inflight" || !keepRate);
     this.held.length = 0;
     await release(returning);
   }
 
-  private async acquire(request: LeaseRequest, holder: string): Promise<Held | undefined> {
-    const bucket = this.buckets[request.bucket];
-    // Start at a random slot so that competing replicas rarely collide.
-    const offset = Math.floor(Math.random() * request.cap);
-    for (let i = 0; i < request.cap; i++) {
-      const key = `${request.prefix}.${(offset + i) % request.cap}`;
-      try {
-        const revision = await bucket.create(key, new TextEncoder().encode(holder));
-        return { kind: request.bucket, bucket, key, revision, holder };
-      } catch (error) {
-        if (!isTaken(error)) throw error;
+  private async acquire(
+    request: LeaseRequest,
+    holder: string,
+  ): Promise<{ slot?: Held; denial?: LeaseDenial }> {
+    const board = this.boards[request.bucket];
+    for (let attempt = 0; attempt < MAX_SLOT_TRIES; attempt++) {
+      const { free, freeInMs } = board.look(request.prefix, request.cap);
+      // A random free slot, so that replicas with the same view rarely pick the same one.
+      const slot = free[Math.floor(this.random() * free.length)];
+      if (!slot) return { denial: denial(request, freeInMs) };
+      const revision = await board.claim(slot, holder);
+      if (revision !== undefined) {
+        return { slot: { kind: request.bucket, board, key: slot.key, revision, holder } };
       }
     }
-    return undefined;
+    return { denial: denial(request, undefined) };
   }
+}
+
+/**
+ * Only a rate slot's expiry says when its cap frees: an in-progress slot is given back when its
+ * restart ends, and renewed until then.
+ */
+function denial(request: LeaseRequest, freeInMs: number | undefined): LeaseDenial {
+  return freeInMs === undefined || request.bucket !== "rate"
+    ? { cap: request.label }
+    : { cap: request.label, freeInMs };
 }
 
 async function release(slots: readonly Held[]): Promise<void> {
   await Promise.all(
-    slots.map((s) =>
-      // Only our own revision: a slot that expired and was taken by someone else stays theirs.
-      s.bucket.delete(s.key, { previousSeq: s.revision }).catch(() => {}),
-    ),
-  );
-}
-
-function isTaken(error: unknown): boolean {
-  return (
-    error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+    slots.map(async (s) => {
+      try {
+        // Only our own revision: a slot that expired and was taken by someone else stays theirs.
+        await s.board.kv.delete(s.key, { previousSeq: s.revision });
+      } catch {
+        // Expired, or taken over: nothing of ours to give back.
+      }
+    }),
   );
 }

@@ -17,8 +17,10 @@ import {
   type HealPolicy,
   HostSnapshot,
   ImageFailures,
+  INFLIGHT_BUCKET,
   LedgerEntry,
   MonitoredContainer,
+  RATE_BUCKET,
   remediationSubject,
 } from "../contracts/index.js";
 import type {
@@ -30,7 +32,7 @@ import type {
   Stores,
   Versioned,
 } from "./handler.js";
-import { LeaseSet } from "./leases.js";
+import { LeaseSet, SlotBoard } from "./leases.js";
 import type { Notifier } from "./notify/notifier.js";
 
 export interface RuntimeOptions {
@@ -70,6 +72,23 @@ const WORKING_INTERVAL_MS = 10_000;
 const MAX_CLAIM_ATTEMPTS = 5;
 /** In-progress storm slots are renewed this often; their bucket forgets them after 60 s. */
 const LEASE_RENEW_MS = 20_000;
+/**
+ * Unacknowledged messages a consumer may have out. A deferral (a message nak'ed with a delay:
+ * backoff, storm guard, image breaker) stays unacknowledged until it comes back, and JetStream
+ * stops delivering anything new at this limit: with a lower one, a storm of deferred events
+ * would hold back every other event behind it. What one replica holds in memory is bounded by
+ * the pull size instead.
+ */
+const MAX_ACK_PENDING = 250_000;
+/**
+ * A host snapshot read by this replica this recently is used again instead of reading the
+ * host's whole JSON (about 50 KB with 50 containers) once more; a redelivery always reads
+ * afresh. Agents publish one every few seconds, so this adds little to the age a snapshot may
+ * have anyway. The last few decoded ones are kept, so that an unchanged one is not decoded
+ * again.
+ */
+const SNAPSHOT_REUSE_MS = 1_000;
+const SNAPSHOT_CACHE_MAX = 64;
 const nanos = (ms: number) => ms * 1_000_000;
 
 /** The schema of each store, for validating what is read and written. */
@@ -108,12 +127,18 @@ export class HandlerRuntime {
   }[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   readonly stats = new Map<string, HandlerStats>();
+  private boards: Promise<{ inflight: SlotBoard; rate: SlotBoard }> | undefined;
+  private readonly snapshots = new Map<
+    string,
+    { revision: number; readAt: number; snapshot: HostSnapshot | undefined }
+  >();
 
   constructor(private readonly options: RuntimeOptions) {}
 
   /** Creates (or updates) the handler's durable consumer and starts consuming. */
   async bind<E>(def: HandlerDefinition<E>): Promise<void> {
     const durable = `fleetheal-${def.name}`;
+    await this.leaseBoards();
     await this.ensureConsumer(def, durable);
     const consumer = await this.options.fjs.js.consumers.get(EVENTS_STREAM, durable);
     const messages = await consumer.consume({
@@ -138,6 +163,30 @@ export class HandlerRuntime {
     for (const r of this.running) await r.messages.close();
     await Promise.all(this.running.map((r) => r.loop));
     await Promise.all(this.inFlight);
+    const boards = await this.boards;
+    await Promise.all([boards?.inflight.stop(), boards?.rate.stop()]);
+  }
+
+  /** This replica's view of the storm guard's slots, shared by all its messages. */
+  private leaseBoards(): Promise<{ inflight: SlotBoard; rate: SlotBoard }> {
+    this.boards ??= (async () => {
+      const board = async (kv: KV, bucket: string) => {
+        const ttl = (await kv.status()).ttl;
+        const b = new SlotBoard(kv, ttl > 0 ? ttl : Number.POSITIVE_INFINITY);
+        b.start(this.options.log.child({ bucket }));
+        return b;
+      };
+      const [inflight, rate] = await Promise.all([
+        board(this.options.fjs.inflight, INFLIGHT_BUCKET),
+        board(this.options.fjs.rate, RATE_BUCKET),
+      ]);
+      return { inflight, rate };
+    })();
+    // A failed start is tried again by the next caller rather than remembered.
+    this.boards.catch(() => {
+      this.boards = undefined;
+    });
+    return this.boards;
   }
 
   private async ensureConsumer(def: HandlerDefinition<unknown>, durable: string): Promise<void> {
@@ -146,7 +195,7 @@ export class HandlerRuntime {
       filter_subject: def.subject,
       max_deliver: def.maxDeliver,
       ack_wait: nanos(ACK_WAIT_MS),
-      max_ack_pending: 10_000,
+      max_ack_pending: MAX_ACK_PENDING,
     };
     try {
       await jsm.consumers.info(EVENTS_STREAM, durable);
@@ -180,14 +229,18 @@ export class HandlerRuntime {
   }
 
   private async loop(def: HandlerDefinition<unknown>, messages: ConsumerMessages): Promise<void> {
-    const slots: Promise<void>[] = [];
+    let busy = 0;
+    let freed: (() => void) | undefined;
     for await (const msg of messages) {
-      while (slots.length >= def.concurrency) await Promise.race(slots);
+      while (busy >= def.concurrency) await new Promise<void>((resolve) => (freed = resolve));
+      busy++;
       const job = this.process(def, msg).finally(() => {
-        slots.splice(slots.indexOf(job), 1);
+        busy--;
         this.inFlight.delete(job);
+        const wake = freed;
+        freed = undefined;
+        wake?.();
       });
-      slots.push(job);
       this.inFlight.add(job);
     }
   }
@@ -234,7 +287,9 @@ export class HandlerRuntime {
         await this.deadLetter(def, msg, describeError(error), log);
       } else if (error instanceof RetryLater) {
         stats.deferred++;
-        log.info({ reason: error.message, delayMs }, "deferred; JetStream will redeliver");
+        // Routine, and recorded already (a skipped record, the counters): in a storm this
+        // would be a line per waiting container per retry.
+        log.debug({ reason: error.message, delayMs }, "deferred; JetStream will redeliver");
         msg.nak(delayMs);
       } else {
         stats.retried++;
@@ -283,18 +338,45 @@ export class HandlerRuntime {
       lastDelivery,
       policy: this.options.policy(),
       read: (store, key) => this.read(store, key),
-      hostSnapshot: (host) => this.hostSnapshot(host),
+      hostSnapshot: (host) => this.hostSnapshot(host, deliveryCount > 1),
     };
   }
 
-  /** The host's latest snapshot; undefined when there is none or it does not parse. */
-  private async hostSnapshot(host: string): Promise<HostSnapshot | undefined> {
+  /**
+   * The host's latest snapshot; undefined when there is none or it does not parse. A snapshot
+   * this replica read within SNAPSHOT_REUSE_MS is used again unless `fresh`, and one whose
+   * revision has not changed is not decoded again.
+   */
+  private async hostSnapshot(host: string, fresh: boolean): Promise<HostSnapshot | undefined> {
+    const now = Date.now();
+    const cached = this.snapshots.get(host);
+    if (cached && !fresh && now - cached.readAt < SNAPSHOT_REUSE_MS) return cached.snapshot;
     const entry = await this.options.fjs.hosts.get(host);
-    if (entry?.operation !== "PUT") return undefined;
-    const decoded = decode(HostSnapshot, entry.value);
-    if (decoded.ok) return decoded.value;
-    this.options.log.warn({ host, err: decoded.error.message }, "unreadable host snapshot ignored");
-    return undefined;
+    if (entry?.operation !== "PUT") {
+      this.snapshots.delete(host);
+      return undefined;
+    }
+    let snapshot: HostSnapshot | undefined;
+    if (cached?.revision === entry.revision) {
+      snapshot = cached.snapshot;
+    } else {
+      const decoded = decode(HostSnapshot, entry.value);
+      if (decoded.ok) snapshot = decoded.value;
+      else {
+        this.options.log.warn(
+          { host, err: decoded.error.message },
+          "unreadable host snapshot ignored",
+        );
+      }
+    }
+    this.snapshots.delete(host);
+    if (this.snapshots.size >= SNAPSHOT_CACHE_MAX) {
+      // Oldest first: a Map iterates in insertion order, and every read re-inserts.
+      const oldest = this.snapshots.keys().next().value;
+      if (oldest !== undefined) this.snapshots.delete(oldest);
+    }
+    this.snapshots.set(host, { revision: entry.revision, readAt: now, snapshot });
+    return snapshot;
   }
 
   private bucket(store: StoreName): KV {
@@ -322,98 +404,124 @@ export class HandlerRuntime {
   }
 
   private async apply(decisions: Decision[], log: Logger): Promise<void> {
-    const pending: Promise<unknown>[] = [];
-    const leases = new LeaseSet(this.options.fjs);
+    const leases = new LeaseSet(await this.leaseBoards());
+    const run: ApplyRun = { log, pending: [], leases, written: new Map() };
     const renewal = setInterval(() => void leases.renew(), LEASE_RENEW_MS);
     let succeeded = false;
     try {
-      for (const decision of decisions) {
-        if (await this.applyOne(decision, log, pending, leases)) break;
-      }
+      await this.applyAll(decisions, run);
       succeeded = true;
     } finally {
       clearInterval(renewal);
-      await leases.releaseAll(succeeded);
       // Records are published concurrently with the rest; the message is acked only when all
       // of them are stored.
-      await Promise.all(pending);
+      await Promise.all([leases.releaseAll(succeeded), Promise.all(run.pending)]);
     }
   }
 
-  /** Applies one decision; returns true when the remaining decisions must not be applied. */
-  private async applyOne(
-    decision: Decision,
-    log: Logger,
-    pending: Promise<unknown>[],
-    leases: LeaseSet,
-  ): Promise<boolean | undefined> {
+  /** Applies decisions in order; returns true when a lease was denied (the rest is skipped). */
+  private async applyAll(decisions: readonly Decision[], run: ApplyRun): Promise<boolean> {
+    for (const decision of decisions) {
+      // Decisions that need no answer (records, logs) are applied without yielding, so that
+      // the publishes and the request that follow them leave in one write to the socket.
+      const step = this.applyOne(decision, run);
+      if (step === STOP || (step !== undefined && (await step) === STOP)) return true;
+    }
+    return false;
+  }
+
+  /** Applies one decision; STOP when the remaining decisions must not be applied. */
+  private applyOne(decision: Decision, run: ApplyRun): Step | Promise<Step> {
     switch (decision.kind) {
-      case "lease": {
-        const full = await leases.acquireAll(decision.leases, decision.holder);
-        if (full === undefined) return;
-        for (const next of decision.onDenied(full)) {
-          await this.applyOne(next, log, pending, leases);
-        }
-        return true;
-      }
-      case "claim": {
-        const bucket = this.bucket(decision.store);
-        const value = STORE_SCHEMAS[decision.store].parse(decision.value);
-        try {
-          if (decision.expectedRevision === 0) await bucket.create(decision.key, encode(value));
-          else await bucket.update(decision.key, encode(value), decision.expectedRevision);
-        } catch (error) {
-          if (isWrongRevision(error)) throw new ClaimConflict(describeError(error));
-          throw error;
-        }
-        return;
-      }
+      case "lease":
+        return this.lease(decision, run);
+      case "claim":
+        return this.claim(decision, run);
       case "update":
-        await this.update(decision);
-        return;
+        return this.update(decision, run);
       case "remediation": {
         const r = decision.record;
-        pending.push(
+        run.pending.push(
           this.options.fjs.js.publish(
             remediationSubject(r.host, r.containerId, r.phase),
             encode(r),
-            {
-              msgID: r.id,
-            },
+            { msgID: r.id },
           ),
         );
         return;
       }
-      case "restart": {
-        const result = await this.request(decision.command, decision.minTimeoutMs);
-        for (const next of decision.onReply(result)) {
-          await this.applyOne(next, log, pending, leases);
-        }
-        return;
-      }
+      case "restart":
+        run.leases.markStarted();
+        return this.request(decision.command, decision.minTimeoutMs).then(async (result) => {
+          await this.applyAll(decision.onReply(result), run);
+          return undefined;
+        });
       case "retry":
         throw new RetryLater(decision.reason, decision.delayMs);
       case "notify": {
         if (!this.options.notifier) throw new Error("notify decision but no notifier configured");
         // Targets are sent concurrently; the message is acked only when all of them are done.
-        pending.push(this.options.notifier.deliver(decision, log));
+        run.pending.push(this.options.notifier.deliver(decision, run.log));
         return;
       }
       case "log":
-        log[decision.level](decision.fields ?? {}, decision.msg);
+        run.log[decision.level](decision.fields ?? {}, decision.msg);
         return;
     }
   }
 
-  private async update(decision: Extract<Decision, { kind: "update" }>): Promise<void> {
+  private async lease(decision: Extract<Decision, { kind: "lease" }>, run: ApplyRun) {
+    // What goes along does not depend on the slots: it is written while they are taken.
+    const [acquired, alongside] = await Promise.allSettled([
+      run.leases.acquireAll(decision.leases, decision.holder),
+      this.applyAll(decision.alongside ?? [], run),
+    ]);
+    if (acquired.status === "rejected") throw acquired.reason;
+    if (alongside.status === "rejected") throw alongside.reason;
+    if (acquired.value === undefined) return undefined;
+    await this.applyAll(decision.onDenied(acquired.value), run);
+    return STOP;
+  }
+
+  private async claim(decision: Extract<Decision, { kind: "claim" }>, run: ApplyRun) {
     const bucket = this.bucket(decision.store);
+    const value = STORE_SCHEMAS[decision.store].parse(decision.value);
+    let revision: number;
+    try {
+      revision =
+        decision.expectedRevision === 0
+          ? await bucket.create(decision.key, encode(value))
+          : await bucket.update(decision.key, encode(value), decision.expectedRevision);
+    } catch (error) {
+      if (isWrongRevision(error)) throw new ClaimConflict(describeError(error));
+      throw error;
+    }
+    run.written.set(writtenKey(decision.store, decision.key), { value, revision });
+    return undefined;
+  }
+
+  /**
+   * Read-modify-write with compare-and-set. A key this message has just written, or that the
+   * handler read, starts from that, which saves reading it again; a conflict falls back to
+   * reading it.
+   */
+  private async update(
+    decision: Extract<Decision, { kind: "update" }>,
+    run: ApplyRun,
+  ): Promise<undefined> {
+    const bucket = this.bucket(decision.store);
+    const id = writtenKey(decision.store, decision.key);
     for (let attempt = 1; ; attempt++) {
-      const current = await this.read(decision.store, decision.key);
+      const known = run.written.get(id) ?? (attempt === 1 ? decision.read : undefined);
+      run.written.delete(id);
+      const current = known ?? (await this.read(decision.store, decision.key));
       const next = STORE_SCHEMAS[decision.store].parse(decision.update(current?.value));
       try {
-        if (!current) await bucket.create(decision.key, encode(next));
-        else await bucket.update(decision.key, encode(next), current.revision);
-        return;
+        const revision = !current
+          ? await bucket.create(decision.key, encode(next))
+          : await bucket.update(decision.key, encode(next), current.revision);
+        run.written.set(id, { value: next, revision });
+        return undefined;
       } catch (error) {
         if (!isWrongRevision(error) || attempt >= MAX_CLAIM_ATTEMPTS) throw error;
       }
@@ -446,6 +554,24 @@ export class HandlerRuntime {
     }
     return result;
   }
+}
+
+/** Returned by a decision after which the remaining ones are not applied (a denied lease). */
+const STOP = Symbol("stop");
+type Step = typeof STOP | undefined;
+
+/** What one message's decisions have in progress while they are applied. */
+interface ApplyRun {
+  log: Logger;
+  /** Publishes and notifications still in flight; all must succeed before the ack. */
+  pending: Promise<unknown>[];
+  leases: LeaseSet;
+  /** What this message wrote, by store and key, with the revision it got. */
+  written: Map<string, Versioned<Stores[StoreName]>>;
+}
+
+function writtenKey(store: StoreName, key: string): string {
+  return `${store}/${key}`;
 }
 
 /** A valid message on a subject that is not its own: treated as malformed. */

@@ -1,0 +1,1254 @@
+// Handler throughput and storm: what the heal path costs at fleet scale, on the real parts
+// (nats-server with JetStream, the handler as operators run it: `node bin/fleetheal.js handler`
+// from dist/), with synthetic hosts in place of agents and Docker.
+//
+//   npm run build && npm run bench:handlers
+//
+// Synthetic hosts: 1,000 hosts × 50 containers, each with a host snapshot in KV (so that the
+// dependents handler finds the restarted container, as it would in production), publishing
+// contract events with their message id like agent/outbox.ts, and answering the restart
+// commands on `fleetheal.v1.cmd.<host>.restart` with a valid `restarted` reply, as agents do.
+//
+// Throughput: 20,000 containers spread over every host turn unhealthy once; the fleet policy
+// (KV) lifts the storm caps and the image breaker, so every event is a real restart decision. An event is done when its
+// `restarted` record arrives: the handler publishes it after the ledger holds the outcome and
+// before it acks the event, so it is the last step of the whole path. The reference is bare
+// JetStream publish + consume with explicit acks of the same messages (same count, same bytes,
+// same publisher, consumer in a child process like the handler) on the same server, measured
+// before and after each handler run.
+//
+// Storm: the default policy; all 50,000 containers turn unhealthy within one second. Measured:
+// the time until every one has its first remediation record (decided, skipped storm-cap,
+// quarantined image-breaker…), the caps as the synthetic agents see them (restarts held
+// FLEETHEAL_BENCH_STORM_HOLD_MS each), and how often the heal consumer redelivers afterwards.
+//
+// Everything is configurable through environment variables (see CONFIG); with
+// FLEETHEAL_BENCH_CPU_PROF=<dir> every handler process writes a V8 CPU profile there. Results
+// go to bench/results/handler-throughput.json.
+
+import { execFile, fork } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type KV, KvWatchInclude } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { type FleetJetStream, openFleetJetStream } from "../common/jetstream-resources.js";
+import {
+  BREAKERS_BUCKET,
+  COMMAND_REPLY_TYPE,
+  CONTAINER_EVENT_TYPE,
+  type CommandReply,
+  ContainerEvent,
+  commandSubject,
+  containerEventId,
+  DLQ_STREAM,
+  decode,
+  EVENTS_STREAM,
+  encode,
+  eventSubject,
+  HealPolicy,
+  HOST_SNAPSHOT_TYPE,
+  HostSnapshot,
+  INFLIGHT_BUCKET,
+  LEDGER_BUCKET,
+  LedgerEntry,
+  POLICY_KEY,
+  RATE_BUCKET,
+  toToken,
+} from "../contracts/index.js";
+import { CLI, REPO, startRole } from "../test/support/fleetheal.js";
+import { startNatsServer } from "../test/support/nats-server.js";
+import { type ManagedProcess, startProcess } from "../test/support/process.js";
+import { waitFor } from "../test/support/wait.js";
+
+const SELF = fileURLToPath(import.meta.url);
+const ROLE_ENV = "FLEETHEAL_BENCH_HANDLERS_ROLE";
+const execFileAsync = promisify(execFile);
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
+  return n;
+}
+
+function envList(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  if (raw.trim() === "0") return [];
+  const list = raw.split(",").map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new Error(`${name} must be a comma-separated list of positive integers`);
+  }
+  return list;
+}
+
+const CONFIG = {
+  hosts: envNumber("FLEETHEAL_BENCH_HOSTS", 1_000),
+  containersPerHost: envNumber("FLEETHEAL_BENCH_CONTAINERS_PER_HOST", 50),
+  /** Events in each throughput run (one per container, spread over every host). */
+  events: envNumber("FLEETHEAL_BENCH_EVENTS", 20_000),
+  /** Handler replica counts for the throughput runs, one run each; 0 skips them. */
+  replicas: envList("FLEETHEAL_BENCH_REPLICAS", [1, 2]),
+  /** How long a synthetic agent takes to "restart" in the throughput runs. */
+  restartMs: envNumber("FLEETHEAL_BENCH_RESTART_MS", 0),
+  /** JetStream publishes in flight from the synthetic hosts (the agent's outbox has 64). */
+  publishWindow: envNumber("FLEETHEAL_BENCH_PUBLISH_WINDOW", 256),
+  /** Replicas for the storm; 0 skips the storm. */
+  stormReplicas: envNumber("FLEETHEAL_BENCH_STORM_REPLICAS", 2),
+  stormHoldMs: envNumber("FLEETHEAL_BENCH_STORM_HOLD_MS", 200),
+  /** How long the storm is watched from its first event: past a minute, to see the rate caps. */
+  stormObserveS: envNumber("FLEETHEAL_BENCH_STORM_OBSERVE_S", 70),
+  /** Distinct images across the fleet (the image breaker counts per image). */
+  stormImages: envNumber("FLEETHEAL_BENCH_STORM_IMAGES", 1_000),
+  /** Longest wait for one throughput run or for the storm's first decisions. */
+  runTimeoutS: envNumber("FLEETHEAL_BENCH_RUN_TIMEOUT_S", 120),
+  /** The handler's log level; operators run `info`. */
+  logLevel: process.env.FLEETHEAL_BENCH_LOG_LEVEL ?? "info",
+  cpuProfDir: process.env.FLEETHEAL_BENCH_CPU_PROF ?? "",
+  seed: envNumber("FLEETHEAL_BENCH_SEED", 20261128),
+  output:
+    process.env.FLEETHEAL_BENCH_OUTPUT ??
+    path.join(REPO, "bench", "results", "handler-throughput.json"),
+};
+
+const TARGETS = { throughputRatio: 0.5, stormDecidedS: 10 };
+const REFERENCE_STREAM = "BENCH_REFERENCE";
+/** Same length as `fleetheal`, so the reference's subjects have the same size. */
+const REFERENCE_ROOT = "benchrefs";
+const HEAL_DURABLE = "fleetheal-heal";
+const DEPENDENTS_DURABLE = "fleetheal-dependents";
+
+// --- small helpers ------------------------------------------------------------------------------
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function log(message: string): void {
+  console.error(`[bench:handlers +${process.uptime().toFixed(1)}s] ${message}`);
+}
+
+/** mulberry32: a small deterministic PRNG, so every run builds the same fleet. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function hex(rand: () => number, length: number): string {
+  let s = "";
+  while (s.length < length)
+    s += Math.floor(rand() * 0x100000000)
+      .toString(16)
+      .padStart(8, "0");
+  return s.slice(0, length);
+}
+
+let clockTicks = 100;
+
+/** utime+stime of a process in ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(rest[11]) + Number(rest[12])) / clockTicks) * 1000;
+}
+
+function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+// --- the synthetic fleet ------------------------------------------------------------------------
+
+interface Container {
+  host: string;
+  id: string;
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+}
+
+interface Fleet {
+  hosts: string[];
+  containers: Container[];
+  /** Base of every container's StartedAt: the incidents are the same in every run. */
+  startedMs: number;
+}
+
+const SERVICES = ["web", "api", "worker", "cache", "queue", "auth", "search", "mail", "cron", "db"];
+
+function makeFleet(): Fleet {
+  const rand = prng(CONFIG.seed);
+  const hosts: string[] = [];
+  const containers: Container[] = [];
+  for (let h = 0; h < CONFIG.hosts; h++) {
+    const host = `bench-${String(h).padStart(4, "0")}`;
+    hosts.push(host);
+    for (let c = 0; c < CONFIG.containersPerHost; c++) {
+      const project = `shop${Math.floor(c / SERVICES.length)}`;
+      const service = SERVICES[c % SERVICES.length] as string;
+      const imageNo = (h * CONFIG.containersPerHost + c) % Math.max(1, CONFIG.stormImages);
+      const image = `registry.internal.example:5000/app-${imageNo}:1.${imageNo % 17}.${imageNo % 5}`;
+      containers.push({
+        host,
+        id: createHash("sha256").update(`${host}/${c}`).digest("hex"),
+        name: `${project}-${service}-1`,
+        image,
+        // What docker compose puts on a container, plus the opt-in label; no depends_on, so the
+        // dependents handler finds nothing to restart after each restart.
+        labels: {
+          autoheal: "true",
+          "com.docker.compose.config-hash": hex(rand, 64),
+          "com.docker.compose.container-number": "1",
+          "com.docker.compose.depends_on": "",
+          "com.docker.compose.image": `sha256:${hex(rand, 64)}`,
+          "com.docker.compose.oneoff": "False",
+          "com.docker.compose.project": project,
+          "com.docker.compose.project.config_files": `/srv/${project}/compose.yaml`,
+          "com.docker.compose.project.working_dir": `/srv/${project}`,
+          "com.docker.compose.service": service,
+          "com.docker.compose.version": "2.29.2",
+        },
+      });
+    }
+  }
+  return { hosts, containers, startedMs: Date.now() - 3_600_000 };
+}
+
+const keyOf = (host: string, containerId: string) => `${host}.${containerId}`;
+
+/** The incident of a container: its StartedAt (runs start from an empty ledger). */
+function startedAtFor(fleet: Fleet, index: number): string {
+  return new Date(fleet.startedMs + index).toISOString();
+}
+
+function snapshotOf(fleet: Fleet, host: string): HostSnapshot {
+  const now = new Date().toISOString();
+  const first = fleet.hosts.indexOf(host) * CONFIG.containersPerHost;
+  const containers = fleet.containers
+    .slice(first, first + CONFIG.containersPerHost)
+    .map((c, i) => ({
+      id: c.id,
+      name: c.name,
+      image: c.image,
+      state: "running" as const,
+      health: "healthy" as const,
+      optedIn: true,
+      labels: c.labels,
+      startedAt: startedAtFor(fleet, first + i),
+      restartCount: 0,
+      failingStreak: 0,
+      lastHealthOutput: "ok",
+      healthSource: "docker" as const,
+      networkMode: "bridge",
+      compose: {
+        project: c.labels["com.docker.compose.project"] as string,
+        service: c.labels["com.docker.compose.service"] as string,
+      },
+    }));
+  return {
+    type: HOST_SNAPSHOT_TYPE,
+    v: 1,
+    host,
+    seq: 1,
+    at: now,
+    heartbeatMs: 5_000,
+    agent: {
+      version: "0.1.0",
+      startedAt: now,
+      label: "autoheal",
+      watchAll: false,
+      uptimeSeconds: 3_600,
+    },
+    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
+    docker: { status: "up", version: "24.0.9" },
+    containers,
+  };
+}
+
+/** What the agents of the fleet publish, once per run, before their restarts. */
+async function writeSnapshots(fjs: FleetJetStream, fleet: Fleet) {
+  HostSnapshot.parse(snapshotOf(fleet, fleet.hosts[0] as string));
+  let bytes = 0;
+  await mapLimit(fleet.hosts, 32, async (host) => {
+    const data = encode(snapshotOf(fleet, host));
+    bytes += data.length;
+    await fjs.hosts.put(host, data);
+  });
+  return { hosts: fleet.hosts.length, meanBytes: Math.round(bytes / fleet.hosts.length) };
+}
+
+interface Outgoing {
+  subject: string;
+  msgId: string;
+  payload: Uint8Array;
+  key: string;
+  eventId: string;
+  /** The container's index in the fleet. */
+  index: number;
+}
+
+/**
+ * One `unhealthy` event for each of the first `count` containers in the order a thousand
+ * agents publishing at once would interleave them (container 0 of every host, then container
+ * 1…), with Docker times spread over `spreadMs` from `timeMs` in that order.
+ */
+function unhealthyEvents(
+  fleet: Fleet,
+  timeMs: number,
+  spreadMs: number,
+  count = fleet.containers.length,
+): Outgoing[] {
+  const n = Math.min(count, fleet.containers.length);
+  const hosts = fleet.hosts.length;
+  const out = Array.from({ length: n }, (_, j) => {
+    const i = (j % hosts) * CONFIG.containersPerHost + Math.floor(j / hosts);
+    const c = fleet.containers[i] as Container;
+    const at = timeMs + Math.floor((j / n) * spreadMs);
+    const timeNano = `${BigInt(at) * 1_000_000n + BigInt(j % 1_000_000)}`;
+    const event: ContainerEvent = {
+      type: CONTAINER_EVENT_TYPE,
+      v: 1,
+      id: containerEventId(c.host, c.id, timeNano, "unhealthy"),
+      host: c.host,
+      action: "unhealthy",
+      timeNano,
+      time: new Date(at).toISOString(),
+      container: {
+        id: c.id,
+        name: c.name,
+        image: c.image,
+        labels: c.labels,
+        optedIn: true,
+        startedAt: startedAtFor(fleet, i),
+      },
+      source: "docker",
+    };
+    return {
+      subject: eventSubject(c.host, c.id, "unhealthy"),
+      msgId: event.id,
+      payload: encode(event),
+      key: keyOf(c.host, c.id),
+      eventId: event.id,
+      index: i,
+    };
+  });
+  ContainerEvent.parse(JSON.parse(new TextDecoder().decode(out[0]?.payload)));
+  return out;
+}
+
+/** Publishes every message with its id and `window` acks in flight, like the agent's outbox. */
+async function publishAll(
+  js: JetStreamClient,
+  messages: Outgoing[],
+  subjectOf: (m: Outgoing) => string = (m) => m.subject,
+): Promise<number> {
+  const t0 = Date.now();
+  await mapLimit(messages, CONFIG.publishWindow, async (m) => {
+    await js.publish(subjectOf(m), m.payload, { msgID: m.msgId });
+  });
+  return Date.now() - t0;
+}
+
+// --- synthetic agents: the restart command API --------------------------------------------------
+
+interface Start {
+  host: string;
+  key: string;
+  commandId: string;
+  at: number;
+}
+
+/**
+ * Serves `fleetheal.v1.cmd.<host>.restart` for every host like the agent does: each command id
+ * is executed once (a repeat gets the first reply), and a restart takes `holdMs`. Counts the
+ * restarts in progress per host and fleet-wide, and when each one started.
+ */
+class SyntheticAgents {
+  holdMs = 0;
+  readonly starts: Start[] = [];
+  readonly byContainer = new Map<string, Set<string>>();
+  duplicates = 0;
+  maxFleet = 0;
+  maxHost = 0;
+  private fleetNow = 0;
+  private readonly hostNow = new Map<string, number>();
+  private readonly replies = new Map<string, Promise<Uint8Array>>();
+  private readonly subs: Subscription[] = [];
+
+  constructor(
+    private readonly nc: NatsConnection,
+    hosts: string[],
+  ) {
+    for (const host of hosts) {
+      this.subs.push(
+        nc.subscribe(commandSubject(host, "restart"), {
+          callback: (error, msg) => {
+            if (!error) this.onCommand(host, msg);
+          },
+        }),
+      );
+    }
+  }
+
+  reset(holdMs: number): void {
+    this.holdMs = holdMs;
+    this.starts.length = 0;
+    this.byContainer.clear();
+    this.replies.clear();
+    this.duplicates = 0;
+    this.maxFleet = 0;
+    this.maxHost = 0;
+  }
+
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  private onCommand(host: string, msg: Msg): void {
+    const command = JSON.parse(new TextDecoder().decode(msg.data)) as {
+      commandId: string;
+      containerId: string;
+      host: string;
+    };
+    const earlier = this.replies.get(command.commandId);
+    if (earlier) {
+      this.duplicates++;
+      void earlier.then((data) => msg.respond(data));
+      return;
+    }
+    const key = keyOf(host, command.containerId);
+    const at = Date.now();
+    this.starts.push({ host, key, commandId: command.commandId, at });
+    const ids = this.byContainer.get(key) ?? new Set<string>();
+    ids.add(command.commandId);
+    this.byContainer.set(key, ids);
+    this.fleetNow++;
+    const onHost = (this.hostNow.get(host) ?? 0) + 1;
+    this.hostNow.set(host, onHost);
+    this.maxFleet = Math.max(this.maxFleet, this.fleetNow);
+    this.maxHost = Math.max(this.maxHost, onHost);
+    const finish = (): Uint8Array => {
+      this.fleetNow--;
+      this.hostNow.set(host, (this.hostNow.get(host) ?? 1) - 1);
+      const reply: CommandReply = {
+        type: COMMAND_REPLY_TYPE,
+        v: 1,
+        verb: "restart",
+        commandId: command.commandId,
+        host,
+        containerId: command.containerId,
+        outcome: "restarted",
+        code: "restarted",
+        message: "restarted (stop timeout 10s)",
+        duplicate: false,
+        startedAt: new Date(at).toISOString(),
+        durationMs: Date.now() - at,
+      };
+      const data = encode(reply);
+      msg.respond(data);
+      return encode({ ...reply, duplicate: true });
+    };
+    if (this.holdMs === 0) {
+      this.replies.set(command.commandId, Promise.resolve(finish()));
+    } else {
+      this.replies.set(
+        command.commandId,
+        new Promise((resolve) => setTimeout(() => resolve(finish()), this.holdMs)),
+      );
+    }
+  }
+
+  stop(): void {
+    for (const s of this.subs) s.unsubscribe();
+  }
+}
+
+/** The most restarts started within any `windowMs`, fleet-wide and on the busiest host. */
+function maxStartsWithin(starts: Start[], windowMs: number) {
+  const most = (times: number[]) => {
+    const sorted = [...times].sort((a, b) => a - b);
+    let best = 0;
+    let lo = 0;
+    for (let hi = 0; hi < sorted.length; hi++) {
+      while ((sorted[hi] as number) - (sorted[lo] as number) >= windowMs) lo++;
+      best = Math.max(best, hi - lo + 1);
+    }
+    return best;
+  };
+  const perHost = new Map<string, number[]>();
+  for (const s of starts) {
+    const list = perHost.get(s.host) ?? [];
+    list.push(s.at);
+    perHost.set(s.host, list);
+  }
+  return {
+    fleet: most(starts.map((s) => s.at)),
+    host: Math.max(0, ...[...perHost.values()].map(most)),
+  };
+}
+
+/**
+ * The restarts the agents saw, timed by when their rate slots were taken (the server's clock):
+ * the most within any minute, fleet-wide and on the busiest host, and how long after its
+ * fleet slot each restart reached its agent.
+ */
+function slotWindows(slots: { key: string; holder: string; at: number }[], starts: Start[]) {
+  const fleetSlot = new Map<string, number>();
+  const hostSlot = new Map<string, number>();
+  for (const s of slots) {
+    if (s.key.startsWith("fleet.")) fleetSlot.set(s.holder, s.at);
+    else hostSlot.set(s.holder, s.at);
+  }
+  const timed: Start[] = [];
+  const lagMs: number[] = [];
+  let withoutSlot = 0;
+  for (const s of starts) {
+    const at = fleetSlot.get(s.commandId);
+    if (at === undefined || !hostSlot.has(s.commandId)) {
+      withoutSlot++;
+      continue;
+    }
+    timed.push({ ...s, at });
+    lagMs.push(s.at - at);
+  }
+  const most = maxStartsWithin(timed, 60_000);
+  lagMs.sort((a, b) => a - b);
+  return {
+    fleet: most.fleet,
+    host: most.host,
+    startsWithoutSlot: withoutSlot,
+    slotToAgentMs: {
+      p50: lagMs[Math.floor(lagMs.length / 2)] ?? 0,
+      max: lagMs.at(-1) ?? 0,
+    },
+  };
+}
+
+// --- handlers -----------------------------------------------------------------------------------
+
+async function startHandlers(url: string, count: number, label: string): Promise<ManagedProcess[]> {
+  const env: Record<string, string> = {
+    FLEETHEAL_NATS_URL: url,
+    FLEETHEAL_LOG_LEVEL: CONFIG.logLevel,
+  };
+  const started = await Promise.all(
+    Array.from({ length: count }, (_, i) => startHandler(`${label}-${i + 1}`, env)),
+  );
+  if (CONFIG.cpuProfDir) {
+    log(`${label}: CPU profiles of pids ${started.map((p) => p.pid).join(", ")}`);
+  }
+  return started;
+}
+
+/**
+ * The handler role as startRole runs it; with a profile folder, the same command with node's
+ * --cpu-prof (which Node 20 does not take from NODE_OPTIONS).
+ */
+async function startHandler(name: string, env: Record<string, string>): Promise<ManagedProcess> {
+  if (!CONFIG.cpuProfDir) return startRole("handler", name, env);
+  const dir = path.resolve(CONFIG.cpuProfDir);
+  await mkdir(dir, { recursive: true });
+  const proc = await startProcess({
+    name,
+    command: process.execPath,
+    args: ["--cpu-prof", "--cpu-prof-dir", dir, CLI, "handler"],
+    env,
+    cwd: REPO,
+  });
+  await proc.waitForJson((l) => l.msg === "handler replica started", 30_000);
+  return proc;
+}
+
+async function stopHandlers(handlers: ManagedProcess[]): Promise<void> {
+  await Promise.all(handlers.map((h) => h.stop("SIGTERM", 30_000)));
+}
+
+type Counters = Record<string, Record<string, number>>;
+
+/**
+ * The heal handler's counters summed over the replicas (their `fleetheal-handler` stats
+ * endpoint), and their warnings and errors by message.
+ */
+async function handlerReport(nc: NatsConnection, handlers: ManagedProcess[]) {
+  const heal: Record<string, number> = {};
+  for (const h of handlers) {
+    const replica = toToken(`fleetheal-handler-${os.hostname()}-${h.pid}`);
+    const reply = await nc.request(`fleetheal.v1.handler.${replica}.stats`, "", {
+      timeout: 5_000,
+    });
+    const counters = JSON.parse(new TextDecoder().decode(reply.data)) as Counters;
+    for (const [k, v] of Object.entries(counters.heal ?? {})) heal[k] = (heal[k] ?? 0) + v;
+  }
+  const warnings: Record<string, number> = {};
+  for (const h of handlers) {
+    for (const line of h.json) {
+      if (line.level !== "warn" && line.level !== "error" && line.level !== "fatal") continue;
+      const msg = String(line.msg);
+      warnings[msg] = (warnings[msg] ?? 0) + 1;
+    }
+  }
+  return { heal, warnings };
+}
+
+interface ConsumerState {
+  pending: number;
+  ackPending: number;
+  deliveries: number;
+  redelivered: number;
+}
+
+async function consumerState(fjs: FleetJetStream, durable: string): Promise<ConsumerState> {
+  const info = await fjs.jsm.consumers.info(EVENTS_STREAM, durable);
+  return {
+    pending: info.num_pending,
+    ackPending: info.num_ack_pending,
+    deliveries: info.delivered.consumer_seq,
+    redelivered: info.num_redelivered,
+  };
+}
+
+// --- throughput: the handler path ---------------------------------------------------------------
+
+interface PathRun {
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  publishSeconds: number;
+  cpuMsPerEvent: { handlers: number; natsServer: number; bench: number };
+}
+
+interface HandlerRun extends PathRun {
+  replicas: number;
+  restarts: number;
+  duplicateCommands: number;
+  containersRestartedTwice: number;
+  ledgerSample: { checked: number; restarted: number };
+  dependentsBacklogAtEnd: number;
+  dependentsDrainedS: number | undefined;
+  handlers: Awaited<ReturnType<typeof handlerReport>>;
+}
+
+async function handlerRun(ctx: Context, replicas: number, runNo: number): Promise<HandlerRun> {
+  // A clean ledger, so that every container's restart is its first (no backoff).
+  await resetBuckets(ctx, [LEDGER_BUCKET]);
+  const { fleet, fjs, agents, observerNc } = ctx;
+  agents.reset(CONFIG.restartMs);
+  const handlers = await startHandlers(ctx.natsUrl, replicas, `handler-x${replicas}-r${runNo}`);
+  try {
+    const events = unhealthyEvents(fleet, Date.now(), 0, CONFIG.events);
+    const expected = new Set(events.map((e) => e.key));
+    let done = 0;
+    let lastAt = 0;
+    let resolveAll: () => void = () => {};
+    const all = new Promise<void>((resolve) => {
+      resolveAll = resolve;
+    });
+    // The last thing the handler does for an event before acking it: the restart's outcome is
+    // in the ledger, and this record is stored.
+    const sub = observerNc.subscribe("fleetheal.v1.act.*.*.restarted", {
+      callback: (error, msg) => {
+        if (error) return;
+        const t = msg.subject.split(".");
+        const key = `${t[3]}.${t[4]}`;
+        if (!expected.delete(key)) return;
+        done++;
+        lastAt = Date.now();
+        if (done === events.length) resolveAll();
+      },
+    });
+    await observerNc.flush();
+    await agents.flush();
+    const cpu0 = await cpuSnapshot(ctx, handlers);
+    const t0 = Date.now();
+    const publishMs = await publishAll(ctx.js, events);
+    await withTimeout(
+      all,
+      CONFIG.runTimeoutS * 1000,
+      () => `handler run x${replicas}: ${done} of ${events.length} restarted`,
+    );
+    const seconds = (lastAt - t0) / 1000;
+    const cpu1 = await cpuSnapshot(ctx, handlers);
+    sub.unsubscribe();
+    await waitFor(
+      async () => {
+        const s = await consumerState(fjs, HEAL_DURABLE);
+        return s.pending === 0 && s.ackPending === 0;
+      },
+      { timeoutMs: 30_000, message: "the heal consumer did not settle" },
+    );
+    const dependentsAtEnd = await consumerState(fjs, DEPENDENTS_DURABLE);
+    const drainStart = Date.now();
+    const drained = await waitFor(
+      async () => {
+        const s = await consumerState(fjs, DEPENDENTS_DURABLE);
+        return s.pending === 0 && s.ackPending === 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, message: "dependents did not drain" },
+    ).then(
+      () => (Date.now() - drainStart) / 1000,
+      () => undefined,
+    );
+    const ledgerSample = await sampleLedger(fjs, fleet, events, runNo);
+    const twice = [...agents.byContainer.values()].filter((s) => s.size > 1).length;
+    return {
+      replicas,
+      events: events.length,
+      seconds: round(seconds, 2),
+      eventsPerSecond: Math.round(events.length / seconds),
+      publishSeconds: round(publishMs / 1000, 2),
+      cpuMsPerEvent: perEvent(cpu0, cpu1, events.length),
+      restarts: agents.starts.length,
+      duplicateCommands: agents.duplicates,
+      containersRestartedTwice: twice,
+      ledgerSample,
+      dependentsBacklogAtEnd: dependentsAtEnd.pending + dependentsAtEnd.ackPending,
+      dependentsDrainedS: drained === undefined ? undefined : round(drained, 1),
+      handlers: await handlerReport(observerNc, handlers),
+    };
+  } finally {
+    await stopHandlers(handlers);
+  }
+}
+
+/** A sample of ledger entries: each must hold the run's incident with outcome `restarted`. */
+async function sampleLedger(fjs: FleetJetStream, fleet: Fleet, events: Outgoing[], runNo: number) {
+  const rand = prng(CONFIG.seed + runNo);
+  let restarted = 0;
+  const checked = Math.min(200, events.length);
+  for (let n = 0; n < checked; n++) {
+    const e = events[Math.floor(rand() * events.length)] as Outgoing;
+    const entry = await fjs.ledger.get(e.key);
+    const decoded = entry?.operation === "PUT" ? decode(LedgerEntry, entry.value) : undefined;
+    const last = decoded?.ok ? decoded.value.restarts[0] : undefined;
+    if (last?.incident === startedAtFor(fleet, e.index) && last.outcome === "restarted") {
+      restarted++;
+    }
+  }
+  return { checked, restarted };
+}
+
+interface CpuSnapshot {
+  handlers: number;
+  natsServer: number;
+  bench: number;
+}
+
+async function cpuSnapshot(ctx: Context, handlers: { pid: number }[]): Promise<CpuSnapshot> {
+  const hs = await Promise.all(handlers.map((h) => cpuMs(h.pid)));
+  return {
+    handlers: hs.reduce((a, b) => a + b, 0),
+    natsServer: await cpuMs(ctx.natsPid),
+    bench: selfCpuMs(),
+  };
+}
+
+function perEvent(a: CpuSnapshot, b: CpuSnapshot, n: number) {
+  return {
+    handlers: round((b.handlers - a.handlers) / n, 3),
+    natsServer: round((b.natsServer - a.natsServer) / n, 3),
+    bench: round((b.bench - a.bench) / n, 3),
+  };
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what()}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// --- throughput: the bare JetStream reference ---------------------------------------------------
+
+type ToChild = { type: "consume"; url: string; stream: string; durable: string; count: number };
+type ToParent = { type: "ready" } | { type: "done"; at: number; acked: number };
+
+/** The reference consumer (child process): consume and ack every message, nothing else. */
+async function serveReferenceConsumer(): Promise<void> {
+  const send = (m: ToParent) => process.send?.(m);
+  const order = await new Promise<ToChild>((resolve) => process.once("message", resolve));
+  const nc = await connect({ servers: order.url, name: "bench-reference-consumer" });
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(order.stream, order.durable);
+  const messages = await consumer.consume();
+  send({ type: "ready" });
+  let acked = 0;
+  for await (const m of messages) {
+    m.ack();
+    if (++acked === order.count) break;
+  }
+  await nc.flush();
+  send({ type: "done", at: Date.now(), acked });
+  await messages.close();
+  await nc.close();
+}
+
+async function referenceRun(ctx: Context): Promise<PathRun> {
+  const jsm = await jetstreamManager(ctx.nc);
+  // The events stream's storage settings, so that only the work differs.
+  await jsm.streams.add({
+    name: REFERENCE_STREAM,
+    subjects: [`${REFERENCE_ROOT}.v1.evt.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_bytes: 1024 * 1024 * 1024,
+    duplicate_window: 10 * 60 * 1_000_000_000,
+  });
+  await jsm.consumers.add(REFERENCE_STREAM, {
+    durable_name: "bench-reference",
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    max_ack_pending: 10_000,
+  });
+  const events = unhealthyEvents(ctx.fleet, Date.now(), 0, CONFIG.events);
+  const child = fork(SELF, [], {
+    cwd: REPO,
+    execArgv: ["--import", "tsx"],
+    env: { ...process.env, [ROLE_ENV]: "reference-consumer" },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  try {
+    const next = (type: ToParent["type"]) =>
+      new Promise<ToParent>((resolve, reject) => {
+        const onMessage = (m: ToParent) => {
+          if (m.type !== type) return;
+          child.off("message", onMessage);
+          resolve(m);
+        };
+        child.on("message", onMessage);
+        child.once("exit", (code) => reject(new Error(`reference consumer exited with ${code}`)));
+      });
+    const ready = next("ready");
+    child.send({
+      type: "consume",
+      url: ctx.natsUrl,
+      stream: REFERENCE_STREAM,
+      durable: "bench-reference",
+      count: events.length,
+    } satisfies ToChild);
+    await ready;
+    const done = next("done");
+    const pid = child.pid as number;
+    const before = await cpuSnapshot(ctx, [{ pid }]);
+    const t0 = Date.now();
+    const publishMs = await publishAll(
+      ctx.js,
+      events,
+      (m) => `${REFERENCE_ROOT}${m.subject.slice("fleetheal".length)}`,
+    );
+    const finished = (await withTimeout(done, CONFIG.runTimeoutS * 1000, () => "reference")) as {
+      at: number;
+    };
+    const after = await cpuSnapshot(ctx, [{ pid }]);
+    const seconds = (finished.at - t0) / 1000;
+    return {
+      events: events.length,
+      seconds: round(seconds, 2),
+      eventsPerSecond: Math.round(events.length / seconds),
+      publishSeconds: round(publishMs / 1000, 2),
+      cpuMsPerEvent: perEvent(before, after, events.length),
+    };
+  } finally {
+    if (child.exitCode === null) child.kill("SIGTERM");
+    await jsm.streams.delete(REFERENCE_STREAM);
+  }
+}
+
+// --- the storm ----------------------------------------------------------------------------------
+
+interface StormResult {
+  replicas: number;
+  events: number;
+  publishSeconds: number;
+  decidedSeconds: number | undefined;
+  decided: number;
+  firstRecords: Record<string, number>;
+  restarts: number;
+  maxConcurrent: { host: number; fleet: number };
+  maxStartedPer60s: { host: number; fleet: number };
+  slotsTakenPer60s: ReturnType<typeof slotWindows>;
+  cpuMsPerEvent: { handlers: number; natsServer: number; bench: number };
+  caps: {
+    concurrentHost: number;
+    concurrentFleet: number;
+    perMinuteHost: number;
+    perMinuteFleet: number;
+  };
+  capsHeld: boolean;
+  containersRestartedTwice: number;
+  deliveries: { atS: number; perSecond: number; count: number }[];
+  /** Per minute from the first event: deliveries of the heal consumer, restarts started. */
+  perMinute: { minute: number; deliveries: number; restarts: number }[];
+  deliveriesTotal: number;
+  deadLetters: number;
+  handlers: Awaited<ReturnType<typeof handlerReport>>;
+  observedSeconds: number;
+}
+
+async function stormRun(ctx: Context): Promise<StormResult> {
+  await resetBuckets(ctx, [LEDGER_BUCKET, BREAKERS_BUCKET, INFLIGHT_BUCKET, RATE_BUCKET]);
+  const { fleet, fjs, agents, observerNc } = ctx;
+  await fjs.config.delete(POLICY_KEY);
+  const policy = HealPolicy.parse({});
+  agents.reset(CONFIG.stormHoldMs);
+  // When each rate slot was taken, by the server's clock, and by which command: the rate caps
+  // are kept by these, and the agents see each restart a little after its slot was taken.
+  const slots: { key: string; holder: string; at: number }[] = [];
+  const slotWatch = await fjs.rate.watch({ include: KvWatchInclude.UpdatesOnly });
+  const watching = (async () => {
+    for await (const e of slotWatch) {
+      if (e.operation === "PUT") {
+        slots.push({ key: e.key, holder: e.string(), at: e.created.getTime() });
+      }
+    }
+  })();
+  const handlers = await startHandlers(ctx.natsUrl, CONFIG.stormReplicas, "storm");
+  try {
+    const cpu0 = await cpuSnapshot(ctx, handlers);
+    const t0 = Date.now();
+    const events = unhealthyEvents(fleet, t0, 1_000);
+    const byKey = new Map(events.map((e) => [e.key, e.eventId]));
+    const first = new Map<string, { at: number; what: string }>();
+    let resolveAll: () => void = () => {};
+    const all = new Promise<void>((resolve) => {
+      resolveAll = resolve;
+    });
+    const sub = observerNc.subscribe("fleetheal.v1.act.>", {
+      callback: (error, msg) => {
+        if (error) return;
+        const t = msg.subject.split(".");
+        const key = `${t[3]}.${t[4]}`;
+        if (first.has(key) || !byKey.has(key)) return;
+        const record = JSON.parse(new TextDecoder().decode(msg.data)) as {
+          triggerEventId?: string;
+          phase: string;
+          code: string;
+        };
+        if (record.triggerEventId !== byKey.get(key)) return;
+        first.set(key, { at: Date.now(), what: `${record.phase}:${record.code}` });
+        if (first.size === events.length) resolveAll();
+      },
+    });
+    await observerNc.flush();
+    const deliveries: { atS: number; perSecond: number; count: number }[] = [];
+    const start = await consumerState(fjs, HEAL_DURABLE);
+    let last = { at: Date.now(), deliveries: start.deliveries };
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        await new Promise((r) => setTimeout(r, 5_000));
+        const s = await consumerState(fjs, HEAL_DURABLE);
+        const now = Date.now();
+        deliveries.push({
+          atS: round((now - t0) / 1000, 1),
+          perSecond: Math.round(((s.deliveries - last.deliveries) * 1000) / (now - last.at)),
+          count: s.deliveries - last.deliveries,
+        });
+        last = { at: now, deliveries: s.deliveries };
+      }
+    })();
+    const publishMs = await publishAll(ctx.js, events);
+    log(`storm: ${events.length} events published in ${(publishMs / 1000).toFixed(1)} s`);
+    const decided = await withTimeout(all, CONFIG.runTimeoutS * 1000, () => "").then(
+      () => Math.max(...[...first.values()].map((f) => f.at)) - t0,
+      (error: unknown) => {
+        log(`storm: ${String(error)}; ${first.size} of ${events.length} decided`);
+        return undefined;
+      },
+    );
+    if (decided !== undefined) log(`storm: every event decided after ${decided / 1000} s`);
+    const observeUntil = t0 + CONFIG.stormObserveS * 1000;
+    while (Date.now() < observeUntil) {
+      await new Promise((r) => setTimeout(r, Math.min(1_000, observeUntil - Date.now())));
+    }
+    sampling = false;
+    await sampler;
+    sub.unsubscribe();
+    const cpu1 = await cpuSnapshot(ctx, handlers);
+    slotWatch.stop();
+    await watching;
+    const end = await consumerState(fjs, HEAL_DURABLE);
+    const dlq = await fjs.jsm.streams.info(DLQ_STREAM);
+    const firstRecords: Record<string, number> = {};
+    for (const f of first.values()) firstRecords[f.what] = (firstRecords[f.what] ?? 0) + 1;
+    const { storm } = policy;
+    const maxConcurrent = { host: agents.maxHost, fleet: agents.maxFleet };
+    const maxStartedPer60s = maxStartsWithin(agents.starts, 60_000);
+    const slotsBy60s = slotWindows(slots, agents.starts);
+    const caps = {
+      concurrentHost: storm.maxConcurrentPerHost,
+      concurrentFleet: storm.maxConcurrentFleet,
+      perMinuteHost: storm.maxPerMinutePerHost,
+      perMinuteFleet: storm.maxPerMinuteFleet,
+    };
+    return {
+      replicas: CONFIG.stormReplicas,
+      events: events.length,
+      publishSeconds: round(publishMs / 1000, 2),
+      decidedSeconds: decided === undefined ? undefined : round(decided / 1000, 2),
+      decided: first.size,
+      firstRecords,
+      restarts: agents.starts.length,
+      maxConcurrent,
+      maxStartedPer60s,
+      caps,
+      slotsTakenPer60s: slotsBy60s,
+      capsHeld:
+        maxConcurrent.host <= caps.concurrentHost &&
+        maxConcurrent.fleet <= caps.concurrentFleet &&
+        slotsBy60s.host <= caps.perMinuteHost &&
+        slotsBy60s.fleet <= caps.perMinuteFleet &&
+        slotsBy60s.startsWithoutSlot === 0,
+      cpuMsPerEvent: perEvent(cpu0, cpu1, events.length),
+      containersRestartedTwice: [...agents.byContainer.values()].filter((s) => s.size > 1).length,
+      deliveries,
+      perMinute: Array.from({ length: Math.ceil(CONFIG.stormObserveS / 60) }, (_, minute) => ({
+        minute: minute + 1,
+        deliveries: deliveries
+          .filter((d) => d.atS > minute * 60 && d.atS <= (minute + 1) * 60)
+          .reduce((n, d) => n + d.count, 0),
+        restarts: agents.starts.filter(
+          (x) => x.at - t0 >= minute * 60_000 && x.at - t0 < (minute + 1) * 60_000,
+        ).length,
+      })),
+      deliveriesTotal: end.deliveries - start.deliveries,
+      deadLetters: dlq.state.messages,
+      handlers: await handlerReport(observerNc, handlers),
+      observedSeconds: round((Date.now() - t0) / 1000, 1),
+    };
+  } finally {
+    slotWatch.stop();
+    await stopHandlers(handlers);
+  }
+}
+
+// --- main ---------------------------------------------------------------------------------------
+
+interface Context {
+  natsUrl: string;
+  natsPid: number;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  fjs: FleetJetStream;
+  observerNc: NatsConnection;
+  agents: SyntheticAgents;
+  fleet: Fleet;
+}
+
+/** Empties buckets (the handlers are stopped) by deleting and re-creating them. */
+async function resetBuckets(ctx: Context, names: string[]): Promise<void> {
+  const byName: Record<string, KV> = {
+    [LEDGER_BUCKET]: ctx.fjs.ledger,
+    [BREAKERS_BUCKET]: ctx.fjs.breakers,
+    [INFLIGHT_BUCKET]: ctx.fjs.inflight,
+    [RATE_BUCKET]: ctx.fjs.rate,
+  };
+  for (const name of names) await byName[name]?.destroy();
+  ctx.fjs = await openFleetJetStream(ctx.nc);
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const loadBefore = os.loadavg();
+  clockTicks = Number((await execFileAsync("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
+  const nats = await startNatsServer();
+  const nc = await connect({ servers: nats.url, name: "bench-fleet-publisher" });
+  const agentsNc = await connect({ servers: nats.url, name: "bench-fleet-agents" });
+  const observerNc = await connect({ servers: nats.url, name: "bench-observer" });
+  try {
+    const fleet = makeFleet();
+    const fjs = await openFleetJetStream(nc);
+    const ctx: Context = {
+      natsUrl: nats.url,
+      natsPid: nats.pid,
+      nc,
+      js: jetstream(nc),
+      fjs,
+      observerNc,
+      agents: new SyntheticAgents(agentsNc, fleet.hosts),
+      fleet,
+    };
+    const sample = unhealthyEvents(fleet, Date.now(), 0, 1_000);
+    const eventBytes = Math.round(sample.reduce((n, e) => n + e.payload.length, 0) / sample.length);
+    const snapshot = await writeSnapshots(fjs, fleet);
+    log(
+      `fleet: ${fleet.hosts.length} hosts × ${CONFIG.containersPerHost} containers; events ${eventBytes} B, snapshots ${snapshot.meanBytes} B`,
+    );
+    // Every event a real restart decision: no storm caps, no image breaker.
+    const lifted = HealPolicy.parse({
+      storm: {
+        maxConcurrentPerHost: 0,
+        maxConcurrentFleet: 0,
+        maxPerMinutePerHost: 0,
+        maxPerMinuteFleet: 0,
+        imageBreaker: { failures: 0, windowSeconds: 60 },
+      },
+    });
+    await fjs.config.put(POLICY_KEY, encode(lifted));
+
+    const references: PathRun[] = [];
+    const runs: (HandlerRun & { ratio: number; references: number[] })[] = [];
+    const reference = async () => {
+      const r = await referenceRun(ctx);
+      references.push(r);
+      log(`reference: ${r.eventsPerSecond} msg/s (${r.seconds} s, publish ${r.publishSeconds} s)`);
+      return r;
+    };
+    let before = CONFIG.replicas.length > 0 ? await reference() : undefined;
+    for (const [i, replicas] of CONFIG.replicas.entries()) {
+      await fjs.config.put(POLICY_KEY, encode(lifted));
+      const run = await handlerRun(ctx, replicas, i + 1);
+      log(
+        `handlers x${replicas}: ${run.eventsPerSecond} events/s (${run.seconds} s, publish ${run.publishSeconds} s), ${run.restarts} restarts`,
+      );
+      const after = await reference();
+      const previous = before ?? after;
+      const refRate = (previous.eventsPerSecond + after.eventsPerSecond) / 2;
+      runs.push({
+        ...run,
+        ratio: round(run.eventsPerSecond / refRate, 3),
+        references: [previous.eventsPerSecond, after.eventsPerSecond],
+      });
+      before = after;
+    }
+
+    const storm = CONFIG.stormReplicas > 0 ? await stormRun(ctx) : undefined;
+    ctx.agents.stop();
+    const result = {
+      startedAt: startedAt.toISOString(),
+      durationS: round(process.uptime(), 1),
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model,
+        memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
+        kernel: os.release(),
+        node: process.version,
+        loadAverageBefore: loadBefore.map((l) => round(l, 2)),
+        loadAverageAfter: os.loadavg().map((l) => round(l, 2)),
+      },
+      config: CONFIG,
+      targets: TARGETS,
+      fleet: {
+        hosts: fleet.hosts.length,
+        containers: fleet.containers.length,
+        eventBytes,
+        snapshotBytes: snapshot.meanBytes,
+      },
+      throughput: { references, runs },
+      storm,
+    };
+    printTable(result);
+    await mkdir(path.dirname(CONFIG.output), { recursive: true });
+    await writeFile(CONFIG.output, `${JSON.stringify(result, null, 2)}\n`);
+    log(`wrote ${path.relative(REPO, CONFIG.output)}`);
+  } finally {
+    await Promise.all([nc.close(), agentsNc.close(), observerNc.close()]);
+    await nats[Symbol.asyncDispose]();
+  }
+}
+
+function printTable(result: {
+  fleet: { hosts: number; containers: number; eventBytes: number; snapshotBytes: number };
+  throughput: {
+    references: PathRun[];
+    runs: (HandlerRun & { ratio: number; references: number[] })[];
+  };
+  storm: StormResult | undefined;
+  machine: { loadAverageBefore: number[]; loadAverageAfter: number[] };
+  durationS: number;
+}): void {
+  const { fleet, throughput, storm } = result;
+  const yes = (ok: boolean) => (ok ? "met" : "MISSED");
+  const out = [
+    "",
+    `Handler throughput: ${throughput.runs[0]?.events ?? CONFIG.events} unhealthy events per run across ${fleet.hosts} hosts (${fleet.containers} containers; ${fleet.eventBytes} B each), caps and image breaker lifted; restart replies after ${CONFIG.restartMs} ms`,
+    "",
+    "| path | events/s | seconds | ratio to bare JetStream | CPU ms/event handlers | nats-server | bench | restarts | twice | ledger sample ok | dependents drained |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...throughput.references.map(
+      (r, i) =>
+        `| bare JetStream (${i + 1}) | ${r.eventsPerSecond} | ${r.seconds} | 1 | ${r.cpuMsPerEvent.handlers} | ${r.cpuMsPerEvent.natsServer} | ${r.cpuMsPerEvent.bench} | | | | |`,
+    ),
+    ...throughput.runs.map(
+      (r) =>
+        `| handler ×${r.replicas} | ${r.eventsPerSecond} | ${r.seconds} | **${r.ratio}** (${yes(r.ratio >= TARGETS.throughputRatio)}) | ${r.cpuMsPerEvent.handlers} | ${r.cpuMsPerEvent.natsServer} | ${r.cpuMsPerEvent.bench} | ${r.restarts} | ${r.containersRestartedTwice} | ${r.ledgerSample.restarted}/${r.ledgerSample.checked} | ${r.dependentsDrainedS ?? "no"} s (backlog ${r.dependentsBacklogAtEnd}) |`,
+    ),
+    ...throughput.runs.map(
+      (r) =>
+        `handler ×${r.replicas}: heal counters ${JSON.stringify(r.handlers.heal)}; warnings ${JSON.stringify(r.handlers.warnings)}`,
+    ),
+  ];
+  if (storm) {
+    out.push(
+      "",
+      `Storm: ${storm.events} containers unhealthy within 1 s, default policy, ${storm.replicas} replicas, restarts held ${CONFIG.stormHoldMs} ms; published in ${storm.publishSeconds} s`,
+      `  every event decided after ${storm.decidedSeconds ?? "—"} s (${storm.decided}/${storm.events}; target < ${TARGETS.stormDecidedS} s: ${yes(storm.decidedSeconds !== undefined && storm.decidedSeconds < TARGETS.stormDecidedS)})`,
+      `  first records: ${Object.entries(storm.firstRecords)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}`,
+      `  restarts in ${storm.observedSeconds} s: ${storm.restarts}; at once max ${storm.maxConcurrent.host}/host (cap ${storm.caps.concurrentHost}), ${storm.maxConcurrent.fleet} fleet (cap ${storm.caps.concurrentFleet}); rate slots taken within any 60 s max ${storm.slotsTakenPer60s.host}/host (cap ${storm.caps.perMinuteHost}), ${storm.slotsTakenPer60s.fleet} fleet (cap ${storm.caps.perMinuteFleet}); restarts without a slot ${storm.slotsTakenPer60s.startsWithoutSlot}: caps ${storm.capsHeld ? "held" : "EXCEEDED"}`,
+      `  agents' own clock: started within any 60 s max ${storm.maxStartedPer60s.host}/host, ${storm.maxStartedPer60s.fleet} fleet (a restart reaches its agent ${storm.slotsTakenPer60s.slotToAgentMs.p50} ms after its slot at p50, ${storm.slotsTakenPer60s.slotToAgentMs.max} ms at most); restarted twice: ${storm.containersRestartedTwice}`,
+      `  CPU ms per event: handlers ${storm.cpuMsPerEvent.handlers}, nats-server ${storm.cpuMsPerEvent.natsServer}, bench ${storm.cpuMsPerEvent.bench}`,
+      `  heal deliveries: ${storm.deliveriesTotal} in all; per second by 5 s window: ${storm.deliveries.map((d) => `${d.atS}s:${d.perSecond}`).join(" ")}`,
+      `  per minute (deliveries/restarts): ${storm.perMinute.map((m) => `${m.minute}: ${m.deliveries}/${m.restarts}`).join(", ")}`,
+      `  dead letters: ${storm.deadLetters}; heal counters ${JSON.stringify(storm.handlers.heal)}; warnings ${JSON.stringify(storm.handlers.warnings)}`,
+    );
+  }
+  out.push(
+    `load average ${result.machine.loadAverageBefore.join(" ")} before, ${result.machine.loadAverageAfter.join(" ")} after; ${result.durationS} s in all`,
+  );
+  console.log(out.join("\n"));
+}
+
+const role = process.env[ROLE_ENV];
+const entry = role === "reference-consumer" ? serveReferenceConsumer : main;
+entry().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
