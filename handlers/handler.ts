@@ -117,11 +117,8 @@ export interface HandlerContext {
   /** The fleet's heal policy in force (KV `fleetheal_config`, watched live). */
   policy: HealPolicy;
   read<S extends StoreName>(store: S, key: string): Promise<Versioned<Stores[S]> | undefined>;
-  /**
-   * The host's latest snapshot (KV `fleetheal_hosts`), read only. On a first delivery it may be
-   * one this replica read a moment ago; a redelivery always reads afresh. The runtime always
-   * provides it; it is optional only so that test contexts need not.
-   */
+  /** The host's latest snapshot (KV `fleetheal_hosts`), read only. The runtime always provides
+   * it; it is optional only so that test contexts need not. */
   hostSnapshot?(host: string): Promise<HostSnapshot | undefined>;
 }
 

@@ -392,6 +392,17 @@ describe("SlotBoard", () => {
     expect(board.look("fleet", 1).free).toEqual([{ key: "fleet.0", revision: 8 }]);
   });
 
+  it("looks at a few free slots from a starting point, not at every slot of a large cap", () => {
+    const board = new SlotBoard(new FakeBucket().kv(), TTL, () => 1_000);
+    board.observe("fleet.99999", "PUT", 3, 1_000);
+    board.observe("fleet.0", "PUT", 4, 1_000);
+    const { free, freeInMs } = board.look("fleet", 100_000, { start: 99_998, limit: 3 });
+    expect(free.map((f) => f.key)).toEqual(["fleet.99998", "fleet.1", "fleet.2"]);
+    expect(freeInMs).toBeUndefined();
+    // A full cap is still scanned to the end, to say when it frees.
+    expect(board.look("fleet", 1, { limit: 1 })).toEqual({ free: [], freeInMs: TTL });
+  });
+
   it("a slot a claim found taken is held for a moment, unless the watch knows better", () => {
     let now = 1_000;
     const board = new SlotBoard(new FakeBucket().kv(), TTL, () => now);

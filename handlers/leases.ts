@@ -26,6 +26,9 @@ export interface LeaseDenial {
 
 /** Slots tried per cap before the request is denied, when the board's view turns out stale. */
 export const MAX_SLOT_TRIES = 3;
+/** Free slots a replica picks from at random: enough to make two replicas rarely collide. */
+const FREE_SLOTS_CONSIDERED = 8;
+
 /** How long a slot that a claim found taken counts as held, if the watch does not say more. */
 const TAKEN_GUESS_MS = 1_000;
 const SWEEP_INTERVAL_MS = 10_000;
@@ -127,11 +130,20 @@ export class SlotBoard {
   }
 
   /** The slots of a cap that look free, and when the earliest held one expires. */
-  look(prefix: string, cap: number): { free: FreeSlot[]; freeInMs: number | undefined } {
+  look(
+    prefix: string,
+    cap: number,
+    /**
+     * Scan from slot `start` (wrapping) and stop after `limit` free ones: a cap of 100,000 with
+     * a few slots held would otherwise cost a 100,000-slot scan per restart.
+     */
+    { start = 0, limit = Number.POSITIVE_INFINITY }: { start?: number; limit?: number } = {},
+  ): { free: FreeSlot[]; freeInMs: number | undefined } {
     const now = this.now();
     const free: FreeSlot[] = [];
     let earliest = Number.POSITIVE_INFINITY;
-    for (let n = 0; n < cap; n++) {
+    for (let i = 0; i < cap && free.length < limit; i++) {
+      const n = (start + i) % cap;
       const key = `${prefix}.${n}`;
       if (this.claiming.has(key)) continue;
       const state = this.slots.get(key);
@@ -216,7 +228,9 @@ export class LeaseSet {
   ): Promise<LeaseDenial | undefined> {
     const active = requests.filter((r) => r.cap > 0);
     for (const request of active) {
-      const { free, freeInMs } = this.boards[request.bucket].look(request.prefix, request.cap);
+      const { free, freeInMs } = this.boards[request.bucket].look(request.prefix, request.cap, {
+        limit: 1,
+      });
       if (free.length === 0) return denial(request, freeInMs);
     }
     const results = await Promise.allSettled(active.map((r) => this.acquire(r, holder)));
@@ -283,8 +297,11 @@ export class LeaseSet {
   ): Promise<{ slot?: Held; denial?: LeaseDenial }> {
     const board = this.boards[request.bucket];
     for (let attempt = 0; attempt < MAX_SLOT_TRIES; attempt++) {
-      const { free, freeInMs } = board.look(request.prefix, request.cap);
       // A random free slot, so that replicas with the same view rarely pick the same one.
+      const { free, freeInMs } = board.look(request.prefix, request.cap, {
+        start: Math.floor(this.random() * request.cap),
+        limit: FREE_SLOTS_CONSIDERED,
+      });
       const slot = free[Math.floor(this.random() * free.length)];
       if (!slot) return { denial: denial(request, freeInMs) };
       const revision = await board.claim(slot, holder);

@@ -4,13 +4,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
-import {
-  DEFAULT_HEAL_POLICY,
-  encode,
-  HOST_SNAPSHOT_TYPE,
-  type HostSnapshot,
-  type LedgerEntry,
-} from "../contracts/index.js";
+import { DEFAULT_HEAL_POLICY, encode, type LedgerEntry } from "../contracts/index.js";
 import type { Decision } from "./handler.js";
 import { HandlerRuntime } from "./runtime.js";
 
@@ -144,7 +138,6 @@ function runtimeWith() {
   });
   const internals = runtime as unknown as {
     apply(decisions: Decision[], log: Logger): Promise<void>;
-    hostSnapshot(host: string, fresh: boolean): Promise<HostSnapshot | undefined>;
   };
   return { runtime, internals, buckets, published, order };
 }
@@ -313,50 +306,6 @@ describe("HandlerRuntime: applying decisions", () => {
       "request",
       "publish restarted",
     ]);
-    await runtime.stop();
-  });
-});
-
-describe("HandlerRuntime: host snapshots", () => {
-  const snapshot = (seq: number): HostSnapshot => ({
-    type: HOST_SNAPSHOT_TYPE,
-    v: 1,
-    host: "h1",
-    seq,
-    at: "2026-11-28T00:00:00.000Z",
-    heartbeatMs: 5_000,
-    agent: {
-      version: "0.1.0",
-      startedAt: "2026-11-28T00:00:00.000Z",
-      label: "autoheal",
-      watchAll: false,
-      uptimeSeconds: 1,
-    },
-    outbox: { depth: 0, capacity: 10, published: 0, dropped: 0 },
-    docker: { status: "up" },
-    containers: [],
-  });
-
-  it("reuses one read for a moment on first deliveries, and reads afresh for a redelivery", async () => {
-    const { runtime, internals, buckets } = runtimeWith();
-    buckets.hosts.put("h1", encode(snapshot(1)));
-    expect((await internals.hostSnapshot("h1", false))?.seq).toBe(1);
-    buckets.hosts.put("h1", encode(snapshot(2)));
-    expect((await internals.hostSnapshot("h1", false))?.seq).toBe(1);
-    expect((await internals.hostSnapshot("h1", true))?.seq).toBe(2);
-    expect(buckets.hosts.calls).toEqual(["get h1", "get h1"]);
-    await runtime.stop();
-  });
-
-  it("an unchanged snapshot is not decoded again; a missing one is not remembered", async () => {
-    const { runtime, internals, buckets } = runtimeWith();
-    buckets.hosts.put("h1", encode(snapshot(1)));
-    const first = await internals.hostSnapshot("h1", true);
-    expect(await internals.hostSnapshot("h1", true)).toBe(first);
-    buckets.hosts.put("h1", new Uint8Array(), "DEL");
-    expect(await internals.hostSnapshot("h1", true)).toBeUndefined();
-    buckets.hosts.put("h1", encode(snapshot(3)));
-    expect((await internals.hostSnapshot("h1", false))?.seq).toBe(3);
     await runtime.stop();
   });
 });

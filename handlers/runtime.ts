@@ -80,15 +80,6 @@ const LEASE_RENEW_MS = 20_000;
  * the pull size instead.
  */
 const MAX_ACK_PENDING = 250_000;
-/**
- * A host snapshot read by this replica this recently is used again instead of reading the
- * host's whole JSON (about 50 KB with 50 containers) once more; a redelivery always reads
- * afresh. Agents publish one every few seconds, so this adds little to the age a snapshot may
- * have anyway. The last few decoded ones are kept, so that an unchanged one is not decoded
- * again.
- */
-const SNAPSHOT_REUSE_MS = 1_000;
-const SNAPSHOT_CACHE_MAX = 64;
 const nanos = (ms: number) => ms * 1_000_000;
 
 /** The schema of each store, for validating what is read and written. */
@@ -128,10 +119,6 @@ export class HandlerRuntime {
   private readonly inFlight = new Set<Promise<void>>();
   readonly stats = new Map<string, HandlerStats>();
   private boards: Promise<{ inflight: SlotBoard; rate: SlotBoard }> | undefined;
-  private readonly snapshots = new Map<
-    string,
-    { revision: number; readAt: number; snapshot: HostSnapshot | undefined }
-  >();
 
   constructor(private readonly options: RuntimeOptions) {}
 
@@ -338,45 +325,18 @@ export class HandlerRuntime {
       lastDelivery,
       policy: this.options.policy(),
       read: (store, key) => this.read(store, key),
-      hostSnapshot: (host) => this.hostSnapshot(host, deliveryCount > 1),
+      hostSnapshot: (host) => this.hostSnapshot(host),
     };
   }
 
-  /**
-   * The host's latest snapshot; undefined when there is none or it does not parse. A snapshot
-   * this replica read within SNAPSHOT_REUSE_MS is used again unless `fresh`, and one whose
-   * revision has not changed is not decoded again.
-   */
-  private async hostSnapshot(host: string, fresh: boolean): Promise<HostSnapshot | undefined> {
-    const now = Date.now();
-    const cached = this.snapshots.get(host);
-    if (cached && !fresh && now - cached.readAt < SNAPSHOT_REUSE_MS) return cached.snapshot;
+  /** The host's latest snapshot; undefined when there is none or it does not parse. */
+  private async hostSnapshot(host: string): Promise<HostSnapshot | undefined> {
     const entry = await this.options.fjs.hosts.get(host);
-    if (entry?.operation !== "PUT") {
-      this.snapshots.delete(host);
-      return undefined;
-    }
-    let snapshot: HostSnapshot | undefined;
-    if (cached?.revision === entry.revision) {
-      snapshot = cached.snapshot;
-    } else {
-      const decoded = decode(HostSnapshot, entry.value);
-      if (decoded.ok) snapshot = decoded.value;
-      else {
-        this.options.log.warn(
-          { host, err: decoded.error.message },
-          "unreadable host snapshot ignored",
-        );
-      }
-    }
-    this.snapshots.delete(host);
-    if (this.snapshots.size >= SNAPSHOT_CACHE_MAX) {
-      // Oldest first: a Map iterates in insertion order, and every read re-inserts.
-      const oldest = this.snapshots.keys().next().value;
-      if (oldest !== undefined) this.snapshots.delete(oldest);
-    }
-    this.snapshots.set(host, { revision: entry.revision, readAt: now, snapshot });
-    return snapshot;
+    if (entry?.operation !== "PUT") return undefined;
+    const decoded = decode(HostSnapshot, entry.value);
+    if (decoded.ok) return decoded.value;
+    this.options.log.warn({ host, err: decoded.error.message }, "unreadable host snapshot ignored");
+    return undefined;
   }
 
   private bucket(store: StoreName): KV {
