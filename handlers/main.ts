@@ -53,6 +53,8 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
       await runtime.bind(notifyHandler(config.notify));
       const { targets, events } = config.notify;
       log.info({ targets: targets.map((t) => t.label), events }, "notifications enabled");
+      // autoheal's webhook variables that are set but not used, and why (docs/MIGRATING.md).
+      for (const note of config.notify.notes) log.warn(note);
     }
     const stats = await serveHandlerStats(nc, name, runtime);
     log.info("handler replica started");
