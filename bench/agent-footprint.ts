@@ -45,16 +45,9 @@ import { type DockerEngine, startDockerEngine } from "../test/support/dockerd.js
 import { type FleetProcess, REPO, startRole } from "../test/support/fleetheal.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { describeError, waitFor } from "../test/support/wait.js";
+import { envNumber, percentile, round } from "./numbers.js";
 
 const execFileAsync = promisify(execFile);
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
-  return n;
-}
 
 type OpKind = "cycle" | "pause";
 interface StepPlan {
@@ -189,17 +182,6 @@ function footprint(samples: ProcSample[]): Footprint {
     rssMbMax: round(Math.max(...samples.map((s) => s.rssKb)) / 1024, 1),
     rssMbFinal: round(last.rssKb / 1024, 1),
   };
-}
-
-function round(n: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] as number;
 }
 
 // --- what reached the stream ------------------------------------------------------------------

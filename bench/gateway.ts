@@ -51,6 +51,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../contracts/index.js";
+import { envNumber, percentile, round } from "./numbers.js";
 
 const ROLE_ENV = "FLEETHEAL_BENCH_GATEWAY_ROLE";
 /** The checkout, passed to the children: they run from dist/bench/, one level deeper. */
@@ -60,14 +61,6 @@ const REPO =
 /** This file compiled, as the server children run it (see compileChildren). */
 const CHILD = path.join(REPO, "dist", "bench", "gateway.js");
 const FLEET_FILE_ENV = "FLEETHEAL_BENCH_GATEWAY_FLEET_FILE";
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
-  return n;
-}
 
 const CONFIG = {
   hosts: envNumber("FLEETHEAL_BENCH_HOSTS", 1_000),
@@ -110,17 +103,6 @@ const HEALTH_URL = "/health";
 const CONTAINERS_URL = "/containers?health=unhealthy";
 
 // --- small helpers ------------------------------------------------------------------------------
-
-function round(n: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
-function percentile(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] as number;
-}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

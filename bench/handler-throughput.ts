@@ -75,18 +75,11 @@ import { CLI, REPO, startRole } from "../test/support/fleetheal.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { type ManagedProcess, startProcess } from "../test/support/process.js";
 import { waitFor } from "../test/support/wait.js";
+import { envNumber, round } from "./numbers.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const ROLE_ENV = "FLEETHEAL_BENCH_HANDLERS_ROLE";
 const execFileAsync = promisify(execFile);
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
-  return n;
-}
 
 function envList(name: string, fallback: number[]): number[] {
   const raw = process.env[name];
@@ -136,11 +129,6 @@ const HEAL_DURABLE = "fleetheal-heal";
 const DEPENDENTS_DURABLE = "fleetheal-dependents";
 
 // --- small helpers ------------------------------------------------------------------------------
-
-function round(n: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
 
 function log(message: string): void {
   console.error(`[bench:handlers +${process.uptime().toFixed(1)}s] ${message}`);

@@ -38,16 +38,9 @@ import { REPO, startRole } from "../test/support/fleetheal.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { startProcess } from "../test/support/process.js";
 import { waitFor } from "../test/support/wait.js";
+import { envNumber, percentile, round } from "./numbers.js";
 
 const execFileAsync = promisify(execFile);
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
-  return n;
-}
 
 const CONFIG = {
   /** Measured incidents per path. */
@@ -89,17 +82,6 @@ interface Incident {
   /** fleetheal only: unhealthy → the event seen on NATS → the restart command seen on NATS. */
   eventOnNatsMs?: number;
   commandOnNatsMs?: number;
-}
-
-function round(n: number, digits = 2): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] as number;
 }
 
 function summary(values: number[]): { p50: number; p90: number; p99: number; max: number } {
