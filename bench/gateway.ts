@@ -11,8 +11,10 @@
 //
 // The servers run as the gateway is deployed: plain `node` on the compiled code in dist/, with no
 // TypeScript loader (tsx alone adds ~36 MB of RSS and would make the memory figures estimates).
-// So this bench first runs `npm run build` (and stops if it fails), then transpiles this file and the in-memory ports it uses (test/support/gateway-fakes.ts) into
-// dist/bench/ and dist/test/support/, where their relative imports resolve to the built gateway.
+// So this bench first runs `npm run build` (and stops if it fails), then transpiles this file
+// and the bench/ and test/ modules it imports (the in-memory ports of
+// test/support/gateway-fakes.ts, shared helpers) into dist/bench/ and dist/test/, where their
+// relative imports resolve to the built gateway.
 // Only the load generator runs under tsx.
 //
 // - gateway child: the real `buildApp()` on in-memory control/event ports. Its FleetView is fed
@@ -906,7 +908,8 @@ async function idleNodeMb(): Promise<number> {
 
 /**
  * Builds what the server children run: the gateway compiled by `npm run build`, and this file
- * and the in-memory ports transpiled into dist/ beside it, so that their relative imports
+ * with the local modules it imports that the build leaves out (bench/ and test/ helpers, such as
+ * the in-memory ports) transpiled into dist/ beside it, so that their relative imports
  * (`../gateway/app.js`, `../../contracts/index.js`) load the built gateway and nothing else.
  */
 async function compileChildren(): Promise<void> {
@@ -920,8 +923,22 @@ async function compileChildren(): Promise<void> {
   }
   // Loaded here only: the server children must not carry the compiler.
   const { default: ts } = await import("typescript");
-  for (const source of ["bench/gateway.ts", "test/support/gateway-fakes.ts"]) {
-    const { outputText } = ts.transpileModule(await readFile(path.join(REPO, source), "utf8"), {
+  const buildConfig = ts.readConfigFile(path.join(REPO, "tsconfig.build.json"), ts.sys.readFile);
+  const built = new Set<string>(buildConfig.config?.include ?? []);
+  const pending = ["bench/gateway.ts"];
+  const done = new Set<string>();
+  for (let source = pending.pop(); source !== undefined; source = pending.pop()) {
+    if (done.has(source)) continue;
+    done.add(source);
+    const text = await readFile(path.join(REPO, source), "utf8");
+    for (const { fileName } of ts.preProcessFile(text, true, true).importedFiles) {
+      if (!fileName.startsWith(".") || !fileName.endsWith(".js")) continue;
+      const imported = path.posix
+        .join(path.posix.dirname(source), fileName)
+        .replace(/\.js$/, ".ts");
+      if (!built.has(imported.split("/")[0] as string)) pending.push(imported);
+    }
+    const { outputText } = ts.transpileModule(text, {
       fileName: source,
       compilerOptions: {
         module: ts.ModuleKind.ES2022,
@@ -1055,7 +1072,7 @@ async function main(): Promise<void> {
         loadTool:
           "autocannon 8 in the main process (tsx); each server in its own child process, plain node on the code built in dist/",
         reference:
-          "plain Fastify({ logger: false }), same paths, a pre-serialised string identical to the gateway's body",
+          "plain Fastify({ logger: false }), same paths, sending pre-encoded Buffers of the gateway's exact bodies",
         latency:
           "percentiles of every 2xx response's time as autocannon measured it (float ms), not autocannon's whole-ms histogram",
         ratios: "median over rounds of gateway ÷ reference measured back to back in the same round",
