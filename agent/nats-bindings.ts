@@ -43,7 +43,7 @@ export function bindAgentNats(
     },
     async loadPreviousSnapshot() {
       const entry = await fjs.hosts.get(host);
-      if (!entry || entry.operation !== "PUT") return undefined;
+      if (entry?.operation !== "PUT") return undefined;
       const decoded = decode(HostSnapshot, entry.value);
       if (!decoded.ok) {
         log.warn({ err: decoded.error.message }, "ignoring an unreadable previous snapshot");
