@@ -40,8 +40,8 @@
 //
 // Everything is configurable through environment variables (see CONFIG); with
 // FLEETHEAL_BENCH_CPU_PROF=<dir> the gateway child writes a V8 CPU profile there, and
-// FLEETHEAL_BENCH_GATEWAY_NODE_FLAGS gives it Node/V8 flags (to measure one before deploying
-// it). Results go to bench/results/gateway.json.
+// FLEETHEAL_BENCH_GATEWAY_NODE_FLAGS gives it Node/V8 flags (by default the heap cap it is
+// deployed with). Results go to bench/results/gateway.json.
 
 import { type ChildProcess, execFile, fork } from "node:child_process";
 import { createReadStream, openSync, readSync } from "node:fs";
@@ -63,6 +63,9 @@ const REPO =
 /** This file compiled, as the server children run it (see compileChildren). */
 const CHILD = path.join(REPO, "dist", "bench", "gateway.js");
 const FLEET_FILE_ENV = "FLEETHEAL_BENCH_GATEWAY_FLEET_FILE";
+
+/** How compose.yaml (NODE_OPTIONS) and infra/systemd/fleetheal-gateway.service run the gateway. */
+const DEPLOYED_GATEWAY_FLAGS = "--max-old-space-size=512";
 
 const CONFIG = {
   hosts: envNumber("FLEETHEAL_BENCH_HOSTS", 1_000),
@@ -89,10 +92,11 @@ const CONFIG = {
   /** `app.inject()` calls timed in-process per route (the /containers count is a tenth of it). */
   injectCalls: envNumber("FLEETHEAL_BENCH_INJECT_CALLS", 2_000),
   /**
-   * Node or V8 flags for the gateway child only, space-separated (e.g. `--max-semi-space-size=4`):
-   * to measure a flag before it goes into the gateway's deployment.
+   * Node or V8 flags for the gateway child only, space-separated. The default is the heap cap
+   * that compose.yaml and the systemd unit run the gateway with; set another to measure a flag
+   * before it goes into the gateway's deployment, or an empty value for V8's defaults.
    */
-  gatewayNodeFlags: (process.env.FLEETHEAL_BENCH_GATEWAY_NODE_FLAGS ?? "")
+  gatewayNodeFlags: (process.env.FLEETHEAL_BENCH_GATEWAY_NODE_FLAGS ?? DEPLOYED_GATEWAY_FLAGS)
     .split(" ")
     .filter(Boolean),
   /** Set to a folder to write a V8 CPU profile of the gateway child (`node --cpu-prof`). */

@@ -266,6 +266,10 @@ export async function unitCommand(
     throw new Error(`${file}: ExecStart is not \`node ${INSTALL_CLI} <role>\`: ${exec.join(" ")}`);
   }
   const env: Record<string, string> = {};
+  // systemd applies Environment= first and lets the files override it.
+  for (const assignment of unitValues(unit, "Service", "Environment")) {
+    Object.assign(env, parseEnvFile(expand(assignment), file));
+  }
   for (const raw of unitValues(unit, "Service", "EnvironmentFile")) {
     // A leading "-" makes the file optional in systemd; none of the shipped units uses it, and
     // the test wants a missing file to fail as it would on a host.
