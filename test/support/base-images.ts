@@ -2,29 +2,21 @@
 // a rootfs made from this machine's own binaries (node and npm, nats-server) plus the shared
 // libraries `ldd` lists for them and the static busybox (a shell for the Dockerfile's RUN steps,
 // `env` for npm's shebang, `wget` for the NATS healthcheck), imported with `docker import` under
-// the name the Dockerfile's FROM or compose.yaml expects. The approach is busybox-image.ts's.
+// the name the Dockerfile's FROM or compose.yaml expects (rootfs.ts).
 
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import {
-  access,
-  chmod,
-  copyFile,
-  cp,
-  mkdir,
-  mkdtemp,
-  realpath,
-  rename,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
-import os from "node:os";
+import { chmod, copyFile, cp, mkdir, realpath, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { findExecutable, run } from "./children.js";
 import type { DockerEngine } from "./dockerd.js";
-import { describeError } from "./wait.js";
+import {
+  cachedRootfs,
+  findStaticBusybox,
+  hasImage,
+  importRootfs,
+  installBusybox,
+  rootfsDir,
+} from "./rootfs.js";
 
 /** What goes into one base image. */
 interface BaseImageRecipe {
@@ -43,7 +35,6 @@ interface BaseImageRecipe {
 }
 
 const PATH_ENV = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const BUSYBOX_CANDIDATES = ["/bin/busybox", "/usr/bin/busybox"];
 // Bumped whenever the rootfs layout changes, so an old cached rootfs is not reused.
 const LAYOUT_VERSION = "1";
 
@@ -104,54 +95,6 @@ export async function ensureNatsImage(engine: DockerEngine, tag: string): Promis
   await importRootfs(engine, await rootfsOnce(recipe), tag, recipe.changes);
 }
 
-async function hasImage(engine: DockerEngine, tag: string): Promise<boolean> {
-  try {
-    await engine.docker.getImage(tag).inspect();
-    return true;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return false;
-    throw err;
-  }
-}
-
-/** `tar -C dir -c . | docker import --change … - tag`, against `engine`. */
-async function importRootfs(
-  engine: DockerEngine,
-  dir: string,
-  tag: string,
-  changes: string[],
-): Promise<void> {
-  const [repo, version = "latest"] = tag.split(":") as [string, string | undefined];
-  const tar = spawn("tar", ["-C", dir, "-c", "."], { stdio: ["ignore", "pipe", "pipe"] });
-  let tarErr = "";
-  tar.stderr.on("data", (b: Buffer) => {
-    tarErr += b.toString();
-  });
-  const tarDone = new Promise<number | null>((resolve, reject) => {
-    tar.once("error", reject);
-    tar.once("close", resolve);
-  });
-  try {
-    const stream = await engine.docker.importImage(tar.stdout, { repo, tag: version, changes });
-    // The import reports failures inside a 200 response, as {"error": ...} progress messages.
-    await new Promise<void>((resolve, reject) => {
-      engine.docker.modem.followProgress(stream, (err: Error | null) =>
-        err ? reject(err) : resolve(),
-      );
-    });
-  } catch (err) {
-    tar.kill("SIGKILL");
-    throw new Error(`importing ${tag} into engine ${engine.name} failed: ${describeError(err)}`, {
-      cause: err,
-    });
-  }
-  const code = await tarDone;
-  if (code !== 0) throw new Error(`tar of ${dir} exited with ${code}: ${tarErr}`);
-  if (!(await hasImage(engine, tag))) {
-    throw new Error(`${tag} still missing in engine ${engine.name} after import`);
-  }
-}
-
 // One rootfs per recipe and set of inputs, cached in os.tmpdir() like the busybox one: the node
 // rootfs is some 120 MB, and every test process (and every run) can reuse the same dir.
 function rootfsOnce(recipe: BaseImageRecipe): Promise<string> {
@@ -178,70 +121,41 @@ async function buildRootfs(recipe: BaseImageRecipe): Promise<string> {
     const s = await stat(file);
     hash.update(`${file}:${s.size}:${s.mtimeMs}:${s.ino}`);
   }
-  const finalDir = path.join(
-    os.tmpdir(),
-    `fleetheal-base-${recipe.kind}-${hash.digest("hex").slice(0, 16)}`,
-  );
-  if (await isComplete(finalDir)) return finalDir;
-
-  const dir = await mkdtemp(path.join(os.tmpdir(), `fleetheal-base-${recipe.kind}-tmp-`));
-  try {
-    await installBusybox(dir, busybox);
-    const libraries = new Set<string>();
-    for (const [src, target] of recipe.binaries) {
-      await copyInto(dir, src, target);
-      for (const lib of await sharedLibraries(src)) libraries.add(lib);
-    }
-    // Libraries go where ldd found them (the path the dynamic loader searches), with the content
-    // of the file behind any symlink.
-    for (const lib of libraries) await copyInto(dir, await realpath(lib), lib);
-    for (const [src, target] of recipe.trees) {
-      await cp(src, path.join(dir, target), { recursive: true, verbatimSymlinks: true });
-    }
-    for (const [src, target] of recipe.files) await copyInto(dir, src, target);
-    for (const [target, link] of recipe.links) {
-      await mkdir(path.dirname(path.join(dir, link)), { recursive: true });
-      await symlink(target, path.join(dir, link));
-    }
-    await mkdir(path.join(dir, "etc"), { recursive: true });
-    // The official node image's user, so that `USER 1000:1000` has a name and a home.
-    await writeFile(
-      path.join(dir, "etc", "passwd"),
-      "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n",
-    );
-    await writeFile(path.join(dir, "etc", "group"), "root:x:0:\nnode:x:1000:\n");
-    await mkdir(path.join(dir, "root"), { mode: 0o700 });
-    await mkdir(path.join(dir, "home", "node"), { recursive: true });
-    await run("chown", ["1000:1000", path.join(dir, "home", "node")]);
-    const tmp = path.join(dir, "tmp");
-    await mkdir(tmp);
-    // mkdir applies the umask and drops the sticky bit; chmod sets the exact mode.
-    await chmod(tmp, 0o1777);
-    // rename is atomic, so the final dir exists only once complete. Losing the race to another
-    // process is fine: its dir is identical.
-    await rename(dir, finalDir).catch(async (err: NodeJS.ErrnoException) => {
-      if (!(await isComplete(finalDir))) throw err;
-    });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  return finalDir;
+  const finalDir = rootfsDir(`base-${recipe.kind}`, hash.digest("hex").slice(0, 16));
+  return cachedRootfs(finalDir, (dir) => populate(dir, recipe, busybox));
 }
 
-/** busybox in /bin with a symlink per applet, and /usr/bin/env for `#!/usr/bin/env` scripts. */
-async function installBusybox(dir: string, busybox: string): Promise<void> {
-  const bin = path.join(dir, "bin");
-  await mkdir(bin, { recursive: true });
-  await copyFile(busybox, path.join(bin, "busybox"));
-  await chmod(path.join(bin, "busybox"), 0o755);
-  const { stdout } = await run(busybox, ["--list"]);
-  const applets = stdout.split("\n").filter((a) => a !== "" && a !== "busybox");
-  for (const needed of ["sh", "env", "wget"]) {
-    if (!applets.includes(needed)) throw new Error(`${busybox} --list lacks ${needed}`);
-  }
-  await Promise.all(applets.map((a) => symlink("busybox", path.join(bin, a))));
+async function populate(dir: string, recipe: BaseImageRecipe, busybox: string): Promise<void> {
+  // `env` for `#!/usr/bin/env` scripts (npm), `wget` for the NATS healthcheck.
+  await installBusybox(dir, busybox, ["sh", "env", "wget"]);
   await mkdir(path.join(dir, "usr", "bin"), { recursive: true });
   await symlink("/bin/busybox", path.join(dir, "usr", "bin", "env"));
+  const libraries = new Set<string>();
+  for (const [src, target] of recipe.binaries) {
+    await copyInto(dir, src, target);
+    for (const lib of await sharedLibraries(src)) libraries.add(lib);
+  }
+  // Libraries go where ldd found them (the path the dynamic loader searches), with the content
+  // of the file behind any symlink.
+  for (const lib of libraries) await copyInto(dir, await realpath(lib), lib);
+  for (const [src, target] of recipe.trees) {
+    await cp(src, path.join(dir, target), { recursive: true, verbatimSymlinks: true });
+  }
+  for (const [src, target] of recipe.files) await copyInto(dir, src, target);
+  for (const [target, link] of recipe.links) {
+    await mkdir(path.dirname(path.join(dir, link)), { recursive: true });
+    await symlink(target, path.join(dir, link));
+  }
+  await mkdir(path.join(dir, "etc"), { recursive: true });
+  // The official node image's user, so that `USER 1000:1000` has a name and a home.
+  await writeFile(
+    path.join(dir, "etc", "passwd"),
+    "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n",
+  );
+  await writeFile(path.join(dir, "etc", "group"), "root:x:0:\nnode:x:1000:\n");
+  await mkdir(path.join(dir, "root"), { mode: 0o700 });
+  await mkdir(path.join(dir, "home", "node"), { recursive: true });
+  await run("chown", ["1000:1000", path.join(dir, "home", "node")]);
 }
 
 async function copyInto(root: string, src: string, target: string): Promise<void> {
@@ -268,22 +182,6 @@ async function sharedLibraries(binary: string): Promise<string[]> {
     if (match?.[1]) libs.push(match[1]);
   }
   return libs;
-}
-
-async function isComplete(dir: string): Promise<boolean> {
-  return access(path.join(dir, "tmp")).then(
-    () => true,
-    () => false,
-  );
-}
-
-// The rootfs has busybox but none of its libraries: only the static build works there.
-async function findStaticBusybox(): Promise<string> {
-  for (const candidate of BUSYBOX_CANDIDATES) {
-    const { stdout, stderr } = await run("ldd", [candidate], { allowFailure: true });
-    if (/not a dynamic executable|statically linked/.test(stdout + stderr)) return candidate;
-  }
-  throw new Error("no static busybox found; install it with `apt-get install busybox-static`");
 }
 
 /** The CA file the host's npm is configured with (`cafile`), if any. */
