@@ -23,6 +23,7 @@ import {
 } from "../contracts/index.js";
 import { ConfigError, describeError } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { isNoResponders, isTimeout } from "./nats-errors.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -63,6 +64,11 @@ export interface OpenFleetOptions {
   log?: Logger;
   /** Pause between two looks for a resource this user may not create. Default 1 s. */
   retryMs?: number;
+  /**
+   * How long a failure that can clear up by itself (a JetStream API timeout while a new cluster
+   * elects its leaders, no JetStream responders yet) is retried before it counts. Default 60 s.
+   */
+  transientForMs?: number;
 }
 
 /**
@@ -85,7 +91,11 @@ export async function openFleetJetStream(
   options: OpenFleetOptions = {},
 ): Promise<FleetJetStream> {
   try {
-    return await openResources(nc, limits, replicas, options);
+    return await retryTransient(
+      () => openResources(nc, limits, replicas, options),
+      options.transientForMs ?? TRANSIENT_FOR_MS,
+      options.log,
+    );
   } catch (error) {
     const message = describeError(error);
     if (replicas > 1 && /replica|cluster|insufficient resources|no suitable peers/i.test(message)) {
@@ -95,6 +105,48 @@ export async function openFleetJetStream(
       );
     }
     throw error;
+  }
+}
+
+const TRANSIENT_FOR_MS = 60_000;
+const TRANSIENT_RETRY_MS = { initial: 250, max: 5_000 };
+
+/**
+ * Whether a failure to open the resources may clear up by itself. A fresh cluster answers no
+ * JetStream API request until it has a meta leader, and a stream's creation times out while its
+ * peers are still being placed: two handlers started with a new 3-node cluster saw one exit with
+ * "timeout" (its service manager had to start it again).
+ */
+export function isTransientJetStreamFailure(error: unknown): boolean {
+  // A server without JetStream: nobody answers its API either, but that one is for good.
+  if (/jetstream is not enabled/i.test(describeError(error))) return false;
+  if (isTimeout(error) || isNoResponders(error)) return true;
+  // "JetStream system temporarily unavailable" (10008) while the meta leader is elected.
+  return /temporarily unavailable|no (meta )?leader|leader(ship)? (election|change)/i.test(
+    describeError(error),
+  );
+}
+
+/** `open`, retried with backoff while it fails transiently, for at most `forMs`. */
+export async function retryTransient<T>(
+  open: () => Promise<T>,
+  forMs: number,
+  log: Logger | undefined,
+): Promise<T> {
+  const deadline = Date.now() + forMs;
+  let waitMs = TRANSIENT_RETRY_MS.initial;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (error) {
+      if (!isTransientJetStreamFailure(error) || Date.now() + waitMs > deadline) throw error;
+      log?.warn(
+        { attempt, retryInMs: waitMs, err: describeError(error) },
+        "JetStream is not ready to open the fleet's streams and buckets; retrying",
+      );
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      waitMs = Math.min(waitMs * 2, TRANSIENT_RETRY_MS.max);
+    }
   }
 }
 
