@@ -350,6 +350,19 @@ describe("LeaseSet", () => {
       await r.stop();
     });
 
+    it("after a restart that got no answer in time: nothing; the slots expire", async () => {
+      const { inflight, rate, r, lease } = await holding();
+      lease.markStarted();
+      lease.markUnconfirmed();
+      await lease.releaseAll(false);
+      expect(inflight.held("fleet")).toEqual(["cmd-1"]);
+      expect(inflight.held("host.h1")).toEqual(["cmd-1"]);
+      expect(rate.held("fleet")).toEqual(["cmd-1"]);
+      inflight.now += TTL;
+      expect(inflight.held("fleet")).toEqual([]);
+      await r.stop();
+    });
+
     it("a slot that expired and was taken by someone else stays theirs", async () => {
       const { inflight, rate, r, lease } = await holding();
       inflight.now += TTL;

@@ -211,6 +211,7 @@ interface Held {
 export class LeaseSet {
   private readonly held: Held[] = [];
   private started = false;
+  private unconfirmed = false;
 
   constructor(
     private readonly boards: { inflight: SlotBoard; rate: SlotBoard },
@@ -258,6 +259,16 @@ export class LeaseSet {
   }
 
   /**
+   * The restart got no answer in time: the agent may still be working on it. Its in-progress
+   * slots are then not given back but left to expire with their bucket's TTL (they are no longer
+   * renewed), so that a slow agent's restart still counts against the concurrency caps for a
+   * while instead of letting another one start beside it at once.
+   */
+  markUnconfirmed(): void {
+    this.unconfirmed = true;
+  }
+
+  /**
    * Rewrites the in-progress slots held, which restarts their age in the bucket: a holder that
    * is alive keeps its slots however long the restart takes, and a dead one loses them within
    * the bucket's short TTL.
@@ -286,7 +297,8 @@ export class LeaseSet {
    */
   async releaseAll(succeeded: boolean): Promise<void> {
     const keepRate = succeeded || this.started;
-    const returning = this.held.filter((h) => h.kind === "inflight" || !keepRate);
+    const keepInflight = this.started && this.unconfirmed;
+    const returning = this.held.filter((h) => (h.kind === "inflight" ? !keepInflight : !keepRate));
     this.held.length = 0;
     await release(returning);
   }

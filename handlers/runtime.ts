@@ -413,6 +413,7 @@ export class HandlerRuntime {
       case "restart":
         run.leases.markStarted();
         return this.request(decision.command, decision.minTimeoutMs).then(async (result) => {
+          if (!result.ok && result.code === "timeout") run.leases.markUnconfirmed();
           await this.applyAll(decision.onReply(result), run);
           return undefined;
         });
