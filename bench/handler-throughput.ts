@@ -15,7 +15,12 @@
 // ledger holds the outcome and acks the event only once it is stored, so it is the last step
 // of the whole path. The reference is bare JetStream publish + consume with explicit acks of
 // the same messages (same count, same bytes, same publisher, consumer in a child process like
-// the handler) on the same server, measured before and after each handler run.
+// the handler) on the same server, measured before and after each handler run. A second
+// reference, the operations floor, runs after the reference that follows each handler run: the
+// same events through the handler's own consumers and buckets, with exactly the NATS and
+// JetStream operations the handler makes per event, but none of fleetheal's code (see
+// serveOpsFloor). nats-server's message counters (`/varz`) and the streams' sequences show that
+// both make the same operations; the handler's ratio to the floor is what fleetheal's code costs.
 //
 // Storm: the default policy; all 50,000 containers turn unhealthy within one second. Measured:
 // the time until every one has its first remediation record (decided, skipped storm-cap,
@@ -24,10 +29,11 @@
 // rate slots were taken; and how often the heal consumer delivers afterwards.
 //
 // Everything is configurable through environment variables (see CONFIG and docs/PERFORMANCE.md);
-// with FLEETHEAL_BENCH_CPU_PROF=<dir> every handler process writes a V8 CPU profile there.
+// with FLEETHEAL_BENCH_CPU_PROF=<dir> every handler and floor process writes a V8 CPU profile
+// there.
 // Results go to bench/results/handler-throughput.json.
 
-import { execFile, fork } from "node:child_process";
+import { type ChildProcess, execFile, fork } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -36,15 +42,17 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
   AckPolicy,
+  type ConsumerMessages,
   DeliverPolicy,
   DiscardPolicy,
   type JetStreamClient,
+  type JsMsg,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { type KV, KvWatchInclude } from "@nats-io/kv";
+import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { type FleetJetStream, openFleetJetStream } from "../common/jetstream-resources.js";
@@ -63,6 +71,7 @@ import {
   eventSubject,
   HealPolicy,
   HOST_SNAPSHOT_TYPE,
+  HOSTS_BUCKET,
   HostSnapshot,
   INFLIGHT_BUCKET,
   LEDGER_BUCKET,
@@ -71,6 +80,8 @@ import {
   RATE_BUCKET,
   toToken,
 } from "../contracts/index.js";
+import { dependentsHandler } from "../handlers/dependents.js";
+import { healHandler } from "../handlers/heal.js";
 import { CLI, REPO, startRole } from "../test/support/fleetheal.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { type ManagedProcess, startProcess } from "../test/support/process.js";
@@ -99,6 +110,8 @@ const CONFIG = {
   events: envNumber("FLEETHEAL_BENCH_EVENTS", 20_000),
   /** Handler replica counts for the throughput runs, one run each; 0 skips them. */
   replicas: envList("FLEETHEAL_BENCH_REPLICAS", [1, 2]),
+  /** Measure the JetStream operations floor after each throughput run's reference; 0 skips it. */
+  floor: envNumber("FLEETHEAL_BENCH_FLOOR", 1) > 0,
   /** How long a synthetic agent takes to "restart" in the throughput runs. */
   restartMs: envNumber("FLEETHEAL_BENCH_RESTART_MS", 0),
   /** JetStream publishes in flight from the synthetic hosts (the agent's outbox has 64). */
@@ -638,10 +651,14 @@ interface PathRun {
   seconds: number;
   eventsPerSecond: number;
   publishSeconds: number;
+  /** `handlers` is the consumer of the path: handler replicas, floor or reference consumer. */
   cpuMsPerEvent: { handlers: number; natsServer: number; bench: number };
+  /** What the server carried and stored per event, from the first publish until settled. */
+  traffic: Traffic;
 }
 
-interface HandlerRun extends PathRun {
+/** What the heal path (the handler or its operations floor) did with one run's events. */
+interface HealPathRun extends PathRun {
   replicas: number;
   restarts: number;
   duplicateCommands: number;
@@ -649,89 +666,135 @@ interface HandlerRun extends PathRun {
   ledgerSample: { checked: number; restarted: number };
   dependentsBacklogAtEnd: number;
   dependentsDrainedS: number | undefined;
+}
+
+interface HandlerRun extends HealPathRun {
   handlers: Awaited<ReturnType<typeof handlerReport>>;
 }
 
 async function handlerRun(ctx: Context, replicas: number, runNo: number): Promise<HandlerRun> {
   // A clean ledger, so that every container's restart is its first (no backoff).
   await resetBuckets(ctx, [LEDGER_BUCKET]);
-  const { fleet, fjs, agents, observerNc } = ctx;
-  agents.reset(CONFIG.restartMs);
+  ctx.agents.reset(CONFIG.restartMs);
   const handlers = await startHandlers(ctx.natsUrl, replicas, `handler-x${replicas}-r${runNo}`);
   try {
-    const events = unhealthyEvents(fleet, Date.now(), 0, CONFIG.events);
-    const expected = new Set(events.map((e) => e.key));
-    let done = 0;
-    let lastAt = 0;
-    let resolveAll: () => void = () => {};
-    const all = new Promise<void>((resolve) => {
-      resolveAll = resolve;
-    });
-    // The last thing the handler does for an event before acking it: the restart's outcome is
-    // in the ledger, and this record is stored.
-    const sub = observerNc.subscribe("fleetheal.v1.act.*.*.restarted", {
-      callback: (error, msg) => {
-        if (error) return;
-        const t = msg.subject.split(".");
-        const key = `${t[3]}.${t[4]}`;
-        if (!expected.delete(key)) return;
-        done++;
-        lastAt = Date.now();
-        if (done === events.length) resolveAll();
-      },
-    });
-    await observerNc.flush();
+    const run = await measureHealPath(ctx, handlers, `handler run x${replicas}`, runNo);
+    return { ...run, replicas, handlers: await handlerReport(ctx.observerNc, handlers) };
+  } finally {
+    await stopHandlers(handlers);
+  }
+}
+
+/**
+ * Publishes a run's events and measures the heal path that `consumers` run, the same way for the
+ * handler and for its operations floor. An event is done when its `restarted` record is stored;
+ * the traffic is counted until both consumers have settled, so it holds the dependents' work.
+ * `failed` rejects when a consumer reports that it cannot go on.
+ */
+async function measureHealPath(
+  ctx: Context,
+  consumers: { pid: number }[],
+  label: string,
+  runNo: number,
+  failed?: Promise<never>,
+): Promise<Omit<HealPathRun, "replicas">> {
+  const { fleet, agents } = ctx;
+  const events = unhealthyEvents(fleet, Date.now(), 0, CONFIG.events);
+  const restarted = watchRestarted(ctx.observerNc, events);
+  try {
+    await ctx.observerNc.flush();
     await agents.flush();
-    const cpu0 = await cpuSnapshot(ctx, handlers);
+    const cpu0 = await cpuSnapshot(ctx, consumers);
+    const traffic0 = await serverCounters(ctx);
     const t0 = Date.now();
     const publishMs = await publishAll(ctx.js, events);
     await withTimeout(
-      all,
+      failed ? Promise.race([restarted.all, failed]) : restarted.all,
       CONFIG.runTimeoutS * 1000,
-      () => `handler run x${replicas}: ${done} of ${events.length} restarted`,
+      () => `${label}: ${restarted.state.done} of ${events.length} restarted`,
     );
-    const seconds = (lastAt - t0) / 1000;
-    const cpu1 = await cpuSnapshot(ctx, handlers);
-    sub.unsubscribe();
-    await waitFor(
-      async () => {
-        const s = await consumerState(fjs, HEAL_DURABLE);
-        return s.pending === 0 && s.ackPending === 0;
-      },
-      { timeoutMs: 30_000, message: "the heal consumer did not settle" },
-    );
-    const dependentsAtEnd = await consumerState(fjs, DEPENDENTS_DURABLE);
-    const drainStart = Date.now();
-    const drained = await waitFor(
-      async () => {
-        const s = await consumerState(fjs, DEPENDENTS_DURABLE);
-        return s.pending === 0 && s.ackPending === 0;
-      },
-      { timeoutMs: 60_000, intervalMs: 200, message: "dependents did not drain" },
-    ).then(
-      () => (Date.now() - drainStart) / 1000,
-      () => undefined,
-    );
-    const ledgerSample = await sampleLedger(fjs, fleet, events, runNo);
-    const twice = [...agents.byContainer.values()].filter((s) => s.size > 1).length;
+    const seconds = (restarted.state.lastAt - t0) / 1000;
+    const cpu1 = await cpuSnapshot(ctx, consumers);
+    restarted.stop();
+    const settled = await settleConsumers(ctx.fjs);
+    const traffic1 = await serverCounters(ctx);
     return {
-      replicas,
       events: events.length,
       seconds: round(seconds, 2),
       eventsPerSecond: Math.round(events.length / seconds),
       publishSeconds: round(publishMs / 1000, 2),
       cpuMsPerEvent: perEvent(cpu0, cpu1, events.length),
+      traffic: trafficPerEvent(traffic0, traffic1, events.length),
       restarts: agents.starts.length,
       duplicateCommands: agents.duplicates,
-      containersRestartedTwice: twice,
-      ledgerSample,
-      dependentsBacklogAtEnd: dependentsAtEnd.pending + dependentsAtEnd.ackPending,
-      dependentsDrainedS: drained === undefined ? undefined : round(drained, 1),
-      handlers: await handlerReport(observerNc, handlers),
+      containersRestartedTwice: [...agents.byContainer.values()].filter((s) => s.size > 1).length,
+      ledgerSample: await sampleLedger(ctx.fjs, fleet, events, runNo),
+      ...settled,
     };
   } finally {
-    await stopHandlers(handlers);
+    restarted.stop();
   }
+}
+
+/**
+ * Counts the `restarted` records of `events` as they arrive: the last thing the heal path does
+ * for an event before acking it (the restart's outcome is in the ledger, and this record is
+ * stored).
+ */
+function watchRestarted(nc: NatsConnection, events: Outgoing[]) {
+  const expected = new Set(events.map((e) => e.key));
+  const state = { done: 0, lastAt: 0 };
+  let resolveAll: () => void = () => {};
+  const all = new Promise<void>((resolve) => {
+    resolveAll = resolve;
+  });
+  const sub = nc.subscribe("fleetheal.v1.act.*.*.restarted", {
+    callback: (error, msg) => {
+      if (error) return;
+      const t = msg.subject.split(".");
+      if (!expected.delete(`${t[3]}.${t[4]}`)) return;
+      state.done++;
+      state.lastAt = Date.now();
+      if (state.done === events.length) resolveAll();
+    },
+  });
+  return {
+    all,
+    state,
+    stop: () => {
+      if (!sub.isClosed()) sub.unsubscribe();
+    },
+  };
+}
+
+/**
+ * Waits until the heal consumer has nothing outstanding and the dependents consumer has caught
+ * up; how far behind the dependents were when the last event was done, and how long they took.
+ */
+async function settleConsumers(fjs: FleetJetStream) {
+  await waitFor(
+    async () => {
+      const s = await consumerState(fjs, HEAL_DURABLE);
+      return s.pending === 0 && s.ackPending === 0;
+    },
+    { timeoutMs: 30_000, message: "the heal consumer did not settle" },
+  );
+  const atEnd = await consumerState(fjs, DEPENDENTS_DURABLE);
+  const drainStart = Date.now();
+  const drained = await waitFor(
+    async () => {
+      const s = await consumerState(fjs, DEPENDENTS_DURABLE);
+      return s.pending === 0 && s.ackPending === 0;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, message: "dependents did not drain" },
+  ).then(
+    () => (Date.now() - drainStart) / 1000,
+    () => undefined,
+  );
+  return {
+    dependentsBacklogAtEnd: atEnd.pending + atEnd.ackPending,
+    dependentsDrainedS: drained === undefined ? undefined : round(drained, 1),
+  };
 }
 
 /** A sample of ledger entries: each must hold the run's incident with outcome `restarted`. */
@@ -771,6 +834,68 @@ function perEvent(a: CpuSnapshot, b: CpuSnapshot, n: number) {
     handlers: round((b.handlers - a.handlers) / n, 3),
     natsServer: round((b.natsServer - a.natsServer) / n, 3),
     bench: round((b.bench - a.bench) / n, 3),
+  };
+}
+
+interface ServerCounters {
+  inMsgs: number;
+  outMsgs: number;
+  inBytes: number;
+  outBytes: number;
+  /** Last sequence of every stream (KV buckets included). */
+  lastSeq: Record<string, number>;
+}
+
+/** Messages per event in and out of nats-server (`/varz`), and stored per event by stream. */
+interface Traffic {
+  inMsgs: number;
+  outMsgs: number;
+  inBytes: number;
+  outBytes: number;
+  /** By stream, `FLEETHEAL_`/`KV_fleetheal_` left off; streams that stored nothing omitted. */
+  stored: Record<string, number>;
+  storedTotal: number;
+}
+
+/**
+ * The server's own message counters: whatever a path does in NATS (publish, request, reply,
+ * KV read, ack, pull) shows in them, so two paths that do the same operations per event show
+ * the same figures here whatever their code.
+ */
+async function serverCounters(ctx: Context): Promise<ServerCounters> {
+  const res = await fetch(`${ctx.monitorUrl}/varz`, { signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new Error(`nats-server /varz answered ${res.status}`);
+  const varz = (await res.json()) as Record<
+    "in_msgs" | "out_msgs" | "in_bytes" | "out_bytes",
+    number
+  >;
+  const lastSeq: Record<string, number> = {};
+  for await (const s of ctx.fjs.jsm.streams.list()) lastSeq[s.config.name] = s.state.last_seq;
+  return {
+    inMsgs: varz.in_msgs,
+    outMsgs: varz.out_msgs,
+    inBytes: varz.in_bytes,
+    outBytes: varz.out_bytes,
+    lastSeq,
+  };
+}
+
+function trafficPerEvent(a: ServerCounters, b: ServerCounters, n: number): Traffic {
+  const stored: Record<string, number> = {};
+  let total = 0;
+  for (const [name, seq] of Object.entries(b.lastSeq)) {
+    const added = seq - (a.lastSeq[name] ?? 0);
+    if (added === 0) continue;
+    total += added;
+    stored[name.replace(/^KV_fleetheal_|^FLEETHEAL_/, "")] = round(added / n, 2);
+  }
+  return {
+    inMsgs: round((b.inMsgs - a.inMsgs) / n, 2),
+    outMsgs: round((b.outMsgs - a.outMsgs) / n, 2),
+    inBytes: Math.round((b.inBytes - a.inBytes) / n),
+    outBytes: Math.round((b.outBytes - a.outBytes) / n),
+    stored,
+    storedTotal: round(total / n, 2),
   };
 }
 
@@ -861,6 +986,7 @@ async function referenceRun(ctx: Context): Promise<PathRun> {
     const done = next("done");
     const pid = child.pid as number;
     const before = await cpuSnapshot(ctx, [{ pid }]);
+    const traffic0 = await serverCounters(ctx);
     const t0 = Date.now();
     const publishMs = await publishAll(
       ctx.js,
@@ -871,6 +997,7 @@ async function referenceRun(ctx: Context): Promise<PathRun> {
       at: number;
     };
     const after = await cpuSnapshot(ctx, [{ pid }]);
+    const traffic1 = await serverCounters(ctx);
     const seconds = (finished.at - t0) / 1000;
     return {
       events: events.length,
@@ -878,10 +1005,385 @@ async function referenceRun(ctx: Context): Promise<PathRun> {
       eventsPerSecond: Math.round(events.length / seconds),
       publishSeconds: round(publishMs / 1000, 2),
       cpuMsPerEvent: perEvent(before, after, events.length),
+      traffic: trafficPerEvent(traffic0, traffic1, events.length),
     };
   } finally {
     if (child.exitCode === null) child.kill("SIGTERM");
     await jsm.streams.delete(REFERENCE_STREAM);
+  }
+}
+
+// --- throughput: the JetStream operations floor -------------------------------------------------
+//
+// What the heal path would cost if fleetheal's own code cost nothing: a child process per handler
+// replica (FLOOR_ROLE) that makes, per event, exactly the NATS and JetStream operations one
+// restart decision of the heal handler and the dependents handler make with caps and breaker
+// lifted, in the same order and overlap, on the same consumers, buckets and subjects, with
+// bodies of the same shapes and sizes, but with no fleetheal code on the way: no schema
+// validation, no policy, no decision objects, no logging. (The child is this file, so it loads
+// the modules this file imports; it calls none of them per event.) The handler's ratio to this
+// floor is what fleetheal's code costs; the floor's ratio to bare JetStream is what the design's
+// operations cost.
+
+const FLOOR_ROLE = "ops-floor";
+/** The floor child's orders, in its environment: it needs them before it can listen. */
+const FLOOR_ORDER_ENV = "FLEETHEAL_BENCH_FLOOR_ORDER";
+/** runtime.ts's pull expiry. */
+const FLOOR_PULL_EXPIRES_MS = 5_000;
+/** heal.ts's restart deadline for a container without a stop-timeout label: 10 s + 30 s. */
+const FLOOR_COMMAND_TIMEOUT_MS = 40_000;
+
+/** One consumer as runtime.ts binds a handler: its concurrency, and twice that per pull (≥ 16). */
+interface FloorConsumer {
+  durable: string;
+  concurrency: number;
+  maxMessages: number;
+}
+
+interface FloorOrder {
+  url: string;
+  name: string;
+  heal: FloorConsumer;
+  dependents: FloorConsumer;
+}
+
+type ToFloor = { type: "stop" };
+type FromFloor =
+  | { type: "ready" }
+  | { type: "failed"; error: string }
+  | { type: "stopped"; heal: number; dependents: number };
+
+function floorConsumer(durable: string, concurrency: number): FloorConsumer {
+  return { durable, concurrency, maxMessages: Math.max(concurrency * 2, 16) };
+}
+
+/** The handlers' own concurrency, so that the floor follows it if it changes. */
+function floorOrder(url: string, name: string): FloorOrder {
+  const heal = healHandler({ maxEventAgeMs: 0, retryDelayMs: 0 });
+  const dependents = dependentsHandler({ retryDelayMs: 0 });
+  return {
+    url,
+    name,
+    heal: floorConsumer(HEAL_DURABLE, heal.concurrency),
+    dependents: floorConsumer(DEPENDENTS_DURABLE, dependents.concurrency),
+  };
+}
+
+/** The floor child: both consumers on one connection, as in one handler replica. */
+async function serveOpsFloor(): Promise<void> {
+  const send = (m: FromFloor) => process.send?.(m);
+  const stopOrder = new Promise<ToFloor>((resolve) => process.once("message", resolve));
+  const order = JSON.parse(process.env[FLOOR_ORDER_ENV] ?? "") as FloorOrder;
+  // The handler sets the same option on its connection (handlers/main.ts).
+  const nc = await connect({ servers: order.url, name: order.name, noAsyncTraces: true });
+  const js = jetstream(nc);
+  const kvm = new Kvm(js);
+  // As openFleetJetStream opens them: the existing buckets, read with direct gets.
+  const [ledger, hosts] = await Promise.all([kvm.create(LEDGER_BUCKET), kvm.create(HOSTS_BUCKET)]);
+  const fail = (error: unknown) => send({ type: "failed", error: String(error) });
+  const io: FloorIo = { nc, js, ledger };
+  const heal = await floorLoop(js, order.heal, (m) => floorHeal(m, io), fail);
+  const dependents = await floorLoop(js, order.dependents, (m) => floorDependents(m, hosts), fail);
+  send({ type: "ready" });
+  await stopOrder;
+  const [healAcked, dependentsAcked] = await Promise.all([heal.stop(), dependents.stop()]);
+  await nc.drain();
+  send({ type: "stopped", heal: healAcked, dependents: dependentsAcked });
+}
+
+/**
+ * runtime.ts's loop: a message is taken from the consumer only when one of `concurrency` is
+ * free. Returns a stop that ends the consumer, waits for the messages in progress and says how
+ * many were done and acked.
+ */
+async function floorLoop(
+  js: JetStreamClient,
+  spec: FloorConsumer,
+  work: (msg: JsMsg) => Promise<void>,
+  fail: (error: unknown) => void,
+): Promise<{ stop: () => Promise<number> }> {
+  const consumer = await js.consumers.get(EVENTS_STREAM, spec.durable);
+  const messages: ConsumerMessages = await consumer.consume({
+    max_messages: spec.maxMessages,
+    expires: FLOOR_PULL_EXPIRES_MS,
+  });
+  let acked = 0;
+  const loop = (async () => {
+    const inFlight = new Set<Promise<void>>();
+    let freed: (() => void) | undefined;
+    for await (const msg of messages) {
+      while (inFlight.size >= spec.concurrency) await new Promise<void>((r) => (freed = r));
+      const job: Promise<void> = work(msg)
+        .then(() => {
+          acked++;
+        }, fail)
+        .finally(() => {
+          inFlight.delete(job);
+          const wake = freed;
+          freed = undefined;
+          wake?.();
+        });
+      inFlight.add(job);
+    }
+    await Promise.all(inFlight);
+  })();
+  return {
+    stop: async () => {
+      await messages.close();
+      await loop;
+      return acked;
+    },
+  };
+}
+
+interface FloorIo {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  ledger: KV;
+}
+
+/** What the floor reads of an event: the ids and times the records and the ledger carry. */
+interface FloorEvent {
+  id: string;
+  host: string;
+  time: string;
+  container: { id: string; name: string; startedAt: string };
+}
+
+const floorText = new TextEncoder();
+const floorUtf8 = new TextDecoder();
+
+/**
+ * One restart decision's operations, as runtime.ts applies heal.ts's decisions for a first
+ * restart with caps and breaker lifted: read the ledger; (no leases: every cap is 0); claim the
+ * ledger with a create; `decided` and `restarting` records and the restart request leave
+ * together; on the reply, the outcome into the ledger at the claimed revision, then the
+ * `restarted` record; ack once every record is stored.
+ */
+async function floorHeal(msg: JsMsg, io: FloorIo): Promise<void> {
+  const event = JSON.parse(floorUtf8.decode(msg.data)) as FloorEvent;
+  const { host } = event;
+  const containerId = event.container.id;
+  const key = `${host}.${containerId}`;
+  const at = new Date().toISOString();
+  // Derived from the event like heal.ts's, so that a redelivery would send the same command.
+  const commandId = `heal-${createHash("sha256").update(event.id).digest("hex").slice(0, 32)}`;
+  const record = floorRecord(io.js, event, at, commandId);
+  await io.ledger.get(key);
+  const revision = await io.ledger.create(
+    key,
+    floorText.encode(JSON.stringify(floorLedgerEntry(event, at, commandId, "pending"))),
+  );
+  const stored = [
+    record("decided", "unhealthy", "container is unhealthy; restarting it"),
+    record("restarting", "restart-sent", "restart command sent to the agent"),
+  ];
+  const reply = await io.nc.request(
+    `fleetheal.v1.cmd.${host}.restart`,
+    floorText.encode(JSON.stringify(floorCommand(event, commandId))),
+    { timeout: FLOOR_COMMAND_TIMEOUT_MS },
+  );
+  const answer = JSON.parse(floorUtf8.decode(reply.data)) as {
+    outcome: string;
+    code: string;
+    message: string;
+  };
+  if (answer.outcome !== "restarted") throw new Error(`${key}: agent answered ${answer.outcome}`);
+  await io.ledger.update(
+    key,
+    floorText.encode(JSON.stringify(floorLedgerEntry(event, at, commandId, answer.outcome))),
+    revision,
+  );
+  stored.push(record("restarted", answer.code, answer.message));
+  await Promise.all(stored);
+  msg.ack();
+}
+
+/**
+ * The dependents handler's operations on a `restarted` record: the host's snapshot read from
+ * KV (its ~49 KB are not parsed: that is the handler's own work), then the ack.
+ */
+async function floorDependents(msg: JsMsg, hosts: KV): Promise<void> {
+  const host = msg.subject.split(".")[3] as string;
+  const snapshot = await hosts.get(host);
+  if (snapshot?.operation !== "PUT") throw new Error(`no snapshot of ${host}`);
+  msg.ack();
+}
+
+/** Publishes a remediation record shaped and identified as heal.ts's recordFactory makes it. */
+function floorRecord(js: JetStreamClient, event: FloorEvent, at: string, commandId: string) {
+  return (phase: string, code: string, message: string) => {
+    const record = {
+      type: "fleetheal.act.v1.remediation",
+      v: 1,
+      id: `heal:${event.id}:${phase}:${code}`,
+      remediationId: `heal:${event.id}`,
+      host: event.host,
+      containerId: event.container.id,
+      containerName: event.container.name,
+      phase,
+      code,
+      message,
+      incident: event.container.startedAt,
+      triggerEventId: event.id,
+      commandId,
+      actor: "handler:heal",
+      at,
+      dryRun: false,
+    };
+    return js.publish(
+      `fleetheal.v1.act.${event.host}.${event.container.id}.${phase}`,
+      floorText.encode(JSON.stringify(record)),
+      { msgID: record.id },
+    );
+  };
+}
+
+/** A first restart's ledger entry, as heal.ts claims it and setOutcome rewrites it. */
+function floorLedgerEntry(event: FloorEvent, at: string, commandId: string, outcome: string) {
+  const incident = event.container.startedAt;
+  return {
+    v: 1,
+    host: event.host,
+    containerId: event.container.id,
+    lastIncident: incident,
+    lastCommandId: commandId,
+    lastRestartAt: at,
+    restarts: [{ at, incident, commandId, outcome }],
+    consecutiveRestarts: 1,
+    lastTroubleAt: event.time,
+  };
+}
+
+function floorCommand(event: FloorEvent, commandId: string) {
+  return {
+    type: "fleetheal.cmd.v1.restart",
+    v: 1,
+    commandId,
+    host: event.host,
+    containerId: event.container.id,
+    reason: "unhealthy",
+    requestedBy: "handler:heal",
+    requireUnhealthy: true,
+    incident: event.container.startedAt,
+  };
+}
+
+/** A floor child as the parent sees it. */
+interface FloorChild {
+  pid: number;
+  ready: Promise<void>;
+  /** Rejects when the child reports a failure or exits before it was stopped. */
+  failed: Promise<never>;
+  /** Stops it; how many events and `restarted` records it acked. */
+  stop(): Promise<{ heal: number; dependents: number }>;
+  kill(): void;
+}
+
+function startFloorChild(url: string, name: string): FloorChild {
+  const profile = CONFIG.cpuProfDir
+    ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(CONFIG.cpuProfDir)]
+    : [];
+  const child = fork(SELF, [], {
+    cwd: REPO,
+    execArgv: ["--import", "tsx", ...profile],
+    env: {
+      ...process.env,
+      [ROLE_ENV]: FLOOR_ROLE,
+      [FLOOR_ORDER_ENV]: JSON.stringify(floorOrder(url, name)),
+    },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  let stopping = false;
+  const failed = new Promise<never>((_, reject) => {
+    child.on("message", (m: FromFloor) => {
+      if (m.type === "failed") reject(new Error(`${name}: ${m.error}`));
+    });
+    child.once("exit", (code) => {
+      if (!stopping) reject(new Error(`${name} exited with ${code}`));
+    });
+  });
+  failed.catch(() => {});
+  return {
+    pid: child.pid as number,
+    ready: Promise.race([nextFromFloor(child, "ready").then(() => undefined), failed]),
+    failed,
+    async stop() {
+      stopping = true;
+      const stopped = nextFromFloor(child, "stopped");
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.send({ type: "stop" } satisfies ToFloor);
+      const counts = await withTimeout(stopped, 30_000, () => `${name} did not stop`);
+      await withTimeout(exited, 30_000, () => `${name} did not exit`);
+      return { heal: counts.heal, dependents: counts.dependents };
+    },
+    kill() {
+      stopping = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+function nextFromFloor<T extends FromFloor["type"]>(
+  child: ChildProcess,
+  type: T,
+): Promise<Extract<FromFloor, { type: T }>> {
+  return new Promise((resolve) => {
+    const onMessage = (m: FromFloor) => {
+      if (m.type !== type) return;
+      child.off("message", onMessage);
+      resolve(m as Extract<FromFloor, { type: T }>);
+    };
+    child.on("message", onMessage);
+  });
+}
+
+interface FloorRun extends HealPathRun {
+  /** Acked by the floor children: every event, and every `restarted` record. */
+  acked: { heal: number; dependents: number };
+}
+
+/**
+ * The floor on the handler's consumers: they must exist with the runtime's settings, which the
+ * handler run before it has made sure of.
+ */
+async function floorRun(ctx: Context, replicas: number, runNo: number): Promise<FloorRun> {
+  for (const durable of [HEAL_DURABLE, DEPENDENTS_DURABLE]) {
+    await ctx.fjs.jsm.consumers.info(EVENTS_STREAM, durable).catch((error: unknown) => {
+      throw new Error(`ops floor: consumer ${durable} missing (a handler run creates it)`, {
+        cause: error,
+      });
+    });
+  }
+  await resetBuckets(ctx, [LEDGER_BUCKET]);
+  ctx.agents.reset(CONFIG.restartMs);
+  const children = Array.from({ length: replicas }, (_, i) =>
+    startFloorChild(ctx.natsUrl, `bench-ops-floor-x${replicas}-r${runNo}-${i + 1}`),
+  );
+  try {
+    if (CONFIG.cpuProfDir) {
+      log(`ops floor x${replicas}: CPU profiles of pids ${children.map((c) => c.pid).join(", ")}`);
+    }
+    const failed = Promise.race(children.map((c) => c.failed));
+    failed.catch(() => {});
+    await withTimeout(
+      Promise.all(children.map((c) => c.ready)),
+      60_000,
+      () => `ops floor x${replicas}: children not ready`,
+    );
+    const label = `ops floor x${replicas}`;
+    const run = await measureHealPath(ctx, children, label, runNo, failed);
+    const counts = await Promise.all(children.map((c) => c.stop()));
+    const acked = {
+      heal: counts.reduce((n, c) => n + c.heal, 0),
+      dependents: counts.reduce((n, c) => n + c.dependents, 0),
+    };
+    if (acked.heal !== run.events || acked.dependents !== run.events) {
+      throw new Error(`${label}: acked ${JSON.stringify(acked)} of ${run.events} events`);
+    }
+    return { ...run, replicas, acked };
+  } finally {
+    for (const c of children) c.kill();
   }
 }
 
@@ -1058,6 +1560,8 @@ async function stormRun(ctx: Context): Promise<StormResult> {
 interface Context {
   natsUrl: string;
   natsPid: number;
+  /** nats-server's monitoring endpoint, for its message counters. */
+  monitorUrl: string;
   nc: NatsConnection;
   js: JetStreamClient;
   fjs: FleetJetStream;
@@ -1092,6 +1596,7 @@ async function main(): Promise<void> {
     const ctx: Context = {
       natsUrl: nats.url,
       natsPid: nats.pid,
+      monitorUrl: nats.monitorUrl,
       nc,
       js: jetstream(nc),
       fjs,
@@ -1117,32 +1622,7 @@ async function main(): Promise<void> {
     });
     await fjs.config.put(POLICY_KEY, encode(lifted));
 
-    const references: PathRun[] = [];
-    const runs: (HandlerRun & { ratio: number; references: number[] })[] = [];
-    const reference = async () => {
-      const r = await referenceRun(ctx);
-      references.push(r);
-      log(`reference: ${r.eventsPerSecond} msg/s (${r.seconds} s, publish ${r.publishSeconds} s)`);
-      return r;
-    };
-    let before = CONFIG.replicas.length > 0 ? await reference() : undefined;
-    for (const [i, replicas] of CONFIG.replicas.entries()) {
-      await fjs.config.put(POLICY_KEY, encode(lifted));
-      const run = await handlerRun(ctx, replicas, i + 1);
-      log(
-        `handlers x${replicas}: ${run.eventsPerSecond} events/s (${run.seconds} s, publish ${run.publishSeconds} s), ${run.restarts} restarts`,
-      );
-      const after = await reference();
-      const previous = before ?? after;
-      const refRate = (previous.eventsPerSecond + after.eventsPerSecond) / 2;
-      runs.push({
-        ...run,
-        ratio: round(run.eventsPerSecond / refRate, 3),
-        references: [previous.eventsPerSecond, after.eventsPerSecond],
-      });
-      before = after;
-    }
-
+    const throughput = await throughputRuns(ctx, lifted);
     const storm = CONFIG.stormReplicas > 0 ? await stormRun(ctx) : undefined;
     ctx.agents.stop();
     const result = {
@@ -1165,8 +1645,8 @@ async function main(): Promise<void> {
         eventBytes,
         snapshotBytes: snapshot.meanBytes,
       },
-      summary: summarise(runs, storm),
-      throughput: { references, runs },
+      summary: summarise(throughput, storm),
+      throughput,
       storm,
     };
     printTable(result);
@@ -1179,8 +1659,63 @@ async function main(): Promise<void> {
   }
 }
 
+type RatedRun = HandlerRun & {
+  /** To bare JetStream: the issue's target. */
+  ratio: number;
+  references: number[];
+  ratioToFloor: number | undefined;
+};
+type RatedFloor = FloorRun & { ratio: number };
+
+interface Throughput {
+  references: PathRun[];
+  runs: RatedRun[];
+  floors: RatedFloor[];
+}
+
+/**
+ * Per replica count: the handler run, the bare reference after it (the one before it is the
+ * previous run's), and the operations floor; handler and floor are rated against the mean of
+ * the two references around the handler run.
+ */
+async function throughputRuns(ctx: Context, lifted: HealPolicy): Promise<Throughput> {
+  const out: Throughput = { references: [], runs: [], floors: [] };
+  const reference = async () => {
+    const r = await referenceRun(ctx);
+    out.references.push(r);
+    log(`reference: ${r.eventsPerSecond} msg/s (${r.seconds} s, publish ${r.publishSeconds} s)`);
+    return r;
+  };
+  let before = CONFIG.replicas.length > 0 ? await reference() : undefined;
+  for (const [i, replicas] of CONFIG.replicas.entries()) {
+    await ctx.fjs.config.put(POLICY_KEY, encode(lifted));
+    const run = await handlerRun(ctx, replicas, i + 1);
+    log(
+      `handlers x${replicas}: ${run.eventsPerSecond} events/s (${run.seconds} s, publish ${run.publishSeconds} s), ${run.restarts} restarts`,
+    );
+    const after = await reference();
+    const previous = before ?? after;
+    const refRate = (previous.eventsPerSecond + after.eventsPerSecond) / 2;
+    const floor = CONFIG.floor ? await floorRun(ctx, replicas, i + 1) : undefined;
+    if (floor) {
+      log(
+        `ops floor x${replicas}: ${floor.eventsPerSecond} events/s (${floor.seconds} s, publish ${floor.publishSeconds} s), ${floor.restarts} restarts`,
+      );
+      out.floors.push({ ...floor, ratio: round(floor.eventsPerSecond / refRate, 3) });
+    }
+    out.runs.push({
+      ...run,
+      ratio: round(run.eventsPerSecond / refRate, 3),
+      references: [previous.eventsPerSecond, after.eventsPerSecond],
+      ratioToFloor: floor && round(run.eventsPerSecond / floor.eventsPerSecond, 3),
+    });
+    before = after;
+  }
+  return out;
+}
+
 /** The figures the targets are about; the replica count with the better ratio stands. */
-function summarise(runs: { replicas: number; ratio: number }[], storm: StormResult | undefined) {
+function summarise({ runs, floors }: Throughput, storm: StormResult | undefined) {
   const best = runs.reduce<(typeof runs)[number] | undefined>(
     (a, b) => (a === undefined || b.ratio > a.ratio ? b : a),
     undefined,
@@ -1190,43 +1725,81 @@ function summarise(runs: { replicas: number; ratio: number }[], storm: StormResu
     throughputReplicas: best?.replicas,
     throughputRatioByReplicas: Object.fromEntries(runs.map((r) => [r.replicas, r.ratio])),
     throughputTarget: TARGETS.throughputRatio,
+    /** What the design's JetStream operations alone reach, by replica count (no target). */
+    floorRatioToBare: Object.fromEntries(floors.map((f) => [f.replicas, f.ratio])),
+    /** How much of the floor the handler reaches: the cost of fleetheal's own code. */
+    handlerRatioToFloor: Object.fromEntries(
+      runs.flatMap((r) => (r.ratioToFloor === undefined ? [] : [[r.replicas, r.ratioToFloor]])),
+    ),
     stormDecidedSeconds: storm?.decidedSeconds,
     stormTargetSeconds: TARGETS.stormDecidedS,
     stormCapsHeld: storm?.capsHeld,
   };
 }
 
-function printTable(result: {
-  fleet: { hosts: number; containers: number; eventBytes: number; snapshotBytes: number };
-  throughput: {
-    references: PathRun[];
-    runs: (HandlerRun & { ratio: number; references: number[] })[];
-  };
-  storm: StormResult | undefined;
-  machine: { loadAverageBefore: number[]; loadAverageAfter: number[] };
-  durationS: number;
-}): void {
-  const { fleet, throughput, storm } = result;
+/** How fast a path went. */
+function speedCells(r: PathRun): string {
+  return `${r.eventsPerSecond} | ${r.seconds}`;
+}
+
+/** What a path cost: CPU, and what the server carried and stored per event. */
+function costCells(r: PathRun): string {
+  const t = r.traffic;
+  const stored = Object.entries(t.stored)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(", ");
+  const kb = (bytes: number) => round(bytes / 1024, 1);
+  return `${r.cpuMsPerEvent.handlers} | ${r.cpuMsPerEvent.natsServer} | ${r.cpuMsPerEvent.bench} | ${t.inMsgs}/${t.outMsgs} (${kb(t.inBytes)}/${kb(t.outBytes)} kB) | ${t.storedTotal} (${stored})`;
+}
+
+function healCells(r: HealPathRun): string {
+  return `${r.restarts} | ${r.containersRestartedTwice} | ${r.ledgerSample.restarted}/${r.ledgerSample.checked} | ${r.dependentsDrainedS ?? "no"} s (backlog ${r.dependentsBacklogAtEnd})`;
+}
+
+function throughputTable(
+  fleet: { hosts: number; containers: number; eventBytes: number },
+  throughput: Throughput,
+): string[] {
   const yes = (ok: boolean) => (ok ? "met" : "MISSED");
-  const out = [
+  return [
     "",
     `Handler throughput: ${throughput.runs[0]?.events ?? CONFIG.events} unhealthy events per run across ${fleet.hosts} hosts (${fleet.containers} containers; ${fleet.eventBytes} B each), caps and image breaker lifted; restart replies after ${CONFIG.restartMs} ms`,
+    "ops floor: the handler's NATS and JetStream operations per event without fleetheal's code, one child process per replica",
     "",
-    "| path | events/s | seconds | ratio to bare JetStream | CPU ms/event handlers | nats-server | bench | restarts | twice | ledger sample ok | dependents drained |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| path | events/s | seconds | ratio to bare JetStream | ratio to ops floor | CPU ms/event consumer | nats-server | bench | server msgs in/out per event (kB) | stored per event | restarts | twice | ledger sample ok | dependents drained |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...throughput.references.map(
-      (r, i) =>
-        `| bare JetStream (${i + 1}) | ${r.eventsPerSecond} | ${r.seconds} | 1 | ${r.cpuMsPerEvent.handlers} | ${r.cpuMsPerEvent.natsServer} | ${r.cpuMsPerEvent.bench} | | | | |`,
+      (r, i) => `| bare JetStream (${i + 1}) | ${speedCells(r)} | 1 | | ${costCells(r)} | | | | |`,
+    ),
+    ...throughput.floors.map(
+      (f) =>
+        `| ops floor ×${f.replicas} | ${speedCells(f)} | ${f.ratio} | 1 | ${costCells(f)} | ${healCells(f)} |`,
     ),
     ...throughput.runs.map(
       (r) =>
-        `| handler ×${r.replicas} | ${r.eventsPerSecond} | ${r.seconds} | **${r.ratio}** (${yes(r.ratio >= TARGETS.throughputRatio)}) | ${r.cpuMsPerEvent.handlers} | ${r.cpuMsPerEvent.natsServer} | ${r.cpuMsPerEvent.bench} | ${r.restarts} | ${r.containersRestartedTwice} | ${r.ledgerSample.restarted}/${r.ledgerSample.checked} | ${r.dependentsDrainedS ?? "no"} s (backlog ${r.dependentsBacklogAtEnd}) |`,
+        `| handler ×${r.replicas} | ${speedCells(r)} | **${r.ratio}** (${yes(r.ratio >= TARGETS.throughputRatio)}) | ${r.ratioToFloor ?? ""} | ${costCells(r)} | ${healCells(r)} |`,
+    ),
+    ...throughput.floors.map(
+      (f) =>
+        `ops floor ×${f.replicas}: acked ${f.acked.heal} events and ${f.acked.dependents} restarted records`,
     ),
     ...throughput.runs.map(
       (r) =>
         `handler ×${r.replicas}: heal counters ${JSON.stringify(r.handlers.heal)}; warnings ${JSON.stringify(r.handlers.warnings)}`,
     ),
   ];
+}
+
+function printTable(result: {
+  fleet: { hosts: number; containers: number; eventBytes: number; snapshotBytes: number };
+  throughput: Throughput;
+  storm: StormResult | undefined;
+  machine: { loadAverageBefore: number[]; loadAverageAfter: number[] };
+  durationS: number;
+}): void {
+  const { fleet, throughput, storm } = result;
+  const yes = (ok: boolean) => (ok ? "met" : "MISSED");
+  const out = throughputTable(fleet, throughput);
   if (storm) {
     out.push(
       "",
@@ -1251,7 +1824,12 @@ function printTable(result: {
 }
 
 const role = process.env[ROLE_ENV];
-const entry = role === "reference-consumer" ? serveReferenceConsumer : main;
+const entry =
+  role === "reference-consumer"
+    ? serveReferenceConsumer
+    : role === FLOOR_ROLE
+      ? serveOpsFloor
+      : main;
 entry().then(
   () => process.exit(0),
   (err: unknown) => {
