@@ -32,6 +32,7 @@ import type {
   Stores,
   Versioned,
 } from "./handler.js";
+import { KeyedUpdates } from "./keyed-updates.js";
 import { LeaseSet, SlotBoard } from "./leases.js";
 import type { Notifier } from "./notify/notifier.js";
 
@@ -119,6 +120,7 @@ export class HandlerRuntime {
   private readonly inFlight = new Set<Promise<void>>();
   readonly stats = new Map<string, HandlerStats>();
   private boards: Promise<{ inflight: SlotBoard; rate: SlotBoard }> | undefined;
+  private readonly updates = new KeyedUpdates<Stores[StoreName]>(MAX_CLAIM_ATTEMPTS);
 
   constructor(private readonly options: RuntimeOptions) {}
 
@@ -462,31 +464,38 @@ export class HandlerRuntime {
   }
 
   /**
-   * Read-modify-write with compare-and-set. A key this message has just written, or that the
-   * handler read, starts from that, which saves reading it again; a conflict falls back to
-   * reading it.
+   * Read-modify-write with compare-and-set, coalesced with this replica's other updates of the
+   * same key (KeyedUpdates). A key this message has just written, or that the handler read,
+   * starts from that, which saves reading it again; a conflict falls back to reading it.
    */
   private async update(
     decision: Extract<Decision, { kind: "update" }>,
     run: ApplyRun,
   ): Promise<undefined> {
-    const bucket = this.bucket(decision.store);
-    const id = writtenKey(decision.store, decision.key);
-    for (let attempt = 1; ; attempt++) {
-      const known = run.written.get(id) ?? (attempt === 1 ? decision.read : undefined);
-      run.written.delete(id);
-      const current = known ?? (await this.read(decision.store, decision.key));
-      const next = STORE_SCHEMAS[decision.store].parse(decision.update(current?.value));
-      try {
-        const revision = !current
-          ? await bucket.create(decision.key, encode(next))
-          : await bucket.update(decision.key, encode(next), current.revision);
-        run.written.set(id, { value: next, revision });
-        return undefined;
-      } catch (error) {
-        if (!isWrongRevision(error) || attempt >= MAX_CLAIM_ATTEMPTS) throw error;
-      }
-    }
+    const { store, key } = decision;
+    const id = writtenKey(store, key);
+    const bucket = this.bucket(store);
+    const schema = STORE_SCHEMAS[store] as z.ZodType<Stores[StoreName]>;
+    const written = await this.updates.apply(
+      id,
+      {
+        read: () => this.read(store, key),
+        write: async (value, revision) => {
+          try {
+            return revision === 0
+              ? await bucket.create(key, encode(value))
+              : await bucket.update(key, encode(value), revision);
+          } catch (error) {
+            if (isWrongRevision(error)) return undefined;
+            throw error;
+          }
+        },
+      },
+      (current) => schema.parse(decision.update(current)),
+      run.written.get(id) ?? decision.read,
+    );
+    run.written.set(id, written);
+    return undefined;
   }
 
   private async request(
