@@ -10,7 +10,12 @@ import {
   RemediationRecord,
   RestartCommand,
 } from "../contracts/index.js";
-import { compareInstants, decideDependents, dependentsHandler } from "./dependents.js";
+import {
+  compareInstants,
+  DependencyFreeHosts,
+  decideDependents,
+  dependentsHandler,
+} from "./dependents.js";
 import type { CommandResult, Decision, HandlerContext } from "./handler.js";
 
 const HOST = "host-a";
@@ -113,6 +118,10 @@ function fakeContext(
     read: async () => undefined,
     hostSnapshot: async (host) =>
       host === HOST && containers ? snapshotOf(containers) : undefined,
+    hostSnapshotEntry: async (host) =>
+      host === HOST && containers
+        ? { revision: 1, snapshot: () => snapshotOf(containers) }
+        : undefined,
   };
 }
 
@@ -254,6 +263,67 @@ describe("decideDependents", () => {
   it("does nothing but log for a container without dependents", async () => {
     const decisions = await decide(fakeContext([c("web", { startedAt: NEW_RUN }), c("other")]));
     expect(decisions.map((d) => d.kind)).toEqual(["log"]);
+  });
+
+  describe("hosts without dependencies", () => {
+    /** A context whose snapshot has the given revision, counting how often it is decoded. */
+    function counting(containers: ContainerSnapshot[], revision: () => number) {
+      const decoded = { count: 0 };
+      const ctx: HandlerContext = {
+        ...fakeContext(containers),
+        hostSnapshotEntry: async () => ({
+          revision: revision(),
+          snapshot: () => {
+            decoded.count++;
+            return snapshotOf(containers);
+          },
+        }),
+      };
+      return { ctx, decoded };
+    }
+
+    it("decode a snapshot revision once; a new revision is decoded again", async () => {
+      let revision = 4;
+      const { ctx, decoded } = counting([c("web", { startedAt: NEW_RUN }), c("other")], () => {
+        return revision;
+      });
+      const memo = new DependencyFreeHosts();
+      for (let i = 0; i < 3; i++) {
+        const decisions = await decideDependents(restartedRecord(), ctx, OPTIONS, memo);
+        expect(decisions.map((d) => d.kind)).toEqual(["log"]);
+      }
+      expect(decoded.count).toBe(1);
+      revision = 5;
+      await decideDependents(restartedRecord(), ctx, OPTIONS, memo);
+      expect(decoded.count).toBe(2);
+    });
+
+    it("a host with a dependency is decoded every time", async () => {
+      const { ctx, decoded } = counting(family(), () => 4);
+      const memo = new DependencyFreeHosts();
+      for (let i = 0; i < 2; i++) {
+        const decisions = await decideDependents(restartedRecord(), ctx, OPTIONS, memo);
+        expect(decisions.some((d) => d.kind === "restart")).toBe(true);
+      }
+      expect(decoded.count).toBe(2);
+      expect(memo.has(HOST, 4)).toBe(false);
+    });
+
+    it("a revision that gains a dependency replaces the note", () => {
+      const memo = new DependencyFreeHosts();
+      memo.note(HOST, 4, true);
+      memo.note(HOST, 5, false);
+      expect(memo.has(HOST, 4)).toBe(false);
+      expect(memo.has(HOST, 5)).toBe(false);
+    });
+
+    it("keeps at most its maximum of hosts, forgetting the oldest first", () => {
+      const memo = new DependencyFreeHosts(2);
+      memo.note("a", 1, true);
+      memo.note("b", 1, true);
+      memo.note("c", 1, true);
+      expect([memo.has("a", 1), memo.has("b", 1), memo.has("c", 1)]).toEqual([false, true, true]);
+    });
   });
 
   it("waits for a snapshot, and gives up on the last delivery", async () => {

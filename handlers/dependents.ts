@@ -44,6 +44,7 @@ const SNAPSHOT_WAIT_MAX_MS = 5_000;
 export function dependentsHandler(
   options: DependentsOptions,
 ): HandlerDefinition<RemediationRecord> {
+  const withoutDependencies = new DependencyFreeHosts();
   return {
     name: DEPENDENTS_HANDLER,
     subject: `${SUBJECT_ROOT}.act.*.*.restarted`,
@@ -52,8 +53,35 @@ export function dependentsHandler(
     concurrency: 8,
     // Most deliveries beyond the first wait for a fresh snapshot (about 1.5 minutes in all).
     maxDeliver: 20,
-    handle: (record, ctx) => decideDependents(record, ctx, options),
+    handle: (record, ctx) => decideDependents(record, ctx, options, withoutDependencies),
   };
+}
+
+/**
+ * Hosts whose snapshot, at the revision noted, has no container that depends on another: most
+ * hosts. A `restarted` record of such a host needs no decoding of its snapshot (some 50 KB of
+ * JSON for 50 containers; a third of a handler's CPU in a burst of restarts) as long as the
+ * snapshot has not changed. A revision stands for one content, so this never goes stale.
+ */
+export class DependencyFreeHosts {
+  private readonly revisions = new Map<string, number>();
+
+  constructor(private readonly max = 100_000) {}
+
+  has(host: string, revision: number): boolean {
+    return this.revisions.get(host) === revision;
+  }
+
+  note(host: string, revision: number, dependencyFree: boolean): void {
+    this.revisions.delete(host);
+    if (!dependencyFree) return;
+    // The oldest noted host makes room: the Map keeps insertion order.
+    if (this.revisions.size >= this.max) {
+      const oldest = this.revisions.keys().next();
+      if (!oldest.done) this.revisions.delete(oldest.value);
+    }
+    this.revisions.set(host, revision);
+  }
 }
 
 /** The decisions for one `restarted` record; exported for unit tests. */
@@ -61,6 +89,7 @@ export async function decideDependents(
   parentRecord: RemediationRecord,
   ctx: HandlerContext,
   options: DependentsOptions,
+  withoutDependencies = new DependencyFreeHosts(),
 ): Promise<Decision[]> {
   if (parentRecord.phase !== "restarted" || parentRecord.dryRun) return [];
   // A dependent's restart does not start another round: the first round already covered the
@@ -71,19 +100,25 @@ export async function decideDependents(
     containerId: parentRecord.containerId,
     parentRecord: parentRecord.id,
   };
-  if (!ctx.hostSnapshot) throw new Error("the handler runtime provides no host snapshots");
-  const snapshot = await ctx.hostSnapshot(parentRecord.host);
-  if (!snapshot) {
+  if (!ctx.hostSnapshotEntry) throw new Error("the handler runtime provides no host snapshots");
+  const entry = await ctx.hostSnapshotEntry(parentRecord.host);
+  if (entry && withoutDependencies.has(parentRecord.host, entry.revision)) {
+    return [log("debug", "no container on the host depends on another", fields)];
+  }
+  const snapshot = entry?.snapshot();
+  if (!entry || !snapshot) {
     if (ctx.lastDelivery) {
       return [log("warn", "no snapshot of the host; dependents not restarted", fields)];
     }
     return [{ kind: "retry", reason: "no snapshot of the host yet", delayMs: snapshotWait(ctx) }];
   }
+  const graph = buildDependencyGraph(snapshot.containers);
+  withoutDependencies.note(parentRecord.host, entry.revision, graph.dependents.size === 0);
   const parent = snapshot.containers.find((c) => c.id === parentRecord.containerId);
   if (!parent)
     return [log("info", "restarted container is gone; no dependents to restart", fields)];
 
-  const plan = planDependents(buildDependencyGraph(snapshot.containers), parent.id);
+  const plan = planDependents(graph, parent.id);
   if (plan.order.length === 0 && plan.ineligible.length === 0) {
     return [log("debug", "restarted container has no dependents", fields)];
   }

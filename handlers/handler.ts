@@ -120,6 +120,19 @@ export interface HandlerContext {
   /** The host's latest snapshot (KV `fleetheal_hosts`), read only. The runtime always provides
    * it; it is optional only so that test contexts need not. */
   hostSnapshot?(host: string): Promise<HostSnapshot | undefined>;
+  /**
+   * The same, with its KV revision, decoded only when asked: a host's snapshot is some 50 KB of
+   * JSON for 50 containers, and a handler that has judged this revision before need not decode
+   * it again. Provided by the runtime like {@link hostSnapshot}.
+   */
+  hostSnapshotEntry?(host: string): Promise<HostSnapshotEntry | undefined>;
+}
+
+/** One revision of a host's snapshot in KV. */
+export interface HostSnapshotEntry {
+  revision: number;
+  /** The decoded snapshot (read only); undefined when it does not parse. Decoded once. */
+  snapshot(): HostSnapshot | undefined;
 }
 
 /**

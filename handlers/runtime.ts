@@ -28,6 +28,7 @@ import type {
   Decision,
   HandlerContext,
   HandlerDefinition,
+  HostSnapshotEntry,
   StoreName,
   Stores,
   Versioned,
@@ -327,18 +328,31 @@ export class HandlerRuntime {
       lastDelivery,
       policy: this.options.policy(),
       read: (store, key) => this.read(store, key),
-      hostSnapshot: (host) => this.hostSnapshot(host),
+      hostSnapshot: async (host) => (await this.hostSnapshotEntry(host))?.snapshot(),
+      hostSnapshotEntry: (host) => this.hostSnapshotEntry(host),
     };
   }
 
-  /** The host's latest snapshot; undefined when there is none or it does not parse. */
-  private async hostSnapshot(host: string): Promise<HostSnapshot | undefined> {
+  /** The host's latest snapshot, decoded on demand; undefined when there is none. */
+  private async hostSnapshotEntry(host: string): Promise<HostSnapshotEntry | undefined> {
     const entry = await this.options.fjs.hosts.get(host);
     if (entry?.operation !== "PUT") return undefined;
-    const decoded = decode(HostSnapshot, entry.value);
-    if (decoded.ok) return decoded.value;
-    this.options.log.warn({ host, err: decoded.error.message }, "unreadable host snapshot ignored");
-    return undefined;
+    let decoded: HostSnapshot | undefined | null = null;
+    return {
+      revision: entry.revision,
+      snapshot: () => {
+        if (decoded !== null) return decoded;
+        const result = decode(HostSnapshot, entry.value);
+        if (!result.ok) {
+          this.options.log.warn(
+            { host, err: result.error.message },
+            "unreadable host snapshot ignored",
+          );
+        }
+        decoded = result.ok ? result.value : undefined;
+        return decoded;
+      },
+    };
   }
 
   private bucket(store: StoreName): KV {
