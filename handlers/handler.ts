@@ -60,6 +60,12 @@ export type Decision =
       update: (current: Stores[StoreName] | undefined) => Stores[StoreName];
       /** What the handler read of the key, if it did: the first write starts from it. */
       read?: Versioned<Stores[StoreName]> | undefined;
+      /**
+       * Decisions that follow from what this update stored: the value `update` returned on the
+       * write that succeeded. For a decision that depends on a shared count (the image breaker)
+       * without re-deciding everything when another message counted first.
+       */
+      then?: (stored: Stores[StoreName]) => Decision[];
     }
   | { kind: "remediation"; record: RemediationRecord }
   | {

@@ -1549,6 +1549,14 @@ describe("regressions (heal.ts)", () => {
   );
 });
 
+/** The image breaker's count that goes along with the storm slots of a restart. */
+function breakerCount(lease: Of<"lease">): Of<"update"> {
+  const counted = lease.alongside?.find((d) => d.kind === "update" && d.store === "breakers");
+  if (counted?.kind !== "update") throw new Error("no breaker count alongside the lease");
+  expect(counted.then).toBeTypeOf("function");
+  return counted;
+}
+
 describe("decideHeal: the image breaker", () => {
   it("counts each restart against its image, and holds back when the breaker opens", async () => {
     const breakerOn = policyOf({ storm: { imageBreaker: { failures: 2, windowSeconds: 60 } } });
@@ -1558,12 +1566,15 @@ describe("decideHeal: the image breaker", () => {
     expect(ctx0.reads).toEqual([`breakers/${imageKey("nginx:1.27")}`, `ledger/${KEY}`]);
     // Counted while the storm slots are taken, before the ledger claim.
     const lease = first(initial, "lease");
-    const counted = lease.alongside?.find((d) => d.kind === "claim" && d.store === "breakers");
-    expect(counted).toMatchObject({ expectedRevision: 0 });
+    const counted = breakerCount(lease);
+    expect(counted).toMatchObject({ read: undefined });
     expect(kinds(initial)).toEqual(RESTART_KINDS);
+    const stored = counted.update(undefined) as ImageFailures;
+    expect(stored.failures.map((f) => f.containerId)).toEqual([CID]);
+    // As stored, alone, it leaves the breaker closed: the restart goes on.
+    expect(counted.then?.(stored)).toEqual([]);
 
     // A second container of the same image fails while the first is still counted.
-    const stored = (counted as Extract<Decision, { kind: "claim" }>).value as ImageFailures;
     const base = unhealthy({ timeNano: "1795808494172958700" });
     const otherId = "cd".repeat(32);
     const other: ContainerEvent = {
@@ -1656,24 +1667,51 @@ describe("decideHeal: the image breaker", () => {
       }),
     );
     expect(kinds(later)).toEqual(RESTART_KINDS);
-    const counted = first(later, "lease").alongside?.[0] as Extract<Decision, { kind: "claim" }>;
-    expect(counted).toMatchObject({ store: "breakers", expectedRevision: 4 });
-    expect((counted.value as ImageFailures).failures.map((f) => f.containerId)).toEqual([CID]);
+    const counted = breakerCount(first(later, "lease"));
+    expect(counted).toMatchObject({ read: breakers });
+    const stored = counted.update(both) as ImageFailures;
+    expect(stored.failures.map((f) => f.containerId)).toEqual([CID]);
   });
 
-  it("a closed breaker is written even when it counts nothing new, so a race re-decides", async () => {
+  it("a restart is held back when the count as stored opened the breaker meanwhile", async () => {
+    const breakerOn = policyOf({ storm: { imageBreaker: { failures: 2, windowSeconds: 60 } } });
+    // Read while closed: this container goes for a restart, counting itself.
+    const decisions = await decide(unhealthy(), fakeContext({ policy: breakerOn }));
+    const counted = breakerCount(first(decisions, "lease"));
+    // Another container of the image was counted first (another message, another replica).
+    const otherId = "cd".repeat(32);
+    const theirs: ImageFailures = {
+      v: 1,
+      image: "nginx:1.27",
+      failures: [{ at: EVENT_TIME, host: HOST, containerId: otherId, incident: STARTED_AT }],
+    };
+    const stored = counted.update(theirs) as ImageFailures;
+    expect(stored.failures.map((f) => f.containerId).sort()).toEqual([CID, otherId].sort());
+    const after = counted.then?.(stored) ?? [];
+    validateAll(after);
+    expect(records(after).map((r) => [r.phase, r.code])).toEqual([
+      ["quarantined", "image-breaker"],
+    ]);
+    expect(records(after)[0]?.message).toMatch(/^2 containers of image nginx:1\.27/);
+    expect(first(after, "retry").reason).toBe("image-breaker");
+    expect(after.some((d) => d.kind === "restart")).toBe(false);
+  });
+
+  it("a closed breaker is written even when it counts nothing new, so that its count is current", async () => {
     const breakerOn = policyOf({ storm: { imageBreaker: { failures: 5, windowSeconds: 60 } } });
     const initial = await decide(unhealthy(), fakeContext({ policy: breakerOn }));
-    const counted = first(initial, "lease").alongside?.[0] as Extract<Decision, { kind: "claim" }>;
+    const stored = breakerCount(first(initial, "lease")).update(undefined) as ImageFailures;
     const redelivered = await decide(
       unhealthy(),
       fakeContext({
         policy: breakerOn,
-        breakers: { value: counted.value as ImageFailures, revision: 3 },
+        breakers: { value: stored, revision: 3 },
         deliveryCount: 2,
       }),
     );
-    expect(first(redelivered, "lease").alongside).toEqual([{ ...counted, expectedRevision: 3 }]);
+    const again = breakerCount(first(redelivered, "lease"));
+    expect(again).toMatchObject({ read: { revision: 3 } });
+    expect(again.update(stored)).toEqual(stored);
   });
 
   it("the breaker is not read when it is off", async () => {

@@ -191,25 +191,28 @@ async function decideTrouble(
       ];
     case "restart": {
       const breaker = imageBreaker(await breakerRead, event, incident, eventTime, now, policy);
+      const { windowSeconds } = policy.storm.imageBreaker;
+      const heldBack = (count: number): Decision[] => [
+        ...keepObserved,
+        record(
+          "quarantined",
+          "image-breaker",
+          `${count} containers of image ${event.container.image} failed within ${windowSeconds}s: not restarting them until failures thin out`,
+        ),
+        {
+          kind: "retry",
+          reason: "image-breaker",
+          delayMs: heldBackRetryMs(event.id, ctx.deliveryCount, windowSeconds * 1000),
+        },
+      ];
       if (breaker?.open) {
-        const { windowSeconds } = policy.storm.imageBreaker;
+        // Whatever other replicas count meanwhile, an open breaker holds this restart back (at
+        // worst until the redelivery looks again), so the count is a plain update; one that
+        // counts nothing new need not be written.
         return [
           ...decisions,
-          ...keepObserved,
-          // Whatever other replicas count meanwhile, an open breaker holds this restart back
-          // (at worst until the redelivery looks again), so a conflict need only repeat the
-          // count, not the decision; and one that counts nothing new need not be written.
           ...(breaker.changed ? [breaker.tally] : []),
-          record(
-            "quarantined",
-            "image-breaker",
-            `${breaker.count} containers of image ${event.container.image} failed within ${windowSeconds}s: not restarting them until failures thin out`,
-          ),
-          {
-            kind: "retry",
-            reason: "image-breaker",
-            delayMs: heldBackRetryMs(event.id, ctx.deliveryCount, windowSeconds * 1000),
-          },
+          ...heldBack(breaker.count),
         ];
       }
       const command = restartCommand(event, incident, commandIdFor(event), trigger);
@@ -235,8 +238,11 @@ async function decideTrouble(
           kind: "lease",
           holder: command.commandId,
           leases: stormLeases(event.host, policy),
-          // Counted whether or not a slot is free, as before; written while the slots are taken.
-          alongside: breaker ? [breaker.claim] : [],
+          // Counted whether or not a slot is free, while the slots are taken. What was stored
+          // decides: with the counts of every message before it, this one's included, the
+          // breaker may have opened meanwhile, and then the restart is held back (its slots
+          // are given back with the failed delivery).
+          alongside: breaker ? [breaker.countThen(heldBack)] : [],
           onDenied: (denial) => [
             record("skipped", "storm-cap", `storm guard: ${denial.cap}; waiting for a slot`),
             {
@@ -432,10 +438,12 @@ function readImageBreaker(
 }
 
 /**
- * Counts this trouble against its image, unless the breaker is off. The claim stores the
- * count; if another replica counted at the same time, the claim fails and the decision is
- * taken again with its count. The tally stores the same count as a plain update, for a
- * decision that stands whatever the others counted.
+ * Counts this trouble against its image, unless the breaker is off. Both ways to store the
+ * count are read-modify-writes that another message's count cannot undo: the tally, for a
+ * decision that stands whatever the others counted (an open breaker), and `countThen`, whose
+ * decisions follow from the count as stored (a restart, unless that count opened the breaker).
+ * Neither re-decides the whole message when another one counted first: in a storm every
+ * container of a failing image counts against one key.
  */
 function imageBreaker(
   current: Versioned<ImageFailures> | undefined,
@@ -445,7 +453,13 @@ function imageBreaker(
   now: Date,
   policy: HealPolicy,
 ):
-  | { open: boolean; count: number; changed: boolean; claim: Decision; tally: Decision }
+  | {
+      open: boolean;
+      count: number;
+      changed: boolean;
+      tally: Extract<Decision, { kind: "update" }>;
+      countThen: (heldBack: (count: number) => Decision[]) => Decision;
+    }
   | undefined {
   if (policy.storm.imageBreaker.failures === 0) return undefined;
   const { image } = event.container;
@@ -465,25 +479,26 @@ function imageBreaker(
       policy,
     );
   const state = count(current?.value);
-  const key = imageKey(image);
+  const tally: Extract<Decision, { kind: "update" }> = {
+    kind: "update",
+    store: "breakers",
+    key: imageKey(image),
+    read: current,
+    update: (latest) => count(latest as ImageFailures | undefined).entry,
+  };
   return {
     open: state.open,
     count: state.count,
     changed: !current || !sameFailures(current.value, state.entry),
-    claim: {
-      kind: "claim",
-      store: "breakers",
-      key,
-      expectedRevision: current?.revision ?? 0,
-      value: state.entry,
-    },
-    tally: {
-      kind: "update",
-      store: "breakers",
-      key,
-      read: current,
-      update: (latest) => count(latest as ImageFailures | undefined).entry,
-    },
+    tally,
+    countThen: (heldBack) => ({
+      ...tally,
+      // The stored entry holds this failure already; counting it again changes nothing.
+      then: (stored) => {
+        const counted = count(stored as ImageFailures);
+        return counted.open ? heldBack(counted.count) : [];
+      },
+    }),
   };
 }
 

@@ -49,9 +49,13 @@ describe("KeyedUpdates", () => {
     // The first write alone, then everything that queued up behind it in one more.
     expect(cell.writes).toBe(2);
     expect(cell.reads).toBe(1);
-    // Each caller learns what was stored with its update in it.
-    for (const [i, r] of results.entries()) expect(r.value).toContain(i);
-    expect(results.at(-1)).toEqual(cell.entry);
+    // Each caller learns what was stored, and the value right after its own update: what it
+    // would have stored had the updates been written one by one, in order.
+    for (const [i, r] of results.entries()) {
+      expect(r.own).toEqual(Array.from({ length: i + 1 }, (_, j) => j));
+      expect(r.written.value).toEqual(expect.arrayContaining(r.own));
+    }
+    expect(results.at(-1)?.written).toEqual(cell.entry);
   });
 
   it("keys do not wait for each other", async () => {
@@ -88,7 +92,9 @@ describe("KeyedUpdates", () => {
     await expect(updates.apply("k", cell, push(1))).rejects.toBeInstanceOf(UpdateConflictError);
     expect(cell.writes).toBe(3);
     cell.beforeWrite = () => {};
-    await expect(updates.apply("k", cell, push(2))).resolves.toMatchObject({ value: [9, 2] });
+    await expect(updates.apply("k", cell, push(2))).resolves.toMatchObject({
+      written: { value: [9, 2] },
+    });
   });
 
   it("an update that throws fails its own caller only", async () => {
@@ -117,6 +123,6 @@ describe("KeyedUpdates", () => {
     };
     await expect(updates.apply("k", cell, push(1))).rejects.toThrow("timeout");
     cell.write = write;
-    await expect(updates.apply("k", cell, push(2))).resolves.toMatchObject({ value: [2] });
+    await expect(updates.apply("k", cell, push(2))).resolves.toMatchObject({ own: [2] });
   });
 });

@@ -10,8 +10,18 @@ export interface UpdateTarget<T> {
 
 interface Waiter<T> {
   update: (current: T | undefined) => T;
-  resolve: (written: Versioned<T>) => void;
+  resolve: (result: UpdateResult<T>) => void;
   reject: (error: unknown) => void;
+  /** What this waiter's update returned on the latest attempt. */
+  own?: T;
+}
+
+/** What an update stored. */
+export interface UpdateResult<T> {
+  /** The key as written: this update and the others of its batch. */
+  written: Versioned<T>;
+  /** The value right after this update, before those that came after it in the batch. */
+  own: T;
 }
 
 interface Queue<T> {
@@ -43,17 +53,17 @@ export class KeyedUpdates<T> {
 
   /**
    * Applies `update` to the key's latest value and stores the result; resolves with what was
-   * stored, which includes the updates written in the same batch. `known` is a recent read of
-   * the key that the first attempt may start from.
+   * stored, which includes the updates written in the same batch, and with this update's own
+   * result. `known` is a recent read of the key that the first attempt may start from.
    */
   apply(
     id: string,
     target: UpdateTarget<T>,
     update: (current: T | undefined) => T,
     known?: Versioned<T>,
-  ): Promise<Versioned<T>> {
+  ): Promise<UpdateResult<T>> {
     return new Promise((resolve, reject) => {
-      const waiter = { update, resolve, reject };
+      const waiter: Waiter<T> = { update, resolve, reject };
       const queue = this.queues.get(id);
       if (queue) {
         queue.waiting.push(waiter);
@@ -72,7 +82,7 @@ export class KeyedUpdates<T> {
         const { written, applied } = await this.writeBatch(batch, queue.latest, target);
         if (written) {
           queue.latest = written;
-          for (const w of applied) w.resolve(written);
+          for (const w of applied) w.resolve({ written, own: w.own as T });
         }
       } catch (error) {
         queue.latest = undefined;
@@ -96,6 +106,7 @@ export class KeyedUpdates<T> {
       for (const w of applied) {
         try {
           value = w.update(value);
+          w.own = value;
           kept.push(w);
         } catch (error) {
           // One message's bad update fails that message alone.

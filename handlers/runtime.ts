@@ -485,7 +485,7 @@ export class HandlerRuntime {
   private async update(
     decision: Extract<Decision, { kind: "update" }>,
     run: ApplyRun,
-  ): Promise<undefined> {
+  ): Promise<Step> {
     const { store, key } = decision;
     const id = writtenKey(store, key);
     const bucket = this.bucket(store);
@@ -508,8 +508,9 @@ export class HandlerRuntime {
       (current) => schema.parse(decision.update(current)),
       run.written.get(id) ?? decision.read,
     );
-    run.written.set(id, written);
-    return undefined;
+    run.written.set(id, written.written);
+    if (!decision.then) return undefined;
+    return (await this.applyAll(decision.then(written.own), run)) ? STOP : undefined;
   }
 
   private async request(
