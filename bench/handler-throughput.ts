@@ -1401,6 +1401,16 @@ interface StormResult {
   maxStartedPer60s: { host: number; fleet: number };
   slotsTakenPer60s: ReturnType<typeof slotWindows>;
   cpuMsPerEvent: { handlers: number; natsServer: number; bench: number };
+  /**
+   * Until every container was decided, per event: CPU of each process, their sum, the seconds
+   * that sum takes on this machine's cores (deciding cannot be faster), and the server's traffic.
+   */
+  untilDecided: {
+    cpuMs: { handlers: number; natsServer: number; bench: number };
+    cpuMsTotal: number;
+    cpuBoundSeconds: number;
+    traffic: Traffic;
+  };
   caps: {
     concurrentHost: number;
     concurrentFleet: number;
@@ -1416,6 +1426,23 @@ interface StormResult {
   deadLetters: number;
   handlers: Awaited<ReturnType<typeof handlerReport>>;
   observedSeconds: number;
+}
+
+function untilDecided(
+  cpu0: CpuSnapshot,
+  cpu1: CpuSnapshot,
+  traffic0: ServerCounters,
+  traffic1: ServerCounters,
+  n: number,
+): StormResult["untilDecided"] {
+  const cpuMs = perEvent(cpu0, cpu1, n);
+  const cpuMsTotal = round(cpuMs.handlers + cpuMs.natsServer + cpuMs.bench, 3);
+  return {
+    cpuMs,
+    cpuMsTotal,
+    cpuBoundSeconds: round((cpuMsTotal * n) / 1000 / os.cpus().length, 1),
+    traffic: trafficPerEvent(traffic0, traffic1, n),
+  };
 }
 
 async function stormRun(ctx: Context): Promise<StormResult> {
@@ -1437,7 +1464,7 @@ async function stormRun(ctx: Context): Promise<StormResult> {
   })();
   const handlers = await startHandlers(ctx.natsUrl, CONFIG.stormReplicas, "storm");
   try {
-    const cpu0 = await cpuSnapshot(ctx, handlers);
+    const [cpu0, traffic0] = await Promise.all([cpuSnapshot(ctx, handlers), serverCounters(ctx)]);
     const t0 = Date.now();
     const events = unhealthyEvents(fleet, t0, 1_000);
     const byKey = new Map(events.map((e) => [e.key, e.eventId]));
@@ -1489,6 +1516,12 @@ async function stormRun(ctx: Context): Promise<StormResult> {
         return undefined;
       },
     );
+    // What deciding cost, up to the moment the last container had its first record: CPU is
+    // the bound on two cores, and the server's counters say how much NATS work it was.
+    const [cpuDecided, trafficDecided] = await Promise.all([
+      cpuSnapshot(ctx, handlers),
+      serverCounters(ctx),
+    ]);
     if (decided !== undefined) log(`storm: every event decided after ${decided / 1000} s`);
     const observeUntil = t0 + CONFIG.stormObserveS * 1000;
     while (Date.now() < observeUntil) {
@@ -1533,6 +1566,7 @@ async function stormRun(ctx: Context): Promise<StormResult> {
         slotsBy60s.fleet <= caps.perMinuteFleet &&
         slotsBy60s.startsWithoutSlot === 0,
       cpuMsPerEvent: perEvent(cpu0, cpu1, events.length),
+      untilDecided: untilDecided(cpu0, cpuDecided, traffic0, trafficDecided, events.length),
       containersRestartedTwice: [...agents.byContainer.values()].filter((s) => s.size > 1).length,
       deliveries,
       perMinute: Array.from({ length: Math.ceil(CONFIG.stormObserveS / 60) }, (_, minute) => ({
@@ -1811,7 +1845,12 @@ function printTable(result: {
         .join(", ")}`,
       `  restarts in ${storm.observedSeconds} s: ${storm.restarts}; at once max ${storm.maxConcurrent.host}/host (cap ${storm.caps.concurrentHost}), ${storm.maxConcurrent.fleet} fleet (cap ${storm.caps.concurrentFleet}); rate slots taken within any 60 s max ${storm.slotsTakenPer60s.host}/host (cap ${storm.caps.perMinuteHost}), ${storm.slotsTakenPer60s.fleet} fleet (cap ${storm.caps.perMinuteFleet}); restarts without a slot ${storm.slotsTakenPer60s.startsWithoutSlot}: caps ${storm.capsHeld ? "held" : "EXCEEDED"}`,
       `  agents' own clock: started within any 60 s max ${storm.maxStartedPer60s.host}/host, ${storm.maxStartedPer60s.fleet} fleet (a restart reaches its agent ${storm.slotsTakenPer60s.slotToAgentMs.p50} ms after its slot at p50, ${storm.slotsTakenPer60s.slotToAgentMs.max} ms at most); restarted twice: ${storm.containersRestartedTwice}`,
-      `  CPU ms per event: handlers ${storm.cpuMsPerEvent.handlers}, nats-server ${storm.cpuMsPerEvent.natsServer}, bench ${storm.cpuMsPerEvent.bench}`,
+      `  until decided, per event: CPU ms handlers ${storm.untilDecided.cpuMs.handlers}, nats-server ${storm.untilDecided.cpuMs.natsServer}, bench ${storm.untilDecided.cpuMs.bench} (${storm.untilDecided.cpuMsTotal} in all: ${storm.untilDecided.cpuBoundSeconds} s of all ${os.cpus().length} cores); server msgs in/out ${storm.untilDecided.traffic.inMsgs}/${storm.untilDecided.traffic.outMsgs}, stored ${storm.untilDecided.traffic.storedTotal} (${Object.entries(
+        storm.untilDecided.traffic.stored,
+      )
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")})`,
+      `  CPU ms per event over the whole observation: handlers ${storm.cpuMsPerEvent.handlers}, nats-server ${storm.cpuMsPerEvent.natsServer}, bench ${storm.cpuMsPerEvent.bench}`,
       `  heal deliveries: ${storm.deliveriesTotal} in all; per second by 5 s window: ${storm.deliveries.map((d) => `${d.atS}s:${d.perSecond}`).join(" ")}`,
       `  per minute (deliveries/restarts): ${storm.perMinute.map((m) => `${m.minute}: ${m.deliveries}/${m.restarts}`).join(", ")}`,
       `  dead letters: ${storm.deadLetters}; heal counters ${JSON.stringify(storm.handlers.heal)}; warnings ${JSON.stringify(storm.handlers.warnings)}`,
