@@ -58,8 +58,11 @@ export type Decision =
       store: StoreName;
       key: string;
       update: (current: Stores[StoreName] | undefined) => Stores[StoreName];
-      /** What the handler read of the key, if it did: the first write starts from it. */
-      read?: Versioned<Stores[StoreName]> | undefined;
+      /**
+       * What the handler read of the key, if it did: the first write starts from it (`null`:
+       * read, and absent). Left out, the key is read first.
+       */
+      read?: Versioned<Stores[StoreName]> | null | undefined;
       /**
        * Decisions that follow from what this update stored: the value `update` returned on the
        * write that succeeded. For a decision that depends on a shared count (the image breaker)

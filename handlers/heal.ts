@@ -483,7 +483,8 @@ function imageBreaker(
     kind: "update",
     store: "breakers",
     key: imageKey(image),
-    read: current,
+    // Read with the ledger: absent means absent, and the first count creates the key.
+    read: current ?? null,
     update: (latest) => count(latest as ImageFailures | undefined).entry,
   };
   return {

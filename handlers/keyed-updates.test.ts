@@ -58,6 +58,14 @@ describe("KeyedUpdates", () => {
     expect(results.at(-1)?.written).toEqual(cell.entry);
   });
 
+  it("a key known to be absent is created without reading it first", async () => {
+    const cell = new Cell();
+    const updates = new KeyedUpdates<number[]>(5);
+    await updates.apply("k", cell, push(1), null);
+    expect(cell.entry).toEqual({ value: [1], revision: 1 });
+    expect(cell.reads).toBe(0);
+  });
+
   it("keys do not wait for each other", async () => {
     const a = new Cell();
     const b = new Cell();

@@ -26,8 +26,8 @@ export interface UpdateResult<T> {
 
 interface Queue<T> {
   waiting: Waiter<T>[];
-  /** What this replica last wrote or read of the key while its queue was busy. */
-  latest: Versioned<T> | undefined;
+  /** What this replica last wrote or read of the key while its queue was busy (null: absent). */
+  latest: Versioned<T> | null | undefined;
 }
 
 /** Thrown when a key kept moving under every attempt. */
@@ -54,13 +54,14 @@ export class KeyedUpdates<T> {
   /**
    * Applies `update` to the key's latest value and stores the result; resolves with what was
    * stored, which includes the updates written in the same batch, and with this update's own
-   * result. `known` is a recent read of the key that the first attempt may start from.
+   * result. `known` is a recent read of the key that the first attempt may start from; `null`
+   * says the key was read and is absent, so the first attempt creates it without reading again.
    */
   apply(
     id: string,
     target: UpdateTarget<T>,
     update: (current: T | undefined) => T,
-    known?: Versioned<T>,
+    known?: Versioned<T> | null,
   ): Promise<UpdateResult<T>> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter<T> = { update, resolve, reject };
@@ -94,13 +95,13 @@ export class KeyedUpdates<T> {
 
   private async writeBatch(
     batch: Waiter<T>[],
-    known: Versioned<T> | undefined,
+    known: Versioned<T> | null | undefined,
     target: UpdateTarget<T>,
   ): Promise<{ written?: Versioned<T>; applied: Waiter<T>[] }> {
-    let current = known;
+    let current = known ?? undefined;
     let applied = batch;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
-      if (attempt > 1 || current === undefined) current = await target.read();
+      if (attempt > 1 || known === undefined) current = await target.read();
       let value = current?.value;
       const kept: Waiter<T>[] = [];
       for (const w of applied) {
