@@ -9,20 +9,24 @@ describe("isTransientJetStreamFailure", () => {
     expect(isTransientJetStreamFailure(new Error("JetStream system temporarily unavailable"))).toBe(
       true,
     );
-  });
-
-  it("does not retry what an operator has to fix", () => {
-    // What nats.js raises (JetStreamNotEnabled, not exported) against a server without -js.
+    // What nats.js raises (JetStreamNotEnabled, not exported) when nobody answers the JetStream
+    // API: a server without JetStream, or a clustered one electing its leaders.
     const noJetStream = new Error("jetstream is not enabled", {
       cause: new NoRespondersError("$JS.API.INFO"),
     });
-    expect(isTransientJetStreamFailure(noJetStream)).toBe(false);
+    expect(isTransientJetStreamFailure(noJetStream)).toBe(true);
+  });
+
+  it("does not retry what an operator has to fix", () => {
     expect(
       isTransientJetStreamFailure(
         new PermissionViolationError("Permissions Violation", "publish", "$JS.API.STREAM.CREATE.X"),
       ),
     ).toBe(false);
     expect(isTransientJetStreamFailure(new Error("insufficient resources"))).toBe(false);
+    expect(
+      isTransientJetStreamFailure(new Error("replicas > 1 not supported in non-clustered mode")),
+    ).toBe(false);
   });
 });
 

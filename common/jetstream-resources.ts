@@ -118,11 +118,12 @@ const TRANSIENT_RETRY_MS = { initial: 250, max: 5_000 };
  * "timeout" (its service manager had to start it again).
  */
 export function isTransientJetStreamFailure(error: unknown): boolean {
-  // A server without JetStream: nobody answers its API either, but that one is for good.
-  if (/jetstream is not enabled/i.test(describeError(error))) return false;
+  // "jetstream is not enabled" is also what a clustered server answers while it elects leaders
+  // (docs/RELIABILITY.md); a server really run without JetStream fails after the retries, with
+  // the same message in every warning.
   if (isTimeout(error) || isNoResponders(error)) return true;
   // "JetStream system temporarily unavailable" (10008) while the meta leader is elected.
-  return /temporarily unavailable|no (meta )?leader|leader(ship)? (election|change)/i.test(
+  return /temporarily unavailable|jetstream is not enabled|no (meta )?leader|leader(ship)? (election|change)/i.test(
     describeError(error),
   );
 }
