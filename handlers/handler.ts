@@ -68,7 +68,7 @@ export type Decision =
        * write that succeeded. For a decision that depends on a shared count (the image breaker)
        * without re-deciding everything when another message counted first.
        */
-      then?: (stored: Stores[StoreName]) => Decision[];
+      onStored?: (stored: Stores[StoreName]) => Decision[];
     }
   | { kind: "remediation"; record: RemediationRecord }
   | {

@@ -1553,7 +1553,7 @@ describe("regressions (heal.ts)", () => {
 function breakerCount(lease: Of<"lease">): Of<"update"> {
   const counted = lease.alongside?.find((d) => d.kind === "update" && d.store === "breakers");
   if (counted?.kind !== "update") throw new Error("no breaker count alongside the lease");
-  expect(counted.then).toBeTypeOf("function");
+  expect(counted.onStored).toBeTypeOf("function");
   return counted;
 }
 
@@ -1573,7 +1573,7 @@ describe("decideHeal: the image breaker", () => {
     const stored = counted.update(undefined) as ImageFailures;
     expect(stored.failures.map((f) => f.containerId)).toEqual([CID]);
     // As stored, alone, it leaves the breaker closed: the restart goes on.
-    expect(counted.then?.(stored)).toEqual([]);
+    expect(counted.onStored?.(stored)).toEqual([]);
 
     // A second container of the same image fails while the first is still counted.
     const base = unhealthy({ timeNano: "1795808494172958700" });
@@ -1688,7 +1688,7 @@ describe("decideHeal: the image breaker", () => {
     };
     const stored = counted.update(theirs) as ImageFailures;
     expect(stored.failures.map((f) => f.containerId).sort()).toEqual([CID, otherId].sort());
-    const after = counted.then?.(stored) ?? [];
+    const after = counted.onStored?.(stored) ?? [];
     validateAll(after);
     expect(records(after).map((r) => [r.phase, r.code])).toEqual([
       ["quarantined", "image-breaker"],

@@ -495,7 +495,7 @@ function imageBreaker(
     countThen: (heldBack) => ({
       ...tally,
       // The stored entry holds this failure already; counting it again changes nothing.
-      then: (stored) => {
+      onStored: (stored) => {
         const counted = count(stored as ImageFailures);
         return counted.open ? heldBack(counted.count) : [];
       },

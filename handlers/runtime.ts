@@ -509,8 +509,8 @@ export class HandlerRuntime {
       run.written.get(id) ?? decision.read,
     );
     run.written.set(id, written.written);
-    if (!decision.then) return undefined;
-    return (await this.applyAll(decision.then(written.own), run)) ? STOP : undefined;
+    if (!decision.onStored) return undefined;
+    return (await this.applyAll(decision.onStored(written.own), run)) ? STOP : undefined;
   }
 
   private async request(
