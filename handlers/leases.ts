@@ -292,8 +292,9 @@ export class LeaseSet {
   }
 
   /**
-   * Gives back the in-progress slots; after a failure also the rate slots, unless the restart
-   * was sent (a failure before the command went out started nothing).
+   * Gives back the in-progress slots, unless the restart sent got no answer in time (they then
+   * expire); after a failure also the rate slots, unless the restart was sent (a failure before
+   * the command went out started nothing).
    */
   async releaseAll(succeeded: boolean): Promise<void> {
     const keepRate = succeeded || this.started;
