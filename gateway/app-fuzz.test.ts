@@ -77,7 +77,9 @@ function expectClientSafe(res: { statusCode: number; body: string }, request: st
   }
 }
 
-describe("fuzzing the HTTP API", () => {
+// Up to a thousand requests per property: well under a second alone, but a CI machine running
+// dockerd engines beside it took more than the default 5 s once.
+describe("fuzzing the HTTP API", { timeout: 60_000 }, () => {
   it("query strings on every GET route", async () => {
     await fc.assert(
       fc.asyncProperty(
