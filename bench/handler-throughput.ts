@@ -69,10 +69,12 @@ import {
   EVENTS_STREAM,
   encode,
   eventSubject,
+  HandlerStats,
   HealPolicy,
   HOST_SNAPSHOT_TYPE,
   HOSTS_BUCKET,
   HostSnapshot,
+  handlerStatsSubject,
   INFLIGHT_BUCKET,
   LEDGER_BUCKET,
   LedgerEntry,
@@ -600,8 +602,6 @@ async function stopHandlers(handlers: ManagedProcess[]): Promise<void> {
   await Promise.all(handlers.map((h) => h.stop("SIGTERM", 30_000)));
 }
 
-type Counters = Record<string, Record<string, number>>;
-
 /**
  * The heal handler's counters summed over the replicas (their `fleetheal-handler` stats
  * endpoint), and their warnings and errors by message.
@@ -610,11 +610,12 @@ async function handlerReport(nc: NatsConnection, handlers: ManagedProcess[]) {
   const heal: Record<string, number> = {};
   for (const h of handlers) {
     const replica = toToken(`fleetheal-handler-${os.hostname()}-${h.pid}`);
-    const reply = await nc.request(`fleetheal.v1.handler.${replica}.stats`, "", {
-      timeout: 5_000,
-    });
-    const counters = JSON.parse(new TextDecoder().decode(reply.data)) as Counters;
-    for (const [k, v] of Object.entries(counters.heal ?? {})) heal[k] = (heal[k] ?? 0) + v;
+    const reply = await nc.request(handlerStatsSubject(replica), "", { timeout: 5_000 });
+    const stats = decode(HandlerStats, reply.data);
+    if (!stats.ok) throw new Error(`handler stats of ${replica}: ${stats.error.message}`);
+    for (const [k, v] of Object.entries(stats.value.handlers.heal ?? {})) {
+      heal[k] = (heal[k] ?? 0) + v;
+    }
   }
   const warnings: Record<string, number> = {};
   for (const h of handlers) {

@@ -31,6 +31,7 @@ export {
   LIFECYCLE_ACTIONS,
 } from "./container-event.js";
 export { formatDuration, parseDuration } from "./duration.js";
+export { HANDLER_STATS_TYPE, HandlerCounters, HandlerStats } from "./handler-stats.js";
 export {
   CONFIG_BUCKET,
   DEFAULT_HEAL_POLICY,
@@ -70,6 +71,7 @@ export {
   DEAD_LETTER_HEADERS,
   deadLetterSubject,
   eventSubject,
+  handlerStatsSubject,
   InvalidSubjectTokenError,
   parseCommandSubject,
   parseEventSubject,

@@ -45,6 +45,11 @@ export function commandSubject(host: string, verb: CommandVerb): string {
   return `${SUBJECT_ROOT}.cmd.${token("host", host)}.${verb}`;
 }
 
+/** `fleetheal.v1.handler.<replica>.stats`: a handler replica's counters (request/reply). */
+export function handlerStatsSubject(replica: string): string {
+  return `${SUBJECT_ROOT}.handler.${token("replica", replica)}.stats`;
+}
+
 /** `fleetheal.v1.act.<host>.<cid>.<phase>` */
 export function remediationSubject(
   host: string,

@@ -1,7 +1,13 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
 import { VERSION } from "../common/version.js";
-import { SUBJECT_ROOT, toToken } from "../contracts/index.js";
+import {
+  encode,
+  HANDLER_STATS_TYPE,
+  HandlerStats,
+  handlerStatsSubject,
+  toToken,
+} from "../contracts/index.js";
 import type { HandlerRuntime } from "./runtime.js";
 
 /**
@@ -9,7 +15,7 @@ import type { HandlerRuntime } from "./runtime.js";
  * `fleetheal-handler`. `$SRV.STATS.fleetheal-handler` reports, per handler (heal, auto-monitor,
  * dependents, notify), the messages it handled, rejected as malformed (dead-lettered), retried,
  * deferred, failed and lost to a concurrent replica; a request to
- * `fleetheal.v1.handler.<replica>.stats` answers with the same counters.
+ * `fleetheal.v1.handler.<replica>.stats` answers with the same counters as a {@link HandlerStats}.
  */
 export async function serveHandlerStats(
   nc: NatsConnection,
@@ -23,10 +29,17 @@ export async function serveHandlerStats(
     metadata: { replica },
     statsHandler: async () => Object.fromEntries(runtime.stats),
   });
+  const name = toToken(replica);
   service.addEndpoint("stats", {
-    subject: `${SUBJECT_ROOT}.handler.${toToken(replica)}.stats`,
+    subject: handlerStatsSubject(name),
     handler: (_error, msg) => {
-      msg.respond(JSON.stringify(Object.fromEntries(runtime.stats)));
+      const stats: HandlerStats = {
+        type: HANDLER_STATS_TYPE,
+        v: 1,
+        replica: name,
+        handlers: Object.fromEntries(runtime.stats),
+      };
+      msg.respond(encode(HandlerStats.parse(stats)));
     },
   });
   return { stop: async () => void (await service.stop()) };

@@ -27,11 +27,14 @@ import {
   deadLetterSubject,
   EVENTS_STREAM,
   eventSubject,
+  HANDLER_STATS_TYPE,
+  HandlerStats,
   HealPolicy,
   HOST_SNAPSHOT_TYPE,
   HOSTS_BUCKET,
   HostId,
   HostSnapshot,
+  handlerStatsSubject,
   ImageFailures,
   INFLIGHT_BUCKET,
   INSPECT_REPLY_TYPE,
@@ -147,6 +150,7 @@ const ADDRESSES = {
     remediationSubject(slot("host"), slot("containerId"), slot("phase") as RemediationPhase),
   ),
   deadLetter: template(deadLetterSubject(slot("handler"))),
+  handlerStats: template(handlerStatsSubject(slot("replica"))),
   kv: (bucket: string, key: string) => template(`$KV.${bucket}.${key}`),
 };
 
@@ -254,6 +258,11 @@ const PARAMETERS: Record<string, JsonObject> = {
     Token,
     "The name of the handler that dead-lettered the message (for example `heal`, `auto-monitor`, `dependents`, `notify`).",
     ["heal"],
+  ),
+  replica: tokenParameter(
+    Token,
+    "A handler replica's name: its NATS connection name (`fleetheal-handler-<hostname>-<pid>`) as a subject token. `$SRV.INFO.fleetheal-handler` lists the replicas (in each one's metadata).",
+    ["fleetheal-handler-node-1-4242"],
   ),
   imageKey: tokenParameter(
     Token,
@@ -393,6 +402,23 @@ const EXAMPLES = {
   inspectRequest: { type: INSPECT_REQUEST_TYPE, v: 1, host: HOST, containerId: CID },
   inspectReply: { type: INSPECT_REPLY_TYPE, v: 1, host: HOST, container: CONTAINER_SNAPSHOT },
   snapshotRequest: { type: SNAPSHOT_REQUEST_TYPE, v: 1, host: HOST },
+  handlerStats: {
+    type: HANDLER_STATS_TYPE,
+    v: 1,
+    replica: "fleetheal-handler-node-1-4242",
+    handlers: {
+      heal: { handled: 1204, rejected: 1, retried: 3, deferred: 57, failed: 0, conflicts: 2 },
+      "auto-monitor": {
+        handled: 310,
+        rejected: 0,
+        retried: 0,
+        deferred: 0,
+        failed: 0,
+        conflicts: 0,
+      },
+      dependents: { handled: 12, rejected: 0, retried: 0, deferred: 4, failed: 0, conflicts: 0 },
+    },
+  },
   ledgerEntry: {
     v: 1,
     host: HOST,
@@ -540,6 +566,14 @@ const MESSAGES: Record<string, MessageSpec> = {
     title: "Snapshot request",
     summary: "Asks for the host's snapshot now; the reply is a host snapshot.",
     example: "snapshotRequest",
+  },
+  handlerStats: {
+    schema: HandlerStats,
+    title: "Handler stats",
+    summary: "A handler replica's counters, per handler, since the replica started.",
+    description:
+      "The answer to a request on `fleetheal.v1.handler.{replica}.stats`, whose body is ignored. Each replica counts only what it handled; sum over the replicas for the fleet (`$SRV.STATS.fleetheal-handler` answers from every replica at once, in the NATS micro service format).",
+    example: "handlerStats",
   },
   ledgerEntry: {
     schema: LedgerEntry,
@@ -749,6 +783,20 @@ function channelSpecs(): Record<string, ChannelSpec> {
         "The requester's inbox: the NATS reply subject of a command request, chosen by the requester's client (under its inbox prefix). A request gets exactly one answer: a reply payload, or a service error.",
       messages: ["commandReply", "inspectReply", "hostSnapshot", "serviceError"],
     },
+    handlerStats: {
+      address: ADDRESSES.handlerStats,
+      title: "Handler stats",
+      description:
+        "Request/reply to one handler replica, for monitoring: send any body (an empty one will do) and get its counters. An endpoint of the NATS micro service `fleetheal-handler`. Core NATS only: not stored.",
+      messages: [],
+      builder: "handlerStatsSubject",
+    },
+    handlerStatsReplies: {
+      address: null,
+      title: "Handler stats replies",
+      description: "The requester's inbox: the NATS reply subject of a stats request.",
+      messages: ["handlerStats"],
+    },
     deadLetters: {
       address: ADDRESSES.deadLetter,
       title: "Dead letters",
@@ -876,6 +924,17 @@ function operations(channels: Record<string, ChannelSpec>): JsonObject {
       "A handler (or the gateway, for manual actions) records each step of a remediation.",
     ),
     ...commandOps,
+    serveHandlerStats: {
+      action: "receive",
+      channel: { $ref: "#/channels/handlerStats" },
+      summary: "Each handler replica serves its counters.",
+      description: "The request's body is ignored, so it has no message of its own.",
+      messages: [],
+      reply: {
+        channel: { $ref: "#/channels/handlerStatsReplies" },
+        messages: messageRefs("handlerStatsReplies", ["handlerStats"]),
+      },
+    },
     publishDeadLetter: send(
       "deadLetters",
       "A handler moves a message it cannot use to its dead-letter subject, then terminates it.",

@@ -125,6 +125,7 @@ describe("coverage of contracts/", () => {
       ),
       commandSubject: contracts.COMMAND_VERBS.map((v) => contracts.commandSubject(HOST, v)),
       deadLetterSubject: [contracts.deadLetterSubject("heal")],
+      handlerStatsSubject: [contracts.handlerStatsSubject("fleetheal-handler-node-1-4242")],
     };
     for (const [name] of builders) {
       const documented = channels.filter(([, c]) => c["x-fleetheal-subject-builder"] === name);
