@@ -17,6 +17,8 @@ import {
   dependentsHandler,
 } from "./dependents.js";
 import type { CommandResult, Decision, HandlerContext } from "./handler.js";
+import { stormLeases } from "./heal.js";
+import type { LeaseDenial } from "./leases.js";
 
 const HOST = "host-a";
 const idOf = (name: string) => createHash("sha256").update(name).digest("hex");
@@ -155,12 +157,21 @@ const okReply = (command: RestartCommand) => reply(command);
 function drive(
   decisions: Decision[],
   answer: (command: RestartCommand) => CommandResult = okReply,
+  storm: (lease: Extract<Decision, { kind: "lease" }>) => LeaseDenial | undefined = () => undefined,
 ): { applied: Decision[]; commands: RestartCommand[] } {
   const applied: Decision[] = [];
   const commands: RestartCommand[] = [];
   const walk = (list: Decision[]) => {
     for (const d of list) {
-      if (d.kind === "restart") {
+      if (d.kind === "lease") {
+        applied.push(d);
+        const denial = storm(d);
+        // As in the runtime: a denied lease applies its onDenied, and nothing after it.
+        if (denial) {
+          walk(d.onDenied(denial));
+          return;
+        }
+      } else if (d.kind === "restart") {
         expect(RestartCommand.parse(d.command)).toEqual(d.command);
         commands.push(d.command);
         walk(d.onReply(answer(d.command)));
@@ -197,8 +208,9 @@ describe("dependentsHandler", () => {
 describe("decideDependents", () => {
   it("restarts dependents one after another, parents first, each after the previous reply", async () => {
     const decisions = await decide(fakeContext(family()));
-    // Only the first restart is sent up front; the next one follows from its reply.
-    expect(decisions.map((d) => d.kind)).toEqual(["remediation", "restart"]);
+    // Only the first restart is sent up front, with its storm-guard slots; the next one follows
+    // from its reply.
+    expect(decisions.map((d) => d.kind)).toEqual(["lease", "remediation", "restart"]);
     const { applied, commands } = drive(decisions);
     expect(commands.map((cmd) => cmd.containerId)).toEqual([idOf("api"), idOf("worker")]);
     expect(summary(applied)).toEqual([
@@ -226,8 +238,28 @@ describe("decideDependents", () => {
     expect(restarting?.message).toContain("network_mode container:web");
     expect(restarting?.message).toContain(restartedRecord().remediationId);
     // Waits at least the dependent's stop timeout plus 30 s.
-    const restart = decisions[1] as Extract<Decision, { kind: "restart" }>;
+    const restart = decisions[2] as Extract<Decision, { kind: "restart" }>;
     expect(restart.minTimeoutMs).toBe(40_000);
+    // Each restart takes the storm guard's slots, held by its own command id.
+    const leases = applied.filter((d) => d.kind === "lease");
+    expect(leases.map((l) => l.holder)).toEqual(commands.map((c) => c.commandId));
+    expect(leases[0]?.leases).toEqual(stormLeases(HOST, DEFAULT_HEAL_POLICY));
+  });
+
+  it("stops the round where the storm guard has no slot, and records the dependents left", async () => {
+    const decisions = await decide(fakeContext(family()));
+    let leases = 0;
+    const { applied, commands } = drive(decisions, okReply, () =>
+      ++leases === 2 ? { cap: "at most 20 restarts at once in the fleet" } : undefined,
+    );
+    expect(commands.map((cmd) => cmd.containerId)).toEqual([idOf("api")]);
+    expect(summary(applied)).toEqual([
+      "api restarting dependent",
+      "api restarted restarted",
+      "worker skipped storm-cap",
+    ]);
+    expect(records(applied).at(-1)?.message).toContain("at most 20 restarts at once in the fleet");
+    expect(applied.some((d) => d.kind === "retry")).toBe(false);
   });
 
   it("derives command and record ids from the parent record and the dependent", async () => {

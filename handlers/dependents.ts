@@ -20,6 +20,7 @@ import {
   planDependents,
 } from "./dependency-graph.js";
 import type { CommandResult, Decision, HandlerContext, HandlerDefinition } from "./handler.js";
+import { stormLeases } from "./heal.js";
 import { effectivePolicy } from "./policy/policy-labels.js";
 
 /** Settings of the dependents handler. */
@@ -228,14 +229,21 @@ class Run {
   }
 
   skipAll(code: string, message: string): Decision[] {
-    return this.plan.order.map((n) =>
-      this.record(
-        n.container,
-        "skipped",
-        code,
-        `not restarted after ${this.parentName}: ${message}`,
-      ),
-    );
+    return this.skipFrom(0, code, message);
+  }
+
+  /** `skipped` records for the dependents of the round from `index` on. */
+  private skipFrom(index: number, code: string, message: string): Decision[] {
+    return this.plan.order
+      .slice(index)
+      .map((n) =>
+        this.record(
+          n.container,
+          "skipped",
+          code,
+          `not restarted after ${this.parentName}: ${message}`,
+        ),
+      );
   }
 
   /**
@@ -296,6 +304,16 @@ class Run {
     }
     const command = this.command(node);
     return [
+      // The storm guard counts a dependent's restart like any other. A round that finds a cap
+      // full is not queued: its remaining dependents are skipped (each with a record), as their
+      // own health checks still heal the ones that need it.
+      {
+        kind: "lease",
+        holder: command.commandId,
+        leases: stormLeases(this.snapshot.host, this.ctx.policy),
+        onDenied: (denial) =>
+          this.skipFrom(index, "storm-cap", `storm guard: ${denial.cap}; the round stops here`),
+      },
       this.record(
         dep,
         "restarting",

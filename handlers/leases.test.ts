@@ -301,7 +301,7 @@ describe("LeaseSet", () => {
         peakFleet = Math.max(peakFleet, inflight.held("fleet").length);
         if (denied) return;
         granted++;
-        lease.markStarted();
+        lease.markStarted(`cmd-${i}`);
         await new Promise((resolve) => setImmediate(resolve));
         await lease.releaseAll(true);
       }),
@@ -342,7 +342,7 @@ describe("LeaseSet", () => {
 
     it("after a failure once the restart was sent: the rate slots stay", async () => {
       const { inflight, rate, r, lease } = await holding();
-      lease.markStarted();
+      lease.markStarted("cmd-1");
       await lease.releaseAll(false);
       expect(inflight.held("fleet")).toEqual([]);
       expect(rate.held("fleet")).toEqual(["cmd-1"]);
@@ -350,10 +350,36 @@ describe("LeaseSet", () => {
       await r.stop();
     });
 
+    it("once the restart is answered: its in-progress slots, at once", async () => {
+      const { inflight, rate, r, lease } = await holding();
+      lease.markStarted("cmd-1");
+      await lease.finished("cmd-1", true);
+      expect(inflight.held("fleet")).toEqual([]);
+      expect(inflight.held("host.h1")).toEqual([]);
+      expect(rate.held("fleet")).toEqual(["cmd-1"]);
+      await lease.releaseAll(true);
+      expect(rate.held("fleet")).toEqual(["cmd-1"]);
+      await r.stop();
+    });
+
+    it("several restarts in one message: each one's slots, as it is answered", async () => {
+      const { inflight, rate, r, lease } = await holding();
+      lease.markStarted("cmd-1");
+      expect(await lease.acquireAll(caps(5, 20), "cmd-2")).toBeUndefined();
+      expect(inflight.held("host.h1").sort()).toEqual(["cmd-1", "cmd-2"]);
+      await lease.finished("cmd-1", true);
+      expect(inflight.held("host.h1")).toEqual(["cmd-2"]);
+      // The message fails before the second restart is sent: its rate slots are given back.
+      await lease.releaseAll(false);
+      expect(inflight.held("host.h1")).toEqual([]);
+      expect(rate.held("host.h1")).toEqual(["cmd-1"]);
+      await r.stop();
+    });
+
     it("after a restart that got no answer in time: nothing; the slots expire", async () => {
       const { inflight, rate, r, lease } = await holding();
-      lease.markStarted();
-      lease.markUnconfirmed();
+      lease.markStarted("cmd-1");
+      await lease.finished("cmd-1", false);
       await lease.releaseAll(false);
       expect(inflight.held("fleet")).toEqual(["cmd-1"]);
       expect(inflight.held("host.h1")).toEqual(["cmd-1"]);

@@ -203,15 +203,17 @@ interface Held {
 }
 
 /**
- * The slots one message holds while its decisions are applied. A slot is a KV key taken with
- * compare-and-set, so however many replicas compete, at most `cap` hold slots under one prefix.
- * In-progress slots are released when the decisions are done (and expire with their bucket's
- * TTL if the holder dies); rate slots are kept until they expire.
+ * The slots one message holds while its decisions are applied, by holder (the command id of the
+ * restart they are for: a message may make several restarts, one after another). A slot is a
+ * KV key taken with compare-and-set, so however many replicas compete, at most `cap` hold slots
+ * under one prefix. In-progress slots are released when their restart is answered, or when the
+ * decisions are done (and expire with their bucket's TTL if the holder dies); rate slots are
+ * kept until they expire.
  */
 export class LeaseSet {
-  private readonly held: Held[] = [];
-  private started = false;
-  private unconfirmed = false;
+  private held: Held[] = [];
+  private readonly started = new Set<string>();
+  private readonly unconfirmed = new Set<string>();
 
   constructor(
     private readonly boards: { inflight: SlotBoard; rate: SlotBoard },
@@ -251,21 +253,29 @@ export class LeaseSet {
   }
 
   /**
-   * The restart is about to be sent: from now on it counts against the rate caps even if a
-   * later step fails, because the agent may have acted on it.
+   * The restart `holder` is about to be sent: from now on it counts against the rate caps even
+   * if a later step fails, because the agent may have acted on it.
    */
-  markStarted(): void {
-    this.started = true;
+  markStarted(holder: string): void {
+    this.started.add(holder);
   }
 
   /**
-   * The restart got no answer in time: the agent may still be working on it. Its in-progress
-   * slots are then not given back but left to expire with their bucket's TTL (they are no longer
-   * renewed), so that a slow agent's restart still counts against the concurrency caps for a
-   * while instead of letting another one start beside it at once.
+   * The restart `holder` is answered: it is no longer in progress, and its in-progress slots
+   * are given back now rather than when the message's decisions are done. Unless it got no
+   * answer in time (`confirmed` false): the agent may still be working on it, so those slots
+   * are left to expire with their bucket's TTL (they are no longer renewed), and a slow agent's
+   * restart still counts against the concurrency caps for a while instead of letting another
+   * one start beside it at once.
    */
-  markUnconfirmed(): void {
-    this.unconfirmed = true;
+  async finished(holder: string, confirmed: boolean): Promise<void> {
+    if (!confirmed) {
+      this.unconfirmed.add(holder);
+      return;
+    }
+    const done = this.held.filter((h) => h.holder === holder && h.kind === "inflight");
+    this.held = this.held.filter((h) => !done.includes(h));
+    await release(done);
   }
 
   /**
@@ -297,10 +307,12 @@ export class LeaseSet {
    * the command went out started nothing).
    */
   async releaseAll(succeeded: boolean): Promise<void> {
-    const keepRate = succeeded || this.started;
-    const keepInflight = this.started && this.unconfirmed;
-    const returning = this.held.filter((h) => (h.kind === "inflight" ? !keepInflight : !keepRate));
-    this.held.length = 0;
+    const returning = this.held.filter((h) =>
+      h.kind === "inflight"
+        ? !(this.started.has(h.holder) && this.unconfirmed.has(h.holder))
+        : !(succeeded || this.started.has(h.holder)),
+    );
+    this.held = [];
     await release(returning);
   }
 

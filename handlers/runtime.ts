@@ -427,9 +427,10 @@ export class HandlerRuntime {
         return;
       }
       case "restart":
-        run.leases.markStarted();
+        run.leases.markStarted(decision.command.commandId);
         return this.request(decision.command, decision.minTimeoutMs).then(async (result) => {
-          if (!result.ok && result.code === "timeout") run.leases.markUnconfirmed();
+          const confirmed = result.ok || result.code !== "timeout";
+          await run.leases.finished(decision.command.commandId, confirmed);
           await this.applyAll(decision.onReply(result), run);
           return undefined;
         });
