@@ -430,7 +430,8 @@ export class HandlerRuntime {
         run.leases.markStarted(decision.command.commandId);
         return this.request(decision.command, decision.minTimeoutMs).then(async (result) => {
           const confirmed = result.ok || result.code !== "timeout";
-          await run.leases.finished(decision.command.commandId, confirmed);
+          // The slots go back while the outcome is written; the ack waits for both.
+          run.pending.push(run.leases.finished(decision.command.commandId, confirmed));
           await this.applyAll(decision.onReply(result), run);
           return undefined;
         });
