@@ -53,7 +53,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../contracts/index.js";
-import { envNumber, percentile, round } from "./numbers.js";
+import { envNumber, machineInfo, percentile, round } from "./numbers.js";
 
 const ROLE_ENV = "FLEETHEAL_BENCH_GATEWAY_ROLE";
 /** The checkout, passed to the children: they run from dist/bench/, one level deeper. */
@@ -1062,15 +1062,7 @@ async function main(): Promise<void> {
     const result = {
       startedAt: startedAt.toISOString(),
       durationS: round(process.uptime(), 1),
-      machine: {
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model,
-        memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
-        kernel: os.release(),
-        node: process.version,
-        loadAverageBefore: loadBefore.map((l) => round(l, 2)),
-        loadAverageAfter: os.loadavg().map((l) => round(l, 2)),
-      },
+      machine: machineInfo(loadBefore),
       config: CONFIG,
       method: {
         loadTool:

@@ -88,7 +88,7 @@ import { CLI, REPO, startRole } from "../test/support/fleetheal.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { type ManagedProcess, startProcess } from "../test/support/process.js";
 import { waitFor } from "../test/support/wait.js";
-import { envNumber, round } from "./numbers.js";
+import { envNumber, machineInfo, round } from "./numbers.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const ROLE_ENV = "FLEETHEAL_BENCH_HANDLERS_ROLE";
@@ -1663,15 +1663,7 @@ async function main(): Promise<void> {
     const result = {
       startedAt: startedAt.toISOString(),
       durationS: round(process.uptime(), 1),
-      machine: {
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model,
-        memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
-        kernel: os.release(),
-        node: process.version,
-        loadAverageBefore: loadBefore.map((l) => round(l, 2)),
-        loadAverageAfter: os.loadavg().map((l) => round(l, 2)),
-      },
+      machine: machineInfo(loadBefore),
       config: CONFIG,
       targets: TARGETS,
       fleet: {

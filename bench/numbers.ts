@@ -1,6 +1,8 @@
 // Small helpers every benchmark shares: settings from the environment, and the figures they
 // report.
 
+import os from "node:os";
+
 /** A non-negative number from the environment, or `fallback` when the variable is unset. */
 export function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -21,4 +23,17 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i] as number;
+}
+
+/** The machine a benchmark ran on, with its load average before the run and now. */
+export function machineInfo(loadBefore: readonly number[]) {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
+    kernel: os.release(),
+    node: process.version,
+    loadAverageBefore: loadBefore.map((l) => round(l, 2)),
+    loadAverageAfter: os.loadavg().map((l) => round(l, 2)),
+  };
 }
