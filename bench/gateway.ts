@@ -53,7 +53,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../contracts/index.js";
-import { envNumber, machineInfo, percentile, round } from "./numbers.js";
+import { envNumber, hex, machineInfo, percentile, prng, round } from "./numbers.js";
 
 const ROLE_ENV = "FLEETHEAL_BENCH_GATEWAY_ROLE";
 /** The checkout, passed to the children: they run from dist/bench/, one level deeper. */
@@ -149,18 +149,6 @@ function timing(sorted: Float64Array): Timing {
   };
 }
 
-/** mulberry32: the same fleet on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // --- the fleet ----------------------------------------------------------------------------------
 
 const PROJECTS = [
@@ -210,15 +198,6 @@ const HEALTHY_OUTPUTS = [
   "/var/run/postgresql:5432 - accepting connections",
   "PONG",
 ];
-
-function hex(rand: () => number, length: number): string {
-  let s = "";
-  while (s.length < length)
-    s += Math.floor(rand() * 0x100000000)
-      .toString(16)
-      .padStart(8, "0");
-  return s.slice(0, length);
-}
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();

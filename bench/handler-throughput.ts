@@ -88,7 +88,7 @@ import { CLI, REPO, startRole } from "../test/support/fleetheal.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { type ManagedProcess, startProcess } from "../test/support/process.js";
 import { waitFor } from "../test/support/wait.js";
-import { envNumber, machineInfo, round } from "./numbers.js";
+import { envNumber, hex, machineInfo, prng, round } from "./numbers.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const ROLE_ENV = "FLEETHEAL_BENCH_HANDLERS_ROLE";
@@ -147,27 +147,6 @@ const DEPENDENTS_DURABLE = "fleetheal-dependents";
 
 function log(message: string): void {
   console.error(`[bench:handlers +${process.uptime().toFixed(1)}s] ${message}`);
-}
-
-/** mulberry32: a small deterministic PRNG, so every run builds the same fleet. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function hex(rand: () => number, length: number): string {
-  let s = "";
-  while (s.length < length)
-    s += Math.floor(rand() * 0x100000000)
-      .toString(16)
-      .padStart(8, "0");
-  return s.slice(0, length);
 }
 
 let clockTicks = 100;

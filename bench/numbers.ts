@@ -1,5 +1,5 @@
-// Small helpers every benchmark shares: settings from the environment, and the figures they
-// report.
+// Small helpers every benchmark shares: settings from the environment, the figures they
+// report, and the deterministic randomness of their synthetic fleets.
 
 import os from "node:os";
 
@@ -36,4 +36,27 @@ export function machineInfo(loadBefore: readonly number[]) {
     loadAverageBefore: loadBefore.map((l) => round(l, 2)),
     loadAverageAfter: os.loadavg().map((l) => round(l, 2)),
   };
+}
+
+/** mulberry32: a small deterministic PRNG, so that every run builds the same fleet. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `length` hex digits drawn from `rand` (container ids, hashes). */
+export function hex(rand: () => number, length: number): string {
+  let s = "";
+  while (s.length < length) {
+    s += Math.floor(rand() * 0x100000000)
+      .toString(16)
+      .padStart(8, "0");
+  }
+  return s.slice(0, length);
 }
