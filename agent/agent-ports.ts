@@ -26,10 +26,21 @@ export interface AgentNats {
   publishEvent: AckedPublish;
   /** Stores the snapshot in KV and announces it on the snapshot subject. */
   publishSnapshot(snapshot: HostSnapshot): Promise<void>;
-  /** The snapshot the previous run of this host's agent left in KV, if any. */
-  loadPreviousSnapshot(): Promise<HostSnapshot | undefined>;
   /** Calls `listener` after every reconnect to NATS. */
   onReconnect(listener: () => void): void;
   /** Starts the agent's command service. */
   serveCommands(handlers: CommandHandlers): Promise<CommandServer>;
+}
+
+/**
+ * Where the agent keeps the last snapshot it published, for its next run: the baseline against
+ * which that run finds the transitions nobody reported, and its replay point. It is local to the
+ * host (agent/baseline-file.ts), because the agent may not read anything back from the fleet's
+ * JetStream: a read that echoes stored bytes to a reply subject is a way out of a host's account.
+ */
+export interface AgentBaseline {
+  /** The last snapshot saved by a previous run, if there is a readable one. */
+  load(): Promise<HostSnapshot | undefined>;
+  /** Keeps `snapshot`, which subscribers have now been told. */
+  save(snapshot: HostSnapshot): Promise<void>;
 }

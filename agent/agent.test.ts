@@ -12,6 +12,7 @@ import {
 } from "../contracts/index.js";
 import { Agent } from "./agent.js";
 import type { AgentNats, CommandHandlers, CommandServer } from "./agent-ports.js";
+import { memoryBaseline } from "./baseline-file.js";
 import type { AgentConfig } from "./config.js";
 import type { ContainerDetails, DockerEngine, ExecResult } from "./docker-engine.js";
 import { timeNanoFromSince } from "./docker-event.js";
@@ -36,6 +37,7 @@ const NEW_START = "2026-11-27T19:45:00.987654321Z";
 const CONFIG: AgentConfig = {
   natsUrl: "nats://127.0.0.1:4222",
   hostId: HOST,
+  dataDir: ".fleetheal",
   dockerHost: undefined,
   label: "autoheal",
   watchAll: false,
@@ -173,7 +175,6 @@ class MemoryDocker implements DockerEngine {
 class MemoryNats implements AgentNats {
   readonly messages: OutboxMessage[] = [];
   readonly snapshots: HostSnapshot[] = [];
-  previous: HostSnapshot | undefined;
   handlers: CommandHandlers | undefined;
   closed = false;
   private readonly reconnectListeners: (() => void)[] = [];
@@ -183,9 +184,6 @@ class MemoryNats implements AgentNats {
   };
   async publishSnapshot(snapshot: HostSnapshot): Promise<void> {
     this.snapshots.push(snapshot);
-  }
-  async loadPreviousSnapshot(): Promise<HostSnapshot | undefined> {
-    return this.previous;
   }
   onReconnect(listener: () => void): void {
     this.reconnectListeners.push(listener);
@@ -298,17 +296,19 @@ let agents: Agent[] = [];
 function setup(options: { previous?: HostSnapshot; config?: Partial<AgentConfig> } = {}) {
   const docker = new MemoryDocker();
   const nats = new MemoryNats();
-  nats.previous = options.previous;
+  const baseline = memoryBaseline(options.previous);
   const agent = new Agent({
     config: { ...CONFIG, ...options.config },
     docker,
     nats,
+    baseline,
     log: pino({ level: "silent" }),
     now: () => NOW,
   });
   return {
     docker,
     nats,
+    baseline,
     agent,
     /** Starts the agent and waits for its first reconcile to finish. */
     async start() {
@@ -671,6 +671,20 @@ describe("Agent snapshots", () => {
     expect(now.lastEventTimeNano).toBe("1795809601000000001");
     expect(now.outbox).toEqual({ depth: 0, capacity: 1_000, published: 2, dropped: 0 });
     expect(now.seq).toBeGreaterThan(first?.seq ?? 0);
+  });
+
+  it("keeps each published snapshot as the next run's baseline, and a failed publish not", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"));
+    await h.start();
+    await until(() => h.baseline.saved !== undefined, "a saved baseline");
+    expect(h.baseline.saved).toEqual(h.nats.snapshots.at(-1));
+    const saved = h.baseline.saved;
+    h.nats.publishSnapshot = async () => {
+      throw new Error("NATS is down");
+    };
+    await h.reconnect();
+    expect(h.baseline.saved).toBe(saved);
   });
 
   it("a reconnect to NATS republishes the snapshot", async () => {

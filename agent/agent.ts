@@ -12,7 +12,7 @@ import {
   type HostSnapshot,
   type Labels,
 } from "../contracts/index.js";
-import type { AgentNats, CommandServer } from "./agent-ports.js";
+import type { AgentBaseline, AgentNats, CommandServer } from "./agent-ports.js";
 import { CommandExecutor } from "./command-executor.js";
 import type { AgentConfig } from "./config.js";
 import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
@@ -32,6 +32,8 @@ export interface AgentDeps {
   config: AgentConfig;
   docker: DockerEngine;
   nats: AgentNats;
+  /** The last published snapshot, kept for the next run. */
+  baseline: AgentBaseline;
   log: Logger;
   now?: () => Date;
 }
@@ -96,6 +98,7 @@ export class Agent {
   private readonly reported = new Map<string, Reported>();
   /** When the baseline was taken (the previous run's last snapshot), if there is one. */
   private baselineAt: number | undefined;
+  private baselineFailing = false;
   private reconciling: Promise<void> | undefined;
   private reconcileAgain: Promise<void> | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
@@ -136,7 +139,10 @@ export class Agent {
     });
     this.snapshots = new SnapshotPublisher({
       take: () => this.takeSnapshot(),
-      publish: (snapshot) => deps.nats.publishSnapshot(snapshot),
+      publish: async (snapshot) => {
+        await deps.nats.publishSnapshot(snapshot);
+        await this.keepBaseline(snapshot);
+      },
       debounceMs: config.snapshotDebounceMs,
       heartbeatMs: config.heartbeatMs,
       onError: (error) => log.warn({ err: describeError(error) }, "snapshot publish failed"),
@@ -264,9 +270,9 @@ export class Agent {
   private async loadBaseline(): Promise<void> {
     let previous: HostSnapshot | undefined;
     try {
-      previous = await this.deps.nats.loadPreviousSnapshot();
+      previous = await this.deps.baseline.load();
     } catch (error) {
-      this.log.warn({ err: describeError(error) }, "could not read the previous snapshot");
+      this.log.warn({ err: describeError(error) }, "ignoring an unreadable previous snapshot");
     }
     if (!previous) return;
     this.baselineAt = Date.parse(previous.at);
@@ -285,6 +291,26 @@ export class Agent {
       { containers: previous.containers.length, since: previous.lastEventTimeNano },
       "resuming from the previous snapshot",
     );
+  }
+
+  /**
+   * Saves what subscribers have just been told. A failure is logged once until a save works
+   * again: the agent heals without it, but its next run would start without a baseline.
+   */
+  private async keepBaseline(snapshot: HostSnapshot): Promise<void> {
+    try {
+      await this.deps.baseline.save(snapshot);
+      if (this.baselineFailing) this.log.info("the snapshot is saved for the next run again");
+      this.baselineFailing = false;
+    } catch (error) {
+      if (!this.baselineFailing) {
+        this.log.warn(
+          { err: describeError(error) },
+          "could not save the snapshot for the next run; it will start without a baseline",
+        );
+      }
+      this.baselineFailing = true;
+    }
   }
 
   private forward(event: DockerContainerEvent): void {

@@ -10,6 +10,7 @@ describe("loadAgentConfig", () => {
       natsUrl: "nats://127.0.0.1:4222",
       nats: { jsReplicas: 1 },
       hostId: toToken(hostname()),
+      dataDir: ".fleetheal",
       dockerHost: undefined,
       label: "autoheal",
       watchAll: false,
@@ -28,6 +29,7 @@ describe("loadAgentConfig", () => {
       loadAgentConfig({
         FLEETHEAL_NATS_URL: "nats://nats.internal:4222",
         FLEETHEAL_HOST_ID: "edge-07",
+        FLEETHEAL_DATA_DIR: "/var/lib/fleetheal",
         DOCKER_HOST: "unix:///run/user/1000/docker.sock",
         FLEETHEAL_LABEL: "com.example.heal",
         FLEETHEAL_HEARTBEAT_MS: "2000",
@@ -41,6 +43,7 @@ describe("loadAgentConfig", () => {
       natsUrl: "nats://nats.internal:4222",
       nats: { jsReplicas: 1 },
       hostId: "edge-07",
+      dataDir: "/var/lib/fleetheal",
       dockerHost: "unix:///run/user/1000/docker.sock",
       label: "com.example.heal",
       watchAll: false,

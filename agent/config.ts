@@ -30,6 +30,7 @@ const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 const AgentEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_HOST_ID: Token.optional(),
+  FLEETHEAL_DATA_DIR: z.string().min(1).max(4096).default(".fleetheal"),
   DOCKER_HOST: z
     .string()
     .regex(/^(unix|tcp|http|https|ssh|npipe):\/\//, "must start with unix://, tcp:// or https://")
@@ -56,6 +57,8 @@ export interface AgentConfig {
   /** TLS, credentials, inbox prefix and replicas (FLEETHEAL_NATS_*, FLEETHEAL_JS_REPLICAS). */
   nats?: NatsClientSettings;
   hostId: string;
+  /** Where the agent keeps its state between runs: the last snapshot it published. */
+  dataDir: string;
   dockerHost: string | undefined;
   /** The opt-in label key, e.g. `autoheal` (containers opt in with `autoheal=true`). */
   label: string;
@@ -88,6 +91,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     natsUrl: e.FLEETHEAL_NATS_URL,
     nats: natsSettingsFrom(e),
     hostId: e.FLEETHEAL_HOST_ID ?? toToken(hostname()),
+    dataDir: e.FLEETHEAL_DATA_DIR,
     dockerHost: e.DOCKER_HOST,
     label,
     watchAll: label === "all",

@@ -1,6 +1,7 @@
 import type { Logger } from "../common/logger.js";
-import { startOnNats } from "../common/nats-connection.js";
+import { runOnNats } from "../common/nats-connection.js";
 import { Agent } from "./agent.js";
+import { baselineFile, fileBaseline } from "./baseline-file.js";
 import type { AgentConfig } from "./config.js";
 import { createDockerodeEngine } from "./dockerode-engine.js";
 import { bindAgentNats } from "./nats-bindings.js";
@@ -18,11 +19,13 @@ export function runAgent(config: AgentConfig, log: Logger): Promise<RunningAgent
   for (const note of config.notes ?? []) log.warn(note);
   const name = `fleetheal-agent-${config.hostId}`;
   const nats = { servers: config.natsUrl, name, log, settings: config.nats };
-  return startOnNats(nats, async (nc, fjs) => {
+  // No JetStream API: see bindAgentNats.
+  return runOnNats(nats, async (nc) => {
     const agent = new Agent({
       config,
       docker: createDockerodeEngine(),
-      nats: bindAgentNats(nc, fjs, config.hostId, log),
+      nats: bindAgentNats(nc, config.hostId, log),
+      baseline: fileBaseline(baselineFile(config.dataDir, config.hostId), config.hostId),
       log,
     });
     await agent.start();

@@ -1,7 +1,7 @@
+import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ServiceMsg, Svcm } from "@nats-io/services";
 import type { z } from "zod";
-import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
 import {
@@ -9,7 +9,7 @@ import {
   commandSubject,
   decode,
   encode,
-  HostSnapshot,
+  HOSTS_BUCKET,
   INSPECT_REPLY_TYPE,
   InspectRequest,
   RestartCommand,
@@ -22,34 +22,27 @@ import type { AgentNats, CommandHandlers } from "./agent-ports.js";
 /** How long one JetStream publish waits for its ack before the outbox retries it. */
 const PUBLISH_ACK_TIMEOUT_MS = 5_000;
 
-/** Binds the agent to a NATS connection: the one place where the agent touches NATS. */
-export function bindAgentNats(
-  nc: NatsConnection,
-  fjs: FleetJetStream,
-  host: string,
-  log: Logger,
-): AgentNats {
+/**
+ * Binds the agent to a NATS connection: the one place where the agent touches NATS. The agent
+ * uses no JetStream API: its events and its KV key are plain publishes that JetStream acks (in a
+ * host account, through the service imports of common/nats-accounts.ts), so it needs no stream
+ * to exist when it starts; until one does, a publish fails and the outbox retries it.
+ */
+export function bindAgentNats(nc: NatsConnection, host: string, log: Logger): AgentNats {
+  const js = jetstream(nc);
+  const snapshotKey = `$KV.${HOSTS_BUCKET}.${host}`;
   return {
     async publishEvent(message) {
-      await fjs.js.publish(message.subject, message.payload, {
+      await js.publish(message.subject, message.payload, {
         msgID: message.msgId,
         timeout: PUBLISH_ACK_TIMEOUT_MS,
       });
     },
     async publishSnapshot(snapshot) {
       const payload = encode(snapshot);
-      await fjs.hosts.put(host, payload);
+      // A KV put is a JetStream publish on the key's subject.
+      await js.publish(snapshotKey, payload, { timeout: PUBLISH_ACK_TIMEOUT_MS });
       nc.publish(snapshotSubject(host), payload);
-    },
-    async loadPreviousSnapshot() {
-      const entry = await fjs.hosts.get(host);
-      if (entry?.operation !== "PUT") return undefined;
-      const decoded = decode(HostSnapshot, entry.value);
-      if (!decoded.ok) {
-        log.warn({ err: decoded.error.message }, "ignoring an unreadable previous snapshot");
-        return undefined;
-      }
-      return decoded.value;
     },
     onReconnect(listener) {
       void (async () => {

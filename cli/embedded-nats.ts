@@ -1,14 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { FleethealError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import { FLEET_ACCOUNT } from "../common/nats-accounts.js";
 
 export interface EmbeddedNatsOptions {
   binary: string;
   dataDir: string;
   port: number;
+  /** The accounts include file (common/nats-accounts.ts) every connection authenticates by. */
+  accountsFile: string;
   log: Logger;
   readyTimeoutMs?: number;
 }
@@ -28,7 +31,9 @@ export class EmbeddedNatsError extends FleethealError {
 
 /**
  * Runs nats-server with JetStream for the all-in-one `fleetheal up`, on loopback only, with its
- * store under the data directory so that ledgers and history survive a restart.
+ * store under the data directory so that ledgers and history survive a restart. It runs the same
+ * accounts as a fleet deployed with `fleetheal nats-auth`, so every connection, the roles' own
+ * included, needs its NKEY: a local user or container on the host network gets nothing from it.
  */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   // A server already on the port would look "ready" to the probe below.
@@ -38,9 +43,11 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
     );
   }
   const storeDir = join(options.dataDir, "nats");
-  mkdirSync(storeDir, { recursive: true });
-  const args = ["-a", "127.0.0.1", "-p", String(options.port), "-js", "-sd", storeDir];
-  const child = spawn(options.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+  mkdirSync(storeDir, { recursive: true, mode: 0o700 });
+  moveUnauthenticatedStore(storeDir, options.log);
+  const configFile = join(options.dataDir, "nats-server.conf");
+  writeFileSync(configFile, embeddedConfig(options, storeDir, configFile), { mode: 0o600 });
+  const child = spawn(options.binary, ["-c", configFile], { stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   const collect = (chunk: Buffer) => {
     for (const line of chunk.toString().split("\n")) {
@@ -75,6 +82,33 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
     url: `nats://127.0.0.1:${options.port}`,
     stop: () => stopChild(child, exited),
   };
+}
+
+/** The embedded server's configuration: loopback, JetStream in the data directory, accounts. */
+function embeddedConfig(options: EmbeddedNatsOptions, storeDir: string, configFile: string) {
+  const include = relative(join(configFile, ".."), options.accountsFile);
+  return [
+    "# Written by fleetheal up at every start; edits are lost.",
+    `listen: ${JSON.stringify(`127.0.0.1:${options.port}`)}`,
+    `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
+    `include ${JSON.stringify(include)}`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * An earlier fleetheal up kept everything in the global account `$G` of an unauthenticated
+ * server. With the accounts, the fleet's data lives in FLEET; a single server that is not
+ * clustered keeps a stream's messages, sequences and consumers in a directory per account, so
+ * moving the directory (while the server is stopped) carries everything over unchanged.
+ */
+export function moveUnauthenticatedStore(storeDir: string, log: Logger): void {
+  const from = join(storeDir, "jetstream", "$G", "streams");
+  const to = join(storeDir, "jetstream", FLEET_ACCOUNT, "streams");
+  if (!existsSync(from) || existsSync(to)) return;
+  mkdirSync(join(to, ".."), { recursive: true, mode: 0o700 });
+  renameSync(from, to);
+  log.info({ from, to }, "moved the streams of an earlier fleetheal up into the FLEET account");
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {

@@ -37,11 +37,12 @@ Commands:
             --token-file <file>, --json (the API's JSON). Exit codes: 0 ok, 1 negative
             answer, 2 usage or configuration, 3 gateway unreachable or HTTP error,
             4 authentication refused. Details: fleetheal <command> --help, docs/CLI.md.
-  nats-auth --hosts <a,b,c> [--out <dir>] [--force]
-            Writes a nats-server include file (fleetheal-auth.conf) with one least-privilege
-            user per host agent plus handler, gateway and reader (read-only), and per user
-            a <user>.env and a <user>.password (mode 0600, plain text) [--out ./nats-auth].
-            See docs/SECURITY.md.
+  nats-auth --hosts <a,b,c> [--remove <d,e>] [--out <dir>] [--force]
+            Writes a nats-server include file (fleetheal-auth.conf): an account per host,
+            FLEET for handler and gateway, READER for read-only users; per user an NKEY
+            seed <user>.nk (mode 0600) and a <user>.env; command-signing keys. Run again
+            to add or --remove hosts: other keys are kept, so reload nats-server
+            [--out ./nats-auth]. See docs/SECURITY.md.
   notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints
             OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).
   healthcheck [agent|handler|gateway|up]
@@ -64,7 +65,8 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_NATS_PASSWORD     Its password, never printed; or *_FILE to read it from a file
   FLEETHEAL_NATS_TOKEN        Token authentication, never printed; or *_FILE [none]
   FLEETHEAL_NATS_CREDS        A .creds file (JWT and nkey seed) [none]
-                              (user/password, token and creds: choose one)
+  FLEETHEAL_NATS_NKEY_FILE    A user NKEY seed file (SU...), as nats-auth writes [none]
+                              (user/password, token, creds and nkey: choose one)
   FLEETHEAL_NATS_INBOX_PREFIX Prefix of reply subjects, e.g. _INBOX_<host>, for per-host
                               permissions: subject tokens joined by dots [_INBOX]
   FLEETHEAL_JS_REPLICAS       Replicas (1-5) of the streams and KV buckets a role creates;

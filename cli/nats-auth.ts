@@ -1,38 +1,47 @@
-// `fleetheal nats-auth --hosts a,b,c [--out dir]`: writes the nats-server authorization include
-// file and one env file and password file per user. The permissions are common/nats-permissions.ts.
+// `fleetheal nats-auth --hosts a,b,c [--remove d] [--out dir] [--force]`: writes the nats-server
+// accounts include file, NKEY seeds and env files for every role, and command-signing keys. The
+// layout is common/nats-accounts.ts; the files are common/fleet-credentials.ts.
 
-import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { describeError } from "../common/errors.js";
-import { fleetNatsUsers, renderAuthorization, renderEnvFile } from "../common/nats-permissions.js";
+import {
+  AUTH_FILE,
+  envFile,
+  FleetCredentialsError,
+  writeFleetCredentials,
+} from "../common/fleet-credentials.js";
+import { InvalidHostsError } from "../common/nats-permissions.js";
 
-/** The include file's name inside the output directory. */
-export const AUTH_FILE = "fleetheal-auth.conf";
+export { AUTH_FILE };
 
 export interface NatsAuthIo {
   out(line: string): void;
   err(line: string): void;
 }
 
-/** A random password: 32 URL-safe characters (192 bits). */
-export function randomPassword(): string {
-  return randomBytes(24).toString("base64url");
-}
+const USAGE = "usage: fleetheal nats-auth --hosts <a,b,c> [--remove <d,e>] [--out <dir>] [--force]";
+
+const list = (value: string | undefined) =>
+  (value ?? "")
+    .split(",")
+    .map((h) => h.trim())
+    .filter((h) => h !== "");
 
 /**
- * Writes `<out>/fleetheal-auth.conf` (mode 0600: it holds the passwords) and, per user,
- * `<user>.password` (0600) and `<user>.env`. Refuses to overwrite an existing include file unless
- * `--force`, because new passwords lock out every running role. Returns the exit code.
+ * Creates or updates the credentials in `--out` (default `./nats-auth`, mode 0700). Hosts in
+ * `--hosts` that have no credentials yet get them; `--remove` takes hosts out; every other key is
+ * kept, so running roles keep working and nats-server only needs a reload. `--force` issues every
+ * key anew. Returns the exit code.
  */
 export function natsAuthCommand(args: string[], io: NatsAuthIo): number {
-  let values: { hosts?: string; out?: string; force?: boolean };
+  let values: { hosts?: string; remove?: string; out?: string; force?: boolean };
   try {
     ({ values } = parseArgs({
       args,
       options: {
         hosts: { type: "string" },
+        remove: { type: "string" },
         out: { type: "string" },
         force: { type: "boolean" },
       },
@@ -40,63 +49,43 @@ export function natsAuthCommand(args: string[], io: NatsAuthIo): number {
       allowPositionals: false,
     }));
   } catch (error) {
-    io.err(`${describeError(error)}; usage: fleetheal nats-auth --hosts <a,b,c> [--out <dir>]`);
+    io.err(`${describeError(error)}; ${USAGE}`);
     return 2;
   }
-  if (values.hosts === undefined) {
-    io.err("--hosts is required: the comma-separated ids of the fleet's hosts");
-    return 2;
-  }
-  const hosts = values.hosts
-    .split(",")
-    .map((h) => h.trim())
-    .filter((h) => h !== "");
-  let users: ReturnType<typeof fleetNatsUsers>;
-  try {
-    users = fleetNatsUsers(hosts);
-  } catch (error) {
-    io.err(`--hosts: ${describeError(error)}`);
+  if (values.hosts === undefined && values.remove === undefined) {
+    io.err(`--hosts is required: the comma-separated ids of the fleet's hosts; ${USAGE}`);
     return 2;
   }
   const dir = resolve(values.out ?? "nats-auth");
-  const authFile = join(dir, AUTH_FILE);
-  if (existsSync(authFile) && !values.force) {
-    io.err(
-      `${authFile} exists; pass --force to replace it (every role then needs its new password)`,
-    );
-    return 2;
-  }
+  let result: ReturnType<typeof writeFleetCredentials>;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const passwords: Record<string, string> = {};
-    for (const user of users) {
-      const password = randomPassword();
-      passwords[user.user] = password;
-      const passwordFile = join(dir, `${user.user}.password`);
-      writePrivate(passwordFile, `${password}\n`);
-      writeFileSync(join(dir, `${user.user}.env`), renderEnvFile(user, passwordFile), {
-        mode: 0o644,
-      });
-    }
-    const header = [
-      `fleetheal NATS users for hosts ${hosts.join(", ")}, written by \`fleetheal nats-auth\`.`,
-      "Include it from nats-server.conf: include ./fleetheal-auth.conf",
-      "Passwords are in plain text: keep this file readable by nats-server only.",
-    ].join("\n");
-    writePrivate(authFile, renderAuthorization(users, passwords, header));
+    result = writeFleetCredentials(dir, {
+      addHosts: list(values.hosts),
+      removeHosts: list(values.remove),
+      force: values.force ?? false,
+    });
   } catch (error) {
+    if (error instanceof InvalidHostsError) {
+      io.err(`--hosts: ${describeError(error)}`);
+      return 2;
+    }
+    if (error instanceof FleetCredentialsError) {
+      io.err(describeError(error));
+      return 2;
+    }
     io.err(`cannot write ${dir}: ${describeError(error)}`);
     return 1;
   }
-  io.out(`wrote ${authFile} (include it in nats-server.conf)`);
-  for (const user of users) {
-    io.out(`  ${user.user.padEnd(24)} ${user.role.padEnd(8)} ${join(dir, `${user.user}.env`)}`);
+  const authFile = join(dir, AUTH_FILE);
+  io.out(
+    `wrote ${authFile}: include it in nats-server.conf, then reload nats-server (nats-server --signal reload)`,
+  );
+  for (const user of result.users) {
+    const state = result.created.includes(user.user) ? "new" : "kept";
+    io.out(
+      `  ${user.user.padEnd(24)} ${user.role.padEnd(8)} ${state.padEnd(5)} ${envFile(dir, user.user)}`,
+    );
   }
+  for (const host of result.removed) io.out(`  removed host ${host}`);
   return 0;
-}
-
-function writePrivate(file: string, content: string): void {
-  writeFileSync(file, content, { mode: 0o600 });
-  // The mode of writeFileSync applies only to a new file.
-  chmodSync(file, 0o600);
 }

@@ -24,7 +24,7 @@ describe("fleetheal <role> --help", () => {
   it("nats-auth and notify-test: their usage and what they read", () => {
     const natsAuth = roleHelp("nats-auth", HELP);
     expect(natsAuth).toMatch(
-      /^Usage: fleetheal nats-auth --hosts <a,b,c> \[--out <dir>\] \[--force\]\n/,
+      /^Usage: fleetheal nats-auth --hosts <a,b,c> \[--remove <d,e>\] \[--out <dir>\] \[--force\]\n/,
     );
     expect(natsAuth).not.toContain("Environment");
     const notify = roleHelp("notify-test", HELP);

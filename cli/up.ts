@@ -1,15 +1,24 @@
 // `fleetheal up`, in a module of its own so that the single-role commands never load it (nor,
 // through it, the other roles' code and settings).
 
-import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { nkeyAuthenticator } from "@nats-io/nats-core";
 import { z } from "zod";
 import { loadAgentConfig } from "../agent/config.js";
 import { runAgent } from "../agent/main.js";
 import { intFromEnv, loadEnv } from "../common/config.js";
 import { ConfigError, describeError } from "../common/errors.js";
+import { AUTH_FILE, seedFile, writeFleetCredentials } from "../common/fleet-credentials.js";
 import type { Stoppable } from "../common/lifecycle.js";
 import { createLogger } from "../common/logger.js";
-import { needsExternalNats } from "../common/nats-config.js";
+import { type NatsClientSettings, needsExternalNats, readUserSeed } from "../common/nats-config.js";
+import {
+  agentPermissions,
+  type FleetNatsUser,
+  gatewayPermissions,
+  handlerPermissions,
+} from "../common/nats-permissions.js";
 import { VERSION } from "../common/version.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { runGateway } from "../gateway/main.js";
@@ -48,15 +57,25 @@ export async function startAllInOne(): Promise<Stoppable> {
       FLEETHEAL_GATEWAY_ADMIN_TOKEN_FILE: tokenFile,
     });
   }
-  const nats = env.FLEETHEAL_NATS_URL
+  const dataDir = resolve(env.FLEETHEAL_DATA_DIR);
+  // The embedded server runs the accounts of a deployed fleet; its credentials are kept in the
+  // data directory, so a restart (or a fleet that grows later) keeps every key.
+  const credentials = env.FLEETHEAL_NATS_URL
     ? undefined
-    : await startEmbeddedNats({
+    : writeFleetCredentials(join(dataDir, "credentials"), { addHosts: [agentConfig.hostId] });
+  const nats = credentials
+    ? await startEmbeddedNats({
         binary: env.FLEETHEAL_NATS_SERVER_BIN,
-        dataDir: resolve(env.FLEETHEAL_DATA_DIR),
+        dataDir,
         port: env.FLEETHEAL_NATS_PORT,
+        accountsFile: join(credentials.dir, AUTH_FILE),
         log,
-      });
+      })
+    : undefined;
   const natsUrl = nats?.url ?? (env.FLEETHEAL_NATS_URL as string);
+  /** The settings of a role: its own user on the embedded server, or what the environment said. */
+  const as = (user: FleetNatsUser, own: NatsClientSettings | undefined) =>
+    credentials ? embeddedUser(credentials.dir, user) : own;
   const started: Stoppable[] = [];
   // Stop in reverse order of start; one component failing to stop must not keep the others
   // (or the embedded server) running.
@@ -69,10 +88,26 @@ export async function startAllInOne(): Promise<Stoppable> {
     await nats?.stop();
   };
   try {
-    started.push(await runHandlers({ ...handlerConfig, natsUrl }, createLogger("handler")));
-    const gateway = await runGateway({ ...gatewayConfig, natsUrl }, createLogger("gateway"));
+    const handlerNats = as(handlerPermissions(), handlerConfig.nats);
+    started.push(
+      await runHandlers(
+        { ...handlerConfig, natsUrl, ...(handlerNats && { nats: handlerNats }) },
+        createLogger("handler"),
+      ),
+    );
+    const gatewayNats = as(gatewayPermissions(), gatewayConfig.nats);
+    const gateway = await runGateway(
+      { ...gatewayConfig, natsUrl, ...(gatewayNats && { nats: gatewayNats }) },
+      createLogger("gateway"),
+    );
     started.push(gateway);
-    started.push(await runAgent({ ...agentConfig, natsUrl }, createLogger("agent")));
+    const agentNats = as(agentPermissions(agentConfig.hostId), agentConfig.nats);
+    started.push(
+      await runAgent(
+        { ...agentConfig, natsUrl, ...(agentNats && { nats: agentNats }) },
+        createLogger("agent"),
+      ),
+    );
     process.stdout.write(
       `fleetheal ${VERSION} is up on host ${agentConfig.hostId}: dashboard ${gateway.url}/, health ${gateway.url}/health\n` +
         (tokenFile ? `the admin token for actions is in ${tokenFile}\n` : ""),
@@ -86,4 +121,18 @@ export async function startAllInOne(): Promise<Stoppable> {
     throw error;
   }
   return { stop: stopAll };
+}
+
+/** How a role of `up` connects to the embedded server: as its own user, with its NKEY. */
+function embeddedUser(dir: string, user: FleetNatsUser): NatsClientSettings {
+  const seed = readUserSeed(readFileSync(seedFile(dir, user.user)));
+  if (seed === undefined || typeof seed === "string") {
+    throw new ConfigError(`${seedFile(dir, user.user)}: ${seed ?? "missing"}`);
+  }
+  return {
+    auth: { method: "nkey", user: user.user },
+    authenticator: nkeyAuthenticator(seed.seed),
+    inboxPrefix: user.inboxPrefix,
+    jsReplicas: 1,
+  };
 }

@@ -91,6 +91,7 @@ export const NATS_ENV = {
   FLEETHEAL_NATS_PASSWORD: z.string().max(4096).optional(),
   FLEETHEAL_NATS_PASSWORD_FILE: FilePath.optional(),
   FLEETHEAL_NATS_CREDS: FilePath.optional(),
+  FLEETHEAL_NATS_NKEY_FILE: FilePath.optional(),
   FLEETHEAL_NATS_TOKEN: z.string().max(4096).optional(),
   FLEETHEAL_NATS_TOKEN_FILE: FilePath.optional(),
   FLEETHEAL_NATS_INBOX_PREFIX: SubjectPrefix.optional(),

@@ -164,7 +164,7 @@ async function openResources(
   const create: Kvm["create"] = (name, opts) =>
     createOrWait(jsm, `KV_${name}`, `bucket ${name}`, () => kvm.create(name, opts), options);
   const [hosts, ledger, monitored, config, inflight, rate, breakers] = await Promise.all([
-    create(HOSTS_BUCKET, { replicas, history: 1, description: "fleetheal host snapshots" }),
+    ensureStream(jsm, options, hostsBucketConfig(replicas)).then(() => kvm.open(HOSTS_BUCKET)),
     create(LEDGER_BUCKET, {
       replicas,
       history: 5,
@@ -203,6 +203,29 @@ async function openResources(
   return { js, jsm, hosts, ledger, monitored, config, inflight, rate, breakers };
 }
 
+const HOSTS_STREAM = `KV_${HOSTS_BUCKET}`;
+
+/**
+ * The hosts bucket as nats.js's KV would create it, but refusing rollups: each host writes its
+ * own key, and a write with `Nats-Rollup: all` would delete every other host's snapshot. Nothing
+ * of fleetheal purges a key of this bucket (a host leaves with a delete marker).
+ */
+export function hostsBucketConfig(replicas: number) {
+  return {
+    name: HOSTS_STREAM,
+    description: "fleetheal host snapshots",
+    subjects: [`$KV.${HOSTS_BUCKET}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: replicas,
+    max_msgs_per_subject: 1,
+    discard: DiscardPolicy.New,
+    allow_direct: true,
+    deny_delete: true,
+    allow_rollup_hdrs: false,
+  };
+}
+
 async function ensureEventsStream(
   jsm: JetStreamManager,
   limits: StreamLimits,
@@ -233,10 +256,13 @@ async function ensureEventsStream(
   });
 }
 
+/** A stream's configuration, as `streams.add` takes it. */
+export type StreamSettings = Parameters<JetStreamManager["streams"]["add"]>[0] & { name: string };
+
 async function ensureStream(
   jsm: JetStreamManager,
   options: OpenFleetOptions,
-  config: Parameters<JetStreamManager["streams"]["add"]>[0] & { name: string },
+  config: StreamSettings,
 ): Promise<void> {
   await createOrWait(
     jsm,
@@ -244,7 +270,13 @@ async function ensureStream(
     `stream ${config.name}`,
     async () => {
       try {
-        await jsm.streams.info(config.name);
+        const { config: existing } = await jsm.streams.info(config.name);
+        if (existing.allow_rollup_hdrs && config.allow_rollup_hdrs === false) {
+          options.log?.error(
+            { stream: config.name },
+            `stream ${config.name} accepts rollups, which let one host delete the others' snapshots; turn them off (nats stream edit ${config.name} --no-allow-rollup) or follow the upgrade in docs/SECURITY.md`,
+          );
+        }
         return;
       } catch (error) {
         if (!isNotFound(error)) throw error;

@@ -2,10 +2,12 @@ import { readFileSync } from "node:fs";
 import {
   type Authenticator,
   credsAuthenticator,
+  nkeyAuthenticator,
   type TlsOptions,
   tokenAuthenticator,
   usernamePasswordAuthenticator,
 } from "@nats-io/nats-core";
+import { fromSeed } from "@nats-io/nkeys";
 import type { NatsEnv } from "./config.js";
 import { ConfigError, describeError } from "./errors.js";
 
@@ -21,7 +23,7 @@ export interface NatsClientSettings {
    * Which credentials are used, for logs. The secret itself lives only inside `authenticator`,
    * a function, so the settings can be logged or serialised without leaking it.
    */
-  auth?: { method: "password" | "token" | "creds"; user?: string };
+  auth?: { method: "password" | "token" | "creds" | "nkey"; user?: string };
   authenticator?: Authenticator;
   /** Prefix of reply subjects, e.g. `_INBOX_host-a`, so that per-host permissions can allow it. */
   inboxPrefix?: string;
@@ -134,6 +136,7 @@ export function natsSettingsFrom(e: NatsEnv): NatsClientSettings {
     ...(user !== undefined || passwordSet ? ["FLEETHEAL_NATS_USER/PASSWORD"] : []),
     ...(tokenSet ? ["FLEETHEAL_NATS_TOKEN"] : []),
     ...(e.FLEETHEAL_NATS_CREDS !== undefined ? ["FLEETHEAL_NATS_CREDS"] : []),
+    ...(e.FLEETHEAL_NATS_NKEY_FILE !== undefined ? ["FLEETHEAL_NATS_NKEY_FILE"] : []),
   ];
   if (methods.length > 1) {
     problems.push(`${methods.join(", ")}: choose one way to authenticate, not ${methods.length}`);
@@ -162,6 +165,15 @@ export function natsSettingsFrom(e: NatsEnv): NatsClientSettings {
         auth = { method: "creds" };
         authenticator = credsAuthenticator(new Uint8Array(creds));
       }
+    } else if (e.FLEETHEAL_NATS_NKEY_FILE !== undefined) {
+      const file = e.FLEETHEAL_NATS_NKEY_FILE;
+      const seed = readUserSeed(read("FLEETHEAL_NATS_NKEY_FILE", file));
+      if (typeof seed === "string") {
+        problems.push(`FLEETHEAL_NATS_NKEY_FILE=${JSON.stringify(file)}: ${seed}`);
+      } else if (seed !== undefined) {
+        auth = { method: "nkey", user: seed.publicKey };
+        authenticator = nkeyAuthenticator(seed.seed);
+      }
     }
   }
 
@@ -177,6 +189,24 @@ export function natsSettingsFrom(e: NatsEnv): NatsClientSettings {
       : { inboxPrefix: e.FLEETHEAL_NATS_INBOX_PREFIX }),
     jsReplicas: e.FLEETHEAL_JS_REPLICAS,
   };
+}
+
+/**
+ * The user seed (`SU…`) of an NKEY seed file, with its public key; a string saying what is wrong
+ * when the file holds something else (the seed itself never appears in it).
+ */
+export function readUserSeed(
+  content: Buffer | undefined,
+): { seed: Uint8Array; publicKey: string } | string | undefined {
+  if (content === undefined) return undefined;
+  const text = content.toString("utf8").trim();
+  if (!text.startsWith("SU")) return "is not a NATS user NKEY seed (it must start with SU)";
+  try {
+    const seed = new TextEncoder().encode(text);
+    return { seed, publicKey: fromSeed(seed).getPublicKey() };
+  } catch {
+    return "is not a valid NATS user NKEY seed";
+  }
 }
 
 /** True when any setting needs an external NATS server (the embedded one is plain loopback). */

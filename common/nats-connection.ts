@@ -214,23 +214,16 @@ export async function drainOrClose(nc: NatsConnection, log: Logger): Promise<voi
 }
 
 /**
- * Connects, opens fleetheal's JetStream resources and starts a component on them. Stopping the
- * returned component stops it first and then drains the connection; if starting fails, the
- * connection is closed.
+ * Connects and starts a component on the connection. Stopping the returned component stops it
+ * first and then drains the connection; if starting fails, the connection is closed.
  */
-export async function startOnNats<T extends { stop(): Promise<void> }>(
+export async function runOnNats<T extends { stop(): Promise<void> }>(
   options: NatsConnectOptions,
-  start: (nc: NatsConnection, fjs: FleetJetStream) => Promise<T>,
+  start: (nc: NatsConnection) => Promise<T>,
 ): Promise<T> {
   const nc = await connectNats(options);
   try {
-    const fjs = await openFleetJetStream(
-      nc,
-      undefined,
-      options.settings?.jsReplicas ?? PLAIN_NATS.jsReplicas,
-      { log: options.log },
-    );
-    const component = await start(nc, fjs);
+    const component = await start(nc);
     const stopComponent = component.stop.bind(component);
     return {
       ...component,
@@ -243,4 +236,20 @@ export async function startOnNats<T extends { stop(): Promise<void> }>(
     await nc.close();
     throw error;
   }
+}
+
+/** {@link runOnNats}, with fleetheal's JetStream resources opened (created if missing) first. */
+export function startOnNats<T extends { stop(): Promise<void> }>(
+  options: NatsConnectOptions,
+  start: (nc: NatsConnection, fjs: FleetJetStream) => Promise<T>,
+): Promise<T> {
+  return runOnNats(options, async (nc) => {
+    const fjs = await openFleetJetStream(
+      nc,
+      undefined,
+      options.settings?.jsReplicas ?? PLAIN_NATS.jsReplicas,
+      { log: options.log },
+    );
+    return start(nc, fjs);
+  });
 }

@@ -1,8 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { AUTH_FILE, natsAuthCommand, randomPassword } from "../cli/nats-auth.js";
+import { describe, expect, it } from "vitest";
 import {
   agentPermissions,
   FLEET_STREAMS,
@@ -10,23 +6,24 @@ import {
   gatewayPermissions,
   handlerPermissions,
   InvalidHostsError,
+  subjectMatches as matches,
+  READER_MIRRORS,
   readerPermissions,
-  renderAuthorization,
-  renderEnvFile,
 } from "./nats-permissions.js";
 
-/** Whether a NATS subject pattern matches a literal subject (`*` one token, `>` the rest). */
-function matches(pattern: string, subject: string): boolean {
-  const p = pattern.split(".");
-  const s = subject.split(".");
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === ">") return s.length > i;
-    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
-  }
-  return p.length === s.length;
-}
 const allowed = (side: { allow: string[]; deny: string[] }, subject: string) =>
   side.allow.some((p) => matches(p, subject)) && !side.deny.some((p) => matches(p, subject));
+
+describe("subjectMatches", () => {
+  it("matches literal tokens, * as one token and > as the rest", () => {
+    expect(matches("a.b", "a.b")).toBe(true);
+    expect(matches("a.*", "a.b")).toBe(true);
+    expect(matches("a.*", "a.b.c")).toBe(false);
+    expect(matches("a.>", "a.b.c")).toBe(true);
+    expect(matches("a.>", "a")).toBe(false);
+    expect(matches("a.b", "a.b.c")).toBe(false);
+  });
+});
 
 describe("fleetNatsUsers", () => {
   it("makes one agent per host, then handler, gateway and reader", () => {
@@ -67,18 +64,15 @@ describe("agent permissions", () => {
     }
   });
 
-  it("may look streams up but never create, change or delete them, nor read other hosts", () => {
+  it("has no JetStream API at all", () => {
     for (const stream of FLEET_STREAMS) {
-      expect(allowed(a.publish, `$JS.API.STREAM.INFO.${stream}`)).toBe(true);
-      for (const op of ["CREATE", "UPDATE", "DELETE", "PURGE"]) {
+      for (const op of ["INFO", "CREATE", "UPDATE", "DELETE", "PURGE", "MSG.GET"]) {
         expect(allowed(a.publish, `$JS.API.STREAM.${op}.${stream}`)).toBe(false);
       }
     }
+    expect(allowed(a.publish, "$JS.API.INFO")).toBe(false);
     expect(
       allowed(a.publish, "$JS.API.DIRECT.GET.KV_fleetheal_hosts.$KV.fleetheal_hosts.host-a"),
-    ).toBe(true);
-    expect(
-      allowed(a.publish, "$JS.API.DIRECT.GET.KV_fleetheal_hosts.$KV.fleetheal_hosts.host-b"),
     ).toBe(false);
     expect(allowed(a.publish, "$JS.API.CONSUMER.CREATE.FLEETHEAL_EVENTS")).toBe(false);
   });
@@ -89,6 +83,7 @@ describe("agent permissions", () => {
     expect(allowed(a.subscribe, "_INBOX_host-a.x.y")).toBe(true);
     for (const s of [
       "fleetheal.v1.cmd.host-b.restart",
+      "fleetheal.v1.cmd.host-a.restart.more",
       "fleetheal.v1.evt.host-b.abc.start",
       "_INBOX_host-b.x",
       "_INBOX.x",
@@ -128,109 +123,41 @@ describe("handler, gateway and reader permissions", () => {
     expect(allowed(g.publish, "$JS.API.CONSUMER.DURABLE.CREATE.FLEETHEAL_EVENTS.x")).toBe(false);
   });
 
-  it("lets the reader follow and replay, never command or write", () => {
-    for (const s of [
-      "fleetheal.v1.evt.h.c.start",
-      "fleetheal.v1.act.h.c.restarted",
-      "fleetheal.v1.host.h.snapshot",
-    ]) {
-      expect(allowed(r.subscribe, s), s).toBe(true);
+  it("lets the handler create the readers' mirrors in READER, and nothing else there", () => {
+    for (const stream of READER_MIRRORS) {
+      expect(allowed(h.publish, `$JS.reader.API.STREAM.CREATE.${stream}`)).toBe(true);
+      expect(allowed(h.publish, `$JS.reader.API.STREAM.DELETE.${stream}`)).toBe(false);
     }
-    expect(allowed(r.subscribe, "fleetheal.v1.cmd.h.restart")).toBe(false);
-    expect(allowed(r.publish, "$JS.API.CONSUMER.MSG.NEXT.FLEETHEAL_EVENTS.x")).toBe(true);
+    expect(allowed(h.publish, "$JS.reader.API.STREAM.CREATE.OTHER")).toBe(false);
+    expect(allowed(g.publish, "$JS.reader.API.STREAM.CREATE.FLEETHEAL_EVENTS")).toBe(false);
+  });
+
+  it("lets the reader replay and watch its mirrors, never reach FLEET or write", () => {
     for (const s of [
+      "$JS.API.CONSUMER.CREATE.FLEETHEAL_EVENTS",
+      "$JS.API.CONSUMER.MSG.NEXT.FLEETHEAL_EVENTS.x",
+      "$JS.API.CONSUMER.DELETE.FLEETHEAL_EVENTS.x",
+      "$JS.API.DIRECT.GET.KV_fleetheal_hosts.$KV.fleetheal_hosts.h",
+      "$JS.ACK.FLEETHEAL_EVENTS.x.1.1.1.1.0",
+    ]) {
+      expect(allowed(r.publish, s), s).toBe(true);
+    }
+    for (const s of [
+      "$JS.fleet.API.CONSUMER.CREATE.FLEETHEAL_EVENTS",
       "fleetheal.v1.cmd.h.restart",
       "fleetheal.v1.evt.h.c.start",
       "$KV.fleetheal_hosts.h",
+      "$JS.API.STREAM.CREATE.FLEETHEAL_EVENTS",
+      "$JS.API.STREAM.CREATE.EVIL",
+      "$JS.API.STREAM.UPDATE.FLEETHEAL_EVENTS",
       "$JS.API.STREAM.DELETE.FLEETHEAL_EVENTS",
       "$JS.API.STREAM.PURGE.FLEETHEAL_EVENTS",
-      "$JS.API.CONSUMER.DURABLE.CREATE.FLEETHEAL_EVENTS.x",
-      "$JS.API.CONSUMER.DELETE.FLEETHEAL_EVENTS.fleetheal-heal",
+      "$JS.API.CONSUMER.CREATE.FLEETHEAL_DLQ",
     ]) {
       expect(allowed(r.publish, s), s).toBe(false);
     }
+    expect(allowed(r.subscribe, "_INBOX.fleetheal-reader.x")).toBe(true);
+    expect(allowed(r.subscribe, "fleetheal.v1.cmd.h.restart")).toBe(false);
     expect(r.allowResponses).toBe(false);
-  });
-});
-
-describe("rendering", () => {
-  it("writes an authorization block with every user, its password and permissions", () => {
-    const users = fleetNatsUsers(["a"]);
-    const passwords = Object.fromEntries(users.map((u) => [u.user, `pw-${u.user}`]));
-    const text = renderAuthorization(users, passwords, "header line");
-    expect(text.startsWith("# header line\nauthorization {\n  users = [\n")).toBe(true);
-    for (const u of users) {
-      expect(text).toContain(`user: "${u.user}"\n      password: "pw-${u.user}"`);
-    }
-    expect(text).toContain(
-      [
-        "        subscribe: {",
-        "          allow: [",
-        '            "fleetheal.v1.cmd.a.>",',
-        '            "$SRV.>",',
-        '            "_INBOX_a.>"',
-        "          ]",
-        "        }",
-      ].join("\n"),
-    );
-    expect(text).toContain('deny: [\n            "fleetheal.v1.cmd.>"\n          ]');
-    expect(text.match(/allow_responses: true/g)).toHaveLength(2);
-    expect(() => renderAuthorization(users, {})).toThrow(/no password for NATS user agent-a/);
-  });
-
-  it("writes env files with the user, password file and inbox prefix", () => {
-    expect(renderEnvFile(agentPermissions("a"), "/etc/fleetheal/agent-a.password")).toBe(
-      [
-        "# fleetheal agent of host a: NATS credentials",
-        "FLEETHEAL_HOST_ID=a",
-        "FLEETHEAL_NATS_USER=agent-a",
-        "FLEETHEAL_NATS_PASSWORD_FILE=/etc/fleetheal/agent-a.password",
-        "FLEETHEAL_NATS_INBOX_PREFIX=_INBOX_a",
-        "",
-      ].join("\n"),
-    );
-  });
-});
-
-describe("fleetheal nats-auth", () => {
-  const dir = mkdtempSync(join(tmpdir(), "fleetheal-nats-auth-unit-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const run = (args: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = natsAuthCommand(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
-    return { code, out, err };
-  };
-
-  it("writes the include file and per-user files, secrets with mode 0600", () => {
-    const out = join(dir, "fleet");
-    expect(run(["--hosts", "a, b", "--out", out]).code).toBe(0);
-    const mode = (f: string) => statSync(join(out, f)).mode & 0o777;
-    expect(mode(AUTH_FILE)).toBe(0o600);
-    const conf = readFileSync(join(out, AUTH_FILE), "utf8");
-    for (const user of ["agent-a", "agent-b", "handler", "gateway", "reader"]) {
-      expect(mode(`${user}.password`)).toBe(0o600);
-      const password = readFileSync(join(out, `${user}.password`), "utf8").trim();
-      expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
-      expect(conf).toContain(`password: "${password}"`);
-      expect(readFileSync(join(out, `${user}.env`), "utf8")).toContain(
-        `FLEETHEAL_NATS_PASSWORD_FILE=${join(out, `${user}.password`)}`,
-      );
-    }
-    // New passwords would lock out running roles: not without --force.
-    const again = run(["--hosts", "a", "--out", out]);
-    expect(again.code).toBe(2);
-    expect(again.err.join()).toMatch(/exists; pass --force/);
-    expect(run(["--hosts", "a", "--out", out, "--force"]).code).toBe(0);
-  });
-
-  it("refuses missing or bad hosts and unknown options with exit code 2", () => {
-    expect(run([]).err.join()).toMatch(/--hosts is required/);
-    expect(run(["--hosts", "a.b", "--out", join(dir, "x")]).code).toBe(2);
-    expect(run(["--hosts", "a", "--bogus"]).code).toBe(2);
-  });
-
-  it("makes different random passwords", () => {
-    expect(randomPassword()).not.toBe(randomPassword());
   });
 });

@@ -1,6 +1,6 @@
-// Least privilege on NATS: one user per host agent, plus the handler, gateway and read-only
-// reader roles, rendered as a nats-server `authorization { users = [...] }` include file. Pure:
-// the passwords come in, text comes out; `fleetheal nats-auth` does the file writing.
+// Least privilege on NATS, inside the accounts of common/nats-accounts.ts: what each user may
+// publish and subscribe to within its own account. The accounts do the isolation between hosts
+// and roles; these lists narrow each user further. Pure: subjects in, subjects out.
 
 import {
   BREAKERS_BUCKET,
@@ -39,6 +39,13 @@ export interface FleetNatsUser {
 }
 
 const JS_API = "$JS.API";
+
+/** FLEET's JetStream API as READER imports it (for its mirrors, used by the server only). */
+export const FLEET_API_PREFIX = "$JS.fleet.API";
+/** READER's JetStream API as FLEET imports it (the handler creates the mirrors through it). */
+export const READER_API_PREFIX = "$JS.reader.API";
+/** Where FLEET's mirror consumers deliver to READER. */
+export const MIRROR_DELIVER_PREFIX = "fleetheal.reader";
 const KV_BUCKETS = [
   HOSTS_BUCKET,
   LEDGER_BUCKET,
@@ -51,6 +58,8 @@ const KV_BUCKETS = [
 const kvStream = (bucket: string) => `KV_${bucket}`;
 /** Every stream fleetheal creates, KV buckets included. */
 export const FLEET_STREAMS = [EVENTS_STREAM, DLQ_STREAM, ...KV_BUCKETS.map(kvStream)];
+/** The streams READER holds a mirror of, under the same names. */
+export const READER_MIRRORS = [EVENTS_STREAM, kvStream(HOSTS_BUCKET)];
 
 /** The user names of the roles other than agents (agents are `agent-<host>`, so never clash). */
 export const ROLE_USERS = { handler: "handler", gateway: "gateway", reader: "reader" } as const;
@@ -121,7 +130,23 @@ const streamCreate = (stream: string) => [`${JS_API}.STREAM.CREATE.${stream}`];
 
 const unique = (subjects: string[]) => [...new Set(subjects)];
 
-/** The agent of `host`: its own events, snapshot, KV key and command subjects, nothing else. */
+/** Whether a NATS subject pattern matches a literal subject (`*` one token, `>` the rest). */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+/**
+ * The agent of `host`, inside its own host account: its own events, snapshot and KV key (which
+ * the account imports from FLEET as services, so JetStream's acks come back), and its command
+ * subjects. It has no JetStream API at all: its account has none, and nothing of FLEET's API is
+ * imported into it.
+ */
 export function agentPermissions(host: string): FleetNatsUser {
   const inbox = agentInboxPrefix(host);
   return {
@@ -134,24 +159,21 @@ export function agentPermissions(host: string): FleetNatsUser {
         `${SUBJECT_ROOT}.evt.${host}.>`,
         `${SUBJECT_ROOT}.host.${host}.snapshot`,
         `$KV.${HOSTS_BUCKET}.${host}`,
-        // jetstreamManager() checks the API once; every role opens (never creates) the resources
-        // it finds, which is a stream info each.
-        `${JS_API}.INFO`,
-        ...FLEET_STREAMS.map((s) => `${JS_API}.STREAM.INFO.${s}`),
-        // Its previous snapshot, read back at start: only its own key.
-        `${JS_API}.DIRECT.GET.${kvStream(HOSTS_BUCKET)}.$KV.${HOSTS_BUCKET}.${host}`,
       ],
       deny: [],
     },
     subscribe: {
-      allow: [`${SUBJECT_ROOT}.cmd.${host}.>`, "$SRV.>", `${inbox}.>`],
+      allow: [`${SUBJECT_ROOT}.cmd.${host}.*`, "$SRV.>", `${inbox}.>`],
       deny: [],
     },
     allowResponses: true,
   };
 }
 
-/** Handler replicas: consume events, keep the ledger and guards, command every agent. */
+/**
+ * Handler replicas: consume events, keep the ledger and guards, command every agent, and create
+ * the readers' mirrors through READER's JetStream API (imported under {@link READER_API_PREFIX}).
+ */
 export function handlerPermissions(): FleetNatsUser {
   const inbox = roleInboxPrefix("handler");
   return {
@@ -169,6 +191,11 @@ export function handlerPermissions(): FleetNatsUser {
         `${SUBJECT_ROOT}.act.>`,
         `${SUBJECT_ROOT}.dlq.>`,
         `${SUBJECT_ROOT}.cmd.*.*`,
+        `${READER_API_PREFIX}.INFO`,
+        ...READER_MIRRORS.flatMap((s) => [
+          `${READER_API_PREFIX}.STREAM.INFO.${s}`,
+          `${READER_API_PREFIX}.STREAM.CREATE.${s}`,
+        ]),
       ]),
       deny: [],
     },
@@ -206,9 +233,10 @@ export function gatewayPermissions(): FleetNatsUser {
 }
 
 /**
- * An external read-only subscriber (dashboards, audit, alerting): follows events, remediations
- * and snapshots, replays the events stream with ordered consumers and reads host snapshots from
- * KV. It can never command an agent or write to a stream or bucket.
+ * An external read-only subscriber (dashboards, audit, alerting), in the READER account: it
+ * replays and follows READER's mirror of the events stream and reads or watches its mirror of the
+ * hosts bucket, with consumers of its own. Nothing of FLEET is in its reach: the mirrors are
+ * kept by the server, and the FLEET API they use is denied to the user itself.
  */
 export function readerPermissions(): FleetNatsUser {
   const inbox = roleInboxPrefix("reader");
@@ -219,30 +247,21 @@ export function readerPermissions(): FleetNatsUser {
     publish: {
       allow: unique([
         `${JS_API}.INFO`,
-        // No consumer deletes: they would reach the handlers' durable consumers too. A reader's
-        // ordered consumers go away by themselves after 5 idle minutes.
-        ...streamRead(EVENTS_STREAM),
-        ...streamConsume(EVENTS_STREAM, false, false),
-        ...streamRead(kvStream(HOSTS_BUCKET)),
-        ...streamConsume(kvStream(HOSTS_BUCKET), false, false),
+        ...READER_MIRRORS.flatMap((s) => [...streamRead(s), ...streamConsume(s, false)]),
       ]),
       // Deny wins over allow: spelled out so that a later edit of the allow list cannot open them.
       deny: [
+        `${FLEET_API_PREFIX}.>`,
         `${SUBJECT_ROOT}.>`,
         "$KV.>",
         `${JS_API}.STREAM.CREATE.>`,
+        `${JS_API}.STREAM.UPDATE.>`,
         `${JS_API}.STREAM.DELETE.>`,
+        `${JS_API}.STREAM.PURGE.>`,
+        `${JS_API}.STREAM.MSG.DELETE.>`,
       ],
     },
-    subscribe: {
-      allow: [
-        `${SUBJECT_ROOT}.evt.>`,
-        `${SUBJECT_ROOT}.act.>`,
-        `${SUBJECT_ROOT}.host.*.snapshot`,
-        `${inbox}.>`,
-      ],
-      deny: [`${SUBJECT_ROOT}.cmd.>`],
-    },
+    subscribe: { allow: [`${inbox}.>`], deny: [] },
     allowResponses: false,
   };
 }
@@ -255,68 +274,4 @@ export function fleetNatsUsers(hosts: readonly string[]): FleetNatsUser[] {
     gatewayPermissions(),
     readerPermissions(),
   ];
-}
-
-const quote = (s: string) => JSON.stringify(s);
-
-/** `key: [` then one subject per line, so that a diff of two generations is readable. */
-function list(key: string, subjects: string[]): string[] {
-  const items = subjects.map(
-    (s, i) => `            ${quote(s)}${i < subjects.length - 1 ? "," : ""}`,
-  );
-  return [`          ${key}: [`, ...items, "          ]"];
-}
-
-function renderSide(name: string, p: SubjectPermissions): string[] {
-  return [
-    `        ${name}: {`,
-    ...list("allow", p.allow),
-    ...(p.deny.length > 0 ? list("deny", p.deny) : []),
-    "        }",
-  ];
-}
-
-/**
- * The nats-server include file: `authorization { users = [...] }`. Passwords are written in plain
- * text (nats-server also accepts bcrypt hashes, but no bcrypt is at hand here), so the file must be
- * readable only by nats-server. `passwords` maps each user name to its password.
- */
-export function renderAuthorization(
-  users: readonly FleetNatsUser[],
-  passwords: Readonly<Record<string, string>>,
-  header = "",
-): string {
-  const lines: string[] = [];
-  if (header) lines.push(...header.split("\n").map((l) => `# ${l}`.trimEnd()));
-  lines.push("authorization {", "  users = [");
-  for (const u of users) {
-    const password = passwords[u.user];
-    if (password === undefined) throw new Error(`no password for NATS user ${u.user}`);
-    lines.push(
-      `    # ${u.role}${u.host === undefined ? "" : ` of host ${u.host}`}; inbox prefix ${u.inboxPrefix}`,
-      "    {",
-      `      user: ${quote(u.user)}`,
-      `      password: ${quote(password)}`,
-      "      permissions: {",
-      ...renderSide("publish", u.publish),
-      ...renderSide("subscribe", u.subscribe),
-      ...(u.allowResponses ? ["        allow_responses: true"] : []),
-      "      }",
-      "    }",
-    );
-  }
-  lines.push("  ]", "}", "");
-  return lines.join("\n");
-}
-
-/** The environment file of one user: the variables its role needs to connect as that user. */
-export function renderEnvFile(user: FleetNatsUser, passwordFile: string): string {
-  return [
-    `# fleetheal ${user.role}${user.host === undefined ? "" : ` of host ${user.host}`}: NATS credentials`,
-    ...(user.host === undefined ? [] : [`FLEETHEAL_HOST_ID=${user.host}`]),
-    `FLEETHEAL_NATS_USER=${user.user}`,
-    `FLEETHEAL_NATS_PASSWORD_FILE=${passwordFile}`,
-    `FLEETHEAL_NATS_INBOX_PREFIX=${user.inboxPrefix}`,
-    "",
-  ].join("\n");
 }

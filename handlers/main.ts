@@ -1,7 +1,9 @@
 import { hostname } from "node:os";
 import { NatsConnectionImpl } from "@nats-io/nats-core/internal";
+import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats } from "../common/nats-connection.js";
+import { ensureReaderMirrors } from "../common/reader-mirrors.js";
 import { autoMonitorHandler } from "./auto-monitor.js";
 import type { HandlerConfig } from "./config.js";
 import { dependentsHandler } from "./dependents.js";
@@ -32,6 +34,7 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
     // request, so it applies from here on.
     if (nc instanceof NatsConnectionImpl) nc.options.noAsyncTraces = true;
     const policy = await watchPolicy(fjs.config, log);
+    await keepReaderMirrors(nc, log, config.nats?.jsReplicas);
     const runtime = new HandlerRuntime({
       nc,
       fjs,
@@ -67,4 +70,25 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
       },
     };
   });
+}
+
+/**
+ * The readers' mirrors are the handler's to create, as the fleet's streams are: it is the role
+ * that may. A failure is logged and healing goes on; the next replica to start tries again.
+ */
+async function keepReaderMirrors(
+  nc: Parameters<typeof ensureReaderMirrors>[0],
+  log: Logger,
+  replicas: number | undefined,
+): Promise<void> {
+  try {
+    const outcome = await ensureReaderMirrors(nc, log, replicas);
+    if (outcome === "not-allowed") {
+      log.warn(
+        "this NATS user may not reach the READER account's JetStream API; readers get no mirrors until a handler that may starts (fleetheal nats-auth gives the handler that right)",
+      );
+    }
+  } catch (error) {
+    log.error({ err: describeError(error) }, "could not create the readers' mirrors");
+  }
 }

@@ -51,6 +51,11 @@ export interface NatsServerHandle extends AsyncDisposable {
   kill(): Promise<void>;
   /** Starts the server again on the same ports and store dir and waits until it is ready. */
   restart(): Promise<void>;
+  /**
+   * Reloads the configuration file (SIGHUP, as `nats-server --signal reload` sends) and waits
+   * until the server says it did; connections stay up.
+   */
+  reload(): Promise<void>;
 }
 
 const STARTUP_TIMEOUT_MS = 20_000;
@@ -166,6 +171,18 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     },
     async kill() {
       await terminate(current(), "SIGKILL", 0);
+    },
+    async reload() {
+      const reloaded = () =>
+        readFile(logFile, "utf8").then(
+          (log) => log.split("Reloaded server configuration").length - 1,
+        );
+      const before = await reloaded();
+      current().kill("SIGHUP");
+      await waitFor(async () => (await reloaded()) > before, {
+        timeoutMs: 10_000,
+        message: `nats-server did not reload its configuration (log: ${logFile})`,
+      });
     },
     async restart() {
       if (disposed) throw new Error("nats-server handle already disposed");
