@@ -12,7 +12,15 @@ import {
   permanentNatsFailure,
 } from "../common/nats-connection.js";
 import { releaseFromQuarantine } from "../common/quarantine-release.js";
-import { decode, HOSTS_BUCKET, HostSnapshot, isToken, LEDGER_BUCKET } from "../contracts/index.js";
+import { recordIdSecret, recordPublisher } from "../common/record-publisher.js";
+import {
+  CONFIG_BUCKET,
+  decode,
+  HOSTS_BUCKET,
+  HostSnapshot,
+  isToken,
+  LEDGER_BUCKET,
+} from "../contracts/index.js";
 
 /** Where `fleetheal release` writes its result. */
 export interface Output {
@@ -79,7 +87,7 @@ export async function releaseCommand(
     }
     const result = await releaseFromQuarantine({
       ledger: await kvm.open(LEDGER_BUCKET),
-      js: jetstream(nc),
+      records: recordPublisher(jetstream(nc), await recordIdSecret(await kvm.open(CONFIG_BUCKET))),
       host,
       container,
       actor: "cli",

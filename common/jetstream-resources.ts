@@ -24,6 +24,7 @@ import {
 import { ConfigError, describeError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { isNoResponders, isTimeout } from "./nats-errors.js";
+import { type RecordPublisher, recordIdSecret, recordPublisher } from "./record-publisher.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -56,6 +57,8 @@ export interface FleetJetStream {
   rate: KV;
   /** Recent failures per image, for the image breaker. */
   breakers: KV;
+  /** Remediation records, published under the control plane's message ids. */
+  records: RecordPublisher;
 }
 
 /** How {@link openFleetJetStream} waits for resources it may not create. */
@@ -200,7 +203,8 @@ async function openResources(
       description: "failures per image",
     }),
   ]);
-  return { js, jsm, hosts, ledger, monitored, config, inflight, rate, breakers };
+  const records = recordPublisher(js, await recordIdSecret(config));
+  return { js, jsm, hosts, ledger, monitored, config, inflight, rate, breakers, records };
 }
 
 const HOSTS_STREAM = `KV_${HOSTS_BUCKET}`;

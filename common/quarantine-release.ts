@@ -1,4 +1,3 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
   containerKey,
@@ -7,16 +6,16 @@ import {
   LedgerEntry,
   REMEDIATION_TYPE,
   type RemediationRecord,
-  remediationSubject,
 } from "../contracts/index.js";
 import { describeError, FleethealError } from "./errors.js";
 import { isWrongRevision } from "./nats-errors.js";
+import type { RecordPublisher } from "./record-publisher.js";
 
 /** What to release, and what the `released` record says about who did it. */
 export interface QuarantineRelease {
   /** The `fleetheal_ledger` bucket. */
   ledger: KV;
-  js: JetStreamClient;
+  records: RecordPublisher;
   host: string;
   container: { id: string; name: string };
   /** The record's `actor`: `cli`, `gateway:<token name>`, … */
@@ -84,21 +83,17 @@ export async function releaseFromQuarantine(
       at: releasedAt,
       dryRun: false,
     };
-    await publishRecord(request.js, record);
+    await publishRecord(request.records, record);
     return { released: true, releasedAt, record };
   }
 }
 
 // The ledger already says "released"; a release retried by its caller would find the container
 // not quarantined and never publish, so the record gets a few tries of its own here.
-async function publishRecord(js: JetStreamClient, record: RemediationRecord): Promise<void> {
+async function publishRecord(records: RecordPublisher, record: RemediationRecord): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await js.publish(
-        remediationSubject(record.host, record.containerId, record.phase),
-        encode(record),
-        { msgID: record.id },
-      );
+      await records.publish(record);
       return;
     } catch (error) {
       if (attempt >= PUBLISH_ATTEMPTS) throw new ReleaseNotRecordedError(error);

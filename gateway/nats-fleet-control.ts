@@ -27,7 +27,6 @@ import {
   type RemediationPhase,
   type RemediationRecord,
   type RestartCommand,
-  remediationSubject,
 } from "../contracts/index.js";
 import { ApiError } from "./api-errors.js";
 import type { PolicyDocument, RestartResult } from "./api-schemas.js";
@@ -220,7 +219,7 @@ export class NatsFleetControl implements FleetControl {
       try {
         return await releaseFromQuarantine({
           ledger: this.fjs.ledger,
-          js: this.fjs.js,
+          records: this.fjs.records,
           host,
           container,
           actor: actor.name,
@@ -356,11 +355,7 @@ export class NatsFleetControl implements FleetControl {
   }
 
   private async publish(record: RemediationRecord): Promise<void> {
-    await this.fjs.js.publish(
-      remediationSubject(record.host, record.containerId, record.phase),
-      encode(record),
-      { msgID: record.id },
-    );
+    await this.fjs.records.publish(record);
   }
 }
 

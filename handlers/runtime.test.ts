@@ -1,9 +1,11 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
+import { recordPublisher } from "../common/record-publisher.js";
 import { DEFAULT_HEAL_POLICY, encode, type LedgerEntry } from "../contracts/index.js";
 import type { Decision } from "./handler.js";
 import { HandlerRuntime } from "./runtime.js";
@@ -93,19 +95,21 @@ function runtimeWith() {
   };
   const published: string[] = [];
   const order: string[] = [];
+  const js = {
+    publish: async (subject: string) => {
+      published.push(subject);
+      order.push(`publish ${subject.split(".").at(-1)}`);
+      return { seq: published.length };
+    },
+  } as unknown as JetStreamClient;
   const fjs = {
     ledger: buckets.ledger.kv(),
     breakers: buckets.breakers.kv(),
     inflight: buckets.inflight.kv(),
     rate: buckets.rate.kv(),
     hosts: buckets.hosts.kv(),
-    js: {
-      publish: async (subject: string) => {
-        published.push(subject);
-        order.push(`publish ${subject.split(".").at(-1)}`);
-        return { seq: published.length };
-      },
-    },
+    js,
+    records: recordPublisher(js, new Uint8Array(32)),
   } as unknown as FleetJetStream;
   const nc = {
     request: async () => {

@@ -21,7 +21,6 @@ import {
   LedgerEntry,
   MonitoredContainer,
   RATE_BUCKET,
-  remediationSubject,
 } from "../contracts/index.js";
 import type {
   CommandResult,
@@ -415,17 +414,9 @@ export class HandlerRuntime {
         return this.claim(decision, run);
       case "update":
         return this.update(decision, run);
-      case "remediation": {
-        const r = decision.record;
-        run.pending.push(
-          this.options.fjs.js.publish(
-            remediationSubject(r.host, r.containerId, r.phase),
-            encode(r),
-            { msgID: r.id },
-          ),
-        );
+      case "remediation":
+        run.pending.push(this.options.fjs.records.publish(decision.record));
         return;
-      }
       case "restart":
         run.leases.markStarted(decision.command.commandId);
         return this.request(decision.command, decision.minTimeoutMs).then(async (result) => {

@@ -318,7 +318,7 @@ describe("release from quarantine", () => {
     const release = (ledger: KV) =>
       releaseFromQuarantine({
         ledger,
-        js: fjs.js,
+        records: fjs.records,
         host: HOST,
         container: optedIn,
         actor: "test",

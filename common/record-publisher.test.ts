@@ -1,0 +1,47 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { describe, expect, it } from "vitest";
+import { REMEDIATION_TYPE, type RemediationRecord } from "../contracts/index.js";
+import { recordPublisher } from "./record-publisher.js";
+
+const record: RemediationRecord = {
+  type: REMEDIATION_TYPE,
+  v: 1,
+  id: "release:host-a.0123456789ab:7",
+  remediationId: "release:host-a.0123456789ab:7",
+  host: "host-a",
+  containerId: "0123456789ab",
+  containerName: "api",
+  phase: "released",
+  code: "by-hand",
+  message: "released",
+  actor: "cli",
+  at: "2026-12-07T00:00:00.000Z",
+  dryRun: false,
+};
+
+function publisher(secret: number) {
+  const sent: { subject: string; msgID: string | undefined }[] = [];
+  const js = {
+    publish: async (subject: string, _data: Uint8Array, opts?: { msgID?: string }) => {
+      sent.push({ subject, msgID: opts?.msgID });
+      return { stream: "FLEETHEAL_EVENTS", seq: sent.length, duplicate: false };
+    },
+  } as unknown as JetStreamClient;
+  return { records: recordPublisher(js, new Uint8Array(32).fill(secret)), sent };
+}
+
+describe("recordPublisher", () => {
+  it("publishes on the record's subject with an id derived from the record's id and a secret", async () => {
+    const { records, sent } = publisher(1);
+    await records.publish(record);
+    await records.publish(record);
+    expect(sent[0]?.subject).toBe("fleetheal.v1.act.host-a.0123456789ab.released");
+    // Deterministic, so a retried publish is still dropped as a duplicate...
+    expect(sent[1]?.msgID).toBe(sent[0]?.msgID);
+    // ...but not the record's own id, which anyone who knows the record can compute.
+    expect(sent[0]?.msgID).not.toContain(record.id);
+    expect(sent[0]?.msgID).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(publisher(2).records.msgId(record)).not.toBe(records.msgId(record));
+    expect(records.msgId({ ...record, id: `${record.id}x` })).not.toBe(records.msgId(record));
+  });
+});
