@@ -43,6 +43,7 @@ const cleanups: (() => Promise<void>)[] = [];
 let nats: NatsServerHandle;
 let client: NatsConnection;
 let hosts: Host[];
+let handlers: FleetProcess[];
 
 beforeAll(async () => {
   nats = await startNatsServer();
@@ -56,8 +57,11 @@ beforeAll(async () => {
     await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
   });
   const common = { FLEETHEAL_NATS_URL: nats.url };
-  roles.push(await startRole("handler", "handler-1", common));
-  roles.push(await startRole("handler", "handler-2", common));
+  handlers = [
+    await startRole("handler", "handler-1", common),
+    await startRole("handler", "handler-2", common),
+  ];
+  roles.push(...handlers);
   hosts = [];
   for (const [index, engine] of engines.engines.entries()) {
     const id = `pol-${index + 1}`;
@@ -286,5 +290,10 @@ describe("heal policy", () => {
       const restarted = c.host.recorder.count((e) => e.id === c.id && e.action === "restart");
       expect(restarted).toBe(c === onSecond ? 0 : 1);
     }
+    // The handlers counted the hosts (rather than falling back to "several" for want of a count).
+    const uncounted = handlers
+      .flatMap((h) => h.json)
+      .filter((l) => /count the fleet/.test(`${l.msg}`));
+    expect(uncounted).toEqual([]);
   });
 });
