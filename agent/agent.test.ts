@@ -33,6 +33,8 @@ const BASELINE_AT = "2026-11-27T19:30:00.000Z";
 const OLD_START = "2026-11-27T19:00:00.123456789Z";
 /** A run that started while the agent was away. */
 const NEW_START = "2026-11-27T19:45:00.987654321Z";
+/** Docker's id of an image, as inspect reports it. */
+const IMAGE_ID = `sha256:${"d4".repeat(32)}`;
 
 const CONFIG: AgentConfig = {
   natsUrl: "nats://127.0.0.1:4222",
@@ -512,6 +514,17 @@ describe("Agent start from a previous snapshot", () => {
     ]);
   });
 
+  it("a synthetic destroy carries the image id the previous run knew", async () => {
+    const h = setup({
+      previous: previousSnapshot([details(A, "web"), details(B, "api", { imageId: IMAGE_ID })]),
+    });
+    h.docker.add(details(A, "web"));
+    await h.start();
+    expect(h.nats.events()).toMatchObject([
+      { action: "destroy", container: { id: B, image: "nginx:1.27", imageId: IMAGE_ID } },
+    ]);
+  });
+
   it("nothing changed -> nothing reported", async () => {
     const h = setup({ previous: previousSnapshot([details(A, "web"), details(B, "api")]) });
     h.docker.add(details(A, "web"), details(B, "api"));
@@ -602,6 +615,24 @@ describe("Agent forwarding Docker events", () => {
     expect(start?.container.labels).toEqual(PUBLISHED_LABELS);
   });
 
+  it("carries the image id from the container's inspect", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web", { imageId: IMAGE_ID }));
+    await h.start();
+    const stream = await h.docker.live();
+    h.docker.containers.set(A, details(A, "web", { imageId: IMAGE_ID, health: "unhealthy" }));
+    stream.write(dockerLine(A, "health_status: unhealthy", "1795809601000000001"));
+    stream.write(
+      dockerLine(A, "die", "1795809602000000002", { ...LABELS, name: "web", exitCode: "1" }),
+    );
+    await until(() => h.nats.messages.length === 2, "two events");
+    expect(h.nats.events().map((e) => [e.action, e.container.imageId])).toEqual([
+      ["unhealthy", IMAGE_ID],
+      ["die", IMAGE_ID],
+    ]);
+    expect(h.nats.command().snapshot().containers[0]?.imageId).toBe(IMAGE_ID);
+  });
+
   it("an unknown container's labels come from the event, filtered", async () => {
     const h = await live();
     h.stream.write(
@@ -616,6 +647,8 @@ describe("Agent forwarding Docker events", () => {
       action: "create",
       container: { id: C, name: "new", image: "redis:7", labels: PUBLISHED_LABELS, optedIn: true },
     });
+    // Not inspected yet: the id of its image is not known, and not guessed.
+    expect(h.nats.events()[0]?.container).not.toHaveProperty("imageId");
   });
 
   it("skips exec noise and keeps the host state in step", async () => {

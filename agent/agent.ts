@@ -58,6 +58,7 @@ interface Reported {
   startedAt: string | undefined;
   name: string;
   image: string;
+  imageId: string | undefined;
   labels: Labels;
 }
 
@@ -283,6 +284,7 @@ export class Agent {
         startedAt: c.startedAt,
         name: c.name,
         image: c.image,
+        imageId: c.imageId,
         labels: c.labels,
       });
     }
@@ -362,6 +364,9 @@ export class Agent {
         id: containerId,
         name: attributes.name ?? known?.name ?? "",
         image: attributes.image ?? known?.image ?? "",
+        // A container's image never changes, so any inspect of it tells; only events that come
+        // before its first inspect (a create, a start) can be without.
+        ...(known?.imageId ? { imageId: known.imageId } : {}),
         labels: relevantLabels(labels, this.config.label),
         optedIn: this.state.optedIn({ labels }),
         // A Docker start/create begins a new run: the known StartedAt is the previous one's.
@@ -379,6 +384,7 @@ export class Agent {
     this.noteReported(containerId, action, {
       name: candidate.container.name,
       image: candidate.container.image,
+      imageId: known?.imageId,
       labels: candidate.container.labels,
       startedAt: "startedAt" in candidate.container ? candidate.container.startedAt : undefined,
     });
@@ -408,7 +414,7 @@ export class Agent {
   private noteReported(
     containerId: string,
     action: ContainerAction,
-    identity: Pick<Reported, "name" | "image" | "labels" | "startedAt">,
+    identity: Pick<Reported, "name" | "image" | "imageId" | "labels" | "startedAt">,
   ): void {
     const current = this.reported.get(containerId);
     const base = {
@@ -580,6 +586,7 @@ export class Agent {
         startedAt: details.startedAt,
         name: details.name,
         image: details.image,
+        imageId: details.imageId,
         labels: details.labels,
       });
       return;

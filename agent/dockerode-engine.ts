@@ -4,6 +4,7 @@ import {
   type ContainerState,
   ContainerState as ContainerStateSchema,
   type HealthStatus,
+  ImageId,
 } from "../contracts/index.js";
 import { type ContainerDetails, DOCKER_EVENT_FILTER, type DockerEngine } from "./docker-engine.js";
 import { sinceFromIso } from "./docker-event.js";
@@ -159,6 +160,8 @@ function toDetails(info: Docker.ContainerInspectInfo): ContainerDetails {
     id: info.Id,
     name: info.Name.replace(/^\//, ""),
     image: info.Config.Image,
+    // An id the contract does not know is left out rather than spoiling every event.
+    ...(ImageId.safeParse(info.Image).success ? { imageId: info.Image } : {}),
     state: state.success ? state.data : ("dead" satisfies ContainerState),
     // Docker keeps the last health status of a stopped container; it means nothing then.
     health: running ? toHealth(health?.Status) : "none",

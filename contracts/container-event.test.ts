@@ -69,11 +69,25 @@ describe("ContainerEvent", () => {
     expect(ContainerEvent.safeParse({ ...valid, ...patch }).success).toBe(false);
   });
 
+  it.each([`sha256:${"0f".repeat(32)}`, `sha512:${"0f".repeat(64)}`])(
+    "accepts the image id %s; an event without one (an older agent) too",
+    (imageId) => {
+      const event = { ...valid, container: { ...valid.container, imageId } };
+      expect(ContainerEvent.parse(event)).toEqual(event);
+      expect(ContainerEvent.parse(valid).container).not.toHaveProperty("imageId");
+    },
+  );
+
   it.each([
     ["bad startedAt", { startedAt: "yesterday" }],
     ["uppercase container id", { id: valid.container.id.toUpperCase() }],
     ["non-string label", { labels: { autoheal: true } }],
     ["missing optedIn", { optedIn: undefined }],
+    ["image id that is a name", { imageId: "nginx:1.27" }],
+    ["image id without algorithm", { imageId: "0f".repeat(32) }],
+    ["uppercase image id", { imageId: `sha256:${"0F".repeat(32)}` }],
+    ["image id too long", { imageId: `sha256:${"0f".repeat(65)}` }],
+    ["empty image id", { imageId: "" }],
   ])("rejects container with %s", (_why, patch) => {
     expect(
       ContainerEvent.safeParse({ ...valid, container: { ...valid.container, ...patch } }).success,

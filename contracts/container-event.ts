@@ -33,6 +33,16 @@ export const Labels = z.record(z.string(), z.string());
 export type Labels = z.infer<typeof Labels>;
 
 /**
+ * Docker's id of an image: a content digest, `sha256:` and 64 hex digits today (inspect's
+ * `Image` field of a container). Any lowercase algorithm with 32–128 hex digits is accepted, so
+ * that an engine using another digest still validates; the length stays bounded.
+ */
+export const ImageId = z
+  .string()
+  .regex(/^[a-z0-9]{1,32}:[0-9a-f]{32,128}$/, "must be an image id such as sha256:<64 hex digits>");
+export type ImageId = z.infer<typeof ImageId>;
+
+/**
  * One Docker container event, forwarded by the agent of the host it happened on.
  *
  * Published on `fleetheal.v1.evt.<host>.<container id>.<action>` and kept in the
@@ -56,6 +66,12 @@ export const ContainerEvent = z.object({
     /** Container name without Docker's leading slash. */
     name: z.string().max(256),
     image: z.string().max(1024),
+    /**
+     * Docker's id of the container's image, when the agent knows it (it has inspected the
+     * container). One name can stand for different images on different hosts, and a name is
+     * whatever a host says it is; the id names the image's content. Absent from older agents.
+     */
+    imageId: ImageId.optional(),
     labels: Labels,
     /** Whether the container has opted in to healing (the opt-in label, or the agent watches all). */
     optedIn: z.boolean(),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { HealthStatus, Labels } from "./container-event.js";
+import { HealthStatus, ImageId, Labels } from "./container-event.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 export const HOST_SNAPSHOT_TYPE = "fleetheal.snapshot.v1.host";
@@ -24,6 +24,8 @@ export const ContainerSnapshot = z.object({
   id: ContainerId,
   name: z.string().max(256),
   image: z.string().max(1024),
+  /** Docker's id of the container's image (inspect's `Image`); absent from older agents. */
+  imageId: ImageId.optional(),
   state: ContainerState,
   health: HealthStatus,
   optedIn: z.boolean(),

@@ -27,6 +27,7 @@ export {
   containerEventId,
   HEALTH_ACTIONS,
   HealthStatus,
+  ImageId,
   Labels,
   LIFECYCLE_ACTIONS,
 } from "./container-event.js";

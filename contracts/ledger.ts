@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CommandOutcome } from "./commands.js";
+import { ImageId } from "./container-event.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 /** One restart fleetheal performed. */
@@ -61,12 +62,19 @@ export type MonitoredContainer = z.infer<typeof MonitoredContainer>;
 
 /**
  * Recent failures of one image across the fleet, in the `fleetheal_breakers` KV bucket (key: a
- * hash of the image name). The heal handler trips the image breaker from it.
+ * hash of the image id, or of the image name for events that carry no id). The heal handler
+ * trips the image breaker from it.
  */
 export const ImageFailures = z.object({
   v: z.literal(1),
+  /** The image's name, as the latest failure named it. */
   image: z.string().max(1024),
-  /** One per incident, newest first, pruned to the breaker's window. */
+  /** The image's id, when the entry is keyed by it. */
+  imageId: ImageId.optional(),
+  /**
+   * Newest first, pruned to the breaker's window: one per failing container (its latest
+   * incident), at most as many per host as the breaker's threshold.
+   */
   failures: z
     .array(
       z.object({

@@ -135,6 +135,12 @@ export interface HandlerContext {
    * it again. Provided by the runtime like {@link hostSnapshot}.
    */
   hostSnapshotEntry?(host: string): Promise<HostSnapshotEntry | undefined>;
+  /**
+   * Whether the fleet has more than one host: more than one key in KV `fleetheal_hosts`, as the
+   * runtime last counted them (see handlers/fleet-hosts.ts); true when it cannot tell. Provided
+   * by the runtime like {@link hostSnapshot}.
+   */
+  severalHosts?(): Promise<boolean>;
 }
 
 /** One revision of a host's snapshot in KV. */

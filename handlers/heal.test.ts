@@ -128,6 +128,8 @@ function fakeContext(
     now?: Date;
     policy?: HealPolicy;
     breakers?: Versioned<ImageFailures>;
+    /** The fleet has several hosts; one host (host-a) unless a test says otherwise. */
+    severalHosts?: boolean;
   } = {},
 ): HandlerContext & { reads: string[] } {
   const reads: string[] = [];
@@ -149,6 +151,7 @@ function fakeContext(
     policy: options.policy ?? BASE_POLICY,
     read,
     reads,
+    severalHosts: async () => options.severalHosts ?? false,
   };
 }
 
@@ -1563,7 +1566,7 @@ describe("decideHeal: the image breaker", () => {
     const ctx0 = fakeContext({ policy: breakerOn });
     const initial = await decide(unhealthy(), ctx0);
     // Both read before anything is decided: a restart waits for one round trip of reads.
-    expect(ctx0.reads).toEqual([`breakers/${imageKey("nginx:1.27")}`, `ledger/${KEY}`]);
+    expect(ctx0.reads).toEqual([`breakers/${imageKey({ name: "nginx:1.27" })}`, `ledger/${KEY}`]);
     // Counted while the storm slots are taken, before the ledger claim.
     const lease = first(initial, "lease");
     const counted = breakerCount(lease);
@@ -1585,7 +1588,7 @@ describe("decideHeal: the image breaker", () => {
     };
     const ctx = fakeContext({ policy: breakerOn, breakers: { value: stored, revision: 7 } });
     const held = await decide(other, ctx);
-    expect(ctx.reads).toContain(`breakers/${imageKey(base.container.image)}`);
+    expect(ctx.reads).toContain(`breakers/${imageKey({ name: base.container.image })}`);
     expect(held.some((d) => d.kind === "restart")).toBe(false);
     expect(records(held).map((r) => [r.phase, r.code])).toEqual([["quarantined", "image-breaker"]]);
     const retry = first(held, "retry");
@@ -1601,9 +1604,11 @@ describe("decideHeal: the image breaker", () => {
     const recounted = tally.update(stored) as ImageFailures;
     expect(ImageFailures.parse(recounted)).toEqual(recounted);
     expect(recounted.failures.map((f) => f.containerId)).toEqual([otherId, CID]);
-    // Applied to what another replica wrote meanwhile, it keeps theirs too.
+    // Applied to what another replica wrote meanwhile, it keeps theirs too (here of another
+    // host: one host keeps no more containers than the threshold).
     const third = {
       ...recounted.failures[0],
+      host: "host-b",
       containerId: "ef".repeat(32),
     } as ImageFailures["failures"][number];
     const raced = tally.update({
@@ -1719,6 +1724,98 @@ describe("decideHeal: the image breaker", () => {
     const ctx = fakeContext();
     await decide(unhealthy(), ctx);
     expect(ctx.reads).toEqual([`ledger/${KEY}`]);
+  });
+});
+
+/** Failures of the image within the window, `count` containers on each of `hosts`. */
+function failuresOn(hosts: string[], count: number, image = "nginx:1.27"): ImageFailures {
+  return {
+    v: 1,
+    image,
+    failures: hosts.flatMap((host, h) =>
+      Array.from({ length: count }, (_, n) => ({
+        at: EVENT_TIME,
+        host,
+        containerId: `${h}${n}`.padStart(64, "e"),
+        incident: STARTED_AT,
+      })),
+    ),
+  };
+}
+
+const IMAGE_ID = `sha256:${"5a".repeat(32)}`;
+
+/** The unhealthy event of a container whose agent knows its image's id. */
+function withImageId(event = unhealthy()): ContainerEvent {
+  return ContainerEvent.parse({ ...event, container: { ...event.container, imageId: IMAGE_ID } });
+}
+
+describe("decideHeal: the image breaker across hosts", () => {
+  const breakerOn = policyOf({ storm: { imageBreaker: { failures: 4, windowSeconds: 60 } } });
+
+  it("in a fleet of several hosts, one host's failures alone do not open it", async () => {
+    // Ten containers of the image fail on host-a (or host-a says so): it counts for 2 of 4.
+    const breakers = { value: failuresOn([HOST], 10), revision: 5 };
+    const ctx = fakeContext({ policy: breakerOn, breakers, severalHosts: true });
+    const decisions = await decide(unhealthy(), ctx);
+    expect(kinds(decisions)).toEqual(RESTART_KINDS);
+    const counted = breakerCount(first(decisions, "lease"));
+    const stored = counted.update(breakers.value) as ImageFailures;
+    // Kept up to the threshold per host, newest first: this container is among them.
+    expect(stored.failures).toHaveLength(4);
+    expect(stored.failures[0]?.containerId).toBe(CID);
+    expect(counted.onStored?.(stored)).toEqual([]);
+  });
+
+  it("failures on a second host open it", async () => {
+    const breakers = { value: failuresOn([HOST, "host-b"], 2), revision: 5 };
+    const ctx = fakeContext({ policy: breakerOn, breakers, severalHosts: true });
+    const held = await decide(unhealthy(), ctx);
+    expect(held.some((d) => d.kind === "restart")).toBe(false);
+    expect(records(held).map((r) => [r.phase, r.code])).toEqual([["quarantined", "image-breaker"]]);
+    expect(records(held)[0]?.message).toMatch(/^5 containers of image nginx:1\.27 .* on 2 hosts/);
+  });
+
+  it("on a one-host fleet, that host opens it alone, as before", async () => {
+    const breakers = { value: failuresOn([HOST], 3), revision: 5 };
+    const ctx = fakeContext({ policy: breakerOn, breakers, severalHosts: false });
+    const held = await decide(unhealthy(), ctx);
+    expect(records(held).map((r) => r.code)).toEqual(["image-breaker"]);
+    expect(records(held)[0]?.message).toMatch(/^4 containers of image nginx:1\.27 .* on 1 host:/);
+  });
+
+  it("a context that cannot tell is taken for several hosts", async () => {
+    const breakers = { value: failuresOn([HOST], 3), revision: 5 };
+    const { severalHosts: _none, ...ctx } = fakeContext({ policy: breakerOn, breakers });
+    expect(kinds(await decide(unhealthy(), ctx))).toEqual(RESTART_KINDS);
+  });
+
+  it("counts by the image's id when the event has one", async () => {
+    const ctx = fakeContext({ policy: breakerOn, severalHosts: true });
+    const decisions = await decide(withImageId(), ctx);
+    const key = imageKey({ id: IMAGE_ID, name: "nginx:1.27" });
+    expect(ctx.reads).toEqual([`breakers/${key}`, `ledger/${KEY}`]);
+    const counted = breakerCount(first(decisions, "lease"));
+    expect(counted.key).toBe(key);
+    expect(counted.update(undefined)).toMatchObject({ image: "nginx:1.27", imageId: IMAGE_ID });
+
+    // Held back by failures of the same id on two hosts, whatever names they ran under.
+    const breakers = { value: failuresOn([HOST, "host-b"], 2, "nginx:latest"), revision: 2 };
+    const held = await decide(
+      withImageId(),
+      fakeContext({ policy: breakerOn, breakers, severalHosts: true }),
+    );
+    expect(records(held)[0]?.message).toContain(`nginx:1.27 (${IMAGE_ID})`);
+  });
+
+  it("falls back to the image's name for an event without an id", async () => {
+    const ctx = fakeContext({ policy: breakerOn });
+    const decisions = await decide(unhealthy(), ctx);
+    const key = imageKey({ name: "nginx:1.27" });
+    expect(ctx.reads).toEqual([`breakers/${key}`, `ledger/${KEY}`]);
+    const stored = breakerCount(first(decisions, "lease")).update(undefined);
+    expect(stored).toMatchObject({ image: "nginx:1.27" });
+    expect(stored).not.toHaveProperty("imageId");
   });
 });
 

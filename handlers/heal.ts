@@ -32,7 +32,12 @@ import {
   observeTrouble,
   type Trigger,
 } from "./policy/heal-policy.js";
-import { imageKey, recordImageFailure } from "./policy/image-breaker.js";
+import {
+  type BreakerState,
+  type ImageRef,
+  imageKey,
+  recordImageFailure,
+} from "./policy/image-breaker.js";
 import { effectivePolicy } from "./policy/policy-labels.js";
 
 /** Settings of the heal handler that are not policy (the policy lives in KV). */
@@ -192,12 +197,12 @@ async function decideTrouble(
     case "restart": {
       const breaker = imageBreaker(await breakerRead, event, incident, eventTime, now, policy);
       const { windowSeconds } = policy.storm.imageBreaker;
-      const heldBack = (count: number): Decision[] => [
+      const heldBack = ({ containers, hosts }: BreakerState): Decision[] => [
         ...keepObserved,
         record(
           "quarantined",
           "image-breaker",
-          `${count} containers of image ${event.container.image} failed within ${windowSeconds}s: not restarting them until failures thin out`,
+          `${containers} containers of image ${imageName(event)} failed within ${windowSeconds}s on ${hosts} ${hosts === 1 ? "host" : "hosts"}: not restarting them until failures thin out`,
         ),
         {
           kind: "retry",
@@ -205,14 +210,14 @@ async function decideTrouble(
           delayMs: heldBackRetryMs(event.id, ctx.deliveryCount, windowSeconds * 1000),
         },
       ];
-      if (breaker?.open) {
+      if (breaker?.state.open) {
         // Whatever other replicas count meanwhile, an open breaker holds this restart back (at
         // worst until the redelivery looks again), so the count is a plain update; one that
         // counts nothing new need not be written.
         return [
           ...decisions,
           ...(breaker.changed ? [breaker.tally] : []),
-          ...heldBack(breaker.count),
+          ...heldBack(breaker.state),
         ];
       }
       const command = restartCommand(event, incident, commandIdFor(event), trigger);
@@ -424,14 +429,39 @@ function setOutcome(command: RestartCommand, outcome: LedgerRestart["outcome"]):
   };
 }
 
-/** Starts reading the image's breaker, unless the breaker is off. */
+/** What the image breaker decides from: its entry, and whether the fleet has several hosts. */
+interface BreakerRead {
+  current: Versioned<ImageFailures> | undefined;
+  severalHosts: boolean;
+}
+
+/** The image a failure counts against: its id, or its name from an agent that sends no id. */
+function imageRef(event: ContainerEvent): ImageRef {
+  return { id: event.container.imageId, name: event.container.image };
+}
+
+/** The image as records name it. */
+function imageName(event: ContainerEvent): string {
+  const { image, imageId } = event.container;
+  return imageId ? `${image} (${imageId})` : image;
+}
+
+/**
+ * Starts reading the image's breaker, unless the breaker is off. Whether the fleet has several
+ * hosts comes from the runtime's count, which it refreshes now and then rather than per event
+ * (see HandlerContext.severalHosts), so it costs no round trip here; a context without one is
+ * taken for several hosts, where one host cannot open the breaker alone.
+ */
 function readImageBreaker(
   event: ContainerEvent,
   policy: HealPolicy,
   ctx: HandlerContext,
-): Promise<Versioned<ImageFailures> | undefined> | undefined {
+): Promise<BreakerRead> | undefined {
   if (policy.storm.imageBreaker.failures === 0) return undefined;
-  const read = ctx.read("breakers", imageKey(event.container.image));
+  const read = Promise.all([
+    ctx.read("breakers", imageKey(imageRef(event))),
+    ctx.severalHosts ? ctx.severalHosts().catch(() => true) : true,
+  ]).then(([current, severalHosts]) => ({ current, severalHosts }));
   // Not awaited when the verdict is not a restart; its failure then matters to nobody.
   read.catch(() => {});
   return read;
@@ -446,7 +476,7 @@ function readImageBreaker(
  * container of a failing image counts against one key.
  */
 function imageBreaker(
-  current: Versioned<ImageFailures> | undefined,
+  read: BreakerRead | undefined,
   event: ContainerEvent,
   incident: string,
   at: number,
@@ -454,15 +484,15 @@ function imageBreaker(
   policy: HealPolicy,
 ):
   | {
-      open: boolean;
-      count: number;
+      state: BreakerState;
       changed: boolean;
       tally: Extract<Decision, { kind: "update" }>;
-      countThen: (heldBack: (count: number) => Decision[]) => Decision;
+      countThen: (heldBack: (state: BreakerState) => Decision[]) => Decision;
     }
   | undefined {
-  if (policy.storm.imageBreaker.failures === 0) return undefined;
-  const { image } = event.container;
+  if (!read || policy.storm.imageBreaker.failures === 0) return undefined;
+  const { current, severalHosts } = read;
+  const image = imageRef(event);
   const failure = { at, host: event.host, containerId: event.container.id, incident };
   // Failures age out of the window as time passes (docs/POLICY.md), not only as newer ones
   // come: a trigger held back by the breaker comes back with its own old time, and counted
@@ -477,6 +507,7 @@ function imageBreaker(
       image,
       failure,
       policy,
+      { severalHosts },
     );
   const state = count(current?.value);
   const tally: Extract<Decision, { kind: "update" }> = {
@@ -488,8 +519,7 @@ function imageBreaker(
     update: (latest) => count(latest as ImageFailures | undefined).entry,
   };
   return {
-    open: state.open,
-    count: state.count,
+    state,
     changed: !current || !sameFailures(current.value, state.entry),
     tally,
     countThen: (heldBack) => ({
@@ -497,7 +527,7 @@ function imageBreaker(
       // The stored entry holds this failure already; counting it again changes nothing.
       onStored: (stored) => {
         const counted = count(stored as ImageFailures);
-        return counted.open ? heldBack(counted.count) : [];
+        return counted.open ? heldBack(counted) : [];
       },
     }),
   };

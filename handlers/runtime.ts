@@ -22,6 +22,7 @@ import {
   MonitoredContainer,
   RATE_BUCKET,
 } from "../contracts/index.js";
+import { FleetHosts } from "./fleet-hosts.js";
 import type {
   CommandResult,
   Decision,
@@ -121,8 +122,14 @@ export class HandlerRuntime {
   readonly stats = new Map<string, HandlerStats>();
   private boards: Promise<{ inflight: SlotBoard; rate: SlotBoard }> | undefined;
   private readonly updates = new KeyedUpdates<Stores[StoreName]>(MAX_CLAIM_ATTEMPTS);
+  private readonly fleetHosts: FleetHosts;
 
-  constructor(private readonly options: RuntimeOptions) {}
+  constructor(private readonly options: RuntimeOptions) {
+    this.fleetHosts = new FleetHosts(() => options.fjs.hosts.keys(), {
+      onError: (error) =>
+        options.log.warn({ err: describeError(error) }, "could not count the fleet's hosts"),
+    });
+  }
 
   /** Creates (or updates) the handler's durable consumer and starts consuming. */
   async bind<E>(def: HandlerDefinition<E>): Promise<void> {
@@ -329,6 +336,7 @@ export class HandlerRuntime {
       read: (store, key) => this.read(store, key),
       hostSnapshot: async (host) => (await this.hostSnapshotEntry(host))?.snapshot(),
       hostSnapshotEntry: (host) => this.hostSnapshotEntry(host),
+      severalHosts: () => this.fleetHosts.severalHosts(),
     };
   }
 

@@ -253,6 +253,10 @@ describe("agent forwarding", () => {
     expect(events).toHaveLength(1);
     expect(events[0]?.source).toBe("reconcile");
     expect(events[0]?.container.startedAt).toBeDefined();
+    // The image's id, as Docker's inspect has it (the image breaker counts by it).
+    const { Image } = await engine.docker.getContainer(c.id).inspect();
+    expect(Image).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(events[0]?.container.imageId).toBe(Image);
   });
 
   it("keeps a snapshot of a host with 200 containers and still forwards transitions", async () => {

@@ -1,6 +1,7 @@
 // The heal policy on real parts: a container that no restart repairs is restarted at the backoff
-// intervals, then quarantined with an alert and left alone; and a storm of failures across three
-// hosts never has more restarts in flight than the storm guard allows.
+// intervals, then quarantined with an alert and left alone; a storm of failures across three
+// hosts never has more restarts in flight than the storm guard allows; and the image breaker
+// holds back an image (by id) failing on two hosts, but not on one host's failures alone.
 
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -13,15 +14,16 @@ import {
   POLICY_KEY,
   RemediationRecord,
 } from "../contracts/index.js";
+import { importTestImage } from "./support/busybox-image.js";
 import {
   breakPersistently,
+  copyImage,
   type DockerEventRecord,
   type DockerEventRecorder,
   makeHealthy,
   makeUnhealthy,
   recordDockerEvents,
   runTestContainer,
-  tagTestImage,
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
@@ -41,6 +43,7 @@ const cleanups: (() => Promise<void>)[] = [];
 let nats: NatsServerHandle;
 let client: NatsConnection;
 let hosts: Host[];
+let handlers: FleetProcess[];
 
 beforeAll(async () => {
   nats = await startNatsServer();
@@ -54,8 +57,11 @@ beforeAll(async () => {
     await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
   });
   const common = { FLEETHEAL_NATS_URL: nats.url };
-  roles.push(await startRole("handler", "handler-1", common));
-  roles.push(await startRole("handler", "handler-2", common));
+  handlers = [
+    await startRole("handler", "handler-1", common),
+    await startRole("handler", "handler-2", common),
+  ];
+  roles.push(...handlers);
   hosts = [];
   for (const [index, engine] of engines.engines.entries()) {
     const id = `pol-${index + 1}`;
@@ -229,28 +235,36 @@ describe("heal policy", () => {
     expect(waited.length).toBeGreaterThan(0);
   });
 
-  it("stops restarting an image whose containers fail together, and alerts", async () => {
+  it("holds back an image failing on two hosts, never on one host's failures alone, and alerts", async () => {
     const kv = await new Kvm(client).open(CONFIG_BUCKET);
     await kv.put(
       POLICY_KEY,
       encode(HealPolicy.parse({ storm: { imageBreaker: { failures: 3, windowSeconds: 600 } } })),
     );
-    const host = hosts[1] as Host;
-    const image = await tagTestImage(host.engine, "fleetheal-test/breaker:v1");
-    const containers = await Promise.all(
-      Array.from({ length: 4 }, (_, i) =>
-        runTestContainer(host.engine, {
-          name: `breaker-${i}`,
-          image,
-          labels: { autoheal: "true" },
-          healthIntervalMs: 1_000,
-        }),
-      ),
-    );
-    await Promise.all(containers.map((c) => waitForHealth(host.engine, c.id, "healthy", 30_000)));
+    const [third, first, second] = hosts as [Host, Host, Host];
+    const image = "fleetheal-test/breaker:v1";
+    // One image on two hosts, with one id (as pulled from one registry); on a third host another
+    // image under the same name.
+    const imageId = await importTestImage(first.engine, image);
+    expect(await copyImage(first.engine, second.engine, image)).toBe(imageId);
+    expect(await importTestImage(third.engine, image)).not.toBe(imageId);
+    const run = async (host: Host, name: string) => ({
+      host,
+      ...(await runTestContainer(host.engine, {
+        name,
+        image,
+        labels: { autoheal: "true" },
+        healthIntervalMs: 1_000,
+      })),
+    });
+    const onFirst = await Promise.all([0, 1, 2, 3].map((i) => run(first, `breaker-a${i}`)));
+    const onSecond = await run(second, "breaker-b0");
+    const onThird = await run(third, "breaker-c0");
+    const containers = [...onFirst, onSecond, onThird];
+    await Promise.all(containers.map((c) => waitForHealth(c.host.engine, c.id, "healthy", 30_000)));
     // One after another, so that the order of failures (and so the breaker) is certain.
     for (const c of containers) {
-      await makeUnhealthy(host.engine, c.id);
+      await makeUnhealthy(c.host.engine, c.id);
       await waitFor(async () => (await records(c.id)).length > 0, {
         timeoutMs: 30_000,
         message: `no decision about ${c.name}`,
@@ -258,20 +272,28 @@ describe("heal policy", () => {
     }
     const decided = await Promise.all(containers.map((c) => records(c.id)));
     const held = decided.map((rs) => rs.some((r) => r.code === "image-breaker"));
-    expect(held).toEqual([false, false, true, true]);
-    const alert = decided[2]?.find((r) => r.code === "image-breaker");
+    // The first host's four failures count for two of the three: they open nothing. The second
+    // host's failure opens it. The third host's image is another one, whatever its name.
+    expect(held).toEqual([false, false, false, false, true, false]);
+    const alert = decided[4]?.find((r) => r.code === "image-breaker");
     expect(alert?.phase).toBe("quarantined");
-    expect(alert?.message).toContain(image);
-    for (const c of containers.slice(0, 2)) {
-      await host.recorder.waitFor(
+    expect(alert?.message).toContain(`${image} (${imageId})`);
+    expect(alert?.message).toContain("on 2 hosts");
+    for (const c of [...onFirst, onThird]) {
+      await c.host.recorder.waitFor(
         (e) => e.id === c.id && e.action === "restart",
         30_000,
-        `${c.name} was not restarted before the breaker opened`,
+        `${c.name} on ${c.host.id} was not restarted`,
       );
     }
-    for (const [i, c] of containers.entries()) {
-      const restarted = host.recorder.count((e) => e.id === c.id && e.action === "restart");
-      expect(restarted).toBe(i < 2 ? 1 : 0);
+    for (const c of containers) {
+      const restarted = c.host.recorder.count((e) => e.id === c.id && e.action === "restart");
+      expect(restarted).toBe(c === onSecond ? 0 : 1);
     }
+    // The handlers counted the hosts (rather than falling back to "several" for want of a count).
+    const uncounted = handlers
+      .flatMap((h) => h.json)
+      .filter((l) => /count the fleet/.test(`${l.msg}`));
+    expect(uncounted).toEqual([]);
   });
 });

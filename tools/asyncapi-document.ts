@@ -266,8 +266,8 @@ const PARAMETERS: Record<string, JsonObject> = {
   ),
   imageKey: tokenParameter(
     Token,
-    "A hash of the image name, chosen by the heal handler; the image itself is in the value.",
-    ["img-0123456789abcdef0123456789abcdef"],
+    "A hash of the image id (`imgid-…`), or of the image name for events without an id (`img-…`), chosen by the heal handler; the image itself is in the value.",
+    ["imgid-0123456789abcdef0123456789abcdef"],
   ),
 };
 
@@ -290,11 +290,13 @@ const EVENT_ID = containerEventId(HOST, CID, "1736935094512000000", "unhealthy")
 const COMMAND_ID = "heal-5b0e2f9a1c3d4e6f7a8b9c0d1e2f3a4b";
 const REMEDIATION_ID = `heal:${EVENT_ID}`;
 const LABELS = { autoheal: "true", "com.docker.compose.project": "shop" };
+const IMAGE_ID = "sha256:9b2a4c1d7e3f5a6b8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b";
 
 const CONTAINER_SNAPSHOT = {
   id: CID,
   name: "api",
   image: "registry.example/shop/api:1.4.2",
+  imageId: IMAGE_ID,
   state: "running",
   health: "unhealthy",
   optedIn: true,
@@ -321,6 +323,7 @@ const EXAMPLES = {
       id: CID,
       name: "api",
       image: "registry.example/shop/api:1.4.2",
+      imageId: IMAGE_ID,
       labels: LABELS,
       optedIn: true,
       startedAt: STARTED_AT,
@@ -463,6 +466,7 @@ const EXAMPLES = {
   imageFailures: {
     v: 1,
     image: "registry.example/shop/api:1.4.2",
+    imageId: IMAGE_ID,
     failures: [
       {
         at: "2025-01-15T09:58:14.512Z",
@@ -1007,7 +1011,7 @@ function jetstreamResources(): JsonObject {
       kv(CONFIG_BUCKET, 10, POLICY_KEY, "HealPolicy"),
       kv(INFLIGHT_BUCKET, 1, "one per restart in progress", null, 60),
       kv(RATE_BUCKET, 1, "one per restart started in the last minute", null, 60),
-      kv(BREAKERS_BUCKET, 1, "a hash of the image name", "ImageFailures", DAY_SECONDS),
+      kv(BREAKERS_BUCKET, 1, "a hash of the image id (or name)", "ImageFailures", DAY_SECONDS),
     ]),
   };
 }

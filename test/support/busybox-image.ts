@@ -43,6 +43,16 @@ async function importIfMissing(engine: DockerEngine): Promise<void> {
   await importRootfs(engine, await buildRootfsOnce(), TEST_IMAGE, ["ENV PATH=/bin"]);
 }
 
+/**
+ * Imports the busybox rootfs into `engine` as a new image `name` and returns its id. Docker stamps
+ * each import with its time, so the id is the new image's own: for tests that tell images apart
+ * by id rather than by name.
+ */
+export async function importTestImage(engine: DockerEngine, name: string): Promise<string> {
+  await importRootfs(engine, await buildRootfsOnce(), name, ["ENV PATH=/bin"]);
+  return (await engine.docker.getImage(name).inspect()).Id;
+}
+
 function buildRootfsOnce(): Promise<string> {
   rootfs ??= buildRootfs();
   rootfs.catch(() => {

@@ -378,6 +378,25 @@ export async function tagTestImage(engine: DockerEngine, name: string): Promise<
   return `${repo}:${tag}`;
 }
 
+/**
+ * Copies image `name` from one engine into another, with `docker save` and `docker load`: the
+ * image keeps its id, as when every host pulls it from one registry. Returns the id.
+ */
+export async function copyImage(
+  from: DockerEngine,
+  to: DockerEngine,
+  name: string,
+): Promise<string> {
+  const tar = await from.docker.getImage(name).get();
+  const progress = await to.docker.loadImage(tar);
+  await new Promise<void>((resolve, reject) => {
+    to.docker.modem.followProgress(progress, (err: Error | null) =>
+      err ? reject(err) : resolve(),
+    );
+  });
+  return (await to.docker.getImage(name).inspect()).Id;
+}
+
 const FORWARDED: ReadonlySet<string> = new Set(LIFECYCLE_ACTIONS);
 
 /**
