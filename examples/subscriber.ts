@@ -1,18 +1,24 @@
 // A read-only fleetheal subscriber (see examples/README.md and docs/SUBSCRIBING.md).
 //
-// It replays the remediation records of the last REPLAY_MINUTES from the FLEETHEAL_EVENTS stream,
-// then follows container events and remediation records live, printing one line per message:
+// It replays the remediation records of the last REPLAY_MINUTES, then follows container events
+// and remediation records live, printing one line per message:
 //
 //   [replay] 2025-01-15T09:58:15.002Z act web-1 api 3f4e5d6c7b8a restarted restarted: restarted ...
 //   [live] 2025-01-15T10:02:41.117Z evt web-1 api 3f4e5d6c7b8a unhealthy source=docker
 //
-// It needs nothing but read access, so it runs as the `reader` user of `fleetheal nats-auth`:
+// All of it comes from one ordered consumer on the FLEETHEAL_EVENTS stream (for the `reader`,
+// the READER account's mirror of it), so the replay runs into the live feed with no gap and no
+// repeat. It needs nothing but read access, so it runs as the `reader` of `fleetheal nats-auth`:
 //
 //   node --env-file=nats-auth/reader.env --import tsx examples/subscriber.ts
 
 import { readFileSync } from "node:fs";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import {
+  type Authenticator,
+  nkeyAuthenticator,
+  usernamePasswordAuthenticator,
+} from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import {
   ContainerEvent,
@@ -29,8 +35,7 @@ import {
 /** What the example is configured with, from the environment. */
 interface Settings {
   servers: string[];
-  user?: string;
-  pass?: string;
+  authenticator?: Authenticator;
   inboxPrefix?: string;
   replayMinutes: number;
   host?: string;
@@ -51,145 +56,91 @@ function settingsFrom(env: NodeJS.ProcessEnv): Settings {
   if (host !== undefined && !isToken(host)) {
     throw new Error(`FILTER_HOST must be a host id (letters, digits, '_' and '-'), not ${host}`);
   }
-  const passwordFile = env.FLEETHEAL_NATS_PASSWORD_FILE;
-  const pass = passwordFile
-    ? readFileSync(passwordFile, "utf8").trim()
-    : env.FLEETHEAL_NATS_PASSWORD;
+  const authenticator = authenticatorFrom(env);
   return {
-    servers: (env.FLEETHEAL_NATS_URL ?? "nats://127.0.0.1:4222").split(","),
-    ...(env.FLEETHEAL_NATS_USER ? { user: env.FLEETHEAL_NATS_USER } : {}),
-    ...(pass ? { pass } : {}),
+    servers: (env.FLEETHEAL_NATS_URL || "nats://127.0.0.1:4222").split(","),
+    ...(authenticator === undefined ? {} : { authenticator }),
     ...(env.FLEETHEAL_NATS_INBOX_PREFIX ? { inboxPrefix: env.FLEETHEAL_NATS_INBOX_PREFIX } : {}),
     replayMinutes,
     ...(host === undefined ? {} : { host }),
   };
 }
 
-/**
- * Remembers the ids of recent messages. Every event and record has a unique `id` (also its
- * `Nats-Msg-Id`): a live subscriber sees a publisher's retry twice (JetStream drops the copy, core
- * NATS delivers it), and a record can arrive both in the replay and live. Bounded, because a
- * repeat comes within seconds, not hours.
- */
-class RecentIds {
-  private readonly ids = new Set<string>();
-  constructor(private readonly max = 10_000) {}
-
-  /** Records `id`; false when it was seen already. */
-  add(id: string): boolean {
-    if (this.ids.has(id)) return false;
-    this.ids.add(id);
-    if (this.ids.size > this.max) {
-      const oldest = this.ids.values().next().value;
-      if (oldest !== undefined) this.ids.delete(oldest);
-    }
-    return true;
+/** The credentials: an NKEY seed file (as in `reader.env`), or a user and password, or none. */
+function authenticatorFrom(env: NodeJS.ProcessEnv): Authenticator | undefined {
+  const { FLEETHEAL_NATS_NKEY_FILE: nkeyFile, FLEETHEAL_NATS_USER: user } = env;
+  const passwordFile = env.FLEETHEAL_NATS_PASSWORD_FILE;
+  const pass = passwordFile
+    ? readFileSync(passwordFile, "utf8").trim()
+    : env.FLEETHEAL_NATS_PASSWORD;
+  if (nkeyFile && (user || pass)) {
+    throw new Error("set FLEETHEAL_NATS_NKEY_FILE or FLEETHEAL_NATS_USER/PASSWORD, not both");
   }
+  if (nkeyFile) {
+    const seed = readFileSync(nkeyFile, "utf8").trim();
+    if (!/^SU[A-Z2-7]+$/.test(seed)) {
+      throw new Error(`FLEETHEAL_NATS_NKEY_FILE=${nkeyFile} must hold a user NKEY seed (SU…)`);
+    }
+    return nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  if (!user && !pass) return undefined;
+  if (!user || !pass) {
+    throw new Error("FLEETHEAL_NATS_USER needs FLEETHEAL_NATS_PASSWORD(_FILE), and the reverse");
+  }
+  return usernamePasswordAuthenticator(user, pass);
 }
 
 type Mode = "replay" | "live";
 
-const EVENT_PREFIX = `${SUBJECT_ROOT}.evt.`;
-
 /**
- * Decodes one message by its subject and prints it, unless it is a repeat or malformed. Returns
- * whether it printed it.
+ * Decodes one message by its subject and prints it, unless it is malformed or lies about its
+ * subject. The replay shows remediation records only. Returns whether it printed the message.
  */
-function show(mode: Mode, subject: string, data: Uint8Array, seen: RecentIds): boolean {
+function show(mode: Mode, subject: string, data: Uint8Array): boolean {
   // By the kind token, not by parsing the whole subject: a subject with an action this copy of
   // the contracts does not know is still an event, reported as such.
-  if (subject.startsWith(EVENT_PREFIX)) {
-    const event = decode(ContainerEvent, data);
-    if (!event.ok) {
-      skip(subject, event.error.message);
-      return false;
-    }
+  const kind = subject.split(".")[2];
+  if (kind === "act") {
+    const record = decode(RemediationRecord, data);
+    if (!record.ok) return skip(subject, record.error.message);
     // Permissions are granted by subject: a payload that names another host must not be believed.
-    const mismatch = eventSubjectMismatch(subject, event.value);
-    if (mismatch) {
-      skip(subject, mismatch);
-      return false;
-    }
-    const e = event.value;
-    if (!seen.add(e.id)) return false;
-    const extra = [
-      e.exitCode === undefined ? "" : ` exit=${e.exitCode}`,
-      e.stopped ? " stopped" : "",
-      ` source=${e.source}`,
-    ].join("");
-    print(
-      `[${mode}] ${e.time} evt ${e.host} ${e.container.name} ${e.container.id.slice(0, 12)} ${e.action}${extra}`,
+    const mismatch = remediationSubjectMismatch(subject, record.value);
+    if (mismatch) return skip(subject, mismatch);
+    const r = record.value;
+    const dryRun = r.dryRun ? " (dry run)" : "";
+    return print(
+      `[${mode}] ${r.at} act ${r.host} ${r.containerName} ${r.containerId.slice(0, 12)} ${r.phase} ${r.code}: ${r.message}${dryRun}`,
     );
-    return true;
   }
-  const record = decode(RemediationRecord, data);
-  if (!record.ok) {
-    skip(subject, record.error.message);
-    return false;
-  }
-  const mismatch = remediationSubjectMismatch(subject, record.value);
-  if (mismatch) {
-    skip(subject, mismatch);
-    return false;
-  }
-  const r = record.value;
-  if (!seen.add(r.id)) return false;
-  const dryRun = r.dryRun ? " (dry run)" : "";
-  print(
-    `[${mode}] ${r.at} act ${r.host} ${r.containerName} ${r.containerId.slice(0, 12)} ${r.phase} ${r.code}: ${r.message}${dryRun}`,
+  if (kind !== "evt") return skip(subject, "neither a container event nor a remediation record");
+  if (mode === "replay") return false;
+  const event = decode(ContainerEvent, data);
+  if (!event.ok) return skip(subject, event.error.message);
+  const mismatch = eventSubjectMismatch(subject, event.value);
+  if (mismatch) return skip(subject, mismatch);
+  const e = event.value;
+  const extra = [
+    e.exitCode === undefined ? "" : ` exit=${e.exitCode}`,
+    e.stopped ? " stopped" : "",
+    ` source=${e.source}`,
+  ].join("");
+  return print(
+    `[${mode}] ${e.time} evt ${e.host} ${e.container.name} ${e.container.id.slice(0, 12)} ${e.action}${extra}`,
   );
-  return true;
 }
 
-function print(line: string): void {
+function print(line: string): true {
   process.stdout.write(`${line}\n`);
+  return true;
 }
 
 /**
  * A message that does not match the contracts is reported and skipped, never fatal: after a
  * fleetheal upgrade it may carry an enum value this copy of the schemas does not know yet.
  */
-function skip(subject: string, why: string): void {
+function skip(subject: string, why: string): false {
   process.stderr.write(`skipped ${subject}: ${why}\n`);
-}
-
-/**
- * Prints the stored messages on `filter` from `since` up to the last one stored when the replay
- * starts, with an ordered consumer (ephemeral, so a read-only user may create it). Returns how
- * many it printed (malformed ones are reported instead).
- */
-async function replay(
-  nc: NatsConnection,
-  filter: string,
-  since: Date,
-  seen: RecentIds,
-): Promise<number> {
-  const jsm = await jetstreamManager(nc);
-  // Where to stop: the consumer's pending count cannot say, because nats-server 2.9 overcounts it
-  // for a wildcard filter that starts mid-stream.
-  const last = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: filter });
-  if (!last || last.time < since) return 0;
-  const consumer = await jetstream(nc).consumers.get(EVENTS_STREAM, {
-    filter_subjects: filter,
-    opt_start_time: since.toISOString(),
-    // A reader may not delete consumers; the server removes this one a minute after the replay.
-    inactive_threshold: 60_000,
-  });
-  let count = 0;
-  let cursor = 0;
-  while (cursor < last.seq) {
-    const batch = await consumer.fetch({ max_messages: 256, expires: 5_000 });
-    let received = 0;
-    for await (const m of batch) {
-      received++;
-      cursor = m.seq;
-      if (m.seq <= last.seq && show("replay", m.subject, m.data, seen)) count++;
-      if (m.seq >= last.seq) break;
-    }
-    // Nothing came: the last record aged out of the stream meanwhile.
-    if (received === 0) break;
-  }
-  return count;
+  return false;
 }
 
 async function main(): Promise<void> {
@@ -198,56 +149,53 @@ async function main(): Promise<void> {
     servers: settings.servers,
     name: "fleetheal-example-subscriber",
     maxReconnectAttempts: -1,
-    ...(settings.user === undefined ? {} : { user: settings.user }),
-    ...(settings.pass === undefined ? {} : { pass: settings.pass }),
+    ...(settings.authenticator === undefined ? {} : { authenticator: settings.authenticator }),
     ...(settings.inboxPrefix === undefined ? {} : { inboxPrefix: settings.inboxPrefix }),
   });
   // Ctrl-C or SIGTERM, also during the replay: let what was received be handled, then exit.
+  let stopping = false;
   const stop = () => {
+    stopping = true;
     void nc.drain().finally(() => process.exit(0));
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
 
-  const host = settings.host;
-  const live =
-    host === undefined
-      ? [SUBJECTS.events, SUBJECTS.remediations]
-      : [SUBJECTS.hostEvents(host), `${SUBJECT_ROOT}.act.${host}.>`];
-  const history = host === undefined ? SUBJECTS.remediations : `${SUBJECT_ROOT}.act.${host}.>`;
-
-  // Subscribe first and hold live messages back while the replay runs: whatever is published in
-  // between is then either replayed or held, never lost, and shown once (by id).
-  const seen = new RecentIds();
-  let held: Msg[] | undefined = [];
-  for (const subject of live) {
-    nc.subscribe(subject, {
-      callback: (error, m) => {
-        // The server refused the subscription (permissions): nothing will come, so stop.
-        if (error) {
-          process.stderr.write(`subscriber: subscription to ${subject} failed: ${error.message}\n`);
-          process.exitCode = 1;
-          void nc.close();
-          return;
-        }
-        if (held) held.push(m);
-        else show("live", m.subject, m.data, seen);
-      },
-    });
-  }
-  // The server has the subscriptions once it answers the flush.
-  await nc.flush();
-
+  // Events and records, of one host or all: on nats-server 2.9 a filter with a wildcard before
+  // the host is accepted on READER's mirror, which has no subjects of its own.
+  const filter =
+    settings.host === undefined ? SUBJECTS.all : `${SUBJECT_ROOT}.*.${settings.host}.>`;
+  // The replay ends with the last message stored on the filter now; everything after it is live.
+  const last = await (await jetstreamManager(nc)).streams.getMessage(EVENTS_STREAM, {
+    last_by_subj: filter,
+  });
+  const end = last?.seq ?? 0;
   const since = new Date(Date.now() - settings.replayMinutes * 60_000);
-  print(`replaying ${history} since ${since.toISOString()}`);
-  const replayed = settings.replayMinutes > 0 ? await replay(nc, history, since, seen) : 0;
-  print(`replayed ${replayed} remediation records; following ${live.join(" ")}`);
-  const backlog = held;
-  held = undefined;
-  for (const m of backlog) show("live", m.subject, m.data, seen);
+  const replaying = settings.replayMinutes > 0 && last !== null && last.time >= since;
+  const consumer = await jetstream(nc).consumers.get(EVENTS_STREAM, {
+    filter_subjects: filter,
+    ...(settings.replayMinutes > 0
+      ? { opt_start_time: since.toISOString() }
+      : { opt_start_seq: end + 1 }),
+  });
 
-  const closed = await nc.closed();
-  if (closed) throw closed;
+  let replayed = 0;
+  let following = false;
+  const follow = () => {
+    if (!following) print(`replayed ${replayed} remediation records; following ${filter}`);
+    following = true;
+  };
+  print(`replaying remediation records since ${since.toISOString()}`);
+  if (!replaying) follow();
+  for await (const m of await consumer.consume()) {
+    const mode = m.seq <= end ? "replay" : "live";
+    // The live feed starts after the last replayed message (or after the one that replaced it,
+    // when it aged out of the stream meanwhile).
+    if (mode === "live") follow();
+    if (show(mode, m.subject, m.data) && mode === "replay") replayed++;
+    if (m.seq === end) follow();
+  }
+  if (!stopping) throw new Error(`the feed from ${EVENTS_STREAM} ended`);
 }
 
 main().catch((error: unknown) => {

@@ -165,7 +165,7 @@ const WILDCARDS: Record<keyof typeof SUBJECTS, { subject: string; description: s
   all: {
     subject: wildcard(SUBJECTS.all),
     description:
-      "Everything fleetheal publishes, commands and dead letters included; an operator's view. The `reader` user may not subscribe to it (it is denied `fleetheal.v1.cmd.>`).",
+      "Everything fleetheal publishes, commands and dead letters included; an operator's view. The `reader` user subscribes to no fleetheal subject: as a consumer's filter on its mirror of FLEETHEAL_EVENTS, it gives every event and record.",
   },
   events: {
     subject: wildcard(SUBJECTS.events),
@@ -705,9 +705,12 @@ interface ChannelSpec {
   bucket?: string;
 }
 
-/** The reader of `fleetheal nats-auth` may read only the hosts bucket (common/nats-permissions.ts). */
+/**
+ * The reader of `fleetheal nats-auth` reads only the hosts bucket, through READER's mirror of it
+ * (common/nats-permissions.ts, common/reader-mirrors.ts).
+ */
 const kvDescription = (what: string, writer: string, reader: boolean) =>
-  `${what} Written by ${writer}. Read it with a KV client (get, or watch for changes) rather than by subscribing: a deleted or purged key arrives as an empty message with the header \`KV-Operation: DEL\` or \`PURGE\`. External tools may read it but should not write to it${reader ? "; the `reader` user may read it." : "; the `reader` user may not read it (the gateway's user may)."}`;
+  `${what} Written by ${writer}. Read it with a KV client (get, or watch for changes) rather than by subscribing: a deleted or purged key arrives as an empty message with the header \`KV-Operation: DEL\` or \`PURGE\`. External tools may read it but should not write to it${reader ? "; the `reader` user reads the READER account's mirror of it, under the same name." : "; the `reader` user may not read it (the gateway's user may)."}`;
 
 const cmdChannel = (verb: (typeof COMMAND_VERBS)[number]) =>
   template(commandSubject(slot("host"), verb));
@@ -1024,7 +1027,7 @@ This document is generated from the zod contracts in \`contracts/\` by \`tools/a
 
 **Subjects.** All start with \`${SUBJECT_ROOT}\`; tokens are letters, digits, \`_\` and \`-\`, and containers appear by id, never by name. Wildcards for subscribers are listed in \`x-fleetheal-wildcards\`.
 
-**Storage.** \`${EVENTS_STREAM}\` keeps container events and remediation records (7 days, 1 GiB, 10-minute dedup window on \`Nats-Msg-Id\`), \`${DLQ_STREAM}\` the dead letters (30 days); host snapshots are kept in the KV bucket \`${HOSTS_BUCKET}\`. Details in \`x-fleetheal-jetstream\`.
+**Storage.** \`${EVENTS_STREAM}\` keeps container events and remediation records (7 days, 1 GiB, 10-minute dedup window on \`Nats-Msg-Id\`), \`${DLQ_STREAM}\` the dead letters (30 days); host snapshots are kept in the KV bucket \`${HOSTS_BUCKET}\`. Details in \`x-fleetheal-jetstream\`. External readers read mirrors of \`${EVENTS_STREAM}\` and \`${HOSTS_BUCKET}\`, under the same names, in an account of their own.
 
 **Schemas.** Produced by zod's \`z.toJSONSchema()\` with \`io: "input"\` as JSON Schema draft-07: they describe what fleetheal's own decoders accept. Objects are open, and a field with a default may be absent (its \`default\` says what absence means).
 
@@ -1053,7 +1056,7 @@ export function buildAsyncApiDocument(): JsonObject {
         protocol: "nats",
         title: "NATS with JetStream",
         description:
-          "A placeholder: the NATS server (or cluster) of your fleet, with JetStream enabled. Connect as the `reader` user of `fleetheal nats-auth` to read (docs/SECURITY.md).",
+          "A placeholder: the NATS server (or cluster) of your fleet, with JetStream enabled. Connect as the `reader` user of `fleetheal nats-auth` to read: it sees the READER account's mirrors of FLEETHEAL_EVENTS and fleetheal_hosts, under the same names, and no core subject (docs/SUBSCRIBING.md).",
       },
     },
     channels: Object.fromEntries(
