@@ -5,12 +5,14 @@
 // stream is the witness that nothing was stopped or restarted, the stored state that nothing was
 // written, and a heal on each host afterwards that healing still works.
 
+import { readFile } from "node:fs/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import { openFleetJetStream } from "../common/jetstream-resources.js";
+import type { Logger } from "../common/logger.js";
 import {
   CONFIG_BUCKET,
   containerKey,
@@ -25,7 +27,7 @@ import {
   STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
 import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
-import { type Fleet, startFleet } from "./support/fleet.js";
+import { type Fleet, startAccountsNats, startFleet } from "./support/fleet.js";
 import { gatewayUrl } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
 
@@ -60,6 +62,9 @@ afterAll(async () => {
   await fleet?.[Symbol.asyncDispose]();
 });
 
+/** The subject the attacks forge; the victim never turns unhealthy by itself here. */
+const forged = () => `fleetheal.v1.evt.host-a.${victim.id}.unhealthy`;
+
 /** What an attack must leave as it is. */
 async function protectedState() {
   const policy = await fjs.config.get(POLICY_KEY);
@@ -69,9 +74,8 @@ async function protectedState() {
     policy: policy && { revision: policy.revision, value: policy.string() },
     hostA: hostA?.operation,
     heal: { config: heal.config },
-    forgedA: (
-      await fjs.jsm.streams.info(EVENTS_STREAM, { subjects_filter: "fleetheal.v1.evt.host-a.>" })
-    ).state.subjects,
+    forgedA: (await fjs.jsm.streams.info(EVENTS_STREAM, { subjects_filter: forged() })).state
+      .subjects?.[forged()],
   };
 }
 
@@ -96,11 +100,14 @@ async function commandsDrained(): Promise<void> {
     name: `marker-${from}`,
     labels: { autoheal: "true" },
   });
-  const res = await fetch(`${gatewayUrl(fleet.gateway)}/containers/host-a/${other.id}/restart`, {
-    method: "POST",
-    headers: admin,
+  // The gateway knows a container once host-a's agent has reported it.
+  const url = `${gatewayUrl(fleet.gateway)}/containers/host-a/${other.id}`;
+  await waitFor(async () => (await fetch(url, { headers: admin })).status === 200, {
+    timeoutMs: 15_000,
+    message: "the gateway never listed the marker container",
   });
-  expect(res.status).toBe(200);
+  const res = await fetch(`${url}/restart`, { method: "POST", headers: admin });
+  expect(res.status, await res.clone().text()).toBe(200);
   await docker.waitFor(
     (e) => e.id === other.id && e.action === "restart",
     20_000,
@@ -293,5 +300,44 @@ describe("healing after every attack", () => {
         message: () => `the durable kept messages pending: ${JSON.stringify(heal)}`,
       },
     );
+  });
+});
+
+describe("the roles' own permissions", () => {
+  it("were never refused anything: only the test's own connections were", async () => {
+    const log = await readFile(fleet.nats.server.logFile, "utf8");
+    const violations = log.split("\n").filter((l) => /violation/i.test(l));
+    // The attacks above provoked some, on their own connections.
+    expect(violations.some((l) => l.includes("test-as-"))).toBe(true);
+    expect(violations.filter((l) => !l.includes("test-as-"))).toEqual([]);
+  });
+});
+
+describe("opening the fleet's streams as a user that may not create them", () => {
+  it("waits, saying so, until the handler's user has created them", async () => {
+    await using nats = await startAccountsNats(["host-a"]);
+    const lines: string[] = [];
+    const record = (_fields: unknown, msg: string) => {
+      lines.push(msg);
+    };
+    const log = { warn: record, info: record } as unknown as Logger;
+    let opened = false;
+    const opening = openFleetJetStream(await nats.connect("gateway"), undefined, 1, {
+      log,
+      retryMs: 100,
+    }).then((fjs) => {
+      opened = true;
+      return fjs;
+    });
+    await waitFor(() => lines.some((l) => /may not create it; waiting/.test(l)), {
+      timeoutMs: 10_000,
+      message: () => `the gateway's user did not say it waits: ${JSON.stringify(lines)}`,
+    });
+    expect(opened).toBe(false);
+    await openFleetJetStream(await nats.connect("handler"));
+    const gatewayFjs = await opening;
+    expect(lines.some((l) => /exists now; opening it/.test(l))).toBe(true);
+    // What it opened works, within its permissions.
+    await gatewayFjs.ledger.put(containerKey("host-a", "c".repeat(64)), encode({ probe: true }));
   });
 });
