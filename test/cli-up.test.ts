@@ -6,7 +6,12 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import { nkeyAuthenticator } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openFleetJetStream } from "../common/jetstream-resources.js";
+import { containerKey, encode, LEDGER_BUCKET } from "../contracts/index.js";
 import { HealthReport } from "../gateway/health-report.js";
 import { listProcesses } from "./support/children.js";
 import {
@@ -18,6 +23,7 @@ import {
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
 import { CLI, REPO } from "./support/fleetheal.js";
+import { startNatsServer } from "./support/nats-server.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
 
@@ -136,6 +142,60 @@ describe("fleetheal up", () => {
       expect(natsAfter).toEqual([]);
     } finally {
       await up[Symbol.asyncDispose]();
+    }
+  });
+
+  it("carries an earlier unauthenticated store over, and refuses connections without a key", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fleetheal-up-upgrade-"));
+    try {
+      // What an earlier `fleetheal up` left: the fleet's streams in the global account.
+      const key = containerKey("solo", "d".repeat(64));
+      {
+        await using old = await startNatsServer({
+          jetstream: false,
+          args: ["-js", "-sd", join(dir, "nats")],
+        });
+        const nc = await connect({ servers: old.url });
+        const fjs = await openFleetJetStream(nc);
+        await fjs.ledger.put(key, encode({ kept: true }));
+        await nc.close();
+      }
+      const natsPort = await freePort();
+      await using up = await startProcess({
+        name: "up-upgrade",
+        command: process.execPath,
+        args: [CLI, "up"],
+        cwd: REPO,
+        env: {
+          DOCKER_HOST: engine.dockerHost,
+          FLEETHEAL_HOST_ID: "solo",
+          FLEETHEAL_DATA_DIR: dir,
+          FLEETHEAL_NATS_PORT: String(natsPort),
+          FLEETHEAL_GATEWAY_PORT: "0",
+          FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
+        },
+      });
+      await up.waitForLine((l) => l.includes(" is up on host solo: "), 30_000);
+      expect((await stat(join(dir, "credentials"))).mode & 0o777).toBe(0o700);
+      // A local process without the handler's key gets nothing.
+      await expect(connect({ servers: `127.0.0.1:${natsPort}`, reconnect: false })).rejects.toThrow(
+        /authorization/i,
+      );
+      const seed = await readFile(join(dir, "credentials", "handler.nk"), "utf8");
+      const nc = await connect({
+        servers: `127.0.0.1:${natsPort}`,
+        authenticator: nkeyAuthenticator(new TextEncoder().encode(seed.trim())),
+        inboxPrefix: "_INBOX.fleetheal-handler",
+      });
+      try {
+        const ledger = await new Kvm(nc).open(LEDGER_BUCKET);
+        expect((await ledger.get(key))?.json()).toEqual({ kept: true });
+      } finally {
+        await nc.close();
+      }
+      expect((await up.stop("SIGTERM", 20_000)).code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
