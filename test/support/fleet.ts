@@ -158,11 +158,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const engine = engines.engines[i] as DockerEngine;
       const docker = await recordDockerEvents(engine);
       stack.push(async () => docker.close());
-      const dataDir = await mkdtemp(path.join(os.tmpdir(), `fleetheal-agent-${id}-`));
-      stack.push(() => rm(dataDir, { recursive: true, force: true }));
       const agent = await role("agent", `agent-${id}`, `agent-${id}`, {
         DOCKER_HOST: engine.dockerHost,
-        FLEETHEAL_DATA_DIR: dataDir,
         FLEETHEAL_HEARTBEAT_MS: "500",
       });
       hosts.set(id, { id, engine, agent, docker });

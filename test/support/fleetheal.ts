@@ -1,9 +1,12 @@
 // Runs fleetheal's own roles (agent, handler, gateway) as real processes through the CLI, the
 // way operators run them. They use the compiled dist/ that `npm test` builds first.
 
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { markOwned, sweepAbandonedOnce } from "./children.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 
 /** The repository root, and the CLI entry point that operators run. */
@@ -23,6 +26,28 @@ export interface FleetProcess extends ManagedProcess {
   role: FleetRole;
 }
 
+const DATA_PREFIX = "fleetheal-agent-data-";
+let dataRoot: Promise<string> | undefined;
+
+/**
+ * The data directory of the agent named `name` in this test process: the same one each time it
+ * is started, as a host keeps its own across restarts, and never one of another test's agents
+ * (which the default, `.fleetheal` in the working directory, would be). Removed when the process
+ * exits; a killed process's is swept by the next run.
+ */
+export async function agentDataDir(name: string): Promise<string> {
+  dataRoot ??= (async () => {
+    await sweepAbandonedOnce(DATA_PREFIX, "agent data");
+    const root = await mkdtemp(join(tmpdir(), DATA_PREFIX));
+    await markOwned(root);
+    process.once("exit", () => rmSync(root, { recursive: true, force: true }));
+    return root;
+  })();
+  const dir = join(await dataRoot, name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
 /** Starts one role and waits until it says it is ready. */
 export async function startRole(
   role: FleetRole,
@@ -32,11 +57,15 @@ export async function startRole(
   if (!existsSync(join(REPO, "dist", "cli", "main.js"))) {
     throw new Error("dist/ is missing: run `npm run build` (npm test does it for you)");
   }
+  const dataDir: Record<string, string> =
+    role === "agent" && env.FLEETHEAL_DATA_DIR === undefined
+      ? { FLEETHEAL_DATA_DIR: await agentDataDir(name) }
+      : {};
   const proc = await startProcess({
     name,
     command: process.execPath,
     args: [CLI, role],
-    env: { FLEETHEAL_LOG_LEVEL: "debug", ...env },
+    env: { FLEETHEAL_LOG_LEVEL: "debug", ...dataDir, ...env },
     cwd: REPO,
   });
   try {
