@@ -1,4 +1,6 @@
+import { join } from "node:path";
 import type { Logger } from "../common/logger.js";
+import { fileSecret } from "../common/message-ids.js";
 import { runOnNats } from "../common/nats-connection.js";
 import { Agent } from "./agent.js";
 import { baselineFile, fileBaseline } from "./baseline-file.js";
@@ -24,11 +26,16 @@ export function runAgent(config: AgentConfig, log: Logger): Promise<RunningAgent
     const agent = new Agent({
       config,
       docker: createDockerodeEngine(),
-      nats: bindAgentNats(nc, config.hostId, log),
+      nats: bindAgentNats(nc, config.hostId, log, fileSecret(msgIdSecretFile(config))),
       baseline: fileBaseline(baselineFile(config.dataDir, config.hostId), config.hostId),
       log,
     });
     await agent.start();
     return { agent, stop: () => agent.stop() };
   });
+}
+
+/** The agent's own secret for its events' message ids, kept beside its baseline. */
+function msgIdSecretFile(config: AgentConfig): string {
+  return join(config.dataDir, `agent-${config.hostId}.key`);
 }

@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { type ServiceMsg, Svcm } from "@nats-io/services";
 import type { z } from "zod";
 import type { Logger } from "../common/logger.js";
+import { keyedMessageId } from "../common/message-ids.js";
 import { VERSION } from "../common/version.js";
 import {
   type CommandVerb,
@@ -28,13 +29,19 @@ const PUBLISH_ACK_TIMEOUT_MS = 5_000;
  * host account, through the service imports of common/nats-accounts.ts), so it needs no stream
  * to exist when it starts; until one does, a publish fails and the outbox retries it.
  */
-export function bindAgentNats(nc: NatsConnection, host: string, log: Logger): AgentNats {
+export function bindAgentNats(
+  nc: NatsConnection,
+  host: string,
+  log: Logger,
+  /** The agent's own secret for its events' message ids (common/message-ids.ts). */
+  msgIdSecret: Uint8Array,
+): AgentNats {
   const js = jetstream(nc);
   const snapshotKey = `$KV.${HOSTS_BUCKET}.${host}`;
   return {
     async publishEvent(message) {
       await js.publish(message.subject, message.payload, {
-        msgID: message.msgId,
+        msgID: keyedMessageId(msgIdSecret, message.msgId),
         timeout: PUBLISH_ACK_TIMEOUT_MS,
       });
     },

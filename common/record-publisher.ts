@@ -1,7 +1,7 @@
-import { createHmac, randomBytes } from "node:crypto";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { encode, type RemediationRecord, remediationSubject } from "../contracts/index.js";
+import { keyedMessageId, newSecret } from "./message-ids.js";
 import { isWrongRevision } from "./nats-errors.js";
 
 /** Key of the control plane's record-id secret in the fleet configuration bucket. */
@@ -15,15 +15,12 @@ export interface RecordPublisher {
 }
 
 /**
- * A record's id is deterministic, so that a retried publish is dropped as a duplicate. Hosts share
- * the events stream's duplicate window, and a host may set any `Nats-Msg-Id` on its own events:
- * with the plain id as the message id, a host could publish another host's next record id first
- * and have the real record dropped. Under an HMAC with a secret only the control plane can read,
- * the message id is still deterministic, but nobody else can compute it.
+ * Records are published under {@link keyedMessageId}s with a secret only the control plane can
+ * read: a record's id is deterministic and easy to guess (a release record's is the ledger key and
+ * revision), and hosts share the events stream's duplicate window.
  */
 export function recordPublisher(js: JetStreamClient, secret: Uint8Array): RecordPublisher {
-  const msgId = (record: RemediationRecord) =>
-    createHmac("sha256", secret).update(record.id).digest("base64url");
+  const msgId = (record: RemediationRecord) => keyedMessageId(secret, record.id);
   return {
     msgId,
     publish: (record) =>
@@ -46,7 +43,7 @@ export async function recordIdSecret(config: KV): Promise<Uint8Array> {
   for (;;) {
     const stored = await config.get(RECORD_ID_KEY);
     if (stored?.operation === "PUT" && stored.value.length >= 32) return stored.value;
-    const secret = randomBytes(32);
+    const secret = newSecret();
     try {
       // A deleted key, or a value too short to be one of ours, is replaced.
       if (stored) await config.update(RECORD_ID_KEY, secret, stored.revision);

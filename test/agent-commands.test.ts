@@ -4,6 +4,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openFleetJetStream } from "../common/jetstream-resources.js";
 import {
   CommandReply,
   commandSubject,
@@ -39,6 +40,8 @@ beforeAll(async () => {
   engine = await startDockerEngine("cmd");
   recorder = await recordDockerEvents(engine);
   client = await connect({ servers: nats.url, name: "test-commander" });
+  // The streams exist before any agent starts, as the handler of a deployment creates them.
+  await openFleetJetStream(client);
   optedIn = await runTestContainer(engine, { name: "mine", labels: { autoheal: "true" } });
   notOptedIn = await runTestContainer(engine, { name: "not-mine" });
   agent = await startRole("agent", "agent", {

@@ -11,6 +11,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { openFleetJetStream } from "../common/jetstream-resources.js";
 import { ContainerEvent, decode, HOSTS_BUCKET, HostSnapshot } from "../contracts/index.js";
 import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
@@ -50,6 +51,8 @@ beforeAll(async () => {
   ]);
   nats = await startNatsServer();
   client = await connect({ servers: nats.url, name: "test-reader" });
+  // The streams exist before any agent starts, as the handler of a deployment creates them.
+  await openFleetJetStream(client);
   engine = await startDockerEngine("tls", {
     tcp: {
       port: await freeLoopbackPort(),

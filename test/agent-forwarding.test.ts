@@ -5,6 +5,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { openFleetJetStream } from "../common/jetstream-resources.js";
 import { ContainerEvent, decode, HOSTS_BUCKET, HostSnapshot } from "../contracts/index.js";
 import {
   type DockerEventRecorder,
@@ -29,6 +30,8 @@ const running: FleetProcess[] = [];
 beforeAll(async () => {
   nats = await startNatsServer();
   client = await connect({ servers: nats.url, name: "test-reader" });
+  // The streams exist before any agent starts, as the handler of a deployment creates them.
+  await openFleetJetStream(client);
 });
 
 // A fresh engine per test: a dockerd restart can leave a container that dockerd cannot remove

@@ -10,6 +10,7 @@ import net from "node:net";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openFleetJetStream } from "../common/jetstream-resources.js";
 import {
   CommandReply,
   type ContainerEvent,
@@ -50,6 +51,8 @@ beforeAll(async () => {
   engine = await startDockerEngine("probes");
   await ensureBusyboxImage(engine);
   client = await connect({ servers: nats.url, name: "probe-test-reader" });
+  // The streams exist before any agent starts, as the handler of a deployment creates them.
+  await openFleetJetStream(client);
   client.subscribe("fleetheal.v1.evt.>", {
     callback: (_error, m) => {
       const decoded = decode(ContainerEventSchema, m.data);

@@ -222,6 +222,20 @@ describe("host-b's credentials against host-a and the fleet", () => {
   });
 });
 
+describe("message ids", () => {
+  it("of host-a's events cannot be computed from what the events say", async () => {
+    // Host-b could otherwise publish host-a's next event id first and have the event dropped as
+    // a duplicate: the id of an event is its host, container, Docker's time and action.
+    const stored = await fjs.jsm.streams.getMessage(EVENTS_STREAM, {
+      last_by_subj: `fleetheal.v1.evt.host-a.${victim.id}.start`,
+    });
+    const id = stored?.json<{ id: string }>().id;
+    expect(id).toMatch(/^host-a:/);
+    expect(stored?.header.get("Nats-Msg-Id")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(stored?.header.get("Nats-Msg-Id")).not.toContain(id);
+  });
+});
+
 describe("the reader's credentials", () => {
   it("cannot take, acknowledge or reconfigure the handlers' durable, nor feed a command subject", async () => {
     const before = await protectedState();
