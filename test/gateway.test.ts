@@ -145,7 +145,14 @@ describe("the gateway on a real fleet", () => {
     expect(page.containers.every((x) => x.host === "gw-host-1" && x.health === "healthy")).toBe(
       true,
     );
-    const db = await get("/containers?label=fleetheal.team=db", ContainerPage);
+    // api-other's host reports on its own heartbeat: wait for it rather than race it.
+    const db = await waitFor(
+      async () => {
+        const p = await get("/containers?label=fleetheal.team=db", ContainerPage);
+        return p.containers.length > 0 ? p : undefined;
+      },
+      { timeoutMs: 15_000, message: "api-other never listed by its label" },
+    );
     expect(db.containers.map((x) => x.name)).toEqual(["api-other"]);
     const detail = await get(`/containers/gw-host-1/api-web`, ContainerDetail);
     expect(detail.container.id).toBe(c.id);
