@@ -24,7 +24,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { type FleetProcess, gatewayUrl, startRole } from "./support/fleetheal.js";
+import { type FleetProcess, gatewayUrl, startGatewayRole, startRole } from "./support/fleetheal.js";
 import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
 import { openSse } from "./support/sse.js";
 import { waitFor } from "./support/wait.js";
@@ -49,12 +49,7 @@ const common = () => ({ FLEETHEAL_NATS_URL: nats.url });
 const admin = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
 
 async function startGateway(name: string): Promise<FleetProcess> {
-  const proc = await startRole("gateway", name, {
-    ...common(),
-    FLEETHEAL_GATEWAY_PORT: "0",
-    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-    FLEETHEAL_GATEWAY_ADMIN_TOKEN: ADMIN,
-  });
+  const proc = await startGatewayRole(name, common(), ADMIN);
   roles.push(proc);
   return proc;
 }
