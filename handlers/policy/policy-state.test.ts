@@ -4,6 +4,7 @@ import { DEFAULT_HEAL_POLICY, decode, HealPolicy } from "../../contracts/index.j
 import {
   INITIAL_POLICY_STATE,
   initialPolicyState,
+  MAX_POLICY_ERROR,
   nextPolicyState,
   PAUSED_FALLBACK_POLICY,
   type PolicyEntry,
@@ -132,6 +133,12 @@ describe("the policy state at start", () => {
 });
 
 describe("the policy state as the key changes", () => {
+  it("bounds the error it keeps, whatever the stored document's keys", () => {
+    const { last } = run(put(1, { ["k".repeat(100_000)]: 1 }));
+    expect(last.invalid?.error.length).toBe(MAX_POLICY_ERROR);
+    expect(last.invalid?.error.endsWith("…")).toBe(true);
+  });
+
   it("a valid policy replaces the one in force", () => {
     const { last } = run(put(1, { dryRun: true }), put(2, { restartOnExit: true }));
     expect(last).toEqual({

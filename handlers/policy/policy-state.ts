@@ -49,6 +49,12 @@ export interface PolicyTransition {
   readonly log?: PolicyLog;
 }
 
+/**
+ * The longest error kept and reported (in /health, on every request). The message quotes the
+ * stored document's unknown keys, which whoever wrote it chose, at any length.
+ */
+export const MAX_POLICY_ERROR = 1_024;
+
 /** Healing paused, everything else at its default: what a process holds with no good policy. */
 export const PAUSED_FALLBACK_POLICY: HealPolicy = Object.freeze({
   ...DEFAULT_HEAL_POLICY,
@@ -110,7 +116,7 @@ function apply(state: PolicyState, entry: PolicyEntry, atStart: boolean): Policy
       },
     };
   }
-  const invalid = { revision, error: decoded.error.message };
+  const invalid = { revision, error: bounded(decoded.error.message) };
   if (atStart || state.origin === "paused") {
     return {
       state: {
@@ -140,4 +146,10 @@ function apply(state: PolicyState, entry: PolicyEntry, atStart: boolean): Policy
       },
     },
   };
+}
+
+function bounded(message: string): string {
+  return message.length <= MAX_POLICY_ERROR
+    ? message
+    : `${message.slice(0, MAX_POLICY_ERROR - 1)}…`;
 }
