@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { HealthReport } from "../gateway/health-report.js";
+import { initialPolicyState, nextPolicyState } from "../handlers/policy/policy-state.js";
 import {
   hostSnapshot,
   startTestGateway,
@@ -110,6 +111,23 @@ describe("fleetheal status", () => {
       "HOST   STATUS  DOCKER  LAST SEEN  CONTAINERS  HEALTHY  UNHEALTHY  STARTING  NO CHECK  QUARANTINED",
       "web-1  up      up      2s ago              2        1          0         0         1            0",
     ]);
+  });
+
+  it("names an invalid stored policy and what stays in force, and exits 1", async () => {
+    const valid = initialPolicyState({ operation: "PUT", revision: 3, value: "{}" }).state;
+    const invalid = nextPolicyState(valid, {
+      operation: "PUT",
+      revision: 4,
+      value: '{"stream":"FLEETHEAL_EVENTS","seq":1}',
+    }).state;
+    const g = await start({ policy: () => invalid });
+    g.view.apply(hostSnapshot("web-1", ["healthy"]), T0);
+    const r = await cli("status", []);
+    expect(r.code).toBe(1);
+    expect(r.out[0]).toBe("fleet        degraded");
+    expect(r.out[4]).toMatch(
+      /^policy {7}revision 4 is invalid; revision 3 stays in force: .*Unrecognized keys: "stream", "seq"/,
+    );
   });
 
   it("exits 1 when the fleet is degraded or unhealthy; --json is /health's body", async () => {

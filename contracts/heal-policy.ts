@@ -9,7 +9,7 @@ const Seconds = (max: number) => z.number().int().min(0).max(max);
 
 /** A time during which no container is restarted (on the listed hosts, or everywhere). */
 export const MaintenanceWindow = z
-  .object({
+  .strictObject({
     start: z.iso.datetime({ offset: true }),
     end: z.iso.datetime({ offset: true }),
     /** Hosts it applies to; all hosts when absent. */
@@ -26,8 +26,13 @@ export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
  * The fleet's healing policy: the defaults every container gets unless its labels override them
  * (see docs/POLICY.md). Stored as JSON in KV `fleetheal_config`, key `policy`; handlers watch it
  * live. Every field has a default, so `{}` is a valid policy.
+ *
+ * Strict at every depth: an unknown field is an error, never dropped. A typo would otherwise leave
+ * a default in force, and any JSON stored under the key by mistake (a JetStream ack echoed there
+ * is `{"stream":…,"seq":…}`) would parse as the defaults and undo a pause. The gateway's
+ * `PUT /policy` and every reader of the stored policy rely on this one definition.
  */
-export const HealPolicy = z.object({
+export const HealPolicy = z.strictObject({
   /** Stop healing everywhere; triggers are deferred until it is lifted. */
   paused: z.boolean().default(false),
   /** Decide and record, but never restart (monitor-only). */
@@ -41,7 +46,7 @@ export const HealPolicy = z.object({
   /** Restart the containers that depend on a restarted one. */
   dependents: z.boolean().default(true),
   backoff: z
-    .object({
+    .strictObject({
       /** Wait before the second restart; doubles after each restart (Kubernetes: 10 s). */
       initialSeconds: Seconds(86_400).default(10),
       /** The longest wait (Kubernetes: 300 s). */
@@ -51,7 +56,7 @@ export const HealPolicy = z.object({
     })
     .default({ initialSeconds: 10, maxSeconds: 300, resetAfterSeconds: 600 }),
   budget: z
-    .object({
+    .strictObject({
       /**
        * Restarts allowed in the window; one more would quarantine the container. At most 50,
        * the history the ledger keeps.
@@ -68,7 +73,7 @@ export const HealPolicy = z.object({
    * exceed one waits (it is redelivered a moment later). 0 means no cap.
    */
   storm: z
-    .object({
+    .strictObject({
       /** Restarts in progress at once on one host. */
       maxConcurrentPerHost: z.number().int().min(0).max(10_000).default(5),
       /** Restarts in progress at once across the fleet. */
@@ -83,7 +88,7 @@ export const HealPolicy = z.object({
        * A bad image or a dependency they share is not fixed by restarting everything at once.
        */
       imageBreaker: z
-        .object({
+        .strictObject({
           failures: z.number().int().min(0).max(10_000).default(20),
           windowSeconds: z.number().int().min(1).max(86_400).default(60),
         })

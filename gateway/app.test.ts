@@ -3,6 +3,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { VERSION } from "../common/version.js";
 import { DEFAULT_HEAL_POLICY } from "../contracts/index.js";
 import {
+  INITIAL_POLICY_STATE,
+  initialPolicyState,
+  nextPolicyState,
+  type PolicyEntry,
+} from "../handlers/policy/policy-state.js";
+import {
   hostSnapshot,
   startTestGateway,
   T0,
@@ -121,6 +127,62 @@ describe("GET /health", () => {
     expect(down.hosts[0]?.status).toBe("down");
     expect(down.status).toBe("unhealthy");
     expect(down.totals.containers.total).toBe(0);
+  });
+
+  it("reports an invalid stored policy, degraded while it lasts, in /health and /metrics", async () => {
+    const entry = (revision: number, value: unknown): PolicyEntry => ({
+      operation: "PUT",
+      revision,
+      value: JSON.stringify(value),
+    });
+    let state = initialPolicyState(entry(1, { paused: true })).state;
+    const g = await start({ policy: () => state });
+    g.view.apply(hostSnapshot("a-host", ["healthy"]), T0);
+    const health = async () =>
+      HealthReport.parse((await g.app.inject({ method: "GET", url: "/health" })).json());
+    const metrics = async () => (await g.app.inject({ method: "GET", url: "/metrics" })).body;
+    expect(await health()).toMatchObject({
+      status: "healthy",
+      policy: { status: "valid", inForce: "stored", revision: 1 },
+    });
+    expect(await metrics()).toContain("fleetheal_policy_invalid 0");
+
+    state = nextPolicyState(state, entry(2, { stream: "FLEETHEAL_EVENTS", seq: 1 })).state;
+    const bad = await health();
+    expect(bad.status).toBe("degraded");
+    expect(bad.policy).toMatchObject({
+      status: "invalid",
+      inForce: "stored",
+      revision: 1,
+      invalid: { revision: 2 },
+    });
+    expect(bad.policy.invalid?.error).toMatch(/Unrecognized keys: "stream", "seq"/);
+    expect((await g.app.inject({ method: "GET", url: "/health?strict=1" })).statusCode).toBe(503);
+    const text = await metrics();
+    expect(text).toContain("fleetheal_policy_invalid 1");
+    expect(text).toContain("fleetheal_policy_invalid_revision 2");
+    expect(text).toContain("fleetheal_policy_revision 1");
+    expect(text).toContain('fleetheal_policy_in_force{origin="stored"} 1');
+    expect(text).toContain("fleetheal_fleet_healthy 0");
+
+    state = nextPolicyState(state, entry(3, { paused: false })).state;
+    expect(await health()).toMatchObject({
+      status: "healthy",
+      policy: { status: "valid", inForce: "stored", revision: 3 },
+    });
+    expect(await metrics()).toContain("fleetheal_policy_invalid 0");
+  });
+
+  it("shows a start without a valid policy as paused", async () => {
+    const state = initialPolicyState({ operation: "PUT", revision: 4, value: "{}}" }).state;
+    const g = await start({ policy: () => state });
+    g.view.apply(hostSnapshot("a-host", ["healthy"]), T0);
+    const body = HealthReport.parse((await g.app.inject({ method: "GET", url: "/health" })).json());
+    expect(body.status).toBe("degraded");
+    expect(body.policy).toMatchObject({ status: "invalid", inForce: "paused", revision: 0 });
+    const text = (await g.app.inject({ method: "GET", url: "/metrics" })).body;
+    expect(text).toContain('fleetheal_policy_in_force{origin="paused"} 1');
+    expect(text).toContain('fleetheal_policy_in_force{origin="stored"} 0');
   });
 
   it("reflects a new snapshot at once", async () => {
@@ -321,7 +383,13 @@ describe("GET /containers/:host/:id", () => {
       ...DEFAULT_HEAL_POLICY,
       backoff: { ...DEFAULT_HEAL_POLICY.backoff, initialSeconds: 30 },
     };
-    const g = await start({ policy: () => fleet });
+    const state = {
+      ...INITIAL_POLICY_STATE,
+      policy: fleet,
+      origin: "stored" as const,
+      revision: 1,
+    };
+    const g = await start({ policy: () => state });
     const snapshot = hostSnapshot("h1", ["unhealthy"]);
     const c = snapshot.containers[0];
     if (!c) throw new Error("fixture");

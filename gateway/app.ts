@@ -12,7 +12,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
-import type { HealPolicy } from "../contracts/index.js";
+import type { PolicyState } from "../handlers/policy/policy-state.js";
 import { ApiError } from "./api-errors.js";
 import { type Access, TokenCheck, type Tokens } from "./auth.js";
 import { replyWithError, toApiError } from "./error-handler.js";
@@ -44,8 +44,11 @@ export interface GatewayDeps {
   /** Whether the gateway's NATS connection is up. */
   natsConnected: () => boolean;
   control: FleetControl;
-  /** The fleet policy in force, as the handlers see it; the defaults when absent. */
-  policy?: () => HealPolicy;
+  /**
+   * The fleet policy in force and whether the stored one is valid, by the handlers' rules; a
+   * new object only when it changes. Nothing stored (the defaults) when absent.
+   */
+  policy?: () => PolicyState;
   events: EventLog;
   feed: LiveFeed;
   /** Shared with the metrics fed by the live feed; made here when absent. */
@@ -85,7 +88,7 @@ export interface RouteContext extends Required<Pick<GatewayDeps, "now">> {
 /** Builds the gateway's Fastify app without listening, so tests can use `inject()`. */
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now;
-  const health = deps.health ?? new HealthCache(deps.view, deps.staleness);
+  const health = deps.health ?? new HealthCache(deps.view, deps.staleness, deps.policy);
   const ctx: RouteContext = {
     deps,
     now,

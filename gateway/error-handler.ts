@@ -25,10 +25,19 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = (error as { validationContext?: string }).validationContext ?? "request";
-    const issues = error.validation.map((v) => ({
-      field: [where, ...pathOf(v.instancePath)].join("."),
-      message: v.message ?? "invalid",
-    }));
+    const issues = error.validation.flatMap((v) => {
+      const at = [where, ...pathOf(v.instancePath)];
+      // A strict schema names the unknown fields in one issue on their parent; each is a field
+      // of its own to the client, so that a typo is reported by the name it was sent under.
+      const keys = v.keyword === "unrecognized_keys" ? (v.params as { keys?: unknown }).keys : [];
+      if (Array.isArray(keys) && keys.length > 0) {
+        return keys.map((key) => ({
+          field: [...at, String(key)].join("."),
+          message: "unknown field",
+        }));
+      }
+      return [{ field: at.join("."), message: v.message ?? "invalid" }];
+    });
     return new ApiError(
       "FLEETHEAL_ERR_BAD_REQUEST",
       issues.map((i) => `${i.field}: ${i.message}`).join("; "),

@@ -1,9 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import {
+  INITIAL_POLICY_STATE,
+  nextPolicyState,
+  type PolicyState,
+} from "../handlers/policy/policy-state.js";
 import { hostSnapshot } from "../test/support/gateway-fakes.js";
 import { FleetView } from "./fleet-view.js";
 import { HealthCache } from "./health-cache.js";
-import { buildHealthReport } from "./health-report.js";
+import { buildHealthReport, policyHealth } from "./health-report.js";
 
 const POLICY = { staleAfterHeartbeats: 3, downAfterHeartbeats: 12 };
 const HEALTH = ["healthy", "unhealthy", "starting", "none"] as const;
@@ -25,6 +30,10 @@ const step = fc.oneof(
     on: fc.boolean(),
   }),
   fc.record({ kind: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 8_000 }) }),
+  fc.record({
+    kind: fc.constant("policy" as const),
+    value: fc.constantFrom('{"dryRun":true}', '{"stream":"FLEETHEAL_EVENTS","seq":1}', "[]"),
+  }),
 );
 
 describe("HealthCache", () => {
@@ -32,7 +41,8 @@ describe("HealthCache", () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
         const view = new FleetView();
-        const cache = new HealthCache(view, POLICY);
+        let policy: PolicyState = INITIAL_POLICY_STATE;
+        const cache = new HealthCache(view, POLICY, () => policy);
         let now = T0;
         for (const s of steps) {
           if (s.kind === "snapshot") {
@@ -61,10 +71,22 @@ describe("HealthCache", () => {
                   : undefined,
               );
             }
+          } else if (s.kind === "policy") {
+            policy = nextPolicyState(policy, {
+              operation: "PUT",
+              revision: policy.seen + 1,
+              value: s.value,
+            }).state;
           } else now += s.ms;
           const served = cache.get(now);
           const expected = JSON.stringify(
-            buildHealthReport(view.list(), now, POLICY, (r) => view.quarantinedOn(r)),
+            buildHealthReport(
+              view.list(),
+              now,
+              POLICY,
+              (r) => view.quarantinedOn(r),
+              policyHealth(policy),
+            ),
           );
           expect(served.json).toBe(expected);
           expect(served.body.toString("utf8")).toBe(expected);
@@ -83,5 +105,22 @@ describe("HealthCache", () => {
     const stale = cache.get(T0 + 3_001);
     expect(stale).not.toBe(first);
     expect(stale.totals.hosts.stale).toBe(1);
+  });
+
+  it("rebuilds when the policy state changes, and only then", () => {
+    const view = new FleetView();
+    view.apply(hostSnapshot("a", ["healthy"]), T0);
+    let policy: PolicyState = INITIAL_POLICY_STATE;
+    const cache = new HealthCache(view, POLICY, () => policy);
+    const first = cache.get(T0);
+    expect(first.status).toBe("healthy");
+    // A replayed revision is the same state object: nothing to rebuild.
+    policy = nextPolicyState(policy, { operation: "PUT", revision: 0, value: "{}" }).state;
+    expect(cache.get(T0)).toBe(first);
+    policy = nextPolicyState(policy, { operation: "PUT", revision: 1, value: '{"x":1}' }).state;
+    const invalid = cache.get(T0);
+    expect(invalid.status).toBe("degraded");
+    expect(invalid.policy).toMatchObject({ status: "invalid", invalid: { revision: 1 } });
+    expect(cache.get(T0)).toBe(invalid);
   });
 });

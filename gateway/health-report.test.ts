@@ -6,6 +6,8 @@ import {
   HealthReport,
   hostStatus,
   nextStatusChange,
+  type PolicyHealth,
+  policyHealth,
   type StalenessPolicy,
 } from "./health-report.js";
 
@@ -140,6 +142,7 @@ describe("buildHealthReport", () => {
         containers: { total: 5, healthy: 3, unhealthy: 0, starting: 1, none: 1 },
         quarantined: 0,
       },
+      policy: { status: "valid", inForce: "defaults", revision: 0 },
     });
   });
 
@@ -196,6 +199,7 @@ describe("buildHealthReport", () => {
         containers: { total: 0, healthy: 0, unhealthy: 0, starting: 0, none: 0 },
         quarantined: 0,
       },
+      policy: { status: "valid", inForce: "defaults", revision: 0 },
     });
   });
 
@@ -215,5 +219,42 @@ describe("buildHealthReport", () => {
     );
     expect(report.status).toBe("unhealthy");
     expect(report.totals.hosts).toEqual({ total: 2, up: 0, stale: 0, down: 2 });
+  });
+});
+
+describe("the stored policy in the report", () => {
+  const invalid: PolicyHealth = {
+    status: "invalid",
+    inForce: "stored",
+    revision: 3,
+    invalid: { revision: 4, error: "message does not match its schema" },
+  };
+
+  it("an invalid stored policy makes a healthy fleet degraded", () => {
+    const report = buildHealthReport([record("a")], NOW, POLICY, () => 0, invalid);
+    expect(report.status).toBe("degraded");
+    expect(report.policy).toBe(invalid);
+    expect(HealthReport.parse(report)).toEqual(report);
+  });
+
+  it("and leaves an unhealthy fleet unhealthy", () => {
+    expect(buildHealthReport([], NOW, POLICY, () => 0, invalid).status).toBe("unhealthy");
+  });
+
+  it("a valid one changes nothing", () => {
+    const valid = policyHealth({ origin: "stored", revision: 3 });
+    expect(valid).toEqual({ status: "valid", inForce: "stored", revision: 3 });
+    expect(buildHealthReport([record("a")], NOW, POLICY, () => 0, valid).status).toBe("healthy");
+  });
+
+  it("says what is in force and what was rejected", () => {
+    expect(
+      policyHealth({ origin: "paused", revision: 0, invalid: { revision: 9, error: "bad" } }),
+    ).toEqual({
+      status: "invalid",
+      inForce: "paused",
+      revision: 0,
+      invalid: { revision: 9, error: "bad" },
+    });
   });
 });

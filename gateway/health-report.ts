@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { PolicyState } from "../handlers/policy/policy-state.js";
 import type { HostRecord } from "./fleet-view.js";
 
 export const ContainerCounts = z.object({
@@ -12,6 +13,47 @@ export type ContainerCounts = z.infer<typeof ContainerCounts>;
 
 export const HostStatus = z.enum(["up", "stale", "down"]);
 export type HostStatus = z.infer<typeof HostStatus>;
+
+/**
+ * The stored fleet policy as the gateway holds it, by the same rules as the handlers
+ * (docs/POLICY.md): while the stored policy is invalid the fleet is at best `degraded`.
+ */
+export const PolicyHealth = z.object({
+  /** `invalid` while the latest stored policy does not validate. */
+  status: z.enum(["valid", "invalid"]),
+  /**
+   * `stored`: a stored revision; `defaults`: no policy is stored; `paused`: healing is paused
+   * because the stored policy was invalid when the process started and no valid one followed.
+   */
+  inForce: z.enum(["stored", "defaults", "paused"]),
+  /** The revision in force; 0 unless `inForce` is `stored`. */
+  revision: z.number().int(),
+  /** The rejected revision and why, while `status` is `invalid`. */
+  invalid: z.object({ revision: z.number().int(), error: z.string() }).optional(),
+});
+export type PolicyHealth = z.infer<typeof PolicyHealth>;
+
+/** What a gateway with no policy source reports: nothing stored, the defaults in force. */
+export const DEFAULTS_IN_FORCE: PolicyHealth = {
+  status: "valid",
+  inForce: "defaults",
+  revision: 0,
+};
+
+/** The /health view of a process's policy state. */
+export function policyHealth(
+  state: Pick<PolicyState, "origin" | "revision" | "invalid">,
+): PolicyHealth {
+  const { origin, revision, invalid } = state;
+  return invalid
+    ? {
+        status: "invalid",
+        inForce: origin,
+        revision,
+        invalid: { revision: invalid.revision, error: invalid.error },
+      }
+    : { status: "valid", inForce: origin, revision };
+}
 
 /** The body of `GET /health`. */
 export const HealthReport = z.object({
@@ -39,6 +81,7 @@ export const HealthReport = z.object({
     containers: ContainerCounts,
     quarantined: z.number().int(),
   }),
+  policy: PolicyHealth,
 });
 export type HealthReport = z.infer<typeof HealthReport>;
 
@@ -94,11 +137,15 @@ export function hostHealth(
 }
 
 /**
- * Aggregates the hosts' lines. `healthy`: every host is up with Docker reachable and no
- * container is unhealthy. `unhealthy`: no host is reachable at all (or none has ever reported).
- * Anything in between is `degraded`. Down hosts' containers are left out of the totals.
+ * Aggregates the hosts' lines. `healthy`: every host is up with Docker reachable, no container
+ * is unhealthy and the stored policy is valid. `unhealthy`: no host is reachable at all (or none
+ * has ever reported). Anything in between is `degraded`. Down hosts' containers are left out of
+ * the totals.
  */
-export function summarize(hosts: readonly HostHealth[]): Pick<HealthReport, "status" | "totals"> {
+export function summarize(
+  hosts: readonly HostHealth[],
+  policy: PolicyHealth = DEFAULTS_IN_FORCE,
+): Pick<HealthReport, "status" | "totals"> {
   const totals = {
     hosts: { total: 0, up: 0, stale: 0, down: 0 },
     containers: emptyCounts(),
@@ -120,7 +167,8 @@ export function summarize(hosts: readonly HostHealth[]): Pick<HealthReport, "sta
   else if (
     totals.hosts.up === totals.hosts.total &&
     allDockerUp &&
-    totals.containers.unhealthy === 0
+    totals.containers.unhealthy === 0 &&
+    policy.status === "valid"
   )
     status = "healthy";
   else status = "degraded";
@@ -131,10 +179,11 @@ export function summarize(hosts: readonly HostHealth[]): Pick<HealthReport, "sta
 export function buildHealthReport(
   records: readonly HostRecord[],
   now: number,
-  policy: StalenessPolicy,
+  staleness: StalenessPolicy,
   quarantinedOn: (record: HostRecord) => number = () => 0,
+  policy: PolicyHealth = DEFAULTS_IN_FORCE,
 ): HealthReport {
-  const hosts = records.map((r) => hostHealth(r, hostStatus(r, now, policy), quarantinedOn(r)));
-  const { status, totals } = summarize(hosts);
-  return { status, hosts, totals };
+  const hosts = records.map((r) => hostHealth(r, hostStatus(r, now, staleness), quarantinedOn(r)));
+  const { status, totals } = summarize(hosts, policy);
+  return { status, hosts, totals, policy };
 }

@@ -26,10 +26,11 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
         downAfterHeartbeats: config.downAfterHeartbeats,
       };
       const view = new FleetView();
-      const health = new HealthCache(view, staleness);
-      const metrics = new GatewayMetrics(health);
-      // The same view of the policy as the handlers: an invalid stored one is ignored.
+      // The same view of the policy as the handlers (an invalid stored one is rejected), which
+      // /health and /metrics report.
       const policy = await watchPolicy(fjs.config, log);
+      const health = new HealthCache(view, staleness, policy.state);
+      const metrics = new GatewayMetrics(health);
       const stopSync = await syncViewFromKv(fjs, view, log, (source) =>
         metrics.rejectedMessage(source),
       ).catch(async (error: unknown) => {
@@ -61,7 +62,7 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
             commandTimeoutMs: config.commandTimeoutMs,
             log,
           }),
-          policy: policy.current,
+          policy: policy.state,
           events,
           feed: events,
           health,

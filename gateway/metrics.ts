@@ -56,6 +56,42 @@ export class GatewayMetrics {
         this.set(health.get(now()).status === "healthy" ? 1 : 0);
       },
     });
+    new Gauge({
+      name: "fleetheal_policy_invalid",
+      help: "1 while the stored fleet policy is invalid (the last valid one, or a pause, stays in force), else 0.",
+      registers,
+      collect() {
+        this.set(health.get(now()).policy.status === "invalid" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_policy_invalid_revision",
+      help: "The revision of the stored fleet policy that was rejected; 0 while it is valid.",
+      registers,
+      collect() {
+        this.set(health.get(now()).policy.invalid?.revision ?? 0);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_policy_revision",
+      help: "The revision of the fleet policy in force; 0 for the defaults or the pause.",
+      registers,
+      collect() {
+        this.set(health.get(now()).policy.revision);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_policy_in_force",
+      help: "1 for where the policy in force comes from: stored, defaults, or paused (no valid policy known).",
+      labelNames: ["origin"],
+      registers,
+      collect() {
+        const { inForce } = health.get(now()).policy;
+        for (const origin of ["stored", "defaults", "paused"] as const) {
+          this.set({ origin }, inForce === origin ? 1 : 0);
+        }
+      },
+    });
     this.restarts = new Counter({
       name: "fleetheal_restarts_total",
       help: "Restarts seen on the events stream since the gateway started, by host and outcome.",

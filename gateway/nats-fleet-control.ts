@@ -333,8 +333,9 @@ export class NatsFleetControl implements FleetControl {
 
   /**
    * The stored policy, or undefined when none is stored. An invalid one is an error rather than
-   * the defaults: handlers ignore it and keep the last valid policy they saw, which the gateway
-   * cannot know, so any answer but "replace it" would be a guess.
+   * the defaults: handlers reject it and keep the last valid policy they saw (or stay paused if
+   * they started since), which differs between replicas, so any answer but "replace it" would
+   * be a guess. /health reports it meanwhile.
    */
   private async readPolicy(): Promise<PolicyDocument | undefined> {
     const entry = await this.fjs.config.get(POLICY_KEY);
@@ -343,7 +344,7 @@ export class NatsFleetControl implements FleetControl {
     if (!decoded.ok) {
       throw new ApiError(
         "FLEETHEAL_ERR_CONFLICT",
-        "the stored fleet policy is invalid; handlers ignore it and keep their last valid policy. Replace it with PUT /policy",
+        "the stored fleet policy is invalid; handlers reject it and keep their last valid policy, or stay paused when they started without one. Replace it with PUT /policy",
         {
           currentRevision: entry.revision,
           reason: decoded.error.message,

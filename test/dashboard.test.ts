@@ -6,8 +6,11 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CONFIG_BUCKET, encode, POLICY_KEY } from "../contracts/index.js";
 import {
   type DockerEventRecorder,
   makeUnhealthy,
@@ -253,6 +256,28 @@ describe("dashboard", () => {
         .locator(`[data-testid="healing-state"][data-state="${paused ? "paused" : "active"}"]`)
         .waitFor({ timeout: 10_000 });
       expect(await policy()).toBe(paused);
+    }
+  });
+
+  it("shows a stored policy that does not validate in the header, until a valid one is stored", async () => {
+    const nc = await connect({ servers: nats.url, name: "dashboard-test-policy" });
+    try {
+      const kv = await new Kvm(nc).open(CONFIG_BUCKET);
+      await kv.put(POLICY_KEY, encode({ stream: "FLEETHEAL_EVENTS", seq: 1 }));
+      const invalid = page.locator('[data-testid="healing-state"][data-state="policy-invalid"]');
+      await invalid.waitFor({ timeout: 15_000 });
+      expect(await invalid.getAttribute("title")).toMatch(/Unrecognized keys: "stream", "seq"/);
+      const put = await fetch(`${url}/policy`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(put.status).toBe(200);
+      await page
+        .locator('[data-testid="healing-state"][data-state="active"]')
+        .waitFor({ timeout: 15_000 });
+    } finally {
+      await nc.close();
     }
   });
 

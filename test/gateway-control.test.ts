@@ -404,7 +404,18 @@ describe("policy", () => {
     expect(invalid.message).toMatch(/invalid.*PUT/);
     expect(invalid.details).toMatchObject({ currentRevision: invalidRevision });
     await apiError(control.setPaused(false), "FLEETHEAL_ERR_CONFLICT");
-    const repaired = await control.putPolicy(DEFAULT_HEAL_POLICY, invalidRevision);
+    // Unknown fields are invalid too, not dropped: a JetStream ack stored as the policy is not
+    // read as the defaults.
+    const echoedRevision = await fjs.config.put(
+      POLICY_KEY,
+      encode({ stream: "FLEETHEAL_EVENTS", seq: 1 }),
+    );
+    const echoed = await apiError(control.getPolicy(), "FLEETHEAL_ERR_CONFLICT");
+    expect(echoed.details).toMatchObject({
+      currentRevision: echoedRevision,
+      issues: [{ path: "(root)", message: 'Unrecognized keys: "stream", "seq"' }],
+    });
+    const repaired = await control.putPolicy(DEFAULT_HEAL_POLICY, echoedRevision);
     expect(await control.getPolicy()).toEqual(repaired);
 
     // With no policy stored, pausing stores the defaults, paused.

@@ -24,7 +24,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { type FleetProcess, gatewayUrl, startRole } from "./support/fleetheal.js";
+import { type FleetProcess, gatewayUrl, startGatewayRole, startRole } from "./support/fleetheal.js";
 import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
 import { openSse } from "./support/sse.js";
 import { waitFor } from "./support/wait.js";
@@ -49,12 +49,7 @@ const common = () => ({ FLEETHEAL_NATS_URL: nats.url });
 const admin = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
 
 async function startGateway(name: string): Promise<FleetProcess> {
-  const proc = await startRole("gateway", name, {
-    ...common(),
-    FLEETHEAL_GATEWAY_PORT: "0",
-    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-    FLEETHEAL_GATEWAY_ADMIN_TOKEN: ADMIN,
-  });
+  const proc = await startGatewayRole(name, common(), ADMIN);
   roles.push(proc);
   return proc;
 }
@@ -145,7 +140,14 @@ describe("the gateway on a real fleet", () => {
     expect(page.containers.every((x) => x.host === "gw-host-1" && x.health === "healthy")).toBe(
       true,
     );
-    const db = await get("/containers?label=fleetheal.team=db", ContainerPage);
+    // api-other's host reports on its own heartbeat: wait for it rather than race it.
+    const db = await waitFor(
+      async () => {
+        const p = await get("/containers?label=fleetheal.team=db", ContainerPage);
+        return p.containers.length > 0 ? p : undefined;
+      },
+      { timeoutMs: 15_000, message: "api-other never listed by its label" },
+    );
     expect(db.containers.map((x) => x.name)).toEqual(["api-other"]);
     const detail = await get(`/containers/gw-host-1/api-web`, ContainerDetail);
     expect(detail.container.id).toBe(c.id);

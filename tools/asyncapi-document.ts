@@ -848,7 +848,7 @@ function channelSpecs(): Record<string, ChannelSpec> {
     kvConfig: {
       address: ADDRESSES.kv(CONFIG_BUCKET, POLICY_KEY),
       title: `KV ${CONFIG_BUCKET}`,
-      description: `The fleet's heal policy under the key \`${POLICY_KEY}\`, watched live by every handler. Written by operators (\`nats kv put ${CONFIG_BUCKET} ${POLICY_KEY} '{...}'\`) and by the gateway (pause, resume, policy). Read it with a KV client; a deleted key means the defaults apply. The \`reader\` user may not read it (the gateway's user may).`,
+      description: `The fleet's heal policy under the key \`${POLICY_KEY}\`, watched live by every handler. Written by the gateway (pause, resume, PUT /policy), which validates it. Decoded strictly: a document with an unknown field or an invalid value is rejected, and the last valid policy stays in force (a process that starts without one pauses healing). Read it with a KV client; an absent or deleted key means the defaults apply. The \`reader\` user may not read it (the gateway's user may).`,
       messages: ["healPolicy"],
       bucket: CONFIG_BUCKET,
     },

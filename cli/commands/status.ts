@@ -16,8 +16,9 @@ per host. Exit code 0 when the fleet is healthy and 1 when it is degraded or unh
 like GET /health?strict=1 answering 503, so scripts and cron jobs can use it as a check.`,
   options: GATEWAY_OPTIONS,
   positionals: 0,
-  notes: `healthy: every host is up with Docker reachable and no container is unhealthy.
-unhealthy: no host is up or stale (an empty fleet too). Anything else is degraded.`,
+  notes: `healthy: every host is up with Docker reachable, no container is unhealthy and the stored
+policy is valid. unhealthy: no host is up or stale (an empty fleet too). Anything else is
+degraded. While the stored policy is invalid, a policy line says which revision and why.`,
   async run({ options }, ctx) {
     const client = clientFor(options, ctx, { action: false });
     const { value: report, json } = await client.health();
@@ -52,6 +53,7 @@ export function renderStatus(report: HealthReport, now: number): string[] {
         : ""
     }`,
     `quarantined  ${quarantined}`,
+    ...policyLine(report.policy),
   ];
   if (report.hosts.length === 0) return [...lines, "", "no hosts have reported yet"];
   return [
@@ -72,5 +74,19 @@ export function renderStatus(report: HealthReport, now: number): string[] {
       ],
       report.hosts,
     ),
+  ];
+}
+
+/** A line about the stored policy, only while it is invalid: then it is what needs fixing. */
+function policyLine(policy: HealthReport["policy"]): string[] {
+  if (!policy.invalid) return [];
+  const inForce =
+    policy.inForce === "paused"
+      ? "healing is paused until a valid policy is stored"
+      : policy.inForce === "defaults"
+        ? "the defaults stay in force"
+        : `revision ${policy.revision} stays in force`;
+  return [
+    `policy       revision ${policy.invalid.revision} is invalid; ${inForce}: ${policy.invalid.error}`,
   ];
 }

@@ -380,7 +380,19 @@ function renderHeader() {
   const healing = $("healing-state");
   const toggle = $("pause-toggle");
   const policy = state.policy?.policy;
-  if (!policy) {
+  const invalid = state.health?.policy?.invalid;
+  if (invalid) {
+    // GET /policy refuses an invalid stored policy; /health says why and what stays in force.
+    healing.className = "pill tone-bad";
+    healing.textContent = "policy invalid";
+    healing.dataset.state = "policy-invalid";
+    healing.title = `The stored policy (revision ${invalid.revision}) is invalid and was rejected: ${invalid.error}. ${
+      state.health.policy.inForce === "paused"
+        ? "Healing is paused until a valid policy is stored."
+        : "The last valid policy stays in force."
+    } Replace it with PUT /policy.`;
+    toggle.hidden = true;
+  } else if (!policy) {
     healing.className = "pill pill-muted";
     healing.textContent = "healing ?";
     healing.dataset.state = "unknown";
@@ -412,7 +424,13 @@ function renderHeader() {
 
 function applyHealth(report) {
   if (!report || !Array.isArray(report.hosts)) return;
+  const before = state.health?.policy;
   state.health = report;
+  // The policy changed (stored, or found invalid or fixed): the header shows the new one.
+  const after = report.policy;
+  if (before && after && (before.revision !== after.revision || before.status !== after.status)) {
+    loadPolicy();
+  }
   let unknownHost = false;
   const seen = new Set();
   for (const hh of report.hosts) {

@@ -187,14 +187,10 @@ export function actionRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
       "/policy",
       {
         config: admin,
-        preValidation: async (request) => {
-          // Kept before validation fills in defaults, to tell typos from omitted fields.
-          (request as { rawBody?: unknown }).rawBody = structuredClone(request.body);
-        },
         schema: {
           summary: "Replace the fleet's heal policy",
           description:
-            'Validated in full; fields left out take their defaults and unknown fields are rejected. Send `If-Match: "<revision>"` (from GET) to fail with 412 instead of overwriting a concurrent edit. Handlers apply it within a moment.',
+            'Validated in full; fields left out take their defaults and unknown fields are rejected by name, at any depth. Send `If-Match: "<revision>"` (from GET) to fail with 412 instead of overwriting a concurrent edit. Handlers apply it within a moment.',
           tags: ["policy"],
           security,
           headers: IfMatchHeaders,
@@ -203,14 +199,6 @@ export function actionRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const unknown = unknownFields((request as { rawBody?: unknown }).rawBody, request.body);
-        if (unknown.length > 0) {
-          throw new ApiError(
-            "FLEETHEAL_ERR_BAD_REQUEST",
-            `unknown policy field${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}`,
-            { unknown },
-          );
-        }
         const ifMatch = request.headers["if-match"];
         const expected = ifMatch === undefined ? undefined : Number(/\d+/.exec(ifMatch)?.[0]);
         const doc = await ctx.deps.control.putPolicy(request.body, expected);
@@ -220,26 +208,4 @@ export function actionRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
       },
     );
   };
-}
-
-/**
- * Dotted paths present in `input` but not in the parsed policy. Parsing fills every known field
- * with its default, so anything missing from the output was not a field at all.
- */
-export function unknownFields(input: unknown, output: unknown, prefix = ""): string[] {
-  if (Array.isArray(input) && Array.isArray(output)) {
-    return input.flatMap((item, i) => unknownFields(item, output[i], `${prefix}[${i}]`));
-  }
-  if (!isPlainObject(input) || !isPlainObject(output)) return [];
-  const found: string[] = [];
-  for (const key of Object.keys(input)) {
-    const path = prefix ? `${prefix}.${key}` : key;
-    if (!(key in output)) found.push(path);
-    else found.push(...unknownFields(input[key], output[key], path));
-  }
-  return found;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -100,7 +100,7 @@ export function fleetRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
             ctx.deps.view,
             record.snapshot.host,
             container,
-            ctx.deps.policy?.() ?? DEFAULT_HEAL_POLICY,
+            ctx.deps.policy?.().policy ?? DEFAULT_HEAL_POLICY,
             ctx.now(),
           ),
         };

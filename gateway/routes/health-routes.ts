@@ -14,7 +14,7 @@ export function healthRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         schema: {
           summary: "Fleet health",
           description:
-            "The whole fleet's health, precomputed whenever a host reports. Hosts are `stale` after missed heartbeats and `down` later; a down host's containers are not counted. With `strict=1` the status is 503 unless the fleet is healthy, for load balancers and uptime checks.",
+            "The whole fleet's health, precomputed whenever a host reports or the stored policy changes. Hosts are `stale` after missed heartbeats and `down` later; a down host's containers are not counted. `policy` says whether the stored heal policy is valid and what is in force; an invalid one makes the fleet `degraded`. With `strict=1` the status is 503 unless the fleet is healthy, for load balancers and uptime checks.",
           tags: ["health"],
           querystring: HealthQuery,
           response: { 200: HealthReport, 401: ApiErrorBody, 503: HealthReport },
@@ -90,7 +90,7 @@ export function healthRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
         schema: {
           summary: "Prometheus metrics",
           description:
-            "Hosts by status, containers by health, quarantined containers, restarts by host and outcome, event lag, and process metrics.",
+            "Hosts by status, containers by health, quarantined containers, whether the stored policy is invalid and the revision in force, restarts by host and outcome, event lag, and process metrics.",
           tags: ["health"],
           produces: ["text/plain"],
         },

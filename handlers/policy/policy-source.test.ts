@@ -3,6 +3,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_HEAL_POLICY, HealPolicy, POLICY_KEY } from "../../contracts/index.js";
 import { watchPolicy } from "./policy-source.js";
+import { PAUSED_FALLBACK_POLICY } from "./policy-state.js";
 
 interface FakeEntry {
   key: string;
@@ -114,6 +115,11 @@ describe("watchPolicy", () => {
 
   it.each([
     ["invalid JSON", "{paused: yes}"],
+    [
+      "unknown fields (a JetStream ack echoed into the key)",
+      { stream: "FLEETHEAL_EVENTS", seq: 1 },
+    ],
+    ["an unknown nested field", { dryRun: false, backoff: { maxSecond: 5 } }],
     ["a wrong type", { paused: "yes" }],
     ["a value out of range", { budget: { restarts: 0 } }],
     [
@@ -129,6 +135,11 @@ describe("watchPolicy", () => {
     config.put(bad);
     await settle();
     expect(source.current()).toEqual(HealPolicy.parse({ dryRun: true }));
+    expect(source.state()).toMatchObject({
+      origin: "stored",
+      revision: 1,
+      invalid: { revision: 2, error: expect.any(String) },
+    });
     const last = lines.at(-1);
     expect(last).toMatchObject({
       level: 50,
@@ -162,20 +173,40 @@ describe("watchPolicy", () => {
     expect(source.current()).toEqual(DEFAULT_HEAL_POLICY);
   });
 
-  it("an invalid stored policy at start: the defaults, and an error", async () => {
+  // The attack: a broken policy at start must not undo the pause it replaced.
+  it("an invalid stored policy at start: paused, never the defaults, and an error", async () => {
     const config = new FakeConfig();
-    config.put({ paused: "yes" });
+    config.put({ paused: true, dryRun: true });
+    config.put({ stream: "FLEETHEAL_EVENTS", seq: 1 });
     const { log, lines } = capture();
     const source = await watchPolicy(config.asKV(), log);
-    expect(source.current()).toEqual(DEFAULT_HEAL_POLICY);
-    expect(lines.some((l) => l.level === 50 && /stored fleet policy is invalid/.test(l.msg))).toBe(
-      true,
-    );
+    expect(source.current()).toBe(PAUSED_FALLBACK_POLICY);
+    expect(source.state()).toMatchObject({ origin: "paused", invalid: { revision: 2 } });
+    const errors = () => lines.filter((l) => l.level === 50);
+    expect(errors()).toHaveLength(1);
+    expect(errors()[0]?.msg).toMatch(/invalid.*healing is PAUSED/);
+    // The watch replays the same bad revision: still paused, and not logged again.
     await settle();
-    expect(source.current()).toEqual(DEFAULT_HEAL_POLICY);
-    config.put({ paused: true });
+    expect(source.current()).toBe(PAUSED_FALLBACK_POLICY);
+    expect(errors()).toHaveLength(1);
+    config.put({ dryRun: true });
     await settle();
+    expect(source.current()).toEqual(HealPolicy.parse({ dryRun: true }));
+    expect(source.state()).toMatchObject({ origin: "stored", revision: 3 });
+    expect(source.state().invalid).toBeUndefined();
+    await source.stop();
+  });
+
+  it("a key deleted while the stored policy is invalid brings back the defaults", async () => {
+    const config = new FakeConfig();
+    config.put({ pause: true });
+    const { log } = capture();
+    const source = await watchPolicy(config.asKV(), log);
     expect(source.current().paused).toBe(true);
+    config.put("", "DEL");
+    await settle();
+    expect(source.current()).toEqual(DEFAULT_HEAL_POLICY);
+    expect(source.state()).toMatchObject({ origin: "defaults", revision: 0 });
     await source.stop();
   });
 

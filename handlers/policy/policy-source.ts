@@ -1,61 +1,52 @@
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "../../common/logger.js";
-import { DEFAULT_HEAL_POLICY, decode, HealPolicy, POLICY_KEY } from "../../contracts/index.js";
+import { type HealPolicy, POLICY_KEY } from "../../contracts/index.js";
+import {
+  initialPolicyState,
+  nextPolicyState,
+  type PolicyLog,
+  type PolicyState,
+  type PolicyTransition,
+} from "./policy-state.js";
 
 /** The fleet policy as currently stored, kept up to date by a KV watch. */
 export interface PolicySource {
+  /** The policy in force. */
   current(): HealPolicy;
+  /** The policy in force and where it comes from; a new object after every change. */
+  state(): PolicyState;
   stop(): Promise<void>;
 }
 
 /**
- * Watches the policy key. A stored policy that does not validate is logged and ignored: the last
- * good one (or the defaults) stays in force, so a typo in the policy never stops healing.
+ * Watches the policy key and decodes it strictly (see policy-state.ts for the rules): an
+ * invalid stored policy is logged as an error and the last valid one stays in force; with no
+ * valid one known at start, healing is paused. The handlers and the gateway both use this, so
+ * the gateway reports what the handlers hold.
  */
 export async function watchPolicy(config: KV, log: Logger): Promise<PolicySource> {
-  let policy = DEFAULT_HEAL_POLICY;
-  let revision = 0;
+  const take = (transition: PolicyTransition): PolicyState => {
+    if (transition.log) write(log, transition.log);
+    return transition.state;
+  };
   // Read once before returning, so that the stored policy is in force from the first message.
   const stored = await config.get(POLICY_KEY);
-  if (stored?.operation === "PUT") {
-    const decoded = decode(HealPolicy, stored.value);
-    if (decoded.ok) {
-      policy = decoded.value;
-      revision = stored.revision;
-      log.info({ revision }, "fleet policy loaded");
-    } else {
-      log.error(
-        { err: decoded.error.message },
-        "stored fleet policy is invalid; using the defaults",
-      );
-    }
-  }
+  let state = take(initialPolicyState(stored ?? undefined));
   const watch = await config.watch({ key: POLICY_KEY });
   const loop = (async () => {
-    for await (const entry of watch) {
-      if (entry.revision <= revision) continue;
-      if (entry.operation !== "PUT") {
-        policy = DEFAULT_HEAL_POLICY;
-        log.info("fleet policy removed; using the defaults");
-        continue;
-      }
-      const decoded = decode(HealPolicy, entry.value);
-      if (decoded.ok) {
-        policy = decoded.value;
-        log.info({ revision: entry.revision }, "fleet policy loaded");
-      } else {
-        log.error(
-          { revision: entry.revision, err: decoded.error.message },
-          "stored fleet policy is invalid; keeping the previous one",
-        );
-      }
-    }
+    for await (const entry of watch) state = take(nextPolicyState(state, entry));
   })();
   return {
-    current: () => policy,
+    current: () => state.policy,
+    state: () => state,
     async stop() {
       watch.stop();
       await loop;
     },
   };
+}
+
+function write(log: Logger, line: PolicyLog): void {
+  if (line.level === "error") log.error(line.fields, line.msg);
+  else log.info(line.fields, line.msg);
 }

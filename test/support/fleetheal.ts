@@ -83,3 +83,21 @@ export function gatewayUrl(gateway: ManagedProcess): string {
   if (typeof line?.url !== "string") throw new Error("gateway has not logged its URL");
   return line.url;
 }
+
+/**
+ * Starts a gateway on a free port of 127.0.0.1, with actions enabled by `adminToken`, and
+ * returns it with the URL it listens on.
+ */
+export async function startGatewayRole(
+  name: string,
+  env: Record<string, string>,
+  adminToken: string,
+): Promise<FleetProcess & { url: string }> {
+  const proc = await startRole("gateway", name, {
+    ...env,
+    FLEETHEAL_GATEWAY_PORT: "0",
+    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
+    FLEETHEAL_GATEWAY_ADMIN_TOKEN: adminToken,
+  });
+  return Object.assign(proc, { url: gatewayUrl(proc) });
+}

@@ -188,7 +188,7 @@ export async function startTestGateway(
   const now = () => clock;
   const view = options.view ?? new FleetView();
   const staleness = options.staleness ?? { staleAfterHeartbeats: 3, downAfterHeartbeats: 12 };
-  const health = new HealthCache(view, staleness);
+  const health = new HealthCache(view, staleness, options.policy);
   const metrics = new GatewayMetrics(health, now);
   const control = new FakeFleetControl();
   const events = new MemoryEventLog();
