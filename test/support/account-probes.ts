@@ -34,7 +34,7 @@ export async function refusedStreamPublish(nc: NatsConnection, subject: string):
     });
     return `stored as ${ack.stream} #${ack.seq}`;
   } catch (error) {
-    return describeError(error);
+    return error instanceof Error ? error.message : describeError(error);
   }
 }
 
