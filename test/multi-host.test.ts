@@ -678,7 +678,9 @@ describe("a fleet deployed as docs/DEPLOY.md describes, on one machine", () => {
 
     // docs/DEPLOY.md, "Adding a host": nats-auth with the new host, the include to every node,
     // `systemctl reload nats-server@nats-N` on each.
-    await runCli(["nats-auth", "--hosts", HOST, "--out", authDir]);
+    const listing = await runCli(["nats-auth", "--hosts", HOST, "--out", authDir]);
+    expect(listing).toMatch(new RegExp(`agent-${HOST}\\s+agent\\s+new`));
+    for (const host of HOSTS) expect(listing).toMatch(new RegExp(`agent-${host}\\s+agent\\s+kept`));
     const added = await filesOf(authDir);
     expect(changedFiles(before, added)).toEqual([
       `agent-${HOST}.env`,
