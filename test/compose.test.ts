@@ -1,8 +1,10 @@
 // The one-host production stack as an operator runs it: the real compose.yaml and infra/Dockerfile,
 // built and started with Debian's docker-compose (v1) against a private dockerd, with no .env.
-// The stack must come up healthy (every role's HEALTHCHECK included), serve /health on the
-// published port, heal an opted-in container beside it exactly once (Docker's own event stream
-// is the witness), and leave nothing behind after `down -v`.
+// Its init writes the NATS accounts and NKEYs with `fleetheal nats-auth`, and each service gets
+// only its own credentials. The stack must come up healthy (every role's HEALTHCHECK included),
+// refuse a NATS connection without credentials, serve /health on the published port, heal an
+// opted-in container beside it exactly once (Docker's own event stream is the witness), keep
+// every key on a second `up`, and leave nothing behind after `down -v`.
 //
 // No image can be pulled here, so the images that compose.yaml and the Dockerfile name by default
 // (node:20-bookworm-slim, nats:2.10-alpine) are made in the private engine from this machine's
@@ -17,6 +19,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ContainerDetail } from "../gateway/api-schemas.js";
 import { HealthReport } from "../gateway/health-report.js";
@@ -45,6 +48,29 @@ const HOST_ID = "compose-host";
 const BUILD_TIMEOUT_MS = 480_000;
 /** nats, agent, two handlers and the gateway. */
 const STACK = { nats: 1, agent: 1, handler: 2, gateway: 1 };
+/** The one-shot service that writes the credentials; it has exited once the stack runs. */
+const INIT = "init";
+/**
+ * What each service's credentials volume holds (name and mode of each file), and where the
+ * service mounts it (read-only): nats-auth's files for the host id, each role only its own.
+ */
+const CREDENTIALS = {
+  nats: { at: "/etc/nats/fleetheal", files: { "fleetheal-auth.conf": 600, "nats.conf": 644 } },
+  agent: {
+    at: "/etc/fleetheal/nats-auth",
+    files: { [`agent-${HOST_ID}.nk`]: 600, "agent.env": 644 },
+  },
+  handler: {
+    at: "/etc/fleetheal/nats-auth",
+    files: { "handler.env": 644, "handler.nk": 600, "handler.signing.nk": 600 },
+  },
+  gateway: {
+    at: "/etc/fleetheal/nats-auth",
+    files: { "gateway.env": 644, "gateway.nk": 600, "gateway.signing.nk": 600 },
+  },
+} as const;
+/** An NKEY seed, as nats-auth writes them: user (SU…) or operator (SO…). */
+const SEED = /\bS[UO][A-Z2-7]{56}\b/;
 
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
@@ -123,13 +149,16 @@ async function defaultImages(): Promise<{ node: string; nats: string; fleetheal:
   return { node, nats, fleetheal };
 }
 
-/** Runs a shell script in `image` (network none) and returns its output; throws unless exit 0. */
-async function runInImage(image: string, script: string): Promise<string> {
+/**
+ * Runs a shell script in `image` (network none, with `binds` mounted) and returns its output;
+ * throws unless exit 0.
+ */
+async function runInImage(image: string, script: string, binds: string[] = []): Promise<string> {
   const container = await engine.docker.createContainer({
     Image: image,
     Entrypoint: ["sh", "-c"],
     Cmd: [script],
-    HostConfig: { NetworkMode: "none" },
+    HostConfig: { NetworkMode: "none", Binds: binds },
   });
   try {
     await container.start();
@@ -151,6 +180,19 @@ async function runInImage(image: string, script: string): Promise<string> {
 
 async function stackContainers() {
   return engine.docker.listContainers({ all: true, filters: { label: [PROJECT_LABEL] } });
+}
+
+/** `name mode uid` of each file in one of the stack's volumes, and the contents of `cat`. */
+async function inVolume(volume: string, cat: readonly string[] = []): Promise<string> {
+  return runInImage(
+    images.fleetheal,
+    [
+      "cd /v",
+      "for f in *; do stat -c '%n %a %u' \"$f\"; done",
+      ...cat.map((f) => `cat '${f}'`),
+    ].join("; "),
+    [`${PROJECT}_${volume}:/v:ro`],
+  );
 }
 
 async function getHealth(): Promise<HealthReport> {
@@ -300,15 +342,52 @@ describe("compose.yaml with docker-compose v1", () => {
       const service = c.Labels["com.docker.compose.service"] ?? "?";
       byService[service] = (byService[service] ?? 0) + 1;
     }
-    expect(byService).toEqual(STACK);
-    // Non-root roles; the agent reaches the socket through its group only.
+    expect(byService).toEqual({ ...STACK, [INIT]: 1 });
+    // Non-root roles; the agent reaches the socket through its group only. Each service mounts
+    // its own credentials, read-only.
     for (const c of containers) {
       const info = await engine.docker.getContainer(c.Id).inspect();
-      const service = c.Labels["com.docker.compose.service"];
+      const service = c.Labels["com.docker.compose.service"] as string;
+      if (service === INIT) {
+        expect(info.State.ExitCode, "init's exit code").toBe(0);
+        continue;
+      }
+      const credentials = CREDENTIALS[service as keyof typeof CREDENTIALS];
+      expect(
+        info.Mounts.filter((m) => m.Name?.startsWith(`${PROJECT}_auth`)).map((m) => ({
+          volume: m.Name,
+          at: m.Destination,
+          rw: m.RW,
+        })),
+        service,
+      ).toEqual([{ volume: `${PROJECT}_auth-${service}`, at: credentials.at, rw: false }]);
       if (service === "nats") continue;
       expect(info.Config.User, service).toBe("1000:1000");
       if (service === "agent") expect(info.HostConfig.GroupAdd).toEqual([composeEnv.DOCKER_GID]);
     }
+    // Each volume holds exactly its service's files, for uid 1000 only; the accounts include
+    // names public keys and holds no seed.
+    for (const [service, credentials] of Object.entries(CREDENTIALS)) {
+      const listing = await inVolume(`auth-${service}`);
+      expect(listing.trim().split("\n").sort(), service).toEqual(
+        Object.entries(credentials.files)
+          .map(([file, mode]) => `${file} ${mode} 1000`)
+          .sort(),
+      );
+    }
+    const include = await inVolume("auth-nats", ["fleetheal-auth.conf", "nats.conf"]);
+    expect(include).toMatch(/"HOST_compose-host"/);
+    expect(include).toMatch(/include \.\/fleetheal-auth\.conf/);
+    expect(include).not.toMatch(SEED);
+
+    // NATS itself: no connection without one of the NKEYs (its port is not published, so this
+    // goes to its address on the compose network).
+    const nats = containers.find((c) => c.Labels["com.docker.compose.service"] === "nats");
+    const natsInfo = await engine.docker.getContainer(nats?.Id as string).inspect();
+    const address = Object.values(natsInfo.NetworkSettings.Networks)[0]?.IPAddress;
+    await expect(
+      connect({ servers: `${address}:4222`, maxReconnectAttempts: 0, timeout: 5_000 }),
+    ).rejects.toThrow(/authorization/i);
 
     const report = await timed("/health answers", () =>
       waitFor(
@@ -351,6 +430,8 @@ describe("compose.yaml with docker-compose v1", () => {
     // Every container (the stack's five, their own HEALTHCHECKs included, and the app) healthy
     // in the gateway's view: the first healthcheck of a fleetheal role runs 30 s after its start.
     const total = Object.values(STACK).reduce((a, b) => a + b, 0) + 1;
+    // And init, which has exited (no healthcheck: `none`).
+    const all = total + 1;
     const healthy = await timed("all healthy in /health", () =>
       waitFor(
         async () => {
@@ -385,7 +466,7 @@ describe("compose.yaml with docker-compose v1", () => {
         status: "up",
         lastSeen: expect.any(String),
         docker: "up",
-        containers: { total, healthy: total, unhealthy: 0, starting: 0, none: 0 },
+        containers: { total: all, healthy: total, unhealthy: 0, starting: 0, none: 1 },
         quarantined: 0,
       },
     ]);
@@ -428,6 +509,40 @@ describe("compose.yaml with docker-compose v1", () => {
     });
     timings.push(`${incidents()} incident(s), ${restarts()} restart(s)`);
     await engine.docker.getContainer(app.id).remove({ force: true });
+    // The agent keeps its restart baseline in its data volume (FLEETHEAL_DATA_DIR).
+    expect(await inVolume("agent-data")).toContain(`agent-${HOST_ID}.snapshot.json 600 1000`);
+  }, 240_000);
+
+  it("keeps every key on a second up, and recreates no service", async () => {
+    const read = async () =>
+      Promise.all(
+        Object.entries(CREDENTIALS).map(([service, { files }]) =>
+          inVolume(`auth-${service}`, Object.keys(files)),
+        ),
+      );
+    const running = async () =>
+      (await stackContainers())
+        .filter((c) => c.State === "running")
+        .map((c) => c.Id)
+        .sort();
+    const initState = async () => {
+      const init = (await stackContainers()).find(
+        (c) => c.Labels["com.docker.compose.service"] === INIT,
+      );
+      return (await engine.docker.getContainer(init?.Id as string).inspect()).State;
+    };
+    const [keys, ids, first] = [await read(), await running(), await initState()];
+    await timed("second up", () => compose(["up", "-d", "--no-build"], 180_000));
+    // init ran nats-auth again, which kept every key.
+    const second = await initState();
+    expect(second.StartedAt > first.StartedAt, "init ran again").toBe(true);
+    expect(second.ExitCode).toBe(0);
+    expect(await read()).toEqual(keys);
+    expect(await running()).toEqual(ids);
+    await waitFor(
+      async () => (await getHealth()).hosts.some((h) => h.id === HOST_ID && h.status === "up"),
+      { timeoutMs: 30_000, intervalMs: 250, message: `/health lost ${HOST_ID} after a second up` },
+    );
   }, 240_000);
 
   it("down -v removes every container, the network, the volume and the published port", async () => {

@@ -1,15 +1,23 @@
-// A 3-node NATS cluster on loopback, with fleetheal's stream and KV buckets replicated 3 times
-// (FLEETHEAL_JS_REPLICAS=3, created by the roles themselves). An agent and a heal handler are
-// given all three URLs. One node dies (the events stream's leader): healing goes on. A second
-// node dies: there is no quorum, so nothing can be stored or decided, and an incident waits.
-// Both nodes come back: the waiting incident is healed, once. Docker's own events are the
-// witness of restarts and of the transitions that must all be stored once.
+// A 3-node NATS cluster on loopback, run from infra/nats/ with the accounts that `fleetheal
+// nats-auth` writes, with fleetheal's stream and KV buckets replicated 3 times
+// (FLEETHEAL_JS_REPLICAS=3, created by the handler, which also creates READER's mirrors). An
+// agent and a heal handler run as their own NKEY users, with the env files nats-auth wrote, and
+// are given all three URLs. One node dies (one that leads neither the events stream nor the
+// heal consumer): healing goes on. A second node dies (the consumer's leader): there is no
+// quorum, so nothing can be stored or decided, and an incident waits. Both nodes come back: the waiting incident is healed, once, and READER's mirror has
+// followed the events stream through the leader changes. Docker's own events are the witness of
+// restarts and of the transitions that must all be stored once.
 
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AUTH_FILE, envFile, writeFleetCredentials } from "../common/fleet-credentials.js";
+import { agentUser } from "../common/nats-permissions.js";
 import { ContainerEvent, EVENTS_STREAM, HOSTS_BUCKET, LEDGER_BUCKET } from "../contracts/index.js";
+import { mirrorView } from "./support/account-probes.js";
 import {
   type DockerEventRecorder,
   forwardedEventId,
@@ -19,8 +27,10 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { connectWithEnv, readEnvFile } from "./support/fleet.js";
 import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsClusterHandle, startNatsCluster } from "./support/nats-cluster.js";
+import type { NatsClusterHandle } from "./support/nats-cluster.js";
+import { startFleetNatsCluster } from "./support/nats-topology.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
@@ -41,33 +51,47 @@ const roles: FleetProcess[] = [];
 let cluster: NatsClusterHandle;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
+/** The handler's user: it may read every stream and consumer of FLEET. */
 let client: NatsConnection;
+/** The reader's user, in READER, where the mirrors are. */
+let reader: NatsConnection;
 
 beforeAll(async () => {
-  cluster = await startNatsCluster(3);
+  const dir = await mkdtemp(path.join(os.tmpdir(), "fleetheal-fault-cluster-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const credentials = writeFleetCredentials(path.join(dir, "auth"), { addHosts: [HOST] });
+  const userEnv = (user: string) => readEnvFile(envFile(credentials.dir, user));
+  cluster = await startFleetNatsCluster(path.join(credentials.dir, AUTH_FILE));
   cleanups.push(async () => cluster[Symbol.asyncDispose]());
   engine = await startDockerEngine("fcl");
   cleanups.push(async () => engine[Symbol.asyncDispose]());
   recorder = await recordDockerEvents(engine);
   cleanups.push(async () => recorder.close());
-  client = await connect({
-    servers: cluster.nodes.map((n) => n.url),
+  const servers = cluster.nodes.map((n) => n.url);
+  const reconnecting = { maxReconnectAttempts: -1, reconnectTimeWait: 250 };
+  client = await connectWithEnv(servers, await userEnv("handler"), {
     name: "fault-cluster-test",
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
+    ...reconnecting,
   });
   cleanups.push(() => client.close());
+  reader = await connectWithEnv(servers, await userEnv("reader"), {
+    name: "fault-cluster-reader",
+    ...reconnecting,
+  });
+  cleanups.push(() => reader.close());
   cleanups.push(async () => {
     await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
   });
   const env = { FLEETHEAL_NATS_URL: cluster.urls, FLEETHEAL_JS_REPLICAS: "3" };
-  // The handler starts first and creates the stream and the buckets, with 3 replicas.
-  roles.push(await startRole("handler", "handler-1", env));
+  // The handler starts first and creates the stream, the buckets and the mirrors, with 3 replicas.
+  roles.push(await startRole("handler", "handler-1", { ...env, ...(await userEnv("handler")) }));
+  const dataDir = path.join(dir, "agent-data");
   roles.push(
     await startRole("agent", `agent-${HOST}`, {
       ...env,
-      FLEETHEAL_HOST_ID: HOST,
+      ...(await userEnv(agentUser(HOST))),
       DOCKER_HOST: engine.dockerHost,
+      FLEETHEAL_DATA_DIR: dataDir,
       FLEETHEAL_HEARTBEAT_MS: "500",
     }),
   );
@@ -217,6 +241,25 @@ describe("a 3-node NATS cluster with replicated streams and KV", () => {
       [...counts].filter(([, n]) => n > 1),
       "events stored twice",
     ).toEqual([]);
+
+    // The readers' mirror, kept by the server through the imported FLEET API, followed the
+    // events stream through both leader changes and has all of it.
+    const events = (await jsm.streams.info(EVENTS_STREAM)).state;
+    let mirrored: Awaited<ReturnType<typeof mirrorView>> | undefined;
+    await waitFor(
+      async () => {
+        mirrored = await mirrorView(reader, EVENTS_STREAM);
+        return mirrored.lastSeq >= events.last_seq && mirrored.messages >= events.messages;
+      },
+      {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        message: () =>
+          `READER's mirror never caught up with ${JSON.stringify(events)}: ${JSON.stringify(mirrored)}\n` +
+          "(see the nodes' logs)",
+      },
+    );
+    expect(mirrored?.replicas, "replicas of READER's mirror").toBe(3);
 
     // Nothing is left to decide, so no second restart is still to come.
     let last = "";

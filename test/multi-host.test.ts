@@ -25,6 +25,7 @@ import {
   copyFile,
   mkdir,
   mkdtemp,
+  readdir,
   readFile,
   rm,
   symlink,
@@ -34,12 +35,17 @@ import os from "node:os";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUTH_FILE, natsAuthCommand } from "../cli/nats-auth.js";
-import { FLEET_STREAMS } from "../common/nats-permissions.js";
-import { EVENTS_STREAM } from "../contracts/index.js";
+import { FLEET_STREAMS, READER_MIRRORS } from "../common/nats-permissions.js";
+import { commandSubject, EVENTS_STREAM } from "../contracts/index.js";
 import { HealthReport } from "../gateway/health-report.js";
+import {
+  commandedSnapshot,
+  mirrorView,
+  refusedStreamPublish,
+  storedSnapshotHost,
+} from "./support/account-probes.js";
 import { findExecutable, run } from "./support/children.js";
 import {
   type DockerEventRecorder,
@@ -49,6 +55,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
+import { connectWithEnv } from "./support/fleet.js";
 import { CLI, type FleetProcess, gatewayUrl, REPO, startRole } from "./support/fleetheal.js";
 import type { NatsClusterHandle } from "./support/nats-cluster.js";
 import {
@@ -61,10 +68,13 @@ import {
   INFRA_SYSTEMD,
   INSTALL_CLI,
   INSTALL_DIR,
+  installAuthInclude,
   NATS_CONF,
+  NATS_UNIT,
   nodeEnvFile,
   parseEnvFile,
   parseUnit,
+  reloadNatsNode,
   startFleetNatsCluster,
   substituteEnv,
   unitCommand,
@@ -79,7 +89,6 @@ const FLEETHEAL_UNITS = {
   "fleetheal-handler@.service": "handler",
   "fleetheal-gateway.service": "gateway",
 } as const;
-const NATS_UNIT = "nats-server@.service";
 /** How long a role may take to stop by itself on SIGTERM (runUntilSignal's default). */
 const ROLE_STOP_DEADLINE_S = 20;
 
@@ -117,8 +126,17 @@ describe("the deploy files in infra/", () => {
         expect(one("SupplementaryGroups")).toBe("docker");
         expect(all("Unit", "Wants")).toContain("docker.service");
         expect(all("Unit", "After")).toContain("docker.service");
+        // Its restart baseline lives in a directory systemd makes writable for it, and nowhere
+        // else: ProtectSystem=strict stays.
+        expect(one("StateDirectory")).toBe("fleetheal");
+        expect(one("StateDirectoryMode")).toBe("0700");
+        expect(unitValues(unit, "Service", "Environment")).toContain(
+          "FLEETHEAL_DATA_DIR=/var/lib/fleetheal",
+        );
+        expect(unitValues(unit, "Service", "ReadWritePaths")).toEqual([]);
       } else {
         expect(unitValues(unit, "Service", "SupplementaryGroups"), name).toEqual([]);
+        expect(unitValues(unit, "Service", "StateDirectory"), name).toEqual([]);
       }
     }
 
@@ -129,6 +147,11 @@ describe("the deploy files in infra/", () => {
     );
     expect(unitValue(nats, "Service", "EnvironmentFile")).toBe(`${CONFIG_DIR}/nats/%i.env`);
     expect(unitValue(nats, "Service", "User")).toBe("nats");
+    // Two reloads: on nats-server 2.9.10 an account that a reload adds gets its service imports
+    // only on the next reload (the test of adding a host below runs these very commands).
+    expect(
+      unitValues(nats, "Service", "ExecReload").filter((c) => c === "/bin/kill -s HUP $MAINPID"),
+    ).toHaveLength(2);
     // The instance name is the node's file name and its server name: nats-server@nats-2 loads
     // nats-2.env, which names the server nats-2.
     for (const i of [0, 1, 2]) {
@@ -250,7 +273,11 @@ const HEAL_TIMEOUT_MS = 60_000;
 const NODE_DOWN_TIMEOUT_MS = 75_000;
 
 const cleanups: (() => Promise<void>)[] = [];
+/** Every role started from a unit. */
+const roles: FleetProcess[] = [];
 let root: string;
+/** The credentials `fleetheal nats-auth` wrote, "on the admin's machine". */
+let authDir: string;
 let cluster: NatsClusterHandle;
 let gateway: FleetProcess;
 let client: NatsConnection;
@@ -261,10 +288,11 @@ const healTarget = new Map<string, string>();
 const bystanders = new Map<string, string[]>();
 const startedAt = Date.now();
 
-/** /etc/fleetheal of `host` in the test dir, and /opt/fleetheal as this checkout. */
+/** /etc/fleetheal and /var/lib of `host` in the test dir, and /opt/fleetheal as this checkout. */
 function mapPath(host: string) {
   return (p: string): string => {
     if (p === CONFIG_DIR || p.startsWith(`${CONFIG_DIR}/`)) return path.join(root, host, p);
+    if (p.startsWith("/var/lib/")) return path.join(root, host, p);
     if (p.startsWith(`${INSTALL_DIR}/`)) return path.join(REPO, p.slice(INSTALL_DIR.length + 1));
     return p;
   };
@@ -274,6 +302,20 @@ function mapPath(host: string) {
 async function generatedEnv(authDir: string, user: string): Promise<Record<string, string>> {
   const file = path.join(authDir, `${user}.env`);
   return parseEnvFile(await readFile(file, "utf8"), file);
+}
+
+/** Every file of `dir` with its content. */
+async function filesOf(dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const name of await readdir(dir))
+    files.set(name, await readFile(path.join(dir, name), "utf8"));
+  return files;
+}
+
+/** The names of the files that differ between two {@link filesOf}, sorted. */
+function changedFiles(a: Map<string, string>, b: Map<string, string>): string[] {
+  const names = new Set([...a.keys(), ...b.keys()]);
+  return [...names].filter((n) => a.get(n) !== b.get(n)).sort();
 }
 
 function runCli(args: string[]): Promise<string> {
@@ -293,9 +335,15 @@ async function startUnit(
   opts: { instance?: string; extra?: Record<string, string> } = {},
 ): Promise<FleetProcess> {
   const command = await unitCommand(unit, { instance: opts.instance, mapPath: mapPath(host) });
+  // What systemd does for StateDirectory= before it starts the unit.
+  for (const dir of command.stateDirectories) {
+    await mkdir(dir.path, { recursive: true, mode: dir.mode });
+    await chmod(dir.path, dir.mode);
+  }
   const role = command.role as (typeof FLEETHEAL_UNITS)[typeof unit];
   const proc = await startRole(role, name, { ...command.env, ...opts.extra });
   cleanups.push(async () => proc[Symbol.asyncDispose]());
+  roles.push(proc);
   return proc;
 }
 
@@ -362,7 +410,7 @@ describe("a fleet deployed as docs/DEPLOY.md describes, on one machine", () => {
 
     // Credentials: generated once, "on the admin's machine", then present at the same path on
     // every host (here: one filesystem, so each host's /etc/fleetheal/nats-auth links to it).
-    const authDir = path.join(root, "admin", CONFIG_DIR, "nats-auth");
+    authDir = path.join(root, "admin", CONFIG_DIR, "nats-auth");
     await runCli(["nats-auth", "--hosts", HOSTS.join(","), "--out", authDir]);
 
     // NATS and the Docker engines are independent: start them together, and tear down whichever
@@ -434,16 +482,11 @@ describe("a fleet deployed as docs/DEPLOY.md describes, on one machine", () => {
     gateway = gw as FleetProcess;
 
     // The test's own eyes on NATS: the handler's user (it may read every stream and consumer).
-    const handler = await generatedEnv(authDir, "handler");
-    client = await connect({
-      servers: cluster.nodes.map((n) => n.url),
-      name: "test-as-handler",
-      user: handler.FLEETHEAL_NATS_USER,
-      pass: (await readFile(handler.FLEETHEAL_NATS_PASSWORD_FILE as string, "utf8")).trim(),
-      inboxPrefix: handler.FLEETHEAL_NATS_INBOX_PREFIX,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-    });
+    client = await connectWithEnv(
+      cluster.nodes.map((n) => n.url),
+      await generatedEnv(authDir, "handler"),
+      { name: "test-as-handler", maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+    );
     cleanups.push(() => client.close());
 
     // Host N runs N containers: its heal target and N-1 healthy ones without the label, so
@@ -542,6 +585,167 @@ describe("a fleet deployed as docs/DEPLOY.md describes, on one machine", () => {
     expect(report.status).toBe("healthy");
     expect(report.totals.containers.total).toBe(6);
     expect(report.totals.containers.unhealthy).toBe(0);
+  });
+
+  it("serves every account from every NATS node: imports, commands and mirrors cross routes", async () => {
+    // An account's imports are resolved on the node a client is connected to, and the stream,
+    // mirror or agent that answers may be on another: so each user talks to each node in turn.
+    const jsm = await jetstreamManager(client);
+    const fleetSeq = new Map<string, number>();
+    for (const stream of READER_MIRRORS) {
+      fleetSeq.set(stream, (await jsm.streams.info(stream)).state.last_seq);
+    }
+    const got: Record<string, unknown> = {};
+    const want: Record<string, unknown> = {};
+    const refused = expect.stringMatching(/^wrong last sequence/);
+    for (const node of cluster.nodes) {
+      const on = async (user: string) =>
+        connectWithEnv(node.url, await generatedEnv(authDir, user), {
+          name: `probe-${user}@${node.name}`,
+          maxReconnectAttempts: 0,
+        });
+      // Each agent's own events and KV key, through its account's service imports into FLEET.
+      for (const host of HOSTS) {
+        const nc = await on(`agent-${host}`);
+        try {
+          for (const subject of [
+            `fleetheal.v1.evt.${host}.probe.probe`,
+            `$KV.fleetheal_hosts.${host}`,
+          ]) {
+            got[`${node.name}: agent-${host} publishes ${subject}`] = await refusedStreamPublish(
+              nc,
+              subject,
+            );
+            want[`${node.name}: agent-${host} publishes ${subject}`] = refused;
+          }
+        } finally {
+          await nc.close();
+        }
+      }
+      // Commands from FLEET to each host's account, wherever that agent is connected.
+      const handler = await on("handler");
+      try {
+        for (const host of HOSTS) {
+          got[`${node.name}: handler commands ${host}`] = await commandedSnapshot(handler, host);
+          want[`${node.name}: handler commands ${host}`] = host;
+        }
+      } finally {
+        await handler.close();
+      }
+      // READER's mirrors, kept by the server from FLEET's streams through the imported API.
+      const reader = await on("reader");
+      try {
+        for (const stream of READER_MIRRORS) {
+          const view = await waitFor(
+            async () => {
+              const v = await mirrorView(reader, stream);
+              return v.lastSeq >= (fleetSeq.get(stream) ?? 0) && v.currentCopies === 3
+                ? v
+                : undefined;
+            },
+            {
+              timeoutMs: 30_000,
+              intervalMs: 250,
+              message: `${node.name}: READER's ${stream} never caught up`,
+            },
+          );
+          got[`${node.name}: reader's ${stream} replicas`] = view.replicas;
+          want[`${node.name}: reader's ${stream} replicas`] = 3;
+        }
+        for (const host of HOSTS) {
+          got[`${node.name}: reader reads ${host}'s snapshot`] = await storedSnapshotHost(
+            reader,
+            host,
+          );
+          want[`${node.name}: reader reads ${host}'s snapshot`] = host;
+        }
+      } finally {
+        await reader.close();
+      }
+    }
+    expect(got).toEqual(want);
+  });
+
+  it("adds a host with nats-auth and a reload of each node, touching no other host, and removes it", async () => {
+    const HOST = "host-4";
+    const before = await filesOf(authDir);
+    const disconnects = () =>
+      roles.reduce(
+        (n, r) => n + r.json.filter((l) => l.msg === "disconnected from NATS").length,
+        0,
+      );
+    const disconnectsBefore = disconnects();
+
+    // docs/DEPLOY.md, "Adding a host": nats-auth with the new host, the include to every node,
+    // `systemctl reload nats-server@nats-N` on each.
+    const listing = await runCli(["nats-auth", "--hosts", HOST, "--out", authDir]);
+    expect(listing).toMatch(new RegExp(`agent-${HOST}\\s+agent\\s+new`));
+    for (const host of HOSTS) expect(listing).toMatch(new RegExp(`agent-${host}\\s+agent\\s+kept`));
+    const added = await filesOf(authDir);
+    expect(changedFiles(before, added)).toEqual([
+      `agent-${HOST}.env`,
+      `agent-${HOST}.nk`,
+      AUTH_FILE,
+      "fleetheal-auth.json",
+    ]);
+    await installAuthInclude(cluster, path.join(authDir, AUTH_FILE));
+    for (const i of cluster.nodes.keys()) await reloadNatsNode(cluster, i);
+
+    const env4 = await generatedEnv(authDir, `agent-${HOST}`);
+    // The new host's agent, as a responder to its command subjects on the last node.
+    const agent4 = await connectWithEnv(cluster.nodes[2]?.url as string, env4, {
+      name: `agent-${HOST}`,
+      maxReconnectAttempts: 0,
+    });
+    const agent4Closed = agent4.closed();
+    agent4.subscribe(commandSubject(HOST, "snapshot").replace(/snapshot$/, "*"), {
+      callback: (_err, msg) => {
+        msg.respond("pong");
+      },
+    });
+    await agent4.flush();
+    for (const node of cluster.nodes) {
+      const nc = await connectWithEnv(node.url, env4, { maxReconnectAttempts: 0 });
+      try {
+        for (const subject of [
+          `fleetheal.v1.evt.${HOST}.probe.probe`,
+          `$KV.fleetheal_hosts.${HOST}`,
+        ]) {
+          // "jetstream is not enabled" (no responders) here: the new account has no service
+          // imports, which on 2.9.10 takes the second reload of nats-server@.service.
+          expect(await refusedStreamPublish(nc, subject), `${node.name}: ${subject}`).toMatch(
+            /^wrong last sequence/,
+          );
+        }
+      } finally {
+        await nc.close();
+      }
+      const handler = await connectWithEnv(node.url, await generatedEnv(authDir, "handler"), {
+        maxReconnectAttempts: 0,
+      });
+      try {
+        const reply = await handler.request(commandSubject(HOST, "snapshot"), "{}", {
+          timeout: 10_000,
+        });
+        expect(reply.string(), `${node.name}: a command to ${HOST}`).toBe("pong");
+      } finally {
+        await handler.close();
+      }
+    }
+    // No role lost its connection, and the fleet still heals and reports the three hosts.
+    expect(disconnects()).toBe(disconnectsBefore);
+    await waitForFleetHealth(
+      { "host-1": 1, "host-2": 2, "host-3": 3 },
+      `after adding ${HOST}, /health did not show the three hosts up`,
+    );
+
+    // Removing it: the others' files stay as they were, its connection is closed.
+    await runCli(["nats-auth", "--remove", HOST, "--out", authDir]);
+    expect(changedFiles(before, await filesOf(authDir))).toEqual([]);
+    await installAuthInclude(cluster, path.join(authDir, AUTH_FILE));
+    for (const i of cluster.nodes.keys()) await reloadNatsNode(cluster, i);
+    expect(String(await agent4Closed)).toMatch(/authorization/i);
+    expect(disconnects()).toBe(disconnectsBefore);
   });
 
   it("keeps healing, once per incident, with one NATS node stopped", async () => {

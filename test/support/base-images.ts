@@ -1,8 +1,9 @@
 // Base images for building and running the compose stack on engines that cannot pull. Each one is
 // a rootfs made from this machine's own binaries (node and npm, nats-server) plus the shared
-// libraries `ldd` lists for them and the static busybox (a shell for the Dockerfile's RUN steps,
-// `env` for npm's shebang, `wget` for the NATS healthcheck), imported with `docker import` under
-// the name the Dockerfile's FROM or compose.yaml expects (rootfs.ts).
+// libraries `ldd` lists for them and the static busybox (a shell and file utilities for the
+// Dockerfile's RUN steps and compose's init, `env` for npm's shebang, `wget` for the NATS
+// healthcheck), imported with `docker import` under the name the Dockerfile's FROM or
+// compose.yaml expects (rootfs.ts).
 
 import { createHash } from "node:crypto";
 import { chmod, copyFile, cp, mkdir, realpath, stat, symlink, writeFile } from "node:fs/promises";
@@ -126,8 +127,20 @@ async function buildRootfs(recipe: BaseImageRecipe): Promise<string> {
 }
 
 async function populate(dir: string, recipe: BaseImageRecipe, busybox: string): Promise<void> {
-  // `env` for `#!/usr/bin/env` scripts (npm), `wget` for the NATS healthcheck.
-  await installBusybox(dir, busybox, ["sh", "env", "wget"]);
+  // `env` for `#!/usr/bin/env` scripts (npm), `wget` for the NATS healthcheck, and the file
+  // utilities that the Dockerfile's RUN steps and compose's init use, as the official images
+  // have them.
+  await installBusybox(dir, busybox, [
+    "sh",
+    "env",
+    "wget",
+    "mkdir",
+    "chown",
+    "chmod",
+    "cp",
+    "mv",
+    "rm",
+  ]);
   await mkdir(path.join(dir, "usr", "bin"), { recursive: true });
   await symlink("/bin/busybox", path.join(dir, "usr", "bin", "env"));
   const libraries = new Set<string>();

@@ -6,7 +6,7 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { nkeyAuthenticator } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import {
@@ -28,6 +28,26 @@ export async function readEnvFile(file: string): Promise<Record<string, string>>
     if (m) env[m[1] as string] = m[2] as string;
   }
   return env;
+}
+
+/**
+ * A raw NATS connection as the user of an env file that nats-auth wrote: its NKEY seed
+ * (FLEETHEAL_NATS_NKEY_FILE) and its inbox prefix (FLEETHEAL_NATS_INBOX_PREFIX).
+ */
+export async function connectWithEnv(
+  servers: string | string[],
+  env: Readonly<Record<string, string>>,
+  opts: Omit<ConnectionOptions, "servers" | "authenticator" | "inboxPrefix"> = {},
+): Promise<NatsConnection> {
+  const seedFile = env.FLEETHEAL_NATS_NKEY_FILE;
+  if (seedFile === undefined) throw new Error("the env file sets no FLEETHEAL_NATS_NKEY_FILE");
+  const seed = (await readFile(seedFile, "utf8")).trim();
+  return connect({
+    ...opts,
+    servers,
+    authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+    ...(env.FLEETHEAL_NATS_INBOX_PREFIX ? { inboxPrefix: env.FLEETHEAL_NATS_INBOX_PREFIX } : {}),
+  });
 }
 
 /** A nats-server with the fleet's accounts, and ways to act as each of its users. */
@@ -65,14 +85,7 @@ export async function startAccountsNats(hosts: string[]): Promise<AccountsNats> 
       configFile,
       env,
       async connect(user, name = `test-as-${user}`) {
-        const e = await env(user);
-        const seed = (await readFile(e.FLEETHEAL_NATS_NKEY_FILE as string, "utf8")).trim();
-        const nc = await connect({
-          servers: started.url,
-          name,
-          authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
-          inboxPrefix: e.FLEETHEAL_NATS_INBOX_PREFIX as string,
-        });
+        const nc = await connectWithEnv(started.url, await env(user), { name });
         connections.push(nc);
         return nc;
       },

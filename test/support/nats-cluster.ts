@@ -28,8 +28,12 @@ export interface ClusterNode {
   readonly clusterPort: number;
   readonly monitorUrl: string;
   readonly storeDir: string;
+  /** The configuration file it runs (`nats-server -c`). */
+  readonly configFile: string;
   readonly logFile: string;
   readonly running: boolean;
+  /** Its process id while it runs (what systemd's `$MAINPID` would be). */
+  readonly pid: number | undefined;
 }
 
 export interface NatsClusterHandle extends AsyncDisposable {
@@ -227,9 +231,15 @@ export async function startNatsCluster(
       clusterPort: s.clusterPort,
       monitorUrl: `http://127.0.0.1:${s.monitorPort}`,
       storeDir: s.storeDir,
+      get configFile() {
+        return s.configFile;
+      },
       logFile: s.logFile,
       get running() {
         return s.child !== undefined && !hasExited(s.child);
+      },
+      get pid() {
+        return s.child !== undefined && !hasExited(s.child) ? s.child.pid : undefined;
       },
     })),
     urls: states.map((s) => `nats://127.0.0.1:${s.port}`).join(","),

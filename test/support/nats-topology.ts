@@ -13,6 +13,7 @@ import {
   type NatsClusterHandle,
   startNatsCluster,
 } from "./nats-cluster.js";
+import { waitFor } from "./wait.js";
 
 export const INFRA_NATS = path.join(REPO, "infra", "nats");
 export const INFRA_SYSTEMD = path.join(REPO, "infra", "systemd");
@@ -25,6 +26,8 @@ export const INSTALL_DIR = "/opt/fleetheal";
 export const INSTALL_CLI = `${INSTALL_DIR}/bin/fleetheal.js`;
 /** Where docs/DEPLOY.md keeps configuration. */
 export const CONFIG_DIR = "/etc/fleetheal";
+/** The unit every NATS node runs, as `nats-server@nats-N`. */
+export const NATS_UNIT = "nats-server@.service";
 
 // ---------------------------------------------------------------------------------------------
 // Environment files, read the way systemd's EnvironmentFile= reads them.
@@ -245,14 +248,17 @@ export function unitValue(unit: UnitFile, section: string, key: string): string 
 export interface UnitCommand {
   /** The fleetheal command the unit runs: agent, handler or gateway. */
   role: string;
-  /** Its environment: the unit's EnvironmentFile= files read in order (later ones win). */
+  /** Its environment: Environment= settings, then the EnvironmentFile= files in order. */
   env: Record<string, string>;
+  /** What StateDirectory= asks systemd to create before the start, each through `mapPath`. */
+  stateDirectories: { path: string; mode: number }[];
 }
 
 /**
  * What a fleetheal unit of infra/systemd/ runs, resolved on this machine: `%i` becomes
- * `instance`, and each absolute path goes through `mapPath` (for example /etc/fleetheal to a
- * host's directory in a test). ExecStart must be `node /opt/fleetheal/bin/fleetheal.js <role>`.
+ * `instance`, and each absolute path (environment files, Environment= values, state
+ * directories) goes through `mapPath` (for example /etc/fleetheal to a host's directory in a
+ * test). ExecStart must be `node /opt/fleetheal/bin/fleetheal.js <role>`.
  */
 export async function unitCommand(
   unitName: string,
@@ -268,7 +274,9 @@ export async function unitCommand(
   const env: Record<string, string> = {};
   // systemd applies Environment= first and lets the files override it.
   for (const assignment of unitValues(unit, "Service", "Environment")) {
-    Object.assign(env, parseEnvFile(expand(assignment), file));
+    for (const [key, value] of Object.entries(parseEnvFile(expand(assignment), file))) {
+      env[key] = value.startsWith("/") ? opts.mapPath(value) : value;
+    }
   }
   for (const raw of unitValues(unit, "Service", "EnvironmentFile")) {
     // A leading "-" makes the file optional in systemd; none of the shipped units uses it, and
@@ -276,5 +284,61 @@ export async function unitCommand(
     const envFile = opts.mapPath(expand(raw));
     Object.assign(env, parseEnvFile(await readFile(envFile, "utf8"), envFile));
   }
-  return { role: exec[2] as string, env };
+  // systemd's default StateDirectoryMode is 0755.
+  const modes = unitValues(unit, "Service", "StateDirectoryMode");
+  const mode = Number.parseInt(modes.at(-1) ?? "0755", 8);
+  const stateDirectories = unitValues(unit, "Service", "StateDirectory")
+    .flatMap((v) => expand(v).split(/\s+/))
+    .map((name) => ({ path: opts.mapPath(`/var/lib/${name}`), mode }));
+  return { role: exec[2] as string, env, stateDirectories };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changing the users of a running cluster, as docs/DEPLOY.md does
+
+/** Copies a new accounts include next to every node's nats-server.conf, as an operator would. */
+export async function installAuthInclude(
+  cluster: NatsClusterHandle,
+  authInclude: string,
+): Promise<void> {
+  for (const node of cluster.nodes) {
+    await copyFile(authInclude, path.join(path.dirname(node.configFile), AUTH_INCLUDE));
+  }
+}
+
+const RELOADED = "Reloaded server configuration";
+
+/**
+ * `systemctl reload nats-server@<node>`: runs the ExecReload= commands of nats-server@.service
+ * with `$MAINPID` set to the node's process, then waits until the node has logged one finished
+ * reload for each SIGHUP those commands sent.
+ */
+export async function reloadNatsNode(cluster: NatsClusterHandle, index: number): Promise<void> {
+  const node = cluster.nodes[index];
+  if (!node?.pid) throw new Error(`cluster node ${index} is not running`);
+  const file = path.join(INFRA_SYSTEMD, NATS_UNIT);
+  const commands = unitValues(
+    parseUnit(await readFile(file, "utf8"), file),
+    "Service",
+    "ExecReload",
+  );
+  if (commands.length === 0) throw new Error(`${file} has no ExecReload=`);
+  const reloads = async () => (await readFile(node.logFile, "utf8")).split(RELOADED).length - 1;
+  const before = await reloads();
+  let hups = 0;
+  for (const command of commands) {
+    const [binary, ...args] = command.replaceAll("$MAINPID", String(node.pid)).split(/\s+/);
+    if (binary === "/bin/kill" && args.includes("HUP")) hups++;
+    await new Promise<void>((resolve, reject) => {
+      execFile(binary as string, args, { timeout: 20_000 }, (err, _stdout, stderr) => {
+        if (err) reject(new Error(`${command}: ${stderr || err.message}`));
+        else resolve();
+      });
+    });
+  }
+  await waitFor(async () => (await reloads()) >= before + hups, {
+    timeoutMs: 20_000,
+    intervalMs: 100,
+    message: `${node.name} did not log ${hups} reloads (log: ${node.logFile})`,
+  });
 }
