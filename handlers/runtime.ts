@@ -313,7 +313,9 @@ export class HandlerRuntime {
         headers: h,
         msgID: `${def.name}:${msg.seq}`,
       });
-      msg.term(reason.slice(0, 200));
+      // A bare +TERM: nats-server 2.9 takes `+TERM <reason>` for no acknowledgement at all and
+      // redelivers the message after the ack wait. The reason is in the dead letter's headers.
+      msg.term();
     } catch (error) {
       log.error({ err: describeError(error) }, "could not store the dead letter; will retry");
       msg.nak(backoff(msg.info.deliveryCount));
