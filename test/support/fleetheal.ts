@@ -1,6 +1,7 @@
 // Runs fleetheal's own roles (agent, handler, gateway) as real processes through the CLI, the
 // way operators run them. They use the compiled dist/ that `npm test` builds first.
 
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -53,4 +54,23 @@ export function gatewayUrl(gateway: ManagedProcess): string {
   const line = gateway.json.find((l) => l.msg === "gateway listening");
   if (typeof line?.url !== "string") throw new Error("gateway has not logged its URL");
   return line.url;
+}
+
+/** Runs a one-shot command (`fleetheal nats-migrate …`) to its end: its exit code and output. */
+export function runCommand(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+): Promise<{ code: number | null; lines: string[] }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: REPO, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+        resolve({ code, lines: `${stdout}${stderr}`.split("\n").filter((l) => l !== "") });
+      },
+    );
+  });
 }
