@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { type Outgoing, publishInOrder, type Send } from "./nats-migrate-publish.js";
+import {
+  type Outgoing,
+  type PublishInOrderOptions,
+  publishInOrder,
+  type Send,
+} from "./nats-migrate-publish.js";
 
 /**
  * A stream as JetStream keeps one: a message is refused unless the stream's last sequence is the
@@ -59,6 +64,18 @@ class FakeStream {
     const subject = this.stored[seq - 1];
     return subject === undefined ? undefined : { subject, data: new Uint8Array() };
   };
+
+  /** Options that publish into this stream after what it holds, without real pauses. */
+  options(extra: Partial<PublishInOrderOptions> = {}): PublishInOrderOptions {
+    return {
+      send: this.send,
+      lastSeq: this.lastSeq,
+      messageAt: this.messageAt,
+      after: this.stored.length,
+      pause: async () => {},
+      ...extra,
+    };
+  }
 }
 
 const message = (n: number, via = "handler", id?: string): Outgoing => ({
@@ -68,19 +85,11 @@ const message = (n: number, via = "handler", id?: string): Outgoing => ({
   via,
 });
 
-const noPause = async () => {};
-
 describe("publishInOrder", () => {
   it("stores every message once, in order, pipelined up to the window", async () => {
     const stream = new FakeStream();
     const source = Array.from({ length: 100 }, (_, i) => message(i + 1));
-    const outcome = await publishInOrder(source, {
-      send: stream.send,
-      lastSeq: stream.lastSeq,
-      messageAt: stream.messageAt,
-      after: 0,
-      window: 8,
-    });
+    const outcome = await publishInOrder(source, stream.options({ window: 8 }));
     expect(outcome).toEqual({ stored: 100, withoutMsgId: 0 });
     expect(stream.stored).toEqual(source.map((m) => m.subject));
     expect(stream.maxInFlight).toBe(8);
@@ -94,12 +103,7 @@ describe("publishInOrder", () => {
     async function* lazily() {
       yield* source;
     }
-    await publishInOrder(lazily(), {
-      send: stream.send,
-      lastSeq: stream.lastSeq,
-      messageAt: stream.messageAt,
-      after: 0,
-    });
+    await publishInOrder(lazily(), stream.options());
     expect(stream.stored).toEqual(source.map((m) => m.subject));
   });
 
@@ -111,12 +115,7 @@ describe("publishInOrder", () => {
       message(3, "handler", "a"),
       message(4),
     ];
-    const outcome = await publishInOrder(source, {
-      send: stream.send,
-      lastSeq: stream.lastSeq,
-      messageAt: stream.messageAt,
-      after: 0,
-    });
+    const outcome = await publishInOrder(source, stream.options());
     expect(stream.stored).toEqual(["s.1", "s.2", "s.3", "s.4"]);
     expect(outcome.withoutMsgId).toBe(1);
   });
@@ -132,25 +131,14 @@ describe("publishInOrder", () => {
             ? "lost-answer"
             : "none";
     const source = Array.from({ length: 20 }, (_, i) => message(i + 1));
-    const outcome = await publishInOrder(source, {
-      send: stream.send,
-      lastSeq: stream.lastSeq,
-      messageAt: stream.messageAt,
-      after: 0,
-      pause: noPause,
-    });
+    const outcome = await publishInOrder(source, stream.options());
     expect(stream.stored).toEqual(source.map((m) => m.subject));
     expect(outcome.stored).toBe(20);
   });
 
   it("continues a stream that holds the first messages already", async () => {
     const stream = new FakeStream(["s.1", "s.2"]);
-    await publishInOrder([message(3), message(4)], {
-      send: stream.send,
-      lastSeq: stream.lastSeq,
-      messageAt: stream.messageAt,
-      after: 2,
-    });
+    await publishInOrder([message(3), message(4)], stream.options());
     expect(stream.stored).toEqual(["s.1", "s.2", "s.3", "s.4"]);
   });
 
@@ -159,28 +147,22 @@ describe("publishInOrder", () => {
     stream.fault = () => "lost-request";
     const pauses: number[] = [];
     await expect(
-      publishInOrder([message(1)], {
-        send: stream.send,
-        lastSeq: stream.lastSeq,
-        messageAt: stream.messageAt,
-        after: 0,
-        maxStalls: 3,
-        pause: async (ms) => {
-          pauses.push(ms);
-        },
-      }),
+      publishInOrder(
+        [message(1)],
+        stream.options({
+          maxStalls: 3,
+          pause: async (ms) => {
+            pauses.push(ms);
+          },
+        }),
+      ),
     ).rejects.toThrow("timeout");
     expect(pauses).toEqual([250, 500, 1000]);
     const refused: Send = async () => {
       throw new Error('Permissions Violation for Publish to "fleetheal.v1.evt.h.c.start"');
     };
     await expect(
-      publishInOrder([message(1)], {
-        send: refused,
-        lastSeq: async () => 0,
-        messageAt: async () => undefined,
-        after: 0,
-      }),
+      publishInOrder([message(1)], new FakeStream().options({ send: refused })),
     ).rejects.toThrow(/Permissions Violation/);
   });
 
@@ -191,14 +173,8 @@ describe("publishInOrder", () => {
       if (m.subject === "s.2") stream.stored.push("intruder");
       return stream.send(m, expect, withoutMsgId);
     };
-    await expect(
-      publishInOrder(source, {
-        send: intruding,
-        lastSeq: stream.lastSeq,
-        messageAt: stream.messageAt,
-        after: 0,
-        pause: noPause,
-      }),
-    ).rejects.toThrow(/something else writes to it/);
+    await expect(publishInOrder(source, stream.options({ send: intruding }))).rejects.toThrow(
+      /something else writes to it/,
+    );
   });
 });

@@ -88,12 +88,8 @@ async function runExport(
     io.err(`${file} exists; remove it or choose another --out`);
     return 2;
   }
-  const connected = await connectOneShot(env, "fleetheal-nats-migrate-export");
-  if (!connected.ok) {
-    io.err(connected.message);
-    return connected.exitCode;
-  }
-  connections.push(connected.nc);
+  const connected = await connectFor("export", env, io, connections);
+  if (typeof connected === "number") return connected;
   io.out(`exporting to ${file}`);
   const counts = await exportStreams(connected.nc, file, io);
   const changed = counts.streams.filter((s) => s.messages !== s.expected);
@@ -120,12 +116,8 @@ async function runImport(
     io.err(`${file} does not exist; ${USAGE}`);
     return 2;
   }
-  const connected = await connectOneShot(env, "fleetheal-nats-migrate-import");
-  if (!connected.ok) {
-    io.err(connected.message);
-    return connected.exitCode;
-  }
-  connections.push(connected.nc);
+  const connected = await connectFor("import", env, io, connections);
+  if (typeof connected === "number") return connected;
   const nkeyFile = env.FLEETHEAL_NATS_NKEY_FILE;
   // With accounts, a host's events and snapshot reach FLEET only through its own account.
   const agents =
@@ -147,6 +139,22 @@ async function runImport(
       : "imported, but the counts above do not match: do not start the roles; see docs/DEPLOY.md",
   );
   return ok ? 0 : 1;
+}
+
+/** The connection of the verb, kept for closing; the exit code when there is none. */
+async function connectFor(
+  verb: string,
+  env: NodeJS.ProcessEnv,
+  io: MigrateIo,
+  connections: NatsConnection[],
+) {
+  const connected = await connectOneShot(env, `fleetheal-nats-migrate-${verb}`);
+  if (!connected.ok) {
+    io.err(connected.message);
+    return connected.exitCode;
+  }
+  connections.push(connected.nc);
+  return connected;
 }
 
 /** Connections as each host's agent, from the keys `fleetheal nats-auth` wrote into `dir`. */

@@ -109,6 +109,24 @@ async function oldServer(dir: string) {
   return { legacy, server, switchToAccounts, env };
 }
 
+/**
+ * An old-layout server that has lived ({@link liveOldDeployment}), what its streams hold, and
+ * the new credentials nats-auth would write for it.
+ */
+async function oldDeployment(dir: string) {
+  const old = await oldServer(dir);
+  try {
+    const admin = await connect({ servers: old.server.url, ...old.legacy.admin });
+    const unhandled = await liveOldDeployment(old.server, old.legacy, admin);
+    const before = await snapshotStreams(admin);
+    await admin.close();
+    return { ...old, unhandled, before };
+  } catch (error) {
+    await old.server[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
 /** A hosts-bucket write that asks to roll up the whole bucket. */
 async function tryRollup(nc: NatsConnection): Promise<unknown> {
   const h = headers();
@@ -152,12 +170,8 @@ describe("fleetheal nats-migrate on one server", () => {
   it("carries everything from $G into FLEET, and the handlers resume where they were", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "fleetheal-migrate-"));
     try {
-      const { legacy, server, switchToAccounts, env } = await oldServer(dir);
+      const { legacy, server, switchToAccounts, env, unhandled, before } = await oldDeployment(dir);
       await using _server = server;
-      const admin = await connect({ servers: server.url, ...legacy.admin });
-      const unhandled = await liveOldDeployment(server, legacy, admin);
-      const before = await snapshotStreams(admin);
-      await admin.close();
 
       const file = path.join(dir, "export.jsonl");
       const oldEnv = { FLEETHEAL_NATS_URL: server.url, ...legacy.handlerEnv };
@@ -247,12 +261,8 @@ describe("fleetheal nats-migrate on one server", () => {
   it("moves the store from $G to FLEET instead, leaving the hosts bucket behind", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "fleetheal-migrate-move-"));
     try {
-      const { legacy, server, switchToAccounts, env } = await oldServer(dir);
+      const { server, switchToAccounts, env, unhandled, before } = await oldDeployment(dir);
       await using _server = server;
-      const admin = await connect({ servers: server.url, ...legacy.admin });
-      const unhandled = await liveOldDeployment(server, legacy, admin);
-      const before = await snapshotStreams(admin);
-      await admin.close();
 
       // docs/DEPLOY.md, "One server: move the store instead".
       await server.stop();
