@@ -114,6 +114,8 @@ export async function importStreams(o: ImportOptions): Promise<boolean> {
   }
   const { consumers, positions, hosts } = await planImport(o.file, plans);
   checkPlans(plans, o.agents, hosts);
+  // Every agent user logs in before anything is stored: a key the server does not know fails now.
+  for (const host of o.agents ? hosts : []) await o.agents?.js(host);
   const eventsDone = plans.get(EVENTS_STREAM) as StreamPlan;
   const eventsCompleteBefore = eventsDone.from >= eventsDone.planned && eventsDone.planned > 0;
   const known = knownHandlers();
