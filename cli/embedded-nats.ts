@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join, relative } from "node:path";
 import { FleethealError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { FLEET_ACCOUNT } from "../common/nats-accounts.js";
+import { HOSTS_BUCKET } from "../contracts/index.js";
 
 export interface EmbeddedNatsOptions {
   binary: string;
@@ -108,6 +109,9 @@ export function moveUnauthenticatedStore(storeDir: string, log: Logger): void {
   if (!existsSync(from) || existsSync(to)) return;
   mkdirSync(join(to, ".."), { recursive: true, mode: 0o700 });
   renameSync(from, to);
+  // The hosts bucket was created accepting rollups; the handler creates it anew without, and
+  // the agent writes its snapshot again within a heartbeat.
+  rmSync(join(to, `KV_${HOSTS_BUCKET}`), { recursive: true, force: true });
   log.info({ from, to }, "moved the streams of an earlier fleetheal up into the FLEET account");
 }
 

@@ -43,6 +43,12 @@ Commands:
             seed <user>.nk (mode 0600) and a <user>.env; command-signing keys. Run again
             to add or --remove hosts: other keys are kept, so reload nats-server
             [--out ./nats-auth]. See docs/SECURITY.md.
+  nats-migrate export --out <file> | import --in <file> [--keys <dir>]
+            Moves a deployment made with passwords (its data in NATS's global account $G)
+            into the accounts of nats-auth: export with the old handler's environment, then
+            import with the new handler's (its agents' keys beside its seed, or in --keys).
+            Exit codes: 0 done and every count checked, 1 failed or refused, 2 usage or
+            configuration. See docs/DEPLOY.md, "Upgrading from a deployment with passwords".
   notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints
             OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).
   healthcheck [agent|handler|gateway|up]

@@ -48,6 +48,15 @@ async function natsAuth(args: string[]): Promise<void> {
   });
 }
 
+/** `fleetheal nats-migrate export|import`: one shot, carries a deployment's data into FLEET. */
+async function natsMigrate(args: string[]): Promise<void> {
+  const { natsMigrateCommand } = await import("./nats-migrate.js");
+  process.exitCode = await natsMigrateCommand(args, process.env, {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`fleetheal nats-migrate: ${line}\n`),
+  });
+}
+
 function main(argv: string[]): void {
   const [command, ...rest] = argv;
   if (command === "-v" || command === "--version") {
@@ -60,6 +69,10 @@ function main(argv: string[]): void {
   }
   if (command === "nats-auth" && !rest.includes("-h") && !rest.includes("--help")) {
     void natsAuth(rest);
+    return;
+  }
+  if (command === "nats-migrate" && !rest.includes("-h") && !rest.includes("--help")) {
+    void natsMigrate(rest);
     return;
   }
   // status, hosts, containers, events, restart, release, pause, resume (cli/commands/): each
@@ -80,7 +93,12 @@ function main(argv: string[]): void {
       (await import("./healthcheck.js")).keepHeartbeat(command, await role());
   }
   const start = COMMANDS[command];
-  if (!start && command !== "notify-test" && command !== "nats-auth") {
+  if (
+    !start &&
+    command !== "notify-test" &&
+    command !== "nats-auth" &&
+    command !== "nats-migrate"
+  ) {
     process.stderr.write(`fleetheal: unknown command '${command}'\n\n${HELP}`);
     process.exitCode = 2;
     return;

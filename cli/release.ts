@@ -1,16 +1,6 @@
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { z } from "zod";
-import { loadEnv, NATS_ENV } from "../common/config.js";
-import { ConfigError, describeError } from "../common/errors.js";
-import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
-import {
-  explainFailure,
-  natsConnectionOptions,
-  permanentNatsFailure,
-} from "../common/nats-connection.js";
+import { connectOneShot } from "../common/nats-one-shot.js";
 import { releaseFromQuarantine } from "../common/quarantine-release.js";
 import { recordIdSecret, recordPublisher } from "../common/record-publisher.js";
 import {
@@ -46,27 +36,13 @@ export async function releaseCommand(
     io.err("usage: fleetheal release <host> <container id, id prefix or name>");
     return 2;
   }
-  let nc: NatsConnection;
-  let settings: NatsClientSettings | undefined;
-  let options: ConnectionOptions | undefined;
-  try {
-    // The same NATS variables, TLS and credentials as every role.
-    const e = loadEnv(z.object(NATS_ENV), env);
-    settings = natsSettingsFrom(e);
-    options = natsConnectionOptions(e.FLEETHEAL_NATS_URL, "fleetheal-release", settings);
-    nc = await connect(options);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.err(error.message);
-      return 2;
-    }
-    // Refused credentials or failing TLS are configuration too; an unreachable server is not.
-    const permanent = permanentNatsFailure(
-      options ? await explainFailure(error, options, settings) : error,
-    );
-    io.err(`cannot connect to NATS: ${permanent ?? describeError(error)}`);
-    return permanent === undefined ? 1 : 2;
+  // The same NATS variables, TLS and credentials as every role.
+  const connected = await connectOneShot(env, "fleetheal-release");
+  if (!connected.ok) {
+    io.err(connected.message);
+    return connected.exitCode;
   }
+  const nc = connected.nc;
   try {
     const kvm = new Kvm(nc);
     const snapshotEntry = await (await kvm.open(HOSTS_BUCKET)).get(host);

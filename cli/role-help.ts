@@ -1,6 +1,6 @@
 /**
  * `fleetheal <command> --help` for the commands that are configured by environment variables
- * (up, agent, handler, gateway, nats-auth, notify-test): the command's entry and the environment
+ * (up, agent, handler, gateway, nats-auth, nats-migrate, notify-test): the command's entry and the environment
  * sections it reads, cut from the global help. That help stays the one place where their text
  * is written, so the two cannot disagree; if its layout ever stops matching, the whole of it is
  * printed rather than a wrong excerpt.
@@ -35,6 +35,7 @@ const ENV_SECTIONS: Record<string, readonly string[]> = {
   gateway: ["NATS security", "gateway"],
   "notify-test": ["handler"],
   "nats-auth": [],
+  "nats-migrate": ["NATS security"],
 };
 
 /** The lines of one entry under "Commands:", from its name to the next entry. */

@@ -1,4 +1,10 @@
-import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import type { z } from "zod";
@@ -133,7 +139,7 @@ export class HandlerRuntime {
 
   /** Creates (or updates) the handler's durable consumer and starts consuming. */
   async bind<E>(def: HandlerDefinition<E>): Promise<void> {
-    const durable = `fleetheal-${def.name}`;
+    const durable = durableName(def.name);
     await this.leaseBoards();
     await this.ensureConsumer(def, durable);
     const consumer = await this.options.fjs.js.consumers.get(EVENTS_STREAM, durable);
@@ -187,15 +193,12 @@ export class HandlerRuntime {
 
   private async ensureConsumer(def: HandlerDefinition<unknown>, durable: string): Promise<void> {
     const jsm = this.options.fjs.jsm;
-    const mutable = {
-      filter_subject: def.subject,
-      max_deliver: def.maxDeliver,
-      ack_wait: nanos(ACK_WAIT_MS),
-      max_ack_pending: MAX_ACK_PENDING,
-    };
+    const mutable = durableSettings(def);
     try {
       await jsm.consumers.info(EVENTS_STREAM, durable);
       try {
+        // An existing durable keeps its position: one that `fleetheal nats-migrate import`
+        // created, or another replica's, resumes where it is.
         await jsm.consumers.update(EVENTS_STREAM, durable, mutable);
       } catch (updateError) {
         // nats-server 2.9 cannot change a consumer's filter in place (an upgrade that changed a
@@ -210,13 +213,10 @@ export class HandlerRuntime {
     } catch (error) {
       if (!/not found/i.test(describeError(error))) throw error;
       try {
-        await jsm.consumers.add(EVENTS_STREAM, {
-          ...mutable,
-          durable_name: durable,
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.StartTime,
-          opt_start_time: new Date(Date.now() - this.options.startBackMs).toISOString(),
-        });
+        await jsm.consumers.add(
+          EVENTS_STREAM,
+          durableConfig(def, { startTime: new Date(Date.now() - this.options.startBackMs) }),
+        );
       } catch (addError) {
         // Another replica created it first; that is the same consumer.
         if (!/already (exists|in use)/i.test(describeError(addError))) throw addError;
@@ -319,7 +319,9 @@ export class HandlerRuntime {
         headers: h,
         msgID: `${def.name}:${msg.seq}`,
       });
-      msg.term(reason.slice(0, 200));
+      // A bare +TERM: nats-server 2.9 takes `+TERM <reason>` for no acknowledgement at all and
+      // redelivers the message after the ack wait. The reason is in the dead letter's headers.
+      msg.term();
     } catch (error) {
       log.error({ err: describeError(error) }, "could not store the dead letter; will retry");
       msg.nak(backoff(msg.info.deliveryCount));
@@ -540,6 +542,42 @@ export class HandlerRuntime {
     }
     return result;
   }
+}
+
+/** What of a handler's durable consumer the runtime sets on every bind. */
+type DurableHandler = Pick<HandlerDefinition<unknown>, "subject" | "maxDeliver">;
+
+/** The durable consumer of a handler, shared by every replica: `fleetheal-<name>`. */
+export function durableName(handler: string): string {
+  return `fleetheal-${handler}`;
+}
+
+/** The settings of a handler's durable that every bind applies again (its position is kept). */
+export function durableSettings(def: DurableHandler) {
+  return {
+    filter_subject: def.subject,
+    max_deliver: def.maxDeliver,
+    ack_wait: nanos(ACK_WAIT_MS),
+    max_ack_pending: MAX_ACK_PENDING,
+  };
+}
+
+/**
+ * The whole configuration of a handler's durable, starting at a time (a new durable: the recent
+ * past) or at a stream sequence (one placed by `fleetheal nats-migrate import`).
+ */
+export function durableConfig(
+  def: DurableHandler & { name: string },
+  start: { startTime: Date } | { startSeq: number },
+): Partial<ConsumerConfig> {
+  return {
+    ...durableSettings(def),
+    durable_name: durableName(def.name),
+    ack_policy: AckPolicy.Explicit,
+    ...("startTime" in start
+      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.startTime.toISOString() }
+      : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.startSeq }),
+  };
 }
 
 /** Returned by a decision after which the remaining ones are not applied (a denied lease). */

@@ -1,6 +1,7 @@
 // Runs fleetheal's own roles (agent, handler, gateway) as real processes through the CLI, the
 // way operators run them. They use the compiled dist/ that `npm test` builds first.
 
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -100,4 +101,23 @@ export async function startGatewayRole(
     FLEETHEAL_GATEWAY_ADMIN_TOKEN: adminToken,
   });
   return Object.assign(proc, { url: gatewayUrl(proc) });
+}
+
+/** Runs a one-shot command (`fleetheal nats-migrate …`) to its end: its exit code and output. */
+export function runCommand(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+): Promise<{ code: number | null; lines: string[] }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: REPO, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+        resolve({ code, lines: `${stdout}${stderr}`.split("\n").filter((l) => l !== "") });
+      },
+    );
+  });
 }

@@ -1,6 +1,6 @@
 // Reads what fleetheal stored in JetStream, the way an external tool replaying history would.
 
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { z } from "zod";
 import { decode, EVENTS_STREAM } from "../../contracts/index.js";
@@ -22,6 +22,32 @@ export async function readStored<S extends z.ZodType>(
       throw new Error(`stored message on ${m.subject} is invalid: ${decoded.error.message}`);
     out.push(decoded.value);
     if (m.info.pending === 0) break;
+  }
+  await messages.close();
+  return out;
+}
+
+/** One stored message with what a copy must keep: subject, headers and payload. */
+export interface RawMessage {
+  seq: number;
+  subject: string;
+  headers: [string, string][];
+  data: string;
+}
+
+/** Every message of any stream (a KV bucket's included), in order, as stored. */
+export async function readRaw(nc: NatsConnection, stream: string): Promise<RawMessage[]> {
+  const { state } = await (await jetstreamManager(nc)).streams.info(stream);
+  const out: RawMessage[] = [];
+  if (state.messages === 0) return out;
+  const messages = await (await jetstream(nc).consumers.get(stream)).consume();
+  for await (const m of messages) {
+    const headers: [string, string][] = [];
+    for (const k of m.headers?.keys() ?? []) {
+      for (const v of m.headers?.values(k) ?? []) headers.push([k, v]);
+    }
+    out.push({ seq: m.seq, subject: m.subject, headers, data: new TextDecoder().decode(m.data) });
+    if (m.seq >= state.last_seq || m.info.pending === 0) break;
   }
   await messages.close();
   return out;
