@@ -63,7 +63,9 @@ export async function releaseCommand(
     }
     const result = await releaseFromQuarantine({
       ledger: await kvm.open(LEDGER_BUCKET),
-      records: recordPublisher(jetstream(nc), await recordIdSecret(await kvm.open(CONFIG_BUCKET))),
+      records: recordPublisher(jetstream(nc), async () =>
+        recordIdSecret(await kvm.open(CONFIG_BUCKET)),
+      ),
       host,
       container,
       actor: "cli",

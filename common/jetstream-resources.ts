@@ -203,7 +203,7 @@ async function openResources(
       description: "failures per image",
     }),
   ]);
-  const records = recordPublisher(js, await recordIdSecret(config));
+  const records = recordPublisher(js, () => recordIdSecret(config));
   return { js, jsm, hosts, ledger, monitored, config, inflight, rate, breakers, records };
 }
 

@@ -41,7 +41,32 @@ describe("recordPublisher", () => {
     // ...but not the record's own id, which anyone who knows the record can compute.
     expect(sent[0]?.msgID).not.toContain(record.id);
     expect(sent[0]?.msgID).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(publisher(2).records.msgId(record)).not.toBe(records.msgId(record));
-    expect(records.msgId({ ...record, id: `${record.id}x` })).not.toBe(records.msgId(record));
+    expect(await publisher(2).records.msgId(record)).not.toBe(await records.msgId(record));
+    expect(await records.msgId({ ...record, id: `${record.id}x` })).not.toBe(
+      await records.msgId(record),
+    );
+  });
+
+  it("asks for the secret on the first publish only, and again after a failure", async () => {
+    const sent: string[] = [];
+    const js = {
+      publish: async (_s: string, _d: Uint8Array, opts?: { msgID?: string }) => {
+        sent.push(opts?.msgID ?? "");
+        return { stream: "FLEETHEAL_EVENTS", seq: sent.length, duplicate: false };
+      },
+    } as unknown as JetStreamClient;
+    let asked = 0;
+    const records = recordPublisher(js, async () => {
+      asked++;
+      if (asked === 1) throw new Error("NATS is down");
+      return new Uint8Array(32).fill(7);
+    });
+    expect(asked).toBe(0);
+    await expect(records.publish(record)).rejects.toThrow(/NATS is down/);
+    await records.ready();
+    await records.publish(record);
+    await records.publish(record);
+    expect(asked).toBe(2);
+    expect(sent).toEqual([await records.msgId(record), await records.msgId(record)]);
   });
 });

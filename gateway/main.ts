@@ -28,6 +28,7 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
       const view = new FleetView();
       // The same view of the policy as the handlers (an invalid stored one is rejected), which
       // /health and /metrics report.
+      await fjs.records.ready();
       const policy = await watchPolicy(fjs.config, log);
       const health = new HealthCache(view, staleness, policy.state);
       const metrics = new GatewayMetrics(health);

@@ -33,6 +33,7 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
     // quarter of the handler's CPU (bench:handlers profile). nats.js reads the option on every
     // request, so it applies from here on.
     if (nc instanceof NatsConnectionImpl) nc.options.noAsyncTraces = true;
+    await fjs.records.ready();
     const policy = await watchPolicy(fjs.config, log);
     await keepReaderMirrors(nc, log, config.nats?.jsReplicas);
     const runtime = new HandlerRuntime({
