@@ -1,3 +1,4 @@
+import { type CommandVerifier, commandVerifier } from "../common/command-signing.js";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
@@ -13,6 +14,7 @@ import {
   type Labels,
 } from "../contracts/index.js";
 import type { AgentNats, CommandServer } from "./agent-ports.js";
+import { authoriseCommand, CommandRefusalCounter } from "./command-auth.js";
 import { CommandExecutor } from "./command-executor.js";
 import type { AgentConfig } from "./config.js";
 import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
@@ -88,6 +90,9 @@ export class Agent {
   private readonly pump: EventPump;
   private readonly snapshots: SnapshotPublisher;
   private readonly executor: CommandExecutor;
+  private readonly verifier: CommandVerifier;
+  private readonly refusals = new CommandRefusalCounter();
+  private readonly startedAt: Date;
   private readonly prober: Prober;
   private readonly refreshing = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Containers whose last inspect failed: the state may have missed a change to them. */
@@ -117,12 +122,16 @@ export class Agent {
     this.log = log;
     this.now = deps.now ?? (() => new Date());
     const optIn = { label: config.label, watchAll: config.watchAll };
+    this.startedAt = this.now();
+    this.verifier = commandVerifier(config.commandKeys);
     this.state = new HostState({
       host: config.hostId,
       version: VERSION,
-      startedAt: this.now(),
+      startedAt: this.startedAt,
       heartbeatMs: config.heartbeatMs,
       optIn,
+      commandKeys: this.verifier.keys,
+      acceptsUnsignedCommands: config.insecureUnsignedCommands,
     });
     this.outbox = new Outbox({
       publish: deps.nats.publishEvent,
@@ -148,6 +157,8 @@ export class Agent {
       defaultStopTimeoutSeconds: config.defaultStopTimeoutSeconds,
       currentView: (id) => this.currentView(id),
       healthOf: (details) => this.healthOf(details),
+      clockSkewMs: config.commandClockSkewMs,
+      now: () => this.now().getTime(),
     });
     this.prober = new Prober({
       docker,
@@ -168,8 +179,32 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    this.warnAboutCommandTrust();
     await this.loadBaseline();
     this.commands = await this.deps.nats.serveCommands({
+      authorise: (command, request) => {
+        const refusal = authoriseCommand(
+          { ...request, issuedAt: command.issuedAt, expiresAt: command.expiresAt },
+          {
+            verifier: this.verifier,
+            acceptUnsigned: this.config.insecureUnsignedCommands,
+            clockSkewMs: this.config.commandClockSkewMs,
+            startedAtMs: this.startedAt.getTime(),
+            replayFloorMs: this.executor.replayFloorMs,
+          },
+          this.now().getTime(),
+        );
+        if (refusal) {
+          this.refusals.refusal(refusal);
+          this.snapshots.changed();
+        }
+        return refusal;
+      },
+      rejected: (verb, reason) => {
+        this.refusals.rejection(verb, reason);
+        this.snapshots.changed();
+      },
+      rejections: (verb) => this.refusals.rejections(verb),
       execute: async (command) => {
         const reply = await this.executor.execute(command);
         this.log.info(
@@ -245,7 +280,21 @@ export class Agent {
       },
       lastEventTimeNano: this.replayPoint(),
       probe: (id) => this.prober.view(id),
+      commandRefusals: this.refusals.snapshot(),
     });
+  }
+
+  /** Whom the agent takes restart and stop from, said once at start when it is not safe. */
+  private warnAboutCommandTrust(): void {
+    if (this.config.insecureUnsignedCommands) {
+      this.log.warn(
+        "FLEETHEAL_INSECURE_UNSIGNED_COMMANDS=true: restart and stop commands without a signature are accepted; anyone who can publish to this host's command subjects can restart or stop its opted-in containers",
+      );
+    } else if (this.verifier.keys.length === 0) {
+      this.log.warn(
+        "FLEETHEAL_COMMAND_KEYS is empty: every restart and stop command is refused (no-trusted-keys); give the public keys of the handlers' and gateway's signing keys",
+      );
+    }
   }
 
   /**

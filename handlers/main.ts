@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { NatsConnectionImpl } from "@nats-io/nats-core/internal";
+import { logCommandSigning } from "../common/agent-commands.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats } from "../common/nats-connection.js";
 import { autoMonitorHandler } from "./auto-monitor.js";
@@ -31,12 +32,14 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
     // quarter of the handler's CPU (bench:handlers profile). nats.js reads the option on every
     // request, so it applies from here on.
     if (nc instanceof NatsConnectionImpl) nc.options.noAsyncTraces = true;
+    logCommandSigning(log, config.commandSigning);
     const policy = await watchPolicy(fjs.config, log);
     const runtime = new HandlerRuntime({
       nc,
       fjs,
       log,
       commandTimeoutMs: config.commandTimeoutMs,
+      commandSigning: config.commandSigning,
       startBackMs: config.maxEventAgeMs,
       policy: () => policy.current(),
       notifier: config.notify && new WebhookNotifier({ timeoutMs: config.notify.timeoutMs }),
