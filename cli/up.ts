@@ -16,6 +16,7 @@ import { runGateway } from "../gateway/main.js";
 import { loadHandlerConfig } from "../handlers/config.js";
 import { runHandlers } from "../handlers/main.js";
 import { ensureAdminTokenFile } from "./admin-token.js";
+import { upCommandSigningEnv } from "./command-signing-key.js";
 import { startEmbeddedNats } from "./embedded-nats.js";
 
 const UpEnv = z.object({
@@ -29,9 +30,14 @@ const UpEnv = z.object({
 export async function startAllInOne(): Promise<Stoppable> {
   const env = loadEnv(UpEnv);
   const log = createLogger("up");
+  // Its handler and gateway sign commands, and its agent trusts their key.
+  const roleEnv = {
+    ...process.env,
+    ...upCommandSigningEnv(resolve(env.FLEETHEAL_DATA_DIR), process.env),
+  };
   // Validate every role's configuration before starting anything.
-  const agentConfig = loadAgentConfig();
-  const handlerConfig = loadHandlerConfig();
+  const agentConfig = loadAgentConfig(roleEnv);
+  const handlerConfig = loadHandlerConfig(roleEnv);
   // The embedded server is plain loopback and not clustered: TLS, credentials, an inbox prefix
   // or replicas only make sense with a NATS of the operator's own.
   if (!env.FLEETHEAL_NATS_URL && agentConfig.nats && needsExternalNats(agentConfig.nats)) {
@@ -39,12 +45,12 @@ export async function startAllInOne(): Promise<Stoppable> {
       "invalid configuration:\n  FLEETHEAL_NATS_URL: is needed with FLEETHEAL_NATS_TLS_*, FLEETHEAL_NATS_USER, FLEETHEAL_NATS_TOKEN, FLEETHEAL_NATS_CREDS, FLEETHEAL_NATS_INBOX_PREFIX or FLEETHEAL_JS_REPLICAS above 1; the embedded nats-server of `fleetheal up` is plain loopback with one replica",
     );
   }
-  let gatewayConfig = loadGatewayConfig();
+  let gatewayConfig = loadGatewayConfig(roleEnv);
   let tokenFile: string | undefined;
   if (!gatewayConfig.adminToken) {
     tokenFile = ensureAdminTokenFile(resolve(env.FLEETHEAL_DATA_DIR));
     gatewayConfig = loadGatewayConfig({
-      ...process.env,
+      ...roleEnv,
       FLEETHEAL_GATEWAY_ADMIN_TOKEN_FILE: tokenFile,
     });
   }

@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { signingEnv } from "./command-signing.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 
 /** The repository root, and the CLI entry point that operators run. */
@@ -23,7 +24,11 @@ export interface FleetProcess extends ManagedProcess {
   role: FleetRole;
 }
 
-/** Starts one role and waits until it says it is ready. */
+/**
+ * Starts one role and waits until it says it is ready. Commands are signed as in production:
+ * a handler or gateway signs with the test process's key and an agent trusts it
+ * (support/command-signing.ts), unless `env` sets those variables itself ("" unsets one).
+ */
 export async function startRole(
   role: FleetRole,
   name: string,
@@ -36,7 +41,7 @@ export async function startRole(
     name,
     command: process.execPath,
     args: [CLI, role],
-    env: { FLEETHEAL_LOG_LEVEL: "debug", ...env },
+    env: { FLEETHEAL_LOG_LEVEL: "debug", ...signingEnv(role), ...env },
     cwd: REPO,
   });
   try {
