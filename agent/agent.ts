@@ -1,4 +1,3 @@
-import { type CommandVerifier, commandVerifier } from "../common/command-signing.js";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
@@ -14,7 +13,7 @@ import {
   type Labels,
 } from "../contracts/index.js";
 import type { AgentNats, CommandServer } from "./agent-ports.js";
-import { authoriseCommand, CommandRefusalCounter } from "./command-auth.js";
+import { CommandGate } from "./command-auth.js";
 import { CommandExecutor } from "./command-executor.js";
 import type { AgentConfig } from "./config.js";
 import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
@@ -90,9 +89,8 @@ export class Agent {
   private readonly pump: EventPump;
   private readonly snapshots: SnapshotPublisher;
   private readonly executor: CommandExecutor;
-  private readonly verifier: CommandVerifier;
-  private readonly refusals = new CommandRefusalCounter();
-  private readonly startedAt: Date;
+  /** Who may restart and stop, and what was refused. */
+  private readonly gate: CommandGate;
   private readonly prober: Prober;
   private readonly refreshing = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Containers whose last inspect failed: the state may have missed a change to them. */
@@ -122,15 +120,23 @@ export class Agent {
     this.log = log;
     this.now = deps.now ?? (() => new Date());
     const optIn = { label: config.label, watchAll: config.watchAll };
-    this.startedAt = this.now();
-    this.verifier = commandVerifier(config.commandKeys);
+    const startedAt = this.now();
+    this.gate = new CommandGate({
+      keys: config.commandKeys,
+      acceptUnsigned: config.insecureUnsignedCommands,
+      clockSkewMs: config.commandClockSkewMs,
+      startedAtMs: startedAt.getTime(),
+      replayFloorMs: () => this.executor.replayFloorMs,
+      now: () => this.now().getTime(),
+      onCount: () => this.snapshots.changed(),
+    });
     this.state = new HostState({
       host: config.hostId,
       version: VERSION,
-      startedAt: this.startedAt,
+      startedAt,
       heartbeatMs: config.heartbeatMs,
       optIn,
-      commandKeys: this.verifier.keys,
+      commandKeys: this.gate.verifier.keys,
       acceptsUnsignedCommands: config.insecureUnsignedCommands,
     });
     this.outbox = new Outbox({
@@ -179,32 +185,13 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    this.warnAboutCommandTrust();
+    const warning = this.gate.warning();
+    if (warning) this.log.warn(warning);
     await this.loadBaseline();
     this.commands = await this.deps.nats.serveCommands({
-      authorise: (command, request) => {
-        const refusal = authoriseCommand(
-          { ...request, issuedAt: command.issuedAt, expiresAt: command.expiresAt },
-          {
-            verifier: this.verifier,
-            acceptUnsigned: this.config.insecureUnsignedCommands,
-            clockSkewMs: this.config.commandClockSkewMs,
-            startedAtMs: this.startedAt.getTime(),
-            replayFloorMs: this.executor.replayFloorMs,
-          },
-          this.now().getTime(),
-        );
-        if (refusal) {
-          this.refusals.refusal(refusal);
-          this.snapshots.changed();
-        }
-        return refusal;
-      },
-      rejected: (verb, reason) => {
-        this.refusals.rejection(verb, reason);
-        this.snapshots.changed();
-      },
-      rejections: (verb) => this.refusals.rejections(verb),
+      authorise: (command, request) => this.gate.authorise(command, request),
+      rejected: (verb, reason) => this.gate.rejected(verb, reason),
+      rejections: (verb) => this.gate.rejections(verb),
       execute: async (command) => {
         const reply = await this.executor.execute(command);
         this.log.info(
@@ -280,21 +267,8 @@ export class Agent {
       },
       lastEventTimeNano: this.replayPoint(),
       probe: (id) => this.prober.view(id),
-      commandRefusals: this.refusals.snapshot(),
+      commandRefusals: this.gate.snapshot(),
     });
-  }
-
-  /** Whom the agent takes restart and stop from, said once at start when it is not safe. */
-  private warnAboutCommandTrust(): void {
-    if (this.config.insecureUnsignedCommands) {
-      this.log.warn(
-        "FLEETHEAL_INSECURE_UNSIGNED_COMMANDS=true: restart and stop commands without a signature are accepted; anyone who can publish to this host's command subjects can restart or stop its opted-in containers",
-      );
-    } else if (this.verifier.keys.length === 0) {
-      this.log.warn(
-        "FLEETHEAL_COMMAND_KEYS is empty: every restart and stop command is refused (no-trusted-keys); give the public keys of the handlers' and gateway's signing keys",
-      );
-    }
   }
 
   /**

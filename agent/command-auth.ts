@@ -1,4 +1,4 @@
-import type { CommandVerifier } from "../common/command-signing.js";
+import { type CommandVerifier, commandVerifier } from "../common/command-signing.js";
 import {
   COMMAND_REFUSAL_CODES,
   COMMAND_VERBS,
@@ -180,5 +180,78 @@ export class CommandRefusalCounter {
       malformed: Object.fromEntries(COMMAND_VERBS.map((v) => [v, this.malformed.get(v) ?? 0])),
       ...(this.last ? { last: this.last } : {}),
     };
+  }
+}
+
+/**
+ * The agent's command authorisation with its state: the keys it trusts, when it started, the
+ * executor's replay floor and the counts. Decides with {@link authoriseCommand}.
+ */
+export class CommandGate {
+  readonly verifier: CommandVerifier;
+  private readonly counter = new CommandRefusalCounter();
+
+  constructor(
+    private readonly options: {
+      keys: readonly string[];
+      acceptUnsigned: boolean;
+      clockSkewMs: number;
+      startedAtMs: number;
+      replayFloorMs: () => number | undefined;
+      now: () => number;
+      /** Called after every refusal or rejection, which the snapshot shows. */
+      onCount: () => void;
+    },
+  ) {
+    this.verifier = commandVerifier(options.keys);
+  }
+
+  /** What to warn about at start, if the agent's trust is not as it should be. */
+  warning(): string | undefined {
+    if (this.options.acceptUnsigned) {
+      return "FLEETHEAL_INSECURE_UNSIGNED_COMMANDS=true: restart and stop commands without a signature are accepted; anyone who can publish to this host's command subjects can restart or stop its opted-in containers";
+    }
+    if (this.verifier.keys.length === 0) {
+      return "FLEETHEAL_COMMAND_KEYS is empty: every restart and stop command is refused (no-trusted-keys); give the public keys of the handlers' and gateway's signing keys";
+    }
+    return undefined;
+  }
+
+  /** Judges one command now; a refusal is counted. */
+  authorise(
+    command: Pick<CommandToAuthorise, "issuedAt" | "expiresAt">,
+    request: Pick<CommandToAuthorise, "payload" | "signature">,
+  ): CommandRefusal | undefined {
+    const { options } = this;
+    const refusal = authoriseCommand(
+      { ...request, issuedAt: command.issuedAt, expiresAt: command.expiresAt },
+      {
+        verifier: this.verifier,
+        acceptUnsigned: options.acceptUnsigned,
+        clockSkewMs: options.clockSkewMs,
+        startedAtMs: options.startedAtMs,
+        replayFloorMs: options.replayFloorMs(),
+      },
+      options.now(),
+    );
+    if (refusal) {
+      this.counter.refusal(refusal);
+      options.onCount();
+    }
+    return refusal;
+  }
+
+  /** Counts a malformed request. */
+  rejected(verb: CommandVerb, reason: string): void {
+    this.counter.rejection(verb, reason);
+    this.options.onCount();
+  }
+
+  rejections(verb: CommandVerb): { rejected: number; last?: string } {
+    return this.counter.rejections(verb);
+  }
+
+  snapshot(): CommandRefusals {
+    return this.counter.snapshot();
   }
 }

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { isCommandPublicKey } from "../common/command-signing.js";
-import { boolFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import { boolFromEnv, commaListFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
 import { ConfigError } from "../common/errors.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { Token, toToken } from "../contracts/index.js";
@@ -29,14 +29,7 @@ const StopTimeout = intFromEnv({
 const MAX_COMMAND_KEYS = 16;
 
 /** The operator public keys (`O…`) whose signatures on restart and stop the agent accepts. */
-const CommandKeys = z
-  .string()
-  .transform((v) =>
-    v
-      .split(",")
-      .map((k) => k.trim())
-      .filter((k) => k !== ""),
-  )
+const CommandKeys = commaListFromEnv()
   .superRefine((keys, ctx) => {
     keys.forEach((key, i) => {
       if (isCommandPublicKey(key)) return;

@@ -31,7 +31,7 @@ describe("upCommandSigningEnv", () => {
     const seed = readFileSync(file, "utf8");
     expect(seed).toMatch(/^SO[A-Z2-7]{56}\n$/);
     expect(env.FLEETHEAL_COMMAND_KEYS).toBe(commandSigningKeyFromSeed(seed).publicKey);
-    // The next start keeps it: agents of other fleets may have been told to trust it.
+    // The next start keeps it.
     expect(upCommandSigningEnv(dataDir, {})).toEqual(env);
     expect(readFileSync(file, "utf8")).toBe(seed);
   });

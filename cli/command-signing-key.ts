@@ -3,6 +3,7 @@ import {
   generateCommandSigningSeed,
   loadCommandSigningKey,
 } from "../common/command-signing.js";
+import { splitCommaList } from "../common/config.js";
 import { ensureSecretFile } from "./data-dir.js";
 
 /** The signing key `fleetheal up` makes in its data dir, as `nk -gen operator` would. */
@@ -31,10 +32,7 @@ export function upCommandSigningEnv(
     // The handler's configuration reports a bad key file, naming the variable.
     return { FLEETHEAL_COMMAND_SIGNING_KEY_FILE: keyFile };
   }
-  const keys = (env.FLEETHEAL_COMMAND_KEYS ?? "")
-    .split(",")
-    .map((k) => k.trim())
-    .filter((k) => k !== "" && k !== publicKey);
+  const keys = splitCommaList(env.FLEETHEAL_COMMAND_KEYS ?? "").filter((k) => k !== publicKey);
   return {
     FLEETHEAL_COMMAND_SIGNING_KEY_FILE: keyFile,
     FLEETHEAL_COMMAND_KEYS: [...keys, publicKey].join(","),

@@ -5,7 +5,7 @@ import {
   type CommandSigning,
   commandSigningFrom,
 } from "../common/agent-commands.js";
-import { boolFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import { boolFromEnv, commaListFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
 import { ConfigError, describeError } from "../common/errors.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 
@@ -15,14 +15,7 @@ const Token = z
   .max(1024, "must be at most 1024 characters")
   .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
 
-const Origins = z
-  .string()
-  .transform((v) =>
-    v
-      .split(",")
-      .map((o) => o.trim())
-      .filter((o) => o !== ""),
-  )
+const Origins = commaListFromEnv()
   .pipe(
     z.array(
       z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, {
