@@ -1114,7 +1114,7 @@ describe("after the agent answers", () => {
     expect(updated.restarts[0]?.outcome).toBe("failed");
   });
 
-  it.each(["bad-reply", "error"] as const)(
+  it.each(["bad-reply", "command-refused", "error"] as const)(
     "%s fails at once, even before the last delivery",
     async (code) => {
       const { restart } = await firstRestart(fakeContext({ lastDelivery: false }));
