@@ -1,4 +1,10 @@
-import type { CommandReply, ContainerSnapshot, HostSnapshot } from "../contracts/index.js";
+import type {
+  CommandReply,
+  CommandVerb,
+  ContainerSnapshot,
+  HostSnapshot,
+} from "../contracts/index.js";
+import type { CommandRefusal, CommandSignature } from "./command-auth.js";
 import type { ContainerCommand } from "./command-executor.js";
 import type { AckedPublish } from "./outbox.js";
 
@@ -9,7 +15,19 @@ export interface CommandServer {
 
 /** What the agent's command service does for each verb. */
 export interface CommandHandlers {
-  /** restart and stop. */
+  /**
+   * Whether a restart or stop may run at all: its signature over the payload bytes as received,
+   * and its lifetime. Undefined when it may; a refusal is counted here.
+   */
+  authorise(
+    command: ContainerCommand,
+    request: { payload: Uint8Array; signature: CommandSignature },
+  ): CommandRefusal | undefined;
+  /** Counts a request rejected as malformed (answered 400). */
+  rejected(verb: CommandVerb, reason: string): void;
+  /** The requests to `verb` rejected as malformed so far, and the last reason. */
+  rejections(verb: CommandVerb): { rejected: number; last?: string };
+  /** restart and stop, once authorised. */
   execute(command: ContainerCommand): Promise<CommandReply>;
   /** One container, freshly inspected; undefined if it does not exist. */
   inspect(containerId: string): Promise<ContainerSnapshot | undefined>;

@@ -1,6 +1,11 @@
 import { PassThrough } from "node:stream";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { signCommand } from "../common/agent-commands.js";
+import {
+  commandSigningKeyFromSeed,
+  generateCommandSigningSeed,
+} from "../common/command-signing.js";
 import {
   CommandReply,
   ContainerEvent,
@@ -36,6 +41,9 @@ const NEW_START = "2026-11-27T19:45:00.987654321Z";
 /** Docker's id of an image, as inspect reports it. */
 const IMAGE_ID = `sha256:${"d4".repeat(32)}`;
 
+/** The handlers' signing key, which the agent trusts. */
+const SIGNER = commandSigningKeyFromSeed(generateCommandSigningSeed());
+
 const CONFIG: AgentConfig = {
   natsUrl: "nats://127.0.0.1:4222",
   hostId: HOST,
@@ -49,6 +57,9 @@ const CONFIG: AgentConfig = {
   outboxCapacity: 1_000,
   eventQueueCapacity: 1_000,
   reconcileIntervalMs: 600_000,
+  commandKeys: [SIGNER.publicKey],
+  commandClockSkewMs: 30_000,
+  insecureUnsignedCommands: false,
 };
 
 const LABELS = {
@@ -299,12 +310,19 @@ function setup(options: { previous?: HostSnapshot; config?: Partial<AgentConfig>
   const docker = new MemoryDocker();
   const nats = new MemoryNats();
   const baseline = memoryBaseline(options.previous);
+  const logged: { level: number; msg: string }[] = [];
   const agent = new Agent({
     config: { ...CONFIG, ...options.config },
     docker,
     nats,
     baseline,
-    log: pino({ level: "silent" }),
+    log: pino(
+      { level: "warn" },
+      {
+        write: (line: string) =>
+          void logged.push(JSON.parse(line) as { level: number; msg: string }),
+      },
+    ),
     now: () => NOW,
   });
   return {
@@ -312,6 +330,8 @@ function setup(options: { previous?: HostSnapshot; config?: Partial<AgentConfig>
     nats,
     baseline,
     agent,
+    /** What the agent logged at warn and above. */
+    logged,
     /** Starts the agent and waits for its first reconcile to finish. */
     async start() {
       agents.push(agent);
@@ -778,6 +798,8 @@ describe("Agent commands", () => {
     containerId: A,
     reason: "unhealthy",
     requestedBy: "handler:heal",
+    issuedAt: NOW.toISOString(),
+    expiresAt: new Date(NOW.getTime() + 30_000).toISOString(),
     ...patch,
   });
   const stop = (patch: Partial<StopCommand> = {}): StopCommand => ({
@@ -788,7 +810,77 @@ describe("Agent commands", () => {
     containerId: A,
     reason: "parked",
     requestedBy: "gateway:alice",
+    issuedAt: NOW.toISOString(),
+    expiresAt: new Date(NOW.getTime() + 30_000).toISOString(),
     ...patch,
+  });
+  /** The command as a signer sends it now: its payload and signature headers. */
+  const signed = (command: RestartCommand | StopCommand, key = SIGNER, at = NOW.getTime()) => {
+    const { issuedAt: _i, expiresAt: _e, ...draft } = command;
+    const sent = signCommand(draft, { key, ttlMs: 30_000 }, at);
+    return {
+      command: sent.command,
+      request: {
+        payload: sent.payload,
+        signature: {
+          key: sent.headers?.get("Fleetheal-Signing-Key"),
+          signature: sent.headers?.get("Fleetheal-Signature"),
+        },
+      },
+    };
+  };
+
+  it("authorises a command signed by a trusted key, and refuses and counts the others", async () => {
+    const h = setup();
+    await h.start();
+    const ok = signed(restart());
+    expect(h.nats.command().authorise(ok.command, ok.request)).toBeUndefined();
+    const stranger = signed(stop(), commandSigningKeyFromSeed(generateCommandSigningSeed()));
+    expect(h.nats.command().authorise(stranger.command, stranger.request)).toMatchObject({
+      code: "untrusted-key",
+    });
+    const unsigned = {
+      payload: ok.request.payload,
+      signature: { key: undefined, signature: undefined },
+    };
+    expect(h.nats.command().authorise(ok.command, unsigned)).toMatchObject({ code: "unsigned" });
+    expect(h.nats.command().authorise(ok.command, unsigned)).toMatchObject({ code: "unsigned" });
+    h.nats.command().rejected("stop", "FLEETHEAL_ERR_BAD_JSON: not JSON");
+    expect(h.nats.command().rejections("stop")).toEqual({
+      rejected: 1,
+      last: "FLEETHEAL_ERR_BAD_JSON: not JSON",
+    });
+    const snap = HostSnapshot.parse(h.nats.command().snapshot());
+    expect(snap.agent).toMatchObject({
+      commandKeys: [SIGNER.publicKey],
+      acceptsUnsignedCommands: false,
+      commandRefusals: {
+        refused: { unsigned: 2, "untrusted-key": 1, "bad-signature": 0, expired: 0 },
+        malformed: { restart: 0, stop: 1, inspect: 0, snapshot: 0 },
+        last: "FLEETHEAL_ERR_BAD_JSON: not JSON",
+      },
+    });
+    expect(h.logged).toEqual([]);
+  });
+
+  it("a command issued before the agent started is a replay", async () => {
+    const h = setup();
+    await h.start();
+    const old = signed(restart(), SIGNER, NOW.getTime() - 1);
+    const refusal = h.nats.command().authorise(old.command, old.request);
+    expect(refusal?.code).toBe("issued-before-start");
+  });
+
+  it.each<[Partial<AgentConfig>, string]>([
+    [{ insecureUnsignedCommands: true }, "FLEETHEAL_INSECURE_UNSIGNED_COMMANDS=true"],
+    [{ commandKeys: [] }, "FLEETHEAL_COMMAND_KEYS is empty"],
+  ])("warns at start when commands are not safe: %j", async (config, warning) => {
+    const h = setup({ config });
+    await h.start();
+    expect(h.logged.map((l) => l.msg)).toEqual([expect.stringContaining(warning)]);
+    expect(h.nats.command().snapshot().agent.acceptsUnsignedCommands).toBe(
+      config.insecureUnsignedCommands === true,
+    );
   });
 
   it("inspect returns a fresh ContainerSnapshot; undefined for an unknown container", async () => {

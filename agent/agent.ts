@@ -13,6 +13,7 @@ import {
   type Labels,
 } from "../contracts/index.js";
 import type { AgentBaseline, AgentNats, CommandServer } from "./agent-ports.js";
+import { CommandGate } from "./command-auth.js";
 import { CommandExecutor } from "./command-executor.js";
 import type { AgentConfig } from "./config.js";
 import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
@@ -91,6 +92,8 @@ export class Agent {
   private readonly pump: EventPump;
   private readonly snapshots: SnapshotPublisher;
   private readonly executor: CommandExecutor;
+  /** Who may restart and stop, and what was refused. */
+  private readonly gate: CommandGate;
   private readonly prober: Prober;
   private readonly refreshing = new Map<string, { again: boolean; done: Promise<void> }>();
   /** Containers whose last inspect failed: the state may have missed a change to them. */
@@ -121,12 +124,24 @@ export class Agent {
     this.log = log;
     this.now = deps.now ?? (() => new Date());
     const optIn = { label: config.label, watchAll: config.watchAll };
+    const startedAt = this.now();
+    this.gate = new CommandGate({
+      keys: config.commandKeys,
+      acceptUnsigned: config.insecureUnsignedCommands,
+      clockSkewMs: config.commandClockSkewMs,
+      startedAtMs: startedAt.getTime(),
+      replayFloorMs: () => this.executor.replayFloorMs,
+      now: () => this.now().getTime(),
+      onCount: () => this.snapshots.changed(),
+    });
     this.state = new HostState({
       host: config.hostId,
       version: VERSION,
-      startedAt: this.now(),
+      startedAt,
       heartbeatMs: config.heartbeatMs,
       optIn,
+      commandKeys: this.gate.verifier.keys,
+      acceptsUnsignedCommands: config.insecureUnsignedCommands,
     });
     this.outbox = new Outbox({
       publish: deps.nats.publishEvent,
@@ -155,6 +170,8 @@ export class Agent {
       defaultStopTimeoutSeconds: config.defaultStopTimeoutSeconds,
       currentView: (id) => this.currentView(id),
       healthOf: (details) => this.healthOf(details),
+      clockSkewMs: config.commandClockSkewMs,
+      now: () => this.now().getTime(),
     });
     this.prober = new Prober({
       docker,
@@ -175,8 +192,13 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    const warning = this.gate.warning();
+    if (warning) this.log.warn(warning);
     await this.loadBaseline();
     this.commands = await this.deps.nats.serveCommands({
+      authorise: (command, request) => this.gate.authorise(command, request),
+      rejected: (verb, reason) => this.gate.rejected(verb, reason),
+      rejections: (verb) => this.gate.rejections(verb),
       execute: async (command) => {
         const reply = await this.executor.execute(command);
         this.log.info(
@@ -252,6 +274,7 @@ export class Agent {
       },
       lastEventTimeNano: this.replayPoint(),
       probe: (id) => this.prober.view(id),
+      commandRefusals: this.gate.snapshot(),
     });
   }
 

@@ -85,6 +85,8 @@ function command(patch: Partial<RestartCommand> = {}): RestartCommand {
     containerId: CID,
     reason: "unhealthy",
     requestedBy: "handler:heal",
+    issuedAt: "2026-11-27T19:41:35.000Z",
+    expiresAt: "2026-11-27T19:42:05.000Z",
     ...patch,
   };
 }
@@ -98,12 +100,17 @@ function stopCommand(patch: Partial<StopCommand> = {}): StopCommand {
     containerId: CID,
     reason: "operator asked",
     requestedBy: "gateway:alice",
+    issuedAt: "2026-11-27T19:41:35.000Z",
+    expiresAt: "2026-11-27T19:42:05.000Z",
     ...patch,
   });
 }
 
 function setup(
-  options: Pick<CommandExecutorOptions, "currentView" | "healthOf"> & {
+  options: Pick<
+    CommandExecutorOptions,
+    "currentView" | "healthOf" | "dedupWindowMs" | "dedupCapacity" | "clockSkewMs"
+  > & {
     watchAll?: boolean;
     now?: () => number;
   } = {},
@@ -118,6 +125,9 @@ function setup(
     now: options.now ?? (() => clock),
     ...(options.currentView ? { currentView: options.currentView } : {}),
     ...(options.healthOf ? { healthOf: options.healthOf } : {}),
+    ...(options.dedupWindowMs === undefined ? {} : { dedupWindowMs: options.dedupWindowMs }),
+    ...(options.dedupCapacity === undefined ? {} : { dedupCapacity: options.dedupCapacity }),
+    ...(options.clockSkewMs === undefined ? {} : { clockSkewMs: options.clockSkewMs }),
   });
   return {
     docker,
@@ -438,6 +448,57 @@ describe("CommandExecutor", () => {
       const again = await executor.execute(command());
       expect(again.duplicate).toBe(false);
       expect(docker.restarts).toHaveLength(2);
+      expect(executor.replayFloorMs).toBeUndefined();
+    });
+
+    it("remembers an id until its expiresAt plus the skew, even past the dedup window", async () => {
+      const { docker, executor, advance } = setup({ dedupWindowMs: 1_000, clockSkewMs: 30_000 });
+      docker.add();
+      // Expires 30 s after issue: remembered until 60 s after it.
+      await executor.execute(command());
+      advance(59_999);
+      expect((await executor.execute(command())).duplicate).toBe(true);
+      advance(2);
+      expect((await executor.execute(command())).duplicate).toBe(false);
+      expect(docker.restarts).toHaveLength(2);
+    });
+
+    it("a command sent again with a later expiry is remembered as long as that", async () => {
+      const { docker, executor, advance } = setup({ dedupWindowMs: 1_000, clockSkewMs: 0 });
+      docker.add();
+      await executor.execute(command());
+      advance(20_000);
+      const resent = command({
+        issuedAt: "2026-11-27T19:41:55.000Z",
+        expiresAt: "2026-11-27T19:42:25.000Z",
+      });
+      expect((await executor.execute(resent)).duplicate).toBe(true);
+      // Past the first attempt's expiry, within the second's.
+      advance(25_000);
+      expect((await executor.execute(resent)).duplicate).toBe(true);
+      expect(docker.restarts).toHaveLength(1);
+    });
+
+    it("forgetting an unexpired id early sets the replay floor to its issue time", async () => {
+      const { docker, executor, advance } = setup({ dedupCapacity: 2, dedupWindowMs: 1_000 });
+      docker.add();
+      const at = (s: number) => ({
+        issuedAt: `2026-11-27T19:41:${s}.000Z`,
+        expiresAt: `2026-11-27T19:42:${s}.000Z`,
+      });
+      await executor.execute(command({ commandId: "cmd-00000001", ...at(35) }));
+      await executor.execute(command({ commandId: "cmd-00000002", ...at(36) }));
+      await executor.execute(command({ commandId: "cmd-00000003", ...at(37) }));
+      expect(executor.replayFloorMs).toBeUndefined();
+      await executor.execute(command({ commandId: "cmd-00000004", ...at(38) }));
+      // The memory holds at most two plus the new one: the first had to go unexpired.
+      expect(executor.replayFloorMs).toBe(Date.parse("2026-11-27T19:41:35.000Z"));
+      // Past every expiry, forgetting raises no floor.
+      advance(120_000);
+      await executor.execute(command({ commandId: "cmd-00000005", ...at(39) }));
+      await executor.execute(command({ commandId: "cmd-00000006", ...at(40) }));
+      await executor.execute(command({ commandId: "cmd-00000007", ...at(41) }));
+      expect(executor.replayFloorMs).toBe(Date.parse("2026-11-27T19:41:35.000Z"));
     });
   });
 

@@ -28,15 +28,24 @@ export interface CommandExecutorOptions {
    * probe's for one without (Docker reports "none" for those).
    */
   healthOf?: (details: ContainerDetails) => ContainerDetails["health"];
-  /** How long a command id is remembered; a repeat within it gets the first reply. */
+  /**
+   * How long a command id is remembered at least; a repeat within it gets the first reply. An
+   * id is also kept until its command's `expiresAt` plus the clock skew, so that the command
+   * cannot be executed again while the agent would still accept it.
+   */
   dedupWindowMs?: number;
   /** Most command ids remembered. */
   dedupCapacity?: number;
+  /** The clock skew the agent allows (FLEETHEAL_COMMAND_CLOCK_SKEW_MS). */
+  clockSkewMs?: number;
   now?: () => number;
 }
 
 interface Remembered {
-  at: number;
+  /** Forgotten after this (ms since the epoch). */
+  keepUntil: number;
+  /** The latest `issuedAt` it was sent with, in ms. */
+  issuedAt: number;
   reply: Promise<CommandReply>;
 }
 
@@ -53,6 +62,7 @@ export class CommandExecutor {
   private readonly seen = new Map<string, Remembered>();
   private readonly busy = new Set<string>();
   private readonly now: () => number;
+  private floor: number | undefined;
 
   constructor(private readonly options: CommandExecutorOptions) {
     this.now = options.now ?? Date.now;
@@ -60,11 +70,32 @@ export class CommandExecutor {
 
   execute(command: ContainerCommand): Promise<CommandReply> {
     this.forgetExpired();
+    const issuedAt = Date.parse(command.issuedAt);
+    const acceptedUntil = Date.parse(command.expiresAt) + (this.options.clockSkewMs ?? 0);
     const previous = this.seen.get(command.commandId);
-    if (previous) return previous.reply.then((reply) => ({ ...reply, duplicate: true }));
+    if (previous) {
+      // A re-sent command lives longer than the first attempt: remember it as long.
+      previous.keepUntil = Math.max(previous.keepUntil, acceptedUntil);
+      previous.issuedAt = Math.max(previous.issuedAt, issuedAt);
+      return previous.reply.then((reply) => ({ ...reply, duplicate: true }));
+    }
     const reply = this.run(command);
-    this.seen.set(command.commandId, { at: this.now(), reply });
+    const window = this.options.dedupWindowMs ?? 10 * 60 * 1000;
+    this.seen.set(command.commandId, {
+      keepUntil: Math.max(this.now() + window, acceptedUntil),
+      issuedAt,
+      reply,
+    });
     return reply;
+  }
+
+  /**
+   * Commands issued at or before this instant (ms) must be refused: the memory was full and
+   * forgot a command issued then that agents would still accept, so a repeat of it could not
+   * be recognised. Undefined while nothing was forgotten early.
+   */
+  get replayFloorMs(): number | undefined {
+    return this.floor;
   }
 
   private async run(command: ContainerCommand): Promise<CommandReply> {
@@ -142,12 +173,14 @@ export class CommandExecutor {
   }
 
   private forgetExpired(): void {
-    const window = this.options.dedupWindowMs ?? 10 * 60 * 1000;
     const capacity = this.options.dedupCapacity ?? 10_000;
-    const cutoff = this.now() - window;
-    // Map iteration is insertion order, so the oldest entries come first.
+    const now = this.now();
+    // Map iteration is insertion order, so the oldest entries come first. An entry that must
+    // be kept ends the sweep: those behind it are forgotten later, never sooner.
     for (const [id, entry] of this.seen) {
-      if (entry.at >= cutoff && this.seen.size <= capacity) break;
+      const kept = entry.keepUntil > now;
+      if (kept && this.seen.size <= capacity) break;
+      if (kept) this.floor = Math.max(this.floor ?? entry.issuedAt, entry.issuedAt);
       this.seen.delete(id);
     }
   }

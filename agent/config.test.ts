@@ -1,8 +1,15 @@
 import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
+import {
+  commandSigningKeyFromSeed,
+  generateCommandSigningSeed,
+} from "../common/command-signing.js";
 import { toToken } from "../contracts/index.js";
 import { configError } from "../test/support/config-error.js";
 import { loadAgentConfig } from "./config.js";
+
+const KEY_A = commandSigningKeyFromSeed(generateCommandSigningSeed()).publicKey;
+const KEY_B = commandSigningKeyFromSeed(generateCommandSigningSeed()).publicKey;
 
 describe("loadAgentConfig", () => {
   it("defaults", () => {
@@ -20,6 +27,9 @@ describe("loadAgentConfig", () => {
       outboxCapacity: 10_000,
       eventQueueCapacity: 50_000,
       reconcileIntervalMs: 60_000,
+      commandKeys: [],
+      commandClockSkewMs: 30_000,
+      insecureUnsignedCommands: false,
       notes: [],
     });
   });
@@ -38,6 +48,9 @@ describe("loadAgentConfig", () => {
         FLEETHEAL_OUTBOX_CAPACITY: "500",
         FLEETHEAL_EVENT_QUEUE_CAPACITY: "1000",
         FLEETHEAL_RECONCILE_INTERVAL_MS: "15000",
+        FLEETHEAL_COMMAND_KEYS: `${KEY_A}, ${KEY_B}`,
+        FLEETHEAL_COMMAND_CLOCK_SKEW_MS: "5000",
+        FLEETHEAL_INSECURE_UNSIGNED_COMMANDS: "true",
       }),
     ).toEqual({
       natsUrl: "nats://nats.internal:4222",
@@ -53,6 +66,9 @@ describe("loadAgentConfig", () => {
       outboxCapacity: 500,
       eventQueueCapacity: 1000,
       reconcileIntervalMs: 15_000,
+      commandKeys: [KEY_A, KEY_B],
+      commandClockSkewMs: 5_000,
+      insecureUnsignedCommands: true,
       notes: [],
     });
   });
@@ -111,9 +127,47 @@ describe("loadAgentConfig", () => {
     ["FLEETHEAL_EVENT_QUEUE_CAPACITY", "1000001"],
     ["FLEETHEAL_RECONCILE_INTERVAL_MS", "999"],
     ["FLEETHEAL_RECONCILE_INTERVAL_MS", "86400001"],
+    ["FLEETHEAL_COMMAND_CLOCK_SKEW_MS", "-1"],
+    ["FLEETHEAL_COMMAND_CLOCK_SKEW_MS", "300001"],
+    ["FLEETHEAL_INSECURE_UNSIGNED_COMMANDS", "maybe"],
   ])("%s=%j is rejected", (name, value) => {
     const error = configError(() => loadAgentConfig({ [name]: value }));
     expect(error.message).toContain(`${name}=${JSON.stringify(value)}: `);
+  });
+});
+
+describe("loadAgentConfig: FLEETHEAL_COMMAND_KEYS", () => {
+  it("names the key that is not an operator public key", () => {
+    const user = `U${KEY_A.slice(1)}`;
+    const error = configError(() =>
+      loadAgentConfig({ FLEETHEAL_COMMAND_KEYS: `${KEY_A},${user}` }),
+    );
+    expect(error.message).toBe(
+      `invalid configuration:\n  FLEETHEAL_COMMAND_KEYS=${JSON.stringify(`${KEY_A},${user}`)}: key 2 (${JSON.stringify(`${user.slice(0, 12)}…`)}) is not an operator public key: 56 characters starting with O, as \`nk -gen operator -pubout\` prints`,
+    );
+  });
+
+  it("refuses a key with a wrong checksum", () => {
+    const last = KEY_A.at(-1) === "A" ? "B" : "A";
+    const error = configError(() =>
+      loadAgentConfig({ FLEETHEAL_COMMAND_KEYS: `${KEY_A.slice(0, -1)}${last}` }),
+    );
+    expect(error.message).toContain("key 1 ");
+  });
+
+  it("refuses a seed without printing it", () => {
+    const seed = generateCommandSigningSeed();
+    const error = configError(() =>
+      loadAgentConfig({ FLEETHEAL_COMMAND_KEYS: `${KEY_A},${seed}` }),
+    );
+    expect(error.message).toContain("FLEETHEAL_COMMAND_KEYS=<not shown>: holds an nkey seed");
+    expect(error.message).not.toContain(seed);
+  });
+
+  it("ignores empty entries and spaces", () => {
+    expect(loadAgentConfig({ FLEETHEAL_COMMAND_KEYS: ` ,${KEY_A} ,, ` }).commandKeys).toEqual([
+      KEY_A,
+    ]);
   });
 });
 

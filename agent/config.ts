@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
-import { intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import { isCommandPublicKey } from "../common/command-signing.js";
+import { boolFromEnv, commaListFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
 import { ConfigError } from "../common/errors.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { Token, toToken } from "../contracts/index.js";
@@ -24,6 +25,25 @@ const StopTimeout = intFromEnv({
   default: DEFAULT_STOP_TIMEOUT_SECONDS,
 }).unwrap();
 
+/** Most keys an agent trusts at once: a rotation needs two. */
+const MAX_COMMAND_KEYS = 16;
+
+/** The operator public keys (`O…`) whose signatures on restart and stop the agent accepts. */
+const CommandKeys = commaListFromEnv()
+  .superRefine((keys, ctx) => {
+    keys.forEach((key, i) => {
+      if (isCommandPublicKey(key)) return;
+      ctx.addIssue({
+        code: "custom",
+        message: `key ${i + 1} (${JSON.stringify(key.length > 12 ? `${key.slice(0, 12)}…` : key)}) is not an operator public key: 56 characters starting with O, as \`nk -gen operator -pubout\` prints`,
+      });
+    });
+    if (keys.length > MAX_COMMAND_KEYS) {
+      ctx.addIssue({ code: "custom", message: `at most ${MAX_COMMAND_KEYS} keys` });
+    }
+  })
+  .default([]);
+
 /** Where dockerode (and the docker CLI) connect when DOCKER_HOST is not set. */
 const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 
@@ -44,6 +64,9 @@ const AgentEnv = z.object({
   FLEETHEAL_OUTBOX_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 10_000 }),
   FLEETHEAL_EVENT_QUEUE_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 50_000 }),
   FLEETHEAL_RECONCILE_INTERVAL_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 60_000 }),
+  FLEETHEAL_COMMAND_KEYS: CommandKeys,
+  FLEETHEAL_COMMAND_CLOCK_SKEW_MS: intFromEnv({ min: 0, max: 300_000, default: 30_000 }),
+  FLEETHEAL_INSECURE_UNSIGNED_COMMANDS: boolFromEnv(false),
   // The autoheal container's names for the same two settings, so that its environment carries
   // over (docs/MIGRATING.md). Same rules; a bad value is reported under the name that was set.
   AUTOHEAL_CONTAINER_LABEL: LabelKey.optional(),
@@ -72,6 +95,12 @@ export interface AgentConfig {
   eventQueueCapacity: number;
   /** A full list-and-inspect runs this often, besides after every gap. */
   reconcileIntervalMs: number;
+  /** Operator public keys (`O…`) whose signatures on restart and stop are accepted. */
+  commandKeys: string[];
+  /** How far this host's clock and a signer's may disagree when judging a command's times. */
+  commandClockSkewMs: number;
+  /** Accept restart and stop commands without a signature. Insecure: for development only. */
+  insecureUnsignedCommands: boolean;
   /**
    * Variables that were set but do not apply (autoheal settings fleetheal ignores, or that a
    * FLEETHEAL_* variable overrides), one sentence each, for the agent to log as it starts.
@@ -82,6 +111,7 @@ export interface AgentConfig {
 
 /** Reads and validates the agent's environment; throws a ConfigError naming every bad variable. */
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  refuseSeedAsKey(env.FLEETHEAL_COMMAND_KEYS);
   const e = loadEnv(AgentEnv, env);
   const label = optInLabel(e);
   const notes: string[] = [];
@@ -101,8 +131,23 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     outboxCapacity: e.FLEETHEAL_OUTBOX_CAPACITY,
     eventQueueCapacity: e.FLEETHEAL_EVENT_QUEUE_CAPACITY,
     reconcileIntervalMs: e.FLEETHEAL_RECONCILE_INTERVAL_MS,
+    commandKeys: e.FLEETHEAL_COMMAND_KEYS,
+    commandClockSkewMs: e.FLEETHEAL_COMMAND_CLOCK_SKEW_MS,
+    insecureUnsignedCommands: e.FLEETHEAL_INSECURE_UNSIGNED_COMMANDS,
     notes,
   };
+}
+
+/**
+ * A seed pasted where a public key belongs must not be echoed into the error, and so into
+ * logs: it is refused before validation prints the variable's value.
+ */
+function refuseSeedAsKey(keys: string | undefined): void {
+  if (keys !== undefined && /(^|[\s,])S[A-Z2-7]{57}($|[\s,])/.test(keys)) {
+    throw new ConfigError(
+      "invalid configuration:\n  FLEETHEAL_COMMAND_KEYS=<not shown>: holds an nkey seed (S…), which must stay secret on the signers; give the public keys (O…) only, and make a new signing key, since this one has been exposed",
+    );
+  }
 }
 
 /**

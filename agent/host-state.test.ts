@@ -10,6 +10,8 @@ const identity: AgentIdentity = {
   startedAt: new Date("2026-11-27T18:00:00.000Z"),
   heartbeatMs: 5000,
   optIn: { label: "autoheal", watchAll: false },
+  commandKeys: ["OKEYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+  acceptsUnsignedCommands: false,
 };
 
 function details(
@@ -39,10 +41,21 @@ const C = "cccccccccccc";
 const NOW = new Date("2026-11-27T19:42:00.000Z");
 
 const OUTBOX = { depth: 0, capacity: 10_000, published: 0, dropped: 0 };
+const REFUSALS = {
+  refused: { unsigned: 2, expired: 1 },
+  malformed: { restart: 1 },
+  last: "expired: expired at 2026-11-27T19:00:00.000Z",
+};
 
 /** Extras with nothing to add: an empty outbox, no event yet, no probes. */
 function extras(patch: Partial<SnapshotExtras> = {}): SnapshotExtras {
-  return { outbox: OUTBOX, lastEventTimeNano: undefined, probe: () => undefined, ...patch };
+  return {
+    outbox: OUTBOX,
+    lastEventTimeNano: undefined,
+    probe: () => undefined,
+    commandRefusals: REFUSALS,
+    ...patch,
+  };
 }
 
 describe("HostState.upsert", () => {
@@ -107,6 +120,9 @@ describe("HostState.snapshot", () => {
         label: "autoheal",
         watchAll: false,
         uptimeSeconds: 6120,
+        commandKeys: identity.commandKeys,
+        acceptsUnsignedCommands: false,
+        commandRefusals: REFUSALS,
       },
       outbox: OUTBOX,
       docker: { status: "up", version: "20.10.24" },

@@ -1,4 +1,5 @@
 import {
+  type CommandRefusals,
   type ContainerSnapshot,
   HOST_SNAPSHOT_TYPE,
   type HostSnapshot,
@@ -15,6 +16,10 @@ export interface AgentIdentity {
   startedAt: Date;
   heartbeatMs: number;
   optIn: OptInPolicy;
+  /** The operator keys whose signed commands the agent accepts. */
+  commandKeys: readonly string[];
+  /** Whether it accepts restart and stop without a signature. */
+  acceptsUnsignedCommands: boolean;
 }
 
 /** Host-level figures that live elsewhere in the agent, read when a snapshot is taken. */
@@ -23,6 +28,8 @@ export interface SnapshotExtras {
   lastEventTimeNano: string | undefined;
   /** The label probe's view of a container, if it has one. */
   probe: (id: string) => ProbeView | undefined;
+  /** What the command service turned away. */
+  commandRefusals: CommandRefusals;
 }
 
 /**
@@ -135,6 +142,9 @@ export class HostState {
           0,
           Math.floor((now.getTime() - this.identity.startedAt.getTime()) / 1000),
         ),
+        commandKeys: [...this.identity.commandKeys],
+        acceptsUnsignedCommands: this.identity.acceptsUnsignedCommands,
+        commandRefusals: extras.commandRefusals,
       },
       docker: { ...this.docker },
       outbox: extras.outbox,

@@ -6,6 +6,7 @@ import type { Logger } from "../common/logger.js";
 import { keyedMessageId } from "../common/message-ids.js";
 import { VERSION } from "../common/version.js";
 import {
+  COMMAND_SIGNATURE_HEADERS,
   type CommandVerb,
   commandSubject,
   decode,
@@ -13,12 +14,14 @@ import {
   HOSTS_BUCKET,
   INSPECT_REPLY_TYPE,
   InspectRequest,
+  parseCommandSubject,
   RestartCommand,
   SnapshotRequest,
   StopCommand,
   snapshotSubject,
 } from "../contracts/index.js";
 import type { AgentNats, CommandHandlers } from "./agent-ports.js";
+import type { ContainerCommand } from "./command-executor.js";
 
 /** How long one JetStream publish waits for its ack before the outbox retries it. */
 const PUBLISH_ACK_TIMEOUT_MS = 5_000;
@@ -63,7 +66,8 @@ export function bindAgentNats(
 /**
  * The agent's micro service `fleetheal-agent`, discoverable with `$SRV.PING|INFO|STATS`, with the
  * host in its metadata. Each endpoint validates its request with the contract schema and
- * answers a bad one with a 400 service error; it never throws.
+ * answers a bad one with a 400 service error; restart and stop must also pass the agent's
+ * authorisation (signature and lifetime), else a 403. It never throws.
  */
 async function serveCommands(
   nc: NatsConnection,
@@ -71,20 +75,13 @@ async function serveCommands(
   log: Logger,
   handlers: CommandHandlers,
 ): Promise<{ close(): Promise<void> }> {
-  // Requests refused as malformed, per verb: reported in `$SRV.STATS` as each endpoint's `data`,
-  // because nats.js counts only handler exceptions in `num_errors`.
-  const rejections = new Map<string, { rejected: number; last?: string }>();
-  const rejected = (verb: CommandVerb, reason: string) => {
-    const subject = commandSubject(host, verb);
-    const r = rejections.get(subject) ?? { rejected: 0 };
-    r.rejected++;
-    r.last = reason;
-    rejections.set(subject, r);
-  };
   const service = await new Svcm(nc).add({
+    // Requests refused as malformed, per verb, as each endpoint's `data`: nats.js counts only
+    // handler exceptions in `num_errors`. The host snapshot carries them too.
     statsHandler: async (endpoint) => {
-      const r = rejections.get(endpoint.subject);
-      return { rejected: r?.rejected ?? 0, ...(r?.last ? { last_rejection: r.last } : {}) };
+      const verb = parseCommandSubject(endpoint.subject)?.verb;
+      const r = verb ? handlers.rejections(verb) : { rejected: 0 };
+      return { rejected: r.rejected, ...(r.last ? { last_rejection: r.last } : {}) };
     },
     name: "fleetheal-agent",
     version: VERSION,
@@ -106,7 +103,7 @@ async function serveCommands(
           log.error({ verb, err: error.message }, "command endpoint failed");
           return;
         }
-        void respond(msg, verb, schema, answer, host, log, rejected);
+        void respond(msg, { verb, schema, answer, host, log, handlers });
       },
     });
   };
@@ -121,27 +118,57 @@ async function serveCommands(
   return { close: async () => void (await service.stop()) };
 }
 
+/** Verbs that change a container: signed, and authorised before they run. */
+const SIGNED_VERBS: ReadonlySet<CommandVerb> = new Set(["restart", "stop"]);
+
 async function respond<S extends z.ZodType>(
   msg: ServiceMsg,
-  verb: CommandVerb,
-  schema: S,
-  answer: (request: z.infer<S>) => Promise<Uint8Array | { status: number; message: string }>,
-  host: string,
-  log: Logger,
-  rejected: (verb: CommandVerb, reason: string) => void,
+  endpoint: {
+    verb: CommandVerb;
+    schema: S;
+    answer: (request: z.infer<S>) => Promise<Uint8Array | { status: number; message: string }>;
+    host: string;
+    log: Logger;
+    handlers: CommandHandlers;
+  },
 ): Promise<void> {
-  const request = decode(schema, msg.data);
+  const { verb, host, log, handlers } = endpoint;
+  const request = decode(endpoint.schema, msg.data);
   const reject = (reason: string) => {
     log.warn({ verb, reason }, "bad command rejected");
-    rejected(verb, reason);
+    handlers.rejected(verb, reason);
     msg.respondError(400, reason);
   };
   if (!request.ok) return reject(`${request.error.code}: ${request.error.message}`);
   if ((request.value as { host?: string }).host !== host) {
     return reject(`wrong-host: this agent serves host ${host}`);
   }
+  if (SIGNED_VERBS.has(verb)) {
+    const command = request.value as ContainerCommand;
+    const signature = {
+      key: msg.headers?.get(COMMAND_SIGNATURE_HEADERS.key) || undefined,
+      signature: msg.headers?.get(COMMAND_SIGNATURE_HEADERS.signature) || undefined,
+    };
+    const refusal = handlers.authorise(command, { payload: msg.data, signature });
+    if (refusal) {
+      log.warn(
+        {
+          verb,
+          code: refusal.code,
+          detail: refusal.detail,
+          key: signature.key?.slice(0, 64),
+          commandId: command.commandId,
+          containerId: command.containerId,
+          requestedBy: command.requestedBy,
+        },
+        "command refused",
+      );
+      msg.respondError(403, `${refusal.code}: ${refusal.detail}`);
+      return;
+    }
+  }
   try {
-    const result = await answer(request.value);
+    const result = await endpoint.answer(request.value);
     if (result instanceof Uint8Array) msg.respond(result);
     else msg.respondError(result.status, result.message);
   } catch (error) {

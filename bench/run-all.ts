@@ -72,6 +72,13 @@ function targetsOf(name: string, doc: unknown): TargetRow[] {
       return [
         row("heal", "reaction p50 ≤ 1.5× floor", num(doc, "ratios.p50"), "×", (v) => v <= 1.5),
         row("heal", "reaction p99 ≤ 3× floor", num(doc, "ratios.p99"), "×", (v) => v <= 3),
+        row(
+          "heal",
+          "signing adds ≤ 0.1 to the p50 ratio",
+          num(doc, "signingCost.p50"),
+          "",
+          (v) => v <= 0.1,
+        ),
       ];
     case "handlers":
       return [

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { ensureSecretFile } from "./data-dir.js";
 
 /**
  * `fleetheal up` gives the gateway an admin token so that the dashboard's actions work on a
@@ -8,13 +7,8 @@ import { join } from "node:path";
  * and only its path is ever printed: the token itself never reaches a log.
  */
 export function ensureAdminTokenFile(dataDir: string): string {
-  const file = join(dataDir, "admin-token");
-  try {
-    if (readFileSync(file, "utf8").trim().length >= 16) return file;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  writeFileSync(file, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
-  return file;
+  return ensureSecretFile(dataDir, "admin-token", {
+    valid: (content) => content.trim().length >= 16,
+    make: () => randomBytes(24).toString("base64url"),
+  });
 }

@@ -6,7 +6,8 @@ import type { Stoppable } from "../common/lifecycle.js";
 
 // `fleetheal healthcheck`: the container image's HEALTHCHECK. It answers "is this container's
 // role alive and able to do its work", and it does so without NATS: with per-host credentials
-// (docs/SECURITY.md) a role may not publish `$SRV.PING`, and a NATS outage is NATS's own
+// (docs/SECURITY.md) a role may not publish `$SRV.PING`, `$SRV` does not cross NATS accounts
+// anyway (the host snapshot carries an agent's counters), and a NATS outage is NATS's own
 // healthcheck's business, not a reason to call every agent broken. So:
 // - gateway and up: GET /livez on the local port, which the gateway answers while it serves HTTP.
 // - agent and handler serve no HTTP. Once started (connected to NATS, consumers bound, the agent

@@ -90,12 +90,19 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_OUTBOX_CAPACITY   Events held until JetStream acks them [10000]
   FLEETHEAL_EVENT_QUEUE_CAPACITY  Docker event lines queued for processing [50000]
   FLEETHEAL_RECONCILE_INTERVAL_MS Periodic full list-and-inspect [60000]
+  FLEETHEAL_COMMAND_KEYS      Operator public keys (O…), comma-separated, whose signatures on
+                              restart and stop are accepted [none: all refused]
+  FLEETHEAL_COMMAND_CLOCK_SKEW_MS  Clock difference allowed with the signers [30000]
+  FLEETHEAL_INSECURE_UNSIGNED_COMMANDS  Accept unsigned restart and stop (insecure) [false]
   AUTOHEAL_CONTAINER_LABEL, AUTOHEAL_DEFAULT_STOP_TIMEOUT  The autoheal container's names,
                               accepted for FLEETHEAL_LABEL and FLEETHEAL_STOP_TIMEOUT; its other
                               variables are ignored with a warning (docs/MIGRATING.md)
  handler:
   FLEETHEAL_MAX_EVENT_AGE_MS  Older unhealthy events are not acted on [300000]
   FLEETHEAL_COMMAND_TIMEOUT_MS  How long a restart may take before it is retried [60000]
+  FLEETHEAL_COMMAND_SIGNING_KEY_FILE  Seed file (SO…, mode 0600) of the operator nkey that
+                              signs restart and stop [none: unsigned; 'up' makes one]
+  FLEETHEAL_COMMAND_TTL_MS    How long a signed command stays valid (1000-300000) [30000]
   FLEETHEAL_NOTIFY_URLS       Webhook targets, comma/space-separated: <kind>+<url> (json, slack,
                               discord, ntfy, apprise) or a plain URL (json) [none: no notify]
   FLEETHEAL_NOTIFY_EVENTS     Phases to notify, or 'all' [restarted,failed,quarantined,released]
@@ -119,13 +126,15 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_GATEWAY_MAX_STREAMS     Concurrent /events/stream clients [100]
   FLEETHEAL_GATEWAY_TRUST_PROXY     Trust X-Forwarded-For from a reverse proxy [false]
   FLEETHEAL_COMMAND_TIMEOUT_MS      (also) How long a manual restart waits for the agent [60000]
+  FLEETHEAL_COMMAND_SIGNING_KEY_FILE, FLEETHEAL_COMMAND_TTL_MS  (also) Signing manual restarts
  gateway commands (status, hosts, containers, events, restart, release, pause, resume):
   FLEETHEAL_GATEWAY_URL       The gateway's URL [http://127.0.0.1:8080]
   FLEETHEAL_GATEWAY_TOKEN     Bearer token sent to the gateway (read or admin); or *_FILE
                               [none; actions fall back to <FLEETHEAL_DATA_DIR>/admin-token]
  up:
   FLEETHEAL_DATA_DIR          Where the embedded nats-server keeps its store, and the
-                              generated admin token (admin-token, mode 0600) [./.fleetheal]
+                              generated admin token (admin-token) and command signing key
+                              (command-signing.nk), both mode 0600 [./.fleetheal]
   FLEETHEAL_NATS_PORT         Port of the embedded nats-server [4222]
   FLEETHEAL_NATS_SERVER_BIN   The nats-server binary [nats-server]
 `;

@@ -25,6 +25,7 @@ import { runGateway } from "../gateway/main.js";
 import { loadHandlerConfig } from "../handlers/config.js";
 import { runHandlers } from "../handlers/main.js";
 import { ensureAdminTokenFile } from "./admin-token.js";
+import { credentialSigning, upCommandSigningEnv, withSigningKey } from "./command-signing-key.js";
 import { startEmbeddedNats } from "./embedded-nats.js";
 
 const UpEnv = z.object({
@@ -38,31 +39,51 @@ const UpEnv = z.object({
 export async function startAllInOne(): Promise<Stoppable> {
   const env = loadEnv(UpEnv);
   const log = createLogger("up");
+  const dataDir = resolve(env.FLEETHEAL_DATA_DIR);
+  const embedded = !env.FLEETHEAL_NATS_URL;
+  // With an operator's NATS, the handler and gateway sign with a key kept in the data directory
+  // (or FLEETHEAL_COMMAND_SIGNING_KEY_FILE), and the agent trusts it. The embedded server's
+  // credentials have signing keys of their own, added below.
+  const roleEnv = embedded
+    ? process.env
+    : { ...process.env, ...upCommandSigningEnv(dataDir, process.env) };
   // Validate every role's configuration before starting anything.
-  const agentConfig = loadAgentConfig();
-  const handlerConfig = loadHandlerConfig();
+  let agentConfig = loadAgentConfig(roleEnv);
+  let handlerConfig = loadHandlerConfig(roleEnv);
   // The embedded server is plain loopback and not clustered: TLS, credentials, an inbox prefix
   // or replicas only make sense with a NATS of the operator's own.
-  if (!env.FLEETHEAL_NATS_URL && agentConfig.nats && needsExternalNats(agentConfig.nats)) {
+  if (embedded && agentConfig.nats && needsExternalNats(agentConfig.nats)) {
     throw new ConfigError(
-      "invalid configuration:\n  FLEETHEAL_NATS_URL: is needed with FLEETHEAL_NATS_TLS_*, FLEETHEAL_NATS_USER, FLEETHEAL_NATS_TOKEN, FLEETHEAL_NATS_CREDS, FLEETHEAL_NATS_INBOX_PREFIX or FLEETHEAL_JS_REPLICAS above 1; the embedded nats-server of `fleetheal up` is plain loopback with one replica",
+      "invalid configuration:\n  FLEETHEAL_NATS_URL: is needed with FLEETHEAL_NATS_TLS_*, FLEETHEAL_NATS_USER, FLEETHEAL_NATS_TOKEN, FLEETHEAL_NATS_CREDS, FLEETHEAL_NATS_NKEY_FILE, FLEETHEAL_NATS_INBOX_PREFIX or FLEETHEAL_JS_REPLICAS above 1; the embedded nats-server of `fleetheal up` has its own accounts and keys, and one replica",
     );
   }
-  let gatewayConfig = loadGatewayConfig();
+  let gatewayConfig = loadGatewayConfig(roleEnv);
   let tokenFile: string | undefined;
   if (!gatewayConfig.adminToken) {
-    tokenFile = ensureAdminTokenFile(resolve(env.FLEETHEAL_DATA_DIR));
+    tokenFile = ensureAdminTokenFile(dataDir);
     gatewayConfig = loadGatewayConfig({
-      ...process.env,
+      ...roleEnv,
       FLEETHEAL_GATEWAY_ADMIN_TOKEN_FILE: tokenFile,
     });
   }
-  const dataDir = resolve(env.FLEETHEAL_DATA_DIR);
   // The embedded server runs the accounts of a deployed fleet; its credentials are kept in the
   // data directory, so a restart (or a fleet that grows later) keeps every key.
-  const credentials = env.FLEETHEAL_NATS_URL
-    ? undefined
-    : writeFleetCredentials(join(dataDir, "credentials"), { addHosts: [agentConfig.hostId] });
+  const credentials = embedded
+    ? writeFleetCredentials(join(dataDir, "credentials"), { addHosts: [agentConfig.hostId] })
+    : undefined;
+  if (credentials) {
+    const signing = credentialSigning(credentials.dir);
+    handlerConfig = withSigningKey(handlerConfig, signing.handler);
+    gatewayConfig = withSigningKey(gatewayConfig, signing.gateway);
+    const trusted = [
+      handlerConfig.commandSigning.key?.publicKey,
+      gatewayConfig.commandSigning.key?.publicKey,
+    ].filter((k): k is string => k !== undefined);
+    agentConfig = {
+      ...agentConfig,
+      commandKeys: [...new Set([...agentConfig.commandKeys, ...trusted])],
+    };
+  }
   const nats = credentials
     ? await startEmbeddedNats({
         binary: env.FLEETHEAL_NATS_SERVER_BIN,

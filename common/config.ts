@@ -53,6 +53,19 @@ export function intFromEnv(limits: { min: number; max: number; default: number }
     .default(limits.default);
 }
 
+/** The items of a comma-separated list, trimmed; empty items are dropped. */
+export function splitCommaList(value: string): string[] {
+  return value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+}
+
+/** A comma-separated list from the environment (see {@link splitCommaList}), to refine or pipe. */
+export function commaListFromEnv() {
+  return z.string().transform(splitCommaList);
+}
+
 /** The NATS URL variable every role reads. */
 export const NATS_URL_ENV = {
   FLEETHEAL_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
+  COMMAND_REFUSAL_CODES,
+  COMMAND_SIGNATURE_HEADERS,
+  MAX_COMMAND_LIFETIME_MS,
+} from "./command-auth.js";
+import {
   COMMAND_REPLY_TYPE,
   CommandOutcome,
   CommandReply,
@@ -28,6 +33,8 @@ const command = {
   incident: "2026-11-27T19:41:29.98123456Z",
   requireUnhealthy: true,
   stopTimeoutSeconds: 10,
+  issuedAt: "2026-11-27T19:41:34.100Z",
+  expiresAt: "2026-11-27T19:42:04.100Z",
 };
 
 const stop = {
@@ -39,6 +46,8 @@ const stop = {
   reason: "crash loop; parked by an operator",
   requestedBy: "gateway:alice",
   stopTimeoutSeconds: 30,
+  issuedAt: "2026-11-27T19:41:34.100Z",
+  expiresAt: "2026-11-27T19:42:04.100Z",
 };
 
 const reply = {
@@ -90,6 +99,27 @@ describe("type constants", () => {
   });
 });
 
+describe("signed commands", () => {
+  it("name their headers and refusal codes, which are public API", () => {
+    expect(COMMAND_SIGNATURE_HEADERS).toEqual({
+      key: "Fleetheal-Signing-Key",
+      signature: "Fleetheal-Signature",
+    });
+    expect(COMMAND_REFUSAL_CODES).toEqual([
+      "unsigned",
+      "untrusted-key",
+      "bad-signature",
+      "issued-in-future",
+      "expired",
+      "bad-lifetime",
+      "issued-before-start",
+      "no-trusted-keys",
+      "replay-window",
+    ]);
+    expect(MAX_COMMAND_LIFETIME_MS).toBe(300_000);
+  });
+});
+
 describe("RestartCommand", () => {
   it("accepts a realistic command", () => {
     expect(RestartCommand.parse(command)).toEqual(command);
@@ -111,6 +141,10 @@ describe("RestartCommand", () => {
     ["empty requestedBy", { requestedBy: "" }],
     ["wildcard host", { host: "*" }],
     ["type of a stop", { type: "fleetheal.cmd.v1.stop" }],
+    ["no issuedAt", { issuedAt: undefined }],
+    ["no expiresAt", { expiresAt: undefined }],
+    ["issuedAt not a date", { issuedAt: "now" }],
+    ["expiresAt with an offset", { expiresAt: "2026-11-27T20:42:04.100+01:00" }],
   ])("rejects %s", (_why, patch) => {
     expect(RestartCommand.safeParse({ ...command, ...patch }).success).toBe(false);
   });
@@ -146,6 +180,8 @@ describe("StopCommand", () => {
     ["empty requestedBy", { requestedBy: "" }],
     ["fractional stop timeout", { stopTimeoutSeconds: 2.5 }],
     ["stop timeout above 3600", { stopTimeoutSeconds: 3601 }],
+    ["no issuedAt", { issuedAt: undefined }],
+    ["no expiresAt", { expiresAt: undefined }],
   ])("rejects %s", (_why, patch) => {
     expect(StopCommand.safeParse({ ...stop, ...patch }).success).toBe(false);
   });

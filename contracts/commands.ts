@@ -7,7 +7,10 @@ import { ContainerId, HostId } from "./tokens.js";
  * micro service `fleetheal-agent`. A request that is not valid JSON or does not match its schema
  * gets a service error (headers `Nats-Service-Error-Code: 400` and `Nats-Service-Error`); an
  * unknown container in `inspect` gets 404. Restart and stop answer with a {@link CommandReply},
- * whose `code` is stable and machine-readable.
+ * whose `code` is stable and machine-readable, unless the agent refuses them first because they
+ * are not signed, not signed by a key it trusts, or not current: then the answer is a service
+ * error 403 whose message is `<refusal code>: <detail>` (command-auth.ts: the signature headers
+ * and the refusal codes).
  */
 
 export const RESTART_COMMAND_TYPE = "fleetheal.cmd.v1.restart";
@@ -36,11 +39,21 @@ const ContainerCommandFields = {
   requestedBy: z.string().min(1).max(128),
   /** Seconds Docker waits after SIGTERM before SIGKILL; the container's label wins if set. */
   stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
+  /**
+   * When the signer sent this attempt (UTC). The agent refuses a command issued before it
+   * started, or later than its clock plus the allowed skew.
+   */
+  issuedAt: z.iso.datetime(),
+  /**
+   * After this the agent refuses the command (allowing for clock skew). At most
+   * `MAX_COMMAND_LIFETIME_MS` (300 s) after `issuedAt`.
+   */
+  expiresAt: z.iso.datetime(),
 };
 
 /**
  * Asks the agent of `host` to restart one container. Sent as a NATS request to
- * `fleetheal.v1.cmd.<host>.restart`.
+ * `fleetheal.v1.cmd.<host>.restart`, signed (`COMMAND_SIGNATURE_HEADERS` in command-auth.ts).
  *
  * The agent executes a given `commandId` at most once and answers repeats with the first reply,
  * so a sender that timed out can safely send the same command again.
@@ -64,7 +77,7 @@ export type RestartCommand = z.infer<typeof RestartCommand>;
 
 /**
  * Asks the agent of `host` to stop one container (`docker stop`). Same guarantees as restart:
- * opted-in containers only, each command id executed at most once.
+ * signed and current, opted-in containers only, each command id executed at most once.
  */
 export const StopCommand = z.object({
   type: z.literal(STOP_COMMAND_TYPE),

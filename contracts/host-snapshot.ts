@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { COMMAND_REFUSAL_CODES } from "./command-auth.js";
 import { HealthStatus, ImageId, Labels } from "./container-event.js";
+import { COMMAND_VERBS, type CommandVerb } from "./subjects.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 export const HOST_SNAPSHOT_TYPE = "fleetheal.snapshot.v1.host";
@@ -59,6 +61,32 @@ export const ContainerSnapshot = z.object({
 });
 export type ContainerSnapshot = z.infer<typeof ContainerSnapshot>;
 
+const Count = z.number().int().nonnegative();
+
+/** A count per key; a key the reader does not know is dropped, a missing one means 0. */
+function countsOf<K extends string>(keys: readonly K[]) {
+  return z.object(
+    Object.fromEntries(keys.map((k) => [k, Count.optional()])) as Record<
+      K,
+      z.ZodOptional<typeof Count>
+    >,
+  );
+}
+
+/**
+ * What the agent's command service turned away since the agent started: restart and stop
+ * commands refused (service error 403, by `CommandRefusalCode`) and requests rejected as
+ * malformed (400: not JSON, not the schema, another host), per verb. NATS `$SRV.STATS` reports
+ * the malformed ones too, but does not reach agents in other NATS accounts; the snapshot does.
+ */
+export const CommandRefusals = z.object({
+  refused: countsOf(COMMAND_REFUSAL_CODES),
+  malformed: countsOf<CommandVerb>(COMMAND_VERBS),
+  /** The last refusal or rejection, `<code>: <detail>`. */
+  last: z.string().max(512).optional(),
+});
+export type CommandRefusals = z.infer<typeof CommandRefusals>;
+
 /**
  * The full state of one host, published by its agent on every change and on a heartbeat.
  *
@@ -83,6 +111,18 @@ export const HostSnapshot = z.object({
     label: z.string().max(256),
     watchAll: z.boolean(),
     uptimeSeconds: z.number().int().nonnegative(),
+    /**
+     * The operator keys (`O…`) whose signatures the agent accepts on restart and stop
+     * (`FLEETHEAL_COMMAND_KEYS`). Absent from agents older than signed commands.
+     */
+    commandKeys: z.array(z.string().max(64)).max(64).optional(),
+    /**
+     * True when the agent accepts restart and stop without a signature
+     * (`FLEETHEAL_INSECURE_UNSIGNED_COMMANDS`). Absent from agents older than signed commands.
+     */
+    acceptsUnsignedCommands: z.boolean().optional(),
+    /** Absent from agents older than signed commands. */
+    commandRefusals: CommandRefusals.optional(),
   }),
   /** Events read from Docker and not yet stored by JetStream. */
   outbox: z.object({

@@ -6,6 +6,12 @@
 export type { Decoded } from "./codec.js";
 export { ContractViolationError, decode, encode } from "./codec.js";
 export {
+  COMMAND_REFUSAL_CODES,
+  COMMAND_SIGNATURE_HEADERS,
+  type CommandRefusalCode,
+  MAX_COMMAND_LIFETIME_MS,
+} from "./command-auth.js";
+export {
   COMMAND_REPLY_TYPE,
   CommandOutcome,
   CommandReply,
@@ -41,6 +47,7 @@ export {
   POLICY_KEY,
 } from "./heal-policy.js";
 export {
+  CommandRefusals,
   ContainerSnapshot,
   ContainerState,
   HOST_SNAPSHOT_TYPE,

@@ -14,6 +14,8 @@ export const API_ERROR_STATUS = {
   FLEETHEAL_ERR_RATE_LIMITED: 429,
   FLEETHEAL_ERR_INTERNAL: 500,
   FLEETHEAL_ERR_DOCKER: 502,
+  /** The agent refused the gateway's command unexecuted: its signing key or clock is wrong. */
+  FLEETHEAL_ERR_COMMAND_REFUSED: 502,
   FLEETHEAL_ERR_UNAVAILABLE: 503,
   FLEETHEAL_ERR_AGENT_TIMEOUT: 504,
 } as const;

@@ -2,6 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import {
+  commandSigningKeyFromSeed,
+  generateCommandSigningSeed,
+} from "../common/command-signing.js";
 import { configError } from "../test/support/config-error.js";
 import { loadGatewayConfig } from "./config.js";
 
@@ -19,7 +23,29 @@ describe("loadGatewayConfig", () => {
       maxStreams: 100,
       trustProxy: false,
       commandTimeoutMs: 60_000,
+      commandSigning: { ttlMs: 30_000 },
     });
+  });
+
+  it("signs manual restarts with the key in FLEETHEAL_COMMAND_SIGNING_KEY_FILE", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetheal-gw-signing-"));
+    try {
+      const file = join(dir, "command-signing.nk");
+      const seed = generateCommandSigningSeed();
+      writeFileSync(file, `${seed}\n`, { mode: 0o600 });
+      const config = loadGatewayConfig({
+        FLEETHEAL_COMMAND_SIGNING_KEY_FILE: file,
+        FLEETHEAL_COMMAND_TTL_MS: "5000",
+      });
+      expect(config.commandSigning.ttlMs).toBe(5_000);
+      expect(config.commandSigning.key?.publicKey).toBe(commandSigningKeyFromSeed(seed).publicKey);
+      writeFileSync(file, "not a seed\n");
+      expect(
+        configError(() => loadGatewayConfig({ FLEETHEAL_COMMAND_SIGNING_KEY_FILE: file })).message,
+      ).toContain("FLEETHEAL_COMMAND_SIGNING_KEY_FILE=");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reads tokens, origins and limits", () => {

@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { boolFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import {
+  COMMAND_SIGNING_ENV,
+  type CommandSigning,
+  commandSigningFrom,
+} from "../common/agent-commands.js";
+import { boolFromEnv, commaListFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
 import { ConfigError, describeError } from "../common/errors.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 
@@ -10,14 +15,7 @@ const Token = z
   .max(1024, "must be at most 1024 characters")
   .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
 
-const Origins = z
-  .string()
-  .transform((v) =>
-    v
-      .split(",")
-      .map((o) => o.trim())
-      .filter((o) => o !== ""),
-  )
+const Origins = commaListFromEnv()
   .pipe(
     z.array(
       z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, {
@@ -42,6 +40,7 @@ const GatewayEnv = z.object({
   FLEETHEAL_GATEWAY_MAX_STREAMS: intFromEnv({ min: 1, max: 100_000, default: 100 }),
   FLEETHEAL_GATEWAY_TRUST_PROXY: boolFromEnv(false),
   FLEETHEAL_COMMAND_TIMEOUT_MS: intFromEnv({ min: 1_000, max: 3_900_000, default: 60_000 }),
+  ...COMMAND_SIGNING_ENV,
 });
 
 /** Gateway settings, validated. */
@@ -63,6 +62,8 @@ export interface GatewayConfig {
   trustProxy: boolean;
   /** How long a manual restart waits for the agent. */
   commandTimeoutMs: number;
+  /** The key manual restarts are signed with (none: unsigned), and their lifetime. */
+  commandSigning: CommandSigning;
 }
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -110,6 +111,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     maxStreams: e.FLEETHEAL_GATEWAY_MAX_STREAMS,
     trustProxy: e.FLEETHEAL_GATEWAY_TRUST_PROXY,
     commandTimeoutMs: e.FLEETHEAL_COMMAND_TIMEOUT_MS,
+    commandSigning: commandSigningFrom(e),
   };
 }
 

@@ -1,3 +1,4 @@
+import { logCommandSigning } from "../common/agent-commands.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats, trackConnected } from "../common/nats-connection.js";
 import { watchPolicy } from "../handlers/policy/policy-source.js";
@@ -21,6 +22,7 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
   return startOnNats(
     { servers: config.natsUrl, name: "fleetheal-gateway", log, settings: config.nats },
     async (nc, fjs) => {
+      logCommandSigning(log, config.commandSigning);
       const staleness = {
         staleAfterHeartbeats: config.staleAfterHeartbeats,
         downAfterHeartbeats: config.downAfterHeartbeats,
@@ -61,6 +63,7 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
             nc,
             fjs,
             commandTimeoutMs: config.commandTimeoutMs,
+            commandSigning: config.commandSigning,
             log,
           }),
           policy: policy.state,

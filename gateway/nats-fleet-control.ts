@@ -9,14 +9,17 @@ import {
   RequestError,
   TimeoutError,
 } from "@nats-io/nats-core";
+import {
+  type CommandSigning,
+  type RestartDraft,
+  sendAgentCommand,
+} from "../common/agent-commands.js";
 import { describeError } from "../common/errors.js";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
-import { isNoResponders, isTimeout, isWrongRevision } from "../common/nats-errors.js";
+import { isWrongRevision } from "../common/nats-errors.js";
 import { ReleaseNotRecordedError, releaseFromQuarantine } from "../common/quarantine-release.js";
 import {
-  CommandReply,
-  commandSubject,
   DEFAULT_HEAL_POLICY,
   decode,
   encode,
@@ -26,7 +29,6 @@ import {
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
   type RemediationRecord,
-  type RestartCommand,
 } from "../contracts/index.js";
 import { ApiError } from "./api-errors.js";
 import type { PolicyDocument, RestartResult } from "./api-schemas.js";
@@ -37,6 +39,8 @@ export interface NatsFleetControlOptions {
   fjs: FleetJetStream;
   /** How long to wait for an agent's reply; a longer stop timeout extends it. */
   commandTimeoutMs: number;
+  /** How restart commands are signed, at send time. */
+  commandSigning: CommandSigning;
   log: Logger;
 }
 
@@ -56,12 +60,14 @@ export class NatsFleetControl implements FleetControl {
   private readonly nc: NatsConnection;
   private readonly fjs: FleetJetStream;
   private readonly commandTimeoutMs: number;
+  private readonly commandSigning: CommandSigning;
   private readonly log: Logger;
 
   constructor(options: NatsFleetControlOptions) {
     this.nc = options.nc;
     this.fjs = options.fjs;
     this.commandTimeoutMs = options.commandTimeoutMs;
+    this.commandSigning = options.commandSigning;
     this.log = options.log;
   }
 
@@ -69,7 +75,7 @@ export class NatsFleetControl implements FleetControl {
     const { host, container, actor } = request;
     const commandId = manualCommandId(host, container.id, request.idempotencyKey);
     const remediationId = `manual:${commandId}`;
-    const command: RestartCommand = {
+    const command: RestartDraft = {
       type: RESTART_COMMAND_TYPE,
       v: 1,
       commandId,
@@ -135,58 +141,63 @@ export class NatsFleetControl implements FleetControl {
       );
     };
 
-    let reply: CommandReply;
-    try {
-      const msg = await this.nc.request(commandSubject(host, "restart"), encode(command), {
-        timeout,
-      });
-      const serviceError = msg.headers?.get("Nats-Service-Error");
-      if (serviceError) {
-        await failed("rejected", `the agent of host ${host} rejected the command: ${serviceError}`);
-        throw new ApiError("FLEETHEAL_ERR_BAD_REQUEST", serviceError, {
-          code: msg.headers?.get("Nats-Service-Error-Code"),
-        });
+    const result = await sendAgentCommand(this.nc, command, {
+      signing: this.commandSigning,
+      timeoutMs: timeout,
+    });
+    if (!result.ok) {
+      const unreachable = `the agent of host ${host} is not reachable`;
+      switch (result.code) {
+        case "command-refused": {
+          // The gateway's key or clock, not the client's request: the agent's reason is shown.
+          const message = `the agent of host ${host} refused the command: ${result.message}`;
+          log.warn({ refusal: result.message }, "the agent refused a manual restart");
+          await failed("command-refused", message);
+          throw new ApiError("FLEETHEAL_ERR_COMMAND_REFUSED", message, {
+            refusal: result.message.split(":")[0],
+          });
+        }
+        case "rejected":
+          await failed(
+            "rejected",
+            `the agent of host ${host} rejected the command: ${result.message}`,
+          );
+          throw new ApiError("FLEETHEAL_ERR_BAD_REQUEST", result.message, {
+            code: String(result.status),
+          });
+        case "bad-reply":
+          // A 500 carries no details (docs/API.md): the reason goes to the log.
+          log.error({ err: result.message }, "the agent's reply is invalid");
+          await failed("bad-reply", `the agent's reply is invalid: ${result.message}`);
+          throw new ApiError(
+            "FLEETHEAL_ERR_INTERNAL",
+            `the agent of host ${host} sent an invalid reply`,
+          );
+        case "no-responders":
+          await failed("no-responders", unreachable);
+          throw new ApiError("FLEETHEAL_ERR_UNAVAILABLE", unreachable, undefined, {
+            cause: result.cause,
+          });
+        case "timeout":
+          // The agent may still act on it; a retry with the same idempotency key is safe.
+          await failed("timeout", `the agent of host ${host} did not answer within ${timeout} ms`);
+          throw new ApiError(
+            "FLEETHEAL_ERR_AGENT_TIMEOUT",
+            `the agent of host ${host} did not answer within ${timeout} ms`,
+            { commandId, timeoutMs: timeout },
+            { cause: result.cause },
+          );
+        case "error":
+          await failed("error", `the command could not be sent: ${result.message}`);
+          throw new ApiError(
+            "FLEETHEAL_ERR_UNAVAILABLE",
+            `the command could not be sent to host ${host}: ${result.message}`,
+            undefined,
+            { cause: result.cause },
+          );
       }
-      const decoded = decode(CommandReply, msg.data);
-      if (!decoded.ok) {
-        // A 500 carries no details (docs/API.md): the reason goes to the log.
-        log.error({ err: decoded.error.message }, "the agent's reply is invalid");
-        await failed("bad-reply", `the agent's reply is invalid: ${decoded.error.message}`);
-        throw new ApiError(
-          "FLEETHEAL_ERR_INTERNAL",
-          `the agent of host ${host} sent an invalid reply`,
-        );
-      }
-      reply = decoded.value;
-    } catch (error) {
-      if (error instanceof ApiError) throw error;
-      if (isNoResponders(error)) {
-        await failed("no-responders", `the agent of host ${host} is not reachable`);
-        throw new ApiError(
-          "FLEETHEAL_ERR_UNAVAILABLE",
-          `the agent of host ${host} is not reachable`,
-          undefined,
-          { cause: error },
-        );
-      }
-      if (isTimeout(error)) {
-        // The agent may still act on it; a retry with the same idempotency key is safe.
-        await failed("timeout", `the agent of host ${host} did not answer within ${timeout} ms`);
-        throw new ApiError(
-          "FLEETHEAL_ERR_AGENT_TIMEOUT",
-          `the agent of host ${host} did not answer within ${timeout} ms`,
-          { commandId, timeoutMs: timeout },
-          { cause: error },
-        );
-      }
-      await failed("error", `the command could not be sent: ${describeError(error)}`);
-      throw new ApiError(
-        "FLEETHEAL_ERR_UNAVAILABLE",
-        `the command could not be sent to host ${host}: ${describeError(error)}`,
-        undefined,
-        { cause: error },
-      );
     }
+    const { reply } = result;
 
     if (reply.outcome === "restarted") {
       await this.publish(

@@ -1,4 +1,11 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import {
+  commandSigningKeyFromSeed,
+  generateCommandSigningSeed,
+} from "../common/command-signing.js";
 import { ConfigError } from "../common/errors.js";
 import { loadHandlerConfig } from "./config.js";
 
@@ -9,6 +16,7 @@ describe("loadHandlerConfig", () => {
       nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 60_000,
+      commandSigning: { ttlMs: 30_000 },
     });
   });
 
@@ -18,13 +26,32 @@ describe("loadHandlerConfig", () => {
         FLEETHEAL_NATS_URL: "nats://n1:4222,nats://n2:4222",
         FLEETHEAL_MAX_EVENT_AGE_MS: "",
         FLEETHEAL_COMMAND_TIMEOUT_MS: "90000",
+        FLEETHEAL_COMMAND_TTL_MS: "60000",
       }),
     ).toEqual({
       natsUrl: "nats://n1:4222,nats://n2:4222",
       nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 90_000,
+      commandSigning: { ttlMs: 60_000 },
     });
+  });
+
+  it("reads the command signing key from its seed file", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "fleetheal-handler-")), "command-signing.nk");
+    const seed = generateCommandSigningSeed();
+    writeFileSync(file, `${seed}\n`, { mode: 0o600 });
+    const config = loadHandlerConfig({ FLEETHEAL_COMMAND_SIGNING_KEY_FILE: file });
+    expect(config.commandSigning.key?.publicKey).toBe(commandSigningKeyFromSeed(seed).publicKey);
+  });
+
+  it.each([
+    ["0", "must be at least 1000"],
+    ["300001", "must be at most 300000"],
+  ])("FLEETHEAL_COMMAND_TTL_MS=%s is rejected", (value, message) => {
+    expect(() => loadHandlerConfig({ FLEETHEAL_COMMAND_TTL_MS: value })).toThrow(
+      `FLEETHEAL_COMMAND_TTL_MS="${value}": ${message}`,
+    );
   });
 
   it("names every bad variable and its value", () => {

@@ -1,4 +1,9 @@
 import { z } from "zod";
+import {
+  COMMAND_SIGNING_ENV,
+  type CommandSigning,
+  commandSigningFrom,
+} from "../common/agent-commands.js";
 import { intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { loadNotifyConfig, type NotifyConfig } from "./notify/config.js";
@@ -7,6 +12,7 @@ const HandlerEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_MAX_EVENT_AGE_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 300_000 }),
   FLEETHEAL_COMMAND_TIMEOUT_MS: intFromEnv({ min: 1_000, max: 3_900_000, default: 60_000 }),
+  ...COMMAND_SIGNING_ENV,
 });
 
 /** Handler process settings, validated. */
@@ -16,6 +22,8 @@ export interface HandlerConfig {
   nats?: NatsClientSettings;
   maxEventAgeMs: number;
   commandTimeoutMs: number;
+  /** The key restart commands are signed with (none: unsigned), and their lifetime. */
+  commandSigning: CommandSigning;
   /** Webhook notifications (FLEETHEAL_NOTIFY_*); absent when FLEETHEAL_NOTIFY_URLS is not set. */
   notify?: NotifyConfig;
 }
@@ -27,6 +35,7 @@ export function loadHandlerConfig(env: NodeJS.ProcessEnv = process.env): Handler
     nats: natsSettingsFrom(e),
     maxEventAgeMs: e.FLEETHEAL_MAX_EVENT_AGE_MS,
     commandTimeoutMs: e.FLEETHEAL_COMMAND_TIMEOUT_MS,
+    commandSigning: commandSigningFrom(e),
     notify: loadNotifyConfig(env),
   };
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import type { RestartDraft } from "../common/agent-commands.js";
 import {
   type CommandReply,
   ContainerSnapshot,
@@ -19,6 +20,9 @@ import {
 import type { CommandResult, Decision, HandlerContext } from "./handler.js";
 import { stormLeases } from "./heal.js";
 import type { LeaseDenial } from "./leases.js";
+
+/** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
+const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });
 
 const HOST = "host-a";
 const idOf = (name: string) => createHash("sha256").update(name).digest("hex");
@@ -127,7 +131,7 @@ function fakeContext(
   };
 }
 
-function reply(command: RestartCommand, patch: Partial<CommandReply> = {}): CommandResult {
+function reply(command: RestartDraft, patch: Partial<CommandReply> = {}): CommandResult {
   return {
     ok: true,
     reply: {
@@ -148,7 +152,7 @@ function reply(command: RestartCommand, patch: Partial<CommandReply> = {}): Comm
   };
 }
 
-const okReply = (command: RestartCommand) => reply(command);
+const okReply = (command: RestartDraft) => reply(command);
 
 /**
  * Plays the decisions like the runtime: each restart's reply (from `answer`) yields the next
@@ -156,11 +160,11 @@ const okReply = (command: RestartCommand) => reply(command);
  */
 function drive(
   decisions: Decision[],
-  answer: (command: RestartCommand) => CommandResult = okReply,
+  answer: (command: RestartDraft) => CommandResult = okReply,
   storm: (lease: Extract<Decision, { kind: "lease" }>) => LeaseDenial | undefined = () => undefined,
-): { applied: Decision[]; commands: RestartCommand[] } {
+): { applied: Decision[]; commands: RestartDraft[] } {
   const applied: Decision[] = [];
-  const commands: RestartCommand[] = [];
+  const commands: RestartDraft[] = [];
   const walk = (list: Decision[]) => {
     for (const d of list) {
       if (d.kind === "lease") {
@@ -172,7 +176,7 @@ function drive(
           return;
         }
       } else if (d.kind === "restart") {
-        expect(RestartCommand.parse(d.command)).toEqual(d.command);
+        expect(RestartDraftSchema.parse(d.command)).toEqual(d.command);
         commands.push(d.command);
         walk(d.onReply(answer(d.command)));
       } else {

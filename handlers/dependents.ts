@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { RestartDraft } from "../common/agent-commands.js";
 import {
   type ContainerSnapshot,
   type HealPolicy,
@@ -7,7 +8,6 @@ import {
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
   RemediationRecord,
-  type RestartCommand,
   remediationSubjectMismatch,
   SUBJECT_ROOT,
   stopTimeoutFromLabels,
@@ -333,7 +333,7 @@ class Run {
   private afterRestart(
     result: CommandResult,
     node: PlannedDependent,
-    command: RestartCommand,
+    command: RestartDraft,
     restarted: ReadonlySet<string>,
     next: (set: ReadonlySet<string>) => Decision[],
   ): Decision[] {
@@ -370,7 +370,7 @@ class Run {
     ];
   }
 
-  private command(node: PlannedDependent): RestartCommand {
+  private command(node: PlannedDependent): RestartDraft {
     const dep = node.container;
     return {
       type: RESTART_COMMAND_TYPE,

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { RestartDraft } from "../common/agent-commands.js";
 import type { Logger } from "../common/logger.js";
 import type {
   CommandReply,
@@ -8,7 +9,6 @@ import type {
   LedgerEntry,
   MonitoredContainer,
   RemediationRecord,
-  RestartCommand,
 } from "../contracts/index.js";
 import type { LeaseDenial, LeaseRequest } from "./leases.js";
 import type { NotifySend } from "./notify/notifier.js";
@@ -27,10 +27,17 @@ export interface Versioned<T> {
   revision: number;
 }
 
-/** The agent's answer to a command, or why there was none. */
+/**
+ * The agent's answer to a command, or why there was none. `command-refused`: the agent refused
+ * it unexecuted (not signed by a key it trusts, or not current); `message` says why.
+ */
 export type CommandResult =
   | { ok: true; reply: CommandReply }
-  | { ok: false; code: "no-responders" | "timeout" | "bad-reply" | "error"; message: string };
+  | {
+      ok: false;
+      code: "no-responders" | "timeout" | "bad-reply" | "command-refused" | "error";
+      message: string;
+    };
 
 /**
  * What a handler wants done. Handlers only return decisions; the runtime performs them in order,
@@ -73,7 +80,8 @@ export type Decision =
   | { kind: "remediation"; record: RemediationRecord }
   | {
       kind: "restart";
-      command: RestartCommand;
+      /** Stamped with its lifetime and signed by the runtime when it is sent. */
+      command: RestartDraft;
       /**
        * The agent may take this long (Docker's stop timeout is inside it); the runtime waits at
        * least this, and at least its configured command timeout.

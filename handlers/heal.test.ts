@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import type { RestartDraft } from "../common/agent-commands.js";
 import {
   type CommandReply,
   ContainerEvent,
@@ -26,6 +27,9 @@ import {
   stormRetryDelayMs,
 } from "./heal.js";
 import { imageKey } from "./policy/image-breaker.js";
+
+/** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
+const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });
 
 const HOST = "host-a";
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
@@ -181,7 +185,7 @@ function validateAll(decisions: Decision[]): void {
       const schema = d.store === "breakers" ? ImageFailures : LedgerEntry;
       expect(schema.parse(d.value)).toEqual(d.value);
     }
-    if (d.kind === "restart") expect(RestartCommand.parse(d.command)).toEqual(d.command);
+    if (d.kind === "restart") expect(RestartDraftSchema.parse(d.command)).toEqual(d.command);
     if (d.kind === "lease") {
       validateAll(d.alongside ?? []);
       validateAll(d.onDenied({ cap: "some cap" }));
@@ -1113,7 +1117,7 @@ describe("after the agent answers", () => {
     expect(updated.restarts[0]?.outcome).toBe("failed");
   });
 
-  it.each(["bad-reply", "error"] as const)(
+  it.each(["bad-reply", "command-refused", "error"] as const)(
     "%s fails at once, even before the last delivery",
     async (code) => {
       const { restart } = await firstRestart(fakeContext({ lastDelivery: false }));
@@ -1179,10 +1183,10 @@ describe("restart deadline (minTimeoutMs)", () => {
 class Fleet {
   ledger: Versioned<LedgerEntry> | undefined;
   readonly records: RemediationRecord[] = [];
-  readonly commands: RestartCommand[] = [];
+  readonly commands: RestartDraft[] = [];
   readonly retries: number[] = [];
   /** What the agent answers; restarts by default. */
-  agent: (command: RestartCommand) => CommandResult = (command) => ({
+  agent: (command: RestartDraft) => CommandResult = (command) => ({
     ok: true,
     reply: reply({ commandId: command.commandId }),
   });
@@ -1237,7 +1241,7 @@ class Fleet {
           this.records.push(RemediationRecord.parse(d.record));
           break;
         case "restart": {
-          this.commands.push(RestartCommand.parse(d.command));
+          this.commands.push(RestartDraftSchema.parse(d.command));
           const after = d.onReply(this.agent(d.command));
           validateAll(after);
           if (this.apply(after)) return true;

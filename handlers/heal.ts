@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { RestartDraft } from "../common/agent-commands.js";
 import {
   ContainerEvent,
   containerKey,
@@ -12,7 +13,6 @@ import {
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
   type RemediationRecord,
-  type RestartCommand,
   SUBJECTS,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
@@ -355,7 +355,7 @@ function restartDeadlineMs(labels: Labels): number {
 }
 
 function sendRestart(
-  command: RestartCommand,
+  command: RestartDraft,
   labels: Labels,
   ctx: HandlerContext,
   options: HealOptions,
@@ -374,7 +374,7 @@ function sendRestart(
 
 function afterRestart(
   result: CommandResult,
-  command: RestartCommand,
+  command: RestartDraft,
   ctx: HandlerContext,
   options: HealOptions,
   record: RecordFn,
@@ -405,7 +405,7 @@ function afterRestart(
   ];
 }
 
-function setOutcome(command: RestartCommand, outcome: LedgerRestart["outcome"]): Decision {
+function setOutcome(command: RestartDraft, outcome: LedgerRestart["outcome"]): Decision {
   return {
     kind: "update",
     store: "ledger",
@@ -635,7 +635,7 @@ function restartCommand(
   incident: string,
   commandId: string,
   trigger: Trigger,
-): RestartCommand {
+): RestartDraft {
   return {
     type: RESTART_COMMAND_TYPE,
     v: 1,

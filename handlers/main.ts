@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { NatsConnectionImpl } from "@nats-io/nats-core/internal";
+import { logCommandSigning } from "../common/agent-commands.js";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats } from "../common/nats-connection.js";
@@ -34,6 +35,7 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
     // request, so it applies from here on.
     if (nc instanceof NatsConnectionImpl) nc.options.noAsyncTraces = true;
     await fjs.records.ready();
+    logCommandSigning(log, config.commandSigning);
     const policy = await watchPolicy(fjs.config, log);
     await keepReaderMirrors(nc, log, config.nats?.jsReplicas);
     const runtime = new HandlerRuntime({
@@ -41,6 +43,7 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
       fjs,
       log,
       commandTimeoutMs: config.commandTimeoutMs,
+      commandSigning: config.commandSigning,
       startBackMs: config.maxEventAgeMs,
       policy: () => policy.current(),
       notifier: config.notify && new WebhookNotifier({ timeoutMs: config.notify.timeoutMs }),

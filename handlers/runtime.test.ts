@@ -1,18 +1,30 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import {
+  commandSigningKeyFromSeed,
+  commandVerifier,
+  generateCommandSigningSeed,
+} from "../common/command-signing.js";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
 import { recordPublisher } from "../common/record-publisher.js";
-import { DEFAULT_HEAL_POLICY, encode, type LedgerEntry } from "../contracts/index.js";
+import {
+  COMMAND_SIGNATURE_HEADERS,
+  DEFAULT_HEAL_POLICY,
+  encode,
+  type LedgerEntry,
+  type RestartCommand,
+} from "../contracts/index.js";
 import type { Decision } from "./handler.js";
 import { HandlerRuntime } from "./runtime.js";
 
 const log = pino({ level: "silent" });
 const CID = "c1".repeat(6);
 const KEY = `h1.${CID}`;
+const SIGNER = commandSigningKeyFromSeed(generateCommandSigningSeed());
 
 interface Stored {
   value: Uint8Array;
@@ -102,6 +114,7 @@ function runtimeWith() {
       return { seq: published.length };
     },
   } as unknown as JetStreamClient;
+  const requests: { payload: Uint8Array; headers: MsgHdrs | undefined }[] = [];
   const fjs = {
     ledger: buckets.ledger.kv(),
     breakers: buckets.breakers.kv(),
@@ -112,8 +125,9 @@ function runtimeWith() {
     records: recordPublisher(js, new Uint8Array(32)),
   } as unknown as FleetJetStream;
   const nc = {
-    request: async () => {
+    request: async (_subject: string, payload: Uint8Array, opts: { headers?: MsgHdrs }) => {
       order.push("request");
+      requests.push({ payload, headers: opts.headers });
       return {
         data: encode({
           type: "fleetheal.cmd.v1.reply",
@@ -137,13 +151,14 @@ function runtimeWith() {
     fjs,
     log,
     commandTimeoutMs: 1_000,
+    commandSigning: { key: SIGNER, ttlMs: 20_000 },
     startBackMs: 1_000,
     policy: () => DEFAULT_HEAL_POLICY,
   });
   const internals = runtime as unknown as {
     apply(decisions: Decision[], log: Logger): Promise<void>;
   };
-  return { runtime, internals, buckets, published, order };
+  return { runtime, internals, buckets, published, order, requests };
 }
 
 function ledger(patch: Partial<LedgerEntry> = {}): LedgerEntry {
@@ -283,7 +298,8 @@ describe("HandlerRuntime: applying decisions", () => {
   });
 
   it("records and the restart that follow one another are sent together, the ack waits for all", async () => {
-    const { runtime, internals, order } = runtimeWith();
+    const { runtime, internals, order, requests } = runtimeWith();
+    const sentAfter = Date.now();
     await internals.apply(
       [
         record("decided"),
@@ -310,6 +326,19 @@ describe("HandlerRuntime: applying decisions", () => {
       "request",
       "publish restarted",
     ]);
+    // Stamped with its lifetime and signed when sent.
+    const [sent] = requests;
+    if (!sent) throw new Error("no request was sent");
+    const command = JSON.parse(new TextDecoder().decode(sent.payload)) as RestartCommand;
+    expect(command).toMatchObject({ commandId: "heal-1", host: "h1" });
+    const issued = Date.parse(command.issuedAt);
+    expect(issued).toBeGreaterThanOrEqual(sentAfter);
+    expect(Date.parse(command.expiresAt) - issued).toBe(20_000);
+    const signature = sent.headers?.get(COMMAND_SIGNATURE_HEADERS.signature) ?? "";
+    expect(sent.headers?.get(COMMAND_SIGNATURE_HEADERS.key)).toBe(SIGNER.publicKey);
+    expect(
+      commandVerifier([SIGNER.publicKey]).verify(SIGNER.publicKey, sent.payload, signature),
+    ).toBe("ok");
     await runtime.stop();
   });
 });

@@ -8,13 +8,12 @@ import {
 import type { KV } from "@nats-io/kv";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import type { z } from "zod";
+import { type CommandSigning, sendAgentCommand } from "../common/agent-commands.js";
 import { describeError } from "../common/errors.js";
 import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
-import { isNoResponders, isTimeout, isWrongRevision } from "../common/nats-errors.js";
+import { isWrongRevision } from "../common/nats-errors.js";
 import {
-  CommandReply,
-  commandSubject,
   DEAD_LETTER_HEADERS,
   deadLetterSubject,
   decode,
@@ -49,6 +48,8 @@ export interface RuntimeOptions {
   log: Logger;
   /** How long a restart request waits for the agent. Docker's stop timeout is inside it. */
   commandTimeoutMs: number;
+  /** How restart commands are signed, at send time. */
+  commandSigning: CommandSigning;
   /** A new consumer starts this far back in the stream, so a handler started just after an
    * agent still sees its first events. */
   startBackMs: number;
@@ -519,28 +520,13 @@ export class HandlerRuntime {
   private async request(
     command: Extract<Decision, { kind: "restart" }>["command"],
     minTimeoutMs = 0,
-  ) {
-    let result: CommandResult;
-    try {
-      const reply = await this.options.nc.request(
-        commandSubject(command.host, "restart"),
-        encode(command),
-        { timeout: Math.max(this.options.commandTimeoutMs, minTimeoutMs) },
-      );
-      const serviceError = reply.headers?.get("Nats-Service-Error");
-      if (serviceError) {
-        result = { ok: false, code: "bad-reply", message: `agent error: ${serviceError}` };
-      } else {
-        const decoded = decode(CommandReply, reply.data);
-        result = decoded.ok
-          ? { ok: true, reply: decoded.value }
-          : { ok: false, code: "bad-reply", message: decoded.error.message };
-      }
-    } catch (error) {
-      const code = isNoResponders(error) ? "no-responders" : isTimeout(error) ? "timeout" : "error";
-      result = { ok: false, code, message: describeError(error) };
-    }
-    return result;
+  ): Promise<CommandResult> {
+    const result = await sendAgentCommand(this.options.nc, command, {
+      signing: this.options.commandSigning,
+      timeoutMs: Math.max(this.options.commandTimeoutMs, minTimeoutMs),
+    });
+    if (result.ok || result.code !== "rejected") return result;
+    return { ok: false, code: "bad-reply", message: `agent error: ${result.message}` };
   }
 }
 

@@ -4,6 +4,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ContainerCommandDraft, RestartDraft } from "../common/agent-commands.js";
 import { openFleetJetStream } from "../common/jetstream-resources.js";
 import {
   CommandReply,
@@ -13,9 +14,9 @@ import {
   HostSnapshot,
   InspectReply,
   RESTART_COMMAND_TYPE,
-  type RestartCommand,
   STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
+import { signedCommand } from "./support/command-signing.js";
 import {
   type DockerEventRecorder,
   recordDockerEvents,
@@ -59,7 +60,7 @@ afterAll(async () => {
   await nats?.[Symbol.asyncDispose]();
 });
 
-function restartCommand(patch: Partial<RestartCommand> = {}): RestartCommand {
+function restartCommand(patch: Partial<RestartDraft> = {}): RestartDraft {
   return {
     type: RESTART_COMMAND_TYPE,
     v: 1,
@@ -72,9 +73,18 @@ function restartCommand(patch: Partial<RestartCommand> = {}): RestartCommand {
   };
 }
 
+/** Sends `body` as it is, or a restart or stop signed as the control plane signs it. */
 async function send(verb: "restart" | "stop" | "inspect" | "snapshot", body: unknown) {
-  const payload = typeof body === "string" ? new TextEncoder().encode(body) : encode(body);
-  return client.request(commandSubject(HOST, verb), payload, { timeout: 30_000 });
+  if (typeof body === "string") {
+    return client.request(commandSubject(HOST, verb), new TextEncoder().encode(body), {
+      timeout: 30_000,
+    });
+  }
+  if (verb === "restart" || verb === "stop") {
+    const { payload, headers } = signedCommand(body as ContainerCommandDraft);
+    return client.request(commandSubject(HOST, verb), payload, { timeout: 30_000, headers });
+  }
+  return client.request(commandSubject(HOST, verb), encode(body), { timeout: 30_000 });
 }
 
 async function command(verb: "restart" | "stop", body: unknown): Promise<CommandReply> {

@@ -18,12 +18,11 @@ import {
   type ContainerSnapshot,
   commandSubject,
   decode,
-  encode,
   HostSnapshot,
   RESTART_COMMAND_TYPE,
-  type RestartCommand,
 } from "../contracts/index.js";
 import { ensureBusyboxImage, TEST_IMAGE } from "./support/busybox-image.js";
+import { signedCommand } from "./support/command-signing.js";
 import { execOk, makeUnhealthy, runTestContainer } from "./support/containers.js";
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
 import { type FleetProcess, startRole } from "./support/fleetheal.js";
@@ -201,7 +200,7 @@ describe("agent label probes", () => {
 
     // The heal handler's restart says "only if still unhealthy". Docker calls a container
     // without a HEALTHCHECK "none"; the agent must judge it by the probe that reported it.
-    const command: RestartCommand = {
+    const { payload, headers } = signedCommand({
       type: RESTART_COMMAND_TYPE,
       v: 1,
       commandId: "heal-probe-exec-unhealthy-0001",
@@ -210,9 +209,10 @@ describe("agent label probes", () => {
       reason: "unhealthy",
       requestedBy: "handler:heal",
       requireUnhealthy: true,
-    };
-    const answer = await client.request(commandSubject(HOST, "restart"), encode(command), {
+    });
+    const answer = await client.request(commandSubject(HOST, "restart"), payload, {
       timeout: 30_000,
+      headers,
     });
     const reply = CommandReply.parse(JSON.parse(new TextDecoder().decode(answer.data)));
     expect(reply).toMatchObject({ outcome: "restarted", code: "restarted" });

@@ -6,12 +6,13 @@
 // with its reason; and no opted-in container may be touched by any of it.
 
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
 import { connect } from "@nats-io/transport-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  COMMAND_SIGNATURE_HEADERS,
   COMMAND_VERBS,
   CONTAINER_EVENT_TYPE,
   CommandReply,
@@ -29,6 +30,7 @@ import {
   SNAPSHOT_REQUEST_TYPE,
   STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
+import { testSigningKey } from "./support/command-signing.js";
 import {
   type DockerEventRecorder,
   makeUnhealthy,
@@ -111,6 +113,15 @@ afterAll(async () => {
     await Promise.resolve(cleanup()).catch((e) => console.error(e));
 });
 
+/** The signature headers of the test process's key over `payload`. */
+function signatureHeaders(payload: Uint8Array): MsgHdrs {
+  const { key } = testSigningKey();
+  const h = natsHeaders();
+  h.set(COMMAND_SIGNATURE_HEADERS.key, key.publicKey);
+  h.set(COMMAND_SIGNATURE_HEADERS.signature, key.sign(payload));
+  return h;
+}
+
 /** Containers ids that exist nowhere: fuzzed commands must never reach a real container. */
 const ghostId = fc.stringMatching(/^[0-9a-f]{64}$/);
 
@@ -133,6 +144,8 @@ function validCommand(verb: (typeof COMMAND_VERBS)[number], id: string): Record<
         containerId: id,
         reason: "fuzz",
         requestedBy: "fuzzer",
+        issuedAt: new Date().toISOString(),
+        expiresAt: new Date(Date.now() + 30_000).toISOString(),
       };
     case "inspect":
       return { ...base, type: INSPECT_REQUEST_TYPE, containerId: id };
@@ -207,6 +220,19 @@ function oddSubject(e: ContainerEvent, variant: string): string {
   }
 }
 
+/** The same, as the agent's host snapshot reports them (what crosses NATS accounts). */
+async function snapshotRejections(): Promise<number> {
+  const reply = await client.request(
+    commandSubject(HOST, "snapshot"),
+    encode({ type: SNAPSHOT_REQUEST_TYPE, v: 1, host: HOST }),
+    { timeout: 10_000 },
+  );
+  const snapshot = decode(HostSnapshot, reply.data);
+  if (!snapshot.ok) throw snapshot.error;
+  const malformed = snapshot.value.agent.commandRefusals?.malformed ?? {};
+  return Object.values(malformed).reduce((sum: number, n) => sum + (n ?? 0), 0);
+}
+
 async function agentRejections(): Promise<number> {
   const stats = await new Svcm(client).client().stats("fleetheal-agent");
   let rejected = 0;
@@ -219,6 +245,7 @@ async function agentRejections(): Promise<number> {
 describe("fuzzing the NATS inputs", () => {
   it("agent commands: every request is answered, bad ones with a 400 that is counted", async () => {
     const before = await agentRejections();
+    const snapshotBefore = await snapshotRejections();
     const logsBefore = agent.json.filter((l) => l.msg === "bad command rejected").length;
     let rejected = 0;
     let answered = 0;
@@ -230,8 +257,12 @@ describe("fuzzing the NATS inputs", () => {
             fc.tuple(fc.constant(verb), payloadFor(ghostId.map((id) => validCommand(verb, id)))),
           ),
         async ([verb, payload]) => {
+          // Signed as the control plane signs, so that what is judged is the content: the
+          // signature is over these exact bytes, malformed or not.
+          const signed = verb === "restart" || verb === "stop";
           const reply = await client.request(commandSubject(HOST, verb), payload, {
             timeout: 10_000,
+            ...(signed ? { headers: signatureHeaders(payload) } : {}),
           });
           answered++;
           const error = reply.headers?.get("Nats-Service-Error-Code");
@@ -256,6 +287,7 @@ describe("fuzzing the NATS inputs", () => {
     expect(rejected).toBeGreaterThan(0);
     // Every 400 is counted in the service's stats ($SRV.STATS) and logged once with its reason.
     expect((await agentRejections()) - before).toBe(rejected);
+    expect((await snapshotRejections()) - snapshotBefore).toBe(rejected);
     await waitFor(
       () =>
         agent.json.filter((l) => l.msg === "bad command rejected").length - logsBefore >= rejected,

@@ -6,6 +6,10 @@ import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core"
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseCommand } from "../cli/release.js";
+import {
+  commandSigningKeyFromSeed,
+  generateCommandSigningSeed,
+} from "../common/command-signing.js";
 import { type FleetJetStream, openFleetJetStream } from "../common/jetstream-resources.js";
 import { createLogger } from "../common/logger.js";
 import { releaseFromQuarantine } from "../common/quarantine-release.js";
@@ -31,6 +35,7 @@ import type { StreamRecord } from "../gateway/api-schemas.js";
 import type { Actor } from "../gateway/fleet-control.js";
 import { NatsEventLog } from "../gateway/nats-event-log.js";
 import { NatsFleetControl } from "../gateway/nats-fleet-control.js";
+import { testSigningKey } from "./support/command-signing.js";
 import {
   type DockerEventRecorder,
   recordDockerEvents,
@@ -45,6 +50,8 @@ import { waitFor } from "./support/wait.js";
 const HOST = "gw-host";
 const ACTOR: Actor = { name: "gateway:admin", address: "192.0.2.7" };
 const log = createLogger("test", { FLEETHEAL_LOG_LEVEL: "silent" });
+/** The gateway's signing key: the one the agent started by startRole trusts. */
+const signing = { key: testSigningKey().key, ttlMs: 30_000 };
 
 const cleanups: (() => Promise<void>)[] = [];
 let nats: NatsServerHandle;
@@ -78,7 +85,13 @@ beforeAll(async () => {
     DOCKER_HOST: engine.dockerHost,
   });
   cleanups.push(async () => agent[Symbol.asyncDispose]());
-  control = new NatsFleetControl({ nc: client, fjs, commandTimeoutMs: 15_000, log });
+  control = new NatsFleetControl({
+    nc: client,
+    fjs,
+    commandTimeoutMs: 15_000,
+    commandSigning: signing,
+    log,
+  });
   events = new NatsEventLog({
     js: fjs.js,
     jsm: fjs.jsm,
@@ -204,6 +217,35 @@ describe("manual restart", () => {
     ]);
   });
 
+  it("reports a command the agent refuses unexecuted (a key it does not trust)", async () => {
+    const before = await startedAt(optedIn.id);
+    const stranger = new NatsFleetControl({
+      nc: client,
+      fjs,
+      commandTimeoutMs: 15_000,
+      commandSigning: {
+        key: commandSigningKeyFromSeed(generateCommandSigningSeed()),
+        ttlMs: 30_000,
+      },
+      log,
+    });
+    const error = await apiError(
+      stranger.restart({ host: HOST, container: optedIn, reason: "x", actor: ACTOR }),
+      "FLEETHEAL_ERR_COMMAND_REFUSED",
+    );
+    expect(error.status).toBe(502);
+    expect(error.message).toMatch(
+      new RegExp(
+        `^the agent of host ${HOST} refused the command: untrusted-key: O[A-Z2-7]{55} is not in FLEETHEAL_COMMAND_KEYS$`,
+      ),
+    );
+    expect(error.details).toEqual({ refusal: "untrusted-key" });
+    const last = (await remediations(HOST, optedIn.id)).at(-1);
+    expect([last?.phase, last?.code]).toEqual(["failed", "command-refused"]);
+    // Docker's own word: the container was not restarted.
+    expect(await startedAt(optedIn.id)).toBe(before);
+  });
+
   it("reports a host without an agent as unavailable", async () => {
     const ghost = snapshot({ id: "a".repeat(64), name: "ghost" }, true);
     const error = await apiError(
@@ -230,7 +272,13 @@ describe("manual restart", () => {
     });
     await client.flush();
     try {
-      const quick = new NatsFleetControl({ nc: client, fjs, commandTimeoutMs: 300, log });
+      const quick = new NatsFleetControl({
+        nc: client,
+        fjs,
+        commandTimeoutMs: 300,
+        commandSigning: signing,
+        log,
+      });
       const container = snapshot({ id: "b".repeat(64), name: "slow" }, true);
       const timeout = await apiError(
         quick.restart({ host: "slow-host", container, reason: "x", actor: ACTOR }),
@@ -431,7 +479,13 @@ describe("without NATS", () => {
     const nc = await connect({ servers: nats.url, name: "gateway-control-closed" });
     const closedFjs = await openFleetJetStream(nc);
     await nc.close();
-    const closed = new NatsFleetControl({ nc, fjs: closedFjs, commandTimeoutMs: 1_000, log });
+    const closed = new NatsFleetControl({
+      nc,
+      fjs: closedFjs,
+      commandTimeoutMs: 1_000,
+      commandSigning: signing,
+      log,
+    });
     const closedLog = new NatsEventLog({ js: closedFjs.js, jsm: closedFjs.jsm, log });
     await apiError(closed.getPolicy(), "FLEETHEAL_ERR_UNAVAILABLE");
     await apiError(closed.setPaused(true), "FLEETHEAL_ERR_UNAVAILABLE");

@@ -12,6 +12,7 @@ import * as contracts from "../contracts/index.js";
 import {
   BREAKERS_BUCKET,
   COMMAND_REPLY_TYPE,
+  COMMAND_SIGNATURE_HEADERS,
   COMMAND_VERBS,
   CONFIG_BUCKET,
   CONTAINER_EVENT_TYPE,
@@ -288,6 +289,8 @@ const CID = "3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e";
 const STARTED_AT = "2025-01-15T09:58:02.123456789Z";
 const EVENT_ID = containerEventId(HOST, CID, "1736935094512000000", "unhealthy");
 const COMMAND_ID = "heal-5b0e2f9a1c3d4e6f7a8b9c0d1e2f3a4b";
+/** An operator public key, as the handlers' and gateway's signing key would have. */
+const SIGNING_KEY = "ODHTBUWRFY3477GFKTINZEFCNSHUJIDMJU5OZ5PMUKR4JHJKPCW5EQQU";
 const REMEDIATION_ID = `heal:${EVENT_ID}`;
 const LABELS = { autoheal: "true", "com.docker.compose.project": "shop" };
 const IMAGE_ID = "sha256:9b2a4c1d7e3f5a6b8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b";
@@ -343,6 +346,23 @@ const EXAMPLES = {
       label: "autoheal",
       watchAll: false,
       uptimeSeconds: 7094,
+      commandKeys: [SIGNING_KEY],
+      acceptsUnsignedCommands: false,
+      commandRefusals: {
+        refused: {
+          unsigned: 0,
+          "untrusted-key": 0,
+          "bad-signature": 0,
+          "issued-in-future": 0,
+          expired: 1,
+          "bad-lifetime": 0,
+          "issued-before-start": 0,
+          "no-trusted-keys": 0,
+          "replay-window": 0,
+        },
+        malformed: { restart: 0, stop: 0, inspect: 0, snapshot: 0 },
+        last: "expired: expired at 2025-01-15T09:40:02.000Z, 61412 ms ago (skew allowed: 30000 ms)",
+      },
     },
     outbox: { depth: 0, capacity: 10_000, published: 1234, dropped: 0 },
     lastEventTimeNano: "1736935094512000000",
@@ -378,6 +398,8 @@ const EXAMPLES = {
     stopTimeoutSeconds: 10,
     incident: STARTED_AT,
     requireUnhealthy: true,
+    issuedAt: "2025-01-15T09:58:14.520Z",
+    expiresAt: "2025-01-15T09:58:44.520Z",
   },
   stopCommand: {
     type: STOP_COMMAND_TYPE,
@@ -387,6 +409,8 @@ const EXAMPLES = {
     containerId: CID,
     reason: "operator asked",
     requestedBy: "cli",
+    issuedAt: "2025-01-15T10:02:00.000Z",
+    expiresAt: "2025-01-15T10:02:30.000Z",
   },
   commandReply: {
     type: COMMAND_REPLY_TYPE,
@@ -501,6 +525,31 @@ const msgIdHeaders = (value: string): JsonObject => ({
   },
 });
 
+/** The headers that sign a restart or stop (contracts/command-auth.ts). */
+const signatureHeaders = (): JsonObject => ({
+  type: "object",
+  required: [COMMAND_SIGNATURE_HEADERS.key, COMMAND_SIGNATURE_HEADERS.signature],
+  properties: {
+    [COMMAND_SIGNATURE_HEADERS.key]: {
+      type: "string",
+      pattern: "^O[A-Z2-7]{55}$",
+      description:
+        "The signer's public key: a NATS operator nkey. The agent must list it in `FLEETHEAL_COMMAND_KEYS`.",
+      examples: [SIGNING_KEY],
+    },
+    [COMMAND_SIGNATURE_HEADERS.signature]: {
+      type: "string",
+      pattern: "^[A-Za-z0-9_-]{86}$",
+      description:
+        "The ed25519 signature, by that key, of the payload bytes exactly as sent (no re-encoding), in base64url without padding.",
+    },
+  },
+});
+
+/** What restart and stop both say about signing. */
+const SIGNED_COMMAND =
+  "Signed by the control plane (headers `Fleetheal-Signing-Key` and `Fleetheal-Signature`, over the exact payload bytes) and valid from `issuedAt` to `expiresAt` (at most 300 s). The agent refuses a command that is unsigned, signed by a key it does not trust, tampered with, issued in the future or before the agent started, or expired (allowing `FLEETHEAL_COMMAND_CLOCK_SKEW_MS`), with a service error 403 `<code>: <detail>`. A sender signs every attempt afresh: a repeat keeps its `commandId` and gets a new `issuedAt`.";
+
 const MESSAGES: Record<string, MessageSpec> = {
   containerEvent: {
     schema: ContainerEvent,
@@ -532,8 +581,8 @@ const MESSAGES: Record<string, MessageSpec> = {
     schema: RestartCommand,
     title: "Restart command",
     summary: "Asks the agent of `host` to restart one opted-in container.",
-    description:
-      "The agent executes a `commandId` at most once and answers a repeat with the first reply, so a sender that timed out may send the same command again.",
+    description: `The agent executes a \`commandId\` at most once and answers a repeat with the first reply, so a sender that timed out may send the same command again. ${SIGNED_COMMAND}`,
+    headers: signatureHeaders(),
     correlationId: "$message.payload#/commandId",
     example: "restartCommand",
   },
@@ -541,6 +590,8 @@ const MESSAGES: Record<string, MessageSpec> = {
     schema: StopCommand,
     title: "Stop command",
     summary: "Asks the agent of `host` to stop one opted-in container (`docker stop`).",
+    description: SIGNED_COMMAND,
+    headers: signatureHeaders(),
     correlationId: "$message.payload#/commandId",
     example: "stopCommand",
   },
@@ -654,15 +705,18 @@ function serviceErrorMessage(): JsonObject {
     title: "Service error",
     summary: "The NATS micro service's error answer: headers and an empty body.",
     description:
-      "`400` for a request that is not valid JSON, does not match its schema or names another host; `404` for `inspect` of a container the agent does not know; `500` when the agent failed.",
+      "`400` for a request that is not valid JSON, does not match its schema or names another host; `403` for a restart or stop the agent refuses unexecuted (message `<code>: <detail>`, code one of `unsigned`, `untrusted-key`, `bad-signature`, `issued-in-future`, `expired`, `bad-lifetime`, `issued-before-start`, `no-trusted-keys`, `replay-window`); `404` for `inspect` of a container the agent does not know; `500` when the agent failed.",
     headers: {
       type: "object",
       required: ["Nats-Service-Error-Code", "Nats-Service-Error"],
       properties: {
-        "Nats-Service-Error-Code": { type: "string", examples: ["400", "404"] },
+        "Nats-Service-Error-Code": { type: "string", examples: ["400", "403", "404"] },
         "Nats-Service-Error": {
           type: "string",
-          examples: ["not-found: no such container on this host"],
+          examples: [
+            "not-found: no such container on this host",
+            "untrusted-key: OAB… is not in FLEETHEAL_COMMAND_KEYS",
+          ],
         },
       },
     },

@@ -212,6 +212,16 @@ describe("coverage of contracts/", () => {
       expect(headers.required).toContain(header);
     }
   });
+
+  it("requires the signature headers on every command that changes a container", () => {
+    for (const message of ["restartCommand", "stopCommand"]) {
+      const headers = doc.components.messages[message].headers as Doc;
+      for (const header of Object.values(contracts.COMMAND_SIGNATURE_HEADERS)) {
+        expect(headers.properties[header], `${message} ${header}`).toBeDefined();
+        expect(headers.required).toContain(header);
+      }
+    }
+  });
 });
 
 describe("the published JSON Schemas", () => {

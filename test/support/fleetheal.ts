@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { markOwned, sweepAbandonedOnce } from "./children.js";
+import { signingEnv } from "./command-signing.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 
 /** The repository root, and the CLI entry point that operators run. */
@@ -49,7 +50,11 @@ export async function agentDataDir(name: string): Promise<string> {
   return dir;
 }
 
-/** Starts one role and waits until it says it is ready. */
+/**
+ * Starts one role and waits until it says it is ready. Commands are signed as in production:
+ * a handler or gateway signs with the test process's key and an agent trusts it
+ * (support/command-signing.ts), unless `env` sets those variables itself ("" unsets one).
+ */
 export async function startRole(
   role: FleetRole,
   name: string,
@@ -66,7 +71,7 @@ export async function startRole(
     name,
     command: process.execPath,
     args: [CLI, role],
-    env: { FLEETHEAL_LOG_LEVEL: "debug", ...dataDir, ...env },
+    env: { FLEETHEAL_LOG_LEVEL: "debug", ...dataDir, ...signingEnv(role), ...env },
     cwd: REPO,
   });
   try {
