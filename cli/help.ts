@@ -79,6 +79,8 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
                               at most the number of JetStream servers [1]
  agent:
   FLEETHEAL_HOST_ID           This host's id: letters, digits, '_' and '-' [the hostname]
+  FLEETHEAL_DATA_DIR          Where the agent keeps its last snapshot and the secret of its
+                              events' message ids across restarts [./.fleetheal]
   DOCKER_HOST                 Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY=1 and
                               DOCKER_CERT_PATH for TLS) [unix:///var/run/docker.sock]
   FLEETHEAL_LABEL             Opt-in label key; containers opt in with <label>=true.
@@ -132,9 +134,11 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_GATEWAY_TOKEN     Bearer token sent to the gateway (read or admin); or *_FILE
                               [none; actions fall back to <FLEETHEAL_DATA_DIR>/admin-token]
  up:
-  FLEETHEAL_DATA_DIR          Where the embedded nats-server keeps its store, and the
-                              generated admin token (admin-token) and command signing key
-                              (command-signing.nk), both mode 0600 [./.fleetheal]
+  FLEETHEAL_DATA_DIR          Where up keeps its state (mode 0700): the embedded server's
+                              store, its accounts' keys (credentials/, as nats-auth writes
+                              them), the admin token (admin-token), and with
+                              FLEETHEAL_NATS_URL the signing key (command-signing.nk)
+                              [./.fleetheal]
   FLEETHEAL_NATS_PORT         Port of the embedded nats-server [4222]
   FLEETHEAL_NATS_SERVER_BIN   The nats-server binary [nats-server]
 `;
