@@ -111,13 +111,18 @@ describe("fleetheal up", () => {
         expect(res.status).toBe(200);
         expect(await res.json()).toMatchObject({ paused });
       }
-      // It signs its commands with a key it made there too, as owner-only, never logged; the
-      // restart below goes through only because its agent trusts that key.
-      const keyFile = join(dataDir, "command-signing.nk");
-      expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
-      const seed = (await readFile(keyFile, "utf8")).trim();
-      expect(seed).toMatch(/^SO[A-Z2-7]{56}$/);
-      expect(up.lines.join("\n")).not.toContain(seed);
+      // It signs its commands with the keys of its credentials, owner-only, never logged; the
+      // restart below goes through only because its agent trusts them.
+      const seeds: string[] = [];
+      for (const role of ["handler", "gateway"]) {
+        const keyFile = join(dataDir, "credentials", `${role}.signing.nk`);
+        expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+        seeds.push((await readFile(keyFile, "utf8")).trim());
+      }
+      for (const seed of seeds) {
+        expect(seed).toMatch(/^SO[A-Z2-7]{56}$/);
+        expect(up.lines.join("\n")).not.toContain(seed);
+      }
       expect(up.json.some((l) => l.msg === "commands are signed")).toBe(true);
       const refused = await fetch(`${url}/pause`, { method: "POST" });
       expect(refused.status).toBe(401);
@@ -140,7 +145,7 @@ describe("fleetheal up", () => {
       );
       expect(natsBefore).toHaveLength(1);
       expect(up.lines.join("\n")).not.toContain(token);
-      expect(up.lines.join("\n")).not.toContain(seed);
+      for (const seed of seeds) expect(up.lines.join("\n")).not.toContain(seed);
       expect(up.json.some((l) => l.msg === "command refused")).toBe(false);
       const exit = await up.stop("SIGTERM", 20_000);
       expect(exit).toEqual({ code: 0, signal: null });

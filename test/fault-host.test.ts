@@ -84,7 +84,12 @@ describe("faults on a host", () => {
     });
     await waitForHealth(engine, c.id, "healthy", 20_000);
     await makeUnhealthy(engine, c.id);
-    await waitForHealth(engine, c.id, "unhealthy", 20_000);
+    // Docker's own event, not a poll of its state: the heal may be over before a poll sees it.
+    await recorder.waitFor(
+      (e) => e.id === c.id && e.action === "health_status: unhealthy",
+      20_000,
+      "the container did not turn unhealthy",
+    );
     const unhealthyAt = Date.now();
     await recorder.waitFor(
       (e) => e.id === c.id && e.action === "restart",
