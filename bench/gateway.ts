@@ -45,7 +45,16 @@
 
 import { type ChildProcess, execFile, fork } from "node:child_process";
 import { createReadStream, openSync, readSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -904,37 +913,54 @@ async function compileChildren(): Promise<void> {
       `npm run build failed; the bench measures the built gateway:\n${stdout}${stderr}`,
     );
   }
-  // Loaded here only: the server children must not carry the compiler.
-  const { default: ts } = await import("typescript");
-  const buildConfig = ts.readConfigFile(path.join(REPO, "tsconfig.build.json"), ts.sys.readFile);
-  const built = new Set<string>(buildConfig.config?.include ?? []);
-  const pending = ["bench/gateway.ts"];
-  const done = new Set<string>();
-  for (let source = pending.pop(); source !== undefined; source = pending.pop()) {
-    if (done.has(source)) continue;
-    done.add(source);
-    const text = await readFile(path.join(REPO, source), "utf8");
-    for (const { fileName } of ts.preProcessFile(text, true, true).importedFiles) {
-      if (!fileName.startsWith(".") || !fileName.endsWith(".js")) continue;
-      const imported = path.posix
-        .join(path.posix.dirname(source), fileName)
-        .replace(/\.js$/, ".ts");
-      if (!built.has(imported.split("/")[0] as string)) pending.push(imported);
+  // The project's own compiler (tsc, a native binary since TypeScript 7, with no JavaScript API)
+  // compiles this file and everything it imports into a scratch directory, without type checking
+  // (`npm run typecheck` does that); what the build leaves out is then copied into dist/.
+  const scratch = await mkdtemp(path.join(os.tmpdir(), "fleetheal-bench-gateway-"));
+  try {
+    const config = path.join(scratch, "tsconfig.json");
+    const out = path.join(scratch, "out");
+    await writeFile(
+      config,
+      JSON.stringify({
+        extends: path.join(REPO, "tsconfig.json"),
+        compilerOptions: {
+          noEmit: false,
+          noCheck: true,
+          declaration: false,
+          sourceMap: false,
+          rootDir: REPO,
+          outDir: out,
+          // Type roots are looked up from the config's directory, which is not the checkout.
+          typeRoots: [path.join(REPO, "node_modules", "@types")],
+        },
+        files: [path.join(REPO, "bench", "gateway.ts")],
+        include: [],
+      }),
+    );
+    const tsc = path.join(REPO, "node_modules", ".bin", "tsc");
+    try {
+      await promisify(execFile)(tsc, ["-p", config], { cwd: REPO });
+    } catch (err) {
+      const { stdout = "", stderr = "" } = err as { stdout?: string; stderr?: string };
+      throw new Error(`tsc could not compile bench/gateway.ts:\n${stdout}${stderr}`);
     }
-    const { outputText } = ts.transpileModule(text, {
-      fileName: source,
-      compilerOptions: {
-        module: ts.ModuleKind.ES2022,
-        target: ts.ScriptTarget.ES2023,
-        verbatimModuleSyntax: true,
-      },
-    });
-    const out = path.join(REPO, "dist", source.replace(/\.ts$/, ".js"));
-    await mkdir(path.dirname(out), { recursive: true });
-    // Written whole under another name, then renamed: a concurrent run never reads half a file.
-    const partial = `${out}.${process.pid}`;
-    await writeFile(partial, outputText);
-    await rename(partial, out);
+    const buildConfig = JSON.parse(
+      await readFile(path.join(REPO, "tsconfig.build.json"), "utf8"),
+    ) as { include?: string[] };
+    const built = new Set<string>(buildConfig.include ?? []);
+    const emitted = (await readdir(out, { recursive: true })).filter((f) => f.endsWith(".js"));
+    for (const file of emitted) {
+      if (built.has(file.split(path.sep)[0] as string)) continue;
+      const target = path.join(REPO, "dist", file);
+      await mkdir(path.dirname(target), { recursive: true });
+      // Written whole under another name, then renamed: a concurrent run never reads half a file.
+      const partial = `${target}.${process.pid}`;
+      await copyFile(path.join(out, file), partial);
+      await rename(partial, target);
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 

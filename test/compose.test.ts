@@ -7,7 +7,7 @@
 // every key on a second `up`, and leave nothing behind after `down -v`.
 //
 // No image can be pulled here, so the images that compose.yaml and the Dockerfile name by default
-// (node:20-bookworm-slim, nats:2.10-alpine) are made in the private engine from this machine's
+// (node:26-bookworm-slim, nats:2.10-alpine) are made in the private engine from this machine's
 // own node, npm and nats-server (support/base-images.ts). The engine runs with --bridge=none like
 // every test engine: compose's own network (a user-defined bridge, with Docker's embedded DNS and
 // a published port through docker-proxy) works on it all the same, so the stack runs unchanged.
