@@ -4,8 +4,8 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import pkg from "../package.json" with { type: "json" };
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import pkg from "../package.json" with { type: "json" };
 import { CLI, REPO } from "../test/support/fleetheal.js";
 import {
   hostSnapshot,
