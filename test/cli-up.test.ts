@@ -3,7 +3,6 @@
 // running after SIGTERM.
 
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
@@ -24,21 +23,13 @@ import {
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
 import { CLI, REPO } from "./support/fleetheal.js";
 import { startNatsServer } from "./support/nats-server.js";
+import { freePort } from "./support/ports.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
 
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let dataDir: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 beforeAll(async () => {
   engine = await startDockerEngine("up");
