@@ -15,7 +15,7 @@ import { HealthReport } from "../gateway/health-report.js";
 import { listProcesses } from "./support/children.js";
 import {
   type DockerEventRecorder,
-  makeUnhealthy,
+  makeUnhealthyUntilRestarted,
   recordDockerEvents,
   runTestContainer,
   waitForHealth,
@@ -117,17 +117,10 @@ describe("fleetheal up", () => {
       expect(up.json.some((l) => l.msg === "commands are signed")).toBe(true);
       const refused = await fetch(`${url}/pause`, { method: "POST" });
       expect(refused.status).toBe(401);
-      await makeUnhealthy(engine, c.id);
-      const unhealthy = await recorder.waitFor(
-        (e) => e.id === c.id && e.action === "health_status: unhealthy",
-        20_000,
-        "container never turned unhealthy",
-      );
-      await recorder.waitFor(
-        (e) => e.id === c.id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
-        20_000,
-        "fleetheal up did not restart the unhealthy container",
-      );
+      await makeUnhealthyUntilRestarted(engine, recorder, c.id, {
+        timeoutMs: 20_000,
+        message: "fleetheal up did not restart the unhealthy container",
+      });
 
       const natsBefore = (await listProcesses()).filter(
         (p) =>

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pkg from "../package.json" with { type: "json" };
 import { markOwned, processesReferencing, run, sweepAbandonedOnce } from "./support/children.js";
 import {
-  makeUnhealthy,
+  makeUnhealthyUntilRestarted,
   recordDockerEvents,
   runTestContainer,
   waitForHealth,
@@ -232,17 +232,10 @@ describe("the npm package", () => {
       (l) => l.includes("Auto-monitoring enabled for container 'packaged-app'"),
       20_000,
     );
-    await makeUnhealthy(engine, c.id);
-    const unhealthy = await recorder.waitFor(
-      (e) => e.id === c.id && e.action === "health_status: unhealthy",
-      20_000,
-      "container never turned unhealthy",
-    );
-    await recorder.waitFor(
-      (e) => e.id === c.id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
-      30_000,
-      "the installed fleetheal up did not restart the unhealthy container",
-    );
+    await makeUnhealthyUntilRestarted(engine, recorder, c.id, {
+      timeoutMs: 30_000,
+      message: "the installed fleetheal up did not restart the unhealthy container",
+    });
 
     const nats = (await processesReferencing(dataDir)).map((p) => basename(p.argv[0] ?? ""));
     expect(nats).toEqual(["nats-server"]);
