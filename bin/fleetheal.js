@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The CLI is compiled by `npm run build` (run automatically by `npm ci` / `npm install`).
+// The CLI is compiled by `npm run build` (in a checkout, `npm ci` runs it; the npm package and
+// the image ship it compiled).
 import { setFlagsFromString } from "node:v8";
 
 // The agent runs on every host and should stay small (docs/AGENT.md, "Memory"). Loading its code

@@ -1,3 +1,18 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { packageDir } from "../common/package-dir.js";
+
+/**
+ * Where the docs/… that the help and the messages name are: relative to where fleetheal is
+ * installed, not to the working directory. Absent where docs/ is not shipped (the image).
+ */
+function documentation(): string {
+  const docs = join(packageDir(), "docs");
+  return existsSync(docs)
+    ? `\nDocumentation: ${docs}/ holds every docs/… file named here and in messages.\n`
+    : "";
+}
+
 /** The text of `fleetheal --help`; kept next to the code that parses the same variables. */
 export const HELP = `fleetheal — event-driven healing of Docker containers across a fleet of hosts
 
@@ -54,11 +69,14 @@ Commands:
   healthcheck [agent|handler|gateway|up]
             The container image's HEALTHCHECK: exit code 0 when the role running in this
             container (PID 1's, unless named) is healthy, 1 with the reason when not.
+  version [--json]
+            Prints the version; --json prints it with Node.js's version and the platform
+            as one JSON object: {"version","node","platform","arch"}.
 
 Options:
   -h, --help      Show this help (also: fleetheal <command> --help)
-  -v, --version   Print the version
-
+  -v, --version   Print the version (fleetheal version)
+${documentation()}
 Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say more):
   FLEETHEAL_NATS_URL          NATS server URL(s), comma-separated [nats://127.0.0.1:4222]
   FLEETHEAL_LOG_LEVEL         fatal|error|warn|info|debug|trace|silent [info]

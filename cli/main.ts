@@ -1,7 +1,6 @@
 import { describeError } from "../common/errors.js";
 import { runUntilSignal, type Stoppable } from "../common/lifecycle.js";
 import { createLogger } from "../common/logger.js";
-import { VERSION } from "../common/version.js";
 import { isClientCommand, runClientProcess } from "./commands/index.js";
 import { HELP } from "./help.js";
 import { roleHelp } from "./role-help.js";
@@ -57,10 +56,20 @@ async function natsMigrate(args: string[]): Promise<void> {
   });
 }
 
+/** `fleetheal version [--json]`, `-v`, `--version`: one shot, prints and exits. */
+async function version(args: string[]): Promise<void> {
+  const { versionCommand } = await import("./version.js");
+  process.exitCode = versionCommand(args, {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`fleetheal version: ${line}\n`),
+  });
+}
+
 function main(argv: string[]): void {
   const [command, ...rest] = argv;
-  if (command === "-v" || command === "--version") {
-    process.stdout.write(`${VERSION}\n`);
+  const wantsHelp = rest.includes("-h") || rest.includes("--help");
+  if (command === "-v" || command === "--version" || (command === "version" && !wantsHelp)) {
+    void version(rest);
     return;
   }
   if (!command || command === "-h" || command === "--help" || command === "help") {
@@ -97,7 +106,8 @@ function main(argv: string[]): void {
     !start &&
     command !== "notify-test" &&
     command !== "nats-auth" &&
-    command !== "nats-migrate"
+    command !== "nats-migrate" &&
+    command !== "version"
   ) {
     process.stderr.write(`fleetheal: unknown command '${command}'\n\n${HELP}`);
     process.exitCode = 2;

@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import pkg from "../package.json" with { type: "json" };
 import { CLI, REPO } from "../test/support/fleetheal.js";
 import {
   hostSnapshot,
@@ -138,10 +139,44 @@ describe("node bin/fleetheal.js", () => {
     ).toEqual([41]);
   });
 
+  it("version, -v and --version print the version; version --json adds Node's and the platform", async () => {
+    for (const args of [["version"], ["-v"], ["--version"]]) {
+      expect(await fleetheal(args).exited).toEqual({
+        code: 0,
+        signal: null,
+        stdout: `${pkg.version}\n`,
+        stderr: "",
+      });
+    }
+    const json = await fleetheal(["version", "--json"]).exited;
+    expect(json).toMatchObject({ code: 0, stderr: "" });
+    expect(JSON.parse(json.stdout)).toEqual({
+      version: pkg.version,
+      node: process.versions.node,
+      platform: process.platform,
+      arch: process.arch,
+    });
+    const usage = await fleetheal(["version", "--yaml"]).exited;
+    expect(usage).toMatchObject({ code: 2, stdout: "" });
+    expect(usage.stderr).toMatch(/^fleetheal version: Unknown option '--yaml'/);
+    const help = await fleetheal(["version", "--help"]).exited;
+    expect(help).toMatchObject({ code: 0, stderr: "" });
+    expect(help.stdout).toMatch(/^Usage: fleetheal version \[--json\]\n/);
+  });
+
   it("has per-command help, and the global help lists every command", async () => {
     await start();
     const global = await fleetheal(["--help"]).exited;
-    for (const name of ["status", "hosts", "containers", "events", "restart", "pause", "resume"]) {
+    for (const name of [
+      "status",
+      "hosts",
+      "containers",
+      "events",
+      "restart",
+      "pause",
+      "resume",
+      "version",
+    ]) {
       expect(global.stdout).toMatch(new RegExp(`^  ${name}\\b`, "m"));
     }
     const restart = await fleetheal(["restart", "--help"]).exited;

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HELP } from "./help.js";
 import { roleHelp } from "./role-help.js";
@@ -31,6 +33,23 @@ describe("fleetheal <role> --help", () => {
     expect(notify).toMatch(/^Usage: fleetheal notify-test\n/);
     expect(notify).toContain("FLEETHEAL_NOTIFY_URLS");
     expect(notify).not.toContain("DOCKER_HOST");
+  });
+
+  it("version: its usage, no environment, and where the docs are", () => {
+    const text = roleHelp("version", HELP);
+    expect(text).toMatch(/^Usage: fleetheal version \[--json\]\n\n {2}version \[--json\]\n/);
+    expect(text).not.toContain("Environment");
+    expect(text).toMatch(/^Documentation: \S+\/docs\/ holds every docs\/… file/m);
+  });
+
+  it("names a docs directory that holds every docs/… file the help names", () => {
+    // In a checkout, the checkout's docs/; in an installed package, the package's own.
+    const dir = /^Documentation: (\S+)\/ holds/m.exec(HELP)?.[1];
+    expect(dir).toBe(join(import.meta.dirname, "..", "docs"));
+    const named = [...HELP.matchAll(/docs\/([A-Z]+\.md)/g)].map((m) => m[1] as string);
+    expect(named.length).toBeGreaterThan(5);
+    for (const file of new Set(named))
+      expect(existsSync(join(dir as string, file)), file).toBe(true);
   });
 
   it("falls back to the whole help for anything it does not know", () => {

@@ -1,9 +1,10 @@
 /**
  * `fleetheal <command> --help` for the commands that are configured by environment variables
- * (up, agent, handler, gateway, nats-auth, nats-migrate, notify-test): the command's entry and the environment
- * sections it reads, cut from the global help. That help stays the one place where their text
- * is written, so the two cannot disagree; if its layout ever stops matching, the whole of it is
- * printed rather than a wrong excerpt.
+ * (up, agent, handler, gateway, nats-auth, nats-migrate, notify-test) and for `version`: the
+ * command's entry, the environment sections it reads and where the docs are, cut from the
+ * global help. That help stays the one place where their text is written, so the two cannot
+ * disagree; if its layout ever stops matching, the whole of it is printed rather than a wrong
+ * excerpt.
  */
 export function roleHelp(command: string, help: string): string {
   const entry = commandEntry(help, command);
@@ -21,6 +22,7 @@ export function roleHelp(command: string, help: string): string {
     "",
     ...(sections.length > 0 ? [env.header, ...env.common, ...picked.flat(), ""] : []),
     "fleetheal --help lists every command.",
+    ...help.split("\n").filter((l) => l.startsWith("Documentation: ")),
     "",
   ]
     .join("\n")
@@ -36,6 +38,7 @@ const ENV_SECTIONS: Record<string, readonly string[]> = {
   "notify-test": ["handler"],
   "nats-auth": [],
   "nats-migrate": ["NATS security"],
+  version: [],
 };
 
 /** The lines of one entry under "Commands:", from its name to the next entry. */

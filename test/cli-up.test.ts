@@ -3,7 +3,6 @@
 // running after SIGTERM.
 
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
@@ -16,7 +15,7 @@ import { HealthReport } from "../gateway/health-report.js";
 import { listProcesses } from "./support/children.js";
 import {
   type DockerEventRecorder,
-  makeUnhealthy,
+  makeUnhealthyUntilRestarted,
   recordDockerEvents,
   runTestContainer,
   waitForHealth,
@@ -24,21 +23,13 @@ import {
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
 import { CLI, REPO } from "./support/fleetheal.js";
 import { startNatsServer } from "./support/nats-server.js";
+import { freePort } from "./support/ports.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
 
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let dataDir: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 beforeAll(async () => {
   engine = await startDockerEngine("up");
@@ -126,17 +117,10 @@ describe("fleetheal up", () => {
       expect(up.json.some((l) => l.msg === "commands are signed")).toBe(true);
       const refused = await fetch(`${url}/pause`, { method: "POST" });
       expect(refused.status).toBe(401);
-      await makeUnhealthy(engine, c.id);
-      const unhealthy = await recorder.waitFor(
-        (e) => e.id === c.id && e.action === "health_status: unhealthy",
-        20_000,
-        "container never turned unhealthy",
-      );
-      await recorder.waitFor(
-        (e) => e.id === c.id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
-        20_000,
-        "fleetheal up did not restart the unhealthy container",
-      );
+      await makeUnhealthyUntilRestarted(engine, recorder, c.id, {
+        timeoutMs: 20_000,
+        message: "fleetheal up did not restart the unhealthy container",
+      });
 
       const natsBefore = (await listProcesses()).filter(
         (p) =>

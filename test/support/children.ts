@@ -265,17 +265,25 @@ export function signalPid(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Runs a command to completion; rejects with its stderr on a non-zero exit. */
+/**
+ * Runs a command to completion; rejects with its stderr on a non-zero exit. `env` replaces the
+ * test process's environment rather than adding to it.
+ */
 export function run(
   command: string,
   args: string[],
-  opts: { allowFailure?: boolean; timeoutMs?: number } = {},
+  opts: { allowFailure?: boolean; timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(
       command,
       args,
-      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 },
+      {
+        timeout: opts.timeoutMs ?? 30_000,
+        maxBuffer: 16 * 1024 * 1024,
+        ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+        ...(opts.env === undefined ? {} : { env: opts.env }),
+      },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
         if (err && !opts.allowFailure) {

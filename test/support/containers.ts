@@ -88,6 +88,29 @@ export function makeUnhealthy(engine: DockerEngine, id: string): Promise<void> {
   return execOk(engine, id, ["rm", "-f", "/tmp/healthy"]);
 }
 
+/**
+ * Makes the container unhealthy and waits, on Docker's own event stream, for its
+ * `health_status: unhealthy` and then for a `restart` after it: a heal as Docker saw it.
+ */
+export async function makeUnhealthyUntilRestarted(
+  engine: DockerEngine,
+  recorder: DockerEventRecorder,
+  id: string,
+  opts: { timeoutMs: number; message: string },
+): Promise<DockerEventRecord> {
+  await makeUnhealthy(engine, id);
+  const unhealthy = await recorder.waitFor(
+    (e) => e.id === id && e.action === "health_status: unhealthy",
+    20_000,
+    "container never turned unhealthy",
+  );
+  return recorder.waitFor(
+    (e) => e.id === id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
+    opts.timeoutMs,
+    opts.message,
+  );
+}
+
 /** Creates /tmp/healthy so the next healthcheck passes. */
 export function makeHealthy(engine: DockerEngine, id: string): Promise<void> {
   return execOk(engine, id, ["touch", "/tmp/healthy"]);

@@ -7,7 +7,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -19,6 +18,7 @@ import {
   terminate,
   trackChild,
 } from "./children.js";
+import { freePorts } from "./ports.js";
 import { GiveUpWaiting, waitFor } from "./wait.js";
 
 export interface ClusterNode {
@@ -281,22 +281,4 @@ export async function startNatsCluster(
     });
   }
   return handle;
-}
-
-/** `n` distinct ports that were free a moment ago on 127.0.0.1. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const server = net.createServer();
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => resolve());
-      });
-      servers.push(server);
-    }
-    return servers.map((s) => (s.address() as net.AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
 }
