@@ -30,11 +30,10 @@ import { ensureBusyboxImage } from "./support/busybox-image.js";
 import { findExecutable, run } from "./support/children.js";
 import {
   type DockerEventRecorder,
-  makeUnhealthy,
+  healedOnce,
   recordDockerEvents,
   runScript,
   runTestContainer,
-  waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, type ReachedAddress, startDockerEngine } from "./support/dockerd.js";
 import { REPO } from "./support/fleetheal.js";
@@ -338,21 +337,8 @@ describe("compose.yaml with docker-compose v1", () => {
       // stack's own start (and whatever else runs) misses now and then: a real incident.
       healthIntervalMs: 3_000,
     });
-    await waitForHealth(engine, app.id, "healthy", 30_000);
-    await makeUnhealthy(engine, app.id);
-    const unhealthy = await recorder.waitFor(
-      (e) => e.id === app.id && e.action === "health_status: unhealthy",
-      30_000,
-      "the app never turned unhealthy",
-    );
-    await timed("heal", () =>
-      recorder.waitFor(
-        (e) => e.id === app.id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
-        60_000,
-        "the stack did not restart the unhealthy app",
-      ),
-    );
-    await waitForHealth(engine, app.id, "healthy", 30_000);
+    const { unhealthy, restart } = await healedOnce(engine, recorder, app.id, "the stack", 60_000);
+    timings.push(`heal ${(Number(restart.timeNano - unhealthy.timeNano) / 1e6).toFixed(0)} ms`);
 
     // Every container (the stack's five, their own HEALTHCHECKs included, and the app) healthy
     // in the gateway's view: the first healthcheck of a fleetheal role runs 30 s after its start.

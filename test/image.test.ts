@@ -18,11 +18,10 @@ import { ensureBusyboxImage } from "./support/busybox-image.js";
 import {
   containerLogs,
   type DockerEventRecorder,
-  makeUnhealthy,
+  healedOnce,
   recordDockerEvents,
   runScript,
   runTestContainer,
-  waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, type ReachedAddress, startDockerEngine } from "./support/dockerd.js";
 import { ensureFleethealImage, IMAGE_BUILD_TIMEOUT_MS } from "./support/fleetheal-image.js";
@@ -192,19 +191,7 @@ describe("the image as `up`, one container", () => {
       labels: { autoheal: "true" },
       healthIntervalMs: 3_000,
     });
-    await waitForHealth(engine, app.id, "healthy", 30_000);
-    await makeUnhealthy(engine, app.id);
-    const unhealthy = await recorder.waitFor(
-      (e) => e.id === app.id && e.action === "health_status: unhealthy",
-      30_000,
-      "the app never turned unhealthy",
-    );
-    await recorder.waitFor(
-      (e) => e.id === app.id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
-      60_000,
-      "up in the image did not restart the unhealthy app",
-    );
-    await waitForHealth(engine, app.id, "healthy", 30_000);
+    await healedOnce(engine, recorder, app.id, "up in the image", 60_000);
     const incidents = () =>
       recorder.count((e) => e.id === app.id && e.action === "health_status: unhealthy");
     const restarts = () => recorder.count((e) => e.id === app.id && e.action === "restart");

@@ -196,6 +196,35 @@ export async function waitForHealth(
   );
 }
 
+/**
+ * One incident of a healthy container, as Docker's own event stream shows it: its healthcheck is
+ * made to fail, Docker reports it unhealthy, and whatever heals it (`healer`, for the message)
+ * restarts it within `restartTimeoutMs`. Returns the two events, once the container is healthy
+ * again.
+ */
+export async function healedOnce(
+  engine: DockerEngine,
+  recorder: DockerEventRecorder,
+  id: string,
+  healer: string,
+  restartTimeoutMs: number,
+): Promise<{ unhealthy: DockerEventRecord; restart: DockerEventRecord }> {
+  await waitForHealth(engine, id, "healthy", 30_000);
+  await makeUnhealthy(engine, id);
+  const unhealthy = await recorder.waitFor(
+    (e) => e.id === id && e.action === "health_status: unhealthy",
+    30_000,
+    "the container never turned unhealthy",
+  );
+  const restart = await recorder.waitFor(
+    (e) => e.id === id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
+    restartTimeoutMs,
+    `${healer} did not restart the unhealthy container`,
+  );
+  await waitForHealth(engine, id, "healthy", 30_000);
+  return { unhealthy, restart };
+}
+
 export interface DockerEventRecord {
   /** e.g. "create", "start", "kill", "die", "health_status: unhealthy", "exec_start: sh -c …". */
   action: string;

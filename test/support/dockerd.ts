@@ -276,25 +276,19 @@ export async function startDockerEngine(
     `--- ${l.containerdLog} (tail) ---\n${await tailFile(l.containerdLog, lines)}`;
 
   const startContainerd = async (): Promise<void> => {
-    const proc = spawnLogged(
-      ...inNetns(containerdBin, ["--config", l.ctdConfig, "--log-level", "info"]),
+    const started = spawnListening(
+      `containerd of engine ${name}`,
+      inNetns(containerdBin, ["--config", l.ctdConfig, "--log-level", "info"]),
       l.containerdLog,
       env,
+      l.ctdSock,
       // If this process dies, dockerd gets SIGTERM and stops its containers through containerd;
       // signalling containerd at the same moment would leave dockerd hanging on a dead socket.
       // The idle containerd is removed by the next run's sweep of abandoned roots.
       { signalOnExit: false },
     );
-    containerd = proc;
-    await waitFor(
-      async () => {
-        if (hasExited(proc)) {
-          throw new GiveUpWaiting(`containerd exited during startup (code ${proc.exitCode})`);
-        }
-        return canConnect(l.ctdSock);
-      },
-      { timeoutMs: 30_000, message: `containerd of engine ${name} did not listen on ${l.ctdSock}` },
-    );
+    containerd = started.proc;
+    await started.listening;
   };
 
   const startDockerd = async (): Promise<void> => {
@@ -352,22 +346,16 @@ export async function startDockerEngine(
   };
 
   const startRelay = async (): Promise<void> => {
-    const proc = spawnLogged(
-      ...inNetns(process.execPath, [RELAY_SCRIPT, l.relaySock]),
+    const started = spawnListening(
+      `the relay of engine ${name}`,
+      inNetns(process.execPath, [RELAY_SCRIPT, l.relaySock]),
       l.relayLog,
       env,
+      l.relaySock,
       { signalOnExit: true },
     );
-    relay = proc;
-    await waitFor(
-      async () => {
-        if (hasExited(proc)) {
-          throw new GiveUpWaiting(`the relay exited during startup (code ${proc.exitCode})`);
-        }
-        return canConnect(l.relaySock);
-      },
-      { timeoutMs: 30_000, message: `the relay of engine ${name} did not listen` },
-    );
+    relay = started.proc;
+    await started.listening;
   };
 
   const reach = async (host: string, port: number): Promise<ReachedAddress> => {
@@ -569,6 +557,31 @@ function spawnLogged(
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Spawns `binary args` (see spawnLogged) and, in `listening`, waits until it accepts connections
+ * on the unix socket `socket`.
+ */
+function spawnListening(
+  what: string,
+  [binary, args]: [string, string[]],
+  logFile: string,
+  env: NodeJS.ProcessEnv,
+  socket: string,
+  opts: { signalOnExit: boolean },
+): { proc: ChildProcess; listening: Promise<void> } {
+  const proc = spawnLogged(binary, args, logFile, env, opts);
+  const listening = waitFor(
+    async () => {
+      if (hasExited(proc)) {
+        throw new GiveUpWaiting(`${what} exited during startup (code ${proc.exitCode})`);
+      }
+      return canConnect(socket);
+    },
+    { timeoutMs: 30_000, message: `${what} did not listen on ${socket}` },
+  ).then(() => {});
+  return { proc, listening };
 }
 
 function canConnect(socketPath: string): Promise<boolean> {
