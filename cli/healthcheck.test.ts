@@ -89,6 +89,27 @@ describe("gateway", () => {
     expect(await checkHealth("up", { env, getJson: down })).toMatchObject({ healthy: false });
   });
 
+  it("up: /livez and Docker, which it heals through, with the fix for a refused socket", async () => {
+    const getJson = async () => ({ status: 200, body: { status: "ok", nats: "connected" } });
+    const ok = await checkHealth("up", { env: {}, getJson, pingDocker: async () => {} });
+    expect(ok).toEqual({
+      healthy: true,
+      message:
+        "http://127.0.0.1:8080/livez ok (NATS connected); Docker answers at unix:///var/run/docker.sock",
+    });
+    const refused = await checkHealth("up", {
+      env: {},
+      getJson,
+      pingDocker: async () => {
+        throw new Error("connect EACCES /var/run/docker.sock");
+      },
+    });
+    expect(refused).toMatchObject({
+      healthy: false,
+      message: expect.stringContaining("--group-add"),
+    });
+  });
+
   it("refuses a random port, which it could not find", async () => {
     const result = await checkHealth("gateway", { env: { FLEETHEAL_GATEWAY_PORT: "0" } });
     expect(result).toMatchObject({ healthy: false, message: expect.stringContaining("fixed") });

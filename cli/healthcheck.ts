@@ -9,7 +9,9 @@ import type { Stoppable } from "../common/lifecycle.js";
 // (docs/SECURITY.md) a role may not publish `$SRV.PING`, `$SRV` does not cross NATS accounts
 // anyway (the host snapshot carries an agent's counters), and a NATS outage is NATS's own
 // healthcheck's business, not a reason to call every agent broken. So:
-// - gateway and up: GET /livez on the local port, which the gateway answers while it serves HTTP.
+// - gateway: GET /livez on the local port, which the gateway answers while it serves HTTP.
+// - up: the same, and the Docker ping below: `up` in a container is its own agent, and a
+//   container without the socket's group would serve /livez while healing nothing.
 // - agent and handler serve no HTTP. Once started (connected to NATS, consumers bound, the agent
 //   reading Docker events) they refresh a heartbeat file from their event loop, and the check
 //   wants it fresh: a process that is still starting, has died or is wedged fails.
@@ -104,9 +106,17 @@ export interface HealthDeps {
 
 /** Judges whether `role`, running in this container, is healthy. */
 export async function checkHealth(role: ProbedRole, deps: HealthDeps): Promise<HealthResult> {
-  if (role === "gateway" || role === "up") return checkGateway(deps);
-  const beat = checkHeartbeat(role, deps);
-  if (!beat.healthy || role === "handler") return beat;
+  if (role === "gateway") return checkGateway(deps);
+  const first = role === "up" ? await checkGateway(deps) : checkHeartbeat(role, deps);
+  if (!first.healthy || role === "handler") return first;
+  const docker = await checkDocker(role, deps);
+  return docker.healthy
+    ? { healthy: true, message: `${first.message}; ${docker.message}` }
+    : docker;
+}
+
+/** A Docker ping through DOCKER_HOST, as the agent (on its own or in `up`) connects. */
+async function checkDocker(role: "agent" | "up", deps: HealthDeps): Promise<HealthResult> {
   const dockerHost = deps.env.DOCKER_HOST || "unix:///var/run/docker.sock";
   try {
     await withTimeout((deps.pingDocker ?? pingDocker)(), `Docker at ${dockerHost}`);
@@ -114,14 +124,14 @@ export async function checkHealth(role: ProbedRole, deps: HealthDeps): Promise<H
     const denied = /EACCES|permission denied/i.test(describeError(error));
     return {
       healthy: false,
-      message: `agent cannot reach Docker at ${dockerHost}: ${describeError(error)}${
+      message: `${role} cannot reach Docker at ${dockerHost}: ${describeError(error)}${
         denied
-          ? " (the container needs the socket's group: set DOCKER_GID to `stat -c %g /var/run/docker.sock`)"
+          ? " (the container needs the socket's group, `stat -c %g /var/run/docker.sock`: DOCKER_GID with compose, --group-add with docker run)"
           : ""
       }`,
     };
   }
-  return { healthy: true, message: `${beat.message}; Docker answers at ${dockerHost}` };
+  return { healthy: true, message: `Docker answers at ${dockerHost}` };
 }
 
 function checkHeartbeat(role: "agent" | "handler", deps: HealthDeps): HealthResult {
@@ -208,7 +218,7 @@ const USAGE = `Usage: fleetheal healthcheck [agent|handler|gateway|up]
 Checks the fleetheal role running in this container, for Docker's HEALTHCHECK: exit code 0 when
 healthy, 1 when not, with one line saying why. Without a role it checks the container's main
 process (PID 1). gateway and up: GET /livez on FLEETHEAL_GATEWAY_PORT. agent and handler: the
-heartbeat the running role refreshes every ${HEARTBEAT_INTERVAL_MS / 1000} s (stale after ${HEARTBEAT_STALE_MS / 1000} s); agent also: Docker answers at DOCKER_HOST.
+heartbeat the running role refreshes every ${HEARTBEAT_INTERVAL_MS / 1000} s (stale after ${HEARTBEAT_STALE_MS / 1000} s); agent and up also: Docker answers at DOCKER_HOST.
 `;
 
 /** `fleetheal healthcheck [role]`; resolves with the exit code. */

@@ -96,7 +96,8 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
   FLEETHEAL_JS_REPLICAS       Replicas (1-5) of the streams and KV buckets a role creates;
                               at most the number of JetStream servers [1]
  agent:
-  FLEETHEAL_HOST_ID           This host's id: letters, digits, '_' and '-' [the hostname]
+  FLEETHEAL_HOST_ID           This host's id: letters, digits, '_' and '-' [the hostname; in a
+                              container, the name of the Docker engine]
   FLEETHEAL_DATA_DIR          Where the agent keeps its last snapshot and the secret of its
                               events' message ids across restarts [./.fleetheal]
   DOCKER_HOST                 Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY=1 and

@@ -11,7 +11,8 @@ import { roleHelp } from "./role-help.js";
 // the agent's resident memory (docs/AGENT.md, "Memory").
 const COMMANDS: Record<string, () => Promise<Stoppable>> = {
   agent: async () => {
-    const config = (await import("../agent/config.js")).loadAgentConfig();
+    const loaded = (await import("../agent/config.js")).loadAgentConfig();
+    const config = await (await import("../agent/host-id.js")).withHostIdOfEngine(loaded);
     return (await import("../agent/main.js")).runAgent(config, createLogger("agent"));
   },
   handler: async () => {

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { nkeyAuthenticator } from "@nats-io/nats-core";
 import { z } from "zod";
 import { loadAgentConfig } from "../agent/config.js";
+import { withHostIdOfEngine } from "../agent/host-id.js";
 import { runAgent } from "../agent/main.js";
 import { intFromEnv, loadEnv } from "../common/config.js";
 import { ConfigError, describeError } from "../common/errors.js";
@@ -58,6 +59,8 @@ export async function startAllInOne(): Promise<Stoppable> {
     );
   }
   let gatewayConfig = loadGatewayConfig(roleEnv);
+  // In a container without FLEETHEAL_HOST_ID: the Docker engine's name (agent/host-id.ts).
+  agentConfig = await withHostIdOfEngine(agentConfig, roleEnv);
   let tokenFile: string | undefined;
   if (!gatewayConfig.adminToken) {
     tokenFile = ensureAdminTokenFile(dataDir);

@@ -1,5 +1,5 @@
 // The one-host production stack as an operator runs it: the real compose.yaml and infra/Dockerfile,
-// built and started with Debian's docker-compose (v1) against a private dockerd, with no .env.
+// built and started with Debian's docker-compose (v1) against private dockerd engines, with no .env.
 // Its init writes the NATS accounts and NKEYs with `fleetheal nats-auth`, and each service gets
 // only its own credentials. The stack must come up healthy (every role's HEALTHCHECK included),
 // refuse a NATS connection without credentials, serve /health on the published port, heal an
@@ -7,45 +7,47 @@
 // every key on a second `up`, and leave nothing behind after `down -v`.
 //
 // No image can be pulled here, so the images that compose.yaml and the Dockerfile name by default
-// (node:26-bookworm-slim, nats:2.10-alpine) are made in the private engine from this machine's
-// own node, npm and nats-server (support/base-images.ts). The engine runs with --bridge=none like
-// every test engine: compose's own network (a user-defined bridge, with Docker's embedded DNS and
-// a published port through docker-proxy) works on it all the same, so the stack runs unchanged.
+// (node:26-bookworm-slim, nats:2.10-alpine) are made from this machine's own node, npm and
+// nats-server (support/base-images.ts). The fleetheal image is built once per run, by
+// `docker-compose build` from this compose.yaml, and shared with image.test.ts
+// (support/fleetheal-image.ts); image.test.ts checks what it holds. The stack's engine runs in a
+// network namespace of its own (support/dockerd.ts, `netns`): compose's network (a user-defined
+// bridge, with Docker's embedded DNS and a published port through docker-proxy) then does not
+// depend on the host's firewall, which a system dockerd sets to FORWARD DROP. The test reaches
+// the published port, and NATS's address on that network, through the engine's relay.
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ContainerDetail } from "../gateway/api-schemas.js";
 import { HealthReport } from "../gateway/health-report.js";
-import { ensureNatsImage, ensureNodeBaseImage } from "./support/base-images.js";
+import { ensureNatsImage } from "./support/base-images.js";
 import { ensureBusyboxImage } from "./support/busybox-image.js";
-import { findExecutable } from "./support/children.js";
+import { findExecutable, run } from "./support/children.js";
 import {
   type DockerEventRecorder,
-  makeUnhealthy,
+  healedOnce,
   recordDockerEvents,
+  runScript,
   runTestContainer,
-  waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { type DockerEngine, type ReachedAddress, startDockerEngine } from "./support/dockerd.js";
 import { REPO } from "./support/fleetheal.js";
+import {
+  defaultImages,
+  ensureFleethealImage,
+  IMAGE_BUILD_TIMEOUT_MS,
+} from "./support/fleetheal-image.js";
 import { describeError, waitFor } from "./support/wait.js";
 
 const PROJECT = `fhcompose${randomBytes(3).toString("hex")}`;
 const PROJECT_LABEL = `com.docker.compose.project=${PROJECT}`;
 /** compose.yaml's default FLEETHEAL_HOST_ID. */
 const HOST_ID = "compose-host";
-/**
- * npm ci and tsc inside the build took 65 to 110 s here, on 2 cores shared with other tests and
- * benchmarks; the deadline leaves room for a machine far busier than that.
- */
-const BUILD_TIMEOUT_MS = 480_000;
 /** nats, agent, two handlers and the gateway. */
 const STACK = { nats: 1, agent: 1, handler: 2, gateway: 1 };
 /** The one-shot service that writes the credentials; it has exited once the stack runs. */
@@ -77,7 +79,8 @@ let recorder: DockerEventRecorder;
 let workDir: string;
 let composeBin: string;
 let composeEnv: NodeJS.ProcessEnv;
-let gatewayPort: number;
+/** The gateway's published port, compose.yaml's default 8080, as the test reaches it. */
+let gateway: ReachedAddress;
 let stackStarted = false;
 const timings: string[] = [];
 
@@ -115,76 +118,14 @@ async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A port nothing listens on, for the gateway's published port (docker-proxy binds 0.0.0.0). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once("error", () => resolve(false));
-    server.listen(port, "0.0.0.0", () => server.close(() => resolve(true)));
-  });
-}
-
-/** The image names the Dockerfile's FROM and compose.yaml use when nothing overrides them. */
-async function defaultImages(): Promise<{ node: string; nats: string; fleetheal: string }> {
-  const dockerfile = await readFile(join(REPO, "infra", "Dockerfile"), "utf8");
-  const composeFile = await readFile(join(REPO, "compose.yaml"), "utf8");
-  const node = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1];
-  const nodeInCompose = /\$\{FLEETHEAL_NODE_IMAGE:-([^}]+)\}/.exec(composeFile)?.[1];
-  const nats = /\$\{FLEETHEAL_NATS_IMAGE:-([^}]+)\}/.exec(composeFile)?.[1];
-  const fleetheal = /\$\{FLEETHEAL_IMAGE:-([^}]+)\}/.exec(composeFile)?.[1];
-  if (!node || !nats || !fleetheal || nodeInCompose !== node) {
-    throw new Error(
-      `cannot read the default images (Dockerfile NODE_IMAGE=${node}, compose FLEETHEAL_NODE_IMAGE=${nodeInCompose}, FLEETHEAL_NATS_IMAGE=${nats}, FLEETHEAL_IMAGE=${fleetheal})`,
-    );
-  }
-  return { node, nats, fleetheal };
-}
-
-/**
- * Runs a shell script in `image` (network none, with `binds` mounted) and returns its output;
- * throws unless exit 0.
- */
-async function runInImage(image: string, script: string, binds: string[] = []): Promise<string> {
-  const container = await engine.docker.createContainer({
-    Image: image,
-    Entrypoint: ["sh", "-c"],
-    Cmd: [script],
-    HostConfig: { NetworkMode: "none", Binds: binds },
-  });
-  try {
-    await container.start();
-    const { StatusCode } = (await container.wait()) as { StatusCode: number };
-    const logs = await container.logs({ stdout: true, stderr: true });
-    // Without a TTY the log is framed: 8 header bytes before each chunk.
-    let text = "";
-    for (let at = 0; at + 8 <= logs.length; ) {
-      const size = logs.readUInt32BE(at + 4);
-      text += logs.subarray(at + 8, at + 8 + size).toString("utf8");
-      at += 8 + size;
-    }
-    if (StatusCode !== 0) throw new Error(`'${script}' in ${image} exited ${StatusCode}: ${text}`);
-    return text;
-  } finally {
-    await container.remove({ force: true });
-  }
-}
-
 async function stackContainers() {
   return engine.docker.listContainers({ all: true, filters: { label: [PROJECT_LABEL] } });
 }
 
 /** `name mode uid` of each file in one of the stack's volumes, and the contents of `cat`. */
 async function inVolume(volume: string, cat: readonly string[] = []): Promise<string> {
-  return runInImage(
+  return runScript(
+    engine,
     images.fleetheal,
     [
       "cd /v",
@@ -198,7 +139,7 @@ async function inVolume(volume: string, cat: readonly string[] = []): Promise<st
 async function getHealth(): Promise<HealthReport> {
   // While the stack starts, a request through docker-proxy to the published port has hung
   // without an answer for longer than any deadline here: each try gets 2 s.
-  const res = await fetch(`http://127.0.0.1:${gatewayPort}/health`, {
+  const res = await fetch(`http://${gateway.host}:${gateway.port}/health`, {
     signal: AbortSignal.timeout(2_000),
   });
   return HealthReport.parse(await res.json());
@@ -216,32 +157,28 @@ beforeAll(async () => {
   // An empty env file instead of the checkout's .env, if a developer has one: the stack must
   // work on compose.yaml's defaults alone.
   await writeFile(join(workDir, "empty.env"), "");
-  engine = await timed("engine", () => startDockerEngine("compose"));
+  engine = await timed("engine", () => startDockerEngine("compose", { netns: true }));
   await timed("base images", () =>
-    Promise.all([
-      ensureNodeBaseImage(engine, images.node),
-      ensureNatsImage(engine, images.nats),
-      ensureBusyboxImage(engine),
-    ]),
+    Promise.all([ensureNatsImage(engine, images.nats), ensureBusyboxImage(engine)]),
   );
   recorder = await recordDockerEvents(engine);
-  gatewayPort = await freePort();
+  gateway = await engine.reach("127.0.0.1", 8080);
   // Only what compose needs, so that a FLEETHEAL_* variable of the developer's shell cannot
-  // change the stack: the engine, the socket the agent mounts (with its group) and the port.
+  // change the stack: the engine, and the socket the agent mounts (with its group).
   composeEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     DOCKER_HOST: engine.dockerHost,
     DOCKER_SOCKET: engine.socketPath,
     DOCKER_GID: String((await stat(engine.socketPath)).gid),
-    FLEETHEAL_GATEWAY_PORT: String(gatewayPort),
   };
 });
 
 afterAll(async () => {
   recorder?.close();
   if (engine && stackStarted) {
-    // After a failure half-way: the bridge and docker-proxy belong to the host, not the engine.
+    // After a failure half-way (the engine's namespace, with the bridge and docker-proxy, goes
+    // with the engine, but compose's own clean-up is the one an operator gets).
     await compose(["down", "-v", "--remove-orphans", "-t", "2"], 90_000).catch(() => {});
     for (const c of await stackContainers().catch(() => [])) {
       await engine.docker
@@ -259,6 +196,7 @@ afterAll(async () => {
         .catch(() => {});
     }
   }
+  await gateway?.[Symbol.asyncDispose]();
   await engine?.[Symbol.asyncDispose]();
   if (workDir) await rm(workDir, { recursive: true, force: true });
   if (timings.length > 0) process.stdout.write(`compose test timings: ${timings.join(", ")}\n`);
@@ -296,41 +234,22 @@ describe("compose.yaml with docker-compose v1", () => {
   });
 
   it(
-    "builds one small image from infra/Dockerfile, without sources, dev dependencies or npm cache",
+    "builds the fleetheal image with compose.yaml's build section (once per run, shared)",
     async () => {
-      // The three fleetheal services share one build and one tag: building it for one of them
-      // builds it for all (v1 would otherwise build it three times over).
-      await timed("build", () =>
-        compose(["build", "--force-rm", "agent"], BUILD_TIMEOUT_MS - 10_000),
-      );
-      const image = await engine.docker.getImage(images.fleetheal).inspect();
-      const base = await engine.docker.getImage(images.node).inspect();
-      const addedMb = (image.Size - base.Size) / 1e6;
-      timings.push(`image ${(image.Size / 1e6).toFixed(0)} MB (base + ${addedMb.toFixed(0)} MB)`);
-      // Production dependencies and the compiled code: some 45 MB.
-      expect(addedMb).toBeLessThan(80);
-      expect(image.Config.User).toBe("1000:1000");
-      expect(image.Config.Entrypoint).toEqual(["node", "/app/bin/fleetheal.js"]);
-      expect(image.Config.Healthcheck?.Test).toEqual([
-        "CMD",
-        "node",
-        "/app/bin/fleetheal.js",
-        "healthcheck",
-      ]);
-      const check = await runInImage(
+      // support/fleetheal-image.ts builds it with `docker-compose build` from this compose.yaml,
+      // or loads the one an earlier test file built from the same inputs; image.test.ts checks
+      // what it holds.
+      await timed("image", () => ensureFleethealImage(engine));
+      const version = await runScript(
+        engine,
         images.fleetheal,
-        [
-          "find /app -name '*.ts' -not -path '/app/node_modules/*'",
-          "for d in typescript vitest @biomejs/biome tsx; do test -e /app/node_modules/$d && echo dev:$d; done",
-          "for d in /root/.npm /home/node/.npm /app/.npm; do test -e $d && echo cache:$d; done",
-          "node /app/bin/fleetheal.js --version",
-        ].join("; "),
+        "node /app/bin/fleetheal.js --version",
       );
-      expect(check.trim()).toBe(
+      expect(version.trim()).toBe(
         JSON.parse(await readFile(join(REPO, "package.json"), "utf8")).version,
       );
     },
-    BUILD_TIMEOUT_MS,
+    IMAGE_BUILD_TIMEOUT_MS + 60_000,
   );
 
   it("starts NATS, the agent, two handlers and the gateway as unprivileged services, with /health on the published port", async () => {
@@ -384,10 +303,17 @@ describe("compose.yaml with docker-compose v1", () => {
     // goes to its address on the compose network).
     const nats = containers.find((c) => c.Labels["com.docker.compose.service"] === "nats");
     const natsInfo = await engine.docker.getContainer(nats?.Id as string).inspect();
-    const address = Object.values(natsInfo.NetworkSettings.Networks)[0]?.IPAddress;
-    await expect(
-      connect({ servers: `${address}:4222`, maxReconnectAttempts: 0, timeout: 5_000 }),
-    ).rejects.toThrow(/authorization/i);
+    const address = Object.values(natsInfo.NetworkSettings.Networks)[0]?.IPAddress as string;
+    {
+      await using natsPort = await engine.reach(address, 4222);
+      await expect(
+        connect({
+          servers: `${natsPort.host}:${natsPort.port}`,
+          maxReconnectAttempts: 0,
+          timeout: 5_000,
+        }),
+      ).rejects.toThrow(/authorization/i);
+    }
 
     const report = await timed("/health answers", () =>
       waitFor(
@@ -411,21 +337,8 @@ describe("compose.yaml with docker-compose v1", () => {
       // stack's own start (and whatever else runs) misses now and then: a real incident.
       healthIntervalMs: 3_000,
     });
-    await waitForHealth(engine, app.id, "healthy", 30_000);
-    await makeUnhealthy(engine, app.id);
-    const unhealthy = await recorder.waitFor(
-      (e) => e.id === app.id && e.action === "health_status: unhealthy",
-      30_000,
-      "the app never turned unhealthy",
-    );
-    await timed("heal", () =>
-      recorder.waitFor(
-        (e) => e.id === app.id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
-        60_000,
-        "the stack did not restart the unhealthy app",
-      ),
-    );
-    await waitForHealth(engine, app.id, "healthy", 30_000);
+    const { unhealthy, restart } = await healedOnce(engine, recorder, app.id, "the stack", 60_000);
+    timings.push(`heal ${(Number(restart.timeNano - unhealthy.timeNano) / 1e6).toFixed(0)} ms`);
 
     // Every container (the stack's five, their own HEALTHCHECKs included, and the app) healthy
     // in the gateway's view: the first healthcheck of a fleetheal role runs 30 s after its start.
@@ -482,9 +395,12 @@ describe("compose.yaml with docker-compose v1", () => {
     let healing: ContainerDetail["healing"] | undefined;
     await waitFor(
       async () => {
-        const res = await fetch(`http://127.0.0.1:${gatewayPort}/containers/${HOST_ID}/${app.id}`, {
-          signal: AbortSignal.timeout(5_000),
-        });
+        const res = await fetch(
+          `http://${gateway.host}:${gateway.port}/containers/${HOST_ID}/${app.id}`,
+          {
+            signal: AbortSignal.timeout(5_000),
+          },
+        );
         healing = ContainerDetail.parse(await res.json()).healing;
         const n = incidents();
         return (
@@ -548,8 +464,22 @@ describe("compose.yaml with docker-compose v1", () => {
   it("down -v removes every container, the network, the volume and the published port", async () => {
     const networks = await engine.docker.listNetworks({ filters: { label: [PROJECT_LABEL] } });
     expect(networks).toHaveLength(1);
-    const bridge = `/sys/class/net/br-${(networks[0] as { Id: string }).Id.slice(0, 12)}`;
-    expect(existsSync(bridge)).toBe(true);
+    // The network's bridge, in the engine's network namespace.
+    const bridge = async () =>
+      (
+        await run(
+          "ip",
+          [
+            "-n",
+            engine.netns as string,
+            "link",
+            "show",
+            `br-${(networks[0] as { Id: string }).Id.slice(0, 12)}`,
+          ],
+          { allowFailure: true },
+        )
+      ).code === 0;
+    expect(await bridge()).toBe(true);
 
     await timed("down", () => compose(["down", "-v", "-t", "5"], 120_000));
     expect(await stackContainers()).toEqual([]);
@@ -557,8 +487,8 @@ describe("compose.yaml with docker-compose v1", () => {
     const { Volumes } = await engine.docker.listVolumes({ filters: { label: [PROJECT_LABEL] } });
     expect(Volumes ?? []).toEqual([]);
     expect(await engine.docker.listContainers({ all: true })).toEqual([]);
-    expect(existsSync(bridge)).toBe(false);
-    expect(await portIsFree(gatewayPort)).toBe(true);
+    expect(await bridge()).toBe(false);
+    expect(await engine.canConnect("127.0.0.1", 8080)).toBe(false);
     stackStarted = false;
   }, 120_000);
 });

@@ -48,6 +48,11 @@ const rootfsCache = new Map<string, Promise<string>>();
  */
 export async function ensureNodeBaseImage(engine: DockerEngine, tag: string): Promise<void> {
   if (await hasImage(engine, tag)) return;
+  const recipe = await nodeRecipe();
+  await importRootfs(engine, await rootfsOnce(recipe), tag, recipe.changes);
+}
+
+async function nodeRecipe(): Promise<BaseImageRecipe> {
   const node = await realpath(process.execPath);
   // npm on PATH is a symlink to <root>/node_modules/npm/bin/npm-cli.js.
   const npmCli = await realpath(await findExecutable("npm", "install Node.js with npm"));
@@ -72,16 +77,25 @@ export async function ensureNodeBaseImage(engine: DockerEngine, tag: string): Pr
       'CMD ["node"]',
     ],
   };
-  await importRootfs(engine, await rootfsOnce(recipe), tag, recipe.changes);
+  return recipe;
 }
 
 /**
  * Makes sure `tag` exists in `engine` as a NATS server image: this machine's nats-server as the
  * entrypoint (so compose's `command` gives its flags, as with the official image) and busybox's
- * `wget` for the monitoring-port healthcheck.
+ * `wget` for the monitoring-port healthcheck. The binary is where the official nats:2.10-alpine
+ * has it, /usr/local/bin/nats-server, which is where infra/Dockerfile copies it from. Debian's
+ * build is dynamically linked, but against libc alone (and its loader), which the Node.js base
+ * (a glibc one, like this one made from the same machine) has too: the Dockerfile copies the one
+ * file, and runs it once, so a binary that needs more fails the build there.
  */
 export async function ensureNatsImage(engine: DockerEngine, tag: string): Promise<void> {
   if (await hasImage(engine, tag)) return;
+  const recipe = await natsRecipe();
+  await importRootfs(engine, await rootfsOnce(recipe), tag, recipe.changes);
+}
+
+async function natsRecipe(): Promise<BaseImageRecipe> {
   const natsServer = await realpath(
     await findExecutable("nats-server", "install it with `apt-get install nats-server`"),
   );
@@ -93,7 +107,16 @@ export async function ensureNatsImage(engine: DockerEngine, tag: string): Promis
     links: [],
     changes: [PATH_ENV, 'ENTRYPOINT ["nats-server"]', "EXPOSE 4222 6222 8222"],
   };
-  await importRootfs(engine, await rootfsOnce(recipe), tag, recipe.changes);
+  return recipe;
+}
+
+/**
+ * The names of the cached rootfs dirs of the Node.js and NATS base images, which name their
+ * inputs: what an image built on them depends on, for its own cache key (fleetheal-image.ts).
+ */
+export async function baseImageKeys(): Promise<string[]> {
+  const recipes = await Promise.all([nodeRecipe(), natsRecipe()]);
+  return Promise.all(recipes.map(async (r) => path.basename(await rootfsOnce(r))));
 }
 
 // One rootfs per recipe and set of inputs, cached in os.tmpdir() like the busybox one: the node

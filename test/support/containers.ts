@@ -148,6 +148,39 @@ export async function execOk(engine: DockerEngine, id: string, cmd: string[]): P
   }
 }
 
+/**
+ * Runs a shell script in a new container of `image` (network none, `binds` mounted, the image's
+ * user), waits for it, removes it and returns its output; throws unless it exits 0.
+ */
+export async function runScript(
+  engine: DockerEngine,
+  image: string,
+  script: string,
+  binds: string[] = [],
+): Promise<string> {
+  const container = await engine.docker.createContainer({
+    Image: image,
+    Entrypoint: ["sh", "-c"],
+    Cmd: [script],
+    HostConfig: { NetworkMode: "none", Binds: binds },
+  });
+  try {
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const text = await containerLogs(engine, container.id);
+    if (StatusCode !== 0) throw new Error(`'${script}' in ${image} exited ${StatusCode}: ${text}`);
+    return text;
+  } finally {
+    await container.remove({ force: true });
+  }
+}
+
+/** Everything a container (without a TTY) wrote to stdout and stderr so far. */
+export async function containerLogs(engine: DockerEngine, id: string): Promise<string> {
+  const logs = await engine.docker.getContainer(id).logs({ stdout: true, stderr: true });
+  return demux(logs);
+}
+
 // Without a TTY, exec output is framed: 1 byte stream id, 3 zero bytes, 4 bytes big-endian length.
 function demux(buf: Buffer): string {
   const parts: Buffer[] = [];
@@ -184,6 +217,35 @@ export async function waitForHealth(
       message: () => `container ${id} on ${engine.name} not ${status}; last seen ${last}`,
     },
   );
+}
+
+/**
+ * One incident of a healthy container, as Docker's own event stream shows it: its healthcheck is
+ * made to fail, Docker reports it unhealthy, and whatever heals it (`healer`, for the message)
+ * restarts it within `restartTimeoutMs`. Returns the two events, once the container is healthy
+ * again.
+ */
+export async function healedOnce(
+  engine: DockerEngine,
+  recorder: DockerEventRecorder,
+  id: string,
+  healer: string,
+  restartTimeoutMs: number,
+): Promise<{ unhealthy: DockerEventRecord; restart: DockerEventRecord }> {
+  await waitForHealth(engine, id, "healthy", 30_000);
+  await makeUnhealthy(engine, id);
+  const unhealthy = await recorder.waitFor(
+    (e) => e.id === id && e.action === "health_status: unhealthy",
+    30_000,
+    "the container never turned unhealthy",
+  );
+  const restart = await recorder.waitFor(
+    (e) => e.id === id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
+    restartTimeoutMs,
+    `${healer} did not restart the unhealthy container`,
+  );
+  await waitForHealth(engine, id, "healthy", 30_000);
+  return { unhealthy, restart };
 }
 
 export interface DockerEventRecord {

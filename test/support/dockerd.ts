@@ -8,6 +8,13 @@
 //   cannot leak in.
 // - --bridge=none --iptables=false --ip-masq=false keep engines off the host network stack, so
 //   containers must run with NetworkMode "none".
+// - A test that needs bridge networking (compose's networks, a published port) starts its engine
+//   with `netns`: containerd, dockerd and their containers then live in a network namespace of
+//   their own, with the default bridge. Its netfilter state is fresh (FORWARD at ACCEPT, and the
+//   namespace's own br_netfilter switches set so that bridged frames skip iptables altogether),
+//   so bridged traffic does not depend on the host's firewall, which a system dockerd sets to
+//   FORWARD DROP. The test reaches addresses inside through `reach()`: a relay in the namespace
+//   (netns-relay.mjs) behind a unix socket, so nothing crosses the host's network stack either.
 // - Paths live in /tmp/fh-XXXXXX with short names: unix socket paths are limited to 108 bytes.
 //
 // Known sharing that cannot be switched off in dockerd 20.10: /etc/docker/key.json (so all engines
@@ -17,9 +24,20 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  rmdir,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import Docker from "dockerode";
 import {
   findAbandonedDirs,
@@ -59,6 +77,17 @@ export interface DockerEngine extends AsyncDisposable {
   readonly containerdLog: string;
   /** PID of the current dockerd; changes on restart. */
   readonly pid: number;
+  /** The engine's network namespace (an `ip netns` name) when started with `netns`. */
+  readonly netns: string | undefined;
+  /**
+   * An address of the test's own network that leads to `host:port` as the engine's network sees
+   * it: a published port (`127.0.0.1:<published>`) or a container's address. Without `netns`
+   * that is the address itself; with it, a port on 127.0.0.1 relayed into the namespace, closed
+   * with the engine (or by its dispose).
+   */
+  reach(host: string, port: number): Promise<ReachedAddress>;
+  /** Whether something accepts connections at `host:port` in the engine's network. */
+  canConnect(host: string, port: number): Promise<boolean>;
   /** Last lines of the dockerd and containerd logs, for failure messages. */
   logTail(lines?: number): Promise<string>;
   /**
@@ -88,6 +117,18 @@ export interface DockerEngineOptions {
     /** PEM file paths: the CA that client certificates must chain to, and the server's pair. */
     tls?: { caCert: string; cert: string; key: string };
   };
+  /**
+   * Run the engine in a network namespace of its own, with the default bridge: for tests of
+   * bridge networking (compose's networks, `docker run -p`), which then work whatever the host's
+   * firewall says. Reach its addresses with `reach()`. Not combined with `tcp`.
+   */
+  netns?: boolean;
+}
+
+/** Where the test connects to reach an address of an engine's network. */
+export interface ReachedAddress extends AsyncDisposable {
+  readonly host: string;
+  readonly port: number;
 }
 
 export interface DockerEngineSet extends AsyncDisposable {
@@ -99,6 +140,8 @@ const DOCKERD_STOP_GRACE_MS = 20_000;
 const CONTAINERD_STOP_GRACE_MS = 10_000;
 const ROOT_PREFIX = "/tmp/fh-";
 const SHIM_SOCKET_DIR = "/run/containerd/s";
+const NETNS_DIR = "/run/netns";
+const RELAY_SCRIPT = fileURLToPath(new URL("./netns-relay.mjs", import.meta.url));
 
 /**
  * Starts `count` engines concurrently, named `<namePrefix>-1` … (default prefix "engine").
@@ -144,13 +187,17 @@ export async function startDockerEngine(
   name: string,
   opts: DockerEngineOptions = {},
 ): Promise<DockerEngine> {
-  const [dockerdBin, containerdBin] = await Promise.all([
+  if (opts.netns && opts.tcp) throw new Error("startDockerEngine: netns and tcp do not combine");
+  const [dockerdBin, containerdBin, nsenterBin] = await Promise.all([
     findExecutable("dockerd", "install it with `apt-get install docker.io`"),
     findExecutable("containerd", "install it with `apt-get install docker.io`"),
+    opts.netns ? findExecutable("nsenter", "install util-linux") : undefined,
   ]);
   await sweepStaleRootsOnce();
 
   const root = await mkdtemp(ROOT_PREFIX);
+  // Named after the root, so that a sweep of an abandoned root finds it too.
+  const netns = opts.netns ? path.basename(root) : undefined;
   const safeName = name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "engine";
   const l = {
     root,
@@ -164,8 +211,15 @@ export async function startDockerEngine(
     ctdSock: path.join(root, "c", "ctd.sock"),
     ctdConfig: path.join(root, "c", "config.toml"),
     containerdLog: path.join(root, "containerd.log"),
+    relaySock: path.join(root, "relay.sock"),
+    relayLog: path.join(root, "relay.log"),
     namespace: `fh-${safeName}`,
   };
+  /** `binary args` as it is spawned: inside the engine's network namespace, if it has one. */
+  const inNetns = (binary: string, args: string[]): [string, string[]] =>
+    netns && nsenterBin
+      ? [nsenterBin, [`--net=${path.join(NETNS_DIR, netns)}`, "--", binary, ...args]]
+      : [binary, args];
   // dockerd takes its --tlsverify and certificate defaults from the client's DOCKER_TLS_VERIFY and
   // DOCKER_CERT_PATH; a test that sets them for an agent must not change how engines listen.
   const { DOCKER_TLS_VERIFY: _verify, DOCKER_CERT_PATH: _certs, ...inherited } = process.env;
@@ -210,6 +264,9 @@ export async function startDockerEngine(
 
   let containerd: ChildProcess | undefined;
   let dockerd: ChildProcess | undefined;
+  let relay: ChildProcess | undefined;
+  /** What closes each open reach(). */
+  const forwarders = new Set<() => Promise<void>>();
   const docker = new Docker({ socketPath: l.socketPath });
   // A separate client with a timeout so a half-started daemon cannot hang a single ping.
   const pinger = new Docker({ socketPath: l.socketPath, timeout: 2_000 });
@@ -219,34 +276,26 @@ export async function startDockerEngine(
     `--- ${l.containerdLog} (tail) ---\n${await tailFile(l.containerdLog, lines)}`;
 
   const startContainerd = async (): Promise<void> => {
-    const proc = spawnLogged(
-      containerdBin,
-      ["--config", l.ctdConfig, "--log-level", "info"],
+    const started = spawnListening(
+      `containerd of engine ${name}`,
+      inNetns(containerdBin, ["--config", l.ctdConfig, "--log-level", "info"]),
       l.containerdLog,
       env,
+      l.ctdSock,
       // If this process dies, dockerd gets SIGTERM and stops its containers through containerd;
       // signalling containerd at the same moment would leave dockerd hanging on a dead socket.
       // The idle containerd is removed by the next run's sweep of abandoned roots.
       { signalOnExit: false },
     );
-    containerd = proc;
-    await waitFor(
-      async () => {
-        if (hasExited(proc)) {
-          throw new GiveUpWaiting(`containerd exited during startup (code ${proc.exitCode})`);
-        }
-        return canConnect(l.ctdSock);
-      },
-      { timeoutMs: 30_000, message: `containerd of engine ${name} did not listen on ${l.ctdSock}` },
-    );
+    containerd = started.proc;
+    await started.listening;
   };
 
   const startDockerd = async (): Promise<void> => {
     // A pidfile left by a killed dockerd whose pid got reused would block startup.
     await rm(l.pidFile, { force: true });
     const proc = spawnLogged(
-      dockerdBin,
-      [
+      ...inNetns(dockerdBin, [
         "--config-file",
         l.daemonJson,
         "--containerd",
@@ -264,14 +313,15 @@ export async function startDockerEngine(
         "-H",
         `unix://${l.socketPath}`,
         ...tcpArgs,
-        "--bridge=none",
+        // In a namespace of its own, the engine gets the default bridge (docker0 there).
+        ...(netns ? [] : ["--bridge=none"]),
         "--iptables=false",
         "--ip-masq=false",
         // Caps how long shutdown (and so restart()) waits for containers without a StopTimeout.
         "--shutdown-timeout=5",
         "--label",
         `fleetheal.engine=${name}`,
-      ],
+      ]),
       l.dockerdLog,
       env,
       { signalOnExit: true },
@@ -295,6 +345,51 @@ export async function startDockerEngine(
     );
   };
 
+  const startRelay = async (): Promise<void> => {
+    const started = spawnListening(
+      `the relay of engine ${name}`,
+      inNetns(process.execPath, [RELAY_SCRIPT, l.relaySock]),
+      l.relayLog,
+      env,
+      l.relaySock,
+      { signalOnExit: true },
+    );
+    relay = started.proc;
+    await started.listening;
+  };
+
+  const reach = async (host: string, port: number): Promise<ReachedAddress> => {
+    if (!netns) return { host, port, async [Symbol.asyncDispose]() {} };
+    const clients = new Set<net.Socket>();
+    const server = net.createServer((client) => {
+      clients.add(client);
+      client.on("close", () => clients.delete(client));
+      client.on("error", () => client.destroy());
+      client.pause();
+      void relayConnect(l.relaySock, host, port).then((upstream) => {
+        if (!upstream) {
+          client.destroy();
+          return;
+        }
+        upstream.on("error", () => client.destroy());
+        client.on("close", () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address() as net.AddressInfo;
+    // Kept-alive connections (fetch keeps them) would hold a plain close() open.
+    const close = async () => {
+      forwarders.delete(close);
+      for (const client of clients) client.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    };
+    forwarders.add(close);
+    return { host: "127.0.0.1", port: address.port, [Symbol.asyncDispose]: close };
+  };
+
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= teardown(
@@ -302,11 +397,19 @@ export async function startDockerEngine(
       docker,
       () => dockerd,
       () => containerd,
+      async () => {
+        await Promise.all([...forwarders].map((close) => close()));
+        if (relay && !hasExited(relay)) await terminate(relay, "SIGTERM", 5_000);
+      },
     );
     return stopping;
   };
 
   try {
+    if (netns) {
+      await createNetns(netns);
+      await startRelay();
+    }
     await startContainerd();
     await startDockerd();
   } catch (err) {
@@ -332,6 +435,14 @@ export async function startDockerEngine(
     get pid() {
       return dockerd?.pid ?? -1;
     },
+    netns,
+    reach,
+    async canConnect(host: string, port: number) {
+      if (!netns) return tcpAnswers(host, port);
+      const socket = await relayConnect(l.relaySock, host, port);
+      socket?.destroy();
+      return socket !== undefined;
+    },
     logTail,
     stop,
     async restart() {
@@ -349,6 +460,76 @@ export async function startDockerEngine(
     },
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/**
+ * A fresh network namespace named `name`: loopback up, and bridged frames kept away from
+ * iptables (br_netfilter's switches are per namespace; absent when the module is not loaded).
+ */
+async function createNetns(name: string): Promise<void> {
+  await run("ip", ["netns", "add", name]);
+  await run("ip", ["-n", name, "link", "set", "lo", "up"]);
+  const nsenter = await findExecutable("nsenter", "install util-linux");
+  for (const family of ["iptables", "ip6tables", "arptables"]) {
+    const file = `/proc/sys/net/bridge/bridge-nf-call-${family}`;
+    await run(nsenter, [
+      `--net=${path.join(NETNS_DIR, name)}`,
+      "--",
+      "sh",
+      "-c",
+      `if [ -e ${file} ]; then echo 0 > ${file}; fi`,
+    ]);
+  }
+}
+
+/**
+ * A connection through the relay at `relaySock` to `host:port` inside its namespace, once the
+ * relay has connected (its `ok` line read); undefined if it could not.
+ */
+function relayConnect(
+  relaySock: string,
+  host: string,
+  port: number,
+): Promise<net.Socket | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.createConnection({ path: relaySock });
+    let answer = "";
+    const fail = () => {
+      socket.destroy();
+      resolve(undefined);
+    };
+    socket.once("error", fail);
+    socket.once("close", fail);
+    socket.once("connect", () => socket.write(`${host} ${port}\n`));
+    const onData = (chunk: Buffer) => {
+      answer += chunk.toString("latin1");
+      const end = answer.indexOf("\n");
+      if (end < 0) return;
+      socket.off("data", onData);
+      socket.off("error", fail);
+      socket.off("close", fail);
+      socket.pause();
+      if (answer.slice(0, end) !== "ok") {
+        fail();
+        return;
+      }
+      const rest = answer.slice(end + 1);
+      if (rest.length > 0) socket.unshift(Buffer.from(rest, "latin1"));
+      resolve(socket);
+    };
+    socket.on("data", onData);
+  });
+}
+
+function tcpAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.createConnection({ host, port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 interface Layout {
@@ -378,6 +559,31 @@ function spawnLogged(
   }
 }
 
+/**
+ * Spawns `binary args` (see spawnLogged) and, in `listening`, waits until it accepts connections
+ * on the unix socket `socket`.
+ */
+function spawnListening(
+  what: string,
+  [binary, args]: [string, string[]],
+  logFile: string,
+  env: NodeJS.ProcessEnv,
+  socket: string,
+  opts: { signalOnExit: boolean },
+): { proc: ChildProcess; listening: Promise<void> } {
+  const proc = spawnLogged(binary, args, logFile, env, opts);
+  const listening = waitFor(
+    async () => {
+      if (hasExited(proc)) {
+        throw new GiveUpWaiting(`${what} exited during startup (code ${proc.exitCode})`);
+      }
+      return canConnect(socket);
+    },
+    { timeoutMs: 30_000, message: `${what} did not listen on ${socket}` },
+  ).then(() => {});
+  return { proc, listening };
+}
+
 function canConnect(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.createConnection({ path: socketPath });
@@ -394,6 +600,7 @@ async function teardown(
   docker: Docker,
   dockerd: () => ChildProcess | undefined,
   containerd: () => ChildProcess | undefined,
+  closeRelay: () => Promise<void>,
 ): Promise<void> {
   const problems: string[] = [];
   const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
@@ -417,6 +624,7 @@ async function teardown(
   if (c && !hasExited(c)) {
     await attempt("stopping containerd", () => terminate(c, "SIGTERM", CONTAINERD_STOP_GRACE_MS));
   }
+  await attempt("stopping the relay", closeRelay);
   problems.push(...(await sweepRoot(l)));
   if (problems.length > 0) {
     throw new Error(
@@ -572,6 +780,8 @@ async function sweepRoot(l: Layout): Promise<string[]> {
     problems.push(`${describeError(err)}: ${(await mountsUnder(l.root)).join(", ")}`);
   }
 
+  problems.push(...(await removeNetns(path.basename(l.root))));
+
   try {
     await waitFor(
       async () => {
@@ -583,6 +793,42 @@ async function sweepRoot(l: Layout): Promise<string[]> {
   } catch (err) {
     problems.push(describeError(err));
   }
+  return problems;
+}
+
+/**
+ * Deletes the network namespace `name` if there is one, after killing every process still in it
+ * (a docker-proxy that outlived a killed dockerd, say). Returns the problems, as sweepRoot does.
+ */
+async function removeNetns(name: string): Promise<string[]> {
+  const file = path.join(NETNS_DIR, name);
+  let inode: number;
+  try {
+    inode = (await stat(file)).ino;
+  } catch {
+    return [];
+  }
+  const problems: string[] = [];
+  const inside = async (): Promise<number[]> => {
+    const pids: number[] = [];
+    for (const entry of await listDir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      const ns = await readlink(`/proc/${entry}/ns/net`).catch(() => "");
+      if (ns === `net:[${inode}]`) pids.push(Number(entry));
+    }
+    return pids;
+  };
+  for (const pid of await inside()) signalPid(pid, "SIGKILL");
+  try {
+    await waitFor(async () => (await inside()).length === 0, {
+      timeoutMs: 10_000,
+      message: `processes in network namespace ${name} survived SIGKILL`,
+    });
+  } catch (err) {
+    problems.push(describeError(err));
+  }
+  const { code, stderr } = await run("ip", ["netns", "delete", name], { allowFailure: true });
+  if (code !== 0) problems.push(`ip netns delete ${name}: ${stderr.trim()}`);
   return problems;
 }
 
@@ -622,6 +868,13 @@ function sweepStaleRootsOnce(): Promise<void> {
         ctdSock: path.join(root, "c", "ctd.sock"),
         namespace: "",
       });
+    }
+    // A namespace whose root is gone (removed, but the namespace's delete failed).
+    for (const name of await listDir(NETNS_DIR)) {
+      const root = path.join(path.dirname(ROOT_PREFIX), name);
+      if (name.startsWith(path.basename(ROOT_PREFIX)) && !(await exists(root))) {
+        await removeNetns(name);
+      }
     }
   })().catch(() => {});
   return staleSweep;
