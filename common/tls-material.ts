@@ -114,11 +114,28 @@ export async function ensureTlsMaterial(
   names: readonly string[],
   now = Date.now(),
 ): Promise<TlsMaterial> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  return ensureServerCertificate(dir, dir, names, now);
+}
+
+/**
+ * A server certificate for `names` in `outDir`, signed by the CA of `caDir` (made there if it has
+ * none): the certificates of a NATS cluster's nodes, signed by the CA that `fleetheal up` made,
+ * so that agents that joined it keep trusting the servers after a move to the cluster.
+ */
+export async function ensureServerCertificate(
+  caDir: string,
+  outDir: string,
+  names: readonly string[],
+  now = Date.now(),
+): Promise<TlsMaterial> {
+  for (const dir of new Set([caDir, outDir])) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  }
+  const dir = caDir;
   const ca = await ensureCa(dir);
-  const certFile = join(dir, "server-cert.pem");
-  const keyFile = join(dir, "server-key.pem");
+  const certFile = join(outDir, "server-cert.pem");
+  const keyFile = join(outDir, "server-key.pem");
   const wanted = certificateNames(names);
   if (existsSync(certFile) && existsSync(keyFile)) {
     const current = new x509.X509Certificate(readFileSync(certFile, "utf8"));
