@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { ConfigError, FleethealError } from "../../common/errors.js";
 import {
   readFleetAuthState,
   seedFile,
@@ -9,7 +10,7 @@ import { encodeJoinToken } from "../../common/join-token.js";
 import { agentInboxPrefix, agentUser } from "../../common/nats-permissions.js";
 import { HostId } from "../../contracts/index.js";
 import type { HostCredential, HostSummary } from "../../gateway/api-schemas.js";
-import { UsageError } from "../args.js";
+import { type OptionValues, UsageError } from "../args.js";
 import { type CommandContext, defineCommand, GATEWAY_OPTIONS } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { relativeTime, renderTable, shortDuration } from "../table.js";
@@ -77,35 +78,53 @@ TLS only), or on the credentials of a NATS deployment of your own (--nats-auth).
       throw new UsageError("<host-id>: letters, digits, '_' and '-' (at most 128)");
     }
     const host = parsed.data;
-    if (options["nats-auth"] !== undefined) return ownDeployment(action, host, options, ctx);
-    const dataDir = resolve(
-      ctx.cwd,
-      options["data-dir"] ?? ctx.env.FLEETHEAL_DATA_DIR ?? ".fleetheal",
-    );
-    const local = readFleetAuthState(`${dataDir}/credentials`) !== undefined;
-    if (action === "add") {
-      const added = local
-        ? await (await import("../fleet-hosts.js")).addFleetHost(dataDir, host)
-        : (await clientFor(options, ctx, { action: true }).addHost(host)).value;
-      ctx.io.out(added.token);
-      ctx.io.err(
-        `${added.created ? "issued a credential for" : "host already had a credential:"} ${host}; join it with FLEETHEAL_JOIN_TOKEN=<the line above> fleetheal agent (fleetheal hosts --help)`,
-      );
-      return EXIT.OK;
+    try {
+      return await change(action, host, options, ctx);
+    } catch (error) {
+      // Up not running, a host with no credential: said as it is, not as an unexpected error.
+      if (!(error instanceof FleethealError) || error instanceof ConfigError) throw error;
+      ctx.io.err(error.message);
+      return EXIT.GATEWAY;
     }
-    const removed = local
-      ? await (await import("../fleet-hosts.js")).removeFleetHost(
-          dataDir,
-          host,
-          (await import("../embedded-nats-control.js")).readControlFile(dataDir)?.host,
-        )
-      : (await clientFor(options, ctx, { action: true }).removeHost(host)).value;
-    ctx.io.out(
-      `removed ${host}: its credential is revoked${removed.snapshotDeleted ? " and its snapshot deleted" : ""}`,
-    );
-    return EXIT.OK;
   },
 });
+
+async function change(
+  action: "add" | "remove",
+  host: string,
+  options: HostsOptions,
+  ctx: CommandContext,
+): Promise<number> {
+  if (options["nats-auth"] !== undefined) return ownDeployment(action, host, options, ctx);
+  const dataDir = resolve(
+    ctx.cwd,
+    options["data-dir"] ?? ctx.env.FLEETHEAL_DATA_DIR ?? ".fleetheal",
+  );
+  const local = readFleetAuthState(`${dataDir}/credentials`) !== undefined;
+  if (action === "add") {
+    const added = local
+      ? await (await import("../fleet-hosts.js")).addFleetHost(dataDir, host)
+      : (await clientFor(options, ctx, { action: true }).addHost(host)).value;
+    ctx.io.out(added.token);
+    ctx.io.err(
+      `${added.created ? "issued a credential for" : "host already had a credential:"} ${host}; join it with FLEETHEAL_JOIN_TOKEN=<the line above> fleetheal agent (fleetheal hosts --help)`,
+    );
+    return EXIT.OK;
+  }
+  const removed = local
+    ? await (await import("../fleet-hosts.js")).removeFleetHost(
+        dataDir,
+        host,
+        (await import("../embedded-nats-control.js")).readControlFile(dataDir)?.host,
+      )
+    : (await clientFor(options, ctx, { action: true }).removeHost(host)).value;
+  ctx.io.out(
+    `removed ${host}: its credential is revoked${removed.snapshotDeleted ? " and its snapshot deleted" : ""}`,
+  );
+  return EXIT.OK;
+}
+
+type HostsOptions = OptionValues<typeof OPTIONS>;
 
 async function list(options: Record<string, unknown>, ctx: CommandContext): Promise<number> {
   const client = clientFor(options, ctx, { action: false });
