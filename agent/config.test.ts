@@ -1,9 +1,11 @@
 import { hostname } from "node:os";
+import { createOperator, createUser } from "@nats-io/nkeys";
 import { describe, expect, it } from "vitest";
 import {
   commandSigningKeyFromSeed,
   generateCommandSigningSeed,
 } from "../common/command-signing.js";
+import { encodeJoinToken } from "../common/join-token.js";
 import { toToken } from "../contracts/index.js";
 import { configError } from "../test/support/config-error.js";
 import { loadAgentConfig } from "./config.js";
@@ -317,5 +319,50 @@ describe("loadAgentConfig: the autoheal container's variables", () => {
   it("ignored variables are not validated: a value there can never stop the agent", () => {
     const config = loadAgentConfig({ AUTOHEAL_INTERVAL: "often", CURL_TIMEOUT: "-3" });
     expect(config.notes).toHaveLength(2);
+  });
+});
+
+describe("loadAgentConfig with a join token", () => {
+  const seed = new TextDecoder().decode(createUser().getSeed());
+  const signer = createOperator().getPublicKey();
+  const token = encodeJoinToken({
+    v: 1,
+    host: "web-2",
+    urls: ["tls://10.0.0.5:4222"],
+    ca: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    seed,
+    inboxPrefix: "_INBOX_web-2",
+    commandKeys: [signer],
+  });
+
+  it("takes the host, the servers, their CA, the credential and the signing keys from it", () => {
+    const config = loadAgentConfig({ FLEETHEAL_JOIN_TOKEN: token });
+    expect(config.hostId).toBe("web-2");
+    expect(config.natsUrl).toBe("tls://10.0.0.5:4222");
+    expect(config.nats?.tls?.ca).toContain("BEGIN CERTIFICATE");
+    expect(config.nats?.inboxPrefix).toBe("_INBOX_web-2");
+    expect(config.nats?.auth).toEqual({ method: "nkey", user: "agent-web-2" });
+    expect(config.nats?.authenticator).toBeTypeOf("function");
+    expect(config.commandKeys).toEqual([signer]);
+    // An explicit URL wins (the servers may be reached under another name from this host).
+    expect(
+      loadAgentConfig({ FLEETHEAL_JOIN_TOKEN: token, FLEETHEAL_NATS_URL: "tls://nats:4222" })
+        .natsUrl,
+    ).toBe("tls://nats:4222");
+  });
+
+  it("refuses another host id, other credentials, both forms, or a damaged token, never printing it", () => {
+    const cases: Record<string, string>[] = [
+      { FLEETHEAL_JOIN_TOKEN: token, FLEETHEAL_HOST_ID: "web-3" },
+      { FLEETHEAL_JOIN_TOKEN: token, FLEETHEAL_NATS_NKEY_FILE: "/x.nk" },
+      { FLEETHEAL_JOIN_TOKEN: token, FLEETHEAL_JOIN_TOKEN_FILE: "/x" },
+      { FLEETHEAL_JOIN_TOKEN: token.slice(0, -10) },
+      { FLEETHEAL_JOIN_TOKEN_FILE: "/nonexistent/token" },
+    ];
+    for (const env of cases) {
+      const error = configError(() => loadAgentConfig(env));
+      expect(error.message).not.toContain(seed);
+      expect(error.message).not.toContain(token.slice(10, 40));
+    }
   });
 });

@@ -1,8 +1,11 @@
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { nkeyAuthenticator } from "@nats-io/nats-core";
 import { z } from "zod";
 import { isCommandPublicKey } from "../common/command-signing.js";
 import { boolFromEnv, commaListFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
-import { ConfigError } from "../common/errors.js";
+import { ConfigError, describeError } from "../common/errors.js";
+import { decodeJoinToken, type JoinToken } from "../common/join-token.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { Token, toToken } from "../contracts/index.js";
 
@@ -117,7 +120,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   const notes: string[] = [];
   const stopTimeout = stopTimeoutSeconds(e, notes);
   notes.push(...ignoredAutohealNotes(env, e));
-  return {
+  const config: AgentConfig = {
     natsUrl: e.FLEETHEAL_NATS_URL,
     nats: natsSettingsFrom(e),
     hostId: e.FLEETHEAL_HOST_ID ?? toToken(hostname()),
@@ -136,6 +139,8 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     insecureUnsignedCommands: e.FLEETHEAL_INSECURE_UNSIGNED_COMMANDS,
     notes,
   };
+  const token = readJoinToken(env);
+  return token ? joined(config, token, env) : config;
 }
 
 /**
@@ -247,4 +252,86 @@ function dockerEndpoint(sock: string): string {
   if (value.startsWith("/")) return `unix://${value}`;
   if (value.startsWith("tcps://")) return `tcp://${value.slice("tcps://".length)}`;
   return value;
+}
+
+/**
+ * The join token of FLEETHEAL_JOIN_TOKEN or FLEETHEAL_JOIN_TOKEN_FILE, if one is set. Read
+ * outside the environment's schema, so that no error can print it: it holds the host's seed.
+ */
+function readJoinToken(env: NodeJS.ProcessEnv): JoinToken | undefined {
+  const inline = env.FLEETHEAL_JOIN_TOKEN || undefined;
+  const file = env.FLEETHEAL_JOIN_TOKEN_FILE || undefined;
+  if (inline === undefined && file === undefined) return undefined;
+  const problem = (name: string, why: string) =>
+    new ConfigError(`invalid configuration:\n  ${name}: ${why}`);
+  if (inline !== undefined && file !== undefined) {
+    throw problem("FLEETHEAL_JOIN_TOKEN and FLEETHEAL_JOIN_TOKEN_FILE", "set only one");
+  }
+  let text = inline ?? "";
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      throw problem(
+        `FLEETHEAL_JOIN_TOKEN_FILE=${JSON.stringify(file)}`,
+        `cannot read it (${describeError(error)})`,
+      );
+    }
+  }
+  try {
+    return decodeJoinToken(text);
+  } catch (error) {
+    throw problem(
+      file ? "FLEETHEAL_JOIN_TOKEN_FILE" : "FLEETHEAL_JOIN_TOKEN",
+      describeError(error),
+    );
+  }
+}
+
+/** The variables a join token replaces; setting one of them beside it is a mistake. */
+const TOKEN_CREDENTIALS = [
+  "FLEETHEAL_NATS_NKEY_FILE",
+  "FLEETHEAL_NATS_USER",
+  "FLEETHEAL_NATS_PASSWORD",
+  "FLEETHEAL_NATS_PASSWORD_FILE",
+  "FLEETHEAL_NATS_TOKEN",
+  "FLEETHEAL_NATS_TOKEN_FILE",
+  "FLEETHEAL_NATS_CREDS",
+  "FLEETHEAL_NATS_INBOX_PREFIX",
+];
+
+/**
+ * The agent of the host a join token names: its NATS servers (unless FLEETHEAL_NATS_URL says
+ * otherwise), their CA (unless FLEETHEAL_NATS_TLS_CA does), its credential and inbox prefix, and
+ * the keys whose commands it executes (with any of FLEETHEAL_COMMAND_KEYS).
+ */
+function joined(config: AgentConfig, token: JoinToken, env: NodeJS.ProcessEnv): AgentConfig {
+  const problems: string[] = [];
+  const set = TOKEN_CREDENTIALS.filter((name) => env[name]);
+  if (set.length > 0) {
+    problems.push(`${set.join(", ")}: the join token carries the credential; unset them`);
+  }
+  if (env.FLEETHEAL_HOST_ID && env.FLEETHEAL_HOST_ID !== token.host) {
+    problems.push(
+      `FLEETHEAL_HOST_ID=${JSON.stringify(env.FLEETHEAL_HOST_ID)}: the join token is for host ${token.host}; unset it (the token names the host)`,
+    );
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+  const seed = new TextEncoder().encode(token.seed);
+  return {
+    ...config,
+    hostId: token.host,
+    natsUrl: env.FLEETHEAL_NATS_URL ? config.natsUrl : token.urls.join(","),
+    nats: {
+      ...config.nats,
+      jsReplicas: config.nats?.jsReplicas ?? 1,
+      tls: { ...config.nats?.tls, ca: config.nats?.tls?.ca ?? token.ca },
+      auth: { method: "nkey", user: `agent-${token.host}` },
+      authenticator: nkeyAuthenticator(seed),
+      inboxPrefix: token.inboxPrefix,
+    },
+    commandKeys: [...new Set([...token.commandKeys, ...config.commandKeys])],
+  };
 }

@@ -31,6 +31,16 @@ describe("withHostIdOfEngine", () => {
     expect(engineName).toHaveBeenCalledOnce();
   });
 
+  it("keeps the host a join token names", async () => {
+    const engineName = vi.fn(async () => "web-1");
+    for (const env of [{ FLEETHEAL_JOIN_TOKEN: "FHJ1-x" }, { FLEETHEAL_JOIN_TOKEN_FILE: "/t" }]) {
+      expect(await withHostIdOfEngine(config, env, { inContainer: () => true, engineName })).toBe(
+        config,
+      );
+    }
+    expect(engineName).not.toHaveBeenCalled();
+  });
+
   it("says how to fix it when Docker cannot be asked", async () => {
     const engineName = async () => {
       throw new Error("connect EACCES /var/run/docker.sock");

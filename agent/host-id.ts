@@ -3,7 +3,7 @@
 // the host id names the host's NATS account and keys, its snapshot and its history in the fleet.
 // So in a container the host id is the name of the Docker engine the agent watches (`GET /info`,
 // `Name`): the hostname of the machine that runs it, the id the agent would have outside a
-// container. FLEETHEAL_HOST_ID still comes first.
+// container. FLEETHEAL_HOST_ID, or the host a join token names, still comes first.
 
 import { existsSync } from "node:fs";
 import Dockerode from "dockerode";
@@ -34,7 +34,9 @@ export async function withHostIdOfEngine(
   env: NodeJS.ProcessEnv = process.env,
   deps: HostIdDeps = { inContainer: runsInContainer, engineName },
 ): Promise<AgentConfig> {
-  if (env.FLEETHEAL_HOST_ID || !deps.inContainer()) return config;
+  // A join token names the host itself (and the server holds the agent to it).
+  const named = env.FLEETHEAL_HOST_ID || env.FLEETHEAL_JOIN_TOKEN || env.FLEETHEAL_JOIN_TOKEN_FILE;
+  if (named || !deps.inContainer()) return config;
   let name: string;
   try {
     name = await deps.engineName();

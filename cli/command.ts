@@ -38,8 +38,8 @@ export interface Command<S extends readonly OptionSpec[] = readonly OptionSpec[]
   /** What the command does, for its help; the first line is also its line in `fleetheal --help`. */
   description: string;
   options: S;
-  /** Exactly this many positional arguments, named in `usage`. */
-  positionals: number;
+  /** This many positional arguments, named in `usage`: exactly, or from `[min, max]`. */
+  positionals: number | readonly [min: number, max: number];
   /** Extra help after the options: examples, how the answer maps to exit codes. */
   notes?: string;
   run(args: ParsedArgs<S>, ctx: CommandContext): Promise<number>;
@@ -104,10 +104,15 @@ export async function runCommand(
       ctx.io.out(commandHelp(command).trimEnd());
       return EXIT.OK;
     }
-    if (args.positionals.length !== command.positionals) {
+    const [min, max] =
+      typeof command.positionals === "number"
+        ? [command.positionals, command.positionals]
+        : command.positionals;
+    const given = args.positionals.length;
+    if (given < min || given > max) {
       throw new UsageError(
-        args.positionals.length > command.positionals
-          ? `unexpected argument${args.positionals.length - command.positionals > 1 ? "s" : ""}: ${args.positionals.slice(command.positionals).join(" ")}`
+        given > max
+          ? `unexpected argument${given - max > 1 ? "s" : ""}: ${args.positionals.slice(max).join(" ")}`
           : "missing arguments",
       );
     }

@@ -6,11 +6,19 @@ import { FleethealError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { FLEET_ACCOUNT } from "../common/nats-accounts.js";
 import { HOSTS_BUCKET } from "../contracts/index.js";
+import { removeControlFile, writeControlFile } from "./embedded-nats-control.js";
 
 export interface EmbeddedNatsOptions {
   binary: string;
   dataDir: string;
-  port: number;
+  /** Where clients connect: loopback, or FLEETHEAL_NATS_LISTEN for the agents of other hosts. */
+  listen: { host: string; port: number };
+  /** TLS for every client connection, required with a listener other hosts reach. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  /** The addresses other hosts dial (join tokens carry them). */
+  advertise?: string[];
+  /** The host of the `up` that runs it. */
+  host: string;
   /** The accounts include file (common/nats-accounts.ts) every connection authenticates by. */
   accountsFile: string;
   log: Logger;
@@ -18,6 +26,7 @@ export interface EmbeddedNatsOptions {
 }
 
 export interface EmbeddedNats {
+  /** The URL this machine's own roles use. */
   url: string;
   stop(): Promise<void>;
 }
@@ -37,10 +46,11 @@ export class EmbeddedNatsError extends FleethealError {
  * included, needs its NKEY: a local user or container on the host network gets nothing from it.
  */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
+  const local = { host: localHost(options.listen.host), port: options.listen.port };
   // A server already on the port would look "ready" to the probe below.
-  if (await canConnect(options.port)) {
+  if (await canConnect(local.host, local.port)) {
     throw new EmbeddedNatsError(
-      `port ${options.port} is already in use; set FLEETHEAL_NATS_PORT, or FLEETHEAL_NATS_URL to use that server`,
+      `${local.host}:${local.port} is already in use; set FLEETHEAL_NATS_PORT (or FLEETHEAL_NATS_LISTEN), or FLEETHEAL_NATS_URL to use that server`,
     );
   }
   const storeDir = join(options.dataDir, "nats");
@@ -64,7 +74,7 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const spawnError = new Promise<Error>((resolve) => child.on("error", resolve));
 
-  const ready = waitForPort(options.port, options.readyTimeoutMs ?? 15_000);
+  const ready = waitForPort(local.host, local.port, options.readyTimeoutMs ?? 15_000);
   const outcome = await Promise.race([
     ready.then(() => "ready" as const),
     exited.then((code) => ({ exited: code })),
@@ -75,24 +85,59 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
     const why =
       "error" in outcome
         ? `could not run ${options.binary}: ${outcome.error.message} (install nats-server, or set FLEETHEAL_NATS_URL)`
-        : `nats-server exited with code ${outcome.exited}: ${output.slice(-5).join(" | ")} (is port ${options.port} in use? set FLEETHEAL_NATS_PORT or FLEETHEAL_NATS_URL)`;
+        : `nats-server exited with code ${outcome.exited}: ${output.slice(-5).join(" | ")} (is ${options.listen.host}:${options.listen.port} in use? set FLEETHEAL_NATS_PORT, FLEETHEAL_NATS_LISTEN or FLEETHEAL_NATS_URL)`;
     throw new EmbeddedNatsError(why);
   }
-  options.log.info({ port: options.port, storeDir }, "embedded nats-server started");
+  const url = `${options.tls ? "tls" : "nats"}://${local.host}:${local.port}`;
+  await writeControlFile(options.dataDir, {
+    pid: child.pid as number,
+    host: options.host,
+    url,
+    ...(options.tls ? { caFile: options.tls.caFile } : {}),
+    advertise: options.advertise ?? [],
+  });
+  options.log.info(
+    { listen: `${options.listen.host}:${options.listen.port}`, tls: !!options.tls, storeDir },
+    "embedded nats-server started",
+  );
   return {
-    url: `nats://127.0.0.1:${options.port}`,
-    stop: () => stopChild(child, exited),
+    url,
+    stop: async () => {
+      removeControlFile(options.dataDir);
+      await stopChild(child, exited);
+    },
   };
 }
 
-/** The embedded server's configuration: loopback, JetStream in the data directory, accounts. */
+/** The address a local client dials for a server listening on `host`. */
+function localHost(host: string): string {
+  return host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host;
+}
+
+/**
+ * The embedded server's configuration: its listener (with TLS when other hosts reach it),
+ * JetStream in the data directory, the accounts, and monitoring on loopback only (on a port of
+ * its choosing, written to the ports file), which `fleetheal hosts` reads to see a reload through.
+ */
 function embeddedConfig(options: EmbeddedNatsOptions, storeDir: string, configFile: string) {
   const include = relative(join(configFile, ".."), options.accountsFile);
+  const q = JSON.stringify;
   return [
     "# Written by fleetheal up at every start; edits are lost.",
-    `listen: ${JSON.stringify(`127.0.0.1:${options.port}`)}`,
-    `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
-    `include ${JSON.stringify(include)}`,
+    `listen: ${q(`${options.listen.host}:${options.listen.port}`)}`,
+    ...(options.tls
+      ? [
+          "tls {",
+          `  cert_file: ${q(options.tls.certFile)}`,
+          `  key_file: ${q(options.tls.keyFile)}`,
+          "  timeout: 2",
+          "}",
+        ]
+      : []),
+    `http: ${q("127.0.0.1:-1")}`,
+    `ports_file_dir: ${q(options.dataDir)}`,
+    `jetstream { store_dir: ${q(storeDir)} }`,
+    `include ${q(include)}`,
     "",
   ].join("\n");
 }
@@ -123,18 +168,18 @@ async function stopChild(child: ChildProcess, exited: Promise<number | null>): P
   clearTimeout(timer);
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await canConnect(port)) return;
+    if (await canConnect(host, port)) return;
     if (Date.now() > deadline) throw new Error(`port ${port} did not open in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
+function canConnect(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
+    const socket = createConnection({ host, port });
     socket.once("connect", () => {
       socket.destroy();
       resolve(true);

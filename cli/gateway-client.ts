@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { FleethealError } from "../common/errors.js";
 import { VERSION } from "../common/version.js";
 import {
+  AddedHost,
   ApiErrorBody,
   ContainerDetail,
   ContainerPage,
@@ -11,6 +12,7 @@ import {
   HostList,
   PauseResult,
   ReleaseResult,
+  RemovedHost,
   RestartResult,
 } from "../gateway/api-schemas.js";
 import { HealthReport } from "../gateway/health-report.js";
@@ -110,6 +112,23 @@ export class GatewayClient {
 
   hosts(): Promise<Answer<z.infer<typeof HostList>>> {
     return this.get("/hosts", {}, HostList);
+  }
+
+  /** Adds a host to the fleet of the `up` the gateway runs in; answers its join token. */
+  addHost(host: string): Promise<Answer<z.infer<typeof AddedHost>>> {
+    return this.post("/hosts", { host }, AddedHost);
+  }
+
+  /** Removes a host from the fleet of the `up` the gateway runs in. */
+  removeHost(host: string): Promise<Answer<z.infer<typeof RemovedHost>>> {
+    return this.call(
+      "DELETE",
+      `/hosts/${enc(host)}`,
+      undefined,
+      {},
+      RemovedHost,
+      Math.max(this.timeoutMs, ACTION_TIMEOUT_MS),
+    );
   }
 
   containers(query: Partial<ContainersQuery>): Promise<Answer<ContainerPage>> {

@@ -37,7 +37,11 @@ Commands:
             released, 1 when not quarantined, 2 on bad arguments or NATS configuration
             (including refused credentials or TLS).
   status    The fleet's health (GET /health); exit code 1 when degraded or unhealthy.
-  hosts     Every host: status, last seen, Docker, agent, containers by health.
+  hosts     Every host: status, last seen, Docker, agent, containers by health, credential.
+  hosts add <host-id> | hosts remove <host-id>
+            Adds a host to the fleet that fleetheal up runs (prints its join token, for
+            FLEETHEAL_JOIN_TOKEN on that host), or removes one (revokes its credential),
+            next to up, through its gateway, or with --nats-auth for your own NATS.
   containers [--host h] [--health h] [--state s] [--label k=v] [--name text]
             [--quarantined] [--opted-in] [--limit n] [--all]
             Containers across the fleet, filtered and paged like GET /containers.
@@ -53,11 +57,13 @@ Commands:
             answer, 2 usage or configuration, 3 gateway unreachable or HTTP error,
             4 authentication refused. Details: fleetheal <command> --help, docs/CLI.md.
   nats-auth --hosts <a,b,c> [--remove <d,e>] [--out <dir>] [--force]
+            [--tls-names <a,b> [--ca-dir <dir>]]
             Writes a nats-server include file (fleetheal-auth.conf): an account per host,
             FLEET for handler and gateway, READER for read-only users; per user an NKEY
             seed <user>.nk (mode 0600) and a <user>.env; command-signing keys. Run again
             to add or --remove hosts: other keys are kept, so reload nats-server
-            [--out ./nats-auth]. See docs/SECURITY.md.
+            [--out ./nats-auth]. --tls-names writes a server certificate signed by the CA
+            of --ca-dir (up's <data dir>/tls, for a move to a cluster). See docs/SECURITY.md.
   nats-migrate export --out <file> | import --in <file> [--keys <dir>]
             Moves a deployment made with passwords (its data in NATS's global account $G)
             into the accounts of nats-auth: export with the old handler's environment, then
@@ -98,6 +104,8 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
  agent:
   FLEETHEAL_HOST_ID           This host's id: letters, digits, '_' and '-' [the hostname; in a
                               container, the name of the Docker engine]
+  FLEETHEAL_JOIN_TOKEN        The token of 'fleetheal hosts add': NATS, host id, credential
+                              and signing keys in one line; or *_FILE [none]
   FLEETHEAL_DATA_DIR          Where the agent keeps its last snapshot and the secret of its
                               events' message ids across restarts [./.fleetheal]
   DOCKER_HOST                 Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY=1 and
@@ -159,5 +167,8 @@ Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say m
                               FLEETHEAL_NATS_URL the signing key (command-signing.nk)
                               [./.fleetheal]
   FLEETHEAL_NATS_PORT         Port of the embedded nats-server [4222]
+  FLEETHEAL_NATS_LISTEN       <address>:<port> where it listens instead, with TLS, for the
+                              agents of other hosts [none: loopback only]
+  FLEETHEAL_NATS_ADVERTISE    <name>:<port>,... that join tokens list [the listen address]
   FLEETHEAL_NATS_SERVER_BIN   The nats-server binary [nats-server]
 `;

@@ -42,7 +42,7 @@ async function notifyTest(): Promise<void> {
 /** `fleetheal nats-auth --hosts a,b [--out dir]`: one shot, writes files. */
 async function natsAuth(args: string[]): Promise<void> {
   const { natsAuthCommand } = await import("./nats-auth.js");
-  process.exitCode = natsAuthCommand(args, {
+  process.exitCode = await natsAuthCommand(args, {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`fleetheal nats-auth: ${line}\n`),
   });

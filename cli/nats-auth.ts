@@ -12,6 +12,7 @@ import {
   writeFleetCredentials,
 } from "../common/fleet-credentials.js";
 import { InvalidHostsError } from "../common/nats-permissions.js";
+import { ensureServerCertificate } from "../common/tls-material.js";
 
 export { AUTH_FILE };
 
@@ -34,8 +35,15 @@ const list = (value: string | undefined) =>
  * kept, so running roles keep working and nats-server only needs a reload. `--force` issues every
  * key anew. Returns the exit code.
  */
-export function natsAuthCommand(args: string[], io: NatsAuthIo): number {
-  let values: { hosts?: string; remove?: string; out?: string; force?: boolean };
+export async function natsAuthCommand(args: string[], io: NatsAuthIo): Promise<number> {
+  let values: {
+    hosts?: string;
+    remove?: string;
+    out?: string;
+    force?: boolean;
+    "tls-names"?: string;
+    "ca-dir"?: string;
+  };
   try {
     ({ values } = parseArgs({
       args,
@@ -44,6 +52,8 @@ export function natsAuthCommand(args: string[], io: NatsAuthIo): number {
         remove: { type: "string" },
         out: { type: "string" },
         force: { type: "boolean" },
+        "tls-names": { type: "string" },
+        "ca-dir": { type: "string" },
       },
       strict: true,
       allowPositionals: false,
@@ -52,11 +62,14 @@ export function natsAuthCommand(args: string[], io: NatsAuthIo): number {
     io.err(`${describeError(error)}; ${USAGE}`);
     return 2;
   }
+  const dir = resolve(values.out ?? "nats-auth");
+  if (values["tls-names"] !== undefined) {
+    return serverCertificate(dir, list(values["tls-names"]), values["ca-dir"], io);
+  }
   if (values.hosts === undefined && values.remove === undefined) {
     io.err(`--hosts is required: the comma-separated ids of the fleet's hosts; ${USAGE}`);
     return 2;
   }
-  const dir = resolve(values.out ?? "nats-auth");
   let result: ReturnType<typeof writeFleetCredentials>;
   try {
     result = writeFleetCredentials(dir, {
@@ -88,4 +101,31 @@ export function natsAuthCommand(args: string[], io: NatsAuthIo): number {
   }
   for (const host of result.removed) io.out(`  removed host ${host}`);
   return 0;
+}
+
+/**
+ * `--tls-names`: a NATS server's certificate for these names, signed by the CA of `--ca-dir`
+ * (default `<out>/tls`; made there if it has none), in `<out>/tls/<first name>/`. With the CA of
+ * a `fleetheal up` (`<data dir>/tls`), agents that joined it trust the new servers too.
+ */
+async function serverCertificate(
+  dir: string,
+  names: string[],
+  caDir: string | undefined,
+  io: NatsAuthIo,
+): Promise<number> {
+  if (names.length === 0) {
+    io.err("--tls-names: the server's DNS names and IP addresses, comma-separated");
+    return 2;
+  }
+  const ca = resolve(caDir ?? join(dir, "tls"));
+  const out = join(dir, "tls", names[0] as string);
+  try {
+    const m = await ensureServerCertificate(ca, out, names);
+    io.out(`wrote ${m.certFile} and ${m.keyFile} (for ${names.join(", ")}), signed by ${m.caFile}`);
+    return 0;
+  } catch (error) {
+    io.err(`cannot write ${out}: ${describeError(error)}`);
+    return 1;
+  }
 }

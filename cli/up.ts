@@ -1,19 +1,13 @@
-// `fleetheal up`, in a module of its own so that the single-role commands never load it (nor,
-// through it, the other roles' code and settings).
-
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { nkeyAuthenticator } from "@nats-io/nats-core";
+import { resolve } from "node:path";
 import { z } from "zod";
 import { loadAgentConfig } from "../agent/config.js";
 import { withHostIdOfEngine } from "../agent/host-id.js";
 import { runAgent } from "../agent/main.js";
-import { intFromEnv, loadEnv } from "../common/config.js";
+import { commaListFromEnv, intFromEnv, loadEnv } from "../common/config.js";
 import { ConfigError, describeError } from "../common/errors.js";
-import { AUTH_FILE, seedFile, writeFleetCredentials } from "../common/fleet-credentials.js";
 import type { Stoppable } from "../common/lifecycle.js";
 import { createLogger } from "../common/logger.js";
-import { type NatsClientSettings, needsExternalNats, readUserSeed } from "../common/nats-config.js";
+import { type NatsClientSettings, needsExternalNats } from "../common/nats-config.js";
 import {
   agentPermissions,
   type FleetNatsUser,
@@ -27,13 +21,16 @@ import { loadHandlerConfig } from "../handlers/config.js";
 import { runHandlers } from "../handlers/main.js";
 import { ensureAdminTokenFile } from "./admin-token.js";
 import { credentialSigning, upCommandSigningEnv, withSigningKey } from "./command-signing-key.js";
-import { startEmbeddedNats } from "./embedded-nats.js";
+import { upHostsAdmin } from "./fleet-hosts.js";
+import { parseHostPort, startUpServer } from "./up-server.js";
 
 const UpEnv = z.object({
   FLEETHEAL_NATS_URL: z.string().optional(),
   FLEETHEAL_DATA_DIR: z.string().default(".fleetheal"),
   FLEETHEAL_NATS_PORT: intFromEnv({ min: 1, max: 65_535, default: 4222 }),
   FLEETHEAL_NATS_SERVER_BIN: z.string().default("nats-server"),
+  FLEETHEAL_NATS_LISTEN: z.string().max(300).optional(),
+  FLEETHEAL_NATS_ADVERTISE: commaListFromEnv().optional(),
 });
 
 /** `fleetheal up`: every role in one process, for one host. */
@@ -71,11 +68,27 @@ export async function startAllInOne(): Promise<Stoppable> {
   }
   // The embedded server runs the accounts of a deployed fleet; its credentials are kept in the
   // data directory, so a restart (or a fleet that grows later) keeps every key.
-  const credentials = embedded
-    ? writeFleetCredentials(join(dataDir, "credentials"), { addHosts: [agentConfig.hostId] })
+  const server = embedded
+    ? await startUpServer({
+        binary: env.FLEETHEAL_NATS_SERVER_BIN,
+        dataDir,
+        hostId: agentConfig.hostId,
+        listen: {
+          port: env.FLEETHEAL_NATS_PORT,
+          ...(env.FLEETHEAL_NATS_LISTEN && {
+            listen: parseHostPort(env.FLEETHEAL_NATS_LISTEN, "FLEETHEAL_NATS_LISTEN"),
+          }),
+          ...(env.FLEETHEAL_NATS_ADVERTISE && {
+            advertise: env.FLEETHEAL_NATS_ADVERTISE.map((a) =>
+              parseHostPort(a, "FLEETHEAL_NATS_ADVERTISE"),
+            ),
+          }),
+        },
+        log,
+      })
     : undefined;
-  if (credentials) {
-    const signing = credentialSigning(credentials.dir);
+  if (server) {
+    const signing = credentialSigning(server.credentials.dir);
     handlerConfig = withSigningKey(handlerConfig, signing.handler);
     gatewayConfig = withSigningKey(gatewayConfig, signing.gateway);
     const trusted = [
@@ -87,19 +100,11 @@ export async function startAllInOne(): Promise<Stoppable> {
       commandKeys: [...new Set([...agentConfig.commandKeys, ...trusted])],
     };
   }
-  const nats = credentials
-    ? await startEmbeddedNats({
-        binary: env.FLEETHEAL_NATS_SERVER_BIN,
-        dataDir,
-        port: env.FLEETHEAL_NATS_PORT,
-        accountsFile: join(credentials.dir, AUTH_FILE),
-        log,
-      })
-    : undefined;
+  const nats = server;
   const natsUrl = nats?.url ?? (env.FLEETHEAL_NATS_URL as string);
   /** The settings of a role: its own user on the embedded server, or what the environment said. */
   const as = (user: FleetNatsUser, own: NatsClientSettings | undefined) =>
-    credentials ? embeddedUser(credentials.dir, user) : own;
+    server ? server.settingsFor(user) : own;
   const started: Stoppable[] = [];
   // Stop in reverse order of start; one component failing to stop must not keep the others
   // (or the embedded server) running.
@@ -123,6 +128,7 @@ export async function startAllInOne(): Promise<Stoppable> {
     const gateway = await runGateway(
       { ...gatewayConfig, natsUrl, ...(gatewayNats && { nats: gatewayNats }) },
       createLogger("gateway"),
+      server && upHostsAdmin(dataDir, agentConfig.hostId),
     );
     started.push(gateway);
     const agentNats = as(agentPermissions(agentConfig.hostId), agentConfig.nats);
@@ -145,18 +151,4 @@ export async function startAllInOne(): Promise<Stoppable> {
     throw error;
   }
   return { stop: stopAll };
-}
-
-/** How a role of `up` connects to the embedded server: as its own user, with its NKEY. */
-function embeddedUser(dir: string, user: FleetNatsUser): NatsClientSettings {
-  const seed = readUserSeed(readFileSync(seedFile(dir, user.user)));
-  if (seed === undefined || typeof seed === "string") {
-    throw new ConfigError(`${seedFile(dir, user.user)}: ${seed ?? "missing"}`);
-  }
-  return {
-    auth: { method: "nkey", user: user.user },
-    authenticator: nkeyAuthenticator(seed.seed),
-    inboxPrefix: user.inboxPrefix,
-    jsReplicas: 1,
-  };
 }

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -94,31 +95,56 @@ describe("writeFleetCredentials", () => {
 });
 
 describe("fleetheal nats-auth", () => {
-  const run = (args: string[]) => {
+  const run = async (args: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = natsAuthCommand(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+    const code = await natsAuthCommand(args, {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+    });
     return { code, out, err };
   };
 
-  it("writes the credentials, then adds a host keeping the others", () => {
+  it("writes the credentials, then adds a host keeping the others", async () => {
     const out = fresh();
-    const first = run(["--hosts", "a, b", "--out", out]);
+    const first = await run(["--hosts", "a, b", "--out", out]);
     expect(first.code).toBe(0);
     expect(first.out.join("\n")).toMatch(/agent-a +agent +new/);
-    const again = run(["--hosts", "c", "--out", out]);
+    const again = await run(["--hosts", "c", "--out", out]);
     expect(again.code).toBe(0);
     expect(again.out.join("\n")).toMatch(/agent-a +agent +kept/);
     expect(again.out.join("\n")).toMatch(/agent-c +agent +new/);
-    const removed = run(["--remove", "a", "--out", out]);
+    const removed = await run(["--remove", "a", "--out", out]);
     expect(removed.code).toBe(0);
     expect(removed.out.join("\n")).toMatch(/removed host a/);
   });
 
-  it("refuses missing or bad hosts and unknown options with exit code 2", () => {
-    expect(run([]).err.join()).toMatch(/--hosts is required/);
-    expect(run(["--hosts", "a.b", "--out", fresh()]).code).toBe(2);
-    expect(run(["--hosts", "a", "--bogus"]).code).toBe(2);
-    expect(run(["--remove", "nope", "--out", fresh()]).code).toBe(2);
+  it("refuses missing or bad hosts and unknown options with exit code 2", async () => {
+    expect((await run([])).err.join()).toMatch(/--hosts is required/);
+    expect((await run(["--hosts", "a.b", "--out", fresh()])).code).toBe(2);
+    expect((await run(["--hosts", "a", "--bogus"])).code).toBe(2);
+    expect((await run(["--remove", "nope", "--out", fresh()])).code).toBe(2);
+  });
+
+  it("writes a server certificate signed by a CA it keeps, or by the CA it is given", async () => {
+    const out = fresh();
+    const first = await run(["--tls-names", "nats-1.example,10.0.0.1", "--out", out]);
+    expect(first.code).toBe(0);
+    const ca = readFileSync(join(out, "tls", "ca.pem"), "utf8");
+    const server = new X509Certificate(
+      readFileSync(join(out, "tls", "nats-1.example", "server-cert.pem")),
+    );
+    expect(server.checkIP("10.0.0.1")).toBe("10.0.0.1");
+    expect(server.verify(new X509Certificate(ca).publicKey)).toBe(true);
+    const other = fresh();
+    expect(
+      (await run(["--tls-names", "nats-2.example", "--out", other, "--ca-dir", join(out, "tls")]))
+        .code,
+    ).toBe(0);
+    const second = new X509Certificate(
+      readFileSync(join(other, "tls", "nats-2.example", "server-cert.pem")),
+    );
+    expect(second.verify(new X509Certificate(ca).publicKey)).toBe(true);
+    expect((await run(["--tls-names", "", "--out", fresh()])).code).toBe(2);
   });
 });

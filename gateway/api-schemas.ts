@@ -4,6 +4,7 @@ import {
   ContainerEvent,
   ContainerSnapshot,
   HealPolicy,
+  HostId,
   LedgerEntry,
   parseDuration,
   RemediationRecord,
@@ -88,7 +89,33 @@ export const HostSummary = z
   .meta({ id: "Host" });
 export type HostSummary = z.infer<typeof HostSummary>;
 
-export const HostList = z.object({ hosts: z.array(HostSummary) });
+/** A host's credential in a fleet that `fleetheal up` runs: issued, or in use now. */
+export const HostCredential = z
+  .object({ host: z.string(), state: z.enum(["issued", "connected"]) })
+  .meta({ id: "HostCredential" });
+export type HostCredential = z.infer<typeof HostCredential>;
+
+export const HostList = z.object({
+  hosts: z.array(HostSummary),
+  /**
+   * Every host with a credential, when the gateway runs inside `fleetheal up` (which issues
+   * them): a host that has one but has never reported is listed here only.
+   */
+  credentials: z.array(HostCredential).optional(),
+});
+
+/** `POST /hosts`: the host to add. */
+export const AddHostBody = z.strictObject({ host: HostId });
+
+/** What `POST /hosts` answers: the new host's join token, a secret shown once. */
+export const AddedHost = z
+  .object({ host: z.string(), token: z.string(), created: z.boolean() })
+  .meta({ id: "AddedHost" });
+
+/** What `DELETE /hosts/:host` answers. */
+export const RemovedHost = z
+  .object({ host: z.string(), snapshotDeleted: z.boolean() })
+  .meta({ id: "RemovedHost" });
 
 /** Healing state of one container, from the ledger. */
 export const Healing = z.object({

@@ -16,7 +16,7 @@ import type { PolicyState } from "../handlers/policy/policy-state.js";
 import { ApiError } from "./api-errors.js";
 import { type Access, TokenCheck, type Tokens } from "./auth.js";
 import { replyWithError, toApiError } from "./error-handler.js";
-import type { EventLog, FleetControl, LiveFeed } from "./fleet-control.js";
+import type { EventLog, FleetControl, FleetHostsAdmin, LiveFeed } from "./fleet-control.js";
 import type { FleetView } from "./fleet-view.js";
 import { HealthCache } from "./health-cache.js";
 import type { StalenessPolicy } from "./health-report.js";
@@ -26,6 +26,7 @@ import { dashboardRoutes } from "./routes/dashboard-routes.js";
 import { eventRoutes } from "./routes/event-routes.js";
 import { fleetRoutes } from "./routes/fleet-routes.js";
 import { healthRoutes } from "./routes/health-routes.js";
+import { hostsAdminRoutes } from "./routes/hosts-admin-routes.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -44,6 +45,8 @@ export interface GatewayDeps {
   /** Whether the gateway's NATS connection is up. */
   natsConnected: () => boolean;
   control: FleetControl;
+  /** Adding and removing hosts: only when the gateway runs inside `fleetheal up`. */
+  hosts?: FleetHostsAdmin;
   /**
    * The fleet policy in force and whether the stored one is valid, by the handlers' rules; a
    * new object only when it changes. Nothing stored (the defaults) when absent.
@@ -165,6 +168,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   await app.register(fleetRoutes(ctx));
   await app.register(eventRoutes(ctx));
   await app.register(actionRoutes(ctx));
+  if (deps.hosts) await app.register(hostsAdminRoutes(ctx, deps.hosts));
   await app.register(dashboardRoutes(ctx));
   return app;
 }

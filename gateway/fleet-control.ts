@@ -41,6 +41,19 @@ export interface ManualRelease {
   actor: Actor;
 }
 
+/**
+ * The hosts of a fleet whose NATS server `fleetheal up` runs (cli/fleet-hosts.ts): present only
+ * when the gateway runs inside `up`.
+ */
+export interface FleetHostsAdmin {
+  /** Issues the host's credential (another host's keys are kept) and returns its join token. */
+  add(host: string): Promise<{ host: string; token: string; created: boolean }>;
+  /** Deletes the host's snapshot and revokes its credential. */
+  remove(host: string): Promise<{ host: string; snapshotDeleted: boolean }>;
+  /** Every host with a credential, and whether one of its connections is up. */
+  credentials(): Promise<{ host: string; state: "issued" | "connected" }[]>;
+}
+
 /** Actions on the fleet: everything a mutating endpoint does. */
 export interface FleetControl {
   /**

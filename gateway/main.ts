@@ -4,6 +4,7 @@ import { startOnNats, trackConnected } from "../common/nats-connection.js";
 import { watchPolicy } from "../handlers/policy/policy-source.js";
 import { buildApp } from "./app.js";
 import type { GatewayConfig } from "./config.js";
+import type { FleetHostsAdmin } from "./fleet-control.js";
 import { FleetView } from "./fleet-view.js";
 import { HealthCache } from "./health-cache.js";
 import { GatewayMetrics } from "./metrics.js";
@@ -17,8 +18,15 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** Connects to NATS, builds the fleet view and serves HTTP. All NATS wiring is here. */
-export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+/**
+ * Connects to NATS, builds the fleet view and serves HTTP. All NATS wiring is here. `hosts` is
+ * given by `fleetheal up`, which runs the fleet's NATS server and issues the hosts' credentials.
+ */
+export function runGateway(
+  config: GatewayConfig,
+  log: Logger,
+  hosts?: FleetHostsAdmin,
+): Promise<RunningGateway> {
   return startOnNats(
     { servers: config.natsUrl, name: "fleetheal-gateway", log, settings: config.nats },
     async (nc, fjs) => {
@@ -67,6 +75,7 @@ export function runGateway(config: GatewayConfig, log: Logger): Promise<RunningG
             log,
           }),
           policy: policy.state,
+          ...(hosts ? { hosts } : {}),
           events,
           feed: events,
           health,

@@ -29,7 +29,7 @@ import { describeError, waitFor } from "./support/wait.js";
 
 /** The data volume, as the README names it. */
 const VOLUME = "fleetheal-data";
-const DATA_DIR = "/var/lib/fleetheal";
+const DATA_DIR = "/data";
 
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
@@ -68,7 +68,7 @@ beforeEach((ctx) => {
 
 /**
  * `docker run -d --name <name> -p 8080:8080 -v /var/run/docker.sock:/var/run/docker.sock
- * --group-add <socket's gid> -v fleetheal-data:/var/lib/fleetheal --restart unless-stopped
+ * --group-add <socket's gid> -v fleetheal-data:/data --restart unless-stopped
  * fleetheal:local up`, with this engine's socket as /var/run/docker.sock.
  */
 async function runUp(name: string): Promise<string> {

@@ -205,7 +205,7 @@ describe("the deploy files in infra/", () => {
     try {
       const conf = await readFile(path.join(INFRA_NATS, NATS_CONF), "utf8");
       expect(
-        natsAuthCommand(["--hosts", "host-1", "--out", path.join(dir, "auth")], {
+        await natsAuthCommand(["--hosts", "host-1", "--out", path.join(dir, "auth")], {
           out: () => {},
           err: (line) => {
             throw new Error(line);

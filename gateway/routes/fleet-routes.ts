@@ -34,10 +34,11 @@ export function fleetRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
           response: { 200: HostList, 401: ApiErrorBody },
         },
       },
-      () => {
+      async () => {
         const now = ctx.now();
         return {
           hosts: ctx.deps.view.list().map((r) => summarizeHost(ctx.deps.view, r, now, policy)),
+          ...(ctx.deps.hosts ? { credentials: await ctx.deps.hosts.credentials() } : {}),
         };
       },
     );
