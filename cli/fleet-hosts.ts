@@ -15,7 +15,7 @@ import {
 } from "../common/fleet-credentials.js";
 import { encodeJoinToken } from "../common/join-token.js";
 import { hostAccount } from "../common/nats-accounts.js";
-import { agentInboxPrefix, agentUser } from "../common/nats-permissions.js";
+import { agentInboxPrefix, agentUser, gatewayPermissions } from "../common/nats-permissions.js";
 import { HOSTS_BUCKET } from "../contracts/index.js";
 import type { FleetHostsAdmin } from "../gateway/fleet-control.js";
 import {
@@ -104,9 +104,10 @@ export async function addFleetHost(dataDir: string, host: string): Promise<Added
 }
 
 /**
- * Removes `host`: its snapshot is deleted (with its own credential, the one user allowed to write
- * its key), then its credential is revoked in the same reload that drops the fleet's import of its
- * commands; its agent is disconnected and its token no longer connects.
+ * Removes `host`: its credential is revoked in the same reload that drops the fleet's import of
+ * its commands (its agent is disconnected and its token no longer connects), then its snapshot is
+ * deleted, by the gateway's key: deleted before, it would come back with the agent's next
+ * heartbeat.
  */
 export async function removeFleetHost(
   dataDir: string,
@@ -121,23 +122,25 @@ export async function removeFleetHost(
   if (!readFleetAuthState(dir)?.agents[host]) {
     throw new FleetHostsError(`host ${JSON.stringify(host)} has no credential in this fleet`, 404);
   }
-  const snapshotDeleted = await deleteSnapshot(control, dir, host);
   writeFleetCredentials(dir, { removeHosts: [host] });
   await reloadEmbeddedNats(control, dataDir);
-  return { host, snapshotDeleted };
+  await deleteSnapshot(control, dir, host);
+  return { host, snapshotDeleted: true };
 }
 
+/** Deletes `host`'s snapshot as the gateway, the one control-plane user that may. */
 async function deleteSnapshot(
   control: EmbeddedNatsControl,
   dir: string,
   host: string,
-): Promise<boolean> {
-  const seed = readFileSync(seedFile(dir, agentUser(host)), "utf8").trim();
+): Promise<void> {
+  const gateway = gatewayPermissions();
+  const seed = readFileSync(seedFile(dir, gateway.user), "utf8").trim();
   const nc = await connect({
     servers: control.url,
     name: `fleetheal-hosts-remove-${host}`,
     authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
-    inboxPrefix: agentInboxPrefix(host),
+    inboxPrefix: gateway.inboxPrefix,
     ...(control.caFile ? { tls: { ca: readFileSync(control.caFile, "utf8") } } : {}),
     reconnect: false,
     timeout: 5_000,
@@ -149,7 +152,6 @@ async function deleteSnapshot(
       headers: h,
       timeout: 5_000,
     });
-    return true;
   } finally {
     await nc.close();
   }

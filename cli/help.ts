@@ -72,6 +72,9 @@ Commands:
             configuration. See docs/DEPLOY.md, "Upgrading from a deployment with passwords".
   notify-test  Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints
             OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).
+  host-id   Prints the host id an agent started here would use: FLEETHEAL_HOST_ID, the host
+            of FLEETHEAL_JOIN_TOKEN, in a container the Docker engine's name, else the
+            hostname (compose's init issues that host's credential with it).
   healthcheck [agent|handler|gateway|up]
             The container image's HEALTHCHECK: exit code 0 when the role running in this
             container (PID 1's, unless named) is healthy, 1 with the reason when not.

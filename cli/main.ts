@@ -26,6 +26,22 @@ const COMMANDS: Record<string, () => Promise<Stoppable>> = {
   up: async () => (await import("./up.js")).startAllInOne(),
 };
 
+/**
+ * `fleetheal host-id`: the host id an agent started here would use (FLEETHEAL_HOST_ID, the host a
+ * join token names, in a container the Docker engine's name, else the hostname), for scripts
+ * such as compose's `init`, which issues that host's credential before the agent starts.
+ */
+async function hostId(): Promise<void> {
+  try {
+    const loaded = (await import("../agent/config.js")).loadAgentConfig();
+    const config = await (await import("../agent/host-id.js")).withHostIdOfEngine(loaded);
+    process.stdout.write(`${config.hostId}\n`);
+  } catch (error) {
+    process.stderr.write(`fleetheal host-id: ${describeError(error)}\n`);
+    process.exitCode = 2;
+  }
+}
+
 /** `fleetheal notify-test`: one shot; the exit code says whether every target took the sample. */
 async function notifyTest(): Promise<void> {
   const out = (text: string) => process.stdout.write(text);
@@ -93,6 +109,10 @@ function main(argv: string[]): void {
   }
   // The image's HEALTHCHECK (cli/healthcheck.ts). It judges an agent or a handler by a heartbeat
   // that the role keeps from the moment it has started.
+  if (command === "host-id" && !rest.includes("-h") && !rest.includes("--help")) {
+    void hostId();
+    return;
+  }
   if (command === "healthcheck") {
     void import("./healthcheck.js").then((h) => h.runHealthcheck(rest));
     return;
@@ -108,6 +128,7 @@ function main(argv: string[]): void {
     command !== "notify-test" &&
     command !== "nats-auth" &&
     command !== "nats-migrate" &&
+    command !== "host-id" &&
     command !== "version"
   ) {
     process.stderr.write(`fleetheal: unknown command '${command}'\n\n${HELP}`);

@@ -164,6 +164,15 @@ describe("node bin/fleetheal.js", () => {
     expect(help.stdout).toMatch(/^Usage: fleetheal version \[--json\]\n/);
   });
 
+  it("host-id prints the host id an agent here would use, or why it has none", async () => {
+    expect((await fleetheal(["host-id"], { FLEETHEAL_HOST_ID: "web-7" }).exited).stdout).toBe(
+      "web-7\n",
+    );
+    const bad = await fleetheal(["host-id"], { FLEETHEAL_HOST_ID: "web.7" }).exited;
+    expect(bad).toMatchObject({ code: 2, stdout: "" });
+    expect(bad.stderr).toContain("FLEETHEAL_HOST_ID");
+  });
+
   it("has per-command help, and the global help lists every command", async () => {
     await start();
     const global = await fleetheal(["--help"]).exited;

@@ -39,6 +39,7 @@ const ENV_SECTIONS: Record<string, readonly string[]> = {
   "nats-auth": [],
   "nats-migrate": ["NATS security"],
   version: [],
+  "host-id": ["agent"],
 };
 
 /** The lines of one entry under "Commands:", from its name to the next entry. */

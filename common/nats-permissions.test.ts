@@ -113,12 +113,14 @@ describe("handler, gateway and reader permissions", () => {
     expect(allowed(h.subscribe, "fleetheal.v1.cmd.h.restart")).toBe(false);
   });
 
-  it("lets the gateway restart (only), write the ledger and policy, and create nothing", () => {
+  it("lets the gateway restart (only), write the ledger, policy and snapshots, create nothing", () => {
     expect(allowed(g.publish, "fleetheal.v1.cmd.h.restart")).toBe(true);
     expect(allowed(g.publish, "fleetheal.v1.cmd.h.stop")).toBe(false);
     expect(allowed(g.publish, "$KV.fleetheal_config.policy")).toBe(true);
     expect(allowed(g.publish, "$KV.fleetheal_ledger.h.c")).toBe(true);
-    expect(allowed(g.publish, "$KV.fleetheal_hosts.h")).toBe(false);
+    // A removed host's snapshot (hosts are tokens: no subject below a key).
+    expect(allowed(g.publish, "$KV.fleetheal_hosts.h")).toBe(true);
+    expect(allowed(g.publish, "$KV.fleetheal_hosts.h.x")).toBe(false);
     expect(allowed(g.publish, "$JS.API.STREAM.CREATE.FLEETHEAL_EVENTS")).toBe(false);
     expect(allowed(g.publish, "$JS.API.CONSUMER.DURABLE.CREATE.FLEETHEAL_EVENTS.x")).toBe(false);
   });

@@ -207,7 +207,10 @@ export function handlerPermissions(): FleetNatsUser {
   };
 }
 
-/** The gateway: reads the fleet, restarts on request, releases and sets the policy. */
+/**
+ * The gateway: reads the fleet, restarts on request, releases and sets the policy, and deletes a
+ * removed host's snapshot.
+ */
 export function gatewayPermissions(): FleetNatsUser {
   const inbox = roleInboxPrefix("gateway");
   return {
@@ -222,6 +225,9 @@ export function gatewayPermissions(): FleetNatsUser {
         ...KV_BUCKETS.flatMap((b) => streamConsume(kvStream(b), false)),
         `$KV.${LEDGER_BUCKET}.>`,
         `$KV.${CONFIG_BUCKET}.>`,
+        // A removed host's snapshot, deleted once its own key is revoked (`fleetheal hosts
+        // remove`): no host account can write it then.
+        `$KV.${HOSTS_BUCKET}.*`,
         `${SUBJECT_ROOT}.act.>`,
         `${SUBJECT_ROOT}.cmd.*.restart`,
       ]),

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { toToken } from "../contracts/index.js";
 import { ContainerDetail } from "../gateway/api-schemas.js";
 import { HealthReport } from "../gateway/health-report.js";
 import { ensureNatsImage } from "./support/base-images.js";
@@ -46,8 +47,11 @@ import { describeError, waitFor } from "./support/wait.js";
 
 const PROJECT = `fhcompose${randomBytes(3).toString("hex")}`;
 const PROJECT_LABEL = `com.docker.compose.project=${PROJECT}`;
-/** compose.yaml's default FLEETHEAL_HOST_ID. */
-const HOST_ID = "compose-host";
+/**
+ * The host id on compose.yaml's defaults: the engine's name, as `fleetheal host-id` in init asks
+ * Docker for it (known once the engine runs).
+ */
+let HOST_ID = "";
 /** nats, agent, two handlers and the gateway. */
 const STACK = { nats: 1, agent: 1, handler: 2, gateway: 1 };
 /** The one-shot service that writes the credentials; it has exited once the stack runs. */
@@ -56,7 +60,7 @@ const INIT = "init";
  * What each service's credentials volume holds (name and mode of each file), and where the
  * service mounts it (read-only): nats-auth's files for the host id, each role only its own.
  */
-const CREDENTIALS = {
+const CREDENTIALS = () => ({
   nats: { at: "/etc/nats/fleetheal", files: { "fleetheal-auth.conf": 600, "nats.conf": 644 } },
   agent: {
     at: "/etc/fleetheal/nats-auth",
@@ -70,7 +74,7 @@ const CREDENTIALS = {
     at: "/etc/fleetheal/nats-auth",
     files: { "gateway.env": 644, "gateway.nk": 600, "gateway.signing.nk": 600 },
   },
-} as const;
+});
 /** An NKEY seed, as nats-auth writes them: user (SU…) or operator (SO…). */
 const SEED = /\bS[UO][A-Z2-7]{56}\b/;
 
@@ -158,6 +162,7 @@ beforeAll(async () => {
   // work on compose.yaml's defaults alone.
   await writeFile(join(workDir, "empty.env"), "");
   engine = await timed("engine", () => startDockerEngine("compose", { netns: true }));
+  HOST_ID = toToken(((await engine.docker.info()) as { Name: string }).Name);
   await timed("base images", () =>
     Promise.all([ensureNatsImage(engine, images.nats), ensureBusyboxImage(engine)]),
   );
@@ -271,7 +276,7 @@ describe("compose.yaml with docker-compose v1", () => {
         expect(info.State.ExitCode, "init's exit code").toBe(0);
         continue;
       }
-      const credentials = CREDENTIALS[service as keyof typeof CREDENTIALS];
+      const credentials = CREDENTIALS()[service as keyof ReturnType<typeof CREDENTIALS>];
       expect(
         info.Mounts.filter((m) => m.Name?.startsWith(`${PROJECT}_auth`)).map((m) => ({
           volume: m.Name,
@@ -286,7 +291,7 @@ describe("compose.yaml with docker-compose v1", () => {
     }
     // Each volume holds exactly its service's files, for uid 1000 only; the accounts include
     // names public keys and holds no seed.
-    for (const [service, credentials] of Object.entries(CREDENTIALS)) {
+    for (const [service, credentials] of Object.entries(CREDENTIALS())) {
       const listing = await inVolume(`auth-${service}`);
       expect(listing.trim().split("\n").sort(), service).toEqual(
         Object.entries(credentials.files)
@@ -295,7 +300,7 @@ describe("compose.yaml with docker-compose v1", () => {
       );
     }
     const include = await inVolume("auth-nats", ["fleetheal-auth.conf", "nats.conf"]);
-    expect(include).toMatch(/"HOST_compose-host"/);
+    expect(include).toContain(`"HOST_${HOST_ID}"`);
     expect(include).toMatch(/include \.\/fleetheal-auth\.conf/);
     expect(include).not.toMatch(SEED);
 
@@ -432,7 +437,7 @@ describe("compose.yaml with docker-compose v1", () => {
   it("keeps every key on a second up, and recreates no service", async () => {
     const read = async () =>
       Promise.all(
-        Object.entries(CREDENTIALS).map(([service, { files }]) =>
+        Object.entries(CREDENTIALS()).map(([service, { files }]) =>
           inVolume(`auth-${service}`, Object.keys(files)),
         ),
       );
