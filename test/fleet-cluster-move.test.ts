@@ -6,7 +6,6 @@
 // afterwards, and healing goes on.
 
 import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -24,6 +23,7 @@ import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
 import { readEnvFile } from "./support/fleet.js";
 import { CLI, type FleetProcess, REPO, runCommand, startRole } from "./support/fleetheal.js";
 import { startNatsCluster } from "./support/nats-cluster.js";
+import { freePort } from "./support/ports.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
 
@@ -31,15 +31,6 @@ const cleanups: (() => PromiseLike<unknown>)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 async function ok(args: string[], env: Record<string, string>): Promise<string[]> {
   const result = await runCommand(args, env);

@@ -6,7 +6,6 @@
 // connections kept and cut.
 
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
@@ -27,6 +26,7 @@ import {
 import { type DockerEngine, type DockerEngineSet, startDockerEngines } from "./support/dockerd.js";
 import { CLI, type FleetProcess, REPO, runCommand, startRole } from "./support/fleetheal.js";
 import { ensureFleethealImage, IMAGE_BUILD_TIMEOUT_MS } from "./support/fleetheal-image.js";
+import { freePort } from "./support/ports.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
 
@@ -42,15 +42,6 @@ let agent2: string;
 const agents = new Map<string, FleetProcess>();
 const tokens = new Map<string, string>();
 const cleanups: (() => PromiseLike<unknown>)[] = [];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 /** `fleetheal hosts …` as a user runs it; the token is the line it prints on stdout. */
 async function hostsCommand(args: string[], env: Record<string, string>) {
@@ -208,6 +199,15 @@ describe("a fleet in two commands", () => {
       timeoutMs: 15_000,
       message: "/health never listed three hosts",
     });
+    // `fleetheal hosts` shows each host's credential, from the server's own connections.
+    const listed = await hostsCommand(["--json", "--gateway", gatewayUrl], {
+      FLEETHEAL_DATA_DIR: elsewhere,
+    });
+    expect(JSON.parse(listed.lines.join("\n")).credentials).toEqual([
+      { host: "host-1", state: "connected" },
+      { host: "host-2", state: "connected" },
+      { host: "host-3", state: "connected" },
+    ]);
   });
 
   it("keeps each host to its own subjects", async () => {
