@@ -8,11 +8,10 @@ import {
   containerEventId,
   encode,
   eventSubject,
-  type HealthStatus,
   type HostSnapshot,
-  type Labels,
 } from "../contracts/index.js";
 import type { AgentBaseline, AgentNats, CommandServer } from "./agent-ports.js";
+import { BaselineKeeper } from "./baseline-keeper.js";
 import { CommandGate } from "./command-auth.js";
 import { CommandExecutor } from "./command-executor.js";
 import type { AgentConfig } from "./config.js";
@@ -27,6 +26,8 @@ import { HostState } from "./host-state.js";
 import { relevantLabels } from "./labels.js";
 import { Outbox } from "./outbox.js";
 import { Prober } from "./probes/prober.js";
+import { Reconciler } from "./reconciler.js";
+import { RefreshCoalescer } from "./refresh-coalescer.js";
 import { SnapshotPublisher } from "./snapshot-publisher.js";
 
 export interface AgentDeps {
@@ -48,32 +49,8 @@ export interface AgentStats {
   reconciles: number;
 }
 
-/**
- * What subscribers were last told about a container, and who it was: reconciliation reports the
- * differences, and can still name a container that has vanished.
- */
-interface Reported {
-  running: boolean;
-  health: HealthStatus;
-  /** The run subscribers know of; a different StartedAt now means a restart nobody reported. */
-  startedAt: string | undefined;
-  name: string;
-  image: string;
-  imageId: string | undefined;
-  labels: Labels;
-}
-
 /** Where a forwarded transition comes from (see ContainerEvent.source). */
 type EventSource = "docker" | "reconcile" | "probe";
-
-/**
- * Inspects a reconcile has in flight at once. A whole host at once keeps every response alive
- * together, so V8 promotes them all and must reclaim them with full collections: on 100
- * containers, a full collection about every fourth reconcile instead of one in thirty, and
- * 3–4 MB more resident memory after a few minutes (docs/AGENT.md, "Memory"). Docker answers
- * them no sooner all at once.
- */
-const RECONCILE_INSPECTS = 8;
 
 /**
  * One host's agent: Docker events in, contract events out, a live host snapshot, and commands
@@ -95,16 +72,12 @@ export class Agent {
   /** Who may restart and stop, and what was refused. */
   private readonly gate: CommandGate;
   private readonly prober: Prober;
-  private readonly refreshing = new Map<string, { again: boolean; done: Promise<void> }>();
-  /** Containers whose last inspect failed: the state may have missed a change to them. */
-  private readonly unverified = new Set<string>();
-  /** Per container, what subscribers were last told; undefined until a baseline exists. */
-  private readonly reported = new Map<string, Reported>();
-  /** When the baseline was taken (the previous run's last snapshot), if there is one. */
-  private baselineAt: number | undefined;
-  private baselineFailing = false;
-  private reconciling: Promise<void> | undefined;
-  private reconcileAgain: Promise<void> | undefined;
+  /** Re-inspects a container after each of its events, coalescing the triggers. */
+  private readonly refresher: RefreshCoalescer;
+  /** What subscribers were last told, and the reconciles that find what they were not. */
+  private readonly reconciler: Reconciler;
+  /** The last published snapshot, kept for the next run. */
+  private readonly baseline: BaselineKeeper;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private firstContactTimer: NodeJS.Timeout | undefined;
   private commands: CommandServer | undefined;
@@ -112,8 +85,6 @@ export class Agent {
   private syntheticSeq = 0;
   /** Containers with a kill or stop since their last start: their next die was asked for. */
   private readonly stopping = new Set<string>();
-  /** Containers with a Docker event since the current reconcile began. */
-  private readonly touched = new Set<string>();
   private readonly now: () => Date;
   private readonly log: Logger;
   private readonly config: AgentConfig;
@@ -123,6 +94,7 @@ export class Agent {
     this.config = config;
     this.log = log;
     this.now = deps.now ?? (() => new Date());
+    this.baseline = new BaselineKeeper(deps.baseline, log);
     const optIn = { label: config.label, watchAll: config.watchAll };
     const startedAt = this.now();
     this.gate = new CommandGate({
@@ -150,14 +122,14 @@ export class Agent {
         log.warn({ err: describeError(error), subject: message.subject }, "event publish failed"),
       onDrop: (message) => {
         log.error({ subject: message.subject }, "outbox full: dropped the oldest event");
-        void this.requestReconcile();
+        void this.reconciler.request();
       },
     });
     this.snapshots = new SnapshotPublisher({
       take: () => this.takeSnapshot(),
       publish: async (snapshot) => {
         await deps.nats.publishSnapshot(snapshot);
-        await this.keepBaseline(snapshot);
+        await this.baseline.save(snapshot);
       },
       debounceMs: config.snapshotDebounceMs,
       heartbeatMs: config.heartbeatMs,
@@ -179,14 +151,35 @@ export class Agent {
       onTransition: (id, health) => this.synthesize(id, health, "probe"),
       onChange: () => this.snapshots.changed(),
     });
+    this.refresher = new RefreshCoalescer({
+      docker,
+      log,
+      apply: (id, details) => this.inspected(id, details),
+    });
+    this.reconciler = new Reconciler({
+      docker,
+      state: this.state,
+      refresh: (id) => this.refresher.refresh(id),
+      hasQueuedEventFor: (id) => this.pump.hasQueuedEventFor(id),
+      synthesize: (id, action) => this.synthesize(id, action, "reconcile"),
+      forget: (id) => this.prober.remove(id),
+      changed: () => this.snapshots.changed(),
+      started: () => this.stats.reconciles++,
+      finished: () => {
+        this.firstContact();
+        this.snapshots.publishNow();
+      },
+      log,
+      now: this.now,
+    });
     this.pump = new EventPump({
       docker,
       log,
       queueCapacity: config.eventQueueCapacity,
       onEvent: (event) => this.forward(event),
-      onConnected: () => this.requestReconcile(),
+      onConnected: () => this.reconciler.request(),
       onDisconnected: (error) => this.dockerDown(error),
-      onOverflow: () => void this.requestReconcile(),
+      onOverflow: () => void this.reconciler.request(),
       onRejected: () => this.stats.rejectedDockerLines++,
     });
   }
@@ -226,7 +219,7 @@ export class Agent {
     this.deps.nats.onReconnect(() => {
       this.log.info("NATS reconnected: reconciling and republishing the snapshot");
       this.outbox.kick();
-      void this.requestReconcile();
+      void this.reconciler.request();
     });
     // Snapshots start once the first contact with Docker has settled, so the first snapshot
     // never claims "Docker down" merely because the agent has just started. A Docker endpoint
@@ -234,7 +227,7 @@ export class Agent {
     this.pump.start();
     this.firstContactTimer = setTimeout(() => this.firstContact(), this.config.heartbeatMs);
     this.reconcileTimer = setInterval(
-      () => void this.requestReconcile(),
+      () => void this.reconciler.request(),
       this.config.reconcileIntervalMs,
     );
     this.log.info(
@@ -250,7 +243,7 @@ export class Agent {
     await this.pump.stop();
     await this.prober.stop();
     await this.commands?.close();
-    await this.reconciling;
+    await this.reconciler.idle();
     let drainTimer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.outbox.drained(),
@@ -292,25 +285,9 @@ export class Agent {
    * which reconciliation finds the transitions nobody reported, and the replay point.
    */
   private async loadBaseline(): Promise<void> {
-    let previous: HostSnapshot | undefined;
-    try {
-      previous = await this.deps.baseline.load();
-    } catch (error) {
-      this.log.warn({ err: describeError(error) }, "ignoring an unreadable previous snapshot");
-    }
+    const previous = await this.baseline.load();
     if (!previous) return;
-    this.baselineAt = Date.parse(previous.at);
-    for (const c of previous.containers) {
-      this.reported.set(c.id, {
-        running: isRunning(c.state),
-        health: c.health,
-        startedAt: c.startedAt,
-        name: c.name,
-        image: c.image,
-        imageId: c.imageId,
-        labels: c.labels,
-      });
-    }
+    this.reconciler.resume(previous);
     this.pump.lastTimeNano = previous.lastEventTimeNano;
     this.log.info(
       { containers: previous.containers.length, since: previous.lastEventTimeNano },
@@ -318,28 +295,8 @@ export class Agent {
     );
   }
 
-  /**
-   * Saves what subscribers have just been told. A failure is logged once until a save works
-   * again: the agent heals without it, but its next run would start without a baseline.
-   */
-  private async keepBaseline(snapshot: HostSnapshot): Promise<void> {
-    try {
-      await this.deps.baseline.save(snapshot);
-      if (this.baselineFailing) this.log.info("the snapshot is saved for the next run again");
-      this.baselineFailing = false;
-    } catch (error) {
-      if (!this.baselineFailing) {
-        this.log.warn(
-          { err: describeError(error) },
-          "could not save the snapshot for the next run; it will start without a baseline",
-        );
-      }
-      this.baselineFailing = true;
-    }
-  }
-
   private forward(event: DockerContainerEvent): void {
-    this.touched.add(event.containerId);
+    this.reconciler.touch(event.containerId);
     // Docker announces a stop or kill before the die it causes; a die without one is a crash.
     if (event.action === "kill" || event.action === "stop") this.stopping.add(event.containerId);
     this.publish(event.containerId, event.action, event.timeNano, "docker", event.attributes);
@@ -350,7 +307,7 @@ export class Agent {
       this.prober.remove(event.containerId);
       if (this.state.remove(event.containerId)) this.snapshots.changed();
     } else {
-      void this.refresh(event.containerId);
+      void this.refresher.refresh(event.containerId);
     }
   }
 
@@ -370,7 +327,7 @@ export class Agent {
   ): void {
     const host = this.config.hostId;
     // A container that is gone from the state (a synthetic destroy) is named from the baseline.
-    const known = this.state.get(containerId) ?? this.reported.get(containerId);
+    const known = this.state.get(containerId) ?? this.reconciler.told(containerId);
     const labels = known?.labels ?? labelsFromAttributes(attributes);
     const exitCode =
       attributes.exitCode ?? (action === "die" ? this.state.get(containerId)?.exitCode : undefined);
@@ -404,7 +361,7 @@ export class Agent {
         ? { stopped: this.stopping.has(containerId) }
         : {}),
     };
-    this.noteReported(containerId, action, {
+    this.reconciler.note(containerId, action, {
       name: candidate.container.name,
       image: candidate.container.image,
       imageId: known?.imageId,
@@ -429,87 +386,16 @@ export class Agent {
     this.stats.forwarded++;
   }
 
-  /**
-   * Keeps the reported baseline in step with what was just forwarded. `identity` is what the
-   * event said about the container; a start begins a run whose StartedAt the next inspect
-   * fills in.
-   */
-  private noteReported(
-    containerId: string,
-    action: ContainerAction,
-    identity: Pick<Reported, "name" | "image" | "imageId" | "labels" | "startedAt">,
-  ): void {
-    const current = this.reported.get(containerId);
-    const base = {
-      ...identity,
-      running: current?.running ?? false,
-      health: current?.health ?? "none",
-    };
-    switch (action) {
-      case "start":
-        this.reported.set(containerId, { ...base, running: true, health: "starting" });
-        return;
-      case "restart":
-        this.reported.set(containerId, { ...base, running: true });
-        return;
-      case "die":
-      case "stop":
-        this.reported.set(containerId, { ...base, running: false, health: "none" });
-        return;
-      case "destroy":
-        this.reported.delete(containerId);
-        return;
-      case "healthy":
-      case "unhealthy":
-      case "starting":
-        this.reported.set(containerId, { ...base, running: true, health: action });
-        return;
-      default:
-        if (!current) this.reported.set(containerId, base);
-        return;
+  /** One inspect's result, into the state, the baseline and the label probes. */
+  private inspected(id: string, details: ContainerDetails | undefined): void {
+    const changed = details ? this.state.upsert(details) : this.state.remove(id);
+    if (details) {
+      this.reconciler.inspected(details);
+      this.prober.sync(details);
+    } else {
+      this.prober.remove(id);
     }
-  }
-
-  /**
-   * Re-inspects one container. Calls for a container already being inspected are coalesced into
-   * one more inspect afterwards, so the last inspect always follows the last trigger.
-   */
-  private refresh(id: string): Promise<void> {
-    const running = this.refreshing.get(id);
-    if (running) {
-      running.again = true;
-      return running.done;
-    }
-    const entry: { again: boolean; done: Promise<void> } = {
-      again: true,
-      done: Promise.resolve(),
-    };
-    this.refreshing.set(id, entry);
-    entry.done = this.inspectUntilSettled(id, entry).finally(() => this.refreshing.delete(id));
-    return entry.done;
-  }
-
-  private async inspectUntilSettled(id: string, entry: { again: boolean }): Promise<void> {
-    try {
-      while (entry.again) {
-        entry.again = false;
-        const details = await this.deps.docker.inspect(id);
-        this.unverified.delete(id);
-        const changed = details ? this.state.upsert(details) : this.state.remove(id);
-        const told = this.reported.get(id);
-        // A Docker start event cannot carry the new run's StartedAt; its first inspect can.
-        if (details && told?.running && told.startedAt === undefined) {
-          told.startedAt = details.startedAt;
-        }
-        if (details) this.prober.sync(details);
-        else this.prober.remove(id);
-        if (changed) this.snapshots.changed();
-      }
-    } catch (error) {
-      // The state may now lag behind an event: commands must ask Docker until an inspect works.
-      this.unverified.add(id);
-      this.log.warn({ containerId: id, err: describeError(error) }, "inspect failed");
-    }
+    if (changed) this.snapshots.changed();
   }
 
   /**
@@ -519,8 +405,8 @@ export class Agent {
    */
   private async currentView(id: string): Promise<ContainerDetails | undefined> {
     if (!this.pump.live) return undefined;
-    await this.refreshing.get(id)?.done;
-    if (!this.pump.live || this.unverified.has(id)) return undefined;
+    await this.refresher.pending(id);
+    if (!this.pump.live || !this.refresher.verified(id)) return undefined;
     return this.state.get(id);
   }
 
@@ -528,106 +414,6 @@ export class Agent {
   private healthOf(details: ContainerDetails): ContainerDetails["health"] {
     if (details.hasHealthcheck) return details.health;
     return this.prober.view(details.id)?.health ?? details.health;
-  }
-
-  /**
-   * Reconciles now, or once more after the reconcile in progress (never two at once). The
-   * promise settles when a reconcile that started after this call has finished.
-   */
-  private requestReconcile(): Promise<void> {
-    if (this.reconciling) {
-      this.reconcileAgain ??= this.reconciling.then(() => {
-        this.reconcileAgain = undefined;
-        return this.requestReconcile();
-      });
-      return this.reconcileAgain;
-    }
-    this.reconciling = this.reconcile().finally(() => {
-      this.reconciling = undefined;
-    });
-    return this.reconciling;
-  }
-
-  /**
-   * Rebuilds the host state from a full list and inspect, and reports every transition that
-   * subscribers have not heard of: a container that became unhealthy, started, died or vanished
-   * while nobody was listening.
-   */
-  private async reconcile(): Promise<void> {
-    this.stats.reconciles++;
-    this.touched.clear();
-    try {
-      const version = await this.deps.docker.version();
-      if (this.state.setDockerUp(version)) this.snapshots.changed();
-      const ids = await this.deps.docker.listContainerIds();
-      for (const id of this.state.retainOnly(new Set(ids))) this.prober.remove(id);
-      let next = 0;
-      const inspectRest = async () => {
-        for (let id = ids[next++]; id !== undefined; id = ids[next++]) await this.refresh(id);
-      };
-      await Promise.all(Array.from({ length: RECONCILE_INSPECTS }, inspectRest));
-      this.reportMissedTransitions(new Set(ids));
-      this.log.debug({ containers: ids.length }, "reconciled with Docker");
-    } catch (error) {
-      this.log.warn({ err: describeError(error) }, "reconcile failed");
-    }
-    this.firstContact();
-    this.snapshots.publishNow();
-  }
-
-  private reportMissedTransitions(ids: ReadonlySet<string>): void {
-    for (const id of [...this.reported.keys()]) {
-      if (!ids.has(id)) this.synthesize(id, "destroy", "reconcile");
-    }
-    for (const id of ids) {
-      const details = this.state.get(id);
-      if (details) this.reportContainer(details);
-    }
-    this.baselineAt ??= this.now().getTime();
-  }
-
-  private reportContainer(details: ContainerDetails): void {
-    // Docker is reporting on this container right now: its own events will tell subscribers,
-    // and a synthetic one could only duplicate them.
-    if (this.touched.has(details.id) || this.pump.hasQueuedEventFor(details.id)) return;
-    const running = isRunning(details.state);
-    const told = this.reported.get(details.id);
-    const health = details.health;
-    const synthesize = (action: ContainerAction) =>
-      this.synthesize(details.id, action, "reconcile");
-    if (!told) {
-      // Never reported: it appeared while nobody was listening (or this is the first run).
-      const startedSinceBaseline =
-        this.baselineAt !== undefined &&
-        details.startedAt !== undefined &&
-        Date.parse(details.startedAt) > this.baselineAt;
-      if (running && startedSinceBaseline) synthesize("start");
-      if (running && health === "unhealthy") synthesize("unhealthy");
-      this.reported.set(details.id, {
-        running,
-        health: running ? health : "none",
-        startedAt: details.startedAt,
-        name: details.name,
-        image: details.image,
-        imageId: details.imageId,
-        labels: details.labels,
-      });
-      return;
-    }
-    // Restarted while nobody was listening: a new run, whose health starts afresh.
-    const newRun =
-      running &&
-      told.running &&
-      told.startedAt !== undefined &&
-      told.startedAt !== details.startedAt;
-    if (running && (!told.running || newRun)) synthesize("start");
-    if (!running && told.running) synthesize("die");
-    const toldHealth = newRun || !told.running ? "starting" : told.health;
-    if (running && health !== toldHealth && (health === "healthy" || health === "unhealthy")) {
-      synthesize(health);
-    }
-    const after = this.reported.get(details.id);
-    if (after) after.startedAt = details.startedAt;
   }
 
   private firstContact(): void {
@@ -643,8 +429,4 @@ export class Agent {
     if (this.state.setDockerDown(message)) this.snapshots.publishNow();
     this.firstContact();
   }
-}
-
-function isRunning(state: string): boolean {
-  return state === "running" || state === "paused";
 }
