@@ -45,7 +45,8 @@ import { type DockerEngine, startDockerEngine } from "../test/support/dockerd.js
 import { type FleetProcess, REPO, startRole } from "../test/support/fleetheal.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { describeError, waitFor } from "../test/support/wait.js";
-import { envNumber, percentile, round } from "./numbers.js";
+import { percentile, round } from "./runner/numbers.js";
+import { envNumber } from "./runner/settings.js";
 
 const execFileAsync = promisify(execFile);
 

@@ -62,7 +62,9 @@ import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../contracts/index.js";
-import { envNumber, hex, machineInfo, percentile, prng, round } from "./numbers.js";
+import { hex, percentile, prng, round } from "./runner/numbers.js";
+import { machineInfo } from "./runner/report.js";
+import { envNumber } from "./runner/settings.js";
 
 const ROLE_ENV = "FLEETHEAL_BENCH_GATEWAY_ROLE";
 /** The checkout, passed to the children: they run from dist/bench/, one level deeper. */

@@ -46,6 +46,7 @@ describe("subject builders", () => {
     expect(SUBJECTS.remediations).toBe("fleetheal.v1.act.>");
     expect(SUBJECTS.snapshots).toBe("fleetheal.v1.host.*.snapshot");
     expect(SUBJECTS.eventsWithAction("start")).toBe("fleetheal.v1.evt.*.*.start");
+    expect(SUBJECTS.remediationsWithPhase("restarted")).toBe("fleetheal.v1.act.*.*.restarted");
     expect(SUBJECTS.hostEvents("h1")).toBe("fleetheal.v1.evt.h1.>");
   });
 

@@ -81,6 +81,7 @@ export const SUBJECTS = {
   deadLetters: `${SUBJECT_ROOT}.dlq.>`,
   snapshots: `${SUBJECT_ROOT}.host.*.snapshot`,
   eventsWithAction: (action: ContainerAction) => `${SUBJECT_ROOT}.evt.*.*.${action}`,
+  remediationsWithPhase: (phase: RemediationPhase) => `${SUBJECT_ROOT}.act.*.*.${phase}`,
   hostEvents: (host: string) => `${SUBJECT_ROOT}.evt.${token("host", host)}.>`,
 } as const;
 

@@ -192,6 +192,10 @@ const WILDCARDS: Record<keyof typeof SUBJECTS, { subject: string; description: s
     subject: wildcard(SUBJECTS.hostEvents, "host"),
     description: "Every container event of one host.",
   },
+  remediationsWithPhase: {
+    subject: wildcard(SUBJECTS.remediationsWithPhase, "phase"),
+    description: "One phase of remediation across the fleet, e.g. every `quarantined`.",
+  },
 };
 
 // --- Parameters ---------------------------------------------------------------------------------

@@ -161,7 +161,11 @@ describe("coverage of contracts/", () => {
       const documented = wildcards[name].subject as string;
       if (typeof value === "string") expect(documented).toBe(value);
       else {
-        const sample = name === "eventsWithAction" ? "unhealthy" : HOST;
+        const samples: Record<string, string> = {
+          eventsWithAction: "unhealthy",
+          remediationsWithPhase: "quarantined",
+        };
+        const sample = samples[name] ?? HOST;
         const built = (value as (arg: string) => string)(sample);
         expect(documented.replace(/\{[A-Za-z]+\}/, sample), name).toBe(built);
       }

@@ -54,13 +54,15 @@ export async function agentDataDir(name: string): Promise<string> {
  * Starts one role and waits until it says it is ready. Commands are signed as in production:
  * a handler or gateway signs with the test process's key and an agent trusts it
  * (support/command-signing.ts), unless `env` sets those variables itself ("" unsets one).
+ * `checkout` is where the built fleetheal is: this one, or another build a benchmark compares.
  */
 export async function startRole(
   role: FleetRole,
   name: string,
   env: Record<string, string>,
+  checkout = REPO,
 ): Promise<FleetProcess> {
-  if (!existsSync(join(REPO, "dist", "cli", "main.js"))) {
+  if (!existsSync(join(checkout, "dist", "cli", "main.js"))) {
     throw new Error("dist/ is missing: run `npm run build` (npm test does it for you)");
   }
   const dataDir: Record<string, string> =
@@ -70,9 +72,9 @@ export async function startRole(
   const proc = await startProcess({
     name,
     command: process.execPath,
-    args: [CLI, role],
+    args: [join(checkout, "bin", "fleetheal.js"), role],
     env: { FLEETHEAL_LOG_LEVEL: "debug", ...dataDir, ...signingEnv(role), ...env },
-    cwd: REPO,
+    cwd: checkout,
   });
   try {
     await proc.waitForJson((l) => l.msg === READY[role], 30_000, `${name} did not become ready`);

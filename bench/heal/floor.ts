@@ -3,7 +3,7 @@
 // any healer has to do. bench/heal-reaction.ts runs it as a child process, beside fleetheal, and
 // compares the two on the same engine in the same run.
 //
-//   DOCKER_HOST=unix:///…/docker.sock FLOOR_LABEL=bench.floor STOP_TIMEOUT=10 tsx bench/heal-floor.ts
+//   DOCKER_HOST=unix:///…/docker.sock FLOOR_LABEL=bench.floor STOP_TIMEOUT=10 tsx bench/heal/floor.ts
 //
 // It heals only containers labelled `<FLOOR_LABEL>=true` and prints one JSON line per restart.
 

@@ -1,16 +1,4 @@
-// Small helpers every benchmark shares: settings from the environment, the figures they
-// report, and the deterministic randomness of their synthetic fleets.
-
-import os from "node:os";
-
-/** A non-negative number from the environment, or `fallback` when the variable is unset. */
-export function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
-  return n;
-}
+// The figures benchmarks report, and the deterministic randomness of their synthetic fleets.
 
 /** `n` rounded to `digits` decimals, for tables and JSON. */
 export function round(n: number, digits = 2): number {
@@ -25,17 +13,12 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[i] as number;
 }
 
-/** The machine a benchmark ran on, with its load average before the run and now. */
-export function machineInfo(loadBefore: readonly number[]) {
-  return {
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
-    kernel: os.release(),
-    node: process.version,
-    loadAverageBefore: loadBefore.map((l) => round(l, 2)),
-    loadAverageAfter: os.loadavg().map((l) => round(l, 2)),
-  };
+/** The median of `values` (the mean of the two middle ones for an even count); NaN when empty. */
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 /** mulberry32: a small deterministic PRNG, so that every run builds the same fleet. */

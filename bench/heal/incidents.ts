@@ -5,11 +5,16 @@
 import { mkdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { COMMAND_SIGNATURE_HEADERS, commandSubject, SUBJECTS } from "../contracts/index.js";
-import { TEST_IMAGE } from "../test/support/busybox-image.js";
-import type { DockerEventRecorder } from "../test/support/containers.js";
-import type { DockerEngine } from "../test/support/dockerd.js";
-import { round } from "./numbers.js";
+import {
+  COMMAND_SIGNATURE_HEADERS,
+  commandSubject,
+  parseEventSubject,
+  SUBJECTS,
+} from "../../contracts/index.js";
+import { TEST_IMAGE } from "../../test/support/busybox-image.js";
+import type { DockerEventRecorder } from "../../test/support/containers.js";
+import type { DockerEngine } from "../../test/support/dockerd.js";
+import { round } from "../runner/numbers.js";
 
 const NS_PER_MS = 1_000_000n;
 
@@ -102,7 +107,7 @@ export function watchNats(nc: NatsConnection, host: string): NatsSightings {
     map.set(containerId, list);
   };
   nc.subscribe(SUBJECTS.eventsWithAction("unhealthy"), {
-    callback: (_e, m) => note(sightings.events, m.subject.split(".")[4] ?? ""),
+    callback: (_e, m) => note(sightings.events, parseEventSubject(m.subject)?.containerId ?? ""),
   });
   nc.subscribe(commandSubject(host, "restart"), {
     callback: (_e, m) => {
