@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { HealthReport } from "../gateway/health-report.js";
-import { initialPolicyState, nextPolicyState } from "../handlers/policy/policy-state.js";
+import { initialPolicyState, nextPolicyState } from "../policy/policy-state.js";
 import {
   hostSnapshot,
   startTestGateway,

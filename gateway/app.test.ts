@@ -7,7 +7,7 @@ import {
   initialPolicyState,
   nextPolicyState,
   type PolicyEntry,
-} from "../handlers/policy/policy-state.js";
+} from "../policy/policy-state.js";
 import {
   hostSnapshot,
   startTestGateway,

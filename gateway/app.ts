@@ -12,7 +12,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
-import type { PolicyState } from "../handlers/policy/policy-state.js";
+import type { PolicyState } from "../policy/policy-state.js";
 import { ApiError } from "./api-errors.js";
 import { type Access, TokenCheck, type Tokens } from "./auth.js";
 import { replyWithError, toApiError } from "./error-handler.js";

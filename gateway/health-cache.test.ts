@@ -1,10 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  INITIAL_POLICY_STATE,
-  nextPolicyState,
-  type PolicyState,
-} from "../handlers/policy/policy-state.js";
+import { INITIAL_POLICY_STATE, nextPolicyState, type PolicyState } from "../policy/policy-state.js";
 import { hostSnapshot } from "../test/support/gateway-fakes.js";
 import { FleetView } from "./fleet-view.js";
 import { HealthCache } from "./health-cache.js";

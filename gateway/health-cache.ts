@@ -1,4 +1,4 @@
-import { INITIAL_POLICY_STATE, type PolicyState } from "../handlers/policy/policy-state.js";
+import { INITIAL_POLICY_STATE, type PolicyState } from "../policy/policy-state.js";
 import type { FleetView, HostRecord } from "./fleet-view.js";
 import {
   type HealthReport,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { PolicyState } from "../handlers/policy/policy-state.js";
+import type { PolicyState } from "../policy/policy-state.js";
 import type { HostRecord } from "./fleet-view.js";
 
 export const ContainerCounts = z.object({

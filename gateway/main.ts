@@ -1,7 +1,7 @@
 import { logCommandSigning } from "../common/agent-commands.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats, trackConnected } from "../common/nats-connection.js";
-import { watchPolicy } from "../handlers/policy/policy-source.js";
+import { watchPolicy } from "../policy/policy-source.js";
 import { buildApp } from "./app.js";
 import type { GatewayConfig } from "./config.js";
 import type { FleetHostsAdmin } from "./fleet-control.js";

@@ -1,6 +1,6 @@
 import type { ContainerSnapshot, HealPolicy } from "../contracts/index.js";
-import { backoffUntil, restartsWithin } from "../handlers/policy/heal-policy.js";
-import { effectivePolicy } from "../handlers/policy/policy-labels.js";
+import { backoffUntil, restartsWithin } from "../policy/heal-policy.js";
+import { effectivePolicy } from "../policy/policy-labels.js";
 import type { ContainerSummary, Healing, HostSummary } from "./api-schemas.js";
 import type { ContainerPageRows, ContainerRow } from "./container-query.js";
 import type { FleetView, HostRecord } from "./fleet-view.js";

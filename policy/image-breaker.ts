@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { HealPolicy, ImageFailures } from "../../contracts/index.js";
+import type { HealPolicy, ImageFailures } from "../contracts/index.js";
 
 /** The image a failure is counted against: by id, or by name when the event carries no id. */
 export interface ImageRef {

@@ -1,7 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_HEAL_POLICY, HealPolicy, POLICY_KEY } from "../../contracts/index.js";
+import { DEFAULT_HEAL_POLICY, HealPolicy, POLICY_KEY } from "../contracts/index.js";
 import { watchPolicy } from "./policy-source.js";
 import { PAUSED_FALLBACK_POLICY } from "./policy-state.js";
 

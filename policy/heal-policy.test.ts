@@ -4,7 +4,7 @@ import {
   HealPolicy,
   LedgerEntry,
   type LedgerRestart,
-} from "../../contracts/index.js";
+} from "../contracts/index.js";
 import {
   backoffUntil,
   evaluateHeal,

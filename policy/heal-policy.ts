@@ -1,4 +1,4 @@
-import type { HealPolicy, LedgerEntry } from "../../contracts/index.js";
+import type { HealPolicy, LedgerEntry } from "../contracts/index.js";
 
 /** What can start a restart. */
 export type Trigger = "unhealthy" | "exit";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HealPolicy, ImageFailures } from "../../contracts/index.js";
+import { HealPolicy, ImageFailures } from "../contracts/index.js";
 import {
   type BreakerState,
   hostShare,

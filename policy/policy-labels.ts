@@ -1,4 +1,4 @@
-import { HealPolicy, type Labels, parseDuration } from "../../contracts/index.js";
+import { HealPolicy, type Labels, parseDuration } from "../contracts/index.js";
 
 /** Labels by which one container overrides the fleet's heal policy (see docs/POLICY.md). */
 export const POLICY_LABELS = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_HEAL_POLICY, HealPolicy } from "../../contracts/index.js";
+import { DEFAULT_HEAL_POLICY, HealPolicy } from "../contracts/index.js";
 import { effectivePolicy, POLICY_LABELS } from "./policy-labels.js";
 
 const FLEET = DEFAULT_HEAL_POLICY;

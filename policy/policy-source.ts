@@ -1,6 +1,6 @@
 import type { KV } from "@nats-io/kv";
-import type { Logger } from "../../common/logger.js";
-import { type HealPolicy, POLICY_KEY } from "../../contracts/index.js";
+import type { Logger } from "../common/logger.js";
+import { type HealPolicy, POLICY_KEY } from "../contracts/index.js";
 import {
   initialPolicyState,
   nextPolicyState,

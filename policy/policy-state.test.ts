@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_HEAL_POLICY, decode, HealPolicy } from "../../contracts/index.js";
+import { DEFAULT_HEAL_POLICY, decode, HealPolicy } from "../contracts/index.js";
 import {
   INITIAL_POLICY_STATE,
   initialPolicyState,

@@ -1,4 +1,4 @@
-import { DEFAULT_HEAL_POLICY, decode, HealPolicy } from "../../contracts/index.js";
+import { DEFAULT_HEAL_POLICY, decode, HealPolicy } from "../contracts/index.js";
 
 /**
  * Where the policy in force comes from: a stored revision, the defaults (no policy is stored),
