@@ -1,29 +1,19 @@
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { VERSION } from "../common/version.js";
-import {
-  CONTAINER_EVENT_TYPE,
-  type ContainerAction,
-  ContainerEvent,
-  containerEventId,
-  encode,
-  eventSubject,
-  type HostSnapshot,
-} from "../contracts/index.js";
+import type { HostSnapshot } from "../contracts/index.js";
 import type { AgentBaseline, AgentNats, CommandServer } from "./agent-ports.js";
 import { BaselineKeeper } from "./baseline-keeper.js";
 import { CommandGate } from "./command-auth.js";
 import { CommandExecutor } from "./command-executor.js";
+import { commandHandlers } from "./command-handlers.js";
 import type { AgentConfig } from "./config.js";
 import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
-import {
-  type DockerContainerEvent,
-  isoFromTimeNano,
-  labelsFromAttributes,
-} from "./docker-event.js";
+import type { DockerContainerEvent } from "./docker-event.js";
 import { EventPump } from "./event-pump.js";
+import { EventTranslator } from "./event-translator.js";
+import { executorView } from "./executor-view.js";
 import { HostState } from "./host-state.js";
-import { relevantLabels } from "./labels.js";
 import { Outbox } from "./outbox.js";
 import { Prober } from "./probes/prober.js";
 import { Reconciler } from "./reconciler.js";
@@ -48,9 +38,6 @@ export interface AgentStats {
   invalidEvents: number;
   reconciles: number;
 }
-
-/** Where a forwarded transition comes from (see ContainerEvent.source). */
-type EventSource = "docker" | "reconcile" | "probe";
 
 /**
  * One host's agent: Docker events in, contract events out, a live host snapshot, and commands
@@ -78,13 +65,12 @@ export class Agent {
   private readonly reconciler: Reconciler;
   /** The last published snapshot, kept for the next run. */
   private readonly baseline: BaselineKeeper;
+  /** Container transitions into contract events in the outbox. */
+  private readonly events: EventTranslator;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private firstContactTimer: NodeJS.Timeout | undefined;
   private commands: CommandServer | undefined;
   private snapshotsStarted = false;
-  private syntheticSeq = 0;
-  /** Containers with a kill or stop since their last start: their next die was asked for. */
-  private readonly stopping = new Set<string>();
   private readonly now: () => Date;
   private readonly log: Logger;
   private readonly config: AgentConfig;
@@ -140,15 +126,22 @@ export class Agent {
       docker,
       optIn,
       defaultStopTimeoutSeconds: config.defaultStopTimeoutSeconds,
-      currentView: (id) => this.currentView(id),
-      healthOf: (details) => this.healthOf(details),
+      ...executorView({
+        live: () => this.pump.live,
+        refresher: {
+          pending: (id) => this.refresher.pending(id),
+          verified: (id) => this.refresher.verified(id),
+        },
+        state: this.state,
+        probe: (id) => this.prober.view(id),
+      }),
       clockSkewMs: config.commandClockSkewMs,
       now: () => this.now().getTime(),
     });
     this.prober = new Prober({
       docker,
       log,
-      onTransition: (id, health) => this.synthesize(id, health, "probe"),
+      onTransition: (id, health) => this.events.synthesize(id, health, "probe"),
       onChange: () => this.snapshots.changed(),
     });
     this.refresher = new RefreshCoalescer({
@@ -161,7 +154,7 @@ export class Agent {
       state: this.state,
       refresh: (id) => this.refresher.refresh(id),
       hasQueuedEventFor: (id) => this.pump.hasQueuedEventFor(id),
-      synthesize: (id, action) => this.synthesize(id, action, "reconcile"),
+      synthesize: (id, action) => this.events.synthesize(id, action, "reconcile"),
       forget: (id) => this.prober.remove(id),
       changed: () => this.snapshots.changed(),
       started: () => this.stats.reconciles++,
@@ -171,6 +164,16 @@ export class Agent {
       },
       log,
       now: this.now,
+    });
+    this.events = new EventTranslator({
+      hostId: config.hostId,
+      label: config.label,
+      state: this.state,
+      reported: this.reconciler,
+      enqueue: (message) => this.outbox.enqueue(message),
+      log,
+      now: this.now,
+      stats: this.stats,
     });
     this.pump = new EventPump({
       docker,
@@ -188,34 +191,17 @@ export class Agent {
     const warning = this.gate.warning();
     if (warning) this.log.warn(warning);
     await this.loadBaseline();
-    this.commands = await this.deps.nats.serveCommands({
-      authorise: (command, request) => this.gate.authorise(command, request),
-      rejected: (verb, reason) => this.gate.rejected(verb, reason),
-      rejections: (verb) => this.gate.rejections(verb),
-      execute: async (command) => {
-        const reply = await this.executor.execute(command);
-        this.log.info(
-          {
-            verb: reply.verb,
-            commandId: command.commandId,
-            containerId: command.containerId,
-            requestedBy: command.requestedBy,
-            reason: command.reason,
-            outcome: reply.outcome,
-            code: reply.code,
-            duplicate: reply.duplicate,
-            durationMs: reply.durationMs,
-          },
-          `${reply.verb} command: ${reply.outcome} (${reply.code})`,
-        );
-        return reply;
-      },
-      inspect: async (id) => {
-        const details = await this.deps.docker.inspect(id);
-        return details && this.state.containerSnapshot(details, this.prober.view(details.id));
-      },
-      snapshot: () => this.takeSnapshot(),
-    });
+    this.commands = await this.deps.nats.serveCommands(
+      commandHandlers({
+        gate: this.gate,
+        executor: this.executor,
+        docker: this.deps.docker,
+        state: this.state,
+        probe: (id) => this.prober.view(id),
+        snapshot: () => this.takeSnapshot(),
+        log: this.log,
+      }),
+    );
     this.deps.nats.onReconnect(() => {
       this.log.info("NATS reconnected: reconciling and republishing the snapshot");
       this.outbox.kick();
@@ -297,93 +283,13 @@ export class Agent {
 
   private forward(event: DockerContainerEvent): void {
     this.reconciler.touch(event.containerId);
-    // Docker announces a stop or kill before the die it causes; a die without one is a crash.
-    if (event.action === "kill" || event.action === "stop") this.stopping.add(event.containerId);
-    this.publish(event.containerId, event.action, event.timeNano, "docker", event.attributes);
-    if (event.action === "start" || event.action === "die" || event.action === "destroy") {
-      this.stopping.delete(event.containerId);
-    }
+    this.events.docker(event.containerId, event.action, event.timeNano, event.attributes);
     if (event.action === "destroy") {
       this.prober.remove(event.containerId);
       if (this.state.remove(event.containerId)) this.snapshots.changed();
     } else {
       void this.refresher.refresh(event.containerId);
     }
-  }
-
-  /** A transition Docker did not report (a gap, or a label probe), stamped with our clock. */
-  private synthesize(containerId: string, action: ContainerAction, source: EventSource): void {
-    const ns = BigInt(this.now().getTime()) * 1_000_000n + BigInt(this.syntheticSeq++ % 1_000_000);
-    this.stats.synthesized++;
-    this.publish(containerId, action, ns.toString(), source, {});
-  }
-
-  private publish(
-    containerId: string,
-    action: ContainerAction,
-    timeNano: string,
-    source: EventSource,
-    attributes: Record<string, string>,
-  ): void {
-    const host = this.config.hostId;
-    // A container that is gone from the state (a synthetic destroy) is named from the baseline.
-    const known = this.state.get(containerId) ?? this.reconciler.told(containerId);
-    const labels = known?.labels ?? labelsFromAttributes(attributes);
-    const exitCode =
-      attributes.exitCode ?? (action === "die" ? this.state.get(containerId)?.exitCode : undefined);
-    const candidate = {
-      type: CONTAINER_EVENT_TYPE,
-      v: 1,
-      id: containerEventId(host, containerId, timeNano, action),
-      host,
-      action,
-      timeNano,
-      time: isoFromTimeNano(timeNano),
-      source,
-      container: {
-        id: containerId,
-        name: attributes.name ?? known?.name ?? "",
-        image: attributes.image ?? known?.image ?? "",
-        // A container's image never changes, so any inspect of it tells; only events that come
-        // before its first inspect (a create, a start) can be without.
-        ...(known?.imageId ? { imageId: known.imageId } : {}),
-        labels: relevantLabels(labels, this.config.label),
-        optedIn: this.state.optedIn({ labels }),
-        // A Docker start/create begins a new run: the known StartedAt is the previous one's.
-        ...(known?.startedAt &&
-        !(source === "docker" && (action === "start" || action === "create"))
-          ? { startedAt: known.startedAt }
-          : {}),
-      },
-      ...(exitCode !== undefined ? { exitCode: Number(exitCode) } : {}),
-      ...(attributes.signal !== undefined ? { signal: attributes.signal } : {}),
-      ...(action === "die" && source === "docker"
-        ? { stopped: this.stopping.has(containerId) }
-        : {}),
-    };
-    this.reconciler.note(containerId, action, {
-      name: candidate.container.name,
-      image: candidate.container.image,
-      imageId: known?.imageId,
-      labels: candidate.container.labels,
-      startedAt: "startedAt" in candidate.container ? candidate.container.startedAt : undefined,
-    });
-    const checked = ContainerEvent.safeParse(candidate);
-    if (!checked.success) {
-      this.stats.invalidEvents++;
-      this.log.error(
-        { containerId, action, issues: checked.error.issues },
-        "event does not fit the contract; not forwarded",
-      );
-      return;
-    }
-    this.outbox.enqueue({
-      subject: eventSubject(host, containerId, action),
-      payload: encode(checked.data),
-      msgId: checked.data.id,
-      ...(source === "docker" ? { timeNano } : {}),
-    });
-    this.stats.forwarded++;
   }
 
   /** One inspect's result, into the state, the baseline and the label probes. */
@@ -396,24 +302,6 @@ export class Agent {
       this.prober.remove(id);
     }
     if (changed) this.snapshots.changed();
-  }
-
-  /**
-   * The container as the agent knows it, when that is as current as an inspect: Docker's event
-   * stream is live (every event is followed by an inspect of its container, and one in progress
-   * is waited for), and the last inspect of it worked. Undefined otherwise.
-   */
-  private async currentView(id: string): Promise<ContainerDetails | undefined> {
-    if (!this.pump.live) return undefined;
-    await this.refresher.pending(id);
-    if (!this.pump.live || !this.refresher.verified(id)) return undefined;
-    return this.state.get(id);
-  }
-
-  /** Health as the agent judges it: Docker's, or the label probe's for a container without one. */
-  private healthOf(details: ContainerDetails): ContainerDetails["health"] {
-    if (details.hasHealthcheck) return details.health;
-    return this.prober.view(details.id)?.health ?? details.health;
   }
 
   private firstContact(): void {
