@@ -15,15 +15,15 @@ const require = createRequire(import.meta.url);
  * Loads dockerode without two files that it and docker-modem require at import, whose
  * dependencies the agent almost never needs: dockerode's BuildKit session (`@grpc/grpc-js`,
  * `@grpc/proto-loader`, `protobufjs`; used only by `buildImage` with a session) and docker-modem's
- * ssh transport (`ssh2`, with a native addon and 16 MB of WebAssembly memory; used only with an
- * `ssh://` DOCKER_HOST). Loading them costs an agent about 13 MB of resident memory for nothing
- * (docs/AGENT.md, "Memory"). Each file exports one function, so until that function is first
+ * ssh transport (`ssh2`, with a native addon and WebAssembly memory; used only with an
+ * `ssh://` DOCKER_HOST). Loading them costs an agent resident memory for nothing (how much:
+ * docs/AGENT.md, "Memory"). Each file exports one function, so until that function is first
  * called a stand-in takes its place in the CommonJS module cache; the first call loads the real
  * file and hands over to it. An ssh:// host still works: it pays for ssh2 when it connects.
  *
  * `require.cache` is Node's documented module cache, and adding entries to it is supported. A file
- * that no longer resolves (a later dockerode or docker-modem laid out differently) is loaded
- * eagerly as before: memory, not behaviour, is at stake, and agent/dockerode-engine.test.ts
+ * that does not resolve (a later dockerode or docker-modem laid out differently) is loaded
+ * eagerly: memory, not behaviour, is at stake, and agent/dockerode-engine.test.ts
  * notices the change.
  */
 function loadDockerode(): typeof Docker {

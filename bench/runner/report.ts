@@ -65,3 +65,11 @@ export function natsServerVersion(): Promise<string> {
     () => "unknown",
   );
 }
+
+/** Runs a child program's main: it serves until its parent stops it, or prints its error and exits 1. */
+export function runChild(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
