@@ -24,6 +24,8 @@ function commitOf(checkout: string): string {
     return execFileSync("git", ["rev-parse", "--short", "HEAD"], {
       cwd: checkout,
       encoding: "utf8",
+      // A checkout without git (an exported tree) is "unknown", without git's complaint.
+      stdio: ["ignore", "pipe", "ignore"],
     })
       .toString()
       .trim();
