@@ -6,7 +6,8 @@ import {
   MonitoredContainer,
 } from "../contracts/index.js";
 import { autoMonitorHandler, decideAutoMonitor } from "./auto-monitor.js";
-import type { Decision, HandlerContext } from "./handler.js";
+import type { Decision } from "./decisions.js";
+import type { HandlerContext } from "./handler.js";
 
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
 

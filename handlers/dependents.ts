@@ -12,6 +12,7 @@ import {
   SUBJECT_ROOT,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
+import type { CommandResult, Decision } from "./decisions.js";
 import {
   buildDependencyGraph,
   DEPENDENTS_LABEL,
@@ -19,7 +20,7 @@ import {
   type PlannedDependent,
   planDependents,
 } from "./dependency-graph.js";
-import type { CommandResult, Decision, HandlerContext, HandlerDefinition } from "./handler.js";
+import type { HandlerContext, HandlerDefinition } from "./handler.js";
 import { stormLeases } from "./heal.js";
 import { effectivePolicy } from "./policy/policy-labels.js";
 

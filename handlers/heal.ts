@@ -16,14 +16,8 @@ import {
   SUBJECTS,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
-import type {
-  CommandResult,
-  Decision,
-  HandlerContext,
-  HandlerDefinition,
-  Versioned,
-} from "./handler.js";
-import type { LeaseDenial, LeaseRequest } from "./leases.js";
+import type { CommandResult, Decision, Versioned } from "./decisions.js";
+import type { HandlerContext, HandlerDefinition } from "./handler.js";
 import {
   evaluateHeal,
   evaluateRelease,
@@ -39,6 +33,7 @@ import {
   recordImageFailure,
 } from "./policy/image-breaker.js";
 import { effectivePolicy } from "./policy/policy-labels.js";
+import type { LeaseDenial, LeaseRequest } from "./runtime/leases.js";
 
 /** Settings of the heal handler that are not policy (the policy lives in KV). */
 export interface HealOptions {

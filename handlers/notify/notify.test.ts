@@ -6,7 +6,8 @@ import {
   type RemediationPhase,
   type RemediationRecord,
 } from "../../contracts/index.js";
-import type { Decision, HandlerContext } from "../handler.js";
+import type { Decision } from "../decisions.js";
+import type { HandlerContext } from "../handler.js";
 import { decideNotify, isMuted, type NotifyOptions, notifyHandler } from "./notify.js";
 import { buildPayload } from "./payloads.js";
 import { parseTargets } from "./targets.js";

@@ -5,7 +5,8 @@ import {
   remediationSubjectMismatch,
   SUBJECTS,
 } from "../../contracts/index.js";
-import type { Decision, HandlerContext, HandlerDefinition } from "../handler.js";
+import type { Decision } from "../decisions.js";
+import type { HandlerContext, HandlerDefinition } from "../handler.js";
 import { buildPayload } from "./payloads.js";
 import type { NotifyTarget } from "./targets.js";
 
