@@ -12,6 +12,7 @@ import {
   SUBJECT_ROOT,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
+import { effectivePolicy } from "../policy/policy-labels.js";
 import type { CommandResult, Decision } from "./decisions.js";
 import {
   buildDependencyGraph,
@@ -22,7 +23,6 @@ import {
 } from "./dependency-graph.js";
 import type { HandlerContext, HandlerDefinition } from "./handler.js";
 import { stormLeases } from "./heal.js";
-import { effectivePolicy } from "./policy/policy-labels.js";
 
 /** Settings of the dependents handler. */
 export interface DependentsOptions {

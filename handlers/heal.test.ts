@@ -11,6 +11,7 @@ import {
   RestartCommand,
   SUBJECTS,
 } from "../contracts/index.js";
+import { imageKey } from "../policy/image-breaker.js";
 import { InMemoryHandlerIo, runnerOn } from "../test/support/in-memory-handler-io.js";
 import type { CommandResult, Decision, StoreName, Stores, Versioned } from "./decisions.js";
 import type { HandlerContext } from "./handler.js";
@@ -21,7 +22,6 @@ import {
   stormLeases,
   stormRetryDelayMs,
 } from "./heal.js";
-import { imageKey } from "./policy/image-breaker.js";
 
 /** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
 const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });

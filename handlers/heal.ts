@@ -16,8 +16,6 @@ import {
   SUBJECTS,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
-import type { CommandResult, Decision, Versioned } from "./decisions.js";
-import type { HandlerContext, HandlerDefinition } from "./handler.js";
 import {
   evaluateHeal,
   evaluateRelease,
@@ -25,14 +23,16 @@ import {
   observeHealthy,
   observeTrouble,
   type Trigger,
-} from "./policy/heal-policy.js";
+} from "../policy/heal-policy.js";
 import {
   type BreakerState,
   type ImageRef,
   imageKey,
   recordImageFailure,
-} from "./policy/image-breaker.js";
-import { effectivePolicy } from "./policy/policy-labels.js";
+} from "../policy/image-breaker.js";
+import { effectivePolicy } from "../policy/policy-labels.js";
+import type { CommandResult, Decision, Versioned } from "./decisions.js";
+import type { HandlerContext, HandlerDefinition } from "./handler.js";
 import type { LeaseDenial, LeaseRequest } from "./runtime/leases.js";
 
 /** Settings of the heal handler that are not policy (the policy lives in KV). */
