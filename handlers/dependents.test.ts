@@ -17,14 +17,10 @@ import {
   runnerOn,
 } from "../test/support/in-memory-handler-io.js";
 import type { CommandResult, Decision } from "./decisions.js";
-import {
-  compareInstants,
-  DependencyFreeHosts,
-  decideDependents,
-  dependentsHandler,
-} from "./dependents.js";
+import { DependencyFreeHosts } from "./dependency-free-hosts.js";
+import { compareInstants, decideDependents, dependentsHandler } from "./dependents.js";
 import type { HandlerContext } from "./handler.js";
-import { stormLeases } from "./heal.js";
+import { stormLeases } from "./storm-slots.js";
 
 const HOST = "host-a";
 const idOf = (name: string) => createHash("sha256").update(name).digest("hex");

@@ -1,19 +1,19 @@
 import { createHash } from "node:crypto";
 import type { RestartDraft } from "../common/agent-commands.js";
+import { remediationRecord } from "../common/remediation-record.js";
 import {
   type ContainerSnapshot,
   type HealPolicy,
   type HostSnapshot,
-  REMEDIATION_TYPE,
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
   RemediationRecord,
   remediationSubjectMismatch,
   SUBJECT_ROOT,
-  stopTimeoutFromLabels,
 } from "../contracts/index.js";
 import { effectivePolicy } from "../policy/policy-labels.js";
 import type { CommandResult, Decision } from "./decisions.js";
+import { DependencyFreeHosts } from "./dependency-free-hosts.js";
 import {
   buildDependencyGraph,
   DEPENDENTS_LABEL,
@@ -22,7 +22,8 @@ import {
   planDependents,
 } from "./dependency-graph.js";
 import type { HandlerContext, HandlerDefinition } from "./handler.js";
-import { stormLeases } from "./heal.js";
+import { restartDeadlineMs } from "./restart-deadline.js";
+import { stormLeases } from "./storm-slots.js";
 
 /** Settings of the dependents handler. */
 export interface DependentsOptions {
@@ -32,8 +33,6 @@ export interface DependentsOptions {
 
 export const DEPENDENTS_HANDLER = "dependents";
 export const DEPENDENTS_ACTOR = `handler:${DEPENDENTS_HANDLER}`;
-/** Docker's own default, used when the container has no stop-timeout label. */
-const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 /** Waits for a snapshot that shows the parent's new run: 250 ms doubling to 5 s. */
 const SNAPSHOT_WAIT_BASE_MS = 250;
 const SNAPSHOT_WAIT_MAX_MS = 5_000;
@@ -57,33 +56,6 @@ export function dependentsHandler(
     maxDeliver: 20,
     handle: (record, ctx) => decideDependents(record, ctx, options, withoutDependencies),
   };
-}
-
-/**
- * Hosts whose snapshot, at the revision noted, has no container that depends on another: most
- * hosts. A `restarted` record of such a host needs no decoding of its snapshot (some 50 KB of
- * JSON for 50 containers; a third of a handler's CPU in a burst of restarts) as long as the
- * snapshot has not changed. A revision stands for one content, so this never goes stale.
- */
-export class DependencyFreeHosts {
-  private readonly revisions = new Map<string, number>();
-
-  constructor(private readonly max = 100_000) {}
-
-  has(host: string, revision: number): boolean {
-    return this.revisions.get(host) === revision;
-  }
-
-  note(host: string, revision: number, dependencyFree: boolean): void {
-    this.revisions.delete(host);
-    if (!dependencyFree) return;
-    // The oldest noted host makes room: the Map keeps insertion order.
-    if (this.revisions.size >= this.max) {
-      const oldest = this.revisions.keys().next();
-      if (!oldest.done) this.revisions.delete(oldest.value);
-    }
-    this.revisions.set(host, revision);
-  }
 }
 
 /** The decisions for one `restarted` record; exported for unit tests. */
@@ -325,7 +297,7 @@ class Run {
       {
         kind: "restart",
         command,
-        minTimeoutMs: restartDeadlineMs(dep),
+        minTimeoutMs: restartDeadlineMs(dep.labels),
         onReply: (result) => this.afterRestart(result, node, command, restarted, next),
       },
     ];
@@ -408,9 +380,7 @@ class Run {
     afterReply = false,
   ): Decision {
     const remediationId = `${DEPENDENTS_HANDLER}:${this.digest(dep.id)}`;
-    const record: RemediationRecord = {
-      type: REMEDIATION_TYPE,
-      v: 1,
+    const record = remediationRecord({
       // Deterministic per phase, so JetStream drops the copy a redelivery would publish.
       id: `${remediationId}:${phase}`,
       remediationId,
@@ -418,27 +388,19 @@ class Run {
       containerId: dep.id,
       containerName: dep.name,
       phase,
-      code: code.slice(0, 64),
-      message: message.slice(0, 2048),
-      ...(dep.startedAt ? { incident: dep.startedAt } : {}),
+      code,
+      message,
+      incident: dep.startedAt,
       // The parent's `restarted` record: what triggered this one.
       triggerEventId: this.parentRecord.id,
-      ...(commandId ? { commandId } : {}),
+      commandId,
       actor: DEPENDENTS_ACTOR,
       // A reply may come long after the round began.
-      at: (afterReply ? new Date() : this.ctx.now).toISOString(),
+      at: afterReply ? new Date() : this.ctx.now,
       dryRun,
-    };
+    });
     return { kind: "remediation", record };
   }
-}
-
-/**
- * A restart takes up to the container's stop timeout plus the time to start it again; waiting
- * less would report a restart that is merely slow as failed.
- */
-function restartDeadlineMs(c: ContainerSnapshot): number {
-  return ((stopTimeoutFromLabels(c.labels) ?? DEFAULT_STOP_TIMEOUT_SECONDS) + 30) * 1000;
 }
 
 function snapshotWait(ctx: HandlerContext): number {

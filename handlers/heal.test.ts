@@ -15,13 +15,8 @@ import { imageKey } from "../policy/image-breaker.js";
 import { InMemoryHandlerIo, runnerOn } from "../test/support/in-memory-handler-io.js";
 import type { CommandResult, Decision, StoreName, Stores, Versioned } from "./decisions.js";
 import type { HandlerContext } from "./handler.js";
-import {
-  decideHeal,
-  type HealOptions,
-  healHandler,
-  stormLeases,
-  stormRetryDelayMs,
-} from "./heal.js";
+import { decideHeal, type HealOptions, healHandler } from "./heal.js";
+import { stormLeases, stormRetryDelayMs } from "./storm-slots.js";
 
 /** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
 const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });
