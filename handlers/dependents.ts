@@ -74,7 +74,6 @@ export async function decideDependents(
     containerId: parentRecord.containerId,
     parentRecord: parentRecord.id,
   };
-  if (!ctx.hostSnapshotEntry) throw new Error("the handler runtime provides no host snapshots");
   const entry = await ctx.hostSnapshotEntry(parentRecord.host);
   if (entry && withoutDependencies.has(parentRecord.host, entry.revision)) {
     return [log("debug", "no container on the host depends on another", fields)];

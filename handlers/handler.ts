@@ -14,21 +14,19 @@ export interface HandlerContext {
   /** The fleet's heal policy in force (KV `fleetheal_config`, watched live). */
   policy: HealPolicy;
   read<S extends StoreName>(store: S, key: string): Promise<Versioned<Stores[S]> | undefined>;
-  /** The host's latest snapshot (KV `fleetheal_hosts`), read only. The runtime always provides
-   * it; it is optional only so that test contexts need not. */
-  hostSnapshot?(host: string): Promise<HostSnapshot | undefined>;
+  /** The host's latest snapshot (KV `fleetheal_hosts`), read only. */
+  hostSnapshot(host: string): Promise<HostSnapshot | undefined>;
   /**
    * The same, with its KV revision, decoded only when asked: a host's snapshot is some 50 KB of
    * JSON for 50 containers, and a handler that has judged this revision before need not decode
-   * it again. Provided by the runtime like {@link hostSnapshot}.
+   * it again.
    */
-  hostSnapshotEntry?(host: string): Promise<HostSnapshotEntry | undefined>;
+  hostSnapshotEntry(host: string): Promise<HostSnapshotEntry | undefined>;
   /**
    * Whether the fleet has more than one host: more than one key in KV `fleetheal_hosts`, as the
-   * runtime last counted them (see runtime/fleet-hosts.ts); true when it cannot tell. Provided
-   * by the runtime like {@link hostSnapshot}.
+   * runtime last counted them (see runtime/fleet-hosts.ts); true when it cannot tell.
    */
-  severalHosts?(): Promise<boolean>;
+  severalHosts(): Promise<boolean>;
 }
 
 /** One revision of a host's snapshot in KV. */

@@ -27,8 +27,8 @@ export interface ImageBreakerCount {
 /**
  * Starts reading the image's breaker, unless the breaker is off. Whether the fleet has several
  * hosts comes from the runtime's count, which it refreshes now and then rather than per event
- * (see HandlerContext.severalHosts), so it costs no round trip here; a context without one is
- * taken for several hosts, where one host cannot open the breaker alone.
+ * (see HandlerContext.severalHosts), so it costs no round trip here; when it cannot be counted,
+ * the fleet is taken for several hosts, where one host cannot open the breaker alone.
  */
 export function readImageBreaker(
   event: ContainerEvent,
@@ -38,7 +38,7 @@ export function readImageBreaker(
   if (!imageBreakerOn(policy)) return undefined;
   const read = Promise.all([
     ctx.read("breakers", imageKey(imageRef(event))),
-    ctx.severalHosts ? ctx.severalHosts().catch(() => true) : true,
+    ctx.severalHosts().catch(() => true),
   ]).then(([current, severalHosts]) => ({ current, severalHosts }));
   // Not awaited when the verdict is not a restart; its failure then matters to nobody.
   read.catch(() => {});

@@ -12,6 +12,7 @@ import {
   SUBJECTS,
 } from "../contracts/index.js";
 import { imageKey } from "../policy/image-breaker.js";
+import { fakeHandlerContext } from "../test/support/handler-context.js";
 import { InMemoryHandlerIo, runnerOn } from "../test/support/in-memory-handler-io.js";
 import type { CommandResult, Decision, StoreName, Stores, Versioned } from "./decisions.js";
 import type { HandlerContext } from "./handler.js";
@@ -138,14 +139,15 @@ function fakeContext(
     return undefined;
   };
   return {
-    now: options.now ?? NOW,
-    log: pino({ level: "silent" }),
-    deliveryCount: options.deliveryCount ?? 1,
-    lastDelivery: options.lastDelivery ?? false,
-    policy: options.policy ?? BASE_POLICY,
-    read,
+    ...fakeHandlerContext({
+      now: options.now ?? NOW,
+      deliveryCount: options.deliveryCount ?? 1,
+      lastDelivery: options.lastDelivery ?? false,
+      policy: options.policy ?? BASE_POLICY,
+      read,
+      severalHosts: async () => options.severalHosts ?? false,
+    }),
     reads,
-    severalHosts: async () => options.severalHosts ?? false,
   };
 }
 
@@ -1754,7 +1756,10 @@ describe("decideHeal: the image breaker across hosts", () => {
 
   it("a context that cannot tell is taken for several hosts", async () => {
     const breakers = { value: failuresOn([HOST], 3), revision: 5 };
-    const { severalHosts: _none, ...ctx } = fakeContext({ policy: breakerOn, breakers });
+    const ctx = {
+      ...fakeContext({ policy: breakerOn, breakers }),
+      severalHosts: () => Promise.reject(new Error("the hosts could not be counted")),
+    };
     expect(kinds(await decide(unhealthy(), ctx))).toEqual(RESTART_KINDS);
   });
 

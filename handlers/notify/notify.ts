@@ -66,7 +66,6 @@ export async function decideNotify(
       },
     ];
   }
-  if (!ctx.hostSnapshot) throw new Error("the handler runtime provides no host snapshots");
   // The record carries no labels; the host's latest snapshot has them. A container the snapshot
   // does not know (removed since, or no snapshot yet) is not muted.
   const snapshot = await ctx.hostSnapshot(record.host);
