@@ -18,7 +18,8 @@ import {
 } from "../test/support/in-memory-handler-io.js";
 import type { CommandResult, Decision } from "./decisions.js";
 import { DependencyFreeHosts } from "./dependency-free-hosts.js";
-import { compareInstants, decideDependents, dependentsHandler } from "./dependents.js";
+import { decideDependents, dependentsHandler } from "./dependents.js";
+import { compareInstants } from "./dependents-round.js";
 import type { HandlerContext } from "./handler.js";
 import { stormLeases } from "./storm-slots.js";
 

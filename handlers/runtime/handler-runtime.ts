@@ -31,8 +31,8 @@ export interface RuntimeOptions {
 
 /**
  * How long one pull waits. nats.js notices a lost pull (the consumer's leader moved to another
- * node, a server restarted) only after two missed idle heartbeats, at half this each: with its
- * 30 s default a handler sat idle for about 40 s after a cluster node died (test/fault-nats-cluster).
+ * node, a server restarted) only after two missed idle heartbeats, at half this each, so a
+ * short pull keeps a handler from sitting idle long after a cluster node dies.
  */
 const PULL_EXPIRES_MS = 5_000;
 
