@@ -7,7 +7,6 @@ import type {
   RemediationRecord,
 } from "../contracts/index.js";
 import type { NotifySend } from "./notify/notifier.js";
-import type { LeaseDenial, LeaseRequest } from "./runtime/leases.js";
 
 /*
  * The decisions a handler returns, and what the runtime does with each: the one vocabulary
@@ -172,6 +171,27 @@ export interface LeaseDecision {
    */
   alongside?: Decision[];
   onDenied: (denial: LeaseDenial) => Decision[];
+}
+
+/** A request for one of `cap` slots under a key prefix, in a lease bucket. */
+export interface LeaseRequest {
+  bucket: "inflight" | "rate";
+  /** Slot keys are `<prefix>.<n>`, n < cap. Tokens only: `host.<host>` or `fleet`. */
+  prefix: string;
+  cap: number;
+  /** Shown in errors and logs: which cap this is. */
+  label: string;
+}
+
+/** Why a set of leases was not granted. */
+export interface LeaseDenial {
+  /** The label of a cap that is full. */
+  cap: string;
+  /**
+   * When the first of its slots frees, if that is known: a rate slot lives exactly as long as
+   * its bucket's TTL, so a full rate cap cannot take anyone before its oldest slot expires.
+   */
+  freeInMs?: number;
 }
 
 /** Write a line to the handler's log, with the message's subject and sequence. */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { HealPolicy } from "../contracts/index.js";
 import { MAX_DEFER_MS } from "../policy/heal-policy.js";
-import type { LeaseDenial, LeaseRequest } from "./runtime/leases.js";
+import type { LeaseDenial, LeaseRequest } from "./decisions.js";
 
 /*
  * The storm guard's slots as the heal and dependents handlers take them, and when a restart

@@ -1,8 +1,9 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { InMemoryBucket } from "../../test/support/in-memory-bucket.js";
+import type { LeaseRequest } from "../decisions.js";
 import type { SlotBucket } from "./handler-io.js";
-import { type LeaseRequest, LeaseSet, MAX_SLOT_TRIES, SlotBoard } from "./leases.js";
+import { LeaseSet, MAX_SLOT_TRIES, SlotBoard } from "./leases.js";
 
 const TTL = 60_000;
 

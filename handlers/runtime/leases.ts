@@ -1,27 +1,7 @@
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
+import type { LeaseDenial, LeaseRequest } from "../decisions.js";
 import type { SlotBucket, SlotChange } from "./handler-io.js";
-
-/** A request for one of `cap` slots under a key prefix, in a lease bucket. */
-export interface LeaseRequest {
-  bucket: "inflight" | "rate";
-  /** Slot keys are `<prefix>.<n>`, n < cap. Tokens only: `host.<host>` or `fleet`. */
-  prefix: string;
-  cap: number;
-  /** Shown in errors and logs: which cap this is. */
-  label: string;
-}
-
-/** Why a set of leases was not granted. */
-export interface LeaseDenial {
-  /** The label of a cap that is full. */
-  cap: string;
-  /**
-   * When the first of its slots frees, if that is known: a rate slot lives exactly as long as
-   * its bucket's TTL, so a full rate cap cannot take anyone before its oldest slot expires.
-   */
-  freeInMs?: number;
-}
 
 /** Slots tried per cap before the request is denied, when the board's view turns out stale. */
 export const MAX_SLOT_TRIES = 3;
