@@ -1,5 +1,5 @@
 import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../../contracts/index.js";
-import type { ContainerCounts } from "./health-report.js";
+import { type ContainerCounts, countByHealth } from "./container-counts.js";
 
 type Health = ContainerSnapshot["health"];
 
@@ -197,15 +197,6 @@ function indexOfHost(sorted: readonly HostRecord[], host: string): number {
     else hi = mid - 1;
   }
   return -1;
-}
-
-export function countByHealth(snapshot: HostSnapshot): ContainerCounts {
-  const counts = { total: 0, healthy: 0, unhealthy: 0, starting: 0, none: 0 };
-  for (const c of snapshot.containers) {
-    counts.total++;
-    counts[c.health]++;
-  }
-  return counts;
 }
 
 /**

@@ -178,7 +178,9 @@ export interface TestGateway {
 export const T0 = Date.parse("2026-11-27T20:00:00.000Z");
 
 export async function startTestGateway(
-  options: Partial<import("../../gateway/http/app.js").GatewayDeps> & { nats?: boolean } = {},
+  options: Partial<import("../../gateway/http/route-context.js").GatewayDeps> & {
+    nats?: boolean;
+  } = {},
 ): Promise<TestGateway> {
   const { buildApp } = await import("../../gateway/http/app.js");
   const { FleetView } = await import("../../gateway/view/fleet-view.js");

@@ -4,7 +4,6 @@ import { fileURLToPath } from "node:url";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { ApiError } from "../api-errors.js";
-import type { RouteContext } from "../app.js";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -48,37 +47,35 @@ function loadAssets(dir: string): Map<string, Asset> {
 }
 
 /** `GET /` and `GET /assets/<file>`: the browser dashboard. */
-export function dashboardRoutes(_ctx: RouteContext): FastifyPluginAsyncZod {
-  return async (app) => {
-    const assets = loadAssets(dashboardDir());
-    const serve = (name: string) => {
-      const asset = assets.get(name);
-      if (!asset) throw new ApiError("FLEETHEAL_ERR_NOT_FOUND", `no dashboard file ${name}`);
-      return asset;
-    };
-    app.get("/", { config: { access: "public" }, schema: { hide: true } }, (_request, reply) => {
-      const page = serve("index.html");
+export const dashboardRoutes: FastifyPluginAsyncZod = async (app) => {
+  const assets = loadAssets(dashboardDir());
+  const serve = (name: string) => {
+    const asset = assets.get(name);
+    if (!asset) throw new ApiError("FLEETHEAL_ERR_NOT_FOUND", `no dashboard file ${name}`);
+    return asset;
+  };
+  app.get("/", { config: { access: "public" }, schema: { hide: true } }, (_request, reply) => {
+    const page = serve("index.html");
+    return reply
+      .type(page.type)
+      .header("content-security-policy", CSP)
+      .header("cache-control", "no-cache")
+      .header("referrer-policy", "no-referrer")
+      .send(page.body);
+  });
+  app.get(
+    "/assets/:file",
+    {
+      config: { access: "public" },
+      schema: { hide: true, params: z.object({ file: z.string().max(128) }) },
+    },
+    (request, reply) => {
+      const asset = serve(request.params.file);
       return reply
-        .type(page.type)
+        .type(asset.type)
         .header("content-security-policy", CSP)
         .header("cache-control", "no-cache")
-        .header("referrer-policy", "no-referrer")
-        .send(page.body);
-    });
-    app.get(
-      "/assets/:file",
-      {
-        config: { access: "public" },
-        schema: { hide: true, params: z.object({ file: z.string().max(128) }) },
-      },
-      (request, reply) => {
-        const asset = serve(request.params.file);
-        return reply
-          .type(asset.type)
-          .header("content-security-policy", CSP)
-          .header("cache-control", "no-cache")
-          .send(asset.body);
-      },
-    );
-  };
-}
+        .send(asset.body);
+    },
+  );
+};
