@@ -55,7 +55,7 @@ module.exports = {
         "contracts/ is the wire API: it depends on itself and on libraries, nothing of ours.",
       severity: "error",
       from: { path: "^contracts/" },
-      to: { pathNot: "^(contracts/|node_modules/)", dependencyTypesNot: ["core"] },
+      to: { pathNot: "^contracts/|(^|/)node_modules/", dependencyTypesNot: ["core"] },
     },
   ],
   options: {
@@ -64,7 +64,7 @@ module.exports = {
     tsPreCompilationDeps: true,
     parser: "swc",
     enhancedResolveOptions: {
-      extensions: [".ts", ".js", ".mjs", ".cjs", ".json"],
+      extensions: [".ts", ".d.ts", ".js", ".mjs", ".cjs", ".json"],
       conditionNames: ["import", "require", "node", "default", "types"],
     },
   },
