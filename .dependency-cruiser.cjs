@@ -1,12 +1,16 @@
 /*
  * The import rules CI enforces (`npm run depcheck`, run by `pretest`). Type-only imports count:
  * they tie modules together as much as value imports do, so a cycle through `import type` is a
- * cycle. TypeScript 7 has no JavaScript API, so swc parses the sources.
+ * cycle.
+ *
+ * TypeScript 7.0 has no JavaScript API, so swc parses the sources; it keeps type-only imports
+ * whatever the options say. `tsPreCompilationDeps` asks for them from tsc too, once a TypeScript
+ * with an API is installed; until then dependency-cruiser warns that it found no compatible tsc.
  *
  * `npm run depcheck` names the folders to read: all of the product's, and test/ for its support
- * files. Test files (`*.test.ts`) are left out: nothing imports them, so they can be in no cycle, and
- * they may import anything. (dependency-cruiser's swc walker also stops at `using` declarations,
- * which only tests have.) Their support files under test/ are checked.
+ * files. Test files (`*.test.ts`) are left out: nothing imports them, so they can be in no
+ * cycle, and they may import anything (dependency-cruiser's swc walker also stops at `using`
+ * declarations, which only tests have).
  */
 
 /** @type {import("dependency-cruiser").IConfiguration} */
@@ -44,7 +48,7 @@ module.exports = {
     {
       name: "agent-not-to-handlers-or-gateway",
       comment:
-        "The agent runs on every host, alone: it speaks to the rest only through contracts/.",
+        "The agent runs alone on every host: it meets the handlers and the gateway only on NATS.",
       severity: "error",
       from: { path: "^agent/" },
       to: { path: "^(handlers|gateway)/" },
