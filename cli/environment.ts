@@ -25,8 +25,10 @@ const v = (name: string, description: string, defaultValue?: string): EnvVariabl
 
 /**
  * Every environment variable fleetheal reads, by group: the one list that `fleetheal --help` and
- * each command's help are made from (a command names the groups it reads). cli/help.test.ts
- * checks it against the variables the roles' configuration loaders actually read.
+ * each command's help are made from (a command names the groups it reads). The roles'
+ * configuration schemas stay the source of truth: cli/help.test.ts checks that the list names
+ * every variable their loaders read and nothing else, and cli/environment.test.ts that every
+ * default stated as a value is what the loaders use when the variable is not set.
  */
 export const ENVIRONMENT = {
   nats: {
