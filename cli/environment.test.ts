@@ -3,7 +3,7 @@ import { loadAgentConfig } from "../agent/config.js";
 import { loadEnv } from "../common/config.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadHandlerConfig } from "../handlers/config.js";
-import { ENVIRONMENT, type EnvGroupName } from "./environment.js";
+import { ENVIRONMENT, type EnvGroupName, type EnvVariable } from "./environment.js";
 import { resolveTarget } from "./gateway-config.js";
 import { UpEnv } from "./up.js";
 
@@ -33,7 +33,7 @@ const LIBRARY_DEFAULTS = new Set(["FLEETHEAL_NATS_INBOX_PREFIX", "DOCKER_HOST"])
  * that value as it would be set: `./.fleetheal` is the relative path `.fleetheal`.
  */
 const literalDefaults = Object.entries(ENVIRONMENT).flatMap(([group, { variables }]) =>
-  variables.flatMap((v) =>
+  variables.flatMap((v: EnvVariable) =>
     v.default !== undefined &&
     v.default !== "none" &&
     /^\S+$/.test(v.default) &&
