@@ -38,7 +38,7 @@ export const ENVIRONMENT = {
     ],
   },
   natsSecurity: {
-    title: "NATS security (files are read at start)",
+    title: "NATS security (every role, release and nats-migrate; files are read at start)",
     variables: [
       v(
         "FLEETHEAL_NATS_TLS_CA",
