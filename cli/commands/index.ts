@@ -31,15 +31,18 @@ const LOADERS = {
   version: async () => (await import("./version.js")).version,
 } satisfies Record<string, () => Promise<Command>>;
 
+/** The name of a command, as typed after `fleetheal`. */
 export type CommandName = keyof typeof LOADERS;
 
 /** Every command's name, in the order of `fleetheal --help`. */
 export const COMMAND_NAMES = Object.keys(LOADERS) as CommandName[];
 
+/** Whether `name` is one of fleetheal's commands (`-v` and `help` are not: cli/process-runner.ts). */
 export function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(LOADERS, name);
 }
 
+/** The definition of one command, loaded with only what its definition imports. */
 export function loadCommand(name: CommandName): Promise<Command> {
   return LOADERS[name]();
 }
