@@ -6,9 +6,10 @@ import { z } from "zod";
 import { ApiError } from "../api-errors.js";
 import type { RouteContext } from "../app.js";
 
+const JAVASCRIPT = "text/javascript; charset=utf-8";
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
+  ".js": JAVASCRIPT,
   ".css": "text/css; charset=utf-8",
   ".svg": "image/svg+xml",
   ".png": "image/png",
@@ -37,6 +38,12 @@ export function dashboardDir(): string {
   return found;
 }
 
+/**
+ * The one module the dashboard shares with the CLI, served next to its own files. The path is
+ * the same from the sources and from the compiled `dist/gateway/routes/`.
+ */
+const SSE_PARSER = new URL("../../common/sse-parser.js", import.meta.url);
+
 /** Loads every dashboard file once, so serving one is a map lookup and no path is ever joined. */
 function loadAssets(dir: string): Map<string, Asset> {
   const assets = new Map<string, Asset>();
@@ -44,6 +51,7 @@ function loadAssets(dir: string): Map<string, Asset> {
     const type = TYPES[extname(name)];
     if (type) assets.set(name, { body: readFileSync(join(dir, name)), type });
   }
+  assets.set("sse-parser.js", { body: readFileSync(SSE_PARSER), type: JAVASCRIPT });
   return assets;
 }
 
