@@ -4,8 +4,8 @@
 
 /**
  * @import { z } from "zod"
- * @import * as Schemas from "../api-schemas.js"
- * @import * as Health from "../health-report.js"
+ * @import * as Schemas from "../http/api-schemas.js"
+ * @import * as Health from "../view/health-report.js"
  */
 
 /**
