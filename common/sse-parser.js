@@ -37,6 +37,7 @@
  * @returns {SseParser}
  */
 export function createSseParser({ onMessage, onRetry }) {
+  let started = false;
   let pending = "";
   let event = "";
   /** @type {string | undefined} */
@@ -68,7 +69,13 @@ export function createSseParser({ onMessage, onRetry }) {
 
   return {
     feed(text) {
-      pending += text;
+      if (!started && text !== "") {
+        started = true;
+        // The standard ignores one byte order mark at the start of the stream.
+        pending = text.startsWith("\uFEFF") ? text.slice(1) : text;
+      } else {
+        pending += text;
+      }
       let start = 0;
       for (let i = 0; i < pending.length; i++) {
         const ch = pending[i];

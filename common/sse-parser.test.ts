@@ -49,4 +49,56 @@ describe("createSseParser", () => {
     parser.end();
     expect(messages).toStrictEqual([{ event: "message", data: "a" }]);
   });
+
+  it("joins multi-line data with LF, whatever each line ended in", () => {
+    const { messages } = parse(["data: one\r\ndata: two\rdata: three\n\r\n"]);
+    expect(messages).toStrictEqual([{ event: "message", data: "one\ntwo\nthree" }]);
+  });
+
+  it("parses the same messages however the stream is split into pieces", () => {
+    const stream =
+      ': keep-alive\r\nid: 7\r\nevent: record\r\ndata: {"a":\r\ndata: 1}\r\n\r\n' +
+      "retry: 250\rdata: é€𝄞\r\rid: 8\nevent: health\ndata: ok\n\n";
+    const whole = parse([stream]);
+    expect(whole.messages).toStrictEqual([
+      { event: "record", data: '{"a":\n1}', id: "7" },
+      { event: "message", data: "é€𝄞" },
+      { event: "health", data: "ok", id: "8" },
+    ]);
+    expect(whole.retries).toEqual([250]);
+    for (let cut = 0; cut <= stream.length; cut++) {
+      expect(parse([stream.slice(0, cut), stream.slice(cut)]), `cut at ${cut}`).toStrictEqual(
+        whole,
+      );
+    }
+    expect(parse([...stream]), "one character a piece").toStrictEqual(whole);
+  });
+
+  it("ignores one byte order mark at the start of the stream only", () => {
+    expect(parse(["\uFEFFdata: a\n\n"]).messages).toStrictEqual([{ event: "message", data: "a" }]);
+    expect(parse(["", "\uFEFF", "data: a\n\n"]).messages).toStrictEqual([
+      { event: "message", data: "a" },
+    ]);
+    // A second one is part of the field name, so the line is an unknown field.
+    expect(parse(["\uFEFF\uFEFFdata: a\n\n"]).messages).toEqual([]);
+    expect(parse(["data: a\n\n\uFEFFdata: b\n\n"]).messages).toStrictEqual([
+      { event: "message", data: "a" },
+    ]);
+  });
+
+  it("drops a message that the end of the stream cuts short", () => {
+    expect(parse(["data: a\n\ndata: b\n"]).messages).toStrictEqual([
+      { event: "message", data: "a" },
+    ]);
+    expect(parse(["data: a\ndata: b"]).messages).toEqual([]);
+  });
+
+  it("gives an id only to the message whose block had one, and no empty id", () => {
+    const { messages } = parse(["id: 1\ndata: a\n\ndata: b\n\nid:\ndata: c\n\n"]);
+    expect(messages).toStrictEqual([
+      { event: "message", data: "a", id: "1" },
+      { event: "message", data: "b" },
+      { event: "message", data: "c" },
+    ]);
+  });
 });
