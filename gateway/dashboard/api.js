@@ -17,9 +17,11 @@ export class ApiError extends Error {
    * @param {string} code the API's error code, or `HTTP_<status>` when the answer had none
    * @param {string} message
    * @param {unknown} [details]
+   * @param {unknown} [cause] what failed underneath, when it was not an answer
    */
-  constructor(status, code, message, details) {
-    super(message);
+  constructor(status, code, message, details, cause) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.details = details;
@@ -55,8 +57,8 @@ async function call(path, { method = "GET", body, admin = false, headers = {} } 
       cache: "no-store",
       credentials: "same-origin",
     });
-  } catch {
-    throw new ApiError(0, "NETWORK", "The gateway cannot be reached.");
+  } catch (error) {
+    throw new ApiError(0, "NETWORK", "The gateway cannot be reached.", undefined, error);
   }
   const text = await res.text();
   /** @type {unknown} */
