@@ -8,11 +8,24 @@ import { state } from "./state.js";
 import { toast } from "./toasts.js";
 import { badge, HEALTH_TONE, HOST_TONE, STATE_TONE, timeEl } from "./widgets.js";
 
-/** @import { ContainerSummary } from "./api-types.js" */
+/** @import { ContainerPage, ContainerSummary } from "./api-types.js" */
 /** @import { Child } from "./dom.js" */
 
 /** How long the table waits for a burst of live records to end before it reloads. */
 export const TABLE_DEBOUNCE_MS = 400;
+
+/** The table's paging: only this module reads or changes it. */
+const paging = {
+  size: 50,
+  /** @type {(string | undefined)[]} cursors[i] is the cursor of page i (undefined for the first). */
+  cursors: [undefined],
+  index: 0,
+  /** @type {ContainerPage | null} the page shown */
+  shown: null,
+};
+
+/** Whether the table has loaded a page yet. */
+export const tableLoaded = () => paging.shown !== null;
 
 let containersSeq = 0;
 
@@ -30,11 +43,11 @@ export async function loadContainers() {
       name: f.name.trim(),
       quarantined: f.quarantined,
       optedIn: f.optedIn,
-      limit: state.pageSize,
-      cursor: state.cursors[state.page],
+      limit: paging.size,
+      cursor: paging.cursors[paging.index],
     });
     if (seq !== containersSeq) return;
-    state.pageData = page;
+    paging.shown = page;
     renderContainers();
   } catch (error) {
     if (seq !== containersSeq) return;
@@ -156,7 +169,7 @@ function containerRow(c) {
 const rowCache = new Map();
 
 function renderContainers() {
-  const page = state.pageData;
+  const page = paging.shown;
   const tbody = $("container-rows");
   const list = page?.containers || [];
   // A row is rebuilt only when its container changed, so clicks and focus are not lost.
@@ -178,37 +191,37 @@ function renderContainers() {
   $("container-empty").hidden = list.length > 0;
   const total = page?.total ?? 0;
   $("container-count").textContent = page ? String(total) : "";
-  const start = state.page * state.pageSize;
+  const start = paging.index * paging.size;
   $("page-info").textContent =
     total === 0 ? "0 of 0" : `${start + 1}–${start + list.length} of ${total}`;
-  $("page-prev", HTMLButtonElement).disabled = state.page === 0;
+  $("page-prev", HTMLButtonElement).disabled = paging.index === 0;
   $("page-next", HTMLButtonElement).disabled = !page?.next;
 }
 
 /** Goes back to the first page, for new filters or a new page size. */
 export function firstPage() {
-  state.cursors = [undefined];
-  state.page = 0;
+  paging.cursors = [undefined];
+  paging.index = 0;
 }
 
 /** Wires the pager: previous, next, and the page size. */
 export function wirePager() {
   $("page-prev").addEventListener("click", () => {
-    if (state.page === 0) return;
-    state.page--;
+    if (paging.index === 0) return;
+    paging.index--;
     loadContainers();
   });
   $("page-next").addEventListener("click", () => {
-    const next = state.pageData?.next;
+    const next = paging.shown?.next;
     if (!next) return;
-    state.cursors[state.page + 1] = next;
-    state.cursors.length = state.page + 2;
-    state.page++;
+    paging.cursors[paging.index + 1] = next;
+    paging.cursors.length = paging.index + 2;
+    paging.index++;
     loadContainers();
   });
   const size = $("page-size", HTMLSelectElement);
   size.addEventListener("change", () => {
-    state.pageSize = Number(size.value) || 50;
+    paging.size = Number(size.value) || 50;
     firstPage();
     loadContainers();
   });

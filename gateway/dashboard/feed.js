@@ -3,16 +3,30 @@
 import { fetchEvents } from "./api.js";
 import { $, h } from "./dom.js";
 import { clockTime, containerHref, shortId } from "./format.js";
-import { state } from "./state.js";
 import { ACTION_TONE, badge, PHASE_TONE } from "./widgets.js";
 
 /**
  * @import { StreamRecord } from "./api-types.js"
- * @import { FeedKind } from "./state.js"
  * @import { Tone } from "./widgets.js"
  */
 
 const FEED_MAX = 200;
+
+/** @typedef {"" | StreamRecord["kind"]} FeedKind The feed's filter: every kind, or one. */
+
+/** What the feed shows: only this module reads or changes it. */
+const feed = {
+  /** @type {StreamRecord[]} newest first */
+  records: [],
+  /** @type {Set<number>} the sequences in `records` */
+  seqs: new Set(),
+  /** @type {FeedKind} */
+  kind: "",
+  historyLoaded: false,
+};
+
+/** Whether the feed has the last hour's records, so that only the live stream adds to it now. */
+export const feedHistoryLoaded = () => feed.historyLoaded;
 
 /**
  * What a feed item shows of a record.
@@ -108,7 +122,7 @@ export function feedItem(r, showContainer = true) {
       info.meta ? h("div", { class: "feed-meta muted", text: info.meta }) : null,
     ),
   );
-  if (state.feedKind && state.feedKind !== r.kind) li.hidden = true;
+  if (feed.kind && feed.kind !== r.kind) li.hidden = true;
   return li;
 }
 
@@ -121,15 +135,15 @@ export function addRecords(records, { live }) {
   /** @type {StreamRecord[]} */
   const fresh = [];
   for (const r of records) {
-    if (!r || typeof r.seq !== "number" || state.feedSeqs.has(r.seq)) continue;
-    state.feedSeqs.add(r.seq);
+    if (!r || typeof r.seq !== "number" || feed.seqs.has(r.seq)) continue;
+    feed.seqs.add(r.seq);
     fresh.push(r);
   }
   if (fresh.length === 0) return;
   fresh.sort((a, b) => b.seq - a.seq);
   const list = $("feed");
-  const merged = [...fresh, ...state.feed].sort((a, b) => b.seq - a.seq);
-  const newest = state.feed[0];
+  const merged = [...fresh, ...feed.records].sort((a, b) => b.seq - a.seq);
+  const newest = feed.records[0];
   const inOrder = fresh.every((r) => newest === undefined || r.seq > newest.seq);
   if (inOrder) {
     list.prepend(
@@ -140,15 +154,15 @@ export function addRecords(records, { live }) {
       }),
     );
   }
-  state.feed = merged.slice(0, FEED_MAX);
-  for (const r of merged.slice(FEED_MAX)) state.feedSeqs.delete(r.seq);
-  if (!inOrder) list.replaceChildren(...state.feed.map((r) => feedItem(r)));
+  feed.records = merged.slice(0, FEED_MAX);
+  for (const r of merged.slice(FEED_MAX)) feed.seqs.delete(r.seq);
+  if (!inOrder) list.replaceChildren(...feed.records.map((r) => feedItem(r)));
   while (list.childElementCount > FEED_MAX) list.lastElementChild?.remove();
   updateFeedEmpty();
 }
 
 export function updateFeedEmpty() {
-  const visible = state.feed.some((r) => !state.feedKind || r.kind === state.feedKind);
+  const visible = feed.records.some((r) => !feed.kind || r.kind === feed.kind);
   $("feed-empty").hidden = visible;
 }
 
@@ -158,11 +172,11 @@ export function wireFeed() {
   for (const btn of buttons) {
     if (!(btn instanceof HTMLElement)) continue;
     btn.addEventListener("click", () => {
-      state.feedKind = /** @type {FeedKind} */ (btn.dataset.kind || "");
+      feed.kind = /** @type {FeedKind} */ (btn.dataset.kind || "");
       for (const b of buttons) b.setAttribute("aria-pressed", b === btn ? "true" : "false");
       for (const li of $("feed").children) {
         if (li instanceof HTMLElement) {
-          li.hidden = Boolean(state.feedKind) && li.dataset.kind !== state.feedKind;
+          li.hidden = Boolean(feed.kind) && li.dataset.kind !== feed.kind;
         }
       }
       updateFeedEmpty();
@@ -184,6 +198,6 @@ export async function loadFeedHistory() {
     after = page.next;
   }
   addRecords(all, { live: false });
-  state.historyLoaded = true;
+  feed.historyLoaded = true;
   return all.reduce((max, r) => (typeof r.seq === "number" && r.seq > max ? r.seq : max), 0);
 }

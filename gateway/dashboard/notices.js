@@ -5,11 +5,14 @@ import { state } from "./state.js";
 import { openTokenDialog } from "./token-dialog.js";
 import { readToken } from "./tokens.js";
 
+/** @type {"" | "auth" | "offline"} the notice shown under the header */
+let shown = "";
+
 /** @param {"auth" | "offline"} kind */
 export function showNotice(kind) {
   const el = $("notice");
-  if (state.noticeKind === kind) return;
-  state.noticeKind = kind;
+  if (shown === kind) return;
+  shown = kind;
   el.replaceChildren();
   el.dataset.kind = kind;
   if (kind === "auth") {
@@ -30,8 +33,8 @@ export function showNotice(kind) {
 
 /** @param {"auth" | "offline"} kind */
 function clearNotice(kind) {
-  if (state.noticeKind !== kind) return;
-  state.noticeKind = "";
+  if (shown !== kind) return;
+  shown = "";
   $("notice").hidden = true;
 }
 

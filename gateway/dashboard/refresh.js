@@ -2,7 +2,7 @@
 
 import { loadContainers } from "./container-table.js";
 import { loadDetail } from "./detail.js";
-import { loadFeedHistory, updateFeedEmpty } from "./feed.js";
+import { feedHistoryLoaded, loadFeedHistory, updateFeedEmpty } from "./feed.js";
 import { loadPolicy } from "./header.js";
 import { loadHealth } from "./health.js";
 import { loadHosts } from "./hosts.js";
@@ -12,7 +12,7 @@ import { state } from "./state.js";
 export function refreshAll() {
   loadHealth().then(loadHosts);
   loadPolicy();
-  if (!state.historyLoaded) {
+  if (!feedHistoryLoaded()) {
     loadFeedHistory()
       .then(updateFeedEmpty)
       .catch(() => {});

@@ -2,7 +2,7 @@
 // container's detail (`#/containers/<host>/<id>`).
 
 import { filtersFromHash, overviewHash, writeFiltersToForm } from "./container-filters.js";
-import { firstPage, loadContainers } from "./container-table.js";
+import { firstPage, loadContainers, tableLoaded } from "./container-table.js";
 import { loadDetail } from "./detail.js";
 import { $ } from "./dom.js";
 import { renderHosts } from "./hosts.js";
@@ -53,6 +53,6 @@ export function route() {
       writeFiltersToForm();
       renderHosts();
     }
-    if (changed || prev.view !== "overview" || !state.pageData) loadContainers();
+    if (changed || prev.view !== "overview" || !tableLoaded()) loadContainers();
   }
 }

@@ -1,9 +1,10 @@
-// What the page knows: one object that the views read and the loaders fill in. Each view renders
-// from it; nothing else keeps a copy.
+// What more than one view reads: the route, the filters, the fleet's health, hosts and policy,
+// and the container the detail shows. What only one view needs (the feed's records, the table's
+// paging, the notice) stays in that view's module.
 
 /**
- * @import { ContainerDetail, ContainerPage, HealthReport, HostSummary, PolicyDocument,
- *   StreamRecord } from "./api-types.js"
+ * @import { ContainerDetail, HealthReport, HostSummary, PolicyDocument, StreamRecord }
+ *   from "./api-types.js"
  */
 
 /**
@@ -29,13 +30,12 @@
  * @typedef {{ view: "overview" } | { view: "detail", host: string, id: string }} Route
  */
 
-/** @typedef {"" | StreamRecord["kind"]} FeedKind The feed's filter: every kind, or one. */
-
 /** @returns {Filters} */
 export function noFilters() {
   return { host: "", health: "", state: "", name: "", quarantined: false, optedIn: false };
 }
 
+/** The one copy of what several views read; each loader fills in its part. */
 export const state = {
   /** @type {Map<string, HostView>} by host id */
   hosts: new Map(),
@@ -44,18 +44,6 @@ export const state = {
   /** @type {PolicyDocument | null} */
   policy: null,
   filters: noFilters(),
-  pageSize: 50,
-  /** @type {(string | undefined)[]} cursors[i] is the cursor of page i (undefined for the first). */
-  cursors: [undefined],
-  page: 0,
-  /** @type {ContainerPage | null} */
-  pageData: null,
-  /** @type {StreamRecord[]} newest first */
-  feed: [],
-  /** @type {Set<number>} the sequences in `feed` */
-  feedSeqs: new Set(),
-  /** @type {FeedKind} */
-  feedKind: "",
   /** @type {Route} */
   route: { view: "overview" },
   /** @type {ContainerDetail | null} */
@@ -64,7 +52,4 @@ export const state = {
   detailEvents: [],
   /** @type {"unknown" | "needed" | "ok"} whether reads need a token this tab lacks */
   readAuth: "unknown",
-  historyLoaded: false,
-  /** @type {"" | "auth" | "offline"} the notice shown under the header */
-  noticeKind: "",
 };
