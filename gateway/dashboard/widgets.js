@@ -10,7 +10,7 @@ import { relTime } from "./format.js";
  *   RemediationRecord } from "./api-types.js"
  */
 
-/** @typedef {"ok" | "bad" | "warn" | "info" | "muted"} Tone The colour of a value (style.css). */
+/** @typedef {"ok" | "bad" | "warn" | "info" | "muted"} Tone The colour of a value (theme.css). */
 
 /** @type {Record<ContainerSnapshot["health"], Tone>} */
 export const HEALTH_TONE = { healthy: "ok", unhealthy: "bad", starting: "warn", none: "muted" };

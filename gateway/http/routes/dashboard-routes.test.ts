@@ -60,7 +60,19 @@ describe("the dashboard routes", () => {
       expect((await get(url)).statusCode, url).toBe(404);
     }
     expect((await get("/assets/../../package.json")).statusCode).not.toBe(200);
-    const css = await get("/assets/style.css");
-    expect(css.headers["content-type"]).toBe("text/css; charset=utf-8");
+  });
+
+  it("serve every stylesheet the page links, in the folder, as CSS", async () => {
+    const page = await readFile(new URL("index.html", DASHBOARD), "utf8");
+    const linked = [...page.matchAll(/<link rel="stylesheet" href="\/assets\/([^"]+)" \/>/g)].map(
+      (m) => m[1] ?? "",
+    );
+    const sheets = (await readdir(DASHBOARD)).filter((f) => f.endsWith(".css"));
+    expect([...linked].sort()).toEqual(sheets.sort());
+    for (const name of linked) {
+      const res = await get(`/assets/${name}`);
+      expect(res.statusCode, name).toBe(200);
+      expect(res.headers["content-type"], name).toBe("text/css; charset=utf-8");
+    }
   });
 });
