@@ -5,9 +5,10 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { ApiError } from "../api-errors.js";
 
+const JAVASCRIPT = "text/javascript; charset=utf-8";
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
+  ".js": JAVASCRIPT,
   ".css": "text/css; charset=utf-8",
   ".svg": "image/svg+xml",
   ".png": "image/png",
@@ -25,7 +26,7 @@ interface Asset {
 
 /**
  * The dashboard's files live in `gateway/dashboard/` next to the sources; the compiled gateway
- * in `dist/gateway/` finds them two levels further up.
+ * in `dist/gateway/http/routes/` finds them outside `dist/`.
  */
 export function dashboardDir(): string {
   const candidates = ["../../dashboard/", "../../../../gateway/dashboard/"].map((rel) =>
@@ -36,6 +37,12 @@ export function dashboardDir(): string {
   return found;
 }
 
+/**
+ * The one module the dashboard shares with the CLI, served next to its own files. The path is
+ * the same from the sources and from the compiled `dist/gateway/http/routes/`.
+ */
+const SSE_PARSER = new URL("../../../common/sse-parser.js", import.meta.url);
+
 /** Loads every dashboard file once, so serving one is a map lookup and no path is ever joined. */
 function loadAssets(dir: string): Map<string, Asset> {
   const assets = new Map<string, Asset>();
@@ -43,6 +50,7 @@ function loadAssets(dir: string): Map<string, Asset> {
     const type = TYPES[extname(name)];
     if (type) assets.set(name, { body: readFileSync(join(dir, name)), type });
   }
+  assets.set("sse-parser.js", { body: readFileSync(SSE_PARSER), type: JAVASCRIPT });
   return assets;
 }
 
