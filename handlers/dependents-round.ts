@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { RestartDraft } from "../common/agent-commands.js";
+import { compareInstants } from "../common/nanosecond-time.js";
 import { remediationRecord } from "../common/remediation-record.js";
 import {
   type ContainerSnapshot,
@@ -284,25 +285,4 @@ export class DependentsRound {
     });
     return { kind: "remediation", record };
   }
-}
-
-const INSTANT = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i;
-
-/**
- * Compares two RFC 3339 times to the nanosecond (Docker's StartedAt has nanoseconds, which a
- * Date loses): negative, zero or positive, or undefined if either cannot be parsed.
- */
-export function compareInstants(a: string, b: string): number | undefined {
-  const na = instantNanos(a);
-  const nb = instantNanos(b);
-  if (na === undefined || nb === undefined) return undefined;
-  return na < nb ? -1 : na > nb ? 1 : 0;
-}
-
-function instantNanos(value: string): bigint | undefined {
-  const m = INSTANT.exec(value.trim());
-  if (!m) return undefined;
-  const seconds = Date.parse(`${m[1]}${m[3]}`);
-  if (Number.isNaN(seconds)) return undefined;
-  return BigInt(seconds) * 1_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
 }

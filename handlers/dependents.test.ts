@@ -19,7 +19,6 @@ import {
 import type { CommandResult, Decision } from "./decisions.js";
 import { DependencyFreeHosts } from "./dependency-free-hosts.js";
 import { decideDependents, dependentsHandler } from "./dependents.js";
-import { compareInstants } from "./dependents-round.js";
 import type { HandlerContext } from "./handler.js";
 import { stormLeases } from "./storm-slots.js";
 
@@ -540,12 +539,3 @@ function compose(service: string, dependsOn?: string): Record<string, string> {
     ...(dependsOn !== undefined ? { "com.docker.compose.depends_on": dependsOn } : {}),
   };
 }
-
-describe("compareInstants", () => {
-  it("orders RFC 3339 times to the nanosecond, across offsets", () => {
-    expect(compareInstants("2026-11-27T19:41:35.500000001Z", "2026-11-27T19:41:35.5Z")).toBe(1);
-    expect(compareInstants("2026-11-27T19:41:35.5Z", "2026-11-27T19:41:35.500000000Z")).toBe(0);
-    expect(compareInstants("2026-11-27T20:41:35+01:00", "2026-11-27T19:41:35.000000001Z")).toBe(-1);
-    expect(compareInstants("2026-11-27T19:41:35Z", "not a time")).toBeUndefined();
-  });
-});

@@ -1,3 +1,4 @@
+import { compareInstants } from "../common/nanosecond-time.js";
 import {
   type ContainerSnapshot,
   RemediationRecord,
@@ -9,7 +10,6 @@ import type { Decision } from "./decisions.js";
 import { DependencyFreeHosts } from "./dependency-free-hosts.js";
 import { buildDependencyGraph, DEPENDENTS_LABEL, planDependents } from "./dependency-graph.js";
 import {
-  compareInstants,
   DEPENDENTS_ACTOR,
   DEPENDENTS_HANDLER,
   type DependentsOptions,
