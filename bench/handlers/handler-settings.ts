@@ -3,7 +3,7 @@
 
 import { dependentsHandler } from "../../handlers/dependents.js";
 import { healHandler } from "../../handlers/heal.js";
-import { durableName } from "../../handlers/runtime.js";
+import { durableName } from "../../handlers/runtime/durable-consumer.js";
 
 const heal = healHandler({ maxEventAgeMs: 0, retryDelayMs: 0 });
 const dependents = dependentsHandler({ retryDelayMs: 0 });
