@@ -39,7 +39,7 @@ import {
   type RemediationRecord,
   remediationSubject,
 } from "../contracts/index.js";
-import { type AccountsNats, startAccountsNats } from "./support/fleet.js";
+import { type AccountsNats, startAccountsNats } from "./support/fleet-nats.js";
 import { REPO } from "./support/fleetheal.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
@@ -68,15 +68,15 @@ beforeAll(async () => {
   readerEnvFile = envFile(nats.credentials.dir, "reader");
 
   // As the handler role does at start: the fleet's streams, then the readers' mirrors.
-  asHandler = await nats.connect("handler");
+  asHandler = await nats.connect({ user: "handler" });
   await openFleetJetStream(asHandler);
   const log = createLogger("test", { FLEETHEAL_LOG_LEVEL: "silent" });
   expect(await ensureReaderMirrors(asHandler, log)).toBe("created");
   handlerJs = jetstream(asHandler);
   handlerJsm = await jetstreamManager(asHandler);
-  asAgent = await nats.connect(`agent-${HOST}`);
+  asAgent = await nats.connect({ user: `agent-${HOST}` });
   agentJs = jetstream(asAgent);
-  asReader = await nats.connect("reader");
+  asReader = await nats.connect({ user: "reader" });
   readerJsm = await jetstreamManager(asReader);
 });
 
