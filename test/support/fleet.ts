@@ -4,9 +4,17 @@
 // disposable tears it all down, in the reverse order of start, whatever the test started on it
 // later (`await using fleet = await startFleet(...)`, or dispose it in afterAll).
 
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
 import type { z } from "zod";
 import { openFleetJetStream } from "../../common/jetstream-resources.js";
-import { encode, HealPolicy, POLICY_KEY } from "../../contracts/index.js";
+import {
+  CONFIG_BUCKET,
+  encode,
+  HealPolicy,
+  HOSTS_BUCKET,
+  POLICY_KEY,
+} from "../../contracts/index.js";
 import { type DockerEventRecorder, recordDockerEvents } from "./containers.js";
 import { type DockerEngine, type DockerEngineOptions, startDockerEngine } from "./dockerd.js";
 import {
@@ -16,6 +24,7 @@ import {
   startPlainNats,
 } from "./fleet-nats.js";
 import { type FleetProcess, type FleetRole, gatewayUrl, startRole } from "./fleetheal.js";
+import { waitFor } from "./wait.js";
 
 export type { AccountsNats, FleetNats } from "./fleet-nats.js";
 
@@ -119,6 +128,18 @@ export interface Fleet<N extends FleetNats = FleetNats> extends AsyncDisposable 
    * variables (plus `env`), in the same place: the host's agent, the gateway, the replica.
    */
   restart<P extends FleetProcess>(proc: P, options?: { env?: RoleEnv }): Promise<P>;
+  /**
+   * Stores a heal policy and resolves once every running handler replica has loaded it, so that
+   * the next trouble is decided under it by whichever replica takes it.
+   */
+  putPolicy(policy: z.input<typeof HealPolicy>): Promise<void>;
+  /**
+   * Resolves once each host (default: every host of the fleet) has its snapshot in KV
+   * `fleetheal_hosts`. A handler counts the fleet's hosts at its first trouble and keeps the
+   * answer for a while (handlers/fleet-hosts.ts): a test whose verdicts depend on that count
+   * waits for every host before its first trouble.
+   */
+  waitForHosts(ids?: readonly string[]): Promise<void>;
   /** Runs `cleanup` when the fleet is disposed, in reverse order with everything else. */
   defer(cleanup: () => unknown): void;
 }
@@ -217,6 +238,7 @@ class RunningFleet implements Fleet {
   readonly #users: Set<string>;
   readonly #exited = new WeakSet<FleetProcess>();
   #gateway: FleetGateway | undefined;
+  #control: Promise<NatsConnection> | undefined;
   #started: Record<FleetRole, number> = { agent: 0, handler: 0, gateway: 0 };
 
   constructor(
@@ -253,6 +275,40 @@ class RunningFleet implements Fleet {
 
   defer(cleanup: () => unknown): void {
     this.#undo.push(cleanup);
+  }
+
+  async putPolicy(policy: z.input<typeof HealPolicy>): Promise<void> {
+    const kv = await new Kvm(await this.#controlConnection()).open(CONFIG_BUCKET);
+    const revision = await kv.put(POLICY_KEY, encode(HealPolicy.parse(policy)));
+    const running = this.handlers.filter((h) => !this.#exited.has(h));
+    await Promise.all(
+      running.map((h) =>
+        h.waitForJson(
+          (l) => l.msg === "fleet policy loaded" && l.revision === revision,
+          30_000,
+          `${h.name} did not load policy revision ${revision}`,
+        ),
+      ),
+    );
+  }
+
+  async waitForHosts(ids: readonly string[] = [...this.hosts.keys()]): Promise<void> {
+    const kv = await new Kvm(await this.#controlConnection()).open(HOSTS_BUCKET);
+    await waitFor(
+      async () => {
+        const entries = await Promise.all(ids.map((id) => kv.get(id)));
+        return entries.every((e) => e?.operation === "PUT");
+      },
+      { timeoutMs: 30_000, message: `not every host of ${ids.join(", ")} stored a snapshot` },
+    );
+  }
+
+  /** The test's own connection with the control plane's rights (the handler user). */
+  #controlConnection(): Promise<NatsConnection> {
+    this.#control ??= this.#nats.connect(
+      this.#options.nats === "plain" ? { name: "fleet-control" } : { user: "handler" },
+    );
+    return this.#control;
   }
 
   async startHandler(options: RoleStartOptions = {}): Promise<FleetProcess> {
