@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{contracts,agent,handlers,gateway,cli,common,tools}/**/*.test.ts"],
+          include: ["{contracts,agent,handlers,policy,gateway,cli,common,tools}/**/*.test.ts"],
         },
       },
       {

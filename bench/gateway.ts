@@ -493,10 +493,10 @@ async function listen(app: import("fastify").FastifyInstance): Promise<number> {
 async function serveGateway(): Promise<void> {
   const [{ buildApp }, { FleetView }, { HealthCache }, { findContainers }, contracts, fakes] =
     await Promise.all([
-      import("../gateway/app.js"),
-      import("../gateway/fleet-view.js"),
-      import("../gateway/health-cache.js"),
-      import("../gateway/container-query.js"),
+      import("../gateway/http/app.js"),
+      import("../gateway/view/fleet-view.js"),
+      import("../gateway/view/health-cache.js"),
+      import("../gateway/view/container-query.js"),
       import("../contracts/index.js"),
       import("../test/support/gateway-fakes.js"),
     ]);

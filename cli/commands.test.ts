@@ -1,4 +1,4 @@
-// The gateway commands run in-process against the REAL gateway app (gateway/app.ts on in-memory
+// The gateway commands run in-process against the REAL gateway app (gateway/http/app.ts on in-memory
 // fleet ports, test/support/gateway-fakes.ts) listening on a real port: requests go through
 // fetch, HTTP, Fastify's validation and auth, and answers through the CLI's schema checks.
 
@@ -8,8 +8,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { HealthReport } from "../gateway/health-report.js";
-import { initialPolicyState, nextPolicyState } from "../handlers/policy/policy-state.js";
+import { HealthReport } from "../gateway/view/health-report.js";
+import { initialPolicyState, nextPolicyState } from "../policy/policy-state.js";
 import {
   hostSnapshot,
   startTestGateway,

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describeError } from "../common/errors.js";
-import { type EventsQuery, StreamRecord } from "../gateway/api-schemas.js";
+import { type EventsQuery, StreamRecord } from "../gateway/http/api-schemas.js";
 import {
   type EventStream,
   type GatewayClient,

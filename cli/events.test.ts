@@ -3,7 +3,7 @@
 // check that records stored meanwhile arrive after the reconnect, once each.
 
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { StreamRecord } from "../gateway/api-schemas.js";
+import type { StreamRecord } from "../gateway/http/api-schemas.js";
 import {
   hostSnapshot,
   startTestGateway,

@@ -17,7 +17,7 @@ import { encodeJoinToken } from "../common/join-token.js";
 import { hostAccount } from "../common/nats-accounts.js";
 import { agentInboxPrefix, agentUser, gatewayPermissions } from "../common/nats-permissions.js";
 import { HOSTS_BUCKET } from "../contracts/index.js";
-import type { FleetHostsAdmin } from "../gateway/fleet-control.js";
+import type { FleetHostsAdmin } from "../gateway/nats/ports.js";
 import {
   connectedAccounts,
   type EmbeddedNatsControl,

@@ -14,8 +14,8 @@ import {
   ReleaseResult,
   RemovedHost,
   RestartResult,
-} from "../gateway/api-schemas.js";
-import { HealthReport } from "../gateway/health-report.js";
+} from "../gateway/http/api-schemas.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import { EXIT, type ExitCode } from "./exit-codes.js";
 import type { GatewayTarget } from "./gateway-config.js";
 
@@ -87,7 +87,7 @@ export interface EventStream {
 
 /**
  * The gateway's REST API as typed calls. Every answer is validated with the same zod schemas
- * the gateway validates its own responses with (gateway/api-schemas.ts): a gateway of another
+ * the gateway validates its own responses with (gateway/http/api-schemas.ts): a gateway of another
  * version, or something else on that port, is reported as FLEETHEAL_ERR_BAD_RESPONSE, never
  * rendered as garbage or crashed on.
  */

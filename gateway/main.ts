@@ -1,16 +1,16 @@
 import { logCommandSigning } from "../common/agent-commands.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats, trackConnected } from "../common/nats-connection.js";
-import { watchPolicy } from "../handlers/policy/policy-source.js";
-import { buildApp } from "./app.js";
+import { watchPolicy } from "../policy/policy-source.js";
 import type { GatewayConfig } from "./config.js";
-import type { FleetHostsAdmin } from "./fleet-control.js";
-import { FleetView } from "./fleet-view.js";
-import { HealthCache } from "./health-cache.js";
-import { GatewayMetrics } from "./metrics.js";
-import { NatsEventLog } from "./nats-event-log.js";
-import { NatsFleetControl } from "./nats-fleet-control.js";
-import { syncViewFromKv } from "./view-sync.js";
+import { buildApp } from "./http/app.js";
+import { GatewayMetrics } from "./http/metrics.js";
+import { NatsEventLog } from "./nats/nats-event-log.js";
+import { NatsFleetControl } from "./nats/nats-fleet-control.js";
+import type { FleetHostsAdmin } from "./nats/ports.js";
+import { syncViewFromKv } from "./nats/view-sync.js";
+import { FleetView } from "./view/fleet-view.js";
+import { HealthCache } from "./view/health-cache.js";
 
 export interface RunningGateway {
   /** The address it listens on, e.g. http://127.0.0.1:8080. */

@@ -9,7 +9,7 @@ import type { ContainerSnapshot, Labels } from "../contracts/index.js";
 /**
  * `false` leaves a container out of dependent restarts: it is not restarted after its parents,
  * and, on a restarted container, its dependents are not restarted either. A key of the heal
- * policy labels (see handlers/policy/policy-labels.ts).
+ * policy labels (see policy/policy-labels.ts).
  */
 export const DEPENDENTS_LABEL = "autoheal.dependents";
 export const COMPOSE_PROJECT_LABEL = "com.docker.compose.project";

@@ -12,6 +12,7 @@ import {
   SUBJECT_ROOT,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
+import { effectivePolicy } from "../policy/policy-labels.js";
 import {
   buildDependencyGraph,
   DEPENDENTS_LABEL,
@@ -21,7 +22,6 @@ import {
 } from "./dependency-graph.js";
 import type { CommandResult, Decision, HandlerContext, HandlerDefinition } from "./handler.js";
 import { stormLeases } from "./heal.js";
-import { effectivePolicy } from "./policy/policy-labels.js";
 
 /** Settings of the dependents handler. */
 export interface DependentsOptions {

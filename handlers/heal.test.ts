@@ -11,6 +11,7 @@ import {
   RestartCommand,
   SUBJECTS,
 } from "../contracts/index.js";
+import { imageKey } from "../policy/image-breaker.js";
 import type {
   CommandResult,
   Decision,
@@ -26,7 +27,6 @@ import {
   stormLeases,
   stormRetryDelayMs,
 } from "./heal.js";
-import { imageKey } from "./policy/image-breaker.js";
 
 /** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
 const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });

@@ -16,6 +16,21 @@ import {
   SUBJECTS,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
+import {
+  evaluateHeal,
+  evaluateRelease,
+  MAX_DEFER_MS,
+  observeHealthy,
+  observeTrouble,
+  type Trigger,
+} from "../policy/heal-policy.js";
+import {
+  type BreakerState,
+  type ImageRef,
+  imageKey,
+  recordImageFailure,
+} from "../policy/image-breaker.js";
+import { effectivePolicy } from "../policy/policy-labels.js";
 import type {
   CommandResult,
   Decision,
@@ -24,21 +39,6 @@ import type {
   Versioned,
 } from "./handler.js";
 import type { LeaseDenial, LeaseRequest } from "./leases.js";
-import {
-  evaluateHeal,
-  evaluateRelease,
-  MAX_DEFER_MS,
-  observeHealthy,
-  observeTrouble,
-  type Trigger,
-} from "./policy/heal-policy.js";
-import {
-  type BreakerState,
-  type ImageRef,
-  imageKey,
-  recordImageFailure,
-} from "./policy/image-breaker.js";
-import { effectivePolicy } from "./policy/policy-labels.js";
 
 /** Settings of the heal handler that are not policy (the policy lives in KV). */
 export interface HealOptions {

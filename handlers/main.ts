@@ -5,13 +5,13 @@ import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats } from "../common/nats-connection.js";
 import { ensureReaderMirrors } from "../common/reader-mirrors.js";
+import { watchPolicy } from "../policy/policy-source.js";
 import { autoMonitorHandler } from "./auto-monitor.js";
 import type { HandlerConfig } from "./config.js";
 import { dependentsHandler } from "./dependents.js";
 import { healHandler } from "./heal.js";
 import { WebhookNotifier } from "./notify/notifier.js";
 import { notifyHandler } from "./notify/notify.js";
-import { watchPolicy } from "./policy/policy-source.js";
 import { HandlerRuntime } from "./runtime.js";
 import { serveHandlerStats } from "./stats-service.js";
 

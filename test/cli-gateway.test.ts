@@ -8,8 +8,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ContainerPage } from "../gateway/api-schemas.js";
-import { HealthReport } from "../gateway/health-report.js";
+import { ContainerPage } from "../gateway/http/api-schemas.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import {
   type DockerEventRecorder,
   makeUnhealthy,

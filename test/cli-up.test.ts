@@ -11,7 +11,7 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openFleetJetStream } from "../common/jetstream-resources.js";
 import { containerKey, encode, LEDGER_BUCKET } from "../contracts/index.js";
-import { HealthReport } from "../gateway/health-report.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import { listProcesses } from "./support/children.js";
 import {
   type DockerEventRecorder,

@@ -23,7 +23,7 @@ import {
   POLICY_KEY,
   RestartCommand,
 } from "../contracts/index.js";
-import { HealthReport, type HostStatus } from "../gateway/health-report.js";
+import { HealthReport, type HostStatus } from "../gateway/view/health-report.js";
 import {
   type DockerEventRecorder,
   forwardedEventId,

@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { envFile } from "../common/fleet-credentials.js";
 import { decodeJoinToken } from "../common/join-token.js";
-import { PolicyDocument } from "../gateway/api-schemas.js";
+import { PolicyDocument } from "../gateway/http/api-schemas.js";
 import {
   type DockerEventRecorder,
   makeUnhealthy,

@@ -14,7 +14,7 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeJoinToken, type JoinToken } from "../common/join-token.js";
 import { encode } from "../contracts/index.js";
-import { HealthReport } from "../gateway/health-report.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import {
   containerLogs,
   type DockerEventRecorder,

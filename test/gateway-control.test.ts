@@ -30,11 +30,11 @@ import {
   RemediationRecord,
   remediationSubject,
 } from "../contracts/index.js";
-import { ApiError } from "../gateway/api-errors.js";
-import type { StreamRecord } from "../gateway/api-schemas.js";
-import type { Actor } from "../gateway/fleet-control.js";
-import { NatsEventLog } from "../gateway/nats-event-log.js";
-import { NatsFleetControl } from "../gateway/nats-fleet-control.js";
+import { ApiError } from "../gateway/http/api-errors.js";
+import type { StreamRecord } from "../gateway/http/api-schemas.js";
+import { NatsEventLog } from "../gateway/nats/nats-event-log.js";
+import { NatsFleetControl } from "../gateway/nats/nats-fleet-control.js";
+import type { Actor } from "../gateway/nats/ports.js";
 import { testSigningKey } from "./support/command-signing.js";
 import {
   type DockerEventRecorder,

@@ -13,8 +13,8 @@ import {
   HostList,
   PolicyDocument,
   RestartResult,
-} from "../gateway/api-schemas.js";
-import { HealthReport } from "../gateway/health-report.js";
+} from "../gateway/http/api-schemas.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import {
   breakPersistently,
   type DockerEventRecorder,

@@ -5,7 +5,7 @@
 // apply to it).
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ContainerDetail } from "../gateway/api-schemas.js";
+import { ContainerDetail } from "../gateway/http/api-schemas.js";
 import {
   type DockerEventRecorder,
   makeUnhealthy,

@@ -13,7 +13,7 @@
 import { stat } from "node:fs/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { toToken } from "../contracts/index.js";
-import { HealthReport } from "../gateway/health-report.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import { ensureBusyboxImage } from "./support/busybox-image.js";
 import {
   containerLogs,

@@ -39,7 +39,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUTH_FILE, natsAuthCommand } from "../cli/nats-auth.js";
 import { FLEET_STREAMS, READER_MIRRORS } from "../common/nats-permissions.js";
 import { commandSubject, EVENTS_STREAM } from "../contracts/index.js";
-import { HealthReport } from "../gateway/health-report.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import {
   commandedSnapshot,
   mirrorView,

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HealthReport } from "../gateway/health-report.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import type { ExitStatus } from "./support/children.js";
 import {
   type DockerEventRecorder,

@@ -10,8 +10,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONFIG_BUCKET, encode, POLICY_KEY, RemediationRecord } from "../contracts/index.js";
-import { PolicyDocument } from "../gateway/api-schemas.js";
-import { HealthReport } from "../gateway/health-report.js";
+import { PolicyDocument } from "../gateway/http/api-schemas.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import {
   type DockerEventRecorder,
   makeUnhealthy,

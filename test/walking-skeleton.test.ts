@@ -13,7 +13,7 @@ import {
   parseRemediationSubject,
   RemediationRecord,
 } from "../contracts/index.js";
-import { HealthReport } from "../gateway/health-report.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import {
   makeHealthy,
   makeUnhealthy,

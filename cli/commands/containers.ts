@@ -3,7 +3,7 @@ import {
   type ContainerPage,
   type ContainerSummary,
   ContainersQuery,
-} from "../../gateway/api-schemas.js";
+} from "../../gateway/http/api-schemas.js";
 import { UsageError } from "../args.js";
 import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
 import { EXIT } from "../exit-codes.js";

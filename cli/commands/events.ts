@@ -1,4 +1,4 @@
-import { EventKind, EventsQuery, type StreamRecord } from "../../gateway/api-schemas.js";
+import { EventKind, EventsQuery, type StreamRecord } from "../../gateway/http/api-schemas.js";
 import { UsageError } from "../args.js";
 import { type CommandContext, defineCommand, GATEWAY_OPTIONS } from "../command.js";
 import { followEvents, history } from "../event-feed.js";

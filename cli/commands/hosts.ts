@@ -9,7 +9,7 @@ import {
 import { encodeJoinToken } from "../../common/join-token.js";
 import { agentInboxPrefix, agentUser } from "../../common/nats-permissions.js";
 import { HostId } from "../../contracts/index.js";
-import type { HostCredential, HostSummary } from "../../gateway/api-schemas.js";
+import type { HostCredential, HostSummary } from "../../gateway/http/api-schemas.js";
 import { type OptionValues, UsageError } from "../args.js";
 import { type CommandContext, defineCommand, GATEWAY_OPTIONS } from "../command.js";
 import { EXIT } from "../exit-codes.js";

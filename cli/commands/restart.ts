@@ -1,4 +1,4 @@
-import type { RestartResult } from "../../gateway/api-schemas.js";
+import type { RestartResult } from "../../gateway/http/api-schemas.js";
 import { UsageError } from "../args.js";
 import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
 import { EXIT } from "../exit-codes.js";

@@ -1,4 +1,4 @@
-import { ContainerParams } from "../../gateway/api-schemas.js";
+import { ContainerParams } from "../../gateway/http/api-schemas.js";
 import { UsageError } from "../args.js";
 import type { CommandContext } from "../command.js";
 import { GatewayClient } from "../gateway-client.js";

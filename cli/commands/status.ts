@@ -1,4 +1,4 @@
-import type { HealthReport } from "../../gateway/health-report.js";
+import type { HealthReport } from "../../gateway/view/health-report.js";
 import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { relativeTime, renderTable } from "../table.js";

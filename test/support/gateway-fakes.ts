@@ -1,16 +1,16 @@
-// In-memory implementations of the gateway's ports (gateway/fleet-control.ts), for route tests
+// In-memory implementations of the gateway's ports (gateway/nats/ports.ts), for route tests
 // with inject(). They stand in for fleetheal's own interfaces, not for NATS: the NATS
 // implementations are tested against a real server in test/gateway-control.test.ts.
 
 import { DEFAULT_HEAL_POLICY, type HealPolicy, type HostSnapshot } from "../../contracts/index.js";
-import { ApiError } from "../../gateway/api-errors.js";
+import { ApiError } from "../../gateway/http/api-errors.js";
 import type {
   EventsPage,
   EventsQuery,
   PolicyDocument,
   RestartResult,
   StreamRecord,
-} from "../../gateway/api-schemas.js";
+} from "../../gateway/http/api-schemas.js";
 import type {
   EventLog,
   FleetControl,
@@ -18,7 +18,7 @@ import type {
   ManualRelease,
   ManualRestart,
   StreamFilter,
-} from "../../gateway/fleet-control.js";
+} from "../../gateway/nats/ports.js";
 
 /** Records every action and answers from a script the test sets. */
 export class FakeFleetControl implements FleetControl {
@@ -167,10 +167,10 @@ export function hostSnapshot(
 /** A gateway app on fakes, with a clock the test moves. */
 export interface TestGateway {
   app: import("fastify").FastifyInstance;
-  view: import("../../gateway/fleet-view.js").FleetView;
+  view: import("../../gateway/view/fleet-view.js").FleetView;
   control: FakeFleetControl;
   events: MemoryEventLog;
-  metrics: import("../../gateway/metrics.js").GatewayMetrics;
+  metrics: import("../../gateway/http/metrics.js").GatewayMetrics;
   advance(ms: number): void;
   now(): number;
 }
@@ -178,12 +178,12 @@ export interface TestGateway {
 export const T0 = Date.parse("2026-11-27T20:00:00.000Z");
 
 export async function startTestGateway(
-  options: Partial<import("../../gateway/app.js").GatewayDeps> & { nats?: boolean } = {},
+  options: Partial<import("../../gateway/http/app.js").GatewayDeps> & { nats?: boolean } = {},
 ): Promise<TestGateway> {
-  const { buildApp } = await import("../../gateway/app.js");
-  const { FleetView } = await import("../../gateway/fleet-view.js");
-  const { HealthCache } = await import("../../gateway/health-cache.js");
-  const { GatewayMetrics } = await import("../../gateway/metrics.js");
+  const { buildApp } = await import("../../gateway/http/app.js");
+  const { FleetView } = await import("../../gateway/view/fleet-view.js");
+  const { HealthCache } = await import("../../gateway/view/health-cache.js");
+  const { GatewayMetrics } = await import("../../gateway/http/metrics.js");
   let clock = T0;
   const now = () => clock;
   const view = options.view ?? new FleetView();

@@ -1,0 +1,139 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { HealthCache } from "../view/health-cache.js";
+import type { StreamRecord } from "./api-schemas.js";
+
+/**
+ * The gateway's Prometheus metrics. Fleet gauges are read from the precomputed /health report
+ * at scrape time, so a scrape costs the same as a /health request; counters and the lag
+ * histogram are fed by the live events feed.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly restarts: Counter<"host" | "outcome">;
+  private readonly lag: Histogram;
+  private readonly rejected: Counter<"source">;
+
+  constructor(health: HealthCache, now: () => number = Date.now) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: "fleetheal_hosts",
+      help: "Hosts by status (up, stale, down).",
+      labelNames: ["status"],
+      registers,
+      collect() {
+        const { totals } = health.get(now());
+        for (const status of ["up", "stale", "down"] as const) {
+          this.set({ status }, totals.hosts[status]);
+        }
+      },
+    });
+    new Gauge({
+      name: "fleetheal_containers",
+      help: "Containers on hosts that are not down, by health.",
+      labelNames: ["health"],
+      registers,
+      collect() {
+        const { containers } = health.get(now()).totals;
+        for (const h of ["healthy", "unhealthy", "starting", "none"] as const) {
+          this.set({ health: h }, containers[h]);
+        }
+      },
+    });
+    new Gauge({
+      name: "fleetheal_containers_quarantined",
+      help: "Containers fleetheal will not restart until they are released.",
+      registers,
+      collect() {
+        this.set(health.get(now()).totals.quarantined);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_fleet_healthy",
+      help: "1 when /health reports the fleet healthy, else 0.",
+      registers,
+      collect() {
+        this.set(health.get(now()).status === "healthy" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_policy_invalid",
+      help: "1 while the stored fleet policy is invalid (the last valid one, or a pause, stays in force), else 0.",
+      registers,
+      collect() {
+        this.set(health.get(now()).policy.status === "invalid" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_policy_invalid_revision",
+      help: "The revision of the stored fleet policy that was rejected; 0 while it is valid.",
+      registers,
+      collect() {
+        this.set(health.get(now()).policy.invalid?.revision ?? 0);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_policy_revision",
+      help: "The revision of the fleet policy in force; 0 for the defaults or the pause.",
+      registers,
+      collect() {
+        this.set(health.get(now()).policy.revision);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_policy_in_force",
+      help: "1 for where the policy in force comes from: stored, defaults, or paused (no valid policy known).",
+      labelNames: ["origin"],
+      registers,
+      collect() {
+        const { inForce } = health.get(now()).policy;
+        for (const origin of ["stored", "defaults", "paused"] as const) {
+          this.set({ origin }, inForce === origin ? 1 : 0);
+        }
+      },
+    });
+    this.restarts = new Counter({
+      name: "fleetheal_restarts_total",
+      help: "Restarts seen on the events stream since the gateway started, by host and outcome.",
+      labelNames: ["host", "outcome"],
+      registers,
+    });
+    this.lag = new Histogram({
+      name: "fleetheal_event_lag_seconds",
+      help: "From Docker's event time to the gateway receiving it from JetStream.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: "fleetheal_gateway_rejected_messages_total",
+      help: "NATS messages the gateway could not decode, by source.",
+      labelNames: ["source"],
+      registers,
+    });
+  }
+
+  /** Counts one live record from the events stream. */
+  observe(record: StreamRecord, receivedAt: number): void {
+    if (record.kind === "event") {
+      const lagMs = receivedAt - Number(BigInt(record.event.timeNano) / 1_000_000n);
+      if (Number.isFinite(lagMs)) this.lag.observe(Math.max(0, lagMs) / 1000);
+      return;
+    }
+    const r = record.remediation;
+    if (r.phase === "restarted" || r.phase === "failed") {
+      this.restarts.inc({ host: r.host, outcome: r.phase === "restarted" ? "restarted" : r.code });
+    }
+  }
+
+  rejectedMessage(source: string): void {
+    this.rejected.inc({ source });
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,427 @@
+import { createHash, randomUUID } from "node:crypto";
+import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  type NatsConnection,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/nats-core";
+import {
+  type CommandSigning,
+  type RestartDraft,
+  sendAgentCommand,
+} from "../../common/agent-commands.js";
+import { describeError } from "../../common/errors.js";
+import type { FleetJetStream } from "../../common/jetstream-resources.js";
+import type { Logger } from "../../common/logger.js";
+import { isWrongRevision } from "../../common/nats-errors.js";
+import { ReleaseNotRecordedError, releaseFromQuarantine } from "../../common/quarantine-release.js";
+import {
+  DEFAULT_HEAL_POLICY,
+  decode,
+  encode,
+  HealPolicy,
+  POLICY_KEY,
+  REMEDIATION_TYPE,
+  RESTART_COMMAND_TYPE,
+  type RemediationPhase,
+  type RemediationRecord,
+} from "../../contracts/index.js";
+import { ApiError } from "../http/api-errors.js";
+import type { PolicyDocument, RestartResult } from "../http/api-schemas.js";
+import type { FleetControl, ManualRelease, ManualRestart } from "./ports.js";
+
+export interface NatsFleetControlOptions {
+  nc: NatsConnection;
+  fjs: FleetJetStream;
+  /** How long to wait for an agent's reply; a longer stop timeout extends it. */
+  commandTimeoutMs: number;
+  /** How restart commands are signed, at send time. */
+  commandSigning: CommandSigning;
+  log: Logger;
+}
+
+/** Compare-and-set attempts of a read-modify-write before reporting a conflict. */
+const MAX_CAS_ATTEMPTS = 5;
+/** Docker's stop timeout plus the time to start again and reply. */
+const RESTART_MARGIN_MS = 10_000;
+/** Message fields are bounded by the contracts; long reasons are cut, not rejected. */
+const MAX_MESSAGE = 2_048;
+
+/**
+ * {@link FleetControl} on a real NATS connection: manual restarts are NATS requests to the
+ * host's agent, audited as remediation records in the events stream; release and policy are
+ * compare-and-set writes to the ledger and config buckets.
+ */
+export class NatsFleetControl implements FleetControl {
+  private readonly nc: NatsConnection;
+  private readonly fjs: FleetJetStream;
+  private readonly commandTimeoutMs: number;
+  private readonly commandSigning: CommandSigning;
+  private readonly log: Logger;
+
+  constructor(options: NatsFleetControlOptions) {
+    this.nc = options.nc;
+    this.fjs = options.fjs;
+    this.commandTimeoutMs = options.commandTimeoutMs;
+    this.commandSigning = options.commandSigning;
+    this.log = options.log;
+  }
+
+  async restart(request: ManualRestart): Promise<RestartResult> {
+    const { host, container, actor } = request;
+    const commandId = manualCommandId(host, container.id, request.idempotencyKey);
+    const remediationId = `manual:${commandId}`;
+    const command: RestartDraft = {
+      type: RESTART_COMMAND_TYPE,
+      v: 1,
+      commandId,
+      host,
+      containerId: container.id,
+      reason: request.reason.slice(0, 512),
+      requestedBy: actor.name.slice(0, 128),
+      ...(request.stopTimeoutSeconds !== undefined
+        ? { stopTimeoutSeconds: request.stopTimeoutSeconds }
+        : {}),
+    };
+    const log = this.log.child({ host, containerId: container.id, commandId, actor: actor.name });
+    const record = (phase: RemediationPhase, code: string, message: string): RemediationRecord => ({
+      type: REMEDIATION_TYPE,
+      v: 1,
+      // One id per phase: a retried request with the same idempotency key publishes the same
+      // ids, and the stream's dedup window drops the repeats.
+      id: `${remediationId}:${phase}`,
+      remediationId,
+      host,
+      containerId: container.id,
+      containerName: container.name,
+      phase,
+      code,
+      message: message.slice(0, MAX_MESSAGE),
+      commandId,
+      actor: actor.name,
+      at: new Date().toISOString(),
+      dryRun: false,
+    });
+
+    // Without the audit record there is no restart: a restart nobody can trace is worse than
+    // an error the client can retry.
+    try {
+      await this.publish(
+        record(
+          "restarting",
+          "by-hand",
+          `restart by hand, asked by ${actor.name} from ${actor.address}: ${request.reason}`,
+        ),
+      );
+    } catch (error) {
+      log.warn({ err: describeError(error) }, "could not record a manual restart");
+      throw new ApiError(
+        "FLEETHEAL_ERR_UNAVAILABLE",
+        "NATS JetStream is not available",
+        undefined,
+        {
+          cause: error,
+        },
+      );
+    }
+
+    const timeout = Math.max(
+      this.commandTimeoutMs,
+      request.stopTimeoutSeconds !== undefined
+        ? request.stopTimeoutSeconds * 1_000 + RESTART_MARGIN_MS
+        : 0,
+    );
+    const failed = async (code: string, message: string): Promise<void> => {
+      await this.publish(record("failed", code, message)).catch((error: unknown) =>
+        log.error({ err: describeError(error) }, "could not record a failed manual restart"),
+      );
+    };
+
+    const result = await sendAgentCommand(this.nc, command, {
+      signing: this.commandSigning,
+      timeoutMs: timeout,
+    });
+    if (!result.ok) {
+      const unreachable = `the agent of host ${host} is not reachable`;
+      switch (result.code) {
+        case "command-refused": {
+          // The gateway's key or clock, not the client's request: the agent's reason is shown.
+          const message = `the agent of host ${host} refused the command: ${result.message}`;
+          log.warn({ refusal: result.message }, "the agent refused a manual restart");
+          await failed("command-refused", message);
+          throw new ApiError("FLEETHEAL_ERR_COMMAND_REFUSED", message, {
+            refusal: result.message.split(":")[0],
+          });
+        }
+        case "rejected":
+          await failed(
+            "rejected",
+            `the agent of host ${host} rejected the command: ${result.message}`,
+          );
+          throw new ApiError("FLEETHEAL_ERR_BAD_REQUEST", result.message, {
+            code: String(result.status),
+          });
+        case "bad-reply":
+          // A 500 carries no details (docs/API.md): the reason goes to the log.
+          log.error({ err: result.message }, "the agent's reply is invalid");
+          await failed("bad-reply", `the agent's reply is invalid: ${result.message}`);
+          throw new ApiError(
+            "FLEETHEAL_ERR_INTERNAL",
+            `the agent of host ${host} sent an invalid reply`,
+          );
+        case "no-responders":
+          await failed("no-responders", unreachable);
+          throw new ApiError("FLEETHEAL_ERR_UNAVAILABLE", unreachable, undefined, {
+            cause: result.cause,
+          });
+        case "timeout":
+          // The agent may still act on it; a retry with the same idempotency key is safe.
+          await failed("timeout", `the agent of host ${host} did not answer within ${timeout} ms`);
+          throw new ApiError(
+            "FLEETHEAL_ERR_AGENT_TIMEOUT",
+            `the agent of host ${host} did not answer within ${timeout} ms`,
+            { commandId, timeoutMs: timeout },
+            { cause: result.cause },
+          );
+        case "error":
+          await failed("error", `the command could not be sent: ${result.message}`);
+          throw new ApiError(
+            "FLEETHEAL_ERR_UNAVAILABLE",
+            `the command could not be sent to host ${host}: ${result.message}`,
+            undefined,
+            { cause: result.cause },
+          );
+      }
+    }
+    const { reply } = result;
+
+    if (reply.outcome === "restarted") {
+      await this.publish(
+        record("restarted", "by-hand", `restarted by hand, asked by ${actor.name}`),
+      ).catch((error: unknown) =>
+        log.error({ err: describeError(error) }, "could not record a manual restart"),
+      );
+    } else {
+      await failed(reply.code, reply.message);
+    }
+    log.info(
+      { outcome: reply.outcome, code: reply.code, duplicate: reply.duplicate },
+      "manual restart answered",
+    );
+    return {
+      remediationId,
+      commandId,
+      outcome: reply.outcome,
+      code: reply.code,
+      message: reply.message,
+      duplicate: reply.duplicate,
+      durationMs: reply.durationMs,
+    };
+  }
+
+  async release(request: ManualRelease): Promise<{ releasedAt: string }> {
+    const { host, container, actor } = request;
+    const log = this.log.child({ host, containerId: container.id, actor: actor.name });
+    const result = await unavailableOnNatsError(log, "release the container", async () => {
+      try {
+        return await releaseFromQuarantine({
+          ledger: this.fjs.ledger,
+          records: this.fjs.records,
+          host,
+          container,
+          actor: actor.name,
+          code: "by-hand",
+          message: `released from quarantine by hand, asked by ${actor.name} from ${actor.address}${
+            request.reason ? `: ${request.reason}` : ""
+          }`.slice(0, MAX_MESSAGE),
+          now: new Date(),
+        });
+      } catch (error) {
+        if (error instanceof ReleaseNotRecordedError) {
+          // Released all the same; only the audit record is missing, and the log has it.
+          log.error({ err: describeError(error) }, "released by hand, but not recorded");
+          throw new ApiError(
+            "FLEETHEAL_ERR_UNAVAILABLE",
+            `${container.name} on ${host} is released, but the released record could not be stored`,
+            undefined,
+            { cause: error },
+          );
+        }
+        if (isWrongRevision(error)) {
+          throw new ApiError(
+            "FLEETHEAL_ERR_CONFLICT",
+            `the ledger entry of ${container.name} on ${host} kept changing; try again`,
+            undefined,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    });
+    if (!result.released) {
+      throw new ApiError(
+        "FLEETHEAL_ERR_CONFLICT",
+        `${container.name} on ${host} is not quarantined`,
+      );
+    }
+    log.info("released by hand");
+    return { releasedAt: result.releasedAt };
+  }
+
+  async getPolicy(): Promise<PolicyDocument> {
+    const stored = await unavailableOnNatsError(this.log, "read the policy", () =>
+      this.readPolicy(),
+    );
+    return stored ?? { policy: DEFAULT_HEAL_POLICY, revision: 0 };
+  }
+
+  putPolicy(policy: HealPolicy, expectedRevision?: number): Promise<PolicyDocument> {
+    return unavailableOnNatsError(this.log, "store the policy", () =>
+      this.storePolicy(policy, expectedRevision),
+    );
+  }
+
+  setPaused(paused: boolean): Promise<PolicyDocument> {
+    return unavailableOnNatsError(this.log, "store the policy", () => this.storePaused(paused));
+  }
+
+  private async storePolicy(
+    policy: HealPolicy,
+    expectedRevision: number | undefined,
+  ): Promise<PolicyDocument> {
+    const kv = this.fjs.config;
+    const value = encode(policy);
+    try {
+      let revision: number;
+      if (expectedRevision === undefined) revision = await kv.put(POLICY_KEY, value);
+      else if (expectedRevision === 0) revision = await kv.create(POLICY_KEY, value);
+      else revision = await kv.update(POLICY_KEY, value, expectedRevision);
+      this.log.info({ revision }, "fleet policy stored");
+      return { policy, revision };
+    } catch (error) {
+      if (expectedRevision === undefined || !isWrongRevision(error)) throw error;
+      const current = await this.fjs.config.get(POLICY_KEY);
+      const currentRevision = current?.operation === "PUT" ? current.revision : 0;
+      throw new ApiError(
+        "FLEETHEAL_ERR_PRECONDITION_FAILED",
+        expectedRevision === 0
+          ? "a fleet policy is already stored"
+          : `the fleet policy is no longer at revision ${expectedRevision}`,
+        { currentRevision },
+        { cause: error },
+      );
+    }
+  }
+
+  private async storePaused(paused: boolean): Promise<PolicyDocument> {
+    const kv = this.fjs.config;
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.readPolicy();
+      const policy: HealPolicy = { ...(stored?.policy ?? DEFAULT_HEAL_POLICY), paused };
+      try {
+        const revision = stored
+          ? await kv.update(POLICY_KEY, encode(policy), stored.revision)
+          : await kv.create(POLICY_KEY, encode(policy));
+        this.log.info({ revision, paused }, paused ? "healing paused" : "healing resumed");
+        return { policy, revision };
+      } catch (error) {
+        if (!isWrongRevision(error)) throw error;
+        if (attempt >= MAX_CAS_ATTEMPTS) {
+          throw new ApiError(
+            "FLEETHEAL_ERR_CONFLICT",
+            "the fleet policy kept changing; try again",
+            undefined,
+            { cause: error },
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * The stored policy, or undefined when none is stored. An invalid one is an error rather than
+   * the defaults: handlers reject it and keep the last valid policy they saw (or stay paused if
+   * they started since), which differs between replicas, so any answer but "replace it" would
+   * be a guess. /health reports it meanwhile.
+   */
+  private async readPolicy(): Promise<PolicyDocument | undefined> {
+    const entry = await this.fjs.config.get(POLICY_KEY);
+    if (entry?.operation !== "PUT") return undefined;
+    const decoded = decode(HealPolicy, entry.value);
+    if (!decoded.ok) {
+      throw new ApiError(
+        "FLEETHEAL_ERR_CONFLICT",
+        "the stored fleet policy is invalid; handlers reject it and keep their last valid policy, or stay paused when they started without one. Replace it with PUT /policy",
+        {
+          currentRevision: entry.revision,
+          reason: decoded.error.message,
+          issues: decoded.error.issues,
+        },
+      );
+    }
+    return { policy: decoded.value, revision: entry.revision };
+  }
+
+  private async publish(record: RemediationRecord): Promise<void> {
+    await this.fjs.records.publish(record);
+  }
+}
+
+/**
+ * `manual-<24 hex>`: a hash of the client's idempotency key, so the same key always names the
+ * same command (and the agent runs it once), and a key of any length or alphabet fits the
+ * command id's pattern. The container is hashed too: a key reused for another container must
+ * not be answered with the first container's reply. Without a key every request is new.
+ */
+export function manualCommandId(
+  host: string,
+  containerId: string,
+  idempotencyKey: string | undefined,
+): string {
+  const digest = createHash("sha256")
+    .update(`${host}\n${containerId}\n${idempotencyKey ?? randomUUID()}`)
+    .digest("hex");
+  return `manual-${digest.slice(0, 24)}`;
+}
+
+/**
+ * Runs `action`, turning a NATS failure that the client can only wait out (no connection, a
+ * timeout, JetStream not answering) into a 503 rather than a 500, which is for bugs.
+ */
+export async function unavailableOnNatsError<T>(
+  log: Logger,
+  what: string,
+  action: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof ApiError || !isNatsFailure(error)) throw error;
+    log.warn({ err: describeError(error) }, `could not ${what}`);
+    throw new ApiError(
+      "FLEETHEAL_ERR_UNAVAILABLE",
+      `could not ${what}: NATS is not available`,
+      undefined,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function isNatsFailure(error: unknown): boolean {
+  return [
+    RequestError,
+    TimeoutError,
+    NoRespondersError,
+    ConnectionError,
+    ClosedConnectionError,
+    DrainingConnectionError,
+    JetStreamError,
+    JetStreamApiError,
+  ].some((type) => error instanceof type);
+}

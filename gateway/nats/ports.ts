@@ -1,0 +1,89 @@
+import type { ContainerSnapshot, HealPolicy } from "../../contracts/index.js";
+import type {
+  EventsPage,
+  EventsQuery,
+  PolicyDocument,
+  RestartResult,
+  StreamRecord,
+} from "../http/api-schemas.js";
+
+/*
+ * The gateway's ports to NATS. Routes talk to these interfaces; `nats-fleet-control.ts` and
+ * `nats-event-log.ts` implement them on a real connection, so all NATS wiring stays in one place.
+ * Failures are thrown as `ApiError`s (see ../http/api-errors.ts) so that each maps to one status code.
+ */
+
+/** Who asked for an action, as recorded in remediation records and agent logs. */
+export interface Actor {
+  /** `gateway:<token name>`, e.g. `gateway:admin`. */
+  name: string;
+  /** The client address, for the audit trail. */
+  address: string;
+}
+
+export interface ManualRestart {
+  host: string;
+  container: ContainerSnapshot;
+  reason: string;
+  stopTimeoutSeconds?: number;
+  actor: Actor;
+  /**
+   * The client's `Idempotency-Key`: the same key gives the same command id, and the agent runs a
+   * command id at most once, so a retried request cannot restart twice.
+   */
+  idempotencyKey?: string;
+}
+
+export interface ManualRelease {
+  host: string;
+  container: ContainerSnapshot;
+  reason?: string;
+  actor: Actor;
+}
+
+/**
+ * The hosts of a fleet whose NATS server `fleetheal up` runs (cli/fleet-hosts.ts): present only
+ * when the gateway runs inside `up`.
+ */
+export interface FleetHostsAdmin {
+  /** Issues the host's credential (another host's keys are kept) and returns its join token. */
+  add(host: string): Promise<{ host: string; token: string; created: boolean }>;
+  /** Deletes the host's snapshot and revokes its credential. */
+  remove(host: string): Promise<{ host: string; snapshotDeleted: boolean }>;
+  /** Every host with a credential, and whether one of its connections is up. */
+  credentials(): Promise<{ host: string; state: "issued" | "connected" }[]>;
+}
+
+/** Actions on the fleet: everything a mutating endpoint does. */
+export interface FleetControl {
+  /**
+   * Restarts one container through its host's agent and audits it as remediation records
+   * (`restarting`, then `restarted` or `failed`, code `by-hand`). Resolves with the agent's
+   * answer, including a refusal; rejects only when the agent cannot be reached.
+   */
+  restart(request: ManualRestart): Promise<RestartResult>;
+  /** Releases a quarantined container (ledger CAS plus a `released` record). */
+  release(request: ManualRelease): Promise<{ releasedAt: string }>;
+  getPolicy(): Promise<PolicyDocument>;
+  /**
+   * Stores a new fleet policy. With `expectedRevision` it is a compare-and-set (0 = create);
+   * a lost race rejects with a conflict.
+   */
+  putPolicy(policy: HealPolicy, expectedRevision?: number): Promise<PolicyDocument>;
+  /** Sets `paused` in the stored policy, retrying on concurrent edits. */
+  setPaused(paused: boolean): Promise<PolicyDocument>;
+}
+
+/** Reads history from the events stream. */
+export interface EventLog {
+  read(query: EventsQuery, now: number): Promise<EventsPage>;
+}
+
+/** Which live records a subscriber wants. */
+export type StreamFilter = Pick<EventsQuery, "host" | "container" | "kind">;
+
+/** The live feed of the events stream, fanned out to SSE clients and metrics. */
+export interface LiveFeed {
+  /** Calls `listener` for every new record that passes `filter`; returns an unsubscribe. */
+  subscribe(filter: StreamFilter, listener: (record: StreamRecord) => void): () => void;
+}

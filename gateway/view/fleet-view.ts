@@ -1,0 +1,363 @@
+import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../../contracts/index.js";
+import type { ContainerCounts } from "./health-report.js";
+
+type Health = ContainerSnapshot["health"];
+
+/** A host's latest snapshot and when the gateway learned of it. */
+export interface HostRecord {
+  snapshot: HostSnapshot;
+  /** Milliseconds since the epoch, by the NATS server's or the gateway's clock, never the agent's. */
+  receivedAt: number;
+  /** The snapshot's containers counted by health, computed once when it arrives. */
+  counts: ContainerCounts;
+  /** The snapshot's containers by name and id, sorted once when it arrives. */
+  sorted: readonly ContainerSnapshot[];
+  /** `sorted`, split by health: a health filter reads only its own list. */
+  byHealth: Readonly<Record<Health, readonly ContainerSnapshot[]>>;
+}
+
+/**
+ * The gateway's materialised view of the fleet: the latest snapshot of every host and the
+ * ledger entry of every container fleetheal has acted on. Readers get it without any I/O.
+ *
+ * Everything a read needs is derived once when a snapshot arrives (counts, sorted containers,
+ * health indexes), so that a heartbeat from one host costs the work of that host only, and a
+ * request costs no sorting. Every change bumps `version`, which cached answers check.
+ *
+ * Memory: a snapshot is kept with every part that equals the host's previous snapshot replaced
+ * by the previous one's (see `shareUnchanged`), and the strings of containers that are new to
+ * the view are interned across the fleet (`StringPool`). A heartbeat that changes nothing then
+ * leaves its decoded copy to die young instead of replacing the host's containers in the old
+ * generation, and the labels, images and paths that compose projects repeat on every host are
+ * held once.
+ */
+export class FleetView {
+  private readonly hosts = new Map<string, HostRecord>();
+  private readonly ledger = new Map<string, LedgerEntry>();
+  /** host -> ids of its quarantined containers. */
+  private readonly quarantined = new Map<string, Set<string>>();
+  private readonly listeners = new Set<() => void>();
+  private loadedFlag = false;
+  private versionCounter = 0;
+  /** Hosts by id; rebuilt only when a host appears or goes, updated in place otherwise. */
+  private sortedHosts: HostRecord[] | undefined;
+  private readonly strings = new StringPool();
+
+  /**
+   * Makes `snapshot` the host's latest. The view owns it from then on: parts of it may be
+   * replaced by equal parts of the host's previous snapshot, and it must not be changed after.
+   */
+  apply(snapshot: HostSnapshot, receivedAt: number): void {
+    const previous = this.hosts.get(snapshot.host);
+    const record = toHostRecord(snapshot, receivedAt, previous, this.strings);
+    const known = previous !== undefined;
+    this.hosts.set(snapshot.host, record);
+    if (!known) this.sortedHosts = undefined;
+    else if (this.sortedHosts) {
+      const i = indexOfHost(this.sortedHosts, snapshot.host);
+      if (i >= 0) this.sortedHosts[i] = record;
+      else this.sortedHosts = undefined;
+    }
+    this.changed();
+  }
+
+  remove(host: string): void {
+    if (this.hosts.delete(host)) {
+      this.sortedHosts = undefined;
+      this.changed();
+    }
+  }
+
+  /** Records a container's ledger entry; `undefined` when it was deleted. */
+  applyLedger(host: string, containerId: string, entry: LedgerEntry | undefined): void {
+    const key = `${host}.${containerId}`;
+    if (entry) this.ledger.set(key, entry);
+    else this.ledger.delete(key);
+    let set = this.quarantined.get(host);
+    if (entry?.quarantine) {
+      if (!set) {
+        set = new Set();
+        this.quarantined.set(host, set);
+      }
+      set.add(containerId);
+    } else if (set?.delete(containerId) && set.size === 0) {
+      this.quarantined.delete(host);
+    }
+    this.changed();
+  }
+
+  ledgerEntry(host: string, containerId: string): LedgerEntry | undefined {
+    return this.ledger.get(`${host}.${containerId}`);
+  }
+
+  isQuarantined(host: string, containerId: string): boolean {
+    return this.quarantined.get(host)?.has(containerId) ?? false;
+  }
+
+  /** Quarantined containers that the host's latest snapshot still lists. */
+  quarantinedOn(record: HostRecord): number {
+    const set = this.quarantined.get(record.snapshot.host);
+    if (!set) return 0;
+    let n = 0;
+    for (const c of record.snapshot.containers) if (set.has(c.id)) n++;
+    return n;
+  }
+
+  /** Every host, sorted by id. The array is the view's own: do not change it. */
+  list(): readonly HostRecord[] {
+    this.sortedHosts ??= [...this.hosts.values()].sort((a, b) =>
+      compareStrings(a.snapshot.host, b.snapshot.host),
+    );
+    return this.sortedHosts;
+  }
+
+  get(host: string): HostRecord | undefined {
+    return this.hosts.get(host);
+  }
+
+  /** Increases with every change; derived data is cached against it. */
+  get version(): number {
+    return this.versionCounter;
+  }
+
+  /** Calls `listener` after every change; returns an unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** True once the stored snapshots have all been read. */
+  get loaded(): boolean {
+    return this.loadedFlag;
+  }
+
+  markLoaded(): void {
+    this.loadedFlag = true;
+    this.changed();
+  }
+
+  private changed(): void {
+    this.versionCounter++;
+    for (const listener of this.listeners) listener();
+  }
+}
+
+/**
+ * Derives everything reads need from a snapshot, once. With the host's previous record, the
+ * snapshot first shares what has not changed with it (see `shareUnchanged`), and when no
+ * container changed the derived lists are the previous record's too.
+ */
+export function toHostRecord(
+  snapshot: HostSnapshot,
+  receivedAt: number,
+  previous?: HostRecord,
+  strings?: StringPool,
+): HostRecord {
+  // The same object again is taken as it is now: nothing derived from it before is reused.
+  if (previous?.snapshot !== snapshot) {
+    if (previous) {
+      shareUnchanged(previous.snapshot, snapshot, strings);
+      if (snapshot.containers === previous.snapshot.containers) {
+        const { counts, sorted, byHealth } = previous;
+        return { snapshot, receivedAt, counts, sorted, byHealth };
+      }
+    } else if (strings) {
+      for (const c of snapshot.containers) strings.internAll(c);
+    }
+  }
+  const sorted = [...snapshot.containers].sort(compareContainers);
+  const byHealth: Record<Health, ContainerSnapshot[]> = {
+    healthy: [],
+    unhealthy: [],
+    starting: [],
+    none: [],
+  };
+  for (const c of sorted) byHealth[c.health].push(c);
+  return { snapshot, receivedAt, counts: countByHealth(snapshot), sorted, byHealth };
+}
+
+/** Orders containers by name, then id, so pages are stable across requests. */
+export function compareContainers(a: ContainerSnapshot, b: ContainerSnapshot): number {
+  return compareStrings(a.name, b.name) || compareStrings(a.id, b.id);
+}
+
+/** Code-unit order, the same in every locale. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function indexOfHost(sorted: readonly HostRecord[], host: string): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareStrings((sorted[mid] as HostRecord).snapshot.host, host);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+export function countByHealth(snapshot: HostSnapshot): ContainerCounts {
+  const counts = { total: 0, healthy: 0, unhealthy: 0, starting: 0, none: 0 };
+  for (const c of snapshot.containers) {
+    counts.total++;
+    counts[c.health]++;
+  }
+  return counts;
+}
+
+/**
+ * Replaces every part of `next` that equals the same part of `previous` (the host's snapshot
+ * before it) by `previous`'s, in place: containers are matched by id, anything else by its
+ * position in the document. `next.containers` becomes `previous.containers` itself when every
+ * container is unchanged and in the same order. Containers new to the host have their strings
+ * interned in `strings`.
+ *
+ * A heartbeat repeats almost all of the last snapshot, so after this the decoded copy is
+ * garbage that dies in the young generation, and the host's containers stay where they are:
+ * under churn the old generation holds the fleet once, not the fleet plus the snapshots
+ * replaced since its last full collection.
+ */
+export function shareUnchanged(
+  previous: HostSnapshot,
+  next: HostSnapshot,
+  strings?: StringPool,
+): void {
+  const before = previous.containers;
+  const after = next.containers;
+  let byId: Map<string, ContainerSnapshot> | undefined;
+  let allSame = after.length === before.length;
+  for (let i = 0; i < after.length; i++) {
+    const c = after[i] as ContainerSnapshot;
+    // Agents list containers in a stable order, so the same index is almost always the match.
+    let match = before[i];
+    if (match?.id !== c.id) {
+      byId ??= new Map(before.map((b) => [b.id, b]));
+      match = byId.get(c.id);
+    }
+    if (match === undefined) strings?.internAll(c);
+    const shared = match === undefined ? c : (share(match, c) as ContainerSnapshot);
+    after[i] = shared;
+    if (shared !== before[i]) allSame = false;
+  }
+  shareFields(previous, next, "containers");
+  if (allSame) next.containers = before;
+}
+
+/**
+ * `previous` when `next` equals it (for objects: the same keys in the same order and equal
+ * values); otherwise `next`, with each of its parts that equals the same part of `previous`
+ * replaced by that part, in place. Equal strings come out as `previous`'s copy.
+ */
+function share(previous: unknown, next: unknown): unknown {
+  if (equal(previous, next)) return previous;
+  if (typeof next !== "object" || next === null) return next;
+  if (typeof previous !== "object" || previous === null) return next;
+  if (Array.isArray(next) !== Array.isArray(previous)) return next;
+  shareFields(previous, next);
+  return next;
+}
+
+/**
+ * Whether two decoded JSON values are equal, objects' keys in the same order included. Reads
+ * only: most containers in a heartbeat are unchanged, and this settles them without a write.
+ */
+function equal(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  const otherKeys = Object.keys(y);
+  if (keys.length !== otherKeys.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    if (otherKeys[i] !== key || !equal(x[key], y[key])) return false;
+  }
+  return true;
+}
+
+/**
+ * Replaces each of `next`'s fields (or elements) by `previous`'s same field when they are
+ * equal, and shares the parts of unequal objects the same way, in place. `skip` is left alone.
+ */
+function shareFields(previous: object, next: object, skip?: string): void {
+  const p = previous as Record<string, unknown>;
+  const n = next as Record<string, unknown>;
+  const keys = Object.keys(n);
+  const previousKeys = Object.keys(p);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    // An own "__proto__" (a label may be called that) cannot be assigned without changing the
+    // prototype, and a field `previous` lacks has nothing to share.
+    if (key === skip || key === "__proto__") continue;
+    if (previousKeys[i] !== key && !Object.hasOwn(p, key)) continue;
+    const before = p[key];
+    const now = n[key];
+    // Equal values (strings compare by content): keep the copy that is already old.
+    if (before === now) n[key] = before;
+    else if (typeof now === "object" && now !== null) n[key] = share(before, now);
+  }
+}
+
+/**
+ * One copy of each string that repeats across the fleet's containers (compose labels, images,
+ * paths, network names, health check output). JSON decoding makes a string per occurrence;
+ * this keeps the first and drops the others.
+ *
+ * Bounded, and it never holds a string for long that nothing uses: two generations, the newer
+ * one filled until `capacity` and then becoming the older, whose strings that are met again
+ * move back into the newer. Strings that recur (the ones worth sharing) keep being met and
+ * stay; ones seen once (ids, hashes) age out after two generations.
+ */
+export class StringPool {
+  private current = new Map<string, string>();
+  private older = new Map<string, string>();
+
+  constructor(private readonly capacity = 4096) {}
+
+  /** How many strings the pool holds, in both generations. */
+  get size(): number {
+    return this.current.size + this.older.size;
+  }
+
+  has(s: string): boolean {
+    return this.current.has(s) || this.older.has(s);
+  }
+
+  intern(s: string): string {
+    const known = this.current.get(s);
+    if (known !== undefined) return known;
+    const old = this.older.get(s);
+    const kept = old ?? s;
+    this.current.set(kept, kept);
+    if (this.current.size >= this.capacity) {
+      this.older = this.current;
+      this.current = new Map();
+    }
+    return kept;
+  }
+
+  /** Interns every string value in `value` (not keys: V8 already keeps one copy of those), in place. */
+  internAll(value: unknown): void {
+    if (typeof value !== "object" || value === null) return;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const v: unknown = value[i];
+        if (typeof v === "string") value[i] = this.intern(v);
+        else this.internAll(v);
+      }
+      return;
+    }
+    const o = value as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      const v = o[key];
+      if (key === "__proto__") continue;
+      if (typeof v === "string") o[key] = this.intern(v);
+      else this.internAll(v);
+    }
+  }
+}
