@@ -376,16 +376,22 @@ describe("CommandExecutor", () => {
       expect(docker.restarts).toEqual([]);
     });
 
-    it.each([
-      STARTED_AT,
-      "2026-11-27T19:41:29.981Z",
-      "2026-11-27T19:41:29.981234567Z",
-      "2026-11-27T20:41:29.981+01:00",
-    ])("accepts incident %s for the same instant", async (incident) => {
+    it.each([STARTED_AT, "2026-11-27T19:41:29.981Z", "2026-11-27T20:41:29.981+01:00"])(
+      "accepts incident %s for the same instant",
+      async (incident) => {
+        const { docker, executor } = setup();
+        docker.add();
+        expect((await executor.execute(command({ incident }))).outcome).toBe("restarted");
+        expect(docker.restarts).toHaveLength(1);
+      },
+    );
+
+    it("skips an incident a few nanoseconds from the container's StartedAt", async () => {
       const { docker, executor } = setup();
       docker.add();
-      expect((await executor.execute(command({ incident }))).outcome).toBe("restarted");
-      expect(docker.restarts).toHaveLength(1);
+      const reply = await executor.execute(command({ incident: "2026-11-27T19:41:29.981234567Z" }));
+      expect(reply.code).toBe("stale-incident");
+      expect(docker.restarts).toEqual([]);
     });
   });
 

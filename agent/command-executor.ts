@@ -1,4 +1,5 @@
 import { describeError } from "../common/errors.js";
+import { sameInstant } from "../common/nanosecond-time.js";
 import {
   COMMAND_REPLY_TYPE,
   type CommandOutcome,
@@ -142,7 +143,10 @@ export class CommandExecutor {
       return reply("skipped", "already-restarting", "Docker is already restarting it");
     }
     const restart = command.type === RESTART_COMMAND_TYPE ? command : undefined;
-    if (restart?.incident !== undefined && !sameInstant(restart.incident, details.startedAt)) {
+    if (
+      restart?.incident !== undefined &&
+      (details.startedAt === undefined || !sameInstant(restart.incident, details.startedAt))
+    ) {
       return reply(
         "skipped",
         "stale-incident",
@@ -184,11 +188,4 @@ export class CommandExecutor {
       this.seen.delete(id);
     }
   }
-}
-
-/** Docker's StartedAt carries nanoseconds; callers may have rounded it, so compare as instants. */
-function sameInstant(a: string, b: string | undefined): boolean {
-  if (b === undefined) return false;
-  if (a === b) return true;
-  return Date.parse(a) === Date.parse(b);
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { msFromTimeNano, parseInstant } from "../common/nanosecond-time.js";
 import { type ContainerAction, LIFECYCLE_ACTIONS } from "../contracts/index.js";
 
 /** The fields of a raw Docker event (API 1.41+) that the agent uses. */
@@ -100,7 +101,7 @@ export function sinceFromTimeNano(timeNano: string): string {
 
 /** Nanoseconds since the epoch to an ISO-8601 string (millisecond precision). */
 export function isoFromTimeNano(timeNano: string): string {
-  return new Date(Number(BigInt(timeNano) / 1_000_000n)).toISOString();
+  return new Date(msFromTimeNano(timeNano)).toISOString();
 }
 
 /**
@@ -108,12 +109,8 @@ export function isoFromTimeNano(timeNano: string): string {
  * Docker's SystemTime `2026-11-27T19:53:18.613456789Z`. Undefined if it cannot be read.
  */
 export function sinceFromIso(iso: string): string | undefined {
-  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?\d*(Z|[+-]\d\d:\d\d)$/.exec(iso);
-  if (!match) return undefined;
-  const [, whole, fraction = "", zone] = match;
-  const ms = Date.parse(`${whole}${zone}`);
-  if (Number.isNaN(ms)) return undefined;
-  return `${Math.floor(ms / 1000)}.${fraction.padEnd(9, "0")}`;
+  const instant = parseInstant(iso);
+  return instant && sinceFromTimeNano(instant.epochNanos.toString());
 }
 
 /** Nanoseconds since the epoch for a `since` string. */

@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { formatOptions, parseArgs, UsageError } from "./args.js";
+import { parseCommandLine, UsageError } from "./args.js";
 
-const SPECS = [
-  { name: "host", kind: "string", value: "<host>", description: "Only this host" },
-  { name: "reason", kind: "string", value: "<text>", description: "Why" },
-  { name: "follow", kind: "boolean", short: "f", description: "Keep going" },
-  { name: "opted-in", kind: "boolean", description: "Opted in\nsecond line" },
-  { name: "limit", kind: "string", short: "n", value: "<n>", description: "Rows" },
-] as const;
+const SPECS = {
+  host: { type: "string", value: "<host>", description: "Only this host" },
+  reason: { type: "string", value: "<text>", description: "Why" },
+  follow: { type: "boolean", short: "f", description: "Keep going" },
+  "opted-in": { type: "boolean", description: "Opted in\nsecond line" },
+  limit: { type: "string", short: "n", value: "<n>", description: "Rows" },
+  help: { type: "boolean", short: "h", description: "Help" },
+} as const;
 
 function usage(argv: string[]): string {
   try {
-    parseArgs(argv, SPECS);
+    parseCommandLine(argv, SPECS);
   } catch (error) {
     expect(error).toBeInstanceOf(UsageError);
     return (error as Error).message;
@@ -19,9 +20,9 @@ function usage(argv: string[]): string {
   throw new Error(`${argv.join(" ")} parsed`);
 }
 
-describe("parseArgs", () => {
+describe("parseCommandLine", () => {
   it("takes values spaced or after =, flags, short aliases and positionals in any order", () => {
-    const { options, positionals } = parseArgs(
+    const { options, positionals } = parseCommandLine(
       ["web-1", "--host", "h1", "-f", "api", "--reason=a b=c", "-n", "5"],
       SPECS,
     );
@@ -30,11 +31,11 @@ describe("parseArgs", () => {
   });
 
   it("reads flags given as =true/=false, and treats everything after -- as positional", () => {
-    expect(parseArgs(["--opted-in=false", "--follow=1"], SPECS).options).toEqual({
+    expect(parseCommandLine(["--opted-in=false", "--follow=1"], SPECS).options).toEqual({
       "opted-in": false,
       follow: true,
     });
-    expect(parseArgs(["--", "--host", "-f"], SPECS).positionals).toEqual(["--host", "-f"]);
+    expect(parseCommandLine(["--", "--host", "-f"], SPECS).positionals).toEqual(["--host", "-f"]);
   });
 
   it("says exactly what is wrong", () => {
@@ -52,19 +53,15 @@ describe("parseArgs", () => {
   });
 
   it("lets a value start with a dash when it is not an option", () => {
-    expect(parseArgs(["--reason", "-- odd"], SPECS).options.reason).toBe("-- odd");
+    expect(parseCommandLine(["--reason", "-- odd"], SPECS).options.reason).toBe("-- odd");
   });
-});
 
-describe("formatOptions", () => {
-  it("aligns descriptions, continues multi-line ones under the first, shows short aliases", () => {
-    expect(formatOptions(SPECS).split("\n")).toEqual([
-      "      --host <host>    Only this host",
-      "      --reason <text>  Why",
-      "  -f, --follow         Keep going",
-      "      --opted-in       Opted in",
-      "                       second line",
-      "  -n, --limit <n>      Rows",
-    ]);
+  it("reads grouped short flags and a short option's attached value, as node:util parseArgs does", () => {
+    expect(parseCommandLine(["-fn5"], SPECS).options).toEqual({ follow: true, limit: "5" });
+  });
+
+  it("lets -h or --help win over every other mistake on the line", () => {
+    expect(parseCommandLine(["--hots", "-h", "--host"], SPECS).options.help).toBe(true);
+    expect(usage(["--hots", "--help=false"])).toBe("unknown option --hots");
   });
 });

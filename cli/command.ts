@@ -1,14 +1,6 @@
-import { ConfigError, describeError } from "../common/errors.js";
-import {
-  formatOptions,
-  type OptionSpec,
-  type OptionValues,
-  type ParsedArgs,
-  parseArgs,
-  UsageError,
-} from "./args.js";
-import { EXIT, EXIT_CODES_HELP } from "./exit-codes.js";
-import { GatewayError } from "./gateway-client.js";
+import type { Stoppable } from "../common/lifecycle.js";
+import type { OptionSpecs, ParsedArgs } from "./args.js";
+import type { EnvGroupName } from "./environment.js";
 
 /** Where a command writes: lines to stdout and to stderr. Injected by tests. */
 export interface CommandIo {
@@ -23,122 +15,109 @@ export interface CommandContext {
   /** For relative paths (the `fleetheal up` token file) and nothing else. */
   cwd: string;
   now: () => number;
-  /** Aborted on Ctrl-C/SIGTERM: a following command stops and exits 0. */
+  /** Aborted on Ctrl-C/SIGTERM when the command `stopsOnSignal`; never aborted otherwise. */
   signal: AbortSignal;
   fetch?: typeof fetch;
   /** Delay before reconnecting a dropped event stream; the gateway's `retry:` otherwise. */
   reconnectDelayMs?: number;
 }
 
-/** A subcommand of `fleetheal`: its options, its help, and what it does. */
-export interface Command<S extends readonly OptionSpec[] = readonly OptionSpec[]> {
+/** A positional argument, for the usage line, the help and the count the parser accepts. */
+export interface PositionalSpec {
+  /** As the usage line shows it: `<host>`, `export|import`. */
+  readonly name: string;
+  readonly optional?: boolean;
+  readonly description?: string;
+}
+
+/** What every command declares: its help, its options and arguments, what it reads. */
+interface CommandInfo<S extends OptionSpecs> {
   name: string;
-  /** `fleetheal restart <host> <container> [options]` */
-  usage: string;
-  /** What the command does, for its help; the first line is also its line in `fleetheal --help`. */
-  description: string;
-  options: S;
-  /** This many positional arguments, named in `usage`: exactly, or from `[min, max]`. */
-  positionals: number | readonly [min: number, max: number];
+  /** Its line in `fleetheal --help`; `\n` starts a new line, longer lines are wrapped. */
+  summary: string;
+  /** What `fleetheal <command> --help` says about it [the summary]. */
+  description?: string;
+  /** `fleetheal restart <host> <container> [options]` [made from the name, the positionals
+   * and whether there are options] */
+  usage?: string;
+  /** `-h, --help` is added to every command. */
+  options?: S;
+  positionals?: readonly PositionalSpec[];
+  /** The groups of environment variables it reads (cli/environment.ts), shown in its help. */
+  env?: readonly EnvGroupName[];
   /** Extra help after the options: examples, how the answer maps to exit codes. */
   notes?: string;
+  /** Its table of exit codes, for its help (cli/exit-codes.ts). */
+  exitCodes?: string;
+}
+
+/** A command that does its work and ends with an exit code. */
+export interface OneShotDefinition<S extends OptionSpecs> extends CommandInfo<S> {
   run(args: ParsedArgs<S>, ctx: CommandContext): Promise<number>;
+  /**
+   * Ctrl-C and SIGTERM abort `ctx.signal` and the command ends itself (`events --follow` exits
+   * 0, a request still waiting 130). Without it they end the process at once, as Node's default.
+   */
+  stopsOnSignal?: boolean;
+  /**
+   * `as-written`: its stderr lines carry their own prefix, or none (healthcheck's verdict, as
+   * Docker's health log keeps it); otherwise each is shown as `fleetheal <name>: <line>`.
+   */
+  stderr?: "as-written";
+  /** The exit code of a usage error [2]; Docker reserves 2 for a HEALTHCHECK. */
+  usageExitCode?: number;
 }
 
-/** Keeps the option names of `options` as literal types for `run`. */
-export function defineCommand<const S extends readonly OptionSpec[]>(command: Command<S>): Command {
-  return command as unknown as Command;
+/** A role: it runs until Ctrl-C or SIGTERM (common/lifecycle.ts). */
+export interface ServiceDefinition<S extends OptionSpecs> extends CommandInfo<S> {
+  start(args: ParsedArgs<S>, ctx: CommandContext): Promise<Stoppable>;
 }
 
-/** Options every gateway command takes. */
-export const GATEWAY_OPTIONS = [
-  {
-    name: "gateway",
-    kind: "string",
-    value: "<url>",
-    description: "The gateway [FLEETHEAL_GATEWAY_URL, or http://127.0.0.1:8080]",
-  },
-  {
-    name: "token-file",
-    kind: "string",
-    value: "<file>",
-    description:
-      "A file holding the bearer token [FLEETHEAL_GATEWAY_TOKEN or\nFLEETHEAL_GATEWAY_TOKEN_FILE; for actions also .fleetheal/admin-token,\nwhich `fleetheal up` writes]",
-  },
-  { name: "json", kind: "boolean", description: "Print the API's JSON instead of a table" },
-  { name: "help", kind: "boolean", short: "h", description: "Show this help" },
-] as const satisfies readonly OptionSpec[];
+/** The options every command has. */
+export const HELP_OPTION = {
+  help: { type: "boolean", short: "h", description: "Show this help" },
+} as const;
 
-export type GatewayOptionValues = OptionValues<typeof GATEWAY_OPTIONS>;
-
-/** The text of `fleetheal <command> --help`. */
-export function commandHelp(command: Command): string {
-  return [
-    `Usage: ${command.usage}`,
-    "",
-    command.description,
-    "",
-    "Options:",
-    formatOptions(command.options),
-    ...(command.notes ? ["", command.notes] : []),
-    "",
-    EXIT_CODES_HELP,
-    "",
-  ].join("\n");
+interface Normalized {
+  usage: string;
+  description: string;
+  options: OptionSpecs;
+  positionals: readonly PositionalSpec[];
+  env: readonly EnvGroupName[];
 }
+
+/** A subcommand of `fleetheal`, as the parser, the help and the process runner take it. */
+export type Command =
+  | (Omit<OneShotDefinition<OptionSpecs>, keyof Normalized> & Normalized & { kind: "one-shot" })
+  | (Omit<ServiceDefinition<OptionSpecs>, keyof Normalized> & Normalized & { kind: "service" });
 
 /**
- * Runs a command and turns every failure into its message on stderr and a documented exit code
- * (cli/exit-codes.ts): a usage mistake is 2 with the usage line, unusable configuration (URL,
- * token) is 2, a gateway error is its API code and message with 3 (4 for authentication), so
- * no failure reaches the user as a stack trace.
+ * Defines a command: one value holds everything about it, and `fleetheal --help`, its own
+ * `--help`, its parsing and how it runs as a process are made from it. Keeps the option names of
+ * `options` as literal types for `run` or `start`. Register it in cli/commands/index.ts.
  */
-export async function runCommand(
-  command: Command,
-  argv: readonly string[],
-  ctx: CommandContext,
-): Promise<number> {
-  try {
-    const args = parseArgs(argv, command.options);
-    if ((args.options as { help?: boolean }).help) {
-      ctx.io.out(commandHelp(command).trimEnd());
-      return EXIT.OK;
-    }
-    const [min, max] =
-      typeof command.positionals === "number"
-        ? [command.positionals, command.positionals]
-        : command.positionals;
-    const given = args.positionals.length;
-    if (given < min || given > max) {
-      throw new UsageError(
-        given > max
-          ? `unexpected argument${given - max > 1 ? "s" : ""}: ${args.positionals.slice(max).join(" ")}`
-          : "missing arguments",
-      );
-    }
-    return await command.run(args, ctx);
-  } catch (error) {
-    if (!(error instanceof UsageError)) return reportError(error, ctx.io);
-    ctx.io.err(error.message);
-    ctx.io.err(`usage: ${command.usage} (fleetheal ${command.name} --help)`);
-    return EXIT.USAGE;
-  }
-}
-
-/** The message on stderr and the exit code of a failure. */
-export function reportError(error: unknown, io: CommandIo): number {
-  if (error instanceof ConfigError) {
-    io.err(error.message);
-    return EXIT.USAGE;
-  }
-  if (error instanceof GatewayError) {
-    io.err(`${error.code}${error.status ? ` (HTTP ${error.status})` : ""}: ${error.message}`);
-    return error.exitCode;
-  }
-  if (error instanceof Error && error.name === "AbortError") {
-    io.err("interrupted");
-    return EXIT.INTERRUPTED;
-  }
-  io.err(`unexpected error: ${describeError(error)}`);
-  return EXIT.GATEWAY;
+export function defineCommand<const S extends OptionSpecs = Record<never, never>>(
+  definition: OneShotDefinition<S> | ServiceDefinition<S>,
+): Command {
+  const positionals = definition.positionals ?? [];
+  const options = { ...definition.options, ...HELP_OPTION } as OptionSpecs;
+  const hasOptions = Object.keys(options).length > 1;
+  const usage =
+    definition.usage ??
+    [
+      `fleetheal ${definition.name}`,
+      ...positionals.map((p) => (p.optional ? `[${p.name}]` : p.name)),
+      ...(hasOptions ? ["[options]"] : []),
+    ].join(" ");
+  // The option names' literal types are for `run` and `start` only; past this point a command
+  // is one of many.
+  return {
+    ...definition,
+    kind: "start" in definition ? "service" : "one-shot",
+    usage,
+    description: definition.description ?? definition.summary,
+    options,
+    positionals,
+    env: definition.env ?? [],
+  } as unknown as Command;
 }

@@ -16,8 +16,8 @@ import {
   T0,
   type TestGateway,
 } from "../test/support/gateway-fakes.js";
-import { commandHelp } from "./command.js";
-import { type ClientCommandName, loadCommand, runClientCommand } from "./commands/index.js";
+import { type CommandName, loadCommand, runCommandNamed } from "./commands/index.js";
+import { commandHelp } from "./help.js";
 
 const COMMANDS = [
   "status",
@@ -76,13 +76,13 @@ interface Run {
 
 /** Runs `fleetheal <name> <argv>` in this process, with the gateway's URL in the environment. */
 async function cli(
-  name: ClientCommandName,
+  name: CommandName,
   argv: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string; now?: number } = {},
 ): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runClientCommand(name, argv, {
+  const code = await runCommandNamed(name, argv, {
     io: { out: (l) => out.push(...l.split("\n")), err: (l) => err.push(l) },
     env: { FLEETHEAL_GATEWAY_URL: url, ...options.env },
     cwd: options.cwd ?? dir,
@@ -474,7 +474,7 @@ describe("a gateway that cannot answer", () => {
     const abort = new AbortController();
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const err: string[] = [];
-    const code = await runClientCommand("status", [], {
+    const code = await runCommandNamed("status", [], {
       io: { out: () => {}, err: (l) => err.push(l) },
       env: { FLEETHEAL_GATEWAY_URL: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` },
       cwd: dir,
@@ -509,7 +509,9 @@ describe("help", () => {
     expect(r.out.join("\n")).toBe(commandHelp(command).trimEnd());
     expect(r.out[0]).toBe(`Usage: ${command.usage}`);
     expect(command.usage).toMatch(new RegExp(`^fleetheal ${name} .*\\[options\\]$`));
-    for (const option of command.options) expect(r.out.join("\n")).toContain(`--${option.name}`);
+    for (const option of Object.keys(command.options)) {
+      expect(r.out.join("\n")).toContain(`--${option}`);
+    }
     expect(r.out.join("\n")).toContain("4  authentication refused");
     const wrong = await cli(name, ["--no-such-option"]);
     expect(wrong.code).toBe(2);

@@ -12,7 +12,7 @@ import {
 } from "../test/support/gateway-fakes.js";
 import { startTcpProxy, type TcpProxy } from "../test/support/tcp-proxy.js";
 import { waitFor } from "../test/support/wait.js";
-import { loadCommand, runClientCommand } from "./commands/index.js";
+import { loadCommand, runCommandNamed } from "./commands/index.js";
 
 vi.setConfig({ testTimeout: 20_000 });
 
@@ -98,7 +98,7 @@ function background(argv: string[], target = url) {
     for (const w of waiters) w();
   };
   const abort = new AbortController();
-  const done = runClientCommand("events", argv, {
+  const done = runCommandNamed("events", argv, {
     io: { out: push(out), err: push(err) },
     env: { FLEETHEAL_GATEWAY_URL: target },
     cwd: "/",

@@ -34,3 +34,9 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  gateway unreachable, timed out, an HTTP error, or an answer that is not the API's
   4  authentication refused (401: missing or wrong token; 403: actions disabled)
   130  interrupted (Ctrl-C) before the answer; events --follow exits 0 on Ctrl-C`;
+
+/** The exit codes of the roles (common/lifecycle.ts), for their help. */
+export const ROLE_EXIT_CODES_HELP = `Exit codes:
+  0  stopped by Ctrl-C or SIGTERM
+  1  failed to start; or to stop (a second signal, or stopping took longer than 20 s)
+  2  configuration error: the message names every bad variable`;

@@ -1,5 +1,4 @@
 import type { z } from "zod";
-import { FleethealError } from "../common/errors.js";
 import { VERSION } from "../common/version.js";
 import {
   AddedHost,
@@ -16,43 +15,11 @@ import {
   RestartResult,
 } from "../gateway/http/api-schemas.js";
 import { HealthReport } from "../gateway/view/health-report.js";
-import { EXIT, type ExitCode } from "./exit-codes.js";
 import type { GatewayTarget } from "./gateway-config.js";
+import { GatewayError, hint, issues, snippet, transportError } from "./gateway-error.js";
 
-/**
- * Codes of failures that happen before the gateway can answer with its own error body. The
- * gateway's codes (`FLEETHEAL_ERR_NOT_FOUND`…, docs/API.md) are passed through unchanged.
- */
-export type ClientErrorCode =
-  /** Connection refused, DNS failure, TLS failure, connection reset before an answer. */
-  | "FLEETHEAL_ERR_UNREACHABLE"
-  /** No complete answer within the request's deadline. */
-  | "FLEETHEAL_ERR_TIMEOUT"
-  /** An HTTP error whose body is not the API's error shape (a reverse proxy's page). */
-  | "FLEETHEAL_ERR_HTTP"
-  /** A 2xx answer that is not JSON or does not match the API's schema. */
-  | "FLEETHEAL_ERR_BAD_RESPONSE";
-
-/** A request to the gateway failed; `code` is stable, `message` is safe to print. */
-export class GatewayError extends FleethealError {
-  override readonly name = "GatewayError";
-  constructor(
-    code: ClientErrorCode | (string & {}),
-    message: string,
-    /** The HTTP status, when the gateway (or something in front of it) answered. */
-    readonly status?: number,
-    /** The API error's `details` (for a refused restart: the agent's answer). */
-    readonly details?: unknown,
-    options?: { cause?: unknown },
-  ) {
-    super(code, message, options);
-  }
-
-  /** The exit code for this failure when the command has no more specific one. */
-  get exitCode(): ExitCode {
-    return this.status === 401 || this.status === 403 ? EXIT.AUTH : EXIT.GATEWAY;
-  }
-}
+// Defined apart, where the command runner can see it without loading the API's schemas.
+export { GatewayError } from "./gateway-error.js";
 
 /** A validated answer, and the JSON exactly as the gateway sent it, for `--json`. */
 export interface Answer<T> {
@@ -347,67 +314,6 @@ async function readText(res: Response, what: string, signal?: AbortSignal): Prom
   } catch (error) {
     throw transportError(what, res.url, error, signal);
   }
-}
-
-function transportError(
-  what: string,
-  url: string,
-  error: unknown,
-  signal: AbortSignal | undefined,
-): Error {
-  const reason = signal?.reason as { name?: string } | undefined;
-  if (signal?.aborted && reason?.name === "TimeoutError") {
-    return new GatewayError(
-      "FLEETHEAL_ERR_TIMEOUT",
-      `${what}: no answer from the gateway at ${url} in time`,
-      undefined,
-      undefined,
-      { cause: error },
-    );
-  }
-  // The caller's own abort (Ctrl-C while following) is not a gateway failure.
-  if (signal?.aborted) return error instanceof Error ? error : new Error(String(error));
-  return new GatewayError(
-    "FLEETHEAL_ERR_UNREACHABLE",
-    `cannot reach the gateway at ${url}: ${causeOf(error)}`,
-    undefined,
-    undefined,
-    { cause: error },
-  );
-}
-
-/** fetch() says only "fetch failed"; the reason (ECONNREFUSED…) is in its cause. */
-function causeOf(error: unknown): string {
-  let e: unknown = error;
-  let last = error instanceof Error ? error.message : String(error);
-  for (let depth = 0; e instanceof Error && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    last =
-      typeof code === "string" && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
-    if (!(e.cause instanceof Error)) break;
-    e = e.cause;
-  }
-  return last;
-}
-
-/** A 401 without a token usually means the operator forgot it: say how to give one. */
-function hint(code: string, message: string, token: string | undefined): string {
-  if (code === "FLEETHEAL_ERR_UNAUTHORIZED" && token === undefined) {
-    return `${message} (pass --token-file <file>, or set FLEETHEAL_GATEWAY_TOKEN or FLEETHEAL_GATEWAY_TOKEN_FILE)`;
-  }
-  return message;
-}
-
-function issues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.length > 0 ? i.path.join(".") : "(body)"}: ${i.message}`)
-    .join("; ");
-}
-
-function snippet(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
 }
 
 function enc(segment: string): string {

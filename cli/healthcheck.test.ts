@@ -123,11 +123,11 @@ describe("healthcheckCommand", () => {
     const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t) };
     beat("handler", T);
     const deps = { env: {}, dir, now: () => T, isAlive: () => true };
-    expect(await healthcheckCommand(["handler"], io, deps)).toBe(0);
+    expect(await healthcheckCommand("handler", io, deps)).toBe(0);
     expect(out.at(-1)).toMatch(/^healthy: handler/);
-    expect(await healthcheckCommand(["agent"], io, deps)).toBe(1);
+    expect(await healthcheckCommand("agent", io, deps)).toBe(1);
     expect(err.at(-1)).toMatch(/^unhealthy: no heartbeat/);
-    expect(await healthcheckCommand(["nats"], io, deps)).toBe(1);
+    expect(await healthcheckCommand("nats", io, deps)).toBe(1);
     expect(err.at(-1)).toContain("unknown role 'nats'");
   });
 });

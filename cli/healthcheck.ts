@@ -213,41 +213,27 @@ export function roleOfCommandLine(argv: string[]): ProbedRole | undefined {
   return PROBED_ROLES.find((r) => r === role);
 }
 
-const USAGE = `Usage: fleetheal healthcheck [agent|handler|gateway|up]
-
-Checks the fleetheal role running in this container, for Docker's HEALTHCHECK: exit code 0 when
-healthy, 1 when not, with one line saying why. Without a role it checks the container's main
-process (PID 1). gateway and up: GET /livez on FLEETHEAL_GATEWAY_PORT. agent and handler: the
-heartbeat the running role refreshes every ${HEARTBEAT_INTERVAL_MS / 1000} s (stale after ${HEARTBEAT_STALE_MS / 1000} s); agent and up also: Docker answers at DOCKER_HOST.
-`;
-
-/** `fleetheal healthcheck [role]`; resolves with the exit code. */
+/**
+ * `fleetheal healthcheck [role]`: judges `named`, or the role of the container's main process;
+ * resolves with the exit code, 0 healthy or 1, with one line saying why.
+ */
 export async function healthcheckCommand(
-  args: string[],
-  io: { out: (text: string) => void; err: (text: string) => void },
+  named: string | undefined,
+  io: { out: (line: string) => void; err: (line: string) => void },
   deps: HealthDeps = { env: process.env },
 ): Promise<number> {
-  if (args.includes("-h") || args.includes("--help")) {
-    io.out(USAGE);
-    return 0;
-  }
-  if (args.length > 1) {
-    io.err(`fleetheal healthcheck: unexpected arguments: ${args.slice(1).join(" ")}\n`);
-    return 1;
-  }
-  const named = args[0];
   const role = named === undefined ? mainProcessRole() : PROBED_ROLES.find((r) => r === named);
   if (!role) {
     io.err(
       named === undefined
-        ? "fleetheal healthcheck: PID 1 is not a fleetheal role; name one: agent, handler, gateway or up\n"
-        : `fleetheal healthcheck: unknown role '${named}'; one of agent, handler, gateway, up\n`,
+        ? "fleetheal healthcheck: PID 1 is not a fleetheal role; name one: agent, handler, gateway or up"
+        : `fleetheal healthcheck: unknown role '${named}'; one of agent, handler, gateway, up`,
     );
     return 1;
   }
   const result = await checkHealth(role, deps);
   (result.healthy ? io.out : io.err)(
-    `${result.healthy ? "healthy" : "unhealthy"}: ${result.message}\n`,
+    `${result.healthy ? "healthy" : "unhealthy"}: ${result.message}`,
   );
   return result.healthy ? 0 : 1;
 }
@@ -304,14 +290,4 @@ async function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** `fleetheal healthcheck [role]` as a process: prints one line and exits with its code. */
-export async function runHealthcheck(args: string[]): Promise<never> {
-  const code = await healthcheckCommand(args, {
-    out: (text) => process.stdout.write(text),
-    err: (text) => process.stderr.write(text),
-  });
-  // fetch keeps its connection alive for seconds; the verdict is in.
-  process.exit(code);
 }

@@ -14,7 +14,7 @@ import { autoMonitorHandler } from "../handlers/auto-monitor.js";
 import { dependentsHandler } from "../handlers/dependents.js";
 import { healHandler } from "../handlers/heal.js";
 import { notifyHandler } from "../handlers/notify/notify.js";
-import { durableConfig, durableName } from "../handlers/runtime.js";
+import { durableConfig, durableName } from "../handlers/runtime/durable-consumer.js";
 import type { MigrateIo } from "./nats-migrate-export.js";
 import {
   type ExportedConsumer,

@@ -2,14 +2,17 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { natsMigrateCommand } from "./nats-migrate.js";
+import { runCommandNamed } from "./commands/index.js";
 
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await natsMigrateCommand(args, env, {
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
+  const code = await runCommandNamed("nats-migrate", args, {
+    io: { out: (l) => out.push(l), err: (l) => err.push(l) },
+    env,
+    cwd: process.cwd(),
+    now: Date.now,
+    signal: new AbortController().signal,
   });
   return { code, out, err };
 }

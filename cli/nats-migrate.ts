@@ -7,7 +7,6 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, nkeyAuthenticator } from "@nats-io/nats-core";
 import { pino } from "pino";
@@ -20,46 +19,25 @@ import { ExportRefused, exportStreams, type MigrateIo } from "./nats-migrate-exp
 import { ExportFileError } from "./nats-migrate-file.js";
 import { type AgentPublishers, ImportRefused, importStreams } from "./nats-migrate-import.js";
 
-const USAGE =
-  "usage: fleetheal nats-migrate export --out <file> | fleetheal nats-migrate import --in <file> [--keys <dir>]";
-
 /**
- * Runs `export` or `import`; returns the exit code: 0 done and every count checked, 1 failed
- * (NATS unreachable or failing, a stream that changed while it was exported, an import refused
- * or whose counts do not match, an unreadable or incomplete file), 2 usage or configuration
- * (arguments, variables, refused credentials or TLS, an existing output file, missing keys).
+ * Runs `export` (to `file`) or `import` (from `file`, with the agents' keys in `keys`); returns
+ * the exit code: 0 done and every count checked, 1 failed (NATS unreachable or failing, a stream
+ * that changed while it was exported, an import refused or whose counts do not match, an
+ * unreadable or incomplete file), 2 configuration (variables, refused credentials or TLS, an
+ * existing output file, a missing input file, missing keys).
  */
-export async function natsMigrateCommand(
-  args: string[],
+export async function runNatsMigrate(
+  verb: "export" | "import",
+  file: string,
+  keys: string | undefined,
   env: NodeJS.ProcessEnv,
   io: MigrateIo,
 ): Promise<number> {
-  const [verb, ...rest] = args;
-  let values: { out?: string; in?: string; keys?: string };
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: { out: { type: "string" }, in: { type: "string" }, keys: { type: "string" } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    io.err(`${describeError(error)}; ${USAGE}`);
-    return 2;
-  }
-  const expected = verb === "export" ? ["out"] : verb === "import" ? ["in", "keys"] : undefined;
-  const given = Object.keys(values);
-  const wrong = given.filter((k) => !expected?.includes(k));
-  const file = verb === "export" ? values.out : values.in;
-  if (!expected || wrong.length > 0 || file === undefined) {
-    io.err(wrong.length > 0 ? `--${wrong[0]} is not an option of ${verb}; ${USAGE}` : USAGE);
-    return 2;
-  }
   const connections: NatsConnection[] = [];
   try {
     return verb === "export"
       ? await runExport(resolve(file), env, io, connections)
-      : await runImport(resolve(file), values.keys, env, io, connections);
+      : await runImport(resolve(file), keys, env, io, connections);
   } catch (error) {
     if (error instanceof ExportRefused || error instanceof ConfigError) {
       io.err(error.message);
@@ -113,7 +91,7 @@ async function runImport(
   connections: NatsConnection[],
 ): Promise<number> {
   if (!existsSync(file)) {
-    io.err(`${file} does not exist; ${USAGE}`);
+    io.err(`${file} does not exist: give --in the file that nats-migrate export wrote`);
     return 2;
   }
   const connected = await connectFor("import", env, io, connections);

@@ -158,7 +158,7 @@ describe("node bin/fleetheal.js", () => {
     });
     const usage = await fleetheal(["version", "--yaml"]).exited;
     expect(usage).toMatchObject({ code: 2, stdout: "" });
-    expect(usage.stderr).toMatch(/^fleetheal version: Unknown option '--yaml'/);
+    expect(usage.stderr).toMatch(/^fleetheal version: unknown option --yaml\n/);
     const help = await fleetheal(["version", "--help"]).exited;
     expect(help).toMatchObject({ code: 0, stderr: "" });
     expect(help.stdout).toMatch(/^Usage: fleetheal version \[--json\]\n/);

@@ -1,10 +1,6 @@
-/** One Server-Sent Events message (https://html.spec.whatwg.org/multipage/server-sent-events.html). */
-export interface SseMessage {
-  event: string;
-  data: string;
-  /** The `id` field of this message, when it had one. */
-  id?: string;
-}
+import { createSseParser, type SseMessage } from "../common/sse-parser.js";
+
+export type { SseMessage };
 
 /** The stream said nothing, not even a keep-alive comment, for longer than allowed. */
 export class SseIdleError extends Error {
@@ -23,9 +19,8 @@ export interface SseReadOptions {
 }
 
 /**
- * Parses an event stream body into messages. Lines may end in LF, CRLF or CR, and may be split
- * across chunks anywhere, including inside a multi-byte character. Ends when the body ends;
- * throws SseIdleError when it stays silent for `idleTimeoutMs`.
+ * Reads an event stream body as messages (common/sse-parser.js parses it). Ends when the body
+ * ends; throws SseIdleError when it stays silent for `idleTimeoutMs`.
  */
 export async function* readSse(
   body: ReadableStream<Uint8Array>,
@@ -33,44 +28,19 @@ export async function* readSse(
 ): AsyncGenerator<SseMessage> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
-  let buffer = "";
-  let event = "";
-  let id: string | undefined;
-  let data: string[] = [];
+  const parsed: SseMessage[] = [];
+  const parser = createSseParser({
+    onMessage: (message) => parsed.push(message),
+    onRetry: options.onRetry,
+  });
   try {
     for (;;) {
       const chunk = await readWithin(reader, options.idleTimeoutMs);
-      if (chunk === undefined) {
-        // A CR held back as a possible half of CRLF was a line end after all.
-        if (!buffer.endsWith("\r")) return;
-        buffer += "\n";
-      } else {
-        buffer += decoder.decode(chunk, { stream: true });
-      }
-      for (;;) {
-        const end = /\r\n|\n|\r/.exec(buffer);
-        // A lone CR at the end of the buffer may be the first half of CRLF: wait for more.
-        if (!end || (end[0] === "\r" && end.index === buffer.length - 1)) break;
-        const line = buffer.slice(0, end.index);
-        buffer = buffer.slice(end.index + end[0].length);
-        if (line === "") {
-          if (data.length > 0) {
-            yield { event: event || "message", data: data.join("\n"), ...(id ? { id } : {}) };
-          }
-          event = "";
-          id = undefined;
-          data = [];
-          continue;
-        }
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (field === "data") data.push(value);
-        else if (field === "event") event = value;
-        else if (field === "id" && !value.includes("\0")) id = value;
-        else if (field === "retry" && /^\d+$/.test(value)) options.onRetry?.(Number(value));
-      }
+      if (chunk === undefined) parser.end();
+      // `stream: true` keeps a multi-byte character split across reads for the next one.
+      else parser.feed(decoder.decode(chunk, { stream: true }));
+      yield* parsed.splice(0);
+      if (chunk === undefined) return;
     }
   } finally {
     await reader.cancel().catch(() => {});

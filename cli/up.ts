@@ -24,7 +24,8 @@ import { credentialSigning, upCommandSigningEnv, withSigningKey } from "./comman
 import { upHostsAdmin } from "./fleet-hosts.js";
 import { parseHostPort, startUpServer } from "./up-server.js";
 
-const UpEnv = z.object({
+/** The variables `up` reads besides every role's. */
+export const UpEnv = z.object({
   FLEETHEAL_NATS_URL: z.string().optional(),
   FLEETHEAL_DATA_DIR: z.string().default(".fleetheal"),
   FLEETHEAL_NATS_PORT: intFromEnv({ min: 1, max: 65_535, default: 4222 }),

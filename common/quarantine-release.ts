@@ -4,12 +4,12 @@ import {
   decode,
   encode,
   LedgerEntry,
-  REMEDIATION_TYPE,
   type RemediationRecord,
 } from "../contracts/index.js";
 import { describeError, FleethealError } from "./errors.js";
 import { isWrongRevision } from "./nats-errors.js";
 import type { RecordPublisher } from "./record-publisher.js";
+import { remediationRecord } from "./remediation-record.js";
 
 /** What to release, and what the `released` record says about who did it. */
 export interface QuarantineRelease {
@@ -36,9 +36,18 @@ const MAX_ATTEMPTS = 5;
 const PUBLISH_ATTEMPTS = 3;
 
 /**
- * Lets a quarantined container be healed again: clears `quarantine`, resets the consecutive
- * restarts and sets `releasedAt` (restarts before it no longer count against the budget), exactly
- * as a release after a healthy stretch does, then publishes a `released` record.
+ * The ledger entry of a container released from quarantine at `now`, by hand or after a healthy
+ * stretch alike: no quarantine, no consecutive restarts, and `releasedAt`, before which restarts
+ * no longer count against the budget.
+ */
+export function releasedEntry(entry: LedgerEntry, now: Date): LedgerEntry {
+  const { quarantine: _released, ...rest } = entry;
+  return { ...rest, consecutiveRestarts: 0, releasedAt: now.toISOString() };
+}
+
+/**
+ * Lets a quarantined container be healed again: writes its {@link releasedEntry}, then publishes
+ * a `released` record.
  *
  * The ledger is changed with compare-and-set. A handler may be writing the same entry (it records
  * every trouble event), so a lost race re-reads the entry, checks that it is still quarantined,
@@ -56,23 +65,17 @@ export async function releaseFromQuarantine(
     if (!current || !entry?.ok || !entry.value.quarantine) {
       return { released: false, reason: "not-quarantined" };
     }
-    const { quarantine: _released, ...rest } = entry.value;
-    const releasedAt = now.toISOString();
+    const released = releasedEntry(entry.value, now);
     try {
-      await ledger.update(
-        key,
-        encode({ ...rest, consecutiveRestarts: 0, releasedAt }),
-        current.revision,
-      );
+      await ledger.update(key, encode(released), current.revision);
     } catch (error) {
       if (isWrongRevision(error) && attempt < MAX_ATTEMPTS) continue;
       throw error;
     }
-    const record: RemediationRecord = {
-      type: REMEDIATION_TYPE,
-      v: 1,
-      id: `release:${key}:${current.revision}`,
-      remediationId: `release:${key}:${current.revision}`,
+    const releaseId = `release:${key}:${current.revision}`;
+    const record = remediationRecord({
+      id: releaseId,
+      remediationId: releaseId,
       host,
       containerId: container.id,
       containerName: container.name,
@@ -80,11 +83,10 @@ export async function releaseFromQuarantine(
       code: request.code,
       message: request.message,
       actor: request.actor,
-      at: releasedAt,
-      dryRun: false,
-    };
+      at: now,
+    });
     await publishRecord(request.records, record);
-    return { released: true, releasedAt, record };
+    return { released: true, releasedAt: record.at, record };
   }
 }
 

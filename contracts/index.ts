@@ -62,6 +62,7 @@ export {
   INFLIGHT_BUCKET,
   LEDGER_BUCKET,
   MONITORED_BUCKET,
+  parseContainerKey,
   RATE_BUCKET,
 } from "./jetstream.js";
 export { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "./labels.js";

@@ -27,6 +27,16 @@ export function containerKey(host: string, containerId: string): string {
 }
 
 /**
+ * The host and container of a per-container bucket's key (see {@link containerKey}), or
+ * undefined for a key that is not one. Host ids never contain a dot, so the first one splits.
+ */
+export function parseContainerKey(key: string): { host: string; containerId: string } | undefined {
+  const dot = key.indexOf(".");
+  if (dot <= 0 || dot === key.length - 1) return undefined;
+  return { host: key.slice(0, dot), containerId: key.slice(dot + 1) };
+}
+
+/**
  * KV buckets of the storm guard: one key per restart in progress (renewed by its holder, gone a
  * minute after a holder dies) and one per restart started in the last minute.
  */

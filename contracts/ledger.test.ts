@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { containerKey } from "./jetstream.js";
+import { containerKey, parseContainerKey } from "./jetstream.js";
 import { LedgerEntry, MonitoredContainer } from "./ledger.js";
 
 const entry = {
@@ -71,5 +71,18 @@ describe("MonitoredContainer", () => {
 describe("containerKey", () => {
   it("is <host>.<container id>", () => {
     expect(containerKey("host-a", "4f1c2b3a9d8e")).toBe("host-a.4f1c2b3a9d8e");
+  });
+});
+
+describe("parseContainerKey", () => {
+  it("reads back what containerKey wrote", () => {
+    expect(parseContainerKey(containerKey("host-a", "4f1c2b3a9d8e"))).toEqual({
+      host: "host-a",
+      containerId: "4f1c2b3a9d8e",
+    });
+  });
+
+  it.each(["", "host-a", ".4f1c2b3a9d8e", "host-a."])("rejects %j", (key) => {
+    expect(parseContainerKey(key)).toBeUndefined();
   });
 });

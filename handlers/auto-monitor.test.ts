@@ -1,12 +1,8 @@
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import {
-  type ContainerEvent,
-  DEFAULT_HEAL_POLICY,
-  MonitoredContainer,
-} from "../contracts/index.js";
+import { type ContainerEvent, MonitoredContainer } from "../contracts/index.js";
+import { fakeHandlerContext } from "../test/support/handler-context.js";
 import { autoMonitorHandler, decideAutoMonitor } from "./auto-monitor.js";
-import type { Decision, HandlerContext } from "./handler.js";
+import type { Decision } from "./decisions.js";
 
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
 
@@ -33,14 +29,7 @@ function startEvent(
   };
 }
 
-const ctx: HandlerContext = {
-  now: new Date("2026-11-27T19:41:30.000Z"),
-  log: pino({ level: "silent" }),
-  deliveryCount: 1,
-  lastDelivery: false,
-  policy: DEFAULT_HEAL_POLICY,
-  read: async () => undefined,
-};
+const ctx = fakeHandlerContext({ now: new Date("2026-11-27T19:41:30.000Z") });
 
 function updateOf(decisions: Decision[]) {
   const d = decisions.find((x) => x.kind === "update");

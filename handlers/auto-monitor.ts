@@ -5,7 +5,8 @@ import {
   type MonitoredContainer,
   SUBJECTS,
 } from "../contracts/index.js";
-import type { Decision, HandlerContext, HandlerDefinition } from "./handler.js";
+import type { Decision } from "./decisions.js";
+import type { HandlerContext, HandlerDefinition } from "./handler.js";
 
 /**
  * Records every opted-in container as it starts, and says so in the log, as operators of the

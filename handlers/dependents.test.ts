@@ -9,20 +9,18 @@ import {
   type HealPolicy,
   HostSnapshot,
   RemediationRecord,
-  RestartCommand,
 } from "../contracts/index.js";
 import {
-  compareInstants,
-  DependencyFreeHosts,
-  decideDependents,
-  dependentsHandler,
-} from "./dependents.js";
-import type { CommandResult, Decision, HandlerContext } from "./handler.js";
-import { stormLeases } from "./heal.js";
-import type { LeaseDenial } from "./leases.js";
-
-/** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
-const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });
+  type InMemoryAgent,
+  InMemoryHandlerIo,
+  restartedReply,
+  runnerOn,
+} from "../test/support/in-memory-handler-io.js";
+import type { CommandResult, Decision } from "./decisions.js";
+import { DependencyFreeHosts } from "./dependency-free-hosts.js";
+import { decideDependents, dependentsHandler } from "./dependents.js";
+import type { HandlerContext } from "./handler.js";
+import { stormLeases } from "./storm-slots.js";
 
 const HOST = "host-a";
 const idOf = (name: string) => createHash("sha256").update(name).digest("hex");
@@ -111,91 +109,71 @@ function restartedRecord(patch: Partial<RemediationRecord> = {}): RemediationRec
   });
 }
 
-function fakeContext(
-  containers: ContainerSnapshot[] | undefined,
-  opts: { lastDelivery?: boolean; deliveryCount?: number; policy?: Partial<HealPolicy> } = {},
-): HandlerContext {
-  return {
-    now: NOW,
+interface Setup {
+  lastDelivery?: boolean;
+  deliveryCount?: number;
+  policy?: Partial<HealPolicy>;
+}
+
+/**
+ * An in-memory fleet whose host has a snapshot of `containers` (none if undefined), with the real
+ * DecisionRunner on it, and the context it gives a delivery.
+ */
+function fleetOf(containers: ContainerSnapshot[] | undefined, opts: Setup = {}) {
+  const io = new InMemoryHandlerIo();
+  if (containers) io.putHostSnapshot(snapshotOf(containers));
+  const runner = runnerOn(io, {
+    policy: () => ({ ...DEFAULT_HEAL_POLICY, ...opts.policy }),
+    now: () => NOW,
+  });
+  const message = {
     log: pino({ level: "silent" }),
     deliveryCount: opts.deliveryCount ?? 1,
     lastDelivery: opts.lastDelivery ?? false,
-    policy: { ...DEFAULT_HEAL_POLICY, ...opts.policy },
-    read: async () => undefined,
-    hostSnapshot: async (host) =>
-      host === HOST && containers ? snapshotOf(containers) : undefined,
-    hostSnapshotEntry: async (host) =>
-      host === HOST && containers
-        ? { revision: 1, snapshot: () => snapshotOf(containers) }
-        : undefined,
   };
+  return { io, runner, message, ctx: runner.context(message) };
+}
+
+function contextOf(containers: ContainerSnapshot[] | undefined, opts: Setup = {}): HandlerContext {
+  return fleetOf(containers, opts).ctx;
 }
 
 function reply(command: RestartDraft, patch: Partial<CommandReply> = {}): CommandResult {
-  return {
-    ok: true,
-    reply: {
-      type: "fleetheal.cmd.v1.reply",
-      v: 1,
-      verb: "restart",
-      commandId: command.commandId,
-      host: HOST,
-      containerId: command.containerId,
-      outcome: "restarted",
-      code: "restarted",
-      message: "restarted (stop timeout 10s)",
-      duplicate: false,
-      startedAt: "2026-11-27T19:41:41.000Z",
-      durationMs: 300,
-      ...patch,
-    },
-  };
+  return restartedReply(command, {
+    startedAt: "2026-11-27T19:41:41.000Z",
+    durationMs: 300,
+    ...patch,
+  });
 }
-
-const okReply = (command: RestartDraft) => reply(command);
 
 /**
- * Plays the decisions like the runtime: each restart's reply (from `answer`) yields the next
- * decisions. Returns everything else in order, and the commands in the order they were sent.
+ * Decides about `record` (the parent's `restarted` record by default) and applies the decisions
+ * with the real DecisionRunner: each restart's answer, from `answer`, yields the next decisions.
+ * Returns what was decided first, how the message ended, and the records and commands sent.
  */
-function drive(
-  decisions: Decision[],
-  answer: (command: RestartDraft) => CommandResult = okReply,
-  storm: (lease: Extract<Decision, { kind: "lease" }>) => LeaseDenial | undefined = () => undefined,
-): { applied: Decision[]; commands: RestartDraft[] } {
-  const applied: Decision[] = [];
-  const commands: RestartDraft[] = [];
-  const walk = (list: Decision[]) => {
-    for (const d of list) {
-      if (d.kind === "lease") {
-        applied.push(d);
-        const denial = storm(d);
-        // As in the runtime: a denied lease applies its onDenied, and nothing after it.
-        if (denial) {
-          walk(d.onDenied(denial));
-          return;
-        }
-      } else if (d.kind === "restart") {
-        expect(RestartDraftSchema.parse(d.command)).toEqual(d.command);
-        commands.push(d.command);
-        walk(d.onReply(answer(d.command)));
-      } else {
-        if (d.kind === "remediation") {
-          expect(RemediationRecord.parse(d.record)).toEqual(d.record);
-        }
-        applied.push(d);
-        if (d.kind === "retry") return;
-      }
-    }
+async function play(
+  containers: ContainerSnapshot[] | undefined,
+  opts: Setup & { record?: RemediationRecord; answer?: InMemoryAgent } = {},
+) {
+  const { io, runner, message } = fleetOf(containers, opts);
+  if (opts.answer) io.agent = opts.answer;
+  let decisions: Decision[] = [];
+  const outcome = await runner.run(async (ctx) => {
+    decisions = await decideDependents(opts.record ?? restartedRecord(), ctx, OPTIONS);
+    return decisions;
+  }, message);
+  await runner.stop();
+  return {
+    decisions,
+    outcome,
+    records: io.records,
+    commands: io.commands.map((c) => c.command),
+    io,
   };
-  walk(decisions);
-  return { applied, commands };
 }
 
-const records = (decisions: Decision[]) =>
-  decisions.flatMap((d) => (d.kind === "remediation" ? [d.record] : []));
-const summary = (decisions: Decision[]) =>
-  records(decisions).map((r) => `${r.containerName} ${r.phase} ${r.code}`);
+const summary = (published: RemediationRecord[]) =>
+  published.map((r) => `${r.containerName} ${r.phase} ${r.code}`);
 
 async function decide(ctx: HandlerContext, record = restartedRecord()) {
   return decideDependents(record, ctx, OPTIONS);
@@ -211,13 +189,12 @@ describe("dependentsHandler", () => {
 
 describe("decideDependents", () => {
   it("restarts dependents one after another, parents first, each after the previous reply", async () => {
-    const decisions = await decide(fakeContext(family()));
+    const { decisions, records: published, commands, io } = await play(family());
     // Only the first restart is sent up front, with its storm-guard slots; the next one follows
     // from its reply.
     expect(decisions.map((d) => d.kind)).toEqual(["lease", "remediation", "restart"]);
-    const { applied, commands } = drive(decisions);
     expect(commands.map((cmd) => cmd.containerId)).toEqual([idOf("api"), idOf("worker")]);
-    expect(summary(applied)).toEqual([
+    expect(summary(published)).toEqual([
       "api restarting dependent",
       "api restarted restarted",
       "worker restarting dependent",
@@ -231,7 +208,7 @@ describe("decideDependents", () => {
       incident: DEP_RUN,
     });
     expect(first?.requireUnhealthy).toBeUndefined();
-    const restarting = records(applied)[0];
+    const restarting = published[0];
     expect(restarting).toMatchObject({
       actor: "handler:dependents",
       triggerEventId: restartedRecord().id,
@@ -244,42 +221,45 @@ describe("decideDependents", () => {
     // Waits at least the dependent's stop timeout plus 30 s.
     const restart = decisions[2] as Extract<Decision, { kind: "restart" }>;
     expect(restart.minTimeoutMs).toBe(40_000);
+    expect(io.commands.map((c) => c.timeoutMs)).toEqual([40_000, 40_000]);
     // Each restart takes the storm guard's slots, held by its own command id.
-    const leases = applied.filter((d) => d.kind === "lease");
-    expect(leases.map((l) => l.holder)).toEqual(commands.map((c) => c.commandId));
-    expect(leases[0]?.leases).toEqual(stormLeases(HOST, DEFAULT_HEAL_POLICY));
+    const lease = decisions[0] as Extract<Decision, { kind: "lease" }>;
+    expect(lease.leases).toEqual(stormLeases(HOST, DEFAULT_HEAL_POLICY));
+    expect(io.buckets.rate.held("fleet").sort()).toEqual(commands.map((c) => c.commandId).sort());
   });
 
   it("stops the round where the storm guard has no slot, and records the dependents left", async () => {
-    const decisions = await decide(fakeContext(family()));
-    let leases = 0;
-    const { applied, commands } = drive(decisions, okReply, () =>
-      ++leases === 2 ? { cap: "at most 20 restarts at once in the fleet" } : undefined,
-    );
+    const {
+      records: published,
+      commands,
+      outcome,
+    } = await play(family(), {
+      policy: { storm: { ...DEFAULT_HEAL_POLICY.storm, maxPerMinuteFleet: 1 } },
+    });
     expect(commands.map((cmd) => cmd.containerId)).toEqual([idOf("api")]);
-    expect(summary(applied)).toEqual([
+    expect(summary(published)).toEqual([
       "api restarting dependent",
       "api restarted restarted",
       "worker skipped storm-cap",
     ]);
-    expect(records(applied).at(-1)?.message).toContain("at most 20 restarts at once in the fleet");
-    expect(applied.some((d) => d.kind === "retry")).toBe(false);
+    expect(published.at(-1)?.message).toContain("at most 1 restarts a minute in the fleet");
+    expect(outcome).toEqual({ kind: "applied" });
   });
 
   it("derives command and record ids from the parent record and the dependent", async () => {
-    const a = drive(await decide(fakeContext(family())));
-    const b = drive(await decide(fakeContext(family())));
+    const a = await play(family());
+    const b = await play(family());
     expect(b.commands.map((x) => x.commandId)).toEqual(a.commands.map((x) => x.commandId));
-    expect(records(b.applied).map((r) => r.id)).toEqual(records(a.applied).map((r) => r.id));
+    expect(b.records.map((r) => r.id)).toEqual(a.records.map((r) => r.id));
     expect(new Set(a.commands.map((x) => x.commandId)).size).toBe(2);
-    const other = drive(
-      await decide(fakeContext(family()), restartedRecord({ id: "heal:another:restarted" })),
-    );
+    const other = await play(family(), {
+      record: restartedRecord({ id: "heal:another:restarted" }),
+    });
     expect(other.commands[0]?.commandId).not.toBe(a.commands[0]?.commandId);
   });
 
   it("ignores its own records, dry-run records and other phases, without reading anything", async () => {
-    const ctx = fakeContext(undefined);
+    const ctx = contextOf(undefined);
     for (const record of [
       restartedRecord({ actor: "handler:dependents" }),
       restartedRecord({ dryRun: true }),
@@ -290,14 +270,14 @@ describe("decideDependents", () => {
   });
 
   it("reacts to restarts by other actors, such as the gateway", async () => {
-    const { commands } = drive(
-      await decide(fakeContext(family()), restartedRecord({ actor: "gateway:alice" })),
-    );
+    const { commands } = await play(family(), {
+      record: restartedRecord({ actor: "gateway:alice" }),
+    });
     expect(commands).toHaveLength(2);
   });
 
   it("does nothing but log for a container without dependents", async () => {
-    const decisions = await decide(fakeContext([c("web", { startedAt: NEW_RUN }), c("other")]));
+    const decisions = await decide(contextOf([c("web", { startedAt: NEW_RUN }), c("other")]));
     expect(decisions.map((d) => d.kind)).toEqual(["log"]);
   });
 
@@ -306,7 +286,7 @@ describe("decideDependents", () => {
     function counting(containers: ContainerSnapshot[], revision: () => number) {
       const decoded = { count: 0 };
       const ctx: HandlerContext = {
-        ...fakeContext(containers),
+        ...contextOf(containers),
         hostSnapshotEntry: async () => ({
           revision: revision(),
           snapshot: () => {
@@ -363,67 +343,60 @@ describe("decideDependents", () => {
   });
 
   it("waits for a snapshot, and gives up on the last delivery", async () => {
-    const [retry] = await decide(fakeContext(undefined, { deliveryCount: 3 }));
+    const [retry] = await decide(contextOf(undefined, { deliveryCount: 3 }));
     expect(retry).toMatchObject({ kind: "retry", delayMs: 1_000 });
-    const last = await decide(fakeContext(undefined, { lastDelivery: true }));
+    const last = await decide(contextOf(undefined, { lastDelivery: true }));
     expect(last.map((d) => d.kind)).toEqual(["log"]);
   });
 
   it("logs and stops when the restarted container is gone", async () => {
-    const decisions = await decide(fakeContext([c("api", { net: "web" })]));
+    const decisions = await decide(contextOf([c("api", { net: "web" })]));
     expect(decisions).toEqual([expect.objectContaining({ kind: "log", level: "info" })]);
   });
 
   it("waits while the snapshot still shows the parent's old run", async () => {
     const stale = family({ startedAt: OLD_RUN });
-    const [retry] = await decide(fakeContext(stale, { deliveryCount: 1 }));
+    const [retry] = await decide(contextOf(stale, { deliveryCount: 1 }));
     expect(retry).toMatchObject({ kind: "retry", delayMs: 250 });
-    const [later] = await decide(fakeContext(stale, { deliveryCount: 20 }));
+    const [later] = await decide(contextOf(stale, { deliveryCount: 20 }));
     expect(later).toMatchObject({ kind: "retry", delayMs: 5_000 });
     // On the last delivery it goes ahead with what it has, and says so.
-    const last = await decide(fakeContext(stale, { lastDelivery: true }));
-    expect(last[0]).toMatchObject({ kind: "log", level: "warn" });
-    expect(drive(last).commands).toHaveLength(2);
+    const last = await play(stale, { lastDelivery: true });
+    expect(last.decisions[0]).toMatchObject({ kind: "log", level: "warn" });
+    expect(last.commands).toHaveLength(2);
   });
 
   it("goes ahead when the record names no incident", async () => {
-    const { commands } = drive(
-      await decide(
-        fakeContext(family({ startedAt: OLD_RUN })),
-        restartedRecord({ incident: undefined }),
-      ),
-    );
+    const { commands } = await play(family({ startedAt: OLD_RUN }), {
+      record: restartedRecord({ incident: undefined }),
+    });
     expect(commands).toHaveLength(2);
   });
 
   it("does nothing when the parent is labelled autoheal.dependents=false", async () => {
     const decisions = await decide(
-      fakeContext(family({ labels: { "autoheal.dependents": "false" } })),
+      contextOf(family({ labels: { "autoheal.dependents": "false" } })),
     );
     expect(decisions).toEqual([expect.objectContaining({ kind: "log", level: "info" })]);
   });
 
   it("follows the fleet policy's dependents switch, which a parent's label overrides", async () => {
     const off = { policy: { dependents: false } };
-    expect((await decide(fakeContext(family(), off))).map((d) => d.kind)).toEqual(["log"]);
+    expect((await decide(contextOf(family(), off))).map((d) => d.kind)).toEqual(["log"]);
     const optedIn = family({ labels: { "autoheal.dependents": "true" } });
-    expect(drive(await decide(fakeContext(optedIn, off))).commands).toHaveLength(2);
+    expect((await play(optedIn, off)).commands).toHaveLength(2);
   });
 
   it("records dependents that are left out, and does not restart behind them", async () => {
-    const { applied, commands } = drive(
-      await decide(
-        fakeContext([
-          c("web", { startedAt: NEW_RUN }),
-          c("api", { net: "web", labels: { "autoheal.dependents": "false" } }),
-          c("worker", { net: "api" }),
-          c("shy", { net: "web", optedIn: false }),
-          c("stopped", { net: "web", state: "exited" }),
-        ]),
-      ),
-    );
+    const { records: published, commands } = await play([
+      c("web", { startedAt: NEW_RUN }),
+      c("api", { net: "web", labels: { "autoheal.dependents": "false" } }),
+      c("worker", { net: "api" }),
+      c("shy", { net: "web", optedIn: false }),
+      c("stopped", { net: "web", state: "exited" }),
+    ]);
     expect(commands).toEqual([]);
-    expect(summary(applied)).toEqual([
+    expect(summary(published)).toEqual([
       "api skipped dependents-disabled",
       "shy skipped not-opted-in",
       "stopped skipped not-running",
@@ -433,11 +406,11 @@ describe("decideDependents", () => {
   it("skips the dependents of a dependent whose restart did not happen", async () => {
     // worker and cache both follow api only.
     const containers = [...family(), c("cache", { net: "api" })];
-    const { applied, commands } = drive(await decide(fakeContext(containers)), (cmd) =>
-      reply(cmd, { outcome: "failed", code: "docker-error", message: "boom" }),
-    );
+    const { records: published, commands } = await play(containers, {
+      answer: (cmd) => reply(cmd, { outcome: "failed", code: "docker-error", message: "boom" }),
+    });
     expect(commands.map((x) => x.containerId)).toEqual([idOf("api")]);
-    expect(summary(applied)).toEqual([
+    expect(summary(published)).toEqual([
       "api restarting dependent",
       "api failed docker-error",
       "cache skipped parent-not-restarted",
@@ -452,13 +425,15 @@ describe("decideDependents", () => {
       c("p-ui-1", { labels: compose("ui", "web:service_started:false,api:service_started:false") }),
     ];
     const record = restartedRecord({ containerId: idOf("p-web-1"), containerName: "p-web-1" });
-    const { applied, commands } = drive(await decide(fakeContext(containers), record), (cmd) =>
-      cmd.containerId === idOf("p-api-1")
-        ? reply(cmd, { outcome: "skipped", code: "paused", message: "paused" })
-        : okReply(cmd),
-    );
+    const { records: published, commands } = await play(containers, {
+      record,
+      answer: (cmd) =>
+        cmd.containerId === idOf("p-api-1")
+          ? reply(cmd, { outcome: "skipped", code: "paused", message: "paused" })
+          : reply(cmd),
+    });
     expect(commands.map((x) => x.containerId)).toEqual([idOf("p-api-1"), idOf("p-ui-1")]);
-    expect(summary(applied)).toEqual([
+    expect(summary(published)).toEqual([
       "p-api-1 restarting dependent",
       "p-api-1 skipped paused",
       "p-ui-1 restarting dependent",
@@ -467,49 +442,41 @@ describe("decideDependents", () => {
   });
 
   it("counts a duplicate reply (a redelivered round) as restarted", async () => {
-    const { commands } = drive(await decide(fakeContext(family())), (cmd) =>
-      reply(cmd, { duplicate: true }),
-    );
+    const { commands } = await play(family(), {
+      answer: (cmd) => reply(cmd, { duplicate: true }),
+    });
     expect(commands).toHaveLength(2);
   });
 
   it("leaves alone a dependent that started after the parent's new run", async () => {
     // A late redelivery: api was restarted by the first round, so worker too.
     const later = "2026-11-27T19:41:36.000000001Z";
-    const { applied, commands } = drive(
-      await decide(
-        fakeContext([
-          c("web", { startedAt: NEW_RUN }),
-          c("api", { net: "web", startedAt: later }),
-          c("worker", { net: "api", startedAt: later }),
-        ]),
-      ),
-    );
+    const { records: published, commands } = await play([
+      c("web", { startedAt: NEW_RUN }),
+      c("api", { net: "web", startedAt: later }),
+      c("worker", { net: "api", startedAt: later }),
+    ]);
     expect(commands).toEqual([]);
-    expect(summary(applied)).toEqual([
+    expect(summary(published)).toEqual([
       "api skipped already-current",
       "worker skipped parent-not-restarted",
     ]);
   });
 
   it("compares start times to the nanosecond", async () => {
-    const { commands } = drive(
-      await decide(
-        fakeContext([
-          c("web", { startedAt: NEW_RUN }),
-          c("api", { net: "web", startedAt: "2026-11-27T19:41:35.500000000Z" }),
-        ]),
-      ),
-    );
+    const { commands } = await play([
+      c("web", { startedAt: NEW_RUN }),
+      c("api", { net: "web", startedAt: "2026-11-27T19:41:35.500000000Z" }),
+    ]);
     expect(commands).toHaveLength(1);
   });
 
   it("retries the round while the agent is unreachable, and records a failure on the last try", async () => {
     const unreachable = (): CommandResult => ({ ok: false, code: "timeout", message: "timeout" });
-    const first = drive(await decide(fakeContext(family())), unreachable);
-    expect(first.applied.at(-1)).toMatchObject({ kind: "retry", delayMs: 2_000 });
-    const last = drive(await decide(fakeContext(family(), { lastDelivery: true })), unreachable);
-    expect(summary(last.applied)).toEqual([
+    const first = await play(family(), { answer: unreachable });
+    expect(first.outcome).toMatchObject({ kind: "retry", delayMs: 2_000 });
+    const last = await play(family(), { lastDelivery: true, answer: unreachable });
+    expect(summary(last.records)).toEqual([
       "api restarting dependent",
       "api failed timeout",
       "worker skipped parent-not-restarted",
@@ -517,32 +484,28 @@ describe("decideDependents", () => {
   });
 
   it("records but does not restart while healing is paused or in maintenance", async () => {
-    const paused = drive(await decide(fakeContext(family(), { policy: { paused: true } })));
+    const paused = await play(family(), { policy: { paused: true } });
     expect(paused.commands).toEqual([]);
-    expect(summary(paused.applied)).toEqual(["api skipped paused", "worker skipped paused"]);
+    expect(summary(paused.records)).toEqual(["api skipped paused", "worker skipped paused"]);
     const window = {
       start: "2026-11-27T19:00:00Z",
       end: "2026-11-27T20:00:00Z",
       hosts: [HOST],
       reason: "db upgrade",
     };
-    const maintenance = drive(
-      await decide(fakeContext(family(), { policy: { maintenance: [window] } })),
-    );
+    const maintenance = await play(family(), { policy: { maintenance: [window] } });
     expect(maintenance.commands).toEqual([]);
-    expect(records(maintenance.applied)[0]?.message).toContain("db upgrade");
-    const elsewhere = drive(
-      await decide(
-        fakeContext(family(), { policy: { maintenance: [{ ...window, hosts: ["host-b"] }] } }),
-      ),
-    );
+    expect(maintenance.records[0]?.message).toContain("db upgrade");
+    const elsewhere = await play(family(), {
+      policy: { maintenance: [{ ...window, hosts: ["host-b"] }] },
+    });
     expect(elsewhere.commands).toHaveLength(2);
   });
 
   it("skips everything when the parent is down again", async () => {
-    const { applied, commands } = drive(await decide(fakeContext(family({ state: "exited" }))));
+    const { records: published, commands } = await play(family({ state: "exited" }));
     expect(commands).toEqual([]);
-    expect(summary(applied)).toEqual([
+    expect(summary(published)).toEqual([
       "api skipped parent-not-running",
       "worker skipped parent-not-running",
     ]);
@@ -551,9 +514,9 @@ describe("decideDependents", () => {
   it("only records a dependent in dry-run", async () => {
     const containers = family();
     containers[1] = c("api", { net: "web", labels: { "autoheal.dry_run": "true" } });
-    const { applied, commands } = drive(await decide(fakeContext(containers)));
+    const { records: published, commands } = await play(containers);
     expect(commands).toEqual([]);
-    expect(records(applied)[0]).toMatchObject({ phase: "skipped", code: "dry-run", dryRun: true });
+    expect(published[0]).toMatchObject({ phase: "skipped", code: "dry-run", dryRun: true });
   });
 
   it("logs a dependency cycle as a warning and restarts each container once", async () => {
@@ -563,9 +526,8 @@ describe("decideDependents", () => {
       c("p-b-1", { labels: compose("b", "a") }),
     ];
     const record = restartedRecord({ containerId: idOf("p-web-1"), containerName: "p-web-1" });
-    const decisions = await decide(fakeContext(containers), record);
+    const { decisions, commands } = await play(containers, { record });
     expect(decisions[0]).toMatchObject({ kind: "log", level: "warn" });
-    const { commands } = drive(decisions);
     expect(commands.map((x) => x.containerId)).toEqual([idOf("p-a-1"), idOf("p-b-1")]);
   });
 });
@@ -577,12 +539,3 @@ function compose(service: string, dependsOn?: string): Record<string, string> {
     ...(dependsOn !== undefined ? { "com.docker.compose.depends_on": dependsOn } : {}),
   };
 }
-
-describe("compareInstants", () => {
-  it("orders RFC 3339 times to the nanosecond, across offsets", () => {
-    expect(compareInstants("2026-11-27T19:41:35.500000001Z", "2026-11-27T19:41:35.5Z")).toBe(1);
-    expect(compareInstants("2026-11-27T19:41:35.5Z", "2026-11-27T19:41:35.500000000Z")).toBe(0);
-    expect(compareInstants("2026-11-27T20:41:35+01:00", "2026-11-27T19:41:35.000000001Z")).toBe(-1);
-    expect(compareInstants("2026-11-27T19:41:35Z", "not a time")).toBeUndefined();
-  });
-});

@@ -12,21 +12,12 @@ import {
   SUBJECTS,
 } from "../contracts/index.js";
 import { imageKey } from "../policy/image-breaker.js";
-import type {
-  CommandResult,
-  Decision,
-  HandlerContext,
-  StoreName,
-  Stores,
-  Versioned,
-} from "./handler.js";
-import {
-  decideHeal,
-  type HealOptions,
-  healHandler,
-  stormLeases,
-  stormRetryDelayMs,
-} from "./heal.js";
+import { fakeHandlerContext } from "../test/support/handler-context.js";
+import { InMemoryHandlerIo, runnerOn } from "../test/support/in-memory-handler-io.js";
+import type { CommandResult, Decision, StoreName, Stores, Versioned } from "./decisions.js";
+import type { HandlerContext } from "./handler.js";
+import { decideHeal, type HealOptions, healHandler } from "./heal.js";
+import { stormLeases, stormRetryDelayMs } from "./storm-slots.js";
 
 /** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
 const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });
@@ -148,14 +139,15 @@ function fakeContext(
     return undefined;
   };
   return {
-    now: options.now ?? NOW,
-    log: pino({ level: "silent" }),
-    deliveryCount: options.deliveryCount ?? 1,
-    lastDelivery: options.lastDelivery ?? false,
-    policy: options.policy ?? BASE_POLICY,
-    read,
+    ...fakeHandlerContext({
+      now: options.now ?? NOW,
+      deliveryCount: options.deliveryCount ?? 1,
+      lastDelivery: options.lastDelivery ?? false,
+      policy: options.policy ?? BASE_POLICY,
+      read,
+      severalHosts: async () => options.severalHosts ?? false,
+    }),
     reads,
-    severalHosts: async () => options.severalHosts ?? false,
   };
 }
 
@@ -1177,92 +1169,69 @@ describe("restart deadline (minTimeoutMs)", () => {
 });
 
 /**
- * A ledger and an agent for whole-flow scenarios: runs decideHeal, then applies its decisions
- * the way the runtime would (claims checked against the revision, updates, agent replies).
+ * Whole-flow scenarios: each delivery decides with decideHeal at a time of the test's choosing,
+ * and the real DecisionRunner applies the decisions to an in-memory ledger, storm guard and
+ * agent (which restarts unless a test says otherwise).
  */
-class Fleet {
-  ledger: Versioned<LedgerEntry> | undefined;
-  readonly records: RemediationRecord[] = [];
-  readonly commands: RestartDraft[] = [];
-  readonly retries: number[] = [];
-  /** What the agent answers; restarts by default. */
-  agent: (command: RestartDraft) => CommandResult = (command) => ({
-    ok: true,
-    reply: reply({ commandId: command.commandId }),
-  });
-
-  constructor(public policy: HealPolicy) {}
-
-  /** Delivers `event` at `nowMs`; returns the kinds of the decisions, as decided. */
-  async deliver(event: ContainerEvent, nowMs: number, deliveryCount = 1): Promise<string[]> {
-    const ctx = fakeContext({
-      now: new Date(nowMs),
-      deliveryCount,
-      policy: this.policy,
-      ...(this.ledger ? { ledger: this.ledger } : {}),
-    });
-    const decisions = await decideHeal(event, ctx, OPTIONS);
-    validateAll(decisions);
-    this.apply(decisions);
-    return kinds(decisions);
-  }
-
-  /** Records' `phase:code`, and forgets them. */
-  take(): string[] {
-    return this.records.splice(0).map((r) => `${r.phase}:${r.code}`);
-  }
-
-  get entry(): LedgerEntry {
-    if (!this.ledger) throw new Error("no ledger entry");
-    return this.ledger.value;
-  }
-
-  private write(value: unknown): void {
-    const parsed = LedgerEntry.parse(value);
-    expect(parsed).toEqual(value);
-    this.ledger = { value: parsed, revision: (this.ledger?.revision ?? 0) + 1 };
-  }
-
-  /** Applies decisions in order; a retry ends the delivery, as it does in the runtime. */
-  private apply(decisions: Decision[]): boolean {
-    for (const d of decisions) {
-      switch (d.kind) {
-        case "lease":
-          break; // the storm guard always has room here
-        case "claim":
-          expect(d.store).toBe("ledger");
-          expect(d.expectedRevision).toBe(this.ledger?.revision ?? 0);
-          this.write(d.value);
-          break;
-        case "update":
-          this.write(d.update(this.ledger?.value));
-          break;
-        case "remediation":
-          this.records.push(RemediationRecord.parse(d.record));
-          break;
-        case "restart": {
-          this.commands.push(RestartDraftSchema.parse(d.command));
-          const after = d.onReply(this.agent(d.command));
-          validateAll(after);
-          if (this.apply(after)) return true;
-          break;
-        }
-        case "retry":
-          this.retries.push(d.delayMs);
-          return true;
-        default:
-          break;
-      }
-    }
-    return false;
-  }
+function fleetWith(initial: HealPolicy) {
+  const io = new InMemoryHandlerIo();
+  let policy = initial;
+  let now = 0;
+  const runner = runnerOn(io, { policy: () => policy, now: () => new Date(now) });
+  const retries: number[] = [];
+  return {
+    io,
+    retries,
+    set policy(next: HealPolicy) {
+      policy = next;
+    },
+    /** Delivers `event` at `nowMs`; returns the kinds of the decisions, as decided. */
+    async deliver(event: ContainerEvent, nowMs: number, deliveryCount = 1): Promise<string[]> {
+      now = nowMs;
+      let decided: Decision[] = [];
+      let lostClaims = 0;
+      const outcome = await runner.run(
+        async (ctx) => {
+          decided = await decideHeal(event, ctx, OPTIONS);
+          validateAll(decided);
+          return decided;
+        },
+        {
+          log: pino({ level: "silent" }),
+          deliveryCount,
+          lastDelivery: false,
+          onLostClaim: () => lostClaims++,
+        },
+      );
+      // One replica, one message at a time: every claim is made at the revision it read.
+      expect(lostClaims).toBe(0);
+      if (outcome.kind === "retry") retries.push(outcome.delayMs);
+      return kinds(decided);
+    },
+    /** Records' `phase:code`, and forgets them. */
+    take: () => io.takeRecords(),
+    /** Restarts sent to the agent, in order. */
+    get commands(): RestartDraft[] {
+      return io.commands.map((c) => c.command);
+    },
+    get entry(): LedgerEntry {
+      const entry = io.value("ledger", KEY);
+      if (!entry) throw new Error("no ledger entry");
+      return entry;
+    },
+    /** Replaces the ledger entry, as an operator or another replica would. */
+    setLedger(value: LedgerEntry): void {
+      io.put("ledger", KEY, value);
+    },
+  };
 }
+type Fleet = ReturnType<typeof fleetWith>;
 
 describe("whole flows", () => {
   const T0 = Date.parse("2026-11-27T19:00:00.000Z");
 
   it("always unhealthy: restart at once, back off 10 s, 20 s, 40 s, quarantine, release", async () => {
-    const fleet = new Fleet(
+    const fleet = fleetWith(
       policyOf({ budget: { restarts: 4, windowSeconds: 3_600, releaseAfterHealthySeconds: 600 } }),
     );
     // Each restart starts a new run (a new incident), which turns unhealthy 4 s later.
@@ -1289,7 +1258,7 @@ describe("whole flows", () => {
       const event = sick(run, at);
       expect(await fleet.deliver(event, at)).toEqual(["claim", "remediation", "retry"]);
       expect(fleet.retries.at(-1)).toBe(due - at);
-      expect(fleet.records.at(-1)?.message).toBe(
+      expect(fleet.io.records.at(-1)?.message).toBe(
         `restart ${i + 2} waits ${(due - at) / S}s (backoff); will look again`,
       );
       // JetStream redelivers the same message when the backoff ends.
@@ -1342,7 +1311,7 @@ describe("whole flows", () => {
   });
 
   it("a crash loop with restartOnExit: restart, ignore the agent's own stop, back off", async () => {
-    const fleet = new Fleet(policyOf({ restartOnExit: true }));
+    const fleet = fleetWith(policyOf({ restartOnExit: true }));
     const run1 = T0 - 60 * S;
     expect(
       await fleet.deliver(eventAt("die", T0 - S, { startedAtMs: run1, exitCode: 1 }), T0),
@@ -1382,7 +1351,7 @@ describe("whole flows", () => {
   });
 
   it("ten healthy minutes after a restart start the backoff over", async () => {
-    const fleet = new Fleet(BASE_POLICY);
+    const fleet = fleetWith(BASE_POLICY);
     const run1 = T0 - 60 * S;
     await fleet.deliver(eventAt("unhealthy", T0 - S, { startedAtMs: run1 }), T0);
     const run2 = T0 + 2 * S;
@@ -1398,7 +1367,7 @@ describe("whole flows", () => {
   });
 
   it("a healthy event that beat the trouble it follows starts no stretch", async () => {
-    const fleet = new Fleet(BASE_POLICY);
+    const fleet = fleetWith(BASE_POLICY);
     const run = T0 - 60 * S;
     await fleet.deliver(eventAt("unhealthy", T0 - S, { startedAtMs: run }), T0);
     // A late copy of an older healthy event.
@@ -1422,20 +1391,17 @@ describe("regressions (heal.ts)", () => {
 
   /** A fleet whose container was restarted once (an earlier run), then quarantined in RUN. */
   async function quarantinedFleet(): Promise<Fleet> {
-    const fleet = new Fleet(small);
+    const fleet = fleetWith(small);
     await fleet.deliver(
       eventAt("unhealthy", T0 - 700 * S, { startedAtMs: T0 - 900 * S }),
       T0 - 700 * S,
     );
     // RUN turns unhealthy within the budget's 60 s window of that restart.
-    fleet.ledger = {
-      ...(fleet.ledger as Versioned<LedgerEntry>),
-      value: {
-        ...fleet.entry,
-        lastRestartAt: iso(T0 - 30 * S),
-        restarts: fleet.entry.restarts.map((r) => ({ ...r, at: iso(T0 - 30 * S) })),
-      },
-    };
+    fleet.setLedger({
+      ...fleet.entry,
+      lastRestartAt: iso(T0 - 30 * S),
+      restarts: fleet.entry.restarts.map((r) => ({ ...r, at: iso(T0 - 30 * S) })),
+    });
     expect(await fleet.deliver(eventAt("unhealthy", T0, { startedAtMs: RUN }), T0)).toEqual([
       "claim",
       "remediation",
@@ -1497,7 +1463,7 @@ describe("regressions (heal.ts)", () => {
     async (_why, before, after, seconds, count) => {
       const eventTime = T0 - seconds * S;
       const event = eventAt("unhealthy", eventTime, { startedAtMs: eventTime - 3_600 * S });
-      const fleet = new Fleet(policyOf(before));
+      const fleet = fleetWith(policyOf(before));
       // Fresh on its first delivery: deferred.
       expect(await fleet.deliver(event, eventTime)).toEqual(["claim", "remediation", "retry"]);
       // Redelivered (after more deferrals) once nothing holds it back any more.
@@ -1542,8 +1508,8 @@ describe("regressions (heal.ts)", () => {
   ])(
     "a redelivery after a %s decision never resends another incident's command",
     async (_d, policy) => {
-      const fleet = new Fleet(policy);
-      fleet.ledger = pendingA();
+      const fleet = fleetWith(policy);
+      fleet.setLedger(pendingA().value);
       const eventB = eventAt("unhealthy", T0 - S, { startedAtMs: T0 - 20 * S });
       const first = await fleet.deliver(eventB, T0);
       expect(first).not.toContain("restart");
@@ -1790,7 +1756,10 @@ describe("decideHeal: the image breaker across hosts", () => {
 
   it("a context that cannot tell is taken for several hosts", async () => {
     const breakers = { value: failuresOn([HOST], 3), revision: 5 };
-    const { severalHosts: _none, ...ctx } = fakeContext({ policy: breakerOn, breakers });
+    const ctx = {
+      ...fakeContext({ policy: breakerOn, breakers }),
+      severalHosts: () => Promise.reject(new Error("the hosts could not be counted")),
+    };
     expect(kinds(await decide(unhealthy(), ctx))).toEqual(RESTART_KINDS);
   });
 

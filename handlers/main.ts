@@ -12,7 +12,7 @@ import { dependentsHandler } from "./dependents.js";
 import { healHandler } from "./heal.js";
 import { WebhookNotifier } from "./notify/notifier.js";
 import { notifyHandler } from "./notify/notify.js";
-import { HandlerRuntime } from "./runtime.js";
+import { HandlerRuntime } from "./runtime/handler-runtime.js";
 import { serveHandlerStats } from "./stats-service.js";
 
 /** Delay before a restart that could not reach its agent is tried again. */

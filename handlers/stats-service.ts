@@ -8,7 +8,7 @@ import {
   handlerStatsSubject,
   toToken,
 } from "../contracts/index.js";
-import type { HandlerRuntime } from "./runtime.js";
+import type { HandlerRuntime } from "./runtime/handler-runtime.js";
 
 /**
  * Makes a handler replica's counters visible from outside, as the NATS micro service

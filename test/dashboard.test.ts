@@ -132,7 +132,8 @@ describe("dashboard", () => {
     await page
       .locator('[data-testid="fleet-banner"][data-status="healthy"]')
       .waitFor({ timeout: 20_000 });
-    expect(await card.getByTestId("host-healthy").textContent()).toContain("2");
+    // The banner can turn healthy on a report that still counts a container as starting.
+    await card.getByTestId("host-healthy").filter({ hasText: "2" }).waitFor({ timeout: 20_000 });
     await page
       .locator('[data-testid="live-status"][data-state="live"]')
       .waitFor({ timeout: 10_000 });

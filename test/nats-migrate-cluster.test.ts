@@ -16,7 +16,7 @@ import { AUTH_FILE, envFile, writeFleetCredentials } from "../common/fleet-crede
 import { DEFAULT_STREAM_LIMITS, openFleetJetStream } from "../common/jetstream-resources.js";
 import { type ContainerEvent, EVENTS_STREAM, HOSTS_BUCKET } from "../contracts/index.js";
 import { healHandler } from "../handlers/heal.js";
-import { durableConfig } from "../handlers/runtime.js";
+import { durableConfig } from "../handlers/runtime/durable-consumer.js";
 import { readEnvFile } from "./support/fleet-nats.js";
 import { runCommand } from "./support/fleetheal.js";
 import {

@@ -8,6 +8,7 @@ import {
   copyFile,
   mkdir,
   mkdtemp,
+  readdir,
   readFile,
   realpath,
   rm,
@@ -82,6 +83,14 @@ async function copyCheckout(to: string): Promise<void> {
   await symlink(await realpath(join(REPO, "node_modules")), join(to, "node_modules"));
 }
 
+/** What the browser loads of the dashboard: every file in its folder but the type-check setup. */
+async function dashboardRuntimeFiles(): Promise<string[]> {
+  const names = await readdir(join(REPO, "gateway/dashboard"));
+  return names
+    .filter((name) => !/\.d\.ts$|\.json$/.test(name))
+    .map((name) => `gateway/dashboard/${name}`);
+}
+
 /** The docs/… files a help text names. */
 function docsNamed(help: string): string[] {
   return [...new Set([...help.matchAll(/docs\/([A-Z]+\.md)/g)].map((m) => m[1] as string))];
@@ -148,14 +157,15 @@ describe("the npm package", () => {
       "dist/handlers/main.js",
       "dist/gateway/main.js",
       "dist/contracts/index.js",
-      "gateway/dashboard/index.html",
-      "gateway/dashboard/app.js",
-      "gateway/dashboard/style.css",
+      "dist/common/sse-parser.js",
+      ...(await dashboardRuntimeFiles()),
       "docs/DEPLOY.md",
       "docs/images/dashboard.png",
     ]) {
       expect(files, file).toContain(file);
     }
+    // The dashboard's type-check setup is for the checkout only.
+    expect(files.filter((f) => /^gateway\/dashboard\/.*\.(d\.ts|json)$/.test(f))).toEqual([]);
     const top =
       /^(package\.json|README\.md|CHANGELOG\.md|LICENSE|bin\/|dist\/|gateway\/dashboard\/|docs\/)/;
     expect(files.filter((f) => !top.test(f))).toEqual([]);
@@ -221,6 +231,9 @@ describe("the npm package", () => {
     const page = await fetch(`${url}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<title>fleetheal</title>");
+    const parser = await fetch(`${url}/assets/sse-parser.js`);
+    expect(parser.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(await parser.text()).toContain("export function createSseParser");
     expect(await (await fetch(`${url}/livez`)).json()).toMatchObject({ version: pkg.version });
 
     const c = await runTestContainer(engine, {

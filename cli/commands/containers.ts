@@ -5,76 +5,69 @@ import {
   ContainersQuery,
 } from "../../gateway/http/api-schemas.js";
 import { UsageError } from "../args.js";
-import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { relativeTime, renderTable, shortId } from "../table.js";
-import { clientFor, printJson } from "./shared.js";
+import { clientFor, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
 
-const OPTIONS = [
-  { name: "host", kind: "string", value: "<host>", description: "Only this host" },
-  {
-    name: "health",
-    kind: "string",
+const OPTIONS = {
+  host: { type: "string", value: "<host>", description: "Only this host" },
+  health: {
+    type: "string",
     value: "<health>",
     description: "healthy, unhealthy, starting or none (no health check)",
   },
-  {
-    name: "state",
-    kind: "string",
+  state: {
+    type: "string",
     value: "<state>",
     description: "Docker's state: running, exited, restarting, paused, created, dead…",
   },
-  {
-    name: "label",
-    kind: "string",
+  label: {
+    type: "string",
     value: "<k[=v]>",
     description:
-      "Has this label (key, or key=value); only the labels agents publish:\nthe opt-in label, autoheal.*, fleetheal.* and com.docker.compose.*",
+      "Has this label (key, or key=value); only the labels agents publish: the opt-in label, autoheal.*, fleetheal.* and com.docker.compose.*",
   },
-  { name: "name", kind: "string", value: "<text>", description: "Name contains this, any case" },
-  {
-    name: "quarantined",
-    kind: "boolean",
+  name: { type: "string", value: "<text>", description: "Name contains this, any case" },
+  quarantined: {
+    type: "boolean",
     description: "Only quarantined containers (--quarantined=false: only the others)",
   },
-  {
-    name: "opted-in",
-    kind: "boolean",
+  "opted-in": {
+    type: "boolean",
     description: "Only opted-in containers (--opted-in=false: only the others)",
   },
-  {
-    name: "limit",
-    kind: "string",
+  limit: {
+    type: "string",
     value: "<n>",
     description: "Containers per page, 1-1000 [100]",
   },
-  {
-    name: "cursor",
-    kind: "string",
+  cursor: {
+    type: "string",
     value: "<next>",
     description: "Start after this `next` of a previous --json page",
   },
-  {
-    name: "all",
-    kind: "boolean",
+  all: {
+    type: "boolean",
     short: "a",
     description: "Follow every page, not just the first",
   },
   ...GATEWAY_OPTIONS,
-] as const;
+} as const;
 
 /** The API's query parameter each option sets, to name the option in a validation error. */
 const FLAG_OF: Record<string, string> = { optedIn: "opted-in" };
 
 /** `fleetheal containers`: containers across the fleet, filtered and paged like GET /containers. */
 export const containers = defineCommand({
+  ...GATEWAY_COMMAND,
   name: "containers",
-  usage: "fleetheal containers [options]",
+  summary:
+    "Containers across the fleet, filtered and paged like GET /containers: --host, --health, --state, --label, --name, --quarantined, --opted-in, --limit, --all.",
   description: `Containers across the fleet from GET /containers, ordered by host, name and id. Every
 filter is optional, and they combine with AND. One page (--limit) by default; --all
 follows the pages to the end (with --json: one document holding every container).`,
   options: OPTIONS,
-  positionals: 0,
   notes: `Examples:
   fleetheal containers --health unhealthy
   fleetheal containers --host web-1 --label com.docker.compose.project=shop --all --json`,

@@ -1,65 +1,60 @@
 import { EventKind, EventsQuery, type StreamRecord } from "../../gateway/http/api-schemas.js";
 import { UsageError } from "../args.js";
-import { type CommandContext, defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { type CommandContext, defineCommand } from "../command.js";
 import { followEvents, history } from "../event-feed.js";
 import { EXIT } from "../exit-codes.js";
 import type { GatewayClient } from "../gateway-client.js";
 import { printable, relativeTime, renderTable } from "../table.js";
-import { clientFor, printJson } from "./shared.js";
+import { clientFor, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
 
-const OPTIONS = [
-  { name: "host", kind: "string", value: "<host>", description: "Only this host" },
-  {
-    name: "container",
-    kind: "string",
+const OPTIONS = {
+  host: { type: "string", value: "<host>", description: "Only this host" },
+  container: {
+    type: "string",
     value: "<container>",
     description:
-      "Only this container: a full id, or a name or id prefix (looked up on --host,\nor by name across the fleet)",
+      "Only this container: a full id, or a name or id prefix (looked up on --host, or by name across the fleet)",
   },
-  {
-    name: "kind",
-    kind: "string",
+  kind: {
+    type: "string",
     value: "<kind>",
     description: "event (Docker transitions) or remediation (fleetheal's healing steps)",
   },
-  {
-    name: "since",
-    kind: "string",
+  since: {
+    type: "string",
     value: "<when>",
     description:
-      "From this far back (30s, 15m, 2h, 1h30m) or this ISO-8601 time [1h; with\n--follow: only new records unless given]",
+      "From this far back (30s, 15m, 2h, 1h30m) or this ISO-8601 time [1h; with --follow: only new records unless given]",
   },
-  {
-    name: "limit",
-    kind: "string",
+  limit: {
+    type: "string",
     value: "<n>",
     description: "Records per page, 1-1000 [100]",
   },
-  {
-    name: "all",
-    kind: "boolean",
+  all: {
+    type: "boolean",
     short: "a",
     description: "Follow every page, not just the first",
   },
-  {
-    name: "follow",
-    kind: "boolean",
+  follow: {
+    type: "boolean",
     short: "f",
     description:
-      "Keep printing records as they happen (GET /events/stream), reconnecting with\nLast-Event-ID when the connection drops, until Ctrl-C",
+      "Keep printing records as they happen (GET /events/stream), reconnecting with Last-Event-ID when the connection drops, until Ctrl-C",
   },
   ...GATEWAY_OPTIONS,
-] as const;
+} as const;
 
 /** `fleetheal events`: event history, or the live feed with `--follow`. */
 export const events = defineCommand({
+  ...GATEWAY_COMMAND,
   name: "events",
-  usage: "fleetheal events [options]",
+  summary:
+    "Event and remediation history (--host, --container, --kind, --since); --follow prints them live (SSE), resuming with Last-Event-ID when the connection drops.",
   description: `Docker transitions and fleetheal's remediation records from the events stream, oldest
 first (GET /events). With --follow, records are printed as they are stored
 (GET /events/stream); with --follow --json, one JSON object per line.`,
   options: OPTIONS,
-  positionals: 0,
   notes: `Examples:
   fleetheal events --since 15m --kind remediation
   fleetheal events --host web-1 --container api --follow`,

@@ -11,44 +11,43 @@ import { agentInboxPrefix, agentUser } from "../../common/nats-permissions.js";
 import { HostId } from "../../contracts/index.js";
 import type { HostCredential, HostSummary } from "../../gateway/http/api-schemas.js";
 import { type OptionValues, UsageError } from "../args.js";
-import { type CommandContext, defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { type CommandContext, defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { relativeTime, renderTable, shortDuration } from "../table.js";
-import { clientFor, printJson } from "./shared.js";
+import { clientFor, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
 
-const OPTIONS = [
-  {
-    name: "data-dir",
-    kind: "string",
+const OPTIONS = {
+  "data-dir": {
+    type: "string",
     value: "<dir>",
     description:
-      "add/remove: the data directory of the fleetheal up that runs the fleet's NATS\nserver, when on this machine [FLEETHEAL_DATA_DIR, or ./.fleetheal]",
+      "add/remove: the data directory of the fleetheal up that runs the fleet's NATS server, when on this machine [FLEETHEAL_DATA_DIR, or ./.fleetheal]",
   },
-  {
-    name: "nats-auth",
-    kind: "string",
+  "nats-auth": {
+    type: "string",
     value: "<dir>",
     description:
-      "add/remove: the credentials directory of `fleetheal nats-auth`, for a NATS\ndeployment of your own",
+      "add/remove: the credentials directory of `fleetheal nats-auth`, for a NATS deployment of your own",
   },
-  {
-    name: "url",
-    kind: "string",
+  url: {
+    type: "string",
     value: "<urls>",
     description: "add with --nats-auth: the servers' URLs for the token, comma-separated",
   },
-  {
-    name: "ca",
-    kind: "string",
+  ca: {
+    type: "string",
     value: "<file>",
     description: "add with --nats-auth: the CA that signed the servers' certificates (PEM)",
   },
   ...GATEWAY_OPTIONS,
-] as const;
+} as const;
 
 /** `fleetheal hosts [add|remove <host>]`: the fleet's hosts, and adding or removing one. */
 export const hosts = defineCommand({
+  ...GATEWAY_COMMAND,
   name: "hosts",
+  summary:
+    "Every host: status, last seen, Docker, agent, containers by health, credential.\nadd <host-id> adds a host to the fleet that fleetheal up runs (prints its join token, for FLEETHEAL_JOIN_TOKEN on that host); remove <host-id> removes one (revokes its credential): next to up, through its gateway, or with --nats-auth for your own NATS.",
   usage: "fleetheal hosts [add <host-id> | remove <host-id>] [options]",
   description: `Every host from GET /hosts: its status (up, stale after missed heartbeats, down later),
 when its agent was last heard from, Docker's state and version, the agent's version and
@@ -61,7 +60,10 @@ snapshot and revokes its credential: its agent is disconnected. Both work next t
 up (its data directory), through the gateway of a fleetheal up (admin token, loopback or
 TLS only), or on the credentials of a NATS deployment of your own (--nats-auth).`,
   options: OPTIONS,
-  positionals: [0, 2],
+  positionals: [
+    { name: "add|remove", optional: true, description: "Add a host to the fleet, or remove one" },
+    { name: "<host-id>", optional: true, description: "The host to add or remove" },
+  ],
   notes: `Joining a host with its token is one command there:
   FLEETHEAL_JOIN_TOKEN=<token> fleetheal agent
   docker run -d --name fleetheal-agent --restart unless-stopped \\

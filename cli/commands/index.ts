@@ -1,11 +1,20 @@
 import type { Command, CommandContext } from "../command.js";
 
 /*
- * The commands that talk to the gateway over HTTP. cli/main.ts imports this file at start, so
- * it holds only names and loaders: each command's code (and zod, and the API schemas) is loaded
- * when that command runs, never by `fleetheal agent` on every host.
+ * Every command of `fleetheal`, in the order `fleetheal --help` lists them. cli/main.ts imports
+ * this file at start, so it holds only names and loaders: a command's definition, and whatever
+ * its code needs, is loaded when that command runs. `fleetheal agent` on every host must not
+ * carry the gateway's HTTP stack, the handlers, zod's API schemas or the other commands
+ * (docs/AGENT.md, "Memory"); the roles' own modules load their code only once started.
+ *
+ * A new command is one `defineCommand` (cli/command.ts) in a file of this folder, and its line
+ * here.
  */
 const LOADERS = {
+  up: async () => (await import("./roles.js")).up,
+  agent: async () => (await import("./roles.js")).agent,
+  handler: async () => (await import("./roles.js")).handler,
+  gateway: async () => (await import("./roles.js")).gateway,
   status: async () => (await import("./status.js")).status,
   hosts: async () => (await import("./hosts.js")).hosts,
   containers: async () => (await import("./containers.js")).containers,
@@ -14,64 +23,41 @@ const LOADERS = {
   release: async () => (await import("./release.js")).release,
   pause: async () => (await import("./pause.js")).pause,
   resume: async () => (await import("./pause.js")).resume,
+  "nats-auth": async () => (await import("./nats-auth.js")).natsAuth,
+  "nats-migrate": async () => (await import("./nats-migrate.js")).natsMigrate,
+  "notify-test": async () => (await import("./notify-test.js")).notifyTest,
+  "host-id": async () => (await import("./host-id.js")).hostId,
+  healthcheck: async () => (await import("./healthcheck.js")).healthcheck,
+  version: async () => (await import("./version.js")).version,
 } satisfies Record<string, () => Promise<Command>>;
 
-export type ClientCommandName = keyof typeof LOADERS;
+/** The name of a command, as typed after `fleetheal`. */
+export type CommandName = keyof typeof LOADERS;
 
-export function isClientCommand(name: string): name is ClientCommandName {
+/** Every command's name, in the order of `fleetheal --help`. */
+export const COMMAND_NAMES = Object.keys(LOADERS) as CommandName[];
+
+/** Whether `name` is one of fleetheal's commands (`-v` and `help` are not: cli/process-runner.ts). */
+export function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(LOADERS, name);
 }
 
-export function loadCommand(name: ClientCommandName): Promise<Command> {
+/** The definition of one command, loaded with only what its definition imports. */
+export function loadCommand(name: CommandName): Promise<Command> {
   return LOADERS[name]();
 }
 
-/** Runs a command in-process, for tests: the same parsing, output and exit codes as the CLI. */
-export async function runClientCommand(
-  name: ClientCommandName,
+/** Every command, for the global help. */
+export function loadAllCommands(): Promise<Command[]> {
+  return Promise.all(COMMAND_NAMES.map((name) => loadCommand(name)));
+}
+
+/** Runs a one-shot command in-process, for tests: the same parsing, output and exit codes. */
+export async function runCommandNamed(
+  name: CommandName,
   argv: readonly string[],
   ctx: CommandContext,
 ): Promise<number> {
-  const { runCommand } = await import("../command.js");
+  const { runCommand } = await import("../run-command.js");
   return runCommand(await loadCommand(name), argv, ctx);
-}
-
-/**
- * `fleetheal <command> …` as a process: stdout and stderr, Ctrl-C ends a `--follow`, and the
- * exit code is set only once everything written has been flushed (a large `--json` document
- * on a pipe would otherwise be cut short by process.exit).
- */
-export async function runClientProcess(
-  name: ClientCommandName,
-  argv: readonly string[],
-): Promise<void> {
-  const abort = new AbortController();
-  const stop = () => abort.abort();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  // `fleetheal events -f | head -1`: a closed pipe ends the command, it is not a crash.
-  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE") throw error;
-    abort.abort();
-  });
-  const code = await runClientCommand(name, argv, {
-    io: {
-      out: (line) => {
-        if (!process.stdout.destroyed) process.stdout.write(`${line}\n`);
-      },
-      err: (line) => process.stderr.write(`fleetheal ${name}: ${line}\n`),
-    },
-    env: process.env,
-    cwd: process.cwd(),
-    now: Date.now,
-    signal: abort.signal,
-  });
-  await Promise.all([flush(process.stdout), flush(process.stderr)]);
-  // Idle keep-alive connections (fetch's, or NATS for `release`) would hold the process on.
-  process.exit(code);
-}
-
-function flush(stream: NodeJS.WriteStream): Promise<void> {
-  if (stream.destroyed || !stream.writable) return Promise.resolve();
-  return new Promise((resolve) => stream.write("", () => resolve()));
 }

@@ -1,35 +1,33 @@
-import { type CommandContext, defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { type CommandContext, defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
-import { clientFor, printJson } from "./shared.js";
+import { clientFor, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
 
-const REASON = {
-  name: "reason",
-  kind: "string",
-  value: "<text>",
-  description: "Why, for the gateway's log",
+const OPTIONS = {
+  reason: { type: "string", value: "<text>", description: "Why, for the gateway's log" },
+  ...GATEWAY_OPTIONS,
 } as const;
 
 /** `fleetheal pause` and `fleetheal resume` set one flag of the fleet policy; one file for both. */
 export const pause = defineCommand({
+  ...GATEWAY_COMMAND,
   name: "pause",
-  usage: "fleetheal pause [options]",
+  summary: "Pauses healing fleet-wide (admin token).",
   description: `Pauses healing fleet-wide (POST /pause): sets paused in the stored heal policy. Handlers
 defer triggers while paused; nothing is lost, and \`fleetheal resume\` acts on them. Needs
 the admin token.`,
-  options: [REASON, ...GATEWAY_OPTIONS],
-  positionals: 0,
+  options: OPTIONS,
   async run({ options }, ctx) {
     return setPaused(true, options, ctx);
   },
 });
 
 export const resume = defineCommand({
+  ...GATEWAY_COMMAND,
   name: "resume",
-  usage: "fleetheal resume [options]",
+  summary: "Resumes healing (admin token).",
   description: `Resumes healing (POST /resume): clears paused in the stored heal policy; deferred
 triggers are acted on. Needs the admin token.`,
-  options: [REASON, ...GATEWAY_OPTIONS],
-  positionals: 0,
+  options: OPTIONS,
   async run({ options }, ctx) {
     return setPaused(false, options, ctx);
   },

@@ -1,24 +1,29 @@
 import { UsageError } from "../args.js";
-import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
-import { GatewayError } from "../gateway-client.js";
-import { clientFor, containerArgs, printJson } from "./shared.js";
+import { GatewayError } from "../gateway-error.js";
+import {
+  CONTAINER_POSITIONALS,
+  clientFor,
+  containerArgs,
+  GATEWAY_COMMAND,
+  GATEWAY_OPTIONS,
+  printJson,
+} from "./shared.js";
 
-const OPTIONS = [
-  {
-    name: "reason",
-    kind: "string",
+const OPTIONS = {
+  reason: {
+    type: "string",
     value: "<text>",
     description: "Why, for the released record (through the gateway only)",
   },
-  {
-    name: "nats",
-    kind: "boolean",
+  nats: {
+    type: "boolean",
     description:
-      "Go to NATS directly even when FLEETHEAL_GATEWAY_URL is set (the FLEETHEAL_NATS_*\nvariables configure the connection)",
+      "Go to NATS directly even when FLEETHEAL_GATEWAY_URL is set (the FLEETHEAL_NATS_* variables configure the connection)",
   },
   ...GATEWAY_OPTIONS,
-] as const;
+} as const;
 
 /**
  * `fleetheal release <host> <container>`. It predates the gateway and talks to NATS directly,
@@ -27,8 +32,11 @@ const OPTIONS = [
  * operator's laptop needs only the gateway URL and a token.
  */
 export const release = defineCommand({
+  ...GATEWAY_COMMAND,
   name: "release",
-  usage: "fleetheal release <host> <container> [options]",
+  summary:
+    "Releases a quarantined container (by id, id prefix or name) so it is healed again, and records who did it: through the gateway when --gateway or FLEETHEAL_GATEWAY_URL is given, otherwise directly over NATS. Exit code 0 when released, 1 when not quarantined, 2 on bad arguments or NATS configuration (including refused credentials or TLS).",
+  env: ["gatewayCommands", "nats", "natsSecurity"],
   description: `Releases a quarantined container (by id, id prefix or name) so that it is healed again,
 with a fresh restart budget, and records who did it.
 
@@ -36,7 +44,7 @@ Through the gateway (POST /containers/<host>/<container>/release, admin token) w
 --gateway or FLEETHEAL_GATEWAY_URL is given; otherwise directly over NATS, configured by
 FLEETHEAL_NATS_URL and the NATS security variables like every role (fleetheal --help).`,
   options: OPTIONS,
-  positionals: 2,
+  positionals: CONTAINER_POSITIONALS,
   notes: `Exit code 0 when released; 1 when the container is not quarantined. Over NATS: 1 also
 when NATS is unreachable or the release fails, 2 on bad arguments or NATS configuration
 (including refused credentials or TLS). Through the gateway: 3 and 4 as below.`,

@@ -1,44 +1,49 @@
 import type { RestartResult } from "../../gateway/http/api-schemas.js";
 import { UsageError } from "../args.js";
-import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
-import { GatewayError } from "../gateway-client.js";
-import { clientFor, containerArgs, printJson } from "./shared.js";
+import { GatewayError } from "../gateway-error.js";
+import {
+  CONTAINER_POSITIONALS,
+  clientFor,
+  containerArgs,
+  GATEWAY_COMMAND,
+  GATEWAY_OPTIONS,
+  printJson,
+} from "./shared.js";
 
-const OPTIONS = [
-  {
-    name: "reason",
-    kind: "string",
+const OPTIONS = {
+  reason: {
+    type: "string",
     value: "<text>",
     description: "Why, for the audit trail [restarted by hand from <address>]",
   },
-  {
-    name: "stop-timeout",
-    kind: "string",
+  "stop-timeout": {
+    type: "string",
     value: "<seconds>",
     description:
-      "Seconds between SIGTERM and SIGKILL, 0-3600 [the agent's; the container's\nautoheal.stop.timeout label wins]",
+      "Seconds between SIGTERM and SIGKILL, 0-3600 [the agent's; the container's autoheal.stop.timeout label wins]",
   },
-  {
-    name: "idempotency-key",
-    kind: "string",
+  "idempotency-key": {
+    type: "string",
     value: "<key>",
     description: "Makes a retry safe: the same key never restarts twice",
   },
   ...GATEWAY_OPTIONS,
-] as const;
+} as const;
 
 /** `fleetheal restart <host> <container>`: a manual restart through the host's agent. */
 export const restart = defineCommand({
+  ...GATEWAY_COMMAND,
   name: "restart",
-  usage: "fleetheal restart <host> <container> [options]",
+  summary: "Restarts a container by hand through its agent (admin token).",
   description: `Restarts one container by hand (POST /containers/<host>/<container>/restart): the
 gateway asks the host's agent, which acts only on opted-in containers, and records
 remediation records (restarting, then restarted or failed, code by-hand) with who asked.
 <container> is a full id, a unique id prefix (4+ characters) or the name. Needs the admin
 token. Not counted in the container's restart budget.`,
   options: OPTIONS,
-  positionals: 2,
+  positionals: CONTAINER_POSITIONALS,
   notes: `Exit code 0 when the agent restarted it; 1 when it skipped it (already restarting),
 refused it (not opted in, or an ambiguous prefix: 409) or Docker failed (502).`,
   async run({ options, positionals }, ctx) {

@@ -1,8 +1,44 @@
 import { ContainerParams } from "../../gateway/http/api-schemas.js";
 import { UsageError } from "../args.js";
 import type { CommandContext } from "../command.js";
+import { EXIT_CODES_HELP } from "../exit-codes.js";
 import { GatewayClient } from "../gateway-client.js";
 import { resolveTarget, type TargetOptions } from "../gateway-config.js";
+
+/** Options every gateway command takes. */
+export const GATEWAY_OPTIONS = {
+  gateway: {
+    type: "string",
+    value: "<url>",
+    description: "The gateway [FLEETHEAL_GATEWAY_URL, or http://127.0.0.1:8080]",
+  },
+  "token-file": {
+    type: "string",
+    value: "<file>",
+    description:
+      "A file holding the bearer token [FLEETHEAL_GATEWAY_TOKEN or FLEETHEAL_GATEWAY_TOKEN_FILE; for actions also .fleetheal/admin-token, which `fleetheal up` writes]",
+  },
+  json: { type: "boolean", description: "Print the API's JSON instead of a table" },
+} as const;
+
+/**
+ * What every gateway command shares besides its options: the variables it reads, its exit
+ * codes, and Ctrl-C ending it with an exit code rather than killing it.
+ */
+export const GATEWAY_COMMAND = {
+  env: ["gatewayCommands"],
+  exitCodes: EXIT_CODES_HELP,
+  stopsOnSignal: true,
+} as const;
+
+/** `<host> <container>` of the commands that act on one container. */
+export const CONTAINER_POSITIONALS = [
+  { name: "<host>", description: "The host's id, as fleetheal hosts lists it" },
+  {
+    name: "<container>",
+    description: "A full id, a unique id prefix (4+ characters) or the container's name",
+  },
+] as const;
 
 /** A client for the gateway the options and environment name; actions also find `up`'s token. */
 export function clientFor(

@@ -1,21 +1,21 @@
 import type { HealthReport } from "../../gateway/view/health-report.js";
-import { defineCommand, GATEWAY_OPTIONS } from "../command.js";
+import { defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
 import { relativeTime, renderTable } from "../table.js";
-import { clientFor, counts, printJson } from "./shared.js";
+import { clientFor, counts, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
 
 type HostHealth = HealthReport["hosts"][number];
 
 /** `fleetheal status`: the fleet's health, with an exit code to branch on. */
 export const status = defineCommand({
+  ...GATEWAY_COMMAND,
   name: "status",
-  usage: "fleetheal status [options]",
+  summary: "The fleet's health (GET /health); exit code 1 when degraded or unhealthy.",
   description: `The fleet's health from GET /health: the overall status, hosts by status, containers by
 health (down hosts' containers are not counted) and quarantined containers, then one line
 per host. Exit code 0 when the fleet is healthy and 1 when it is degraded or unhealthy,
 like GET /health?strict=1 answering 503, so scripts and cron jobs can use it as a check.`,
   options: GATEWAY_OPTIONS,
-  positionals: 0,
   notes: `healthy: every host is up with Docker reachable, no container is unhealthy and the stored
 policy is valid. unhealthy: no host is up or stale (an empty fleet too). Anything else is
 degraded. While the stored policy is invalid, a policy line says which revision and why.`,

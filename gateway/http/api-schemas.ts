@@ -9,7 +9,8 @@ import {
   parseDuration,
   RemediationRecord,
 } from "../../contracts/index.js";
-import { ContainerCounts, HostStatus } from "../view/health-report.js";
+import { ContainerCounts } from "../view/container-counts.js";
+import { HostStatus } from "../view/health-report.js";
 
 /*
  * The gateway's HTTP API, one zod schema per request part and response. The same schemas

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { msFromTimeNano } from "../../common/nanosecond-time.js";
 import type { HealthCache } from "../view/health-cache.js";
 import type { StreamRecord } from "./api-schemas.js";
 
@@ -115,7 +116,7 @@ export class GatewayMetrics {
   /** Counts one live record from the events stream. */
   observe(record: StreamRecord, receivedAt: number): void {
     if (record.kind === "event") {
-      const lagMs = receivedAt - Number(BigInt(record.event.timeNano) / 1_000_000n);
+      const lagMs = receivedAt - msFromTimeNano(record.event.timeNano);
       if (Number.isFinite(lagMs)) this.lag.observe(Math.max(0, lagMs) / 1000);
       return;
     }

@@ -19,13 +19,13 @@ import type { FleetJetStream } from "../../common/jetstream-resources.js";
 import type { Logger } from "../../common/logger.js";
 import { isWrongRevision } from "../../common/nats-errors.js";
 import { ReleaseNotRecordedError, releaseFromQuarantine } from "../../common/quarantine-release.js";
+import { remediationRecord } from "../../common/remediation-record.js";
 import {
   DEFAULT_HEAL_POLICY,
   decode,
   encode,
   HealPolicy,
   POLICY_KEY,
-  REMEDIATION_TYPE,
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
   type RemediationRecord,
@@ -48,8 +48,6 @@ export interface NatsFleetControlOptions {
 const MAX_CAS_ATTEMPTS = 5;
 /** Docker's stop timeout plus the time to start again and reply. */
 const RESTART_MARGIN_MS = 10_000;
-/** Message fields are bounded by the contracts; long reasons are cut, not rejected. */
-const MAX_MESSAGE = 2_048;
 
 /**
  * {@link FleetControl} on a real NATS connection: manual restarts are NATS requests to the
@@ -88,24 +86,22 @@ export class NatsFleetControl implements FleetControl {
         : {}),
     };
     const log = this.log.child({ host, containerId: container.id, commandId, actor: actor.name });
-    const record = (phase: RemediationPhase, code: string, message: string): RemediationRecord => ({
-      type: REMEDIATION_TYPE,
-      v: 1,
-      // One id per phase: a retried request with the same idempotency key publishes the same
-      // ids, and the stream's dedup window drops the repeats.
-      id: `${remediationId}:${phase}`,
-      remediationId,
-      host,
-      containerId: container.id,
-      containerName: container.name,
-      phase,
-      code,
-      message: message.slice(0, MAX_MESSAGE),
-      commandId,
-      actor: actor.name,
-      at: new Date().toISOString(),
-      dryRun: false,
-    });
+    const record = (phase: RemediationPhase, code: string, message: string): RemediationRecord =>
+      remediationRecord({
+        // One id per phase: a retried request with the same idempotency key publishes the same
+        // ids, and the stream's dedup window drops the repeats.
+        id: `${remediationId}:${phase}`,
+        remediationId,
+        host,
+        containerId: container.id,
+        containerName: container.name,
+        phase,
+        code,
+        message,
+        commandId,
+        actor: actor.name,
+        at: new Date(),
+      });
 
     // Without the audit record there is no restart: a restart nobody can trace is worse than
     // an error the client can retry.
@@ -237,7 +233,7 @@ export class NatsFleetControl implements FleetControl {
           code: "by-hand",
           message: `released from quarantine by hand, asked by ${actor.name} from ${actor.address}${
             request.reason ? `: ${request.reason}` : ""
-          }`.slice(0, MAX_MESSAGE),
+          }`,
           now: new Date(),
         });
       } catch (error) {

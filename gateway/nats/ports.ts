@@ -9,7 +9,8 @@ import type {
 
 /*
  * The gateway's ports to NATS. Routes talk to these interfaces; `nats-fleet-control.ts` and
- * `nats-event-log.ts` implement them on a real connection, so all NATS wiring stays in one place.
+ * `nats-event-log.ts` (over the files it composes) implement them on a real connection, so all
+ * NATS wiring stays in this folder.
  * Failures are thrown as `ApiError`s (see ../http/api-errors.ts) so that each maps to one status code.
  */
 

@@ -1,6 +1,6 @@
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Logger } from "../../common/logger.js";
-import { decode, HostSnapshot, LedgerEntry } from "../../contracts/index.js";
+import { decode, HostSnapshot, LedgerEntry, parseContainerKey } from "../../contracts/index.js";
 import type { FleetView } from "../view/fleet-view.js";
 
 /** Called for every stored value that does not match its contract. */
@@ -44,10 +44,9 @@ export async function syncViewFromKv(
     view.apply(snapshot.value, entry.isUpdate ? Date.now() : entry.created.getTime());
   });
   const ledger = await follow(buckets.ledger, loaded, (entry) => {
-    const dot = entry.key.indexOf(".");
-    const host = entry.key.slice(0, dot);
-    const containerId = entry.key.slice(dot + 1);
-    if (dot <= 0) return;
+    const key = parseContainerKey(entry.key);
+    if (!key) return;
+    const { host, containerId } = key;
     if (entry.operation !== "PUT") return view.applyLedger(host, containerId, undefined);
     const decoded = decode(LedgerEntry, entry.value);
     if (!decoded.ok) {

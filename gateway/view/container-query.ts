@@ -124,6 +124,13 @@ function hasLabel(c: ContainerSnapshot, [key, value]: [string, string | undefine
   return actual !== undefined && (value === undefined || actual === value);
 }
 
+/** The host's latest record, or a 404 `ApiError` when the host has never reported. */
+export function findHost(view: FleetView, host: string): HostRecord {
+  const record = view.get(host);
+  if (!record) throw new ApiError("FLEETHEAL_ERR_NOT_FOUND", `no host ${host} has reported`);
+  return record;
+}
+
 /**
  * Finds a container on a host by full id, unique id prefix (4+ characters) or name, the way
  * `docker` accepts them.

@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { HostSnapshot } from "../../contracts/index.js";
 import { hostSnapshot } from "../../test/support/gateway-fakes.js";
-import { FleetView, StringPool, toHostRecord } from "./fleet-view.js";
+import { FleetView, toHostRecord } from "./fleet-view.js";
+import { StringPool } from "./snapshot-sharing.js";
 
 const T0 = Date.parse("2026-11-27T20:00:00.000Z");
 const HEALTH = ["healthy", "unhealthy", "starting", "none"] as const;

@@ -1,15 +1,7 @@
 import { z } from "zod";
 import type { PolicyState } from "../../policy/policy-state.js";
+import { ContainerCounts, emptyCounts } from "./container-counts.js";
 import type { HostRecord } from "./fleet-view.js";
-
-export const ContainerCounts = z.object({
-  total: z.number().int(),
-  healthy: z.number().int(),
-  unhealthy: z.number().int(),
-  starting: z.number().int(),
-  none: z.number().int(),
-});
-export type ContainerCounts = z.infer<typeof ContainerCounts>;
 
 export const HostStatus = z.enum(["up", "stale", "down"]);
 export type HostStatus = z.infer<typeof HostStatus>;
@@ -112,10 +104,6 @@ export function nextStatusChange(record: HostRecord, now: number, policy: Stalen
   if (now <= stale) return stale + 1;
   if (now <= down) return down + 1;
   return Number.POSITIVE_INFINITY;
-}
-
-function emptyCounts(): ContainerCounts {
-  return { total: 0, healthy: 0, unhealthy: 0, starting: 0, none: 0 };
 }
 
 /** One host's line in the report. */

@@ -5,7 +5,8 @@ import {
   remediationSubjectMismatch,
   SUBJECTS,
 } from "../../contracts/index.js";
-import type { Decision, HandlerContext, HandlerDefinition } from "../handler.js";
+import type { Decision } from "../decisions.js";
+import type { HandlerContext, HandlerDefinition } from "../handler.js";
 import { buildPayload } from "./payloads.js";
 import type { NotifyTarget } from "./targets.js";
 
@@ -65,7 +66,6 @@ export async function decideNotify(
       },
     ];
   }
-  if (!ctx.hostSnapshot) throw new Error("the handler runtime provides no host snapshots");
   // The record carries no labels; the host's latest snapshot has them. A container the snapshot
   // does not know (removed since, or no snapshot yet) is not muted.
   const snapshot = await ctx.hostSnapshot(record.host);

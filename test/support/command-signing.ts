@@ -14,7 +14,6 @@ import {
   generateCommandSigningSeed,
 } from "../../common/command-signing.js";
 import type { RestartCommand, StopCommand } from "../../contracts/index.js";
-import type { FleetRole } from "./fleetheal.js";
 
 let made: { seedFile: string; key: CommandSigningKey } | undefined;
 
@@ -30,8 +29,11 @@ export function testSigningKey(): { seedFile: string; key: CommandSigningKey } {
   return made;
 }
 
-/** What a role needs in its environment to sign with, or trust, the test process's key. */
-export function signingEnv(role: FleetRole): Record<string, string> {
+/**
+ * What a role (a `FleetRole` of fleetheal.ts, which imports this file) needs in its environment
+ * to trust the test process's key (the agent) or sign with it (every other role).
+ */
+export function signingEnv(role: string): Record<string, string> {
   const { seedFile, key } = testSigningKey();
   return role === "agent"
     ? { FLEETHEAL_COMMAND_KEYS: key.publicKey }

@@ -19,6 +19,7 @@ import type {
   ManualRestart,
   StreamFilter,
 } from "../../gateway/nats/ports.js";
+import { matchesFilter } from "../../gateway/nats/stream-filter.js";
 import { hostSnapshot as fixtureHostSnapshot } from "./fixtures.js";
 
 /** Records every action and answers from a script the test sets. */
@@ -85,7 +86,7 @@ export class MemoryEventLog implements EventLog, LiveFeed {
   async read(query: EventsQuery): Promise<EventsPage> {
     this.queries.push(query);
     const matching = this.records.filter(
-      (r) => matches(r, query) && (query.after === undefined || r.seq > query.after),
+      (r) => matchesFilter(query, r) && (query.after === undefined || r.seq > query.after),
     );
     const records = matching.slice(0, query.limit);
     const last = records.at(-1);
@@ -107,20 +108,8 @@ export class MemoryEventLog implements EventLog, LiveFeed {
 
   push(record: StreamRecord): void {
     this.records.push(record);
-    for (const s of this.subscribers) if (matches(record, s.filter)) s.listener(record);
+    for (const s of this.subscribers) if (matchesFilter(s.filter, record)) s.listener(record);
   }
-}
-
-function matches(record: StreamRecord, filter: StreamFilter): boolean {
-  const [host, containerId] =
-    record.kind === "event"
-      ? [record.event.host, record.event.container.id]
-      : [record.remediation.host, record.remediation.containerId];
-  return (
-    (filter.kind === undefined || filter.kind === record.kind) &&
-    (filter.host === undefined || filter.host === host) &&
-    (filter.container === undefined || filter.container === containerId)
-  );
 }
 
 /**
@@ -169,7 +158,9 @@ export interface TestGateway {
 export const T0 = Date.parse("2026-11-27T20:00:00.000Z");
 
 export async function startTestGateway(
-  options: Partial<import("../../gateway/http/app.js").GatewayDeps> & { nats?: boolean } = {},
+  options: Partial<import("../../gateway/http/route-context.js").GatewayDeps> & {
+    nats?: boolean;
+  } = {},
 ): Promise<TestGateway> {
   const { buildApp } = await import("../../gateway/http/app.js");
   const { FleetView } = await import("../../gateway/view/fleet-view.js");

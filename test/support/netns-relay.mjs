@@ -23,6 +23,7 @@ const MAX_HEADER = 512;
 const server = net.createServer((client) => {
   client.on("error", () => client.destroy());
   let header = Buffer.alloc(0);
+  /** @param {Buffer} chunk */
   const onData = (chunk) => {
     header = Buffer.concat([header, chunk]);
     const end = header.indexOf(10);

@@ -1,10 +1,9 @@
-// A minimal Server-Sent Events reader for tests: connects with fetch and yields parsed messages.
+// A minimal Server-Sent Events reader for tests: connects with fetch and queues the messages that
+// common/sse-parser.js parses.
 
-export interface SseMessage {
-  id?: string;
-  event: string;
-  data: string;
-}
+import { createSseParser, type SseMessage } from "../../common/sse-parser.js";
+
+export type { SseMessage };
 
 export interface SseConnection extends AsyncDisposable {
   status: number;
@@ -29,38 +28,18 @@ export async function openSse(
   const reader = res.body?.getReader();
   const decoder = new TextDecoder();
   const queue: SseMessage[] = [];
-  let buffer = "";
+  const parser = createSseParser({ onMessage: (message) => queue.push(message) });
   let ended = false;
 
   const pump = async (): Promise<void> => {
     if (!reader) throw new Error("response has no body");
     const { value, done } = await reader.read();
     if (done) {
+      parser.end();
       ended = true;
       return;
     }
-    buffer += decoder.decode(value, { stream: true });
-    let end = buffer.indexOf("\n\n");
-    while (end >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      end = buffer.indexOf("\n\n");
-      const message: SseMessage = { event: "message", data: "" };
-      const data: string[] = [];
-      for (const line of block.split("\n")) {
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (field === "data") data.push(value);
-        else if (field === "event") message.event = value;
-        else if (field === "id") message.id = value;
-      }
-      if (data.length > 0) {
-        message.data = data.join("\n");
-        queue.push(message);
-      }
-    }
+    parser.feed(decoder.decode(value, { stream: true }));
   };
 
   const next = async (timeoutMs = 5_000, what = "an SSE message"): Promise<SseMessage> => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { HealPolicy } from "../../../contracts/index.js";
 import type { Actor } from "../../nats/ports.js";
-import { findContainer } from "../../view/container-query.js";
+import { findContainer, findHost } from "../../view/container-query.js";
 import { ApiError } from "../api-errors.js";
 import {
   ApiErrorBody,
@@ -15,8 +15,7 @@ import {
   RestartRequest,
   RestartResult,
 } from "../api-schemas.js";
-import type { RouteContext } from "../app.js";
-import { hostOrThrow } from "./fleet-routes.js";
+import type { RouteContext } from "../route-context.js";
 
 const errors = {
   400: ApiErrorBody,
@@ -48,164 +47,162 @@ const IfMatchHeaders = z.object({
 });
 
 /** Mutating routes: each needs the admin token and is rate limited per client. */
-export function actionRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
+export const actionRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, ctx) => {
   const admin = {
     access: "admin" as const,
     rateLimit: { max: ctx.deps.actionsPerMinute ?? 30, timeWindow: 60_000 },
   };
   const security = [{ bearer: [] }];
-  return async (app) => {
-    const actor = (request: { principal: string; ip: string }): Actor => ({
-      name: `gateway:${request.principal}`,
-      address: request.ip,
-    });
+  const actor = (request: { principal: string; ip: string }): Actor => ({
+    name: `gateway:${request.principal}`,
+    address: request.ip,
+  });
 
+  app.post(
+    "/containers/:host/:id/restart",
+    {
+      config: admin,
+      schema: {
+        summary: "Restart a container by hand",
+        description:
+          "Sent to the host's agent, which restarts only opted-in containers. Audited as remediation records (`restarting`, then `restarted` or `failed`, code `by-hand`). Send an `Idempotency-Key` to make retries safe: the same key never restarts twice. 409 when the agent refuses (not opted in), 502 when Docker fails, 503/504 when the agent cannot be reached.",
+        tags: ["actions"],
+        security,
+        params: ContainerParams,
+        headers: IdempotencyHeaders,
+        body: RestartRequest.nullish(),
+        response: { 200: RestartResult, ...errors },
+      },
+    },
+    async (request) => {
+      const record = findHost(ctx.deps.view, request.params.host);
+      const container = findContainer(record, request.params.id);
+      const who = actor(request);
+      const result = await ctx.deps.control.restart({
+        host: record.snapshot.host,
+        container,
+        reason: request.body?.reason ?? `restarted by hand from ${who.address}`,
+        ...(request.body?.stopTimeoutSeconds === undefined
+          ? {}
+          : { stopTimeoutSeconds: request.body.stopTimeoutSeconds }),
+        actor: who,
+        ...(request.headers["idempotency-key"]
+          ? { idempotencyKey: request.headers["idempotency-key"] }
+          : {}),
+      });
+      if (result.outcome === "refused") {
+        throw new ApiError("FLEETHEAL_ERR_CONFLICT", result.message, result);
+      }
+      if (result.outcome === "failed") {
+        throw new ApiError("FLEETHEAL_ERR_DOCKER", result.message, result);
+      }
+      return result;
+    },
+  );
+
+  app.post(
+    "/containers/:host/:id/release",
+    {
+      config: admin,
+      schema: {
+        summary: "Release a container from quarantine",
+        description:
+          "Lets fleetheal restart the container again and starts its restart budget over. 409 when it is not quarantined.",
+        tags: ["actions"],
+        security,
+        params: ContainerParams,
+        body: ReleaseRequest.nullish(),
+        response: { 200: ReleaseResult, ...errors },
+      },
+    },
+    async (request) => {
+      const record = findHost(ctx.deps.view, request.params.host);
+      const container = findContainer(record, request.params.id);
+      const { releasedAt } = await ctx.deps.control.release({
+        host: record.snapshot.host,
+        container,
+        ...(request.body?.reason ? { reason: request.body.reason } : {}),
+        actor: actor(request),
+      });
+      return {
+        host: record.snapshot.host,
+        containerId: container.id,
+        name: container.name,
+        releasedAt,
+      };
+    },
+  );
+
+  for (const [url, paused] of [
+    ["/pause", true],
+    ["/resume", false],
+  ] as const) {
     app.post(
-      "/containers/:host/:id/restart",
+      url,
       {
         config: admin,
         schema: {
-          summary: "Restart a container by hand",
-          description:
-            "Sent to the host's agent, which restarts only opted-in containers. Audited as remediation records (`restarting`, then `restarted` or `failed`, code `by-hand`). Send an `Idempotency-Key` to make retries safe: the same key never restarts twice. 409 when the agent refuses (not opted in), 502 when Docker fails, 503/504 when the agent cannot be reached.",
+          summary: paused ? "Pause healing fleet-wide" : "Resume healing",
+          description: paused
+            ? "Sets `paused` in the fleet policy: handlers stop restarting (triggers are deferred, not lost) until /resume."
+            : "Clears `paused` in the fleet policy; deferred triggers are acted on.",
           tags: ["actions"],
           security,
-          params: ContainerParams,
-          headers: IdempotencyHeaders,
-          body: RestartRequest.nullish(),
-          response: { 200: RestartResult, ...errors },
+          body: PauseRequest.nullish(),
+          response: { 200: PauseResult, ...errors },
         },
       },
       async (request) => {
-        const record = hostOrThrow(ctx, request.params.host);
-        const container = findContainer(record, request.params.id);
-        const who = actor(request);
-        const result = await ctx.deps.control.restart({
-          host: record.snapshot.host,
-          container,
-          reason: request.body?.reason ?? `restarted by hand from ${who.address}`,
-          ...(request.body?.stopTimeoutSeconds === undefined
-            ? {}
-            : { stopTimeoutSeconds: request.body.stopTimeoutSeconds }),
-          actor: who,
-          ...(request.headers["idempotency-key"]
-            ? { idempotencyKey: request.headers["idempotency-key"] }
-            : {}),
-        });
-        if (result.outcome === "refused") {
-          throw new ApiError("FLEETHEAL_ERR_CONFLICT", result.message, result);
-        }
-        if (result.outcome === "failed") {
-          throw new ApiError("FLEETHEAL_ERR_DOCKER", result.message, result);
-        }
-        return result;
+        const doc = await ctx.deps.control.setPaused(paused);
+        request.log.info(
+          { paused, by: actor(request), reason: request.body?.reason },
+          paused ? "healing paused" : "healing resumed",
+        );
+        return { paused: doc.policy.paused, revision: doc.revision };
       },
     );
+  }
 
-    app.post(
-      "/containers/:host/:id/release",
-      {
-        config: admin,
-        schema: {
-          summary: "Release a container from quarantine",
-          description:
-            "Lets fleetheal restart the container again and starts its restart budget over. 409 when it is not quarantined.",
-          tags: ["actions"],
-          security,
-          params: ContainerParams,
-          body: ReleaseRequest.nullish(),
-          response: { 200: ReleaseResult, ...errors },
-        },
+  app.get(
+    "/policy",
+    {
+      schema: {
+        summary: "The fleet's heal policy",
+        description:
+          "The stored policy with every default filled in (revision 0: nothing stored, the defaults apply). The `ETag` is the revision, for `If-Match` on PUT.",
+        tags: ["policy"],
+        response: { 200: PolicyDocument, 401: ApiErrorBody, 409: ApiErrorBody },
       },
-      async (request) => {
-        const record = hostOrThrow(ctx, request.params.host);
-        const container = findContainer(record, request.params.id);
-        const { releasedAt } = await ctx.deps.control.release({
-          host: record.snapshot.host,
-          container,
-          ...(request.body?.reason ? { reason: request.body.reason } : {}),
-          actor: actor(request),
-        });
-        return {
-          host: record.snapshot.host,
-          containerId: container.id,
-          name: container.name,
-          releasedAt,
-        };
-      },
-    );
+    },
+    async (_request, reply) => {
+      const doc = await ctx.deps.control.getPolicy();
+      reply.header("etag", `"${doc.revision}"`);
+      return doc;
+    },
+  );
 
-    for (const [url, paused] of [
-      ["/pause", true],
-      ["/resume", false],
-    ] as const) {
-      app.post(
-        url,
-        {
-          config: admin,
-          schema: {
-            summary: paused ? "Pause healing fleet-wide" : "Resume healing",
-            description: paused
-              ? "Sets `paused` in the fleet policy: handlers stop restarting (triggers are deferred, not lost) until /resume."
-              : "Clears `paused` in the fleet policy; deferred triggers are acted on.",
-            tags: ["actions"],
-            security,
-            body: PauseRequest.nullish(),
-            response: { 200: PauseResult, ...errors },
-          },
-        },
-        async (request) => {
-          const doc = await ctx.deps.control.setPaused(paused);
-          request.log.info(
-            { paused, by: actor(request), reason: request.body?.reason },
-            paused ? "healing paused" : "healing resumed",
-          );
-          return { paused: doc.policy.paused, revision: doc.revision };
-        },
-      );
-    }
-
-    app.get(
-      "/policy",
-      {
-        schema: {
-          summary: "The fleet's heal policy",
-          description:
-            "The stored policy with every default filled in (revision 0: nothing stored, the defaults apply). The `ETag` is the revision, for `If-Match` on PUT.",
-          tags: ["policy"],
-          response: { 200: PolicyDocument, 401: ApiErrorBody, 409: ApiErrorBody },
-        },
+  app.put(
+    "/policy",
+    {
+      config: admin,
+      schema: {
+        summary: "Replace the fleet's heal policy",
+        description:
+          'Validated in full; fields left out take their defaults and unknown fields are rejected by name, at any depth. Send `If-Match: "<revision>"` (from GET) to fail with 412 instead of overwriting a concurrent edit. Handlers apply it within a moment.',
+        tags: ["policy"],
+        security,
+        headers: IfMatchHeaders,
+        body: HealPolicy,
+        response: { 200: PolicyDocument, ...errors },
       },
-      async (_request, reply) => {
-        const doc = await ctx.deps.control.getPolicy();
-        reply.header("etag", `"${doc.revision}"`);
-        return doc;
-      },
-    );
-
-    app.put(
-      "/policy",
-      {
-        config: admin,
-        schema: {
-          summary: "Replace the fleet's heal policy",
-          description:
-            'Validated in full; fields left out take their defaults and unknown fields are rejected by name, at any depth. Send `If-Match: "<revision>"` (from GET) to fail with 412 instead of overwriting a concurrent edit. Handlers apply it within a moment.',
-          tags: ["policy"],
-          security,
-          headers: IfMatchHeaders,
-          body: HealPolicy,
-          response: { 200: PolicyDocument, ...errors },
-        },
-      },
-      async (request, reply) => {
-        const ifMatch = request.headers["if-match"];
-        const expected = ifMatch === undefined ? undefined : Number(/\d+/.exec(ifMatch)?.[0]);
-        const doc = await ctx.deps.control.putPolicy(request.body, expected);
-        request.log.info({ revision: doc.revision, by: actor(request) }, "fleet policy replaced");
-        reply.header("etag", `"${doc.revision}"`);
-        return doc;
-      },
-    );
-  };
-}
+    },
+    async (request, reply) => {
+      const ifMatch = request.headers["if-match"];
+      const expected = ifMatch === undefined ? undefined : Number(/\d+/.exec(ifMatch)?.[0]);
+      const doc = await ctx.deps.control.putPolicy(request.body, expected);
+      request.log.info({ revision: doc.revision, by: actor(request) }, "fleet policy replaced");
+      reply.header("etag", `"${doc.revision}"`);
+      return doc;
+    },
+  );
+};

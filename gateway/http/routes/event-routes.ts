@@ -9,7 +9,7 @@ import {
   EventsQuery,
   type StreamRecord,
 } from "../api-schemas.js";
-import type { RouteContext } from "../app.js";
+import type { RouteContext } from "../route-context.js";
 
 /** How often an idle stream sends a comment, so proxies and clients see it is alive. */
 const PING_MS = 15_000;
@@ -19,70 +19,68 @@ const HEALTH_PUSH_MS = 250;
 const RESUME_LIMIT = 1_000;
 
 /** Event history from JetStream and the live feed as Server-Sent Events. */
-export function eventRoutes(ctx: RouteContext): FastifyPluginAsyncZod {
+export const eventRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, ctx) => {
   let streams = 0;
   const open = new Set<() => void>();
-  return async (app) => {
-    // Live streams never go idle, so closing the server would otherwise wait for every client.
-    app.addHook("preClose", async () => {
-      for (const end of open) end();
-    });
-    app.get(
-      "/events",
-      {
-        schema: {
-          summary: "Event history",
-          description:
-            "Docker transitions and remediation records from the events stream, oldest first. `since` is an ISO time or a duration back from now (`30s`, `15m`, `2h`; default `1h`); `after` continues from a previous page's `next`.",
-          tags: ["events"],
-          querystring: EventsQuery,
-          response: { 200: EventsPage, 400: ApiErrorBody, 401: ApiErrorBody, 503: ApiErrorBody },
-        },
+  // Live streams never go idle, so closing the server would otherwise wait for every client.
+  app.addHook("preClose", async () => {
+    for (const end of open) end();
+  });
+  app.get(
+    "/events",
+    {
+      schema: {
+        summary: "Event history",
+        description:
+          "Docker transitions and remediation records from the events stream, oldest first. `since` is an ISO time or a duration back from now (`30s`, `15m`, `2h`; default `1h`); `after` continues from a previous page's `next`.",
+        tags: ["events"],
+        querystring: EventsQuery,
+        response: { 200: EventsPage, 400: ApiErrorBody, 401: ApiErrorBody, 503: ApiErrorBody },
       },
-      (request) => ctx.deps.events.read(request.query, ctx.now()),
-    );
+    },
+    (request) => ctx.deps.events.read(request.query, ctx.now()),
+  );
 
-    app.get(
-      "/events/stream",
-      {
-        schema: {
-          summary: "Live events (Server-Sent Events)",
-          description:
-            "`event: record` messages carry a StreamRecord, with the stream sequence as `id`; send `Last-Event-ID` on reconnect to catch up on what was missed. `event: health` messages carry the /health body whenever the fleet view changes.",
-          tags: ["events"],
-          querystring: EventStreamQuery,
-          headers: z.object({
-            "last-event-id": z.coerce.number().int().min(0).optional(),
-          }),
-          produces: ["text/event-stream"],
-          response: { 400: ApiErrorBody, 401: ApiErrorBody, 503: ApiErrorBody },
-        },
+  app.get(
+    "/events/stream",
+    {
+      schema: {
+        summary: "Live events (Server-Sent Events)",
+        description:
+          "`event: record` messages carry a StreamRecord, with the stream sequence as `id`; send `Last-Event-ID` on reconnect to catch up on what was missed. `event: health` messages carry the /health body whenever the fleet view changes.",
+        tags: ["events"],
+        querystring: EventStreamQuery,
+        headers: z.object({
+          "last-event-id": z.coerce.number().int().min(0).optional(),
+        }),
+        produces: ["text/event-stream"],
+        response: { 400: ApiErrorBody, 401: ApiErrorBody, 503: ApiErrorBody },
       },
-      async (request, reply) => {
-        const max = ctx.deps.maxStreams ?? 100;
-        if (streams >= max) {
-          throw new ApiError(
-            "FLEETHEAL_ERR_UNAVAILABLE",
-            `too many live streams open (${max}); close one or raise FLEETHEAL_GATEWAY_MAX_STREAMS`,
-          );
-        }
-        streams++;
-        try {
-          await serveStream(
-            ctx,
-            request,
-            reply,
-            open,
-            request.query,
-            request.headers["last-event-id"],
-          );
-        } finally {
-          streams--;
-        }
-      },
-    );
-  };
-}
+    },
+    async (request, reply) => {
+      const max = ctx.deps.maxStreams ?? 100;
+      if (streams >= max) {
+        throw new ApiError(
+          "FLEETHEAL_ERR_UNAVAILABLE",
+          `too many live streams open (${max}); close one or raise FLEETHEAL_GATEWAY_MAX_STREAMS`,
+        );
+      }
+      streams++;
+      try {
+        await serveStream(
+          ctx,
+          request,
+          reply,
+          open,
+          request.query,
+          request.headers["last-event-id"],
+        );
+      } finally {
+        streams--;
+      }
+    },
+  );
+};
 
 async function serveStream(
   ctx: RouteContext,

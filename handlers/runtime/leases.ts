@@ -1,28 +1,7 @@
-import type { KV, KvEntry } from "@nats-io/kv";
-import { describeError } from "../common/errors.js";
-import type { Logger } from "../common/logger.js";
-import { isWrongRevision } from "../common/nats-errors.js";
-
-/** A request for one of `cap` slots under a key prefix, in a lease bucket. */
-export interface LeaseRequest {
-  bucket: "inflight" | "rate";
-  /** Slot keys are `<prefix>.<n>`, n < cap. Tokens only: `host.<host>` or `fleet`. */
-  prefix: string;
-  cap: number;
-  /** Shown in errors and logs: which cap this is. */
-  label: string;
-}
-
-/** Why a set of leases was not granted. */
-export interface LeaseDenial {
-  /** The label of a cap that is full. */
-  cap: string;
-  /**
-   * When the first of its slots frees, if that is known: a rate slot lives exactly as long as
-   * its bucket's TTL, so a full rate cap cannot take anyone before its oldest slot expires.
-   */
-  freeInMs?: number;
-}
+import { describeError } from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
+import type { LeaseDenial, LeaseRequest } from "../decisions.js";
+import type { SlotBucket, SlotChange } from "./handler-io.js";
 
 /** Slots tried per cap before the request is denied, when the board's view turns out stale. */
 export const MAX_SLOT_TRIES = 3;
@@ -34,7 +13,7 @@ const TAKEN_GUESS_MS = 1_000;
 const SWEEP_INTERVAL_MS = 10_000;
 
 interface SlotState {
-  operation: KvEntry["operation"];
+  operation: SlotChange["operation"];
   revision: number;
   /** When the bucket drops the slot's message by age (Infinity for a bucket without TTL). */
   expiresAt: number;
@@ -58,13 +37,13 @@ export class SlotBoard {
   private readonly slots = new Map<string, SlotState>();
   /** Slots this replica is claiming right now: concurrent messages try different ones. */
   private readonly claiming = new Set<string>();
-  private watch: Awaited<ReturnType<KV["watch"]>> | undefined;
+  private watch: Awaited<ReturnType<SlotBucket["watch"]>> | undefined;
   private loop: Promise<void> | undefined;
   private stopped = false;
   private lastSweep = 0;
 
   constructor(
-    readonly kv: KV,
+    readonly bucket: SlotBucket,
     /** The bucket's TTL: a slot's message is gone this long after it was written. */
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
@@ -78,7 +57,7 @@ export class SlotBoard {
     this.loop = (async () => {
       while (!this.stopped) {
         try {
-          const watch = await this.kv.watch({ key: ">" });
+          const watch = await this.bucket.watch();
           this.watch = watch;
           // stop() may have come while the watch was being set up.
           if (this.stopped) watch.stop();
@@ -168,16 +147,13 @@ export class SlotBoard {
     this.claiming.add(slot.key);
     try {
       const value = new TextEncoder().encode(holder);
-      const revision =
-        slot.revision > 0
-          ? await this.kv.update(slot.key, value, slot.revision)
-          : await this.kv.create(slot.key, value);
+      const revision = await this.bucket.write(slot.key, value, slot.revision);
+      if (revision === undefined) {
+        this.noteTaken(slot.key, slot.revision);
+        return undefined;
+      }
       this.observe(slot.key, "PUT", revision, this.now());
       return revision;
-    } catch (error) {
-      if (!isWrongRevision(error)) throw error;
-      this.noteTaken(slot.key, slot.revision);
-      return undefined;
     } finally {
       this.claiming.delete(slot.key);
     }
@@ -289,13 +265,15 @@ export class LeaseSet {
         .filter((h) => h.kind === "inflight")
         .map(async (h) => {
           try {
-            h.revision = await h.board.kv.update(
+            const renewed = await h.board.bucket.write(
               h.key,
               new TextEncoder().encode(h.holder),
               h.revision,
             );
+            // Not renewed: it expired and someone else took it meanwhile; it is theirs now.
+            if (renewed !== undefined) h.revision = renewed;
           } catch {
-            // Expired and taken by someone else meanwhile: it is theirs now.
+            // The bucket did not answer: the next renewal tries again.
           }
         }),
     );
@@ -353,7 +331,7 @@ async function release(slots: readonly Held[]): Promise<void> {
     slots.map(async (s) => {
       try {
         // Only our own revision: a slot that expired and was taken by someone else stays theirs.
-        await s.board.kv.delete(s.key, { previousSeq: s.revision });
+        await s.board.bucket.delete(s.key, s.revision);
       } catch {
         // Expired, or taken over: nothing of ours to give back.
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Versioned } from "./handler.js";
+import type { Versioned } from "../decisions.js";
 import { KeyedUpdates, UpdateConflictError, type UpdateTarget } from "./keyed-updates.js";
 
 /** One key with compare-and-set, counting the round trips made to it. */

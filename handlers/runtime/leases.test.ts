@@ -1,143 +1,24 @@
-import type { KV } from "@nats-io/kv";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { type LeaseRequest, LeaseSet, MAX_SLOT_TRIES, SlotBoard } from "./leases.js";
+import { InMemoryBucket } from "../../test/support/in-memory-bucket.js";
+import type { LeaseRequest } from "../decisions.js";
+import type { SlotBucket } from "./handler-io.js";
+import { LeaseSet, MAX_SLOT_TRIES, SlotBoard } from "./leases.js";
 
 const TTL = 60_000;
 
-interface Stored {
-  value: string;
-  revision: number;
-  operation: "PUT" | "DEL";
-  created: number;
-}
-
-interface WatchEntry {
-  key: string;
-  operation: "PUT" | "DEL";
-  revision: number;
-  created: Date;
-}
-
-/**
- * An in-memory KV bucket with JetStream's compare-and-set rules (create fails on a live value,
- * update and delete need the last revision), messages that expire by age like a bucket with a
- * TTL, and watches. Every operation yields to the event loop first, so that concurrent callers
- * really overlap, and is counted.
- */
-class FakeBucket {
-  readonly entries = new Map<string, Stored>();
-  readonly calls: string[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
-  private seq = 0;
-  private readonly watchers = new Set<(e: WatchEntry) => void>();
-
-  constructor(public now = 1_000_000) {}
-
-  kv(): KV {
-    const op = async <T>(name: string, key: string, fn: () => T): Promise<T> => {
-      this.calls.push(`${name} ${key}`);
-      this.inFlight++;
-      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-      await new Promise((resolve) => setImmediate(resolve));
-      this.inFlight--;
-      this.expire();
-      return fn();
-    };
-    const fake = {
-      create: (key: string, value: Uint8Array) =>
-        op("create", key, () => {
-          if (this.entries.get(key)?.operation === "PUT") throw wrongRevision(key);
-          return this.write(key, value, "PUT");
-        }),
-      update: (key: string, value: Uint8Array, revision: number) =>
-        op("update", key, () => {
-          if ((this.entries.get(key)?.revision ?? 0) !== revision) throw wrongRevision(key);
-          return this.write(key, value, "PUT");
-        }),
-      delete: (key: string, opts?: { previousSeq?: number }) =>
-        op("delete", key, () => {
-          const last = this.entries.get(key)?.revision ?? 0;
-          if (opts?.previousSeq !== undefined && last !== opts.previousSeq) {
-            throw wrongRevision(key);
-          }
-          this.write(key, new Uint8Array(), "DEL");
-        }),
-      watch: async () => {
-        const queue: WatchEntry[] = [];
-        let wake: (() => void) | undefined;
-        let stopped = false;
-        const push = (e: WatchEntry) => {
-          queue.push(e);
-          wake?.();
-        };
-        for (const [key, s] of this.entries) {
-          push({ key, operation: s.operation, revision: s.revision, created: new Date(s.created) });
-        }
-        this.watchers.add(push);
-        return {
-          stop: () => {
-            stopped = true;
-            this.watchers.delete(push);
-            wake?.();
-          },
-          async *[Symbol.asyncIterator]() {
-            for (;;) {
-              const next = queue.shift();
-              if (next) {
-                yield next;
-                continue;
-              }
-              if (stopped) return;
-              await new Promise<void>((resolve) => {
-                wake = resolve;
-              });
-            }
-          },
-        };
-      },
-    };
-    return fake as unknown as KV;
-  }
-
-  /** Live slots under a prefix: what the cap is about. */
-  held(prefix: string): string[] {
-    this.expire();
-    return [...this.entries]
-      .filter(([k, s]) => k.startsWith(`${prefix}.`) && s.operation === "PUT")
-      .map(([, s]) => s.value);
-  }
-
-  private write(key: string, value: Uint8Array, operation: "PUT" | "DEL"): number {
-    const revision = ++this.seq;
-    this.entries.set(key, {
-      value: new TextDecoder().decode(value),
-      revision,
-      operation,
-      created: this.now,
-    });
-    for (const w of this.watchers) w({ key, operation, revision, created: new Date(this.now) });
-    return revision;
-  }
-
-  /** The bucket drops messages older than its TTL, markers included, and tells no watcher. */
-  private expire(): void {
-    for (const [key, s] of this.entries) {
-      if (s.created + TTL <= this.now) this.entries.delete(key);
-    }
-  }
-}
-
-function wrongRevision(key: string): Error {
-  return new Error(`wrong last sequence for ${key}`);
-}
+/** A lease bucket with the storm guard's TTL, on a clock the test moves. */
+const bucket = () => new InMemoryBucket({ ttlMs: TTL, now: 1_000_000 });
 
 /** A replica's boards over the two buckets, following them like the runtime does. */
-function replica(inflight: FakeBucket, rate: FakeBucket, options: { watch?: boolean } = {}) {
+function replica(
+  inflight: InMemoryBucket,
+  rate: InMemoryBucket,
+  options: { watch?: boolean } = {},
+) {
   const boards = {
-    inflight: new SlotBoard(inflight.kv(), TTL, () => inflight.now),
-    rate: new SlotBoard(rate.kv(), TTL, () => rate.now),
+    inflight: new SlotBoard(inflight, TTL, () => inflight.now),
+    rate: new SlotBoard(rate, TTL, () => rate.now),
   };
   if (options.watch !== false) {
     const log = pino({ level: "silent" });
@@ -166,8 +47,8 @@ const caps = (perHost: number, fleet: number, ratePerHost = 30, rateFleet = 120)
 
 describe("LeaseSet", () => {
   it("takes a slot under every cap at once, each with one write", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     const r = replica(inflight, rate);
     expect(await r.lease().acquireAll(caps(5, 20), "cmd-1")).toBeUndefined();
     expect(inflight.held("host.h1")).toEqual(["cmd-1"]);
@@ -181,8 +62,8 @@ describe("LeaseSet", () => {
   });
 
   it("a cap of 0 is no cap", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     const r = replica(inflight, rate);
     expect(await r.lease().acquireAll(caps(0, 0, 0, 0), "cmd-1")).toBeUndefined();
     expect([...inflight.calls, ...rate.calls]).toEqual([]);
@@ -190,8 +71,8 @@ describe("LeaseSet", () => {
   });
 
   it("a cap the board shows full is refused without a round trip", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     const r = replica(inflight, rate);
     for (let i = 0; i < 2; i++) {
       expect(await r.lease().acquireAll(caps(2, 20), `cmd-${i}`)).toBeUndefined();
@@ -204,8 +85,8 @@ describe("LeaseSet", () => {
   });
 
   it("a full rate cap says when its oldest slot expires", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     const r = replica(inflight, rate);
     const first = r.lease();
     expect(await first.acquireAll(caps(5, 20, 2), "cmd-1")).toBeUndefined();
@@ -229,8 +110,8 @@ describe("LeaseSet", () => {
   });
 
   it("when one cap is full, what the others took is given back", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     // This replica does not watch, so it only learns that the fleet cap is full by trying.
     const other = replica(inflight, rate);
     expect(await other.lease().acquireAll(caps(5, 1), "cmd-other")).toBeUndefined();
@@ -245,8 +126,8 @@ describe("LeaseSet", () => {
   });
 
   it("a stale board costs at most a few failed writes per cap, never a slot too many", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     const seen = replica(inflight, rate);
     const blind = replica(inflight, rate, { watch: false });
     for (let i = 0; i < 3; i++) {
@@ -263,8 +144,8 @@ describe("LeaseSet", () => {
   });
 
   it("a released slot is taken again with one write at its marker's revision", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     const r = replica(inflight, rate);
     const only = [{ bucket: "inflight", prefix: "fleet", cap: 1, label: "one" }] as const;
     const first = r.lease();
@@ -273,13 +154,13 @@ describe("LeaseSet", () => {
     await settle();
     inflight.calls.length = 0;
     expect(await r.lease().acquireAll(only, "cmd-2")).toBeUndefined();
-    expect(inflight.calls).toEqual(["update fleet.0"]);
+    expect(inflight.calls).toEqual(["update fleet.0@2"]);
     await r.stop();
   });
 
   it("many messages on several replicas at once never hold more slots than a cap", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     const replicas = [
       replica(inflight, rate),
       replica(inflight, rate),
@@ -315,8 +196,8 @@ describe("LeaseSet", () => {
 
   describe("giving back", () => {
     async function holding() {
-      const inflight = new FakeBucket();
-      const rate = new FakeBucket();
+      const inflight = bucket();
+      const rate = bucket();
       const r = replica(inflight, rate);
       const lease = r.lease();
       expect(await lease.acquireAll(caps(5, 20), "cmd-1")).toBeUndefined();
@@ -403,8 +284,8 @@ describe("LeaseSet", () => {
   });
 
   it("renewing rewrites the in-progress slots, which restarts their age", async () => {
-    const inflight = new FakeBucket();
-    const rate = new FakeBucket();
+    const inflight = bucket();
+    const rate = bucket();
     const r = replica(inflight, rate);
     const lease = r.lease();
     expect(await lease.acquireAll(caps(5, 20), "cmd-1")).toBeUndefined();
@@ -423,7 +304,7 @@ describe("LeaseSet", () => {
 
 describe("SlotBoard", () => {
   it("keeps the newest revision it has seen of a slot", () => {
-    const board = new SlotBoard(new FakeBucket().kv(), TTL, () => 1_000);
+    const board = new SlotBoard(bucket(), TTL, () => 1_000);
     board.observe("fleet.0", "PUT", 7, 1_000);
     board.observe("fleet.0", "DEL", 5, 900);
     expect(board.look("fleet", 1).free).toEqual([]);
@@ -432,7 +313,7 @@ describe("SlotBoard", () => {
   });
 
   it("looks at a few free slots from a starting point, not at every slot of a large cap", () => {
-    const board = new SlotBoard(new FakeBucket().kv(), TTL, () => 1_000);
+    const board = new SlotBoard(bucket(), TTL, () => 1_000);
     board.observe("fleet.99999", "PUT", 3, 1_000);
     board.observe("fleet.0", "PUT", 4, 1_000);
     const { free, freeInMs } = board.look("fleet", 100_000, { start: 99_998, limit: 3 });
@@ -444,7 +325,7 @@ describe("SlotBoard", () => {
 
   it("a slot a claim found taken is held for a moment, unless the watch knows better", () => {
     let now = 1_000;
-    const board = new SlotBoard(new FakeBucket().kv(), TTL, () => now);
+    const board = new SlotBoard(bucket(), TTL, () => now);
     board.noteTaken("fleet.0", 0);
     expect(board.look("fleet", 1)).toEqual({ free: [], freeInMs: 1_000 });
     now += 1_000;
@@ -456,18 +337,21 @@ describe("SlotBoard", () => {
   });
 
   it("starts watching again after its watch fails, from a clean view", async () => {
-    const bucket = new FakeBucket();
-    const kv = bucket.kv();
+    const slots = bucket();
     let watches = 0;
-    const failing = Object.assign(Object.create(kv) as KV, {
+    const failing: SlotBucket = {
+      ttlMs: TTL,
+      get: (key) => slots.get(key),
+      write: (key, value, revision) => slots.write(key, value, revision),
+      delete: (key, revision) => slots.delete(key, revision),
       watch: async () => {
         watches++;
         if (watches === 1) throw new Error("no responders");
-        return kv.watch();
+        return slots.watch();
       },
-    });
-    const board = new SlotBoard(failing, TTL, () => bucket.now);
-    board.observe("fleet.0", "PUT", 1, bucket.now);
+    };
+    const board = new SlotBoard(failing, TTL, () => slots.now);
+    board.observe("fleet.0", "PUT", 1, slots.now);
     board.start(pino({ level: "silent" }), 1);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(watches).toBe(2);

@@ -1,4 +1,4 @@
-import type { Versioned } from "./handler.js";
+import type { Versioned } from "../decisions.js";
 
 /** One key's storage, as {@link KeyedUpdates} needs it. */
 export interface UpdateTarget<T> {

@@ -1,0 +1,62 @@
+import { REMEDIATION_TYPE, type RemediationPhase, RemediationRecord } from "../contracts/index.js";
+
+/** What a remediation record says; {@link remediationRecord} fills in the rest. */
+export interface RemediationFacts {
+  /** The record's own id, its JetStream message id: deterministic, so a repeat is dropped. */
+  id: string;
+  remediationId: string;
+  host: string;
+  containerId: string;
+  containerName: string;
+  phase: RemediationPhase;
+  code: string;
+  message: string;
+  incident?: string | undefined;
+  triggerEventId?: string | undefined;
+  commandId?: string | undefined;
+  actor: string;
+  at: Date;
+  dryRun?: boolean;
+}
+
+/** The text fields that carry what people or agents wrote, and may be longer than the contract. */
+const TEXT_FIELDS = ["containerName", "code", "message", "actor"] as const;
+
+/**
+ * The one way every role builds a remediation record (handlers, the gateway, the CLI's
+ * release). Text longer than the contract allows (an agent's message, a client's reason) is
+ * cut to the contract's bound rather than rejected: the record is the audit trail of something
+ * that happened, and losing it over a long sentence would be worse than a shortened one. Ids
+ * are not cut; they are built from bounded parts.
+ */
+export function remediationRecord(facts: RemediationFacts): RemediationRecord {
+  const record: RemediationRecord = {
+    type: REMEDIATION_TYPE,
+    v: 1,
+    id: facts.id,
+    remediationId: facts.remediationId,
+    host: facts.host,
+    containerId: facts.containerId,
+    containerName: facts.containerName,
+    phase: facts.phase,
+    code: facts.code,
+    message: facts.message,
+    ...(facts.incident ? { incident: facts.incident } : {}),
+    ...(facts.triggerEventId ? { triggerEventId: facts.triggerEventId } : {}),
+    ...(facts.commandId ? { commandId: facts.commandId } : {}),
+    actor: facts.actor,
+    at: facts.at.toISOString(),
+    dryRun: facts.dryRun ?? false,
+  };
+  for (const field of TEXT_FIELDS) record[field] = cut(record[field], MAX_LENGTH[field]);
+  return record;
+}
+
+/** Each text field's bound, from the contract itself so that the two cannot drift apart. */
+const MAX_LENGTH = Object.fromEntries(
+  TEXT_FIELDS.map((field) => [field, RemediationRecord.shape[field].maxLength ?? Infinity]),
+) as Record<(typeof TEXT_FIELDS)[number], number>;
+
+function cut(text: string, max: number): string {
+  return text.length <= max ? text : text.slice(0, max);
+}
