@@ -136,7 +136,7 @@ export interface Fleet<N extends FleetNats = FleetNats> extends AsyncDisposable 
   /**
    * Resolves once each host (default: every host of the fleet) has its snapshot in KV
    * `fleetheal_hosts`. A handler counts the fleet's hosts at its first trouble and keeps the
-   * answer for a while (handlers/fleet-hosts.ts): a test whose verdicts depend on that count
+   * answer for a while (handlers/runtime/fleet-hosts.ts): a test whose verdicts depend on that count
    * waits for every host before its first trouble.
    */
   waitForHosts(ids?: readonly string[]): Promise<void>;
