@@ -4,12 +4,13 @@ import { describe, expect, it } from "vitest";
 import type { RestartDraft } from "../common/agent-commands.js";
 import {
   type CommandReply,
-  ContainerSnapshot,
+  type ContainerSnapshot,
   DEFAULT_HEAL_POLICY,
   type HealPolicy,
-  HostSnapshot,
-  RemediationRecord,
+  type HostSnapshot,
+  type RemediationRecord,
 } from "../contracts/index.js";
+import { containerSnapshot, hostSnapshot, remediationRecord } from "../test/support/fixtures.js";
 import {
   type InMemoryAgent,
   InMemoryHandlerIo,
@@ -41,17 +42,14 @@ interface Spec {
 }
 
 function c(name: string, spec: Spec = {}): ContainerSnapshot {
-  return ContainerSnapshot.parse({
+  return containerSnapshot({
     id: idOf(name),
     name,
-    image: "busybox",
     state: spec.state ?? "running",
     health: "none",
     optedIn: spec.optedIn ?? true,
     labels: { autoheal: "true", ...spec.labels },
     startedAt: spec.startedAt ?? DEP_RUN,
-    restartCount: 0,
-    failingStreak: 0,
     healthSource: "none",
     networkMode: spec.net ? `container:${idOf(spec.net)}` : "none",
   });
@@ -67,20 +65,12 @@ function family(parent: Spec = {}): ContainerSnapshot[] {
 }
 
 function snapshotOf(containers: ContainerSnapshot[]): HostSnapshot {
-  return HostSnapshot.parse({
-    type: "fleetheal.snapshot.v1.host",
-    v: 1,
+  return hostSnapshot({
     host: HOST,
     seq: 7,
     at: "2026-11-27T19:41:36.000Z",
     heartbeatMs: 5000,
-    agent: {
-      version: "0.1.0",
-      startedAt: "2026-11-27T19:00:00.000Z",
-      label: "autoheal",
-      watchAll: false,
-      uptimeSeconds: 2500,
-    },
+    agent: { version: "0.1.0", startedAt: "2026-11-27T19:00:00.000Z", uptimeSeconds: 2500 },
     outbox: { depth: 0, capacity: 10000, published: 10, dropped: 0 },
     docker: { status: "up", version: "20.10.24" },
     containers,
@@ -89,9 +79,7 @@ function snapshotOf(containers: ContainerSnapshot[]): HostSnapshot {
 
 function restartedRecord(patch: Partial<RemediationRecord> = {}): RemediationRecord {
   const remediationId = `heal:${HOST}:${idOf("web")}:1795808494172958659:unhealthy`;
-  return RemediationRecord.parse({
-    type: "fleetheal.act.v1.remediation",
-    v: 1,
+  return remediationRecord({
     id: `${remediationId}:restarted`,
     remediationId,
     host: HOST,
@@ -104,7 +92,6 @@ function restartedRecord(patch: Partial<RemediationRecord> = {}): RemediationRec
     commandId: "heal-0123456789abcdef",
     actor: "handler:heal",
     at: "2026-11-27T19:41:34.000Z",
-    dryRun: false,
     ...patch,
   });
 }
