@@ -5,7 +5,9 @@
 
 import type { RestartDraft } from "../../common/agent-commands.js";
 import {
+  COMMAND_REPLY_TYPE,
   CONTAINER_EVENT_TYPE,
+  CommandReply,
   ContainerEvent,
   type ContainerSnapshot,
   ContainerSnapshot as ContainerSnapshotSchema,
@@ -241,6 +243,28 @@ export function restartCommand(init: Partial<RestartCommand> = {}): RestartComma
 /** A stop command as it goes on the wire (unsigned): a draft, issued now for 30 s. */
 export function stopCommand(init: Partial<StopCommand> = {}): StopCommand {
   return StopCommand.parse({ ...stopDraft(), ...lifetime(), ...init });
+}
+
+/**
+ * An agent's reply to a command. Defaults: the restart of {@link FIXTURE_CONTAINER_ID} on
+ * {@link FIXTURE_HOST} succeeded just now in 1 ms, the first time for its command id `test`.
+ */
+export function commandReply(init: Partial<CommandReply> = {}): CommandReply {
+  return CommandReply.parse({
+    type: COMMAND_REPLY_TYPE,
+    v: 1,
+    verb: "restart",
+    commandId: "test",
+    host: FIXTURE_HOST,
+    containerId: FIXTURE_CONTAINER_ID,
+    outcome: "restarted",
+    code: "restarted",
+    message: "restarted (stop timeout 10s)",
+    duplicate: false,
+    startedAt: new Date().toISOString(),
+    durationMs: 1,
+    ...init,
+  });
 }
 
 /** Asks the agent of `host` for its snapshot. */
