@@ -14,6 +14,7 @@ import {
   containerEventId,
   HOST_SNAPSHOT_TYPE,
   HostSnapshot,
+  ImageFailures,
   INSPECT_REQUEST_TYPE,
   InspectRequest,
   LedgerEntry,
@@ -184,6 +185,11 @@ export function ledgerEntry(init: Partial<LedgerEntry> = {}): LedgerEntry {
     consecutiveRestarts: 0,
     ...init,
   });
+}
+
+/** An image breaker's count of failing containers. Defaults: image `busybox`, no failures. */
+export function imageFailures(init: Partial<ImageFailures> = {}): ImageFailures {
+  return ImageFailures.parse({ v: 1, image: "busybox", failures: [], ...init });
 }
 
 let commands = 0;
