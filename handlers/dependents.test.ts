@@ -6,11 +6,15 @@ import {
   type CommandReply,
   type ContainerSnapshot,
   DEFAULT_HEAL_POLICY,
-  type HealPolicy,
   type HostSnapshot,
   type RemediationRecord,
 } from "../contracts/index.js";
-import { containerSnapshot, hostSnapshot, remediationRecord } from "../test/support/fixtures.js";
+import {
+  containerSnapshot,
+  healPolicy,
+  hostSnapshot,
+  remediationRecord,
+} from "../test/support/fixtures.js";
 import {
   type InMemoryAgent,
   InMemoryHandlerIo,
@@ -99,7 +103,8 @@ function restartedRecord(patch: Partial<RemediationRecord> = {}): RemediationRec
 interface Setup {
   lastDelivery?: boolean;
   deliveryCount?: number;
-  policy?: Partial<HealPolicy>;
+  /** The fleet policy, every field left out at its default. */
+  policy?: Parameters<typeof healPolicy>[0];
 }
 
 /**
@@ -109,8 +114,9 @@ interface Setup {
 function fleetOf(containers: ContainerSnapshot[] | undefined, opts: Setup = {}) {
   const io = new InMemoryHandlerIo();
   if (containers) io.putHostSnapshot(snapshotOf(containers));
+  const policy = healPolicy(opts.policy);
   const runner = runnerOn(io, {
-    policy: () => ({ ...DEFAULT_HEAL_POLICY, ...opts.policy }),
+    policy: () => policy,
     now: () => NOW,
   });
   const message = {
@@ -221,7 +227,7 @@ describe("decideDependents", () => {
       commands,
       outcome,
     } = await play(family(), {
-      policy: { storm: { ...DEFAULT_HEAL_POLICY.storm, maxPerMinuteFleet: 1 } },
+      policy: { storm: { maxPerMinuteFleet: 1 } },
     });
     expect(commands.map((cmd) => cmd.containerId)).toEqual([idOf("api")]);
     expect(summary(published)).toEqual([

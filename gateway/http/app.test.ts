@@ -8,7 +8,7 @@ import {
   nextPolicyState,
   type PolicyEntry,
 } from "../../policy/policy-state.js";
-import { ledgerEntry } from "../../test/support/fixtures.js";
+import { healPolicy, ledgerEntry } from "../../test/support/fixtures.js";
 import {
   hostSnapshot,
   startTestGateway,
@@ -383,10 +383,7 @@ describe("GET /containers/:host/:id", () => {
   });
 
   it("judges backoff and budget by the fleet policy with the container's labels on top", async () => {
-    const fleet = {
-      ...DEFAULT_HEAL_POLICY,
-      backoff: { ...DEFAULT_HEAL_POLICY.backoff, initialSeconds: 30 },
-    };
+    const fleet = healPolicy({ backoff: { initialSeconds: 30 } });
     const state = {
       ...INITIAL_POLICY_STATE,
       policy: fleet,

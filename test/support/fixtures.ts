@@ -3,6 +3,7 @@
 // drift from the wire format (it throws instead). Imports contracts/ and common/ only, so that
 // unit tests beside the sources can use it as well as the integration tests.
 
+import type { z } from "zod";
 import type { RestartDraft } from "../../common/agent-commands.js";
 import {
   COMMAND_REPLY_TYPE,
@@ -12,6 +13,7 @@ import {
   type ContainerSnapshot,
   ContainerSnapshot as ContainerSnapshotSchema,
   containerEventId,
+  HealPolicy,
   HOST_SNAPSHOT_TYPE,
   HostSnapshot,
   ImageFailures,
@@ -173,6 +175,14 @@ export function remediationRecord(init: Partial<RemediationRecord> = {}): Remedi
     phase,
     remediationId,
   });
+}
+
+/**
+ * The fleet's heal policy from a partial document, every field left out at its default, as the
+ * handlers and the gateway load it from KV.
+ */
+export function healPolicy(doc: z.input<typeof HealPolicy> = {}): HealPolicy {
+  return HealPolicy.parse(doc);
 }
 
 /** A container's ledger entry. Defaults: {@link FIXTURE_CONTAINER_ID} on its host, no history. */
