@@ -2,10 +2,8 @@
 // inspect and snapshot requests, including the ones it must refuse.
 
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ContainerCommandDraft, RestartDraft } from "../common/agent-commands.js";
-import { openFleetJetStream } from "../common/jetstream-resources.js";
 import {
   CommandReply,
   commandSubject,
@@ -17,47 +15,37 @@ import {
   STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
 import { signedCommand } from "./support/command-signing.js";
-import {
-  type DockerEventRecorder,
-  recordDockerEvents,
-  runTestContainer,
-} from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { type DockerEventRecorder, runTestContainer } from "./support/containers.js";
+import type { DockerEngine } from "./support/dockerd.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
 
 const HOST = "cmd-host";
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let client: NatsConnection;
-let agent: FleetProcess;
 let optedIn: { id: string; name: string };
 let notOptedIn: { id: string; name: string };
 let seq = 0;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  engine = await startDockerEngine("cmd");
-  recorder = await recordDockerEvents(engine);
-  client = await connect({ servers: nats.url, name: "test-commander" });
   // The streams exist before any agent starts, as the handler of a deployment creates them.
-  await openFleetJetStream(client);
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: [{ id: HOST, agent: false }],
+    handlers: 0,
+    streams: true,
+    heartbeatMs: 5_000,
+  });
+  ({ engine, docker: recorder } = fleet.host(HOST));
+  client = await fleet.nats.connect({ name: "test-commander" });
   optedIn = await runTestContainer(engine, { name: "mine", labels: { autoheal: "true" } });
   notOptedIn = await runTestContainer(engine, { name: "not-mine" });
-  agent = await startRole("agent", "agent", {
-    FLEETHEAL_NATS_URL: nats.url,
-    FLEETHEAL_HOST_ID: HOST,
-    DOCKER_HOST: engine.dockerHost,
-  });
+  await fleet.startAgent(HOST, { name: "agent" });
 });
 
 afterAll(async () => {
-  await agent?.[Symbol.asyncDispose]();
-  await client?.close();
-  recorder?.close();
-  await engine?.[Symbol.asyncDispose]();
-  await nats?.[Symbol.asyncDispose]();
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 function restartCommand(patch: Partial<RestartDraft> = {}): RestartDraft {

@@ -3,65 +3,54 @@
 // before the agent started still produces its event and gets healed; a host with 200 containers.
 
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { openFleetJetStream } from "../common/jetstream-resources.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ContainerEvent, decode, HOSTS_BUCKET, HostSnapshot } from "../contracts/index.js";
 import {
   type DockerEventRecorder,
   forwardedEventId,
   makeUnhealthy,
-  recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import type { DockerEngine } from "./support/dockerd.js";
+import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
+import type { FleetProcess } from "./support/fleetheal.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
-let nats: NatsServerHandle;
+let fleet: Fleet;
+let host: FleetHost | undefined;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let client: NatsConnection;
+/** Roles a test started besides its host's agent, stopped after it. */
 const running: FleetProcess[] = [];
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  client = await connect({ servers: nats.url, name: "test-reader" });
   // The streams exist before any agent starts, as the handler of a deployment creates them.
-  await openFleetJetStream(client);
+  fleet = await startFleet({ nats: "plain", handlers: 0, streams: true });
+  client = await fleet.nats.connect({ name: "test-reader" });
 });
 
 // A fresh engine per test: a dockerd restart can leave a container that dockerd cannot remove
 // any more, and that must not leak into the next test.
-beforeEach(async () => {
-  engine = await startDockerEngine("fwd");
-  recorder = await recordDockerEvents(engine);
-});
+async function freshHost(id: string): Promise<void> {
+  host = await fleet.addHost({ id, agent: false });
+  ({ engine, docker: recorder } = host);
+}
 
 afterEach(async () => {
   await Promise.all(running.splice(0).map((p) => p[Symbol.asyncDispose]()));
-  recorder?.close();
-  await engine?.[Symbol.asyncDispose]();
+  await host?.[Symbol.asyncDispose]();
+  host = undefined;
 });
 
 afterAll(async () => {
-  await client?.close();
-  await nats?.[Symbol.asyncDispose]();
+  await fleet?.[Symbol.asyncDispose]();
 });
 
-async function startAgent(host: string, extra: Record<string, string> = {}) {
-  const agent = await startRole("agent", `agent-${host}`, {
-    FLEETHEAL_NATS_URL: nats.url,
-    FLEETHEAL_HOST_ID: host,
-    DOCKER_HOST: engine.dockerHost,
-    FLEETHEAL_HEARTBEAT_MS: "500",
-    ...extra,
-  });
-  running.push(agent);
-  return agent;
+function startAgent(id: string, extra: Record<string, string> = {}): Promise<FleetProcess> {
+  return fleet.startAgent(id, { env: extra });
 }
 
 /** Runs `cycles` stop/start rounds on every container, concurrently per container. */
@@ -176,6 +165,7 @@ async function expectEveryTransitionStoredOnce(host: string, ids: Set<string>) {
 
 describe("agent forwarding", () => {
   it("stores every transition exactly once when dockerd restarts mid-burst", async () => {
+    await freshHost("docker-restart");
     await startAgent("docker-restart");
     const containers = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
@@ -189,6 +179,7 @@ describe("agent forwarding", () => {
   });
 
   it("stores every transition exactly once when nats-server restarts mid-burst", async () => {
+    await freshHost("nats-restart");
     await startAgent("nats-restart");
     const containers = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
@@ -197,8 +188,8 @@ describe("agent forwarding", () => {
     );
     const ids = containers.map((c) => c.id);
     await churn(ids, 6, async () => {
-      await nats.kill();
-      await nats.restart();
+      await fleet.nats.server.kill();
+      await fleet.nats.server.restart();
     });
     // The test's own connection also has to find the server again before it can read.
     await waitFor(async () => (await client.rtt()) >= 0, {
@@ -214,6 +205,7 @@ describe("agent forwarding", () => {
   });
 
   it("stores every transition exactly once when the agent is killed mid-burst and restarted", async () => {
+    await freshHost("agent-restart");
     const first = await startAgent("agent-restart");
     const containers = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
@@ -233,14 +225,12 @@ describe("agent forwarding", () => {
   });
 
   it("heals a container that was already unhealthy before the agent started", async () => {
+    await freshHost("late-agent");
     const c = await runTestContainer(engine, { name: "sick-early", labels: { autoheal: "true" } });
     await waitForHealth(engine, c.id, "healthy", 20_000);
     await makeUnhealthy(engine, c.id);
     await waitForHealth(engine, c.id, "unhealthy", 20_000);
-    const handler = await startRole("handler", "handler", {
-      FLEETHEAL_NATS_URL: nats.url,
-    });
-    running.push(handler);
+    running.push(await fleet.startHandler({ name: "handler" }));
     const before = recorder.events.length;
     await startAgent("late-agent");
     await recorder.waitFor(
@@ -263,6 +253,7 @@ describe("agent forwarding", () => {
   });
 
   it("keeps a snapshot of a host with 200 containers and still forwards transitions", async () => {
+    await freshHost("big-host");
     const manyNames = Array.from({ length: 200 }, (_, i) => `many-${i}`);
     const ids: string[] = [];
     for (let i = 0; i < manyNames.length; i += 10) {

@@ -8,9 +8,7 @@
 
 import net from "node:net";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openFleetJetStream } from "../common/jetstream-resources.js";
 import {
   CommandReply,
   type ContainerEvent,
@@ -24,9 +22,9 @@ import {
 import { ensureBusyboxImage, TEST_IMAGE } from "./support/busybox-image.js";
 import { signedCommand } from "./support/command-signing.js";
 import { execOk, makeUnhealthy, runTestContainer } from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import type { DockerEngine } from "./support/dockerd.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
+import type { FleetProcess } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "probe-host";
@@ -37,7 +35,7 @@ interface Received {
   event: ContainerEvent;
 }
 
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let engine: DockerEngine;
 let client: NatsConnection;
 let agent: FleetProcess;
@@ -46,12 +44,16 @@ const undecodable: string[] = [];
 let snapshot: HostSnapshot | undefined;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  engine = await startDockerEngine("probes");
-  await ensureBusyboxImage(engine);
-  client = await connect({ servers: nats.url, name: "probe-test-reader" });
   // The streams exist before any agent starts, as the handler of a deployment creates them.
-  await openFleetJetStream(client);
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: [{ id: HOST, agent: false }],
+    handlers: 0,
+    streams: true,
+  });
+  engine = fleet.host(HOST).engine;
+  await ensureBusyboxImage(engine);
+  client = await fleet.nats.connect({ name: "probe-test-reader" });
   client.subscribe("fleetheal.v1.evt.>", {
     callback: (_error, m) => {
       const decoded = decode(ContainerEventSchema, m.data);
@@ -66,19 +68,11 @@ beforeAll(async () => {
     },
   });
   await client.flush();
-  agent = await startRole("agent", `agent-${HOST}`, {
-    FLEETHEAL_NATS_URL: nats.url,
-    FLEETHEAL_HOST_ID: HOST,
-    DOCKER_HOST: engine.dockerHost,
-    FLEETHEAL_HEARTBEAT_MS: "500",
-  });
+  agent = await fleet.startAgent(HOST);
 });
 
 afterAll(async () => {
-  await agent?.[Symbol.asyncDispose]();
-  await client?.close();
-  await engine?.[Symbol.asyncDispose]();
-  await nats?.[Symbol.asyncDispose]();
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 /** Waits for the agent's probe event `action` for container `id`, on its exact subject. */

@@ -13,21 +13,19 @@ import { HealthReport } from "../gateway/view/health-report.js";
 import {
   type DockerEventRecorder,
   makeUnhealthy,
-  recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { CLI, type FleetProcess, gatewayUrl, REPO, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import type { DockerEngine } from "./support/dockerd.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
+import { CLI, REPO } from "./support/fleetheal.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "cli-host";
 const ADMIN_TOKEN = randomBytes(24).toString("base64url");
 
-const cleanups: (() => Promise<void>)[] = [];
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let url: string;
@@ -35,46 +33,24 @@ let tokenFile: string;
 let web: { id: string; name: string };
 
 beforeAll(async () => {
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: [HOST],
+    gateway: { adminToken: ADMIN_TOKEN },
+    heartbeatMs: 1_000,
+  });
+  ({ engine, docker: recorder } = fleet.host(HOST));
+  url = fleet.gateway.url;
   const dir = await mkdtemp(join(tmpdir(), "fleetheal-cli-gw-"));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  fleet.defer(() => rm(dir, { recursive: true, force: true }));
   tokenFile = join(dir, "admin-token");
   await writeFile(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
-
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  engine = await startDockerEngine("cligw");
-  cleanups.push(async () => engine[Symbol.asyncDispose]());
-  recorder = await recordDockerEvents(engine);
-  cleanups.push(async () => recorder.close());
-
-  const common = { FLEETHEAL_NATS_URL: nats.url };
-  const roles: FleetProcess[] = [];
-  cleanups.push(async () => {
-    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
-  });
-  roles.push(await startRole("handler", "handler", common));
-  const gateway = await startRole("gateway", "gateway", {
-    ...common,
-    FLEETHEAL_GATEWAY_PORT: "0",
-    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-    FLEETHEAL_GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
-  });
-  roles.push(gateway);
-  url = gatewayUrl(gateway);
-  roles.push(
-    await startRole("agent", "agent", {
-      ...common,
-      FLEETHEAL_HOST_ID: HOST,
-      DOCKER_HOST: engine.dockerHost,
-      FLEETHEAL_HEARTBEAT_MS: "1000",
-    }),
-  );
   web = await runTestContainer(engine, { name: "web", labels: { autoheal: "true" } });
   await waitForHealth(engine, web.id, "healthy", 20_000);
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 /** `fleetheal <args>` as a process, pointed at the gateway by FLEETHEAL_GATEWAY_URL. */
@@ -109,7 +85,7 @@ async function follow(args: string[]): Promise<ManagedProcess> {
     cwd: REPO,
     env: { FLEETHEAL_GATEWAY_URL: url },
   });
-  cleanups.push(async () => proc[Symbol.asyncDispose]());
+  fleet.defer(() => proc[Symbol.asyncDispose]());
   return proc;
 }
 

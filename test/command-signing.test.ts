@@ -6,7 +6,6 @@
 // correctly signed command still works afterwards.
 
 import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ContainerCommandDraft } from "../common/agent-commands.js";
 import {
@@ -24,18 +23,14 @@ import {
   STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
 import { signedCommand } from "./support/command-signing.js";
-import {
-  type DockerEventRecorder,
-  recordDockerEvents,
-  runTestContainer,
-} from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { type DockerEventRecorder, runTestContainer } from "./support/containers.js";
+import type { DockerEngine } from "./support/dockerd.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
+import type { FleetProcess } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "signed-host";
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let client: NatsConnection;
@@ -43,28 +38,21 @@ let agent: FleetProcess;
 let target: { id: string; name: string };
 let seq = 0;
 
-const startAgent = () =>
-  startRole("agent", "agent", {
-    FLEETHEAL_NATS_URL: nats.url,
-    FLEETHEAL_HOST_ID: HOST,
-    DOCKER_HOST: engine.dockerHost,
-  });
-
 beforeAll(async () => {
-  nats = await startNatsServer();
-  engine = await startDockerEngine("signed");
-  recorder = await recordDockerEvents(engine);
-  client = await connect({ servers: nats.url, name: "test-signer" });
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: [{ id: HOST, agent: false }],
+    handlers: 0,
+    heartbeatMs: 5_000,
+  });
+  ({ engine, docker: recorder } = fleet.host(HOST));
+  client = await fleet.nats.connect({ name: "test-signer" });
   target = await runTestContainer(engine, { name: "target", labels: { autoheal: "true" } });
-  agent = await startAgent();
+  agent = await fleet.startAgent(HOST, { name: "agent" });
 });
 
 afterAll(async () => {
-  await agent?.[Symbol.asyncDispose]();
-  await client?.close();
-  recorder?.close();
-  await engine?.[Symbol.asyncDispose]();
-  await nats?.[Symbol.asyncDispose]();
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 function draft(verb: "restart" | "stop"): ContainerCommandDraft {
@@ -196,8 +184,7 @@ describe("signed, expiring commands", () => {
 
     // The agent restarts: it has forgotten the command id, and the command is still within its
     // lifetime, yet a replay of it must not restart the container again.
-    await agent.stop();
-    agent = await startAgent();
+    agent = await fleet.restart(agent);
     const replayMessage = refusal(
       await send("restart", valid.payload, valid.headers),
       "issued-before-start",

@@ -5,7 +5,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   decode,
@@ -20,18 +19,16 @@ import {
   type DockerEventRecord,
   type DockerEventRecorder,
   makeUnhealthy,
-  recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import type { DockerEngine } from "./support/dockerd.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
+import type { FleetProcess } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "deps-host";
-const cleanups: (() => Promise<void>)[] = [];
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let external: NatsConnection;
@@ -121,41 +118,19 @@ async function healParent(parent: { id: string; name: string }): Promise<DockerE
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  engine = await startDockerEngine("deps");
-  cleanups.push(() => engine.stop());
-  recorder = await recordDockerEvents(engine);
-  cleanups.push(async () => recorder.close());
-
-  external = await connect({ servers: nats.url, name: "dependents-test" });
-  cleanups.push(() => external.close());
-  const sub = external.subscribe("fleetheal.v1.act.>", {
+  fleet = await startFleet({ nats: "plain", hosts: [HOST] });
+  ({ engine, docker: recorder } = fleet.host(HOST));
+  handler = fleet.handlers[0] as FleetProcess;
+  external = await fleet.nats.connect({ name: "dependents-test" });
+  external.subscribe("fleetheal.v1.act.>", {
     callback: (_e, m) => {
       seen.push(m);
     },
   });
-  cleanups.push(async () => sub.unsubscribe());
-
-  const common = { FLEETHEAL_NATS_URL: nats.url };
-  const roles: FleetProcess[] = [];
-  cleanups.push(async () => {
-    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
-  });
-  handler = await startRole("handler", "handler", common);
-  roles.push(handler);
-  roles.push(
-    await startRole("agent", "agent", {
-      ...common,
-      FLEETHEAL_HOST_ID: HOST,
-      DOCKER_HOST: engine.dockerHost,
-      FLEETHEAL_HEARTBEAT_MS: "500",
-    }),
-  );
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 describe("dependents: restarted after their parent", () => {

@@ -25,21 +25,19 @@ import { createLogger } from "../common/logger.js";
 import { FLEET_API_PREFIX, roleInboxPrefix } from "../common/nats-permissions.js";
 import { ensureReaderMirrors } from "../common/reader-mirrors.js";
 import {
-  CONTAINER_EVENT_TYPE,
   type ContainerAction,
   type ContainerEvent,
   commandSubject,
-  containerEventId,
   EVENTS_STREAM,
   encode,
   eventSubject,
   HOSTS_BUCKET,
-  REMEDIATION_TYPE,
   type RemediationPhase,
   type RemediationRecord,
   remediationSubject,
 } from "../contracts/index.js";
-import { type AccountsNats, startAccountsNats } from "./support/fleet.js";
+import { containerEvent, remediationRecord } from "./support/fixtures.js";
+import { type AccountsNats, startAccountsNats } from "./support/fleet-nats.js";
 import { REPO } from "./support/fleetheal.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
@@ -68,15 +66,15 @@ beforeAll(async () => {
   readerEnvFile = envFile(nats.credentials.dir, "reader");
 
   // As the handler role does at start: the fleet's streams, then the readers' mirrors.
-  asHandler = await nats.connect("handler");
+  asHandler = await nats.connect({ user: "handler" });
   await openFleetJetStream(asHandler);
   const log = createLogger("test", { FLEETHEAL_LOG_LEVEL: "silent" });
   expect(await ensureReaderMirrors(asHandler, log)).toBe("created");
   handlerJs = jetstream(asHandler);
   handlerJsm = await jetstreamManager(asHandler);
-  asAgent = await nats.connect(`agent-${HOST}`);
+  asAgent = await nats.connect({ user: `agent-${HOST}` });
   agentJs = jetstream(asAgent);
-  asReader = await nats.connect("reader");
+  asReader = await nats.connect({ user: "reader" });
   readerJsm = await jetstreamManager(asReader);
 });
 
@@ -85,9 +83,7 @@ afterAll(async () => {
 });
 
 function record(n: number, phase: RemediationPhase, host = HOST): RemediationRecord {
-  return {
-    type: REMEDIATION_TYPE,
-    v: 1,
+  return remediationRecord({
     id: `test:${n}:${phase}`,
     remediationId: `test:${n}`,
     host,
@@ -96,24 +92,11 @@ function record(n: number, phase: RemediationPhase, host = HOST): RemediationRec
     phase,
     code: `code-${n}`,
     message: `record ${n}`,
-    actor: "test",
-    at: new Date().toISOString(),
-    dryRun: false,
-  };
+  });
 }
 
 function event(action: ContainerAction, timeNano: string, host = HOST): ContainerEvent {
-  return {
-    type: CONTAINER_EVENT_TYPE,
-    v: 1,
-    id: containerEventId(host, CID, timeNano, action),
-    host,
-    action,
-    timeNano,
-    time: new Date(Number(BigInt(timeNano) / 1_000_000n)).toISOString(),
-    container: { id: CID, name: "api", image: "busybox", labels: {}, optedIn: true },
-    source: "docker",
-  };
+  return containerEvent({ host, action, timeNano, container: { id: CID, name: "api" } });
 }
 
 async function publishRecord(r: RemediationRecord): Promise<{ duplicate: boolean }> {

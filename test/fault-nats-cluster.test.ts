@@ -27,7 +27,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { connectWithEnv, readEnvFile } from "./support/fleet.js";
+import { connectWithEnv, readEnvFile } from "./support/fleet-nats.js";
 import { type FleetProcess, startRole } from "./support/fleetheal.js";
 import type { NatsClusterHandle } from "./support/nats-cluster.js";
 import { startFleetNatsCluster } from "./support/nats-topology.js";

@@ -11,30 +11,16 @@
 
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openFleetJetStream } from "../common/jetstream-resources.js";
-import {
-  ContainerEvent,
-  decode,
-  EVENTS_STREAM,
-  encode,
-  HealPolicy,
-  POLICY_KEY,
-  RestartCommand,
-} from "../contracts/index.js";
+import { ContainerEvent, decode, EVENTS_STREAM, RestartCommand } from "../contracts/index.js";
 import { HealthReport, type HostStatus } from "../gateway/view/health-report.js";
 import {
-  type DockerEventRecorder,
   forwardedEventId,
   makeUnhealthy,
-  recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { type FleetProcess, gatewayUrl, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { type Fleet, type FleetGateway, type FleetHost, startFleet } from "./support/fleet.js";
 import { readStored } from "./support/stream.js";
 import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.js";
 import { waitFor } from "./support/wait.js";
@@ -45,11 +31,7 @@ const HEAL_DURABLE = "fleetheal-heal";
 /** Health check interval of the test containers: a few containers on 2 cores, checked often. */
 const HEALTH_INTERVAL_MS = 1_000;
 
-interface Host {
-  id: string;
-  engine: DockerEngine;
-  recorder: DockerEventRecorder;
-}
+type Host = FleetHost;
 
 interface Target {
   host: Host;
@@ -57,14 +39,12 @@ interface Target {
   name: string;
 }
 
-const cleanups: (() => Promise<void>)[] = [];
-const roles: FleetProcess[] = [];
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let proxy: TcpProxy;
 let client: NatsConnection;
 let hosts: Host[];
 let base: string;
-let gateway: FleetProcess;
+let gateway: FleetGateway;
 /** How often each restart command id was sent to an agent, as a plain subscriber saw it. */
 const commandRequests = new Map<string, number>();
 
@@ -75,19 +55,39 @@ function host(index: number): Host {
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  proxy = await startTcpProxy({ port: nats.port });
-  cleanups.push(async () => proxy[Symbol.asyncDispose]());
-  const engines = await startDockerEngines(2, { namePrefix: "fnats" });
-  cleanups.push(async () => engines[Symbol.asyncDispose]());
-  client = await connect({
-    servers: nats.url,
+  fleet = await startFleet({
+    nats: "plain",
+    // The second host's agent starts once the proxy it reaches NATS through is up.
+    hosts: ["fn-host-1", { id: "fn-host-2", agent: false }],
+    heartbeatMs: HEARTBEAT_MS,
+    // The shortest command timeout: a restart whose reply was lost waits for the longer of
+    // this and the container's stop timeout + 30 s before it is sent again.
+    env: { handler: { FLEETHEAL_COMMAND_TIMEOUT_MS: "1000" } },
+    gateway: { name: "gateway" },
+    // Every incident is to be healed at once: no backoff, storm caps out of reach, and no image
+    // breaker (all test containers run one image). Stored before the handler starts.
+    policy: {
+      backoff: { initialSeconds: 0 },
+      storm: {
+        maxConcurrentPerHost: 1000,
+        maxConcurrentFleet: 1000,
+        maxPerMinutePerHost: 10_000,
+        maxPerMinuteFleet: 10_000,
+        imageBreaker: { failures: 0, windowSeconds: 60 },
+      },
+    },
+  });
+  gateway = fleet.gateway;
+  base = gateway.url;
+  proxy = await startTcpProxy({ port: fleet.nats.server.port });
+  fleet.defer(() => proxy[Symbol.asyncDispose]());
+  await fleet.startAgent("fn-host-2", { env: { FLEETHEAL_NATS_URL: proxy.url } });
+  hosts = [...fleet.hosts.values()];
+  client = await fleet.nats.connect({
     name: "fault-nats-test",
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
   });
-  cleanups.push(() => client.close());
   const commands = client.subscribe("fleetheal.v1.cmd.*.restart", {
     callback: (_error, m) => {
       const decoded = decode(RestartCommand, m.data);
@@ -96,69 +96,16 @@ beforeAll(async () => {
       commandRequests.set(id, (commandRequests.get(id) ?? 0) + 1);
     },
   });
-  cleanups.push(async () => commands.unsubscribe());
-  cleanups.push(async () => {
-    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
-  });
-
-  // Every incident is to be healed at once: no backoff, storm caps out of reach, and no image
-  // breaker (all test containers run one image). Stored before the handler starts.
-  const fjs = await openFleetJetStream(client);
-  await fjs.config.put(
-    POLICY_KEY,
-    encode(
-      HealPolicy.parse({
-        backoff: { initialSeconds: 0 },
-        storm: {
-          maxConcurrentPerHost: 1000,
-          maxConcurrentFleet: 1000,
-          maxPerMinutePerHost: 10_000,
-          maxPerMinuteFleet: 10_000,
-          imageBreaker: { failures: 0, windowSeconds: 60 },
-        },
-      }),
-    ),
-  );
-
-  const direct = { FLEETHEAL_NATS_URL: nats.url };
-  // The shortest command timeout: a restart whose reply was lost waits for the longer of this
-  // and the container's stop timeout + 30 s before it is sent again.
-  roles.push(
-    await startRole("handler", "handler-1", { ...direct, FLEETHEAL_COMMAND_TIMEOUT_MS: "1000" }),
-  );
-  await startGateway("gateway");
-
-  hosts = [];
-  for (const [index, engine] of engines.engines.entries()) {
-    const id = `fn-host-${index + 1}`;
-    const recorder = await recordDockerEvents(engine);
-    cleanups.push(async () => recorder.close());
-    // The second host's agent reaches NATS only through the proxy.
-    const url = index === 1 ? proxy.url : nats.url;
-    roles.push(
-      await startRole("agent", `agent-${id}`, {
-        FLEETHEAL_NATS_URL: url,
-        FLEETHEAL_HOST_ID: id,
-        DOCKER_HOST: engine.dockerHost,
-        FLEETHEAL_HEARTBEAT_MS: String(HEARTBEAT_MS),
-      }),
-    );
-    hosts.push({ id, engine, recorder });
-  }
+  fleet.defer(() => commands.unsubscribe());
 });
 
 async function startGateway(name: string): Promise<void> {
-  gateway = await startRole("gateway", name, {
-    FLEETHEAL_NATS_URL: nats.url,
-    FLEETHEAL_GATEWAY_PORT: "0",
-    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-  });
-  roles.push(gateway);
-  base = gatewayUrl(gateway);
+  gateway = await fleet.startGateway({ name });
+  base = gateway.url;
 }
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 async function startTargets(h: Host, prefix: string, n: number): Promise<Target[]> {
@@ -168,6 +115,9 @@ async function startTargets(h: Host, prefix: string, n: number): Promise<Target[
     const c = await runTestContainer(h.engine, {
       name,
       healthIntervalMs: HEALTH_INTERVAL_MS,
+      // Every incident is the test's own: a check that merely timed out under load would add
+      // one, and a restart nobody asked for.
+      healthTimeoutMs: 60_000,
       // A short stop timeout keeps the handler's wait for a restart reply lost to the outage
       // (stop timeout + 30 s, see handlers/heal.ts) within the test's time.
       labels: { autoheal: "true", "autoheal.stop.timeout": "1" },
@@ -178,7 +128,7 @@ async function startTargets(h: Host, prefix: string, n: number): Promise<Target[
 }
 
 function restartsOf(t: Target): number {
-  return t.host.recorder.count((e) => e.id === t.id && e.action === "restart");
+  return t.host.docker.count((e) => e.id === t.id && e.action === "restart");
 }
 
 /**
@@ -186,7 +136,7 @@ function restartsOf(t: Target): number {
  * did not answer within its stop timeout: that is one stop, not a second restart.
  */
 function killsOf(t: Target): number {
-  return t.host.recorder.count(
+  return t.host.docker.count(
     (e) => e.id === t.id && e.action === "kill" && e.attributes.signal !== "9",
   );
 }
@@ -197,7 +147,7 @@ function describeRestarts(targets: Target[]): string {
 
 /** Milliseconds from `t`'s first Docker `unhealthy` to its first `restart`. */
 function healTimeMs(t: Target): number {
-  const own = t.host.recorder.events.filter((e) => e.id === t.id);
+  const own = t.host.docker.events.filter((e) => e.id === t.id);
   const unhealthy = own.find((e) => e.action === "health_status: unhealthy");
   const restart = own.find((e) => e.action === "restart");
   if (!unhealthy || !restart) return Number.NaN;
@@ -227,7 +177,7 @@ async function expectEveryTransitionStoredOnce(targets: Target[]): Promise<numbe
   for (const h of hosts) {
     const ids = new Set(targets.filter((t) => t.host === h).map((t) => t.id));
     if (ids.size === 0) continue;
-    const expected = h.recorder.events
+    const expected = h.docker.events
       .filter((e) => ids.has(e.id))
       .map((e) => forwardedEventId(h.id, e))
       .filter((id): id is string => id !== undefined);
@@ -301,7 +251,7 @@ describe("faults on the NATS side", () => {
     // handler's acks are all in flight.
     await Promise.all(first.map((t) => makeUnhealthy(t.host.engine, t.id)));
     const kills = first.map((t) =>
-      t.host.recorder.waitFor(
+      t.host.docker.waitFor(
         (e) => e.id === t.id && e.action === "kill",
         30_000,
         `${t.name} was never restarted`,
@@ -310,7 +260,7 @@ describe("faults on the NATS side", () => {
     // Only the first one matters here; the others are checked below, after the outage.
     for (const k of kills) k.catch(() => {});
     await Promise.race(kills);
-    await nats.kill();
+    await fleet.nats.server.kill();
     const killedAt = Date.now();
     const healedBeforeKill = first.filter((t) => restartsOf(t) > 0).length;
     const inFlightAtKill = first.filter((t) => killsOf(t) > 0 && restartsOf(t) === 0).length;
@@ -319,7 +269,7 @@ describe("faults on the NATS side", () => {
     await Promise.all(second.map((t) => makeUnhealthy(t.host.engine, t.id)));
     await Promise.all(second.map((t) => waitForHealth(t.host.engine, t.id, "unhealthy", 20_000)));
     const downMs = Date.now() - killedAt;
-    await nats.restart();
+    await fleet.nats.server.restart();
     const restartedAt = Date.now();
 
     await waitFor(() => targets.every((t) => restartsOf(t) >= 1), {
@@ -363,7 +313,7 @@ describe("faults on the NATS side", () => {
     await waitForHealth(h.engine, sick.id, "healthy", 30_000);
     await waitForHealth(h.engine, cycled.id, "healthy", 30_000);
     await waitForStatus(h.id, "up", 15_000);
-    const before = h.recorder.events.length;
+    const before = h.docker.events.length;
 
     proxy.cut();
     const cutAt = Date.now();
@@ -380,7 +330,7 @@ describe("faults on the NATS side", () => {
     const downMs = Date.now() - cutAt;
     // The host stayed out of reach the whole time, so nothing could have healed it.
     expect(restartsOf(sick)).toBe(0);
-    const gap = h.recorder.events
+    const gap = h.docker.events
       .slice(before)
       .filter((e) => e.id === sick.id || e.id === cycled.id)
       .map((e) => forwardedEventId(h.id, e))
@@ -391,7 +341,7 @@ describe("faults on the NATS side", () => {
     const restoredAt = Date.now();
     const cutForMs = restoredAt - cutAt;
     const upMs = await waitForStatus(h.id, "up", 15_000);
-    await h.recorder.waitFor(
+    await h.docker.waitFor(
       (e) => e.id === sick.id && e.action === "restart",
       30_000,
       "the container that turned unhealthy during the gap was not healed",

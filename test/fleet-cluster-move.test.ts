@@ -20,7 +20,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { readEnvFile } from "./support/fleet.js";
+import { readEnvFile } from "./support/fleet-nats.js";
 import { CLI, type FleetProcess, REPO, runCommand, startRole } from "./support/fleetheal.js";
 import { startNatsCluster } from "./support/nats-cluster.js";
 import { freePort } from "./support/ports.js";

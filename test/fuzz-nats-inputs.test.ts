@@ -8,7 +8,6 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
-import { connect } from "@nats-io/transport-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -34,18 +33,16 @@ import { testSigningKey } from "./support/command-signing.js";
 import {
   type DockerEventRecorder,
   makeUnhealthy,
-  recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import type { DockerEngine } from "./support/dockerd.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
+import type { FleetProcess } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "fz";
-const cleanups: (() => PromiseLike<unknown>)[] = [];
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let client: NatsConnection;
@@ -56,25 +53,19 @@ let witness: string;
 const exited: string[] = [];
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cleanups.push(() => nats[Symbol.asyncDispose]());
-  engine = await startDockerEngine("fuzz");
-  cleanups.push(() => engine[Symbol.asyncDispose]());
-  recorder = await recordDockerEvents(engine);
-  cleanups.push(async () => recorder.close());
-  const common = { FLEETHEAL_NATS_URL: nats.url };
-  handler = await startRole("handler", "handler", common);
-  cleanups.push(() => handler[Symbol.asyncDispose]());
-  agent = await startRole("agent", "agent", {
-    ...common,
-    FLEETHEAL_HOST_ID: HOST,
-    DOCKER_HOST: engine.dockerHost,
-  });
-  cleanups.push(() => agent[Symbol.asyncDispose]());
+  fleet = await startFleet({ nats: "plain", hosts: [HOST], heartbeatMs: 5_000 });
+  const host = fleet.host(HOST);
+  ({ engine, docker: recorder, agent } = host);
+  handler = fleet.handlers[0] as FleetProcess;
   for (const role of [handler, agent]) void role.exited.then(() => exited.push(role.name));
-  client = await connect({ servers: nats.url, name: "fuzzer" });
-  cleanups.push(() => client.close());
-  const c = await runTestContainer(engine, { name: "witness", labels: { autoheal: "true" } });
+  client = await fleet.nats.connect({ name: "fuzzer" });
+  // Touched by nothing but the test: a healthcheck that merely timed out under load would get
+  // it healed, which the fuzzing would be blamed for.
+  const c = await runTestContainer(engine, {
+    name: "witness",
+    labels: { autoheal: "true" },
+    healthTimeoutMs: 60_000,
+  });
   witness = c.id;
   await waitForHealth(engine, witness, "healthy", 20_000);
 });
@@ -109,8 +100,7 @@ async function readDeadLetters(
 }
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse())
-    await Promise.resolve(cleanup()).catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 /** The signature headers of the test process's key over `payload`. */

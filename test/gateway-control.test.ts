@@ -14,7 +14,6 @@ import { type FleetJetStream, openFleetJetStream } from "../common/jetstream-res
 import { createLogger } from "../common/logger.js";
 import { releaseFromQuarantine } from "../common/quarantine-release.js";
 import {
-  CONTAINER_EVENT_TYPE,
   type ContainerEvent,
   type ContainerSnapshot,
   commandSubject,
@@ -26,7 +25,6 @@ import {
   eventSubject,
   LedgerEntry,
   POLICY_KEY,
-  REMEDIATION_TYPE,
   RemediationRecord,
   remediationSubject,
 } from "../contracts/index.js";
@@ -36,14 +34,10 @@ import { NatsEventLog } from "../gateway/nats/nats-event-log.js";
 import { NatsFleetControl } from "../gateway/nats/nats-fleet-control.js";
 import type { Actor } from "../gateway/nats/ports.js";
 import { testSigningKey } from "./support/command-signing.js";
-import {
-  type DockerEventRecorder,
-  recordDockerEvents,
-  runTestContainer,
-} from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { type DockerEventRecorder, runTestContainer } from "./support/containers.js";
+import type { DockerEngine } from "./support/dockerd.js";
+import { containerEvent, containerSnapshot, remediationRecord } from "./support/fixtures.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
@@ -53,8 +47,7 @@ const log = createLogger("test", { FLEETHEAL_LOG_LEVEL: "silent" });
 /** The gateway's signing key: the one the agent started by startRole trusts. */
 const signing = { key: testSigningKey().key, ttlMs: 30_000 };
 
-const cleanups: (() => Promise<void>)[] = [];
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let client: NatsConnection;
@@ -66,25 +59,20 @@ let optedIn: ContainerSnapshot;
 let notOptedIn: ContainerSnapshot;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  engine = await startDockerEngine("gwctl");
-  cleanups.push(async () => engine[Symbol.asyncDispose]());
-  recorder = await recordDockerEvents(engine);
-  cleanups.push(async () => recorder.close());
-  client = await connect({ servers: nats.url, name: "gateway-control-test" });
-  cleanups.push(() => client.close());
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: [{ id: HOST, agent: false }],
+    handlers: 0,
+    heartbeatMs: 5_000,
+  });
+  ({ engine, docker: recorder } = fleet.host(HOST));
+  client = await fleet.nats.connect({ name: "gateway-control-test" });
   fjs = await openFleetJetStream(client);
   const mine = await runTestContainer(engine, { name: "mine", labels: { autoheal: "true" } });
   const other = await runTestContainer(engine, { name: "not-mine" });
-  optedIn = snapshot(mine, true);
-  notOptedIn = snapshot(other, false);
-  const agent: FleetProcess = await startRole("agent", "agent", {
-    FLEETHEAL_NATS_URL: nats.url,
-    FLEETHEAL_HOST_ID: HOST,
-    DOCKER_HOST: engine.dockerHost,
-  });
-  cleanups.push(async () => agent[Symbol.asyncDispose]());
+  optedIn = containerSnapshot({ ...mine, optedIn: true });
+  notOptedIn = containerSnapshot({ ...other, optedIn: false });
+  await fleet.startAgent(HOST, { name: "agent" });
   control = new NatsFleetControl({
     nc: client,
     fjs,
@@ -98,28 +86,12 @@ beforeAll(async () => {
     log,
     onRejected: (reason) => rejected.push(reason),
   });
-  cleanups.push(() => events.stop());
+  fleet.defer(() => events.stop());
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
-
-/** Just enough of a snapshot for the ports, which use the id and the name. */
-function snapshot(c: { id: string; name: string }, opted: boolean): ContainerSnapshot {
-  return {
-    id: c.id,
-    name: c.name,
-    image: "busybox",
-    state: "running",
-    health: "healthy",
-    optedIn: opted,
-    labels: {},
-    restartCount: 0,
-    failingStreak: 0,
-    healthSource: "docker",
-  } as ContainerSnapshot;
-}
 
 async function startedAt(id: string): Promise<string> {
   return (await engine.docker.getContainer(id).inspect()).State.StartedAt;
@@ -247,7 +219,7 @@ describe("manual restart", () => {
   });
 
   it("reports a host without an agent as unavailable", async () => {
-    const ghost = snapshot({ id: "a".repeat(64), name: "ghost" }, true);
+    const ghost = containerSnapshot({ id: "a".repeat(64), name: "ghost" });
     const error = await apiError(
       control.restart({ host: "ghost-host", container: ghost, reason: "x", actor: ACTOR }),
       "FLEETHEAL_ERR_UNAVAILABLE",
@@ -279,7 +251,7 @@ describe("manual restart", () => {
         commandSigning: signing,
         log,
       });
-      const container = snapshot({ id: "b".repeat(64), name: "slow" }, true);
+      const container = containerSnapshot({ id: "b".repeat(64), name: "slow" });
       const timeout = await apiError(
         quick.restart({ host: "slow-host", container, reason: "x", actor: ACTOR }),
         "FLEETHEAL_ERR_AGENT_TIMEOUT",
@@ -390,7 +362,7 @@ describe("release from quarantine", () => {
     await fjs.ledger.put(containerKey(HOST, optedIn.id), encode(quarantine(optedIn.id)));
     const lines: string[] = [];
     const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
-    const env = { FLEETHEAL_NATS_URL: nats.url, USER: "tester" };
+    const env = { FLEETHEAL_NATS_URL: fleet.nats.server.url, USER: "tester" };
     expect(await releaseCommand([HOST, "mine"], env, io)).toBe(0);
     expect(lines).toEqual([`released mine (${optedIn.id.slice(0, 12)}) on ${HOST}`]);
     expect(await releaseCommand([HOST, "mine"], env, io)).toBe(1);
@@ -476,7 +448,7 @@ describe("policy", () => {
 
 describe("without NATS", () => {
   it("answers 503 rather than 500", async () => {
-    const nc = await connect({ servers: nats.url, name: "gateway-control-closed" });
+    const nc = await connect({ servers: fleet.nats.server.url, name: "gateway-control-closed" });
     const closedFjs = await openFleetJetStream(nc);
     await nc.close();
     const closed = new NatsFleetControl({
@@ -508,39 +480,21 @@ describe("events", () => {
   const C2 = "c2".repeat(6);
   const C3 = "c3".repeat(6);
   const te = new TextEncoder();
-  let nano = 0;
 
   function event(host: string, cid: string, action: "start" | "die"): ContainerEvent {
-    const timeNano = `${Date.now()}${String(nano++ % 1_000_000).padStart(6, "0")}`;
-    return {
-      type: CONTAINER_EVENT_TYPE,
-      v: 1,
-      id: `${host}:${cid}:${timeNano}:${action}`,
-      host,
-      action,
-      timeNano,
-      time: new Date().toISOString(),
-      source: "docker",
-      container: { id: cid, name: `n-${cid}`, image: "busybox", labels: {}, optedIn: true },
-    };
+    return containerEvent({ host, action, container: { id: cid, name: `n-${cid}` } });
   }
 
   function remediation(host: string, cid: string, n: number): RemediationRecord {
-    return {
-      type: REMEDIATION_TYPE,
-      v: 1,
+    return remediationRecord({
       id: `test:${host}:${cid}:${n}`,
       remediationId: `test:${host}:${cid}:${n}`,
       host,
       containerId: cid,
       containerName: `n-${cid}`,
-      phase: "skipped",
       code: "cooldown",
       message: "test",
-      actor: "test",
-      at: new Date().toISOString(),
-      dryRun: false,
-    };
+    });
   }
 
   /** Publishes events and remediations alternately: e, r, e, r, … and returns their seqs. */
@@ -712,12 +666,12 @@ describe("events", () => {
     // A feed that has delivered nothing yet when its consumer is lost is the case that would
     // replay the whole stream, had it started with DeliverPolicy.New.
     const quiet = new NatsEventLog({ js: fjs.js, jsm: fjs.jsm, log });
-    cleanups.push(() => quiet.stop());
+    fleet.defer(() => quiet.stop());
     const quietSeen: StreamRecord[] = [];
     quiet.subscribe({}, (r) => quietSeen.push(r));
     await quiet.start();
 
-    await nats.restart();
+    await fleet.nats.server.restart();
     await waitFor(
       async () => {
         await client.flush();

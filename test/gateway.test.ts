@@ -17,42 +17,21 @@ import {
 import { HealthReport } from "../gateway/view/health-report.js";
 import {
   breakPersistently,
-  type DockerEventRecorder,
   makeUnhealthy,
-  recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { type FleetProcess, gatewayUrl, startGatewayRole, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { type Fleet, type FleetGateway, type FleetHost, startFleet } from "./support/fleet.js";
 import { openSse } from "./support/sse.js";
 import { waitFor } from "./support/wait.js";
 
 const ADMIN = "gateway-test-admin-token-0123456789";
 
-interface Host {
-  id: string;
-  engine: DockerEngine;
-  recorder: DockerEventRecorder;
-  agent: FleetProcess;
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-const roles: FleetProcess[] = [];
-let nats: NatsServerHandle;
-let hosts: Host[];
-let gateway: FleetProcess;
+let fleet: Fleet;
+let gateway: FleetGateway;
 let base: string;
 
-const common = () => ({ FLEETHEAL_NATS_URL: nats.url });
 const admin = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
-
-async function startGateway(name: string): Promise<FleetProcess> {
-  const proc = await startGatewayRole(name, common(), ADMIN);
-  roles.push(proc);
-  return proc;
-}
 
 async function get<T>(path: string, schema: { parse(v: unknown): T }): Promise<T> {
   const res = await fetch(`${base}${path}`);
@@ -70,41 +49,24 @@ async function post(path: string, body: unknown = {}, headers: Record<string, st
   return { status: res.status, body: await res.json() };
 }
 
-function host(index: number): Host {
-  const h = hosts[index];
+function host(index: number): FleetHost {
+  const h = [...fleet.hosts.values()][index];
   if (!h) throw new Error(`no host ${index}`);
   return h;
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  const engines = await startDockerEngines(2, { namePrefix: "gw" });
-  cleanups.push(async () => engines[Symbol.asyncDispose]());
-  cleanups.push(async () => {
-    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: ["gw-host-1", "gw-host-2"],
+    gateway: { adminToken: ADMIN },
   });
-  roles.push(await startRole("handler", "handler-1", common()));
-  gateway = await startGateway("gateway");
-  base = gatewayUrl(gateway);
-  hosts = [];
-  for (const [index, engine] of engines.engines.entries()) {
-    const id = `gw-host-${index + 1}`;
-    const recorder = await recordDockerEvents(engine);
-    cleanups.push(async () => recorder.close());
-    const agent = await startRole("agent", `agent-${id}`, {
-      ...common(),
-      FLEETHEAL_HOST_ID: id,
-      DOCKER_HOST: engine.dockerHost,
-      FLEETHEAL_HEARTBEAT_MS: "500",
-    });
-    roles.push(agent);
-    hosts.push({ id, engine, recorder, agent });
-  }
+  gateway = fleet.gateway;
+  base = gateway.url;
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 describe("the gateway on a real fleet", () => {
@@ -171,7 +133,7 @@ describe("the gateway on a real fleet", () => {
       "a live `restarted` record for heal-live",
     );
     expect(Number(restarted.id)).toBeGreaterThan(0);
-    await h.recorder.waitFor(
+    await h.docker.waitFor(
       (e) => e.id === c.id && e.action === "restart",
       5_000,
       "Docker never restarted heal-live",
@@ -226,7 +188,7 @@ describe("the gateway on a real fleet", () => {
       commandId: result.commandId,
       duplicate: true,
     });
-    expect(h.recorder.count((e) => e.id === c.id && e.action === "restart")).toBe(1);
+    expect(h.docker.count((e) => e.id === c.id && e.action === "restart")).toBe(1);
 
     const audit = await waitFor(
       async () => {
@@ -247,7 +209,7 @@ describe("the gateway on a real fleet", () => {
     // Without the token, nothing happens.
     const refused = await fetch(`${base}${path}`, { method: "POST" });
     expect(refused.status).toBe(401);
-    expect(h.recorder.count((e) => e.id === c.id && e.action === "restart")).toBe(1);
+    expect(h.docker.count((e) => e.id === c.id && e.action === "restart")).toBe(1);
   });
 
   it("quarantines by the policy set over HTTP, counts it in /health, and releases over HTTP", async () => {
@@ -327,8 +289,8 @@ describe("the gateway on a real fleet", () => {
   it("a restarted gateway rebuilds the same view from NATS", async () => {
     const before = await get("/containers?host=gw-host-1&limit=1000", ContainerPage);
     await gateway.stop("SIGTERM");
-    gateway = await startGateway("gateway-2");
-    base = gatewayUrl(gateway);
+    gateway = await fleet.startGateway({ name: "gateway-2", adminToken: ADMIN });
+    base = gateway.url;
     await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, {
       timeoutMs: 10_000,
       message: "the restarted gateway never became ready",

@@ -3,10 +3,8 @@
 
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CONTAINER_EVENT_TYPE,
   type ContainerEvent,
   DEAD_LETTER_HEADERS,
   DLQ_STREAM,
@@ -14,41 +12,29 @@ import {
   eventSubject,
   RemediationRecord,
 } from "../contracts/index.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { containerEvent } from "./support/fixtures.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
+import type { FleetProcess } from "./support/fleetheal.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
 const CID = "ab".repeat(32);
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let client: NatsConnection;
 let handler: FleetProcess;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  handler = await startRole("handler", "handler", { FLEETHEAL_NATS_URL: nats.url });
-  client = await connect({ servers: nats.url, name: "runtime-test" });
+  fleet = await startFleet({ nats: "plain" });
+  handler = fleet.handlers[0] as FleetProcess;
+  client = await fleet.nats.connect({ name: "runtime-test" });
 });
 
 afterAll(async () => {
-  await client?.close();
-  await handler?.[Symbol.asyncDispose]();
-  await nats?.[Symbol.asyncDispose]();
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 function unhealthy(optedIn: boolean): ContainerEvent {
-  const timeNano = `${Date.now()}000000`;
-  return {
-    type: CONTAINER_EVENT_TYPE,
-    v: 1,
-    id: `rt:${CID}:${timeNano}:unhealthy`,
-    host: "rt",
-    action: "unhealthy",
-    timeNano,
-    time: new Date().toISOString(),
-    source: "docker",
-    container: { id: CID, name: "rt-app", image: "busybox", labels: {}, optedIn },
-  };
+  return containerEvent({ host: "rt", container: { id: CID, name: "rt-app", optedIn } });
 }
 
 describe("handler runtime", () => {

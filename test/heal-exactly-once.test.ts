@@ -10,7 +10,6 @@
 import { type ConsumerInfo, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openFleetJetStream } from "../common/jetstream-resources.js";
 import {
@@ -20,25 +19,16 @@ import {
   EVENTS_STREAM,
   encode,
   eventSubject,
-  HealPolicy,
   INFLIGHT_BUCKET,
   LedgerEntry,
-  POLICY_KEY,
   parseRemediationSubject,
   RemediationRecord,
   RestartCommand,
   SUBJECTS,
 } from "../contracts/index.js";
-import {
-  type DockerEventRecorder,
-  makeUnhealthy,
-  recordDockerEvents,
-  runTestContainer,
-  waitForHealth,
-} from "./support/containers.js";
-import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { type FleetProcess, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
+import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
+import type { FleetProcess } from "./support/fleetheal.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
@@ -59,11 +49,7 @@ const KILL_IN = new Set([0, 3]);
 const ACK_WAIT_MS = 30_000;
 const HEAL_DURABLE = "fleetheal-heal";
 
-interface Host {
-  id: string;
-  engine: DockerEngine;
-  recorder: DockerEventRecorder;
-}
+type Host = FleetHost;
 
 interface Target {
   host: Host;
@@ -73,11 +59,9 @@ interface Target {
   incidents: string[];
 }
 
-const cleanups: (() => Promise<void>)[] = [];
-const handlers: FleetProcess[] = [];
+let fleet: Fleet;
 /** Replicas this test SIGKILLed. */
 const killed = new Set<FleetProcess>();
-let nats: NatsServerHandle;
 let hosts: Host[];
 let targets: Target[];
 let external: NatsConnection;
@@ -100,19 +84,12 @@ interface Kill {
   /** When the victim was dead (ms since the epoch). */
   at: number;
 }
-let replicaCount = 0;
-
-const common = (): Record<string, string> => ({ FLEETHEAL_NATS_URL: nats.url });
-
-async function startReplica(): Promise<FleetProcess> {
-  replicaCount++;
-  const replica = await startRole("handler", `handler-${replicaCount}`, common());
-  handlers.push(replica);
-  return replica;
+function startReplica(): Promise<FleetProcess> {
+  return fleet.startHandler();
 }
 
 function restartsOf(t: Target): number {
-  return t.host.recorder.count((e) => e.id === t.id && e.action === "restart");
+  return t.host.docker.count((e) => e.id === t.id && e.action === "restart");
 }
 
 function totalRestarts(): number {
@@ -126,7 +103,7 @@ function describeRestarts(): string {
 /** What Docker reported about `t` since `sinceMs` (health changes, kills, restarts), for errors. */
 function timeline(t: Target, sinceMs: number): string {
   const since = BigInt(sinceMs) * 1_000_000n;
-  return t.host.recorder.events
+  return t.host.docker.events
     .filter((e) => e.id === t.id && e.timeNano >= since && !e.action.startsWith("exec_"))
     .map((e) => `+${Number(e.timeNano - since) / 1e6}ms ${e.action}`)
     .join(", ");
@@ -249,7 +226,7 @@ function onCommand(data: Uint8Array, reply: string | undefined): void {
  * is named after its pid.
  */
 async function replicaByReplySubject(reply: string): Promise<FleetProcess> {
-  const res = await fetch(`${nats.monitorUrl}/connz?subs=1`);
+  const res = await fetch(`${fleet.nats.server.monitorUrl}/connz?subs=1`);
   const connz = (await res.json()) as {
     connections?: { name?: string; subscriptions_list?: string[] }[];
   };
@@ -259,7 +236,7 @@ async function replicaByReplySubject(reply: string): Promise<FleetProcess> {
     ),
   );
   const pid = Number(/-(\d+)$/.exec(owner?.name ?? "")?.[1]);
-  const replica = handlers.find((h) => h.pid === pid && !killed.has(h));
+  const replica = fleet.handlers.find((h) => h.pid === pid && !killed.has(h));
   if (!replica) {
     throw new Error(`no live heal replica owns reply subject ${reply} (connection ${owner?.name})`);
   }
@@ -295,68 +272,35 @@ function killNextCommandSender(timeoutMs: number): Promise<Kill> {
 
 beforeAll(async () => {
   const t0 = Date.now();
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  const engines = await startDockerEngines(PER_HOST.length, { namePrefix: "once" });
-  cleanups.push(async () => engines[Symbol.asyncDispose]());
-
-  external = await connect({ servers: nats.url, name: "exactly-once-test" });
-  cleanups.push(() => external.close());
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: PER_HOST.map((_, index) => `host-${String.fromCharCode(97 + index)}`),
+    handlers: 2,
+    // Every incident is to be healed at once, so the storm guard's caps are set out of reach
+    // (its leases are still taken and given back on every restart) and its image breaker is
+    // off. Stored before any replica starts, so that each one has it from its first message.
+    policy: {
+      storm: {
+        maxConcurrentPerHost: 1000,
+        maxConcurrentFleet: 1000,
+        maxPerMinutePerHost: 10_000,
+        maxPerMinuteFleet: 10_000,
+        // All containers run one image; its circuit breaker would hold back later batches.
+        imageBreaker: { failures: 0, windowSeconds: 60 },
+      },
+    },
+  });
+  hosts = [...fleet.hosts.values()];
+  external = await fleet.nats.connect({ name: "exactly-once-test" });
   const sub: Subscription = external.subscribe(SUBJECTS.remediations, {
     callback: (_error, m) => onRemediation(m.subject, m.data),
   });
-  cleanups.push(async () => sub.unsubscribe());
+  fleet.defer(() => sub.unsubscribe());
   const commands: Subscription = external.subscribe("fleetheal.v1.cmd.*.restart", {
     callback: (_error, m) => onCommand(m.data, m.reply),
   });
-  cleanups.push(async () => commands.unsubscribe());
-
-  // Every incident is to be healed at once, so the storm guard's caps are set out of reach (its
-  // leases are still taken and given back on every restart) and its image breaker is off. The policy is stored before any
-  // replica starts, so that each one has it from its first message.
-  const fjs = await openFleetJetStream(external);
-  await fjs.config.put(
-    POLICY_KEY,
-    encode(
-      HealPolicy.parse({
-        storm: {
-          maxConcurrentPerHost: 1000,
-          maxConcurrentFleet: 1000,
-          maxPerMinutePerHost: 10_000,
-          maxPerMinuteFleet: 10_000,
-          // All containers run one image; its circuit breaker would hold back later batches.
-          imageBreaker: { failures: 0, windowSeconds: 60 },
-        },
-      }),
-    ),
-  );
-  ledger = fjs.ledger;
-
-  cleanups.push(async () => {
-    await Promise.all(handlers.map((h) => h[Symbol.asyncDispose]()));
-  });
-  await startReplica();
-  await startReplica();
-
-  const agents: FleetProcess[] = [];
-  cleanups.push(async () => {
-    await Promise.all(agents.map((a) => a[Symbol.asyncDispose]()));
-  });
-  hosts = [];
-  for (const [index, engine] of engines.engines.entries()) {
-    const id = `host-${String.fromCharCode(97 + index)}`;
-    const recorder = await recordDockerEvents(engine);
-    cleanups.push(async () => recorder.close());
-    agents.push(
-      await startRole("agent", `agent-${id}`, {
-        ...common(),
-        FLEETHEAL_HOST_ID: id,
-        DOCKER_HOST: engine.dockerHost,
-        FLEETHEAL_HEARTBEAT_MS: "500",
-      }),
-    );
-    hosts.push({ id, engine, recorder });
-  }
+  fleet.defer(() => commands.unsubscribe());
+  ledger = (await openFleetJetStream(external)).ledger;
 
   targets = (
     await Promise.all(
@@ -385,7 +329,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 describe("heal exactly once", () => {
@@ -449,7 +393,7 @@ describe("heal exactly once", () => {
       const redelivered = await redeliveriesSoFar();
       const slowest = Math.max(
         ...targets.map((t) => {
-          const own = t.host.recorder.events.filter((e) => e.id === t.id);
+          const own = t.host.docker.events.filter((e) => e.id === t.id);
           const unhealthy = own.filter((e) => e.action === "health_status: unhealthy")[n];
           const restart = own.filter((e) => e.action === "restart")[n];
           return unhealthy && restart ? Number(restart.timeNano - unhealthy.timeNano) / 1e6 : 0;
@@ -458,7 +402,7 @@ describe("heal exactly once", () => {
       let note = "no kill";
       if (killedBy) {
         const t = targets.find((x) => x.id === killedBy.command.containerId);
-        const restart = t?.host.recorder.events.filter(
+        const restart = t?.host.docker.events.filter(
           (e) => e.id === t.id && e.action === "restart",
         )[n];
         const after = restart ? Number(restart.timeNano / 1_000_000n) - killedBy.at : Number.NaN;

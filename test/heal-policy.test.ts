@@ -3,83 +3,47 @@
 // hosts never has more restarts in flight than the storm guard allows; and the image breaker
 // holds back an image (by id) failing on two hosts, but not on one host's failures alone.
 
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  CONFIG_BUCKET,
-  encode,
-  HealPolicy,
-  POLICY_KEY,
-  RemediationRecord,
-} from "../contracts/index.js";
+import { RemediationRecord } from "../contracts/index.js";
 import { importTestImage } from "./support/busybox-image.js";
 import {
   breakPersistently,
   copyImage,
   type DockerEventRecord,
-  type DockerEventRecorder,
   makeHealthy,
   makeUnhealthy,
-  recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { CLI, type FleetProcess, REPO, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
+import { CLI, type FleetProcess, REPO } from "./support/fleetheal.js";
 import { startProcess } from "./support/process.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
-interface Host {
-  id: string;
-  engine: DockerEngine;
-  recorder: DockerEventRecorder;
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-let nats: NatsServerHandle;
+let fleet: Fleet;
 let client: NatsConnection;
-let hosts: Host[];
-let handlers: FleetProcess[];
+let hosts: FleetHost[];
+let handlers: readonly FleetProcess[];
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  const engines = await startDockerEngines(3, { namePrefix: "pol" });
-  cleanups.push(async () => engines[Symbol.asyncDispose]());
-  client = await connect({ servers: nats.url, name: "policy-test" });
-  cleanups.push(() => client.close());
-  const roles: FleetProcess[] = [];
-  cleanups.push(async () => {
-    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: ["pol-1", "pol-2", "pol-3"],
+    handlers: 2,
+    heartbeatMs: 5_000,
   });
-  const common = { FLEETHEAL_NATS_URL: nats.url };
-  handlers = [
-    await startRole("handler", "handler-1", common),
-    await startRole("handler", "handler-2", common),
-  ];
-  roles.push(...handlers);
-  hosts = [];
-  for (const [index, engine] of engines.engines.entries()) {
-    const id = `pol-${index + 1}`;
-    const recorder = await recordDockerEvents(engine);
-    cleanups.push(async () => recorder.close());
-    roles.push(
-      await startRole("agent", `agent-${id}`, {
-        ...common,
-        FLEETHEAL_HOST_ID: id,
-        DOCKER_HOST: engine.dockerHost,
-      }),
-    );
-    hosts.push({ id, engine, recorder });
-  }
+  hosts = [...fleet.hosts.values()];
+  handlers = fleet.handlers;
+  client = await fleet.nats.connect({ name: "policy-test" });
+  // A handler counts the fleet's hosts at its first trouble and keeps the answer; counted before
+  // every agent had stored its snapshot, "one host" would let one host open the image breaker.
+  await fleet.waitForHosts();
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 async function records(containerId: string): Promise<RemediationRecord[]> {
@@ -88,7 +52,7 @@ async function records(containerId: string): Promise<RemediationRecord[]> {
 
 describe("heal policy", () => {
   it("backs off, then quarantines a container no restart repairs, and leaves it alone", async () => {
-    const host = hosts[0] as Host;
+    const host = hosts[0] as FleetHost;
     const c = await runTestContainer(host.engine, {
       name: "hopeless",
       labels: {
@@ -107,7 +71,7 @@ describe("heal policy", () => {
       { timeoutMs: 60_000, intervalMs: 250, message: "the container was never quarantined" },
     );
     expect(quarantined.code).toBe("budget-spent");
-    const kills = host.recorder.events.filter(
+    const kills = host.docker.events.filter(
       (e: DockerEventRecord) => e.id === c.id && e.action === "kill",
     );
     expect(kills).toHaveLength(3);
@@ -133,7 +97,7 @@ describe("heal policy", () => {
         (await records(c.id)).some((r) => r.phase === "skipped" && r.code === "quarantined"),
       { timeoutMs: 30_000, message: "the quarantined container's new trigger was not skipped" },
     );
-    expect(host.recorder.count((e) => e.id === c.id && e.action === "kill")).toBe(3);
+    expect(host.docker.count((e) => e.id === c.id && e.action === "kill")).toBe(3);
 
     // Released by hand, it is healed again at its next trouble, with a fresh budget.
     const release = await startProcess({
@@ -141,7 +105,7 @@ describe("heal policy", () => {
       command: process.execPath,
       args: [CLI, "release", host.id, "hopeless"],
       cwd: REPO,
-      env: { FLEETHEAL_NATS_URL: nats.url },
+      env: { FLEETHEAL_NATS_URL: fleet.nats.server.url },
     });
     expect((await release.exited).code).toBe(0);
     expect(release.lines.join("\n")).toContain("released hopeless");
@@ -150,16 +114,15 @@ describe("heal policy", () => {
     await makeHealthy(host.engine, c.id);
     await waitForHealth(host.engine, c.id, "healthy", 20_000);
     await makeUnhealthy(host.engine, c.id);
-    await host.recorder.waitFor(
-      () => host.recorder.count((e) => e.id === c.id && e.action === "kill") === 4,
+    await host.docker.waitFor(
+      () => host.docker.count((e) => e.id === c.id && e.action === "kill") === 4,
       30_000,
       "the released container was not restarted at its next trouble",
     );
   });
 
   it("never has more restarts in flight than the storm guard allows", async () => {
-    const kv = await new Kvm(client).open(CONFIG_BUCKET);
-    const policy = HealPolicy.parse({
+    await fleet.putPolicy({
       storm: {
         maxConcurrentPerHost: 5,
         maxConcurrentFleet: 5,
@@ -170,10 +133,9 @@ describe("heal policy", () => {
         imageBreaker: { failures: 0, windowSeconds: 60 },
       },
     });
-    await kv.put(POLICY_KEY, encode(policy));
     // Created a few at a time: thirty containers starting at once on two cores would fail
     // their own health checks.
-    const containers: { host: Host; id: string; name: string }[] = [];
+    const containers: { host: FleetHost; id: string; name: string }[] = [];
     for (let i = 0; i < 10; i += 5) {
       const batch = await Promise.all(
         hosts.flatMap((host) =>
@@ -191,14 +153,14 @@ describe("heal policy", () => {
       containers.push(...batch);
     }
     await Promise.all(containers.map((c) => waitForHealth(c.host.engine, c.id, "healthy", 60_000)));
-    const since = new Map(hosts.map((h) => [h.id, h.recorder.events.length]));
+    const since = new Map(hosts.map((h) => [h.id, h.docker.events.length]));
     await Promise.all(containers.map((c) => makeUnhealthy(c.host.engine, c.id)));
     for (const c of containers) {
-      await c.host.recorder.waitFor(
+      await c.host.docker.waitFor(
         (e) =>
           e.id === c.id &&
           e.action === "restart" &&
-          c.host.recorder.events.indexOf(e) >= (since.get(c.host.id) ?? 0),
+          c.host.docker.events.indexOf(e) >= (since.get(c.host.id) ?? 0),
         120_000,
         `storm container ${c.name} on ${c.host.id} was never restarted`,
       );
@@ -208,7 +170,7 @@ describe("heal policy", () => {
     let restarts = 0;
     for (const c of containers) {
       let open: bigint | undefined;
-      for (const e of c.host.recorder.events) {
+      for (const e of c.host.docker.events) {
         if (e.id !== c.id) continue;
         if (e.action === "kill" && open === undefined) open = e.timeNano;
         if (e.action === "restart" && open !== undefined) {
@@ -236,25 +198,25 @@ describe("heal policy", () => {
   });
 
   it("holds back an image failing on two hosts, never on one host's failures alone, and alerts", async () => {
-    const kv = await new Kvm(client).open(CONFIG_BUCKET);
-    await kv.put(
-      POLICY_KEY,
-      encode(HealPolicy.parse({ storm: { imageBreaker: { failures: 3, windowSeconds: 600 } } })),
-    );
-    const [third, first, second] = hosts as [Host, Host, Host];
+    // In force on both replicas before the first failure: every failure below is counted.
+    await fleet.putPolicy({ storm: { imageBreaker: { failures: 3, windowSeconds: 600 } } });
+    const [third, first, second] = hosts as [FleetHost, FleetHost, FleetHost];
     const image = "fleetheal-test/breaker:v1";
     // One image on two hosts, with one id (as pulled from one registry); on a third host another
     // image under the same name.
     const imageId = await importTestImage(first.engine, image);
     expect(await copyImage(first.engine, second.engine, image)).toBe(imageId);
     expect(await importTestImage(third.engine, image)).not.toBe(imageId);
-    const run = async (host: Host, name: string) => ({
+    const run = async (host: FleetHost, name: string) => ({
       host,
       ...(await runTestContainer(host.engine, {
         name,
         image,
         labels: { autoheal: "true" },
         healthIntervalMs: 1_000,
+        // Every failure is the test's own, in the test's order: a check that merely timed out
+        // under load would add one, out of turn.
+        healthTimeoutMs: 60_000,
       })),
     });
     const onFirst = await Promise.all([0, 1, 2, 3].map((i) => run(first, `breaker-a${i}`)));
@@ -280,14 +242,14 @@ describe("heal policy", () => {
     expect(alert?.message).toContain(`${image} (${imageId})`);
     expect(alert?.message).toContain("on 2 hosts");
     for (const c of [...onFirst, onThird]) {
-      await c.host.recorder.waitFor(
+      await c.host.docker.waitFor(
         (e) => e.id === c.id && e.action === "restart",
         30_000,
         `${c.name} on ${c.host.id} was not restarted`,
       );
     }
     for (const c of containers) {
-      const restarted = c.host.recorder.count((e) => e.id === c.id && e.action === "restart");
+      const restarted = c.host.docker.count((e) => e.id === c.id && e.action === "restart");
       expect(restarted).toBe(c === onSecond ? 0 : 1);
     }
     // The handlers counted the hosts (rather than falling back to "several" for want of a count).

@@ -6,25 +6,15 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContainerDetail } from "../gateway/http/api-schemas.js";
-import {
-  type DockerEventRecorder,
-  makeUnhealthy,
-  recordDockerEvents,
-  runTestContainer,
-  waitForHealth,
-} from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, gatewayUrl, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
+import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "hostile";
-const cleanups: (() => PromiseLike<unknown>)[] = [];
 const exited: string[] = [];
-let engine: DockerEngine;
-let recorder: DockerEventRecorder;
+let fleet: Fleet;
+let host: FleetHost;
 let base: string;
-let agent: FleetProcess;
 
 /** Probe labels that must each be refused with a reason naming the label. */
 const BAD_PROBES: Record<string, { labels: Record<string, string>; error: RegExp }> = {
@@ -68,44 +58,25 @@ const BAD_PROBES: Record<string, { labels: Record<string, string>; error: RegExp
 };
 
 beforeAll(async () => {
-  const nats: NatsServerHandle = await startNatsServer();
-  cleanups.push(() => nats[Symbol.asyncDispose]());
-  engine = await startDockerEngine("hostile");
-  cleanups.push(() => engine[Symbol.asyncDispose]());
-  recorder = await recordDockerEvents(engine);
-  cleanups.push(async () => recorder.close());
-  const common = { FLEETHEAL_NATS_URL: nats.url };
-  const handler = await startRole("handler", "handler", common);
-  cleanups.push(() => handler[Symbol.asyncDispose]());
-  const gateway = await startRole("gateway", "gateway", {
-    ...common,
-    FLEETHEAL_GATEWAY_PORT: "0",
-    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-  });
-  cleanups.push(() => gateway[Symbol.asyncDispose]());
-  base = gatewayUrl(gateway);
+  fleet = await startFleet({ nats: "plain", hosts: [{ id: HOST, agent: false }], gateway: true });
+  host = fleet.host(HOST);
+  base = fleet.gateway.url;
   // The containers exist before the agent starts, so its first snapshot must already cope.
   for (const [name, { labels }] of Object.entries(BAD_PROBES)) {
-    await runTestContainer(engine, {
+    await runTestContainer(host.engine, {
       name,
       healthcheck: false,
       labels: { autoheal: "true", ...labels },
     });
   }
-  agent = await startRole("agent", "agent", {
-    ...common,
-    FLEETHEAL_HOST_ID: HOST,
-    DOCKER_HOST: engine.dockerHost,
-    FLEETHEAL_HEARTBEAT_MS: "500",
-  });
-  cleanups.push(() => agent[Symbol.asyncDispose]());
-  for (const role of [handler, gateway, agent]) void role.exited.then(() => exited.push(role.name));
+  const agent = await fleet.startAgent(HOST);
+  for (const role of [...fleet.handlers, fleet.gateway, agent]) {
+    void role.exited.then(() => exited.push(role.name));
+  }
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) {
-    await Promise.resolve(cleanup()).catch((e) => console.error(e));
-  }
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 async function detail(name: string): Promise<ContainerDetail> {
@@ -130,7 +101,7 @@ describe("hostile label values", () => {
   });
 
   it("heals a container whose policy and timeout labels are all bad, with the fleet defaults", async () => {
-    const c = await runTestContainer(engine, {
+    const c = await runTestContainer(host.engine, {
       name: "bad-policy",
       labels: {
         autoheal: "true",
@@ -142,9 +113,12 @@ describe("hostile label values", () => {
         "autoheal.start_period": "9".repeat(300),
       },
     });
-    const fine = await runTestContainer(engine, { name: "fine", labels: { autoheal: "true" } });
-    await waitForHealth(engine, c.id, "healthy", 20_000);
-    await waitForHealth(engine, fine.id, "healthy", 20_000);
+    const fine = await runTestContainer(host.engine, {
+      name: "fine",
+      labels: { autoheal: "true" },
+    });
+    await waitForHealth(host.engine, c.id, "healthy", 20_000);
+    await waitForHealth(host.engine, fine.id, "healthy", 20_000);
 
     const d = await waitFor(() => detail("bad-policy"), {
       timeoutMs: 15_000,
@@ -156,19 +130,19 @@ describe("hostile label values", () => {
     expect(d.healing.policy.dryRun).toBe(false);
 
     for (const target of [c, fine]) {
-      await makeUnhealthy(engine, target.id);
-      await recorder.waitFor(
+      await makeUnhealthy(host.engine, target.id);
+      await host.docker.waitFor(
         (e) => e.id === target.id && e.action === "restart",
         30_000,
         `${target.name} was not healed next to the hostile labels`,
       );
-      await waitForHealth(engine, target.id, "healthy", 20_000);
+      await waitForHealth(host.engine, target.id, "healthy", 20_000);
     }
-    expect(recorder.count((e) => e.id === c.id && e.action === "restart")).toBe(1);
-    expect(recorder.count((e) => e.id === fine.id && e.action === "restart")).toBe(1);
+    expect(host.docker.count((e) => e.id === c.id && e.action === "restart")).toBe(1);
+    expect(host.docker.count((e) => e.id === fine.id && e.action === "restart")).toBe(1);
     // The hostile probes' containers were never touched.
     const names = new Set(Object.keys(BAD_PROBES));
-    expect(recorder.count((e) => names.has(e.name) && e.action === "restart")).toBe(0);
+    expect(host.docker.count((e) => names.has(e.name) && e.action === "restart")).toBe(0);
     expect(exited).toEqual([]);
   });
 });

@@ -55,7 +55,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { connectWithEnv } from "./support/fleet.js";
+import { connectWithEnv } from "./support/fleet-nats.js";
 import { CLI, type FleetProcess, gatewayUrl, REPO, startRole } from "./support/fleetheal.js";
 import type { NatsClusterHandle } from "./support/nats-cluster.js";
 import {

@@ -19,7 +19,7 @@ import {
 } from "../common/nats-permissions.js";
 import { ensureReaderMirrors } from "../common/reader-mirrors.js";
 import { EVENTS_STREAM, encode, HOSTS_BUCKET, RESTART_COMMAND_TYPE } from "../contracts/index.js";
-import { type AccountsNats, startAccountsNats } from "./support/fleet.js";
+import { type AccountsNats, startAccountsNats } from "./support/fleet-nats.js";
 import { waitFor } from "./support/wait.js";
 
 const A_CID = "a".repeat(64);
@@ -37,7 +37,7 @@ const reachedA: string[] = [];
 
 beforeAll(async () => {
   nats = await startAccountsNats(["host-a", "host-b"]);
-  const handler = await nats.connect("handler");
+  const handler = await nats.connect({ user: "handler" });
   const fjs = await openFleetJetStream(handler);
   expect(await ensureReaderMirrors(handler, { info() {}, warn() {} } as never)).toBe("created");
   fleetJsm = fjs.jsm;
@@ -51,8 +51,8 @@ beforeAll(async () => {
     ack_policy: "explicit" as never,
     filter_subject: "fleetheal.v1.evt.>",
   });
-  readerJsm = await jetstreamManager(await nats.connect("reader"));
-  asA = await nats.connect("agent-host-a");
+  readerJsm = await jetstreamManager(await nats.connect({ user: "reader" }));
+  asA = await nats.connect({ user: "agent-host-a" });
   await jetstream(asA).publish(`$KV.${HOSTS_BUCKET}.host-a`, encode({ own: "host-a" }));
   asA.subscribe("fleetheal.v1.cmd.host-a.>", {
     callback: (_e, m) => {
@@ -60,7 +60,7 @@ beforeAll(async () => {
     },
   });
   await asA.flush();
-  asB = await nats.connect("agent-host-b");
+  asB = await nats.connect({ user: "agent-host-b" });
   // Host-b's own key exists, as its agent writes it.
   await jetstream(asB).publish(`$KV.${HOSTS_BUCKET}.host-b`, encode({ own: true }));
 }, 60_000);
@@ -246,7 +246,7 @@ describe("host-b's account boundary", () => {
   it("has witnesses that see a change made from inside FLEET", async () => {
     // The same checks fail when what an attack would have done is done by those who may: host-a
     // writes its own key and events, the control plane its policy and durable, and commands.
-    const handler = await nats.connect("handler");
+    const handler = await nats.connect({ user: "handler" });
     const js = jetstream(handler);
     const before = await state();
     await jetstream(asA).publish(`$KV.${HOSTS_BUCKET}.host-a`, encode({ forged: true }));

@@ -27,8 +27,8 @@ import {
   STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
 import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
-import { type Fleet, startAccountsNats, startFleet } from "./support/fleet.js";
-import { gatewayUrl } from "./support/fleetheal.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
+import { startAccountsNats } from "./support/fleet-nats.js";
 import { waitFor } from "./support/wait.js";
 
 const ADMIN = "isolation-test-admin-token";
@@ -41,10 +41,10 @@ let fjs: FleetJetStream;
 let victim: { id: string; name: string };
 
 beforeAll(async () => {
-  fleet = await startFleet({ hosts: ["host-a", "host-b"], adminToken: ADMIN });
-  asB = await fleet.nats.connect("agent-host-b");
-  asReader = await fleet.nats.connect("reader");
-  fjs = await openFleetJetStream(await fleet.nats.connect("handler"));
+  fleet = await startFleet({ hosts: ["host-a", "host-b"], gateway: { adminToken: ADMIN } });
+  asB = await fleet.nats.connect({ user: "agent-host-b" });
+  asReader = await fleet.nats.connect({ user: "reader" });
+  fjs = await openFleetJetStream(await fleet.nats.connect({ user: "handler" }));
   victim = await runTestContainer(fleet.host("host-a").engine, {
     name: "victim",
     labels: { autoheal: "true", "autoheal.backoff.initial": "0" },
@@ -101,7 +101,7 @@ async function commandsDrained(): Promise<void> {
     labels: { autoheal: "true" },
   });
   // The gateway knows a container once host-a's agent has reported it.
-  const url = `${gatewayUrl(fleet.gateway)}/containers/host-a/${other.id}`;
+  const url = `${fleet.gateway.url}/containers/host-a/${other.id}`;
   await waitFor(async () => (await fetch(url, { headers: admin })).status === 200, {
     timeoutMs: 15_000,
     message: "the gateway never listed the marker container",
@@ -210,7 +210,7 @@ describe("host-b's credentials against host-a and the fleet", () => {
     await jetstream(asB).publish(`fleetheal.v1.evt.host-b.${"b".repeat(64)}.start`, "{}", {
       headers: h,
     });
-    const res = await fetch(`${gatewayUrl(fleet.gateway)}/containers/host-a/${victim.id}/release`, {
+    const res = await fetch(`${fleet.gateway.url}/containers/host-a/${victim.id}/release`, {
       method: "POST",
       headers: admin,
     });
@@ -336,7 +336,7 @@ describe("opening the fleet's streams as a user that may not create them", () =>
     };
     const log = { warn: record, info: record } as unknown as Logger;
     let opened = false;
-    const opening = openFleetJetStream(await nats.connect("gateway"), undefined, 1, {
+    const opening = openFleetJetStream(await nats.connect({ user: "gateway" }), undefined, 1, {
       log,
       retryMs: 100,
     }).then((fjs) => {
@@ -348,7 +348,7 @@ describe("opening the fleet's streams as a user that may not create them", () =>
       message: () => `the gateway's user did not say it waits: ${JSON.stringify(lines)}`,
     });
     expect(opened).toBe(false);
-    await openFleetJetStream(await nats.connect("handler"));
+    await openFleetJetStream(await nats.connect({ user: "handler" }));
     const gatewayFjs = await opening;
     expect(lines.some((l) => /exists now; opening it/.test(l))).toBe(true);
     // What it opened works, within its permissions.

@@ -17,7 +17,7 @@ import { DEFAULT_STREAM_LIMITS, openFleetJetStream } from "../common/jetstream-r
 import { type ContainerEvent, EVENTS_STREAM, HOSTS_BUCKET } from "../contracts/index.js";
 import { healHandler } from "../handlers/heal.js";
 import { durableConfig } from "../handlers/runtime/durable-consumer.js";
-import { readEnvFile } from "./support/fleet.js";
+import { readEnvFile } from "./support/fleet-nats.js";
 import { runCommand } from "./support/fleetheal.js";
 import {
   connectAs,

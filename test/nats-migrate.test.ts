@@ -28,7 +28,7 @@ import {
   LEDGER_BUCKET,
   type LedgerEntry,
 } from "../contracts/index.js";
-import { readEnvFile } from "./support/fleet.js";
+import { readEnvFile } from "./support/fleet-nats.js";
 import { gatewayUrl, runCommand, startRole } from "./support/fleetheal.js";
 import {
   CIDS,

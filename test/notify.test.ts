@@ -8,20 +8,20 @@ import type { AddressInfo } from "node:net";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   EVENTS_STREAM,
   encode,
   HOSTS_BUCKET,
-  HostSnapshot,
+  type HostSnapshot,
   type RemediationPhase,
-  RemediationRecord,
+  type RemediationRecord,
   remediationSubject,
 } from "../contracts/index.js";
 import { buildPayload } from "../handlers/notify/payloads.js";
-import { CLI, type FleetProcess, REPO, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { hostSnapshot as fixtureHostSnapshot, remediationRecord } from "./support/fixtures.js";
+import { type Fleet, startFleet } from "./support/fleet.js";
+import { CLI, type FleetProcess, REPO } from "./support/fleetheal.js";
 import { startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
 
@@ -81,11 +81,7 @@ async function startReceiver(answer: (req: Received, seen: Received[]) => number
 }
 
 function record(containerId: string, phase: RemediationPhase, n: number): RemediationRecord {
-  const id = `test:${HOST}:${containerId.slice(0, 12)}:${n}:${phase}`;
-  return RemediationRecord.parse({
-    type: "fleetheal.act.v1.remediation",
-    v: 1,
-    id,
+  return remediationRecord({
     remediationId: `test:${HOST}:${containerId.slice(0, 12)}:${n}`,
     host: HOST,
     containerId,
@@ -94,61 +90,31 @@ function record(containerId: string, phase: RemediationPhase, n: number): Remedi
     code: phase === "quarantined" ? "budget-exhausted" : phase,
     message: `${phase} in the notify test`,
     actor: "heal",
-    at: new Date().toISOString(),
   });
 }
 
 function hostSnapshot(): HostSnapshot {
-  const now = new Date().toISOString();
-  const container = (id: string, name: string, labels: Record<string, string>) => ({
-    id,
-    name,
-    image: "busybox",
-    state: "running",
-    health: "healthy",
-    optedIn: true,
-    labels,
-    restartCount: 0,
-    failingStreak: 0,
-    healthSource: "docker",
-  });
-  return HostSnapshot.parse({
-    type: "fleetheal.snapshot.v1.host",
-    v: 1,
+  return fixtureHostSnapshot({
     host: HOST,
-    seq: 1,
-    at: now,
-    heartbeatMs: 5_000,
-    agent: {
-      version: "test",
-      startedAt: now,
-      label: "autoheal",
-      watchAll: false,
-      uptimeSeconds: 1,
-    },
-    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
-    docker: { status: "up" },
     containers: [
-      container(LOUD, "web", { autoheal: "true" }),
-      container(QUIET, "batch", { autoheal: "true", "autoheal.notify": "false" }),
+      { id: LOUD, name: "web", labels: { autoheal: "true" } },
+      { id: QUIET, name: "batch", labels: { autoheal: "true", "autoheal.notify": "false" } },
     ],
   });
 }
 
 describe("notify handler", () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  let nats: NatsServerHandle;
+  let fleet: Fleet;
   let nc: NatsConnection;
 
   beforeAll(async () => {
-    nats = await startNatsServer({ name: "notify" });
-    cleanups.push(async () => nats[Symbol.asyncDispose]());
-    nc = await connect({ servers: nats.url });
-    cleanups.push(() => nc.close());
+    // No handler yet: the test starts the one with its notify targets.
+    fleet = await startFleet({ nats: "plain", handlers: 0 });
+    nc = await fleet.nats.connect();
   });
 
   afterAll(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    await fleet?.[Symbol.asyncDispose]();
   });
 
   it("sends the selected phases to every target, retries, skips muted containers and leaks no secret", async () => {
@@ -163,7 +129,7 @@ describe("notify handler", () => {
       const sameBody = samePath.filter((r) => r.body === req.body);
       return sameBody.length < 4 ? 500 : 200;
     });
-    cleanups.push(receiver.close);
+    fleet.defer(receiver.close);
     const base = receiver.url.replace("http://", "");
     const urls = [
       `http://hook:${JSON_PASSWORD}@${base}${JSON_PATH}?token=${JSON_QUERY_TOKEN}`,
@@ -171,12 +137,10 @@ describe("notify handler", () => {
       `discord+http://${base}${DISCORD_PATH}`,
     ];
 
-    const handler: FleetProcess = await startRole("handler", "notify-handler", {
-      FLEETHEAL_NATS_URL: nats.url,
-      FLEETHEAL_NOTIFY_URLS: urls.join(", "),
-      FLEETHEAL_NOTIFY_TIMEOUT_MS: "3000",
+    const handler: FleetProcess = await fleet.startHandler({
+      name: "notify-handler",
+      env: { FLEETHEAL_NOTIFY_URLS: urls.join(", "), FLEETHEAL_NOTIFY_TIMEOUT_MS: "3000" },
     });
-    cleanups.push(async () => handler[Symbol.asyncDispose]());
     const enabled = await handler.waitForJson(
       (l) => l.msg === "notifications enabled",
       5_000,
@@ -287,7 +251,7 @@ describe("notify handler", () => {
 
   it("notify-test sends a sample to every target and reports each, redacted", async () => {
     const receiver = await startReceiver((req) => (req.path.startsWith("/bad/") ? 500 : 200));
-    cleanups.push(receiver.close);
+    fleet.defer(receiver.close);
     const base = receiver.url.replace("http://", "");
     const run = async (urls: string[]) => {
       const proc = await startProcess({

@@ -7,21 +7,13 @@
 
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONFIG_BUCKET, encode, POLICY_KEY, RemediationRecord } from "../contracts/index.js";
 import { PolicyDocument } from "../gateway/http/api-schemas.js";
 import { HealthReport } from "../gateway/view/health-report.js";
-import {
-  type DockerEventRecorder,
-  makeUnhealthy,
-  recordDockerEvents,
-  runTestContainer,
-  waitForHealth,
-} from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, startGatewayRole, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
+import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
+import type { FleetProcess } from "./support/fleetheal.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
@@ -30,25 +22,16 @@ const ADMIN = "policy-strict-admin-token-0123456789";
 /** What the issue found stored under the policy key. */
 const ECHOED_ACK = { stream: "FLEETHEAL_EVENTS", seq: 1 };
 
-const cleanups: (() => Promise<void>)[] = [];
-const roles: FleetProcess[] = [];
-let nats: NatsServerHandle;
-let engine: DockerEngine;
-let recorder: DockerEventRecorder;
+let fleet: Fleet;
+let host: FleetHost;
 let client: NatsConnection;
 
-const common = () => ({ FLEETHEAL_NATS_URL: nats.url });
-
 async function startGateway(name: string): Promise<string> {
-  const proc = await startGatewayRole(name, common(), ADMIN);
-  roles.push(proc);
-  return proc.url;
+  return (await fleet.startGateway({ name, adminToken: ADMIN })).url;
 }
 
-async function startHandler(name: string): Promise<FleetProcess> {
-  const proc = await startRole("handler", name, common());
-  roles.push(proc);
-  return proc;
+function startHandler(name: string): Promise<FleetProcess> {
+  return fleet.startHandler({ name });
 }
 
 async function putPolicy(base: string, policy: unknown): Promise<PolicyDocument> {
@@ -85,9 +68,9 @@ async function pausedRecords(containerId: string): Promise<RemediationRecord[]> 
  * deferred it for the pause (its `skipped`/`paused` record is stored).
  */
 async function unhealthyWhilePaused(name: string): Promise<{ id: string; name: string }> {
-  const c = await runTestContainer(engine, { name, labels: { autoheal: "true" } });
-  await waitForHealth(engine, c.id, "healthy", 20_000);
-  await makeUnhealthy(engine, c.id);
+  const c = await runTestContainer(host.engine, { name, labels: { autoheal: "true" } });
+  await waitForHealth(host.engine, c.id, "healthy", 20_000);
+  await makeUnhealthy(host.engine, c.id);
   await waitFor(async () => (await pausedRecords(c.id)).length > 0, {
     timeoutMs: 30_000,
     message: `the handler never deferred ${name} for the pause`,
@@ -95,32 +78,17 @@ async function unhealthyWhilePaused(name: string): Promise<{ id: string; name: s
   return c;
 }
 
-const kills = (id: string) => recorder.count((e) => e.id === id && e.action === "kill");
+const kills = (id: string) => host.docker.count((e) => e.id === id && e.action === "kill");
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  engine = await startDockerEngine("strict");
-  cleanups.push(async () => engine[Symbol.asyncDispose]());
-  recorder = await recordDockerEvents(engine);
-  cleanups.push(async () => recorder.close());
-  client = await connect({ servers: nats.url, name: "policy-strict-test" });
-  cleanups.push(() => client.close());
-  cleanups.push(async () => {
-    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
-  });
-  roles.push(
-    await startRole("agent", "agent", {
-      ...common(),
-      FLEETHEAL_HOST_ID: HOST,
-      DOCKER_HOST: engine.dockerHost,
-      FLEETHEAL_HEARTBEAT_MS: "500",
-    }),
-  );
+  // No handler yet: each test starts the ones whose decisions it judges.
+  fleet = await startFleet({ nats: "plain", hosts: [HOST], handlers: 0 });
+  host = fleet.host(HOST);
+  client = await fleet.nats.connect({ name: "policy-strict-test" });
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 describe("a stored policy that does not validate", () => {
@@ -224,7 +192,7 @@ describe("a stored policy that does not validate", () => {
       { timeoutMs: 10_000, message: "/health still reports the invalid policy" },
     );
     for (const c of [first, second]) {
-      await recorder.waitFor(
+      await host.docker.waitFor(
         (e) => e.id === c.id && e.action === "restart",
         60_000,
         `${c.name} was not healed once a valid policy was stored`,
@@ -247,7 +215,7 @@ describe("a stored policy that does not validate", () => {
 
   it("deleting the key brings back the defaults: a fresh fleet heals", async () => {
     // Only this test's handler heals, so that what Docker does is its doing.
-    await Promise.all(roles.filter((r) => r.role === "handler").map((r) => r.stop()));
+    await Promise.all(fleet.handlers.map((r) => r.stop()));
     const kv = await new Kvm(client).open(CONFIG_BUCKET);
     await kv.put(POLICY_KEY, encode({ paused: true, typo: 1 }));
     const handler = await startHandler("handler-3");
@@ -258,10 +226,10 @@ describe("a stored policy that does not validate", () => {
       10_000,
       "the handler did not take the deleted key as the defaults",
     );
-    const c = await runTestContainer(engine, { name: "third", labels: { autoheal: "true" } });
-    await waitForHealth(engine, c.id, "healthy", 20_000);
-    await makeUnhealthy(engine, c.id);
-    await recorder.waitFor(
+    const c = await runTestContainer(host.engine, { name: "third", labels: { autoheal: "true" } });
+    await waitForHealth(host.engine, c.id, "healthy", 20_000);
+    await makeUnhealthy(host.engine, c.id);
+    await host.docker.waitFor(
       (e) => e.id === c.id && e.action === "restart",
       30_000,
       "a container was not healed with the defaults after the key was deleted",

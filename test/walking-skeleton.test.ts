@@ -3,8 +3,7 @@
 // event stream is the witness for what was restarted and how often.
 
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ContainerEvent,
@@ -16,33 +15,21 @@ import {
 } from "../contracts/index.js";
 import { HealthReport } from "../gateway/view/health-report.js";
 import {
-  type DockerEventRecorder,
   makeHealthy,
   makeUnhealthy,
-  recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
-import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
-import { type FleetProcess, gatewayUrl, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
 import { waitFor } from "./support/wait.js";
 
-interface Host {
-  id: string;
-  engine: DockerEngine;
-  recorder: DockerEventRecorder;
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-let nats: NatsServerHandle;
-let hosts: Host[];
-let gateway: FleetProcess;
+let fleet: Fleet;
+let hosts: FleetHost[];
 let external: NatsConnection;
 const seen: Msg[] = [];
 
 async function fetchHealth() {
-  const res = await fetch(`${gatewayUrl(gateway)}/health`);
+  const res = await fetch(`${fleet.gateway.url}/health`);
   expect(res.status).toBe(200);
   return HealthReport.parse(await res.json());
 }
@@ -69,54 +56,28 @@ function remediations(containerId: string): RemediationRecord[] {
     });
 }
 
-function restartsOf(host: Host, id: string): number {
-  return host.recorder.count((e) => e.id === id && e.action === "restart");
+function restartsOf(host: FleetHost, id: string): number {
+  return host.docker.count((e) => e.id === id && e.action === "restart");
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  const engines = await startDockerEngines(2, { namePrefix: "skel" });
-  cleanups.push(async () => engines[Symbol.asyncDispose]());
-
-  external = await connect({ servers: nats.url, name: "external-subscriber" });
-  cleanups.push(() => external.close());
-  const sub: Subscription = external.subscribe("fleetheal.v1.>", {
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: ["host-a", "host-b"],
+    handlers: 2,
+    gateway: true,
+  });
+  hosts = [...fleet.hosts.values()];
+  external = await fleet.nats.connect({ name: "external-subscriber" });
+  external.subscribe("fleetheal.v1.>", {
     callback: (_error, m) => {
       seen.push(m);
     },
   });
-  cleanups.push(async () => sub.unsubscribe());
-
-  const common = { FLEETHEAL_NATS_URL: nats.url };
-  const roles: FleetProcess[] = [];
-  cleanups.push(async () => {
-    await Promise.all(roles.map((r) => r[Symbol.asyncDispose]()));
-  });
-  roles.push(await startRole("handler", "handler-1", common));
-  roles.push(await startRole("handler", "handler-2", common));
-  gateway = await startRole("gateway", "gateway", { ...common, FLEETHEAL_GATEWAY_PORT: "0" });
-  roles.push(gateway);
-
-  hosts = [];
-  for (const [index, engine] of engines.engines.entries()) {
-    const id = `host-${String.fromCharCode(97 + index)}`;
-    const recorder = await recordDockerEvents(engine);
-    cleanups.push(async () => recorder.close());
-    roles.push(
-      await startRole("agent", `agent-${id}`, {
-        ...common,
-        FLEETHEAL_HOST_ID: id,
-        DOCKER_HOST: engine.dockerHost,
-        FLEETHEAL_HEARTBEAT_MS: "500",
-      }),
-    );
-    hosts.push({ id, engine, recorder });
-  }
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 describe("walking skeleton: two hosts, two handler replicas, one gateway", () => {
@@ -130,17 +91,17 @@ describe("walking skeleton: two hosts, two handler replicas, one gateway", () =>
       await waitForHealth(host.engine, c.id, "healthy", 20_000);
 
       for (let incident = 1; incident <= 2; incident++) {
-        const before = host.recorder.events.length;
+        const before = host.docker.events.length;
         await makeUnhealthy(host.engine, c.id);
-        const unhealthy = await host.recorder.waitFor(
+        const unhealthy = await host.docker.waitFor(
           (e) =>
             e.id === c.id &&
             e.action === "health_status: unhealthy" &&
-            host.recorder.events.indexOf(e) >= before,
+            host.docker.events.indexOf(e) >= before,
           20_000,
           `${host.id}: container never turned unhealthy (incident ${incident})`,
         );
-        const kill = await host.recorder.waitFor(
+        const kill = await host.docker.waitFor(
           (e) => e.id === c.id && e.action === "kill" && e.timeNano > unhealthy.timeNano,
           20_000,
           `${host.id}: fleetheal did not restart the container (incident ${incident})`,
@@ -161,7 +122,7 @@ describe("walking skeleton: two hosts, two handler replicas, one gateway", () =>
   });
 
   it("never restarts an unlabelled unhealthy container or a healthy labelled one", async () => {
-    const host = hosts[0] as Host;
+    const host = hosts[0] as FleetHost;
     const unlabelled = await runTestContainer(host.engine, { name: "not-mine" });
     const fine = await runTestContainer(host.engine, {
       name: "fine",
@@ -181,7 +142,7 @@ describe("walking skeleton: two hosts, two handler replicas, one gateway", () =>
     await healConsumerSettled();
     for (const id of [unlabelled.id, fine.id]) {
       expect(
-        host.recorder.count((e) => e.id === id && (e.action === "kill" || e.action === "restart")),
+        host.docker.count((e) => e.id === id && (e.action === "kill" || e.action === "restart")),
       ).toBe(0);
     }
     await makeHealthy(host.engine, unlabelled.id);
@@ -224,7 +185,7 @@ describe("walking skeleton: two hosts, two handler replicas, one gateway", () =>
   });
 
   it("lets a plain NATS subscriber follow the unhealthy event and the remediation", async () => {
-    const host = hosts[1] as Host;
+    const host = hosts[1] as FleetHost;
     const healed = (await host.engine.docker.listContainers()).find((c) =>
       c.Names.includes(`/heal-me-${host.id}`),
     );

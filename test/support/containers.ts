@@ -26,6 +26,12 @@ export interface TestContainerOptions {
    * their own checks time out.
    */
   healthIntervalMs?: number;
+  /**
+   * Healthcheck timeout (default the interval, at least 1 s). A check that only times out under
+   * load turns the container unhealthy on its own; a test that must cause every trouble itself
+   * gives a long one.
+   */
+  healthTimeoutMs?: number;
   /** Exit code used with exitAfterMs. Default 1. */
   exitCode?: number;
   /** Another name for the test image (see tagTestImage), for tests that group by image. */
@@ -53,7 +59,7 @@ export async function runTestContainer(
         ? {
             Test: ["CMD", "test", "-f", "/tmp/healthy"],
             Interval: (opts.healthIntervalMs ?? 500) * MS,
-            Timeout: Math.max(1_000, opts.healthIntervalMs ?? 0) * MS,
+            Timeout: (opts.healthTimeoutMs ?? Math.max(1_000, opts.healthIntervalMs ?? 0)) * MS,
             Retries: 1,
             StartPeriod: 0,
           }

@@ -20,6 +20,7 @@ import type {
   StreamFilter,
 } from "../../gateway/nats/ports.js";
 import { matchesFilter } from "../../gateway/nats/stream-filter.js";
+import { hostSnapshot as fixtureHostSnapshot } from "./fixtures.js";
 
 /** Records every action and answers from a script the test sets. */
 export class FakeFleetControl implements FleetControl {
@@ -111,27 +112,21 @@ export class MemoryEventLog implements EventLog, LiveFeed {
   }
 }
 
-/** A host snapshot with one container per entry of `health`. */
+/**
+ * A host snapshot with one container per entry of `health` (fixtures.ts's, at a fixed time);
+ * `overrides` replace whole fields, as on the wire.
+ */
 export function hostSnapshot(
   host: string,
   health: ("healthy" | "unhealthy" | "starting" | "none")[],
   overrides: Partial<HostSnapshot> = {},
 ): HostSnapshot {
-  return {
-    type: "fleetheal.snapshot.v1.host",
-    v: 1,
+  return fixtureHostSnapshot({
     host,
     seq: 3,
     at: "2026-11-27T19:59:59.000Z",
     heartbeatMs: 1000,
-    agent: {
-      version: "0.1.0",
-      startedAt: "2026-11-27T19:00:00.000Z",
-      label: "autoheal",
-      watchAll: false,
-      uptimeSeconds: 3599,
-    },
-    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
+    agent: { version: "0.1.0", startedAt: "2026-11-27T19:00:00.000Z", uptimeSeconds: 3599 },
     docker: { status: "up", version: "20.10.24" },
     containers: health.map((h, i) => ({
       id: `${Buffer.from(host).toString("hex").slice(0, 8)}${i.toString(16).padStart(4, "0")}`.padEnd(
@@ -139,18 +134,14 @@ export function hostSnapshot(
         "0",
       ),
       name: `${host}-${i}`,
-      image: "busybox",
-      state: "running" as const,
       health: h,
-      optedIn: true,
       labels: { autoheal: "true", tier: i % 2 === 0 ? "web" : "db" },
-      restartCount: 0,
       failingStreak: h === "unhealthy" ? 3 : 0,
-      healthSource: h === "none" ? ("none" as const) : ("docker" as const),
+      healthSource: h === "none" ? "none" : "docker",
       ...(h === "unhealthy" ? { lastHealthOutput: "connection refused" } : {}),
     })),
     ...overrides,
-  };
+  });
 }
 
 /** A gateway app on fakes, with a clock the test moves. */
