@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { HealthReport } from "../gateway/view/health-report.js";
 import { initialPolicyState, nextPolicyState } from "../policy/policy-state.js";
+import { ledgerEntry } from "../test/support/fixtures.js";
 import {
   hostSnapshot,
   startTestGateway,
@@ -191,15 +192,17 @@ describe("fleetheal containers", () => {
     const g = await start();
     g.view.apply(hostSnapshot("h1", ["healthy", "unhealthy", "none"]), T0);
     g.view.apply(hostSnapshot("h2", ["healthy", "starting"]), T0);
-    g.view.applyLedger("h1", id(g, "h1", 1), {
-      v: 1,
-      host: "h1",
-      containerId: id(g, "h1", 1),
-      restarts: [],
-      consecutiveRestarts: 4,
-      lastRestartAt: "2026-11-27T19:50:00.000Z",
-      quarantine: { since: "2026-11-27T19:55:00.000Z", reason: "budget" },
-    });
+    g.view.applyLedger(
+      "h1",
+      id(g, "h1", 1),
+      ledgerEntry({
+        host: "h1",
+        containerId: id(g, "h1", 1),
+        consecutiveRestarts: 4,
+        lastRestartAt: "2026-11-27T19:50:00.000Z",
+        quarantine: { since: "2026-11-27T19:55:00.000Z", reason: "budget" },
+      }),
+    );
     return g;
   }
 

@@ -143,10 +143,11 @@ function embeddedConfig(options: EmbeddedNatsOptions, storeDir: string, configFi
 }
 
 /**
- * An earlier fleetheal up kept everything in the global account `$G` of an unauthenticated
- * server. With the accounts, the fleet's data lives in FLEET; a single server that is not
- * clustered keeps a stream's messages, sequences and consumers in a directory per account, so
- * moving the directory (while the server is stopped) carries everything over unchanged.
+ * A data directory written by a `fleetheal up` without accounts holds everything in the global
+ * account `$G` of an unauthenticated server. With the accounts, the fleet's data lives in FLEET;
+ * a single server that is not clustered keeps a stream's messages, sequences and consumers in a
+ * directory per account, so moving the directory (while the server is stopped) carries
+ * everything over unchanged.
  */
 export function moveUnauthenticatedStore(storeDir: string, log: Logger): void {
   const from = join(storeDir, "jetstream", "$G", "streams");
@@ -154,8 +155,9 @@ export function moveUnauthenticatedStore(storeDir: string, log: Logger): void {
   if (!existsSync(from) || existsSync(to)) return;
   mkdirSync(join(to, ".."), { recursive: true, mode: 0o700 });
   renameSync(from, to);
-  // The hosts bucket was created accepting rollups; the handler creates it anew without, and
-  // the agent writes its snapshot again within a heartbeat.
+  // That hosts bucket accepts rollups, with which one host could delete every other host's
+  // snapshot; the handler creates it anew without, and the agent writes its snapshot again
+  // within a heartbeat.
   rmSync(join(to, `KV_${HOSTS_BUCKET}`), { recursive: true, force: true });
   log.info({ from, to }, "moved the streams of an earlier fleetheal up into the FLEET account");
 }

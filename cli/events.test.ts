@@ -4,6 +4,7 @@
 
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { StreamRecord } from "../gateway/http/api-schemas.js";
+import { containerEvent, remediationRecord } from "../test/support/fixtures.js";
 import {
   hostSnapshot,
   startTestGateway,
@@ -47,9 +48,7 @@ function restarted(seq: number, host = "h1", i = 0): StreamRecord {
     seq,
     subject: `fleetheal.v1.act.${host}.${cid(host, i)}.restarted`,
     storedAt: at,
-    remediation: {
-      type: "fleetheal.act.v1.remediation",
-      v: 1,
+    remediation: remediationRecord({
       id: `r${seq}`,
       remediationId: `rem${seq}`,
       host,
@@ -60,8 +59,7 @@ function restarted(seq: number, host = "h1", i = 0): StreamRecord {
       message: `restart number ${seq}`,
       actor: "handler-1",
       at,
-      dryRun: false,
-    },
+    }),
   };
 }
 
@@ -72,19 +70,17 @@ function died(seq: number): StreamRecord {
     seq,
     subject: `fleetheal.v1.evt.h1.${cid("h1", 1)}.die`,
     storedAt: at,
-    event: {
-      type: "fleetheal.evt.v1.container",
-      v: 1,
+    event: containerEvent({
       id: `h1:${cid("h1", 1)}:1:die`,
       host: "h1",
       action: "die",
       timeNano: "1",
       time: at,
-      container: { id: cid("h1", 1), name: "h1-1", image: "busybox", labels: {}, optedIn: true },
+      container: { id: cid("h1", 1), name: "h1-1" },
       source: "reconcile",
       exitCode: 137,
       stopped: true,
-    },
+    }),
   };
 }
 

@@ -19,10 +19,10 @@ export interface TargetOptions {
 }
 
 /**
- * The gateway URL and token (a ConfigError, exit 2, when unusable), from the command line first, then the environment, then (for
- * actions only) the admin token `fleetheal up` keeps in its data dir: an operator on the host
- * that runs `up` can act without configuring anything, while reads never send the admin token
- * unless told to.
+ * The gateway URL and token (a ConfigError, exit 2, when unusable), from the command line
+ * first, then the environment, then (for actions only) the admin token `fleetheal up` keeps in
+ * its data dir: an operator on the host that runs `up` can act without configuring anything,
+ * while reads never send the admin token unless told to.
  */
 export function resolveTarget(
   options: TargetOptions,

@@ -28,7 +28,7 @@ export interface ExportCounts {
   consumers: ExportedConsumer[];
 }
 
-/** Handler durables are named `fleetheal-<handler>` (handlers/runtime.ts). */
+/** Handler durables are named `fleetheal-<handler>` (handlers/runtime/durable-consumer.ts). */
 const HANDLER_DURABLE = /^fleetheal-/;
 
 /**

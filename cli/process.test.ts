@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import pkg from "../package.json" with { type: "json" };
+import { containerEvent } from "../test/support/fixtures.js";
 import { CLI, REPO } from "../test/support/fleetheal.js";
 import {
   hostSnapshot,
@@ -115,17 +116,14 @@ describe("node bin/fleetheal.js", () => {
       seq: 41,
       subject: `fleetheal.v1.evt.h1.${id}.restart`,
       storedAt: new Date(T0).toISOString(),
-      event: {
-        type: "fleetheal.evt.v1.container",
-        v: 1,
+      event: containerEvent({
         id: `h1:${id}:1:restart`,
         host: "h1",
         action: "restart",
         timeNano: "1",
         time: new Date(T0).toISOString(),
-        container: { id, name: "h1-0", image: "busybox", labels: {}, optedIn: true },
-        source: "docker",
-      },
+        container: { id, name: "h1-0" },
+      }),
     });
     await follow.stdoutHas("\n");
     follow.child.kill("SIGINT");

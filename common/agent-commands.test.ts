@@ -10,7 +10,6 @@ import {
 } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
 import {
-  COMMAND_REPLY_TYPE,
   COMMAND_SIGNATURE_HEADERS,
   decode,
   encode,
@@ -18,12 +17,8 @@ import {
   StopCommand,
 } from "../contracts/index.js";
 import { configError } from "../test/support/config-error.js";
-import {
-  commandSigningFrom,
-  type RestartDraft,
-  sendAgentCommand,
-  signCommand,
-} from "./agent-commands.js";
+import { commandReply, restartDraft } from "../test/support/fixtures.js";
+import { commandSigningFrom, sendAgentCommand, signCommand } from "./agent-commands.js";
 import {
   commandSigningKeyFromSeed,
   commandVerifier,
@@ -32,16 +27,14 @@ import {
 
 const KEY = commandSigningKeyFromSeed(generateCommandSigningSeed());
 const NOW = Date.parse("2026-11-27T20:00:00.000Z");
-const DRAFT: RestartDraft = {
-  type: "fleetheal.cmd.v1.restart",
-  v: 1,
+const DRAFT = restartDraft({
   commandId: "heal-0123456789abcdef",
   host: "host-a",
   containerId: "a".repeat(64),
   reason: "unhealthy",
   requestedBy: "handler:heal",
   requireUnhealthy: true,
-};
+});
 
 describe("signCommand", () => {
   it("stamps the lifetime from now and signs the exact payload bytes", () => {
@@ -144,20 +137,14 @@ const options = { signing: { key: KEY, ttlMs: 30_000 }, timeoutMs: 1_000 };
 
 describe("sendAgentCommand", () => {
   it("sends the signed command to the host's verb and reads the reply", async () => {
-    const reply = {
-      type: COMMAND_REPLY_TYPE,
-      v: 1,
-      verb: "restart",
+    const reply = commandReply({
       commandId: DRAFT.commandId,
       host: "host-a",
       containerId: DRAFT.containerId,
-      outcome: "restarted",
-      code: "restarted",
       message: "restarted",
-      duplicate: false,
       startedAt: "2026-11-27T20:00:00.000Z",
       durationMs: 3,
-    };
+    });
     const { nc, sent } = fakeNats({ data: encode(reply) });
     expect(await sendAgentCommand(nc, DRAFT, options)).toEqual({ ok: true, reply });
     expect(sent).toHaveLength(1);

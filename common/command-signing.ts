@@ -12,7 +12,9 @@ import { createOperator, fromPublic, fromSeed } from "@nats-io/nkeys";
  * Keys that sign the commands that change containers (contracts/command-auth.ts). They are NATS
  * operator nkeys (seed `SO…`, public key `O…`), so operators make, store and rotate them like
  * the other NATS keys (`nk -gen operator`, `nsc`). nkeys only encodes and decodes them here: the
- * signing and verifying is node:crypto's ed25519, several times faster than the pure-JS one.
+ * signing and verifying is node:crypto's native ed25519 rather than nkeys' pure-JS one, because
+ * every restart command is signed by its sender and verified by the agent on the way to Docker
+ * (what that costs: docs/PERFORMANCE.md, "Heal reaction").
  */
 
 /** Signs command payloads with one operator key. */

@@ -117,8 +117,8 @@ const TRANSIENT_RETRY_MS = { initial: 250, max: 5_000 };
 /**
  * Whether a failure to open the resources may clear up by itself. A fresh cluster answers no
  * JetStream API request until it has a meta leader, and a stream's creation times out while its
- * peers are still being placed: two handlers started with a new 3-node cluster saw one exit with
- * "timeout" (its service manager had to start it again).
+ * peers are still being placed. A role started together with a new cluster must wait that out
+ * rather than exit with "timeout" and count on its service manager to start it again.
  */
 export function isTransientJetStreamFailure(error: unknown): boolean {
   // "jetstream is not enabled" is also what a clustered server answers while it elects leaders

@@ -1,11 +1,9 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { REMEDIATION_TYPE, type RemediationRecord } from "../contracts/index.js";
+import { remediationRecord } from "../test/support/fixtures.js";
 import { recordPublisher } from "./record-publisher.js";
 
-const record: RemediationRecord = {
-  type: REMEDIATION_TYPE,
-  v: 1,
+const record = remediationRecord({
   id: "release:host-a.0123456789ab:7",
   remediationId: "release:host-a.0123456789ab:7",
   host: "host-a",
@@ -16,8 +14,7 @@ const record: RemediationRecord = {
   message: "released",
   actor: "cli",
   at: "2026-12-07T00:00:00.000Z",
-  dryRun: false,
-};
+});
 
 function publisher(secret: number) {
   const sent: { subject: string; msgID: string | undefined }[] = [];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type ContainerEvent, MonitoredContainer } from "../contracts/index.js";
+import { containerEvent } from "../test/support/fixtures.js";
 import { fakeHandlerContext } from "../test/support/handler-context.js";
 import { autoMonitorHandler, decideAutoMonitor } from "./auto-monitor.js";
 import type { Decision } from "./decisions.js";
@@ -9,9 +10,7 @@ const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
 function startEvent(
   patch: { optedIn?: boolean; time?: string; action?: ContainerEvent["action"] } = {},
 ): ContainerEvent {
-  return {
-    type: "fleetheal.evt.v1.container",
-    v: 1,
+  return containerEvent({
     id: `host-a:${CID}:1795808489981234560:start`,
     host: "host-a",
     action: patch.action ?? "start",
@@ -25,8 +24,7 @@ function startEvent(
       optedIn: patch.optedIn ?? true,
       startedAt: "2026-11-27T19:41:29.98123456Z",
     },
-    source: "docker",
-  };
+  });
 }
 
 const ctx = fakeHandlerContext({ now: new Date("2026-11-27T19:41:30.000Z") });

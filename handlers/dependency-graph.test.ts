@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ContainerSnapshot } from "../contracts/index.js";
+import type { ContainerSnapshot } from "../contracts/index.js";
+import { containerSnapshot } from "../test/support/fixtures.js";
 import {
   buildDependencyGraph,
   dependentsDisabled,
@@ -31,18 +32,13 @@ function c(name: string, spec: Spec = {}): ContainerSnapshot {
     ...(spec.dependsOn !== undefined ? { "com.docker.compose.depends_on": spec.dependsOn } : {}),
     ...spec.labels,
   };
-  return ContainerSnapshot.parse({
+  return containerSnapshot({
     id: idOf(name),
     name,
-    image: "busybox",
     state: spec.state ?? "running",
-    health: "healthy",
     optedIn: spec.optedIn ?? true,
     labels,
     startedAt: "2026-11-27T19:41:29.98123456Z",
-    restartCount: 0,
-    failingStreak: 0,
-    healthSource: "docker",
     networkMode: spec.networkMode ?? "none",
     ...(project && service ? { compose: { project, service } } : {}),
   });

@@ -4,12 +4,17 @@ import { describe, expect, it } from "vitest";
 import type { RestartDraft } from "../common/agent-commands.js";
 import {
   type CommandReply,
-  ContainerSnapshot,
+  type ContainerSnapshot,
   DEFAULT_HEAL_POLICY,
-  type HealPolicy,
-  HostSnapshot,
-  RemediationRecord,
+  type HostSnapshot,
+  type RemediationRecord,
 } from "../contracts/index.js";
+import {
+  containerSnapshot,
+  healPolicy,
+  hostSnapshot,
+  remediationRecord,
+} from "../test/support/fixtures.js";
 import {
   type InMemoryAgent,
   InMemoryHandlerIo,
@@ -41,17 +46,14 @@ interface Spec {
 }
 
 function c(name: string, spec: Spec = {}): ContainerSnapshot {
-  return ContainerSnapshot.parse({
+  return containerSnapshot({
     id: idOf(name),
     name,
-    image: "busybox",
     state: spec.state ?? "running",
     health: "none",
     optedIn: spec.optedIn ?? true,
     labels: { autoheal: "true", ...spec.labels },
     startedAt: spec.startedAt ?? DEP_RUN,
-    restartCount: 0,
-    failingStreak: 0,
     healthSource: "none",
     networkMode: spec.net ? `container:${idOf(spec.net)}` : "none",
   });
@@ -67,20 +69,12 @@ function family(parent: Spec = {}): ContainerSnapshot[] {
 }
 
 function snapshotOf(containers: ContainerSnapshot[]): HostSnapshot {
-  return HostSnapshot.parse({
-    type: "fleetheal.snapshot.v1.host",
-    v: 1,
+  return hostSnapshot({
     host: HOST,
     seq: 7,
     at: "2026-11-27T19:41:36.000Z",
     heartbeatMs: 5000,
-    agent: {
-      version: "0.1.0",
-      startedAt: "2026-11-27T19:00:00.000Z",
-      label: "autoheal",
-      watchAll: false,
-      uptimeSeconds: 2500,
-    },
+    agent: { version: "0.1.0", startedAt: "2026-11-27T19:00:00.000Z", uptimeSeconds: 2500 },
     outbox: { depth: 0, capacity: 10000, published: 10, dropped: 0 },
     docker: { status: "up", version: "20.10.24" },
     containers,
@@ -89,9 +83,7 @@ function snapshotOf(containers: ContainerSnapshot[]): HostSnapshot {
 
 function restartedRecord(patch: Partial<RemediationRecord> = {}): RemediationRecord {
   const remediationId = `heal:${HOST}:${idOf("web")}:1795808494172958659:unhealthy`;
-  return RemediationRecord.parse({
-    type: "fleetheal.act.v1.remediation",
-    v: 1,
+  return remediationRecord({
     id: `${remediationId}:restarted`,
     remediationId,
     host: HOST,
@@ -104,7 +96,6 @@ function restartedRecord(patch: Partial<RemediationRecord> = {}): RemediationRec
     commandId: "heal-0123456789abcdef",
     actor: "handler:heal",
     at: "2026-11-27T19:41:34.000Z",
-    dryRun: false,
     ...patch,
   });
 }
@@ -112,7 +103,8 @@ function restartedRecord(patch: Partial<RemediationRecord> = {}): RemediationRec
 interface Setup {
   lastDelivery?: boolean;
   deliveryCount?: number;
-  policy?: Partial<HealPolicy>;
+  /** The fleet policy, every field left out at its default. */
+  policy?: Parameters<typeof healPolicy>[0];
 }
 
 /**
@@ -122,8 +114,9 @@ interface Setup {
 function fleetOf(containers: ContainerSnapshot[] | undefined, opts: Setup = {}) {
   const io = new InMemoryHandlerIo();
   if (containers) io.putHostSnapshot(snapshotOf(containers));
+  const policy = healPolicy(opts.policy);
   const runner = runnerOn(io, {
-    policy: () => ({ ...DEFAULT_HEAL_POLICY, ...opts.policy }),
+    policy: () => policy,
     now: () => NOW,
   });
   const message = {
@@ -234,7 +227,7 @@ describe("decideDependents", () => {
       commands,
       outcome,
     } = await play(family(), {
-      policy: { storm: { ...DEFAULT_HEAL_POLICY.storm, maxPerMinuteFleet: 1 } },
+      policy: { storm: { maxPerMinuteFleet: 1 } },
     });
     expect(commands.map((cmd) => cmd.containerId)).toEqual([idOf("api")]);
     expect(summary(published)).toEqual([

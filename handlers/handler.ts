@@ -17,8 +17,8 @@ export interface HandlerContext {
   /** The host's latest snapshot (KV `fleetheal_hosts`), read only. */
   hostSnapshot(host: string): Promise<HostSnapshot | undefined>;
   /**
-   * The same, with its KV revision, decoded only when asked: a host's snapshot is some 50 KB of
-   * JSON for 50 containers, and a handler that has judged this revision before need not decode
+   * The same, with its KV revision, decoded only when asked: a host's snapshot describes every
+   * container on the host, and a handler that has judged this revision before need not decode
    * it again.
    */
   hostSnapshotEntry(host: string): Promise<HostSnapshotEntry | undefined>;

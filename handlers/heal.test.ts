@@ -12,6 +12,12 @@ import {
   SUBJECTS,
 } from "../contracts/index.js";
 import { imageKey } from "../policy/image-breaker.js";
+import {
+  commandReply,
+  containerEvent,
+  ledgerEntry as fixtureLedgerEntry,
+  imageFailures,
+} from "../test/support/fixtures.js";
 import { fakeHandlerContext } from "../test/support/handler-context.js";
 import { InMemoryHandlerIo, runnerOn } from "../test/support/in-memory-handler-io.js";
 import type { CommandResult, Decision, StoreName, Stores, Versioned } from "./decisions.js";
@@ -60,9 +66,7 @@ function unhealthy(
   const timeNano = patch.timeNano ?? "1795808494172958659";
   const host = patch.host ?? HOST;
   const startedAt = patch.startedAt === undefined ? STARTED_AT : patch.startedAt;
-  return {
-    type: "fleetheal.evt.v1.container",
-    v: 1,
+  return containerEvent({
     id: `${host}:${CID}:${timeNano}:unhealthy`,
     host,
     action: "unhealthy",
@@ -76,8 +80,7 @@ function unhealthy(
       optedIn: patch.optedIn ?? true,
       ...(startedAt === null ? {} : { startedAt }),
     },
-    source: "docker",
-  };
+  });
 }
 
 /** Any event at `atMs` (Docker's time), for the whole-flow scenarios. */
@@ -93,9 +96,7 @@ function eventAt(
   } = {},
 ): ContainerEvent {
   const timeNano = `${BigInt(atMs) * 1_000_000n}`;
-  return ContainerEvent.parse({
-    type: "fleetheal.evt.v1.container",
-    v: 1,
+  return containerEvent({
     id: `${HOST}:${CID}:${timeNano}:${action}`,
     host: HOST,
     action,
@@ -109,7 +110,6 @@ function eventAt(
       optedIn: patch.optedIn ?? true,
       ...(patch.startedAtMs === undefined ? {} : { startedAt: iso(patch.startedAtMs) }),
     },
-    source: "docker",
     ...(patch.exitCode === undefined ? {} : { exitCode: patch.exitCode }),
     ...(patch.stopped === undefined ? {} : { stopped: patch.stopped }),
   });
@@ -193,34 +193,18 @@ async function decide(event: ContainerEvent, ctx: HandlerContext = fakeContext()
 }
 
 function reply(patch: Partial<CommandReply>): CommandReply {
-  return {
-    type: "fleetheal.cmd.v1.reply",
-    v: 1,
-    verb: "restart",
+  return commandReply({
     commandId: "x",
     host: HOST,
     containerId: CID,
-    outcome: "restarted",
-    code: "restarted",
-    message: "restarted (stop timeout 10s)",
-    duplicate: false,
     startedAt: "2026-11-27T19:41:35.010Z",
     durationMs: 640,
     ...patch,
-  };
+  });
 }
 
 function ledgerEntry(patch: Partial<LedgerEntry> = {}): LedgerEntry {
-  const value: LedgerEntry = {
-    v: 1,
-    host: HOST,
-    containerId: CID,
-    restarts: [],
-    consecutiveRestarts: 0,
-    ...patch,
-  };
-  expect(LedgerEntry.parse(value)).toEqual(value);
-  return value;
+  return fixtureLedgerEntry({ host: HOST, containerId: CID, ...patch });
 }
 
 function pendingLedger(commandId: string, patch: Partial<LedgerEntry> = {}): LedgerEntry {
@@ -1610,8 +1594,7 @@ describe("decideHeal: the image breaker", () => {
     const breakerOn = policyOf({ storm: { imageBreaker: { failures: 2, windowSeconds: 60 } } });
     const failedAt = Date.parse(EVENT_TIME);
     const otherId = "cd".repeat(32);
-    const both: ImageFailures = {
-      v: 1,
+    const both = imageFailures({
       image: "nginx:1.27",
       failures: [otherId, CID].map((containerId) => ({
         at: iso(failedAt),
@@ -1619,7 +1602,7 @@ describe("decideHeal: the image breaker", () => {
         containerId,
         incident: STARTED_AT,
       })),
-    };
+    });
     const breakers = { value: both, revision: 4 };
     // Within the window: still held back.
     const held = await decide(
@@ -1656,11 +1639,10 @@ describe("decideHeal: the image breaker", () => {
     const counted = breakerCount(first(decisions, "lease"));
     // Another container of the image was counted first (another message, another replica).
     const otherId = "cd".repeat(32);
-    const theirs: ImageFailures = {
-      v: 1,
+    const theirs = imageFailures({
       image: "nginx:1.27",
       failures: [{ at: EVENT_TIME, host: HOST, containerId: otherId, incident: STARTED_AT }],
-    };
+    });
     const stored = counted.update(theirs) as ImageFailures;
     expect(stored.failures.map((f) => f.containerId).sort()).toEqual([CID, otherId].sort());
     const after = counted.onStored?.(stored) ?? [];
@@ -1699,8 +1681,7 @@ describe("decideHeal: the image breaker", () => {
 
 /** Failures of the image within the window, `count` containers on each of `hosts`. */
 function failuresOn(hosts: string[], count: number, image = "nginx:1.27"): ImageFailures {
-  return {
-    v: 1,
+  return imageFailures({
     image,
     failures: hosts.flatMap((host, h) =>
       Array.from({ length: count }, (_, n) => ({
@@ -1710,7 +1691,7 @@ function failuresOn(hosts: string[], count: number, image = "nginx:1.27"): Image
         incident: STARTED_AT,
       })),
     ),
-  };
+  });
 }
 
 const IMAGE_ID = `sha256:${"5a".repeat(32)}`;

@@ -30,9 +30,10 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
   return startOnNats(nats, async (nc, fjs) => {
     // nats.js builds two errors with stack traces for every request (a KV read or write, a
     // JetStream publish, a command), only to enrich a failure's stack; fleetheal reports
-    // failures by their message and never prints a stack. On the restart path that was a
-    // quarter of the handler's CPU (bench:handlers profile). nats.js reads the option on every
-    // request, so it applies from here on.
+    // failures by their message and never prints a stack, and the restart path makes several
+    // requests per event, so that work would be pure overhead there (docs/PERFORMANCE.md,
+    // "Handler throughput and storm"). nats.js reads the option on every request, so it applies
+    // from here on.
     if (nc instanceof NatsConnectionImpl) nc.options.noAsyncTraces = true;
     await fjs.records.ready();
     logCommandSigning(log, config.commandSigning);

@@ -5,6 +5,7 @@ import {
   LedgerEntry,
   type LedgerRestart,
 } from "../contracts/index.js";
+import { ledgerEntry } from "../test/support/fixtures.js";
 import {
   backoffUntil,
   evaluateHeal,
@@ -30,17 +31,7 @@ function policy(doc: Record<string, unknown> = {}): HealPolicy {
 }
 
 function entry(patch: Partial<LedgerEntry> = {}): LedgerEntry {
-  const value: LedgerEntry = {
-    v: 1,
-    host: HOST,
-    containerId: CID,
-    restarts: [],
-    consecutiveRestarts: 0,
-    ...patch,
-  };
-  // Every fixture must be a valid ledger entry.
-  expect(LedgerEntry.parse(value)).toEqual(value);
-  return value;
+  return ledgerEntry({ host: HOST, containerId: CID, ...patch });
 }
 
 function restartAt(atMs: number, outcome: LedgerRestart["outcome"] = "restarted"): LedgerRestart {

@@ -11,12 +11,11 @@ import {
   encode,
   HostSnapshot,
   InspectReply,
-  RESTART_COMMAND_TYPE,
-  STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
 import { signedCommand } from "./support/command-signing.js";
 import { type DockerEventRecorder, runTestContainer } from "./support/containers.js";
 import type { DockerEngine } from "./support/dockerd.js";
+import { inspectRequest, restartDraft, snapshotRequest, stopDraft } from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 
 const HOST = "cmd-host";
@@ -49,16 +48,12 @@ afterAll(async () => {
 });
 
 function restartCommand(patch: Partial<RestartDraft> = {}): RestartDraft {
-  return {
-    type: RESTART_COMMAND_TYPE,
-    v: 1,
+  return restartDraft({
     commandId: `test-${Date.now()}-${seq++}`,
     host: HOST,
     containerId: optedIn.id,
-    reason: "test",
-    requestedBy: "test",
     ...patch,
-  };
+  });
 }
 
 /** Sends `body` as it is, or a restart or stop signed as the control plane signs it. */
@@ -134,15 +129,10 @@ describe("agent commands", () => {
   it("refuses a container that has not opted in, and leaves it alone", async () => {
     const reply = await command("restart", restartCommand({ containerId: notOptedIn.id }));
     expect(reply).toMatchObject({ outcome: "refused", code: "not-opted-in" });
-    const stop = await command("stop", {
-      type: STOP_COMMAND_TYPE,
-      v: 1,
-      commandId: `test-stop-${seq++}`,
-      host: HOST,
-      containerId: notOptedIn.id,
-      reason: "test",
-      requestedBy: "test",
-    });
+    const stop = await command(
+      "stop",
+      stopDraft({ commandId: `test-stop-${seq++}`, host: HOST, containerId: notOptedIn.id }),
+    );
     expect(stop).toMatchObject({ outcome: "refused", code: "not-opted-in", verb: "stop" });
     expect(
       recorder.count(
@@ -177,14 +167,7 @@ describe("agent commands", () => {
   it("answers inspect and snapshot requests with contract payloads", async () => {
     const inspect = decode(
       InspectReply,
-      (
-        await send("inspect", {
-          type: "fleetheal.cmd.v1.inspect",
-          v: 1,
-          host: HOST,
-          containerId: optedIn.id,
-        })
-      ).data,
+      (await send("inspect", inspectRequest({ host: HOST, containerId: optedIn.id }))).data,
     );
     expect(inspect.ok && inspect.value.container).toMatchObject({
       id: optedIn.id,
@@ -192,17 +175,12 @@ describe("agent commands", () => {
       optedIn: true,
       state: "running",
     });
-    const missing = await send("inspect", {
-      type: "fleetheal.cmd.v1.inspect",
-      v: 1,
-      host: HOST,
-      containerId: "0".repeat(64),
-    });
-    expect(missing.headers?.get("Nats-Service-Error-Code")).toBe("404");
-    const snapshot = decode(
-      HostSnapshot,
-      (await send("snapshot", { type: "fleetheal.cmd.v1.snapshot", v: 1, host: HOST })).data,
+    const missing = await send(
+      "inspect",
+      inspectRequest({ host: HOST, containerId: "0".repeat(64) }),
     );
+    expect(missing.headers?.get("Nats-Service-Error-Code")).toBe("404");
+    const snapshot = decode(HostSnapshot, (await send("snapshot", snapshotRequest(HOST))).data);
     expect(snapshot.ok).toBe(true);
     if (snapshot.ok) {
       expect(snapshot.value.host).toBe(HOST);
@@ -218,15 +196,10 @@ describe("agent commands", () => {
     const wrong = await send("restart", { ...restartCommand(), containerId: "../etc" });
     expect(wrong.headers?.get("Nats-Service-Error-Code")).toBe("400");
     expect(wrong.headers?.get("Nats-Service-Error")).toContain("containerId");
-    const stopped = await command("stop", {
-      type: STOP_COMMAND_TYPE,
-      v: 1,
-      commandId: `test-stop-${seq++}`,
-      host: HOST,
-      containerId: optedIn.id,
-      reason: "test",
-      requestedBy: "test",
-    });
+    const stopped = await command(
+      "stop",
+      stopDraft({ commandId: `test-stop-${seq++}`, host: HOST, containerId: optedIn.id }),
+    );
     expect(stopped).toMatchObject({ outcome: "stopped", code: "stopped" });
     expect((await engine.docker.getContainer(optedIn.id).inspect()).State.Running).toBe(false);
   });

@@ -17,12 +17,12 @@ import {
   commandSubject,
   decode,
   HostSnapshot,
-  RESTART_COMMAND_TYPE,
 } from "../contracts/index.js";
 import { ensureBusyboxImage, TEST_IMAGE } from "./support/busybox-image.js";
 import { signedCommand } from "./support/command-signing.js";
 import { execOk, makeUnhealthy, runTestContainer } from "./support/containers.js";
 import type { DockerEngine } from "./support/dockerd.js";
+import { restartDraft } from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import type { FleetProcess } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
@@ -194,16 +194,16 @@ describe("agent label probes", () => {
 
     // The heal handler's restart says "only if still unhealthy". Docker calls a container
     // without a HEALTHCHECK "none"; the agent must judge it by the probe that reported it.
-    const { payload, headers } = signedCommand({
-      type: RESTART_COMMAND_TYPE,
-      v: 1,
-      commandId: "heal-probe-exec-unhealthy-0001",
-      host: HOST,
-      containerId: c.id,
-      reason: "unhealthy",
-      requestedBy: "handler:heal",
-      requireUnhealthy: true,
-    });
+    const { payload, headers } = signedCommand(
+      restartDraft({
+        commandId: "heal-probe-exec-unhealthy-0001",
+        host: HOST,
+        containerId: c.id,
+        reason: "unhealthy",
+        requestedBy: "handler:heal",
+        requireUnhealthy: true,
+      }),
+    );
     const answer = await client.request(commandSubject(HOST, "restart"), payload, {
       timeout: 30_000,
       headers,

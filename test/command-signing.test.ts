@@ -12,19 +12,11 @@ import {
   commandSigningKeyFromSeed,
   generateCommandSigningSeed,
 } from "../common/command-signing.js";
-import {
-  CommandReply,
-  commandSubject,
-  decode,
-  encode,
-  HostSnapshot,
-  RESTART_COMMAND_TYPE,
-  SNAPSHOT_REQUEST_TYPE,
-  STOP_COMMAND_TYPE,
-} from "../contracts/index.js";
+import { CommandReply, commandSubject, decode, encode, HostSnapshot } from "../contracts/index.js";
 import { signedCommand } from "./support/command-signing.js";
 import { type DockerEventRecorder, runTestContainer } from "./support/containers.js";
 import type { DockerEngine } from "./support/dockerd.js";
+import { restartDraft, snapshotRequest, stopDraft } from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import type { FleetProcess } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
@@ -56,15 +48,13 @@ afterAll(async () => {
 });
 
 function draft(verb: "restart" | "stop"): ContainerCommandDraft {
-  return {
-    type: verb === "restart" ? RESTART_COMMAND_TYPE : STOP_COMMAND_TYPE,
-    v: 1,
+  const fields = {
     commandId: `signed-test-${Date.now()}-${seq++}`,
     host: HOST,
     containerId: target.id,
     reason: "signing test",
-    requestedBy: "test",
   };
+  return verb === "restart" ? restartDraft(fields) : stopDraft(fields);
 }
 
 function send(
@@ -97,7 +87,7 @@ function reply(msg: Msg): CommandReply {
 async function snapshot(): Promise<HostSnapshot> {
   const msg = await client.request(
     commandSubject(HOST, "snapshot"),
-    encode({ type: SNAPSHOT_REQUEST_TYPE, v: 1, host: HOST }),
+    encode(snapshotRequest(HOST)),
     { timeout: 10_000 },
   );
   return HostSnapshot.parse(JSON.parse(msg.string()));

@@ -7,20 +7,12 @@ import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
-import { connect } from "@nats-io/transport-node";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONFIG_BUCKET, encode, POLICY_KEY } from "../contracts/index.js";
-import {
-  type DockerEventRecorder,
-  makeUnhealthy,
-  recordDockerEvents,
-  runTestContainer,
-  waitForHealth,
-} from "./support/containers.js";
-import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { type FleetProcess, gatewayUrl, REPO, startRole } from "./support/fleetheal.js";
-import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
+import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
+import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
+import { REPO } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "dash-host";
@@ -37,11 +29,8 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-const cleanups: (() => Promise<unknown>)[] = [];
-let nats: NatsServerHandle;
-let engine: DockerEngine;
-let recorder: DockerEventRecorder;
-let gateway: FleetProcess;
+let fleet: Fleet;
+let host: FleetHost;
 let browser: Browser;
 let page: Page;
 let url: string;
@@ -63,57 +52,43 @@ function watchProblems(p: Page, label: string): void {
 }
 
 async function startedAt(id: string): Promise<string> {
-  return (await engine.docker.getContainer(id).inspect()).State.StartedAt;
+  return (await host.engine.docker.getContainer(id).inspect()).State.StartedAt;
 }
 
 beforeAll(async () => {
   await mkdir(RESULTS, { recursive: true });
-  nats = await startNatsServer();
-  cleanups.push(async () => nats[Symbol.asyncDispose]());
-  engine = await startDockerEngine("dash");
-  cleanups.push(async () => engine[Symbol.asyncDispose]());
-  recorder = await recordDockerEvents(engine);
-  cleanups.push(async () => recorder.close());
-
-  const common = { FLEETHEAL_NATS_URL: nats.url };
-  const roles: FleetProcess[] = [];
-  cleanups.push(() => Promise.all(roles.map((r) => r[Symbol.asyncDispose]())));
-  roles.push(await startRole("handler", "handler-1", common));
-  gateway = await startRole("gateway", "gateway", {
-    ...common,
-    FLEETHEAL_GATEWAY_PORT: "0",
-    FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-    FLEETHEAL_GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: [HOST],
+    gateway: { adminToken: ADMIN_TOKEN },
   });
-  roles.push(gateway);
-  url = gatewayUrl(gateway);
-  roles.push(
-    await startRole("agent", `agent-${HOST}`, {
-      ...common,
-      FLEETHEAL_HOST_ID: HOST,
-      DOCKER_HOST: engine.dockerHost,
-      FLEETHEAL_HEARTBEAT_MS: "500",
-    }),
-  );
+  host = fleet.host(HOST);
+  url = fleet.gateway.url;
 
-  // `web` is healed by the handler; `api` is restarted by hand from the page.
-  web = await runTestContainer(engine, {
+  // `web` is healed by the handler; `api` is restarted by hand from the page. Their healthchecks
+  // never time out, so that every trouble of theirs is the test's own, however loaded the machine.
+  web = await runTestContainer(host.engine, {
     name: "web",
     labels: { autoheal: "true", "autoheal.backoff.initial": "0" },
+    healthTimeoutMs: 60_000,
   });
-  api = await runTestContainer(engine, { name: "api", labels: { autoheal: "true" } });
-  await waitForHealth(engine, web.id, "healthy", 20_000);
-  await waitForHealth(engine, api.id, "healthy", 20_000);
+  api = await runTestContainer(host.engine, {
+    name: "api",
+    labels: { autoheal: "true" },
+    healthTimeoutMs: 60_000,
+  });
+  await waitForHealth(host.engine, web.id, "healthy", 20_000);
+  await waitForHealth(host.engine, api.id, "healthy", 20_000);
 
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
-  cleanups.push(() => browser.close());
+  fleet.defer(() => browser.close());
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   page = await context.newPage();
   watchProblems(page, "laptop");
 });
 
 afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => console.error(e));
+  await fleet?.[Symbol.asyncDispose]();
 });
 
 describe("dashboard", () => {
@@ -153,7 +128,7 @@ describe("dashboard", () => {
   it("follows a heal live: the unhealthy event, the restart and the table, without a reload", async () => {
     // A reload would drop this marker.
     await page.evaluate("window.__sameDocument = true");
-    await makeUnhealthy(engine, web.id);
+    await makeUnhealthy(host.engine, web.id);
 
     const feed = page.getByTestId("event-feed");
     await feed
@@ -165,7 +140,7 @@ describe("dashboard", () => {
       .first()
       .waitFor({ timeout: 30_000 });
     // Docker saw the restart the page reports.
-    await recorder.waitFor(
+    await host.docker.waitFor(
       (e) => e.id === web.id && e.action === "restart",
       10_000,
       "the handler did not restart the unhealthy container",
@@ -221,10 +196,17 @@ describe("dashboard", () => {
     await page.getByTestId("admin-token-input").fill(ADMIN_TOKEN);
     await page.getByTestId("action-reason").fill("dashboard test");
     await page.getByTestId("action-confirm").click();
-    await dialog.waitFor({ state: "hidden", timeout: 30_000 });
-    const toast = page.locator('[data-testid="toast"][data-tone="ok"]').first();
-    await toast.waitFor({ timeout: 5_000 });
+    // The toast fades after a while: it is held as it appears, while the dialog closes, so that
+    // a slow test process still reads it.
+    const [, toast] = await Promise.all([
+      dialog.waitFor({ state: "hidden", timeout: 30_000 }),
+      page
+        .locator('[data-testid="toast"][data-tone="ok"]')
+        .first()
+        .elementHandle({ timeout: 30_000 }),
+    ]);
     expect(await toast.textContent()).toContain("Restarted api");
+    await toast.dispose();
 
     // Docker restarted it: a new StartedAt, and the audit record reaches the live feed.
     await waitFor(async () => (await startedAt(api.id)) !== before, {
@@ -261,7 +243,7 @@ describe("dashboard", () => {
   });
 
   it("shows a stored policy that does not validate in the header, until a valid one is stored", async () => {
-    const nc = await connect({ servers: nats.url, name: "dashboard-test-policy" });
+    const nc = await fleet.nats.connect({ name: "dashboard-test-policy" });
     try {
       const kv = await new Kvm(nc).open(CONFIG_BUCKET);
       await kv.put(POLICY_KEY, encode({ stream: "FLEETHEAL_EVENTS", seq: 1 }));

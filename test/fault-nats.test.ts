@@ -26,7 +26,7 @@ import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.js";
 import { waitFor } from "./support/wait.js";
 
 const HEARTBEAT_MS = 500;
-/** The heal consumer's durable name (handlers/runtime.ts). */
+/** The heal consumer's durable name (handlers/runtime/durable-consumer.ts). */
 const HEAL_DURABLE = "fleetheal-heal";
 /** Health check interval of the test containers: a few containers on 2 cores, checked often. */
 const HEALTH_INTERVAL_MS = 1_000;

@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   COMMAND_SIGNATURE_HEADERS,
   COMMAND_VERBS,
-  CONTAINER_EVENT_TYPE,
   CommandReply,
   ContainerEvent,
   commandSubject,
@@ -24,10 +23,7 @@ import {
   eventSubject,
   eventSubjectMismatch,
   HostSnapshot,
-  INSPECT_REQUEST_TYPE,
   RESTART_COMMAND_TYPE,
-  SNAPSHOT_REQUEST_TYPE,
-  STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
 import { testSigningKey } from "./support/command-signing.js";
 import {
@@ -37,6 +33,13 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import type { DockerEngine } from "./support/dockerd.js";
+import {
+  containerEvent,
+  inspectRequest,
+  restartCommand,
+  snapshotRequest,
+  stopCommand,
+} from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import type { FleetProcess } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
@@ -123,24 +126,22 @@ const anything = fc.oneof(
 
 /** A valid command of each verb, for a container that does not exist. */
 function validCommand(verb: (typeof COMMAND_VERBS)[number], id: string): Record<string, unknown> {
-  const base = { v: 1, host: HOST };
+  const fields = {
+    commandId: `fuzz-${id.slice(0, 16)}`,
+    host: HOST,
+    containerId: id,
+    reason: "fuzz",
+    requestedBy: "fuzzer",
+  };
   switch (verb) {
     case "restart":
+      return restartCommand(fields);
     case "stop":
-      return {
-        ...base,
-        type: verb === "restart" ? RESTART_COMMAND_TYPE : STOP_COMMAND_TYPE,
-        commandId: `fuzz-${id.slice(0, 16)}`,
-        containerId: id,
-        reason: "fuzz",
-        requestedBy: "fuzzer",
-        issuedAt: new Date().toISOString(),
-        expiresAt: new Date(Date.now() + 30_000).toISOString(),
-      };
+      return stopCommand(fields);
     case "inspect":
-      return { ...base, type: INSPECT_REQUEST_TYPE, containerId: id };
+      return inspectRequest({ host: HOST, containerId: id });
     case "snapshot":
-      return { ...base, type: SNAPSHOT_REQUEST_TYPE };
+      return snapshotRequest(HOST);
   }
 }
 
@@ -214,7 +215,7 @@ function oddSubject(e: ContainerEvent, variant: string): string {
 async function snapshotRejections(): Promise<number> {
   const reply = await client.request(
     commandSubject(HOST, "snapshot"),
-    encode({ type: SNAPSHOT_REQUEST_TYPE, v: 1, host: HOST }),
+    encode(snapshotRequest(HOST)),
     { timeout: 10_000 },
   );
   const snapshot = decode(HostSnapshot, reply.data);
@@ -305,17 +306,14 @@ describe("fuzzing the NATS inputs", () => {
     const actions = ["unhealthy", "healthy", "die", "stop", "kill", "restart", "oom"] as const;
     const validEvent = fc.tuple(ghostId, fc.constantFrom(...actions)).map(([id, action]) => {
       const timeNano = `${Date.now()}000000`;
-      return {
-        type: CONTAINER_EVENT_TYPE,
-        v: 1,
+      return containerEvent({
         id: `${HOST}:${id}:${timeNano}:${action}`,
         host: HOST,
         action,
         timeNano,
         time: new Date().toISOString(),
-        source: "docker",
-        container: { id, name: "ghost", image: "busybox", labels: {}, optedIn: false },
-      } as Record<string, unknown>;
+        container: { id, name: "ghost", optedIn: false },
+      }) as Record<string, unknown>;
     });
     await fc.assert(
       fc.asyncProperty(

@@ -36,7 +36,12 @@ import type { Actor } from "../gateway/nats/ports.js";
 import { testSigningKey } from "./support/command-signing.js";
 import { type DockerEventRecorder, runTestContainer } from "./support/containers.js";
 import type { DockerEngine } from "./support/dockerd.js";
-import { containerEvent, containerSnapshot, remediationRecord } from "./support/fixtures.js";
+import {
+  containerEvent,
+  containerSnapshot,
+  ledgerEntry as fixtureLedgerEntry,
+  remediationRecord,
+} from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
@@ -273,14 +278,13 @@ describe("manual restart", () => {
 });
 
 describe("release from quarantine", () => {
-  const quarantine = (id: string): LedgerEntry => ({
-    v: 1,
-    host: HOST,
-    containerId: id,
-    restarts: [],
-    consecutiveRestarts: 3,
-    quarantine: { since: new Date().toISOString(), reason: "budget spent" },
-  });
+  const quarantine = (id: string): LedgerEntry =>
+    fixtureLedgerEntry({
+      host: HOST,
+      containerId: id,
+      consecutiveRestarts: 3,
+      quarantine: { since: new Date().toISOString(), reason: "budget spent" },
+    });
 
   async function ledgerEntry(id: string): Promise<LedgerEntry | undefined> {
     const entry = await fjs.ledger.get(containerKey(HOST, id));

@@ -45,7 +45,7 @@ const INCIDENTS = 5;
 /** The batches in which a replica is SIGKILLed (each costs an ack_wait); the others only get
  * duplicates. */
 const KILL_IN = new Set([0, 3]);
-/** The heal consumer's ack_wait (handlers/runtime.ts): a dead replica's messages return after it. */
+/** The heal consumer's ack_wait (handlers/runtime/durable-consumer.ts): a dead replica's messages return after it. */
 const ACK_WAIT_MS = 30_000;
 const HEAL_DURABLE = "fleetheal-heal";
 

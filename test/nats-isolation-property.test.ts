@@ -18,7 +18,8 @@ import {
   subjectMatches,
 } from "../common/nats-permissions.js";
 import { ensureReaderMirrors } from "../common/reader-mirrors.js";
-import { EVENTS_STREAM, encode, HOSTS_BUCKET, RESTART_COMMAND_TYPE } from "../contracts/index.js";
+import { EVENTS_STREAM, encode, HOSTS_BUCKET } from "../contracts/index.js";
+import { restartDraft, stopDraft } from "./support/fixtures.js";
 import { type AccountsNats, startAccountsNats } from "./support/fleet-nats.js";
 import { waitFor } from "./support/wait.js";
 
@@ -146,24 +147,24 @@ async function barrier(): Promise<void> {
   await asB.flush();
 }
 
-const stopA = encode({
-  type: "fleetheal.cmd.v1.stop",
-  v: 1,
-  commandId: "attack-0001",
-  host: "host-a",
-  containerId: A_CID,
-  reason: "attack",
-  requestedBy: "handler",
-});
-const restartA = encode({
-  type: RESTART_COMMAND_TYPE,
-  v: 1,
-  commandId: "attack-0002",
-  host: "host-a",
-  containerId: A_CID,
-  reason: "attack",
-  requestedBy: "handler",
-});
+const stopA = encode(
+  stopDraft({
+    commandId: "attack-0001",
+    host: "host-a",
+    containerId: A_CID,
+    reason: "attack",
+    requestedBy: "handler",
+  }),
+);
+const restartA = encode(
+  restartDraft({
+    commandId: "attack-0002",
+    host: "host-a",
+    containerId: A_CID,
+    reason: "attack",
+    requestedBy: "handler",
+  }),
+);
 
 /** Subjects that cross host-b's boundary (its imports and exports), and some that do not. */
 const subjects = fc.oneof(

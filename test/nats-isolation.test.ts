@@ -22,11 +22,10 @@ import {
   encode,
   HOSTS_BUCKET,
   HostSnapshot,
-  LedgerEntry,
   POLICY_KEY,
-  STOP_COMMAND_TYPE,
 } from "../contracts/index.js";
 import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
+import { ledgerEntry, stopDraft } from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import { startAccountsNats } from "./support/fleet-nats.js";
 import { waitFor } from "./support/wait.js";
@@ -117,15 +116,15 @@ async function commandsDrained(): Promise<void> {
 
 /** A stop of the victim as a command would carry it. */
 const stopVictim = () =>
-  encode({
-    type: STOP_COMMAND_TYPE,
-    v: 1,
-    commandId: `attack-${Date.now()}`,
-    host: "host-a",
-    containerId: victim.id,
-    reason: "maintenance",
-    requestedBy: "handler",
-  });
+  encode(
+    stopDraft({
+      commandId: `attack-${Date.now()}`,
+      host: "host-a",
+      containerId: victim.id,
+      reason: "maintenance",
+      requestedBy: "handler",
+    }),
+  );
 
 describe("host-b's credentials against host-a and the fleet", () => {
   it("a JetStream read echoed to another host's command subject reaches nothing", async () => {
@@ -194,11 +193,9 @@ describe("host-b's credentials against host-a and the fleet", () => {
     const revision = await fjs.ledger.put(
       key,
       encode(
-        LedgerEntry.parse({
-          v: 1,
+        ledgerEntry({
           host: "host-a",
           containerId: victim.id,
-          restarts: [],
           quarantine: { since: new Date().toISOString(), reason: "budget" },
         }),
       ),

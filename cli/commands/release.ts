@@ -26,9 +26,9 @@ const OPTIONS = {
 } as const;
 
 /**
- * `fleetheal release <host> <container>`. It predates the gateway and talks to NATS directly,
- * which still works on a host with NATS credentials and no gateway; it goes through the gateway
- * (audited with the gateway's actor and address, admin token) when one is named, so an
+ * `fleetheal release <host> <container>`. With no gateway named (or with --nats) it talks to
+ * NATS directly, so it works on a host with NATS credentials and no gateway; it goes through the
+ * gateway (audited with the gateway's actor and address, admin token) when one is named, so an
  * operator's laptop needs only the gateway URL and a token.
  */
 export const release = defineCommand({

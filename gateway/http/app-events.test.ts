@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { containerEvent, remediationRecord } from "../../test/support/fixtures.js";
 import {
   hostSnapshot,
   startTestGateway,
@@ -29,9 +30,7 @@ function remediation(seq: number, host: string, phase: "restarted" | "failed"): 
     seq,
     subject: `fleetheal.v1.act.${host}.${CID}.${phase}`,
     storedAt: new Date(T0 + seq).toISOString(),
-    remediation: {
-      type: "fleetheal.act.v1.remediation",
-      v: 1,
+    remediation: remediationRecord({
       id: `r${seq}`,
       remediationId: `rem${seq}`,
       host,
@@ -42,8 +41,7 @@ function remediation(seq: number, host: string, phase: "restarted" | "failed"): 
       message: "m",
       actor: "handler-1",
       at: new Date(T0 + seq).toISOString(),
-      dryRun: false,
-    },
+    }),
   };
 }
 
@@ -53,17 +51,14 @@ function dockerEvent(seq: number, host: string, atMs: number): StreamRecord {
     seq,
     subject: `fleetheal.v1.evt.${host}.${CID}.unhealthy`,
     storedAt: new Date(atMs).toISOString(),
-    event: {
-      type: "fleetheal.evt.v1.container",
-      v: 1,
+    event: containerEvent({
       id: `${host}:${CID}:${atMs}000000:unhealthy`,
       host,
       action: "unhealthy",
       timeNano: `${atMs}000000`,
       time: new Date(atMs).toISOString(),
-      container: { id: CID, name: "web", image: "busybox", labels: {}, optedIn: true },
-      source: "docker",
-    },
+      container: { id: CID, name: "web" },
+    }),
   };
 }
 

@@ -8,6 +8,7 @@ import {
   nextPolicyState,
   type PolicyEntry,
 } from "../../policy/policy-state.js";
+import { healPolicy, ledgerEntry } from "../../test/support/fixtures.js";
 import {
   hostSnapshot,
   startTestGateway,
@@ -29,22 +30,25 @@ async function start(options: Parameters<typeof startTestGateway>[0] = {}) {
 }
 
 function quarantine(g: TestGateway, host: string, id: string) {
-  g.view.applyLedger(host, id, {
-    v: 1,
+  g.view.applyLedger(
     host,
-    containerId: id,
-    restarts: [
-      {
-        at: "2026-11-27T19:50:00.000Z",
-        incident: "2026-11-27T19:49:00.000Z",
-        commandId: "cmd-00000001",
-        outcome: "restarted",
-      },
-    ],
-    consecutiveRestarts: 6,
-    lastRestartAt: "2026-11-27T19:50:00.000Z",
-    quarantine: { since: "2026-11-27T19:55:00.000Z", reason: "6 restarts in 1h" },
-  });
+    id,
+    ledgerEntry({
+      host,
+      containerId: id,
+      restarts: [
+        {
+          at: "2026-11-27T19:50:00.000Z",
+          incident: "2026-11-27T19:49:00.000Z",
+          commandId: "cmd-00000001",
+          outcome: "restarted",
+        },
+      ],
+      consecutiveRestarts: 6,
+      lastRestartAt: "2026-11-27T19:50:00.000Z",
+      quarantine: { since: "2026-11-27T19:55:00.000Z", reason: "6 restarts in 1h" },
+    }),
+  );
 }
 
 describe("GET /health", () => {
@@ -379,10 +383,7 @@ describe("GET /containers/:host/:id", () => {
   });
 
   it("judges backoff and budget by the fleet policy with the container's labels on top", async () => {
-    const fleet = {
-      ...DEFAULT_HEAL_POLICY,
-      backoff: { ...DEFAULT_HEAL_POLICY.backoff, initialSeconds: 30 },
-    };
+    const fleet = healPolicy({ backoff: { initialSeconds: 30 } });
     const state = {
       ...INITIAL_POLICY_STATE,
       policy: fleet,
@@ -401,14 +402,17 @@ describe("GET /containers/:host/:id", () => {
       commandId: `cmd-${incident.padStart(8, "0")}`,
       outcome: "restarted" as const,
     });
-    g.view.applyLedger("h1", c.id, {
-      v: 1,
-      host: "h1",
-      containerId: c.id,
-      restarts: [restart(10_000, "b"), restart(7_200_000, "a")],
-      consecutiveRestarts: 2,
-      lastRestartAt: new Date(T0 - 10_000).toISOString(),
-    });
+    g.view.applyLedger(
+      "h1",
+      c.id,
+      ledgerEntry({
+        host: "h1",
+        containerId: c.id,
+        restarts: [restart(10_000, "b"), restart(7_200_000, "a")],
+        consecutiveRestarts: 2,
+        lastRestartAt: new Date(T0 - 10_000).toISOString(),
+      }),
+    );
     const detail = ContainerDetail.parse(
       (await g.app.inject({ method: "GET", url: `/containers/h1/${c.id}` })).json(),
     );

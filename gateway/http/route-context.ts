@@ -25,10 +25,13 @@ declare module "fastify" {
 
 /** What the HTTP layer needs; everything else is wired in main.ts. */
 export interface GatewayDeps {
+  /** The fleet as the gateway holds it in memory; every read is served from it. */
   view: FleetView;
+  /** When a host that stops reporting turns stale, then down. */
   staleness: StalenessPolicy;
   /** Whether the gateway's NATS connection is up. */
   natsConnected: () => boolean;
+  /** What the mutating routes do: restarts, releases, the stored policy. */
   control: FleetControl;
   /** Adding and removing hosts: only when the gateway runs inside `fleetheal up`. */
   hosts?: FleetHostsAdmin;
@@ -37,11 +40,15 @@ export interface GatewayDeps {
    * new object only when it changes. Nothing stored (the defaults) when absent.
    */
   policy?: () => PolicyState;
+  /** The history of the events stream, for `/events`. */
   events: EventLog;
+  /** New records of the events stream, for the SSE routes. */
   feed: LiveFeed;
   /** Shared with the metrics fed by the live feed; made here when absent. */
   health?: HealthCache;
+  /** Shared with the event feed that counts live records; made here when absent. */
   metrics?: GatewayMetrics;
+  /** The admin and read tokens; without an admin token the mutating routes are disabled. */
   tokens?: Tokens;
   /** Origins allowed to call the API from a browser; none (CORS closed) by default. */
   corsOrigins?: readonly string[];
@@ -51,15 +58,20 @@ export interface GatewayDeps {
   maxStreams?: number;
   /** Trust `X-Forwarded-For` from a reverse proxy (for rate limits and audit addresses). */
   trustProxy?: boolean;
+  /** The gateway's clock (host staleness, uptime); the system's by default. */
   now?: () => number;
+  /** The app's logger (Fastify's); no logging when absent or false. */
   logger?: Logger | false;
 }
 
 /** The options of every route plugin: the deps, and what the app builds from them once. */
 export interface RouteContext extends Required<Pick<GatewayDeps, "now">> {
   deps: GatewayDeps;
+  /** The precomputed `/health` report, shared by every route that shows fleet health. */
   health: HealthCache;
   metrics: GatewayMetrics;
+  /** Checks a request's bearer token against the route's access. */
   auth: TokenCheck;
+  /** When the app was built (epoch ms), for the uptime `/health` reports. */
   startedAt: number;
 }

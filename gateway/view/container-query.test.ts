@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ContainerSnapshot } from "../../contracts/index.js";
+import { ledgerEntry } from "../../test/support/fixtures.js";
 import { hostSnapshot } from "../../test/support/gateway-fakes.js";
 import type { ContainersQuery } from "../http/api-schemas.js";
 import { findContainers } from "./container-query.js";
@@ -58,14 +59,15 @@ describe("queryContainers", () => {
           view.apply(snapshot, T0);
           for (const c of snapshot.containers) {
             if (!quarantined.has(`${host}.${c.id}`)) continue;
-            view.applyLedger(host, c.id, {
-              v: 1,
+            view.applyLedger(
               host,
-              containerId: c.id,
-              restarts: [],
-              consecutiveRestarts: 0,
-              quarantine: { since: new Date(T0).toISOString(), reason: "budget" },
-            });
+              c.id,
+              ledgerEntry({
+                host,
+                containerId: c.id,
+                quarantine: { since: new Date(T0).toISOString(), reason: "budget" },
+              }),
+            );
           }
         }
 

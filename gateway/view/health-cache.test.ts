@@ -5,6 +5,7 @@ import {
   nextPolicyState,
   type PolicyState,
 } from "../../policy/policy-state.js";
+import { ledgerEntry } from "../../test/support/fixtures.js";
 import { hostSnapshot } from "../../test/support/gateway-fakes.js";
 import { FleetView } from "./fleet-view.js";
 import { HealthCache } from "./health-cache.js";
@@ -60,14 +61,11 @@ describe("HealthCache", () => {
                 s.host,
                 id,
                 s.on
-                  ? {
-                      v: 1,
+                  ? ledgerEntry({
                       host: s.host,
                       containerId: id,
-                      restarts: [],
-                      consecutiveRestarts: 0,
                       quarantine: { since: new Date(now).toISOString(), reason: "budget" },
-                    }
+                    })
                   : undefined,
               );
             }

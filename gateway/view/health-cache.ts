@@ -32,7 +32,7 @@ interface Fragment {
 /**
  * One build of the report. The body is the only copy kept: the text for SSE is decoded from it
  * when first asked for, so that a rebuild under heartbeat churn (one per snapshot) leaves one
- * 180 KB buffer of garbage at fleet scale, not a buffer and a string.
+ * body's worth of garbage, not a buffer and a string (docs/PERFORMANCE.md, "Gateway").
  */
 class BuiltHealth implements CachedHealth {
   private text: string | undefined;

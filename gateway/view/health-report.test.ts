@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { ContainerSnapshot, HostSnapshot } from "../../contracts/index.js";
+import type { ContainerSnapshot } from "../../contracts/index.js";
+import { containerSnapshot, hostSnapshot } from "../../test/support/fixtures.js";
 import { type HostRecord, toHostRecord } from "./fleet-view.js";
 import {
   buildHealthReport,
@@ -17,18 +18,12 @@ const NOW = Date.parse("2026-11-27T20:00:00.000Z");
 let nextId = 0;
 function container(health: ContainerSnapshot["health"]): ContainerSnapshot {
   nextId++;
-  return {
+  return containerSnapshot({
     id: nextId.toString(16).padStart(12, "0"),
     name: `c${nextId}`,
-    image: "busybox",
-    state: "running",
     health,
-    optedIn: true,
-    labels: {},
-    restartCount: 0,
-    failingStreak: 0,
     healthSource: health === "none" ? "none" : "docker",
-  };
+  });
 }
 
 function record(
@@ -40,27 +35,17 @@ function record(
     health?: ContainerSnapshot["health"][];
   } = {},
 ): HostRecord {
-  const snapshot: HostSnapshot = {
-    type: "fleetheal.snapshot.v1.host",
-    v: 1,
+  const snapshot = hostSnapshot({
     host,
-    seq: 1,
     at: "2026-11-27T19:59:59.000Z",
     heartbeatMs: options.heartbeatMs ?? 1000,
-    agent: {
-      version: "0.1.0",
-      startedAt: "2026-11-27T19:00:00.000Z",
-      label: "autoheal",
-      watchAll: false,
-      uptimeSeconds: 3599,
-    },
-    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
+    agent: { version: "0.1.0", startedAt: "2026-11-27T19:00:00.000Z", uptimeSeconds: 3599 },
     docker:
       options.docker === "down"
         ? { status: "down", error: "gone" }
         : { status: "up", version: "20.10.24" },
     containers: (options.health ?? []).map(container),
-  };
+  });
   return toHostRecord(snapshot, NOW - (options.silentMs ?? 0));
 }
 

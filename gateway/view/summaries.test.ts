@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ledgerEntry } from "../../test/support/fixtures.js";
 import { hostSnapshot } from "../../test/support/gateway-fakes.js";
 import { ContainerPage } from "../http/api-schemas.js";
 import { findContainers } from "./container-query.js";
@@ -31,22 +32,25 @@ describe("ContainerPageRenderer", () => {
     expect(render(T0, 2)).toEqual(expected(T0, 2));
 
     const id = view.get("h1")?.snapshot.containers[1]?.id ?? "";
-    view.applyLedger("h1", id, {
-      v: 1,
-      host: "h1",
-      containerId: id,
-      restarts: [
-        {
-          at: "2026-11-27T19:59:00.000Z",
-          incident: "x",
-          commandId: "cmd-00000001",
-          outcome: "restarted",
-        },
-      ],
-      consecutiveRestarts: 1,
-      lastRestartAt: "2026-11-27T19:59:00.000Z",
-      quarantine: { since: "2026-11-27T19:59:30.000Z", reason: "budget" },
-    });
+    view.applyLedger(
+      "h1",
+      id,
+      ledgerEntry({
+        host: "h1",
+        containerId: id,
+        restarts: [
+          {
+            at: "2026-11-27T19:59:00.000Z",
+            incident: "x",
+            commandId: "cmd-00000001",
+            outcome: "restarted",
+          },
+        ],
+        consecutiveRestarts: 1,
+        lastRestartAt: "2026-11-27T19:59:00.000Z",
+        quarantine: { since: "2026-11-27T19:59:30.000Z", reason: "budget" },
+      }),
+    );
     const afterLedger = render(T0);
     expect(afterLedger).toEqual(expected(T0, 100));
     expect(afterLedger.containers.find((c) => c.id === id)).toMatchObject({

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import {
+import type {
   HostSnapshot,
-  type Labels,
-  type RemediationPhase,
-  type RemediationRecord,
+  Labels,
+  RemediationPhase,
+  RemediationRecord,
 } from "../../contracts/index.js";
+import { hostSnapshot, remediationRecord } from "../../test/support/fixtures.js";
 import { fakeHandlerContext } from "../../test/support/handler-context.js";
 import type { Decision } from "../decisions.js";
 import { decideNotify, isMuted, type NotifyOptions, notifyHandler } from "./notify.js";
@@ -24,9 +25,7 @@ const OPTIONS: NotifyOptions = {
 };
 
 function record(patch: Partial<RemediationRecord> = {}): RemediationRecord {
-  return {
-    type: "fleetheal.act.v1.remediation",
-    v: 1,
+  return remediationRecord({
     id: `heal:${HOST}:${LOUD}:restarted`,
     remediationId: `heal:${HOST}:${LOUD}`,
     host: HOST,
@@ -37,40 +36,16 @@ function record(patch: Partial<RemediationRecord> = {}): RemediationRecord {
     message: "restarted",
     actor: "heal",
     at: "2026-11-27T19:41:35.000Z",
-    dryRun: false,
     ...patch,
-  };
+  });
 }
 
 function snapshot(containers: { id: string; labels: Labels }[]): HostSnapshot {
-  return HostSnapshot.parse({
-    type: "fleetheal.snapshot.v1.host",
-    v: 1,
+  return hostSnapshot({
     host: HOST,
-    seq: 1,
     at: NOW.toISOString(),
-    heartbeatMs: 5_000,
-    agent: {
-      version: "0.1.0",
-      startedAt: NOW.toISOString(),
-      label: "autoheal",
-      watchAll: false,
-      uptimeSeconds: 1,
-    },
-    outbox: { depth: 0, capacity: 10_000, published: 0, dropped: 0 },
-    docker: { status: "up" },
-    containers: containers.map((c, i) => ({
-      id: c.id,
-      name: `c${i}`,
-      image: "busybox",
-      state: "running",
-      health: "healthy",
-      optedIn: true,
-      labels: c.labels,
-      restartCount: 0,
-      failingStreak: 0,
-      healthSource: "docker",
-    })),
+    agent: { version: "0.1.0", startedAt: NOW.toISOString() },
+    containers: containers.map((c, i) => ({ id: c.id, name: `c${i}`, labels: c.labels })),
   });
 }
 

@@ -1,13 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { RemediationRecord } from "../../contracts/index.js";
+import { remediationRecord } from "../../test/support/fixtures.js";
 import { buildPayload, notifyDetail, notifyText, notifyTitle } from "./payloads.js";
 
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
 
 function record(patch: Partial<RemediationRecord> = {}): RemediationRecord {
-  return {
-    type: "fleetheal.act.v1.remediation",
-    v: 1,
+  return remediationRecord({
     id: "heal:host-a:4f1c:restarted",
     remediationId: "heal:host-a:4f1c",
     host: "host-a",
@@ -18,9 +17,8 @@ function record(patch: Partial<RemediationRecord> = {}): RemediationRecord {
     message: "restarted (stop timeout 10s)",
     actor: "heal",
     at: "2026-11-27T19:41:35.000Z",
-    dryRun: false,
     ...patch,
-  };
+  });
 }
 
 const TEXT =

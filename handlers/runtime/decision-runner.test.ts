@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { RestartDraft } from "../../common/agent-commands.js";
 import { encode, type LedgerEntry } from "../../contracts/index.js";
+import { ledgerEntry, remediationRecord, restartDraft } from "../../test/support/fixtures.js";
 import {
   InMemoryHandlerIo,
   restartedReply,
@@ -16,7 +16,7 @@ const KEY = `h1.${CID}`;
 const FIRST: RunMessage = { log, deliveryCount: 1, lastDelivery: false };
 
 function ledger(patch: Partial<LedgerEntry> = {}): LedgerEntry {
-  return { v: 1, host: "h1", containerId: CID, restarts: [], consecutiveRestarts: 0, ...patch };
+  return ledgerEntry({ host: "h1", containerId: CID, ...patch });
 }
 
 const record = (phase: "decided" | "restarting" | "restarted" | "skipped"): Decision =>
@@ -27,9 +27,7 @@ const recordWithCode = (
   code: string,
 ): Decision => ({
   kind: "remediation",
-  record: {
-    type: "fleetheal.act.v1.remediation",
-    v: 1,
+  record: remediationRecord({
     id: `heal:e1:${phase}:${code}`,
     remediationId: "heal:e1",
     host: "h1",
@@ -40,8 +38,7 @@ const recordWithCode = (
     message: "x",
     actor: "handler:heal",
     at: "2026-11-28T00:00:00.000Z",
-    dryRun: false,
-  },
+  }),
 });
 
 const countRestart: UpdateDecision = {
@@ -54,15 +51,13 @@ const countRestart: UpdateDecision = {
   },
 };
 
-const command: RestartDraft = {
-  type: "fleetheal.cmd.v1.restart",
-  v: 1,
+const command = restartDraft({
   commandId: "heal-0001",
   host: "h1",
   containerId: CID,
   reason: "unhealthy",
   requestedBy: "handler:heal",
-};
+});
 
 const claimAt = (expectedRevision: number, patch: Partial<LedgerEntry> = {}): Decision => ({
   kind: "claim",

@@ -24,6 +24,7 @@ const MAX_CLAIM_ATTEMPTS = 5;
 /** In-progress storm slots are renewed this often; their bucket forgets them after 60 s. */
 const LEASE_RENEW_MS = 20_000;
 
+/** What a {@link DecisionRunner} needs besides its {@link HandlerIo}. */
 export interface DecisionRunnerOptions {
   log: Logger;
   /** How long a restart waits for the agent, at least. Docker's stop timeout is inside it. */

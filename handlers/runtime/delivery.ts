@@ -40,6 +40,7 @@ export interface HandlerStats {
   conflicts: number;
 }
 
+/** One handler's counters before its first delivery. */
 export function emptyHandlerStats(): HandlerStats {
   return { handled: 0, rejected: 0, retried: 0, deferred: 0, failed: 0, conflicts: 0 };
 }

@@ -1,6 +1,7 @@
 /** Lists the keys of the hosts bucket; `stop()` ends a listing early. */
 export type ListHostKeys = () => Promise<AsyncIterable<string> & { stop(): void }>;
 
+/** How often {@link FleetHosts} lists the hosts again; the defaults are the deployed ones. */
 export interface FleetHostsOptions {
   /** How long "one host" stands before it is checked again. */
   oneHostMaxAgeMs?: number;
@@ -8,7 +9,9 @@ export interface FleetHostsOptions {
   severalHostsMaxAgeMs?: number;
   /** How long after a failed check the next one is tried. */
   retryMs?: number;
+  /** The clock the listing's age is measured by; the system's by default. */
   now?: () => number;
+  /** Told of every failed listing; the last answer stands meanwhile. */
   onError?: (error: unknown) => void;
 }
 

@@ -12,6 +12,7 @@ import { durableName, ensureDurable } from "./durable-consumer.js";
 import type { HandlerIo } from "./handler-io.js";
 import { natsHandlerIo } from "./nats-handler-io.js";
 
+/** What a {@link HandlerRuntime} is built with: NATS, and the settings its handlers share. */
 export interface RuntimeOptions {
   nc: NatsConnection;
   fjs: FleetJetStream;

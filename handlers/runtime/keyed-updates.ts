@@ -41,10 +41,10 @@ export class UpdateConflictError extends Error {
  * that arrive while one write of a key is in flight are applied together, in order, in the next
  * write, starting from the revision this replica has just written. In a storm, every container
  * of a failing image counts itself against one breaker key; done one by one, the concurrent
- * messages of a single replica lost most of their compare-and-sets to each other (18k conflicts
- * for 50k containers). Only other replicas can make a write conflict now, and a conflict
- * re-reads the key and re-applies every update of the batch. Each update function must be pure:
- * it may run more than once.
+ * messages of a single replica would lose most of their compare-and-sets to each other and
+ * decide again (docs/PERFORMANCE.md, "Handler throughput and storm"). Coalesced, only other
+ * replicas can make a write conflict, and a conflict re-reads the key and re-applies every
+ * update of the batch. Each update function must be pure: it may run more than once.
  */
 export class KeyedUpdates<T> {
   private readonly queues = new Map<string, Queue<T>>();

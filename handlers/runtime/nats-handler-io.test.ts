@@ -2,7 +2,6 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import { ServiceErrorCodeHeader, ServiceErrorHeader } from "@nats-io/services";
 import { describe, expect, it } from "vitest";
-import type { RestartDraft } from "../../common/agent-commands.js";
 import {
   commandSigningKeyFromSeed,
   commandVerifier,
@@ -15,20 +14,19 @@ import {
   encode,
   type RestartCommand,
 } from "../../contracts/index.js";
+import { commandReply, restartDraft } from "../../test/support/fixtures.js";
 import { natsHandlerIo } from "./nats-handler-io.js";
 
 const SIGNER = commandSigningKeyFromSeed(generateCommandSigningSeed());
 const CID = "c1".repeat(6);
 
-const command: RestartDraft = {
-  type: "fleetheal.cmd.v1.restart",
-  v: 1,
-  commandId: "heal-1",
+const command = restartDraft({
+  commandId: "heal-0001",
   host: "h1",
   containerId: CID,
   reason: "unhealthy",
   requestedBy: "handler:heal",
-};
+});
 
 /** A connection whose agent answers every request with `answer`, and what was sent. */
 function connection(answer: { data: Uint8Array; headers?: MsgHdrs }) {
@@ -54,20 +52,13 @@ function connection(answer: { data: Uint8Array; headers?: MsgHdrs }) {
   return { io, requests, published };
 }
 
-const reply = {
-  type: "fleetheal.cmd.v1.reply",
-  v: 1,
-  verb: "restart",
-  commandId: "heal-1",
+const reply = commandReply({
+  commandId: "heal-0001",
   host: "h1",
   containerId: CID,
-  outcome: "restarted",
-  code: "restarted",
   message: "restarted",
-  duplicate: false,
   startedAt: "2026-11-28T00:00:00.000Z",
-  durationMs: 1,
-};
+});
 
 describe("natsHandlerIo", () => {
   it("a restart is stamped with its lifetime and signed when it is sent", async () => {
@@ -78,7 +69,7 @@ describe("natsHandlerIo", () => {
     if (!sent) throw new Error("no request was sent");
     expect(sent.subject).toBe("fleetheal.v1.cmd.h1.restart");
     const stamped = JSON.parse(new TextDecoder().decode(sent.payload)) as RestartCommand;
-    expect(stamped).toMatchObject({ commandId: "heal-1", host: "h1" });
+    expect(stamped).toMatchObject({ commandId: "heal-0001", host: "h1" });
     const issued = Date.parse(stamped.issuedAt);
     expect(issued).toBeGreaterThanOrEqual(sentAfter);
     expect(Date.parse(stamped.expiresAt) - issued).toBe(20_000);

@@ -11,9 +11,8 @@ import {
   encode,
   HOSTS_BUCKET,
   HostSnapshot,
-  SNAPSHOT_REQUEST_TYPE,
-  type SnapshotRequest,
 } from "../../contracts/index.js";
+import { snapshotRequest } from "./fixtures.js";
 import { describeError } from "./wait.js";
 
 /** A last sequence no subject reaches, so that the stream refuses the message and stores nothing. */
@@ -40,7 +39,7 @@ export async function refusedStreamPublish(nc: NatsConnection, subject: string):
 
 /** The host id in the snapshot that the agent of `host` answers to a `snapshot` command. */
 export async function commandedSnapshot(nc: NatsConnection, host: string): Promise<string> {
-  const request: SnapshotRequest = { type: SNAPSHOT_REQUEST_TYPE, v: 1, host };
+  const request = snapshotRequest(host);
   try {
     const reply = await nc.request(commandSubject(host, "snapshot"), encode(request), {
       timeout: 10_000,

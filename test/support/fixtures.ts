@@ -3,15 +3,20 @@
 // drift from the wire format (it throws instead). Imports contracts/ and common/ only, so that
 // unit tests beside the sources can use it as well as the integration tests.
 
+import type { z } from "zod";
 import type { RestartDraft } from "../../common/agent-commands.js";
 import {
+  COMMAND_REPLY_TYPE,
   CONTAINER_EVENT_TYPE,
+  CommandReply,
   ContainerEvent,
   type ContainerSnapshot,
   ContainerSnapshot as ContainerSnapshotSchema,
   containerEventId,
+  HealPolicy,
   HOST_SNAPSHOT_TYPE,
   HostSnapshot,
+  ImageFailures,
   INSPECT_REQUEST_TYPE,
   InspectRequest,
   LedgerEntry,
@@ -172,6 +177,14 @@ export function remediationRecord(init: Partial<RemediationRecord> = {}): Remedi
   });
 }
 
+/**
+ * The fleet's heal policy from a partial document, every field left out at its default, as the
+ * handlers and the gateway load it from KV.
+ */
+export function healPolicy(doc: z.input<typeof HealPolicy> = {}): HealPolicy {
+  return HealPolicy.parse(doc);
+}
+
 /** A container's ledger entry. Defaults: {@link FIXTURE_CONTAINER_ID} on its host, no history. */
 export function ledgerEntry(init: Partial<LedgerEntry> = {}): LedgerEntry {
   return LedgerEntry.parse({
@@ -182,6 +195,11 @@ export function ledgerEntry(init: Partial<LedgerEntry> = {}): LedgerEntry {
     consecutiveRestarts: 0,
     ...init,
   });
+}
+
+/** An image breaker's count of failing containers. Defaults: image `busybox`, no failures. */
+export function imageFailures(init: Partial<ImageFailures> = {}): ImageFailures {
+  return ImageFailures.parse({ v: 1, image: "busybox", failures: [], ...init });
 }
 
 let commands = 0;
@@ -241,6 +259,28 @@ export function restartCommand(init: Partial<RestartCommand> = {}): RestartComma
 /** A stop command as it goes on the wire (unsigned): a draft, issued now for 30 s. */
 export function stopCommand(init: Partial<StopCommand> = {}): StopCommand {
   return StopCommand.parse({ ...stopDraft(), ...lifetime(), ...init });
+}
+
+/**
+ * An agent's reply to a command. Defaults: the restart of {@link FIXTURE_CONTAINER_ID} on
+ * {@link FIXTURE_HOST} succeeded just now in 1 ms, the first time for its command id `test`.
+ */
+export function commandReply(init: Partial<CommandReply> = {}): CommandReply {
+  return CommandReply.parse({
+    type: COMMAND_REPLY_TYPE,
+    v: 1,
+    verb: "restart",
+    commandId: "test",
+    host: FIXTURE_HOST,
+    containerId: FIXTURE_CONTAINER_ID,
+    outcome: "restarted",
+    code: "restarted",
+    message: "restarted (stop timeout 10s)",
+    duplicate: false,
+    startedAt: new Date().toISOString(),
+    durationMs: 1,
+    ...init,
+  });
 }
 
 /** Asks the agent of `host` for its snapshot. */

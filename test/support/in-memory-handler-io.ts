@@ -21,6 +21,7 @@ import type {
   StoredValue,
 } from "../../handlers/runtime/handler-io.js";
 import { STORE_SCHEMAS } from "../../handlers/runtime/typed-stores.js";
+import { commandReply } from "./fixtures.js";
 import { InMemoryBucket } from "./in-memory-bucket.js";
 
 /** The storm guard's buckets forget a slot after this, as `fleetheal_inflight` and `_rate` do. */
@@ -39,21 +40,12 @@ export function restartedReply(
 ): CommandResult {
   return {
     ok: true,
-    reply: {
-      type: "fleetheal.cmd.v1.reply",
-      v: 1,
-      verb: "restart",
+    reply: commandReply({
       commandId: command.commandId,
       host: command.host,
       containerId: command.containerId,
-      outcome: "restarted",
-      code: "restarted",
-      message: "restarted (stop timeout 10s)",
-      duplicate: false,
-      startedAt: new Date().toISOString(),
-      durationMs: 1,
       ...patch,
-    },
+    }),
   };
 }
 
