@@ -14,10 +14,9 @@ import { decodeJoinToken } from "../common/join-token.js";
 import { PolicyDocument } from "../gateway/http/api-schemas.js";
 import {
   type DockerEventRecorder,
-  makeUnhealthy,
+  healedOnce,
   recordDockerEvents,
   runTestContainer,
-  waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
 import { readEnvFile } from "./support/fleet-nats.js";
@@ -41,14 +40,7 @@ async function ok(args: string[], env: Record<string, string>): Promise<string[]
 /** An opted-in container turns unhealthy and is restarted; returns its id. */
 async function heal(engine: DockerEngine, docker: DockerEventRecorder, name: string) {
   const c = await runTestContainer(engine, { name, labels: { autoheal: "true" } });
-  await waitForHealth(engine, c.id, "healthy", 20_000);
-  const from = docker.events.length;
-  await makeUnhealthy(engine, c.id);
-  await docker.waitFor(
-    (e) => e.id === c.id && e.action === "restart" && docker.events.indexOf(e) >= from,
-    30_000,
-    `${name} was not restarted`,
-  );
+  await healedOnce(engine, docker, c.id, `fleetheal (for ${name})`, 30_000);
   return c.id;
 }
 

@@ -18,10 +18,9 @@ import { HealthReport } from "../gateway/view/health-report.js";
 import {
   containerLogs,
   type DockerEventRecorder,
-  makeUnhealthy,
+  healedOnce,
   recordDockerEvents,
   runTestContainer,
-  waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, type DockerEngineSet, startDockerEngines } from "./support/dockerd.js";
 import { CLI, type FleetProcess, REPO, runCommand, startRole } from "./support/fleetheal.js";
@@ -101,15 +100,7 @@ async function healsOnce(host: string, name: string): Promise<void> {
   const engine = engineOf(host);
   const docker = recorders.get(host) as DockerEventRecorder;
   const c = await runTestContainer(engine, { name, labels: { autoheal: "true" } });
-  await waitForHealth(engine, c.id, "healthy", 20_000);
-  const from = docker.events.length;
-  await makeUnhealthy(engine, c.id);
-  await docker.waitFor(
-    (e) => e.id === c.id && e.action === "restart" && docker.events.indexOf(e) >= from,
-    30_000,
-    `${host}: the unhealthy container ${name} was not restarted`,
-  );
-  await waitForHealth(engine, c.id, "healthy", 20_000);
+  await healedOnce(engine, docker, c.id, `${host}'s agent (for ${name})`, 30_000);
   expect(docker.events.filter((e) => e.id === c.id && e.action === "restart")).toHaveLength(1);
 }
 

@@ -24,7 +24,7 @@ import {
   HostSnapshot,
   POLICY_KEY,
 } from "../contracts/index.js";
-import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
+import { healedOnce, runTestContainer, waitForHealth } from "./support/containers.js";
 import { ledgerEntry, stopDraft } from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import { startAccountsNats } from "./support/fleet-nats.js";
@@ -290,15 +290,8 @@ describe("healing after every attack", () => {
         name: `heal-after-${id}`,
         labels: { autoheal: "true", "autoheal.backoff.initial": "0" },
       });
-      await waitForHealth(host.engine, c.id, "healthy", 20_000);
       const from = host.docker.events.length;
-      await makeUnhealthy(host.engine, c.id);
-      await host.docker.waitFor(
-        (e) => e.id === c.id && e.action === "restart" && host.docker.events.indexOf(e) >= from,
-        30_000,
-        `${id}: the unhealthy container was not restarted`,
-      );
-      await waitForHealth(host.engine, c.id, "healthy", 20_000);
+      await healedOnce(host.engine, host.docker, c.id, `${id}'s agent`, 30_000);
       expect(
         host.docker.events.slice(from).filter((e) => e.id === c.id && e.action === "restart"),
       ).toHaveLength(1);
