@@ -11,6 +11,7 @@ import {
   type StalenessPolicy,
   summarize,
 } from "./health-report.js";
+import { type JsonPart, jsonArrayBody } from "./json-body.js";
 
 /** The /health answer, built once and served until something changes. */
 export interface CachedHealth extends Pick<HealthReport, "status" | "totals" | "policy"> {
@@ -20,13 +21,10 @@ export interface CachedHealth extends Pick<HealthReport, "status" | "totals" | "
   readonly body: Buffer;
 }
 
-interface Fragment {
+interface Fragment extends JsonPart {
   status: HostHealth["status"];
   quarantined: number;
   entry: HostHealth;
-  json: string;
-  /** `json`'s length in UTF-8. */
-  bytes: number;
 }
 
 /**
@@ -95,12 +93,10 @@ export class HealthCache {
     const fragments: Fragment[] = new Array(records.length);
     const entries: HostHealth[] = new Array(records.length);
     let until = Number.POSITIVE_INFINITY;
-    let size = 0;
     records.forEach((record, i) => {
       const fragment = this.fragment(record, now);
       fragments[i] = fragment;
       entries[i] = fragment.entry;
-      size += fragment.bytes;
       until = Math.min(until, nextStatusChange(record, now, this.staleness));
     });
     const policy = c?.policyState === policyState ? c.policy : policyHealth(policyState);
@@ -108,14 +104,7 @@ export class HealthCache {
     // Key order as in HealthReport, so the text equals JSON.stringify of the report.
     const head = `{"status":${JSON.stringify(status)},"hosts":[`;
     const tail = `],"totals":${JSON.stringify(totals)},"policy":${JSON.stringify(policy)}}`;
-    size += Buffer.byteLength(head) + Math.max(0, fragments.length - 1) + Buffer.byteLength(tail);
-    const body = Buffer.allocUnsafe(size);
-    let at = body.write(head, 0, "utf8");
-    fragments.forEach((fragment, i) => {
-      if (i > 0) at += body.write(",", at, "latin1");
-      at += body.write(fragment.json, at, "utf8");
-    });
-    body.write(tail, at, "utf8");
+    const body = jsonArrayBody(head, fragments, tail);
     this.cached = new BuiltHealth(
       status,
       totals,

@@ -5,6 +5,7 @@ import type { ContainerSummary, Healing, HostSummary } from "../http/api-schemas
 import type { ContainerPageRows, ContainerRow } from "./container-query.js";
 import type { FleetView, HostRecord } from "./fleet-view.js";
 import { type HostStatus, hostStatus, type StalenessPolicy } from "./health-report.js";
+import { type JsonPart, jsonArrayBody } from "./json-body.js";
 
 export function summarizeContainer(
   view: FleetView,
@@ -94,12 +95,9 @@ export function summarizeHost(
   };
 }
 
-interface SummaryJson {
+interface SummaryJson extends JsonPart {
   hostStatus: HostStatus;
   entry: unknown;
-  json: string;
-  /** `json`'s length in UTF-8. */
-  bytes: number;
 }
 
 /**
@@ -132,16 +130,7 @@ export class ContainerPageRenderer {
     const head = '{"containers":[';
     const next = page.next === undefined ? "" : `,"next":${JSON.stringify(page.next)}`;
     const tail = `],"total":${page.total}${next}}`;
-    let size = head.length + Math.max(0, lines.length - 1) + Buffer.byteLength(tail);
-    for (const line of lines) size += line.bytes;
-    const body = Buffer.allocUnsafe(size);
-    let at = body.write(head, 0, "latin1");
-    lines.forEach((line, i) => {
-      if (i > 0) at += body.write(",", at, "latin1");
-      at += body.write(line.json, at, "utf8");
-    });
-    body.write(tail, at, "utf8");
-    return body;
+    return jsonArrayBody(head, lines, tail);
   }
 
   private line(row: ContainerRow, status: HostStatus, now: number): SummaryJson {
