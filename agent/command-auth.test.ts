@@ -212,7 +212,7 @@ describe("CommandRefusalCounter", () => {
     counter.refusal({ code: "unsigned", detail: "no headers" });
     const snap = counter.snapshot();
     expect(snap.refused).toMatchObject({ expired: 2, unsigned: 1, "bad-signature": 0 });
-    expect(snap.malformed).toEqual({ restart: 0, stop: 0, inspect: 1, snapshot: 0 });
+    expect(snap.malformed).toEqual({ restart: 0, stop: 0, recreate: 0, inspect: 1, snapshot: 0 });
     expect(snap.last).toBe("unsigned: no headers");
     expect(counter.rejections("inspect")).toEqual({
       rejected: 1,

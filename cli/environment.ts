@@ -166,7 +166,7 @@ export const ENVIRONMENT = {
       v(
         "FLEETHEAL_NOTIFY_EVENTS",
         "Phases to notify, or 'all'",
-        "restarted,failed,quarantined,released",
+        "restarted,failed,quarantined,released,stopped,recreated,alerted,unhealed",
       ),
       v("FLEETHEAL_NOTIFY_TIMEOUT_MS", "Per-attempt HTTP timeout", "5000"),
       v("FLEETHEAL_NOTIFY_MAX_AGE_MS", "Older records are not notified", "3600000"),

@@ -160,13 +160,10 @@ describe("StopCommand", () => {
     expect(StopCommand.parse(minimal)).toEqual(minimal);
   });
 
-  it("drops the restart-only fields", () => {
-    const parsed = StopCommand.parse({
-      ...stop,
-      incident: "2026-11-27T19:41:29.98123456Z",
-      requireUnhealthy: true,
-    });
-    expect(parsed).toEqual(stop);
+  it("carries the incident and requireUnhealthy, as a restart does (heal's stop action)", () => {
+    const guarded = { ...stop, incident: "2026-11-27T19:41:29.98123456Z", requireUnhealthy: true };
+    expect(StopCommand.parse(guarded)).toEqual(guarded);
+    expect(StopCommand.parse({ ...stop, unknown: 1 })).toEqual(stop);
   });
 
   it.each([
@@ -192,6 +189,7 @@ describe("CommandOutcome", () => {
     expect(CommandOutcome.options).toEqual([
       "restarted",
       "stopped",
+      "recreated",
       "refused",
       "skipped",
       "failed",

@@ -15,6 +15,7 @@ import { ContainerId, HostId } from "./tokens.js";
 
 export const RESTART_COMMAND_TYPE = "fleetheal.cmd.v1.restart";
 export const STOP_COMMAND_TYPE = "fleetheal.cmd.v1.stop";
+export const RECREATE_COMMAND_TYPE = "fleetheal.cmd.v1.recreate";
 export const COMMAND_REPLY_TYPE = "fleetheal.cmd.v1.reply";
 export const INSPECT_REQUEST_TYPE = "fleetheal.cmd.v1.inspect";
 export const INSPECT_REPLY_TYPE = "fleetheal.cmd.v1.inspect.reply";
@@ -49,6 +50,17 @@ const ContainerCommandFields = {
    * `MAX_COMMAND_LIFETIME_MS` (300 s) after `issuedAt`.
    */
   expiresAt: z.iso.datetime(),
+  /**
+   * The incident this command is for: the container's `State.StartedAt` when the decision was
+   * taken. When present, the agent refuses to act if the container has started again since,
+   * because the command is then stale.
+   */
+  incident: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * Act only if the agent still judges the container `unhealthy` when the command arrives, so
+   * that a delayed command cannot act on a container that has recovered on its own.
+   */
+  requireUnhealthy: z.boolean().optional(),
 };
 
 /**
@@ -61,17 +73,6 @@ const ContainerCommandFields = {
 export const RestartCommand = z.object({
   type: z.literal(RESTART_COMMAND_TYPE),
   ...ContainerCommandFields,
-  /**
-   * The incident this restart is for: the container's `State.StartedAt` when the decision was
-   * taken. When present, the agent refuses to act if the container has restarted since, because
-   * the command is then stale.
-   */
-  incident: z.iso.datetime({ offset: true }).optional(),
-  /**
-   * Restart only if Docker still reports the container `unhealthy` when the command arrives, so
-   * that a delayed command cannot restart a container that has recovered on its own.
-   */
-  requireUnhealthy: z.boolean().optional(),
 });
 export type RestartCommand = z.infer<typeof RestartCommand>;
 
@@ -85,12 +86,35 @@ export const StopCommand = z.object({
 });
 export type StopCommand = z.infer<typeof StopCommand>;
 
+/**
+ * Asks the agent of `host` to recreate one container: a new container from the old one's
+ * configuration (Docker's `Config`, `HostConfig` and networks), under the same name, started,
+ * and then the old one removed. If the new one cannot be created or started, the old one is put
+ * back as it was. Same guarantees as restart: signed and current, opted-in containers only,
+ * each command id executed at most once. The reply names the new container.
+ */
+export const RecreateCommand = z.object({
+  type: z.literal(RECREATE_COMMAND_TYPE),
+  ...ContainerCommandFields,
+  /** Pull the container's image reference again first (`autoheal.recreate.pull=true`). */
+  pull: z.boolean().optional(),
+  /**
+   * For a container that shares another's network namespace (`network_mode: container:<id>`):
+   * join this container's namespace instead, because the one it named was recreated. The agent
+   * refuses it for a container whose network mode is not `container:`.
+   */
+  networkParent: ContainerId.optional(),
+});
+export type RecreateCommand = z.infer<typeof RecreateCommand>;
+
 /** What the agent did with a restart or stop command. */
 export const CommandOutcome = z.enum([
   /** The container was restarted. */
   "restarted",
   /** The container was stopped. */
   "stopped",
+  /** The container was replaced by a new one (`newContainerId`). */
+  "recreated",
   /** The agent will not act on it: the container has not opted in, or does not exist. */
   "refused",
   /** Nothing to do: paused, already restarting, no longer unhealthy, or the command is stale. */
@@ -101,14 +125,15 @@ export const CommandOutcome = z.enum([
 export type CommandOutcome = z.infer<typeof CommandOutcome>;
 
 /**
- * The agent's answer to a restart or stop command. `code` is one of: `restarted`, `stopped`,
- * `wrong-host`, `not-found`, `not-opted-in`, `already-restarting`, `paused`, `stale-incident`,
- * `not-unhealthy`, `docker-error`.
+ * The agent's answer to a restart, stop or recreate command. `code` is one of: `restarted`,
+ * `stopped`, `recreated`, `wrong-host`, `not-found`, `not-opted-in`, `already-restarting`,
+ * `paused`, `stale-incident`, `not-unhealthy`, `not-network-child`, `pull-failed`,
+ * `docker-error`.
  */
 export const CommandReply = z.object({
   type: z.literal(COMMAND_REPLY_TYPE),
   v: z.literal(1),
-  verb: z.enum(["restart", "stop"]),
+  verb: z.enum(["restart", "stop", "recreate"]),
   commandId: z.string(),
   host: HostId,
   containerId: z.string(),
@@ -120,6 +145,8 @@ export const CommandReply = z.object({
   /** When the agent started executing, and how long it took. */
   startedAt: z.iso.datetime(),
   durationMs: z.number().nonnegative(),
+  /** For `recreated`: the new container's id. */
+  newContainerId: ContainerId.optional(),
 });
 export type CommandReply = z.infer<typeof CommandReply>;
 

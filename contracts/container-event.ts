@@ -28,6 +28,20 @@ export type HealthStatus = z.infer<typeof HealthStatus>;
 
 export const CONTAINER_EVENT_TYPE = "fleetheal.evt.v1.container";
 
+/** Longest health check output an event or a record carries. */
+export const MAX_HEALTH_OUTPUT = 1024;
+
+/**
+ * The tail of a health check's output, as agents publish it: at most {@link MAX_HEALTH_OUTPUT}
+ * characters, with every control character but the newline escaped (`\u001b`), so that a
+ * terminal, a log or a chat message that shows it cannot be steered by it.
+ */
+export const HealthOutput = z
+  .string()
+  .max(MAX_HEALTH_OUTPUT)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
+  .regex(/^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$/, "control characters must be escaped");
+
 /** Labels as Docker reports them. Values are free text and must be validated before use. */
 export const Labels = z.record(z.string(), z.string());
 export type Labels = z.infer<typeof Labels>;
@@ -83,9 +97,22 @@ export const ContainerEvent = z.object({
   }),
   /**
    * Who saw the transition: Docker's event stream, the agent's reconciliation after a gap (Docker
-   * did not report it while nobody was listening), or the agent's label probe.
+   * did not report it while nobody was listening), the agent's label probe, or the agent's
+   * resync, which re-asserts every resync interval that an opted-in running container is still
+   * unhealthy (healing is level-triggered: a lost or unanswered trigger is decided again).
    */
-  source: z.enum(["docker", "reconcile", "probe"]).default("docker"),
+  source: z.enum(["docker", "reconcile", "probe", "resync"]).default("docker"),
+  /**
+   * For `unhealthy` events: since when the agent has known the container unhealthy in this run
+   * (the transition's time, by Docker's clock when Docker reported it). A `resync` event carries
+   * it, so that the policy counts from the transition, not from the re-assertion.
+   */
+  unhealthySince: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * For `unhealthy` and `healthy` events: the last lines of the health check's output (Docker's
+   * `State.Health.Log`, or the label probe's), at most 1 KiB, control characters escaped.
+   */
+  healthOutput: HealthOutput.optional(),
   /** Exit code, for `die` events. */
   exitCode: z.number().int().optional(),
   /**

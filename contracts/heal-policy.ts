@@ -23,6 +23,54 @@ export const MaintenanceWindow = z
 export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
 
 /**
+ * What heal does to an unhealthy container (and to a crashed one, with `restartOnExit`):
+ * - `restart`: `docker restart`, the default;
+ * - `stop`: `docker stop`, for a service that is better down than broken;
+ * - `recreate`: a new container from the old one's configuration, under the same name, then the
+ *   old one removed (with the `autoheal.recreate.pull` label, the image tag is pulled first);
+ * - `notify`: nothing is done to the container; the `alerted` record goes to the webhooks.
+ */
+export const HealAction = z.enum(["restart", "stop", "recreate", "notify"]);
+export type HealAction = z.infer<typeof HealAction>;
+
+/**
+ * A pattern for container names or image references: `*` matches any run of characters and `?`
+ * one character; everything else matches itself. Matched against the whole name or reference.
+ */
+export const SelectionPattern = z.string().min(1).max(256);
+
+const Patterns = z.array(SelectionPattern).max(100).default([]);
+
+/** Containers picked out by name or by image; a container matches if either list matches. */
+export const ContainerSelector = z.strictObject({
+  /** Container names, without Docker's leading slash. */
+  names: Patterns,
+  /** Image references as the container was created from them (`nginx:1.27`, `ghcr.io/x/*`). */
+  images: Patterns,
+});
+export type ContainerSelector = z.infer<typeof ContainerSelector>;
+
+/**
+ * One container whose healing was switched off at run time, by host and name, so that the
+ * switch survives a recreate (a new container id under the same name).
+ */
+export const DisabledContainer = z.strictObject({
+  host: HostId,
+  /** The container's name, without Docker's leading slash. */
+  name: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be a Docker container name"),
+  /** When it was switched off. */
+  since: z.iso.datetime({ offset: true }),
+  /** Who switched it off: `gateway:<token name>`, `cli`. */
+  by: z.string().min(1).max(128),
+  reason: z.string().max(512).optional(),
+});
+export type DisabledContainer = z.infer<typeof DisabledContainer>;
+
+/**
  * The fleet's healing policy: the defaults every container gets unless its labels override them
  * (see docs/POLICY.md). Stored as JSON in KV `fleetheal_config`, key `policy`; handlers watch it
  * live. Every field has a default, so `{}` is a valid policy.
@@ -43,6 +91,22 @@ export const HealPolicy = z.strictObject({
   unhealthyForSeconds: Seconds(86_400).default(0),
   /** Also restart a container that exits with a non-zero code (not a manual stop, not exit 0). */
   restartOnExit: z.boolean().default(false),
+  /** What to do to an unhealthy container; a container's `autoheal.action` label overrides it. */
+  action: HealAction.default("restart"),
+  /**
+   * Only these containers are healed, among those that opted in; empty lists select every
+   * opted-in container.
+   */
+  include: ContainerSelector.default({ names: [], images: [] }),
+  /** These containers are never healed, even if `include` selects them. */
+  exclude: ContainerSelector.default({ names: [], images: [] }),
+  /** Containers whose healing was switched off at run time (the API, `fleetheal healing`). */
+  disabled: z.array(DisabledContainer).max(10_000).default([]),
+  /**
+   * Alert (an `unhealed` record, once per incident) when a container has been unhealthy this
+   * long and nothing is healing it. 0 turns the alert off.
+   */
+  notifyUnhealedAfterSeconds: Seconds(604_800).default(600),
   /** Restart the containers that depend on a restarted one. */
   dependents: z.boolean().default(true),
   backoff: z

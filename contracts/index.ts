@@ -19,7 +19,9 @@ export {
   INSPECT_REQUEST_TYPE,
   InspectReply,
   InspectRequest,
+  RECREATE_COMMAND_TYPE,
   RESTART_COMMAND_TYPE,
+  RecreateCommand,
   RestartCommand,
   SNAPSHOT_REQUEST_TYPE,
   SnapshotRequest,
@@ -32,19 +34,25 @@ export {
   ContainerEvent,
   containerEventId,
   HEALTH_ACTIONS,
+  HealthOutput,
   HealthStatus,
   ImageId,
   Labels,
   LIFECYCLE_ACTIONS,
+  MAX_HEALTH_OUTPUT,
 } from "./container-event.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { HANDLER_STATS_TYPE, HandlerCounters, HandlerStats } from "./handler-stats.js";
 export {
   CONFIG_BUCKET,
+  ContainerSelector,
   DEFAULT_HEAL_POLICY,
+  DisabledContainer,
+  HealAction,
   HealPolicy,
   MaintenanceWindow,
   POLICY_KEY,
+  SelectionPattern,
 } from "./heal-policy.js";
 export {
   CommandRefusals,

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { CommandOutcome } from "./commands.js";
 import { ImageId } from "./container-event.js";
+import { HealAction } from "./heal-policy.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 /** One restart fleetheal performed. */
@@ -10,6 +11,8 @@ export const LedgerRestart = z.object({
   commandId: z.string().max(128),
   /** `pending` until the agent answers, then the agent's outcome. */
   outcome: z.enum(["pending", ...CommandOutcome.options]),
+  /** What was done; absent means restart. */
+  action: HealAction.optional(),
 });
 export type LedgerRestart = z.infer<typeof LedgerRestart>;
 
@@ -37,6 +40,25 @@ export const LedgerEntry = z.object({
   healthySince: z.iso.datetime().optional(),
   /** The last release from quarantine; restarts before it no longer count against the budget. */
   releasedAt: z.iso.datetime().optional(),
+  /**
+   * Why an unhealthy container is not being healed now, while that is so: `held` by the policy
+   * (its `code`, and `until` when the hold has an end), or `stuck` after an attempt that failed
+   * (the failure's code and message). Cleared when an attempt is sent, when the container is
+   * healthy again, and by a new incident. The heal handler writes a record only when this
+   * changes, so a held container does not flood the history at every resync.
+   */
+  notHealing: z
+    .object({
+      reason: z.enum(["held", "stuck"]),
+      code: z.string().max(64),
+      message: z.string().max(2048),
+      since: z.iso.datetime(),
+      until: z.iso.datetime().optional(),
+      incident: z.string().max(512).optional(),
+    })
+    .optional(),
+  /** The incident whose `unhealed` alert went out (one per incident). */
+  unhealedNotified: z.string().max(512).optional(),
   /** Set while the container is quarantined: no restarts until it is released. */
   quarantine: z
     .object({

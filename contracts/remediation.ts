@@ -1,13 +1,15 @@
 import { z } from "zod";
+import { HealthOutput } from "./container-event.js";
+import { HealAction } from "./heal-policy.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 export const REMEDIATION_TYPE = "fleetheal.act.v1.remediation";
 
 /** The phases of a remediation, as they appear in the last token of an `act` subject. */
 export const RemediationPhase = z.enum([
-  /** A handler decided to restart; the ledger claim succeeded. */
+  /** A handler decided to act (see `action`); the ledger claim succeeded. */
   "decided",
-  /** The restart command was sent to the agent. */
+  /** The command was sent to the agent: a restart, or the stop or recreate `action` names. */
   "restarting",
   /** The agent confirmed the restart. */
   "restarted",
@@ -19,6 +21,21 @@ export const RemediationPhase = z.enum([
   "quarantined",
   /** The container left quarantine. */
   "released",
+  /** The agent stopped the container (`action` stop). */
+  "stopped",
+  /** The agent replaced the container with a new one of the same configuration and name. */
+  "recreated",
+  /** `action` notify: fleetheal alerts and leaves the container as it is. */
+  "alerted",
+  /**
+   * The container has been unhealthy longer than the policy's `notifyUnhealedAfterSeconds`, and
+   * nothing is healing it (a hold, or failed attempts). Once per incident.
+   */
+  "unhealed",
+  /** Healing was switched off for the container (by host and name) at run time. */
+  "disabled",
+  /** Healing was switched back on for the container. */
+  "enabled",
 ]);
 export type RemediationPhase = z.infer<typeof RemediationPhase>;
 
@@ -52,5 +69,13 @@ export const RemediationRecord = z.object({
   actor: z.string().min(1).max(128),
   at: z.iso.datetime(),
   dryRun: z.boolean().default(false),
+  /** What the remediation does to the container; absent means restart. */
+  action: HealAction.optional(),
+  /** Which try within the incident this is: 1 for the first, 2 after one failed, and so on. */
+  attempt: z.number().int().min(1).max(1_000).optional(),
+  /** For a hold (`skipped`, `quarantined`): when it is due to end, if that is known. */
+  until: z.iso.datetime().optional(),
+  /** The tail of the health check's output that made the container unhealthy. */
+  healthOutput: HealthOutput.optional(),
 });
 export type RemediationRecord = z.infer<typeof RemediationRecord>;

@@ -113,8 +113,8 @@ describe("subject parsers round-trip", () => {
     expect(parseSnapshotSubject(snapshotSubject("host-a"))).toBe("host-a");
   });
 
-  it("the agent serves restart, stop, inspect and snapshot", () => {
-    expect(COMMAND_VERBS).toEqual(["restart", "stop", "inspect", "snapshot"]);
+  it("the agent serves restart, stop, recreate, inspect and snapshot", () => {
+    expect(COMMAND_VERBS).toEqual(["restart", "stop", "recreate", "inspect", "snapshot"]);
     expect(commandSubject("host-a", "stop")).toBe("fleetheal.v1.cmd.host-a.stop");
   });
 

@@ -8,7 +8,7 @@ import { isToken } from "./tokens.js";
 export const SUBJECT_ROOT = "fleetheal.v1";
 
 /** The verbs an agent serves on `fleetheal.v1.cmd.<host>.<verb>`. */
-export const COMMAND_VERBS = ["restart", "stop", "inspect", "snapshot"] as const;
+export const COMMAND_VERBS = ["restart", "stop", "recreate", "inspect", "snapshot"] as const;
 export type CommandVerb = (typeof COMMAND_VERBS)[number];
 
 /** Raised when a subject cannot be built from the given tokens. */

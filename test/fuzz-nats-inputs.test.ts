@@ -36,6 +36,7 @@ import type { DockerEngine } from "./support/dockerd.js";
 import {
   containerEvent,
   inspectRequest,
+  recreateCommand,
   restartCommand,
   snapshotRequest,
   stopCommand,
@@ -138,6 +139,8 @@ function validCommand(verb: (typeof COMMAND_VERBS)[number], id: string): Record<
       return restartCommand(fields);
     case "stop":
       return stopCommand(fields);
+    case "recreate":
+      return recreateCommand(fields);
     case "inspect":
       return inspectRequest({ host: HOST, containerId: id });
     case "snapshot":

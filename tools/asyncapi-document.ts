@@ -48,8 +48,10 @@ import {
   MonitoredContainer,
   POLICY_KEY,
   RATE_BUCKET,
+  RECREATE_COMMAND_TYPE,
   REMEDIATION_TYPE,
   RESTART_COMMAND_TYPE,
+  RecreateCommand,
   type RemediationPhase,
   RemediationRecord,
   RestartCommand,
@@ -416,6 +418,20 @@ const EXAMPLES = {
     issuedAt: "2025-01-15T10:02:00.000Z",
     expiresAt: "2025-01-15T10:02:30.000Z",
   },
+  recreateCommand: {
+    type: RECREATE_COMMAND_TYPE,
+    v: 1,
+    commandId: "heal-1c9a7f3e2b6d4a80",
+    host: HOST,
+    containerId: CID,
+    reason: "unhealthy",
+    requestedBy: "handler:heal",
+    incident: STARTED_AT,
+    requireUnhealthy: true,
+    pull: true,
+    issuedAt: "2025-01-15T09:58:14.520Z",
+    expiresAt: "2025-01-15T09:58:44.520Z",
+  },
   commandReply: {
     type: COMMAND_REPLY_TYPE,
     v: 1,
@@ -599,6 +615,16 @@ const MESSAGES: Record<string, MessageSpec> = {
     correlationId: "$message.payload#/commandId",
     example: "stopCommand",
   },
+  recreateCommand: {
+    schema: RecreateCommand,
+    title: "Recreate command",
+    summary:
+      "Asks the agent of `host` to replace one opted-in container with a new one of the same configuration and name.",
+    description: `The agent creates the new container (after pulling the image again when \`pull\` is set), starts it and removes the old one; if the new one cannot be created or started, the old one is put back. \`networkParent\` moves a \`network_mode: container:\` child onto its recreated parent. ${SIGNED_COMMAND}`,
+    headers: signatureHeaders(),
+    correlationId: "$message.payload#/commandId",
+    example: "recreateCommand",
+  },
   commandReply: {
     schema: CommandReply,
     title: "Command reply",
@@ -776,12 +802,14 @@ const cmdChannel = (verb: (typeof COMMAND_VERBS)[number]) =>
 const REQUEST_OF_VERB: Record<(typeof COMMAND_VERBS)[number], string> = {
   restart: "restartCommand",
   stop: "stopCommand",
+  recreate: "recreateCommand",
   inspect: "inspectRequest",
   snapshot: "snapshotRequest",
 };
 const REPLY_OF_VERB: Record<(typeof COMMAND_VERBS)[number], string> = {
   restart: "commandReply",
   stop: "commandReply",
+  recreate: "commandReply",
   inspect: "inspectReply",
   snapshot: "hostSnapshot",
 };
@@ -789,14 +817,17 @@ const OTHER_SENDERS =
   "operators and tools whose NATS user may publish to it (no fleetheal role sends it today)";
 const SENDERS_OF_VERB: Record<(typeof COMMAND_VERBS)[number], string> = {
   restart: "the handlers (heal, dependents) and the gateway (manual restarts)",
-  stop: OTHER_SENDERS,
+  stop: "the heal handler (`action` stop)",
+  recreate: "the handlers (heal with `action` recreate, dependents re-attaching a child)",
   inspect: OTHER_SENDERS,
   snapshot: OTHER_SENDERS,
 };
 const SERVES_VERB: Record<(typeof COMMAND_VERBS)[number], string> = {
   restart:
     "The agent acts only on containers that opted in, re-checks the command (paused, already restarting, stale incident, still unhealthy when `requireUnhealthy`) and executes each command id at most once.",
-  stop: "The agent acts only on containers that opted in and executes each command id at most once.",
+  stop: "The agent acts only on containers that opted in, re-checks the command as for a restart and executes each command id at most once.",
+  recreate:
+    "The agent acts only on containers that opted in, re-checks the command as for a restart, executes each command id at most once, and puts the old container back if the new one cannot start.",
   inspect: "Read-only: the container fresh from Docker, or a 404 service error.",
   snapshot: "Read-only: the agent's current snapshot of its host.",
 };

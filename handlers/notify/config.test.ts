@@ -26,7 +26,16 @@ describe("loadNotifyConfig", () => {
     const config = loadNotifyConfig({ FLEETHEAL_NOTIFY_URLS: "slack+https://h.example/x" });
     expect(config?.targets.map((t) => t.label)).toEqual(["#1 slack https://h.example/…"]);
     expect(config).toMatchObject({
-      events: ["restarted", "failed", "quarantined", "released"],
+      events: [
+        "restarted",
+        "failed",
+        "quarantined",
+        "released",
+        "stopped",
+        "recreated",
+        "alerted",
+        "unhealed",
+      ],
       timeoutMs: 5_000,
       maxAgeMs: 3_600_000,
     });
@@ -56,6 +65,12 @@ describe("loadNotifyConfig", () => {
       "skipped",
       "quarantined",
       "released",
+      "stopped",
+      "recreated",
+      "alerted",
+      "unhealed",
+      "disabled",
+      "enabled",
     ]);
   });
 
@@ -70,7 +85,7 @@ describe("loadNotifyConfig", () => {
     expect(lines[0]).toBe("invalid configuration:");
     expect(lines.slice(1)).toEqual([
       "  FLEETHEAL_NOTIFY_URLS: target 2: json: not an http:// or https:// URL (written <kind>+<url> or as a plain URL)",
-      '  FLEETHEAL_NOTIFY_EVENTS="restarted,exploded": "exploded" is not a phase (expected decided, restarting, restarted, failed, skipped, quarantined, released, or "all")',
+      '  FLEETHEAL_NOTIFY_EVENTS="restarted,exploded": "exploded" is not a phase (expected decided, restarting, restarted, failed, skipped, quarantined, released, stopped, recreated, alerted, unhealed, disabled, enabled, or "all")',
       '  FLEETHEAL_NOTIFY_TIMEOUT_MS="5s": must be a whole number',
       '  FLEETHEAL_NOTIFY_MAX_AGE_MS="10": must be at least 1000',
     ]);

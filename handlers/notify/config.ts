@@ -16,6 +16,10 @@ export const DEFAULT_NOTIFY_EVENTS: readonly RemediationPhase[] = [
   "failed",
   "quarantined",
   "released",
+  "stopped",
+  "recreated",
+  "alerted",
+  "unhealed",
 ];
 
 /** The notify handler's settings, validated. */

@@ -22,6 +22,12 @@ export const SEVERITY: Record<RemediationPhase, Severity> = {
   skipped: "info",
   quarantined: "warning",
   released: "success",
+  stopped: "warning",
+  recreated: "success",
+  alerted: "warning",
+  unhealed: "failure",
+  disabled: "info",
+  enabled: "info",
 };
 
 /** What happened, after the container's name. */
@@ -33,6 +39,12 @@ const PHASE_WORDS: Record<RemediationPhase, string> = {
   skipped: "restart skipped",
   quarantined: "quarantined",
   released: "released from quarantine",
+  stopped: "stopped (unhealthy)",
+  recreated: "recreated",
+  alerted: "is unhealthy",
+  unhealed: "unhealthy and not being healed",
+  disabled: "healing switched off",
+  enabled: "healing switched on",
 };
 
 /** ntfy priority (1 min … 5 max) and tags (emoji short codes) per phase. */
@@ -44,6 +56,12 @@ const NTFY: Record<RemediationPhase, { priority: number; emoji: string }> = {
   skipped: { priority: 2, emoji: "fast_forward" },
   quarantined: { priority: 5, emoji: "rotating_light" },
   released: { priority: 3, emoji: "unlock" },
+  stopped: { priority: 4, emoji: "stop_sign" },
+  recreated: { priority: 3, emoji: "recycle" },
+  alerted: { priority: 4, emoji: "warning" },
+  unhealed: { priority: 5, emoji: "rotating_light" },
+  disabled: { priority: 2, emoji: "no_bell" },
+  enabled: { priority: 2, emoji: "bell" },
 };
 
 /** Discord rejects longer messages. */

@@ -20,8 +20,10 @@ import {
   INSPECT_REQUEST_TYPE,
   InspectRequest,
   LedgerEntry,
+  RECREATE_COMMAND_TYPE,
   REMEDIATION_TYPE,
   RESTART_COMMAND_TYPE,
+  RecreateCommand,
   RemediationRecord,
   RestartCommand,
   SNAPSHOT_REQUEST_TYPE,
@@ -259,6 +261,16 @@ export function restartCommand(init: Partial<RestartCommand> = {}): RestartComma
 /** A stop command as it goes on the wire (unsigned): a draft, issued now for 30 s. */
 export function stopCommand(init: Partial<StopCommand> = {}): StopCommand {
   return StopCommand.parse({ ...stopDraft(), ...lifetime(), ...init });
+}
+
+/** A recreate command, built like {@link stopCommand}. */
+export function recreateCommand(init: Partial<RecreateCommand> = {}): RecreateCommand {
+  return RecreateCommand.parse({
+    ...stopDraft(),
+    type: RECREATE_COMMAND_TYPE,
+    ...lifetime(),
+    ...init,
+  });
 }
 
 /**
