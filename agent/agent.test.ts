@@ -684,7 +684,7 @@ describe("Agent commands", () => {
     const { issuedAt: _i, expiresAt: _e, ...draft } = command;
     const sent = signCommand(draft, { key, ttlMs: 30_000 }, at);
     return {
-      command: sent.command,
+      command: sent.command as RestartCommand | StopCommand,
       request: {
         payload: sent.payload,
         signature: {

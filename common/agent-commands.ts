@@ -4,11 +4,14 @@ import { z } from "zod";
 import {
   COMMAND_SIGNATURE_HEADERS,
   CommandReply,
+  type ContainerCommandVerb,
   commandSubject,
   decode,
   encode,
   MAX_COMMAND_LIFETIME_MS,
+  RECREATE_COMMAND_TYPE,
   RESTART_COMMAND_TYPE,
+  type RecreateCommand,
   type RestartCommand,
   type StopCommand,
 } from "../contracts/index.js";
@@ -27,7 +30,18 @@ import { isNoResponders, isTimeout } from "./nats-errors.js";
 /** A command as a decision takes it: its lifetime is stamped when it is sent. */
 export type CommandDraft<C> = C extends unknown ? Omit<C, "issuedAt" | "expiresAt"> : never;
 export type RestartDraft = CommandDraft<RestartCommand>;
-export type ContainerCommandDraft = CommandDraft<RestartCommand | StopCommand>;
+/** A command that changes a container. */
+export type ContainerCommand = RestartCommand | StopCommand | RecreateCommand;
+export type ContainerCommandDraft = CommandDraft<ContainerCommand>;
+
+/** The verb a command is sent on, from its type. */
+export function verbOf(command: Pick<ContainerCommand, "type">): ContainerCommandVerb {
+  return command.type === RESTART_COMMAND_TYPE
+    ? "restart"
+    : command.type === RECREATE_COMMAND_TYPE
+      ? "recreate"
+      : "stop";
+}
 
 /** How a sender signs: with its key, or unsigned when it has none; each command lives ttlMs. */
 export interface CommandSigning {
@@ -77,8 +91,8 @@ export function signCommand(
   draft: ContainerCommandDraft,
   signing: CommandSigning,
   now = Date.now(),
-): { command: RestartCommand | StopCommand; payload: Uint8Array; headers: MsgHdrs | undefined } {
-  const command: RestartCommand | StopCommand = {
+): { command: ContainerCommand; payload: Uint8Array; headers: MsgHdrs | undefined } {
+  const command: ContainerCommand = {
     ...draft,
     issuedAt: new Date(now).toISOString(),
     expiresAt: new Date(now + signing.ttlMs).toISOString(),
@@ -109,7 +123,7 @@ export async function sendAgentCommand(
   draft: ContainerCommandDraft,
   options: { signing: CommandSigning; timeoutMs: number },
 ): Promise<AgentCommandResult> {
-  const verb = draft.type === RESTART_COMMAND_TYPE ? "restart" : "stop";
+  const verb = verbOf(draft);
   try {
     const { payload, headers } = signCommand(draft, options.signing);
     const msg = await nc.request(commandSubject(draft.host, verb), payload, {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ContainerSnapshot } from "./host-snapshot.js";
+import { CONTAINER_COMMAND_VERBS } from "./subjects.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 /*
@@ -133,7 +134,7 @@ export type CommandOutcome = z.infer<typeof CommandOutcome>;
 export const CommandReply = z.object({
   type: z.literal(COMMAND_REPLY_TYPE),
   v: z.literal(1),
-  verb: z.enum(["restart", "stop", "recreate"]),
+  verb: z.enum(CONTAINER_COMMAND_VERBS),
   commandId: z.string(),
   host: HostId,
   containerId: z.string(),

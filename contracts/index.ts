@@ -79,11 +79,13 @@ export { REMEDIATION_TYPE, RemediationPhase, RemediationRecord } from "./remedia
 export { eventSubjectMismatch, remediationSubjectMismatch } from "./subject-match.js";
 export type {
   CommandVerb,
+  ContainerCommandVerb,
   EventSubjectParts,
   RemediationSubjectParts,
 } from "./subjects.js";
 export {
   COMMAND_VERBS,
+  CONTAINER_COMMAND_VERBS,
   commandSubject,
   DEAD_LETTER_HEADERS,
   deadLetterSubject,

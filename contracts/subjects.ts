@@ -10,6 +10,9 @@ export const SUBJECT_ROOT = "fleetheal.v1";
 /** The verbs an agent serves on `fleetheal.v1.cmd.<host>.<verb>`. */
 export const COMMAND_VERBS = ["restart", "stop", "recreate", "inspect", "snapshot"] as const;
 export type CommandVerb = (typeof COMMAND_VERBS)[number];
+/** The verbs that change a container: signed by the control plane, and answered with a CommandReply. */
+export const CONTAINER_COMMAND_VERBS = ["restart", "stop", "recreate"] as const;
+export type ContainerCommandVerb = (typeof CONTAINER_COMMAND_VERBS)[number];
 
 /** Raised when a subject cannot be built from the given tokens. */
 export class InvalidSubjectTokenError extends Error {
