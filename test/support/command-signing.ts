@@ -7,13 +7,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MsgHdrs } from "@nats-io/nats-core";
-import { type ContainerCommandDraft, signCommand } from "../../common/agent-commands.js";
+import {
+  type ContainerCommand,
+  type ContainerCommandDraft,
+  signCommand,
+} from "../../common/agent-commands.js";
 import {
   type CommandSigningKey,
   commandSigningKeyFromSeed,
   generateCommandSigningSeed,
 } from "../../common/command-signing.js";
-import type { RestartCommand, StopCommand } from "../../contracts/index.js";
 
 let made: { seedFile: string; key: CommandSigningKey } | undefined;
 
@@ -48,7 +51,7 @@ export function signingEnv(role: string): Record<string, string> {
 export function signedCommand(
   draft: ContainerCommandDraft,
   options: { key?: CommandSigningKey | null; at?: number; ttlMs?: number } = {},
-): { command: RestartCommand | StopCommand; payload: Uint8Array; headers: MsgHdrs | undefined } {
+): { command: ContainerCommand; payload: Uint8Array; headers: MsgHdrs | undefined } {
   const key = options.key === null ? undefined : (options.key ?? testSigningKey().key);
   return signCommand(
     draft,
