@@ -28,6 +28,11 @@ export interface DependencyEdge {
   kind: EdgeKind;
   /** For people: `network_mode container:web` or `depends_on db (service_started)`. */
   detail: string;
+  /**
+   * The child names a container that was recreated: it is in the old container's network
+   * namespace, which no restart can leave, so it must be recreated onto `parent` itself.
+   */
+  reattach?: true;
 }
 
 export interface DependencyGraph {
@@ -99,7 +104,7 @@ export function resolveContainerRef(
 }
 
 /** The compose project and service of a container, from the snapshot or its labels. */
-function composeOf(c: ContainerSnapshot): { project: string; service: string } | undefined {
+export function composeOf(c: ContainerSnapshot): { project: string; service: string } | undefined {
   if (c.compose) return c.compose;
   const project = c.labels[COMPOSE_PROJECT_LABEL];
   const service = c.labels[COMPOSE_SERVICE_LABEL];
@@ -119,8 +124,14 @@ function composeOf(c: ContainerSnapshot): { project: string; service: string } |
  *
  * Containers made by `docker compose run` (one-off) are never dependents. Self-references are
  * ignored; cycles are kept here and broken by {@link planDependents}.
+ *
+ * `replaced` maps the id of a container that was recreated (and is gone) to its successor's: a
+ * `container:<old id>` child then depends on the successor, with an edge marked `reattach`.
  */
-export function buildDependencyGraph(containers: readonly ContainerSnapshot[]): DependencyGraph {
+export function buildDependencyGraph(
+  containers: readonly ContainerSnapshot[],
+  replaced: ReadonlyMap<string, string> = new Map(),
+): DependencyGraph {
   const byId = new Map(containers.map((c) => [c.id, c]));
   const services = new Map<string, ContainerSnapshot[]>();
   for (const c of containers) {
@@ -139,6 +150,7 @@ export function buildDependencyGraph(containers: readonly ContainerSnapshot[]): 
     child: ContainerSnapshot,
     kind: EdgeKind,
     detail: string,
+    reattach = false,
   ) => {
     if (parent.id === child.id) return;
     const key = `${parent.id}>${child.id}>${kind}`;
@@ -146,7 +158,7 @@ export function buildDependencyGraph(containers: readonly ContainerSnapshot[]): 
     seen.add(key);
     edges.set(parent.id, [
       ...(edges.get(parent.id) ?? []),
-      { parent: parent.id, child: child.id, kind, detail },
+      { parent: parent.id, child: child.id, kind, detail, ...(reattach ? { reattach } : {}) },
     ]);
   };
 
@@ -155,8 +167,14 @@ export function buildDependencyGraph(containers: readonly ContainerSnapshot[]): 
     const compose = composeOf(child);
     const mode = child.networkMode ?? "";
     if (mode.startsWith("container:")) {
-      const parent = resolveContainerRef(mode.slice("container:".length), containers);
+      const ref = mode.slice("container:".length);
+      const parent = resolveContainerRef(ref, containers);
+      const successor = parent ? undefined : byId.get(replaced.get(ref) ?? "");
       if (parent) add(parent, child, "network", `network_mode container:${parent.name}`);
+      else if (successor) {
+        const detail = `network_mode container:${successor.name}, which was recreated`;
+        add(successor, child, "network", detail, true);
+      }
     } else if (mode.startsWith("service:") && compose) {
       const service = mode.slice("service:".length);
       for (const parent of serviceMembers(compose.project, service)) {

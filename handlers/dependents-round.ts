@@ -1,28 +1,32 @@
 import { createHash } from "node:crypto";
-import type { RestartDraft } from "../common/agent-commands.js";
+import type { ContainerCommandDraft } from "../common/agent-commands.js";
 import { compareInstants } from "../common/nanosecond-time.js";
 import { remediationRecord } from "../common/remediation-record.js";
 import {
   type ContainerSnapshot,
   type HealPolicy,
   type HostSnapshot,
+  type LedgerEntry,
+  RECREATE_COMMAND_TYPE,
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
   type RemediationRecord,
 } from "../contracts/index.js";
 import { effectivePolicy } from "../policy/policy-labels.js";
-import type { CommandResult, Decision } from "./decisions.js";
+import type { CommandResult, Decision, Versioned } from "./decisions.js";
 import type { DependentsPlan, PlannedDependent } from "./dependency-graph.js";
+import { claimDependent, claimOf, dependentBound, settleDependent } from "./dependents-ledger.js";
 import type { HandlerContext } from "./handler.js";
 import { restartDeadlineMs } from "./restart-deadline.js";
 import { stormLeases } from "./storm-slots.js";
 
 /*
- * One round of the dependents handler (dependents.ts): the dependents of one restarted
- * container, restarted one after another in the planned order, each with its records.
+ * One round of the dependents handlers (dependents.ts): the dependents of one new run of a
+ * parent, restarted (or recreated onto a recreated parent) one after another in the planned
+ * order, each claimed in its own ledger entry and recorded.
  */
 
-/** Settings of the dependents handler. */
+/** Settings of the dependents handlers. */
 export interface DependentsOptions {
   /** Delay before a restart that could not reach the agent is tried again. */
   retryDelayMs: number;
@@ -31,21 +35,46 @@ export interface DependentsOptions {
 export const DEPENDENTS_HANDLER = "dependents";
 export const DEPENDENTS_ACTOR = `handler:${DEPENDENTS_HANDLER}`;
 
-/** One round of dependent restarts for one parent record. */
+/** What started a round: a `restarted` or `recreated` record of fleetheal, or a `start` event. */
+export interface RoundTrigger {
+  kind: "restarted" | "recreated" | "started";
+  /** The record's or the event's id: the records' `triggerEventId`. */
+  id: string;
+  /** The remediation that restarted or recreated the parent, when fleetheal did. */
+  remediationId?: string;
+}
+
+/** What the round has done so far, for the dependents still to come. */
+interface Progress {
+  /** The parent and the dependents restarted or recreated in this round (their old ids). */
+  restarted: ReadonlySet<string>;
+  /** Dependents another command is acting on (heal, another round): theirs to follow up. */
+  covered: ReadonlySet<string>;
+  /** Old id → new id of the dependents recreated in this round. */
+  replaced: ReadonlyMap<string, string>;
+}
+
+/** One round of dependent restarts for one run of one parent. */
 export class DependentsRound {
   private readonly parentName: string;
+  private readonly why: string;
 
   constructor(
-    private readonly parentRecord: RemediationRecord,
+    private readonly trigger: RoundTrigger,
     private readonly parent: ContainerSnapshot,
     private readonly snapshot: HostSnapshot,
     private readonly plan: DependentsPlan,
     private readonly ctx: HandlerContext,
     private readonly options: DependentsOptions,
+    /** The dependents' ledger entries, as read before the round. */
+    private readonly ledgers: ReadonlyMap<string, Versioned<LedgerEntry> | undefined>,
     /** The snapshot shows the parent's new run, so start times can be compared with it. */
     private readonly snapshotFresh: boolean,
   ) {
     this.parentName = parent.name;
+    this.why = { restarted: "was restarted", recreated: "was recreated", started: "started again" }[
+      trigger.kind
+    ];
   }
 
   /** A fleet-wide reason not to restart anything now. */
@@ -68,20 +97,32 @@ export class DependentsRound {
     if (this.snapshotFresh && this.parent.state !== "running") {
       return {
         code: "parent-not-running",
-        message: `${this.parentName} is ${this.parent.state} again after its restart`,
+        message: `${this.parentName} is ${this.parent.state} again after it ${this.why}`,
       };
     }
     return undefined;
   }
 
+  /**
+   * Whether the parent's new run left `dep` behind: it started before that run. A round that a
+   * `start` event began reports only on such dependents, so that `docker compose up`, whose
+   * dependents start after their parent, writes no records.
+   */
+  private affected(dep: ContainerSnapshot): boolean {
+    if (this.trigger.kind !== "started") return true;
+    return dep.state === "running" && this.startedBefore(dep);
+  }
+
+  private startedBefore(dep: ContainerSnapshot): boolean {
+    if (!this.snapshotFresh || !dep.startedAt || !this.parent.startedAt) return true;
+    return (compareInstants(dep.startedAt, this.parent.startedAt) ?? -1) < 0;
+  }
+
   ineligibleRecords(): Decision[] {
     return this.plan.ineligible.map((d) =>
-      this.record(
-        d.container,
-        "skipped",
-        d.code,
-        `not restarted after ${this.nameOf(d.parent)}: ${d.message}`,
-      ),
+      this.affected(d.container)
+        ? this.record(d.container, "skipped", d.code, `not restarted: ${d.message}`)
+        : this.note(d.container, `left alone: ${d.message}`),
     );
   }
 
@@ -93,28 +134,58 @@ export class DependentsRound {
   private skipFrom(index: number, code: string, message: string): Decision[] {
     return this.plan.order
       .slice(index)
-      .map((n) =>
-        this.record(
-          n.container,
-          "skipped",
-          code,
-          `not restarted after ${this.parentName}: ${message}`,
-        ),
-      );
+      .filter((n) => this.affected(n.container))
+      .map((n) => this.record(n.container, "skipped", code, `not restarted: ${message}`));
+  }
+
+  /** The decisions of the round, from its first dependent on. */
+  start(): Decision[] {
+    const root = new Set([this.parent.id]);
+    return this.step(0, { restarted: root, covered: new Set(), replaced: new Map() });
   }
 
   /**
-   * The decisions for the dependent at `index` and, through the restart's reply, for the rest:
-   * each restart waits for the previous one's answer. `restarted` holds the parent and the
-   * dependents restarted in this round so far.
+   * The decisions for the dependent at `index` and, through the command's reply, for the rest:
+   * each command waits for the previous one's answer.
    */
-  step(index: number, restarted: ReadonlySet<string>): Decision[] {
+  private step(index: number, progress: Progress): Decision[] {
     const node = this.plan.order[index];
     if (!node) return [];
-    const next = (set: ReadonlySet<string>) => this.step(index + 1, set);
+    const next = (p: Progress) => this.step(index + 1, p);
     const dep = node.container;
-    const freshParents = node.parents.filter((p) => restarted.has(p));
+    const command = this.command(node, progress);
+    const read = this.ledgers.get(dep.id);
+    const claim = claimOf(read?.value, dep, command.commandId);
+    if (claim.kind === "ours") {
+      // An earlier delivery of this round, or a round of the same parent run from the other
+      // trigger, claimed it. A restart that was answered is done; otherwise the same command
+      // again, which the agent answers with its first reply (a recreate's new id with it).
+      const { outcome } = claim.restart;
+      if (outcome !== "pending" && outcome !== "recreated") {
+        const done = outcome === "restarted";
+        return [
+          this.note(dep, `already ${outcome} in this round`),
+          ...next(
+            done ? { ...progress, restarted: new Set([...progress.restarted, dep.id]) } : progress,
+          ),
+        ];
+      }
+      return this.send(node, command, progress, next);
+    }
+    if (claim.kind === "taken") {
+      return [
+        this.note(dep, `command ${claim.commandId} is acting on it; that one follows up`),
+        ...next({ ...progress, covered: new Set([...progress.covered, dep.id]) }),
+      ];
+    }
+    const freshParents = node.parents.filter((p) => progress.restarted.has(p));
     if (freshParents.length === 0) {
+      if (node.parents.some((p) => progress.covered.has(p))) {
+        return [
+          this.note(dep, "its parent is another command's to follow up"),
+          ...next({ ...progress, covered: new Set([...progress.covered, dep.id]) }),
+        ];
+      }
       const names = node.parents.map((p) => this.nameOf(p)).join(", ");
       return [
         this.record(
@@ -123,43 +194,38 @@ export class DependentsRound {
           "parent-not-restarted",
           `not restarted: ${names} ${node.parents.length > 1 ? "were" : "was"} not restarted in this round`,
         ),
-        ...next(restarted),
+        ...next(progress),
       ];
     }
     // After the parent alone, a dependent that started after the parent's new run is already
-    // in step with it: a redelivered round, or someone restarted it meanwhile.
-    const onlyRoot = freshParents.every((p) => p === this.parent.id);
-    if (
-      onlyRoot &&
-      this.snapshotFresh &&
-      dep.startedAt &&
-      this.parent.startedAt &&
-      (compareInstants(dep.startedAt, this.parent.startedAt) ?? -1) >= 0
-    ) {
+    // in step with it: a first start (compose up), or someone restarted it meanwhile.
+    if (freshParents.every((p) => p === this.parent.id) && !this.startedBefore(dep)) {
+      const message = `not restarted: it started at ${dep.startedAt}, after ${this.parentName} did at ${this.parent.startedAt}`;
       return [
-        this.record(
-          dep,
-          "skipped",
-          "already-current",
-          `not restarted: it started at ${dep.startedAt}, after ${this.parentName} did at ${this.parent.startedAt}`,
-        ),
-        ...next(restarted),
+        this.trigger.kind === "started"
+          ? this.note(dep, message)
+          : this.record(dep, "skipped", "already-current", message),
+        ...next(progress),
       ];
     }
-    if (effectivePolicy(this.ctx.policy, dep.labels).policy.dryRun) {
+    const policy = effectivePolicy(this.ctx.policy, dep.labels).policy;
+    if (policy.dryRun) {
       return [
-        this.record(
-          dep,
-          "skipped",
-          "dry-run",
-          `would restart it after ${this.parentName} (dry-run)`,
-          undefined,
-          true,
-        ),
-        ...next(restarted),
+        this.record(dep, "skipped", "dry-run", `would act after ${this.parentName} (dry-run)`, {
+          dryRun: true,
+        }),
+        ...next(progress),
       ];
     }
-    const command = this.command(node);
+    const bound = dependentBound(read?.value, policy, this.ctx.now.getTime());
+    if (bound) {
+      return [
+        this.record(dep, "skipped", bound.code, `not restarted: ${bound.message}`, {
+          ...(bound.until ? { until: bound.until } : {}),
+        }),
+        ...next(progress),
+      ];
+    }
     return [
       // The storm guard counts a dependent's restart like any other. A round that finds a cap
       // full is not queued: its remaining dependents are skipped (each with a record), as their
@@ -171,35 +237,55 @@ export class DependentsRound {
         onDenied: (denial) =>
           this.skipFrom(index, "storm-cap", `storm guard: ${denial.cap}; the round stops here`),
       },
+      claimDependent(read, dep, command, policy, this.ctx.now),
+      ...this.send(node, command, progress, next),
+    ];
+  }
+
+  /** The `restarting` record and the command, whose reply goes on with the round. */
+  private send(
+    node: PlannedDependent,
+    command: ContainerCommandDraft,
+    progress: Progress,
+    next: (p: Progress) => Decision[],
+  ): Decision[] {
+    const dep = node.container;
+    const recreate = command.type === RECREATE_COMMAND_TYPE;
+    const what = recreate
+      ? `recreating it onto ${this.parentName}'s new container`
+      : "restarting it";
+    const from = this.trigger.remediationId ? `; remediation ${this.trigger.remediationId}` : "";
+    return [
       this.record(
         dep,
         "restarting",
         "dependent",
-        `restarting it because ${this.parentName} was restarted (${node.reasons.join("; ")}; remediation ${this.parentRecord.remediationId})`,
-        command.commandId,
+        `${what} because ${this.parentName} ${this.why} (${node.reasons.join("; ")}${from})`,
+        { commandId: command.commandId, recreate },
       ),
       {
         kind: "command",
         command,
         minTimeoutMs: restartDeadlineMs(dep.labels),
-        onReply: (result) => this.afterRestart(result, node, command, restarted, next),
+        onReply: (result) => this.afterReply(result, dep, command, progress, next),
       },
     ];
   }
 
-  private afterRestart(
+  private afterReply(
     result: CommandResult,
-    node: PlannedDependent,
-    command: RestartDraft,
-    restarted: ReadonlySet<string>,
-    next: (set: ReadonlySet<string>) => Decision[],
+    dep: ContainerSnapshot,
+    command: ContainerCommandDraft,
+    progress: Progress,
+    next: (p: Progress) => Decision[],
   ): Decision[] {
-    const dep = node.container;
+    const recreate = command.type === RECREATE_COMMAND_TYPE;
+    const options = { commandId: command.commandId, recreate, afterReply: true };
     if (!result.ok) {
       const unreachable = result.code === "no-responders" || result.code === "timeout";
       if (unreachable && !this.ctx.lastDelivery) {
-        // The whole round is redelivered; the same command ids make the agent answer the
-        // restarts it already made without making them again.
+        // The whole round is redelivered; the ledger holds the pending claims, and the same
+        // command ids make the agent answer the commands it already ran without running them.
         return [
           {
             kind: "retry",
@@ -209,49 +295,87 @@ export class DependentsRound {
         ];
       }
       return [
-        this.record(dep, "failed", result.code, result.message, command.commandId, false, true),
-        ...next(restarted),
+        settleDependent(command, "failed"),
+        this.record(dep, "failed", result.code, result.message, options),
+        ...next(progress),
       ];
     }
     const { reply } = result;
+    const acted = reply.outcome === "restarted" || reply.outcome === "recreated";
     const phase: RemediationPhase =
-      reply.outcome === "restarted"
-        ? "restarted"
-        : reply.outcome === "failed"
-          ? "failed"
-          : "skipped";
-    const after = phase === "restarted" ? new Set([...restarted, dep.id]) : restarted;
+      reply.outcome === "restarted" || reply.outcome === "recreated" || reply.outcome === "failed"
+        ? reply.outcome
+        : "skipped";
+    const replaced = new Map(progress.replaced);
+    if (reply.outcome === "recreated" && reply.newContainerId) {
+      replaced.set(dep.id, reply.newContainerId);
+    }
+    const restarted = acted ? new Set([...progress.restarted, dep.id]) : progress.restarted;
     return [
-      this.record(dep, phase, reply.code, reply.message, command.commandId, false, true),
-      ...next(after),
+      settleDependent(command, reply.outcome),
+      this.record(dep, phase, reply.code, reply.message, options),
+      ...next({ ...progress, restarted, replaced }),
     ];
   }
 
-  private command(node: PlannedDependent): RestartDraft {
+  /**
+   * A restart, or a recreate onto the new container of a network parent that was recreated:
+   * the parent of this round (an edge marked `reattach`), or a dependent recreated before it.
+   */
+  private command(node: PlannedDependent, progress: Progress): ContainerCommandDraft {
     const dep = node.container;
-    return {
-      type: RESTART_COMMAND_TYPE,
-      v: 1,
+    const common = {
+      v: 1 as const,
       commandId: `dependents-${this.digest(dep.id)}`,
       host: this.snapshot.host,
       containerId: dep.id,
-      reason: `dependent of ${this.parentName}`.slice(0, 512),
       requestedBy: DEPENDENTS_ACTOR,
       // If the dependent has been started again since the snapshot, the agent leaves it alone.
       ...(dep.startedAt ? { incident: dep.startedAt } : {}),
     };
+    for (const edge of node.edges) {
+      if (edge.kind !== "network") continue;
+      const networkParent = edge.reattach ? edge.parent : progress.replaced.get(edge.parent);
+      if (networkParent) {
+        return {
+          ...common,
+          type: RECREATE_COMMAND_TYPE,
+          reason: `network parent ${this.nameOf(edge.parent)} was recreated`.slice(0, 512),
+          networkParent,
+        };
+      }
+    }
+    return {
+      ...common,
+      type: RESTART_COMMAND_TYPE,
+      reason: `dependent of ${this.parentName}`.slice(0, 512),
+    };
   }
 
-  /** Deterministic per parent record and dependent, so that a redelivery repeats it exactly. */
+  /**
+   * Deterministic per run of the parent and dependent, so that a redelivery, and a round of the
+   * same parent run from the other trigger, send the same commands and records. Without the
+   * parent's new run (a snapshot that does not show it), per trigger.
+   */
   private digest(dependentId: string): string {
-    return createHash("sha256")
-      .update(`${this.parentRecord.id}|${dependentId}`)
-      .digest("hex")
-      .slice(0, 32);
+    const run =
+      this.snapshotFresh && this.parent.startedAt
+        ? `${this.snapshot.host}|${this.parent.id}|${this.parent.startedAt}`
+        : this.trigger.id;
+    return createHash("sha256").update(`${run}|${dependentId}`).digest("hex").slice(0, 32);
   }
 
   private nameOf(id: string): string {
     return this.snapshot.containers.find((c) => c.id === id)?.name ?? id.slice(0, 12);
+  }
+
+  private note(dep: ContainerSnapshot, msg: string): Decision {
+    return {
+      kind: "log",
+      level: "debug",
+      msg: `${dep.name}: ${msg}`,
+      fields: { host: this.snapshot.host, containerId: dep.id, trigger: this.trigger.id },
+    };
   }
 
   private record(
@@ -259,12 +383,16 @@ export class DependentsRound {
     phase: RemediationPhase,
     code: string,
     message: string,
-    commandId?: string,
-    dryRun = false,
-    afterReply = false,
+    options: {
+      commandId?: string;
+      dryRun?: boolean;
+      afterReply?: boolean;
+      recreate?: boolean;
+      until?: string;
+    } = {},
   ): Decision {
     const remediationId = `${DEPENDENTS_HANDLER}:${this.digest(dep.id)}`;
-    const record = remediationRecord({
+    const facts = remediationRecord({
       // Deterministic per phase, so JetStream drops the copy a redelivery would publish.
       id: `${remediationId}:${phase}`,
       remediationId,
@@ -275,14 +403,19 @@ export class DependentsRound {
       code,
       message,
       incident: dep.startedAt,
-      // The parent's `restarted` record: what triggered this one.
-      triggerEventId: this.parentRecord.id,
-      commandId,
+      // The parent's record or `start` event: what triggered this one.
+      triggerEventId: this.trigger.id,
+      commandId: options.commandId,
       actor: DEPENDENTS_ACTOR,
       // A reply may come long after the round began.
-      at: afterReply ? new Date() : this.ctx.now,
-      dryRun,
+      at: options.afterReply ? new Date() : this.ctx.now,
+      dryRun: options.dryRun ?? false,
     });
+    const record: RemediationRecord = {
+      ...facts,
+      ...(options.recreate ? { action: "recreate" } : {}),
+      ...(options.until ? { until: options.until } : {}),
+    };
     return { kind: "remediation", record };
   }
 }

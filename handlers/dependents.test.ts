@@ -183,9 +183,9 @@ describe("dependentsHandler", () => {
 describe("decideDependents", () => {
   it("restarts dependents one after another, parents first, each after the previous reply", async () => {
     const { decisions, records: published, commands, io } = await play(family());
-    // Only the first restart is sent up front, with its storm-guard slots; the next one follows
-    // from its reply.
-    expect(decisions.map((d) => d.kind)).toEqual(["lease", "remediation", "command"]);
+    // Only the first restart is sent up front, with its storm-guard slots and its claim in the
+    // dependent's ledger; the next one follows from its reply.
+    expect(decisions.map((d) => d.kind)).toEqual(["lease", "claim", "remediation", "command"]);
     expect(commands.map((cmd) => cmd.containerId)).toEqual([idOf("api"), idOf("worker")]);
     expect(summary(published)).toEqual([
       "api restarting dependent",
@@ -212,7 +212,7 @@ describe("decideDependents", () => {
     expect(restarting?.message).toContain("network_mode container:web");
     expect(restarting?.message).toContain(restartedRecord().remediationId);
     // Waits at least the dependent's stop timeout plus 30 s.
-    const restart = decisions[2] as Extract<Decision, { kind: "command" }>;
+    const restart = decisions[3] as Extract<Decision, { kind: "command" }>;
     expect(restart.minTimeoutMs).toBe(40_000);
     expect(io.commands.map((c) => c.timeoutMs)).toEqual([40_000, 40_000]);
     // Each restart takes the storm guard's slots, held by its own command id.
@@ -239,16 +239,24 @@ describe("decideDependents", () => {
     expect(outcome).toEqual({ kind: "applied" });
   });
 
-  it("derives command and record ids from the parent record and the dependent", async () => {
+  it("derives command and record ids from the parent's new run and the dependent", async () => {
     const a = await play(family());
     const b = await play(family());
     expect(b.commands.map((x) => x.commandId)).toEqual(a.commands.map((x) => x.commandId));
     expect(b.records.map((r) => r.id)).toEqual(a.records.map((r) => r.id));
     expect(new Set(a.commands.map((x) => x.commandId)).size).toBe(2);
-    const other = await play(family(), {
+    // Another trigger of the same run (another record, a start event) sends the same commands.
+    const same = await play(family(), {
       record: restartedRecord({ id: "heal:another:restarted" }),
     });
-    expect(other.commands[0]?.commandId).not.toBe(a.commands[0]?.commandId);
+    expect(same.commands[0]?.commandId).toBe(a.commands[0]?.commandId);
+    const later = await play(family({ startedAt: "2026-11-27T19:41:39Z" }));
+    expect(later.commands[0]?.commandId).not.toBe(a.commands[0]?.commandId);
+    // A snapshot that cannot show the new run: per record, as before.
+    const unknown = await play(family(), {
+      record: restartedRecord({ id: "heal:another:restarted", incident: undefined }),
+    });
+    expect(unknown.commands[0]?.commandId).not.toBe(a.commands[0]?.commandId);
   });
 
   it("ignores its own records, dry-run records and other phases, without reading anything", async () => {

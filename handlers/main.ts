@@ -9,6 +9,8 @@ import { watchPolicy } from "../policy/policy-source.js";
 import { autoMonitorHandler } from "./auto-monitor.js";
 import type { HandlerConfig } from "./config.js";
 import { dependentsHandler } from "./dependents.js";
+import { dependentsRecreatedHandler } from "./dependents-recreated.js";
+import { dependentsStartHandler } from "./dependents-start.js";
 import { healHandler } from "./heal.js";
 import { WebhookNotifier } from "./notify/notifier.js";
 import { notifyHandler } from "./notify/notify.js";
@@ -56,7 +58,10 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
       }),
     );
     await runtime.bind(autoMonitorHandler());
-    await runtime.bind(dependentsHandler({ retryDelayMs: AGENT_RETRY_DELAY_MS }));
+    const dependents = { retryDelayMs: AGENT_RETRY_DELAY_MS };
+    await runtime.bind(dependentsHandler(dependents));
+    await runtime.bind(dependentsStartHandler(dependents));
+    await runtime.bind(dependentsRecreatedHandler(dependents));
     if (config.notify) {
       await runtime.bind(notifyHandler(config.notify));
       const { targets, events } = config.notify;
