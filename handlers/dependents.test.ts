@@ -1,172 +1,27 @@
-import { createHash } from "node:crypto";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { ContainerCommandDraft } from "../common/agent-commands.js";
+import { type ContainerSnapshot, DEFAULT_HEAL_POLICY } from "../contracts/index.js";
 import {
-  type CommandReply,
-  type ContainerSnapshot,
-  DEFAULT_HEAL_POLICY,
-  type HostSnapshot,
-  type RemediationRecord,
-} from "../contracts/index.js";
-import {
-  containerSnapshot,
-  healPolicy,
-  hostSnapshot,
-  remediationRecord,
-} from "../test/support/fixtures.js";
-import {
-  type InMemoryAgent,
-  InMemoryHandlerIo,
-  restartedReply,
-  runnerOn,
-} from "../test/support/in-memory-handler-io.js";
+  c,
+  compose,
+  contextOf,
+  DEP_RUN,
+  family,
+  HOST,
+  idOf,
+  NEW_RUN,
+  OLD_RUN,
+  OPTIONS,
+  play,
+  reply,
+  restartedRecord,
+  snapshotOf,
+  summary,
+} from "../test/support/dependents-kit.js";
 import type { CommandResult, Decision } from "./decisions.js";
 import { DependencyFreeHosts } from "./dependency-free-hosts.js";
 import { decideDependents, dependentsHandler } from "./dependents.js";
 import type { HandlerContext } from "./handler.js";
 import { stormLeases } from "./storm-slots.js";
-
-const HOST = "host-a";
-const idOf = (name: string) => createHash("sha256").update(name).digest("hex");
-const OPTIONS = { retryDelayMs: 2_000 };
-const NOW = new Date("2026-11-27T19:41:40.000Z");
-/** The parent's run that became unhealthy, and the run its restart began. */
-const OLD_RUN = "2026-11-27T19:30:00.123456789Z";
-const NEW_RUN = "2026-11-27T19:41:35.500000001Z";
-/** When the dependents last started: after the parent's old run, before its new one. */
-const DEP_RUN = "2026-11-27T19:30:01.5Z";
-
-interface Spec {
-  labels?: Record<string, string>;
-  optedIn?: boolean;
-  state?: ContainerSnapshot["state"];
-  startedAt?: string;
-  net?: string;
-}
-
-function c(name: string, spec: Spec = {}): ContainerSnapshot {
-  return containerSnapshot({
-    id: idOf(name),
-    name,
-    state: spec.state ?? "running",
-    health: "none",
-    optedIn: spec.optedIn ?? true,
-    labels: { autoheal: "true", ...spec.labels },
-    startedAt: spec.startedAt ?? DEP_RUN,
-    healthSource: "none",
-    networkMode: spec.net ? `container:${idOf(spec.net)}` : "none",
-  });
-}
-
-/** web is the parent; api shares its network, and worker shares api's. */
-function family(parent: Spec = {}): ContainerSnapshot[] {
-  return [
-    c("web", { startedAt: NEW_RUN, ...parent }),
-    c("api", { net: "web" }),
-    c("worker", { net: "api" }),
-  ];
-}
-
-function snapshotOf(containers: ContainerSnapshot[]): HostSnapshot {
-  return hostSnapshot({
-    host: HOST,
-    seq: 7,
-    at: "2026-11-27T19:41:36.000Z",
-    heartbeatMs: 5000,
-    agent: { version: "0.1.0", startedAt: "2026-11-27T19:00:00.000Z", uptimeSeconds: 2500 },
-    outbox: { depth: 0, capacity: 10000, published: 10, dropped: 0 },
-    docker: { status: "up", version: "20.10.24" },
-    containers,
-  });
-}
-
-function restartedRecord(patch: Partial<RemediationRecord> = {}): RemediationRecord {
-  const remediationId = `heal:${HOST}:${idOf("web")}:1795808494172958659:unhealthy`;
-  return remediationRecord({
-    id: `${remediationId}:restarted`,
-    remediationId,
-    host: HOST,
-    containerId: idOf("web"),
-    containerName: "web",
-    phase: "restarted",
-    code: "restarted",
-    message: "restarted (stop timeout 10s)",
-    incident: OLD_RUN,
-    commandId: "heal-0123456789abcdef",
-    actor: "handler:heal",
-    at: "2026-11-27T19:41:34.000Z",
-    ...patch,
-  });
-}
-
-interface Setup {
-  lastDelivery?: boolean;
-  deliveryCount?: number;
-  /** The fleet policy, every field left out at its default. */
-  policy?: Parameters<typeof healPolicy>[0];
-}
-
-/**
- * An in-memory fleet whose host has a snapshot of `containers` (none if undefined), with the real
- * DecisionRunner on it, and the context it gives a delivery.
- */
-function fleetOf(containers: ContainerSnapshot[] | undefined, opts: Setup = {}) {
-  const io = new InMemoryHandlerIo();
-  if (containers) io.putHostSnapshot(snapshotOf(containers));
-  const policy = healPolicy(opts.policy);
-  const runner = runnerOn(io, {
-    policy: () => policy,
-    now: () => NOW,
-  });
-  const message = {
-    log: pino({ level: "silent" }),
-    deliveryCount: opts.deliveryCount ?? 1,
-    lastDelivery: opts.lastDelivery ?? false,
-  };
-  return { io, runner, message, ctx: runner.context(message) };
-}
-
-function contextOf(containers: ContainerSnapshot[] | undefined, opts: Setup = {}): HandlerContext {
-  return fleetOf(containers, opts).ctx;
-}
-
-function reply(command: ContainerCommandDraft, patch: Partial<CommandReply> = {}): CommandResult {
-  return restartedReply(command, {
-    startedAt: "2026-11-27T19:41:41.000Z",
-    durationMs: 300,
-    ...patch,
-  });
-}
-
-/**
- * Decides about `record` (the parent's `restarted` record by default) and applies the decisions
- * with the real DecisionRunner: each restart's answer, from `answer`, yields the next decisions.
- * Returns what was decided first, how the message ended, and the records and commands sent.
- */
-async function play(
-  containers: ContainerSnapshot[] | undefined,
-  opts: Setup & { record?: RemediationRecord; answer?: InMemoryAgent } = {},
-) {
-  const { io, runner, message } = fleetOf(containers, opts);
-  if (opts.answer) io.agent = opts.answer;
-  let decisions: Decision[] = [];
-  const outcome = await runner.run(async (ctx) => {
-    decisions = await decideDependents(opts.record ?? restartedRecord(), ctx, OPTIONS);
-    return decisions;
-  }, message);
-  await runner.stop();
-  return {
-    decisions,
-    outcome,
-    records: io.records,
-    commands: io.commands.map((c) => c.command),
-    io,
-  };
-}
-
-const summary = (published: RemediationRecord[]) =>
-  published.map((r) => `${r.containerName} ${r.phase} ${r.code}`);
 
 async function decide(ctx: HandlerContext, record = restartedRecord()) {
   return decideDependents(record, ctx, OPTIONS);
@@ -532,11 +387,3 @@ describe("decideDependents", () => {
     expect(commands.map((x) => x.containerId)).toEqual([idOf("p-a-1"), idOf("p-b-1")]);
   });
 });
-
-function compose(service: string, dependsOn?: string): Record<string, string> {
-  return {
-    "com.docker.compose.project": "p",
-    "com.docker.compose.service": service,
-    ...(dependsOn !== undefined ? { "com.docker.compose.depends_on": dependsOn } : {}),
-  };
-}

@@ -1,0 +1,365 @@
+import { describe, expect, it } from "vitest";
+import {
+  containerKey,
+  encode,
+  type LedgerRestart,
+  type MonitoredContainer,
+  RECREATE_COMMAND_TYPE,
+} from "../contracts/index.js";
+import {
+  c,
+  compose,
+  type Decide,
+  family,
+  HOST,
+  idOf,
+  ledgerOf,
+  NEW_RUN,
+  NOW,
+  OPTIONS,
+  play,
+  reply,
+  restartedRecord,
+  summary,
+} from "../test/support/dependents-kit.js";
+import { containerEvent, remediationRecord } from "../test/support/fixtures.js";
+import type { InMemoryAgent, InMemoryHandlerIo } from "../test/support/in-memory-handler-io.js";
+import { decideDependents } from "./dependents.js";
+import { decideDependentsOnRecreate, dependentsRecreatedHandler } from "./dependents-recreated.js";
+import { decideDependentsOnStart, dependentsStartHandler } from "./dependents-start.js";
+
+/** Docker's `start` event of `name`'s run that began at `run`. */
+function startEvent(name: string, run = NEW_RUN, timeNano = "1795808495500000001") {
+  const id = idOf(name);
+  return containerEvent({
+    host: HOST,
+    action: "start",
+    timeNano,
+    container: { id, name, startedAt: run, labels: { autoheal: "true" } },
+  });
+}
+const onStart =
+  (event = startEvent("web")): Decide =>
+  (ctx) =>
+    decideDependentsOnStart(event, ctx, OPTIONS);
+const onRestarted =
+  (record = restartedRecord()): Decide =>
+  (ctx) =>
+    decideDependents(record, ctx, OPTIONS);
+
+const OLD_WEB = idOf("web-before-the-update");
+
+/** heal's `recreated` record of web: its container is the old one. */
+function recreatedRecord() {
+  return remediationRecord({
+    id: "heal:recreate-web:recreated",
+    remediationId: "heal:recreate-web",
+    host: HOST,
+    containerId: OLD_WEB,
+    containerName: "web",
+    phase: "recreated",
+    code: "recreated",
+    message: "recreated",
+    actor: "handler:heal",
+    at: "2026-11-27T19:41:36.000Z",
+    action: "recreate",
+  });
+}
+
+/** web was recreated (new id, NEW_RUN); api and gluetun-style children still name the old id. */
+function orphans() {
+  const old = { networkMode: `container:${OLD_WEB}` };
+  return [
+    c("web", { startedAt: NEW_RUN, labels: compose("web") }),
+    { ...c("api"), ...old },
+    c("worker", { net: "api" }),
+    c("db-client", { labels: compose("client", "web:service_started:false") }),
+  ];
+}
+
+/** The agent: recreates for a recreate command (the new id from the old), restarts otherwise. */
+const recreating: InMemoryAgent = (cmd) =>
+  cmd.type === RECREATE_COMMAND_TYPE
+    ? reply(cmd, {
+        verb: "recreate",
+        outcome: "recreated",
+        code: "recreated",
+        newContainerId: idOf(`${cmd.containerId}-new`),
+      })
+    : reply(cmd);
+
+function remember(io: InMemoryHandlerIo, id: string, name: string): void {
+  const monitored: MonitoredContainer = {
+    v: 1,
+    host: HOST,
+    containerId: id,
+    name,
+    image: "busybox",
+    firstSeenAt: "2026-11-27T19:00:00.000Z",
+    lastStartedAt: "2026-11-27T19:00:00.000Z",
+    starts: 1,
+  };
+  io.buckets.monitored.put(containerKey(HOST, id), encode(monitored));
+}
+
+describe("dependents on Docker's start events", () => {
+  it("binds the start events and the recreated records", () => {
+    expect(dependentsStartHandler(OPTIONS)).toMatchObject({
+      name: "dependents-start",
+      subject: "fleetheal.v1.evt.*.*.start",
+    });
+    expect(dependentsRecreatedHandler(OPTIONS)).toMatchObject({
+      name: "dependents-recreated",
+      subject: "fleetheal.v1.act.*.*.recreated",
+    });
+  });
+
+  it("restarts the dependents after a restart fleetheal did not make (docker restart)", async () => {
+    const event = startEvent("web");
+    const { records, commands, io } = await play(family(), { decide: onStart(event) });
+    expect(commands.map((x) => x.containerId)).toEqual([idOf("api"), idOf("worker")]);
+    expect(summary(records)).toEqual([
+      "api restarting dependent",
+      "api restarted restarted",
+      "worker restarting dependent",
+      "worker restarted restarted",
+    ]);
+    expect(records[0]).toMatchObject({ triggerEventId: event.id });
+    expect(records[0]?.message).toContain("because web started again");
+    // Each restart is in the dependent's ledger, as heal's are.
+    const api = await ledgerOf(io, "api");
+    expect(api.restarts).toEqual([
+      expect.objectContaining({ commandId: commands[0]?.commandId, outcome: "restarted" }),
+    ]);
+    expect(api).toMatchObject({ consecutiveRestarts: 1, lastRestartAt: NOW.toISOString() });
+  });
+
+  it("leaves alone dependents that started after the parent (compose up), without records", async () => {
+    const later = "2026-11-27T19:41:36Z";
+    const { records, commands } = await play(
+      [
+        c("web", { startedAt: NEW_RUN }),
+        c("api", { net: "web", startedAt: later }),
+        c("off", { net: "web", startedAt: later, labels: { "autoheal.dependents": "false" } }),
+        c("created", { net: "web", state: "created" }),
+      ],
+      { decide: onStart() },
+    );
+    expect(commands).toEqual([]);
+    expect(records).toEqual([]);
+  });
+
+  it("waits for a snapshot with the new run, and for one with a container it does not show", async () => {
+    const stale = await play(family({ startedAt: "2026-11-27T19:30:00Z" }), {
+      decide: onStart(),
+    });
+    expect(stale.outcome).toMatchObject({ kind: "retry" });
+    // A container the snapshot (at 19:41:36) does not show: it predates a start at 19:41:37.
+    const early = await play(family(), {
+      decide: onStart(startEvent("new", NEW_RUN, "1795808497000000000")),
+    });
+    expect(early.outcome).toMatchObject({ kind: "retry" });
+    // A snapshot from after the start without the container: it is gone (a one-off).
+    const done = await play(family(), { decide: onStart(startEvent("new")) });
+    expect(done.outcome).toEqual({ kind: "applied" });
+    expect(done.decisions).toEqual([expect.objectContaining({ kind: "log", level: "info" })]);
+  });
+
+  it("leaves a start to fleetheal's own restart, whose record starts the round", async () => {
+    const pending: LedgerRestart = {
+      at: "2026-11-27T19:41:34.000Z",
+      incident: "2026-11-27T19:30:00.123456789Z",
+      commandId: "heal-0123456789abcdef",
+      outcome: "pending",
+    };
+    const { commands, records } = await play(family(), {
+      decide: onStart(),
+      ledgers: { web: { restarts: [pending] } },
+    });
+    expect(commands).toEqual([]);
+    expect(records).toEqual([]);
+  });
+});
+
+describe("one round per parent run", () => {
+  it("the record's round and the start's round of one run restart each dependent once", async () => {
+    for (const [first, second] of [
+      [onStart(), onRestarted()],
+      [onRestarted(), onStart()],
+    ] as const) {
+      const a = await play(family(), { decide: first });
+      expect(a.commands).toHaveLength(2);
+      const b = await play(undefined, { io: a.io, decide: second });
+      expect(b.commands).toEqual([]);
+      expect(b.records).toEqual([]);
+      // A redelivery of either does nothing more.
+      const again = await play(undefined, { io: a.io, decide: first });
+      expect(again.commands).toEqual([]);
+      expect((await ledgerOf(a.io, "api")).restarts).toHaveLength(1);
+    }
+  });
+
+  it("two replicas at once: one claim per dependent, one restart each", async () => {
+    const first = await play(family(), { decide: async () => [] });
+    const io = first.io;
+    const executed = new Map<string, number>();
+    io.agent = async (cmd) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      executed.set(cmd.commandId, (executed.get(cmd.commandId) ?? 0) + 1);
+      return reply(cmd, { duplicate: (executed.get(cmd.commandId) ?? 0) > 1 });
+    };
+    await Promise.all([
+      play(undefined, { io, decide: onStart() }),
+      play(undefined, { io, decide: onRestarted() }),
+    ]);
+    expect((await ledgerOf(io, "api")).restarts).toHaveLength(1);
+    expect((await ledgerOf(io, "worker")).restarts).toHaveLength(1);
+    // A resent command has the same id: the agent runs it once and answers the repeat.
+    expect(new Set(io.commands.map((x) => x.command.commandId)).size).toBe(2);
+  });
+
+  it("leaves a dependent another command is acting on to that command, and what follows it", async () => {
+    const heal: LedgerRestart = {
+      at: "2026-11-27T19:41:39.000Z",
+      incident: "2026-11-27T19:30:01.5Z",
+      commandId: "heal-api",
+      outcome: "pending",
+    };
+    const { commands, records } = await play(family(), {
+      decide: onStart(),
+      ledgers: { api: { restarts: [heal] } },
+    });
+    expect(commands).toEqual([]);
+    expect(records).toEqual([]);
+  });
+});
+
+describe("a parent in a crash loop", () => {
+  it("skips a dependent in backoff until the parent's next run, and one whose budget is spent", async () => {
+    const recent = (n: number): LedgerRestart[] =>
+      Array.from({ length: n }, (_, i) => ({
+        at: new Date(NOW.getTime() - (i + 1) * 60_000).toISOString(),
+        incident: `run-${i}`,
+        commandId: `dependents-${i}`,
+        outcome: "restarted" as const,
+      }));
+    const backoff = await play(family(), {
+      decide: onStart(),
+      ledgers: {
+        api: {
+          restarts: recent(1),
+          consecutiveRestarts: 3,
+          lastRestartAt: "2026-11-27T19:41:10.000Z",
+        },
+      },
+    });
+    expect(backoff.commands).toEqual([]);
+    expect(summary(backoff.records)).toEqual([
+      "api skipped backoff",
+      "worker skipped parent-not-restarted",
+    ]);
+    // Three in a row: 10 s doubled twice after the last.
+    expect(backoff.records[0]?.until).toBe("2026-11-27T19:41:50.000Z");
+    expect(backoff.outcome).toEqual({ kind: "applied" });
+
+    const spent = await play(family(), {
+      decide: onStart(),
+      ledgers: { api: { restarts: recent(5), consecutiveRestarts: 0 } },
+    });
+    expect(spent.commands).toEqual([]);
+    expect(summary(spent.records)[0]).toBe("api skipped budget-spent");
+  });
+
+  it("backs off across the parent's runs, as heal does", async () => {
+    const first = await play(family(), { decide: onStart() });
+    expect(first.commands).toHaveLength(2);
+    // The parent starts again two seconds later; its dependents were restarted at NOW.
+    const run = "2026-11-27T19:41:37.5Z";
+    const again = await play(
+      [
+        c("web", { startedAt: run }),
+        c("api", { net: "web", startedAt: "2026-11-27T19:41:36Z" }),
+        c("worker", { net: "api", startedAt: "2026-11-27T19:41:36.5Z" }),
+      ],
+      { io: first.io, decide: onStart(startEvent("web", run)) },
+    );
+    expect(again.commands).toEqual([]);
+    expect(summary(again.records)).toEqual([
+      "api skipped backoff",
+      "worker skipped parent-not-restarted",
+    ]);
+  });
+});
+
+describe("network children of a recreated parent", () => {
+  it("recreates them onto the new parent after fleetheal's recreate, transitively", async () => {
+    const { records, commands, io } = await play(orphans(), {
+      decide: (ctx) => decideDependentsOnRecreate(recreatedRecord(), ctx, OPTIONS),
+      answer: recreating,
+    });
+    expect(commands.map((x) => [x.type, x.containerId])).toEqual([
+      ["fleetheal.cmd.v1.recreate", idOf("api")],
+      ["fleetheal.cmd.v1.restart", idOf("db-client")],
+      ["fleetheal.cmd.v1.recreate", idOf("worker")],
+    ]);
+    expect(commands[0]).toMatchObject({
+      networkParent: idOf("web"),
+      incident: "2026-11-27T19:30:01.5Z",
+    });
+    // worker is in api's namespace, and api was recreated: onto api's new container.
+    expect(commands[2]).toMatchObject({ networkParent: idOf(`${idOf("api")}-new`) });
+    expect(summary(records)).toEqual([
+      "api restarting dependent",
+      "api recreated recreated",
+      "db-client restarting dependent",
+      "db-client restarted restarted",
+      "worker restarting dependent",
+      "worker recreated recreated",
+    ]);
+    expect(records[0]).toMatchObject({ action: "recreate", triggerEventId: recreatedRecord().id });
+    expect(records[0]?.message).toContain("which was recreated");
+    expect((await ledgerOf(io, "api")).restarts[0]).toMatchObject({
+      action: "recreate",
+      outcome: "recreated",
+    });
+  });
+
+  it("waits while the snapshot shows no new container of that name", async () => {
+    const stale = [
+      c("web", { id: OLD_WEB, startedAt: "2026-11-27T19:30:00Z" }),
+      c("api", { net: "web" }),
+    ];
+    const { outcome } = await play(stale, {
+      decide: (ctx) => decideDependentsOnRecreate(recreatedRecord(), ctx, OPTIONS),
+    });
+    expect(outcome).toMatchObject({ kind: "retry" });
+  });
+
+  it("finds the children of a parent an update tool replaced, by the name fleetheal remembers", async () => {
+    const unknown = await play(orphans(), { decide: onStart() });
+    // Without knowing whose the old id was, only the compose dependent is followed.
+    expect(unknown.commands.map((x) => x.containerId)).toEqual([idOf("db-client")]);
+
+    const { io } = await play(orphans(), { decide: async () => [] });
+    remember(io, OLD_WEB, "web");
+    const known = await play(undefined, { io, decide: onStart(), answer: recreating });
+    expect(known.commands.map((x) => [x.type, x.containerId])).toEqual([
+      ["fleetheal.cmd.v1.recreate", idOf("api")],
+      ["fleetheal.cmd.v1.restart", idOf("db-client")],
+      ["fleetheal.cmd.v1.recreate", idOf("worker")],
+    ]);
+    expect(known.commands[0]).toMatchObject({ networkParent: idOf("web") });
+  });
+
+  it("finds them by compose: a child of the project that depends on the new parent's service", async () => {
+    const containers = orphans().map((x) =>
+      x.name === "web"
+        ? { ...x, labels: { ...x.labels, ...compose("vpn") } }
+        : x.name === "api"
+          ? { ...x, labels: { ...x.labels, ...compose("app", "vpn:service_started:false") } }
+          : x,
+    );
+    const { commands } = await play(containers, { decide: onStart() });
+    expect(commands.map((x) => x.type)).toContain("fleetheal.cmd.v1.recreate");
+  });
+});
