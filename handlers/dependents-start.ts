@@ -1,4 +1,4 @@
-import { compareInstants } from "../common/nanosecond-time.js";
+import { compareInstants, parseInstant } from "../common/nanosecond-time.js";
 import {
   ContainerEvent,
   type ContainerSnapshot,
@@ -44,7 +44,24 @@ export async function decideDependentsOnStart(
 ): Promise<Decision[]> {
   if (event.action !== "start") return [];
   const { host, container } = event;
-  const run = container.startedAt;
+  const locate = async (
+    snapshot: HostSnapshot,
+    dangling: ReadonlyMap<string, readonly ContainerSnapshot[]>,
+  ): Promise<LocatedParent> => {
+    const parent = snapshot.containers.find((c) => c.id === container.id);
+    if (!parent) {
+      // Not in the snapshot: one from before the start waits for the next; a later one means
+      // the container is gone again (a one-off).
+      return { parent, fresh: Date.parse(snapshot.at) > Date.parse(event.time) };
+    }
+    const fresh = showsRun(parent, event);
+    if (dangling.size === 0) return { parent, fresh };
+    const replaced = await predecessorsOf(parent, dangling, async (id) => {
+      const monitored = await ctx.read("monitored", containerKey(host, id));
+      return (monitored?.value as MonitoredContainer | undefined)?.name;
+    });
+    return { parent, fresh, replaced };
+  };
   return decideRound(
     {
       trigger: { kind: "started", id: event.id },
@@ -57,26 +74,28 @@ export async function decideDependentsOnStart(
     options,
     withoutDependencies,
   );
+}
 
-  async function locate(
-    snapshot: HostSnapshot,
-    dangling: ReadonlyMap<string, readonly ContainerSnapshot[]>,
-  ): Promise<LocatedParent> {
-    const parent = snapshot.containers.find((c) => c.id === container.id);
-    if (!parent) {
-      // Not in the snapshot: one from before the container was created waits for the next; a
-      // later one means it is gone again (a one-off).
-      return { parent, fresh: Date.parse(snapshot.at) > Date.parse(event.time) };
-    }
-    const fresh =
-      run && parent.startedAt ? (compareInstants(parent.startedAt, run) ?? 0) >= 0 : undefined;
-    if (dangling.size === 0) return { parent, fresh };
-    const replaced = await predecessorsOf(parent, dangling, async (id) => {
-      const monitored = await ctx.read("monitored", containerKey(host, id));
-      return (monitored?.value as MonitoredContainer | undefined)?.name;
-    });
-    return { parent, fresh, replaced };
+/**
+ * Docker sets a run's StartedAt a moment before it reports the `start` event (it writes the
+ * container's state to disk in between), so the run a start event began started at most this
+ * long before the event's time.
+ */
+const START_EVENT_LAG_NS = 2_000_000_000n;
+
+/**
+ * Whether the snapshot shows the run that `event` began, or a later one. Docker's own start
+ * events carry no StartedAt (the agent knows only the previous run's), so the event's time
+ * stands for it, less {@link START_EVENT_LAG_NS}; a synthesized one may carry the run itself.
+ */
+export function showsRun(parent: ContainerSnapshot, event: ContainerEvent): boolean | undefined {
+  if (!parent.startedAt) return undefined;
+  if (event.container.startedAt) {
+    const order = compareInstants(parent.startedAt, event.container.startedAt);
+    return order === undefined ? undefined : order >= 0;
   }
+  const started = parseInstant(parent.startedAt)?.epochNanos;
+  return started === undefined ? undefined : started >= BigInt(event.timeNano) - START_EVENT_LAG_NS;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { parseInstant } from "../common/nanosecond-time.js";
 import {
   containerKey,
   encode,
@@ -26,18 +27,25 @@ import { containerEvent, remediationRecord } from "../test/support/fixtures.js";
 import type { InMemoryAgent, InMemoryHandlerIo } from "../test/support/in-memory-handler-io.js";
 import { decideDependents } from "./dependents.js";
 import { decideDependentsOnRecreate, dependentsRecreatedHandler } from "./dependents-recreated.js";
-import { decideDependentsOnStart, dependentsStartHandler } from "./dependents-start.js";
+import { decideDependentsOnStart, dependentsStartHandler, showsRun } from "./dependents-start.js";
 
-/** Docker's `start` event of `name`'s run that began at `run`. */
-function startEvent(name: string, run = NEW_RUN, timeNano = "1795808495500000001") {
-  const id = idOf(name);
+/**
+ * Docker's `start` event of `name`'s run that began at `run`: a moment after it, and without
+ * its StartedAt (the agent knows only the previous run's).
+ */
+function startEvent(name: string, run = NEW_RUN, timeNano = nanosAfter(run, 3_000_000n)) {
   return containerEvent({
     host: HOST,
     action: "start",
     timeNano,
-    container: { id, name, startedAt: run, labels: { autoheal: "true" } },
+    container: { id: idOf(name), name, labels: { autoheal: "true" } },
   });
 }
+
+function nanosAfter(instant: string, nanos: bigint): string {
+  return ((parseInstant(instant)?.epochNanos ?? 0n) + nanos).toString();
+}
+
 const onStart =
   (event = startEvent("web")): Decide =>
   (ctx) =>
@@ -160,9 +168,20 @@ describe("dependents on Docker's start events", () => {
     });
     expect(early.outcome).toMatchObject({ kind: "retry" });
     // A snapshot from after the start without the container: it is gone (a one-off).
-    const done = await play(family(), { decide: onStart(startEvent("new")) });
+    const done = await play(family(), {
+      decide: onStart(startEvent("new", NEW_RUN, nanosAfter("2026-11-27T19:41:35Z", 0n))),
+    });
     expect(done.outcome).toEqual({ kind: "applied" });
     expect(done.decisions).toEqual([expect.objectContaining({ kind: "log", level: "info" })]);
+  });
+
+  it("tells the run a start event began by the event's time, Docker's StartedAt a moment before", () => {
+    const event = startEvent("web", NEW_RUN, nanosAfter(NEW_RUN, 1_999_999_999n));
+    expect(showsRun(c("web", { startedAt: NEW_RUN }), event)).toBe(true);
+    expect(showsRun(c("web", { startedAt: "2026-11-27T19:41:33.5Z" }), event)).toBe(false);
+    // A start the agent made up after a gap names the run itself.
+    const synthesized = { ...event, container: { ...event.container, startedAt: NEW_RUN } };
+    expect(showsRun(c("web", { startedAt: "2026-11-27T19:41:35.5Z" }), synthesized)).toBe(false);
   });
 
   it("leaves a start to fleetheal's own restart, whose record starts the round", async () => {
