@@ -158,18 +158,30 @@ export class DependentsRound {
     const claim = claimOf(read?.value, dep, command.commandId);
     if (claim.kind === "ours") {
       // An earlier delivery of this round, or a round of the same parent run from the other
-      // trigger, claimed it. A restart that was answered is done; otherwise the same command
-      // again, which the agent answers with its first reply (a recreate's new id with it).
-      const { outcome } = claim.restart;
+      // trigger, claimed it. A restart that was answered is done.
+      const { outcome, at } = claim.restart;
       if (outcome !== "pending" && outcome !== "recreated") {
         const done = outcome === "restarted";
+        const restarted = done ? new Set([...progress.restarted, dep.id]) : progress.restarted;
         return [
-          this.note(dep, `already ${outcome} in this round`),
-          ...next(
-            done ? { ...progress, restarted: new Set([...progress.restarted, dep.id]) } : progress,
-          ),
+          this.note(dep, `already ${outcome} for this run`),
+          ...next({ ...progress, restarted }),
         ];
       }
+      // Claimed moments ago: the round that claimed it is waiting for the answer; look again
+      // once it is in rather than send the command a second time.
+      const deadline = Date.parse(at) + restartDeadlineMs(dep.labels);
+      if (outcome === "pending" && this.ctx.now.getTime() < deadline && !this.ctx.lastDelivery) {
+        return [
+          {
+            kind: "retry",
+            reason: "another round is waiting for its command",
+            delayMs: this.options.retryDelayMs,
+          },
+        ];
+      }
+      // Otherwise (that round is gone, or a recreate, whose new id only the reply tells) the
+      // same command again: the agent answers it with its first reply.
       return this.send(node, command, progress, next);
     }
     if (claim.kind === "taken") {

@@ -50,11 +50,12 @@ export async function decideDependentsOnStart(
   ): Promise<LocatedParent> => {
     const parent = snapshot.containers.find((c) => c.id === container.id);
     if (!parent) {
-      // Not in the snapshot: one from before the start waits for the next; a later one means
-      // the container is gone again (a one-off).
-      return { parent, fresh: Date.parse(snapshot.at) > Date.parse(event.time) };
+      // Not in the snapshot: one from before the agent inspected the container waits for the
+      // next; one from well after the start means the container is gone again (a one-off).
+      const late = Date.parse(snapshot.at) - Date.parse(event.time) > GONE_AFTER_MS;
+      return { parent, fresh: late };
     }
-    const fresh = showsRun(parent, event);
+    const fresh = showsRun(parent, event, snapshot);
     if (dangling.size === 0) return { parent, fresh };
     const replaced = await predecessorsOf(parent, dangling, async (id) => {
       const monitored = await ctx.read("monitored", containerKey(host, id));
@@ -78,24 +79,35 @@ export async function decideDependentsOnStart(
 
 /**
  * Docker sets a run's StartedAt a moment before it reports the `start` event (it writes the
- * container's state to disk in between), so the run a start event began started at most this
- * long before the event's time.
+ * container's state to disk in between, milliseconds), so the run a start event began started
+ * at most this long before the event's time.
  */
-const START_EVENT_LAG_NS = 2_000_000_000n;
+const START_EVENT_LAG_NS = 500_000_000n;
+/** A snapshot this long after a start that does not show the container: it is gone. */
+const GONE_AFTER_MS = 5_000;
 
 /**
  * Whether the snapshot shows the run that `event` began, or a later one. Docker's own start
  * events carry no StartedAt (the agent knows only the previous run's), so the event's time
- * stands for it, less {@link START_EVENT_LAG_NS}; a synthesized one may carry the run itself.
+ * stands for it, less {@link START_EVENT_LAG_NS}, in a snapshot taken after the event; a
+ * synthesized event may carry the run itself. A run shorter than the lag (a crash loop) can be
+ * taken for the next one: the round then compares start times with it, one run early.
  */
-export function showsRun(parent: ContainerSnapshot, event: ContainerEvent): boolean | undefined {
+export function showsRun(
+  parent: ContainerSnapshot,
+  event: ContainerEvent,
+  snapshot: Pick<HostSnapshot, "at">,
+): boolean | undefined {
   if (!parent.startedAt) return undefined;
   if (event.container.startedAt) {
     const order = compareInstants(parent.startedAt, event.container.startedAt);
     return order === undefined ? undefined : order >= 0;
   }
   const started = parseInstant(parent.startedAt)?.epochNanos;
-  return started === undefined ? undefined : started >= BigInt(event.timeNano) - START_EVENT_LAG_NS;
+  if (started === undefined) return undefined;
+  const taken = parseInstant(snapshot.at)?.epochNanos ?? 0n;
+  const time = BigInt(event.timeNano);
+  return started >= time - START_EVENT_LAG_NS && taken >= time - START_EVENT_LAG_NS;
 }
 
 /**

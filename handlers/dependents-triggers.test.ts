@@ -169,19 +169,24 @@ describe("dependents on Docker's start events", () => {
     expect(early.outcome).toMatchObject({ kind: "retry" });
     // A snapshot from after the start without the container: it is gone (a one-off).
     const done = await play(family(), {
-      decide: onStart(startEvent("new", NEW_RUN, nanosAfter("2026-11-27T19:41:35Z", 0n))),
+      decide: onStart(startEvent("new", NEW_RUN, nanosAfter("2026-11-27T19:41:30Z", 0n))),
     });
     expect(done.outcome).toEqual({ kind: "applied" });
     expect(done.decisions).toEqual([expect.objectContaining({ kind: "log", level: "info" })]);
   });
 
   it("tells the run a start event began by the event's time, Docker's StartedAt a moment before", () => {
-    const event = startEvent("web", NEW_RUN, nanosAfter(NEW_RUN, 1_999_999_999n));
-    expect(showsRun(c("web", { startedAt: NEW_RUN }), event)).toBe(true);
-    expect(showsRun(c("web", { startedAt: "2026-11-27T19:41:33.5Z" }), event)).toBe(false);
+    const event = startEvent("web", NEW_RUN, nanosAfter(NEW_RUN, 499_999_999n));
+    const after = { at: "2026-11-27T19:41:36.000Z" };
+    expect(showsRun(c("web", { startedAt: NEW_RUN }), event, after)).toBe(true);
+    expect(showsRun(c("web", { startedAt: "2026-11-27T19:41:35.4Z" }), event, after)).toBe(false);
+    // A snapshot taken before the start shows an earlier run, however recent.
+    const before = { at: "2026-11-27T19:41:35.0Z" };
+    expect(showsRun(c("web", { startedAt: NEW_RUN }), event, before)).toBe(false);
     // A start the agent made up after a gap names the run itself.
     const synthesized = { ...event, container: { ...event.container, startedAt: NEW_RUN } };
-    expect(showsRun(c("web", { startedAt: "2026-11-27T19:41:35.5Z" }), synthesized)).toBe(false);
+    const earlier = c("web", { startedAt: "2026-11-27T19:41:35.5Z" });
+    expect(showsRun(earlier, synthesized, after)).toBe(false);
   });
 
   it("leaves a start to fleetheal's own restart, whose record starts the round", async () => {
@@ -292,13 +297,13 @@ describe("a parent in a crash loop", () => {
   it("backs off across the parent's runs, as heal does", async () => {
     const first = await play(family(), { decide: onStart() });
     expect(first.commands).toHaveLength(2);
-    // The parent starts again two seconds later; its dependents were restarted at NOW.
-    const run = "2026-11-27T19:41:37.5Z";
+    // The parent starts again right after the round restarted its dependents.
+    const run = "2026-11-27T19:41:35.9Z";
     const again = await play(
       [
         c("web", { startedAt: run }),
-        c("api", { net: "web", startedAt: "2026-11-27T19:41:36Z" }),
-        c("worker", { net: "api", startedAt: "2026-11-27T19:41:36.5Z" }),
+        c("api", { net: "web", startedAt: "2026-11-27T19:41:35.6Z" }),
+        c("worker", { net: "api", startedAt: "2026-11-27T19:41:35.7Z" }),
       ],
       { io: first.io, decide: onStart(startEvent("web", run)) },
     );

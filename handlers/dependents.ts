@@ -193,7 +193,14 @@ export async function decideRound(
   );
   decisions.push(...round.ineligibleRecords());
   const blocked = round.blockedBy();
-  decisions.push(...(blocked ? round.skipAll(blocked.code, blocked.message) : round.start()));
+  if (blocked) {
+    decisions.push(
+      log("info", `dependents of ${parent.name} not restarted: ${blocked.message}`, fields),
+    );
+    decisions.push(...round.skipAll(blocked.code, blocked.message));
+  } else {
+    decisions.push(...round.start());
+  }
   return decisions;
 }
 
