@@ -1,21 +1,18 @@
-import { createHash } from "node:crypto";
 import type { ContainerCommandDraft } from "../common/agent-commands.js";
 import { compareInstants } from "../common/nanosecond-time.js";
-import { remediationRecord } from "../common/remediation-record.js";
 import {
   type ContainerSnapshot,
   type HealPolicy,
   type HostSnapshot,
   type LedgerEntry,
   RECREATE_COMMAND_TYPE,
-  RESTART_COMMAND_TYPE,
   type RemediationPhase,
-  type RemediationRecord,
 } from "../contracts/index.js";
 import { effectivePolicy } from "../policy/policy-labels.js";
 import type { CommandResult, Decision, Versioned } from "./decisions.js";
 import type { DependentsPlan, PlannedDependent } from "./dependency-graph.js";
 import { claimDependent, claimOf, dependentBound, settleDependent } from "./dependents-ledger.js";
+import { type RecordOptions, RoundOutput } from "./dependents-output.js";
 import type { HandlerContext } from "./handler.js";
 import { restartDeadlineMs } from "./restart-deadline.js";
 import { stormLeases } from "./storm-slots.js";
@@ -32,8 +29,7 @@ export interface DependentsOptions {
   retryDelayMs: number;
 }
 
-export const DEPENDENTS_HANDLER = "dependents";
-export const DEPENDENTS_ACTOR = `handler:${DEPENDENTS_HANDLER}`;
+export { DEPENDENTS_ACTOR, DEPENDENTS_HANDLER } from "./dependents-output.js";
 
 /** What started a round: a `restarted` or `recreated` record of fleetheal, or a `start` event. */
 export interface RoundTrigger {
@@ -58,6 +54,7 @@ interface Progress {
 export class DependentsRound {
   private readonly parentName: string;
   private readonly why: string;
+  private readonly output: RoundOutput;
 
   constructor(
     private readonly trigger: RoundTrigger,
@@ -72,6 +69,7 @@ export class DependentsRound {
     private readonly snapshotFresh: boolean,
   ) {
     this.parentName = parent.name;
+    this.output = new RoundOutput(trigger.id, parent, snapshot, snapshotFresh, ctx.now);
     this.why = { restarted: "was restarted", recreated: "was recreated", started: "started again" }[
       trigger.kind
     ];
@@ -153,7 +151,7 @@ export class DependentsRound {
     if (!node) return [];
     const next = (p: Progress) => this.step(index + 1, p);
     const dep = node.container;
-    const command = this.command(node, progress);
+    const command = this.output.command(node, progress.replaced);
     const read = this.ledgers.get(dep.id);
     const claim = claimOf(read?.value, dep, command.commandId);
     if (claim.kind === "ours") {
@@ -330,55 +328,8 @@ export class DependentsRound {
     ];
   }
 
-  /**
-   * A restart, or a recreate onto the new container of a network parent that was recreated:
-   * the parent of this round (an edge marked `reattach`), or a dependent recreated before it.
-   */
-  private command(node: PlannedDependent, progress: Progress): ContainerCommandDraft {
-    const dep = node.container;
-    const common = {
-      v: 1 as const,
-      commandId: `dependents-${this.digest(dep.id)}`,
-      host: this.snapshot.host,
-      containerId: dep.id,
-      requestedBy: DEPENDENTS_ACTOR,
-      // If the dependent has been started again since the snapshot, the agent leaves it alone.
-      ...(dep.startedAt ? { incident: dep.startedAt } : {}),
-    };
-    for (const edge of node.edges) {
-      if (edge.kind !== "network") continue;
-      const networkParent = edge.reattach ? edge.parent : progress.replaced.get(edge.parent);
-      if (networkParent) {
-        return {
-          ...common,
-          type: RECREATE_COMMAND_TYPE,
-          reason: `network parent ${this.nameOf(edge.parent)} was recreated`.slice(0, 512),
-          networkParent,
-        };
-      }
-    }
-    return {
-      ...common,
-      type: RESTART_COMMAND_TYPE,
-      reason: `dependent of ${this.parentName}`.slice(0, 512),
-    };
-  }
-
-  /**
-   * Deterministic per run of the parent and dependent, so that a redelivery, and a round of the
-   * same parent run from the other trigger, send the same commands and records. Without the
-   * parent's new run (a snapshot that does not show it), per trigger.
-   */
-  private digest(dependentId: string): string {
-    const run =
-      this.snapshotFresh && this.parent.startedAt
-        ? `${this.snapshot.host}|${this.parent.id}|${this.parent.startedAt}`
-        : this.trigger.id;
-    return createHash("sha256").update(`${run}|${dependentId}`).digest("hex").slice(0, 32);
-  }
-
   private nameOf(id: string): string {
-    return this.snapshot.containers.find((c) => c.id === id)?.name ?? id.slice(0, 12);
+    return this.output.nameOf(id);
   }
 
   private note(dep: ContainerSnapshot, msg: string): Decision {
@@ -395,39 +346,8 @@ export class DependentsRound {
     phase: RemediationPhase,
     code: string,
     message: string,
-    options: {
-      commandId?: string;
-      dryRun?: boolean;
-      afterReply?: boolean;
-      recreate?: boolean;
-      until?: string;
-    } = {},
+    options: RecordOptions = {},
   ): Decision {
-    const remediationId = `${DEPENDENTS_HANDLER}:${this.digest(dep.id)}`;
-    const facts = remediationRecord({
-      // Deterministic per phase, so JetStream drops the copy a redelivery would publish.
-      id: `${remediationId}:${phase}`,
-      remediationId,
-      host: this.snapshot.host,
-      containerId: dep.id,
-      containerName: dep.name,
-      phase,
-      code,
-      message,
-      incident: dep.startedAt,
-      // The parent's record or `start` event: what triggered this one.
-      triggerEventId: this.trigger.id,
-      commandId: options.commandId,
-      actor: DEPENDENTS_ACTOR,
-      // A reply may come long after the round began.
-      at: options.afterReply ? new Date() : this.ctx.now,
-      dryRun: options.dryRun ?? false,
-    });
-    const record: RemediationRecord = {
-      ...facts,
-      ...(options.recreate ? { action: "recreate" } : {}),
-      ...(options.until ? { until: options.until } : {}),
-    };
-    return { kind: "remediation", record };
+    return this.output.record(dep, phase, code, message, options);
   }
 }
