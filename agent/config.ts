@@ -8,6 +8,7 @@ import { ConfigError, describeError } from "../common/errors.js";
 import { decodeJoinToken, type JoinToken } from "../common/join-token.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { Token, toToken } from "../contracts/index.js";
+import { AUTOHEAL_LABEL, WATCH_ALL } from "./opt-in.js";
 
 /** Docker label keys: what `docker run --label` accepts, without spaces or `=`. */
 const LabelKey = z
@@ -16,7 +17,7 @@ const LabelKey = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "must be a Docker label key such as 'autoheal'");
 
 /** The opt-in label key when neither FLEETHEAL_LABEL nor AUTOHEAL_CONTAINER_LABEL is set. */
-const DEFAULT_LABEL = "autoheal";
+const DEFAULT_LABEL = AUTOHEAL_LABEL;
 
 /** Seconds between SIGTERM and SIGKILL: Docker's own default, and the autoheal container's. */
 const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
@@ -127,7 +128,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     dataDir: e.FLEETHEAL_DATA_DIR,
     dockerHost: e.DOCKER_HOST,
     label,
-    watchAll: label === "all",
+    watchAll: label === WATCH_ALL,
     heartbeatMs: e.FLEETHEAL_HEARTBEAT_MS,
     snapshotDebounceMs: e.FLEETHEAL_SNAPSHOT_DEBOUNCE_MS,
     defaultStopTimeoutSeconds: stopTimeout,
