@@ -67,6 +67,8 @@ const AgentEnv = z.object({
   FLEETHEAL_SNAPSHOT_DEBOUNCE_MS: intFromEnv({ min: 0, max: 10_000, default: 100 }),
   FLEETHEAL_OUTBOX_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 10_000 }),
   FLEETHEAL_EVENT_QUEUE_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 50_000 }),
+  // The resync interval of level-triggered healing: each reconcile re-asserts what is still
+  // unhealthy (docs/AGENT.md, "Level-triggered healing"). The one setting for it.
   FLEETHEAL_RECONCILE_INTERVAL_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 60_000 }),
   FLEETHEAL_COMMAND_KEYS: CommandKeys,
   FLEETHEAL_COMMAND_CLOCK_SKEW_MS: intFromEnv({ min: 0, max: 300_000, default: 30_000 }),
@@ -89,7 +91,10 @@ export interface AgentConfig {
   dockerHost: string | undefined;
   /** The opt-in label key, e.g. `autoheal` (containers opt in with `autoheal=true`). */
   label: string;
-  /** The label is `all`: every container is watched, as in the popular autoheal tool. */
+  /**
+   * The label is `all`: every container is watched, as in the popular autoheal tool, but one
+   * labelled `autoheal=false` (agent/opt-in.ts).
+   */
   watchAll: boolean;
   heartbeatMs: number;
   snapshotDebounceMs: number;
@@ -97,7 +102,10 @@ export interface AgentConfig {
   outboxCapacity: number;
   /** Docker event lines held between reading and processing. */
   eventQueueCapacity: number;
-  /** A full list-and-inspect runs this often, besides after every gap. */
+  /**
+   * The resync interval: a full list-and-inspect runs this often, besides after every gap, and
+   * ends by re-asserting every opted-in container still unhealthy (level-triggered healing).
+   */
   reconcileIntervalMs: number;
   /** Operator public keys (`O…`) whose signatures on restart and stop are accepted. */
   commandKeys: string[];
@@ -201,7 +209,7 @@ const IGNORED_AUTOHEAL: readonly {
   {
     name: "AUTOHEAL_INTERVAL",
     why: () =>
-      "fleetheal does not poll: it acts on Docker's health_status events as they happen, and a full reconcile every FLEETHEAL_RECONCILE_INTERVAL_MS catches any it missed",
+      "fleetheal does not poll: it acts on Docker's health_status events as they happen, and every FLEETHEAL_RECONCILE_INTERVAL_MS (the resync interval of level-triggered healing) a full reconcile catches any it missed and re-asserts every container still unhealthy",
   },
   {
     name: "AUTOHEAL_START_PERIOD",
