@@ -11,30 +11,25 @@ import {
   type ContainerEvent,
   ContainerEvent as ContainerEventSchema,
   commandSubject,
-  decode,
-  HostSnapshot,
 } from "../contracts/index.js";
-import { ensureBusyboxImage, TEST_IMAGE } from "./support/busybox-image.js";
 import { signedCommand } from "./support/command-signing.js";
-import { execOk } from "./support/containers.js";
+import { execOk, runTestContainer } from "./support/containers.js";
 import type { DockerEngine } from "./support/dockerd.js";
 import { restartDraft } from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import type { FleetProcess } from "./support/fleetheal.js";
+import { type HostWatch, watchHost } from "./support/host-watch.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "resync-host";
 const RESYNC_MS = 1_500;
-const MS = 1_000_000; // Docker API durations are in nanoseconds.
 
 let fleet: Fleet;
 let engine: DockerEngine;
 let client: NatsConnection;
 let agent: FleetProcess;
-const events: ContainerEvent[] = [];
-const undecodable: string[] = [];
-let snapshot: HostSnapshot | undefined;
+let watch: HostWatch;
 
 beforeAll(async () => {
   // The streams exist before any agent starts, as the handler of a deployment creates them.
@@ -45,22 +40,8 @@ beforeAll(async () => {
     streams: true,
   });
   engine = fleet.host(HOST).engine;
-  await ensureBusyboxImage(engine);
   client = await fleet.nats.connect({ name: "resync-test-reader" });
-  client.subscribe(`fleetheal.v1.evt.${HOST}.>`, {
-    callback: (_error, m) => {
-      const decoded = decode(ContainerEventSchema, m.data);
-      if (decoded.ok) events.push(decoded.value);
-      else undecodable.push(`${m.subject}: ${decoded.error.message}`);
-    },
-  });
-  client.subscribe(`fleetheal.v1.host.${HOST}.snapshot`, {
-    callback: (_error, m) => {
-      const decoded = decode(HostSnapshot, m.data);
-      if (decoded.ok && (!snapshot || decoded.value.seq > snapshot.seq)) snapshot = decoded.value;
-    },
-  });
-  await client.flush();
+  watch = await watchHost(client, HOST);
   agent = await fleet.startAgent(HOST, {
     env: { FLEETHEAL_RECONCILE_INTERVAL_MS: String(RESYNC_MS) },
   });
@@ -71,37 +52,19 @@ afterAll(async () => {
 });
 
 /**
- * A busybox container without a network whose Docker HEALTHCHECK runs `check` (a shell command)
- * every 500 ms, unhealthy after one failure.
+ * A test container whose Docker HEALTHCHECK runs the shell command `check` every 500 ms,
+ * unhealthy after one failure; /tmp/healthy exists at its start.
  */
 async function runChecked(
   name: string,
   check: string,
   labels: Record<string, string>,
 ): Promise<string> {
-  const container = await engine.docker.createContainer({
-    name,
-    Image: TEST_IMAGE,
-    // PID 1 ignores SIGTERM unless trapped; `sleep & wait` lets the trap run at once.
-    Cmd: [
-      "sh",
-      "-c",
-      "trap 'exit 0' TERM; touch /tmp/healthy; while :; do sleep 1 & wait $!; done",
-    ],
-    Labels: labels,
-    StopTimeout: 2,
-    Healthcheck: {
-      Test: ["CMD-SHELL", check],
-      Interval: 500 * MS,
-      Timeout: 2_000 * MS,
-      Retries: 1,
-      StartPeriod: 0,
-    },
-    HostConfig: { NetworkMode: "none" },
-  });
-  await container.start();
-  return container.id;
+  return (await runTestContainer(engine, { name, labels, healthcheckCommand: check })).id;
 }
+
+/** Every event received so far. */
+const events = () => watch.events.map((r) => r.event);
 
 /** Waits for an event of container `id` that `match` accepts. */
 function eventOf(
@@ -110,20 +73,20 @@ function eventOf(
   match: (e: ContainerEvent) => boolean,
   timeoutMs = 30_000,
 ): Promise<ContainerEvent> {
-  return waitFor(() => events.find((e) => e.container.id === id && match(e)), {
+  return waitFor(() => events().find((e) => e.container.id === id && match(e)), {
     timeoutMs,
     intervalMs: 50,
     message: () =>
-      `no ${what}; got for this container: [${events
+      `no ${what}; got for this container: [${events()
         .filter((e) => e.container.id === id)
         .map((e) => `${e.action}/${e.source}`)
-        .join(", ")}]; undecodable: ${undecodable.length}`,
+        .join(", ")}]; undecodable: ${watch.undecodable.length}`,
   });
 }
 
 /** The re-assertions of container `id` received so far. */
 const resyncsOf = (id: string) =>
-  events.filter((e) => e.container.id === id && e.source === "resync");
+  events().filter((e) => e.container.id === id && e.source === "resync");
 
 describe("agent resync", () => {
   it("re-asserts a container that stays unhealthy, since its first unhealthy event, with the output", async () => {
@@ -217,11 +180,11 @@ describe("agent resync", () => {
     expect(resync.healthOutput).toBe(escaped);
     // The snapshot shows the same output, made by the same function.
     await waitFor(
-      () => snapshot?.containers.find((c) => c.id === id)?.lastHealthOutput === escaped,
+      () => watch.snapshot()?.containers.find((c) => c.id === id)?.lastHealthOutput === escaped,
       {
         timeoutMs: 30_000,
         message: () =>
-          `snapshot output: ${JSON.stringify(snapshot?.containers.find((c) => c.id === id))}`,
+          `snapshot output: ${JSON.stringify(watch.snapshot()?.containers.find((c) => c.id === id))}`,
       },
     );
   });
@@ -254,13 +217,16 @@ describe("agent resync", () => {
       intervalMs: 100,
       message: "the unlabelled container was not re-asserted again",
     });
-    const ofOptedOut = events.filter((e) => e.container.id === optedOut);
+    const ofOptedOut = events().filter((e) => e.container.id === optedOut);
     expect(ofOptedOut.every((e) => !e.container.optedIn)).toBe(true);
     expect(resyncsOf(optedOut)).toEqual([]);
-    await waitFor(() => snapshot?.containers.find((c) => c.id === optedOut)?.optedIn === false, {
-      timeoutMs: 30_000,
-      message: "the snapshot never showed the container opted out",
-    });
+    await waitFor(
+      () => watch.snapshot()?.containers.find((c) => c.id === optedOut)?.optedIn === false,
+      {
+        timeoutMs: 30_000,
+        message: "the snapshot never showed the container opted out",
+      },
+    );
 
     // The agent refuses to restart it, whoever asks.
     const { payload, headers } = signedCommand(
