@@ -62,7 +62,10 @@ function setup(details: Partial<ContainerDetails> = {}) {
     clockSkewMs: 2_000,
     now: () => clock,
   });
-  return { docker, executor, advance: (ms: number) => void (clock += ms) };
+  const advance = (ms: number) => {
+    clock += ms;
+  };
+  return { docker, executor, advance };
 }
 
 describe("CommandExecutor: recreate", () => {
