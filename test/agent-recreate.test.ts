@@ -206,6 +206,16 @@ describe("agent recreate", () => {
     expect(await containersNamed("fragile")).toEqual([
       expect.objectContaining({ id: old.id, state: "running" }),
     ]);
+
+    // And when it cannot even be created: the reference names no image any more.
+    await engine.docker.getImage(ref).remove();
+    const uncreatable = await recreate(draftFor(old.id));
+    expect(uncreatable).toMatchObject({ outcome: "failed", code: "docker-error" });
+    expect(uncreatable.message).toContain("create failed");
+    expect(uncreatable.message).toContain("the old container is back as fragile, running");
+    expect(await containersNamed("fragile")).toEqual([
+      expect.objectContaining({ id: old.id, state: "running" }),
+    ]);
   });
 
   it("moves a network child onto its parent's new network namespace, and refuses it for others", async () => {
