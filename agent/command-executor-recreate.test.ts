@@ -98,8 +98,8 @@ describe("CommandExecutor: recreate", () => {
     const reply = await executor.execute(recreate({ pull: true }));
     expect(reply).toMatchObject({ outcome: "recreated" });
     expect(reply.message).toContain("registry.example:5000/web:1 pulled");
-    // 30 s lifetime, 10 s gone, 2 s of allowed skew.
-    expect(docker.pulls).toEqual([{ reference: "registry.example:5000/web:1", timeoutMs: 22_000 }]);
+    // 30 s lifetime, 10 s gone; the allowed clock skew gives it no more.
+    expect(docker.pulls).toEqual([{ reference: "registry.example:5000/web:1", timeoutMs: 20_000 }]);
   });
 
   it("changes nothing when the pull fails, and says so", async () => {

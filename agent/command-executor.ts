@@ -137,7 +137,8 @@ export class CommandExecutor {
       stopTimeoutFromLabels(details.labels) ??
       command.stopTimeoutSeconds ??
       this.options.defaultStopTimeoutSeconds;
-    const left = Date.parse(command.expiresAt) + (this.options.clockSkewMs ?? 0) - this.now();
+    // A pull must end by the command's deadline: its sender waits no longer than that.
+    const left = Date.parse(command.expiresAt) - this.now();
     this.busy.add(id);
     try {
       return reply(
