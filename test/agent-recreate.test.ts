@@ -18,8 +18,11 @@ import { type RegistryHandle, startRegistry } from "./support/registry.js";
 import { importRootfs } from "./support/rootfs.js";
 
 const HOST = "recreate-host";
+/** A host whose engine has bridge networking (in a namespace of its own), for named networks. */
+const NET_HOST = "recreate-net";
 let fleet: Fleet;
 let engine: DockerEngine;
+let netEngine: DockerEngine;
 let recorder: DockerEventRecorder;
 let client: NatsConnection;
 let registry: RegistryHandle;
@@ -27,16 +30,21 @@ let registry: RegistryHandle;
 beforeAll(async () => {
   fleet = await startFleet({
     nats: "plain",
-    hosts: [{ id: HOST, agent: false }],
+    hosts: [
+      { id: HOST, agent: false },
+      { id: NET_HOST, agent: false, engine: { netns: true } },
+    ],
     handlers: 0,
     streams: true,
     heartbeatMs: 5_000,
   });
   ({ engine, docker: recorder } = fleet.host(HOST));
+  netEngine = fleet.host(NET_HOST).engine;
   client = await fleet.nats.connect({ name: "test-recreator" });
   registry = await startRegistry();
-  await ensureBusyboxImage(engine);
+  await Promise.all([ensureBusyboxImage(engine), ensureBusyboxImage(netEngine)]);
   await fleet.startAgent(HOST, { name: "agent" });
+  await fleet.startAgent(NET_HOST, { name: "net-agent" });
 });
 
 afterAll(async () => {
@@ -49,7 +57,7 @@ type Draft = Parameters<typeof recreateDraft>[0];
 /** Sends a recreate signed as the control plane signs it (or unsigned), and returns the answer. */
 async function send(draft: Omit<RecreateCommand, "issuedAt" | "expiresAt">, signed = true) {
   const { payload, headers } = signedCommand(draft, signed ? {} : { key: null });
-  return client.request(commandSubject(HOST, "recreate"), payload, {
+  return client.request(commandSubject(draft.host, "recreate"), payload, {
     timeout: 60_000,
     ...(headers ? { headers } : {}),
   });
@@ -81,9 +89,15 @@ async function inspect(id: string) {
 describe("agent recreate", () => {
   it("is served, signed, as the micro service's recreate endpoint", async () => {
     const reply = await client.request("$SRV.INFO.fleetheal-agent", undefined, { timeout: 5_000 });
-    const info = reply.json<{ endpoints: { name: string; subject: string }[] }>();
+    const info = reply.json<{
+      metadata: Record<string, string>;
+      endpoints: { name: string; subject: string }[];
+    }>();
+    // Either host's agent may answer first.
+    const host = info.metadata.host as string;
+    expect([HOST, NET_HOST]).toContain(host);
     expect(info.endpoints.find((e) => e.name === "recreate")?.subject).toBe(
-      `fleetheal.v1.cmd.${HOST}.recreate`,
+      `fleetheal.v1.cmd.${host}.recreate`,
     );
   });
 
@@ -247,6 +261,37 @@ describe("agent recreate", () => {
     const notChild = await recreate(draftFor(loner.id, { networkParent: newParent.id }));
     expect(notChild).toMatchObject({ outcome: "refused", code: "not-network-child" });
     expect((await inspect(loner.id)).State.Running).toBe(true);
+  });
+
+  it("keeps its networks: the first at create, the others connected, with their aliases", async () => {
+    for (const Name of ["front", "back"]) await netEngine.docker.createNetwork({ Name });
+    const old = await runTestContainer(netEngine, {
+      name: "multi",
+      labels: { autoheal: "true" },
+      create: {
+        HostConfig: { NetworkMode: "front" },
+        NetworkingConfig: { EndpointsConfig: { front: { Aliases: ["web"] } } },
+      },
+    });
+    await netEngine.docker
+      .getNetwork("back")
+      .connect({ Container: old.id, EndpointConfig: { Aliases: ["api"] } });
+    const reply = await recreate(draftFor(old.id, { host: NET_HOST }));
+    expect(reply).toMatchObject({ outcome: "recreated", host: NET_HOST });
+    const newId = reply.newContainerId as string;
+    const after = await netEngine.docker.getContainer(newId).inspect();
+    expect(after.State.Running).toBe(true);
+    expect(after.HostConfig.NetworkMode).toBe("front");
+    const networks = after.NetworkSettings.Networks;
+    expect(Object.keys(networks).sort()).toEqual(["back", "front"]);
+    expect(networks.front?.Aliases).toContain("web");
+    expect(networks.back?.Aliases).toContain("api");
+    for (const n of Object.values(networks)) {
+      expect(n.Aliases ?? []).not.toContain(old.id.slice(0, 12));
+      expect(n.IPAddress).not.toBe("");
+    }
+    // Docker's default hostname was the old id's; the new container has its own.
+    expect(after.Config.Hostname).toBe(newId.slice(0, 12));
   });
 
   it("refuses an unsigned recreate, as an unsigned restart, and leaves the container alone", async () => {
