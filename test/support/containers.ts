@@ -19,6 +19,8 @@ export interface TestContainerOptions {
   healthy?: boolean;
   /** Attach the `test -f /tmp/healthy` healthcheck. Default true. */
   healthcheck?: boolean;
+  /** A shell command (`CMD-SHELL`) as the healthcheck instead, for a check that prints. */
+  healthcheckCommand?: string;
   /** Exit on its own this long after each start, as a crashing service would. */
   exitAfterMs?: number;
   /**
@@ -59,7 +61,9 @@ export async function runTestContainer(
     Healthcheck:
       (opts.healthcheck ?? true)
         ? {
-            Test: ["CMD", "test", "-f", "/tmp/healthy"],
+            Test: opts.healthcheckCommand
+              ? ["CMD-SHELL", opts.healthcheckCommand]
+              : ["CMD", "test", "-f", "/tmp/healthy"],
             Interval: (opts.healthIntervalMs ?? 500) * MS,
             Timeout: (opts.healthTimeoutMs ?? Math.max(1_000, opts.healthIntervalMs ?? 0)) * MS,
             Retries: 1,
