@@ -9,6 +9,7 @@ import {
 } from "../contracts/index.js";
 import { type ContainerDetails, DOCKER_EVENT_FILTER, type DockerEngine } from "./docker-engine.js";
 import { sinceFromIso } from "./docker-event.js";
+import { pullImage, recreateContainer } from "./dockerode-recreate.js";
 
 const require = createRequire(import.meta.url);
 
@@ -118,6 +119,8 @@ export function createDockerodeEngine(): DockerEngine {
         if ((error as { statusCode?: number }).statusCode !== 304) throw error;
       }
     },
+    pull: (reference, timeoutMs) => pullImage(docker, reference, timeoutMs),
+    recreate: (id, options) => recreateContainer(docker, id, options),
     async exec(id, cmd, timeoutMs) {
       const exec = await docker.getContainer(id).exec({
         Cmd: cmd,

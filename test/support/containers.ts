@@ -38,6 +38,8 @@ export interface TestContainerOptions {
   exitCode?: number;
   /** Another name for the test image (see tagTestImage), for tests that group by image. */
   image?: string;
+  /** More of the create body (volumes, binds, a network mode); its HostConfig is merged in. */
+  create?: Partial<Docker.ContainerCreateOptions>;
 }
 
 /**
@@ -68,7 +70,8 @@ export async function runTestContainer(
             StartPeriod: 0,
           }
         : undefined,
-    HostConfig: { NetworkMode: "none" },
+    ...opts.create,
+    HostConfig: { NetworkMode: "none", ...opts.create?.HostConfig },
   });
   await container.start();
   return { id: container.id, name: opts.name };
@@ -133,6 +136,11 @@ export function breakPersistently(engine: DockerEngine, id: string): Promise<voi
 
 /** Runs a command in a running container, waits for it and throws unless it exits 0. */
 export async function execOk(engine: DockerEngine, id: string, cmd: string[]): Promise<void> {
+  await execOutput(engine, id, cmd);
+}
+
+/** Like {@link execOk}, and returns the command's output (stdout and stderr). */
+export async function execOutput(engine: DockerEngine, id: string, cmd: string[]): Promise<string> {
   const exec = await engine.docker
     .getContainer(id)
     .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
@@ -156,6 +164,7 @@ export async function execOk(engine: DockerEngine, id: string, cmd: string[]): P
   if (info.ExitCode !== 0) {
     throw new Error(`exec ${cmd.join(" ")} in ${id} exited ${info.ExitCode}: ${output.trim()}`);
   }
+  return output;
 }
 
 /**
