@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { CommandReply, type RestartCommand, StopCommand } from "../contracts/index.js";
 import { CommandExecutor, type CommandExecutorOptions } from "./command-executor.js";
-import type { ContainerDetails, DockerEngine, ExecResult } from "./docker-engine.js";
+import type {
+  ContainerDetails,
+  DockerEngine,
+  ExecResult,
+  RecreateResult,
+} from "./docker-engine.js";
 
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
 const STARTED_AT = "2026-11-27T19:41:29.98123456Z";
@@ -52,6 +57,12 @@ class MemoryDocker implements DockerEngine {
   }
   async exec(): Promise<ExecResult> {
     throw new Error("not used");
+  }
+  async pull(): Promise<void> {
+    throw new Error("not used: recreates are tested in command-executor-recreate.test.ts");
+  }
+  async recreate(): Promise<RecreateResult> {
+    throw new Error("not used: recreates are tested in command-executor-recreate.test.ts");
   }
   async listContainerIds(): Promise<string[]> {
     return [...this.containers.keys()];
@@ -164,6 +175,17 @@ describe("CommandExecutor", () => {
     docker.inspectError = new Error("daemon gone");
     const failed = await executor.execute(command({ commandId: "heal-second-command-01" }));
     expect(failed).toMatchObject({ outcome: "failed", code: "docker-error" });
+  });
+
+  it("takes a container whose last start failed for the incident's trouble still", async () => {
+    const { docker, executor } = setup();
+    docker.add({ state: "exited", health: "none", startError: "bind source path does not exist" });
+    const retried = await executor.execute(command({ requireUnhealthy: true }));
+    expect(retried).toMatchObject({ outcome: "restarted" });
+    const stopped = setup();
+    stopped.docker.add({ state: "exited", health: "none" });
+    const left = await stopped.executor.execute(command({ requireUnhealthy: true }));
+    expect(left).toMatchObject({ outcome: "skipped", code: "not-unhealthy" });
   });
 
   it("takes a label probe's verdict as the health of a container without a HEALTHCHECK", async () => {
