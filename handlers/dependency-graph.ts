@@ -168,13 +168,14 @@ export function buildDependencyGraph(
     const mode = child.networkMode ?? "";
     if (mode.startsWith("container:")) {
       const ref = mode.slice("container:".length);
-      const parent = resolveContainerRef(ref, containers);
-      const successor = parent ? undefined : byId.get(replaced.get(ref) ?? "");
-      if (parent) add(parent, child, "network", `network_mode container:${parent.name}`);
-      else if (successor) {
+      const named = resolveContainerRef(ref, containers);
+      // A replaced container may still be listed (parked under another name, not yet removed):
+      // its successor is the parent all the same.
+      const successor = byId.get(replaced.get(named?.id ?? ref) ?? "");
+      if (successor) {
         const detail = `network_mode container:${successor.name}, which was recreated`;
         add(successor, child, "network", detail, true);
-      }
+      } else if (named) add(named, child, "network", `network_mode container:${named.name}`);
     } else if (mode.startsWith("service:") && compose) {
       const service = mode.slice("service:".length);
       for (const parent of serviceMembers(compose.project, service)) {

@@ -20,8 +20,10 @@ export const MAX_DANGLING_LOOKUPS = 32;
 const FULL_ID = /^[0-9a-f]{64}$/;
 
 /**
- * The `container:<ref>` references that name no container of the host, each with the containers
- * that hold it (one-offs included: the graph leaves them out later).
+ * The `container:<ref>` references that name no container of the host, or one that does not
+ * run (a replaced container can linger, stopped and renamed, until it is removed), each with the
+ * containers that hold it (one-offs included: the graph leaves them out later). Keyed by the
+ * named container's id when it is listed.
  */
 export function danglingNetworkRefs(
   containers: readonly ContainerSnapshot[],
@@ -31,8 +33,10 @@ export function danglingNetworkRefs(
     const mode = c.networkMode ?? "";
     if (!mode.startsWith("container:")) continue;
     const ref = mode.slice("container:".length);
-    if (ref === "" || resolveContainerRef(ref, containers)) continue;
-    dangling.set(ref, [...(dangling.get(ref) ?? []), c]);
+    const named = resolveContainerRef(ref, containers);
+    if (ref === "" || named?.state === "running") continue;
+    const key = named?.id ?? ref;
+    dangling.set(key, [...(dangling.get(key) ?? []), c]);
   }
   return dangling;
 }

@@ -69,7 +69,7 @@ export function dependentBound(
   entry: LedgerEntry | undefined,
   policy: HealPolicy,
   now: number,
-): { code: "budget-spent" | "backoff"; message: string; until?: string } | undefined {
+): { code: "budget-spent" | "backoff"; message: string; until?: Date } | undefined {
   if (!entry) return undefined;
   const { restarts, windowSeconds } = policy.budget;
   const recent = restartsWithin(entry, now - windowSeconds * 1000);
@@ -84,7 +84,7 @@ export function dependentBound(
     return {
       code: "backoff",
       message: `restarted ${entry.consecutiveRestarts} times in a row; backoff until ${new Date(next).toISOString()}`,
-      until: new Date(next).toISOString(),
+      until: new Date(next),
     };
   }
   return undefined;

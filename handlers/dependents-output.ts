@@ -7,7 +7,6 @@ import {
   RECREATE_COMMAND_TYPE,
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
-  type RemediationRecord,
 } from "../contracts/index.js";
 import type { Decision } from "./decisions.js";
 import type { PlannedDependent } from "./dependency-graph.js";
@@ -29,7 +28,7 @@ export interface RecordOptions {
   /** About a recreate (`action: recreate`). */
   recreate?: boolean;
   /** When a hold ends (backoff). */
-  until?: string;
+  until?: Date;
 }
 
 /** The commands and records of one round. */
@@ -57,6 +56,11 @@ export class RoundOutput {
     return createHash("sha256").update(`${run}|${dependentId}`).digest("hex").slice(0, 32);
   }
 
+  /** The command id for a dependent. */
+  commandId(dependentId: string): string {
+    return `dependents-${this.digest(dependentId)}`;
+  }
+
   /**
    * A restart, or a recreate onto the new container of a network parent that was recreated:
    * the parent of the round (an edge marked `reattach`), or a dependent recreated before it
@@ -66,7 +70,7 @@ export class RoundOutput {
     const dep = node.container;
     const common = {
       v: 1 as const,
-      commandId: `dependents-${this.digest(dep.id)}`,
+      commandId: this.commandId(dep.id),
       host: this.snapshot.host,
       containerId: dep.id,
       requestedBy: DEPENDENTS_ACTOR,
@@ -104,7 +108,7 @@ export class RoundOutput {
     options: RecordOptions = {},
   ): Decision {
     const remediationId = `${DEPENDENTS_HANDLER}:${this.digest(dep.id)}`;
-    const facts = remediationRecord({
+    const record = remediationRecord({
       // Deterministic per phase, so JetStream drops the copy a redelivery would publish.
       id: `${remediationId}:${phase}`,
       remediationId,
@@ -121,12 +125,9 @@ export class RoundOutput {
       actor: DEPENDENTS_ACTOR,
       at: options.afterReply ? new Date() : this.now,
       dryRun: options.dryRun ?? false,
+      action: options.recreate ? "recreate" : undefined,
+      until: options.until,
     });
-    const record: RemediationRecord = {
-      ...facts,
-      ...(options.recreate ? { action: "recreate" } : {}),
-      ...(options.until ? { until: options.until } : {}),
-    };
     return { kind: "remediation", record };
   }
 }

@@ -45,11 +45,11 @@ export async function decideDependentsOnRecreate(
   if (record.phase !== "recreated" || record.dryRun || record.actor === DEPENDENTS_ACTOR) return [];
   const oldId = record.containerId;
   const locate = (snapshot: HostSnapshot): LocatedParent => {
-    // The new container has the old one's name. Until the snapshot shows it, and no longer
-    // shows the old one, it predates the recreate.
+    // The new container has the old one's name. Until the snapshot shows it started, it
+    // predates the recreate (the old one may linger a moment, stopped under another name).
     const parent = snapshot.containers.find((c) => c.name === record.containerName);
     if (!parent || parent.id === oldId) return { parent: undefined, fresh: false };
-    return { parent, fresh: true, replaced: new Map([[oldId, parent.id]]) };
+    return { parent, fresh: parent.state !== "created", replaced: new Map([[oldId, parent.id]]) };
   };
   return decideRound(
     {

@@ -118,10 +118,19 @@ export class DependentsRound {
 
   ineligibleRecords(): Decision[] {
     return this.plan.ineligible.map((d) =>
-      this.affected(d.container)
+      this.affected(d.container) && !this.handled(d.container)
         ? this.record(d.container, "skipped", d.code, `not restarted: ${d.message}`)
         : this.note(d.container, `left alone: ${d.message}`),
     );
+  }
+
+  /**
+   * This parent run's command for `dep` is in its ledger: a round of the other trigger acted on
+   * it (the old container of a recreated dependent lingers in the snapshot a moment, stopped).
+   */
+  private handled(dep: ContainerSnapshot): boolean {
+    const entry = this.ledgers.get(dep.id)?.value;
+    return claimOf(entry, dep, this.output.commandId(dep.id)).kind === "ours";
   }
 
   skipAll(code: string, message: string): Decision[] {

@@ -85,13 +85,19 @@ export async function decideDependentsOnStart(
 const START_EVENT_LAG_NS = 500_000_000n;
 /** A snapshot this long after a start that does not show the container: it is gone. */
 const GONE_AFTER_MS = 5_000;
+/**
+ * A snapshot this long after a start that shows the container down again: its new run ended
+ * (sooner, the agent may not have inspected the new run yet).
+ */
+const DOWN_AFTER_MS = 2_000;
 
 /**
  * Whether the snapshot shows the run that `event` began, or a later one. Docker's own start
  * events carry no StartedAt (the agent knows only the previous run's), so the event's time
- * stands for it, less {@link START_EVENT_LAG_NS}, in a snapshot taken after the event; a
- * synthesized event may carry the run itself. A run shorter than the lag (a crash loop) can be
- * taken for the next one: the round then compares start times with it, one run early.
+ * stands for it, less {@link START_EVENT_LAG_NS}, in a snapshot taken after the event that shows
+ * the container running (or down again {@link DOWN_AFTER_MS} after it); a synthesized event may
+ * carry the run itself. A run shorter than the lag (a crash loop) can be taken for the next one:
+ * the round then compares start times with it, one run early.
  */
 export function showsRun(
   parent: ContainerSnapshot,
@@ -105,9 +111,11 @@ export function showsRun(
   }
   const started = parseInstant(parent.startedAt)?.epochNanos;
   if (started === undefined) return undefined;
-  const taken = parseInstant(snapshot.at)?.epochNanos ?? 0n;
+  const taken = Date.parse(snapshot.at);
   const time = BigInt(event.timeNano);
-  return started >= time - START_EVENT_LAG_NS && taken >= time - START_EVENT_LAG_NS;
+  const eventMs = Number(time / 1_000_000n);
+  const settled = parent.state === "running" || taken - eventMs >= DOWN_AFTER_MS;
+  return started >= time - START_EVENT_LAG_NS && taken >= eventMs && settled;
 }
 
 /**

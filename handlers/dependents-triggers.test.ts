@@ -1,114 +1,30 @@
 import { describe, expect, it } from "vitest";
-import { parseInstant } from "../common/nanosecond-time.js";
-import {
-  containerKey,
-  encode,
-  type LedgerRestart,
-  type MonitoredContainer,
-  RECREATE_COMMAND_TYPE,
-} from "../contracts/index.js";
+import type { LedgerRestart } from "../contracts/index.js";
 import {
   c,
-  compose,
   type Decide,
   family,
-  HOST,
   idOf,
   ledgerOf,
   NEW_RUN,
   NOW,
+  nanosAfter,
   OPTIONS,
+  onStart,
   play,
   reply,
   restartedRecord,
+  startEvent,
   summary,
 } from "../test/support/dependents-kit.js";
-import { containerEvent, remediationRecord } from "../test/support/fixtures.js";
-import type { InMemoryAgent, InMemoryHandlerIo } from "../test/support/in-memory-handler-io.js";
 import { decideDependents } from "./dependents.js";
-import { decideDependentsOnRecreate, dependentsRecreatedHandler } from "./dependents-recreated.js";
-import { decideDependentsOnStart, dependentsStartHandler, showsRun } from "./dependents-start.js";
+import { dependentsRecreatedHandler } from "./dependents-recreated.js";
+import { dependentsStartHandler, showsRun } from "./dependents-start.js";
 
-/**
- * Docker's `start` event of `name`'s run that began at `run`: a moment after it, and without
- * its StartedAt (the agent knows only the previous run's).
- */
-function startEvent(name: string, run = NEW_RUN, timeNano = nanosAfter(run, 3_000_000n)) {
-  return containerEvent({
-    host: HOST,
-    action: "start",
-    timeNano,
-    container: { id: idOf(name), name, labels: { autoheal: "true" } },
-  });
-}
-
-function nanosAfter(instant: string, nanos: bigint): string {
-  return ((parseInstant(instant)?.epochNanos ?? 0n) + nanos).toString();
-}
-
-const onStart =
-  (event = startEvent("web")): Decide =>
-  (ctx) =>
-    decideDependentsOnStart(event, ctx, OPTIONS);
 const onRestarted =
   (record = restartedRecord()): Decide =>
   (ctx) =>
     decideDependents(record, ctx, OPTIONS);
-
-const OLD_WEB = idOf("web-before-the-update");
-
-/** heal's `recreated` record of web: its container is the old one. */
-function recreatedRecord() {
-  return remediationRecord({
-    id: "heal:recreate-web:recreated",
-    remediationId: "heal:recreate-web",
-    host: HOST,
-    containerId: OLD_WEB,
-    containerName: "web",
-    phase: "recreated",
-    code: "recreated",
-    message: "recreated",
-    actor: "handler:heal",
-    at: "2026-11-27T19:41:36.000Z",
-    action: "recreate",
-  });
-}
-
-/** web was recreated (new id, NEW_RUN); api and gluetun-style children still name the old id. */
-function orphans() {
-  const old = { networkMode: `container:${OLD_WEB}` };
-  return [
-    c("web", { startedAt: NEW_RUN, labels: compose("web") }),
-    { ...c("api"), ...old },
-    c("worker", { net: "api" }),
-    c("db-client", { labels: compose("client", "web:service_started:false") }),
-  ];
-}
-
-/** The agent: recreates for a recreate command (the new id from the old), restarts otherwise. */
-const recreating: InMemoryAgent = (cmd) =>
-  cmd.type === RECREATE_COMMAND_TYPE
-    ? reply(cmd, {
-        verb: "recreate",
-        outcome: "recreated",
-        code: "recreated",
-        newContainerId: idOf(`${cmd.containerId}-new`),
-      })
-    : reply(cmd);
-
-function remember(io: InMemoryHandlerIo, id: string, name: string): void {
-  const monitored: MonitoredContainer = {
-    v: 1,
-    host: HOST,
-    containerId: id,
-    name,
-    image: "busybox",
-    firstSeenAt: "2026-11-27T19:00:00.000Z",
-    lastStartedAt: "2026-11-27T19:00:00.000Z",
-    starts: 1,
-  };
-  io.buckets.monitored.put(containerKey(HOST, id), encode(monitored));
-}
 
 describe("dependents on Docker's start events", () => {
   it("binds the start events and the recreated records", () => {
@@ -181,8 +97,12 @@ describe("dependents on Docker's start events", () => {
     expect(showsRun(c("web", { startedAt: NEW_RUN }), event, after)).toBe(true);
     expect(showsRun(c("web", { startedAt: "2026-11-27T19:41:35.4Z" }), event, after)).toBe(false);
     // A snapshot taken before the start shows an earlier run, however recent.
-    const before = { at: "2026-11-27T19:41:35.0Z" };
+    const before = { at: "2026-11-27T19:41:35.9Z" };
     expect(showsRun(c("web", { startedAt: NEW_RUN }), event, before)).toBe(false);
+    // Down: the agent may not have seen the new run yet; two seconds on, the run is over.
+    const down = c("web", { startedAt: NEW_RUN, state: "exited" });
+    expect(showsRun(down, event, after)).toBe(false);
+    expect(showsRun(down, event, { at: "2026-11-27T19:41:38.1Z" })).toBe(true);
     // A start the agent made up after a gap names the run itself.
     const synthesized = { ...event, container: { ...event.container, startedAt: NEW_RUN } };
     const earlier = c("web", { startedAt: "2026-11-27T19:41:35.5Z" });
@@ -312,78 +232,5 @@ describe("a parent in a crash loop", () => {
       "api skipped backoff",
       "worker skipped parent-not-restarted",
     ]);
-  });
-});
-
-describe("network children of a recreated parent", () => {
-  it("recreates them onto the new parent after fleetheal's recreate, transitively", async () => {
-    const { records, commands, io } = await play(orphans(), {
-      decide: (ctx) => decideDependentsOnRecreate(recreatedRecord(), ctx, OPTIONS),
-      answer: recreating,
-    });
-    expect(commands.map((x) => [x.type, x.containerId])).toEqual([
-      ["fleetheal.cmd.v1.recreate", idOf("api")],
-      ["fleetheal.cmd.v1.restart", idOf("db-client")],
-      ["fleetheal.cmd.v1.recreate", idOf("worker")],
-    ]);
-    expect(commands[0]).toMatchObject({
-      networkParent: idOf("web"),
-      incident: "2026-11-27T19:30:01.5Z",
-    });
-    // worker is in api's namespace, and api was recreated: onto api's new container.
-    expect(commands[2]).toMatchObject({ networkParent: idOf(`${idOf("api")}-new`) });
-    expect(summary(records)).toEqual([
-      "api restarting dependent",
-      "api recreated recreated",
-      "db-client restarting dependent",
-      "db-client restarted restarted",
-      "worker restarting dependent",
-      "worker recreated recreated",
-    ]);
-    expect(records[0]).toMatchObject({ action: "recreate", triggerEventId: recreatedRecord().id });
-    expect(records[0]?.message).toContain("which was recreated");
-    expect((await ledgerOf(io, "api")).restarts[0]).toMatchObject({
-      action: "recreate",
-      outcome: "recreated",
-    });
-  });
-
-  it("waits while the snapshot shows no new container of that name", async () => {
-    const stale = [
-      c("web", { id: OLD_WEB, startedAt: "2026-11-27T19:30:00Z" }),
-      c("api", { net: "web" }),
-    ];
-    const { outcome } = await play(stale, {
-      decide: (ctx) => decideDependentsOnRecreate(recreatedRecord(), ctx, OPTIONS),
-    });
-    expect(outcome).toMatchObject({ kind: "retry" });
-  });
-
-  it("finds the children of a parent an update tool replaced, by the name fleetheal remembers", async () => {
-    const unknown = await play(orphans(), { decide: onStart() });
-    // Without knowing whose the old id was, only the compose dependent is followed.
-    expect(unknown.commands.map((x) => x.containerId)).toEqual([idOf("db-client")]);
-
-    const { io } = await play(orphans(), { decide: async () => [] });
-    remember(io, OLD_WEB, "web");
-    const known = await play(undefined, { io, decide: onStart(), answer: recreating });
-    expect(known.commands.map((x) => [x.type, x.containerId])).toEqual([
-      ["fleetheal.cmd.v1.recreate", idOf("api")],
-      ["fleetheal.cmd.v1.restart", idOf("db-client")],
-      ["fleetheal.cmd.v1.recreate", idOf("worker")],
-    ]);
-    expect(known.commands[0]).toMatchObject({ networkParent: idOf("web") });
-  });
-
-  it("finds them by compose: a child of the project that depends on the new parent's service", async () => {
-    const containers = orphans().map((x) =>
-      x.name === "web"
-        ? { ...x, labels: { ...x.labels, ...compose("vpn") } }
-        : x.name === "api"
-          ? { ...x, labels: { ...x.labels, ...compose("app", "vpn:service_started:false") } }
-          : x,
-    );
-    const { commands } = await play(containers, { decide: onStart() });
-    expect(commands.map((x) => x.type)).toContain("fleetheal.cmd.v1.recreate");
   });
 });

@@ -179,7 +179,7 @@ export async function decideRound(
   const ledgers = await readLedgers(
     (key) => ctx.read("ledger", key),
     host,
-    plan.order.map((n) => n.container.id),
+    [...plan.order, ...plan.ineligible].map((n) => n.container.id),
   );
   const round = new DependentsRound(
     trigger,

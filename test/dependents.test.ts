@@ -144,6 +144,14 @@ async function netns(id: string): Promise<string> {
   return text;
 }
 
+/** The container of that name now, if there is one. */
+function inspectByName(name: string) {
+  return engine.docker
+    .getContainer(name)
+    .inspect()
+    .catch(() => undefined);
+}
+
 /** A start event's id for `containerId` (`<host>:<id>:<timeNano>:start`). */
 const isStartOf = (containerId: string, id: string | undefined) =>
   id?.startsWith(`${HOST}:${containerId}:`) === true && id.endsWith(":start");
@@ -304,6 +312,13 @@ describe("dependents: any new run of the parent", () => {
     await snapshotShows([parent.id, child.id]);
     const before = await netns(parent.id);
     expect(await netns(child.id)).toBe(before);
+    // A run shorter than half a second cannot be told from the next by a start event alone
+    // (docs/DEPENDENTS.md): let the first one be older than that, as a real parent's is.
+    const { State } = await engine.docker.getContainer(parent.id).inspect();
+    await waitFor(async () => Date.now() - Date.parse(State.StartedAt) > 1_000 || undefined, {
+      timeoutMs: 5_000,
+      message: "the parent's first run never got a second old",
+    });
 
     await engine.docker.getContainer(parent.id).restart({ t: 1 });
     const parentRestart = await recorder.waitFor(
@@ -353,10 +368,7 @@ describe("dependents: any new run of the parent", () => {
     });
     const reattached = await waitFor(
       async () => {
-        const info = await engine.docker
-          .getContainer("vpn-app")
-          .inspect()
-          .catch(() => undefined);
+        const info = await inspectByName("vpn-app");
         const joined = info?.HostConfig.NetworkMode === `container:${successor.id}`;
         return info && info.Id !== app.id && info.State.Running && joined ? info : undefined;
       },
@@ -373,5 +385,45 @@ describe("dependents: any new run of the parent", () => {
     expect(isStartOf(successor.id, appRecords[0]?.triggerEventId)).toBe(true);
     // One recreate: the old container went once, and one new one was made.
     expect(recorder.count((e) => e.action === "create" && e.name === "vpn-app")).toBe(2);
+  });
+
+  it("recreates a network_mode: container: child onto its parent after heal recreates the parent", async () => {
+    const vpn = await runTestContainer(engine, {
+      name: "heal-vpn",
+      labels: { autoheal: "true", "autoheal.action": "recreate" },
+    });
+    await waitForHealth(engine, vpn.id, "healthy", 20_000);
+    const app = await runDependent("heal-vpn-app", `container:${vpn.id}`, { autoheal: "true" });
+    await snapshotShows([vpn.id, app.id]);
+
+    await makeUnhealthy(engine, vpn.id);
+    const successor = await waitFor(
+      async () => {
+        const info = await inspectByName("heal-vpn");
+        return info && info.Id !== vpn.id && info.State.Running ? info : undefined;
+      },
+      { timeoutMs: 60_000, message: "heal never recreated heal-vpn" },
+    );
+    const reattached = await waitFor(
+      async () => {
+        const info = await inspectByName("heal-vpn-app");
+        const joined = info?.HostConfig.NetworkMode === `container:${successor.Id}`;
+        return info && info.Id !== app.id && info.State.Running && joined ? info : undefined;
+      },
+      { timeoutMs: 60_000, message: "heal-vpn-app was never recreated onto the new heal-vpn" },
+    );
+    expect(await netns(reattached.Id)).toBe(await netns(successor.Id));
+    await dependentsSettled();
+    const recreated = records(vpn.id).find((r) => r.phase === "recreated");
+    expect(recreated).toMatchObject({ actor: "handler:heal", action: "recreate" });
+    const appRecords = records(app.id);
+    expect(
+      appRecords.map((r) => `${r.phase}:${r.code}`),
+      JSON.stringify(appRecords, null, 1),
+    ).toEqual(["restarting:dependent", "recreated:recreated"]);
+    // heal's record or the new container's start event: one round either way.
+    const trigger = appRecords[0]?.triggerEventId;
+    expect(trigger === recreated?.id || isStartOf(successor.Id, trigger)).toBe(true);
+    expect(recorder.count((e) => e.action === "create" && e.name === "heal-vpn-app")).toBe(2);
   });
 });

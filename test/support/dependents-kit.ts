@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { pino } from "pino";
 import type { ContainerCommandDraft } from "../../common/agent-commands.js";
+import { parseInstant } from "../../common/nanosecond-time.js";
 import {
   type CommandReply,
   type ContainerSnapshot,
@@ -12,8 +13,10 @@ import {
 } from "../../contracts/index.js";
 import type { CommandResult, Decision } from "../../handlers/decisions.js";
 import { decideDependents } from "../../handlers/dependents.js";
+import { decideDependentsOnStart } from "../../handlers/dependents-start.js";
 import type { HandlerContext } from "../../handlers/handler.js";
 import {
+  containerEvent,
   containerSnapshot,
   healPolicy,
   hostSnapshot,
@@ -225,3 +228,25 @@ export function compose(service: string, dependsOn?: string): Record<string, str
     ...(dependsOn !== undefined ? { "com.docker.compose.depends_on": dependsOn } : {}),
   };
 }
+
+/**
+ * Docker's `start` event of `name`'s run that began at `run`: a moment after it, and without
+ * its StartedAt (the agent knows only the previous run's).
+ */
+export function startEvent(name: string, run = NEW_RUN, timeNano = nanosAfter(run, 3_000_000n)) {
+  return containerEvent({
+    host: HOST,
+    action: "start",
+    timeNano,
+    container: { id: idOf(name), name, labels: { autoheal: "true" } },
+  });
+}
+
+export function nanosAfter(instant: string, nanos: bigint): string {
+  return ((parseInstant(instant)?.epochNanos ?? 0n) + nanos).toString();
+}
+
+export const onStart =
+  (event = startEvent("web")): Decide =>
+  (ctx) =>
+    decideDependentsOnStart(event, ctx, OPTIONS);
