@@ -104,7 +104,8 @@ export function showsRun(
   event: ContainerEvent,
   snapshot: Pick<HostSnapshot, "at">,
 ): boolean | undefined {
-  if (!parent.startedAt) return undefined;
+  // Not started yet, as far as the snapshot knows: it predates the start.
+  if (!parent.startedAt || parent.state === "created") return false;
   if (event.container.startedAt) {
     const order = compareInstants(parent.startedAt, event.container.startedAt);
     return order === undefined ? undefined : order >= 0;

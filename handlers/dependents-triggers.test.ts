@@ -103,6 +103,9 @@ describe("dependents on Docker's start events", () => {
     const down = c("web", { startedAt: NEW_RUN, state: "exited" });
     expect(showsRun(down, event, after)).toBe(false);
     expect(showsRun(down, event, { at: "2026-11-27T19:41:38.1Z" })).toBe(true);
+    // Not started yet in the snapshot.
+    const created = { ...c("web"), state: "created" as const, startedAt: undefined };
+    expect(showsRun(created, event, after)).toBe(false);
     // A start the agent made up after a gap names the run itself.
     const synthesized = { ...event, container: { ...event.container, startedAt: NEW_RUN } };
     const earlier = c("web", { startedAt: "2026-11-27T19:41:35.5Z" });

@@ -419,7 +419,11 @@ describe("dependents: any new run of the parent", () => {
     const appRecords = records(app.id);
     expect(
       appRecords.map((r) => `${r.phase}:${r.code}`),
-      JSON.stringify(appRecords, null, 1),
+      JSON.stringify(appRecords, null, 1) +
+        recorder.events
+          .filter((e) => e.name.startsWith("heal-vpn") && !e.action.startsWith("exec"))
+          .map((e) => `${e.timeNano} ${e.name} ${e.id.slice(0, 8)} ${e.action}`)
+          .join("\n"),
     ).toEqual(["restarting:dependent", "recreated:recreated"]);
     // heal's record or the new container's start event: one round either way.
     const trigger = appRecords[0]?.triggerEventId;
