@@ -12,6 +12,8 @@ import type { Logger } from "../common/logger.js";
 import { EVENTS_STREAM } from "../contracts/index.js";
 import { autoMonitorHandler } from "../handlers/auto-monitor.js";
 import { dependentsHandler } from "../handlers/dependents.js";
+import { dependentsRecreatedHandler } from "../handlers/dependents-recreated.js";
+import { dependentsStartHandler } from "../handlers/dependents-start.js";
 import { healHandler } from "../handlers/heal.js";
 import { notifyHandler } from "../handlers/notify/notify.js";
 import { durableConfig, durableName } from "../handlers/runtime/durable-consumer.js";
@@ -74,6 +76,8 @@ function knownHandlers() {
     healHandler({ maxEventAgeMs: 0, retryDelayMs: 0 }),
     autoMonitorHandler(),
     dependentsHandler({ retryDelayMs: 0 }),
+    dependentsStartHandler({ retryDelayMs: 0 }),
+    dependentsRecreatedHandler({ retryDelayMs: 0 }),
     notifyHandler({ targets: [], events: [], maxAgeMs: 0 }),
   ];
   return new Map(defs.map((def) => [durableName(def.name), def]));
