@@ -177,6 +177,29 @@ describe("buildDependencyGraph", () => {
     expect([...graph.dependents.keys()]).toEqual([]);
   });
 
+  it("links a child of a replaced container to its successor, to be re-attached", () => {
+    const old = idOf("vpn-old");
+    const child = c("app", { networkMode: `container:${old}` });
+    const orphaned = buildDependencyGraph([c("vpn"), child]);
+    expect(orphaned.dependents.size).toBe(0);
+    const replaced = new Map([[old, idOf("vpn")]]);
+    const edge = {
+      parent: idOf("vpn"),
+      child: idOf("app"),
+      kind: "network",
+      detail: "network_mode container:vpn, which was recreated",
+      reattach: true,
+    };
+    expect(buildDependencyGraph([c("vpn"), child], replaced).dependents.get(idOf("vpn"))).toEqual([
+      edge,
+    ]);
+    // The old container may still be listed, stopped under another name: the successor wins.
+    const parked = { ...c("vpn-parked"), id: old, state: "exited" as const };
+    const graph = buildDependencyGraph([c("vpn"), parked, child], replaced);
+    expect(graph.dependents.get(idOf("vpn"))).toEqual([edge]);
+    expect(graph.dependents.get(old)).toBeUndefined();
+  });
+
   it("keeps both edges when a child shares the network and depends_on the same parent", () => {
     const graph = buildDependencyGraph([
       c("p-vpn-1", { compose: "p/vpn" }),
