@@ -264,6 +264,47 @@ describe("dashboard", () => {
     }
   });
 
+  it("switches healing off and on from the container page, showing who and since when", async () => {
+    const disabled = async () => {
+      const res = await fetch(`${url}/policy`);
+      return ((await res.json()) as { policy: { disabled: { name: string; by: string }[] } }).policy
+        .disabled;
+    };
+    await row(page, api.id).getByTestId("container-link").click();
+    await page.getByTestId("detail-name").filter({ hasText: "api" }).waitFor({ timeout: 10_000 });
+    for (const [action, off] of [
+      ["healing-off", true],
+      ["healing-on", false],
+    ] as const) {
+      await page
+        .locator(`[data-testid="detail-healing-switch"][data-action="${action}"]`)
+        .click({ timeout: 10_000 });
+      await page.getByTestId("action-dialog").waitFor({ state: "visible" });
+      expect(await page.getByTestId("admin-token-input").inputValue()).toBe(ADMIN_TOKEN);
+      if (off) await page.getByTestId("action-reason").fill("dashboard switch test");
+      await page.getByTestId("action-confirm").click();
+      await page.getByTestId("action-dialog").waitFor({ state: "hidden", timeout: 15_000 });
+      const state = page.getByTestId("switched-off-state");
+      if (off) {
+        await state.waitFor({ timeout: 15_000 });
+        expect(await state.textContent()).toContain("gateway:admin");
+        expect(await state.textContent()).toContain("dashboard switch test");
+        expect(await disabled()).toMatchObject([{ name: "api", by: "gateway:admin" }]);
+        await page.screenshot({ path: join(RESULTS, "dashboard-switched-off.png") });
+      } else {
+        await state.waitFor({ state: "detached", timeout: 15_000 });
+        expect(await disabled()).toEqual([]);
+      }
+    }
+    await page
+      .getByTestId("event-feed")
+      .locator(`[data-kind="remediation"][data-label="enabled"][data-container="${api.id}"]`)
+      .first()
+      .waitFor({ timeout: 15_000 });
+    await page.getByTestId("back").click();
+    await row(page, api.id).waitFor({ timeout: 10_000 });
+  });
+
   it("fits a phone screen without horizontal scrolling", async () => {
     const context = await browser.newContext({
       viewport: { width: 390, height: 844 },
