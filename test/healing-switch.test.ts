@@ -68,8 +68,12 @@ function records(containerId: string): Promise<RemediationRecord[]> {
   return readStored(client, `fleetheal.v1.act.${HOST}.${containerId}.>`, RemediationRecord);
 }
 
-async function switchHealing(enabled: boolean, reason?: string): Promise<HealingSwitchResult> {
-  const res = await fetch(`${fleet.gateway.url}/containers/${HOST}/${NAME}/healing`, {
+async function switchHealing(
+  enabled: boolean,
+  reason?: string,
+  name = NAME,
+): Promise<HealingSwitchResult> {
+  const res = await fetch(`${fleet.gateway.url}/containers/${HOST}/${name}/healing`, {
     method: "PUT",
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify({ enabled, ...(reason ? { reason } : {}) }),
@@ -200,5 +204,41 @@ describe("the healing switch", () => {
     expect(enabled).toMatchObject({ containerName: NAME, actor: "gateway:admin" });
     await detailOnceSwitched(second.id, false);
     expect((await records(first.id)).map((r) => r.phase)).toEqual(["disabled"]);
+  });
+
+  it("keeps every concurrent change: each writer retries its compare-and-set", async () => {
+    const names = ["c1", "c2", "c3", "c4"];
+    const ids = await Promise.all(
+      names.map(async (name) => (await runTestContainer(engine, { name })).id),
+    );
+    await waitFor(
+      async () => {
+        const res = await fetch(`${fleet.gateway.url}/containers?host=${HOST}&name=c`);
+        const body = (await res.json()) as { total: number };
+        return body.total === names.length;
+      },
+      { timeoutMs: 30_000, message: "the gateway never listed the four containers" },
+    );
+    const pause = fetch(`${fleet.gateway.url}/pause`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    const results = await Promise.all(names.map((name) => switchHealing(false, undefined, name)));
+    expect((await pause).status).toBe(200);
+    expect(results.every((r) => r.changed)).toBe(true);
+    const { policy } = await storedPolicy();
+    expect(policy.paused).toBe(true);
+    expect(policy.disabled.map((d) => d.name).sort()).toEqual(names);
+    for (const id of ids) {
+      const phases = await waitFor(
+        async () => {
+          const found = (await records(id)).map((r) => r.phase);
+          return found.length > 0 ? found : undefined;
+        },
+        { timeoutMs: 10_000, message: `no record for ${id.slice(0, 12)}` },
+      );
+      expect(phases).toEqual(["disabled"]);
+    }
   });
 });
