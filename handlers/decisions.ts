@@ -1,4 +1,4 @@
-import type { RestartDraft } from "../common/agent-commands.js";
+import type { ContainerCommandDraft } from "../common/agent-commands.js";
 import type {
   CommandReply,
   ImageFailures,
@@ -26,7 +26,7 @@ import type { NotifySend } from "./notify/notifier.js";
  *   What was applied before the claim stays applied, so it must be safe to apply again.
  * - A `lease` that is denied applies its `onDenied` list, then skips the rest of the list it is
  *   in; if that list is an update's `onStored`, the rest of the list holding the update is skipped
- *   too. A denial does not reach past a restart's `onReply` or a lease's `alongside`.
+ *   too. A denial does not reach past a command's `onReply` or a lease's `alongside`.
  *
  * Any failure (a store, a publish, a notification, an invalid value) fails the delivery, and
  * JetStream redelivers it with backoff (1 s doubling to 60 s).
@@ -36,7 +36,7 @@ import type { NotifySend } from "./notify/notifier.js";
  * - `lease.alongside`: at once, while the slots are being taken, whatever the answer;
  * - `lease.onDenied`: when a cap is full, in place of the rest;
  * - `update.onStored`: once the update is stored, with the value this update wrote;
- * - `restart.onReply`: once the agent answered, or did not in time.
+ * - `command.onReply`: once the agent answered, or did not in time.
  */
 
 /** The KV stores handlers may read and write, and what each holds. */
@@ -115,13 +115,14 @@ export interface RemediationDecision {
 }
 
 /**
- * Send a restart to the container's agent and wait for the answer (or for the timeout). The
- * restart counts against the storm guard's rate caps from the moment it is sent.
+ * Send a command that changes a container (restart, stop or recreate) to the container's agent
+ * and wait for the answer (or for the timeout). It counts against the storm guard's rate caps
+ * from the moment it is sent.
  */
-export interface RestartDecision {
-  kind: "restart";
+export interface CommandDecision {
+  kind: "command";
   /** Stamped with its lifetime and signed by the runtime when it is sent. */
-  command: RestartDraft;
+  command: ContainerCommandDraft;
   /**
    * The agent may take this long (Docker's stop timeout is inside it); the runtime waits at
    * least this, and at least its configured command timeout.
@@ -210,7 +211,7 @@ export type Decision =
   | ClaimDecision
   | UpdateDecision
   | RemediationDecision
-  | RestartDecision
+  | CommandDecision
   | RetryDecision
   | NotifyDecision
   | LeaseDecision

@@ -179,7 +179,7 @@ export class DependentsRound {
         command.commandId,
       ),
       {
-        kind: "restart",
+        kind: "command",
         command,
         minTimeoutMs: restartDeadlineMs(dep.labels),
         onReply: (result) => this.afterRestart(result, node, command, restarted, next),

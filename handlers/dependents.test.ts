@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { RestartDraft } from "../common/agent-commands.js";
+import type { ContainerCommandDraft } from "../common/agent-commands.js";
 import {
   type CommandReply,
   type ContainerSnapshot,
@@ -131,7 +131,7 @@ function contextOf(containers: ContainerSnapshot[] | undefined, opts: Setup = {}
   return fleetOf(containers, opts).ctx;
 }
 
-function reply(command: RestartDraft, patch: Partial<CommandReply> = {}): CommandResult {
+function reply(command: ContainerCommandDraft, patch: Partial<CommandReply> = {}): CommandResult {
   return restartedReply(command, {
     startedAt: "2026-11-27T19:41:41.000Z",
     durationMs: 300,
@@ -185,7 +185,7 @@ describe("decideDependents", () => {
     const { decisions, records: published, commands, io } = await play(family());
     // Only the first restart is sent up front, with its storm-guard slots; the next one follows
     // from its reply.
-    expect(decisions.map((d) => d.kind)).toEqual(["lease", "remediation", "restart"]);
+    expect(decisions.map((d) => d.kind)).toEqual(["lease", "remediation", "command"]);
     expect(commands.map((cmd) => cmd.containerId)).toEqual([idOf("api"), idOf("worker")]);
     expect(summary(published)).toEqual([
       "api restarting dependent",
@@ -212,7 +212,7 @@ describe("decideDependents", () => {
     expect(restarting?.message).toContain("network_mode container:web");
     expect(restarting?.message).toContain(restartedRecord().remediationId);
     // Waits at least the dependent's stop timeout plus 30 s.
-    const restart = decisions[2] as Extract<Decision, { kind: "restart" }>;
+    const restart = decisions[2] as Extract<Decision, { kind: "command" }>;
     expect(restart.minTimeoutMs).toBe(40_000);
     expect(io.commands.map((c) => c.timeoutMs)).toEqual([40_000, 40_000]);
     // Each restart takes the storm guard's slots, held by its own command id.
@@ -312,7 +312,7 @@ describe("decideDependents", () => {
       const memo = new DependencyFreeHosts();
       for (let i = 0; i < 2; i++) {
         const decisions = await decideDependents(restartedRecord(), ctx, OPTIONS, memo);
-        expect(decisions.some((d) => d.kind === "restart")).toBe(true);
+        expect(decisions.some((d) => d.kind === "command")).toBe(true);
       }
       expect(decoded.count).toBe(2);
       expect(memo.has(HOST, 4)).toBe(false);

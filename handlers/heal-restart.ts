@@ -95,7 +95,7 @@ export function sendRestart(
   return [
     record("restarting", "restart-sent", "restart command sent to the agent", command.commandId),
     {
-      kind: "restart",
+      kind: "command",
       command,
       minTimeoutMs: restartDeadlineMs(labels),
       onReply: (result) => afterRestart(result, command, ctx.lastDelivery, retryDelayMs, record),

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { RestartDraft } from "../common/agent-commands.js";
+import type { ContainerCommandDraft } from "../common/agent-commands.js";
 import {
   type CommandReply,
   ContainerEvent,
@@ -177,7 +177,7 @@ function validateAll(decisions: Decision[]): void {
       const schema = d.store === "breakers" ? ImageFailures : LedgerEntry;
       expect(schema.parse(d.value)).toEqual(d.value);
     }
-    if (d.kind === "restart") expect(RestartDraftSchema.parse(d.command)).toEqual(d.command);
+    if (d.kind === "command") expect(RestartDraftSchema.parse(d.command)).toEqual(d.command);
     if (d.kind === "lease") {
       validateAll(d.alongside ?? []);
       validateAll(d.onDenied({ cap: "some cap" }));
@@ -244,10 +244,10 @@ function previous(lastRestartAt: string, consecutive = 1): Versioned<LedgerEntry
 /** Runs decideHeal on a fresh ledger and returns its restart decision. */
 async function firstRestart(ctx = fakeContext()) {
   const decisions = await decide(unhealthy(), ctx);
-  return { decisions, restart: first(decisions, "restart") };
+  return { decisions, restart: first(decisions, "command") };
 }
 
-const RESTART_KINDS = ["lease", "claim", "remediation", "remediation", "restart"];
+const RESTART_KINDS = ["lease", "claim", "remediation", "remediation", "command"];
 
 describe("healHandler", () => {
   it("subscribes to every container event, with room for long deferrals", () => {
@@ -343,8 +343,8 @@ describe("decideHeal", () => {
     const ledger = { value: pendingLedger(commandId), revision: 4 };
     const event = unhealthy({ time: "2026-11-27T19:36:34.999Z" }); // older than maxEventAgeMs
     const decisions = await decide(event, fakeContext({ ledger }));
-    expect(kinds(decisions)).toEqual(["remediation", "restart"]);
-    expect(first(decisions, "restart").command.commandId).toBe(commandId);
+    expect(kinds(decisions)).toEqual(["remediation", "command"]);
+    expect(first(decisions, "command").command.commandId).toBe(commandId);
   });
 
   it("an event exactly maxEventAgeMs old is still acted on", async () => {
@@ -359,7 +359,7 @@ describe("decideHeal", () => {
     expect(ctx.reads).toEqual([`ledger/${KEY}`]);
     expect(kinds(decisions)).toEqual(RESTART_KINDS);
 
-    const restart = first(decisions, "restart");
+    const restart = first(decisions, "command");
     const commandId = restart.command.commandId;
     expect(commandId).toMatch(/^heal-[0-9a-f]{32}$/);
     expect(restart.command).toEqual({
@@ -415,14 +415,14 @@ describe("decideHeal", () => {
     const decisions = await decide(event);
     expect(claimed(decisions).lastIncident).toBe(event.id);
     expect(claimed(decisions).restarts[0]?.incident).toBe(event.id);
-    expect("incident" in first(decisions, "restart").command).toBe(false);
+    expect("incident" in first(decisions, "command").command).toBe(false);
     for (const r of records(decisions)) expect("incident" in r).toBe(false);
   });
 
   it("command ids are deterministic per event and differ between events", async () => {
-    const a1 = first(await decide(unhealthy()), "restart");
-    const a2 = first(await decide(unhealthy()), "restart");
-    const b = first(await decide(unhealthy({ timeNano: "1795808494172958660" })), "restart");
+    const a1 = first(await decide(unhealthy()), "command");
+    const a2 = first(await decide(unhealthy()), "command");
+    const b = first(await decide(unhealthy({ timeNano: "1795808494172958660" })), "command");
     expect(a1.command.commandId).toBe(a2.command.commandId);
     expect(b.command.commandId).not.toBe(a1.command.commandId);
   });
@@ -433,13 +433,13 @@ describe("decideHeal", () => {
     // A different event (a later health transition) for the same run of the container.
     const event = unhealthy({ timeNano: "1795808499000000000" });
     const decisions = await decide(event, fakeContext({ ledger }));
-    expect(kinds(decisions)).toEqual(["remediation", "restart"]);
+    expect(kinds(decisions)).toEqual(["remediation", "command"]);
     expect(first(decisions, "remediation").record).toMatchObject({
       phase: "restarting",
       code: "restart-sent",
       commandId,
     });
-    expect(first(decisions, "restart").command).toMatchObject({
+    expect(first(decisions, "command").command).toMatchObject({
       commandId,
       incident: STARTED_AT,
       containerId: CID,
@@ -457,7 +457,7 @@ describe("decideHeal", () => {
     };
     const ctx = fakeContext({ ledger, policy: policyOf({ paused: true, dryRun: true }) });
     const decisions = await decide(unhealthy(), ctx);
-    expect(kinds(decisions)).toEqual(["remediation", "restart"]);
+    expect(kinds(decisions)).toEqual(["remediation", "command"]);
   });
 
   it.each([
@@ -514,7 +514,7 @@ describe("decideHeal", () => {
   it("records keep within the schema with the longest host id", async () => {
     const host = "h".repeat(128);
     const decisions = await decide(unhealthy({ host }));
-    const { restart } = { restart: first(decisions, "restart") };
+    const { restart } = { restart: first(decisions, "command") };
     const after = [
       ...restart.onReply({
         ok: true,
@@ -583,7 +583,7 @@ describe("decideHeal: the policy", () => {
     expect(value.consecutiveRestarts).toBe(2);
     expect(value.lastRestartAt).toBe(NOW.toISOString());
     expect(value.restarts.map((r) => [r.commandId, r.outcome])).toEqual([
-      [first(decisions, "restart").command.commandId, "pending"],
+      [first(decisions, "command").command.commandId, "pending"],
       ["heal-prev0000000000000", "restarted"],
     ]);
   });
@@ -733,7 +733,7 @@ describe("decideHeal: the storm guard", () => {
     const decisions = await decide(unhealthy());
     const lease = first(decisions, "lease");
     expect(decisions[0]).toBe(lease);
-    expect(lease.holder).toBe(first(decisions, "restart").command.commandId);
+    expect(lease.holder).toBe(first(decisions, "command").command.commandId);
     expect(lease.leases).toEqual(stormLeases(HOST, BASE_POLICY));
     expect(lease.leases).toEqual([
       {
@@ -842,7 +842,7 @@ describe("decideHeal: crashes (die)", () => {
     const event = eventAt("die", DIED, { startedAtMs: RUN, exitCode: 1, stopped: false });
     const decisions = await decide(event, fakeContext({ policy: onExit }));
     expect(kinds(decisions)).toEqual(RESTART_KINDS);
-    const { command } = first(decisions, "restart");
+    const { command } = first(decisions, "command");
     expect(command).toEqual({
       type: "fleetheal.cmd.v1.restart",
       v: 1,
@@ -865,7 +865,7 @@ describe("decideHeal: crashes (die)", () => {
     const labels = { autoheal: "true", "autoheal.restart_on_exit": "true" };
     const event = eventAt("die", DIED, { startedAtMs: RUN, exitCode: 137, labels });
     const decisions = await decide(event);
-    expect(first(decisions, "restart").command.reason).toBe("exited with code 137");
+    expect(first(decisions, "command").command.reason).toBe("exited with code 137");
   });
 
   it("a crash is acted on at once, whatever unhealthy_for says", async () => {
@@ -901,8 +901,8 @@ describe("decideHeal: crashes (die)", () => {
       exitCode: 1,
     };
     const decisions = await decide(event, fakeContext({ ledger, policy: onExit }));
-    expect(kinds(decisions)).toEqual(["remediation", "restart"]);
-    const { command } = first(decisions, "restart");
+    expect(kinds(decisions)).toEqual(["remediation", "command"]);
+    const { command } = first(decisions, "command");
     expect(command.commandId).toBe(commandId);
     expect("requireUnhealthy" in command).toBe(false);
   });
@@ -1107,7 +1107,7 @@ describe("after the agent answers", () => {
   it("a resent pending command's answer updates the ledger the same way", async () => {
     const commandId = "heal-0123456789abcdef0123456789abcdef";
     const ledger = { value: pendingLedger(commandId), revision: 4 };
-    const restart = first(await decide(unhealthy(), fakeContext({ ledger })), "restart");
+    const restart = first(await decide(unhealthy(), fakeContext({ ledger })), "command");
     const after = restart.onReply({ ok: true, reply: reply({ commandId, duplicate: true }) });
     validateAll(after);
     const updated = first(after, "update").update(ledger.value) as LedgerEntry;
@@ -1117,7 +1117,7 @@ describe("after the agent answers", () => {
 
 describe("restart deadline (minTimeoutMs)", () => {
   async function deadline(labels: Record<string, string>) {
-    return first(await decide(unhealthy({ labels })), "restart").minTimeoutMs;
+    return first(await decide(unhealthy({ labels })), "command").minTimeoutMs;
   }
 
   it("is the stop-timeout label plus 30 s", async () => {
@@ -1146,7 +1146,7 @@ describe("restart deadline (minTimeoutMs)", () => {
       timeNano: "1795808499000000000",
       labels: { autoheal: "true", "autoheal.stop.timeout": "45" },
     });
-    const restart = first(await decide(event, fakeContext({ ledger })), "restart");
+    const restart = first(await decide(event, fakeContext({ ledger })), "command");
     expect(restart.command.commandId).toBe(commandId);
     expect(restart.minTimeoutMs).toBe(75_000);
   });
@@ -1195,7 +1195,7 @@ function fleetWith(initial: HealPolicy) {
     /** Records' `phase:code`, and forgets them. */
     take: () => io.takeRecords(),
     /** Restarts sent to the agent, in order. */
-    get commands(): RestartDraft[] {
+    get commands(): ContainerCommandDraft[] {
       return io.commands.map((c) => c.command);
     },
     get entry(): LedgerEntry {
@@ -1543,7 +1543,7 @@ describe("decideHeal: the image breaker", () => {
     const ctx = fakeContext({ policy: breakerOn, breakers: { value: stored, revision: 7 } });
     const held = await decide(other, ctx);
     expect(ctx.reads).toContain(`breakers/${imageKey({ name: base.container.image })}`);
-    expect(held.some((d) => d.kind === "restart")).toBe(false);
+    expect(held.some((d) => d.kind === "command")).toBe(false);
     expect(records(held).map((r) => [r.phase, r.code])).toEqual([["quarantined", "image-breaker"]]);
     const retry = first(held, "retry");
     expect(retry.reason).toBe("image-breaker");
@@ -1652,7 +1652,7 @@ describe("decideHeal: the image breaker", () => {
     ]);
     expect(records(after)[0]?.message).toMatch(/^2 containers of image nginx:1\.27/);
     expect(first(after, "retry").reason).toBe("image-breaker");
-    expect(after.some((d) => d.kind === "restart")).toBe(false);
+    expect(after.some((d) => d.kind === "command")).toBe(false);
   });
 
   it("a closed breaker is written even when it counts nothing new, so that its count is current", async () => {
@@ -1722,7 +1722,7 @@ describe("decideHeal: the image breaker across hosts", () => {
     const breakers = { value: failuresOn([HOST, "host-b"], 2), revision: 5 };
     const ctx = fakeContext({ policy: breakerOn, breakers, severalHosts: true });
     const held = await decide(unhealthy(), ctx);
-    expect(held.some((d) => d.kind === "restart")).toBe(false);
+    expect(held.some((d) => d.kind === "command")).toBe(false);
     expect(records(held).map((r) => [r.phase, r.code])).toEqual([["quarantined", "image-breaker"]]);
     expect(records(held)[0]?.message).toMatch(/^5 containers of image nginx:1\.27 .* on 2 hosts/);
   });

@@ -165,7 +165,7 @@ describe("DecisionRunner: applying decisions", () => {
         () => [
           record("decided"),
           record("restarting"),
-          { kind: "restart", command, onReply: () => [record("restarted")] },
+          { kind: "command", command, onReply: () => [record("restarted")] },
         ],
         FIRST,
       )
@@ -191,7 +191,7 @@ describe("DecisionRunner: applying decisions", () => {
     const io = new InMemoryHandlerIo();
     const runner = runnerOn(io, { commandTimeoutMs: 5_000 });
     const restart = (minTimeoutMs?: number): Decision => ({
-      kind: "restart",
+      kind: "command",
       command,
       ...(minTimeoutMs === undefined ? {} : { minTimeoutMs }),
       onReply: () => [],
@@ -250,7 +250,7 @@ describe("DecisionRunner: what ends a list early", () => {
     const outcome = await runner.run(
       () => [
         {
-          kind: "restart",
+          kind: "command",
           command,
           onReply: () => [{ kind: "retry", reason: "agent unreachable", delayMs: 2_000 }],
         },
@@ -285,7 +285,7 @@ describe("DecisionRunner: what ends a list early", () => {
     const lease = deniedLease(io, [recordWithCode("skipped", "storm-cap")]);
     await runner.run(
       () => [
-        { kind: "restart", command, onReply: () => [lease, record("decided")] },
+        { kind: "command", command, onReply: () => [lease, record("decided")] },
         record("restarted"),
       ],
       FIRST,
@@ -302,7 +302,7 @@ describe("DecisionRunner: what ends a list early", () => {
     await runner.run(
       () => [
         {
-          kind: "restart",
+          kind: "command",
           command,
           onReply: (result) => {
             replies.push(result.ok ? result.reply.code : result.code);

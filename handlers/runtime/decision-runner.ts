@@ -3,9 +3,9 @@ import type { Logger } from "../../common/logger.js";
 import { type HealPolicy, INFLIGHT_BUCKET, RATE_BUCKET } from "../../contracts/index.js";
 import type {
   ClaimDecision,
+  CommandDecision,
   Decision,
   LeaseDecision,
-  RestartDecision,
   StoreName,
   Stores,
   UpdateDecision,
@@ -185,8 +185,8 @@ export class DecisionRunner {
       case "remediation":
         run.pending.push(this.io.publishRecord(decision.record));
         return;
-      case "restart":
-        return this.restart(decision, run);
+      case "command":
+        return this.command(decision, run);
       case "retry":
         throw new RetryLater(decision.reason, decision.delayMs);
       case "notify": {
@@ -248,11 +248,11 @@ export class DecisionRunner {
     return (await this.applyAll(decision.onStored(written.own), run)) ? STOP : undefined;
   }
 
-  private async restart(decision: RestartDecision, run: ApplyRun): Promise<Step> {
+  private async command(decision: CommandDecision, run: ApplyRun): Promise<Step> {
     const { command } = decision;
     run.leases.markStarted(command.commandId);
     const timeoutMs = Math.max(this.options.commandTimeoutMs, decision.minTimeoutMs ?? 0);
-    const result = await this.io.sendRestart(command, timeoutMs);
+    const result = await this.io.sendCommand(command, timeoutMs);
     const confirmed = result.ok || result.code !== "timeout";
     // The slots go back while the outcome is written; the ack waits for both.
     run.pending.push(run.leases.finished(command.commandId, confirmed));

@@ -1,4 +1,4 @@
-import type { RestartDraft } from "../../common/agent-commands.js";
+import type { ContainerCommandDraft } from "../../common/agent-commands.js";
 import type { RemediationRecord } from "../../contracts/index.js";
 import type { CommandResult, StoreName } from "../decisions.js";
 import type { ListHostKeys } from "./fleet-hosts.js";
@@ -86,7 +86,7 @@ export interface HandlerIo {
    */
   publishRecord(record: RemediationRecord): Promise<unknown>;
   /** Signs `command` now and sends it to its host's agent; never rejects. */
-  sendRestart(command: RestartDraft, timeoutMs: number): Promise<CommandResult>;
+  sendCommand(command: ContainerCommandDraft, timeoutMs: number): Promise<CommandResult>;
   /** Stores a message in the dead-letter stream; rejects when it could not be stored. */
   deadLetter(letter: DeadLetter): Promise<void>;
 }

@@ -64,7 +64,7 @@ describe("natsHandlerIo", () => {
   it("a restart is stamped with its lifetime and signed when it is sent", async () => {
     const { io, requests } = connection({ data: encode(reply) });
     const sentAfter = Date.now();
-    expect(await io.sendRestart(command, 5_000)).toMatchObject({ ok: true, reply });
+    expect(await io.sendCommand(command, 5_000)).toMatchObject({ ok: true, reply });
     const [sent] = requests;
     if (!sent) throw new Error("no request was sent");
     expect(sent.subject).toBe("fleetheal.v1.cmd.h1.restart");
@@ -85,7 +85,7 @@ describe("natsHandlerIo", () => {
     h.set(ServiceErrorHeader, "invalid command");
     h.set(ServiceErrorCodeHeader, "400");
     const { io } = connection({ data: new Uint8Array(), headers: h });
-    expect(await io.sendRestart(command, 5_000)).toMatchObject({
+    expect(await io.sendCommand(command, 5_000)).toMatchObject({
       ok: false,
       code: "bad-reply",
       message: "agent error: invalid command",

@@ -45,7 +45,7 @@ export function natsHandlerIo({ nc, fjs, commandSigning }: NatsHandlerIoOptions)
       return leaseBuckets;
     },
     publishRecord: (record) => fjs.records.publish(record),
-    async sendRestart(command, timeoutMs) {
+    async sendCommand(command, timeoutMs) {
       const result = await sendAgentCommand(nc, command, { signing: commandSigning, timeoutMs });
       if (result.ok || result.code !== "rejected") return result;
       return { ok: false, code: "bad-reply", message: `agent error: ${result.message}` };

@@ -1,13 +1,18 @@
 import { pino } from "pino";
-import type { RestartDraft } from "../../common/agent-commands.js";
+import type { ContainerCommandDraft } from "../../common/agent-commands.js";
 import {
   type CommandReply,
   DEFAULT_HEAL_POLICY,
   decode,
   encode,
   type HostSnapshot,
+  RECREATE_COMMAND_TYPE,
+  RESTART_COMMAND_TYPE,
+  RecreateCommand,
   RemediationRecord,
   RestartCommand,
+  STOP_COMMAND_TYPE,
+  StopCommand,
 } from "../../contracts/index.js";
 import type { CommandResult, StoreName, Stores } from "../../handlers/decisions.js";
 import {
@@ -27,15 +32,21 @@ import { InMemoryBucket } from "./in-memory-bucket.js";
 /** The storm guard's buckets forget a slot after this, as `fleetheal_inflight` and `_rate` do. */
 const LEASE_TTL_MS = 60_000;
 
-/** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
-const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });
+/** Commands as a handler decides them: the runtime stamps their lifetime when it sends them. */
+const DRAFT_SCHEMAS = {
+  [RESTART_COMMAND_TYPE]: RestartCommand.omit({ issuedAt: true, expiresAt: true }),
+  [STOP_COMMAND_TYPE]: StopCommand.omit({ issuedAt: true, expiresAt: true }),
+  [RECREATE_COMMAND_TYPE]: RecreateCommand.omit({ issuedAt: true, expiresAt: true }),
+};
 
-/** How the in-memory agent answers a restart. */
-export type InMemoryAgent = (command: RestartDraft) => CommandResult | Promise<CommandResult>;
+/** How the in-memory agent answers a command. */
+export type InMemoryAgent = (
+  command: ContainerCommandDraft,
+) => CommandResult | Promise<CommandResult>;
 
 /** The agent's reply to `command` when it restarted the container, changed by `patch`. */
 export function restartedReply(
-  command: RestartDraft,
+  command: ContainerCommandDraft,
   patch: Partial<CommandReply> = {},
 ): CommandResult {
   return {
@@ -69,7 +80,7 @@ export class InMemoryHandlerIo implements HandlerIo {
   /** Records as published, in order. */
   readonly records: RemediationRecord[] = [];
   /** Restarts as sent, in order, with how long the runtime waited for each. */
-  readonly commands: { command: RestartDraft; timeoutMs: number }[] = [];
+  readonly commands: { command: ContainerCommandDraft; timeoutMs: number }[] = [];
   readonly deadLetters: DeadLetter[] = [];
   /** What went out, in order: `publish <phase>`, `request <command id>`, `dead-letter <seq>`. */
   readonly sent: string[] = [];
@@ -114,10 +125,10 @@ export class InMemoryHandlerIo implements HandlerIo {
     }
   }
 
-  async sendRestart(command: RestartDraft, timeoutMs: number): Promise<CommandResult> {
+  async sendCommand(command: ContainerCommandDraft, timeoutMs: number): Promise<CommandResult> {
     this.sent.push(`request ${command.commandId}`);
     this.commands.push({ command, timeoutMs });
-    const valid = RestartDraftSchema.safeParse(command);
+    const valid = DRAFT_SCHEMAS[command.type].safeParse(command);
     if (!valid.success) {
       return { ok: false, code: "bad-reply", message: `agent error: ${valid.error.message}` };
     }
