@@ -10,7 +10,12 @@ import { Kvm } from "@nats-io/kv";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONFIG_BUCKET, encode, POLICY_KEY } from "../contracts/index.js";
-import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
+import {
+  makeHealthy,
+  makeUnhealthy,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
 import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
 import { REPO } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
@@ -290,7 +295,24 @@ describe("dashboard", () => {
         expect(await state.textContent()).toContain("gateway:admin");
         expect(await state.textContent()).toContain("dashboard switch test");
         expect(await disabled()).toMatchObject([{ name: "api", by: "gateway:admin" }]);
+        // Unhealthy while off: held, not healed, shown on the page and counted in the banner.
+        await makeUnhealthy(host.engine, api.id);
+        const held = page.locator('[data-testid="detail-not-healing"][data-code="disabled"]');
+        await held.waitFor({ timeout: 20_000 });
+        expect(await held.textContent()).toBe("held: disabled");
+        expect(await page.getByTestId("not-healing-state").textContent()).toContain("held");
         await page.screenshot({ path: join(RESULTS, "dashboard-switched-off.png") });
+        await page.getByTestId("back").click();
+        await row(page, api.id)
+          .locator('[data-testid="not-healing-badge"][data-reason="held"]')
+          .waitFor({ timeout: 10_000 });
+        expect(await page.getByTestId("stat-not-healing").locator("dd").textContent()).toBe("1");
+        await makeHealthy(host.engine, api.id);
+        await row(page, api.id)
+          .getByTestId("not-healing-badge")
+          .waitFor({ state: "detached", timeout: 20_000 });
+        await row(page, api.id).getByTestId("container-link").click();
+        await page.getByTestId("detail-name").filter({ hasText: "api" }).waitFor();
       } else {
         await state.waitFor({ state: "detached", timeout: 15_000 });
         expect(await disabled()).toEqual([]);

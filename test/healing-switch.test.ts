@@ -19,7 +19,8 @@ import {
   RemediationRecord,
 } from "../contracts/index.js";
 import { ContainerDetail, HealingSwitchResult } from "../gateway/http/api-schemas.js";
-import { runTestContainer, waitForHealth } from "./support/containers.js";
+import { HealthReport } from "../gateway/view/health-report.js";
+import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
 import type { DockerEngine } from "./support/dockerd.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import { CLI, REPO } from "./support/fleetheal.js";
@@ -163,6 +164,27 @@ describe("the healing switch", () => {
     expect(await switchHealing(false)).toMatchObject({ changed: false, revision: off.revision });
     expect((await storedPolicy()).revision).toBe(off.revision);
 
+    // Unhealthy while switched off: the handler holds it (`disabled`), and the gateway says so
+    // in /health, the metric and `fleetheal containers`, and never restarts it.
+    const started = (await engine.docker.getContainer(first.id).inspect()).State.StartedAt;
+    await makeUnhealthy(engine, first.id);
+    const shown = await waitFor(
+      async () => {
+        const report = HealthReport.parse(
+          await (await fetch(`${fleet.gateway.url}/health`)).json(),
+        );
+        return report.notHealing.containers.find((c) => c.id === first.id);
+      },
+      { timeoutMs: 30_000, message: "/health never listed the switched-off container" },
+    );
+    expect(shown).toMatchObject({ host: HOST, name: NAME, reason: "held", code: "disabled" });
+    const metrics = await (await fetch(`${fleet.gateway.url}/metrics`)).text();
+    expect(metrics).toContain('fleetheal_containers_not_healing{reason="held"} 1');
+    const table = await fleetheal(["containers", "--host", HOST, "--name", NAME]);
+    expect(table.code, table.lines.join("\n")).toBe(0);
+    expect(table.lines[1]).toMatch(/\sheld: disabled\s/);
+    expect((await engine.docker.getContainer(first.id).inspect()).State.StartedAt).toBe(started);
+
     // Every role restarted: the gateway shows it off, the handler loads the policy holding it.
     const handler = fleet.handlers[0];
     if (!handler) throw new Error("the fleet has no handler");
@@ -203,7 +225,14 @@ describe("the healing switch", () => {
     );
     expect(enabled).toMatchObject({ containerName: NAME, actor: "gateway:admin" });
     await detailOnceSwitched(second.id, false);
-    expect((await records(first.id)).map((r) => r.phase)).toEqual(["disabled"]);
+    // The first container's records: the switch's one, and the handler's hold while it was off.
+    const firstRecords = await records(first.id);
+    expect(firstRecords.filter((r) => r.phase === "disabled" || r.phase === "enabled")).toEqual(
+      audit,
+    );
+    expect(firstRecords.filter((r) => r.phase === "skipped").map((r) => r.code)).toEqual([
+      "disabled",
+    ]);
   });
 
   it("keeps every concurrent change: each writer retries its compare-and-set", async () => {
