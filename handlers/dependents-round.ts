@@ -9,6 +9,7 @@ import {
   type RemediationPhase,
 } from "../contracts/index.js";
 import { effectivePolicy } from "../policy/policy-labels.js";
+import { selectionHold } from "../policy/selection.js";
 import type { CommandResult, Decision, Versioned } from "./decisions.js";
 import type { DependentsPlan, PlannedDependent } from "./dependency-graph.js";
 import { claimDependent, claimOf, dependentBound, settleDependent } from "./dependents-ledger.js";
@@ -224,6 +225,15 @@ export class DependentsRound {
         this.trigger.kind === "started"
           ? this.note(dep, message)
           : this.record(dep, "skipped", "already-current", message),
+        ...next(progress),
+      ];
+    }
+    // The fleet's selection and run-time switch leave a dependent alone as they leave it unhealed.
+    const host = this.snapshot.host;
+    const hold = selectionHold(this.ctx.policy, { host, name: dep.name, image: dep.image });
+    if (hold) {
+      return [
+        this.record(dep, "skipped", hold.code, `not restarted: ${hold.message}`),
         ...next(progress),
       ];
     }

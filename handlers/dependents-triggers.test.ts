@@ -4,6 +4,7 @@ import {
   c,
   type Decide,
   family,
+  HOST,
   idOf,
   ledgerOf,
   NEW_RUN,
@@ -178,6 +179,26 @@ describe("one round per parent run", () => {
     });
     expect(commands).toEqual([]);
     expect(records).toEqual([]);
+  });
+});
+
+describe("the fleet's selection", () => {
+  it("leaves alone a dependent switched off, or excluded, with a record", async () => {
+    const off = {
+      disabled: [{ host: HOST, name: "api", since: "2026-11-27T19:00:00Z", by: "gateway:ops" }],
+    };
+    const switched = await play(family(), { decide: onStart(), policy: off });
+    expect(switched.commands).toEqual([]);
+    expect(summary(switched.records)).toEqual([
+      "api skipped disabled",
+      "worker skipped parent-not-restarted",
+    ]);
+    const excluded = await play(family(), {
+      decide: onStart(),
+      policy: { exclude: { names: ["work*"], images: [] } },
+    });
+    expect(excluded.commands.map((x) => x.containerId)).toEqual([idOf("api")]);
+    expect(summary(excluded.records).at(-1)).toBe("worker skipped excluded");
   });
 });
 
