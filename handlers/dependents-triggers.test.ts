@@ -18,6 +18,7 @@ import {
   startEvent,
   summary,
 } from "../test/support/dependents-kit.js";
+import type { CommandResult } from "./decisions.js";
 import { decideDependents } from "./dependents.js";
 import { dependentsRecreatedHandler } from "./dependents-recreated.js";
 import { dependentsStartHandler, showsRun } from "./dependents-start.js";
@@ -164,6 +165,30 @@ describe("one round per parent run", () => {
     expect((await ledgerOf(io, "worker")).restarts).toHaveLength(1);
     // A resent command has the same id: the agent runs it once and answers the repeat.
     expect(new Set(io.commands.map((x) => x.command.commandId)).size).toBe(2);
+  });
+
+  it("waits for the other round's answer rather than send its command again", async () => {
+    const timeout = (): CommandResult => ({ ok: false, code: "timeout", message: "timeout" });
+    const first = await play(family(), { decide: onStart(), answer: timeout });
+    expect(first.outcome).toMatchObject({ kind: "retry" });
+    const pending = (await ledgerOf(first.io, "api")).restarts[0];
+    expect(pending).toMatchObject({ outcome: "pending", commandId: first.commands[0]?.commandId });
+    // The record's round of the same run finds the claim moments old: it looks again later.
+    const second = await play(undefined, { io: first.io, decide: onRestarted() });
+    expect(second.outcome).toMatchObject({ kind: "retry", delayMs: 2_000 });
+    expect(second.commands).toEqual([]);
+    // On its last delivery it sends the same command: the agent answers it once.
+    const last = await play(undefined, {
+      io: first.io,
+      decide: onRestarted(),
+      lastDelivery: true,
+      answer: (cmd) => reply(cmd),
+    });
+    expect(last.commands.map((x) => x.commandId)).toEqual([
+      first.commands[0]?.commandId,
+      expect.any(String),
+    ]);
+    expect((await ledgerOf(first.io, "api")).restarts).toHaveLength(1);
   });
 
   it("leaves a dependent another command is acting on to that command, and what follows it", async () => {
