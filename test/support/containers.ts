@@ -36,6 +36,10 @@ export interface TestContainerOptions {
   exitCode?: number;
   /** Another name for the test image (see tagTestImage), for tests that group by image. */
   image?: string;
+  /** Another healthcheck command (Docker's `Healthcheck.Test`), instead of the file test. */
+  healthTest?: string[];
+  /** Mounts (`HostConfig.Mounts`): a bind mount refuses to start once its source is gone. */
+  mounts?: Docker.MountSettings[];
 }
 
 /**
@@ -57,14 +61,14 @@ export async function runTestContainer(
     Healthcheck:
       (opts.healthcheck ?? true)
         ? {
-            Test: ["CMD", "test", "-f", "/tmp/healthy"],
+            Test: opts.healthTest ?? ["CMD", "test", "-f", "/tmp/healthy"],
             Interval: (opts.healthIntervalMs ?? 500) * MS,
             Timeout: (opts.healthTimeoutMs ?? Math.max(1_000, opts.healthIntervalMs ?? 0)) * MS,
             Retries: 1,
             StartPeriod: 0,
           }
         : undefined,
-    HostConfig: { NetworkMode: "none" },
+    HostConfig: { NetworkMode: "none", ...(opts.mounts ? { Mounts: opts.mounts } : {}) },
   });
   await container.start();
   return { id: container.id, name: opts.name };
