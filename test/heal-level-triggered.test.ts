@@ -203,20 +203,23 @@ describe("level-triggered healing", () => {
   it("heals after a pause is lifted, with no new health transition", async () => {
     const c = await healthyContainer("paused-then-resumed", { "autoheal.backoff.initial": "0" });
     await fleet.putPolicy({ paused: true });
-    await makeUnhealthy(host.engine, c.id);
-    const held = await watch.waitForNotHealing(
-      host.id,
-      c.id,
-      (n) => n.reason === "held",
-      20_000,
-      "the paused fleet did not hold the container",
-    );
-    expect(held.code).toBe("paused");
-    // Held across resyncs: nothing restarts it while the fleet is paused.
-    await watch.waitForResyncs(c.id, 2, RESYNC_MS * 2 + 10_000);
-    expect(dockerActions(host.docker, c.id, "restart")).toHaveLength(0);
-
-    await fleet.putPolicy({});
+    try {
+      await makeUnhealthy(host.engine, c.id);
+      const held = await watch.waitForNotHealing(
+        host.id,
+        c.id,
+        (n) => n.reason === "held",
+        20_000,
+        "the paused fleet did not hold the container",
+      );
+      expect(held.code).toBe("paused");
+      // Held across resyncs: nothing restarts it while the fleet is paused.
+      await watch.waitForResyncs(c.id, 2, RESYNC_MS * 2 + 10_000);
+      expect(dockerActions(host.docker, c.id, "restart")).toHaveLength(0);
+    } finally {
+      // Resumed whatever happened: the next cases need a fleet that heals.
+      await fleet.putPolicy({});
+    }
     const resumed = Date.now();
     const restart = await host.docker.waitFor(
       (e) => e.id === c.id && e.action === "restart",

