@@ -63,6 +63,20 @@ async function idOf(name: string): Promise<string | undefined> {
   return list.find((c) => c.Names.includes(`/${name}`))?.Id;
 }
 
+/** The id of the container that replaced `c` under its name, once the old one is gone. */
+function newContainerNamed(c: Container): Promise<string> {
+  return waitFor(
+    async () => {
+      const id = await idOf(c.name);
+      return id && id !== c.id && (await gone(c.id)) ? id : undefined;
+    },
+    {
+      timeoutMs: 20_000,
+      message: `${c.name}: no new container under its name, or the old one stays`,
+    },
+  );
+}
+
 async function gone(id: string): Promise<boolean> {
   try {
     await host.engine.docker.getContainer(id).inspect();
@@ -120,14 +134,7 @@ describe("heal actions", () => {
     await makeUnhealthy(host.engine, c.id);
     const record = await actionRecord(c, "recreated", "recreate");
     expect(record.action).toBe("recreate");
-    const next = await waitFor(
-      async () => {
-        const id = await idOf(c.name);
-        return id && id !== c.id ? id : undefined;
-      },
-      { timeoutMs: 20_000, message: "no new container under the old name" },
-    );
-    expect(await gone(c.id)).toBe(true);
+    const next = await newContainerNamed(c);
     await waitForHealth(host.engine, next, "healthy", 30_000);
     const recreated = (await host.engine.docker.getContainer(next).inspect()).Config;
     expect(recreated.Labels).toEqual(config.Labels);

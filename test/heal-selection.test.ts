@@ -2,7 +2,8 @@
 // (FLEETHEAL_LABEL=all) leaves one labelled `autoheal=False` alone; the fleet policy includes and
 // excludes containers by name and image patterns; and healing switched off for one container at
 // run time, through the gateway, stays off across a recreate of the container and restarts of
-// the handler and the gateway, until it is switched on again.
+// the handler and the gateway, until it is switched on again. (test/healing-switch.test.ts covers
+// the switch's storage, audit and API; this file covers what healing does with it.)
 
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -163,13 +164,6 @@ describe("selection", () => {
     let [c] = (await healthy({ name: "switched" })) as [Container];
     const off = await switchHealing(c, false);
     expect(off).toMatchObject({ host: host.id, name: "switched", enabled: false, changed: true });
-    const audit = await watch.waitForRecord(
-      c.id,
-      (r) => r.phase === "disabled",
-      20_000,
-      "no audit record of the switch",
-    );
-    expect(audit.actor).toMatch(/^gateway:/);
     await makeUnhealthy(host.engine, c.id);
     await staysHeld(c, DISABLED);
 
@@ -187,13 +181,8 @@ describe("selection", () => {
     c = await recreate(c);
     await makeUnhealthy(host.engine, c.id);
     await staysHeld(c, DISABLED);
-    const detail = await fetch(`${fleet.gateway.url}/containers/${host.id}/${c.id}`);
-    const shown = (await detail.json()) as { healing?: { switchedOff?: { name?: string } } };
-    expect(shown.healing?.switchedOff?.name, JSON.stringify(shown)).toBe("switched");
-
     const on = await switchHealing(c, true);
     expect(on).toMatchObject({ enabled: true, changed: true });
     await healed(c, "not healed once healing was switched on again");
-    await watch.waitForRecord(c.id, (r) => r.phase === "enabled", 20_000, "no audit record");
   });
 });
