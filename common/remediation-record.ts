@@ -1,4 +1,9 @@
-import { REMEDIATION_TYPE, type RemediationPhase, RemediationRecord } from "../contracts/index.js";
+import {
+  type HealAction,
+  REMEDIATION_TYPE,
+  type RemediationPhase,
+  RemediationRecord,
+} from "../contracts/index.js";
 
 /** What a remediation record says; {@link remediationRecord} fills in the rest. */
 export interface RemediationFacts {
@@ -17,6 +22,14 @@ export interface RemediationFacts {
   actor: string;
   at: Date;
   dryRun?: boolean;
+  /** What the remediation does; left out for a restart. */
+  action?: HealAction | undefined;
+  /** Which try within the incident; left out for the first. */
+  attempt?: number | undefined;
+  /** When a hold is due to end. */
+  until?: Date | undefined;
+  /** The tail of the health check's output, already in the contract's escaped form. */
+  healthOutput?: string | undefined;
 }
 
 /** The text fields that carry what people or agents wrote, and may be longer than the contract. */
@@ -47,6 +60,10 @@ export function remediationRecord(facts: RemediationFacts): RemediationRecord {
     actor: facts.actor,
     at: facts.at.toISOString(),
     dryRun: facts.dryRun ?? false,
+    ...(facts.action && facts.action !== "restart" ? { action: facts.action } : {}),
+    ...(facts.attempt && facts.attempt > 1 ? { attempt: facts.attempt } : {}),
+    ...(facts.until ? { until: facts.until.toISOString() } : {}),
+    ...(facts.healthOutput ? { healthOutput: facts.healthOutput } : {}),
   };
   for (const field of TEXT_FIELDS) record[field] = cut(record[field], MAX_LENGTH[field]);
   return record;

@@ -7,8 +7,13 @@ import {
   HealPolicy,
   ImageFailures,
   LedgerEntry,
+  RECREATE_COMMAND_TYPE,
+  RESTART_COMMAND_TYPE,
+  RecreateCommand,
   RemediationRecord,
   RestartCommand,
+  STOP_COMMAND_TYPE,
+  StopCommand,
   SUBJECTS,
 } from "../contracts/index.js";
 import { imageKey } from "../policy/image-breaker.js";
@@ -23,10 +28,15 @@ import { InMemoryHandlerIo, runnerOn } from "../test/support/in-memory-handler-i
 import type { CommandResult, Decision, StoreName, Stores, Versioned } from "./decisions.js";
 import type { HandlerContext } from "./handler.js";
 import { decideHeal, type HealOptions, healHandler } from "./heal.js";
+import { commandIdFor } from "./heal-command.js";
 import { stormLeases, stormRetryDelayMs } from "./storm-slots.js";
 
-/** A restart as a handler decides it: the runtime stamps its lifetime when it sends it. */
-const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });
+/** Commands as a handler decides them: the runtime stamps their lifetime when it sends them. */
+const DRAFT_SCHEMAS = {
+  [RESTART_COMMAND_TYPE]: RestartCommand.omit({ issuedAt: true, expiresAt: true }),
+  [STOP_COMMAND_TYPE]: StopCommand.omit({ issuedAt: true, expiresAt: true }),
+  [RECREATE_COMMAND_TYPE]: RecreateCommand.omit({ issuedAt: true, expiresAt: true }),
+};
 
 const HOST = "host-a";
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
@@ -61,6 +71,11 @@ function unhealthy(
     time?: string;
     labels?: Record<string, string>;
     host?: string;
+    source?: ContainerEvent["source"];
+    unhealthySince?: string;
+    healthOutput?: string;
+    name?: string;
+    image?: string;
   } = {},
 ): ContainerEvent {
   const timeNano = patch.timeNano ?? "1795808494172958659";
@@ -72,10 +87,13 @@ function unhealthy(
     action: "unhealthy",
     timeNano,
     time: patch.time ?? EVENT_TIME,
+    ...(patch.source ? { source: patch.source } : {}),
+    ...(patch.unhealthySince ? { unhealthySince: patch.unhealthySince } : {}),
+    ...(patch.healthOutput ? { healthOutput: patch.healthOutput } : {}),
     container: {
       id: CID,
-      name: "web",
-      image: "nginx:1.27",
+      name: patch.name ?? "web",
+      image: patch.image ?? "nginx:1.27",
       labels: patch.labels ?? { autoheal: "true" },
       optedIn: patch.optedIn ?? true,
       ...(startedAt === null ? {} : { startedAt }),
@@ -177,7 +195,9 @@ function validateAll(decisions: Decision[]): void {
       const schema = d.store === "breakers" ? ImageFailures : LedgerEntry;
       expect(schema.parse(d.value)).toEqual(d.value);
     }
-    if (d.kind === "command") expect(RestartDraftSchema.parse(d.command)).toEqual(d.command);
+    if (d.kind === "command") {
+      expect(DRAFT_SCHEMAS[d.command.type].parse(d.command)).toEqual(d.command);
+    }
     if (d.kind === "lease") {
       validateAll(d.alongside ?? []);
       validateAll(d.onDenied({ cap: "some cap" }));
@@ -460,23 +480,49 @@ describe("decideHeal", () => {
     expect(kinds(decisions)).toEqual(["remediation", "command"]);
   });
 
-  it.each([
-    ["restarted", "restarted"],
-    ["refused", "refused"],
-    ["failed", "failed"],
-    ["skipped", "skipped"],
-  ] as const)("same incident already %s -> only a log decision", async (_why, outcome) => {
-    const commandId = "heal-0123456789abcdef0123456789abcdef";
-    const base = pendingLedger(commandId);
-    const ledger = {
-      value: { ...base, restarts: base.restarts.map((r) => ({ ...r, outcome })) },
-      revision: 5,
-    };
-    const event = unhealthy();
-    expect(await decide(event, fakeContext({ ledger }))).toEqual([
-      { kind: "log", level: "debug", msg: "incident already handled", fields: { id: event.id } },
-    ]);
-  });
+  it.each([["restarted"], ["stopped"], ["recreated"]] as const)(
+    "same incident already %s -> only a log decision",
+    async (outcome) => {
+      const commandId = "heal-0123456789abcdef0123456789abcdef";
+      const base = pendingLedger(commandId);
+      const ledger = {
+        value: { ...base, restarts: base.restarts.map((r) => ({ ...r, outcome })) },
+        revision: 5,
+      };
+      const event = unhealthy();
+      expect(await decide(event, fakeContext({ ledger }))).toEqual([
+        { kind: "log", level: "debug", msg: "incident already handled", fields: { id: event.id } },
+      ]);
+    },
+  );
+
+  it.each([["refused"], ["failed"], ["skipped"]] as const)(
+    "same incident's attempt %s -> attempt 2, under the backoff",
+    async (outcome) => {
+      const commandId = "heal-0123456789abcdef0123456789abcdef";
+      const base = pendingLedger(commandId);
+      const ledger = {
+        value: { ...base, restarts: base.restarts.map((r) => ({ ...r, outcome })) },
+        revision: 5,
+      };
+      const event = unhealthy();
+      const held = await decide(event, fakeContext({ ledger }));
+      expect(kinds(held)).toEqual(["claim", "remediation", "retry"]);
+      expect(first(held, "remediation").record).toMatchObject({
+        id: `heal:${event.id}#2:skipped:backoff`,
+        code: "backoff",
+        attempt: 2,
+      });
+      const later = new Date(Date.parse("2026-11-27T19:41:34.500Z") + 10_000);
+      const acted = await decide(event, fakeContext({ ledger, now: later, deliveryCount: 2 }));
+      expect(kinds(acted)).toEqual(RESTART_KINDS);
+      const sent = first(acted, "command").command;
+      expect(sent.commandId).not.toBe(commandId);
+      expect(sent.commandId).toBe(commandIdFor(event, 2));
+      expect(claimed(acted).restarts.map((r) => r.outcome)).toEqual(["pending", outcome]);
+      expect(records(acted)[0]).toMatchObject({ phase: "decided", attempt: 2 });
+    },
+  );
 
   it("same incident pending under another command id -> only a log decision", async () => {
     const ledger = {
@@ -534,7 +580,18 @@ describe("decideHeal: the policy", () => {
     const decisions = await decide(event, fakeContext({ ledger }));
     expect(kinds(decisions)).toEqual(["claim", "remediation", "retry"]);
     expect(first(decisions, "claim")).toMatchObject({ expectedRevision: 7, key: KEY });
-    expect(claimed(decisions)).toEqual({ ...ledger.value, lastTroubleAt: EVENT_TIME });
+    expect(claimed(decisions)).toEqual({
+      ...ledger.value,
+      lastTroubleAt: EVENT_TIME,
+      notHealing: {
+        reason: "held",
+        code: "backoff",
+        message: "restart 2 waits 6s (backoff); will look again",
+        since: NOW.toISOString(),
+        until: "2026-11-27T19:41:41.000Z",
+        incident: STARTED_AT,
+      },
+    });
     expect(first(decisions, "remediation").record).toMatchObject({
       id: `heal:${event.id}:skipped:backoff`,
       phase: "skipped",
@@ -544,14 +601,21 @@ describe("decideHeal: the policy", () => {
     expect(first(decisions, "retry")).toEqual({ kind: "retry", reason: "backoff", delayMs: 6_000 });
   });
 
-  it("a redelivery within the backoff that teaches nothing new claims nothing", async () => {
+  it("a redelivery within the backoff that teaches nothing new writes nothing", async () => {
     const base = previous("2026-11-27T19:41:31.000Z");
-    const ledger = { ...base, value: { ...base.value, lastTroubleAt: EVENT_TIME } };
+    const notHealing = {
+      reason: "held" as const,
+      code: "backoff",
+      message: "restart 2 waits 6s (backoff); will look again",
+      since: NOW.toISOString(),
+      incident: STARTED_AT,
+    };
+    const ledger = { ...base, value: { ...base.value, lastTroubleAt: EVENT_TIME, notHealing } };
     const decisions = await decide(
       unhealthy(),
       fakeContext({ ledger, now: new Date("2026-11-27T19:41:38.000Z"), deliveryCount: 2 }),
     );
-    expect(kinds(decisions)).toEqual(["remediation", "retry"]);
+    expect(kinds(decisions)).toEqual(["retry"]);
     expect(first(decisions, "retry").delayMs).toBe(3_000);
   });
 
@@ -701,7 +765,17 @@ describe("decideHeal: the policy", () => {
       const decisions = await decide(event, fakeContext({ policy }));
       expect(kinds(decisions)).toEqual(["claim", "remediation"]);
       expect(claimed(decisions)).toEqual(
-        ledgerEntry({ lastIncident: STARTED_AT, lastTroubleAt: EVENT_TIME }),
+        ledgerEntry({
+          lastIncident: STARTED_AT,
+          lastTroubleAt: EVENT_TIME,
+          notHealing: {
+            reason: "held",
+            code: "dry-run",
+            message: "container is unhealthy; would restart (dry-run)",
+            since: NOW.toISOString(),
+            incident: STARTED_AT,
+          },
+        }),
       );
       const record = first(decisions, "remediation").record;
       expect(record).toMatchObject({
@@ -715,16 +789,26 @@ describe("decideHeal: the policy", () => {
     },
   );
 
-  it("a second event of a dry-run incident -> already handled", async () => {
+  it("a second event of a dry-run incident, the same decision -> writes nothing", async () => {
     const ledger = {
-      value: ledgerEntry({ lastIncident: STARTED_AT, lastTroubleAt: EVENT_TIME }),
+      value: ledgerEntry({
+        lastIncident: STARTED_AT,
+        lastTroubleAt: EVENT_TIME,
+        notHealing: {
+          reason: "held",
+          code: "dry-run",
+          message: "container is unhealthy; would restart (dry-run)",
+          since: NOW.toISOString(),
+          incident: STARTED_AT,
+        },
+      }),
       revision: 2,
     };
     const decisions = await decide(
-      unhealthy({ timeNano: "1795808499000000000" }),
+      unhealthy({ source: "resync", unhealthySince: EVENT_TIME, timeNano: "1795808499000000000" }),
       fakeContext({ ledger, policy: policyOf({ dryRun: true }) }),
     );
-    expect(kinds(decisions)).toEqual(["log"]);
+    expect(decisions).toEqual([]);
   });
 });
 
@@ -773,7 +857,8 @@ describe("decideHeal: the storm guard", () => {
     const event = unhealthy();
     const lease = first(await decide(event), "lease");
     const denied = lease.onDenied({ cap: "at most 5 restarts at once on host host-a" });
-    expect(kinds(denied)).toEqual(["remediation", "retry"]);
+    expect(kinds(denied)).toEqual(["claim", "remediation", "retry"]);
+    expect(claimed(denied).notHealing).toMatchObject({ reason: "held", code: "storm-cap" });
     expect(first(denied, "remediation").record).toMatchObject({
       id: `heal:${event.id}:skipped:storm-cap`,
       phase: "skipped",
@@ -1045,7 +1130,6 @@ describe("after the agent answers", () => {
     ["skipped", "not-unhealthy", "skipped"],
     ["skipped", "stale-incident", "skipped"],
     ["skipped", "already-restarting", "skipped"],
-    ["failed", "docker-error", "failed"],
   ] as const)("reply %s/%s -> record %s with the agent's code", async (outcome, code, phase) => {
     const { restart } = await firstRestart();
     const commandId = restart.command.commandId;
@@ -1064,6 +1148,49 @@ describe("after the agent answers", () => {
     const updated = first(after, "update").update(pendingLedger(commandId)) as LedgerEntry;
     expect(LedgerEntry.parse(updated)).toEqual(updated);
     expect(updated.restarts[0]?.outcome).toBe(outcome);
+  });
+
+  it("reply failed/docker-error -> stuck with the failure, tried again when the backoff ends", async () => {
+    const { restart } = await firstRestart();
+    const commandId = restart.command.commandId;
+    const after = restart.onReply({
+      ok: true,
+      reply: reply({ commandId, outcome: "failed", code: "docker-error", message: "no mount" }),
+    });
+    expect(kinds(after)).toEqual(["update", "remediation", "retry"]);
+    validateAll(after);
+    expect(first(after, "remediation").record).toMatchObject({
+      id: `heal:${unhealthy().id}:failed:docker-error`,
+      phase: "failed",
+      code: "docker-error",
+      message: "no mount",
+    });
+    // The first restart makes the next one wait the backoff's initial 10 s.
+    expect(first(after, "retry")).toMatchObject({ delayMs: 10_000 });
+    const updated = first(after, "update").update(pendingLedger(commandId)) as LedgerEntry;
+    expect(LedgerEntry.parse(updated)).toEqual(updated);
+    expect(updated.restarts[0]?.outcome).toBe("failed");
+    expect(updated.notHealing).toEqual({
+      reason: "stuck",
+      code: "docker-error",
+      message: "no mount",
+      since: NOW.toISOString(),
+      incident: STARTED_AT,
+    });
+    const succeeded = first(
+      restart.onReply({ ok: true, reply: reply({ commandId }) }),
+      "update",
+    ).update(updated) as LedgerEntry;
+    expect(succeeded.notHealing).toBeUndefined();
+  });
+
+  it("a failure on the last delivery is recorded with no retry", async () => {
+    const { restart } = await firstRestart(fakeContext({ lastDelivery: true }));
+    const after = restart.onReply({
+      ok: true,
+      reply: reply({ outcome: "failed", code: "docker-error", message: "x" }),
+    });
+    expect(kinds(after)).toEqual(["update", "remediation"]);
   });
 
   it.each(["timeout", "no-responders"] as const)(
@@ -1094,11 +1221,11 @@ describe("after the agent answers", () => {
   });
 
   it.each(["bad-reply", "command-refused", "error"] as const)(
-    "%s fails at once, even before the last delivery",
+    "%s fails at once, even before the last delivery, and is tried again under the backoff",
     async (code) => {
       const { restart } = await firstRestart(fakeContext({ lastDelivery: false }));
       const after = restart.onReply({ ok: false, code, message: "schema mismatch" });
-      expect(kinds(after)).toEqual(["update", "remediation"]);
+      expect(kinds(after)).toEqual(["update", "remediation", "retry"]);
       validateAll(after);
       expect(first(after, "remediation").record).toMatchObject({ phase: "failed", code });
     },
@@ -1801,5 +1928,200 @@ describe("decideHeal: copies of earlier incidents", () => {
     };
     const decisions = await decide(unhealthy(), fakeContext({ ledger }));
     expect(kinds(decisions)).toEqual(["log"]);
+  });
+});
+
+describe("level-triggered: resyncs, attempts and holds", () => {
+  const resync = (patch: Parameters<typeof unhealthy>[0] = {}) =>
+    unhealthy({
+      source: "resync",
+      timeNano: "1795808494900000000",
+      time: "2026-11-27T19:41:34.900Z",
+      unhealthySince: EVENT_TIME,
+      ...patch,
+    });
+  const held = (code: string, message: string, reason: "held" | "stuck" = "held") => ({
+    reason,
+    code,
+    message,
+    since: NOW.toISOString(),
+    incident: STARTED_AT,
+  });
+
+  it("a stale re-assertion is dropped quietly: the next resync supersedes it", async () => {
+    const old = resync({ time: "2026-11-27T19:30:00.000Z", timeNano: "1795807800000000000" });
+    const decisions = await decide(old);
+    expect(records(decisions)).toEqual([]);
+    expect(kinds(decisions)).toEqual(["claim", "log"]);
+  });
+
+  it("a stale Docker trigger is still recorded as stale, once", async () => {
+    const old = unhealthy({ time: "2026-11-27T19:30:00.000Z", timeNano: "1795807800000000000" });
+    expect(records(await decide(old)).map((r) => r.code)).toEqual(["stale-event"]);
+  });
+
+  it("a re-assertion acts like a fresh trigger, counting the unhealthy time from the transition", async () => {
+    const policy = policyOf({ unhealthyForSeconds: 60 });
+    const since = "2026-11-27T19:39:00.000Z"; // 2 minutes unhealthy
+    const decisions = await decide(resync({ unhealthySince: since }), fakeContext({ policy }));
+    expect(kinds(decisions)).toEqual(RESTART_KINDS);
+    expect(claimed(decisions).lastTroubleAt).toBe("2026-11-27T19:39:00.000Z");
+  });
+
+  it("a held re-assertion records the hold once and is not redelivered", async () => {
+    const policy = policyOf({ paused: true });
+    const decisions = await decide(resync(), fakeContext({ policy }));
+    expect(kinds(decisions)).toEqual(["claim", "remediation"]);
+    const stored = claimed(decisions);
+    expect(stored.notHealing).toMatchObject({ reason: "held", code: "paused" });
+    const again = await decide(
+      resync({ timeNano: "1795808554900000000", time: "2026-11-27T19:42:34.900Z" }),
+      fakeContext({ policy, ledger: { value: stored, revision: 3 } }),
+    );
+    expect(again).toEqual([]);
+  });
+
+  it("a re-assertion leaves an attempt in flight alone, unless it was lost long ago", async () => {
+    const commandId = "heal-0123456789abcdef0123456789abcdef";
+    const ledger = { value: pendingLedger(commandId), revision: 4 };
+    expect(kinds(await decide(resync(), fakeContext({ ledger })))).toEqual(["log"]);
+    const later = new Date(NOW.getTime() + 16 * 60_000);
+    const current = resync({ time: iso(later.getTime() - 100), timeNano: "1795809454900000000" });
+    const lost = await decide(current, fakeContext({ ledger, now: later }));
+    expect(kinds(lost)).toEqual(RESTART_KINDS);
+    expect(first(lost, "command").command.commandId).toBe(commandIdFor(current, 2));
+  });
+
+  it("a failed attempt keeps the container stuck with its failure while the backoff runs", async () => {
+    const commandId = "heal-0123456789abcdef0123456789abcdef";
+    const base = pendingLedger(commandId);
+    const stuck = held("docker-error", "bind source path does not exist", "stuck");
+    const value = {
+      ...base,
+      restarts: base.restarts.map((r) => ({ ...r, outcome: "failed" as const })),
+      lastTroubleAt: EVENT_TIME,
+      notHealing: stuck,
+    };
+    const decisions = await decide(resync(), fakeContext({ ledger: { value, revision: 5 } }));
+    // The same hold as stored: nothing to write, and a re-assertion is not redelivered.
+    expect(decisions).toEqual([]);
+  });
+
+  it("a container whose healing is switched off is held, by host and name", async () => {
+    const policy = policyOf({
+      disabled: [{ host: HOST, name: "web", since: EVENT_TIME, by: "gateway:admin" }],
+    });
+    const decisions = await decide(unhealthy(), fakeContext({ policy }));
+    expect(kinds(decisions)).toEqual(["claim", "remediation"]);
+    expect(records(decisions)[0]).toMatchObject({ phase: "skipped", code: "disabled" });
+    expect(claimed(decisions).notHealing).toMatchObject({ reason: "held", code: "disabled" });
+    const other = await decide(unhealthy({ name: "api" }), fakeContext({ policy }));
+    expect(kinds(other)).toEqual(RESTART_KINDS);
+  });
+
+  it("include and exclude patterns select by name and image", async () => {
+    const policy = policyOf({ exclude: { names: [], images: ["nginx:*"] } });
+    const excluded = await decide(unhealthy(), fakeContext({ policy }));
+    expect(records(excluded)[0]).toMatchObject({ code: "excluded" });
+    const include = policyOf({ include: { names: ["db-*"], images: [] } });
+    const notIncluded = await decide(unhealthy(), fakeContext({ policy: include }));
+    expect(records(notIncluded)[0]).toMatchObject({ code: "not-included" });
+  });
+
+  it.each([
+    ["stop", STOP_COMMAND_TYPE],
+    ["recreate", RECREATE_COMMAND_TYPE],
+  ] as const)("the %s action sends that command, guarded like a restart", async (action, type) => {
+    const labels = {
+      autoheal: "true",
+      "autoheal.action": action,
+      "autoheal.recreate.pull": "true",
+    };
+    const decisions = await decide(unhealthy({ labels }));
+    expect(kinds(decisions)).toEqual(RESTART_KINDS);
+    const { command } = first(decisions, "command");
+    expect(command).toMatchObject({ type, incident: STARTED_AT, requireUnhealthy: true });
+    expect("pull" in command).toBe(action === "recreate");
+    expect(records(decisions).map((r) => [r.phase, r.code, r.action])).toEqual([
+      ["decided", "unhealthy", action],
+      ["restarting", `${action}-sent`, action],
+    ]);
+    expect(claimed(decisions).restarts[0]).toMatchObject({ outcome: "pending", action });
+  });
+
+  it.each([
+    ["stopped", "stopped"],
+    ["recreated", "recreated"],
+  ] as const)("the agent's %s answer is recorded as %s", async (outcome, phase) => {
+    const labels = {
+      autoheal: "true",
+      "autoheal.action": outcome === "stopped" ? "stop" : "recreate",
+    };
+    const { command, onReply } = first(await decide(unhealthy({ labels })), "command");
+    const after = onReply({
+      ok: true,
+      reply: reply({ commandId: command.commandId, outcome, code: outcome }),
+    });
+    validateAll(after);
+    expect(records(after)[0]).toMatchObject({ phase, code: outcome });
+  });
+
+  it("the notify action alerts once per incident and sends nothing", async () => {
+    const labels = { autoheal: "true", "autoheal.action": "notify" };
+    const decisions = await decide(unhealthy({ labels }));
+    expect(kinds(decisions)).toEqual(["claim", "remediation"]);
+    expect(records(decisions)[0]).toMatchObject({ phase: "alerted", action: "notify" });
+    const stored = claimed(decisions);
+    expect(stored).toMatchObject({ lastIncident: STARTED_AT, notHealing: { code: "notify-only" } });
+    const again = await decide(
+      resync({ labels }),
+      fakeContext({ ledger: { value: stored, revision: 2 } }),
+    );
+    expect(again).toEqual([]);
+  });
+
+  it("a crashed container whose action is stop is left stopped", async () => {
+    const policy = policyOf({ restartOnExit: true, action: "stop" });
+    const died = eventAt("die", NOW.getTime() - 100, {
+      exitCode: 3,
+      startedAtMs: NOW.getTime() - 60_000,
+    });
+    const decisions = await decide(died, fakeContext({ policy }));
+    expect(records(decisions).map((r) => r.code)).toEqual(["already-stopped"]);
+  });
+
+  it("alerts `unhealed` once per incident when unhealthy too long and not healed", async () => {
+    const policy = policyOf({ paused: true, notifyUnhealedAfterSeconds: 60 });
+    const since = "2026-11-27T19:39:00.000Z";
+    const decisions = await decide(resync({ unhealthySince: since }), fakeContext({ policy }));
+    expect(records(decisions).map((r) => [r.phase, r.code])).toEqual([
+      ["skipped", "paused"],
+      ["unhealed", "unhealthy-too-long"],
+    ]);
+    expect(records(decisions)[1]?.message).toMatch(/^unhealthy for 2 min and not being healed/);
+    const stored = claimed(decisions);
+    expect(stored.unhealedNotified).toBe(STARTED_AT);
+    const again = await decide(
+      resync({ unhealthySince: since }),
+      fakeContext({ policy, ledger: { value: stored, revision: 9 } }),
+    );
+    expect(again).toEqual([]);
+    const early = await decide(resync(), fakeContext({ policy }));
+    expect(records(early).map((r) => r.phase)).toEqual(["skipped"]);
+  });
+
+  it("records carry the health check's output, as the agent escaped it", async () => {
+    const healthOutput = "\\u001b[31mbad\\u0001";
+    const decisions = await decide(unhealthy({ healthOutput }));
+    expect(records(decisions).every((r) => r.healthOutput === healthOutput)).toBe(true);
+  });
+
+  it("a healthy event ends a hold", async () => {
+    const value = ledgerEntry({ notHealing: held("paused", "healing is paused") });
+    const healthyAt = eventAt("healthy", NOW.getTime() - 10, {
+      startedAtMs: Date.parse(STARTED_AT),
+    });
+    const decisions = await decide(healthyAt, fakeContext({ ledger: { value, revision: 1 } }));
+    expect(claimed(decisions).notHealing).toBeUndefined();
   });
 });

@@ -8,8 +8,13 @@ export interface HealInput {
   trigger: Trigger;
   host: string;
   now: number;
-  /** When the trigger happened (Docker's time for the event). */
+  /** When the trouble began (Docker's time for the event; for a resync, the transition's). */
   eventTime: number;
+  /**
+   * When the trigger was last seen to hold, for the staleness check: a resync re-asserts an old
+   * trouble now. The event time when absent.
+   */
+  observedAt?: number;
   /** The StartedAt of the run the trigger belongs to, if known. */
   startedAt: number | undefined;
   /** The container's ledger entry, after this event has been observed (see observe()). */
@@ -41,8 +46,9 @@ export const MAX_DEFER_MS = 300_000;
 export function evaluateHeal(input: HealInput): HealVerdict {
   const { now, policy, entry } = input;
   const age = now - input.eventTime;
-  if (age > input.maxEventAgeMs) {
-    return skip("stale-event", `the trigger is ${seconds(age)} old; not acting on history`);
+  const observedAge = now - (input.observedAt ?? input.eventTime);
+  if (observedAge > input.maxEventAgeMs) {
+    return skip("stale-event", `the trigger is ${seconds(observedAge)} old; not acting on history`);
   }
   if (entry?.quarantine) {
     return skip(
@@ -126,7 +132,7 @@ export function backoffUntil(
   return Date.parse(entry.lastRestartAt) + delaySeconds * 1000;
 }
 
-/** Restarts attempted since `since` (refused and skipped commands restarted nothing). */
+/** Attempts that acted (or may have) since `since`: refused and skipped commands did nothing. */
 export function restartsWithin(entry: LedgerEntry | undefined, since: number): number {
   if (!entry) return 0;
   // A release from quarantine starts a fresh budget.
@@ -134,7 +140,11 @@ export function restartsWithin(entry: LedgerEntry | undefined, since: number): n
   return entry.restarts.filter(
     (r) =>
       Date.parse(r.at) >= from &&
-      (r.outcome === "pending" || r.outcome === "restarted" || r.outcome === "failed"),
+      (r.outcome === "pending" ||
+        r.outcome === "restarted" ||
+        r.outcome === "stopped" ||
+        r.outcome === "recreated" ||
+        r.outcome === "failed"),
   ).length;
 }
 

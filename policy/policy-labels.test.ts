@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_HEAL_POLICY, HealPolicy } from "../contracts/index.js";
-import { effectivePolicy, POLICY_LABELS } from "./policy-labels.js";
+import { effectivePolicy, POLICY_LABELS, RECREATE_PULL_LABEL } from "./policy-labels.js";
 
 const FLEET = DEFAULT_HEAL_POLICY;
 
@@ -12,7 +12,8 @@ function at(policy: HealPolicy, path: string): unknown {
 }
 
 /** Which policy field each label sets, and what kind of value it takes. */
-const FIELDS: Record<string, { path: string; kind: "duration" | "flag" | "count" }> = {
+const FIELDS: Record<string, { path: string; kind: "duration" | "flag" | "count" | "action" }> = {
+  [POLICY_LABELS.action]: { path: "action", kind: "action" },
   [POLICY_LABELS.startPeriod]: { path: "startPeriodSeconds", kind: "duration" },
   [POLICY_LABELS.unhealthyFor]: { path: "unhealthyForSeconds", kind: "duration" },
   [POLICY_LABELS.restartOnExit]: { path: "restartOnExit", kind: "flag" },
@@ -43,10 +44,40 @@ describe("POLICY_LABELS", () => {
 
 describe("effectivePolicy", () => {
   it("without labels is the fleet policy", () => {
-    expect(effectivePolicy(FLEET, {})).toEqual({ policy: FLEET, labelErrors: [] });
+    expect(effectivePolicy(FLEET, {})).toEqual({
+      policy: FLEET,
+      recreatePull: false,
+      labelErrors: [],
+    });
     expect(effectivePolicy(FLEET, { autoheal: "true", other: "x" })).toEqual({
       policy: FLEET,
+      recreatePull: false,
       labelErrors: [],
+    });
+  });
+
+  it.each([
+    ["stop", "stop"],
+    [" Recreate ", "recreate"],
+    ["NOTIFY", "notify"],
+    ["restart", "restart"],
+  ])("action label %j is the action %s", (raw, action) => {
+    expect(effectivePolicy(FLEET, { [POLICY_LABELS.action]: raw }).policy.action).toBe(action);
+  });
+
+  it("a bad action label keeps the fleet's action and names the choices", () => {
+    const fleet = { ...FLEET, action: "stop" as const };
+    expect(effectivePolicy(fleet, { [POLICY_LABELS.action]: "reboot" })).toMatchObject({
+      policy: { action: "stop" },
+      labelErrors: ['autoheal.action="reboot": must be one of restart, stop, recreate, notify'],
+    });
+  });
+
+  it("reads the recreate pull flag, which is not a policy field", () => {
+    expect(effectivePolicy(FLEET, { [RECREATE_PULL_LABEL]: "True" }).recreatePull).toBe(true);
+    expect(effectivePolicy(FLEET, { [RECREATE_PULL_LABEL]: "yes" })).toMatchObject({
+      recreatePull: false,
+      labelErrors: ['autoheal.recreate.pull="yes": must be true or false'],
     });
   });
 

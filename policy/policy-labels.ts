@@ -1,4 +1,5 @@
-import { HealPolicy, type Labels, parseDuration } from "../contracts/index.js";
+import { z } from "zod";
+import { HealAction, HealPolicy, type Labels, parseDuration } from "../contracts/index.js";
 
 /** Labels by which one container overrides the fleet's heal policy (see docs/POLICY.md). */
 export const POLICY_LABELS = {
@@ -13,15 +14,39 @@ export const POLICY_LABELS = {
   budgetRestarts: "autoheal.budget.restarts",
   budgetWindow: "autoheal.budget.window",
   budgetReleaseAfter: "autoheal.budget.release_after",
+  action: "autoheal.action",
 } as const;
+
+/** With the `recreate` action, pull the image reference again first (`true`/`false`). */
+export const RECREATE_PULL_LABEL = "autoheal.recreate.pull";
 
 /** The policy for one container, and the labels that could not be used (with why). */
 export interface EffectivePolicy {
   policy: HealPolicy;
+  /** With the `recreate` action: pull the image reference again before recreating. */
+  recreatePull: boolean;
   labelErrors: string[];
 }
 
 const MAX_SECONDS = 604_800;
+
+/**
+ * The fields labels can change. Only these are checked again after the labels apply: the rest is
+ * the fleet policy as it was validated when stored, and the run-time switch list alone can hold
+ * thousands of entries, too many to validate again for every event.
+ */
+const LabelledFields = z.object(
+  HealPolicy.pick({
+    action: true,
+    startPeriodSeconds: true,
+    unhealthyForSeconds: true,
+    restartOnExit: true,
+    dependents: true,
+    dryRun: true,
+    backoff: true,
+    budget: true,
+  }).shape,
+);
 
 /**
  * Applies a container's policy labels on top of the fleet policy. A bad label value is ignored
@@ -57,9 +82,21 @@ export function effectivePolicy(fleet: HealPolicy, labels: Labels): EffectivePol
     }
     return Number(raw);
   };
+  const action = (): HealAction | undefined => {
+    const raw = labels[POLICY_LABELS.action];
+    if (raw === undefined) return undefined;
+    const parsed = HealAction.safeParse(raw.trim().toLowerCase());
+    if (parsed.success) return parsed.data;
+    errors.push(
+      `${POLICY_LABELS.action}=${JSON.stringify(raw.slice(0, 64))}: must be one of ${HealAction.options.join(", ")}`,
+    );
+    return undefined;
+  };
   const L = POLICY_LABELS;
+  const recreatePull = flag(RECREATE_PULL_LABEL) ?? false;
   const policy: HealPolicy = {
     ...fleet,
+    action: action() ?? fleet.action,
     startPeriodSeconds: seconds(L.startPeriod) ?? fleet.startPeriodSeconds,
     unhealthyForSeconds: seconds(L.unhealthyFor) ?? fleet.unhealthyForSeconds,
     restartOnExit: flag(L.restartOnExit) ?? fleet.restartOnExit,
@@ -80,13 +117,13 @@ export function effectivePolicy(fleet: HealPolicy, labels: Labels): EffectivePol
     },
   };
   // Each label was checked on its own; the result must also fit the schema's limits.
-  const checked = HealPolicy.safeParse(policy);
+  const checked = LabelledFields.safeParse(policy);
   if (!checked.success) {
     const issue = checked.error.issues[0];
     errors.push(
       `policy labels out of range (${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "invalid"}); using the fleet policy`,
     );
-    return { policy: fleet, labelErrors: errors };
+    return { policy: fleet, recreatePull, labelErrors: errors };
   }
-  return { policy: checked.data, labelErrors: errors };
+  return { policy: { ...policy, ...checked.data }, recreatePull, labelErrors: errors };
 }

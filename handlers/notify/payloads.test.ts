@@ -33,6 +33,28 @@ describe("texts", () => {
     expect(notifyText(record())).toBe(TEXT);
   });
 
+  it("adds the attempt, the hold's end and the health check's output, escaped as recorded", () => {
+    const detail = notifyDetail(
+      record({
+        phase: "unhealed",
+        code: "unhealthy-too-long",
+        message: "unhealthy for 12 min and not being healed",
+        attempt: 3,
+        until: "2026-11-27T19:50:00.000Z",
+        healthOutput: "\\u001b[31mdb down\\u0007\nretrying",
+      }),
+    );
+    expect(detail).toBe(
+      "unhealthy for 12 min and not being healed [code unhealthy-too-long, container 4f1c2b3a9d8e, attempt 3, until 2026-11-27T19:50:00.000Z]\nhealth check: \\u001b[31mdb down\\u0007\nretrying",
+    );
+    for (const kind of ["json", "slack", "discord", "ntfy", "apprise"] as const) {
+      const { body } = buildPayload(kind, record({ healthOutput: "\\u001b[31mx" }));
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the point of the check
+      expect(body).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+      expect(body).toContain("u001b[31mx");
+    }
+  });
+
   it("words each phase", () => {
     const titles = (
       ["decided", "restarting", "failed", "skipped", "quarantined", "released"] as const

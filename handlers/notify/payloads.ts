@@ -75,12 +75,19 @@ export function notifyTitle(record: RemediationRecord): string {
   return `${name} ${PHASE_WORDS[record.phase]} on ${record.host}`;
 }
 
-/** `restarted (stop timeout 10s) [code restarted, container 4f1c2b3a9d8e]` */
+/**
+ * `restarted (stop timeout 10s) [code restarted, container 4f1c2b3a9d8e]`, and the health
+ * check's last output on the lines after it, as the agent escaped it (no control characters
+ * reach a chat or a terminal).
+ */
 export function notifyDetail(record: RemediationRecord): string {
   const facts = [`code ${record.code}`, `container ${record.containerId.slice(0, 12)}`];
+  if (record.attempt) facts.push(`attempt ${record.attempt}`);
+  if (record.until) facts.push(`until ${record.until}`);
   if (record.dryRun) facts.push("dry run");
   const message = record.message.trim();
-  return `${message ? `${message} ` : ""}[${facts.join(", ")}]`;
+  const line = `${message ? `${message} ` : ""}[${facts.join(", ")}]`;
+  return record.healthOutput ? `${line}\nhealth check: ${record.healthOutput}` : line;
 }
 
 /** One line for people: `[fleetheal] web restarted on host-a: <detail>`. */
