@@ -22,8 +22,9 @@ const RESYNC_MS = 1_500;
 /** Beyond the resync interval: the decision and the restart, on two busy cores. */
 const HEAL_WITHIN_MS = RESYNC_MS + 15_000;
 const ADMIN_TOKEN = randomBytes(24).toString("base64url");
-/** The hold code of a container the policy's include/exclude lists leave out. */
+/** The hold codes of a container the policy's exclude list names, or its include list omits. */
 const EXCLUDED = "excluded";
+const NOT_INCLUDED = "not-included";
 /** The hold code of a container whose healing was switched off. */
 const DISABLED = "disabled";
 
@@ -151,7 +152,11 @@ describe("selection", () => {
     const all = [kept, byName, byImage, notIncluded];
     await Promise.all(all.map((c) => makeUnhealthy(host.engine, c.id)));
     await healed(kept, "the selected container was not healed");
-    await Promise.all([byName, byImage, notIncluded].map((c) => staysHeld(c, EXCLUDED)));
+    await Promise.all([
+      staysHeld(byName, EXCLUDED),
+      staysHeld(byImage, EXCLUDED),
+      staysHeld(notIncluded, NOT_INCLUDED),
+    ]);
 
     // The policy alone held them: without its lists they are healed at the next resync.
     await fleet.putPolicy({});
