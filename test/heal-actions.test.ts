@@ -47,11 +47,11 @@ async function healthy(
   more: Partial<TestContainerOptions> = {},
 ): Promise<Container> {
   const c = await runTestContainer(host.engine, {
-    name,
-    labels: { autoheal: "true", "autoheal.action": action, ...more.labels },
     healthIntervalMs: 1_000,
     healthTimeoutMs: 30_000,
     ...more,
+    name,
+    labels: { autoheal: "true", "autoheal.action": action, ...more.labels },
   });
   await waitForHealth(host.engine, c.id, "healthy", 30_000);
   return c;

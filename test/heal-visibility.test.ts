@@ -20,8 +20,11 @@ import { startReceiver, type WebhookReceiver } from "./support/webhook-receiver.
 
 const RESYNC_MS = 1_500;
 const UNHEALED_AFTER_S = 2;
-/** Control characters a health check prints: ESC (a colour), SOH, CR, LF. */
-const HOSTILE_OUTPUT = String.raw`\033[31mbad\001\r\n`;
+/**
+ * Control characters a health check prints: ESC (a colour), SOH, and a CR that would overwrite
+ * the line on a terminal; another line follows, since trailing whitespace is trimmed.
+ */
+const HOSTILE_OUTPUT = String.raw`\033[31mbad\001\r\nfailed\n`;
 /** How they must look wherever fleetheal shows them: escaped, the newline kept. */
 const ESCAPED = String.raw`\u001b[31mbad\u0001\u000d`;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
@@ -160,7 +163,12 @@ describe("not being healed, visible", () => {
     const of = (id: string) => shown.find((c) => c.id === id);
     expect(of(held.id)).toMatchObject({ host: open.id, name: "vis-held", reason: "held" });
     expect(of(held.id)?.code).toBe("maintenance");
-    expect(Date.parse(of(held.id)?.until ?? "")).toBe(Date.parse(windowEnd));
+    expect
+      .soft(
+        new Date(Date.parse(of(held.id)?.until ?? "")).toISOString(),
+        "a maintenance hold lasts until the window's end",
+      )
+      .toBe(windowEnd);
     expect(of(stuck.id)).toMatchObject({ host: refusing.id, name: "vis-stuck", reason: "stuck" });
     expect(of(stuck.id)?.code).not.toBe("");
     expect(of(stuck.id)?.message).not.toBe("");

@@ -58,18 +58,22 @@ export async function watchHeal(fleet: Fleet): Promise<HealWatch> {
   fleet.defer(() => nc.close());
   const records: RemediationRecord[] = [];
   const events: ContainerEvent[] = [];
+  // A record or event published twice under one id (its Nats-Msg-Id) is stored once: JetStream
+  // drops the copy, and so does the watch, which sees every publication.
+  const seen = new Set<string>();
   nc.subscribe(SUBJECTS.remediations, {
     callback: (_error, m) => {
       const decoded = decode(RemediationRecord, m.data);
-      if (decoded.ok) records.push(decoded.value);
+      if (decoded.ok && once(`r:${decoded.value.id}`)) records.push(decoded.value);
     },
   });
   nc.subscribe(SUBJECTS.events, {
     callback: (_error, m) => {
       const decoded = decode(ContainerEvent, m.data);
-      if (decoded.ok) events.push(decoded.value);
+      if (decoded.ok && once(`e:${decoded.value.id}`)) events.push(decoded.value);
     },
   });
+  const once = (key: string): boolean => !seen.has(key) && Boolean(seen.add(key));
   await nc.flush();
   const ledger = await new Kvm(nc).open(LEDGER_BUCKET);
 
