@@ -16,7 +16,7 @@ export interface CommandServer {
 /** What the agent's command service does for each verb. */
 export interface CommandHandlers {
   /**
-   * Whether a restart or stop may run at all: its signature over the payload bytes as received,
+   * Whether a restart, stop or recreate may run at all: its signature over the payload bytes as received,
    * and its lifetime. Undefined when it may; a refusal is counted here.
    */
   authorise(
@@ -27,7 +27,7 @@ export interface CommandHandlers {
   rejected(verb: CommandVerb, reason: string): void;
   /** The requests to `verb` rejected as malformed so far, and the last reason. */
   rejections(verb: CommandVerb): { rejected: number; last?: string };
-  /** restart and stop, once authorised. */
+  /** restart, stop and recreate, once authorised. */
   execute(command: ContainerCommand): Promise<CommandReply>;
   /** One container, freshly inspected; undefined if it does not exist. */
   inspect(containerId: string): Promise<ContainerSnapshot | undefined>;

@@ -234,7 +234,11 @@ describe("Agent start without a previous snapshot", () => {
   it("reports a container that is already unhealthy once; a healthy one not at all", async () => {
     const h = setup();
     h.docker.add(
-      details(A, "web", { health: "unhealthy", failingStreak: 3 }),
+      details(A, "web", {
+        health: "unhealthy",
+        failingStreak: 3,
+        lastHealthOutput: "curl: (7) Failed to connect",
+      }),
       details(B, "api", { startedAt: "2026-11-27T19:10:00Z" }),
     );
     await h.start();
@@ -259,6 +263,8 @@ describe("Agent start without a previous snapshot", () => {
           optedIn: true,
           startedAt: OLD_START,
         },
+        unhealthySince: NOW.toISOString(),
+        healthOutput: "curl: (7) Failed to connect",
       },
     ]);
     expect(h.agent.stats).toMatchObject({ synthesized: 1, forwarded: 1, reconciles: 1 });
@@ -283,14 +289,38 @@ describe("Agent start without a previous snapshot", () => {
     expect(h.nats.messages).toEqual([]);
   });
 
-  it("a second reconcile emits nothing new", async () => {
+  it("a second reconcile reports no transition again, and re-asserts what is still unhealthy", async () => {
     const h = setup();
     h.docker.add(details(A, "web", { health: "unhealthy" }), details(B, "api"));
     await h.start();
     expect(h.nats.messages).toHaveLength(1);
     await h.reconnect();
     expect(h.agent.stats.reconciles).toBe(2);
-    expect(h.nats.messages).toHaveLength(1);
+    expect(
+      h.nats.events().map((e) => [e.container.id, e.action, e.source, e.unhealthySince]),
+    ).toEqual([
+      [A, "unhealthy", "reconcile", NOW.toISOString()],
+      [A, "unhealthy", "resync", NOW.toISOString()],
+    ]);
+  });
+
+  it("re-asserts every reconcile interval, and only opted-in running containers", async () => {
+    const h = setup();
+    h.docker.add(
+      details(A, "web", { health: "unhealthy" }),
+      details(B, "api", { health: "unhealthy", labels: {} }),
+      details(C, "batch", { health: "unhealthy", state: "paused" }),
+    );
+    await h.start();
+    expect(h.nats.messages).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(CONFIG.reconcileIntervalMs);
+    await h.reconciled(2);
+    expect(
+      h.nats
+        .events()
+        .slice(3)
+        .map((e) => [e.container.id, e.source]),
+    ).toEqual([[A, "resync"]]);
   });
 });
 
@@ -303,7 +333,21 @@ describe("Agent start from a previous snapshot", () => {
       ["unhealthy", "reconcile", OLD_START],
     ]);
     await h.reconnect();
-    expect(h.nats.messages).toHaveLength(1);
+    expect(h.nats.events().map((e) => [e.action, e.source])).toEqual([
+      ["unhealthy", "reconcile"],
+      ["unhealthy", "resync"],
+    ]);
+  });
+
+  it("unhealthy before and still: re-asserted, without a since the snapshot does not know", async () => {
+    const h = setup({
+      previous: previousSnapshot([details(A, "web", { health: "unhealthy" })]),
+    });
+    h.docker.add(details(A, "web", { health: "unhealthy" }));
+    await h.start();
+    const [event] = h.nats.events();
+    expect(event).toMatchObject({ action: "unhealthy", source: "resync" });
+    expect(event).not.toHaveProperty("unhealthySince");
   });
 
   it("a container that no longer exists -> destroy", async () => {
@@ -450,7 +494,11 @@ describe("Agent forwarding Docker events", () => {
 
   it("publishes each event on its subject with a stable message id", async () => {
     const h = await live();
-    h.docker.containers.set(A, details(A, "web", { health: "unhealthy" }));
+    // The check's output is in the inspect that follows the event, not in the event.
+    h.docker.containers.set(
+      A,
+      details(A, "web", { health: "unhealthy", lastHealthOutput: "connection refused" }),
+    );
     h.stream.write(dockerLine(A, "health_status: unhealthy", "1795809601000000001"));
     await until(() => h.nats.messages.length === 1, "the event");
     const [message] = h.nats.messages;
@@ -474,11 +522,16 @@ describe("Agent forwarding Docker events", () => {
           optedIn: true,
           startedAt: OLD_START,
         },
+        unhealthySince: "2026-11-27T20:00:01.000Z",
+        healthOutput: "connection refused",
       },
     ]);
-    // Reported: the next reconcile does not report it again.
+    // Reported: the next reconcile does not report it again, only re-asserts it, since then.
     await h.reconnect();
-    expect(h.nats.messages).toHaveLength(1);
+    expect(h.nats.events().map((e) => [e.source, e.unhealthySince, e.healthOutput])).toEqual([
+      ["docker", "2026-11-27T20:00:01.000Z", "connection refused"],
+      ["resync", "2026-11-27T20:00:01.000Z", "connection refused"],
+    ]);
   });
 
   it("start events carry no startedAt (the known one is the previous run's); die has the exit code", async () => {
@@ -847,9 +900,12 @@ describe("Agent label probes", () => {
       lastHealthOutput: "not ready",
       probe: { kind: "exec", target: "test -f /tmp/ready" },
     });
-    // The probe's report is remembered: a reconcile does not repeat it.
+    // The probe's report is remembered: a reconcile does not repeat it, only re-asserts it.
     await h.reconnect();
-    expect(h.nats.messages).toHaveLength(1);
+    expect(h.nats.events().map((e) => [e.source, e.healthOutput])).toEqual([
+      ["probe", "not ready"],
+      ["resync", "not ready"],
+    ]);
   });
 });
 

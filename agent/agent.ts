@@ -1,5 +1,6 @@
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import { earliestTimeNano } from "../common/nanosecond-time.js";
 import { VERSION } from "../common/version.js";
 import type { HostSnapshot } from "../contracts/index.js";
 import type { AgentBaseline, AgentNats, CommandServer } from "./agent-ports.js";
@@ -13,11 +14,13 @@ import type { DockerContainerEvent } from "./docker-event.js";
 import { EventPump } from "./event-pump.js";
 import { EventTranslator } from "./event-translator.js";
 import { executorView } from "./executor-view.js";
-import { HostState } from "./host-state.js";
+import { HostState, judgedHealth } from "./host-state.js";
+import { InspectFirst } from "./inspect-first.js";
 import { Outbox } from "./outbox.js";
 import { Prober } from "./probes/prober.js";
 import { Reconciler } from "./reconciler.js";
 import { RefreshCoalescer } from "./refresh-coalescer.js";
+import { resyncBudget } from "./resync.js";
 import { SnapshotPublisher } from "./snapshot-publisher.js";
 
 export interface AgentDeps {
@@ -29,6 +32,12 @@ export interface AgentDeps {
   log: Logger;
   now?: () => Date;
 }
+
+/**
+ * Longest a Docker health event waits for the inspect that shows its check's output. An inspect
+ * takes milliseconds; one stuck behind a busy dockerd must not hold up healing for long.
+ */
+const INSPECT_FIRST_WAIT_MS = 2_000;
 
 /** Counters for what the agent has seen and done. */
 export interface AgentStats {
@@ -67,6 +76,8 @@ export class Agent {
   private readonly baseline: BaselineKeeper;
   /** Container transitions into contract events in the outbox. */
   private readonly events: EventTranslator;
+  /** Docker's health events, each held until the inspect that shows its check's output. */
+  private readonly inspectFirst: InspectFirst;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private firstContactTimer: NodeJS.Timeout | undefined;
   private commands: CommandServer | undefined;
@@ -153,8 +164,11 @@ export class Agent {
       docker,
       state: this.state,
       refresh: (id) => this.refresher.refresh(id),
-      hasQueuedEventFor: (id) => this.pump.hasQueuedEventFor(id),
-      synthesize: (id, action) => this.events.synthesize(id, action, "reconcile"),
+      hasQueuedEventFor: (id) => this.pump.hasQueuedEventFor(id) || this.inspectFirst.holds(id),
+      synthesize: (id, action, source) => this.events.synthesize(id, action, source),
+      healthOf: (details) => judgedHealth(details, this.prober.view(details.id)).health,
+      current: (id) => this.refresher.verified(id),
+      resyncBudget: () => resyncBudget(this.outbox.stats.depth, config.outboxCapacity),
       forget: (id) => this.prober.remove(id),
       changed: () => this.snapshots.changed(),
       started: () => this.stats.reconciles++,
@@ -170,16 +184,29 @@ export class Agent {
       label: config.label,
       state: this.state,
       reported: this.reconciler,
+      healthOutput: (id) => {
+        const details = this.state.get(id);
+        return details && judgedHealth(details, this.prober.view(id)).output;
+      },
       enqueue: (message) => this.outbox.enqueue(message),
       log,
       now: this.now,
       stats: this.stats,
     });
+    this.inspectFirst = new InspectFirst({
+      refresh: (id) => this.refresher.refresh(id),
+      forward: (event, inspected) => this.forward(event, inspected),
+      waitMs: INSPECT_FIRST_WAIT_MS,
+      log,
+    });
     this.pump = new EventPump({
       docker,
       log,
       queueCapacity: config.eventQueueCapacity,
-      onEvent: (event) => this.forward(event),
+      onEvent: (event) => {
+        this.reconciler.touch(event.containerId);
+        this.inspectFirst.push(event);
+      },
       onConnected: () => this.reconciler.request(),
       onDisconnected: (error) => this.dockerDown(error),
       onOverflow: () => void this.reconciler.request(),
@@ -227,6 +254,7 @@ export class Agent {
     clearInterval(this.reconcileTimer);
     clearTimeout(this.firstContactTimer);
     await this.pump.stop();
+    await this.inspectFirst.idle();
     await this.prober.stop();
     await this.commands?.close();
     await this.reconciler.idle();
@@ -262,7 +290,10 @@ export class Agent {
    * stored yet, or the last event read when everything is stored.
    */
   private replayPoint(): string | undefined {
-    const unacked = this.outbox.oldestTimeNano();
+    const unacked = earliestTimeNano(
+      this.outbox.oldestTimeNano(),
+      this.inspectFirst.oldestTimeNano(),
+    );
     return unacked === undefined ? this.pump.lastTimeNano : (BigInt(unacked) - 1n).toString();
   }
 
@@ -281,13 +312,14 @@ export class Agent {
     );
   }
 
-  private forward(event: DockerContainerEvent): void {
+  /** One Docker event, in Docker's order for its container; `inspected`: no inspect needed. */
+  private forward(event: DockerContainerEvent, inspected: boolean): void {
     this.reconciler.touch(event.containerId);
     this.events.docker(event.containerId, event.action, event.timeNano, event.attributes);
     if (event.action === "destroy") {
       this.prober.remove(event.containerId);
       if (this.state.remove(event.containerId)) this.snapshots.changed();
-    } else {
+    } else if (!inspected) {
       void this.refresher.refresh(event.containerId);
     }
   }

@@ -9,7 +9,7 @@ import {
 } from "../contracts/index.js";
 
 /*
- * Whether the agent may act on a restart or stop at all, before it looks at the container: who
+ * Whether the agent may act on a restart, stop or recreate at all, before it looks at the container: who
  * signed it, and whether it is current. Replays after an agent restart are refused by their
  * issue time (`issued-before-start`): the agent persists no command ids. Within one run the
  * executor remembers each id until it has expired (command-executor.ts); what it had to forget
@@ -209,10 +209,10 @@ export class CommandGate {
   /** What to warn about at start, if the agent's trust is not as it should be. */
   warning(): string | undefined {
     if (this.options.acceptUnsigned) {
-      return "FLEETHEAL_INSECURE_UNSIGNED_COMMANDS=true: restart and stop commands without a signature are accepted; anyone who can publish to this host's command subjects can restart or stop its opted-in containers";
+      return "FLEETHEAL_INSECURE_UNSIGNED_COMMANDS=true: restart, stop and recreate commands without a signature are accepted; anyone who can publish to this host's command subjects can restart, stop or recreate its opted-in containers";
     }
     if (this.verifier.keys.length === 0) {
-      return "FLEETHEAL_COMMAND_KEYS is empty: every restart and stop command is refused (no-trusted-keys); give the public keys of the handlers' and gateway's signing keys";
+      return "FLEETHEAL_COMMAND_KEYS is empty: every restart, stop and recreate command is refused (no-trusted-keys); give the public keys of the handlers' and gateway's signing keys";
     }
     return undefined;
   }

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { CommandReply, type RestartCommand, StopCommand } from "../contracts/index.js";
 import { CommandExecutor, type CommandExecutorOptions } from "./command-executor.js";
-import type { ContainerDetails, DockerEngine, ExecResult } from "./docker-engine.js";
+import type {
+  ContainerDetails,
+  DockerEngine,
+  ExecResult,
+  RecreateResult,
+} from "./docker-engine.js";
 
 const CID = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
 const STARTED_AT = "2026-11-27T19:41:29.98123456Z";
@@ -52,6 +57,12 @@ class MemoryDocker implements DockerEngine {
   }
   async exec(): Promise<ExecResult> {
     throw new Error("not used");
+  }
+  async pull(): Promise<void> {
+    throw new Error("not used: recreates are tested in command-executor-recreate.test.ts");
+  }
+  async recreate(): Promise<RecreateResult> {
+    throw new Error("not used: recreates are tested in command-executor-recreate.test.ts");
   }
   async listContainerIds(): Promise<string[]> {
     return [...this.containers.keys()];

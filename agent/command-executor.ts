@@ -1,16 +1,21 @@
+import { type ContainerCommand, verbOf } from "../common/agent-commands.js";
 import { describeError } from "../common/errors.js";
 import { sameInstant } from "../common/nanosecond-time.js";
 import {
   COMMAND_REPLY_TYPE,
-  type CommandOutcome,
   type CommandReply,
-  RESTART_COMMAND_TYPE,
-  type RestartCommand,
-  type StopCommand,
   stopTimeoutFromLabels,
 } from "../contracts/index.js";
+import { type ActionResult, performAction, verbRefusal } from "./command-actions.js";
 import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
 import { isOptedIn, type OptInPolicy } from "./opt-in.js";
+
+export type { ContainerCommand } from "../common/agent-commands.js";
+
+/** The longest message a reply may carry (CommandReply.message). */
+const MAX_MESSAGE = 2048;
+/** The least time a pull gets, even for a command near the end of its lifetime. */
+const MIN_PULL_MS = 1_000;
 
 export interface CommandExecutorOptions {
   host: string;
@@ -50,14 +55,11 @@ interface Remembered {
   reply: Promise<CommandReply>;
 }
 
-/** A command that changes a container. */
-export type ContainerCommand = RestartCommand | StopCommand;
-
 /**
- * Executes restart and stop commands on this host, and is the last line of defence: it re-checks
- * opt-in against Docker's current labels whoever asks, executes each command id at most once,
- * never runs two commands on one container at the same time, and refuses a command for an
- * incident that is already over.
+ * Executes restart, stop and recreate commands on this host, and is the last line of defence: it
+ * re-checks opt-in against Docker's current labels whoever asks, executes each command id at
+ * most once, never runs two commands on one container at the same time, and refuses a command
+ * for an incident that is already over. The Docker work itself is in command-actions.ts.
  */
 export class CommandExecutor {
   private readonly seen = new Map<string, Remembered>();
@@ -101,79 +103,98 @@ export class CommandExecutor {
 
   private async run(command: ContainerCommand): Promise<CommandReply> {
     const started = this.now();
-    const verb = command.type === RESTART_COMMAND_TYPE ? "restart" : "stop";
-    const reply = (outcome: CommandOutcome, code: string, message: string): CommandReply => ({
+    const reply = (result: ActionResult): CommandReply => ({
       type: COMMAND_REPLY_TYPE,
       v: 1,
-      verb,
+      verb: verbOf(command),
       commandId: command.commandId,
       host: this.options.host,
       containerId: command.containerId,
-      outcome,
-      code,
-      message,
+      outcome: result.outcome,
+      code: result.code,
+      message: result.message.slice(0, MAX_MESSAGE),
       duplicate: false,
       startedAt: new Date(started).toISOString(),
       durationMs: this.now() - started,
+      ...(result.newContainerId ? { newContainerId: result.newContainerId } : {}),
     });
-    if (command.host !== this.options.host) {
-      return reply("refused", "wrong-host", `this agent serves host ${this.options.host}`);
-    }
     let details: ContainerDetails | undefined;
     try {
       details =
-        (await this.options.currentView?.(command.containerId)) ??
-        (await this.options.docker.inspect(command.containerId));
+        command.host === this.options.host
+          ? ((await this.options.currentView?.(command.containerId)) ??
+            (await this.options.docker.inspect(command.containerId)))
+          : undefined;
     } catch (error) {
-      return reply("failed", "docker-error", `inspect failed: ${describeError(error)}`);
+      const message = `inspect failed: ${describeError(error)}`;
+      return reply({ outcome: "failed", code: "docker-error", message });
     }
-    if (!details) return reply("refused", "not-found", "no such container on this host");
-    // Keyed by the full id so that a short id and a long id cannot restart one container twice.
+    const refusal = this.guard(command, details);
+    if (refusal || !details) return reply(refusal ?? NOT_FOUND);
+    // Keyed by the full id so that a short id and a long id cannot act on one container twice.
     const id = details.id;
-    if (!isOptedIn(this.options.optIn, details.labels)) {
-      return reply(
-        "refused",
-        "not-opted-in",
-        `container has not opted in (label ${this.options.optIn.label}=true)`,
-      );
-    }
-    if (this.busy.has(id)) return reply("skipped", "already-restarting", "a command is running");
-    if (details.state === "paused") return reply("skipped", "paused", "container is paused");
-    if (details.state === "restarting") {
-      return reply("skipped", "already-restarting", "Docker is already restarting it");
-    }
-    const restart = command.type === RESTART_COMMAND_TYPE ? command : undefined;
-    if (
-      restart?.incident !== undefined &&
-      (details.startedAt === undefined || !sameInstant(restart.incident, details.startedAt))
-    ) {
-      return reply(
-        "skipped",
-        "stale-incident",
-        `container was started again at ${details.startedAt ?? "?"} after the incident at ${restart.incident}`,
-      );
-    }
-    const health = this.options.healthOf?.(details) ?? details.health;
-    if (restart?.requireUnhealthy && health !== "unhealthy") {
-      return reply("skipped", "not-unhealthy", `container is ${health} now, not unhealthy`);
-    }
-    const timeout =
+    const stopTimeoutSeconds =
       stopTimeoutFromLabels(details.labels) ??
       command.stopTimeoutSeconds ??
       this.options.defaultStopTimeoutSeconds;
+    // A pull must end by the command's deadline: its sender waits no longer than that.
+    const left = Date.parse(command.expiresAt) - this.now();
     this.busy.add(id);
     try {
-      if (restart) {
-        await this.options.docker.restart(id, timeout);
-        return reply("restarted", "restarted", `restarted (stop timeout ${timeout}s)`);
-      }
-      await this.options.docker.stop(id, timeout);
-      return reply("stopped", "stopped", `stopped (stop timeout ${timeout}s)`);
-    } catch (error) {
-      return reply("failed", "docker-error", `${verb} failed: ${describeError(error)}`);
+      return reply(
+        await performAction(command, {
+          docker: this.options.docker,
+          id,
+          details,
+          stopTimeoutSeconds,
+          pullTimeoutMs: Math.max(MIN_PULL_MS, left),
+        }),
+      );
     } finally {
       this.busy.delete(id);
     }
+  }
+
+  /** Why the command must not run on this container now; undefined when it may. */
+  private guard(
+    command: ContainerCommand,
+    details: ContainerDetails | undefined,
+  ): ActionResult | undefined {
+    const { host, optIn } = this.options;
+    if (command.host !== host) {
+      return { outcome: "refused", code: "wrong-host", message: `this agent serves host ${host}` };
+    }
+    if (!details) return NOT_FOUND;
+    if (!isOptedIn(optIn, details.labels)) {
+      const message = `container has not opted in (label ${optIn.label}=true)`;
+      return { outcome: "refused", code: "not-opted-in", message };
+    }
+    if (this.busy.has(details.id)) {
+      return { outcome: "skipped", code: "already-restarting", message: "a command is running" };
+    }
+    if (details.state === "paused") {
+      return { outcome: "skipped", code: "paused", message: "container is paused" };
+    }
+    if (details.state === "restarting") {
+      const message = "Docker is already restarting it";
+      return { outcome: "skipped", code: "already-restarting", message };
+    }
+    if (
+      command.incident !== undefined &&
+      (details.startedAt === undefined || !sameInstant(command.incident, details.startedAt))
+    ) {
+      return {
+        outcome: "skipped",
+        code: "stale-incident",
+        message: `container was started again at ${details.startedAt ?? "?"} after the incident at ${command.incident}`,
+      };
+    }
+    const health = this.options.healthOf?.(details) ?? details.health;
+    if (command.requireUnhealthy && health !== "unhealthy") {
+      const message = `container is ${health} now, not unhealthy`;
+      return { outcome: "skipped", code: "not-unhealthy", message };
+    }
+    return verbRefusal(command, details);
   }
 
   private forgetExpired(): void {
@@ -189,3 +210,9 @@ export class CommandExecutor {
     }
   }
 }
+
+const NOT_FOUND: ActionResult = {
+  outcome: "refused",
+  code: "not-found",
+  message: "no such container on this host",
+};

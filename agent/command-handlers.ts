@@ -9,7 +9,7 @@ import type { ProbeView } from "./probes/prober.js";
 
 /** What the agent's command service is answered from. */
 export interface CommandHandlerParts {
-  /** Who may restart and stop, and what was refused. */
+  /** Who may restart, stop and recreate, and what was refused. */
   gate: CommandGate;
   executor: Pick<CommandExecutor, "execute">;
   docker: Pick<DockerEngine, "inspect">;
@@ -21,8 +21,9 @@ export interface CommandHandlerParts {
 }
 
 /**
- * The agent's answers to each verb of its command service: restart and stop through the gate
- * and the executor, with one log line per executed command; inspect and snapshot from the state.
+ * The agent's answers to each verb of its command service: restart, stop and recreate through
+ * the gate and the executor, with one log line per executed command; inspect and snapshot from
+ * the state.
  */
 export function commandHandlers(parts: CommandHandlerParts): CommandHandlers {
   const { gate, executor, docker, state, log } = parts;
@@ -43,6 +44,7 @@ export function commandHandlers(parts: CommandHandlerParts): CommandHandlers {
           code: reply.code,
           duplicate: reply.duplicate,
           durationMs: reply.durationMs,
+          ...(reply.newContainerId ? { newContainerId: reply.newContainerId } : {}),
         },
         `${reply.verb} command: ${reply.outcome} (${reply.code})`,
       );

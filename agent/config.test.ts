@@ -284,7 +284,7 @@ describe("loadAgentConfig: the autoheal container's variables", () => {
         POST_RESTART_SCRIPT: "/opt/after-restart.sh",
       }).notes ?? [];
     expect(notes).toEqual([
-      `AUTOHEAL_INTERVAL="5" is ignored: fleetheal does not poll: it acts on Docker's health_status events as they happen, and a full reconcile every FLEETHEAL_RECONCILE_INTERVAL_MS catches any it missed`,
+      `AUTOHEAL_INTERVAL="5" is ignored: fleetheal does not poll: it acts on Docker's health_status events as they happen, and every FLEETHEAL_RECONCILE_INTERVAL_MS (the resync interval of level-triggered healing) a full reconcile catches any it missed and re-asserts every container still unhealthy`,
       `AUTOHEAL_START_PERIOD="600" is ignored: it delayed autoheal's first check after autoheal itself started, and fleetheal has no such delay; for a grace period after each container start, use the heal policy's startPeriodSeconds or the label autoheal.start_period (docs/MIGRATING.md)`,
       `AUTOHEAL_ONLY_MONITOR_RUNNING="false" is ignored: fleetheal never restarts a paused container, as autoheal with AUTOHEAL_ONLY_MONITOR_RUNNING=true`,
       `DOCKER_SOCK="/run/docker.sock" is ignored: the agent connects to DOCKER_HOST (unix:///var/run/docker.sock when not set); set DOCKER_HOST=unix:///run/docker.sock instead`,

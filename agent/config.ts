@@ -8,6 +8,7 @@ import { ConfigError, describeError } from "../common/errors.js";
 import { decodeJoinToken, type JoinToken } from "../common/join-token.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { Token, toToken } from "../contracts/index.js";
+import { AUTOHEAL_LABEL, WATCH_ALL } from "./opt-in.js";
 
 /** Docker label keys: what `docker run --label` accepts, without spaces or `=`. */
 const LabelKey = z
@@ -16,7 +17,7 @@ const LabelKey = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "must be a Docker label key such as 'autoheal'");
 
 /** The opt-in label key when neither FLEETHEAL_LABEL nor AUTOHEAL_CONTAINER_LABEL is set. */
-const DEFAULT_LABEL = "autoheal";
+const DEFAULT_LABEL = AUTOHEAL_LABEL;
 
 /** Seconds between SIGTERM and SIGKILL: Docker's own default, and the autoheal container's. */
 const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
@@ -66,6 +67,8 @@ const AgentEnv = z.object({
   FLEETHEAL_SNAPSHOT_DEBOUNCE_MS: intFromEnv({ min: 0, max: 10_000, default: 100 }),
   FLEETHEAL_OUTBOX_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 10_000 }),
   FLEETHEAL_EVENT_QUEUE_CAPACITY: intFromEnv({ min: 100, max: 1_000_000, default: 50_000 }),
+  // The resync interval of level-triggered healing: each reconcile re-asserts what is still
+  // unhealthy (docs/AGENT.md, "Level-triggered healing"). The one setting for it.
   FLEETHEAL_RECONCILE_INTERVAL_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 60_000 }),
   FLEETHEAL_COMMAND_KEYS: CommandKeys,
   FLEETHEAL_COMMAND_CLOCK_SKEW_MS: intFromEnv({ min: 0, max: 300_000, default: 30_000 }),
@@ -88,7 +91,10 @@ export interface AgentConfig {
   dockerHost: string | undefined;
   /** The opt-in label key, e.g. `autoheal` (containers opt in with `autoheal=true`). */
   label: string;
-  /** The label is `all`: every container is watched, as in the popular autoheal tool. */
+  /**
+   * The label is `all`: every container is watched, as in the popular autoheal tool, but one
+   * labelled `autoheal=false` (agent/opt-in.ts).
+   */
   watchAll: boolean;
   heartbeatMs: number;
   snapshotDebounceMs: number;
@@ -96,7 +102,10 @@ export interface AgentConfig {
   outboxCapacity: number;
   /** Docker event lines held between reading and processing. */
   eventQueueCapacity: number;
-  /** A full list-and-inspect runs this often, besides after every gap. */
+  /**
+   * The resync interval: a full list-and-inspect runs this often, besides after every gap, and
+   * ends by re-asserting every opted-in container still unhealthy (level-triggered healing).
+   */
   reconcileIntervalMs: number;
   /** Operator public keys (`O…`) whose signatures on restart and stop are accepted. */
   commandKeys: string[];
@@ -127,7 +136,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     dataDir: e.FLEETHEAL_DATA_DIR,
     dockerHost: e.DOCKER_HOST,
     label,
-    watchAll: label === "all",
+    watchAll: label === WATCH_ALL,
     heartbeatMs: e.FLEETHEAL_HEARTBEAT_MS,
     snapshotDebounceMs: e.FLEETHEAL_SNAPSHOT_DEBOUNCE_MS,
     defaultStopTimeoutSeconds: stopTimeout,
@@ -200,7 +209,7 @@ const IGNORED_AUTOHEAL: readonly {
   {
     name: "AUTOHEAL_INTERVAL",
     why: () =>
-      "fleetheal does not poll: it acts on Docker's health_status events as they happen, and a full reconcile every FLEETHEAL_RECONCILE_INTERVAL_MS catches any it missed",
+      "fleetheal does not poll: it acts on Docker's health_status events as they happen, and every FLEETHEAL_RECONCILE_INTERVAL_MS (the resync interval of level-triggered healing) a full reconcile catches any it missed and re-asserts every container still unhealthy",
   },
   {
     name: "AUTOHEAL_START_PERIOD",

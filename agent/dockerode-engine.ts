@@ -1,5 +1,6 @@
 import { createRequire, Module } from "node:module";
 import type Docker from "dockerode";
+import { healthOutput } from "../common/health-output.js";
 import {
   type ContainerState,
   ContainerState as ContainerStateSchema,
@@ -8,6 +9,7 @@ import {
 } from "../contracts/index.js";
 import { type ContainerDetails, DOCKER_EVENT_FILTER, type DockerEngine } from "./docker-engine.js";
 import { sinceFromIso } from "./docker-event.js";
+import { pullImage, recreateContainer } from "./dockerode-recreate.js";
 
 const require = createRequire(import.meta.url);
 
@@ -117,6 +119,8 @@ export function createDockerodeEngine(): DockerEngine {
         if ((error as { statusCode?: number }).statusCode !== 304) throw error;
       }
     },
+    pull: (reference, timeoutMs) => pullImage(docker, reference, timeoutMs),
+    recreate: (id, options) => recreateContainer(docker, id, options),
     async exec(id, cmd, timeoutMs) {
       const exec = await docker.getContainer(id).exec({
         Cmd: cmd,
@@ -152,7 +156,7 @@ function toDetails(info: Docker.ContainerInspectInfo): ContainerDetails {
   const startedAt = info.State.StartedAt;
   const labels = info.Config.Labels ?? {};
   const health = info.State.Health;
-  const lastLog = health?.Log?.at(-1)?.Output?.trim();
+  const lastOutput = healthOutput(health?.Log?.at(-1)?.Output);
   const project = labels["com.docker.compose.project"];
   const service = labels["com.docker.compose.service"];
   const test = info.Config.Healthcheck?.Test;
@@ -170,7 +174,7 @@ function toDetails(info: Docker.ContainerInspectInfo): ContainerDetails {
     restartCount: info.RestartCount ?? 0,
     ...(running ? {} : { exitCode: info.State.ExitCode }),
     failingStreak: running ? (health?.FailingStreak ?? 0) : 0,
-    ...(lastLog ? { lastHealthOutput: lastLog.slice(-MAX_OUTPUT) } : {}),
+    ...(lastOutput ? { lastHealthOutput: lastOutput } : {}),
     ...(project && service ? { compose: { project, service } } : {}),
     hasHealthcheck: Array.isArray(test) && test.length > 0 && test[0] !== "NONE",
     ...(info.HostConfig?.NetworkMode ? { networkMode: info.HostConfig.NetworkMode } : {}),

@@ -1,7 +1,12 @@
 import { PassThrough } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { ContainerDetails, DockerEngine, ExecResult } from "./docker-engine.js";
+import type {
+  ContainerDetails,
+  DockerEngine,
+  ExecResult,
+  RecreateResult,
+} from "./docker-engine.js";
 import {
   type DockerContainerEvent,
   type DockerEventRejection,
@@ -77,6 +82,12 @@ class StreamDocker implements DockerEngine {
     throw new Error("not used");
   }
   async stop(): Promise<void> {
+    throw new Error("not used");
+  }
+  async pull(): Promise<void> {
+    throw new Error("not used");
+  }
+  async recreate(): Promise<RecreateResult> {
     throw new Error("not used");
   }
   async exec(): Promise<ExecResult> {

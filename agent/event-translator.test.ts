@@ -47,8 +47,12 @@ function setup(containers: ContainerDetails[], told: Record<string, Reported> = 
     state,
     reported: {
       told: (id) => told[id],
-      note: (id, action) => noted.push(`${id.slice(0, 4)}:${action}`),
+      note: (id, action, _identity, since) =>
+        noted.push(`${id.slice(0, 4)}:${action}${since ? ` since ${since}` : ""}`),
+      // The reconciler's rule, in short: a re-assertion carries what subscribers were told.
+      unhealthySince: (id, at, resync) => (resync ? told[id]?.unhealthySince : at),
     },
+    healthOutput: (id) => state.get(id)?.lastHealthOutput,
     enqueue: (message) => sent.push(message),
     log: pino({ level: "silent" }),
     now: () => NOW,
@@ -86,7 +90,7 @@ describe("EventTranslator", () => {
       msgId: event?.id,
       timeNano: "1764273600000000001",
     });
-    expect(t.noted).toEqual(["a1a1:unhealthy"]);
+    expect(t.noted).toEqual(["a1a1:unhealthy since 2025-11-27T20:00:00.000Z"]);
     expect(t.stats.forwarded).toBe(1);
   });
 
@@ -138,5 +142,50 @@ describe("EventTranslator", () => {
     t.translator.docker(A, "die", "1", { exitCode: "not-a-number" });
     expect(t.sent).toEqual([]);
     expect(t.stats).toMatchObject({ invalidEvents: 1, forwarded: 0 });
+  });
+
+  it("an unhealthy event says since when and what the check printed; healthy only the output", () => {
+    const t = setup([{ ...web, health: "unhealthy", lastHealthOutput: "\\u001b[31mdown" }]);
+    t.translator.docker(A, "unhealthy", "1764273600000000001", {});
+    t.translator.docker(A, "healthy", "1764273660000000000", {});
+    t.translator.docker(A, "kill", "1764273670000000000", {});
+    const [unhealthy, healthy, kill] = t.events();
+    expect(unhealthy).toMatchObject({
+      unhealthySince: "2025-11-27T20:00:00.000Z",
+      healthOutput: "\\u001b[31mdown",
+    });
+    expect(healthy?.unhealthySince).toBeUndefined();
+    expect(healthy?.healthOutput).toBe("\\u001b[31mdown");
+    expect(kill?.healthOutput).toBeUndefined();
+    expect(t.noted[0]).toBe("a1a1:unhealthy since 2025-11-27T20:00:00.000Z");
+  });
+
+  it("a resync re-asserts with the since subscribers were told, or none when unknown", () => {
+    const since = "2026-11-27T19:50:00.000Z";
+    const told: Reported = {
+      running: true,
+      health: "unhealthy",
+      name: "web",
+      image: "nginx:1.27",
+      imageId: undefined,
+      labels: { autoheal: "true" },
+      startedAt: STARTED,
+      unhealthySince: since,
+    };
+    const t = setup([{ ...web, health: "unhealthy", lastHealthOutput: "timeout" }], { [A]: told });
+    t.translator.synthesize(A, "unhealthy", "resync");
+    expect(t.events()[0]).toMatchObject({
+      action: "unhealthy",
+      source: "resync",
+      time: NOW.toISOString(),
+      unhealthySince: since,
+      healthOutput: "timeout",
+    });
+    const unknown = setup([{ ...web, health: "unhealthy" }], {
+      [A]: { ...told, unhealthySince: undefined },
+    });
+    unknown.translator.synthesize(A, "unhealthy", "resync");
+    expect(unknown.events()[0]?.unhealthySince).toBeUndefined();
+    expect(unknown.events()[0]?.healthOutput).toBeUndefined();
   });
 });

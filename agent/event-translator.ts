@@ -14,7 +14,7 @@ import type { OutboxMessage } from "./outbox.js";
 import type { Reported, ReportedIdentity } from "./reconciler.js";
 
 /** Where a forwarded transition comes from (see ContainerEvent.source). */
-export type EventSource = "docker" | "reconcile" | "probe";
+export type EventSource = "docker" | "reconcile" | "probe" | "resync";
 
 /** What the translator has forwarded, made up and refused. */
 export interface TranslatorStats {
@@ -32,8 +32,20 @@ export interface EventTranslatorOptions {
   /** What subscribers were last told, which names a container that is gone from the state. */
   reported: {
     told(containerId: string): Reported | undefined;
-    note(containerId: string, action: ContainerAction, identity: ReportedIdentity): void;
+    note(
+      containerId: string,
+      action: ContainerAction,
+      identity: ReportedIdentity,
+      unhealthySince?: string,
+    ): void;
+    /** Since when an `unhealthy` event at `at` says the container is unhealthy, if known. */
+    unhealthySince(containerId: string, at: string, resync: boolean): string | undefined;
   };
+  /**
+   * The container's last health check output as the agent judges its health (Docker's
+   * `State.Health.Log`, or its label probe's), already made safe by common/health-output.ts.
+   */
+  healthOutput(containerId: string): string | undefined;
   enqueue(message: OutboxMessage): void;
   log: Logger;
   now: () => Date;
@@ -68,7 +80,10 @@ export class EventTranslator {
     }
   }
 
-  /** A transition Docker did not report (a gap, or a label probe), stamped with our clock. */
+  /**
+   * A transition Docker did not report (a gap, or a label probe), or a re-assertion that a
+   * container is still unhealthy (resync), stamped with our clock.
+   */
   synthesize(containerId: string, action: ContainerAction, source: EventSource): void {
     // The sequence keeps two made-up events of one millisecond distinct (and their ids).
     const ns =
@@ -90,6 +105,15 @@ export class EventTranslator {
     const known = current ?? reported.told(containerId);
     const labels = known?.labels ?? labelsFromAttributes(attributes);
     const exitCode = attributes.exitCode ?? (action === "die" ? current?.exitCode : undefined);
+    const time = isoFromTimeNano(timeNano);
+    const unhealthySince =
+      action === "unhealthy"
+        ? reported.unhealthySince(containerId, time, source === "resync")
+        : undefined;
+    const output =
+      action === "unhealthy" || action === "healthy"
+        ? this.options.healthOutput(containerId)
+        : undefined;
     const candidate = {
       type: CONTAINER_EVENT_TYPE,
       v: 1,
@@ -97,7 +121,7 @@ export class EventTranslator {
       host,
       action,
       timeNano,
-      time: isoFromTimeNano(timeNano),
+      time,
       source,
       container: {
         id: containerId,
@@ -114,19 +138,26 @@ export class EventTranslator {
           ? { startedAt: known.startedAt }
           : {}),
       },
+      ...(unhealthySince ? { unhealthySince } : {}),
+      ...(output ? { healthOutput: output } : {}),
       ...(exitCode !== undefined ? { exitCode: Number(exitCode) } : {}),
       ...(attributes.signal !== undefined ? { signal: attributes.signal } : {}),
       ...(action === "die" && source === "docker"
         ? { stopped: this.stopping.has(containerId) }
         : {}),
     };
-    reported.note(containerId, action, {
-      name: candidate.container.name,
-      image: candidate.container.image,
-      imageId: known?.imageId,
-      labels: candidate.container.labels,
-      startedAt: "startedAt" in candidate.container ? candidate.container.startedAt : undefined,
-    });
+    reported.note(
+      containerId,
+      action,
+      {
+        name: candidate.container.name,
+        image: candidate.container.image,
+        imageId: known?.imageId,
+        labels: candidate.container.labels,
+        startedAt: "startedAt" in candidate.container ? candidate.container.startedAt : undefined,
+      },
+      unhealthySince,
+    );
     const checked = ContainerEvent.safeParse(candidate);
     if (!checked.success) {
       stats.invalidEvents++;

@@ -1,6 +1,6 @@
 import type { CommandExecutorOptions } from "./command-executor.js";
 import type { ContainerDetails } from "./docker-engine.js";
-import type { HostState } from "./host-state.js";
+import { type HostState, judgedHealth } from "./host-state.js";
 import type { ProbeView } from "./probes/prober.js";
 import type { RefreshCoalescer } from "./refresh-coalescer.js";
 
@@ -34,9 +34,6 @@ export function executorView(
       return parts.state.get(id);
     },
     /** Docker's health, or the label probe's for a container without a healthcheck. */
-    healthOf: (details: ContainerDetails) => {
-      if (details.hasHealthcheck) return details.health;
-      return parts.probe(details.id)?.health ?? details.health;
-    },
+    healthOf: (details: ContainerDetails) => judgedHealth(details, parts.probe(details.id)).health,
   };
 }

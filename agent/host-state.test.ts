@@ -80,7 +80,8 @@ describe("HostState.upsert", () => {
     expect(a).toEqual(details(A, "web"));
     expect(a && state.optedIn(a)).toBe(true);
     expect(b && state.optedIn(b)).toBe(false);
-    expect(state.optedIn({ labels: { autoheal: "TRUE" } })).toBe(false);
+    expect(state.optedIn({ labels: { autoheal: "TRUE" } })).toBe(true);
+    expect(state.optedIn({ labels: { autoheal: "yes" } })).toBe(false);
     expect(state.get(C)).toBeUndefined();
     expect(state.ids().sort()).toEqual([A, B]);
   });
@@ -143,6 +144,17 @@ describe("HostState.snapshot", () => {
     const snap = state.snapshot(NOW, extras());
     expect(snap.containers[0]?.optedIn).toBe(true);
     expect(snap.agent).toMatchObject({ label: "all", watchAll: true });
+  });
+
+  it("with watchAll a container labelled autoheal=False is left out, and shows why", () => {
+    const state = new HostState({ ...identity, optIn: { label: "all", watchAll: true } });
+    state.upsert(details(A, "web", { labels: { autoheal: "False", secret: "x" } }));
+    state.upsert(details(B, "db", { labels: {} }));
+    const snap = state.snapshot(NOW, extras());
+    expect(snap.containers.map((c) => [c.name, c.optedIn, c.labels])).toEqual([
+      ["db", true, {}],
+      ["web", false, { autoheal: "False" }],
+    ]);
   });
 
   it("a snapshot is a copy: later changes do not alter it", () => {

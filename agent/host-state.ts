@@ -1,6 +1,7 @@
 import {
   type CommandRefusals,
   type ContainerSnapshot,
+  type HealthStatus,
   HOST_SNAPSHOT_TYPE,
   type HostSnapshot,
 } from "../contracts/index.js";
@@ -30,6 +31,22 @@ export interface SnapshotExtras {
   probe: (id: string) => ProbeView | undefined;
   /** What the command service turned away. */
   commandRefusals: CommandRefusals;
+}
+
+/**
+ * A container's health as the agent judges it, with the output of the check that says so:
+ * Docker's HEALTHCHECK, or, for a running container without one, its label probe once the probe
+ * has a verdict. The snapshot, the events and the command executor all judge by this.
+ */
+export function judgedHealth(
+  details: ContainerDetails,
+  probe: ProbeView | undefined,
+): { health: HealthStatus; output: string | undefined } {
+  const running = details.state === "running" || details.state === "paused";
+  if (!details.hasHealthcheck && probe?.health && running) {
+    return { health: probe.health, output: probe.lastOutput || undefined };
+  }
+  return { health: details.health, output: details.lastHealthOutput };
 }
 
 /**

@@ -67,6 +67,12 @@ describe("relevantLabels", () => {
     });
   });
 
+  it("when watching all, keeps autoheal's own key, which opts a container out", () => {
+    expect(relevantLabels({ autoheal: "False", DB_PASSWORD: "hunter2" }, "all")).toEqual({
+      autoheal: "False",
+    });
+  });
+
   it("keeps values as they are, empty ones too", () => {
     expect(relevantLabels({ autoheal: "", "autoheal.stop.timeout": " 7 " }, "autoheal")).toEqual({
       autoheal: "",

@@ -7,6 +7,7 @@ import { keyedMessageId } from "../common/message-ids.js";
 import { VERSION } from "../common/version.js";
 import {
   COMMAND_SIGNATURE_HEADERS,
+  CONTAINER_COMMAND_VERBS,
   type CommandVerb,
   commandSubject,
   decode,
@@ -15,6 +16,7 @@ import {
   INSPECT_REPLY_TYPE,
   InspectRequest,
   parseCommandSubject,
+  RecreateCommand,
   RestartCommand,
   SnapshotRequest,
   StopCommand,
@@ -66,7 +68,7 @@ export function bindAgentNats(
 /**
  * The agent's micro service `fleetheal-agent`, discoverable with `$SRV.PING|INFO|STATS`, with the
  * host in its metadata. Each endpoint validates its request with the contract schema and
- * answers a bad one with a 400 service error; restart and stop must also pass the agent's
+ * answers a bad one with a 400 service error; restart, stop and recreate must also pass the agent's
  * authorisation (signature and lifetime), else a 403. It never throws.
  */
 async function serveCommands(
@@ -109,6 +111,7 @@ async function serveCommands(
   };
   endpoint("restart", RestartCommand, async (c) => encode(await handlers.execute(c)));
   endpoint("stop", StopCommand, async (c) => encode(await handlers.execute(c)));
+  endpoint("recreate", RecreateCommand, async (c) => encode(await handlers.execute(c)));
   endpoint("inspect", InspectRequest, async (request) => {
     const container = await handlers.inspect(request.containerId);
     if (!container) return { status: 404, message: "not-found: no such container on this host" };
@@ -119,7 +122,7 @@ async function serveCommands(
 }
 
 /** Verbs that change a container: signed, and authorised before they run. */
-const SIGNED_VERBS: ReadonlySet<CommandVerb> = new Set(["restart", "stop"]);
+const SIGNED_VERBS: ReadonlySet<CommandVerb> = new Set(CONTAINER_COMMAND_VERBS);
 
 async function respond<S extends z.ZodType>(
   msg: ServiceMsg,

@@ -1,15 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "../contracts/index.js";
-import { isOptedIn } from "./opt-in.js";
+import { AUTOHEAL_LABEL, isOptedIn } from "./opt-in.js";
 
 describe("isOptedIn", () => {
   const policy = { label: "autoheal", watchAll: false };
 
   it.each([
     [{ autoheal: "true" }, true],
+    [{ autoheal: "TRUE" }, true],
+    [{ autoheal: "True" }, true],
+    [{ autoheal: " true " }, true],
+    [{ autoheal: "\ttrue\n" }, true],
     [{ autoheal: "false" }, false],
-    [{ autoheal: "TRUE" }, false],
+    [{ autoheal: "False" }, false],
     [{ autoheal: "1" }, false],
+    [{ autoheal: "yes" }, false],
+    [{ autoheal: "truee" }, false],
+    [{ autoheal: "t rue" }, false],
+    [{ autoheal: `true${" ".repeat(100)}` }, false],
     [{ autoheal: "" }, false],
     [{}, false],
     [{ "autoheal.stop.timeout": "5" }, false],
@@ -21,13 +29,32 @@ describe("isOptedIn", () => {
   it("honours a custom label key", () => {
     const custom = { label: "com.example.heal", watchAll: false };
     expect(isOptedIn(custom, { "com.example.heal": "true" })).toBe(true);
+    expect(isOptedIn(custom, { "com.example.heal": "TRUE" })).toBe(true);
     expect(isOptedIn(custom, { autoheal: "true" })).toBe(false);
   });
 
-  it("watchAll opts in every container", () => {
+  describe("watching all", () => {
     const all = { label: "all", watchAll: true };
-    expect(isOptedIn(all, {})).toBe(true);
-    expect(isOptedIn(all, { autoheal: "false" })).toBe(true);
+
+    it.each([
+      [{}, true],
+      [{ autoheal: "true" }, true],
+      [{ autoheal: "True" }, true],
+      [{ autoheal: "anything" }, true],
+      [{ autoheal: "" }, true],
+      [{ "autoheal.action": "false" }, true],
+      [{ autoheal: "false" }, false],
+      [{ autoheal: "False" }, false],
+      [{ autoheal: "FALSE" }, false],
+      [{ autoheal: "  false " }, false],
+      [{ all: "false" }, false],
+    ])("%j -> %s", (labels, expected) => {
+      expect(isOptedIn(all, labels)).toBe(expected);
+    });
+
+    it("reads autoheal's key for the opt-out", () => {
+      expect(AUTOHEAL_LABEL).toBe("autoheal");
+    });
   });
 });
 

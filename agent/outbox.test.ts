@@ -262,6 +262,14 @@ describe("Outbox", () => {
     expect(outbox.oldestTimeNano()).toBeUndefined();
   });
 
+  it("finds the oldest Docker event wherever it is queued (a health event waits for its inspect)", () => {
+    const outbox = new Outbox({ publish: new FakePublish().fn, capacity: 10, window: 10 });
+    outbox.enqueue({ ...msg(1), timeNano: "1795809602000000000" });
+    outbox.enqueue({ ...msg(2), timeNano: "1795809601999999999" });
+    outbox.enqueue({ ...msg(3), timeNano: "1795809603000000000" });
+    expect(outbox.oldestTimeNano()).toBe("1795809601999999999");
+  });
+
   it("drained() resolves at once when empty and otherwise only after the last ack", async () => {
     const pub = new FakePublish();
     const outbox = new Outbox({ publish: pub.fn, capacity: 10, window: 10 });

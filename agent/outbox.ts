@@ -1,3 +1,5 @@
+import { earliestTimeNano } from "../common/nanosecond-time.js";
+
 /** One message waiting for JetStream's acknowledgement. */
 export interface OutboxMessage {
   subject: string;
@@ -77,10 +79,14 @@ export class Outbox {
 
   /**
    * Docker's time of the oldest Docker event not yet acked. A restarted agent must replay from
-   * there, not from the last event read, or what was read but never stored would be lost.
+   * there, not from the last event read, or what was read but never stored would be lost. The
+   * queue is in Docker's order per container only (a health event waits for its inspect:
+   * agent/inspect-first.ts), so the oldest is looked for, not taken from the front.
    */
   oldestTimeNano(): string | undefined {
-    return this.queue.find((m) => m.timeNano !== undefined)?.timeNano;
+    let oldest: string | undefined;
+    for (const m of this.queue) oldest = earliestTimeNano(oldest, m.timeNano);
+    return oldest;
   }
 
   /** Resolves when every queued message has been acked (or immediately if none is queued). */

@@ -3,6 +3,7 @@ import type { Logger } from "../common/logger.js";
 import type { ContainerAction, HealthStatus, HostSnapshot, Labels } from "../contracts/index.js";
 import type { ContainerDetails, DockerEngine } from "./docker-engine.js";
 import type { HostState } from "./host-state.js";
+import { ResyncRotation } from "./resync.js";
 
 /**
  * What subscribers were last told about a container, and who it was: reconciliation reports the
@@ -17,6 +18,12 @@ export interface Reported {
   image: string;
   imageId: string | undefined;
   labels: Labels;
+  /**
+   * Since when subscribers know the container unhealthy in this run: the time of the `unhealthy`
+   * event that told them (Docker's, for Docker's events). Undefined while it is not unhealthy,
+   * and when the baseline came from the previous run's snapshot, which does not say.
+   */
+  unhealthySince?: string;
 }
 
 /** What a forwarded event said about its container. */
@@ -41,8 +48,17 @@ export interface ReconcilerOptions {
   refresh(containerId: string): Promise<void>;
   /** Whether Docker has an event for this container still waiting to be forwarded. */
   hasQueuedEventFor(containerId: string): boolean;
-  /** Publishes a transition Docker did not report, stamped with the agent's clock. */
-  synthesize(containerId: string, action: ContainerAction): void;
+  /**
+   * Publishes a transition Docker did not report (`reconcile`), or re-asserts that a container is
+   * still unhealthy (`resync`), stamped with the agent's clock.
+   */
+  synthesize(containerId: string, action: ContainerAction, source: "reconcile" | "resync"): void;
+  /** The container's health as the agent judges it: Docker's, or its label probe's. */
+  healthOf(details: ContainerDetails): HealthStatus;
+  /** Whether the last inspect of the container worked, so that its details are current. */
+  current(containerId: string): boolean;
+  /** How many re-assertions this reconcile may publish (see resyncBudget). */
+  resyncBudget(): number;
   /** A container that is gone from the host. */
   forget(containerId: string): void;
   /** The host state changed: a snapshot is due. */
@@ -59,7 +75,9 @@ export interface ReconcilerOptions {
  * Keeps what subscribers were last told about each container (the baseline), and reconciles it
  * with Docker: a full list and inspect of the host, then a synthetic event for every transition
  * nobody reported (a container that became unhealthy, started, died or vanished while nobody was
- * listening). Never two reconciles at once.
+ * listening), and last a `resync` re-assertion for every opted-in container that is still
+ * unhealthy (healing is level-triggered: docs/AGENT.md, "Level-triggered healing"). Never two
+ * reconciles at once.
  */
 export class Reconciler {
   /** Per container, what subscribers were last told; empty until a baseline exists. */
@@ -70,6 +88,9 @@ export class Reconciler {
   private readonly touched = new Set<string>();
   private running: Promise<void> | undefined;
   private again: Promise<void> | undefined;
+  /** Containers a synthetic `unhealthy` was published for in the reconcile in progress. */
+  private readonly toldUnhealthy = new Set<string>();
+  private readonly rotation = new ResyncRotation();
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -102,8 +123,14 @@ export class Reconciler {
   /**
    * Keeps the baseline in step with what was just forwarded. `identity` is what the event said
    * about the container; a start begins a run whose StartedAt the next inspect fills in.
+   * `unhealthySince` is what an `unhealthy` event said (see {@link unhealthySince}).
    */
-  note(containerId: string, action: ContainerAction, identity: ReportedIdentity): void {
+  note(
+    containerId: string,
+    action: ContainerAction,
+    identity: ReportedIdentity,
+    unhealthySince?: string,
+  ): void {
     const current = this.reported.get(containerId);
     const base = {
       ...identity,
@@ -124,8 +151,15 @@ export class Reconciler {
       case "destroy":
         this.reported.delete(containerId);
         return;
-      case "healthy":
       case "unhealthy":
+        this.reported.set(containerId, {
+          ...base,
+          running: true,
+          health: action,
+          ...(unhealthySince ? { unhealthySince } : {}),
+        });
+        return;
+      case "healthy":
       case "starting":
         this.reported.set(containerId, { ...base, running: true, health: action });
         return;
@@ -133,6 +167,20 @@ export class Reconciler {
         if (!current) this.reported.set(containerId, base);
         return;
     }
+  }
+
+  /**
+   * Since when an `unhealthy` event at `at` (ISO) says the container is unhealthy: while
+   * subscribers already know it unhealthy in this run, since they were first told (unknown after
+   * an agent restart: then Docker's, a reconcile's or a probe's own transition is the start, and a
+   * re-assertion says nothing); otherwise the event's own time.
+   */
+  unhealthySince(containerId: string, at: string, resync: boolean): string | undefined {
+    const told = this.reported.get(containerId);
+    if (told?.running && told.health === "unhealthy") {
+      return told.unhealthySince ?? (resync ? undefined : at);
+    }
+    return resync ? undefined : at;
   }
 
   /** A Docker start event cannot carry the new run's StartedAt; its first inspect can. */
@@ -169,6 +217,7 @@ export class Reconciler {
     const { docker, state, log } = this.options;
     this.options.started();
     this.touched.clear();
+    this.toldUnhealthy.clear();
     try {
       const version = await docker.version();
       if (state.setDockerUp(version)) this.options.changed();
@@ -191,13 +240,53 @@ export class Reconciler {
 
   private reportMissedTransitions(ids: ReadonlySet<string>): void {
     for (const id of [...this.reported.keys()]) {
-      if (!ids.has(id)) this.options.synthesize(id, "destroy");
+      if (!ids.has(id)) this.options.synthesize(id, "destroy", "reconcile");
     }
     for (const id of ids) {
       const details = this.options.state.get(id);
       if (details) this.reportContainer(details);
     }
     this.baselineAt ??= this.options.now().getTime();
+    this.resync(ids);
+  }
+
+  /**
+   * Re-asserts, for every opted-in running container that the agent judges unhealthy and that
+   * nothing else reports on right now, that it is still unhealthy. The handlers decide each one
+   * as a fresh trigger, so a trigger that was lost, skipped as stale or acted on without success
+   * is decided again every reconcile. Bounded by the outbox's room (resyncBudget), in turns.
+   */
+  private resync(ids: ReadonlySet<string>): void {
+    const { state } = this.options;
+    const due: string[] = [];
+    for (const id of ids) {
+      const details = state.get(id);
+      if (!details || !this.dueForResync(details)) continue;
+      due.push(id);
+    }
+    const chosen = this.rotation.choose(due, this.options.resyncBudget());
+    for (const id of chosen) this.options.synthesize(id, "unhealthy", "resync");
+    if (chosen.length < due.length) {
+      this.options.log.info(
+        { due: due.length, reasserted: chosen.length },
+        "more unhealthy containers than one resync re-asserts; the rest follow in later reconciles",
+      );
+    }
+  }
+
+  private dueForResync(details: ContainerDetails): boolean {
+    const id = details.id;
+    return (
+      // Paused containers are not healed; stopped ones are not unhealthy.
+      details.state === "running" &&
+      this.options.state.optedIn(details) &&
+      this.options.current(id) &&
+      this.options.healthOf(details) === "unhealthy" &&
+      // This reconcile said so already, or Docker is reporting on it and will say what it is.
+      !this.toldUnhealthy.has(id) &&
+      !this.touched.has(id) &&
+      !this.options.hasQueuedEventFor(id)
+    );
   }
 
   private reportContainer(details: ContainerDetails): void {
@@ -207,7 +296,10 @@ export class Reconciler {
     const running = isRunning(details.state);
     const told = this.reported.get(details.id);
     const health = details.health;
-    const synthesize = (action: ContainerAction) => this.options.synthesize(details.id, action);
+    const synthesize = (action: ContainerAction) => {
+      if (action === "unhealthy") this.toldUnhealthy.add(details.id);
+      this.options.synthesize(details.id, action, "reconcile");
+    };
     if (!told) {
       // Never reported: it appeared while nobody was listening (or this is the first run).
       const startedSinceBaseline =
@@ -216,6 +308,8 @@ export class Reconciler {
         Date.parse(details.startedAt) > this.baselineAt;
       if (running && startedSinceBaseline) synthesize("start");
       if (running && health === "unhealthy") synthesize("unhealthy");
+      // The unhealthy event just published says since when; the rest comes from the inspect.
+      const since = this.reported.get(details.id)?.unhealthySince;
       this.reported.set(details.id, {
         running,
         health: running ? health : "none",
@@ -224,6 +318,7 @@ export class Reconciler {
         image: details.image,
         imageId: details.imageId,
         labels: details.labels,
+        ...(running && health === "unhealthy" && since ? { unhealthySince: since } : {}),
       });
       return;
     }

@@ -112,7 +112,11 @@ export const ENVIRONMENT = {
       ),
       v("FLEETHEAL_OUTBOX_CAPACITY", "Events held until JetStream acks them", "10000"),
       v("FLEETHEAL_EVENT_QUEUE_CAPACITY", "Docker event lines queued for processing", "50000"),
-      v("FLEETHEAL_RECONCILE_INTERVAL_MS", "Periodic full list-and-inspect", "60000"),
+      v(
+        "FLEETHEAL_RECONCILE_INTERVAL_MS",
+        "Resync interval of level-triggered healing: a full list-and-inspect that re-asserts every container still unhealthy",
+        "60000",
+      ),
       v(
         "FLEETHEAL_COMMAND_KEYS",
         "Operator public keys (O…), comma-separated, whose signatures on restart and stop are accepted",

@@ -67,3 +67,10 @@ function floorDiv(n: bigint, d: bigint): bigint {
   const q = n / d;
   return n % d < 0n ? q - 1n : q;
 }
+
+/** The earlier of two `timeNano`s (either may be missing), compared exactly. */
+export function earliestTimeNano(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return BigInt(b) < BigInt(a) ? b : a;
+}

@@ -6,8 +6,10 @@
 #   - npm: the locked dependencies (npm ci), which also builds dist/
 # With --start-docker it also starts dockerd when no engine answers on the default socket
 # (for `fleetheal up` on a machine without a Docker service). With --test it also installs
-# what only the test suite needs: Debian's chromium, for the dashboard's browser test, and
-# Debian's docker-compose (v1), for the test of compose.yaml.
+# what only the test suite needs: Debian's chromium, for the dashboard's browser test,
+# Debian's docker-compose (v1), for the test of compose.yaml, and Debian's docker-registry, the
+# local registry of the recreate-with-pull test (each test runs its own; the package's service
+# on port 5000 is not used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +20,7 @@ for arg in "$@"; do
     --start-docker) start_docker=1 ;;
     --test) for_tests=1 ;;
     -h | --help)
-      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -79,6 +81,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if [ "$for_tests" -eq 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install.sh: installing ${missing[*]}"

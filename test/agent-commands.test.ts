@@ -93,6 +93,7 @@ describe("agent commands", () => {
     expect(info.metadata.host).toBe(HOST);
     expect(info.endpoints.map((e) => e.name).sort()).toEqual([
       "inspect",
+      "recreate",
       "restart",
       "snapshot",
       "stop",

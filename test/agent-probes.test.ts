@@ -12,11 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CommandReply,
   type ContainerEvent,
-  ContainerEvent as ContainerEventSchema,
   type ContainerSnapshot,
   commandSubject,
-  decode,
-  HostSnapshot,
 } from "../contracts/index.js";
 import { ensureBusyboxImage, TEST_IMAGE } from "./support/busybox-image.js";
 import { signedCommand } from "./support/command-signing.js";
@@ -25,23 +22,19 @@ import type { DockerEngine } from "./support/dockerd.js";
 import { restartDraft } from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
 import type { FleetProcess } from "./support/fleetheal.js";
+import { type HostWatch, watchHost } from "./support/host-watch.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "probe-host";
 const FAST = { "autoheal.probe.interval": "500ms", "autoheal.probe.retries": "1" };
 
-interface Received {
-  subject: string;
-  event: ContainerEvent;
-}
-
 let fleet: Fleet;
 let engine: DockerEngine;
 let client: NatsConnection;
 let agent: FleetProcess;
-const events: Received[] = [];
-const undecodable: string[] = [];
-let snapshot: HostSnapshot | undefined;
+let events: HostWatch["events"];
+let undecodable: HostWatch["undecodable"];
+let snapshot: HostWatch["snapshot"];
 
 beforeAll(async () => {
   // The streams exist before any agent starts, as the handler of a deployment creates them.
@@ -54,20 +47,7 @@ beforeAll(async () => {
   engine = fleet.host(HOST).engine;
   await ensureBusyboxImage(engine);
   client = await fleet.nats.connect({ name: "probe-test-reader" });
-  client.subscribe("fleetheal.v1.evt.>", {
-    callback: (_error, m) => {
-      const decoded = decode(ContainerEventSchema, m.data);
-      if (decoded.ok) events.push({ subject: m.subject, event: decoded.value });
-      else undecodable.push(`${m.subject}: ${decoded.error.message}`);
-    },
-  });
-  client.subscribe(`fleetheal.v1.host.${HOST}.snapshot`, {
-    callback: (_error, m) => {
-      const decoded = decode(HostSnapshot, m.data);
-      if (decoded.ok && (!snapshot || decoded.value.seq > snapshot.seq)) snapshot = decoded.value;
-    },
-  });
-  await client.flush();
+  ({ events, undecodable, snapshot } = await watchHost(client, HOST));
   agent = await fleet.startAgent(HOST);
 });
 
@@ -111,14 +91,14 @@ async function snapshotOf(
 ): Promise<ContainerSnapshot> {
   return waitFor(
     () => {
-      const c = snapshot?.containers.find((x) => x.id === id);
+      const c = snapshot()?.containers.find((x) => x.id === id);
       return c && pred(c) ? c : undefined;
     },
     {
       timeoutMs: 30_000,
       message: () =>
         `snapshot never showed ${what}; last: ${JSON.stringify(
-          snapshot?.containers.find((x) => x.id === id),
+          snapshot()?.containers.find((x) => x.id === id),
         )}`,
     },
   );

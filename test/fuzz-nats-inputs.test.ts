@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   COMMAND_SIGNATURE_HEADERS,
   COMMAND_VERBS,
+  CONTAINER_COMMAND_VERBS,
   CommandReply,
+  type CommandVerb,
   ContainerEvent,
   commandSubject,
   DEAD_LETTER_HEADERS,
@@ -114,6 +116,11 @@ function signatureHeaders(payload: Uint8Array): MsgHdrs {
   h.set(COMMAND_SIGNATURE_HEADERS.key, key.publicKey);
   h.set(COMMAND_SIGNATURE_HEADERS.signature, key.sign(payload));
   return h;
+}
+
+/** The verbs that change a container: signed, and answered with a CommandReply. */
+function isContainerCommand(verb: CommandVerb): boolean {
+  return (CONTAINER_COMMAND_VERBS as readonly string[]).includes(verb);
 }
 
 /** Containers ids that exist nowhere: fuzzed commands must never reach a real container. */
@@ -253,7 +260,7 @@ describe("fuzzing the NATS inputs", () => {
         async ([verb, payload]) => {
           // Signed as the control plane signs, so that what is judged is the content: the
           // signature is over these exact bytes, malformed or not.
-          const signed = verb === "restart" || verb === "stop";
+          const signed = isContainerCommand(verb);
           const reply = await client.request(commandSubject(HOST, verb), payload, {
             timeout: 10_000,
             ...(signed ? { headers: signatureHeaders(payload) } : {}),
@@ -266,7 +273,7 @@ describe("fuzzing the NATS inputs", () => {
             if (error === "400") rejected++;
             return;
           }
-          if (verb === "restart" || verb === "stop") {
+          if (isContainerCommand(verb)) {
             const decoded = decode(CommandReply, reply.data);
             expect(decoded.ok).toBe(true);
             if (decoded.ok) expect(["refused", "skipped"]).toContain(decoded.value.outcome);

@@ -5,6 +5,7 @@
 // event stream and inspect are the witnesses.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { importTestImage } from "./support/busybox-image.js";
 import {
   makeUnhealthy,
   runTestContainer,
@@ -13,6 +14,7 @@ import {
 } from "./support/containers.js";
 import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
 import { dockerActions, type HealWatch, watchHeal } from "./support/heal-watch.js";
+import { startRegistry } from "./support/registry.js";
 import { waitFor } from "./support/wait.js";
 
 const RESYNC_MS = 1_500;
@@ -86,6 +88,23 @@ async function gone(id: string): Promise<boolean> {
   }
 }
 
+/** Tags image `id` as `<repo>:v1` in the engine. */
+async function tagAs(id: string, repo: string): Promise<void> {
+  await host.engine.docker.getImage(id).tag({ repo, tag: "v1" });
+}
+
+/** Pushes `ref` from the engine to its registry; throws on any error the push reports. */
+async function push(ref: string): Promise<void> {
+  const stream = await host.engine.docker.getImage(ref).push({ authconfig: {} });
+  const output = await new Promise<{ error?: string }[]>((resolve, reject) => {
+    host.engine.docker.modem.followProgress(stream, (err: Error | null, out: unknown[]) =>
+      err ? reject(err) : resolve(out as { error?: string }[]),
+    );
+  });
+  const failed = output.find((o) => o.error);
+  if (failed) throw new Error(`pushing ${ref} failed: ${failed.error}`);
+}
+
 /** Waits for the record that says what the action did, and returns it. */
 function actionRecord(c: Container, phase: string, action: string) {
   return watch.waitForRecord(
@@ -141,5 +160,37 @@ describe("heal actions", () => {
     expect(recreated.Image).toBe(config.Image);
     expect(recreated.Cmd).toEqual(config.Cmd);
     expect(dockerActions(host.docker, c.id, "destroy")).toHaveLength(1);
+  });
+  it("pulls the tag again before recreating with autoheal.recreate.pull=true", async () => {
+    const registry = await startRegistry();
+    fleet.defer(() => registry[Symbol.asyncDispose]());
+    const repo = `${registry.host}/app`;
+    const ref = `${repo}:v1`;
+    const [imageA, imageB] = [
+      await importTestImage(host.engine, "fleetheal-test/app-a:v1"),
+      await importTestImage(host.engine, "fleetheal-test/app-b:v1"),
+    ];
+    expect(imageB).not.toBe(imageA);
+    await tagAs(imageA, repo);
+    await push(ref);
+    const c = await healthy("act-pull", "recreate", {
+      image: ref,
+      labels: { "autoheal.recreate.pull": "true" },
+    });
+    // The registry gets B under the tag, and this engine keeps A under it: only a pull brings B.
+    await tagAs(imageB, repo);
+    await push(ref);
+    await tagAs(imageA, repo);
+    expect((await host.engine.docker.getImage(ref).inspect()).Id).toBe(imageA);
+    expect((await host.engine.docker.getContainer(c.id).inspect()).Image).toBe(imageA);
+
+    await makeUnhealthy(host.engine, c.id);
+    const record = await actionRecord(c, "recreated", "recreate");
+    expect(record.action).toBe("recreate");
+    const next = await newContainerNamed(c);
+    const recreated = await host.engine.docker.getContainer(next).inspect();
+    expect(recreated.Image).toBe(imageB);
+    expect(recreated.Config.Image).toBe(ref);
+    await waitForHealth(host.engine, next, "healthy", 30_000);
   });
 });

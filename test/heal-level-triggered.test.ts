@@ -153,7 +153,7 @@ describe("level-triggered healing", () => {
         "autoheal.backoff.max": `${BACKOFF_S}s`,
         "autoheal.budget.restarts": "10",
       },
-      { mounts: [{ Type: "bind", Source: source, Target: "/data" }] },
+      { create: { HostConfig: { Mounts: [{ Type: "bind", Source: source, Target: "/data" }] } } },
     );
     const incident = await startedAt(c.id);
     // Docker refuses to start a container whose bind source is gone: every restart fails now.

@@ -114,7 +114,7 @@ beforeAll(async () => {
     runTestContainer(open.engine, {
       name: "vis-escaped",
       labels: { autoheal: "true" },
-      healthTest: ["CMD-SHELL", `printf '${HOSTILE_OUTPUT}'; exit 1`],
+      healthcheckCommand: `printf '${HOSTILE_OUTPUT}'; exit 1`,
       ...opts,
     }),
   ]);

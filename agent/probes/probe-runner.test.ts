@@ -265,6 +265,16 @@ describe("runProbe: exec", () => {
     expect(r.output).toHaveLength(MAX_PROBE_OUTPUT);
   });
 
+  it("keeps the last lines of the output, control characters escaped", async () => {
+    const r = await runProbe(
+      spec({ exec: "true" }),
+      container,
+      fakeDocker({ exitCode: 1, output: `${"x\n".repeat(2_000)}\u001b[31mfai\rled\r\n` }),
+    );
+    expect(r.output.endsWith("x\n\\u001b[31mfai\\u000dled")).toBe(true);
+    expect(r.output.length).toBeLessThanOrEqual(MAX_PROBE_OUTPUT);
+  });
+
   it("stops waiting when aborted (the engine's exec cannot be cancelled)", async () => {
     const controller = new AbortController();
     const docker = fakeDocker(new Promise<ExecResult>(() => {}));

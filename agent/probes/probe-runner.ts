@@ -1,11 +1,13 @@
 // Runs one label probe once. Never throws: every failure is a result with a readable output.
 
 import { connect } from "node:net";
+import { healthOutput } from "../../common/health-output.js";
+import { MAX_HEALTH_OUTPUT } from "../../contracts/index.js";
 import type { DockerEngine } from "../docker-engine.js";
 import { formatDuration, type ProbeSpec } from "./probe-spec.js";
 
 /** Most output kept from one probe, like the snapshot's `lastHealthOutput`. */
-export const MAX_PROBE_OUTPUT = 1024;
+export const MAX_PROBE_OUTPUT = MAX_HEALTH_OUTPUT;
 
 export const NO_ADDRESS_ERROR = "no address to probe: give host:port";
 
@@ -191,7 +193,10 @@ function describe(error: unknown): string {
   return String(error);
 }
 
+/**
+ * A probe's output as every health check output is published (common/health-output.ts): its
+ * last lines, control characters escaped, so the probe's view, the snapshot and events agree.
+ */
 function clip(output: string): string {
-  const trimmed = output.trim();
-  return trimmed.length <= MAX_PROBE_OUTPUT ? trimmed : trimmed.slice(0, MAX_PROBE_OUTPUT);
+  return healthOutput(output.trimStart()) ?? "";
 }

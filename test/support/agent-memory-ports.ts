@@ -3,7 +3,13 @@
 
 import { PassThrough } from "node:stream";
 import type { AgentNats, CommandHandlers, CommandServer } from "../../agent/agent-ports.js";
-import type { ContainerDetails, DockerEngine, ExecResult } from "../../agent/docker-engine.js";
+import type {
+  ContainerDetails,
+  DockerEngine,
+  ExecResult,
+  RecreateOptions,
+  RecreateResult,
+} from "../../agent/docker-engine.js";
 import type { OutboxMessage } from "../../agent/outbox.js";
 import { ContainerEvent, decode, type HostSnapshot } from "../../contracts/index.js";
 
@@ -25,6 +31,13 @@ export class MemoryDocker implements DockerEngine {
   readonly calls: string[] = [];
   readonly restarts: { id: string; stopTimeoutSeconds: number }[] = [];
   readonly stops: { id: string; stopTimeoutSeconds: number }[] = [];
+  readonly pulls: { reference: string; timeoutMs: number }[] = [];
+  readonly recreates: { id: string; options: RecreateOptions; newContainerId: string }[] = [];
+  /** Thrown by the next pulls and recreates, when set. */
+  pullError: Error | undefined;
+  recreateError: Error | undefined;
+  /** When set, recreates wait for it, so that a test can act while one runs. */
+  recreateGate: Promise<void> | undefined;
   /** Lines a replay (a stream with `until`) returns before it ends. */
   replayLines: string[] = [];
   execResult: ExecResult = { exitCode: 0, output: "ok" };
@@ -84,6 +97,30 @@ export class MemoryDocker implements DockerEngine {
     this.stops.push({ id, stopTimeoutSeconds });
     const c = this.containers.get(id);
     if (c) this.containers.set(id, { ...c, state: "exited", health: "none", exitCode: 0 });
+  }
+  async pull(reference: string, timeoutMs: number): Promise<void> {
+    this.pulls.push({ reference, timeoutMs });
+    if (this.pullError) throw this.pullError;
+  }
+  /** Replaces the container by a running copy with a new id (the old id reversed). */
+  async recreate(id: string, options: RecreateOptions): Promise<RecreateResult> {
+    await this.recreateGate;
+    if (this.recreateError) throw this.recreateError;
+    const old = this.containers.get(id);
+    if (!old) throw new Error(`no such container: ${id}`);
+    const newContainerId = [...id].reverse().join("");
+    this.containers.delete(id);
+    this.containers.set(newContainerId, {
+      ...old,
+      id: newContainerId,
+      state: "running",
+      health: "starting",
+      ...(options.networkParent === undefined
+        ? {}
+        : { networkMode: `container:${options.networkParent}` }),
+    });
+    this.recreates.push({ id, options, newContainerId });
+    return { newContainerId };
   }
   async exec(id: string): Promise<ExecResult> {
     this.calls.push(`exec ${id.slice(0, 4)}`);

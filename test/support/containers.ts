@@ -19,6 +19,8 @@ export interface TestContainerOptions {
   healthy?: boolean;
   /** Attach the `test -f /tmp/healthy` healthcheck. Default true. */
   healthcheck?: boolean;
+  /** A shell command (`CMD-SHELL`) as the healthcheck instead, for a check that prints. */
+  healthcheckCommand?: string;
   /** Exit on its own this long after each start, as a crashing service would. */
   exitAfterMs?: number;
   /**
@@ -36,10 +38,8 @@ export interface TestContainerOptions {
   exitCode?: number;
   /** Another name for the test image (see tagTestImage), for tests that group by image. */
   image?: string;
-  /** Another healthcheck command (Docker's `Healthcheck.Test`), instead of the file test. */
-  healthTest?: string[];
-  /** Mounts (`HostConfig.Mounts`): a bind mount refuses to start once its source is gone. */
-  mounts?: Docker.MountSettings[];
+  /** More of the create body (volumes, binds, a network mode); its HostConfig is merged in. */
+  create?: Partial<Docker.ContainerCreateOptions>;
 }
 
 /**
@@ -61,14 +61,17 @@ export async function runTestContainer(
     Healthcheck:
       (opts.healthcheck ?? true)
         ? {
-            Test: opts.healthTest ?? ["CMD", "test", "-f", "/tmp/healthy"],
+            Test: opts.healthcheckCommand
+              ? ["CMD-SHELL", opts.healthcheckCommand]
+              : ["CMD", "test", "-f", "/tmp/healthy"],
             Interval: (opts.healthIntervalMs ?? 500) * MS,
             Timeout: (opts.healthTimeoutMs ?? Math.max(1_000, opts.healthIntervalMs ?? 0)) * MS,
             Retries: 1,
             StartPeriod: 0,
           }
         : undefined,
-    HostConfig: { NetworkMode: "none", ...(opts.mounts ? { Mounts: opts.mounts } : {}) },
+    ...opts.create,
+    HostConfig: { NetworkMode: "none", ...opts.create?.HostConfig },
   });
   await container.start();
   return { id: container.id, name: opts.name };
@@ -133,6 +136,11 @@ export function breakPersistently(engine: DockerEngine, id: string): Promise<voi
 
 /** Runs a command in a running container, waits for it and throws unless it exits 0. */
 export async function execOk(engine: DockerEngine, id: string, cmd: string[]): Promise<void> {
+  await execOutput(engine, id, cmd);
+}
+
+/** Like {@link execOk}, and returns the command's output (stdout and stderr). */
+export async function execOutput(engine: DockerEngine, id: string, cmd: string[]): Promise<string> {
   const exec = await engine.docker
     .getContainer(id)
     .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
@@ -156,6 +164,7 @@ export async function execOk(engine: DockerEngine, id: string, cmd: string[]): P
   if (info.ExitCode !== 0) {
     throw new Error(`exec ${cmd.join(" ")} in ${id} exited ${info.ExitCode}: ${output.trim()}`);
   }
+  return output;
 }
 
 /**

@@ -215,6 +215,8 @@ export function fixtureCommandId(prefix = "test"): string {
 const RestartDraftSchema = RestartCommand.omit({ issuedAt: true, expiresAt: true });
 const StopDraftSchema = StopCommand.omit({ issuedAt: true, expiresAt: true });
 type StopDraft = Omit<StopCommand, "issuedAt" | "expiresAt">;
+const RecreateDraftSchema = RecreateCommand.omit({ issuedAt: true, expiresAt: true });
+type RecreateDraft = Omit<RecreateCommand, "issuedAt" | "expiresAt">;
 
 /** The fields every container command shares, for the test's host and container. */
 function commandBase(init: { host?: string; containerId?: string }) {
@@ -245,6 +247,15 @@ export function stopDraft(init: Partial<StopDraft> = {}): StopDraft {
   return StopDraftSchema.parse({ type: STOP_COMMAND_TYPE, ...commandBase(init), ...init });
 }
 
+/** A recreate as a decision takes it; see {@link restartDraft}. */
+export function recreateDraft(init: Partial<RecreateDraft> = {}): RecreateDraft {
+  return RecreateDraftSchema.parse({
+    type: RECREATE_COMMAND_TYPE,
+    ...commandBase(init),
+    ...init,
+  });
+}
+
 /** The lifetime of a command issued at `at`: valid for `ttlMs` (30 s) from then. */
 function lifetime(at = Date.now(), ttlMs = 30_000) {
   return {
@@ -265,12 +276,7 @@ export function stopCommand(init: Partial<StopCommand> = {}): StopCommand {
 
 /** A recreate command, built like {@link stopCommand}. */
 export function recreateCommand(init: Partial<RecreateCommand> = {}): RecreateCommand {
-  return RecreateCommand.parse({
-    ...stopDraft(),
-    type: RECREATE_COMMAND_TYPE,
-    ...lifetime(),
-    ...init,
-  });
+  return RecreateCommand.parse({ ...recreateDraft(), ...lifetime(), ...init });
 }
 
 /**
