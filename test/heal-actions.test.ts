@@ -14,7 +14,7 @@ import {
 } from "./support/containers.js";
 import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
 import { dockerActions, type HealWatch, watchHeal } from "./support/heal-watch.js";
-import { startRegistry } from "./support/registry.js";
+import { pushImage, startRegistry } from "./support/registry.js";
 import { waitFor } from "./support/wait.js";
 
 const RESYNC_MS = 1_500;
@@ -93,18 +93,6 @@ async function tagAs(id: string, repo: string): Promise<void> {
   await host.engine.docker.getImage(id).tag({ repo, tag: "v1" });
 }
 
-/** Pushes `ref` from the engine to its registry; throws on any error the push reports. */
-async function push(ref: string): Promise<void> {
-  const stream = await host.engine.docker.getImage(ref).push({ authconfig: {} });
-  const output = await new Promise<{ error?: string }[]>((resolve, reject) => {
-    host.engine.docker.modem.followProgress(stream, (err: Error | null, out: unknown[]) =>
-      err ? reject(err) : resolve(out as { error?: string }[]),
-    );
-  });
-  const failed = output.find((o) => o.error);
-  if (failed) throw new Error(`pushing ${ref} failed: ${failed.error}`);
-}
-
 /** Waits for the record that says what the action did, and returns it. */
 function actionRecord(c: Container, phase: string, action: string) {
   return watch.waitForRecord(
@@ -172,14 +160,14 @@ describe("heal actions", () => {
     ];
     expect(imageB).not.toBe(imageA);
     await tagAs(imageA, repo);
-    await push(ref);
+    await pushImage(host.engine, repo, "v1");
     const c = await healthy("act-pull", "recreate", {
       image: ref,
       labels: { "autoheal.recreate.pull": "true" },
     });
     // The registry gets B under the tag, and this engine keeps A under it: only a pull brings B.
     await tagAs(imageB, repo);
-    await push(ref);
+    await pushImage(host.engine, repo, "v1");
     await tagAs(imageA, repo);
     expect((await host.engine.docker.getImage(ref).inspect()).Id).toBe(imageA);
     expect((await host.engine.docker.getContainer(c.id).inspect()).Image).toBe(imageA);
