@@ -177,6 +177,17 @@ describe("CommandExecutor", () => {
     expect(failed).toMatchObject({ outcome: "failed", code: "docker-error" });
   });
 
+  it("takes a container whose last start failed for the incident's trouble still", async () => {
+    const { docker, executor } = setup();
+    docker.add({ state: "exited", health: "none", startError: "bind source path does not exist" });
+    const retried = await executor.execute(command({ requireUnhealthy: true }));
+    expect(retried).toMatchObject({ outcome: "restarted" });
+    const stopped = setup();
+    stopped.docker.add({ state: "exited", health: "none" });
+    const left = await stopped.executor.execute(command({ requireUnhealthy: true }));
+    expect(left).toMatchObject({ outcome: "skipped", code: "not-unhealthy" });
+  });
+
   it("takes a label probe's verdict as the health of a container without a HEALTHCHECK", async () => {
     const probed = (details: ContainerDetails) =>
       details.hasHealthcheck ? details.health : ("unhealthy" as const);

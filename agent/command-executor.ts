@@ -190,7 +190,10 @@ export class CommandExecutor {
       };
     }
     const health = this.options.healthOf?.(details) ?? details.health;
-    if (command.requireUnhealthy && health !== "unhealthy") {
+    // A container whose last start failed (a restart that stopped it and could not start it
+    // again) is still the incident's trouble: the next attempt is what starts it.
+    const failedToStart = details.state !== "running" && details.startError !== undefined;
+    if (command.requireUnhealthy && health !== "unhealthy" && !failedToStart) {
       const message = `container is ${health} now, not unhealthy`;
       return { outcome: "skipped", code: "not-unhealthy", message };
     }

@@ -7,6 +7,11 @@ export type ContainerDetails = Omit<ContainerSnapshot, "optedIn" | "probe" | "he
   hasHealthcheck: boolean;
   /** The container's IP addresses on its networks (none with `--network none` or `host`). */
   ipAddresses: string[];
+  /**
+   * Why Docker could not start it, the last time it tried (`State.Error`), while it is not
+   * running: a restart whose start failed leaves this.
+   */
+  startError?: string;
 };
 
 /** Result of running a command inside a container. */

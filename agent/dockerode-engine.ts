@@ -173,6 +173,7 @@ function toDetails(info: Docker.ContainerInspectInfo): ContainerDetails {
     ...(startedAt && startedAt !== ZERO_TIME ? { startedAt } : {}),
     restartCount: info.RestartCount ?? 0,
     ...(running ? {} : { exitCode: info.State.ExitCode }),
+    ...(!running && info.State.Error ? { startError: info.State.Error.slice(0, 512) } : {}),
     failingStreak: running ? (health?.FailingStreak ?? 0) : 0,
     ...(lastOutput ? { lastHealthOutput: lastOutput } : {}),
     ...(project && service ? { compose: { project, service } } : {}),

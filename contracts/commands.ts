@@ -108,7 +108,7 @@ export const RecreateCommand = z.object({
 });
 export type RecreateCommand = z.infer<typeof RecreateCommand>;
 
-/** What the agent did with a restart or stop command. */
+/** What the agent did with a restart, stop or recreate command. */
 export const CommandOutcome = z.enum([
   /** The container was restarted. */
   "restarted",
@@ -128,8 +128,8 @@ export type CommandOutcome = z.infer<typeof CommandOutcome>;
 /**
  * The agent's answer to a restart, stop or recreate command. `code` is one of: `restarted`,
  * `stopped`, `recreated`, `wrong-host`, `not-found`, `not-opted-in`, `already-restarting`,
- * `paused`, `stale-incident`, `not-unhealthy`, `not-network-child`, `pull-failed`,
- * `docker-error`.
+ * `paused`, `stale-incident`, `not-unhealthy`, `not-network-child`, `auto-remove` (a recreate
+ * of a `--rm` container, which Docker would delete on stop), `pull-failed`, `docker-error`.
  */
 export const CommandReply = z.object({
   type: z.literal(COMMAND_REPLY_TYPE),

@@ -9,6 +9,7 @@ import {
   type Labels,
   type LedgerEntry,
   type LedgerRestart,
+  MAX_COMMAND_LIFETIME_MS,
   RECREATE_COMMAND_TYPE,
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
@@ -153,11 +154,21 @@ export function sendHealCommand(
     {
       kind: "command",
       command,
-      minTimeoutMs: restartDeadlineMs(labels) * (action === "recreate" ? 2 : 1),
+      minTimeoutMs: commandDeadlineMs(command, labels),
       onReply: (result) =>
         afterCommand(result, command, ctx, retryDelayMs, record, retryAfterFailure),
     },
   ];
+}
+
+/**
+ * How long the agent may take: a restart's deadline; a recreate also creates and starts a new
+ * container, and its pull may take what is left of the command's lifetime.
+ */
+function commandDeadlineMs(command: ContainerCommandDraft, labels: Labels): number {
+  const restart = restartDeadlineMs(labels);
+  if (command.type !== RECREATE_COMMAND_TYPE) return restart;
+  return 2 * restart + (command.pull ? MAX_COMMAND_LIFETIME_MS : 0);
 }
 
 /**
