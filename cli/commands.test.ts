@@ -19,6 +19,7 @@ import {
 } from "../test/support/gateway-fakes.js";
 import { type CommandName, loadCommand, runCommandNamed } from "./commands/index.js";
 import { commandHelp } from "./help.js";
+import { clockTime } from "./table.js";
 
 const COMMANDS = [
   "status",
@@ -27,6 +28,7 @@ const COMMANDS = [
   "events",
   "restart",
   "release",
+  "healing",
   "pause",
   "resume",
 ] as const;
@@ -143,6 +145,24 @@ describe("fleetheal status", () => {
     expect(JSON.parse(r.out.join("\n"))).toEqual(
       (await g.app.inject({ method: "GET", url: "/health" })).json(),
     );
+    const sick = id(g, "web-1", 1);
+    g.view.applyLedger(
+      "web-1",
+      sick,
+      ledgerEntry({
+        host: "web-1",
+        containerId: sick,
+        notHealing: {
+          reason: "stuck",
+          code: "docker-error",
+          message: "boom",
+          since: "2026-11-27T19:59:00.000Z",
+        },
+      }),
+    );
+    expect((await cli("status", [])).out[4]).toBe(
+      "not healed   1 (1 stuck): fleetheal containers --health unhealthy",
+    );
   });
 
   it("sends the read token, and exits 4 with the API's error and a hint without one", async () => {
@@ -201,6 +221,13 @@ describe("fleetheal containers", () => {
         consecutiveRestarts: 4,
         lastRestartAt: "2026-11-27T19:50:00.000Z",
         quarantine: { since: "2026-11-27T19:55:00.000Z", reason: "budget" },
+        notHealing: {
+          reason: "held",
+          code: "quarantined",
+          message: "quarantined: the restart budget is spent",
+          since: "2026-11-27T19:55:00.000Z",
+          until: "2026-11-27T20:30:00.000Z",
+        },
       }),
     );
     return g;
@@ -213,11 +240,12 @@ describe("fleetheal containers", () => {
     const all = await cli("containers", []);
     expect(all.code).toBe(0);
     expect(all.out[0]).toBe(
-      "HOST  NAME  ID            IMAGE    STATE    HEALTH     OPTED IN  QUARANTINED  RESTARTS  LAST RESTART  STARTED",
+      "HOST  NAME  ID            IMAGE    STATE    HEALTH     OPTED IN  QUARANTINED  HEALING                           RESTARTS  LAST RESTART  STARTED",
     );
     expect(all.out[2]).toBe(
-      `h1    h1-1  ${id(g, "h1", 1).slice(0, 12)}  busybox  running  unhealthy  yes       yes                 0  10m ago       -`,
+      `h1    h1-1  ${id(g, "h1", 1).slice(0, 12)}  busybox  running  unhealthy  yes       yes          held: quarantined until ${clockTime("2026-11-27T20:30:00.000Z", T0)}         0  10m ago       -`,
     );
+    expect(all.out[1]).toContain("  no           -  ");
     expect(names(all)).toEqual(["h1-0", "h1-1", "h1-2", "h2-0", "h2-1"]);
     expect(names(await cli("containers", ["--host", "h2"]))).toEqual(["h2-0", "h2-1"]);
     expect(names(await cli("containers", ["--health", "unhealthy"]))).toEqual(["h1-1"]);
@@ -429,6 +457,47 @@ describe("fleetheal pause, resume and release", () => {
     expect(reason.code).toBe(2);
     expect(reason.err[0]).toBe("--reason works through the gateway only: add --gateway <url>");
     expect((await cli("release", ["h1", "web", "--nats", "--gateway", "http://x"])).code).toBe(2);
+  });
+});
+
+describe("fleetheal healing", () => {
+  it("switches off and on by host/name, idempotently, and says who and since when", async () => {
+    const g = await start();
+    g.view.apply(hostSnapshot("h1", ["unhealthy"]), T0);
+    const env = { FLEETHEAL_GATEWAY_TOKEN: ADMIN };
+    const off = await cli("healing", ["off", "h1/h1-0", "--reason", "debugging"], { env });
+    expect(off).toEqual({
+      code: 0,
+      out: [
+        "healing is off for h1-0 on h1, since 2026-11-27T20:00:00.000Z by gateway:admin: debugging",
+      ],
+      err: [],
+    });
+    expect((await g.control.getPolicy()).policy.disabled).toMatchObject([
+      { host: "h1", name: "h1-0", by: "gateway:admin", reason: "debugging" },
+    ]);
+    const again = await cli("healing", ["off", `h1/${id(g, "h1", 0).slice(0, 6)}`], { env });
+    expect(again.code).toBe(0);
+    expect(again.out[0]).toContain("(already so: nothing changed)");
+    expect(g.control.switchRecords.map((r) => r.phase)).toEqual(["disabled"]);
+    const on = await cli("healing", ["on", "h1/h1-0", "--json"], { env });
+    expect(on.code).toBe(0);
+    expect(JSON.parse(on.out.join("\n"))).toMatchObject({ enabled: true, changed: true });
+    expect(g.control.switchRecords.map((r) => r.phase)).toEqual(["disabled", "enabled"]);
+  });
+
+  it("checks its arguments before sending anything", async () => {
+    await start();
+    const before = requests;
+    for (const argv of [["maybe", "h1/x"], ["off", "h1"], ["off", "h 1/x"], ["off"]]) {
+      const r = await cli("healing", argv, { env: { FLEETHEAL_GATEWAY_TOKEN: ADMIN } });
+      expect(r.code, argv.join(" ")).toBe(2);
+    }
+    expect(requests).toBe(before);
+    const unknown = await cli("healing", ["off", "h1/nosuch"], {
+      env: { FLEETHEAL_GATEWAY_TOKEN: ADMIN },
+    });
+    expect(unknown.code).toBe(3);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   type ContainersQuery,
   EventsPage,
   type EventsQuery,
+  HealingSwitchResult,
   HostList,
   PauseResult,
   ReleaseResult,
@@ -132,6 +133,20 @@ export class GatewayClient {
     return this.post(`/containers/${enc(host)}/${enc(ref)}/release`, body, ReleaseResult);
   }
 
+  /** Switches healing off (`enabled: false`) or back on for one container, by its name. */
+  setHealing(
+    host: string,
+    ref: string,
+    body: { enabled: boolean; reason?: string },
+  ): Promise<Answer<HealingSwitchResult>> {
+    return this.write(
+      "PUT",
+      `/containers/${enc(host)}/${enc(ref)}/healing`,
+      body,
+      HealingSwitchResult,
+    );
+  }
+
   setPaused(paused: boolean, reason?: string): Promise<Answer<z.infer<typeof PauseResult>>> {
     return this.post(
       paused ? "/pause" : "/resume",
@@ -208,8 +223,19 @@ export class GatewayClient {
     schema: S,
     headers: Record<string, string> = {},
   ): Promise<Answer<z.infer<S>>> {
+    return this.write("POST", path, body, schema, headers);
+  }
+
+  /** A request with a JSON body: an action, with the actions' longer deadline. */
+  private write<S extends z.ZodType>(
+    method: "POST" | "PUT",
+    path: string,
+    body: unknown,
+    schema: S,
+    headers: Record<string, string> = {},
+  ): Promise<Answer<z.infer<S>>> {
     return this.call(
-      "POST",
+      method,
       path,
       JSON.stringify(body),
       { "content-type": "application/json", ...headers },

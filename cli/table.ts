@@ -62,3 +62,16 @@ export function shortDuration(ms: number): string {
 export function shortId(id: string): string {
   return id.slice(0, 12);
 }
+
+/**
+ * A time people read against their clock: `10:32:05` (local) within a day of `now`, else
+ * `2026-11-28 10:32` (local); the text as given when it is not a time.
+ */
+export function clockTime(iso: string, now: number): string {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return iso;
+  const two = (n: number) => String(n).padStart(2, "0");
+  const time = `${two(at.getHours())}:${two(at.getMinutes())}`;
+  if (Math.abs(at.getTime() - now) < 86_400_000) return `${time}:${two(at.getSeconds())}`;
+  return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ${time}`;
+}

@@ -10,7 +10,12 @@ import { Kvm } from "@nats-io/kv";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONFIG_BUCKET, encode, POLICY_KEY } from "../contracts/index.js";
-import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
+import {
+  makeHealthy,
+  makeUnhealthy,
+  runTestContainer,
+  waitForHealth,
+} from "./support/containers.js";
 import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
 import { REPO } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
@@ -262,6 +267,64 @@ describe("dashboard", () => {
     } finally {
       await nc.close();
     }
+  });
+
+  it("switches healing off and on from the container page, showing who and since when", async () => {
+    const disabled = async () => {
+      const res = await fetch(`${url}/policy`);
+      return ((await res.json()) as { policy: { disabled: { name: string; by: string }[] } }).policy
+        .disabled;
+    };
+    await row(page, api.id).getByTestId("container-link").click();
+    await page.getByTestId("detail-name").filter({ hasText: "api" }).waitFor({ timeout: 10_000 });
+    for (const [action, off] of [
+      ["healing-off", true],
+      ["healing-on", false],
+    ] as const) {
+      await page
+        .locator(`[data-testid="detail-healing-switch"][data-action="${action}"]`)
+        .click({ timeout: 10_000 });
+      await page.getByTestId("action-dialog").waitFor({ state: "visible" });
+      expect(await page.getByTestId("admin-token-input").inputValue()).toBe(ADMIN_TOKEN);
+      if (off) await page.getByTestId("action-reason").fill("dashboard switch test");
+      await page.getByTestId("action-confirm").click();
+      await page.getByTestId("action-dialog").waitFor({ state: "hidden", timeout: 15_000 });
+      const state = page.getByTestId("switched-off-state");
+      if (off) {
+        await state.waitFor({ timeout: 15_000 });
+        expect(await state.textContent()).toContain("gateway:admin");
+        expect(await state.textContent()).toContain("dashboard switch test");
+        expect(await disabled()).toMatchObject([{ name: "api", by: "gateway:admin" }]);
+        // Unhealthy while off: held, not healed, shown on the page and counted in the banner.
+        await makeUnhealthy(host.engine, api.id);
+        const held = page.locator('[data-testid="detail-not-healing"][data-code="disabled"]');
+        await held.waitFor({ timeout: 20_000 });
+        expect(await held.textContent()).toBe("held: disabled");
+        expect(await page.getByTestId("not-healing-state").textContent()).toContain("held");
+        await page.screenshot({ path: join(RESULTS, "dashboard-switched-off.png") });
+        await page.getByTestId("back").click();
+        await row(page, api.id)
+          .locator('[data-testid="not-healing-badge"][data-reason="held"]')
+          .waitFor({ timeout: 10_000 });
+        expect(await page.getByTestId("stat-not-healing").locator("dd").textContent()).toBe("1");
+        await makeHealthy(host.engine, api.id);
+        await row(page, api.id)
+          .getByTestId("not-healing-badge")
+          .waitFor({ state: "detached", timeout: 20_000 });
+        await row(page, api.id).getByTestId("container-link").click();
+        await page.getByTestId("detail-name").filter({ hasText: "api" }).waitFor();
+      } else {
+        await state.waitFor({ state: "detached", timeout: 15_000 });
+        expect(await disabled()).toEqual([]);
+      }
+    }
+    await page
+      .getByTestId("event-feed")
+      .locator(`[data-kind="remediation"][data-label="enabled"][data-container="${api.id}"]`)
+      .first()
+      .waitFor({ timeout: 15_000 });
+    await page.getByTestId("back").click();
+    await row(page, api.id).waitFor({ timeout: 10_000 });
   });
 
   it("fits a phone screen without horizontal scrolling", async () => {

@@ -7,7 +7,7 @@ import {
 import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
-import { relativeTime, renderTable, shortId } from "../table.js";
+import { clockTime, relativeTime, renderTable, shortId } from "../table.js";
 import { clientFor, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
 
 const OPTIONS = {
@@ -152,10 +152,21 @@ export function renderContainers(rows: readonly ContainerSummary[], now: number)
       },
       { header: "OPTED IN", value: (c) => (c.optedIn ? "yes" : "no") },
       { header: "QUARANTINED", value: (c) => (c.quarantined ? "yes" : "no") },
+      { header: "HEALING", value: (c) => notHealingText(c.notHealing, now) },
       { header: "RESTARTS", value: (c) => String(c.restarts), align: "right" },
       { header: "LAST RESTART", value: (c) => relativeTime(c.lastRestartAt, now) },
       { header: "STARTED", value: (c) => relativeTime(c.startedAt, now) },
     ],
     rows,
   );
+}
+
+/**
+ * Why fleetheal is not healing a container, in a few words: `held: backoff until 10:32:05`,
+ * `stuck: docker-error`; `-` while nothing stops it.
+ */
+export function notHealingText(reason: ContainerSummary["notHealing"], now: number): string {
+  if (!reason) return "-";
+  const until = reason.until === undefined ? "" : ` until ${clockTime(reason.until, now)}`;
+  return `${reason.reason}: ${reason.code}${until}`;
 }

@@ -21,6 +21,7 @@ const LOADERS = {
   events: async () => (await import("./events.js")).events,
   restart: async () => (await import("./restart.js")).restart,
   release: async () => (await import("./release.js")).release,
+  healing: async () => (await import("./healing.js")).healing,
   pause: async () => (await import("./pause.js")).pause,
   resume: async () => (await import("./pause.js")).resume,
   "nats-auth": async () => (await import("./nats-auth.js")).natsAuth,

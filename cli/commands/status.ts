@@ -53,6 +53,7 @@ export function renderStatus(report: HealthReport, now: number): string[] {
         : ""
     }`,
     `quarantined  ${quarantined}`,
+    ...notHealingLine(report.notHealing),
     ...policyLine(report.policy),
   ];
   if (report.hosts.length === 0) return [...lines, "", "no hosts have reported yet"];
@@ -75,6 +76,16 @@ export function renderStatus(report: HealthReport, now: number): string[] {
       report.hosts,
     ),
   ];
+}
+
+/** A line about the containers fleetheal is not healing, only while there are some. */
+function notHealingLine({ total, byReason }: HealthReport["notHealing"]): string[] {
+  if (total === 0) return [];
+  const parts = counts([
+    ["held", byReason.held],
+    ["stuck", byReason.stuck],
+  ]);
+  return [`not healed   ${total} (${parts}): fleetheal containers --health unhealthy`];
 }
 
 /** A line about the stored policy, only while it is invalid: then it is what needs fixing. */

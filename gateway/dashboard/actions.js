@@ -3,7 +3,7 @@
 // `data-id`, `data-name`); one listener here confirms and performs it.
 
 import { openAction } from "./action-dialog.js";
-import { pauseHealing, releaseContainer, restartContainer } from "./api.js";
+import { pauseHealing, releaseContainer, restartContainer, switchHealing } from "./api.js";
 import { scheduleContainersRefresh } from "./container-table.js";
 import { scheduleDetailRefresh } from "./detail.js";
 import { closest } from "./dom.js";
@@ -81,6 +81,35 @@ function confirmRelease(host, id, name) {
   });
 }
 
+/**
+ * @param {string} host
+ * @param {string} id
+ * @param {string} name
+ * @param {boolean} enabled switch healing back on, or off
+ */
+function confirmHealingSwitch(host, id, name, enabled) {
+  const label = name || shortId(id);
+  openAction({
+    title: enabled ? `Switch healing back on for ${label}?` : `Switch healing off for ${label}?`,
+    text: enabled
+      ? `fleetheal heals ${label} on ${host} again when it is unhealthy. The change is recorded in the audit trail.`
+      : `fleetheal leaves ${label} on ${host} alone, even when it is unhealthy, until healing is switched back on. The switch is kept by name, so it outlives a recreate, and is recorded in the audit trail.`,
+    confirmLabel: enabled ? "Switch on" : "Switch off",
+    danger: !enabled,
+    perform: async (reason) => {
+      const result = await switchHealing(host, id, { enabled, ...(reason ? { reason } : {}) });
+      scheduleContainersRefresh(0);
+      scheduleDetailRefresh(0);
+      const already = result.changed ? "" : " (it already was)";
+      return {
+        tone: result.enabled ? "ok" : "warn",
+        title: `Healing ${result.enabled ? "on" : "off"} for ${result.name}${already}`,
+        message: `on ${result.host} · policy revision ${result.revision}`,
+      };
+    },
+  });
+}
+
 /** @param {boolean} pause pause, or resume */
 function confirmPause(pause) {
   openAction({
@@ -118,6 +147,8 @@ export function wireActionButtons() {
     const { action, host = "", id = "", name = "" } = button.dataset;
     if (action === "restart") confirmRestart(host, id, name);
     else if (action === "release") confirmRelease(host, id, name);
+    else if (action === "healing-off" || action === "healing-on")
+      confirmHealingSwitch(host, id, name, action === "healing-on");
     else if (action === "pause" || action === "resume") confirmPause(action === "pause");
   });
 }

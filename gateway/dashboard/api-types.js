@@ -22,6 +22,10 @@
 /** @typedef {Schemas.ContainerDetail} ContainerDetail The body of `GET /containers/:host/:id`. */
 /** @typedef {ContainerDetail["container"]} ContainerSnapshot A container as its agent saw it. */
 /** @typedef {Schemas.Healing} Healing A container's healing state, from the ledger. */
+/**
+ * @typedef {NonNullable<Schemas.ContainerSummary["notHealing"]>} NotHealing
+ *   Why fleetheal is not healing a container now.
+ */
 
 /** @typedef {Schemas.StreamRecord} StreamRecord One record of `GET /events` and the stream. */
 /**
@@ -40,6 +44,11 @@
 /** @typedef {Schemas.RestartResult} RestartResult What a restart answers. */
 /** @typedef {z.input<typeof Schemas.ReleaseRequest>} ReleaseRequest Body of a release. */
 /** @typedef {z.infer<typeof Schemas.ReleaseResult>} ReleaseResult What a release answers. */
+/**
+ * @typedef {z.input<typeof Schemas.HealingSwitchRequest>} HealingSwitchRequest
+ *   Body of a healing switch.
+ */
+/** @typedef {Schemas.HealingSwitchResult} HealingSwitchResult What a healing switch answers. */
 /** @typedef {z.input<typeof Schemas.PauseRequest>} PauseRequest Body of a pause or resume. */
 /** @typedef {z.infer<typeof Schemas.PauseResult>} PauseResult What a pause or resume answers. */
 /** @typedef {Schemas.ApiErrorBody} ApiErrorBody The body of every error. */

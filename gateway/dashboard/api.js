@@ -6,8 +6,9 @@ import { getToken, readToken } from "./tokens.js";
 
 /**
  * @import { ApiErrorBody, ContainerDetail, ContainerPage, ContainersQuery, EventsPage,
- *   EventsQuery, HealthReport, HostList, PauseRequest, PauseResult, PolicyDocument, QueryOf,
- *   ReleaseRequest, ReleaseResult, RestartRequest, RestartResult } from "./api-types.js"
+ *   EventsQuery, HealingSwitchRequest, HealingSwitchResult, HealthReport, HostList,
+ *   PauseRequest, PauseResult, PolicyDocument, QueryOf, ReleaseRequest, ReleaseResult,
+ *   RestartRequest, RestartResult } from "./api-types.js"
  */
 
 /** What the gateway answered instead of what was asked, or that it could not be reached. */
@@ -172,6 +173,17 @@ export const restartContainer = (host, id, body, idempotencyKey) =>
 export const releaseContainer = (host, id, body) =>
   /** @type {Promise<ReleaseResult>} */ (
     call(`${containerPath(host, id)}/release`, { method: "POST", admin: true, body })
+  );
+
+/**
+ * `PUT /containers/:host/:id/healing`: healing off (`enabled: false`) or back on, by name.
+ * @param {string} host
+ * @param {string} id
+ * @param {HealingSwitchRequest} body
+ */
+export const switchHealing = (host, id, body) =>
+  /** @type {Promise<HealingSwitchResult>} */ (
+    call(`${containerPath(host, id)}/healing`, { method: "PUT", admin: true, body })
   );
 
 /**

@@ -6,7 +6,7 @@ import { $, closest, h } from "./dom.js";
 import { containerHref, relTime, shortId } from "./format.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
-import { badge, HEALTH_TONE, HOST_TONE, STATE_TONE, timeEl } from "./widgets.js";
+import { badge, HEALTH_TONE, HOST_TONE, notHealingBadge, STATE_TONE, timeEl } from "./widgets.js";
 
 /** @import { ContainerPage, ContainerSummary } from "./api-types.js" */
 /** @import { Child } from "./dom.js" */
@@ -103,6 +103,8 @@ function containerRow(c) {
       })
     : null;
   const healing = [];
+  if (c.notHealing)
+    healing.push(notHealingBadge(c.notHealing, { "data-testid": "not-healing-badge" }));
   if (c.quarantined)
     healing.push(badge("quarantined", "bad", { "data-testid": "quarantined-badge" }));
   healing.push(c.optedIn ? badge("opted in", "info") : badge("not watched", "muted"));

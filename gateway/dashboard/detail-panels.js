@@ -3,7 +3,16 @@
 import { h } from "./dom.js";
 import { feedItem } from "./feed.js";
 import { formatSeconds, shortId } from "./format.js";
-import { badge, HEALTH_TONE, HOST_TONE, OUTCOME_TONE, STATE_TONE, timeEl } from "./widgets.js";
+import {
+  badge,
+  HEALTH_TONE,
+  HOST_TONE,
+  NOT_HEALING_TONE,
+  notHealingBadge,
+  OUTCOME_TONE,
+  STATE_TONE,
+  timeEl,
+} from "./widgets.js";
 
 /**
  * @import { ContainerDetail, ContainerSnapshot, Healing, StreamRecord } from "./api-types.js"
@@ -66,6 +75,14 @@ export function detailHead(d) {
       : null,
     h("button", {
       type: "button",
+      class: "btn",
+      text: heal.switchedOff ? "Switch healing on" : "Switch healing off",
+      "data-testid": "detail-healing-switch",
+      "data-action": heal.switchedOff ? "healing-on" : "healing-off",
+      ...target,
+    }),
+    h("button", {
+      type: "button",
       class: "btn btn-primary",
       text: "Restart",
       "data-testid": "detail-restart",
@@ -87,6 +104,12 @@ export function detailHead(d) {
         badge(c.health, HEALTH_TONE[c.health] || "muted", { "data-testid": "detail-health" }),
         heal.quarantined
           ? badge("quarantined", "bad", { "data-testid": "detail-quarantined" })
+          : null,
+        heal.notHealing
+          ? notHealingBadge(heal.notHealing, { "data-testid": "detail-not-healing" })
+          : null,
+        heal.switchedOff
+          ? badge("healing off", "warn", { "data-testid": "detail-switched-off" })
           : null,
         c.optedIn ? badge("opted in", "info") : badge("not watched", "muted"),
         h(
@@ -151,9 +174,48 @@ export function healingPanel(heal) {
         { class: "callout tone-ok", "data-testid": "quarantine-state" },
         h("strong", { text: "Not quarantined" }),
       );
+  const off = heal.switchedOff;
+  const switchedOff = off
+    ? h(
+        "div",
+        { class: "callout tone-warn", "data-testid": "switched-off-state" },
+        h("strong", { text: "Healing switched off" }),
+        " by ",
+        h("span", { class: "mono", text: off.by }),
+        " ",
+        timeEl(off.since),
+        off.reason ? h("p", { text: off.reason }) : null,
+        h("p", {
+          class: "muted",
+          text: "fleetheal leaves this container alone, by name, until healing is switched back on.",
+        }),
+      )
+    : null;
+  const reason = heal.notHealing;
+  const notHealing = reason
+    ? h(
+        "div",
+        {
+          class: `callout tone-${NOT_HEALING_TONE[reason.reason]}`,
+          "data-testid": "not-healing-state",
+        },
+        h("strong", {
+          text:
+            reason.reason === "held"
+              ? `Not being healed: held (${reason.code})`
+              : `Not being healed: stuck (${reason.code})`,
+        }),
+        " since ",
+        timeEl(reason.since),
+        reason.until ? [", until ", timeEl(reason.until)] : null,
+        h("p", { text: reason.message }),
+      )
+    : null;
   return panel(
     "Healing",
     "detail-healing",
+    switchedOff,
+    notHealing,
     quarantine,
     h(
       "dl",

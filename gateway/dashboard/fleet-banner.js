@@ -16,6 +16,7 @@ export function renderBanner() {
   const stats = $("fleet-stats");
   if (!report) return;
   const { hosts, containers: c, quarantined } = report.totals;
+  const notHealing = report.notHealing;
   /**
    * @param {string} label
    * @param {string | number} value
@@ -38,6 +39,12 @@ export function renderBanner() {
     stat("Unhealthy", c.unhealthy, "bad", "stat-unhealthy"),
     stat("Starting", c.starting, "warn", "stat-starting"),
     stat("Quarantined", quarantined, "bad", "stat-quarantined"),
+    stat(
+      "Not healed",
+      notHealing.total,
+      notHealing.byReason.stuck ? "bad" : "warn",
+      "stat-not-healing",
+    ),
   ];
   stats.replaceChildren(...items.filter((item) => item !== null));
 }

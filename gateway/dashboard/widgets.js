@@ -2,11 +2,11 @@
 // that keep themselves current.
 
 import { h } from "./dom.js";
-import { relTime } from "./format.js";
+import { clockTime, relTime } from "./format.js";
 
 /**
  * @import { Props } from "./dom.js"
- * @import { ContainerEvent, ContainerSnapshot, Healing, HealthReport, HostSummary,
+ * @import { ContainerEvent, ContainerSnapshot, Healing, HealthReport, HostSummary, NotHealing,
  *   RemediationRecord } from "./api-types.js"
  */
 
@@ -37,6 +37,12 @@ export const PHASE_TONE = {
   skipped: "muted",
   quarantined: "bad",
   released: "ok",
+  stopped: "warn",
+  recreated: "ok",
+  alerted: "warn",
+  unhealed: "bad",
+  disabled: "warn",
+  enabled: "info",
 };
 /** @type {Record<ContainerEvent["action"], Tone>} */
 export const ACTION_TONE = {
@@ -62,7 +68,11 @@ export const OUTCOME_TONE = {
   skipped: "muted",
   failed: "bad",
   pending: "info",
+  recreated: "ok",
 };
+
+/** @type {Record<NotHealing["reason"], Tone>} held by the policy, or stuck after a failure */
+export const NOT_HEALING_TONE = { held: "warn", stuck: "bad" };
 
 /**
  * @param {string} text
@@ -94,4 +104,20 @@ export function tickClocks() {
     const text = relTime(el.getAttribute("datetime"));
     if (el.textContent !== text) el.textContent = text;
   }
+}
+
+/**
+ * Why fleetheal is not healing a container: `held: backoff until 10:32:05`, `stuck:
+ * docker-error`, with the handler's sentence as the tooltip.
+ * @param {NotHealing} reason
+ * @param {Props} [extra] more attributes
+ */
+export function notHealingBadge(reason, extra = {}) {
+  const until = reason.until ? ` until ${clockTime(reason.until)}` : "";
+  return badge(`${reason.reason}: ${reason.code}${until}`, NOT_HEALING_TONE[reason.reason], {
+    title: `Not being healed since ${clockTime(reason.since)}: ${reason.message}`,
+    "data-reason": reason.reason,
+    "data-code": reason.code,
+    ...extra,
+  });
 }

@@ -3,6 +3,7 @@ import {
   CommandOutcome,
   ContainerEvent,
   ContainerSnapshot,
+  DisabledContainer,
   HealPolicy,
   HostId,
   LedgerEntry,
@@ -11,6 +12,7 @@ import {
 } from "../../contracts/index.js";
 import { ContainerCounts } from "../view/container-counts.js";
 import { HostStatus } from "../view/health-report.js";
+import { NotHealing } from "../view/not-healing.js";
 
 /*
  * The gateway's HTTP API, one zod schema per request part and response. The same schemas
@@ -140,6 +142,17 @@ export const Healing = z.object({
   policy: HealPolicy,
   /** Policy labels on the container that were ignored, and why. */
   labelErrors: z.array(z.string()),
+  /**
+   * Why fleetheal is not healing it now, while it is opted in, running and unhealthy: `held`
+   * by the policy (`code`, and `until` when the hold has an end) or `stuck` after a failed
+   * attempt (the failure). Absent otherwise.
+   */
+  notHealing: NotHealing.optional(),
+  /**
+   * Present while healing is switched off for this container's name on its host (the policy's
+   * `disabled` list): who did it, when and why.
+   */
+  switchedOff: DisabledContainer.optional(),
 });
 export type Healing = z.infer<typeof Healing>;
 
@@ -162,6 +175,8 @@ export const ContainerSummary = z
     /** Restarts by fleetheal recorded in the ledger. */
     restarts: z.number().int(),
     lastRestartAt: z.string().optional(),
+    /** Why fleetheal is not healing it now (see `Healing.notHealing`); absent otherwise. */
+    notHealing: NotHealing.optional(),
   })
   .meta({ id: "ContainerSummary" });
 export type ContainerSummary = z.infer<typeof ContainerSummary>;
@@ -300,6 +315,35 @@ export const ReleaseResult = z.object({
 
 export const PauseRequest = z.object({ reason: z.string().min(1).max(512).optional() }).strict();
 export const PauseResult = z.object({ paused: z.boolean(), revision: z.number().int() });
+
+/** Body of `PUT /containers/:host/:id/healing`. */
+export const HealingSwitchRequest = z
+  .object({
+    /** `false` switches healing off for the container's name on its host; `true` back on. */
+    enabled: z.boolean(),
+    /** Why, for the policy's `disabled` entry and the audit record. */
+    reason: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+
+/** What `PUT /containers/:host/:id/healing` answers: the switch's state after the request. */
+export const HealingSwitchResult = z
+  .object({
+    host: z.string(),
+    /** The container name the switch is kept under. */
+    name: z.string(),
+    /** The current container of that name; absent when none has it now. */
+    containerId: z.string().optional(),
+    enabled: z.boolean(),
+    /** False when the switch already was in that state: nothing was written or recorded. */
+    changed: z.boolean(),
+    /** The policy's KV revision after the request (0: no policy is stored). */
+    revision: z.number().int(),
+    /** The policy's `disabled` entry, while healing is switched off. */
+    switchedOff: DisabledContainer.optional(),
+  })
+  .meta({ id: "HealingSwitchResult" });
+export type HealingSwitchResult = z.infer<typeof HealingSwitchResult>;
 
 /** The stored policy, with every default filled in, and its KV revision (also the ETag). */
 export const PolicyDocument = z

@@ -459,6 +459,7 @@ describe("errors and documents", () => {
       [
         "/containers",
         "/containers/{host}/{id}",
+        "/containers/{host}/{id}/healing",
         "/containers/{host}/{id}/release",
         "/containers/{host}/{id}/restart",
         "/events",

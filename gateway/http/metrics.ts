@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { msFromTimeNano } from "../../common/nanosecond-time.js";
 import type { HealthCache } from "../view/health-cache.js";
+import { NOT_HEALING_REASONS } from "../view/not-healing.js";
 import type { StreamRecord } from "./api-schemas.js";
 
 /**
@@ -47,6 +48,16 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(health.get(now()).totals.quarantined);
+      },
+    });
+    new Gauge({
+      name: "fleetheal_containers_not_healing",
+      help: "Opted-in, running, unhealthy containers fleetheal is not healing now, on hosts that are not down, by reason: held (a policy hold: pause, maintenance, backoff, quarantine, storm cap, image breaker, switched off, excluded, dry-run) or stuck (the last attempt failed). The series alert rules build on.",
+      labelNames: ["reason"],
+      registers,
+      collect() {
+        const { byReason } = health.get(now()).notHealing;
+        for (const reason of NOT_HEALING_REASONS) this.set({ reason }, byReason[reason]);
       },
     });
     new Gauge({

@@ -3,7 +3,7 @@ import type { Logger } from "../../common/logger.js";
 import type { EventsPage, EventsQuery, StreamRecord } from "../http/api-schemas.js";
 import { readHistory } from "./event-history.js";
 import { LiveEventFeed } from "./live-event-feed.js";
-import { unavailableOnNatsError } from "./nats-fleet-control.js";
+import { unavailableOnNatsError } from "./nats-unavailable.js";
 import type { EventLog, LiveFeed, StreamFilter } from "./ports.js";
 import { filterSubjects, sinceTime } from "./stream-filter.js";
 import { StreamRecordDecoder } from "./stream-records.js";

@@ -1,14 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
-import {
-  ClosedConnectionError,
-  ConnectionError,
-  DrainingConnectionError,
-  type NatsConnection,
-  NoRespondersError,
-  RequestError,
-  TimeoutError,
-} from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import {
   type CommandSigning,
   type RestartDraft,
@@ -21,18 +12,17 @@ import { isWrongRevision } from "../../common/nats-errors.js";
 import { ReleaseNotRecordedError, releaseFromQuarantine } from "../../common/quarantine-release.js";
 import { remediationRecord } from "../../common/remediation-record.js";
 import {
-  DEFAULT_HEAL_POLICY,
-  decode,
-  encode,
-  HealPolicy,
-  POLICY_KEY,
+  type HealPolicy,
   RESTART_COMMAND_TYPE,
   type RemediationPhase,
   type RemediationRecord,
 } from "../../contracts/index.js";
 import { ApiError } from "../http/api-errors.js";
-import type { PolicyDocument, RestartResult } from "../http/api-schemas.js";
-import type { FleetControl, ManualRelease, ManualRestart } from "./ports.js";
+import type { HealingSwitchResult, PolicyDocument, RestartResult } from "../http/api-schemas.js";
+import { switchedPolicy, switchRecord, switchState } from "./healing-switch.js";
+import { NatsPolicyStore } from "./nats-policy-store.js";
+import { unavailableOnNatsError } from "./nats-unavailable.js";
+import type { FleetControl, ManualHealingSwitch, ManualRelease, ManualRestart } from "./ports.js";
 
 export interface NatsFleetControlOptions {
   nc: NatsConnection;
@@ -44,15 +34,13 @@ export interface NatsFleetControlOptions {
   log: Logger;
 }
 
-/** Compare-and-set attempts of a read-modify-write before reporting a conflict. */
-const MAX_CAS_ATTEMPTS = 5;
 /** Docker's stop timeout plus the time to start again and reply. */
 const RESTART_MARGIN_MS = 10_000;
 
 /**
  * {@link FleetControl} on a real NATS connection: manual restarts are NATS requests to the
- * host's agent, audited as remediation records in the events stream; release and policy are
- * compare-and-set writes to the ledger and config buckets.
+ * host's agent, audited as remediation records in the events stream; release, the policy and
+ * the healing switch are compare-and-set writes to the ledger and config buckets.
  */
 export class NatsFleetControl implements FleetControl {
   private readonly nc: NatsConnection;
@@ -60,6 +48,7 @@ export class NatsFleetControl implements FleetControl {
   private readonly commandTimeoutMs: number;
   private readonly commandSigning: CommandSigning;
   private readonly log: Logger;
+  private readonly policies: NatsPolicyStore;
 
   constructor(options: NatsFleetControlOptions) {
     this.nc = options.nc;
@@ -67,6 +56,7 @@ export class NatsFleetControl implements FleetControl {
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.commandSigning = options.commandSigning;
     this.log = options.log;
+    this.policies = new NatsPolicyStore(options.fjs.config, options.log);
   }
 
   async restart(request: ManualRestart): Promise<RestartResult> {
@@ -268,98 +258,52 @@ export class NatsFleetControl implements FleetControl {
     return { releasedAt: result.releasedAt };
   }
 
-  async getPolicy(): Promise<PolicyDocument> {
-    const stored = await unavailableOnNatsError(this.log, "read the policy", () =>
-      this.readPolicy(),
-    );
-    return stored ?? { policy: DEFAULT_HEAL_POLICY, revision: 0 };
+  getPolicy(): Promise<PolicyDocument> {
+    return unavailableOnNatsError(this.log, "read the policy", () => this.policies.get());
   }
 
   putPolicy(policy: HealPolicy, expectedRevision?: number): Promise<PolicyDocument> {
     return unavailableOnNatsError(this.log, "store the policy", () =>
-      this.storePolicy(policy, expectedRevision),
+      this.policies.put(policy, expectedRevision),
     );
   }
 
   setPaused(paused: boolean): Promise<PolicyDocument> {
-    return unavailableOnNatsError(this.log, "store the policy", () => this.storePaused(paused));
+    return unavailableOnNatsError(this.log, "store the policy", async () => {
+      const { doc } = await this.policies.modify((policy) => ({ ...policy, paused }));
+      this.log.info(
+        { revision: doc.revision, paused },
+        paused ? "healing paused" : "healing resumed",
+      );
+      return doc;
+    });
   }
 
-  private async storePolicy(
-    policy: HealPolicy,
-    expectedRevision: number | undefined,
-  ): Promise<PolicyDocument> {
-    const kv = this.fjs.config;
-    const value = encode(policy);
+  async setHealing(request: ManualHealingSwitch): Promise<HealingSwitchResult> {
+    const { host, name, enabled, actor } = request;
+    const log = this.log.child({ host, name, actor: actor.name });
+    const at = new Date();
+    const { doc, changed } = await unavailableOnNatsError(log, "store the policy", () =>
+      this.policies.modify((policy) => switchedPolicy(policy, request, at)),
+    );
+    const state = switchState(request, doc, changed);
+    if (!changed) return state;
+    log.info({ revision: doc.revision, enabled }, `healing switched ${enabled ? "on" : "off"}`);
     try {
-      let revision: number;
-      if (expectedRevision === undefined) revision = await kv.put(POLICY_KEY, value);
-      else if (expectedRevision === 0) revision = await kv.create(POLICY_KEY, value);
-      else revision = await kv.update(POLICY_KEY, value, expectedRevision);
-      this.log.info({ revision }, "fleet policy stored");
-      return { policy, revision };
+      await this.publish(switchRecord(request, doc.revision, at));
     } catch (error) {
-      if (expectedRevision === undefined || !isWrongRevision(error)) throw error;
-      const current = await this.fjs.config.get(POLICY_KEY);
-      const currentRevision = current?.operation === "PUT" ? current.revision : 0;
+      // Switched all the same; only the audit record is missing, and the log has it.
+      log.error({ err: describeError(error) }, "healing switched, but not recorded");
       throw new ApiError(
-        "FLEETHEAL_ERR_PRECONDITION_FAILED",
-        expectedRevision === 0
-          ? "a fleet policy is already stored"
-          : `the fleet policy is no longer at revision ${expectedRevision}`,
-        { currentRevision },
+        "FLEETHEAL_ERR_UNAVAILABLE",
+        `healing is switched ${enabled ? "on" : "off"} for ${name} on ${host}, but the ${
+          enabled ? "enabled" : "disabled"
+        } record could not be stored`,
+        undefined,
         { cause: error },
       );
     }
-  }
-
-  private async storePaused(paused: boolean): Promise<PolicyDocument> {
-    const kv = this.fjs.config;
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.readPolicy();
-      const policy: HealPolicy = { ...(stored?.policy ?? DEFAULT_HEAL_POLICY), paused };
-      try {
-        const revision = stored
-          ? await kv.update(POLICY_KEY, encode(policy), stored.revision)
-          : await kv.create(POLICY_KEY, encode(policy));
-        this.log.info({ revision, paused }, paused ? "healing paused" : "healing resumed");
-        return { policy, revision };
-      } catch (error) {
-        if (!isWrongRevision(error)) throw error;
-        if (attempt >= MAX_CAS_ATTEMPTS) {
-          throw new ApiError(
-            "FLEETHEAL_ERR_CONFLICT",
-            "the fleet policy kept changing; try again",
-            undefined,
-            { cause: error },
-          );
-        }
-      }
-    }
-  }
-
-  /**
-   * The stored policy, or undefined when none is stored. An invalid one is an error rather than
-   * the defaults: handlers reject it and keep the last valid policy they saw (or stay paused if
-   * they started since), which differs between replicas, so any answer but "replace it" would
-   * be a guess. /health reports it meanwhile.
-   */
-  private async readPolicy(): Promise<PolicyDocument | undefined> {
-    const entry = await this.fjs.config.get(POLICY_KEY);
-    if (entry?.operation !== "PUT") return undefined;
-    const decoded = decode(HealPolicy, entry.value);
-    if (!decoded.ok) {
-      throw new ApiError(
-        "FLEETHEAL_ERR_CONFLICT",
-        "the stored fleet policy is invalid; handlers reject it and keep their last valid policy, or stay paused when they started without one. Replace it with PUT /policy",
-        {
-          currentRevision: entry.revision,
-          reason: decoded.error.message,
-          issues: decoded.error.issues,
-        },
-      );
-    }
-    return { policy: decoded.value, revision: entry.revision };
+    return state;
   }
 
   private async publish(record: RemediationRecord): Promise<void> {
@@ -382,42 +326,4 @@ export function manualCommandId(
     .update(`${host}\n${containerId}\n${idempotencyKey ?? randomUUID()}`)
     .digest("hex");
   return `manual-${digest.slice(0, 24)}`;
-}
-
-/**
- * Runs `action`, turning a NATS failure that the client can only wait out (no connection, a
- * timeout, JetStream not answering) into a 503 rather than a 500, which is for bugs.
- */
-export async function unavailableOnNatsError<T>(
-  log: Logger,
-  what: string,
-  action: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await action();
-  } catch (error) {
-    if (error instanceof ApiError || !isNatsFailure(error)) throw error;
-    log.warn({ err: describeError(error) }, `could not ${what}`);
-    throw new ApiError(
-      "FLEETHEAL_ERR_UNAVAILABLE",
-      `could not ${what}: NATS is not available`,
-      undefined,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
-function isNatsFailure(error: unknown): boolean {
-  return [
-    RequestError,
-    TimeoutError,
-    NoRespondersError,
-    ConnectionError,
-    ClosedConnectionError,
-    DrainingConnectionError,
-    JetStreamError,
-    JetStreamApiError,
-  ].some((type) => error instanceof type);
 }

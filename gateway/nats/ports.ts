@@ -2,6 +2,7 @@ import type { ContainerSnapshot, HealPolicy } from "../../contracts/index.js";
 import type {
   EventsPage,
   EventsQuery,
+  HealingSwitchResult,
   PolicyDocument,
   RestartResult,
   StreamRecord,
@@ -42,6 +43,21 @@ export interface ManualRelease {
   actor: Actor;
 }
 
+/** Healing switched off or on for one container name on a host. */
+export interface ManualHealingSwitch {
+  host: string;
+  /** The container name the switch is kept under. */
+  name: string;
+  /**
+   * The container that has the name now, when one does: its id names the audit record's
+   * subject. Only switching back on may go without one.
+   */
+  container?: ContainerSnapshot;
+  enabled: boolean;
+  reason?: string;
+  actor: Actor;
+}
+
 /**
  * The hosts of a fleet whose NATS server `fleetheal up` runs (cli/fleet-hosts.ts): present only
  * when the gateway runs inside `up`.
@@ -73,6 +89,13 @@ export interface FleetControl {
   putPolicy(policy: HealPolicy, expectedRevision?: number): Promise<PolicyDocument>;
   /** Sets `paused` in the stored policy, retrying on concurrent edits. */
   setPaused(paused: boolean): Promise<PolicyDocument>;
+  /**
+   * Switches healing off or on for one container name (the policy's `disabled` list), retrying
+   * on concurrent edits, and records the change (`disabled` or `enabled`). A request that
+   * changes nothing writes and records nothing. Switching on a name that is not switched off
+   * and that no container has is a 404.
+   */
+  setHealing(request: ManualHealingSwitch): Promise<HealingSwitchResult>;
 }
 
 /** Reads history from the events stream. */

@@ -1,5 +1,6 @@
 import type { ContainerSnapshot, HostSnapshot, LedgerEntry } from "../../contracts/index.js";
 import { type ContainerCounts, countByHealth } from "./container-counts.js";
+import { type NotHealing, notHealingOf } from "./not-healing.js";
 import { StringPool, shareUnchanged } from "./snapshot-sharing.js";
 
 type Health = ContainerSnapshot["health"];
@@ -37,6 +38,8 @@ export class FleetView {
   private readonly ledger = new Map<string, LedgerEntry>();
   /** host -> ids of its quarantined containers. */
   private readonly quarantined = new Map<string, Set<string>>();
+  /** host -> ids of its containers whose ledger entry says why they are not being healed. */
+  private readonly notHealing = new Map<string, Set<string>>();
   private readonly listeners = new Set<() => void>();
   private loadedFlag = false;
   private versionCounter = 0;
@@ -74,16 +77,8 @@ export class FleetView {
     const key = `${host}.${containerId}`;
     if (entry) this.ledger.set(key, entry);
     else this.ledger.delete(key);
-    let set = this.quarantined.get(host);
-    if (entry?.quarantine) {
-      if (!set) {
-        set = new Set();
-        this.quarantined.set(host, set);
-      }
-      set.add(containerId);
-    } else if (set?.delete(containerId) && set.size === 0) {
-      this.quarantined.delete(host);
-    }
+    index(this.quarantined, host, containerId, entry?.quarantine !== undefined);
+    index(this.notHealing, host, containerId, entry?.notHealing !== undefined);
     this.changed();
   }
 
@@ -102,6 +97,24 @@ export class FleetView {
     let n = 0;
     for (const c of record.snapshot.containers) if (set.has(c.id)) n++;
     return n;
+  }
+
+  /**
+   * The containers of the host's latest snapshot that are not being healed (see
+   * `notHealingOf`), by name then id. Reads only the host's unhealthy containers, and only when
+   * one of its ledger entries gives a reason.
+   */
+  notHealingOn(record: HostRecord): [ContainerSnapshot, NotHealing][] {
+    const host = record.snapshot.host;
+    const set = this.notHealing.get(host);
+    if (!set) return [];
+    const found: [ContainerSnapshot, NotHealing][] = [];
+    for (const c of record.byHealth.unhealthy) {
+      if (!set.has(c.id)) continue;
+      const reason = notHealingOf(c, this.ledger.get(`${host}.${c.id}`));
+      if (reason) found.push([c, reason]);
+    }
+    return found;
   }
 
   /** Every host, sorted by id. The array is the view's own: do not change it. */
@@ -185,6 +198,25 @@ export function compareContainers(a: ContainerSnapshot, b: ContainerSnapshot): n
 /** Code-unit order, the same in every locale. */
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Adds the container to its host's set in `sets`, or removes it; empty sets are dropped. */
+function index(
+  sets: Map<string, Set<string>>,
+  host: string,
+  containerId: string,
+  present: boolean,
+): void {
+  let set = sets.get(host);
+  if (present) {
+    if (!set) {
+      set = new Set();
+      sets.set(host, set);
+    }
+    set.add(containerId);
+  } else if (set?.delete(containerId) && set.size === 0) {
+    sets.delete(host);
+  }
 }
 
 function indexOfHost(sorted: readonly HostRecord[], host: string): number {

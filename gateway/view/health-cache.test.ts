@@ -29,6 +29,7 @@ const step = fc.oneof(
     host: fc.constantFrom("a", "b", "c", "d"),
     index: fc.nat(5),
     on: fc.boolean(),
+    notHealing: fc.constantFrom(undefined, "held" as const, "stuck" as const),
   }),
   fc.record({ kind: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 8_000 }) }),
   fc.record({
@@ -65,6 +66,16 @@ describe("HealthCache", () => {
                       host: s.host,
                       containerId: id,
                       quarantine: { since: new Date(now).toISOString(), reason: "budget" },
+                      ...(s.notHealing
+                        ? {
+                            notHealing: {
+                              reason: s.notHealing,
+                              code: s.notHealing === "held" ? "quarantined" : "docker-error",
+                              message: "not now",
+                              since: new Date(now).toISOString(),
+                            },
+                          }
+                        : {}),
                     })
                   : undefined,
               );
@@ -84,6 +95,7 @@ describe("HealthCache", () => {
               POLICY,
               (r) => view.quarantinedOn(r),
               policyHealth(policy),
+              (r) => view.notHealingOn(r),
             ),
           );
           expect(served.json).toBe(expected);

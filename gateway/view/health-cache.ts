@@ -6,6 +6,7 @@ import {
   hostHealth,
   hostStatus,
   nextStatusChange,
+  notHealingReport,
   type PolicyHealth,
   policyHealth,
   type StalenessPolicy,
@@ -14,7 +15,8 @@ import {
 import { type JsonPart, jsonArrayBody } from "./json-body.js";
 
 /** The /health answer, built once and served until something changes. */
-export interface CachedHealth extends Pick<HealthReport, "status" | "totals" | "policy"> {
+export interface CachedHealth
+  extends Pick<HealthReport, "status" | "totals" | "notHealing" | "policy"> {
   /** The report as JSON text (for SSE). */
   readonly json: string;
   /** The same bytes, ready to send: no per-request serialisation or encoding. */
@@ -38,6 +40,7 @@ class BuiltHealth implements CachedHealth {
   constructor(
     readonly status: HealthReport["status"],
     readonly totals: HealthReport["totals"],
+    readonly notHealing: HealthReport["notHealing"],
     readonly policy: PolicyHealth,
     readonly body: Buffer,
     readonly version: number,
@@ -101,13 +104,18 @@ export class HealthCache {
     });
     const policy = c?.policyState === policyState ? c.policy : policyHealth(policyState);
     const { status, totals } = summarize(entries, policy);
+    // The ledger entries it reads bump the view's version, so it is as fresh as the rest.
+    const notHealing = notHealingReport(records, entries, (r) => this.view.notHealingOn(r));
     // Key order as in HealthReport, so the text equals JSON.stringify of the report.
     const head = `{"status":${JSON.stringify(status)},"hosts":[`;
-    const tail = `],"totals":${JSON.stringify(totals)},"policy":${JSON.stringify(policy)}}`;
+    const tail = `],"totals":${JSON.stringify(totals)},"notHealing":${JSON.stringify(
+      notHealing,
+    )},"policy":${JSON.stringify(policy)}}`;
     const body = jsonArrayBody(head, fragments, tail);
     this.cached = new BuiltHealth(
       status,
       totals,
+      notHealing,
       policy,
       body,
       this.view.version,

@@ -127,6 +127,7 @@ describe("buildHealthReport", () => {
         containers: { total: 5, healthy: 3, unhealthy: 0, starting: 1, none: 1 },
         quarantined: 0,
       },
+      notHealing: { total: 0, byReason: { held: 0, stuck: 0 }, containers: [] },
       policy: { status: "valid", inForce: "defaults", revision: 0 },
     });
   });
@@ -184,6 +185,7 @@ describe("buildHealthReport", () => {
         containers: { total: 0, healthy: 0, unhealthy: 0, starting: 0, none: 0 },
         quarantined: 0,
       },
+      notHealing: { total: 0, byReason: { held: 0, stuck: 0 }, containers: [] },
       policy: { status: "valid", inForce: "defaults", revision: 0 },
     });
   });

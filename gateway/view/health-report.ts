@@ -1,7 +1,14 @@
 import { z } from "zod";
+import type { ContainerSnapshot } from "../../contracts/index.js";
 import type { PolicyState } from "../../policy/policy-state.js";
 import { ContainerCounts, emptyCounts } from "./container-counts.js";
 import type { HostRecord } from "./fleet-view.js";
+import {
+  addNotHealing,
+  emptyNotHealing,
+  type NotHealing,
+  NotHealingReport,
+} from "./not-healing.js";
 
 export const HostStatus = z.enum(["up", "stale", "down"]);
 export type HostStatus = z.infer<typeof HostStatus>;
@@ -73,6 +80,12 @@ export const HealthReport = z.object({
     containers: ContainerCounts,
     quarantined: z.number().int(),
   }),
+  /**
+   * Opted-in, running, unhealthy containers that fleetheal is not healing now, and why (held by
+   * the policy, or stuck after a failed attempt), on hosts that are not down. Every one is
+   * unhealthy, so the fleet is already `degraded` while there is one.
+   */
+  notHealing: NotHealingReport,
   policy: PolicyHealth,
 });
 export type HealthReport = z.infer<typeof HealthReport>;
@@ -163,6 +176,28 @@ export function summarize(
   return { status, totals };
 }
 
+/** The containers of a host, as FleetView.notHealingOn finds them. */
+export type NotHealingOn = (record: HostRecord) => readonly [ContainerSnapshot, NotHealing][];
+
+/**
+ * The `notHealing` part: the containers of every host that is not down, in the hosts' order
+ * (`records` and `hosts` are the same hosts in the same order).
+ */
+export function notHealingReport(
+  records: readonly HostRecord[],
+  hosts: readonly Pick<HostHealth, "status">[],
+  notHealingOn: NotHealingOn,
+): NotHealingReport {
+  const report = emptyNotHealing();
+  records.forEach((record, i) => {
+    if (hosts[i]?.status === "down") return;
+    for (const [container, reason] of notHealingOn(record)) {
+      addNotHealing(report, record.snapshot.host, container, reason);
+    }
+  });
+  return report;
+}
+
 /** The whole report at `now`. The gateway serves it through HealthCache, which builds the same. */
 export function buildHealthReport(
   records: readonly HostRecord[],
@@ -170,8 +205,10 @@ export function buildHealthReport(
   staleness: StalenessPolicy,
   quarantinedOn: (record: HostRecord) => number = () => 0,
   policy: PolicyHealth = DEFAULTS_IN_FORCE,
+  notHealingOn: NotHealingOn = () => [],
 ): HealthReport {
   const hosts = records.map((r) => hostHealth(r, hostStatus(r, now, staleness), quarantinedOn(r)));
   const { status, totals } = summarize(hosts, policy);
-  return { status, hosts, totals, policy };
+  const notHealing = notHealingReport(records, hosts, notHealingOn);
+  return { status, hosts, totals, notHealing, policy };
 }

@@ -6,6 +6,7 @@ import type { ContainerPageRows, ContainerRow } from "./container-query.js";
 import type { FleetView, HostRecord } from "./fleet-view.js";
 import { type HostStatus, hostStatus, type StalenessPolicy } from "./health-report.js";
 import { type JsonPart, jsonArrayBody } from "./json-body.js";
+import { notHealingOf } from "./not-healing.js";
 
 export function summarizeContainer(
   view: FleetView,
@@ -16,6 +17,7 @@ export function summarizeContainer(
   const c = row.container;
   const host = row.host.snapshot.host;
   const entry = view.ledgerEntry(host, c.id);
+  const notHealing = notHealingOf(c, entry);
   return {
     host,
     hostStatus: hostStatus(row.host, now, policy),
@@ -32,6 +34,7 @@ export function summarizeContainer(
     quarantined: entry?.quarantine !== undefined,
     restarts: entry?.restarts.length ?? 0,
     ...(entry?.lastRestartAt ? { lastRestartAt: entry.lastRestartAt } : {}),
+    ...(notHealing ? { notHealing } : {}),
   };
 }
 
@@ -50,6 +53,10 @@ export function healingOf(
   const { policy, labelErrors } = effectivePolicy(fleetPolicy, container.labels);
   const windowMs = policy.budget.windowSeconds * 1000;
   const until = backoffUntil(entry, policy);
+  const notHealing = notHealingOf(container, entry);
+  const switchedOff = fleetPolicy.disabled.find(
+    (d) => d.host === host && d.name === container.name,
+  );
   return {
     quarantined: entry?.quarantine !== undefined,
     ...(entry?.quarantine ? { quarantine: entry.quarantine } : {}),
@@ -66,6 +73,8 @@ export function healingOf(
     },
     policy,
     labelErrors,
+    ...(notHealing ? { notHealing } : {}),
+    ...(switchedOff ? { switchedOff } : {}),
   };
 }
 

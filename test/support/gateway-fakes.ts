@@ -2,19 +2,27 @@
 // with inject(). They stand in for fleetheal's own interfaces, not for NATS: the NATS
 // implementations are tested against a real server in test/gateway-control.test.ts.
 
-import { DEFAULT_HEAL_POLICY, type HealPolicy, type HostSnapshot } from "../../contracts/index.js";
+import {
+  DEFAULT_HEAL_POLICY,
+  type HealPolicy,
+  type HostSnapshot,
+  type RemediationRecord,
+} from "../../contracts/index.js";
 import { ApiError } from "../../gateway/http/api-errors.js";
 import type {
   EventsPage,
   EventsQuery,
+  HealingSwitchResult,
   PolicyDocument,
   RestartResult,
   StreamRecord,
 } from "../../gateway/http/api-schemas.js";
+import { switchedPolicy, switchRecord, switchState } from "../../gateway/nats/healing-switch.js";
 import type {
   EventLog,
   FleetControl,
   LiveFeed,
+  ManualHealingSwitch,
   ManualRelease,
   ManualRestart,
   StreamFilter,
@@ -71,6 +79,19 @@ export class FakeFleetControl implements FleetControl {
 
   async setPaused(paused: boolean): Promise<PolicyDocument> {
     return this.putPolicy({ ...this.policy.policy, paused });
+  }
+
+  /** The audit records of healing switches, in order. */
+  readonly switchRecords: RemediationRecord[] = [];
+
+  /** The real switch logic (gateway/nats/healing-switch.ts) on the in-memory policy. */
+  async setHealing(request: ManualHealingSwitch): Promise<HealingSwitchResult> {
+    const at = new Date("2026-11-27T20:00:00.000Z");
+    const next = switchedPolicy(this.policy.policy, request, at);
+    if (next === undefined) return switchState(request, this.policy, false);
+    this.policy = { policy: next, revision: this.policy.revision + 1 };
+    this.switchRecords.push(switchRecord(request, this.policy.revision, at));
+    return switchState(request, this.policy, true);
   }
 }
 

@@ -1,12 +1,15 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { HealPolicy } from "../../../contracts/index.js";
+import { type ContainerSnapshot, HealPolicy } from "../../../contracts/index.js";
 import type { Actor } from "../../nats/ports.js";
 import { findContainer, findHost } from "../../view/container-query.js";
+import type { FleetView } from "../../view/fleet-view.js";
 import { ApiError } from "../api-errors.js";
 import {
   ApiErrorBody,
   ContainerParams,
+  HealingSwitchRequest,
+  HealingSwitchResult,
   PauseRequest,
   PauseResult,
   PolicyDocument,
@@ -133,6 +136,35 @@ export const actionRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, ctx
     },
   );
 
+  app.put(
+    "/containers/:host/:id/healing",
+    {
+      config: admin,
+      schema: {
+        summary: "Switch healing off or on for one container",
+        description:
+          "Kept in the fleet policy's `disabled` list by host and container NAME, so it outlives the container (a recreate under the same name stays switched off) and every role's restart. Handlers apply it within a moment: an unhealthy container that is switched off is held (`disabled`), not healed. Each change is audited as a remediation record (`disabled` or `enabled`, code `by-hand`) on the container's `act` subject. Idempotent: a request that changes nothing writes and records nothing (`changed: false`). `:id` is a full id, a unique id prefix or the name; to switch back on a name that no container has any more, give the name (404 unless it is switched off).",
+        tags: ["actions"],
+        security,
+        params: ContainerParams,
+        body: HealingSwitchRequest,
+        response: { 200: HealingSwitchResult, ...errors },
+      },
+    },
+    async (request) => {
+      const { enabled, reason } = request.body;
+      const container = switchTarget(ctx.deps.view, request.params, enabled);
+      return ctx.deps.control.setHealing({
+        host: request.params.host,
+        name: container?.name ?? request.params.id,
+        ...(container ? { container } : {}),
+        enabled,
+        ...(reason ? { reason } : {}),
+        actor: actor(request),
+      });
+    },
+  );
+
   for (const [url, paused] of [
     ["/pause", true],
     ["/resume", false],
@@ -206,3 +238,23 @@ export const actionRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, ctx
     },
   );
 };
+
+/**
+ * The container a healing switch names. Switching off needs a current container (to audit
+ * against its id); switching back on may name one that no longer exists (recreated elsewhere,
+ * removed), by its name, and then gets undefined here.
+ */
+function switchTarget(
+  view: FleetView,
+  params: { host: string; id: string },
+  enabled: boolean,
+): ContainerSnapshot | undefined {
+  try {
+    return findContainer(findHost(view, params.host), params.id);
+  } catch (error) {
+    if (enabled && error instanceof ApiError && error.code === "FLEETHEAL_ERR_NOT_FOUND") {
+      return undefined;
+    }
+    throw error;
+  }
+}
