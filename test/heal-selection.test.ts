@@ -7,6 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HealingSwitchResult } from "../gateway/http/api-schemas.js";
 import {
   makeUnhealthy,
   runTestContainer,
@@ -90,15 +91,15 @@ async function staysHeld(c: Container, code: string): Promise<void> {
 }
 
 /** `PUT /containers/:host/:id/healing` as an admin; the switch's state after it. */
-async function switchHealing(c: Container, enabled: boolean): Promise<Record<string, unknown>> {
+async function switchHealing(c: Container, enabled: boolean): Promise<HealingSwitchResult> {
   const res = await fetch(`${fleet.gateway.url}/containers/${host.id}/${c.id}/healing`, {
     method: "PUT",
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify({ enabled, reason: "selection test" }),
   });
-  const body = (await res.json()) as Record<string, unknown>;
+  const body: unknown = await res.json();
   expect(res.status, JSON.stringify(body)).toBe(200);
-  return body;
+  return HealingSwitchResult.parse(body);
 }
 
 /** Removes the container and runs a new one under its name: a recreate, as compose does it. */

@@ -5,12 +5,13 @@
 // that prints control characters reaches records and webhooks escaped, never raw.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 import {
   commandSigningKeyFromSeed,
   generateCommandSigningSeed,
 } from "../common/command-signing.js";
 import { RemediationRecord } from "../contracts/index.js";
+import { ContainerPage } from "../gateway/http/api-schemas.js";
+import { HealthReport } from "../gateway/view/health-report.js";
 import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
 import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
 import { runCommand } from "./support/fleetheal.js";
@@ -30,24 +31,7 @@ const ESCAPED = String.raw`\u001b[31mbad\u0001\u000d`;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
 
-/** The part of GET /health under test. */
-const NotHealingPart = z.object({
-  notHealing: z.object({
-    total: z.number(),
-    containers: z.array(
-      z.object({
-        host: z.string(),
-        id: z.string(),
-        name: z.string(),
-        reason: z.enum(["held", "stuck"]),
-        code: z.string(),
-        message: z.string(),
-        until: z.string().optional(),
-      }),
-    ),
-  }),
-});
-type NotHealingShown = z.infer<typeof NotHealingPart>["notHealing"]["containers"][number];
+type NotHealingShown = HealthReport["notHealing"]["containers"][number];
 
 /** The maintenance window on the first host: begun a minute ago, ends in ten. */
 const windowEnd = new Date(Date.now() + 10 * 60_000).toISOString();
@@ -134,7 +118,7 @@ afterAll(async () => {
 
 async function notHealingShown(): Promise<NotHealingShown[]> {
   const res = await fetch(`${fleet.gateway.url}/health`);
-  return NotHealingPart.parse(await res.json()).notHealing.containers;
+  return HealthReport.parse(await res.json()).notHealing.containers;
 }
 
 /** The unhealed notifications the receiver got about a container, parsed. */
@@ -184,13 +168,7 @@ describe("not being healed, visible", () => {
     expect(line("vis-stuck")).toContain(of(stuck.id)?.code);
     const json = await runCommand(["containers", "--json"], env, 30_000);
     expect(json.code, json.lines.join("\n")).toBe(0);
-    const page = z
-      .object({
-        containers: z.array(
-          z.object({ id: z.string(), notHealing: z.object({ reason: z.string() }).optional() }),
-        ),
-      })
-      .parse(JSON.parse(json.lines.join("\n")));
+    const page = ContainerPage.parse(JSON.parse(json.lines.join("\n")));
     const listed = (id: string) => page.containers.find((c) => c.id === id)?.notHealing?.reason;
     expect([listed(held.id), listed(stuck.id)]).toEqual(["held", "stuck"]);
   });
