@@ -111,7 +111,16 @@ describe("notify handler", () => {
       `#2 slack ${receiver.url}/…`,
       `#3 discord ${receiver.url}/…`,
     ]);
-    expect(enabled.events).toEqual(["restarted", "failed", "quarantined", "released"]);
+    expect(enabled.events).toEqual([
+      "restarted",
+      "failed",
+      "quarantined",
+      "released",
+      "stopped",
+      "recreated",
+      "alerted",
+      "unhealed",
+    ]);
 
     // The agent's snapshot says which container mutes its notifications.
     const hosts = await new Kvm(nc).open(HOSTS_BUCKET);
