@@ -501,7 +501,7 @@ describe("heal exactly once with resyncs running", () => {
     });
     const records: RemediationRecord[] = [];
     /** Every unhealthy event about the containers, and who saw it (`source`). */
-    const resyncs: ContainerEvent[] = [];
+    const unhealthy: ContainerEvent[] = [];
     const subs = [
       external.subscribe(SUBJECTS.remediations, {
         callback: (_error, m) => {
@@ -515,7 +515,7 @@ describe("heal exactly once with resyncs running", () => {
       external.subscribe(SUBJECTS.events, {
         callback: (_error, m) => {
           const decoded = decode(ContainerEvent, m.data);
-          if (decoded.ok && decoded.value.action === "unhealthy") resyncs.push(decoded.value);
+          if (decoded.ok && decoded.value.action === "unhealthy") unhealthy.push(decoded.value);
         },
       }),
     ];
@@ -552,7 +552,7 @@ describe("heal exactly once with resyncs running", () => {
     await healConsumerSettled(ACK_WAIT_MS * 2);
 
     const ours = new Set(here.map((t) => t.id));
-    const reasserted = resyncs.filter((e) => ours.has(e.container.id) && e.source === "resync");
+    const reasserted = unhealthy.filter((e) => ours.has(e.container.id) && e.source === "resync");
     console.info(
       `resyncs: ${here.length} containers restarted once each; ${reasserted.length} resync events meanwhile`,
     );
@@ -573,7 +573,7 @@ describe("heal exactly once with resyncs running", () => {
       const twice = [...perAttempt].filter(([, n]) => n > 1);
       if (decided.length === 1 && restarted === 1 && docker === 1 && twice.length === 0) continue;
       wrong.push(
-        `${t.name}: ${decided.length} decided (${[...perAttempt].map(([k, n]) => `${k}=${n}`).join(", ")}), ${restarted} restarted records (triggers ${restartedRecords.map((r) => `${r.triggerEventId} from ${resyncs.find((e) => e.id === r.triggerEventId)?.source}`).join(", ")}), ${docker} docker restarts; docker: ${timeline(t, t0)}`,
+        `${t.name}: ${decided.length} decided (${[...perAttempt].map(([k, n]) => `${k}=${n}`).join(", ")}), ${restarted} restarted records (triggers ${restartedRecords.map((r) => `${r.triggerEventId} from ${unhealthy.find((e) => e.id === r.triggerEventId)?.source}`).join(", ")}), ${docker} docker restarts; docker: ${timeline(t, t0)}`,
       );
     }
     expect(wrong, "containers not healed exactly once").toEqual([]);
