@@ -37,6 +37,12 @@ export interface RecordExtras {
   dryRun?: boolean;
   action?: HealAction;
   until?: Date | undefined;
+  /**
+   * The record is the agent's answer to the command: its id is the command's, whichever
+   * trigger of the incident sent (or resent) it, so that JetStream stores one answer per
+   * attempt however many triggers resumed it.
+   */
+  answer?: boolean;
 }
 
 /** Makes a `remediation` decision for one phase of the remediation of one event. */
@@ -57,7 +63,10 @@ export function healRecords(event: ContainerEvent, now: Date, attempt = 1): Reco
     kind: "remediation",
     record: remediationRecord({
       // Deterministic per phase and reason, so JetStream drops the copy a redelivery publishes.
-      id: `${remediationId}:${phase}:${code}`,
+      id:
+        extras.answer && extras.commandId
+          ? `${HEAL_HANDLER}:${extras.commandId}:${phase}:${code}`
+          : `${remediationId}:${phase}:${code}`,
       remediationId,
       host: event.host,
       containerId: event.container.id,
@@ -220,7 +229,7 @@ function afterCommand(
   retryAfterFailure: RetryAfterFailure,
 ): Decision[] {
   const action = actionOf(command);
-  const extras = { commandId: command.commandId, action };
+  const extras = { commandId: command.commandId, action, answer: true };
   if (!result.ok) {
     const unreachable = result.code === "no-responders" || result.code === "timeout";
     if (unreachable && !ctx.lastDelivery) {

@@ -189,9 +189,11 @@ function notActing(t: Trouble, verdict: Exclude<HealVerdict, { kind: "restart" }
 function deferredHold(t: Trouble, verdict: Extract<HealVerdict, { kind: "defer" }>): Hold {
   const held = t.stored.notHealing;
   if (verdict.code === "backoff" && held?.reason === "stuck" && held.incident === t.incident) {
-    return { reason: "stuck", code: held.code, message: held.message, untilMs: verdict.untilMs };
+    return { reason: "stuck", code: held.code, message: held.message, untilMs: verdict.endsMs };
   }
-  return { reason: "held", code: verdict.code, message: verdict.message, untilMs: verdict.untilMs };
+  // What people are told is the hold's own end (a maintenance window's), not the capped time
+  // the handler looks again, which a repeated hold would leave standing in the past.
+  return { reason: "held", code: verdict.code, message: verdict.message, untilMs: verdict.endsMs };
 }
 
 /** Attempts already decided for this incident. */

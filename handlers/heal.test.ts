@@ -1080,6 +1080,19 @@ describe("decideHeal: healthy events", () => {
 });
 
 describe("after the agent answers", () => {
+  it("the answer to a command resent by another trigger of the incident is the same record", async () => {
+    const { restart } = await firstRestart();
+    const commandId = restart.command.commandId;
+    const ledger = { value: pendingLedger(commandId), revision: 4 };
+    // A later trigger of the same run (a deferred Docker event, back after another claimed).
+    const later = unhealthy({ timeNano: "1795808499000000000" });
+    const resent = first(await decide(later, fakeContext({ ledger })), "command");
+    expect(resent.command.commandId).toBe(commandId);
+    const answer = (c: typeof restart) =>
+      first(c.onReply({ ok: true, reply: reply({ commandId }) }), "remediation").record.id;
+    expect(answer(resent)).toBe(answer(restart));
+  });
+
   it("restarted -> ledger outcome restarted and a restarted record", async () => {
     const { restart } = await firstRestart();
     const commandId = restart.command.commandId;
@@ -1091,7 +1104,7 @@ describe("after the agent answers", () => {
       code: "restarted",
       message: "restarted (stop timeout 10s)",
       commandId,
-      id: `heal:${unhealthy().id}:restarted:restarted`,
+      id: `heal:${commandId}:restarted:restarted`,
     });
 
     const update = first(after, "update");
@@ -1140,7 +1153,7 @@ describe("after the agent answers", () => {
     expect(kinds(after)).toEqual(["update", "remediation"]);
     validateAll(after);
     expect(first(after, "remediation").record).toMatchObject({
-      id: `heal:${unhealthy().id}:${phase}:${code}`,
+      id: `heal:${commandId}:${phase}:${code}`,
       phase,
       code,
       message: `agent says ${code}`,
@@ -1160,7 +1173,7 @@ describe("after the agent answers", () => {
     expect(kinds(after)).toEqual(["update", "remediation", "retry"]);
     validateAll(after);
     expect(first(after, "remediation").record).toMatchObject({
-      id: `heal:${unhealthy().id}:failed:docker-error`,
+      id: `heal:${commandId}:failed:docker-error`,
       phase: "failed",
       code: "docker-error",
       message: "no mount",

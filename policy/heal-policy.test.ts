@@ -523,6 +523,15 @@ describe("evaluateHeal: one row per rule, in the guards' order", () => {
     });
   });
 
+  it("keeps a hold's own end when the look-again is capped, and gives a pause none", () => {
+    const long = evaluateHeal(input({ policy: policy({ maintenance: [window(-S, 86_400 * S)] }) }));
+    expect(long).toMatchObject({ untilMs: NOW + MAX_DEFER_MS, endsMs: NOW + 86_400 * S });
+    const short = evaluateHeal(input({ policy: policy({ maintenance: [window(-S, 60 * S)] }) }));
+    expect(short).toMatchObject({ untilMs: NOW + 60 * S, endsMs: NOW + 60 * S });
+    const paused = evaluateHeal(input({ policy: policy({ paused: true }) }));
+    expect(paused.kind === "defer" && paused.endsMs).toBeUndefined();
+  });
+
   it("never defers longer than MAX_DEFER_MS", () => {
     const verdicts = [
       evaluateHeal(input({ policy: policy({ maintenance: [window(-S, 86_400 * S)] }) })),

@@ -28,8 +28,12 @@ export interface HealInput {
 export type HealVerdict =
   | { kind: "restart"; message: string }
   | { kind: "dry-run"; message: string }
-  /** Not now; look again at `untilMs` (the message is redelivered then). */
-  | { kind: "defer"; code: string; message: string; untilMs: number }
+  /**
+   * Not now; look again at `untilMs` (the message is redelivered then). `endsMs` is when the
+   * hold itself ends, when it has a known end (a pause has none): later than `untilMs` when the
+   * look-again is capped, and what a person is told.
+   */
+  | { kind: "defer"; code: string; message: string; untilMs: number; endsMs?: number }
   | { kind: "quarantine"; message: string }
   | { kind: "skip"; code: string; message: string };
 
@@ -57,7 +61,7 @@ export function evaluateHeal(input: HealInput): HealVerdict {
     );
   }
   if (policy.paused) {
-    return defer("paused", "healing is paused fleet-wide", now + PAUSE_RECHECK_MS, now);
+    return defer("paused", "healing is paused fleet-wide", now + PAUSE_RECHECK_MS, now, false);
   }
   const window = activeMaintenance(policy, input.host, now);
   if (window) {
@@ -227,8 +231,16 @@ function skip(code: string, message: string): HealVerdict {
   return { kind: "skip", code, message };
 }
 
-function defer(code: string, message: string, until: number, now: number): HealVerdict {
-  return { kind: "defer", code, message, untilMs: Math.min(until, now + MAX_DEFER_MS) };
+/** A deferral to `until`; `ends`: `until` is when the hold ends, not only a time to look again. */
+function defer(
+  code: string,
+  message: string,
+  until: number,
+  now: number,
+  ends = true,
+): HealVerdict {
+  const untilMs = Math.min(until, now + MAX_DEFER_MS);
+  return { kind: "defer", code, message, untilMs, ...(ends ? { endsMs: until } : {}) };
 }
 
 function seconds(ms: number): string {

@@ -14,7 +14,7 @@ import { type DockerEventRecorder, execOutput, runTestContainer } from "./suppor
 import type { DockerEngine } from "./support/dockerd.js";
 import { recreateDraft } from "./support/fixtures.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
-import { type RegistryHandle, startRegistry } from "./support/registry.js";
+import { pushImage, type RegistryHandle, startRegistry } from "./support/registry.js";
 import { importRootfs } from "./support/rootfs.js";
 
 const HOST = "recreate-host";
@@ -161,7 +161,7 @@ describe("agent recreate", () => {
     const imageB = await importTestImage(engine, "fh-recreate-b:1");
     expect(imageB).not.toBe(imageA);
     await tagAs("fh-recreate-b:1");
-    await push(engine, repo, "1");
+    await pushImage(engine, repo, "1");
     // The registry has B; this engine's tag goes back to A, so only a pull can bring B.
     await tagAs("fh-recreate-a:1");
     const old = await runTestContainer(engine, {
@@ -308,15 +308,3 @@ describe("agent recreate", () => {
     ).toBe(0);
   });
 });
-
-/** `docker push <repo>:<tag>` to the test registry, failing on an error in its progress. */
-async function push(on: DockerEngine, repo: string, tag: string): Promise<void> {
-  const stream = await on.docker.getImage(repo).push({ tag, authconfig: {} });
-  const output = await new Promise<Array<{ error?: string }>>((resolve, reject) => {
-    on.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) =>
-      err ? reject(err) : resolve(out),
-    );
-  });
-  const error = output.find((o) => o.error);
-  if (error) throw new Error(`push of ${repo}:${tag} failed: ${error.error}`);
-}

@@ -476,3 +476,111 @@ async function inflightSlots(): Promise<number> {
   for await (const _key of await inflight.keys()) held++;
   return held;
 }
+
+describe("heal exactly once with resyncs running", () => {
+  it("decides and executes each (incident, attempt) once while the agents re-assert every second", async () => {
+    const RESYNC_MS = 1_000;
+    const PER_HOST_HERE = 8;
+    // Every agent re-asserts unhealthy containers every second, and three replicas decide.
+    for (const host of hosts) {
+      await fleet.restart(host.agent, {
+        env: { FLEETHEAL_RECONCILE_INTERVAL_MS: String(RESYNC_MS) },
+      });
+    }
+    while (fleet.handlers.filter((h) => !killed.has(h)).length < 3) await startReplica();
+    // Few restarts at once: the others wait for a slot over several resyncs, and each resync
+    // of a container whose restart is in flight or done must come to nothing.
+    await fleet.putPolicy({
+      storm: {
+        maxConcurrentPerHost: 2,
+        maxConcurrentFleet: 3,
+        maxPerMinutePerHost: 10_000,
+        maxPerMinuteFleet: 10_000,
+        imageBreaker: { failures: 0, windowSeconds: 60 },
+      },
+    });
+    const records: RemediationRecord[] = [];
+    /** Every unhealthy event about the containers, and who saw it (`source`). */
+    const unhealthy: ContainerEvent[] = [];
+    const subs = [
+      external.subscribe(SUBJECTS.remediations, {
+        callback: (_error, m) => {
+          const decoded = decode(RemediationRecord, m.data);
+          // A copy under the same id (the JetStream message id) is not stored again.
+          if (decoded.ok && !records.some((r) => r.id === decoded.value.id)) {
+            records.push(decoded.value);
+          }
+        },
+      }),
+      external.subscribe(SUBJECTS.events, {
+        callback: (_error, m) => {
+          const decoded = decode(ContainerEvent, m.data);
+          if (decoded.ok && decoded.value.action === "unhealthy") unhealthy.push(decoded.value);
+        },
+      }),
+    ];
+    fleet.defer(() => {
+      for (const s of subs) s.unsubscribe();
+    });
+
+    const here: Target[] = await Promise.all(
+      hosts.flatMap((host) =>
+        Array.from({ length: PER_HOST_HERE }, async (_, i) => {
+          const c = await runTestContainer(host.engine, {
+            name: `resync-${host.id}-${i}`,
+            healthIntervalMs: HEALTH_INTERVAL_MS,
+            healthTimeoutMs: 60_000,
+            labels: { autoheal: "true", "autoheal.backoff.initial": "0" },
+          });
+          const target: Target = { host, id: c.id, name: c.name, incidents: [] };
+          return target;
+        }),
+      ),
+    );
+    await Promise.all(here.map((t) => waitForHealth(t.host.engine, t.id, "healthy", 60_000)));
+    for (const t of here) t.incidents.push(await startedAt(t));
+
+    const t0 = Date.now();
+    await Promise.all(here.map((t) => makeUnhealthy(t.host.engine, t.id)));
+    await waitFor(() => here.every((t) => restartsOf(t) >= 1), {
+      timeoutMs: 90_000,
+      intervalMs: 100,
+      message: () =>
+        `not every container was restarted: ${here.map((t) => `${t.name}=${restartsOf(t)}`).join(" ")}`,
+    });
+    await Promise.all(here.map((t) => waitForHealth(t.host.engine, t.id, "healthy", 30_000)));
+    await healConsumerSettled(ACK_WAIT_MS * 2);
+
+    const ours = new Set(here.map((t) => t.id));
+    const reasserted = unhealthy.filter((e) => ours.has(e.container.id) && e.source === "resync");
+    console.info(
+      `resyncs: ${here.length} containers restarted once each; ${reasserted.length} resync events meanwhile`,
+    );
+    // The resyncs ran while restarts were waiting or in flight.
+    expect(reasserted.length).toBeGreaterThan(0);
+    const wrong: string[] = [];
+    for (const t of here) {
+      const own = records.filter((r) => r.containerId === t.id);
+      const decided = own.filter((r) => r.phase === "decided");
+      const perAttempt = new Map<string, number>();
+      for (const r of decided) {
+        const key = `${r.incident}#${r.attempt ?? 1}`;
+        perAttempt.set(key, (perAttempt.get(key) ?? 0) + 1);
+      }
+      const restartedRecords = own.filter((r) => r.phase === "restarted");
+      const restarted = restartedRecords.length;
+      const docker = restartsOf(t);
+      const twice = [...perAttempt].filter(([, n]) => n > 1);
+      if (decided.length === 1 && restarted === 1 && docker === 1 && twice.length === 0) continue;
+      wrong.push(
+        `${t.name}: ${decided.length} decided (${[...perAttempt].map(([k, n]) => `${k}=${n}`).join(", ")}), ${restarted} restarted records (triggers ${restartedRecords.map((r) => `${r.triggerEventId} from ${unhealthy.find((e) => e.id === r.triggerEventId)?.source}`).join(", ")}), ${docker} docker restarts; docker: ${timeline(t, t0)}`,
+      );
+    }
+    expect(wrong, "containers not healed exactly once").toEqual([]);
+    for (const t of here) {
+      expect(records.find((r) => r.containerId === t.id && r.phase === "decided")?.incident).toBe(
+        t.incidents[0],
+      );
+    }
+  }, 180_000);
+});

@@ -3,8 +3,6 @@
 // JetStream exactly as the heal handler publishes them; the receiver is the witness of what was
 // sent, how often, and with which payload.
 
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -24,6 +22,7 @@ import { type Fleet, startFleet } from "./support/fleet.js";
 import { CLI, type FleetProcess, REPO } from "./support/fleetheal.js";
 import { startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
+import { startReceiver } from "./support/webhook-receiver.js";
 
 const HOST = "notify-host";
 const LOUD = "4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
@@ -40,45 +39,6 @@ const DISCORD_TOKEN = `${MARK}-discord-token`;
 const JSON_PATH = `/hooks/${JSON_PATH_TOKEN}`;
 const SLACK_PATH = `/services/T0/B0/${SLACK_TOKEN}`;
 const DISCORD_PATH = `/api/webhooks/1/${DISCORD_TOKEN}`;
-
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-  status: number;
-}
-
-/**
- * A webhook receiver on 127.0.0.1. `answer` decides the status of each request from what it
- * has seen so far.
- */
-async function startReceiver(answer: (req: Received, seen: Received[]) => number) {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => {
-      body += chunk;
-    });
-    req.on("end", () => {
-      const entry: Received = { path: req.url ?? "", headers: req.headers, body, status: 0 };
-      entry.status = answer(entry, received);
-      received.push(entry);
-      res.writeHead(entry.status, { "Content-Type": "text/plain" }).end("ok");
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 function record(containerId: string, phase: RemediationPhase, n: number): RemediationRecord {
   return remediationRecord({
@@ -151,7 +111,16 @@ describe("notify handler", () => {
       `#2 slack ${receiver.url}/…`,
       `#3 discord ${receiver.url}/…`,
     ]);
-    expect(enabled.events).toEqual(["restarted", "failed", "quarantined", "released"]);
+    expect(enabled.events).toEqual([
+      "restarted",
+      "failed",
+      "quarantined",
+      "released",
+      "stopped",
+      "recreated",
+      "alerted",
+      "unhealed",
+    ]);
 
     // The agent's snapshot says which container mutes its notifications.
     const hosts = await new Kvm(nc).open(HOSTS_BUCKET);

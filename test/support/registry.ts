@@ -19,6 +19,7 @@ import {
   terminate,
   trackChild,
 } from "./children.js";
+import type { DockerEngine } from "./dockerd.js";
 import { freePort } from "./ports.js";
 import { GiveUpWaiting, waitFor } from "./wait.js";
 
@@ -133,4 +134,17 @@ function handle(child: ChildProcess, port: number, dir: string, logFile: string)
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `docker push <repo>:<tag>` from `engine` to its registry, failing on an error in its progress. */
+export async function pushImage(engine: DockerEngine, repo: string, tag: string): Promise<void> {
+  const stream = await engine.docker.getImage(repo).push({ tag, authconfig: {} });
+  const output = await new Promise<Array<{ error?: string }>>((resolve, reject) => {
+    engine.docker.modem.followProgress(
+      stream,
+      (err: Error | null, out: Array<{ error?: string }>) => (err ? reject(err) : resolve(out)),
+    );
+  });
+  const error = output.find((o) => o.error);
+  if (error) throw new Error(`push of ${repo}:${tag} failed: ${error.error}`);
 }
