@@ -107,7 +107,7 @@ export const HealPolicy = z.strictObject({
    * long and nothing is healing it. 0 turns the alert off.
    */
   notifyUnhealedAfterSeconds: Seconds(604_800).default(600),
-  /** Restart the containers that depend on a restarted one. */
+  /** Restart the containers that depend on one that was restarted or recreated, by anyone. */
   dependents: z.boolean().default(true),
   backoff: z
     .strictObject({

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ContainerCommandDraft } from "../common/agent-commands.js";
+import { type ContainerCommandDraft, verbOf } from "../common/agent-commands.js";
 import { remediationRecord } from "../common/remediation-record.js";
 import {
   type CommandReply,
@@ -28,7 +28,7 @@ import { restartDeadlineMs } from "./restart-deadline.js";
 export const HEAL_HANDLER = "heal";
 const HEAL_ACTOR = `handler:${HEAL_HANDLER}`;
 
-/** The actions that send the agent a command; `notify` sends none. */
+/** The actions that send the agent a command, each on the verb of its name; `notify` sends none. */
 export type CommandAction = Exclude<HealAction, "notify">;
 
 /** Extra facts a record may carry besides its phase, code and message. */
@@ -124,15 +124,6 @@ export function healCommand(spec: HealCommandSpec): ContainerCommandDraft {
   }
 }
 
-/** The action a command carries out. */
-export function actionOf(command: Pick<ContainerCommandDraft, "type">): CommandAction {
-  return command.type === RESTART_COMMAND_TYPE
-    ? "restart"
-    : command.type === STOP_COMMAND_TYPE
-      ? "stop"
-      : "recreate";
-}
-
 /**
  * Deterministic per event and attempt, so that a redelivered event produces the same command
  * id (and the agent executes it once), while a new attempt gets a new one.
@@ -154,7 +145,7 @@ export function sendHealCommand(
   record: RecordFn,
   retryAfterFailure: RetryAfterFailure = () => undefined,
 ): Decision[] {
-  const action = actionOf(command);
+  const action: CommandAction = verbOf(command);
   return [
     record("restarting", `${action}-sent`, `${action} command sent to the agent`, {
       commandId: command.commandId,
@@ -228,7 +219,7 @@ function afterCommand(
   record: RecordFn,
   retryAfterFailure: RetryAfterFailure,
 ): Decision[] {
-  const action = actionOf(command);
+  const action: CommandAction = verbOf(command);
   const extras = { commandId: command.commandId, action, answer: true };
   if (!result.ok) {
     const unreachable = result.code === "no-responders" || result.code === "timeout";
