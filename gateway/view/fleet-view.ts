@@ -101,15 +101,15 @@ export class FleetView {
 
   /**
    * The containers of the host's latest snapshot that are not being healed (see
-   * `notHealingOf`), by name then id. Reads only the host's unhealthy containers, and only when
-   * one of its ledger entries gives a reason.
+   * `notHealingOf`), by name then id. Reads the host's containers only when one of its ledger
+   * entries gives a reason.
    */
   notHealingOn(record: HostRecord): [ContainerSnapshot, NotHealing][] {
     const host = record.snapshot.host;
     const set = this.notHealing.get(host);
     if (!set) return [];
     const found: [ContainerSnapshot, NotHealing][] = [];
-    for (const c of record.byHealth.unhealthy) {
+    for (const c of record.sorted) {
       if (!set.has(c.id)) continue;
       const reason = notHealingOf(c, this.ledger.get(`${host}.${c.id}`));
       if (reason) found.push([c, reason]);

@@ -47,6 +47,18 @@ describe("notHealingOf", () => {
     expect(notHealingOf(unhealthy(init), nanos)).toBeUndefined();
   });
 
+  it("shows a container stuck after an attempt that left it down, but not one merely held", () => {
+    const stuck = { ...held, reason: "stuck" as const, code: "docker-error", message: "no mount" };
+    const down = unhealthy({ state: "exited", health: "none" });
+    expect(notHealingOf(down, ledgerEntry({ notHealing: stuck }))).toMatchObject({
+      reason: "stuck",
+      code: "docker-error",
+    });
+    expect(notHealingOf(down, entry)).toBeUndefined();
+    const leaving = unhealthy({ state: "removing", health: "none" });
+    expect(notHealingOf(leaving, ledgerEntry({ notHealing: stuck }))).toBeUndefined();
+  });
+
   it("shows nothing without a reason, or for an incident the container has no run for", () => {
     expect(notHealingOf(unhealthy(), ledgerEntry())).toBeUndefined();
     expect(notHealingOf(unhealthy(), undefined)).toBeUndefined();

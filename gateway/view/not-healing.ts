@@ -4,7 +4,8 @@ import { type ContainerSnapshot, LedgerEntry } from "../../contracts/index.js";
 
 /*
  * "Not being healed": an opted-in, running, unhealthy container that the heal handler has
- * decided not to heal now, and why (the ledger's `notHealing`, written only by the handler). The
+ * decided not to heal now, or one it is stuck with after an attempt that failed and left it
+ * stopped (a restart whose start failed), and why (the ledger's `notHealing`, written only by the handler). The
  * gateway shows it in /health, the container summaries, /metrics and the dashboard; this file is
  * the one place that decides whether a ledger entry's reason still applies to a container.
  */
@@ -41,8 +42,9 @@ export type NotHealingReport = z.infer<typeof NotHealingReport>;
 
 /**
  * Why `container` is not being healed, or undefined when it is not in that state: it must be
- * opted in, running and unhealthy by its host's latest snapshot, and the ledger's reason must be
- * about its current run. A reason recorded for an earlier run (`incident`, the run's StartedAt)
+ * opted in and, by its host's latest snapshot, running and unhealthy, or down while the handler
+ * is stuck with it (the failed attempt stopped it: its health means nothing then); and the
+ * ledger's reason must be about its current run. A reason recorded for an earlier run (`incident`, the run's StartedAt)
  * no longer applies: the handler has not decided about this run yet. Docker writes StartedAt
  * with nanoseconds and the handler may have it from an event cut to milliseconds, so the two
  * are compared as instants.
@@ -52,14 +54,10 @@ export function notHealingOf(
   entry: LedgerEntry | undefined,
 ): NotHealing | undefined {
   const reason = entry?.notHealing;
-  if (
-    !reason ||
-    !container.optedIn ||
-    container.state !== "running" ||
-    container.health !== "unhealthy"
-  ) {
-    return undefined;
-  }
+  if (!reason || !container.optedIn) return undefined;
+  const unhealthy = container.state === "running" && container.health === "unhealthy";
+  const downAndStuck = reason.reason === "stuck" && DOWN.has(container.state);
+  if (!unhealthy && !downAndStuck) return undefined;
   if (
     reason.incident !== undefined &&
     (container.startedAt === undefined || !sameInstant(reason.incident, container.startedAt))
@@ -69,6 +67,9 @@ export function notHealingOf(
   const { incident: _incident, ...shown } = reason;
   return shown;
 }
+
+/** States in which a container is down, not on its way up or out. */
+const DOWN = new Set<ContainerSnapshot["state"]>(["exited", "created", "dead"]);
 
 /** No container not being healed. */
 export function emptyNotHealing(): NotHealingReport {
