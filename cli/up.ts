@@ -14,6 +14,7 @@ import {
   gatewayPermissions,
   handlerPermissions,
 } from "../common/nats-permissions.js";
+import { withoutCredentials } from "../common/url-credentials.js";
 import { VERSION } from "../common/version.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { runGateway } from "../gateway/main.js";
@@ -144,7 +145,12 @@ export async function startAllInOne(): Promise<Stoppable> {
         (tokenFile ? `the admin token for actions is in ${tokenFile}\n` : ""),
     );
     log.info(
-      { gateway: gateway.url, nats: natsUrl, host: agentConfig.hostId, adminTokenFile: tokenFile },
+      {
+        gateway: gateway.url,
+        nats: withoutCredentials(natsUrl),
+        host: agentConfig.hostId,
+        adminTokenFile: tokenFile,
+      },
       "fleetheal is up",
     );
   } catch (error) {

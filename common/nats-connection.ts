@@ -11,6 +11,7 @@ import { type FleetJetStream, openFleetJetStream } from "./jetstream-resources.j
 import type { Logger } from "./logger.js";
 import { type NatsClientSettings, PLAIN_NATS } from "./nats-config.js";
 import { probeNatsTls } from "./nats-tls-probe.js";
+import { withoutCredentials } from "./url-credentials.js";
 
 /** Options for {@link connectNats}. */
 export interface NatsConnectOptions {
@@ -145,15 +146,21 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
     } catch (error) {
       const permanent = permanentNatsFailure(await explainFailure(error, base, options.settings));
       if (permanent !== undefined) {
-        options.log.error({ servers: base.servers, err: describeError(error) }, permanent);
-        throw new ConfigError(`cannot connect to NATS at ${options.servers}: ${permanent}`, {
-          cause: error,
-        });
+        options.log.error(
+          { servers: withoutCredentials(options.servers), err: describeError(error) },
+          permanent,
+        );
+        throw new ConfigError(
+          `cannot connect to NATS at ${withoutCredentials(options.servers)}: ${permanent}`,
+          {
+            cause: error,
+          },
+        );
       }
       // The first failure and then every tenth, so a long wait is visible but not noisy.
       if (attempt === 1 || attempt % 10 === 0) {
         options.log.warn(
-          { servers: base.servers, attempt, err: describeError(error) },
+          { servers: withoutCredentials(options.servers), attempt, err: describeError(error) },
           "NATS is not reachable yet; retrying",
         );
       }

@@ -24,7 +24,12 @@ async function start(options: Parameters<typeof startTestGateway>[0] = {}) {
 
 const CID = "0123456789ab".padEnd(64, "0");
 
-function remediation(seq: number, host: string, phase: "restarted" | "failed"): StreamRecord {
+function remediation(
+  seq: number,
+  host: string,
+  phase: "restarted" | "failed",
+  failure = "timeout",
+): StreamRecord {
   return {
     kind: "remediation",
     seq,
@@ -37,7 +42,7 @@ function remediation(seq: number, host: string, phase: "restarted" | "failed"): 
       containerId: CID,
       containerName: "web",
       phase,
-      code: phase === "restarted" ? "unhealthy" : "timeout",
+      code: phase === "restarted" ? "unhealthy" : failure,
       message: "m",
       actor: "handler-1",
       at: new Date(T0 + seq).toISOString(),
@@ -159,6 +164,9 @@ describe("GET /metrics", () => {
     g.metrics.observe(remediation(1, "h1", "restarted"), T0);
     g.metrics.observe(remediation(2, "h1", "restarted"), T0);
     g.metrics.observe(remediation(3, "h2", "failed"), T0);
+    // A code a host made up is counted, under a label value from the fixed set.
+    g.metrics.observe(remediation(5, "h2", "failed", "x".repeat(60)), T0);
+    g.metrics.observe(remediation(6, "h2", "failed", "made-up-code"), T0);
     g.metrics.observe(dockerEvent(4, "h1", T0 - 40), T0);
     const res = await g.app.inject({ method: "GET", url: "/metrics" });
     expect(res.statusCode).toBe(200);
@@ -171,6 +179,8 @@ describe("GET /metrics", () => {
     expect(text).toContain("fleetheal_containers_quarantined 0");
     expect(text).toContain('fleetheal_restarts_total{host="h1",outcome="restarted"} 2');
     expect(text).toContain('fleetheal_restarts_total{host="h2",outcome="timeout"} 1');
+    expect(text).toContain('fleetheal_restarts_total{host="h2",outcome="other"} 2');
+    expect(text).not.toContain("made-up-code");
     expect(text).toContain('fleetheal_event_lag_seconds_bucket{le="0.05"} 1');
     expect(text).toContain('fleetheal_event_lag_seconds_bucket{le="0.025"} 0');
     expect(text).toContain("process_resident_memory_bytes");

@@ -17,6 +17,7 @@ import {
 } from "../../test/support/gateway-fakes.js";
 import { HealthReport } from "../view/health-report.js";
 import { ContainerDetail, ContainerPage, HostList } from "./api-schemas.js";
+import { KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "./app.js";
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -50,6 +51,15 @@ function quarantine(g: TestGateway, host: string, id: string) {
     }),
   );
 }
+
+describe("the server's timeouts", () => {
+  it("bound how long a client may take to send a request, and idle keep-alives", async () => {
+    const g = await start();
+    expect(g.app.server.requestTimeout).toBe(REQUEST_TIMEOUT_MS);
+    expect(REQUEST_TIMEOUT_MS).toBeGreaterThan(0);
+    expect(g.app.server.keepAliveTimeout).toBe(KEEP_ALIVE_TIMEOUT_MS);
+  });
+});
 
 describe("GET /health", () => {
   it("reports the fleet from the view, with quarantined counts", async () => {

@@ -29,6 +29,11 @@ import { fleetRoutes } from "./routes/fleet-routes.js";
 import { healthRoutes } from "./routes/health-routes.js";
 import { hostsAdminRoutes } from "./routes/hosts-admin-routes.js";
 
+/** How long a client may take to send a request, headers and body. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** How long an idle keep-alive connection is kept. */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
 /** Builds the gateway's Fastify app without listening, so tests can use `inject()`. */
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now;
@@ -47,6 +52,11 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: deps.trustProxy ?? false,
     bodyLimit: 256 * 1024,
+    // A client gets this long to send a whole request (headers and body); one that trickles
+    // bytes to hold a socket is cut off. Responses are not bound by it: SSE streams stay open.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // An idle keep-alive connection is closed after this; set here rather than left to Node.
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { maxParamLength: 256 },
     // Errors the router raises before any route runs (a malformed URL, an over-long parameter)
     // get the same error model as the rest.
