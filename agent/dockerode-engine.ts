@@ -10,6 +10,7 @@ import {
 import { type ContainerDetails, DOCKER_EVENT_FILTER, type DockerEngine } from "./docker-engine.js";
 import { sinceFromIso } from "./docker-event.js";
 import { pullImage, recreateContainer } from "./dockerode-recreate.js";
+import { MAX_EXEC_BYTES, readExecOutput } from "./exec-output.js";
 
 const require = createRequire(import.meta.url);
 
@@ -129,8 +130,14 @@ export function createDockerodeEngine(): DockerEngine {
         Tty: false,
       });
       const stream = await exec.start({ hijack: true, stdin: false });
-      const output = await readDemuxed(stream, timeoutMs);
+      const output = await readExecOutput(stream, timeoutMs, MAX_OUTPUT);
       if (output.timedOut) return { exitCode: -1, output: output.text };
+      if (output.cut) {
+        return {
+          exitCode: -1,
+          output: `${output.text}\n(output over ${MAX_EXEC_BYTES} bytes: cut)`,
+        };
+      }
       // The stream can close a moment before Docker records the exit code.
       const deadline = Date.now() + 1_000;
       let info = await exec.inspect();
@@ -183,40 +190,6 @@ function toDetails(info: Docker.ContainerInspectInfo): ContainerDetails {
       .map((n) => n.IPAddress)
       .filter((ip): ip is string => Boolean(ip)),
   };
-}
-
-/**
- * Reads an exec's multiplexed stdout/stderr stream (8-byte frame headers) into text, up to
- * MAX_OUTPUT characters, for at most `timeoutMs`.
- */
-function readDemuxed(
-  stream: NodeJS.ReadableStream & { destroy?: () => void },
-  timeoutMs: number,
-): Promise<{ text: string; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    let buffer = Buffer.alloc(0);
-    let text = "";
-    const finish = (timedOut: boolean) => {
-      clearTimeout(timer);
-      stream.removeAllListeners("data");
-      if (timedOut) stream.destroy?.();
-      resolve({ text: text.trim().slice(-MAX_OUTPUT), timedOut });
-    };
-    const timer = setTimeout(() => finish(true), timeoutMs);
-    stream.on("data", (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      while (buffer.length >= 8) {
-        const size = buffer.readUInt32BE(4);
-        if (buffer.length < 8 + size) break;
-        text += buffer.subarray(8, 8 + size).toString("utf8");
-        if (text.length > 4 * MAX_OUTPUT) text = text.slice(-MAX_OUTPUT);
-        buffer = buffer.subarray(8 + size);
-      }
-    });
-    stream.on("end", () => finish(false));
-    stream.on("close", () => finish(false));
-    stream.on("error", () => finish(false));
-  });
 }
 
 function toHealth(status: string | undefined): HealthStatus {
