@@ -71,6 +71,30 @@ describe("authorization", () => {
   });
 });
 
+describe("failed authentication", () => {
+  it("is counted per client address and answered 429 past the limit, before the token is checked", async () => {
+    const g = await start({
+      tokens: { adminToken: ADMIN, readToken: READ },
+      authFailuresPerMinute: 3,
+    });
+    const get = (headers: Record<string, string>, remoteAddress = "10.0.0.9") =>
+      g.app.inject({ method: "GET", url: "/hosts", headers, remoteAddress });
+    for (let i = 0; i < 3; i++) expect((await get(auth("wrong"))).statusCode).toBe(401);
+    const blocked = await get(auth("wrong"));
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.json().error.code).toBe("FLEETHEAL_ERR_RATE_LIMITED");
+    expect(blocked.headers["retry-after"]).toBe("60");
+    // Even the right token waits: a guesser learns nothing more from this address.
+    expect((await get(auth(READ))).statusCode).toBe(429);
+    expect((await get(auth(READ), "10.0.0.10")).statusCode).toBe(200);
+    // Probes and static files need no token and are never held back.
+    const live = await g.app.inject({ method: "GET", url: "/livez", remoteAddress: "10.0.0.9" });
+    expect(live.statusCode).toBe(200);
+    g.advance(60_000);
+    expect((await get(auth(READ))).statusCode).toBe(200);
+  });
+});
+
 describe("POST /containers/:host/:id/restart", () => {
   it("restarts through the control port, as the admin, with the client's idempotency key", async () => {
     const g = await start();

@@ -19,6 +19,7 @@ import { VERSION } from "../../common/version.js";
 import { HealthCache } from "../view/health-cache.js";
 import { ApiError } from "./api-errors.js";
 import { type Access, TokenCheck } from "./auth.js";
+import { AuthFailures } from "./auth-failures.js";
 import { replyWithError, toApiError } from "./error-handler.js";
 import { GatewayMetrics } from "./metrics.js";
 import type { GatewayDeps, RouteContext } from "./route-context.js";
@@ -81,9 +82,28 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     ),
   );
   app.decorateRequest("principal", "anonymous");
+  const authFailures = new AuthFailures(deps.authFailuresPerMinute, now);
   app.addHook("onRequest", async (request, reply) => {
-    request.principal = ctx.auth.authorize(accessOf(request), request.headers.authorization);
     reply.header("x-content-type-options", "nosniff");
+    const access = accessOf(request);
+    if (access === "public") return;
+    // Before the token is checked: a client that keeps guessing learns nothing more.
+    const waitSeconds = authFailures.blockedFor(request.ip);
+    if (waitSeconds !== undefined) {
+      reply.header("retry-after", String(waitSeconds));
+      throw new ApiError(
+        "FLEETHEAL_ERR_RATE_LIMITED",
+        `too many failed authentications from this client; retry in ${waitSeconds}s`,
+      );
+    }
+    try {
+      request.principal = ctx.auth.authorize(access, request.headers.authorization);
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "FLEETHEAL_ERR_UNAUTHORIZED") {
+        authFailures.failed(request.ip);
+      }
+      throw error;
+    }
   });
 
   await app.register(cors, { origin: deps.corsOrigins?.length ? [...deps.corsOrigins] : false });

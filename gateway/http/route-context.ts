@@ -54,6 +54,8 @@ export interface GatewayDeps {
   corsOrigins?: readonly string[];
   /** Mutating requests per minute per client address. */
   actionsPerMinute?: number;
+  /** Failed authentications per client address and minute before 429s; default 20. */
+  authFailuresPerMinute?: number;
   /** Concurrent `/events/stream` clients. */
   maxStreams?: number;
   /** Trust `X-Forwarded-For` from a reverse proxy (for rate limits and audit addresses). */
