@@ -68,6 +68,34 @@ function dockerEvent(seq: number, host: string, atMs: number): StreamRecord {
 }
 
 describe("GET /events", () => {
+  it("runs only so many history reads at once, and answers the next 503", async () => {
+    let release = () => {};
+    let entered = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const reading = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const events = {
+      read: async () => {
+        entered();
+        await gate;
+        return { records: [] };
+      },
+    };
+    const g = await start({ events, concurrentHistoryReads: 1 });
+    const first = g.app.inject({ method: "GET", url: "/events" });
+    // The first read holds the only slot until the gate opens.
+    await reading;
+    const second = await g.app.inject({ method: "GET", url: "/events" });
+    expect(second.statusCode).toBe(503);
+    expect(second.json().error.code).toBe("FLEETHEAL_ERR_UNAVAILABLE");
+    release();
+    expect((await first).statusCode).toBe(200);
+    expect((await g.app.inject({ method: "GET", url: "/events" })).statusCode).toBe(200);
+  });
+
   it("passes the validated query to the event log and returns its page", async () => {
     const g = await start();
     g.events.records.push(remediation(1, "h1", "restarted"), remediation(2, "h2", "failed"));

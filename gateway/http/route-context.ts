@@ -56,6 +56,8 @@ export interface GatewayDeps {
   actionsPerMinute?: number;
   /** Failed authentications per client address and minute before 429s; default 20. */
   authFailuresPerMinute?: number;
+  /** `GET /events` history reads at once (each opens a JetStream consumer); default 8. */
+  concurrentHistoryReads?: number;
   /** Concurrent `/events/stream` clients. */
   maxStreams?: number;
   /** Trust `X-Forwarded-For` from a reverse proxy (for rate limits and audit addresses). */

@@ -9,6 +9,7 @@ import {
   EventsQuery,
   type StreamRecord,
 } from "../api-schemas.js";
+import { ReadSlots } from "../read-slots.js";
 import type { RouteContext } from "../route-context.js";
 
 /** How often an idle stream sends a comment, so proxies and clients see it is alive. */
@@ -20,6 +21,9 @@ const RESUME_LIMIT = 1_000;
 
 /** Event history from JetStream and the live feed as Server-Sent Events. */
 export const eventRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, ctx) => {
+  // Each history read opens a JetStream consumer: only so many at once. A resuming event stream
+  // catches up outside these slots; the streams themselves are bounded by maxStreams.
+  const historyReads = new ReadSlots(ctx.deps.concurrentHistoryReads);
   let streams = 0;
   const open = new Set<() => void>();
   // Live streams never go idle, so closing the server would otherwise wait for every client.
@@ -38,7 +42,7 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, ctx)
         response: { 200: EventsPage, 400: ApiErrorBody, 401: ApiErrorBody, 503: ApiErrorBody },
       },
     },
-    (request) => ctx.deps.events.read(request.query, ctx.now()),
+    (request) => historyReads.run(() => ctx.deps.events.read(request.query, ctx.now())),
   );
 
   app.get(
