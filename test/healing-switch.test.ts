@@ -3,7 +3,6 @@
 // audited on the stream; it survives restarts of the gateway and the handler, and a recreate of
 // the container under the same name; the CLI, run as a process, switches it back on.
 
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -23,7 +22,7 @@ import { HealthReport } from "../gateway/view/health-report.js";
 import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
 import type { DockerEngine } from "./support/dockerd.js";
 import { type Fleet, startFleet } from "./support/fleet.js";
-import { CLI, REPO } from "./support/fleetheal.js";
+import { runCommand } from "./support/fleetheal.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
@@ -103,21 +102,8 @@ function detailOnceSwitched(id: string, off: boolean): Promise<ContainerDetail> 
 }
 
 /** `fleetheal <args>` as a process, pointed at the gateway by FLEETHEAL_GATEWAY_URL. */
-async function fleetheal(args: string[]): Promise<{ code: number | null; lines: string[] }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: REPO,
-    env: { ...process.env, FLEETHEAL_GATEWAY_URL: fleet.gateway.url },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => {
-    out += c;
-  });
-  child.stderr.setEncoding("utf8").on("data", (c: string) => {
-    out += c;
-  });
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  return { code, lines: out.trimEnd().split("\n") };
+function fleetheal(args: string[]): Promise<{ code: number | null; lines: string[] }> {
+  return runCommand(args, { FLEETHEAL_GATEWAY_URL: fleet.gateway.url }, 30_000);
 }
 
 describe("the healing switch", () => {
