@@ -163,6 +163,11 @@ export const ENVIRONMENT = {
       ),
       v("FLEETHEAL_COMMAND_TTL_MS", "How long a signed command stays valid (1000-300000)", "30000"),
       v(
+        "FLEETHEAL_EVENTS_HOST_MAX_BYTES",
+        "One host's share of the events stream, in bytes (at least 1048576): its own events past it are refused",
+        "67108864 (64 MiB)",
+      ),
+      v(
         "FLEETHEAL_NOTIFY_URLS",
         "Webhook targets, comma/space-separated: <kind>+<url> (json, slack, discord, ntfy, apprise) or a plain URL (json)",
         "none: no notify",

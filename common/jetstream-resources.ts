@@ -236,9 +236,11 @@ async function ensureEventsStream(
   replicas: number,
   options: OpenFleetOptions,
 ): Promise<void> {
+  // Host events reach it through a stream per host that it sources (common/host-event-streams.ts,
+  // kept by the handlers), so that one host cannot push the others' history out.
   await ensureStream(jsm, options, {
     name: EVENTS_STREAM,
-    subjects: [SUBJECTS.events, SUBJECTS.remediations],
+    subjects: [SUBJECTS.remediations],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: replicas,

@@ -16,6 +16,7 @@ describe("loadHandlerConfig", () => {
       nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 60_000,
+      hostEventsMaxBytes: 64 * 1024 * 1024,
       commandSigning: { ttlMs: 30_000 },
     });
   });
@@ -27,12 +28,14 @@ describe("loadHandlerConfig", () => {
         FLEETHEAL_MAX_EVENT_AGE_MS: "",
         FLEETHEAL_COMMAND_TIMEOUT_MS: "90000",
         FLEETHEAL_COMMAND_TTL_MS: "60000",
+        FLEETHEAL_EVENTS_HOST_MAX_BYTES: "1048576",
       }),
     ).toEqual({
       natsUrl: "nats://n1:4222,nats://n2:4222",
       nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 90_000,
+      hostEventsMaxBytes: 1_048_576,
       commandSigning: { ttlMs: 60_000 },
     });
   });
@@ -43,6 +46,15 @@ describe("loadHandlerConfig", () => {
     writeFileSync(file, `${seed}\n`, { mode: 0o600 });
     const config = loadHandlerConfig({ FLEETHEAL_COMMAND_SIGNING_KEY_FILE: file });
     expect(config.commandSigning.key?.publicKey).toBe(commandSigningKeyFromSeed(seed).publicKey);
+  });
+
+  it.each([
+    ["1048575", "must be at least 1048576"],
+    ["64MiB", "must be a whole number"],
+  ])("FLEETHEAL_EVENTS_HOST_MAX_BYTES=%s is rejected", (value, message) => {
+    expect(() => loadHandlerConfig({ FLEETHEAL_EVENTS_HOST_MAX_BYTES: value })).toThrow(
+      `FLEETHEAL_EVENTS_HOST_MAX_BYTES="${value}": ${message}`,
+    );
   });
 
   it.each([
