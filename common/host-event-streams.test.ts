@@ -4,12 +4,14 @@ import { EVENTS_STREAM, SUBJECTS } from "../contracts/index.js";
 import { InMemoryStreams } from "../test/support/host-streams-memory.js";
 import {
   ensureHostEventStreams,
+  FILTER_ANCHOR_SOURCE,
   fleetStreamChange,
   hostEventsStream,
   hostEventsStreamConfig,
 } from "./host-event-streams.js";
 
 const DAY_NS = 86_400_000_000_000;
+const ANCHOR = { name: FILTER_ANCHOR_SOURCE.name, external: { ...FILTER_ANCHOR_SOURCE.external } };
 const SETTINGS = { hostMaxBytes: 4 * 1024 * 1024 };
 
 function fleetStream(patch: Partial<StreamConfig> = {}): StreamConfig {
@@ -20,6 +22,7 @@ function fleetStream(patch: Partial<StreamConfig> = {}): StreamConfig {
     max_bytes: 1024 ** 3,
     duplicate_window: 600_000_000_000,
     num_replicas: 3,
+    sources: [ANCHOR],
     ...patch,
   } as StreamConfig;
 }
@@ -40,26 +43,32 @@ describe("hostEventsStreamConfig", () => {
 });
 
 describe("fleetStreamChange", () => {
-  it("drops the subject of the old layout, which would overlap every ingest stream", () => {
+  it("drops the subject of the old layout, which would overlap every ingest stream, and anchors the filters", () => {
     const change = fleetStreamChange(
-      fleetStream({ subjects: [SUBJECTS.events, SUBJECTS.remediations] }),
+      fleetStream({ subjects: [SUBJECTS.events, SUBJECTS.remediations], sources: undefined }),
       [],
     );
-    expect(change).toEqual({ subjects: [SUBJECTS.remediations], added: [] });
+    expect(change).toEqual({
+      subjects: [SUBJECTS.remediations],
+      sources: [FILTER_ANCHOR_SOURCE],
+      added: [],
+    });
   });
 
   it("adds the missing sources and keeps an operator's", () => {
     const operator = { name: "OTHER", external: { api: "$JS.x.API" } };
-    const current = fleetStream({ sources: [operator, { name: hostEventsStream("a") }] });
+    const current = fleetStream({
+      sources: [ANCHOR, operator, { name: hostEventsStream("a") }],
+    });
     const change = fleetStreamChange(current, [hostEventsStream("a"), hostEventsStream("b")]);
     expect(change).toEqual({
-      sources: [operator, { name: hostEventsStream("a") }, { name: hostEventsStream("b") }],
+      sources: [ANCHOR, operator, { name: hostEventsStream("a") }, { name: hostEventsStream("b") }],
       added: [hostEventsStream("b")],
     });
   });
 
   it("has nothing to change once every ingest stream is sourced", () => {
-    const current = fleetStream({ sources: [{ name: hostEventsStream("a") }] });
+    const current = fleetStream({ sources: [ANCHOR, { name: hostEventsStream("a") }] });
     expect(fleetStreamChange(current, [hostEventsStream("a")])).toBeUndefined();
   });
 });
@@ -69,13 +78,13 @@ describe("ensureHostEventStreams", () => {
     const js = new InMemoryStreams();
     js.streams.set(
       EVENTS_STREAM,
-      fleetStream({ subjects: [SUBJECTS.events, SUBJECTS.remediations] }),
+      fleetStream({ subjects: [SUBJECTS.events, SUBJECTS.remediations], sources: undefined }),
     );
     const pass = await ensureHostEventStreams(js, ["a", "b"], SETTINGS);
     expect(pass).toMatchObject({ migrated: true, created: ["a", "b"], failed: [] });
     expect(js.streams.get(EVENTS_STREAM)).toMatchObject({
       subjects: [SUBJECTS.remediations],
-      sources: [{ name: hostEventsStream("a") }, { name: hostEventsStream("b") }],
+      sources: [ANCHOR, { name: hostEventsStream("a") }, { name: hostEventsStream("b") }],
     });
     expect(js.streams.get(hostEventsStream("a"))?.max_bytes).toBe(SETTINGS.hostMaxBytes);
   });
@@ -96,12 +105,19 @@ describe("ensureHostEventStreams", () => {
     // Another replica sources "b" between this pass's read and its update, which then wins.
     js.beforeUpdate = () => {
       const fleet = js.streams.get(EVENTS_STREAM) as StreamConfig;
-      js.streams.set(EVENTS_STREAM, { ...fleet, sources: [{ name: hostEventsStream("b") }] });
+      js.streams.set(EVENTS_STREAM, {
+        ...fleet,
+        sources: [ANCHOR, { name: hostEventsStream("b") }],
+      });
     };
     await ensureHostEventStreams(js, ["a"], SETTINGS);
-    expect(js.streams.get(EVENTS_STREAM)?.sources).toEqual([{ name: hostEventsStream("a") }]);
+    expect(js.streams.get(EVENTS_STREAM)?.sources).toEqual([
+      ANCHOR,
+      { name: hostEventsStream("a") },
+    ]);
     await ensureHostEventStreams(js, ["a", "b"], SETTINGS);
     expect(js.streams.get(EVENTS_STREAM)?.sources).toEqual([
+      ANCHOR,
       { name: hostEventsStream("a") },
       { name: hostEventsStream("b") },
     ]);
@@ -125,6 +141,9 @@ describe("ensureHostEventStreams", () => {
     } as StreamConfig);
     const pass = await ensureHostEventStreams(js, ["a", "b"], SETTINGS);
     expect(pass.failed).toEqual([{ host: "b", error: "subjects overlap with an existing stream" }]);
-    expect(js.streams.get(EVENTS_STREAM)?.sources).toEqual([{ name: hostEventsStream("a") }]);
+    expect(js.streams.get(EVENTS_STREAM)?.sources).toEqual([
+      ANCHOR,
+      { name: hostEventsStream("a") },
+    ]);
   });
 });

@@ -31,6 +31,25 @@ export const MIN_HOST_EVENTS_MAX_BYTES = MiB;
 /** Largest share: 1 TiB, beyond any disk a fleet's NATS has. */
 export const MAX_HOST_EVENTS_MAX_BYTES = 1024 * 1024 * MiB;
 
+/**
+ * A source of FLEETHEAL_EVENTS that copies nothing and is there for nats-server's sake. Since
+ * FLEETHEAL_EVENTS no longer captures `fleetheal.v1.evt.>`, nats-server 2.9 refuses a consumer
+ * whose filter is not a subset of the stream's own subjects or of its local sources' (a
+ * handler's `fleetheal.v1.evt.*.*.start`, the gateway's `fleetheal.v1.evt.*.<container>.*`,
+ * and `fleetheal.v1.evt.>` while no host has a stream), unless one source is external: then
+ * it cannot know the subjects, and accepts the filter. So FLEETHEAL_EVENTS keeps one external
+ * source whose API prefix nothing serves: the server asks for its consumer now and then, gets
+ * no answer, and stores nothing from it. In the accounts layout no user may subscribe to that
+ * prefix, so nobody can answer in its place.
+ */
+export const FILTER_ANCHOR_SOURCE = {
+  name: `${EVENTS_STREAM}_FILTER_ANCHOR`,
+  external: { api: "$JS.fleetheal-filter-anchor.API" },
+} as const;
+
+const isAnchor = (s: { name: string; external?: { api?: string } }) =>
+  s.name === FILTER_ANCHOR_SOURCE.name && s.external?.api === FILTER_ANCHOR_SOURCE.external.api;
+
 /** What the ingest streams are created with. */
 export interface HostStreamSettings {
   /** One host's share, in bytes (FLEETHEAL_EVENTS_HOST_MAX_BYTES). */
@@ -76,7 +95,10 @@ const capturesHostEvents = (subject: string) =>
 export interface FleetStreamChange {
   /** The subjects without those that capture host events; present only when some do. */
   subjects?: string[];
-  /** Every source, the missing ingest streams added; present only when one is missing. */
+  /**
+   * Every source, the missing ingest streams (and {@link FILTER_ANCHOR_SOURCE}) added; present
+   * only when one is missing.
+   */
   sources?: NonNullable<StreamConfig["sources"]>;
   /** The ingest streams added to the sources. */
   added: string[];
@@ -97,10 +119,14 @@ export function fleetStreamChange(
   const sources = current.sources ?? [];
   const sourced = new Set(sources.filter((s) => s.external === undefined).map((s) => s.name));
   const added = [...new Set(hostStreams)].filter((name) => !sourced.has(name));
-  if (kept.length === subjects.length && added.length === 0) return undefined;
+  const anchor = sources.some(isAnchor) ? [] : [FILTER_ANCHOR_SOURCE];
+  if (kept.length === subjects.length && added.length === 0 && anchor.length === 0) {
+    return undefined;
+  }
+  const missing = [...anchor, ...added.map((name) => ({ name }))];
   return {
     ...(kept.length === subjects.length ? {} : { subjects: kept }),
-    ...(added.length === 0 ? {} : { sources: [...sources, ...added.map((name) => ({ name }))] }),
+    ...(missing.length === 0 ? {} : { sources: [...sources, ...missing] }),
     added,
   };
 }
@@ -176,9 +202,13 @@ export async function ensureHostEventStreams(
   if (!fleet) return { ...pass, noFleetStream: true };
   // The old layout first: while FLEETHEAL_EVENTS captures the host events, no ingest stream can
   // be created. Until they are, the agents' publishes get no answer and their outboxes retry.
+  // The anchor comes with it, so that the handlers' consumers stay valid.
   const migration = fleetStreamChange(fleet, []);
   if (migration?.subjects) {
-    await api.update(EVENTS_STREAM, { subjects: migration.subjects });
+    await api.update(EVENTS_STREAM, {
+      subjects: migration.subjects,
+      ...(migration.sources && { sources: migration.sources }),
+    });
     pass.migrated = true;
   }
   const present: string[] = [];
@@ -197,6 +227,7 @@ export async function ensureHostEventStreams(
   // Read again right before the update: another replica may have added sources meanwhile.
   const latest = await api.config(EVENTS_STREAM);
   const change = latest && fleetStreamChange(latest, present);
+  // Sources only: a subject change is the migration's, above.
   if (change?.sources) {
     await api.update(EVENTS_STREAM, { sources: change.sources });
     pass.sourced = change.added;

@@ -22,6 +22,7 @@ import {
   SUBJECTS,
 } from "../contracts/index.js";
 import { ConfigError, describeError } from "./errors.js";
+import { FILTER_ANCHOR_SOURCE } from "./host-event-streams.js";
 import type { Logger } from "./logger.js";
 import { isNoResponders, isTimeout } from "./nats-errors.js";
 import { type RecordPublisher, recordIdSecret, recordPublisher } from "./record-publisher.js";
@@ -241,6 +242,7 @@ async function ensureEventsStream(
   await ensureStream(jsm, options, {
     name: EVENTS_STREAM,
     subjects: [SUBJECTS.remediations],
+    sources: [FILTER_ANCHOR_SOURCE],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: replicas,

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { hostEventsStream } from "../common/host-event-streams.js";
+import { FILTER_ANCHOR_SOURCE, hostEventsStream } from "../common/host-event-streams.js";
 import { EVENTS_STREAM, SUBJECTS } from "../contracts/index.js";
 import { InMemoryStreams } from "../test/support/host-streams-memory.js";
 import { acceptedHosts, type HostKeys, startHostEventKeeper } from "./host-event-keeper.js";
@@ -34,12 +34,16 @@ function fleet() {
   js.streams.set(EVENTS_STREAM, {
     name: EVENTS_STREAM,
     subjects: [SUBJECTS.remediations],
+    sources: [FILTER_ANCHOR_SOURCE],
   } as never);
   return js;
 }
 
+/** The hosts' streams FLEETHEAL_EVENTS sources (not the filter anchor). */
 const sources = (js: InMemoryStreams) =>
-  (js.streams.get(EVENTS_STREAM)?.sources ?? []).map((s) => s.name);
+  (js.streams.get(EVENTS_STREAM)?.sources ?? [])
+    .filter((s) => s.external === undefined)
+    .map((s) => s.name);
 
 describe("acceptedHosts", () => {
   it("takes valid host ids, sorted, up to the bound, and refuses the rest", () => {

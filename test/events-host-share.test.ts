@@ -5,7 +5,7 @@
 // agent's NATS user, far more than FLEETHEAL_EVENTS holds. Without the shares, host-b's events
 // would be the oldest and the first to go.
 
-import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import { AckPolicy, type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -92,6 +92,20 @@ describe("history per host, with accounts", () => {
     await nats?.[Symbol.asyncDispose]();
   });
 
+  it("accepts the handlers' and the gateway's consumer filters before any host has a stream", async () => {
+    // nats-server 2.9 checks a filter against the stream's subjects, which no longer include the
+    // hosts' events: the filter anchor (FILTER_ANCHOR_SOURCE) lets these through.
+    await fjs.jsm.consumers.add(EVENTS_STREAM, {
+      durable_name: "starts",
+      filter_subject: SUBJECTS.eventsWithAction("start"),
+      ack_policy: AckPolicy.Explicit,
+    });
+    const byContainer = await fjs.js.consumers.get(EVENTS_STREAM, {
+      filter_subjects: `fleetheal.v1.evt.*.${cid(1)}.*`,
+    });
+    await byContainer.delete();
+  });
+
   it("answers a host's events only once its stream exists, and the agent's ack comes back", async () => {
     // Nothing answers yet. Through the service import of a host account, the agent sees no
     // "no responders" (nats-server 2.9 does not pass it back across accounts) but a timeout; its
@@ -154,6 +168,8 @@ describe("history per host, with accounts", () => {
       timeoutMs: 15_000,
       message: "host-b's event after the flood never reached FLEETHEAL_EVENTS",
     });
+    // A consumer with a filter sees the sourced events: host-b's 21 starts, none of host-a's.
+    expect((await fjs.jsm.consumers.info(EVENTS_STREAM, "starts")).num_pending).toBe(21);
     // host-a stays refused: its share comes back only as its events age out.
     await expect(
       asA.publish(eventSubject("host-a", cid(999), "die"), big, { msgID: "a-999" }),

@@ -6,6 +6,7 @@
 // with a real server's by test/example-subscriber.test.ts.
 
 import { z } from "zod";
+import { DEFAULT_HOST_EVENTS_MAX_BYTES, hostEventsStream } from "../common/host-event-streams.js";
 import { DEFAULT_STREAM_LIMITS } from "../common/jetstream-resources.js";
 import { VERSION } from "../common/version.js";
 import * as contracts from "../contracts/index.js";
@@ -1076,14 +1077,23 @@ function jetstreamResources(): JsonObject {
   return {
     streams: {
       [EVENTS_STREAM]: {
-        description: "Every container event and remediation record.",
-        subjects: [SUBJECTS.events, SUBJECTS.remediations],
+        description:
+          "Every container event and remediation record. It captures the records; each host's events come from a stream of that host's own, which it sources (sourcedFrom).",
+        subjects: [SUBJECTS.remediations],
         retention: "limits",
         discard: "old",
         storage: "file",
         maxAgeSeconds: seconds(DEFAULT_STREAM_LIMITS.maxAgeMs),
         maxBytes: DEFAULT_STREAM_LIMITS.maxBytes,
         duplicateWindowSeconds: seconds(DEFAULT_STREAM_LIMITS.duplicateWindowMs),
+        sourcedFrom: {
+          stream: hostEventsStream("<host>"),
+          description:
+            "One per host: the host's share of the history. New events past it are refused (FLEETHEAL_EVENTS_HOST_MAX_BYTES); kept and deduplicated as long as FLEETHEAL_EVENTS.",
+          subjects: [`${SUBJECT_ROOT}.evt.<host>.>`],
+          discard: "new",
+          maxBytes: DEFAULT_HOST_EVENTS_MAX_BYTES,
+        },
       },
       [DLQ_STREAM]: {
         description: "Dead letters of every handler.",
