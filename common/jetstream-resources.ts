@@ -73,6 +73,13 @@ export interface OpenFleetOptions {
    * elects its leaders, no JetStream responders yet) is retried before it counts. Default 60 s.
    */
   transientForMs?: number;
+  /**
+   * Create FLEETHEAL_EVENTS capturing the hosts' events itself, as before the hosts' own streams
+   * (common/host-event-streams.ts): for `fleetheal nats-migrate import`, which stores the old
+   * deployment's events and records in their order. The handlers' keeper moves it to the hosts'
+   * streams when they start. An existing stream is left as it is either way.
+   */
+  captureHostEvents?: boolean;
 }
 
 /**
@@ -241,7 +248,9 @@ async function ensureEventsStream(
   // kept by the handlers), so that one host cannot push the others' history out.
   await ensureStream(jsm, options, {
     name: EVENTS_STREAM,
-    subjects: [SUBJECTS.remediations],
+    subjects: options.captureHostEvents
+      ? [SUBJECTS.events, SUBJECTS.remediations]
+      : [SUBJECTS.remediations],
     sources: [FILTER_ANCHOR_SOURCE],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
