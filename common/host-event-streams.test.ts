@@ -4,11 +4,11 @@ import { EVENTS_STREAM, SUBJECTS } from "../contracts/index.js";
 import { InMemoryStreams } from "../test/support/host-streams-memory.js";
 import {
   ensureHostEventStreams,
-  FILTER_ANCHOR_SOURCE,
   fleetStreamChange,
   hostEventsStream,
   hostEventsStreamConfig,
 } from "./host-event-streams.js";
+import { FILTER_ANCHOR_SOURCE } from "./jetstream-resources.js";
 
 const DAY_NS = 86_400_000_000_000;
 const ANCHOR = { name: FILTER_ANCHOR_SOURCE.name, external: { ...FILTER_ANCHOR_SOURCE.external } };

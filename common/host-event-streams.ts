@@ -15,7 +15,7 @@ import {
 } from "@nats-io/jetstream";
 import { EVENTS_STREAM, SUBJECT_ROOT, SUBJECTS } from "../contracts/index.js";
 import { describeError } from "./errors.js";
-import type { StreamSettings } from "./jetstream-resources.js";
+import { FILTER_ANCHOR_SOURCE, type StreamSettings } from "./jetstream-resources.js";
 
 /** Names of the per-host ingest streams start with this. */
 export const HOST_EVENTS_STREAM_PREFIX = `${EVENTS_STREAM}_HOST_`;
@@ -30,22 +30,6 @@ export const DEFAULT_HOST_EVENTS_MAX_BYTES = 64 * MiB;
 export const MIN_HOST_EVENTS_MAX_BYTES = MiB;
 /** Largest share: 1 TiB, beyond any disk a fleet's NATS has. */
 export const MAX_HOST_EVENTS_MAX_BYTES = 1024 * 1024 * MiB;
-
-/**
- * A source of FLEETHEAL_EVENTS that copies nothing and is there for nats-server's sake. Since
- * FLEETHEAL_EVENTS no longer captures `fleetheal.v1.evt.>`, nats-server 2.9 refuses a consumer
- * whose filter is not a subset of the stream's own subjects or of its local sources' (a
- * handler's `fleetheal.v1.evt.*.*.start`, the gateway's `fleetheal.v1.evt.*.<container>.*`,
- * and `fleetheal.v1.evt.>` while no host has a stream), unless one source is external: then
- * it cannot know the subjects, and accepts the filter. So FLEETHEAL_EVENTS keeps one external
- * source whose API prefix nothing serves: the server asks for its consumer now and then, gets
- * no answer, and stores nothing from it. In the accounts layout no user may subscribe to that
- * prefix, so nobody can answer in its place.
- */
-export const FILTER_ANCHOR_SOURCE = {
-  name: `${EVENTS_STREAM}_FILTER_ANCHOR`,
-  external: { api: "$JS.fleetheal-filter-anchor.API" },
-} as const;
 
 const isAnchor = (s: { name: string; external?: { api?: string } }) =>
   s.name === FILTER_ANCHOR_SOURCE.name && s.external?.api === FILTER_ANCHOR_SOURCE.external.api;

@@ -22,7 +22,6 @@ import {
   SUBJECTS,
 } from "../contracts/index.js";
 import { ConfigError, describeError } from "./errors.js";
-import { FILTER_ANCHOR_SOURCE } from "./host-event-streams.js";
 import type { Logger } from "./logger.js";
 import { isNoResponders, isTimeout } from "./nats-errors.js";
 import { type RecordPublisher, recordIdSecret, recordPublisher } from "./record-publisher.js";
@@ -237,6 +236,22 @@ export function hostsBucketConfig(replicas: number) {
     allow_rollup_hdrs: false,
   };
 }
+
+/**
+ * A source of FLEETHEAL_EVENTS that copies nothing and is there for nats-server's sake. Since
+ * FLEETHEAL_EVENTS no longer captures `fleetheal.v1.evt.>`, nats-server 2.9 refuses a consumer
+ * whose filter is not a subset of the stream's own subjects or of its local sources' (a
+ * handler's `fleetheal.v1.evt.*.*.start`, the gateway's `fleetheal.v1.evt.*.<container>.*`,
+ * and `fleetheal.v1.evt.>` while no host has a stream), unless one source is external: then
+ * it cannot know the subjects, and accepts the filter. So FLEETHEAL_EVENTS keeps one external
+ * source whose API prefix nothing serves: the server asks for its consumer now and then, gets
+ * no answer, and stores nothing from it. In the accounts layout no user may subscribe to that
+ * prefix, so nobody can answer in its place.
+ */
+export const FILTER_ANCHOR_SOURCE = {
+  name: `${EVENTS_STREAM}_FILTER_ANCHOR`,
+  external: { api: "$JS.fleetheal-filter-anchor.API" },
+} as const;
 
 async function ensureEventsStream(
   jsm: JetStreamManager,

@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { FILTER_ANCHOR_SOURCE, hostEventsStream } from "../common/host-event-streams.js";
+import { hostEventsStream } from "../common/host-event-streams.js";
+import { FILTER_ANCHOR_SOURCE } from "../common/jetstream-resources.js";
 import { EVENTS_STREAM, SUBJECTS } from "../contracts/index.js";
 import { InMemoryStreams } from "../test/support/host-streams-memory.js";
 import { acceptedHosts, type HostKeys, startHostEventKeeper } from "./host-event-keeper.js";
