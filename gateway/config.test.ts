@@ -70,7 +70,7 @@ describe("loadGatewayConfig", () => {
   it("reads the proxies to trust as addresses, CIDR blocks and range names", () => {
     const config = loadGatewayConfig({
       FLEETHEAL_GATEWAY_TRUST_PROXY: "10.0.0.7, 192.168.0.0/16,fd00::/8, loopback",
-      FLEETHEAL_GATEWAY_MAX_STREAMS_PER_CLIENT: "3",
+      FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT: "3",
     });
     expect(config.trustProxy).toEqual(["10.0.0.7", "192.168.0.0/16", "fd00::/8", "loopback"]);
     expect(config.maxStreamsPerClient).toBe(3);
@@ -138,7 +138,7 @@ describe("loadGatewayConfig", () => {
     ["FLEETHEAL_GATEWAY_TRUST_PROXY", "10.0.0.0/33", '"10.0.0.0/33" is not'],
     ["FLEETHEAL_GATEWAY_TRUST_PROXY", "10.0.0.1, ::1/129", '"::1/129" is not'],
     ["FLEETHEAL_GATEWAY_TRUST_PROXY", "10.0.0.0/8/1", '"10.0.0.0/8/1" is not'],
-    ["FLEETHEAL_GATEWAY_MAX_STREAMS_PER_CLIENT", "0", "must be at least 1"],
+    ["FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT", "0", "must be at least 1"],
     ["FLEETHEAL_GATEWAY_ACTIONS_PER_MINUTE", "0", "must be at least 1"],
   ])("%s=%j is rejected", (name, value, message) => {
     expect(configError(() => loadGatewayConfig({ [name]: value })).message).toContain(message);

@@ -198,7 +198,7 @@ describe("the client address behind a trusted proxy", () => {
       name: "gateway-proxied",
       env: {
         FLEETHEAL_GATEWAY_TRUST_PROXY: "127.0.0.1",
-        FLEETHEAL_GATEWAY_MAX_STREAMS_PER_CLIENT: "2",
+        FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT: "2",
         FLEETHEAL_GATEWAY_READ_TOKEN: READ,
       },
     });

@@ -262,7 +262,7 @@ describe("stream limits per client address", () => {
     expect(refused.status).toBe(429);
     const body = (await refused.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe("FLEETHEAL_ERR_RATE_LIMITED");
-    expect(body.error.message).toContain("FLEETHEAL_GATEWAY_MAX_STREAMS_PER_CLIENT");
+    expect(body.error.message).toContain("FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT");
     expect((await raw(`${base}/events/stream`, b)).status).toBe(200);
     expect(await metric(g, SHED, "client-limit")).toBe(1);
     first.close();

@@ -68,7 +68,7 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, ctx)
         throw slot.reason === "client-limit"
           ? new ApiError(
               "FLEETHEAL_ERR_RATE_LIMITED",
-              `too many live streams from this client (at most ${slots.maxPerClient}); close one or raise FLEETHEAL_GATEWAY_MAX_STREAMS_PER_CLIENT`,
+              `too many live streams from this client (at most ${slots.maxPerClient}); close one or raise FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT`,
             )
           : new ApiError(
               "FLEETHEAL_ERR_UNAVAILABLE",

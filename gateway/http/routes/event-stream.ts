@@ -11,8 +11,6 @@ const PING_MS = 15_000;
 const HEALTH_PUSH_MS = 250;
 /** How many records one connection catches up from history; the client then resumes again. */
 export const RESUME_LIMIT = 1_000;
-/** Records per history read while catching up. */
-const CATCH_UP_PAGE = 250;
 /** History reads per connection's catch-up, so that reads that make no progress still end. */
 const CATCH_UP_READS = 12;
 /** How long a stream being closed at shutdown may take to send what it has queued. */
@@ -190,7 +188,7 @@ async function catchUp(
     let page: Awaited<ReturnType<typeof ctx.deps.events.read>>;
     try {
       page = await ctx.deps.events.read(
-        { ...options.filter, after, limit: Math.min(CATCH_UP_PAGE, RESUME_LIMIT - sent) },
+        { ...options.filter, after, limit: RESUME_LIMIT - sent },
         ctx.now(),
       );
     } catch (error) {
