@@ -81,6 +81,19 @@ async function pushUntil(
   return seq;
 }
 
+/** Opens a stream on a bare socket, reads its first health message, then stops reading. */
+async function stalled(g: TestGateway, base: string): Promise<RawSse> {
+  const before = g.events.subscriberCount;
+  const slow = await raw(`${base}/events/stream`);
+  await slow.waitForBody((b) => b.includes("event: health"), 5_000, "no initial health");
+  slow.pause();
+  await waitFor(() => g.events.subscriberCount === before + 1, {
+    timeoutMs: 5_000,
+    message: "the stream did not subscribe",
+  });
+  return slow;
+}
+
 const small: SseBufferLimits = {
   maxPendingBytes: 256 * 1024,
   drainTimeoutMs: 60_000,
@@ -90,13 +103,11 @@ const small: SseBufferLimits = {
 describe("a live stream whose client does not keep up", { timeout: 30_000 }, () => {
   it("is closed past its buffer with a last comment, while a reading client gets everything", async () => {
     const { g, base } = await start({ streamBuffer: small });
-    const slow = await raw(`${base}/events/stream`);
-    await slow.waitForBody((b) => b.includes("event: health"), 5_000, "no initial health");
-    slow.pause();
+    const slow = await stalled(g, base);
     await using reader = await openSse(`${base}/events/stream`);
     await waitFor(() => g.events.subscriberCount === 2, {
       timeoutMs: 5_000,
-      message: "the streams did not subscribe",
+      message: "the reader did not subscribe",
     });
     // The reader reads all along, as the records are pushed.
     const seen: number[] = [];
@@ -152,13 +163,7 @@ describe("a live stream whose client does not keep up", { timeout: 30_000 }, () 
         closeGraceMs: 10_000,
       },
     });
-    const slow = await raw(`${base}/events/stream`);
-    await slow.waitForBody((b) => b.includes("event: health"), 5_000, "no initial health");
-    slow.pause();
-    await waitFor(() => g.events.subscriberCount === 1, {
-      timeoutMs: 5_000,
-      message: "the stream did not subscribe",
-    });
+    const slow = await stalled(g, base);
     // Enough to back up into the gateway (it needs a drain), then nothing more.
     await pushUntil(g, 1, async () => (await metric(g, PENDING)) > 64 * 1024);
     await waitFor(async () => (await metric(g, SHED, "drain")) === 1, {
@@ -180,13 +185,7 @@ describe("a live stream whose client does not keep up", { timeout: 30_000 }, () 
       streamBuffer: { ...small, closeGraceMs: 200 },
       maxStreams: 1,
     });
-    const slow = await raw(`${base}/events/stream`);
-    await slow.waitForBody((b) => b.includes("event: health"), 5_000, "no initial health");
-    slow.pause();
-    await waitFor(() => g.events.subscriberCount === 1, {
-      timeoutMs: 5_000,
-      message: "the stream did not subscribe",
-    });
+    const slow = await stalled(g, base);
     await pushUntil(g, 1, async () => (await metric(g, SHED, "buffer")) === 1);
     // The slot comes back after the grace, though the client has not read a byte since.
     await waitFor(async () => (await raw(`${base}/events/stream`)).status === 200, {
