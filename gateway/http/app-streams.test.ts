@@ -1,7 +1,12 @@
 import { setImmediate as yieldToIo } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { remediationRecord } from "../../test/support/fixtures.js";
-import { startTestGateway, T0, type TestGateway } from "../../test/support/gateway-fakes.js";
+import {
+  hostSnapshot,
+  startTestGateway,
+  T0,
+  type TestGateway,
+} from "../../test/support/gateway-fakes.js";
 import { openRawSse, type RawSse } from "../../test/support/raw-sse.js";
 import { openSse } from "../../test/support/sse.js";
 import { waitFor } from "../../test/support/wait.js";
@@ -153,6 +158,17 @@ describe("a live stream whose client does not keep up", { timeout: 30_000 }, () 
     });
     const first = await again.nextMatching((m) => m.event === "record", 5_000, "a record");
     expect(Number(first.id)).toBe((ids.at(-1) ?? 0) + 1);
+  });
+
+  it("sends a message larger than the bound whole to a client that keeps up", async () => {
+    const { g, base } = await start({ streamBuffer: { ...small, maxPendingBytes: 4 * 1024 } });
+    for (let i = 0; i < 200; i++) g.view.apply(hostSnapshot(`host-${i}`, ["healthy"]), T0);
+    const body = (await g.app.inject({ method: "GET", url: "/health" })).body;
+    expect(body.length).toBeGreaterThan(16 * 1024);
+    await using sse = await openSse(`${base}/events/stream`);
+    const health = await sse.nextMatching((m) => m.event === "health", 5_000, "the health");
+    expect(JSON.parse(health.data).hosts).toHaveLength(200);
+    expect(await metric(g, SHED, "buffer")).toBe(0);
   });
 
   it("is closed when its socket does not drain in time", async () => {

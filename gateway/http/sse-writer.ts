@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 
 /** How much a live stream may hold back for a client that does not keep up. */
 export interface SseBufferLimits {
-  /** Bytes queued on the stream's socket past which the stream is closed. */
+  /** Bytes queued on the stream's socket past which the stream is closed at its next message. */
   maxPendingBytes: number;
   /** How long a stream may wait for its socket to drain once it needs to before it is closed. */
   drainTimeoutMs: number;
@@ -26,10 +26,11 @@ export const SLOW_CLIENT_COMMENT = ": closing: client too slow, resume with Last
  * Writes one Server-Sent Events response with a bounded buffer. Node queues whatever the socket
  * does not take at once, without limit; a client that stops reading would make the gateway hold
  * everything pushed to it. Here the bytes queued on the socket (`writableLength`) are checked
- * before each message: a message that would take them past the bound is not written, and the
- * stream is closed instead, as it is when the socket does not drain in time. Messages are
- * written whole or not at all, so the last `id` a client received is where it resumes with
- * `Last-Event-ID`.
+ * before each message: when they are already past the bound, the message is not written and the
+ * stream is closed instead, as it is when the socket does not drain in time. So a stream holds at
+ * most the bound plus one message (a large `/health` body still goes out whole to a client that
+ * keeps up). Messages are written whole or not at all, so the last `id` a client received is
+ * where it resumes with `Last-Event-ID`.
  */
 export class SseWriter {
   private closing = false;
@@ -75,12 +76,12 @@ export class SseWriter {
   }
 
   /**
-   * Writes one whole message, or closes the stream when it would take the queued bytes past the
+   * Writes one whole message, or closes the stream when the bytes already queued are past the
    * bound. Returns false when the message was not written.
    */
   send(message: string): boolean {
     if (this.closing) return false;
-    if (this.res.writableLength + Buffer.byteLength(message) > this.limits.maxPendingBytes) {
+    if (this.res.writableLength > this.limits.maxPendingBytes) {
       this.slow("buffer");
       return false;
     }
