@@ -60,10 +60,22 @@ describe("Outbox", () => {
     for (const n of [1, 2, 3]) expect(outbox.enqueue(msg(n))).toBe(true);
     expect(pub.subjects()).toEqual(["s.1", "s.2", "s.3"]);
     expect(pub.call(0).message.msgId).toBe("id-1");
-    expect(outbox.stats).toEqual({ depth: 3, published: 0, dropped: 0, failedAttempts: 0 });
+    expect(outbox.stats).toEqual({
+      depth: 3,
+      published: 0,
+      dropped: 0,
+      unpublishable: 0,
+      failedAttempts: 0,
+    });
     for (const c of pub.calls) c.resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 0, published: 3, dropped: 0, failedAttempts: 0 });
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 3,
+      dropped: 0,
+      unpublishable: 0,
+      failedAttempts: 0,
+    });
   });
 
   it("never has more than `window` publishes in flight", async () => {
@@ -131,7 +143,13 @@ describe("Outbox", () => {
 
     pub.call(4).resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 0, published: 1, dropped: 0, failedAttempts: 4 });
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 1,
+      dropped: 0,
+      unpublishable: 0,
+      failedAttempts: 4,
+    });
     expect(errors).toEqual([
       "id-1:Error: no responders",
       "id-1:Error: timeout",
@@ -230,7 +248,13 @@ describe("Outbox", () => {
     expect(pub.subjects()).toEqual(["s.1", "s.3", "s.4"]);
     pub.call(2).resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 0, published: 2, dropped: 2, failedAttempts: 1 });
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 2,
+      dropped: 2,
+      unpublishable: 0,
+      failedAttempts: 1,
+    });
   });
 
   it("does not count a message as published when it was dropped while in flight", async () => {
@@ -240,10 +264,22 @@ describe("Outbox", () => {
     outbox.enqueue(msg(2)); // drops message 1, whose publish is still in flight
     pub.call(0).resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 1, published: 0, dropped: 1, failedAttempts: 0 });
+    expect(outbox.stats).toEqual({
+      depth: 1,
+      published: 0,
+      dropped: 1,
+      unpublishable: 0,
+      failedAttempts: 0,
+    });
     pub.call(1).resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 0, published: 1, dropped: 1, failedAttempts: 0 });
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 1,
+      dropped: 1,
+      unpublishable: 0,
+      failedAttempts: 0,
+    });
   });
 
   it("tells the time of the oldest Docker event not yet acked", async () => {
