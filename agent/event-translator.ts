@@ -155,7 +155,8 @@ export class EventTranslator {
         name: candidate.container.name,
         image: candidate.container.image,
         imageId: known?.imageId,
-        labels: candidate.container.labels,
+        // As Docker gave them: the next event cuts them again, and says what it cut.
+        labels,
         startedAt: "startedAt" in candidate.container ? candidate.container.startedAt : undefined,
       },
       unhealthySince,
