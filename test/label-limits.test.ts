@@ -1,7 +1,8 @@
 // Size limits on labels, enforced twice, on real parts (nats-server with accounts, dockerd, the
 // agent, a handler and the gateway): a container with well over NATS's 1 MB message limit in
 // labels must neither hold up its host's events nor go unreported, and a host that publishes
-// oversized labels itself (its agent replaced) is refused by the handlers and the gateway.
+// oversized labels itself (its agent replaced) is refused by the handlers and the gateway. A
+// snapshot that many containers' labels make too large for NATS still goes out, without labels.
 
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -19,6 +20,7 @@ import {
   MAX_LABELS,
   MAX_LABELS_TOTAL,
 } from "../contracts/index.js";
+import { ensureBusyboxImage, TEST_IMAGE } from "./support/busybox-image.js";
 import { runTestContainer } from "./support/containers.js";
 import { containerEvent, containerSnapshot, hostSnapshot } from "./support/fixtures.js";
 import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
@@ -241,6 +243,63 @@ describe("label size limits", () => {
           (l) => l.msg === "rejected host snapshot" && /more than 64 labels/.test(String(l.err)),
         ),
       { timeoutMs: 5_000, message: "the gateway never logged why it refused the snapshot" },
+    );
+    expect(exited).toEqual([]);
+  });
+
+  it("a snapshot too large for NATS goes out without labels, and with them again once it fits", async () => {
+    // 70 containers with 16 KB of labels each, all within the limits: 1.1 MB of snapshot.
+    const ids: string[] = [];
+    await ensureBusyboxImage(host.engine);
+    for (let n = 0; n < 70; n++) {
+      const c = await host.engine.docker.createContainer({
+        name: `many-${n}`,
+        Image: TEST_IMAGE,
+        Cmd: ["true"],
+        Labels: padLabels("own", 4),
+        HostConfig: { NetworkMode: "none" },
+      });
+      ids.push(c.id);
+    }
+    const bare = await waitFor(
+      async () => {
+        const res = await fetch(`${fleet.gateway.url}/containers/${HOST}/many-69`);
+        if (res.status !== 200) return undefined;
+        const body = (await res.json()) as {
+          container: { labels: Record<string, string>; labelsCut?: { dropped: number } };
+        };
+        return Object.keys(body.container.labels).length === 0 ? body : undefined;
+      },
+      { timeoutMs: 30_000, message: "the host's snapshot never went out without labels" },
+    );
+    expect(bare.container.labelsCut?.dropped).toBeGreaterThan(0);
+    const hosts = (await (await fetch(`${fleet.gateway.url}/hosts`)).json()) as {
+      hosts: { id: string; status: string }[];
+    };
+    expect(hosts.hosts.find((h) => h.id === HOST)?.status).toBe("up");
+    expect(
+      host.agent.json.filter((l) => String(l.msg).startsWith("NATS refuses the host snapshot")),
+    ).toHaveLength(1);
+
+    for (const id of ids) await host.engine.docker.getContainer(id).remove({ force: true });
+    await host.engine.docker.createContainer({
+      name: "after",
+      Image: TEST_IMAGE,
+      Cmd: ["true"],
+      Labels: { autoheal: "true" },
+      HostConfig: { NetworkMode: "none" },
+    });
+    await waitFor(
+      async () => {
+        const res = await fetch(`${fleet.gateway.url}/containers/${HOST}/after`);
+        if (res.status !== 200) return false;
+        const body = (await res.json()) as { container: { labels: Record<string, string> } };
+        return body.container.labels.autoheal === "true";
+      },
+      { timeoutMs: 30_000, message: "the host's snapshot never carried labels again" },
+    );
+    expect(host.agent.json.some((l) => String(l.msg).startsWith("the host snapshot fits"))).toBe(
+      true,
     );
     expect(exited).toEqual([]);
   });
