@@ -1,11 +1,5 @@
 import { z } from "zod";
-import {
-  LabelsCut,
-  MAX_LABEL_KEY,
-  MAX_LABEL_VALUE,
-  MAX_LABELS,
-  MAX_LABELS_TOTAL,
-} from "./labels.js";
+import { Labels, LabelsCut } from "./labels.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 /** Lifecycle actions that agents forward, as they appear in the last token of an event subject. */
@@ -48,29 +42,6 @@ export const HealthOutput = z
   .max(MAX_HEALTH_OUTPUT)
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
   .regex(/^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$/, "control characters must be escaped");
-
-/**
- * A container's labels as an agent publishes them. Values are free text and must be validated
- * before use. Bounded (contracts/labels.ts): keys of at most `MAX_LABEL_KEY` characters, values
- * of at most `MAX_LABEL_VALUE`, at most `MAX_LABELS` labels and `MAX_LABELS_TOTAL` characters in
- * all. A message over them is refused as a whole: agents cut labels before they publish.
- */
-export const Labels = z
-  .record(z.string().max(MAX_LABEL_KEY), z.string().max(MAX_LABEL_VALUE))
-  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, {
-    message: `more than ${MAX_LABELS} labels`,
-  })
-  .refine((labels) => labelsSize(labels) <= MAX_LABELS_TOTAL, {
-    message: `labels longer than ${MAX_LABELS_TOTAL} characters in all`,
-  });
-export type Labels = z.infer<typeof Labels>;
-
-/** The characters of a set of labels, keys and values, as `MAX_LABELS_TOTAL` counts them. */
-export function labelsSize(labels: Readonly<Record<string, string>>): number {
-  let size = 0;
-  for (const [key, value] of Object.entries(labels)) size += key.length + value.length;
-  return size;
-}
 
 /**
  * Docker's id of an image: a content digest, `sha256:` and 64 hex digits today (inspect's

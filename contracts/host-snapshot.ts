@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { COMMAND_REFUSAL_CODES } from "./command-auth.js";
-import { HealthStatus, ImageId, Labels } from "./container-event.js";
-import { LabelsCut } from "./labels.js";
+import { HealthStatus, ImageId } from "./container-event.js";
+import { Labels, LabelsCut } from "./labels.js";
 import { COMMAND_VERBS, type CommandVerb } from "./subjects.js";
 import { ContainerId, HostId } from "./tokens.js";
 

@@ -37,9 +37,7 @@ export {
   HealthOutput,
   HealthStatus,
   ImageId,
-  Labels,
   LIFECYCLE_ACTIONS,
-  labelsSize,
   MAX_HEALTH_OUTPUT,
 } from "./container-event.js";
 export { formatDuration, parseDuration } from "./duration.js";
@@ -76,7 +74,9 @@ export {
 } from "./jetstream.js";
 export {
   LABEL_TRUNCATION_MARKER,
+  Labels,
   LabelsCut,
+  labelsSize,
   MAX_LABEL_KEY,
   MAX_LABEL_VALUE,
   MAX_LABELS,

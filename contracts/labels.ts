@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { Labels } from "./container-event.js";
 
 /*
  * Container labels that fleetheal reads, and the size limits of the labels that leave a host.
@@ -40,6 +39,29 @@ const Count = z.number().int().nonnegative();
  */
 export const LabelsCut = z.object({ truncated: Count, dropped: Count });
 export type LabelsCut = z.infer<typeof LabelsCut>;
+
+/**
+ * A container's labels as an agent publishes them. Values are free text and must be validated
+ * before use. Bounded: keys of at most `MAX_LABEL_KEY` characters, values
+ * of at most `MAX_LABEL_VALUE`, at most `MAX_LABELS` labels and `MAX_LABELS_TOTAL` characters in
+ * all. A message over them is refused as a whole: agents cut labels before they publish.
+ */
+export const Labels = z
+  .record(z.string().max(MAX_LABEL_KEY), z.string().max(MAX_LABEL_VALUE))
+  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, {
+    message: `more than ${MAX_LABELS} labels`,
+  })
+  .refine((labels) => labelsSize(labels) <= MAX_LABELS_TOTAL, {
+    message: `labels longer than ${MAX_LABELS_TOTAL} characters in all`,
+  });
+export type Labels = z.infer<typeof Labels>;
+
+/** The characters of a set of labels, keys and values, as `MAX_LABELS_TOTAL` counts them. */
+export function labelsSize(labels: Readonly<Record<string, string>>): number {
+  let size = 0;
+  for (const [key, value] of Object.entries(labels)) size += key.length + value.length;
+  return size;
+}
 
 /**
  * The label that sets how long Docker waits between SIGTERM and SIGKILL on a restart. The name is
