@@ -9,7 +9,7 @@ import {
   type RemediationPhase,
 } from "../contracts/index.js";
 import type { Decision } from "./decisions.js";
-import type { PlannedDependent } from "./dependency-graph.js";
+import type { PlannedDependent } from "./dependency-plan.js";
 
 /*
  * What one round of the dependents handlers sends (dependents-round.ts): its commands and

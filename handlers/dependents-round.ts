@@ -11,7 +11,7 @@ import {
 import { effectivePolicy } from "../policy/policy-labels.js";
 import { selectionHold } from "../policy/selection.js";
 import type { CommandResult, Decision, Versioned } from "./decisions.js";
-import type { DependentsPlan, PlannedDependent } from "./dependency-graph.js";
+import type { DependentsPlan, PlannedDependent } from "./dependency-plan.js";
 import { claimDependent, claimOf, dependentBound, settleDependent } from "./dependents-ledger.js";
 import { type RecordOptions, RoundOutput } from "./dependents-output.js";
 import type { HandlerContext } from "./handler.js";
