@@ -408,6 +408,21 @@ describe("decideDependents", () => {
     expect(published[0]).toMatchObject({ phase: "skipped", code: "dry-run", dryRun: true });
   });
 
+  it("goes through a round as large as the host's cap on edges, one dependent after another", async () => {
+    // Every dependent is in dry-run, so the round records each one without a command: a round
+    // that recursed once per dependent would run out of stack here.
+    const dependents = Array.from({ length: MAX_EDGES_PER_HOST }, (_, i) =>
+      c(`d${i}`, { net: "web", labels: { "autoheal.dry_run": "true" } }),
+    );
+    const { records: published, commands } = await play([
+      c("web", { startedAt: NEW_RUN }),
+      ...dependents,
+    ]);
+    expect(commands).toEqual([]);
+    expect(published).toHaveLength(MAX_EDGES_PER_HOST);
+    expect(published.every((r) => r.phase === "skipped" && r.code === "dry-run")).toBe(true);
+  }, 60_000);
+
   it("logs a dependency cycle as a warning and restarts each container once", async () => {
     const containers = [
       c("p-web-1", { startedAt: NEW_RUN, labels: compose("web") }),
