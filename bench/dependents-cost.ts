@@ -48,6 +48,8 @@ interface Timing {
 
 interface BuildRow {
   commit: string;
+  /** Dependents it planned. */
+  planned: number;
   graphMs: Timing;
   decideMs: Timing;
   /** p50 over the reference's p50. */
@@ -59,8 +61,9 @@ interface Row {
   shape: string;
   containers: number;
   snapshotKiB: number;
-  dependents: number;
   referenceMs: Timing;
+  /** The snapshot decoded and validated (zod), as every round of the handler does first. */
+  decodeMs: Timing;
   current: BuildRow;
   baseline?: BuildRow;
 }
@@ -78,24 +81,30 @@ async function timed(step: Step): Promise<number> {
   return performance.now() - start;
 }
 
-/** Checks that a build plans what the host holds and decides a first restart. */
-async function check(build: LoadedBuild, host: BenchHost): Promise<void> {
+/** Checks that a build plans what the host holds and decides a first restart; the plan's size. */
+async function check(build: LoadedBuild, host: BenchHost): Promise<number> {
   const planned = build.graphAndPlan(host);
   const decisions = await build.decide(host);
   const where = `${build.build.name} (${build.build.commit}), ${host.shape} ${host.containers}`;
-  if (planned !== host.dependents) {
-    throw new Error(`${where}: planned ${planned} dependents, not ${host.dependents}`);
+  if (planned !== (host.dependents ?? Math.max(planned, 1))) {
+    throw new Error(`${where}: planned ${planned} dependents, not ${host.dependents ?? "some"}`);
   }
   if (!decisions.some((d) => d.kind === "command")) {
     throw new Error(`${where}: no restart decided (${decisions.map((d) => d.kind).join(", ")})`);
   }
+  return planned;
 }
 
 async function measure(host: BenchHost, builds: LoadedBuild[]): Promise<Row> {
   const text = new TextDecoder();
-  const steps: [string, Step][] = [["reference", () => JSON.parse(text.decode(host.bytes))]];
+  const [current, baseline] = builds as [LoadedBuild, LoadedBuild?];
+  const steps: [string, Step][] = [
+    ["reference", () => JSON.parse(text.decode(host.bytes))],
+    ["decode", () => current.decode(host)],
+  ];
+  const planned = new Map<LoadedBuild, number>();
   for (const b of builds) {
-    await check(b, host);
+    planned.set(b, await check(b, host));
     steps.push([`${b.build.name}.graph`, () => b.graphAndPlan(host)]);
     steps.push([`${b.build.name}.decide`, () => b.decide(host)]);
   }
@@ -113,39 +122,61 @@ async function measure(host: BenchHost, builds: LoadedBuild[]): Promise<Row> {
     const decideMs = timing(samples.get(`${b.build.name}.decide`) ?? []);
     return {
       commit: b.build.commit,
+      planned: planned.get(b) ?? 0,
       graphMs,
       decideMs,
       graphRatio: round(graphMs.p50 / reference.p50, 1),
       decideRatio: round(decideMs.p50 / reference.p50, 1),
     };
   };
-  const [current, baseline] = builds;
   return {
     shape: host.shape,
     containers: host.containers,
     snapshotKiB: round(host.bytes.length / 1024, 0),
-    dependents: host.dependents,
     referenceMs: reference,
-    current: rowOf(current as LoadedBuild),
+    decodeMs: timing(samples.get("decode") ?? []),
+    current: rowOf(current),
     ...(baseline ? { baseline: rowOf(baseline) } : {}),
   };
 }
 
 function printTable(rows: Row[]): void {
-  console.log("\nDependents' cost per `restarted` record (ms, p50; ratio to JSON.parse)\n");
+  console.log("\nDependents' cost per `restarted` record (ms, p50; ×: ratio to JSON.parse)\n");
+  const header = [
+    "host",
+    "snapshot",
+    "planned",
+    "JSON.parse",
+    "decode (zod)",
+    "graph + plan",
+    "whole decision",
+    "baseline planned",
+    "baseline graph + plan",
+    "baseline decision",
+  ];
+  console.log(`| ${header.join(" | ")} |`);
   console.log(
-    "| host             | snapshot | dependents | JSON.parse | graph + plan       | whole decision     | baseline graph + plan | baseline decision |",
-  );
-  console.log(
-    "| ---------------- | -------: | ---------: | ---------: | -----------------: | -----------------: | --------------------: | ----------------: |",
+    `| --- | ${header
+      .slice(1)
+      .map(() => "---:")
+      .join(" | ")} |`,
   );
   const cell = (t: Timing, ratio: number) => `${t.p50} (×${ratio})`;
   for (const r of rows) {
-    const host = `${r.shape} ${r.containers}`.padEnd(16);
     const b = r.baseline;
-    console.log(
-      `| ${host} | ${`${r.snapshotKiB} KiB`.padStart(8)} | ${String(r.dependents).padStart(10)} | ${String(r.referenceMs.p50).padStart(10)} | ${cell(r.current.graphMs, r.current.graphRatio).padStart(18)} | ${cell(r.current.decideMs, r.current.decideRatio).padStart(18)} | ${(b ? cell(b.graphMs, b.graphRatio) : "").padStart(21)} | ${(b ? cell(b.decideMs, b.decideRatio) : "").padStart(17)} |`,
-    );
+    const cells = [
+      `${r.shape} ${r.containers}`,
+      `${r.snapshotKiB} KiB`,
+      String(r.current.planned),
+      String(r.referenceMs.p50),
+      cell(r.decodeMs, round(r.decodeMs.p50 / r.referenceMs.p50, 1)),
+      cell(r.current.graphMs, r.current.graphRatio),
+      cell(r.current.decideMs, r.current.decideRatio),
+      b ? String(b.planned) : "",
+      b ? cell(b.graphMs, b.graphRatio) : "",
+      b ? cell(b.decideMs, b.decideRatio) : "",
+    ];
+    console.log(`| ${cells.join(" | ")} |`);
   }
 }
 

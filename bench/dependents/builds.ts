@@ -38,6 +38,8 @@ export interface LoadedBuild {
    * (none stored) and the round's first decisions. Returns the decisions.
    */
   decide(host: BenchHost): Promise<Decision[]>;
+  /** The snapshot decoded and validated from its bytes, as the handlers' runtime does it. */
+  decode(host: BenchHost): HostSnapshot | undefined;
 }
 
 async function importFrom(build: Build, file: string): Promise<Record<string, unknown>> {
@@ -78,6 +80,7 @@ export async function loadBuild(build: Build): Promise<LoadedBuild> {
       m.danglingNetworkRefs(containers);
       return m.planDependents(m.buildDependencyGraph(containers), host.rootId).order.length;
     },
+    decode: (host) => m.decodeSnapshot(host.bytes),
     decide(host) {
       const ctx: HandlerContext = {
         now: new Date("2026-12-07T11:00:02.000Z"),

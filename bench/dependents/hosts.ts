@@ -20,9 +20,12 @@ import { prng } from "../runner/numbers.js";
  *   the first, every other container a dependent, each after the one before.
  * - `fan`: one vpn and every other container in its network namespace: the record a restart of
  *   the vpn, every other container a dependent at once.
+ * - `replicas`, the worst case labels can make: half the containers are replicas of one
+ *   service, and each of the other half depends on that service, so on every replica (an edge
+ *   per replica and dependent); the record a restart of one replica.
  */
-export type HostShape = "compose" | "chain" | "fan";
-export const SHAPES: readonly HostShape[] = ["compose", "chain", "fan"];
+export type HostShape = "compose" | "chain" | "fan" | "replicas";
+export const SHAPES: readonly HostShape[] = ["compose", "chain", "fan", "replicas"];
 
 export interface BenchHost {
   shape: HostShape;
@@ -33,8 +36,11 @@ export interface BenchHost {
   /** The restarted container. */
   rootId: string;
   record: RemediationRecord;
-  /** How many dependents the plan must hold: each build is checked against it. */
-  dependents: number;
+  /**
+   * How many dependents the plan must hold: each build is checked against it. Undefined where
+   * the caps on edges decide (`replicas`): every build must then plan some.
+   */
+  dependents: number | undefined;
 }
 
 const HOST = "bench-deps";
@@ -64,8 +70,9 @@ export function benchHost(shape: HostShape, size: number, seed: number): BenchHo
     service: string,
     dependsOn: string,
     networkMode = "bridge",
+    number = 1,
   ): ContainerSnapshot => {
-    const name = `${project}-${service}-1`;
+    const name = `${project}-${service}-${number}`;
     return {
       id: idOf(name),
       name,
@@ -75,7 +82,7 @@ export function benchHost(shape: HostShape, size: number, seed: number): BenchHo
       optedIn: true,
       labels: {
         autoheal: "true",
-        ...composeLabels(rand, { project, service, number: 1, dependsOn }),
+        ...composeLabels(rand, { project, service, number, dependsOn }),
       },
       startedAt: DEP_RUN,
       restartCount: 0,
@@ -86,7 +93,8 @@ export function benchHost(shape: HostShape, size: number, seed: number): BenchHo
     };
   };
   const containers: ContainerSnapshot[] = [];
-  let dependents: number;
+  let dependents: number | undefined;
+  let rootIndex = 0;
   if (shape === "compose") {
     const services = Object.keys(COMPOSE_SERVICES);
     for (let p = 0; containers.length < size; p++) {
@@ -105,6 +113,16 @@ export function benchHost(shape: HostShape, size: number, seed: number): BenchHo
       );
     }
     dependents = size - 1;
+  } else if (shape === "replicas") {
+    const replicas = Math.floor(size / 2);
+    for (let i = 0; i < size - replicas; i++) {
+      const client = `client${String(i).padStart(5, "0")}`;
+      containers.push(container("swarm", client, "db:service_started:false"));
+    }
+    for (let n = 1; n <= replicas; n++) containers.push(container("swarm", "db", "", "bridge", n));
+    // The last replica made, first in the snapshot: within every client's first edges.
+    rootIndex = size - 1;
+    dependents = undefined;
   } else {
     containers.push(container("fan", "vpn", ""));
     const vpn = `container:${idOf("fan-vpn-1")}`;
@@ -113,7 +131,7 @@ export function benchHost(shape: HostShape, size: number, seed: number): BenchHo
     }
     dependents = size - 1;
   }
-  const root = containers[0] as ContainerSnapshot;
+  const root = containers[rootIndex] as ContainerSnapshot;
   root.startedAt = NEW_RUN;
   // Snapshot order is Docker's, not the graph's: newest first, as `docker ps` lists them.
   containers.reverse();
