@@ -96,16 +96,18 @@ export function byName(a: ContainerSnapshot, b: ContainerSnapshot): number {
 export class ContainerRefs {
   private readonly byId = new Map<string, ContainerSnapshot>();
   private readonly byName = new Map<string, ContainerSnapshot>();
-  /** Every id, duplicates kept (a prefix of a duplicated id is ambiguous), sorted. */
-  private readonly ids: string[];
+  /**
+   * Every id, duplicates kept (a prefix of a duplicated id is ambiguous), sorted; made on the
+   * first lookup by prefix, as Docker stores full ids and a prefix is rare.
+   */
+  private ids: string[] | undefined;
 
-  constructor(containers: readonly ContainerSnapshot[]) {
+  constructor(private readonly containers: readonly ContainerSnapshot[]) {
     // The first of equal ids or names wins, as a scan in snapshot order would find it.
     for (const c of containers) {
       if (!this.byId.has(c.id)) this.byId.set(c.id, c);
       if (!this.byName.has(c.name)) this.byName.set(c.name, c);
     }
-    this.ids = containers.map((c) => c.id).sort();
   }
 
   resolve(ref: string): ContainerSnapshot | undefined {
@@ -115,14 +117,16 @@ export class ContainerRefs {
     const named = this.byName.get(ref.replace(/^\//, ""));
     if (named) return named;
     if (!/^[0-9a-f]+$/.test(ref)) return undefined;
+    this.ids ??= this.containers.map((c) => c.id).sort();
+    const ids = this.ids;
     // The first id not below the prefix; the prefix is unique when the next id lacks it.
-    let [lo, hi] = [0, this.ids.length];
+    let [lo, hi] = [0, ids.length];
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((this.ids[mid] as string) < ref) lo = mid + 1;
+      if ((ids[mid] as string) < ref) lo = mid + 1;
       else hi = mid;
     }
-    const [first, second] = [this.ids[lo], this.ids[lo + 1]];
+    const [first, second] = [ids[lo], ids[lo + 1]];
     if (first === undefined || !first.startsWith(ref) || second?.startsWith(ref)) return undefined;
     return this.byId.get(first);
   }
@@ -247,8 +251,8 @@ export function buildDependencyGraph(
 /** The graph's edges as they are found, each once, within the caps. */
 class EdgeCollector {
   readonly byParent = new Map<string, DependencyEdge[]>();
-  private readonly seen = new Set<string>();
-  private readonly perChild = new Map<string, number>();
+  /** Each child's edges: at most {@link MAX_EDGES_PER_CONTAINER}, so a scan finds a repeat. */
+  private readonly byChild = new Map<string, DependencyEdge[]>();
   private total = 0;
   private dropped = 0;
   private readonly capped = new Set<string>();
@@ -261,16 +265,12 @@ class EdgeCollector {
     reattach = false,
   ): void {
     if (parent.id === child.id) return;
-    const key = `${parent.id}>${child.id}>${kind}`;
-    if (this.seen.has(key)) return;
-    const count = this.perChild.get(child.id) ?? 0;
-    if (count >= MAX_EDGES_PER_CONTAINER || this.total >= MAX_EDGES_PER_HOST) {
+    const mine = this.byChild.get(child.id) ?? [];
+    if (mine.some((e) => e.parent === parent.id && e.kind === kind)) return;
+    if (this.full(child)) {
       this.drop(child, 1);
       return;
     }
-    this.seen.add(key);
-    this.perChild.set(child.id, count + 1);
-    this.total += 1;
     const edge = {
       parent: parent.id,
       child: child.id,
@@ -278,6 +278,9 @@ class EdgeCollector {
       detail,
       ...(reattach ? { reattach } : {}),
     };
+    if (mine.length === 0) this.byChild.set(child.id, mine);
+    mine.push(edge);
+    this.total += 1;
     const list = this.byParent.get(parent.id);
     if (list) list.push(edge);
     else this.byParent.set(parent.id, [edge]);
@@ -306,7 +309,7 @@ class EdgeCollector {
   }
 
   private full(child: ContainerSnapshot): boolean {
-    const count = this.perChild.get(child.id) ?? 0;
+    const count = this.byChild.get(child.id)?.length ?? 0;
     return count >= MAX_EDGES_PER_CONTAINER || this.total >= MAX_EDGES_PER_HOST;
   }
 
