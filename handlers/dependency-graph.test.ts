@@ -4,12 +4,12 @@ import type { ContainerSnapshot } from "../contracts/index.js";
 import { containerSnapshot } from "../test/support/fixtures.js";
 import {
   buildDependencyGraph,
+  ContainerRefs,
   type DependencyGraph,
   dependentsDisabled,
   MAX_EDGES_PER_CONTAINER,
   MAX_EDGES_PER_HOST,
   parseComposeDependsOn,
-  resolveContainerRef,
 } from "./dependency-graph.js";
 import { MAX_WARNINGS, planDependents } from "./dependency-plan.js";
 
@@ -89,31 +89,42 @@ describe("dependentsDisabled", () => {
   });
 });
 
-describe("resolveContainerRef", () => {
+describe("ContainerRefs", () => {
   const web = c("web");
   const db = c("db");
   const all = [web, db];
 
   it("finds a container by full id, by name with or without '/', and by unique id prefix", () => {
-    expect(resolveContainerRef(web.id, all)).toBe(web);
-    expect(resolveContainerRef("db", all)).toBe(db);
-    expect(resolveContainerRef("/db", all)).toBe(db);
-    expect(resolveContainerRef(web.id.slice(0, 12), all)).toBe(web);
+    expect(new ContainerRefs(all).resolve(web.id)).toBe(web);
+    expect(new ContainerRefs(all).resolve("db")).toBe(db);
+    expect(new ContainerRefs(all).resolve("/db")).toBe(db);
+    expect(new ContainerRefs(all).resolve(web.id.slice(0, 12))).toBe(web);
   });
 
   it("finds nothing for an unknown name, an ambiguous prefix or an empty reference", () => {
-    expect(resolveContainerRef("nope", all)).toBeUndefined();
-    expect(resolveContainerRef("", all)).toBeUndefined();
+    expect(new ContainerRefs(all).resolve("nope")).toBeUndefined();
+    expect(new ContainerRefs(all).resolve("")).toBeUndefined();
     const twins = [
       { ...web, id: `abc${"0".repeat(61)}` },
       { ...db, id: `abc${"1".repeat(61)}` },
     ];
-    expect(resolveContainerRef("abc", twins)).toBeUndefined();
+    expect(new ContainerRefs(twins).resolve("abc")).toBeUndefined();
+  });
+
+  it("resolves every container of a large host by its short id, and the first of equal names", () => {
+    const many = Array.from({ length: 1_000 }, (_, i) => c(`c${i}`));
+    const refs = new ContainerRefs([...many, { ...c("other"), name: "c7" }]);
+    for (const one of many) expect(refs.resolve(one.id.slice(0, 12))).toBe(one);
+    expect(refs.resolve("c7")).toBe(many[7]);
+    // Below and above every id, and between two of them.
+    expect(refs.resolve("0000000000000")).toBeUndefined();
+    expect(refs.resolve("fffffffffffff")).toBeUndefined();
+    expect(refs.resolve(`${many[0]?.id.slice(0, 12)}x`)).toBeUndefined();
   });
 
   it("prefers a name over an id prefix, as Docker does", () => {
     const named = { ...c("x"), name: web.id.slice(0, 6) };
-    expect(resolveContainerRef(web.id.slice(0, 6), [web, named])).toBe(named);
+    expect(new ContainerRefs([web, named]).resolve(web.id.slice(0, 6))).toBe(named);
   });
 });
 

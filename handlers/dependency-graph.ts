@@ -132,14 +132,6 @@ export class ContainerRefs {
   }
 }
 
-/** {@link ContainerRefs.resolve} for one lookup. */
-export function resolveContainerRef(
-  ref: string,
-  containers: readonly ContainerSnapshot[],
-): ContainerSnapshot | undefined {
-  return new ContainerRefs(containers).resolve(ref);
-}
-
 /** The compose project and service of a container, from the snapshot or its labels. */
 export function composeOf(c: ContainerSnapshot): { project: string; service: string } | undefined {
   if (c.compose) return c.compose;
