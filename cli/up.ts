@@ -117,11 +117,12 @@ export async function startAllInOne(): Promise<Stoppable> {
   const as = (user: FleetNatsUser, own: NatsClientSettings | undefined) =>
     server ? server.settingsFor(user) : own;
   const started: { role: string; running: Stoppable }[] = [];
-  // Stop in reverse order of start; one component failing to stop must not keep the others
-  // (or the embedded server) running.
+  // Stop in order of start: the handlers and the gateway first, while the agent still answers
+  // the commands they have in flight, the agent last. One component failing to stop must not
+  // keep the others (or the embedded server) running.
   const stopAll = async () => {
     const deadline = Date.now() + ROLES_STOP_MS;
-    for (const { role, running } of started.reverse()) {
+    for (const { role, running } of started) {
       const stopped = await settlesWithin(running.stop(), deadline - Date.now()).catch(
         (error: unknown) => {
           log.error({ role, err: describeError(error) }, "component failed to stop cleanly");

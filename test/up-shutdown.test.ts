@@ -102,69 +102,80 @@ async function processesOf(dataDir: string): Promise<ProcInfo[]> {
 }
 
 describe("fleetheal up shutdown", () => {
-  it("stops within its stop timeout during a restart Docker is still waiting out, and a second up on the same directory and port comes up", async () => {
-    const dataDir = await dataDirFor("slow-stop");
-    const natsPort = await freePort();
-    const first = await startUp(dataDir, natsPort);
-    try {
-      await hostIsUp(first.url);
-      // PID 1 ignores SIGTERM, and its stop timeout (30 s) is longer than up's whole stop
-      // timeout: Docker's restart is still waiting when up is told to stop.
-      const c = await runTestContainer(engine, {
-        name: "stubborn",
-        labels: { autoheal: "true", "autoheal.stop.timeout": "30" },
-        create: {
-          Cmd: ["sh", "-c", 'trap "" TERM; touch /tmp/healthy; while :; do sleep 1; done'],
-        },
-      });
-      await waitForHealth(engine, c.id, "healthy", 20_000);
-      await first.up.waitForLine(
-        (l) => l.includes("Auto-monitoring enabled for container 'stubborn'"),
-        15_000,
-      );
-      await makeUnhealthy(engine, c.id);
-      const unhealthy = await recorder.waitFor(
-        (e) => e.id === c.id && e.action === "health_status: unhealthy",
-        20_000,
-        "the container never turned unhealthy",
-      );
-      // Docker's restart begins with SIGTERM, which PID 1 ignores.
-      await recorder.waitFor(
-        (e) => e.id === c.id && e.action === "kill" && e.timeNano > unhealthy.timeNano,
-        30_000,
-        "up did not start restarting the unhealthy container",
-      );
-      expect(await natsServersOf(dataDir)).toHaveLength(1);
-
-      // SIGTERM to up's process alone, as a supervisor sends it.
-      const signalled = Date.now();
-      const exit = await first.up.stop("SIGTERM", STOP_TIMEOUT_MS + 10_000);
-      const stopMs = Date.now() - signalled;
-      expect(exit).toEqual({ code: 0, signal: null });
-      expect(stopMs).toBeLessThan(STOP_TIMEOUT_MS);
-      // The restart was still in flight when up exited: it was abandoned, not waited for.
-      expect(recorder.count((e) => e.id === c.id && e.action === "restart")).toBe(0);
-      expect(await processesOf(dataDir)).toEqual([]);
-
-      const second = await startUp(dataDir, natsPort);
+  // PID 1 ignores SIGTERM, so Docker's restart waits out the container's whole stop timeout:
+  // longer than up's own stop timeout (the restart is abandoned), or short enough that it ends,
+  // and the agent's reply with it, while up is stopping.
+  it.each([
+    { stopTimeout: 30, restart: "that Docker is still waiting out", endsDuringStop: false },
+    { stopTimeout: 4, restart: "that ends while it stops", endsDuringStop: true },
+  ])(
+    "stops within its stop timeout during a restart $restart, and a second up on the same directory and port comes up",
+    async ({ stopTimeout, endsDuringStop }) => {
+      const dataDir = await dataDirFor("slow-stop");
+      const natsPort = await freePort();
+      const first = await startUp(dataDir, natsPort);
       try {
-        await hostIsUp(second.url);
-        // The abandoned restart is finished (by Docker, or healed again): the container is
-        // healthy, and the second up's nats-server is the only one.
-        await waitForHealth(engine, c.id, "healthy", 90_000);
-        expect(await natsServersOf(dataDir)).toHaveLength(1);
-        expect(await second.up.stop("SIGTERM", STOP_TIMEOUT_MS + 10_000)).toEqual({
-          code: 0,
-          signal: null,
+        await hostIsUp(first.url);
+        const c = await runTestContainer(engine, {
+          name: `stubborn-${stopTimeout}`,
+          labels: { autoheal: "true", "autoheal.stop.timeout": String(stopTimeout) },
+          create: {
+            Cmd: ["sh", "-c", 'trap "" TERM; touch /tmp/healthy; while :; do sleep 1; done'],
+          },
         });
+        await waitForHealth(engine, c.id, "healthy", 20_000);
+        await first.up.waitForLine(
+          (l) => l.includes(`Auto-monitoring enabled for container 'stubborn-${stopTimeout}'`),
+          15_000,
+        );
+        await makeUnhealthy(engine, c.id);
+        const unhealthy = await recorder.waitFor(
+          (e) => e.id === c.id && e.action === "health_status: unhealthy",
+          20_000,
+          "the container never turned unhealthy",
+        );
+        // Docker's restart begins with SIGTERM, which PID 1 ignores.
+        await recorder.waitFor(
+          (e) => e.id === c.id && e.action === "kill" && e.timeNano > unhealthy.timeNano,
+          30_000,
+          "up did not start restarting the unhealthy container",
+        );
+        expect(await natsServersOf(dataDir)).toHaveLength(1);
+
+        // SIGTERM to up's process alone, as a supervisor sends it.
+        const signalled = Date.now();
+        const exit = await first.up.stop("SIGTERM", STOP_TIMEOUT_MS + 10_000);
+        const stopMs = Date.now() - signalled;
+        expect(exit).toEqual({ code: 0, signal: null });
+        expect(stopMs).toBeLessThan(STOP_TIMEOUT_MS);
+        // Either the restart was still in flight when up exited (abandoned, not waited for), or
+        // it ended while up was stopping.
+        expect(recorder.count((e) => e.id === c.id && e.action === "restart")).toBe(
+          endsDuringStop ? 1 : 0,
+        );
         expect(await processesOf(dataDir)).toEqual([]);
+
+        const second = await startUp(dataDir, natsPort);
+        try {
+          await hostIsUp(second.url);
+          // The abandoned restart is finished (by Docker, or healed again): the container is
+          // healthy, and the second up's nats-server is the only one.
+          await waitForHealth(engine, c.id, "healthy", 90_000);
+          expect(await natsServersOf(dataDir)).toHaveLength(1);
+          expect(await second.up.stop("SIGTERM", STOP_TIMEOUT_MS + 10_000)).toEqual({
+            code: 0,
+            signal: null,
+          });
+          expect(await processesOf(dataDir)).toEqual([]);
+        } finally {
+          await second.up[Symbol.asyncDispose]();
+        }
       } finally {
-        await second.up[Symbol.asyncDispose]();
+        await first.up[Symbol.asyncDispose]();
       }
-    } finally {
-      await first.up[Symbol.asyncDispose]();
-    }
-  }, 240_000);
+    },
+    240_000,
+  );
 
   it("takes its nats-server down with it when SIGKILLed", async () => {
     const dataDir = await dataDirFor("sigkill");
