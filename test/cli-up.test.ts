@@ -124,8 +124,7 @@ describe("fleetheal up", () => {
 
       const natsBefore = (await listProcesses()).filter(
         (p) =>
-          p.argv.some((a) => a.endsWith("nats-server")) &&
-          p.argv.some((a) => a.startsWith(dataDir)),
+          p.argv[0]?.endsWith("nats-server") === true && p.argv.some((a) => a.startsWith(dataDir)),
       );
       expect(natsBefore).toHaveLength(1);
       expect(up.lines.join("\n")).not.toContain(token);
@@ -135,8 +134,7 @@ describe("fleetheal up", () => {
       expect(exit).toEqual({ code: 0, signal: null });
       const natsAfter = (await listProcesses()).filter(
         (p) =>
-          p.argv.some((a) => a.endsWith("nats-server")) &&
-          p.argv.some((a) => a.startsWith(dataDir)),
+          p.argv[0]?.endsWith("nats-server") === true && p.argv.some((a) => a.startsWith(dataDir)),
       );
       expect(natsAfter).toEqual([]);
     } finally {

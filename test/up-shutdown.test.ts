@@ -177,6 +177,24 @@ describe("fleetheal up shutdown", () => {
     240_000,
   );
 
+  it("exits at once on a second signal, and stops its nats-server before it exits", async () => {
+    const dataDir = await dataDirFor("second-signal");
+    const { up } = await startUp(dataDir, await freePort());
+    try {
+      expect(await natsServersOf(dataDir)).toHaveLength(1);
+      process.kill(up.pid, "SIGTERM");
+      await up.waitForJson((l) => l.msg === "shutting down", 5_000);
+      process.kill(up.pid, "SIGTERM");
+      const exit = await up.exited;
+      // Exit code 1 (given up), unless the graceful stop won the race.
+      const secondSignal = up.json.some((l) => l.msg === "second signal: exiting now");
+      expect(exit).toEqual({ code: secondSignal ? 1 : 0, signal: null });
+      expect(await processesOf(dataDir)).toEqual([]);
+    } finally {
+      await up[Symbol.asyncDispose]();
+    }
+  });
+
   it("takes its nats-server down with it when SIGKILLed", async () => {
     const dataDir = await dataDirFor("sigkill");
     const { up } = await startUp(dataDir, await freePort());
