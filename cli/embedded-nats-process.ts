@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 
+/** The server's configuration, written by `up` at every start, in the data directory. */
+export const CONFIG_FILE = "nats-server.conf";
+
 /** The pid file the server writes (its `pid_file` option), in the data directory. */
 export const PID_FILE = "nats-server.pid";
 
@@ -100,8 +103,8 @@ function commandLine(pid: number): string[] | undefined {
   }
 }
 
-/** True while `pid` is a server of `configFile`. */
-function isServerOf(pid: number, configFile: string): boolean {
+/** True while `pid` is a server of `configFile` (always false without /proc). */
+export function isServerOf(pid: number, configFile: string): boolean {
   const argv = commandLine(pid);
   return argv !== undefined && runsConfig(argv, configFile);
 }

@@ -7,6 +7,7 @@ import { FLEET_ACCOUNT } from "../common/nats-accounts.js";
 import { HOSTS_BUCKET } from "../contracts/index.js";
 import { removeControlFile, writeControlFile } from "./embedded-nats-control.js";
 import {
+  CONFIG_FILE,
   killServerNow,
   NOT_RUNNABLE_CODES,
   PID_FILE,
@@ -62,7 +63,7 @@ export class EmbeddedNatsError extends FleethealError {
  */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const local = { host: localHost(options.listen.host), port: options.listen.port };
-  const configFile = join(options.dataDir, "nats-server.conf");
+  const configFile = join(options.dataDir, CONFIG_FILE);
   // A server that an earlier `up` left running holds the port and the store: stop it first.
   await stopLeftoverServer(options.dataDir, configFile, options.log);
   // A server already on the port would look "ready" to the probe below.
@@ -92,25 +93,20 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
   const spawnError = new Promise<Error>((resolve) => child.on("error", resolve));
 
   const ready = waitForPort(local.host, local.port, options.readyTimeoutMs ?? 15_000);
-  const outcome = await Promise.race([
-    ready.then(() => "ready" as const),
+  const outcome: StartOutcome = await Promise.race([
+    ready.then(
+      () => "ready" as const,
+      (error: Error) => ({ notReady: error }),
+    ),
     exited.then((code) => ({ exited: code })),
     spawnError.then((error) => ({ error })),
   ]);
   // The server writes its pid file before it listens.
   const serverPid = outcome === "ready" ? readPidFile(options.dataDir) : undefined;
-  if (outcome !== "ready" || serverPid === undefined) {
+  if (serverPid === undefined) {
     killServerNow(watched, readPidFile(options.dataDir));
     removePidFile(options.dataDir);
-    const why =
-      outcome === "ready"
-        ? `nats-server wrote no pid file (${PID_FILE})`
-        : "error" in outcome
-          ? `could not run a shell for ${options.binary}: ${outcome.error.message}`
-          : outcome.exited !== null && NOT_RUNNABLE_CODES.has(outcome.exited)
-            ? `could not run ${options.binary}: ${output.slice(-1).join("")} (install nats-server, or set FLEETHEAL_NATS_URL)`
-            : `nats-server exited with code ${outcome.exited}: ${output.slice(-5).join(" | ")} (is ${options.listen.host}:${options.listen.port} in use? set FLEETHEAL_NATS_PORT, FLEETHEAL_NATS_LISTEN or FLEETHEAL_NATS_URL)`;
-    throw new EmbeddedNatsError(why);
+    throw new EmbeddedNatsError(whyNotStarted(options, outcome, output));
   }
   const url = `${options.tls ? "tls" : "nats"}://${local.host}:${local.port}`;
   await writeControlFile(options.dataDir, {
@@ -142,6 +138,29 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
       removePidFile(options.dataDir);
     },
   };
+}
+
+/** How the wait for a new server ended. */
+type StartOutcome = "ready" | { notReady: Error } | { exited: number | null } | { error: Error };
+
+/** Why the server did not start, with what it printed last. */
+function whyNotStarted(
+  options: EmbeddedNatsOptions,
+  outcome: StartOutcome,
+  output: readonly string[],
+): string {
+  const { host, port } = options.listen;
+  if (outcome === "ready") return `nats-server wrote no pid file (${PID_FILE})`;
+  if ("error" in outcome) {
+    return `could not run a shell for ${options.binary}: ${outcome.error.message}`;
+  }
+  if ("notReady" in outcome) {
+    return `nats-server did not listen on ${host}:${port}: ${outcome.notReady.message}: ${output.slice(-5).join(" | ")}`;
+  }
+  if (outcome.exited !== null && NOT_RUNNABLE_CODES.has(outcome.exited)) {
+    return `could not run ${options.binary}: ${output.slice(-1).join("")} (install nats-server, or set FLEETHEAL_NATS_URL)`;
+  }
+  return `nats-server exited with code ${outcome.exited}: ${output.slice(-5).join(" | ")} (is ${host}:${port} in use? set FLEETHEAL_NATS_PORT, FLEETHEAL_NATS_LISTEN or FLEETHEAL_NATS_URL)`;
 }
 
 /** The address a local client dials for a server listening on `host`. */
