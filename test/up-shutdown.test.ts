@@ -19,15 +19,15 @@ import {
 } from "./support/children.js";
 import {
   type DockerEventRecorder,
-  makeUnhealthy,
+  makeUnhealthyUntilRestarted,
   recordDockerEvents,
   runTestContainer,
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { CLI, REPO } from "./support/fleetheal.js";
+import { startUpProcess } from "./support/fleetheal.js";
 import { freePort } from "./support/ports.js";
-import { type ManagedProcess, startProcess } from "./support/process.js";
+import type { ManagedProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
 
 let engine: DockerEngine;
@@ -56,20 +56,7 @@ async function startUp(
   dataDir: string,
   natsPort: number,
 ): Promise<{ up: ManagedProcess; url: string }> {
-  const up = await startProcess({
-    name: "up",
-    command: process.execPath,
-    args: [CLI, "up"],
-    cwd: REPO,
-    env: {
-      DOCKER_HOST: engine.dockerHost,
-      FLEETHEAL_HOST_ID: "solo",
-      FLEETHEAL_DATA_DIR: dataDir,
-      FLEETHEAL_NATS_PORT: String(natsPort),
-      FLEETHEAL_GATEWAY_PORT: "0",
-      FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-    },
-  });
+  const up = await startUpProcess({ dockerHost: engine.dockerHost, dataDir, natsPort });
   const banner = await up.waitForLine((l) => l.includes(" is up on host solo: "), 30_000);
   const url = /(http:\/\/\S+)\/health/.exec(banner)?.[1] as string;
   return { up, url };
@@ -128,18 +115,12 @@ describe("fleetheal up shutdown", () => {
           (l) => l.includes(`Auto-monitoring enabled for container 'stubborn-${stopTimeout}'`),
           15_000,
         );
-        await makeUnhealthy(engine, c.id);
-        const unhealthy = await recorder.waitFor(
-          (e) => e.id === c.id && e.action === "health_status: unhealthy",
-          20_000,
-          "the container never turned unhealthy",
-        );
-        // Docker's restart begins with SIGTERM, which PID 1 ignores.
-        await recorder.waitFor(
-          (e) => e.id === c.id && e.action === "kill" && e.timeNano > unhealthy.timeNano,
-          30_000,
-          "up did not start restarting the unhealthy container",
-        );
+        // Docker's restart begins with SIGTERM (a `kill` event), which PID 1 ignores.
+        await makeUnhealthyUntilRestarted(engine, recorder, c.id, {
+          action: "kill",
+          timeoutMs: 30_000,
+          message: "up did not start restarting the unhealthy container",
+        });
         expect(await natsServersOf(dataDir)).toHaveLength(1);
 
         // SIGTERM to up's process alone, as a supervisor sends it.
