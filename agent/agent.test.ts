@@ -113,7 +113,7 @@ function previousSnapshot(
       watchAll: false,
       uptimeSeconds: 5400,
     },
-    outbox: { depth: 0, capacity: 1_000, published: 12, dropped: 0 },
+    outbox: { depth: 0, capacity: 1_000, published: 12, dropped: 0, unpublishable: 0 },
     docker: { status: "up", version: "24.0.7" },
     containers: containers.map(
       ({ hasHealthcheck: _h, ipAddresses: _ip, ...rest }): ContainerSnapshot => ({
@@ -625,7 +625,7 @@ describe("Agent snapshots", () => {
       heartbeatMs: 60_000,
       docker: { status: "up", version: "24.0.7" },
       agent: { label: "autoheal", watchAll: false, startedAt: NOW.toISOString(), uptimeSeconds: 0 },
-      outbox: { depth: 0, capacity: 1_000, published: 1, dropped: 0 },
+      outbox: { depth: 0, capacity: 1_000, published: 1, dropped: 0, unpublishable: 0 },
     });
     expect(first).not.toHaveProperty("lastEventTimeNano");
     expect(first?.containers.map((c) => [c.name, c.health, c.labels])).toEqual([
@@ -640,7 +640,13 @@ describe("Agent snapshots", () => {
     const now = h.nats.command().snapshot();
     expect(HostSnapshot.parse(now)).toEqual(now);
     expect(now.lastEventTimeNano).toBe("1795809601000000001");
-    expect(now.outbox).toEqual({ depth: 0, capacity: 1_000, published: 2, dropped: 0 });
+    expect(now.outbox).toEqual({
+      depth: 0,
+      capacity: 1_000,
+      published: 2,
+      dropped: 0,
+      unpublishable: 0,
+    });
     expect(now.seq).toBeGreaterThan(first?.seq ?? 0);
   });
 

@@ -121,9 +121,16 @@ export class Agent {
         log.error({ subject: message.subject }, "outbox full: dropped the oldest event");
         void this.reconciler.request();
       },
+      onUnpublishable: (error, message) => {
+        log.error(
+          { err: describeError(error), subject: message.subject, bytes: message.payload.length },
+          "NATS refuses this event for good; dropped it",
+        );
+        this.snapshots.changed();
+      },
     });
     this.snapshots = new SnapshotPublisher({
-      take: () => this.takeSnapshot(),
+      take: (withoutLabels) => this.takeSnapshot(withoutLabels),
       publish: async (snapshot) => {
         await deps.nats.publishSnapshot(snapshot);
         await this.baseline.save(snapshot);
@@ -131,6 +138,13 @@ export class Agent {
       debounceMs: config.snapshotDebounceMs,
       heartbeatMs: config.heartbeatMs,
       onError: (error) => log.warn({ err: describeError(error) }, "snapshot publish failed"),
+      onWithoutLabels: (error) =>
+        error
+          ? log.error(
+              { err: describeError(error) },
+              "NATS refuses the host snapshot for good; publishing it without labels",
+            )
+          : log.info("the host snapshot fits again; publishing it with labels"),
     });
     this.executor = new CommandExecutor({
       host: config.hostId,
@@ -271,18 +285,23 @@ export class Agent {
     await this.snapshots.stop();
   }
 
-  private takeSnapshot(): HostSnapshot {
-    return this.state.snapshot(this.now(), {
-      outbox: {
-        depth: this.outbox.stats.depth,
-        capacity: this.config.outboxCapacity,
-        published: this.outbox.stats.published,
-        dropped: this.outbox.stats.dropped,
+  private takeSnapshot(withoutLabels = false): HostSnapshot {
+    return this.state.snapshot(
+      this.now(),
+      {
+        outbox: {
+          depth: this.outbox.stats.depth,
+          capacity: this.config.outboxCapacity,
+          published: this.outbox.stats.published,
+          dropped: this.outbox.stats.dropped,
+          unpublishable: this.outbox.stats.unpublishable,
+        },
+        lastEventTimeNano: this.replayPoint(),
+        probe: (id) => this.prober.view(id),
+        commandRefusals: this.gate.snapshot(),
       },
-      lastEventTimeNano: this.replayPoint(),
-      probe: (id) => this.prober.view(id),
-      commandRefusals: this.gate.snapshot(),
-    });
+      withoutLabels,
+    );
   }
 
   /**
