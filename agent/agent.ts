@@ -17,6 +17,7 @@ import { executorView } from "./executor-view.js";
 import { HostState, judgedHealth } from "./host-state.js";
 import { InspectFirst } from "./inspect-first.js";
 import { Outbox } from "./outbox.js";
+import { NOTHING_ALLOWED } from "./probes/probe-allow.js";
 import { Prober } from "./probes/prober.js";
 import { Reconciler } from "./reconciler.js";
 import { RefreshCoalescer } from "./refresh-coalescer.js";
@@ -152,6 +153,7 @@ export class Agent {
     this.prober = new Prober({
       docker,
       log,
+      access: { allow: config.probeAllow ?? NOTHING_ALLOWED },
       onTransition: (id, health) => this.events.synthesize(id, health, "probe"),
       onChange: () => this.snapshots.changed(),
     });
