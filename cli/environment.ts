@@ -209,7 +209,16 @@ export const ENVIRONMENT = {
       ),
       v("FLEETHEAL_GATEWAY_ACTIONS_PER_MINUTE", "Actions per client address per minute", "30"),
       v("FLEETHEAL_GATEWAY_MAX_STREAMS", "Concurrent /events/stream clients", "100"),
-      v("FLEETHEAL_GATEWAY_TRUST_PROXY", "Trust X-Forwarded-For from a reverse proxy", "false"),
+      v(
+        "FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT",
+        "Concurrent /events/stream clients from one address",
+        "10",
+      ),
+      v(
+        "FLEETHEAL_GATEWAY_TRUST_PROXY",
+        "Proxies whose X-Forwarded-For gives the client address: addresses and CIDRs, or true for any",
+        "false",
+      ),
       v(
         "FLEETHEAL_COMMAND_TIMEOUT_MS",
         "(also) How long a manual restart waits for the agent",

@@ -21,6 +21,7 @@ describe("loadGatewayConfig", () => {
       corsOrigins: [],
       actionsPerMinute: 30,
       maxStreams: 100,
+      maxStreamsPerClient: 10,
       trustProxy: false,
       commandTimeoutMs: 60_000,
       commandSigning: { ttlMs: 30_000 },
@@ -64,6 +65,16 @@ describe("loadGatewayConfig", () => {
       actionsPerMinute: 5,
       trustProxy: true,
     });
+  });
+
+  it("reads the proxies to trust as addresses, CIDR blocks and range names", () => {
+    const config = loadGatewayConfig({
+      FLEETHEAL_GATEWAY_TRUST_PROXY: "10.0.0.7, 192.168.0.0/16,fd00::/8, loopback",
+      FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT: "3",
+    });
+    expect(config.trustProxy).toEqual(["10.0.0.7", "192.168.0.0/16", "fd00::/8", "loopback"]);
+    expect(config.maxStreamsPerClient).toBe(3);
+    expect(loadGatewayConfig({ FLEETHEAL_GATEWAY_TRUST_PROXY: "no" }).trustProxy).toBe(false);
   });
 
   it("never prints a token in its error", () => {
@@ -121,7 +132,13 @@ describe("loadGatewayConfig", () => {
   it.each([
     ["FLEETHEAL_GATEWAY_CORS_ORIGINS", "*", "each origin looks like"],
     ["FLEETHEAL_GATEWAY_CORS_ORIGINS", "https://a.example.com/path", "each origin looks like"],
-    ["FLEETHEAL_GATEWAY_TRUST_PROXY", "maybe", "must be true or false"],
+    ["FLEETHEAL_GATEWAY_TRUST_PROXY", "maybe", '"maybe" is not an IP address, a CIDR block'],
+    // Fastify 5 trusts no one for a hop count (it cannot check the nearest peer): refused here.
+    ["FLEETHEAL_GATEWAY_TRUST_PROXY", "2", '"2" is not an IP address'],
+    ["FLEETHEAL_GATEWAY_TRUST_PROXY", "10.0.0.0/33", '"10.0.0.0/33" is not'],
+    ["FLEETHEAL_GATEWAY_TRUST_PROXY", "10.0.0.1, ::1/129", '"::1/129" is not'],
+    ["FLEETHEAL_GATEWAY_TRUST_PROXY", "10.0.0.0/8/1", '"10.0.0.0/8/1" is not'],
+    ["FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT", "0", "must be at least 1"],
     ["FLEETHEAL_GATEWAY_ACTIONS_PER_MINUTE", "0", "must be at least 1"],
   ])("%s=%j is rejected", (name, value, message) => {
     expect(configError(() => loadGatewayConfig({ [name]: value })).message).toContain(message);

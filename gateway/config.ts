@@ -1,11 +1,18 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { z } from "zod";
 import {
   COMMAND_SIGNING_ENV,
   type CommandSigning,
   commandSigningFrom,
 } from "../common/agent-commands.js";
-import { boolFromEnv, commaListFromEnv, intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import {
+  commaListFromEnv,
+  intFromEnv,
+  loadEnv,
+  NATS_ENV,
+  splitCommaList,
+} from "../common/config.js";
 import { ConfigError, describeError } from "../common/errors.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 
@@ -25,6 +32,42 @@ const Origins = commaListFromEnv()
   )
   .default([]);
 
+/** The address ranges proxy-addr (Fastify's `trustProxy`) knows by name. */
+const PROXY_RANGE_NAMES: ReadonlySet<string> = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** Why an item of FLEETHEAL_GATEWAY_TRUST_PROXY is not an address, a CIDR or a range name. */
+function trustedProxyError(item: string): string | undefined {
+  if (PROXY_RANGE_NAMES.has(item)) return undefined;
+  const [address = "", prefix, extra] = item.split("/");
+  const family = isIP(address);
+  const bits = family === 4 ? 32 : 128;
+  if (family !== 0 && extra === undefined) {
+    if (prefix === undefined) return undefined;
+    if (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits) return undefined;
+  }
+  return `${JSON.stringify(item.slice(0, 64))} is not an IP address, a CIDR block (10.0.0.0/8) or loopback, linklocal or uniquelocal`;
+}
+
+/**
+ * Whose `X-Forwarded-For` to believe: `false` (no one, the default), `true` (every peer), or a
+ * comma-separated list of the proxies' addresses, CIDR blocks and range names.
+ */
+const TrustProxy = z
+  .string()
+  .trim()
+  .transform((value, ctx): boolean | string[] => {
+    const word = value.toLowerCase();
+    if (["true", "1", "yes"].includes(word)) return true;
+    if (["false", "0", "no", ""].includes(word)) return false;
+    const items = splitCommaList(value);
+    for (const item of items) {
+      const message = trustedProxyError(item);
+      if (message) ctx.addIssue({ code: "custom", message });
+    }
+    return items;
+  })
+  .default(false);
+
 const GatewayEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_GATEWAY_PORT: intFromEnv({ min: 0, max: 65_535, default: 8080 }),
@@ -38,7 +81,8 @@ const GatewayEnv = z.object({
   FLEETHEAL_GATEWAY_CORS_ORIGINS: Origins,
   FLEETHEAL_GATEWAY_ACTIONS_PER_MINUTE: intFromEnv({ min: 1, max: 100_000, default: 30 }),
   FLEETHEAL_GATEWAY_MAX_STREAMS: intFromEnv({ min: 1, max: 100_000, default: 100 }),
-  FLEETHEAL_GATEWAY_TRUST_PROXY: boolFromEnv(false),
+  FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT: intFromEnv({ min: 1, max: 100_000, default: 10 }),
+  FLEETHEAL_GATEWAY_TRUST_PROXY: TrustProxy,
   FLEETHEAL_COMMAND_TIMEOUT_MS: intFromEnv({ min: 1_000, max: 3_900_000, default: 60_000 }),
   ...COMMAND_SIGNING_ENV,
 });
@@ -59,7 +103,10 @@ export interface GatewayConfig {
   corsOrigins: string[];
   actionsPerMinute: number;
   maxStreams: number;
-  trustProxy: boolean;
+  /** Live streams one client address may hold at once. */
+  maxStreamsPerClient: number;
+  /** Whose `X-Forwarded-For` gives the client address: no one, every peer, or these proxies. */
+  trustProxy: boolean | string[];
   /** How long a manual restart waits for the agent. */
   commandTimeoutMs: number;
   /** The key manual restarts are signed with (none: unsigned), and their lifetime. */
@@ -109,6 +156,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     corsOrigins: e.FLEETHEAL_GATEWAY_CORS_ORIGINS,
     actionsPerMinute: e.FLEETHEAL_GATEWAY_ACTIONS_PER_MINUTE,
     maxStreams: e.FLEETHEAL_GATEWAY_MAX_STREAMS,
+    maxStreamsPerClient: e.FLEETHEAL_GATEWAY_STREAMS_PER_CLIENT,
     trustProxy: e.FLEETHEAL_GATEWAY_TRUST_PROXY,
     commandTimeoutMs: e.FLEETHEAL_COMMAND_TIMEOUT_MS,
     commandSigning: commandSigningFrom(e),

@@ -87,6 +87,7 @@ export function runGateway(
           corsOrigins: config.corsOrigins,
           actionsPerMinute: config.actionsPerMinute,
           maxStreams: config.maxStreams,
+          maxStreamsPerClient: config.maxStreamsPerClient,
           trustProxy: config.trustProxy,
           logger: log,
         });

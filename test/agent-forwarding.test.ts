@@ -15,7 +15,7 @@ import {
 import type { DockerEngine } from "./support/dockerd.js";
 import { type Fleet, type FleetHost, startFleet } from "./support/fleet.js";
 import type { FleetProcess } from "./support/fleetheal.js";
-import { readStored } from "./support/stream.js";
+import { readStored, readStoredTimed } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
 let fleet: Fleet;
@@ -136,31 +136,87 @@ async function churnOnce(ids: string[]): Promise<void> {
   );
 }
 
-/** Asserts that every forwarded Docker event of the recorder is stored exactly once. */
-async function expectEveryTransitionStoredOnce(host: string, ids: Set<string>) {
-  const expected = recorder.events
-    .filter((e) => ids.has(e.id))
-    .map((e) => forwardedEventId(host, e))
-    .filter((id): id is string => id !== undefined);
-  expect(expected.length).toBeGreaterThan(ids.size * 4);
-  const stored = await waitFor(
+/** A stretch of the test (a dockerd restart), in nanoseconds of the test's clock. */
+interface Window {
+  from: bigint;
+  to: bigint;
+}
+
+const nowNano = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+/**
+ * Asserts that every forwarded Docker event of the recorder is stored exactly once, and tells a
+ * late event from a lost one: a marker transition made after the burst is waited for in the
+ * agent's snapshot (`lastEventTimeNano` past it with an empty outbox means every Docker event
+ * before it was read and acked by JetStream), and only then is the stream compared. Returns how
+ * many transitions were checked and the worst lateness (JetStream's storage time minus Docker's
+ * event time).
+ */
+async function expectEveryTransitionStoredOnce(
+  host: string,
+  ids: Set<string>,
+  gap?: Window,
+): Promise<{ count: number; worstLatenessMs: number }> {
+  const forwarded = () =>
+    recorder.events.filter((e) => ids.has(e.id) && forwardedEventId(host, e) !== undefined);
+  let before = 0n;
+  for (const e of forwarded()) if (e.timeNano > before) before = e.timeNano;
+  await churnOnce([...ids].slice(0, 1));
+  const marker = await recorder.waitFor(
+    (e) => ids.has(e.id) && e.timeNano > before && forwardedEventId(host, e) !== undefined,
+    30_000,
+    "the marker transition after the burst was not seen by the test's own Docker stream",
+  );
+  const kv = await import("@nats-io/kv").then(({ Kvm }) => new Kvm(client).open(HOSTS_BUCKET));
+  let lastSnapshot = "none";
+  await waitFor(
     async () => {
-      const events = await readStored(client, `fleetheal.v1.evt.${host}.>`, ContainerEvent);
-      const docker = events.filter((e) => e.source === "docker").map((e) => e.id);
-      const have = new Set(docker);
-      return expected.every((id) => have.has(id)) ? docker : undefined;
+      const entry = await kv.get(host);
+      const decoded = entry && decode(HostSnapshot, entry.value);
+      if (!decoded?.ok) return false;
+      const { outbox, lastEventTimeNano } = decoded.value;
+      lastSnapshot = `outbox depth ${outbox.depth}, lastEventTimeNano ${lastEventTimeNano}`;
+      return outbox.depth === 0 && BigInt(lastEventTimeNano ?? 0) >= marker.timeNano;
     },
     {
       timeoutMs: 60_000,
-      intervalMs: 500,
-      message: `not every Docker transition of ${host} reached the stream`,
+      intervalMs: 250,
+      message: () =>
+        `LATE: the agent of ${host} has not read and stored Docker's events up to the marker at ${marker.timeNano} (last snapshot: ${lastSnapshot})`,
     },
   );
+  const expected = forwarded();
+  expect(expected.length).toBeGreaterThan(ids.size * 4);
+  const stored = await readStoredTimed(client, `fleetheal.v1.evt.${host}.>`, ContainerEvent);
+  const docker = stored.filter((m) => m.value.source === "docker");
+  const storedAt = new Map(docker.map((m) => [m.value.id, m.storedNano]));
+  const lost = expected.filter((e) => !storedAt.has(forwardedEventId(host, e) as string));
+  if (lost.length > 0) {
+    const describe = (e: (typeof lost)[number]) => {
+      const at = (ref: bigint) => `${Number(e.timeNano - ref) / 1e6} ms`;
+      const reconciled = stored.some(
+        (m) =>
+          m.value.source !== "docker" && m.value.container.id === e.id && m.storedNano > e.timeNano,
+      );
+      const relative = gap
+        ? `, ${at(gap.from)} after the restart began (${at(gap.to)} after it ended)`
+        : "";
+      return `${e.name} ${e.action} at ${e.timeNano}${relative}${reconciled ? ", later covered by a reconcile event" : ""}`;
+    };
+    throw new Error(
+      `LOST: the agent of ${host} caught up past the marker, yet ${lost.length} Docker transition(s) never reached the stream: ${lost.map(describe).join("; ")}`,
+    );
+  }
   const counts = new Map<string, number>();
-  for (const id of stored) counts.set(id, (counts.get(id) ?? 0) + 1);
+  for (const m of docker) counts.set(m.value.id, (counts.get(m.value.id) ?? 0) + 1);
   const duplicated = [...counts].filter(([, n]) => n > 1);
   expect(duplicated).toEqual([]);
-  return expected.length;
+  let worst = 0n;
+  for (const e of expected) {
+    const lateness = (storedAt.get(forwardedEventId(host, e) as string) as bigint) - e.timeNano;
+    if (lateness > worst) worst = lateness;
+  }
+  return { count: expected.length, worstLatenessMs: Number(worst) / 1e6 };
 }
 
 describe("agent forwarding", () => {
@@ -173,9 +229,25 @@ describe("agent forwarding", () => {
       ),
     );
     const ids = containers.map((c) => c.id);
-    await churn(ids, 6, () => engine.restart(), { pause: true });
-    const count = await expectEveryTransitionStoredOnce("docker-restart", new Set(ids));
-    console.info(`dockerd restart: ${count} transitions stored once each`);
+    const gap: Window = { from: 0n, to: 0n };
+    await churn(
+      ids,
+      6,
+      async () => {
+        gap.from = nowNano();
+        await engine.restart();
+        gap.to = nowNano();
+      },
+      { pause: true },
+    );
+    const { count, worstLatenessMs } = await expectEveryTransitionStoredOnce(
+      "docker-restart",
+      new Set(ids),
+      gap,
+    );
+    console.info(
+      `dockerd restart: ${count} transitions stored once each; worst lateness ${worstLatenessMs} ms`,
+    );
   });
 
   it("stores every transition exactly once when nats-server restarts mid-burst", async () => {
@@ -196,8 +268,13 @@ describe("agent forwarding", () => {
       timeoutMs: 20_000,
       message: "test client did not reconnect",
     });
-    const count = await expectEveryTransitionStoredOnce("nats-restart", new Set(ids));
-    console.info(`nats-server kill -9 and restart: ${count} transitions stored once each`);
+    const { count, worstLatenessMs } = await expectEveryTransitionStoredOnce(
+      "nats-restart",
+      new Set(ids),
+    );
+    console.info(
+      `nats-server kill -9 and restart: ${count} transitions stored once each; worst lateness ${worstLatenessMs} ms`,
+    );
     // Docker's stream never broke, so the reconcile after the NATS reconnect found nothing that
     // Docker had not reported itself.
     const stored = await readStored(client, "fleetheal.v1.evt.nats-restart.>", ContainerEvent);
@@ -220,8 +297,13 @@ describe("agent forwarding", () => {
       await churnOnce(ids);
       await startAgent("agent-restart");
     });
-    const count = await expectEveryTransitionStoredOnce("agent-restart", new Set(ids));
-    console.info(`agent SIGKILL and restart: ${count} transitions stored once each`);
+    const { count, worstLatenessMs } = await expectEveryTransitionStoredOnce(
+      "agent-restart",
+      new Set(ids),
+    );
+    console.info(
+      `agent SIGKILL and restart: ${count} transitions stored once each; worst lateness ${worstLatenessMs} ms`,
+    );
   });
 
   it("heals a container that was already unhealthy before the agent started", async () => {

@@ -4,6 +4,10 @@ import type { HealthCache } from "../view/health-cache.js";
 import { NOT_HEALING_REASONS } from "../view/not-healing.js";
 import type { StreamRecord } from "./api-schemas.js";
 
+/** Why a live stream was refused (`limit`, `client-limit`) or closed for a slow client. */
+export const STREAM_SHED_REASONS = ["buffer", "drain", "client-limit", "limit"] as const;
+export type StreamShedReason = (typeof STREAM_SHED_REASONS)[number];
+
 /**
  * The gateway's Prometheus metrics. Fleet gauges are read from the precomputed /health report
  * at scrape time, so a scrape costs the same as a /health request; counters and the lag
@@ -14,6 +18,8 @@ export class GatewayMetrics {
   private readonly restarts: Counter<"host" | "outcome">;
   private readonly lag: Histogram;
   private readonly rejected: Counter<"source">;
+  private readonly shed: Counter<"reason">;
+  private streamPending: () => number = () => 0;
 
   constructor(health: HealthCache, now: () => number = Date.now) {
     const registers = [this.registry];
@@ -122,6 +128,22 @@ export class GatewayMetrics {
       labelNames: ["source"],
       registers,
     });
+    this.shed = new Counter({
+      name: "fleetheal_gateway_streams_shed_total",
+      help: "Live event streams refused (limit: too many in all; client-limit: too many from one address) or closed because the client did not keep up (buffer: too many bytes queued; drain: its socket did not drain in time).",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of STREAM_SHED_REASONS) this.shed.inc({ reason }, 0);
+    const pending = () => this.streamPending();
+    new Gauge({
+      name: "fleetheal_gateway_stream_pending_bytes",
+      help: "Bytes written to live event streams that their clients have not taken yet, in all.",
+      registers,
+      collect() {
+        this.set(pending());
+      },
+    });
   }
 
   /** Counts one live record from the events stream. */
@@ -140,6 +162,16 @@ export class GatewayMetrics {
 
   rejectedMessage(source: string): void {
     this.rejected.inc({ source });
+  }
+
+  /** Counts one live stream refused or closed to protect the gateway. */
+  streamShed(reason: StreamShedReason): void {
+    this.shed.inc({ reason });
+  }
+
+  /** Where the pending bytes of the live streams are read from at scrape time. */
+  watchStreamPending(pendingBytes: () => number): void {
+    this.streamPending = pendingBytes;
   }
 
   render(): Promise<string> {

@@ -6,6 +6,7 @@ import type { HealthCache } from "../view/health-cache.js";
 import type { StalenessPolicy } from "../view/health-report.js";
 import type { Access, Principal, TokenCheck, Tokens } from "./auth.js";
 import type { GatewayMetrics } from "./metrics.js";
+import type { SseBufferLimits } from "./sse-writer.js";
 
 /*
  * What the HTTP layer is given, and what each route plugin receives as its options. Route
@@ -22,6 +23,9 @@ declare module "fastify" {
     principal: Principal;
   }
 }
+
+/** Fastify's `trustProxy`, as the gateway's configuration gives it. */
+export type TrustProxy = boolean | string[];
 
 /** What the HTTP layer needs; everything else is wired in main.ts. */
 export interface GatewayDeps {
@@ -58,10 +62,18 @@ export interface GatewayDeps {
   authFailuresPerMinute?: number;
   /** `GET /events` history reads at once (each opens a JetStream consumer); default 8. */
   concurrentHistoryReads?: number;
-  /** Concurrent `/events/stream` clients. */
+  /** Concurrent `/events/stream` clients; default 100. */
   maxStreams?: number;
-  /** Trust `X-Forwarded-For` from a reverse proxy (for rate limits and audit addresses). */
-  trustProxy?: boolean;
+  /** Concurrent `/events/stream` clients from one client address; default 10. */
+  maxStreamsPerClient?: number;
+  /** What a live stream may hold back for a slow client; sse-writer.ts's defaults when absent. */
+  streamBuffer?: SseBufferLimits;
+  /**
+   * Which peers' `X-Forwarded-For` to believe for the client address (rate limits, failed
+   * authentications, stream limits, the audit trail): none (false, the default), every peer
+   * (true), or only peers at these addresses and CIDRs. Fastify's `trustProxy`.
+   */
+  trustProxy?: TrustProxy;
   /** The gateway's clock (host staleness, uptime); the system's by default. */
   now?: () => number;
   /** The app's logger (Fastify's); no logging when absent or false. */

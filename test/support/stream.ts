@@ -11,16 +11,32 @@ export async function readStored<S extends z.ZodType>(
   subject: string,
   schema: S,
 ): Promise<z.infer<S>[]> {
+  return (await readStoredTimed(nc, subject, schema)).map((m) => m.value);
+}
+
+/** One decoded message of the events stream, with the time JetStream stored it. */
+export interface TimedMessage<T> {
+  value: T;
+  /** JetStream's timestamp of the stored message, in nanoseconds since the epoch. */
+  storedNano: bigint;
+}
+
+/** Like {@link readStored}, with each message's storage time: to tell a late event from a lost one. */
+export async function readStoredTimed<S extends z.ZodType>(
+  nc: NatsConnection,
+  subject: string,
+  schema: S,
+): Promise<TimedMessage<z.infer<S>>[]> {
   const consumer = await jetstream(nc).consumers.get(EVENTS_STREAM, { filter_subjects: subject });
   const { num_pending } = await consumer.info();
-  const out: z.infer<S>[] = [];
+  const out: TimedMessage<z.infer<S>>[] = [];
   if (num_pending === 0) return out;
   const messages = await consumer.consume();
   for await (const m of messages) {
     const decoded = decode(schema, m.data);
     if (!decoded.ok)
       throw new Error(`stored message on ${m.subject} is invalid: ${decoded.error.message}`);
-    out.push(decoded.value);
+    out.push({ value: decoded.value, storedNano: BigInt(m.info.timestampNanos) });
     if (m.info.pending === 0) break;
   }
   await messages.close();
