@@ -113,7 +113,7 @@ function previousSnapshot(
       watchAll: false,
       uptimeSeconds: 5400,
     },
-    outbox: { depth: 0, capacity: 1_000, published: 12, dropped: 0 },
+    outbox: { depth: 0, capacity: 1_000, published: 12, dropped: 0, unpublishable: 0 },
     docker: { status: "up", version: "24.0.7" },
     containers: containers.map(
       ({ hasHealthcheck: _h, ipAddresses: _ip, ...rest }): ContainerSnapshot => ({
@@ -625,7 +625,7 @@ describe("Agent snapshots", () => {
       heartbeatMs: 60_000,
       docker: { status: "up", version: "24.0.7" },
       agent: { label: "autoheal", watchAll: false, startedAt: NOW.toISOString(), uptimeSeconds: 0 },
-      outbox: { depth: 0, capacity: 1_000, published: 1, dropped: 0 },
+      outbox: { depth: 0, capacity: 1_000, published: 1, dropped: 0, unpublishable: 0 },
     });
     expect(first).not.toHaveProperty("lastEventTimeNano");
     expect(first?.containers.map((c) => [c.name, c.health, c.labels])).toEqual([
@@ -640,7 +640,13 @@ describe("Agent snapshots", () => {
     const now = h.nats.command().snapshot();
     expect(HostSnapshot.parse(now)).toEqual(now);
     expect(now.lastEventTimeNano).toBe("1795809601000000001");
-    expect(now.outbox).toEqual({ depth: 0, capacity: 1_000, published: 2, dropped: 0 });
+    expect(now.outbox).toEqual({
+      depth: 0,
+      capacity: 1_000,
+      published: 2,
+      dropped: 0,
+      unpublishable: 0,
+    });
     expect(now.seq).toBeGreaterThan(first?.seq ?? 0);
   });
 
@@ -927,6 +933,26 @@ describe("Agent.stop", () => {
     expect(h.docker.calls.length).toBe(calls);
     expect(h.nats.snapshots.length).toBe(snapshots);
     expect(h.agent.stats.reconciles).toBe(1);
+  });
+
+  it("stops within its bound while a Docker call hangs, abandoning it", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"));
+    await h.start();
+    h.docker.inspect = () => new Promise(() => {});
+    await vi.advanceTimersByTimeAsync(CONFIG.reconcileIntervalMs);
+    agents = [];
+    let stopped = false;
+    const stopping = h.agent.stop(0, 1_000).then(() => {
+      stopped = true;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    // Still waiting: the reconcile's inspect really hangs.
+    expect(stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await stopping;
+    expect(stopped).toBe(true);
+    expect(h.nats.closed).toBe(true);
   });
 
   // Guards against a past bug (agent/agent.ts, stop()): the drain deadline `setTimeout(resolve,

@@ -1,4 +1,5 @@
 import { describeError } from "../common/errors.js";
+import { settlesWithin } from "../common/lifecycle.js";
 import type { Logger } from "../common/logger.js";
 import { earliestTimeNano } from "../common/nanosecond-time.js";
 import { VERSION } from "../common/version.js";
@@ -122,9 +123,16 @@ export class Agent {
         log.error({ subject: message.subject }, "outbox full: dropped the oldest event");
         void this.reconciler.request();
       },
+      onUnpublishable: (error, message) => {
+        log.error(
+          { err: describeError(error), subject: message.subject, bytes: message.payload.length },
+          "NATS refuses this event for good; dropped it",
+        );
+        this.snapshots.changed();
+      },
     });
     this.snapshots = new SnapshotPublisher({
-      take: () => this.takeSnapshot(),
+      take: (withoutLabels) => this.takeSnapshot(withoutLabels),
       publish: async (snapshot) => {
         await deps.nats.publishSnapshot(snapshot);
         await this.baseline.save(snapshot);
@@ -132,6 +140,13 @@ export class Agent {
       debounceMs: config.snapshotDebounceMs,
       heartbeatMs: config.heartbeatMs,
       onError: (error) => log.warn({ err: describeError(error) }, "snapshot publish failed"),
+      onWithoutLabels: (error) =>
+        error
+          ? log.error(
+              { err: describeError(error) },
+              "NATS refuses the host snapshot for good; publishing it without labels",
+            )
+          : log.info("the host snapshot fits again; publishing it with labels"),
     });
     this.executor = new CommandExecutor({
       host: config.hostId,
@@ -252,39 +267,48 @@ export class Agent {
   }
 
   /** Stops reading Docker, stops serving commands, and flushes what is still unacked. */
-  async stop(drainTimeoutMs = 5_000): Promise<void> {
+  /**
+   * Stops within about `dockerWaitMs + drainTimeoutMs` whatever Docker does: an inspect or a
+   * reconcile stuck on a hung dockerd is abandoned (the next start replays from the snapshot's
+   * `lastEventTimeNano` and reconciles), and events JetStream has not acked are left to that
+   * replay too.
+   */
+  async stop(drainTimeoutMs = 5_000, dockerWaitMs = 5_000): Promise<void> {
     clearInterval(this.reconcileTimer);
     clearTimeout(this.firstContactTimer);
     await this.pump.stop();
-    await this.inspectFirst.idle();
-    await this.prober.stop();
-    await this.commands?.close();
-    await this.reconciler.idle();
-    let drainTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.outbox.drained(),
-      new Promise((resolve) => {
-        drainTimer = setTimeout(resolve, drainTimeoutMs);
-      }),
+    const dockerWork = Promise.all([
+      this.inspectFirst.idle(),
+      this.prober.stop(),
+      this.commands?.close(),
+      this.reconciler.idle(),
     ]);
-    clearTimeout(drainTimer);
+    if (!(await settlesWithin(dockerWork, dockerWaitMs))) {
+      this.log.warn({ dockerWaitMs }, "Docker calls still in flight at shutdown; abandoned");
+    }
+    await settlesWithin(this.outbox.drained(), drainTimeoutMs);
     const unsent = this.outbox.close();
     if (unsent.length > 0) this.log.warn({ unsent: unsent.length }, "events not acked at shutdown");
     await this.snapshots.stop();
   }
 
-  private takeSnapshot(): HostSnapshot {
-    return this.state.snapshot(this.now(), {
-      outbox: {
-        depth: this.outbox.stats.depth,
-        capacity: this.config.outboxCapacity,
-        published: this.outbox.stats.published,
-        dropped: this.outbox.stats.dropped,
+  private takeSnapshot(withoutLabels = false): HostSnapshot {
+    return this.state.snapshot(
+      this.now(),
+      {
+        outbox: {
+          depth: this.outbox.stats.depth,
+          capacity: this.config.outboxCapacity,
+          published: this.outbox.stats.published,
+          dropped: this.outbox.stats.dropped,
+          unpublishable: this.outbox.stats.unpublishable,
+        },
+        lastEventTimeNano: this.replayPoint(),
+        probe: (id) => this.prober.view(id),
+        commandRefusals: this.gate.snapshot(),
       },
-      lastEventTimeNano: this.replayPoint(),
-      probe: (id) => this.prober.view(id),
-      commandRefusals: this.gate.snapshot(),
-    });
+      withoutLabels,
+    );
   }
 
   /**

@@ -2,7 +2,10 @@ import { FleethealError } from "../common/errors.js";
 import { type ContainerSnapshot, LIFECYCLE_ACTIONS } from "../contracts/index.js";
 
 /** What the agent knows about one container from Docker, before its own opt-in judgement. */
-export type ContainerDetails = Omit<ContainerSnapshot, "optedIn" | "probe" | "healthSource"> & {
+export type ContainerDetails = Omit<
+  ContainerSnapshot,
+  "optedIn" | "probe" | "healthSource" | "labelsCut"
+> & {
   /** The image or container defines a Docker HEALTHCHECK (label probes are then ignored). */
   hasHealthcheck: boolean;
   /** The container's IP addresses on its networks (none with `--network none` or `host`). */

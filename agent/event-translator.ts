@@ -114,6 +114,7 @@ export class EventTranslator {
       action === "unhealthy" || action === "healthy"
         ? this.options.healthOutput(containerId)
         : undefined;
+    const published = relevantLabels(labels, this.options.label);
     const candidate = {
       type: CONTAINER_EVENT_TYPE,
       v: 1,
@@ -130,7 +131,8 @@ export class EventTranslator {
         // A container's image never changes, so any inspect of it tells; only events that come
         // before its first inspect (a create, a start) can be without.
         ...(known?.imageId ? { imageId: known.imageId } : {}),
-        labels: relevantLabels(labels, this.options.label),
+        labels: published.labels,
+        ...(published.cut ? { labelsCut: published.cut } : {}),
         optedIn: state.optedIn({ labels }),
         // A Docker start/create begins a new run: the known StartedAt is the previous one's.
         ...(known?.startedAt &&
@@ -153,7 +155,8 @@ export class EventTranslator {
         name: candidate.container.name,
         image: candidate.container.image,
         imageId: known?.imageId,
-        labels: candidate.container.labels,
+        // As Docker gave them: the next event cuts them again, and says what it cut.
+        labels,
         startedAt: "startedAt" in candidate.container ? candidate.container.startedAt : undefined,
       },
       unhealthySince,

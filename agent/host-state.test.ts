@@ -397,3 +397,38 @@ describe("HostState probe overlay", () => {
     ]);
   });
 });
+
+describe("HostState label limits", () => {
+  const hostile = (): Record<string, string> => {
+    const labels: Record<string, string> = { autoheal: "true", DB_PASSWORD: "hunter2" };
+    for (let n = 0; n < 100; n++) labels[`autoheal.pad.${n}`] = "p".repeat(10_000);
+    return labels;
+  };
+
+  it("publishes a container's labels within the limits, says what it cut, and stays valid", () => {
+    const state = new HostState(identity);
+    state.upsert(details(A, "huge", { labels: hostile() }));
+    state.upsert(details(B, "plain"));
+    const snap = HostSnapshot.parse(state.snapshot(NOW, extras()));
+    const [huge, plain] = snap.containers;
+    expect(huge?.labels.autoheal).toBe("true");
+    expect(huge?.labels.DB_PASSWORD).toBeUndefined();
+    // 16,384 characters hold the opt-in label and three 4,096-character pads.
+    expect(huge?.labelsCut).toEqual({ truncated: 100, dropped: 97 });
+    expect(plain?.labelsCut).toBeUndefined();
+    // The opt-in judgement reads the full labels, not the published ones.
+    expect(huge?.optedIn).toBe(true);
+  });
+
+  it("without labels, every container's published labels are counted as dropped", () => {
+    const state = new HostState(identity);
+    state.upsert(details(A, "huge", { labels: hostile() }));
+    state.upsert(details(B, "plain"));
+    const snap = HostSnapshot.parse(state.snapshot(NOW, extras(), true));
+    expect(snap.containers.map((c) => [c.name, c.labels, c.labelsCut])).toEqual([
+      ["huge", {}, { truncated: 0, dropped: 101 }],
+      ["plain", {}, { truncated: 0, dropped: 1 }],
+    ]);
+    expect(snap.containers.every((c) => c.optedIn)).toBe(true);
+  });
+});

@@ -6,7 +6,7 @@ import {
   type HostSnapshot,
 } from "../contracts/index.js";
 import type { ContainerDetails } from "./docker-engine.js";
-import { relevantLabels } from "./labels.js";
+import { type PublishedLabels, relevantLabels } from "./labels.js";
 import { isOptedIn, type OptInPolicy } from "./opt-in.js";
 import type { ProbeView } from "./probes/prober.js";
 
@@ -112,12 +112,23 @@ export class HostState {
     return this.docker.status === "up";
   }
 
-  /** One container as published: relevant labels only, health from Docker or the probe. */
-  containerSnapshot(details: ContainerDetails, probe: ProbeView | undefined): ContainerSnapshot {
+  /**
+   * One container as published: relevant labels only, within the size limits (what is cut is
+   * marked), health from Docker or the probe.
+   */
+  containerSnapshot(
+    details: ContainerDetails,
+    probe: ProbeView | undefined,
+    withoutLabels = false,
+  ): ContainerSnapshot {
     const { hasHealthcheck, ipAddresses: _ips, labels, ...rest } = details;
+    const published = withoutLabels
+      ? withoutAnyLabel(relevantLabels(labels, this.identity.optIn.label))
+      : relevantLabels(labels, this.identity.optIn.label);
     const base: ContainerSnapshot = {
       ...rest,
-      labels: relevantLabels(labels, this.identity.optIn.label),
+      labels: published.labels,
+      ...(published.cut ? { labelsCut: published.cut } : {}),
       optedIn: this.optedIn(details),
       healthSource: hasHealthcheck ? "docker" : "none",
     };
@@ -137,11 +148,15 @@ export class HostState {
     };
   }
 
-  /** A complete snapshot, numbered in the order taken. */
-  snapshot(now: Date, extras: SnapshotExtras): HostSnapshot {
+  /**
+   * A complete snapshot, numbered in the order taken. `withoutLabels`: every container's labels
+   * are left out (and counted in its `labelsCut`), for when the whole snapshot is too large for
+   * NATS; the host then stays visible, its labels do not.
+   */
+  snapshot(now: Date, extras: SnapshotExtras, withoutLabels = false): HostSnapshot {
     this.seq++;
     const containers = [...this.containers.values()]
-      .map((d) => this.containerSnapshot(d, extras.probe(d.id)))
+      .map((d) => this.containerSnapshot(d, extras.probe(d.id), withoutLabels))
       .sort((a, b) => a.name.localeCompare(b.name));
     return {
       type: HOST_SNAPSHOT_TYPE,
@@ -169,4 +184,12 @@ export class HostState {
       containers,
     };
   }
+}
+
+/** The same container with none of its labels, each counted as dropped. */
+function withoutAnyLabel({ labels, cut }: PublishedLabels): PublishedLabels {
+  const dropped = (cut?.dropped ?? 0) + Object.keys(labels).length;
+  return dropped + (cut?.truncated ?? 0) > 0
+    ? { labels: {}, cut: { truncated: 0, dropped } }
+    : { labels: {} };
 }

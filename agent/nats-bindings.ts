@@ -1,5 +1,5 @@
-import { jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { JetStreamApiError, jetstream } from "@nats-io/jetstream";
+import { InvalidArgumentError, type NatsConnection } from "@nats-io/nats-core";
 import { type ServiceMsg, Svcm } from "@nats-io/services";
 import type { z } from "zod";
 import type { Logger } from "../common/logger.js";
@@ -24,9 +24,31 @@ import {
 } from "../contracts/index.js";
 import type { AgentNats, CommandHandlers } from "./agent-ports.js";
 import type { ContainerCommand } from "./command-executor.js";
+import { UnpublishableError } from "./outbox.js";
 
 /** How long one JetStream publish waits for its ack before the outbox retries it. */
 const PUBLISH_ACK_TIMEOUT_MS = 5_000;
+
+/** nats-server's `JSStreamMessageExceedsMaximumErr`: "message size exceeds maximum allowed". */
+const JS_MESSAGE_TOO_LARGE = 10054;
+
+/**
+ * A publish error as the outbox must see it: an {@link UnpublishableError} when the server will
+ * refuse the same bytes again, whatever the retry (over the connection's `max_payload`, which
+ * nats.js checks before sending, or over the stream's message size); else the error unchanged,
+ * to be retried (timeouts, no responders, a lost connection).
+ */
+export function publishError(error: unknown): unknown {
+  if (error instanceof InvalidArgumentError && error.message.includes("max_payload")) {
+    return new UnpublishableError(`larger than the NATS server's max_payload`, { cause: error });
+  }
+  if (error instanceof JetStreamApiError && error.code === JS_MESSAGE_TOO_LARGE) {
+    return new UnpublishableError(`larger than the stream's message size limit`, {
+      cause: error,
+    });
+  }
+  return error;
+}
 
 /**
  * Binds the agent to a NATS connection: the one place where the agent touches NATS. The agent
@@ -45,16 +67,24 @@ export function bindAgentNats(
   const snapshotKey = `$KV.${HOSTS_BUCKET}.${host}`;
   return {
     async publishEvent(message) {
-      await js.publish(message.subject, message.payload, {
-        msgID: keyedMessageId(msgIdSecret, message.msgId),
-        timeout: PUBLISH_ACK_TIMEOUT_MS,
-      });
+      try {
+        await js.publish(message.subject, message.payload, {
+          msgID: keyedMessageId(msgIdSecret, message.msgId),
+          timeout: PUBLISH_ACK_TIMEOUT_MS,
+        });
+      } catch (error) {
+        throw publishError(error);
+      }
     },
     async publishSnapshot(snapshot) {
       const payload = encode(snapshot);
-      // A KV put is a JetStream publish on the key's subject.
-      await js.publish(snapshotKey, payload, { timeout: PUBLISH_ACK_TIMEOUT_MS });
-      nc.publish(snapshotSubject(host), payload);
+      try {
+        // A KV put is a JetStream publish on the key's subject.
+        await js.publish(snapshotKey, payload, { timeout: PUBLISH_ACK_TIMEOUT_MS });
+        nc.publish(snapshotSubject(host), payload);
+      } catch (error) {
+        throw publishError(error);
+      }
     },
     onReconnect(listener) {
       void (async () => {

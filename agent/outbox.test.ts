@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Outbox, type OutboxMessage } from "./outbox.js";
+import { Outbox, type OutboxMessage, UnpublishableError } from "./outbox.js";
 
 /** A publish function whose every call waits until the test resolves or rejects it. */
 class FakePublish {
@@ -60,10 +60,22 @@ describe("Outbox", () => {
     for (const n of [1, 2, 3]) expect(outbox.enqueue(msg(n))).toBe(true);
     expect(pub.subjects()).toEqual(["s.1", "s.2", "s.3"]);
     expect(pub.call(0).message.msgId).toBe("id-1");
-    expect(outbox.stats).toEqual({ depth: 3, published: 0, dropped: 0, failedAttempts: 0 });
+    expect(outbox.stats).toEqual({
+      depth: 3,
+      published: 0,
+      dropped: 0,
+      unpublishable: 0,
+      failedAttempts: 0,
+    });
     for (const c of pub.calls) c.resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 0, published: 3, dropped: 0, failedAttempts: 0 });
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 3,
+      dropped: 0,
+      unpublishable: 0,
+      failedAttempts: 0,
+    });
   });
 
   it("never has more than `window` publishes in flight", async () => {
@@ -131,7 +143,13 @@ describe("Outbox", () => {
 
     pub.call(4).resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 0, published: 1, dropped: 0, failedAttempts: 4 });
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 1,
+      dropped: 0,
+      unpublishable: 0,
+      failedAttempts: 4,
+    });
     expect(errors).toEqual([
       "id-1:Error: no responders",
       "id-1:Error: timeout",
@@ -230,7 +248,13 @@ describe("Outbox", () => {
     expect(pub.subjects()).toEqual(["s.1", "s.3", "s.4"]);
     pub.call(2).resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 0, published: 2, dropped: 2, failedAttempts: 1 });
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 2,
+      dropped: 2,
+      unpublishable: 0,
+      failedAttempts: 1,
+    });
   });
 
   it("does not count a message as published when it was dropped while in flight", async () => {
@@ -240,10 +264,22 @@ describe("Outbox", () => {
     outbox.enqueue(msg(2)); // drops message 1, whose publish is still in flight
     pub.call(0).resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 1, published: 0, dropped: 1, failedAttempts: 0 });
+    expect(outbox.stats).toEqual({
+      depth: 1,
+      published: 0,
+      dropped: 1,
+      unpublishable: 0,
+      failedAttempts: 0,
+    });
     pub.call(1).resolve();
     await flush();
-    expect(outbox.stats).toEqual({ depth: 0, published: 1, dropped: 1, failedAttempts: 0 });
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 1,
+      dropped: 1,
+      unpublishable: 0,
+      failedAttempts: 0,
+    });
   });
 
   it("tells the time of the oldest Docker event not yet acked", async () => {
@@ -307,5 +343,72 @@ describe("Outbox", () => {
     expect(pub.calls).toHaveLength(1);
     outbox.enqueue(msg(3));
     expect(pub.calls).toHaveLength(1);
+  });
+
+  it("drops a message the server refuses for good, reports it once, and goes on at once", async () => {
+    const pub = new FakePublish();
+    const refused: string[] = [];
+    const retried: string[] = [];
+    const outbox = new Outbox({
+      publish: pub.fn,
+      capacity: 10,
+      window: 1,
+      retryDelayMs: 100,
+      onUnpublishable: (error, message) => refused.push(`${message.msgId}:${error.code}`),
+      onPublishError: (_error, message) => retried.push(message.msgId),
+    });
+    outbox.enqueue(msg("huge"));
+    outbox.enqueue(msg(2));
+    expect(pub.subjects()).toEqual(["s.huge"]);
+    pub.call(0).reject(new UnpublishableError("larger than max_payload"));
+    // No backoff: the next message goes out as soon as the refusal is known.
+    await flush();
+    expect(pub.subjects()).toEqual(["s.huge", "s.2"]);
+    pub.call(1).resolve();
+    await flush();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(pub.subjects()).toEqual(["s.huge", "s.2"]);
+    expect(refused).toEqual(["id-huge:FLEETHEAL_ERR_UNPUBLISHABLE"]);
+    expect(retried).toEqual([]);
+    expect(outbox.stats).toEqual({
+      depth: 0,
+      published: 1,
+      dropped: 0,
+      unpublishable: 1,
+      failedAttempts: 1,
+    });
+    await outbox.drained();
+  });
+
+  it("a full window of refused messages does not hold up the event behind them", async () => {
+    // The measured case of issue 18: 64 oversized messages, then one normal event.
+    const attempts = new Map<string, number>();
+    const outbox = new Outbox({
+      publish: async (message) => {
+        attempts.set(message.msgId, (attempts.get(message.msgId) ?? 0) + 1);
+        if (message.msgId.startsWith("id-big")) throw new UnpublishableError("too large");
+      },
+      capacity: 1_000,
+      window: 64,
+    });
+    for (let n = 0; n < 64; n++) outbox.enqueue(msg(`big${n}`));
+    outbox.enqueue(msg("normal"));
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(outbox.stats.published).toBe(1);
+    expect(outbox.stats.unpublishable).toBe(64);
+    expect(outbox.stats.failedAttempts).toBe(64);
+    expect(Math.max(...attempts.values())).toBe(1);
+    expect(outbox.stats.depth).toBe(0);
+  });
+
+  it("keeps retrying other failures as before", async () => {
+    const pub = new FakePublish();
+    const outbox = new Outbox({ publish: pub.fn, capacity: 10, window: 1, retryDelayMs: 100 });
+    outbox.enqueue(msg(1));
+    pub.call(0).reject(new Error("TIMEOUT"));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(pub.subjects()).toEqual(["s.1", "s.1"]);
+    expect(outbox.stats.unpublishable).toBe(0);
+    expect(outbox.stats.depth).toBe(1);
   });
 });

@@ -1,4 +1,17 @@
+import { FleethealError } from "../common/errors.js";
 import { earliestTimeNano } from "../common/nanosecond-time.js";
+
+/**
+ * A publish that the server refuses for good: the same bytes will be refused again (a message
+ * larger than NATS's or the stream's size limit). The publish port throws it, with the server's
+ * error as the cause, so that the outbox drops the message instead of retrying it forever.
+ */
+export class UnpublishableError extends FleethealError {
+  override readonly name = "UnpublishableError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("FLEETHEAL_ERR_UNPUBLISHABLE", message, options);
+  }
+}
 
 /** One message waiting for JetStream's acknowledgement. */
 export interface OutboxMessage {
@@ -10,7 +23,10 @@ export interface OutboxMessage {
   timeNano?: string;
 }
 
-/** Publishes one message and resolves once the server has stored it. */
+/**
+ * Publishes one message and resolves once the server has stored it. Rejects with an
+ * {@link UnpublishableError} when retrying cannot help, with anything else when it may.
+ */
 export type AckedPublish = (message: OutboxMessage) => Promise<void>;
 
 export interface OutboxOptions {
@@ -26,6 +42,8 @@ export interface OutboxOptions {
   onPublishError?: (error: unknown, message: OutboxMessage) => void;
   /** Called when a message is dropped because the outbox is full. */
   onDrop?: (message: OutboxMessage) => void;
+  /** Called once for each message dropped because the server refuses it for good. */
+  onUnpublishable?: (error: UnpublishableError, message: OutboxMessage) => void;
 }
 
 /** Counters an operator needs to judge whether events are being lost. */
@@ -33,6 +51,8 @@ export interface OutboxStats {
   depth: number;
   published: number;
   dropped: number;
+  /** Messages dropped because the server refused them for good (never retried). */
+  unpublishable: number;
   failedAttempts: number;
 }
 
@@ -43,7 +63,9 @@ export interface OutboxStats {
  * JetStream ack arrives, and retried (with the same message id, so the server dedups) until it
  * does. Enqueueing never blocks, which keeps the Docker event pump reading. When the outbox is
  * full the oldest message is dropped, counted and reported; the agent then reconciles from
- * Docker's state, because its state is what the dropped events described.
+ * Docker's state, because its state is what the dropped events described. A message the server
+ * refuses for good ({@link UnpublishableError}) is dropped at once, counted and reported too:
+ * retried, it would take a place in the window forever and hold up the messages behind it.
  */
 export class Outbox {
   private readonly queue: OutboxMessage[] = [];
@@ -52,7 +74,13 @@ export class Outbox {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
-  readonly stats: OutboxStats = { depth: 0, published: 0, dropped: 0, failedAttempts: 0 };
+  readonly stats: OutboxStats = {
+    depth: 0,
+    published: 0,
+    dropped: 0,
+    unpublishable: 0,
+    failedAttempts: 0,
+  };
 
   constructor(private readonly options: OutboxOptions) {
     this.retryDelayMs = options.retryDelayMs ?? 100;
@@ -134,6 +162,10 @@ export class Outbox {
       () => this.settle(message, true),
       (error: unknown) => {
         this.stats.failedAttempts++;
+        if (error instanceof UnpublishableError) {
+          this.refused(message, error);
+          return;
+        }
         this.options.onPublishError?.(error, message);
         this.settle(message, false);
       },
@@ -159,6 +191,22 @@ export class Outbox {
       return;
     }
     this.scheduleRetry();
+  }
+
+  /** The server will never store `message`: drop it and go on with the next ones, no backoff. */
+  private refused(message: OutboxMessage, error: UnpublishableError): void {
+    this.inFlight--;
+    this.inFlightSet.delete(message);
+    const index = this.queue.indexOf(message);
+    // A message dropped for capacity while in flight was already counted as dropped.
+    if (index >= 0) {
+      this.queue.splice(index, 1);
+      this.stats.unpublishable++;
+      this.stats.depth = this.queue.length;
+      this.options.onUnpublishable?.(error, message);
+      if (this.queue.length === 0) this.notifyIdle();
+    }
+    this.pump();
   }
 
   private scheduleRetry(): void {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { HostSnapshot } from "../contracts/index.js";
+import { UnpublishableError } from "./outbox.js";
 import { SnapshotPublisher } from "./snapshot-publisher.js";
 
 function fakeSnapshot(seq: number): HostSnapshot {
@@ -193,5 +194,39 @@ describe("SnapshotPublisher", () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(h.published).toEqual([1]);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("replaces a snapshot NATS refuses for good with one without labels, and says so once", async () => {
+    let tooLarge = true;
+    const sent: string[] = [];
+    const told: (string | false)[] = [];
+    const errors: unknown[] = [];
+    let seq = 0;
+    const publisher = new SnapshotPublisher({
+      take: (withoutLabels) => ({
+        ...fakeSnapshot(++seq),
+        agent: { ...fakeSnapshot(seq).agent, label: withoutLabels ? "bare" : "full" },
+      }),
+      publish: async (snapshot) => {
+        if (snapshot.agent.label === "full" && tooLarge) {
+          throw new UnpublishableError("larger than max_payload");
+        }
+        sent.push(`${snapshot.seq}:${snapshot.agent.label}`);
+      },
+      debounceMs: 10,
+      heartbeatMs: 100,
+      onError: (e) => errors.push(e),
+      onWithoutLabels: (e) => told.push(e === false ? false : e.code),
+    });
+    publisher.start();
+    await vi.advanceTimersByTimeAsync(250);
+    expect(sent).toEqual(["2:bare", "4:bare", "6:bare"]);
+    expect(told).toEqual(["FLEETHEAL_ERR_UNPUBLISHABLE"]);
+    tooLarge = false;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sent.at(-1)).toBe("7:full");
+    expect(told).toEqual(["FLEETHEAL_ERR_UNPUBLISHABLE", false]);
+    expect(errors).toEqual([]);
+    await publisher.stop();
   });
 });

@@ -1,7 +1,9 @@
 import type { HostSnapshot } from "../contracts/index.js";
+import { UnpublishableError } from "./outbox.js";
 
 export interface SnapshotPublisherOptions {
-  take: () => HostSnapshot;
+  /** The snapshot now; `withoutLabels`: with every container's labels left out (and counted). */
+  take: (withoutLabels: boolean) => HostSnapshot;
   /** Stores and announces one snapshot (KV put and subject publish). */
   publish: (snapshot: HostSnapshot) => Promise<void>;
   /** Changes within this window are coalesced into one snapshot. */
@@ -9,11 +11,19 @@ export interface SnapshotPublisherOptions {
   /** A snapshot goes out at least this often, so readers can tell a live host from a dead one. */
   heartbeatMs: number;
   onError: (error: unknown) => void;
+  /**
+   * The full snapshot was refused for good (too large), so one without labels went out instead.
+   * Called when that starts, not on every snapshot while it lasts; `false` once a full one is
+   * published again.
+   */
+  onWithoutLabels?: (error: UnpublishableError | false) => void;
 }
 
 /**
  * Publishes the host snapshot on change (debounced) and on a heartbeat. At most one publish is
- * in flight; a change during a publish causes exactly one more.
+ * in flight; a change during a publish causes exactly one more. A snapshot the server refuses
+ * for good (larger than NATS's message size limit, which labels alone cannot reach but many
+ * containers' labels can) is replaced by one without labels, so the host never goes dark.
  */
 export class SnapshotPublisher {
   private debounceTimer: NodeJS.Timeout | undefined;
@@ -23,6 +33,8 @@ export class SnapshotPublisher {
   private stopped = false;
   /** Before start(), changes are only remembered by the state; start() publishes them all. */
   private started = false;
+  /** The last snapshot went out without labels. */
+  private withoutLabels = false;
 
   constructor(private readonly options: SnapshotPublisherOptions) {}
 
@@ -51,7 +63,7 @@ export class SnapshotPublisher {
     // take() and publish() run inside the promise, so a synchronous throw is reported, not
     // raised from a timer callback.
     this.publishing = Promise.resolve()
-      .then(() => this.options.publish(this.options.take()))
+      .then(() => this.publishTaken())
       .catch(this.options.onError)
       .finally(() => {
         this.publishing = undefined;
@@ -60,6 +72,20 @@ export class SnapshotPublisher {
           this.publishNow();
         }
       });
+  }
+
+  private async publishTaken(): Promise<void> {
+    try {
+      await this.options.publish(this.options.take(false));
+    } catch (error) {
+      if (!(error instanceof UnpublishableError)) throw error;
+      if (!this.withoutLabels) this.options.onWithoutLabels?.(error);
+      this.withoutLabels = true;
+      await this.options.publish(this.options.take(true));
+      return;
+    }
+    if (this.withoutLabels) this.options.onWithoutLabels?.(false);
+    this.withoutLabels = false;
   }
 
   /** Stops the timers and waits for the publish in flight. */

@@ -3,10 +3,11 @@
 // and where its clients connect, and the server's own ports file where its monitoring (loopback
 // only) answers.
 
-import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { FleethealError } from "../common/errors.js";
+import { CONFIG_FILE, isServerOf } from "./embedded-nats-process.js";
 
 const CONTROL_FILE = "embedded-nats.json";
 
@@ -51,8 +52,17 @@ export function readControlFile(dir: string): EmbeddedNatsControl | undefined {
     return undefined;
   }
   const parsed = ControlFile.safeParse(JSON.parse(text));
-  if (!parsed.success || !alive(parsed.data.pid)) return undefined;
+  if (!parsed.success || !running(parsed.data.pid, dir)) return undefined;
   return parsed.data;
+}
+
+/**
+ * Whether `pid` is still up's server. A control file left by an `up` that was killed may name a
+ * pid that another process has taken since: where /proc shows command lines, the process must
+ * run this directory's configuration, so that it is never sent a signal meant for the server.
+ */
+function running(pid: number, dir: string): boolean {
+  return existsSync("/proc/self/cmdline") ? isServerOf(pid, join(dir, CONFIG_FILE)) : alive(pid);
 }
 
 function alive(pid: number): boolean {

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join, relative } from "node:path";
@@ -7,6 +6,20 @@ import type { Logger } from "../common/logger.js";
 import { FLEET_ACCOUNT } from "../common/nats-accounts.js";
 import { HOSTS_BUCKET } from "../contracts/index.js";
 import { removeControlFile, writeControlFile } from "./embedded-nats-control.js";
+import {
+  CONFIG_FILE,
+  killServerNow,
+  NOT_RUNNABLE_CODES,
+  PID_FILE,
+  readPidFile,
+  removePidFile,
+  signalPid,
+  spawnWatchedServer,
+  stopLeftoverServer,
+} from "./embedded-nats-process.js";
+
+/** How long the server gets to stop on SIGTERM before it is killed. */
+const STOP_TERM_MS = 5_000;
 
 export interface EmbeddedNatsOptions {
   binary: string;
@@ -28,7 +41,10 @@ export interface EmbeddedNatsOptions {
 export interface EmbeddedNats {
   /** The URL this machine's own roles use. */
   url: string;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once the server has exited. */
   stop(): Promise<void>;
+  /** Ends the server now, synchronously (common/lifecycle.ts): for an exit without a stop. */
+  abandon(): void;
 }
 
 /** The embedded nats-server could not be started. */
@@ -47,6 +63,9 @@ export class EmbeddedNatsError extends FleethealError {
  */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const local = { host: localHost(options.listen.host), port: options.listen.port };
+  const configFile = join(options.dataDir, CONFIG_FILE);
+  // A server that an earlier `up` left running holds the port and the store: stop it first.
+  await stopLeftoverServer(options.dataDir, configFile, options.log);
   // A server already on the port would look "ready" to the probe below.
   if (await canConnect(local.host, local.port)) {
     throw new EmbeddedNatsError(
@@ -56,9 +75,9 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
   const storeDir = join(options.dataDir, "nats");
   mkdirSync(storeDir, { recursive: true, mode: 0o700 });
   moveUnauthenticatedStore(storeDir, options.log);
-  const configFile = join(options.dataDir, "nats-server.conf");
   writeFileSync(configFile, embeddedConfig(options, storeDir, configFile), { mode: 0o600 });
-  const child = spawn(options.binary, ["-c", configFile], { stdio: ["ignore", "pipe", "pipe"] });
+  const watched = spawnWatchedServer(options.binary, configFile);
+  const { child, exited } = watched;
   const output: string[] = [];
   const collect = (chunk: Buffer) => {
     for (const line of chunk.toString().split("\n")) {
@@ -71,26 +90,27 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
   };
   child.stdout?.on("data", collect);
   child.stderr?.on("data", collect);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const spawnError = new Promise<Error>((resolve) => child.on("error", resolve));
 
   const ready = waitForPort(local.host, local.port, options.readyTimeoutMs ?? 15_000);
-  const outcome = await Promise.race([
-    ready.then(() => "ready" as const),
+  const outcome: StartOutcome = await Promise.race([
+    ready.then(
+      () => "ready" as const,
+      (error: Error) => ({ notReady: error }),
+    ),
     exited.then((code) => ({ exited: code })),
     spawnError.then((error) => ({ error })),
   ]);
-  if (outcome !== "ready") {
-    child.kill("SIGKILL");
-    const why =
-      "error" in outcome
-        ? `could not run ${options.binary}: ${outcome.error.message} (install nats-server, or set FLEETHEAL_NATS_URL)`
-        : `nats-server exited with code ${outcome.exited}: ${output.slice(-5).join(" | ")} (is ${options.listen.host}:${options.listen.port} in use? set FLEETHEAL_NATS_PORT, FLEETHEAL_NATS_LISTEN or FLEETHEAL_NATS_URL)`;
-    throw new EmbeddedNatsError(why);
+  // The server writes its pid file before it listens.
+  const serverPid = outcome === "ready" ? readPidFile(options.dataDir) : undefined;
+  if (serverPid === undefined) {
+    killServerNow(watched, readPidFile(options.dataDir));
+    removePidFile(options.dataDir);
+    throw new EmbeddedNatsError(whyNotStarted(options, outcome, output));
   }
   const url = `${options.tls ? "tls" : "nats"}://${local.host}:${local.port}`;
   await writeControlFile(options.dataDir, {
-    pid: child.pid as number,
+    pid: serverPid,
     host: options.host,
     url,
     ...(options.tls ? { caFile: options.tls.caFile } : {}),
@@ -104,9 +124,43 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
     url,
     stop: async () => {
       removeControlFile(options.dataDir);
-      await stopChild(child, exited);
+      if (child.exitCode === null && child.signalCode === null) {
+        signalPid(serverPid, "SIGTERM", options.log);
+        const timer = setTimeout(() => killServerNow(watched, undefined), STOP_TERM_MS);
+        await exited;
+        clearTimeout(timer);
+      }
+      removePidFile(options.dataDir);
+    },
+    abandon: () => {
+      removeControlFile(options.dataDir);
+      killServerNow(watched, serverPid);
+      removePidFile(options.dataDir);
     },
   };
+}
+
+/** How the wait for a new server ended. */
+type StartOutcome = "ready" | { notReady: Error } | { exited: number | null } | { error: Error };
+
+/** Why the server did not start, with what it printed last. */
+function whyNotStarted(
+  options: EmbeddedNatsOptions,
+  outcome: StartOutcome,
+  output: readonly string[],
+): string {
+  const { host, port } = options.listen;
+  if (outcome === "ready") return `nats-server wrote no pid file (${PID_FILE})`;
+  if ("error" in outcome) {
+    return `could not run a shell for ${options.binary}: ${outcome.error.message}`;
+  }
+  if ("notReady" in outcome) {
+    return `nats-server did not listen on ${host}:${port}: ${outcome.notReady.message}: ${output.slice(-5).join(" | ")}`;
+  }
+  if (outcome.exited !== null && NOT_RUNNABLE_CODES.has(outcome.exited)) {
+    return `could not run ${options.binary}: ${output.slice(-1).join("")} (install nats-server, or set FLEETHEAL_NATS_URL)`;
+  }
+  return `nats-server exited with code ${outcome.exited}: ${output.slice(-5).join(" | ")} (is ${host}:${port} in use? set FLEETHEAL_NATS_PORT, FLEETHEAL_NATS_LISTEN or FLEETHEAL_NATS_URL)`;
 }
 
 /** The address a local client dials for a server listening on `host`. */
@@ -136,6 +190,8 @@ function embeddedConfig(options: EmbeddedNatsOptions, storeDir: string, configFi
       : []),
     `http: ${q("127.0.0.1:-1")}`,
     `ports_file_dir: ${q(options.dataDir)}`,
+    // Read by `up` to signal the server, and by the next `up` to find one left running.
+    `pid_file: ${q(join(options.dataDir, PID_FILE))}`,
     `jetstream { store_dir: ${q(storeDir)} }`,
     `include ${q(include)}`,
     "",
@@ -160,14 +216,6 @@ export function moveUnauthenticatedStore(storeDir: string, log: Logger): void {
   // within a heartbeat.
   rmSync(join(to, `KV_${HOSTS_BUCKET}`), { recursive: true, force: true });
   log.info({ from, to }, "moved the streams of an earlier fleetheal up into the FLEET account");
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {

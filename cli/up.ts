@@ -5,7 +5,7 @@ import { withHostIdOfEngine } from "../agent/host-id.js";
 import { runAgent } from "../agent/main.js";
 import { commaListFromEnv, intFromEnv, loadEnv } from "../common/config.js";
 import { ConfigError, describeError } from "../common/errors.js";
-import type { Stoppable } from "../common/lifecycle.js";
+import { STOP_TIMEOUT_MS, type Stoppable, settlesWithin } from "../common/lifecycle.js";
 import { createLogger } from "../common/logger.js";
 import { type NatsClientSettings, needsExternalNats } from "../common/nats-config.js";
 import {
@@ -34,6 +34,15 @@ export const UpEnv = z.object({
   FLEETHEAL_NATS_LISTEN: z.string().max(300).optional(),
   FLEETHEAL_NATS_ADVERTISE: commaListFromEnv().optional(),
 });
+
+/**
+ * How long up's roles get to stop, together: what is still in flight then (a Docker restart
+ * waiting out a container's stop timeout, a handler waiting for its reply) is abandoned, and the
+ * rest of the stop timeout is the embedded server's (SIGTERM, SIGKILL after 5 s). Nothing
+ * abandoned is lost: a handler acks a message only once its work is done, so JetStream delivers
+ * it again, and the agent's resync finds a container whose restart was cut short.
+ */
+const ROLES_STOP_MS = STOP_TIMEOUT_MS - 8_000;
 
 /** `fleetheal up`: every role in one process, for one host. */
 export async function startAllInOne(): Promise<Stoppable> {
@@ -107,39 +116,51 @@ export async function startAllInOne(): Promise<Stoppable> {
   /** The settings of a role: its own user on the embedded server, or what the environment said. */
   const as = (user: FleetNatsUser, own: NatsClientSettings | undefined) =>
     server ? server.settingsFor(user) : own;
-  const started: Stoppable[] = [];
-  // Stop in reverse order of start; one component failing to stop must not keep the others
-  // (or the embedded server) running.
+  const started: { role: string; running: Stoppable }[] = [];
+  // Stop in order of start: the handlers and the gateway first, while the agent still answers
+  // the commands they have in flight, the agent last. One component failing to stop must not
+  // keep the others (or the embedded server) running.
   const stopAll = async () => {
-    for (const component of started.reverse()) {
-      await component.stop().catch((error: unknown) => {
-        log.error({ err: describeError(error) }, "component failed to stop cleanly");
-      });
+    const deadline = Date.now() + ROLES_STOP_MS;
+    for (const { role, running } of started) {
+      const stopped = await settlesWithin(running.stop(), deadline - Date.now()).catch(
+        (error: unknown) => {
+          log.error({ role, err: describeError(error) }, "component failed to stop cleanly");
+          return true;
+        },
+      );
+      if (!stopped) {
+        const left = started.slice(started.findIndex((s) => s.role === role)).map((s) => s.role);
+        log.warn({ roles: left, stopMs: ROLES_STOP_MS }, "roles did not stop in time: abandoned");
+        break;
+      }
     }
     await nats?.stop();
   };
   try {
     const handlerNats = as(handlerPermissions(), handlerConfig.nats);
-    started.push(
-      await runHandlers(
+    started.push({
+      role: "handler",
+      running: await runHandlers(
         { ...handlerConfig, natsUrl, ...(handlerNats && { nats: handlerNats }) },
         createLogger("handler"),
       ),
-    );
+    });
     const gatewayNats = as(gatewayPermissions(), gatewayConfig.nats);
     const gateway = await runGateway(
       { ...gatewayConfig, natsUrl, ...(gatewayNats && { nats: gatewayNats }) },
       createLogger("gateway"),
       server && upHostsAdmin(dataDir, agentConfig.hostId),
     );
-    started.push(gateway);
+    started.push({ role: "gateway", running: gateway });
     const agentNats = as(agentPermissions(agentConfig.hostId), agentConfig.nats);
-    started.push(
-      await runAgent(
+    started.push({
+      role: "agent",
+      running: await runAgent(
         { ...agentConfig, natsUrl, ...(agentNats && { nats: agentNats }) },
         createLogger("agent"),
       ),
-    );
+    });
     process.stdout.write(
       `fleetheal ${VERSION} is up on host ${agentConfig.hostId}: dashboard ${gateway.url}/, health ${gateway.url}/health\n` +
         (tokenFile ? `the admin token for actions is in ${tokenFile}\n` : ""),
@@ -157,5 +178,5 @@ export async function startAllInOne(): Promise<Stoppable> {
     await stopAll().catch(() => {});
     throw error;
   }
-  return { stop: stopAll };
+  return { stop: stopAll, ...(nats && { abandon: () => nats.abandon() }) };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ContainerEvent, containerEventId } from "./container-event.js";
+import { MAX_LABEL_KEY, MAX_LABEL_VALUE, MAX_LABELS, MAX_LABELS_TOTAL } from "./labels.js";
 
 const valid = {
   type: "fleetheal.evt.v1.container",
@@ -98,5 +99,36 @@ describe("ContainerEvent", () => {
     expect(containerEventId("h1", "abc123abc123", "1795808494172958659", "die")).toBe(
       "h1:abc123abc123:1795808494172958659:die",
     );
+  });
+
+  describe("labels are bounded: a replaced agent cannot push more through", () => {
+    const withLabels = (labels: Record<string, string>) => ({
+      ...valid,
+      container: { ...valid.container, labels },
+    });
+    const many = (n: number, value = "v") =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`autoheal.k${i}`, value]));
+
+    it("accepts labels at the limits, and what was cut", () => {
+      expect(ContainerEvent.safeParse(withLabels(many(MAX_LABELS))).success).toBe(true);
+      expect(
+        ContainerEvent.safeParse(withLabels({ ["k".repeat(MAX_LABEL_KEY)]: "v".repeat(4000) }))
+          .success,
+      ).toBe(true);
+      const cut = {
+        ...valid,
+        container: { ...valid.container, labelsCut: { truncated: 1, dropped: 2 } },
+      };
+      expect(ContainerEvent.parse(cut).container.labelsCut).toEqual({ truncated: 1, dropped: 2 });
+    });
+
+    it.each([
+      ["a value over the limit", { autoheal: "x".repeat(MAX_LABEL_VALUE + 1) }],
+      ["a key over the limit", { ["k".repeat(MAX_LABEL_KEY + 1)]: "v" }],
+      ["too many labels", many(MAX_LABELS + 1)],
+      ["too much in all", many(5, "x".repeat(MAX_LABELS_TOTAL / 4))],
+    ])("refuses %s", (_name, labels) => {
+      expect(ContainerEvent.safeParse(withLabels(labels)).success).toBe(false);
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Labels, LabelsCut } from "./labels.js";
 import { ContainerId, HostId } from "./tokens.js";
 
 /** Lifecycle actions that agents forward, as they appear in the last token of an event subject. */
@@ -42,10 +43,6 @@ export const HealthOutput = z
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
   .regex(/^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$/, "control characters must be escaped");
 
-/** Labels as Docker reports them. Values are free text and must be validated before use. */
-export const Labels = z.record(z.string(), z.string());
-export type Labels = z.infer<typeof Labels>;
-
 /**
  * Docker's id of an image: a content digest, `sha256:` and 64 hex digits today (inspect's
  * `Image` field of a container). Any lowercase algorithm with 32–128 hex digits is accepted, so
@@ -87,6 +84,8 @@ export const ContainerEvent = z.object({
      */
     imageId: ImageId.optional(),
     labels: Labels,
+    /** What the agent cut from the container's labels to keep them within the limits. */
+    labelsCut: LabelsCut.optional(),
     /** Whether the container has opted in to healing (the opt-in label, or the agent watches all). */
     optedIn: z.boolean(),
     /**

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { COMMAND_REFUSAL_CODES } from "./command-auth.js";
-import { HealthStatus, ImageId, Labels } from "./container-event.js";
+import { HealthStatus, ImageId } from "./container-event.js";
+import { Labels, LabelsCut } from "./labels.js";
 import { COMMAND_VERBS, type CommandVerb } from "./subjects.js";
 import { ContainerId, HostId } from "./tokens.js";
 
@@ -32,6 +33,8 @@ export const ContainerSnapshot = z.object({
   health: HealthStatus,
   optedIn: z.boolean(),
   labels: Labels,
+  /** What the agent cut from the container's labels to keep them within the limits. */
+  labelsCut: LabelsCut.optional(),
   /** Docker's `State.StartedAt`; absent for a container that never started. */
   startedAt: z.iso.datetime({ offset: true }).optional(),
   /** The exit code of the last run, for a container that is not running. */
@@ -131,6 +134,12 @@ export const HostSnapshot = z.object({
     published: z.number().int().nonnegative(),
     /** Events dropped because the outbox was full (the agent then reconciled). */
     dropped: z.number().int().nonnegative(),
+    /**
+     * Events dropped because NATS refused them for good (larger than the server's or the
+     * stream's message size limit): retrying cannot help, and they must not hold up the events
+     * behind them. Absent from older agents.
+     */
+    unpublishable: z.number().int().nonnegative().optional(),
   }),
   /**
    * Where a restarted agent replays Docker's events from: the last event read when all are

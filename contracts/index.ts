@@ -37,7 +37,6 @@ export {
   HealthOutput,
   HealthStatus,
   ImageId,
-  Labels,
   LIFECYCLE_ACTIONS,
   MAX_HEALTH_OUTPUT,
 } from "./container-event.js";
@@ -73,7 +72,18 @@ export {
   parseContainerKey,
   RATE_BUCKET,
 } from "./jetstream.js";
-export { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "./labels.js";
+export {
+  LABEL_TRUNCATION_MARKER,
+  Labels,
+  LabelsCut,
+  labelsSize,
+  MAX_LABEL_KEY,
+  MAX_LABEL_VALUE,
+  MAX_LABELS,
+  MAX_LABELS_TOTAL,
+  STOP_TIMEOUT_LABEL,
+  stopTimeoutFromLabels,
+} from "./labels.js";
 export { ImageFailures, LedgerEntry, LedgerRestart, MonitoredContainer } from "./ledger.js";
 export { REMEDIATION_TYPE, RemediationPhase, RemediationRecord } from "./remediation.js";
 export { eventSubjectMismatch, remediationSubjectMismatch } from "./subject-match.js";

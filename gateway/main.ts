@@ -41,7 +41,7 @@ export function runGateway(
       await fjs.records.ready();
       const policy = await watchPolicy(fjs.config, log);
       const health = new HealthCache(view, staleness, policy.state);
-      const metrics = new GatewayMetrics(health);
+      const metrics = new GatewayMetrics(health, Date.now, view);
       const stopSync = await syncViewFromKv(fjs, view, log, (source) =>
         metrics.rejectedMessage(source),
       ).catch(async (error: unknown) => {

@@ -4,11 +4,14 @@ import type { ContainerSnapshot } from "../contracts/index.js";
 import { containerSnapshot } from "../test/support/fixtures.js";
 import {
   buildDependencyGraph,
+  ContainerRefs,
+  type DependencyGraph,
   dependentsDisabled,
+  MAX_EDGES_PER_CONTAINER,
+  MAX_EDGES_PER_HOST,
   parseComposeDependsOn,
-  planDependents,
-  resolveContainerRef,
 } from "./dependency-graph.js";
+import { MAX_WARNINGS, planDependents } from "./dependency-plan.js";
 
 const idOf = (name: string) => createHash("sha256").update(name).digest("hex");
 
@@ -86,31 +89,42 @@ describe("dependentsDisabled", () => {
   });
 });
 
-describe("resolveContainerRef", () => {
+describe("ContainerRefs", () => {
   const web = c("web");
   const db = c("db");
   const all = [web, db];
 
   it("finds a container by full id, by name with or without '/', and by unique id prefix", () => {
-    expect(resolveContainerRef(web.id, all)).toBe(web);
-    expect(resolveContainerRef("db", all)).toBe(db);
-    expect(resolveContainerRef("/db", all)).toBe(db);
-    expect(resolveContainerRef(web.id.slice(0, 12), all)).toBe(web);
+    expect(new ContainerRefs(all).resolve(web.id)).toBe(web);
+    expect(new ContainerRefs(all).resolve("db")).toBe(db);
+    expect(new ContainerRefs(all).resolve("/db")).toBe(db);
+    expect(new ContainerRefs(all).resolve(web.id.slice(0, 12))).toBe(web);
   });
 
   it("finds nothing for an unknown name, an ambiguous prefix or an empty reference", () => {
-    expect(resolveContainerRef("nope", all)).toBeUndefined();
-    expect(resolveContainerRef("", all)).toBeUndefined();
+    expect(new ContainerRefs(all).resolve("nope")).toBeUndefined();
+    expect(new ContainerRefs(all).resolve("")).toBeUndefined();
     const twins = [
       { ...web, id: `abc${"0".repeat(61)}` },
       { ...db, id: `abc${"1".repeat(61)}` },
     ];
-    expect(resolveContainerRef("abc", twins)).toBeUndefined();
+    expect(new ContainerRefs(twins).resolve("abc")).toBeUndefined();
+  });
+
+  it("resolves every container of a large host by its short id, and the first of equal names", () => {
+    const many = Array.from({ length: 1_000 }, (_, i) => c(`c${i}`));
+    const refs = new ContainerRefs([...many, { ...c("other"), name: "c7" }]);
+    for (const one of many) expect(refs.resolve(one.id.slice(0, 12))).toBe(one);
+    expect(refs.resolve("c7")).toBe(many[7]);
+    // Below and above every id, and between two of them.
+    expect(refs.resolve("0000000000000")).toBeUndefined();
+    expect(refs.resolve("fffffffffffff")).toBeUndefined();
+    expect(refs.resolve(`${many[0]?.id.slice(0, 12)}x`)).toBeUndefined();
   });
 
   it("prefers a name over an id prefix, as Docker does", () => {
     const named = { ...c("x"), name: web.id.slice(0, 6) };
-    expect(resolveContainerRef(web.id.slice(0, 6), [web, named])).toBe(named);
+    expect(new ContainerRefs([web, named]).resolve(web.id.slice(0, 6))).toBe(named);
   });
 });
 
@@ -209,6 +223,102 @@ describe("buildDependencyGraph", () => {
       "network",
       "depends_on",
     ]);
+  });
+});
+
+describe("buildDependencyGraph caps", () => {
+  const edgeCount = (graph: DependencyGraph) =>
+    [...graph.dependents.values()].reduce((sum, edges) => sum + edges.length, 0);
+  /** `count` replicas of service `service` in project p, named `<service>-<i>`. */
+  const replicas = (service: string, count: number) =>
+    Array.from({ length: count }, (_, i) => c(`${service}-${i}`, { compose: `p/${service}` }));
+
+  it("takes at most MAX_EDGES_PER_CONTAINER edges to one container, its network edge first", () => {
+    const dbs = replicas("db", MAX_EDGES_PER_CONTAINER + 8);
+    const web = c("web", onNet("vpn", { compose: "p/web", dependsOn: "db:service_started:false" }));
+    const graph = buildDependencyGraph([...dbs, web, c("vpn")]);
+    expect(edgeCount(graph)).toBe(MAX_EDGES_PER_CONTAINER);
+    expect(graph.dependents.get(idOf("vpn"))?.map((e) => e.kind)).toEqual(["network"]);
+    // The first replicas in snapshot order are kept; the 9 beyond the cap are counted.
+    expect(graph.dependents.has(idOf("db-0"))).toBe(true);
+    expect(graph.dependents.has(idOf(`db-${MAX_EDGES_PER_CONTAINER + 7}`))).toBe(false);
+    expect(graph.overflow).toEqual({ edges: 9, containers: 1 });
+  });
+
+  it("counts nothing for a graph within the caps, nor for an edge named twice", () => {
+    const graph = buildDependencyGraph([
+      c("db-1", { compose: "p/db" }),
+      c("web-1", { compose: "p/web", dependsOn: "db,db:service_healthy:false" }),
+    ]);
+    expect(edgeCount(graph)).toBe(1);
+    expect(graph.overflow).toEqual({ edges: 0, containers: 0 });
+  });
+
+  it("takes at most MAX_EDGES_PER_HOST edges from one snapshot, network edges first", () => {
+    // 400 containers each naming a service of 100 replicas: 40,000 edges asked for, 32 a child.
+    const hubs = replicas("hub", 100);
+    const spokes = Array.from({ length: 400 }, (_, i) =>
+      c(`spoke-${i}`, { compose: `p/spoke-${i}`, dependsOn: "hub" }),
+    );
+    // Last in the snapshot, yet its network edge is taken before every depends_on edge.
+    const late = c("late", onNet("hub-0"));
+    const graph = buildDependencyGraph([...hubs, ...spokes, late]);
+    expect(edgeCount(graph)).toBe(MAX_EDGES_PER_HOST);
+    expect(graph.dependents.get(idOf("hub-0"))?.some((e) => e.child === idOf("late"))).toBe(true);
+    expect(graph.overflow).toEqual({ edges: 400 * 100 + 1 - MAX_EDGES_PER_HOST, containers: 400 });
+    // The first spokes got their 32 edges each; the host cap cut spoke 312 and every one after.
+    const parentsOf = (child: string) =>
+      [...graph.dependents.values()].flat().filter((e) => e.child === idOf(child)).length;
+    expect(parentsOf("spoke-0")).toBe(MAX_EDGES_PER_CONTAINER);
+    expect(parentsOf("spoke-311")).toBe(MAX_EDGES_PER_CONTAINER);
+    expect(parentsOf("spoke-312")).toBe(MAX_EDGES_PER_HOST - 1 - 312 * MAX_EDGES_PER_CONTAINER);
+    expect(parentsOf("spoke-399")).toBe(0);
+  });
+});
+
+describe("planDependents at scale", () => {
+  it("orders a chain of 2,000 containers, each after the one it shares the network of", () => {
+    const chain = Array.from({ length: 2_000 }, (_, i) => `n${String(i).padStart(4, "0")}`);
+    const containers = chain.map((n, i) => (i === 0 ? c(n) : c(n, onNet(chain[i - 1] as string))));
+    const p = plan(containers.reverse(), "n0000");
+    expect(names(p)).toEqual(chain.slice(1));
+    expect(p.order.every((o, i) => o.parents[0] === idOf(chain[i] as string))).toBe(true);
+  });
+
+  it("orders a fan of 2,000 dependents of one container by name", () => {
+    const leaves = Array.from({ length: 2_000 }, (_, i) => `leaf-${String(1999 - i)}`);
+    const p = plan([c("hub"), ...leaves.map((n) => c(n, onNet("hub")))], "hub");
+    expect(names(p)).toEqual([...leaves].sort());
+    expect(p.order.every((o) => o.parents.length === 1 && o.parents[0] === idOf("hub"))).toBe(true);
+  });
+
+  it("bounds the work on cycles crafted behind a long chain, each container still once", () => {
+    // a000 ← a001 ← … ← a199 (each depends on the next), a199 on 31 hubs, each hub in a
+    // two-cycle with its own g: every cycle is found only by walking the whole chain again.
+    const svc = (name: string, deps: string[]) =>
+      c(name, { compose: `p/${name}`, dependsOn: ["root", ...deps].join(",") });
+    const chain = Array.from({ length: 200 }, (_, i) => `a${String(i).padStart(3, "0")}`);
+    const hubs = Array.from({ length: 31 }, (_, i) => String(i).padStart(2, "0"));
+    const containers = [
+      c("root", { compose: "p/root" }),
+      ...chain.map((n, i) => svc(n, i < 199 ? [chain[i + 1] as string] : hubs.map((h) => `h${h}`))),
+      ...hubs.flatMap((h) => [svc(`h${h}`, [`g${h}`]), svc(`g${h}`, [`h${h}`])]),
+    ];
+    const p = plan(containers, "root");
+    expect(p.order).toHaveLength(200 + 62);
+    expect(new Set(names(p)).size).toBe(p.order.length);
+    // Every container comes after each parent the plan kept.
+    const position = new Map(p.order.map((o, i) => [o.container.id, i]));
+    for (const [i, o] of p.order.entries()) {
+      for (const parent of o.parents) expect(position.get(parent) ?? -1).toBeLessThan(i);
+    }
+    // The first cycles are traced, until the walks' budget is spent; the warnings are capped.
+    expect(p.warnings[0]).toMatch(
+      /^dependency cycle g(\d\d) → h\1 → g\1: restarting g\1 first, before h\1$/,
+    );
+    expect(p.warnings.some((w) => w.startsWith("dependency cycles too many to trace"))).toBe(true);
+    expect(p.warnings).toHaveLength(MAX_WARNINGS + 1);
+    expect(p.warnings.at(-1)).toMatch(/^and \d+ more dependency cycle warnings/);
   });
 });
 

@@ -1,9 +1,9 @@
 import type { ContainerSnapshot, Labels } from "../contracts/index.js";
 
 /*
- * Which containers on one host depend on which, from what the host snapshot says about them, and
- * in what order to restart the dependents of a restarted container. Pure functions: the
- * `dependents` handler feeds them a snapshot, and docs/DEPENDENTS.md describes the rules.
+ * Which containers on one host depend on which, from what the host snapshot says about them
+ * (dependency-plan.ts orders the dependents of a restarted container from it). Pure functions:
+ * the `dependents` handlers feed them a snapshot, and docs/DEPENDENTS.md describes the rules.
  */
 
 /**
@@ -39,6 +39,8 @@ export interface DependencyGraph {
   readonly containers: ReadonlyMap<string, ContainerSnapshot>;
   /** Parent id → the edges to the containers that depend on it, sorted by child name. */
   readonly dependents: ReadonlyMap<string, readonly DependencyEdge[]>;
+  /** What the snapshot named beyond the caps on edges, left out. */
+  readonly overflow: GraphOverflow;
 }
 
 /** One entry of the compose `depends_on` label. */
@@ -80,27 +82,54 @@ function isOneOff(c: ContainerSnapshot): boolean {
   return c.labels[COMPOSE_ONEOFF_LABEL]?.toLowerCase() === "true";
 }
 
-function byName(a: ContainerSnapshot, b: ContainerSnapshot): number {
+/** Containers by name, then id: the order of everything the plan lists. */
+export function byName(a: ContainerSnapshot, b: ContainerSnapshot): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /**
- * Finds the container a `container:<ref>` network mode names, the way Docker looks it up: the
- * full id, then the name (with or without its leading `/`), then a unique id prefix.
+ * Finds the containers that `container:<ref>` network modes name, the way Docker looks them up:
+ * the full id, then the name (with or without its leading `/`), then a unique id prefix. Built
+ * once per snapshot, so that each lookup costs a map read or a binary search, not a scan of the
+ * host's containers.
  */
-export function resolveContainerRef(
-  ref: string,
-  containers: readonly ContainerSnapshot[],
-): ContainerSnapshot | undefined {
-  if (ref === "") return undefined;
-  const byId = containers.find((c) => c.id === ref);
-  if (byId) return byId;
-  const name = ref.replace(/^\//, "");
-  const named = containers.find((c) => c.name === name);
-  if (named) return named;
-  if (!/^[0-9a-f]+$/.test(ref)) return undefined;
-  const prefixed = containers.filter((c) => c.id.startsWith(ref));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
+export class ContainerRefs {
+  private readonly byId = new Map<string, ContainerSnapshot>();
+  private readonly byName = new Map<string, ContainerSnapshot>();
+  /**
+   * Every id, duplicates kept (a prefix of a duplicated id is ambiguous), sorted; made on the
+   * first lookup by prefix, as Docker stores full ids and a prefix is rare.
+   */
+  private ids: string[] | undefined;
+
+  constructor(private readonly containers: readonly ContainerSnapshot[]) {
+    // The first of equal ids or names wins, as a scan in snapshot order would find it.
+    for (const c of containers) {
+      if (!this.byId.has(c.id)) this.byId.set(c.id, c);
+      if (!this.byName.has(c.name)) this.byName.set(c.name, c);
+    }
+  }
+
+  resolve(ref: string): ContainerSnapshot | undefined {
+    if (ref === "") return undefined;
+    const byId = this.byId.get(ref);
+    if (byId) return byId;
+    const named = this.byName.get(ref.replace(/^\//, ""));
+    if (named) return named;
+    if (!/^[0-9a-f]+$/.test(ref)) return undefined;
+    this.ids ??= this.containers.map((c) => c.id).sort();
+    const ids = this.ids;
+    // The first id not below the prefix; the prefix is unique when the next id lacks it.
+    let [lo, hi] = [0, ids.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((ids[mid] as string) < ref) lo = mid + 1;
+      else hi = mid;
+    }
+    const [first, second] = [ids[lo], ids[lo + 1]];
+    if (first === undefined || !first.startsWith(ref) || second?.startsWith(ref)) return undefined;
+    return this.byId.get(first);
+  }
 }
 
 /** The compose project and service of a container, from the snapshot or its labels. */
@@ -109,6 +138,23 @@ export function composeOf(c: ContainerSnapshot): { project: string; service: str
   const project = c.labels[COMPOSE_PROJECT_LABEL];
   const service = c.labels[COMPOSE_SERVICE_LABEL];
   return project && service ? { project, service } : undefined;
+}
+
+/**
+ * At most this many edges lead to one container (from its own network mode and `depends_on`
+ * label): labels are hostile, and one container naming a service of a thousand replicas must
+ * not take the host's whole allowance.
+ */
+export const MAX_EDGES_PER_CONTAINER = 32;
+/** At most this many edges per host snapshot, so that building and walking the graph is bounded. */
+export const MAX_EDGES_PER_HOST = 10_000;
+
+/** The edges a snapshot named beyond the caps: left out of the graph, counted here. */
+export interface GraphOverflow {
+  /** Edges left out (an edge named twice beyond a cap is counted twice). */
+  edges: number;
+  /** Containers that lost at least one of their edges. */
+  containers: number;
 }
 
 /**
@@ -123,241 +169,144 @@ export function composeOf(c: ContainerSnapshot): { project: string; service: str
  *   container of the named service in the child's compose project.
  *
  * Containers made by `docker compose run` (one-off) are never dependents. Self-references are
- * ignored; cycles are kept here and broken by {@link planDependents}.
+ * ignored; cycles are kept here and broken by `planDependents` (dependency-plan.ts).
  *
  * `replaced` maps the id of a container that was recreated (and is gone) to its successor's: a
  * `container:<old id>` child then depends on the successor, with an edge marked `reattach`.
+ *
+ * Edges beyond {@link MAX_EDGES_PER_CONTAINER} for a child or {@link MAX_EDGES_PER_HOST} in all
+ * are left out and counted in `overflow`. Network edges are taken first, for every container,
+ * because a broken network namespace is what a restart repairs; then `depends_on`, in snapshot
+ * and label order. The work is linear in the containers, the label sizes and the edges kept.
  */
 export function buildDependencyGraph(
   containers: readonly ContainerSnapshot[],
   replaced: ReadonlyMap<string, string> = new Map(),
 ): DependencyGraph {
   const byId = new Map(containers.map((c) => [c.id, c]));
+  const refs = new ContainerRefs(containers);
   const services = new Map<string, ContainerSnapshot[]>();
   for (const c of containers) {
     const compose = composeOf(c);
     if (!compose) continue;
     const key = `${compose.project}\u0000${compose.service}`;
-    services.set(key, [...(services.get(key) ?? []), c]);
+    const members = services.get(key);
+    if (members) members.push(c);
+    else services.set(key, [c]);
   }
-  const serviceMembers = (project: string, service: string) =>
+  const serviceMembers = (project: string, service: string): readonly ContainerSnapshot[] =>
     services.get(`${project}\u0000${service}`) ?? [];
 
-  const edges = new Map<string, DependencyEdge[]>();
-  const seen = new Set<string>();
-  const add = (
-    parent: ContainerSnapshot,
-    child: ContainerSnapshot,
-    kind: EdgeKind,
-    detail: string,
-    reattach = false,
-  ) => {
-    if (parent.id === child.id) return;
-    const key = `${parent.id}>${child.id}>${kind}`;
-    if (seen.has(key)) return;
-    seen.add(key);
-    edges.set(parent.id, [
-      ...(edges.get(parent.id) ?? []),
-      { parent: parent.id, child: child.id, kind, detail, ...(reattach ? { reattach } : {}) },
-    ]);
-  };
-
-  for (const child of containers) {
-    if (isOneOff(child)) continue;
-    const compose = composeOf(child);
+  const edges = new EdgeCollector();
+  const children = containers.filter((c) => !isOneOff(c));
+  for (const child of children) {
     const mode = child.networkMode ?? "";
     if (mode.startsWith("container:")) {
       const ref = mode.slice("container:".length);
-      const named = resolveContainerRef(ref, containers);
+      const named = refs.resolve(ref);
       // A replaced container may still be listed (parked under another name, not yet removed):
       // its successor is the parent all the same.
       const successor = byId.get(replaced.get(named?.id ?? ref) ?? "");
       if (successor) {
         const detail = `network_mode container:${successor.name}, which was recreated`;
-        add(successor, child, "network", detail, true);
-      } else if (named) add(named, child, "network", `network_mode container:${named.name}`);
-    } else if (mode.startsWith("service:") && compose) {
+        edges.add(successor, child, "network", detail, true);
+      } else if (named) edges.add(named, child, "network", `network_mode container:${named.name}`);
+    } else if (mode.startsWith("service:")) {
+      const compose = composeOf(child);
       const service = mode.slice("service:".length);
-      for (const parent of serviceMembers(compose.project, service)) {
-        add(parent, child, "network", `network_mode service:${service}`);
-      }
-    }
-    if (compose) {
-      for (const dep of parseComposeDependsOn(child.labels[COMPOSE_DEPENDS_ON_LABEL])) {
-        const detail = `depends_on ${dep.service}${dep.condition ? ` (${dep.condition})` : ""}`;
-        for (const parent of serviceMembers(compose.project, dep.service)) {
-          add(parent, child, "depends_on", detail);
-        }
+      if (compose) {
+        const detail = `network_mode service:${service}`;
+        edges.addAll(serviceMembers(compose.project, service), child, "network", detail);
       }
     }
   }
+  for (const child of children) {
+    const compose = composeOf(child);
+    if (!compose) continue;
+    for (const dep of parseComposeDependsOn(child.labels[COMPOSE_DEPENDS_ON_LABEL])) {
+      const detail = `depends_on ${dep.service}${dep.condition ? ` (${dep.condition})` : ""}`;
+      edges.addAll(serviceMembers(compose.project, dep.service), child, "depends_on", detail);
+    }
+  }
   const dependents = new Map<string, DependencyEdge[]>();
-  for (const [parent, list] of edges) {
+  for (const [parent, list] of edges.byParent) {
     dependents.set(
       parent,
-      [...list].sort((a, b) =>
+      list.sort((a, b) =>
         byName(byId.get(a.child) as ContainerSnapshot, byId.get(b.child) as ContainerSnapshot),
       ),
     );
   }
-  return { containers: byId, dependents };
+  return { containers: byId, dependents, overflow: edges.overflow() };
 }
 
-/** Why a reached dependent is left alone. */
-export type IneligibleCode = "not-opted-in" | "dependents-disabled" | "not-running";
+/** The graph's edges as they are found, each once, within the caps. */
+class EdgeCollector {
+  readonly byParent = new Map<string, DependencyEdge[]>();
+  /** Each child's edges: at most {@link MAX_EDGES_PER_CONTAINER}, so a scan finds a repeat. */
+  private readonly byChild = new Map<string, DependencyEdge[]>();
+  private total = 0;
+  private dropped = 0;
+  private readonly capped = new Set<string>();
 
-export interface PlannedDependent {
-  container: ContainerSnapshot;
-  /**
-   * What it is restarted after: the root and dependents earlier in the order that it depends on.
-   * Edges broken to resolve a cycle are not listed.
-   */
-  parents: string[];
-  /** Why it depends on them, for people. */
-  reasons: string[];
-  /** Edges from its parents, one per parent and kind. */
-  edges: DependencyEdge[];
-}
-
-export interface IneligibleDependent {
-  container: ContainerSnapshot;
-  code: IneligibleCode;
-  message: string;
-  /** The container it was reached from. */
-  parent: string;
-}
-
-export interface DependentsPlan {
-  /** Restart order: every container after all of its (non-cycle) parents, each once. */
-  order: PlannedDependent[];
-  /** Dependents reached but not to be restarted; their own dependents are not followed. */
-  ineligible: IneligibleDependent[];
-  /** Cycles found and how they were broken, for the log. */
-  warnings: string[];
-}
-
-/** Why a dependent should not be restarted, or undefined when it may be. */
-export function ineligibility(
-  c: ContainerSnapshot,
-): { code: IneligibleCode; message: string } | undefined {
-  if (!c.optedIn) return { code: "not-opted-in", message: "it has not opted in to healing" };
-  if (dependentsDisabled(c.labels)) {
-    return { code: "dependents-disabled", message: `it is labelled ${DEPENDENTS_LABEL}=false` };
-  }
-  if (c.state !== "running") {
-    return {
-      code: "not-running",
-      message: `it is ${c.state}; only running dependents are restarted`,
+  add(
+    parent: ContainerSnapshot,
+    child: ContainerSnapshot,
+    kind: EdgeKind,
+    detail: string,
+    reattach = false,
+  ): void {
+    if (parent.id === child.id) return;
+    const mine = this.byChild.get(child.id) ?? [];
+    if (mine.some((e) => e.parent === parent.id && e.kind === kind)) return;
+    if (this.full(child)) {
+      this.drop(child, 1);
+      return;
+    }
+    const edge = {
+      parent: parent.id,
+      child: child.id,
+      kind,
+      detail,
+      ...(reattach ? { reattach } : {}),
     };
+    if (mine.length === 0) this.byChild.set(child.id, mine);
+    mine.push(edge);
+    this.total += 1;
+    const list = this.byParent.get(parent.id);
+    if (list) list.push(edge);
+    else this.byParent.set(parent.id, [edge]);
   }
-  return undefined;
-}
 
-/**
- * The dependents of `rootId`, transitively, in restart order.
- *
- * The walk follows edges from the root and from every dependent that will be restarted. A
- * dependent that is not eligible ({@link ineligibility}) is reported and not followed: a
- * container that keeps running undisturbed does not disturb its own dependents. The order is
- * topological (parents first); among containers that are ready at the same time, by name then
- * id, so the same snapshot always gives the same plan. An edge back to the root is ignored; a
- * cycle among dependents is broken at its member with the smallest name (its edges from the rest
- * of the cycle are dropped) and reported in `warnings`.
- */
-export function planDependents(graph: DependencyGraph, rootId: string): DependentsPlan {
-  const root = graph.containers.get(rootId);
-  const warnings: string[] = [];
-  const ineligible: IneligibleDependent[] = [];
-  if (!root) return { order: [], ineligible, warnings };
-  const nameOf = (id: string) => graph.containers.get(id)?.name ?? id;
-
-  // Reach: breadth-first from the root through eligible dependents.
-  const planned = new Map<string, { container: ContainerSnapshot; edges: DependencyEdge[] }>();
-  const reached = new Set<string>([rootId]);
-  const queue: string[] = [rootId];
-  while (queue.length > 0) {
-    const parent = queue.shift() as string;
-    for (const edge of graph.dependents.get(parent) ?? []) {
-      if (edge.child === rootId) {
-        warnings.push(
-          `dependency cycle: ${root.name} depends on its own dependent ${nameOf(parent)} (${edge.detail}); that edge is ignored`,
-        );
-        continue;
+  /** An edge from each of `parents`; once the caps are reached, the rest are only counted. */
+  addAll(
+    parents: readonly ContainerSnapshot[],
+    child: ContainerSnapshot,
+    kind: EdgeKind,
+    detail: string,
+  ): void {
+    for (const [i, parent] of parents.entries()) {
+      if (this.full(child)) {
+        // Counted without a look at each, or a service of many replicas named by many
+        // containers would cost their product.
+        this.drop(child, parents.length - i);
+        return;
       }
-      const node = planned.get(edge.child);
-      if (node) {
-        node.edges.push(edge);
-        continue;
-      }
-      if (reached.has(edge.child)) continue; // ineligible, already reported
-      reached.add(edge.child);
-      const child = graph.containers.get(edge.child) as ContainerSnapshot;
-      const why = ineligibility(child);
-      if (why) {
-        ineligible.push({ container: child, ...why, parent });
-        continue;
-      }
-      planned.set(edge.child, { container: child, edges: [edge] });
-      queue.push(edge.child);
+      this.add(parent, child, kind, detail);
     }
   }
 
-  // Order: Kahn's algorithm over the planned containers; the root is done already.
-  const pendingParents = new Map<string, Set<string>>();
-  for (const [id, node] of planned) {
-    pendingParents.set(id, new Set(node.edges.map((e) => e.parent).filter((p) => p !== rootId)));
+  overflow(): GraphOverflow {
+    return { edges: this.dropped, containers: this.capped.size };
   }
-  const done = new Set<string>([rootId]);
-  const order: PlannedDependent[] = [];
-  const sorted = [...planned.values()].map((n) => n.container).sort(byName);
-  while (order.length < planned.size) {
-    const remaining = sorted.filter((c) => !done.has(c.id));
-    let next = remaining.find((c) => (pendingParents.get(c.id) as Set<string>).size === 0);
-    if (!next) {
-      const cycle = findCycle((remaining[0] as ContainerSnapshot).id, pendingParents).map(
-        (id) => graph.containers.get(id) as ContainerSnapshot,
-      );
-      next = [...cycle].sort(byName)[0] as ContainerSnapshot;
-      const dropped = [...(pendingParents.get(next.id) as Set<string>)].map(nameOf);
-      warnings.push(
-        `dependency cycle ${[...cycle, cycle[0] as ContainerSnapshot].map((c) => c.name).join(" → ")}: restarting ${next.name} first, before ${dropped.join(", ")}`,
-      );
-      (pendingParents.get(next.id) as Set<string>).clear();
-    }
-    done.add(next.id);
-    for (const pending of pendingParents.values()) pending.delete(next.id);
-    const node = planned.get(next.id) as { container: ContainerSnapshot; edges: DependencyEdge[] };
-    // Only parents already in the order (or the root) count; a dropped cycle edge does not.
-    const edges = node.edges.filter(
-      (e) => e.parent === rootId || order.some((o) => o.container.id === e.parent),
-    );
-    order.push({
-      container: next,
-      parents: [...new Set(edges.map((e) => e.parent))],
-      reasons: [...new Set(edges.map((e) => e.detail))],
-      edges,
-    });
-  }
-  return { order, ineligible, warnings };
-}
 
-/**
- * Follows pending parents from `start` until a container repeats, and returns the ids of that
- * cycle in dependency order (parent before child). Called only when no remaining container is
- * free of pending parents, so a cycle always exists.
- */
-function findCycle(
-  start: string,
-  pendingParents: ReadonlyMap<string, ReadonlySet<string>>,
-): string[] {
-  const path: string[] = [];
-  const index = new Map<string, number>();
-  let current = start;
-  while (!index.has(current)) {
-    index.set(current, path.length);
-    path.push(current);
-    current = [...(pendingParents.get(current) ?? [])].sort()[0] as string;
+  private full(child: ContainerSnapshot): boolean {
+    const count = this.byChild.get(child.id)?.length ?? 0;
+    return count >= MAX_EDGES_PER_CONTAINER || this.total >= MAX_EDGES_PER_HOST;
   }
-  // path holds child → parent steps; the cycle is its tail from the repeated container.
-  return path.slice(index.get(current)).reverse();
+
+  private drop(child: ContainerSnapshot, edges: number): void {
+    this.dropped += edges;
+    this.capped.add(child.id);
+  }
 }

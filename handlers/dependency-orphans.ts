@@ -1,9 +1,9 @@
 import type { ContainerSnapshot } from "../contracts/index.js";
 import {
   COMPOSE_DEPENDS_ON_LABEL,
+  ContainerRefs,
   composeOf,
   parseComposeDependsOn,
-  resolveContainerRef,
 } from "./dependency-graph.js";
 
 /*
@@ -29,14 +29,17 @@ export function danglingNetworkRefs(
   containers: readonly ContainerSnapshot[],
 ): Map<string, ContainerSnapshot[]> {
   const dangling = new Map<string, ContainerSnapshot[]>();
+  const refs = new ContainerRefs(containers);
   for (const c of containers) {
     const mode = c.networkMode ?? "";
     if (!mode.startsWith("container:")) continue;
     const ref = mode.slice("container:".length);
-    const named = resolveContainerRef(ref, containers);
+    const named = refs.resolve(ref);
     if (ref === "" || named?.state === "running") continue;
     const key = named?.id ?? ref;
-    dangling.set(key, [...(dangling.get(key) ?? []), c]);
+    const holders = dangling.get(key);
+    if (holders) holders.push(c);
+    else dangling.set(key, [c]);
   }
   return dangling;
 }

@@ -33,14 +33,27 @@ const MAX_HISTORY = 50;
 /** Outcomes of a command that acted (or may still act) on the run it names. */
 const ACTING = new Set<LedgerRestart["outcome"]>(["pending", "restarted", "recreated", "stopped"]);
 
-/** Reads the ledger entry of every dependent, by id. */
+/**
+ * Ledger reads a round has in flight at once: a round can have thousands of dependents (as many
+ * as its host's graph has edges), and each read is a KV request.
+ */
+export const LEDGER_READS_AT_ONCE = 64;
+
+/** Reads the ledger entry of every dependent, by id, {@link LEDGER_READS_AT_ONCE} at a time. */
 export async function readLedgers(
   read: (key: string) => Promise<Versioned<LedgerEntry> | undefined>,
   host: string,
   ids: readonly string[],
 ): Promise<Map<string, Versioned<LedgerEntry> | undefined>> {
-  const entries = await Promise.all(ids.map((id) => read(containerKey(host, id))));
-  return new Map(ids.map((id, i) => [id, entries[i]]));
+  const ledgers = new Map<string, Versioned<LedgerEntry> | undefined>();
+  for (let i = 0; i < ids.length; i += LEDGER_READS_AT_ONCE) {
+    const batch = ids.slice(i, i + LEDGER_READS_AT_ONCE);
+    const entries = await Promise.all(batch.map((id) => read(containerKey(host, id))));
+    batch.forEach((id, j) => {
+      ledgers.set(id, entries[j]);
+    });
+  }
+  return ledgers;
 }
 
 /** Whether `commandId` or another command already acts on `dep`'s run. */

@@ -9,7 +9,7 @@ import {
   type RemediationPhase,
 } from "../contracts/index.js";
 import type { Decision } from "./decisions.js";
-import type { PlannedDependent } from "./dependency-graph.js";
+import type { PlannedDependent } from "./dependency-plan.js";
 
 /*
  * What one round of the dependents handlers sends (dependents-round.ts): its commands and
@@ -33,6 +33,8 @@ export interface RecordOptions {
 
 /** The commands and records of one round. */
 export class RoundOutput {
+  private names: Map<string, string> | undefined;
+
   constructor(
     /** The triggering record's or event's id. */
     private readonly triggerId: string,
@@ -97,7 +99,13 @@ export class RoundOutput {
   }
 
   nameOf(id: string): string {
-    return this.snapshot.containers.find((c) => c.id === id)?.name ?? id.slice(0, 12);
+    // Indexed on first use: a round of thousands of dependents names their parents each time.
+    if (!this.names) {
+      this.names = new Map();
+      for (const c of this.snapshot.containers)
+        if (!this.names.has(c.id)) this.names.set(c.id, c.name);
+    }
+    return this.names.get(id) ?? id.slice(0, 12);
   }
 
   record(

@@ -11,7 +11,7 @@ import {
 import { effectivePolicy } from "../policy/policy-labels.js";
 import { selectionHold } from "../policy/selection.js";
 import type { CommandResult, Decision, Versioned } from "./decisions.js";
-import type { DependentsPlan, PlannedDependent } from "./dependency-graph.js";
+import type { DependentsPlan, PlannedDependent } from "./dependency-plan.js";
 import { claimDependent, claimOf, dependentBound, settleDependent } from "./dependents-ledger.js";
 import { type RecordOptions, RoundOutput } from "./dependents-output.js";
 import type { HandlerContext } from "./handler.js";
@@ -48,6 +48,13 @@ interface Progress {
   /** Dependents another command is acting on (heal, another round): theirs to follow up. */
   covered: ReadonlySet<string>;
   /** Old id → new id of the dependents recreated in this round. */
+  replaced: ReadonlyMap<string, string>;
+}
+
+/** {@link Progress} as one pass of the round's loop adds to it. */
+interface Mutable {
+  restarted: Set<string>;
+  covered: Set<string>;
   replaced: ReadonlyMap<string, string>;
 }
 
@@ -153,13 +160,37 @@ export class DependentsRound {
   }
 
   /**
-   * The decisions for the dependent at `index` and, through the command's reply, for the rest:
-   * each command waits for the previous one's answer.
+   * The decisions for the dependents from `index` on: one after another while nothing is sent,
+   * up to the first command, whose reply goes on with the rest (each command waits for the
+   * previous one's answer). A loop, not a recursion: a round can have thousands of dependents.
    */
   private step(index: number, progress: Progress): Decision[] {
-    const node = this.plan.order[index];
-    if (!node) return [];
+    // The loop's own copy, added to in place: nothing holds it until a command's reply does,
+    // and the loop ends there.
+    const mine: Mutable = {
+      restarted: new Set(progress.restarted),
+      covered: new Set(progress.covered),
+      replaced: progress.replaced,
+    };
+    const decisions: Decision[] = [];
+    for (let i = index; i < this.plan.order.length; i++) {
+      const node = this.plan.order[i] as PlannedDependent;
+      const { out, goOn } = this.one(node, i, mine);
+      for (const d of out) decisions.push(d);
+      if (!goOn) break;
+    }
+    return decisions;
+  }
+
+  /** The decisions for one dependent, and whether the round goes straight on with the next. */
+  private one(
+    node: PlannedDependent,
+    index: number,
+    progress: Mutable,
+  ): { out: Decision[]; goOn: boolean } {
     const next = (p: Progress) => this.step(index + 1, p);
+    const goOn = (...out: Decision[]) => ({ out, goOn: true });
+    const stop = (out: Decision[]) => ({ out, goOn: false });
     const dep = node.container;
     const command = this.output.command(node, progress.replaced);
     const read = this.ledgers.get(dep.id);
@@ -169,93 +200,80 @@ export class DependentsRound {
       // trigger, claimed it. A restart that was answered is done.
       const { outcome, at } = claim.restart;
       if (outcome !== "pending" && outcome !== "recreated") {
-        const done = outcome === "restarted";
-        const restarted = done ? new Set([...progress.restarted, dep.id]) : progress.restarted;
-        return [
-          this.note(dep, `already ${outcome} for this run`),
-          ...next({ ...progress, restarted }),
-        ];
+        if (outcome === "restarted") progress.restarted.add(dep.id);
+        return goOn(this.note(dep, `already ${outcome} for this run`));
       }
       // Claimed moments ago: the round that claimed it is waiting for the answer; look again
       // once it is in rather than send the command a second time.
       const deadline = Date.parse(at) + restartDeadlineMs(dep.labels);
       if (outcome === "pending" && this.ctx.now.getTime() < deadline && !this.ctx.lastDelivery) {
-        return [
+        return stop([
           {
             kind: "retry",
             reason: "another round is waiting for its command",
             delayMs: this.options.retryDelayMs,
           },
-        ];
+        ]);
       }
       // Otherwise (that round is gone, or a recreate, whose new id only the reply tells) the
       // same command again: the agent answers it with its first reply.
-      return this.send(node, command, progress, next);
+      return stop(this.send(node, command, progress, next));
     }
     if (claim.kind === "taken") {
-      return [
+      progress.covered.add(dep.id);
+      return goOn(
         this.note(dep, `command ${claim.commandId} is acting on it; that one follows up`),
-        ...next({ ...progress, covered: new Set([...progress.covered, dep.id]) }),
-      ];
+      );
     }
     const freshParents = node.parents.filter((p) => progress.restarted.has(p));
     if (freshParents.length === 0) {
       if (node.parents.some((p) => progress.covered.has(p))) {
-        return [
-          this.note(dep, "its parent is another command's to follow up"),
-          ...next({ ...progress, covered: new Set([...progress.covered, dep.id]) }),
-        ];
+        progress.covered.add(dep.id);
+        return goOn(this.note(dep, "its parent is another command's to follow up"));
       }
       const names = node.parents.map((p) => this.nameOf(p)).join(", ");
-      return [
+      return goOn(
         this.record(
           dep,
           "skipped",
           "parent-not-restarted",
           `not restarted: ${names} ${node.parents.length > 1 ? "were" : "was"} not restarted in this round`,
         ),
-        ...next(progress),
-      ];
+      );
     }
     // After the parent alone, a dependent that started after the parent's new run is already
     // in step with it: a first start (compose up), or someone restarted it meanwhile.
     if (freshParents.every((p) => p === this.parent.id) && !this.startedBefore(dep)) {
       const message = `not restarted: it started at ${dep.startedAt}, after ${this.parentName} did at ${this.parent.startedAt}`;
-      return [
+      return goOn(
         this.trigger.kind === "started"
           ? this.note(dep, message)
           : this.record(dep, "skipped", "already-current", message),
-        ...next(progress),
-      ];
+      );
     }
     // The fleet's selection and run-time switch leave a dependent alone as they leave it unhealed.
     const host = this.snapshot.host;
     const hold = selectionHold(this.ctx.policy, { host, name: dep.name, image: dep.image });
     if (hold) {
-      return [
-        this.record(dep, "skipped", hold.code, `not restarted: ${hold.message}`),
-        ...next(progress),
-      ];
+      return goOn(this.record(dep, "skipped", hold.code, `not restarted: ${hold.message}`));
     }
     const policy = effectivePolicy(this.ctx.policy, dep.labels).policy;
     if (policy.dryRun) {
-      return [
+      return goOn(
         this.record(dep, "skipped", "dry-run", `would act after ${this.parentName} (dry-run)`, {
           dryRun: true,
         }),
-        ...next(progress),
-      ];
+      );
     }
     const bound = dependentBound(read?.value, policy, this.ctx.now.getTime());
     if (bound) {
-      return [
+      return goOn(
         this.record(dep, "skipped", bound.code, `not restarted: ${bound.message}`, {
           ...(bound.until ? { until: bound.until } : {}),
         }),
-        ...next(progress),
-      ];
+      );
     }
-    return [
+    return stop([
       // The storm guard counts a dependent's restart like any other. A round that finds a cap
       // full is not queued: its remaining dependents are skipped (each with a record), as their
       // own health checks still heal the ones that need it.
@@ -268,7 +286,7 @@ export class DependentsRound {
       },
       claimDependent(read, dep, command, policy, this.ctx.now),
       ...this.send(node, command, progress, next),
-    ];
+    ]);
   }
 
   /** The `restarting` record and the command, whose reply goes on with the round. */

@@ -19,6 +19,7 @@ import {
 } from "../test/support/dependents-kit.js";
 import type { CommandResult, Decision } from "./decisions.js";
 import { DependencyFreeHosts } from "./dependency-free-hosts.js";
+import { MAX_EDGES_PER_CONTAINER, MAX_EDGES_PER_HOST } from "./dependency-graph.js";
 import { decideDependents, dependentsHandler } from "./dependents.js";
 import type { HandlerContext } from "./handler.js";
 import { stormLeases } from "./storm-slots.js";
@@ -179,6 +180,38 @@ describe("decideDependents", () => {
       }
       expect(decoded.count).toBe(2);
       expect(memo.has(HOST, 4)).toBe(false);
+    });
+
+    it("reports a snapshot's edges beyond the caps once per revision, with the count", async () => {
+      // p-api-1 shares web's network and names a service of 40 replicas: 41 edges, 9 beyond the
+      // cap of 32 per container.
+      const replicas = Array.from({ length: MAX_EDGES_PER_CONTAINER + 8 }, (_, i) =>
+        c(`p-db-${i}`, { labels: compose("db") }),
+      );
+      let revision = 4;
+      const containers = [
+        ...family(),
+        c("p-api-1", { net: "web", labels: compose("api", "db") }),
+        ...replicas,
+      ];
+      const { ctx } = counting(containers, () => revision);
+      const memo = new DependencyFreeHosts();
+      const capped = (decisions: Decision[]) =>
+        decisions.filter((d) => d.kind === "log" && d.msg.startsWith("dependency graph capped"));
+      const first = await decideDependents(restartedRecord(), ctx, OPTIONS, memo);
+      expect(capped(first)).toEqual([
+        {
+          kind: "log",
+          level: "warn",
+          msg: `dependency graph capped: 9 edge(s) of 1 container(s) ignored (at most ${MAX_EDGES_PER_CONTAINER} per container and ${MAX_EDGES_PER_HOST} per host)`,
+          fields: expect.objectContaining({ host: HOST, revision: 4, ignoredEdges: 9 }),
+        },
+      ]);
+      // The round itself goes on with the edges kept.
+      expect(first.some((d) => d.kind === "command")).toBe(true);
+      expect(capped(await decideDependents(restartedRecord(), ctx, OPTIONS, memo))).toEqual([]);
+      revision = 5;
+      expect(capped(await decideDependents(restartedRecord(), ctx, OPTIONS, memo))).toHaveLength(1);
     });
 
     it("a revision that gains a dependency replaces the note", () => {
@@ -374,6 +407,21 @@ describe("decideDependents", () => {
     expect(commands).toEqual([]);
     expect(published[0]).toMatchObject({ phase: "skipped", code: "dry-run", dryRun: true });
   });
+
+  it("goes through a round as large as the host's cap on edges, one dependent after another", async () => {
+    // Every dependent is in dry-run, so the round records each one without a command: a round
+    // that recursed once per dependent would run out of stack here.
+    const dependents = Array.from({ length: MAX_EDGES_PER_HOST }, (_, i) =>
+      c(`d${i}`, { net: "web", labels: { "autoheal.dry_run": "true" } }),
+    );
+    const { records: published, commands } = await play([
+      c("web", { startedAt: NEW_RUN }),
+      ...dependents,
+    ]);
+    expect(commands).toEqual([]);
+    expect(published).toHaveLength(MAX_EDGES_PER_HOST);
+    expect(published.every((r) => r.phase === "skipped" && r.code === "dry-run")).toBe(true);
+  }, 60_000);
 
   it("logs a dependency cycle as a warning and restarts each container once", async () => {
     const containers = [

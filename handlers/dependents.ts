@@ -9,8 +9,15 @@ import {
 import { effectivePolicy } from "../policy/policy-labels.js";
 import type { Decision } from "./decisions.js";
 import { DependencyFreeHosts } from "./dependency-free-hosts.js";
-import { buildDependencyGraph, DEPENDENTS_LABEL, planDependents } from "./dependency-graph.js";
+import {
+  buildDependencyGraph,
+  DEPENDENTS_LABEL,
+  type DependencyGraph,
+  MAX_EDGES_PER_CONTAINER,
+  MAX_EDGES_PER_HOST,
+} from "./dependency-graph.js";
 import { danglingNetworkRefs } from "./dependency-orphans.js";
+import { planDependents } from "./dependency-plan.js";
 import { readLedgers } from "./dependents-ledger.js";
 import {
   DEPENDENTS_ACTOR,
@@ -146,7 +153,38 @@ export async function decideRound(
     entry.revision,
     graph.dependents.size === 0 && dangling.size === 0,
   );
+  const { edges, containers } = graph.overflow;
+  const overflow =
+    edges > 0 && withoutDependencies.firstOverflowReport(host, entry.revision)
+      ? [
+          log(
+            "warn",
+            `dependency graph capped: ${edges} edge(s) of ${containers} container(s) ignored (at most ${MAX_EDGES_PER_CONTAINER} per container and ${MAX_EDGES_PER_HOST} per host)`,
+            { ...fields, revision: entry.revision, ignoredEdges: edges },
+          ),
+        ]
+      : [];
+  const round = await roundOf({ input, parent, fresh, graph, snapshot }, ctx, options);
+  return [...overflow, ...round];
+}
 
+/** A round whose parent and graph are known. */
+interface RoundSetting {
+  input: RoundInput;
+  parent: ContainerSnapshot;
+  fresh: boolean | undefined;
+  graph: DependencyGraph;
+  snapshot: HostSnapshot;
+}
+
+/** The decisions of a round, from its plan on. */
+async function roundOf(
+  { input, parent, fresh, graph, snapshot }: RoundSetting,
+  ctx: HandlerContext,
+  options: DependentsOptions,
+): Promise<Decision[]> {
+  const { host, trigger } = input;
+  const fields = { host, containerId: input.containerId, trigger: trigger.id };
   const plan = planDependents(graph, parent.id);
   if (plan.order.length === 0 && plan.ineligible.length === 0) {
     return [log("debug", "the container has no dependents", fields)];

@@ -21,7 +21,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
-import { CLI, REPO } from "./support/fleetheal.js";
+import { CLI, REPO, startUpProcess } from "./support/fleetheal.js";
 import { startNatsServer } from "./support/nats-server.js";
 import { freePort } from "./support/ports.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
@@ -46,19 +46,10 @@ afterAll(async () => {
 describe("fleetheal up", () => {
   it("runs every role with an embedded nats-server, heals, and stops cleanly", async () => {
     const natsPort = await freePort();
-    const up: ManagedProcess = await startProcess({
-      name: "up",
-      command: process.execPath,
-      args: [CLI, "up"],
-      cwd: REPO,
-      env: {
-        DOCKER_HOST: engine.dockerHost,
-        FLEETHEAL_HOST_ID: "solo",
-        FLEETHEAL_DATA_DIR: dataDir,
-        FLEETHEAL_NATS_PORT: String(natsPort),
-        FLEETHEAL_GATEWAY_PORT: "0",
-        FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-      },
+    const up: ManagedProcess = await startUpProcess({
+      dockerHost: engine.dockerHost,
+      dataDir,
+      natsPort,
     });
     try {
       const banner = await up.waitForLine((l) => l.includes(" is up on host solo: "), 30_000);
@@ -124,8 +115,7 @@ describe("fleetheal up", () => {
 
       const natsBefore = (await listProcesses()).filter(
         (p) =>
-          p.argv.some((a) => a.endsWith("nats-server")) &&
-          p.argv.some((a) => a.startsWith(dataDir)),
+          p.argv[0]?.endsWith("nats-server") === true && p.argv.some((a) => a.startsWith(dataDir)),
       );
       expect(natsBefore).toHaveLength(1);
       expect(up.lines.join("\n")).not.toContain(token);
@@ -135,8 +125,7 @@ describe("fleetheal up", () => {
       expect(exit).toEqual({ code: 0, signal: null });
       const natsAfter = (await listProcesses()).filter(
         (p) =>
-          p.argv.some((a) => a.endsWith("nats-server")) &&
-          p.argv.some((a) => a.startsWith(dataDir)),
+          p.argv[0]?.endsWith("nats-server") === true && p.argv.some((a) => a.startsWith(dataDir)),
       );
       expect(natsAfter).toEqual([]);
     } finally {
@@ -160,19 +149,11 @@ describe("fleetheal up", () => {
         await nc.close();
       }
       const natsPort = await freePort();
-      await using up = await startProcess({
+      await using up = await startUpProcess({
         name: "up-upgrade",
-        command: process.execPath,
-        args: [CLI, "up"],
-        cwd: REPO,
-        env: {
-          DOCKER_HOST: engine.dockerHost,
-          FLEETHEAL_HOST_ID: "solo",
-          FLEETHEAL_DATA_DIR: dir,
-          FLEETHEAL_NATS_PORT: String(natsPort),
-          FLEETHEAL_GATEWAY_PORT: "0",
-          FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
-        },
+        dockerHost: engine.dockerHost,
+        dataDir: dir,
+        natsPort,
       });
       await up.waitForLine((l) => l.includes(" is up on host solo: "), 30_000);
       expect((await stat(join(dir, "credentials"))).mode & 0o777).toBe(0o700);

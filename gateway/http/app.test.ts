@@ -521,3 +521,18 @@ describe("errors and documents", () => {
     expect(missing.statusCode).toBe(404);
   });
 });
+
+describe("GET /metrics: what agents could not publish", () => {
+  it("reports each host's unpublishable events from its last snapshot, 0 for an older agent", async () => {
+    const g = await start();
+    const a = hostSnapshot("a-host", ["healthy"]);
+    g.view.apply({ ...a, outbox: { ...a.outbox, unpublishable: 3 } }, T0);
+    g.view.apply(hostSnapshot("b-host", ["healthy"]), T0);
+    const text = (await g.app.inject({ method: "GET", url: "/metrics" })).body;
+    expect(text).toContain('fleetheal_agent_unpublishable_events{host="a-host"} 3');
+    expect(text).toContain('fleetheal_agent_unpublishable_events{host="b-host"} 0');
+    g.view.remove("b-host");
+    const after = (await g.app.inject({ method: "GET", url: "/metrics" })).body;
+    expect(after).not.toContain('host="b-host"');
+  });
+});

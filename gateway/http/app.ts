@@ -43,7 +43,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     deps,
     now,
     health,
-    metrics: deps.metrics ?? new GatewayMetrics(health, now),
+    metrics: deps.metrics ?? new GatewayMetrics(health, now, deps.view),
     auth: new TokenCheck(deps.tokens ?? {}),
     startedAt: now(),
   };

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { msFromTimeNano } from "../../common/nanosecond-time.js";
+import type { FleetView } from "../view/fleet-view.js";
 import type { HealthCache } from "../view/health-cache.js";
 import { NOT_HEALING_REASONS } from "../view/not-healing.js";
 import type { StreamRecord } from "./api-schemas.js";
@@ -21,9 +22,24 @@ export class GatewayMetrics {
   private readonly shed: Counter<"reason">;
   private streamPending: () => number = () => 0;
 
-  constructor(health: HealthCache, now: () => number = Date.now) {
+  /** `view`: the hosts' snapshots, for the series read from them; without it they are absent. */
+  constructor(health: HealthCache, now: () => number = Date.now, view?: Pick<FleetView, "list">) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    if (view) {
+      new Gauge({
+        name: "fleetheal_agent_unpublishable_events",
+        help: "Events an agent dropped since it started because NATS refuses them for good (over a message size limit), by host, from its last snapshot.",
+        labelNames: ["host"],
+        registers,
+        collect() {
+          this.reset();
+          for (const { snapshot } of view.list()) {
+            this.set({ host: snapshot.host }, snapshot.outbox.unpublishable ?? 0);
+          }
+        },
+      });
+    }
     new Gauge({
       name: "fleetheal_hosts",
       help: "Hosts by status (up, stale, down).",

@@ -2,6 +2,7 @@ import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { CommandSigning } from "../../common/agent-commands.js";
 import type { FleetJetStream } from "../../common/jetstream-resources.js";
+import { settlesWithin } from "../../common/lifecycle.js";
 import type { Logger } from "../../common/logger.js";
 import { EVENTS_STREAM, type HealPolicy } from "../../contracts/index.js";
 import type { HandlerDefinition } from "../handler.js";
@@ -36,6 +37,9 @@ export interface RuntimeOptions {
  * short pull keeps a handler from sitting idle long after a cluster node dies.
  */
 const PULL_EXPIRES_MS = 5_000;
+
+/** How long a stop waits for the messages in progress: well within a role's stop timeout. */
+const STOP_GRACE_MS = 10_000;
 
 /**
  * Binds handler definitions to JetStream: one durable consumer per handler, shared by every
@@ -81,11 +85,22 @@ export class HandlerRuntime {
     this.options.log.info({ handler: def.name, subject: def.subject, durable }, "handler bound");
   }
 
-  /** Stops taking messages, waits for those in progress, then returns. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking messages and waits for those in progress, at most `graceMs`: a message still in
+   * progress then (a restart waiting out a long stop timeout) is abandoned unacked, and
+   * JetStream delivers it again, to another replica or to this one's next start.
+   */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     for (const r of this.running) await r.messages.close();
-    await Promise.all(this.running.map((r) => r.loop));
-    await Promise.all(this.inFlight);
+    const settled = Promise.all(this.running.map((r) => r.loop)).then(() =>
+      Promise.all(this.inFlight),
+    );
+    if (!(await settlesWithin(settled, graceMs))) {
+      this.options.log.warn(
+        { inFlight: this.inFlight.size, graceMs },
+        "messages still in progress at stop: abandoned unacked, to be delivered again",
+      );
+    }
     await this.runner.stop();
   }
 

@@ -103,13 +103,14 @@ export function makeUnhealthy(engine: DockerEngine, id: string): Promise<void> {
 
 /**
  * Makes the container unhealthy and waits, on Docker's own event stream, for its
- * `health_status: unhealthy` and then for a `restart` after it: a heal as Docker saw it.
+ * `health_status: unhealthy` and then for a `restart` after it: a heal as Docker saw it. With
+ * `action: "kill"`, for the restart's first SIGTERM instead: a heal that has begun.
  */
 export async function makeUnhealthyUntilRestarted(
   engine: DockerEngine,
   recorder: DockerEventRecorder,
   id: string,
-  opts: { timeoutMs: number; message: string },
+  opts: { timeoutMs: number; message: string; action?: "restart" | "kill" },
 ): Promise<DockerEventRecord> {
   await makeUnhealthy(engine, id);
   const unhealthy = await recorder.waitFor(
@@ -118,7 +119,8 @@ export async function makeUnhealthyUntilRestarted(
     "container never turned unhealthy",
   );
   return recorder.waitFor(
-    (e) => e.id === id && e.action === "restart" && e.timeNano > unhealthy.timeNano,
+    (e) =>
+      e.id === id && e.action === (opts.action ?? "restart") && e.timeNano > unhealthy.timeNano,
     opts.timeoutMs,
     opts.message,
   );

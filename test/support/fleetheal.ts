@@ -28,6 +28,34 @@ export interface FleetProcess extends ManagedProcess {
   role: FleetRole;
 }
 
+/**
+ * Starts `fleetheal up` as host "solo" on `dataDir`, with its embedded nats-server on `natsPort`
+ * and its gateway on a free loopback port, against `dockerHost`; `env` adds to that.
+ */
+export function startUpProcess(options: {
+  dockerHost: string;
+  dataDir: string;
+  natsPort: number;
+  name?: string;
+  env?: Record<string, string>;
+}): Promise<ManagedProcess> {
+  return startProcess({
+    name: options.name ?? "up",
+    command: process.execPath,
+    args: [CLI, "up"],
+    cwd: REPO,
+    env: {
+      DOCKER_HOST: options.dockerHost,
+      FLEETHEAL_HOST_ID: "solo",
+      FLEETHEAL_DATA_DIR: options.dataDir,
+      FLEETHEAL_NATS_PORT: String(options.natsPort),
+      FLEETHEAL_GATEWAY_PORT: "0",
+      FLEETHEAL_GATEWAY_HOST: "127.0.0.1",
+      ...options.env,
+    },
+  });
+}
+
 const DATA_PREFIX = "fleetheal-agent-data-";
 let dataRoot: Promise<string> | undefined;
 

@@ -192,7 +192,7 @@ export async function startTestGateway(
   const view = options.view ?? new FleetView();
   const staleness = options.staleness ?? { staleAfterHeartbeats: 3, downAfterHeartbeats: 12 };
   const health = new HealthCache(view, staleness, options.policy);
-  const metrics = new GatewayMetrics(health, now);
+  const metrics = new GatewayMetrics(health, now, view);
   const control = new FakeFleetControl();
   const events = new MemoryEventLog();
   const app = await buildApp({
