@@ -935,6 +935,26 @@ describe("Agent.stop", () => {
     expect(h.agent.stats.reconciles).toBe(1);
   });
 
+  it("stops within its bound while a Docker call hangs, abandoning it", async () => {
+    const h = setup();
+    h.docker.add(details(A, "web"));
+    await h.start();
+    h.docker.inspect = () => new Promise(() => {});
+    await vi.advanceTimersByTimeAsync(CONFIG.reconcileIntervalMs);
+    agents = [];
+    let stopped = false;
+    const stopping = h.agent.stop(0, 1_000).then(() => {
+      stopped = true;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    // Still waiting: the reconcile's inspect really hangs.
+    expect(stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await stopping;
+    expect(stopped).toBe(true);
+    expect(h.nats.closed).toBe(true);
+  });
+
   // Guards against a past bug (agent/agent.ts, stop()): the drain deadline `setTimeout(resolve,
   // drainTimeoutMs).unref()` raced against outbox.drained() is never cleared, so a timer outlives
   // stop() (for 5 s by default).

@@ -1,4 +1,5 @@
 import { describeError } from "../common/errors.js";
+import { settlesWithin } from "../common/lifecycle.js";
 import type { Logger } from "../common/logger.js";
 import { earliestTimeNano } from "../common/nanosecond-time.js";
 import { VERSION } from "../common/version.js";
@@ -17,6 +18,7 @@ import { executorView } from "./executor-view.js";
 import { HostState, judgedHealth } from "./host-state.js";
 import { InspectFirst } from "./inspect-first.js";
 import { Outbox } from "./outbox.js";
+import { NOTHING_ALLOWED } from "./probes/probe-allow.js";
 import { Prober } from "./probes/prober.js";
 import { Reconciler } from "./reconciler.js";
 import { RefreshCoalescer } from "./refresh-coalescer.js";
@@ -166,6 +168,7 @@ export class Agent {
     this.prober = new Prober({
       docker,
       log,
+      access: { allow: config.probeAllow ?? NOTHING_ALLOWED },
       onTransition: (id, health) => this.events.synthesize(id, health, "probe"),
       onChange: () => this.snapshots.changed(),
     });
@@ -264,22 +267,26 @@ export class Agent {
   }
 
   /** Stops reading Docker, stops serving commands, and flushes what is still unacked. */
-  async stop(drainTimeoutMs = 5_000): Promise<void> {
+  /**
+   * Stops within about `dockerWaitMs + drainTimeoutMs` whatever Docker does: an inspect or a
+   * reconcile stuck on a hung dockerd is abandoned (the next start replays from the snapshot's
+   * `lastEventTimeNano` and reconciles), and events JetStream has not acked are left to that
+   * replay too.
+   */
+  async stop(drainTimeoutMs = 5_000, dockerWaitMs = 5_000): Promise<void> {
     clearInterval(this.reconcileTimer);
     clearTimeout(this.firstContactTimer);
     await this.pump.stop();
-    await this.inspectFirst.idle();
-    await this.prober.stop();
-    await this.commands?.close();
-    await this.reconciler.idle();
-    let drainTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.outbox.drained(),
-      new Promise((resolve) => {
-        drainTimer = setTimeout(resolve, drainTimeoutMs);
-      }),
+    const dockerWork = Promise.all([
+      this.inspectFirst.idle(),
+      this.prober.stop(),
+      this.commands?.close(),
+      this.reconciler.idle(),
     ]);
-    clearTimeout(drainTimer);
+    if (!(await settlesWithin(dockerWork, dockerWaitMs))) {
+      this.log.warn({ dockerWaitMs }, "Docker calls still in flight at shutdown; abandoned");
+    }
+    await settlesWithin(this.outbox.drained(), drainTimeoutMs);
     const unsent = this.outbox.close();
     if (unsent.length > 0) this.log.warn({ unsent: unsent.length }, "events not acked at shutdown");
     await this.snapshots.stop();

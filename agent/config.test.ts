@@ -32,6 +32,7 @@ describe("loadAgentConfig", () => {
       commandKeys: [],
       commandClockSkewMs: 30_000,
       insecureUnsignedCommands: false,
+      probeAllow: { names: new Set(), ranges: [] },
       notes: [],
     });
   });
@@ -53,6 +54,7 @@ describe("loadAgentConfig", () => {
         FLEETHEAL_COMMAND_KEYS: `${KEY_A}, ${KEY_B}`,
         FLEETHEAL_COMMAND_CLOCK_SKEW_MS: "5000",
         FLEETHEAL_INSECURE_UNSIGNED_COMMANDS: "true",
+        FLEETHEAL_PROBE_ALLOW: "db.internal, 10.0.0.0/8",
       }),
     ).toEqual({
       natsUrl: "nats://nats.internal:4222",
@@ -71,8 +73,27 @@ describe("loadAgentConfig", () => {
       commandKeys: [KEY_A, KEY_B],
       commandClockSkewMs: 5_000,
       insecureUnsignedCommands: true,
+      probeAllow: {
+        names: new Set(["db.internal"]),
+        ranges: [{ family: 4, value: 0x0a000000n, prefix: 8, text: "10.0.0.0/8" }],
+      },
       notes: [],
     });
+  });
+
+  it("FLEETHEAL_PROBE_ALLOW: CIDR blocks and names; every bad entry named", () => {
+    const allow = loadAgentConfig({
+      FLEETHEAL_PROBE_ALLOW: "127.0.0.1/32,fd00::/8,metadata",
+    }).probeAllow;
+    expect(allow?.ranges.map((r) => r.text)).toEqual(["127.0.0.1/32", "fd00::/8"]);
+    expect([...(allow?.names ?? [])]).toEqual(["metadata"]);
+    const { message } = configError(() =>
+      loadAgentConfig({ FLEETHEAL_PROBE_ALLOW: "10.0.0.0/40, *.example.com, ok.example" }),
+    );
+    expect(message).toContain('FLEETHEAL_PROBE_ALLOW="10.0.0.0/40, *.example.com, ok.example"');
+    expect(message).toContain('"10.0.0.0/40": malformed CIDR');
+    expect(message).toContain('"*.example.com": neither a CIDR block');
+    expect(message).not.toContain('"ok.example"');
   });
 
   it("an empty variable means unset", () => {

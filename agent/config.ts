@@ -9,6 +9,7 @@ import { decodeJoinToken, type JoinToken } from "../common/join-token.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { Token, toToken } from "../contracts/index.js";
 import { AUTOHEAL_LABEL, WATCH_ALL } from "./opt-in.js";
+import { NOTHING_ALLOWED, type ProbeAllowList, parseProbeAllow } from "./probes/probe-allow.js";
 
 /** Docker label keys: what `docker run --label` accepts, without spaces or `=`. */
 const LabelKey = z
@@ -48,6 +49,19 @@ const CommandKeys = commaListFromEnv()
   })
   .default([]);
 
+/**
+ * The hosts label probes may name (FLEETHEAL_PROBE_ALLOW): CIDR blocks, addresses and host
+ * names. Empty by default: a probe then reaches only its container's own address.
+ */
+const ProbeAllow = commaListFromEnv()
+  .transform((items, ctx): ProbeAllowList => {
+    const parsed = parseProbeAllow(items);
+    if (parsed.ok) return parsed.allow;
+    for (const message of parsed.errors) ctx.addIssue({ code: "custom", message });
+    return z.NEVER;
+  })
+  .default(NOTHING_ALLOWED);
+
 /** Where dockerode (and the docker CLI) connect when DOCKER_HOST is not set. */
 const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 
@@ -73,6 +87,7 @@ const AgentEnv = z.object({
   FLEETHEAL_COMMAND_KEYS: CommandKeys,
   FLEETHEAL_COMMAND_CLOCK_SKEW_MS: intFromEnv({ min: 0, max: 300_000, default: 30_000 }),
   FLEETHEAL_INSECURE_UNSIGNED_COMMANDS: boolFromEnv(false),
+  FLEETHEAL_PROBE_ALLOW: ProbeAllow,
   // The autoheal container's names for the same two settings, so that its environment carries
   // over (docs/MIGRATING.md). Same rules; a bad value is reported under the name that was set.
   AUTOHEAL_CONTAINER_LABEL: LabelKey.optional(),
@@ -114,6 +129,11 @@ export interface AgentConfig {
   /** Accept restart and stop commands without a signature. Insecure: for development only. */
   insecureUnsignedCommands: boolean;
   /**
+   * The hosts label probes may name besides their container's own address
+   * (FLEETHEAL_PROBE_ALLOW). Absent from configurations built by hand: none then.
+   */
+  probeAllow?: ProbeAllowList;
+  /**
    * Variables that were set but do not apply (autoheal settings fleetheal ignores, or that a
    * FLEETHEAL_* variable overrides), one sentence each, for the agent to log as it starts.
    * Absent from configurations built by hand.
@@ -146,6 +166,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     commandKeys: e.FLEETHEAL_COMMAND_KEYS,
     commandClockSkewMs: e.FLEETHEAL_COMMAND_CLOCK_SKEW_MS,
     insecureUnsignedCommands: e.FLEETHEAL_INSECURE_UNSIGNED_COMMANDS,
+    probeAllow: e.FLEETHEAL_PROBE_ALLOW,
     notes,
   };
   const token = readJoinToken(env);

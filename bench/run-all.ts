@@ -23,6 +23,7 @@ const BENCHES: Bench[] = [
   { name: "handlers", script: "handler-throughput.ts", output: "handler-throughput.json" },
   { name: "gateway", script: "gateway.ts", output: "gateway.json" },
   { name: "agent", script: "agent-footprint.ts", output: "agent-footprint.json" },
+  { name: "dependents", script: "dependents-cost.ts", output: "dependents-cost.json" },
 ];
 
 /** One target of the performance issue, as measured. */
@@ -140,6 +141,16 @@ function targetsOf(name: string, doc: unknown): TargetRow[] {
           (v) => v < 0.5,
         ),
         row("agent", "idle RSS < 80 MB (max)", num(doc, "idle.rssMbMax"), " MB", (v) => v < 80),
+      ];
+    case "dependents":
+      return [
+        row(
+          "dependents",
+          "graph + plan < 50 ms per record, 2,000 containers",
+          num(doc, "summary.worstGraphMs"),
+          " ms",
+          (v) => v < 50,
+        ),
       ];
     default:
       return [];

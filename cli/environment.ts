@@ -128,6 +128,11 @@ export const ENVIRONMENT = {
         "Accept unsigned restart and stop (insecure)",
         "false",
       ),
+      v(
+        "FLEETHEAL_PROBE_ALLOW",
+        "CIDR blocks and host names, comma-separated, that label probes may name; others are refused (:port and :port/path, the container's own address, always run)",
+        "none",
+      ),
       {
         names: ["AUTOHEAL_CONTAINER_LABEL", "AUTOHEAL_DEFAULT_STOP_TIMEOUT"],
         description:

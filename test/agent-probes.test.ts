@@ -4,7 +4,8 @@
 // must show up in the log and the host snapshot without disturbing anything else.
 //
 // The tcp and http targets run on the host network and listen on 127.0.0.1 only; nothing else is
-// ever probed.
+// ever probed. A target that names 127.0.0.1 itself is refused until the agent is restarted with
+// FLEETHEAL_PROBE_ALLOW allowing it (the last tests, so the others run under the default).
 
 import net from "node:net";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -289,5 +290,95 @@ describe("agent label probes", () => {
     // Still running: signal 0 only checks that the process exists.
     expect(() => process.kill(agent.pid, 0)).not.toThrow();
     expect(undecodable).toEqual([]);
+  });
+});
+
+describe("agent label probes: explicit targets and FLEETHEAL_PROBE_ALLOW", () => {
+  let port: number;
+  let explicit: string;
+  let own: string;
+  const explicitLabel = () => `http://127.0.0.1:${port}/index.html`;
+
+  it("refuses an explicit 127.0.0.1 target by default, naming the label; :port still runs", async () => {
+    port = await freeLoopbackPort();
+    const warningsBefore = agent.json.filter((l) => l.level === "warn").length;
+    // Two containers, both on the host network; `own` serves 127.0.0.1:<port> for both.
+    own = await runLoopbackListener("probe-own-address", port, {
+      "autoheal.probe.http": `:${port}/index.html`,
+      ...FAST,
+    });
+    explicit = (
+      await runTestContainer(engine, {
+        name: "probe-explicit-loopback",
+        healthcheck: false,
+        labels: { autoheal: "true", "autoheal.probe.http": explicitLabel(), ...FAST },
+      })
+    ).id;
+
+    const refused = await snapshotOf(explicit, (x) => x.probe?.error !== undefined, "probe.error");
+    const label = `autoheal.probe.http="${explicitLabel()}"`;
+    expect(refused.probe).toEqual({
+      kind: "http",
+      target: explicitLabel(),
+      error: `${label}: host 127.0.0.1 is not allowed on this agent; probe the container's own address with :port/path, or allow the host with FLEETHEAL_PROBE_ALLOW`,
+    });
+    expect(refused.healthSource).not.toBe("probe");
+    expect(refused.lastHealthOutput).toBeUndefined();
+    const warned = await agent.waitForJson(
+      (l) => l.level === "warn" && String(l.msg).startsWith("probe target refused"),
+      30_000,
+      "the agent logged no refusal",
+    );
+    expect(String(warned.msg)).toContain(label);
+
+    // The container's own address (:port/path) is probed as before, on the same listener.
+    await probeEvent(own, "healthy");
+    await snapshotOf(own, (x) => x.health === "healthy", "the :port/path probe healthy");
+    // Five probe intervals after it started, by a snapshot's clock: the refused container was
+    // never probed (no probe event, no output) and was warned about once.
+    const createdMs = Date.parse((await engine.docker.getContainer(explicit).inspect()).Created);
+    const later = await waitFor(
+      () => {
+        const snap = snapshot();
+        return snap && Date.parse(snap.at) >= createdMs + 2_500 ? snap : undefined;
+      },
+      { timeoutMs: 30_000, message: () => `no snapshot 2.5 s after ${explicit} was created` },
+    );
+    expect(later.containers.find((c) => c.id === explicit)).toMatchObject({
+      probe: { error: refused.probe?.error },
+      failingStreak: 0,
+    });
+    expect(later.containers.find((c) => c.id === explicit)?.lastHealthOutput).toBeUndefined();
+    expect(
+      events.some((r) => r.event.container.id === explicit && r.event.source === "probe"),
+    ).toBe(false);
+    const refusals = agent.json.filter(
+      (l) => l.level === "warn" && String(l.msg).startsWith("probe target refused"),
+    );
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({ containerId: explicit, refusedTargets: 1 });
+    expect(agent.json.filter((l) => l.level === "warn").length - warningsBefore).toBe(1);
+  });
+
+  it("runs the same target once FLEETHEAL_PROBE_ALLOW allows 127.0.0.0/8 on that agent", async () => {
+    const before = events.length;
+    agent = await fleet.restart(agent, { env: { FLEETHEAL_PROBE_ALLOW: "127.0.0.0/8" } });
+    await probeEvent(explicit, "healthy", before);
+    const shown = await snapshotOf(
+      explicit,
+      (x) => x.health === "healthy" && x.probe?.error === undefined,
+      "the explicit target probed and healthy",
+    );
+    expect(shown).toMatchObject({
+      healthSource: "probe",
+      probe: { kind: "http", target: explicitLabel() },
+      lastHealthOutput: "HTTP 200",
+    });
+    expect(agent.json.some((l) => String(l.msg).startsWith("probe target refused"))).toBe(false);
+
+    // It follows the listener, as any probe does.
+    const down = events.length;
+    await killListener(own);
+    await probeEvent(explicit, "unhealthy", down);
   });
 });

@@ -18,6 +18,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { mountsUnder, processesUnder, startDockerEngines } from "./support/dockerd.js";
+import { startAccountsNats } from "./support/fleet-nats.js";
 import { startNatsServer } from "./support/nats-server.js";
 import { startProcess } from "./support/process.js";
 import { waitFor } from "./support/wait.js";
@@ -95,6 +96,24 @@ describe("integration rig", () => {
     }
     expect(await pathExists(dir)).toBe(false);
     expect((await processesUnder(dir)).map((p) => p.pid)).not.toContain(pid);
+  });
+
+  it("keeps JetStream across a reload of a server run with the fleet's accounts", async () => {
+    await using nats = await startAccountsNats(["rig-a"]);
+    const asHandler = await nats.connect({ user: "handler" });
+    const jsm = await jetstreamManager(asHandler);
+    expect((await jsm.getAccountInfo()).streams).toBe(0);
+    await nats.update({ addHosts: ["rig-b"] });
+    // nats-server 2.9 drops a command-line `-js` on reload; the rig must not depend on it.
+    const jsz = (await (await fetch(`${nats.server.monitorUrl}/jsz`)).json()) as {
+      disabled?: boolean;
+    };
+    expect(jsz.disabled).toBeFalsy();
+    await waitFor(async () => (await jsm.getAccountInfo()).streams === 0, {
+      timeoutMs: 10_000,
+      message: "JetStream stopped answering after the reload",
+    });
+    await expect(nats.env("agent-rig-b")).resolves.toBeDefined();
   });
 
   it("runs two isolated docker engines with health-checked containers and cleans up", async () => {

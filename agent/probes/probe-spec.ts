@@ -63,7 +63,10 @@ export interface TcpProbeSpec extends ProbeTiming {
   port: number;
 }
 
-/** `autoheal.probe.http`: a GET answered with a status 200..399 passes (redirects not followed). */
+/**
+ * `autoheal.probe.http`: a GET answered with a status 200..399 passes. Redirects are not
+ * followed: a 3xx passes, and its Location is never requested.
+ */
 export type HttpProbeSpec = ProbeTiming & { kind: "http" } & (
     | {
         /** The full URL, when the label gave one. */ url: string;
@@ -314,7 +317,7 @@ function parseHostPort(value: string): { host?: string; port: number } | { error
 const HOST_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 
 /** Why `host` is not a plain host name or IP address, or undefined when it is one. */
-function hostError(host: string): string | undefined {
+export function hostError(host: string): string | undefined {
   if (isIPv4(host) || isIPv6(host)) return undefined;
   const invalid = "host must be a plain host name or IP address";
   if (host.length === 0 || host.length > 253) return invalid;
@@ -334,7 +337,7 @@ function isPrintableAscii(value: string): boolean {
 }
 
 /** `autoheal.probe.<key>="<value>"`, escaped to printable ASCII and shortened. */
-function labelAndValue(key: string, value: string): string {
+export function labelAndValue(key: string, value: string): string {
   return `${escapeText(shorten(PROBE_LABEL_PREFIX + key, 80))}=${quote(value)}`;
 }
 

@@ -2,6 +2,8 @@ import { type AddressInfo, createServer } from "node:net";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Logger } from "../../common/logger.js";
 import type { ContainerDetails, ExecResult } from "../docker-engine.js";
+import type { ProbeAccess } from "./probe-access.js";
+import { parseProbeAllow } from "./probe-allow.js";
 import { HEALTHCHECK_WINS_ERROR, Prober, type ProbeView } from "./prober.js";
 
 const P = "autoheal.probe.";
@@ -550,5 +552,98 @@ describe("Prober", () => {
       await prober.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe("Prober: explicit probe targets (FLEETHEAL_PROBE_ALLOW)", () => {
+  function refusingHarness(access?: ProbeAccess) {
+    const log = fakeLog();
+    const transitions: string[] = [];
+    const prober = new Prober({
+      docker: fakeDocker(),
+      log: log as unknown as Logger,
+      ...(access ? { access } : {}),
+      onTransition: (id, health) => transitions.push(`${id} ${health}`),
+    });
+    return { log, prober, transitions };
+  }
+  const tcp = (target: string) => probeLabels({ tcp: target, interval: "1s", retries: "1" });
+
+  it("refuses an explicit host by default: the label named in the view, warned and counted once", async () => {
+    const h = refusingHarness();
+    const d = details({ labels: tcp("127.0.0.1:6379") });
+    h.prober.sync(d);
+    const reason =
+      'autoheal.probe.tcp="127.0.0.1:6379": host 127.0.0.1 is not allowed on this agent; probe the container\'s own address with :port, or allow the host with FLEETHEAL_PROBE_ALLOW';
+    expect(h.prober.view("c1")).toEqual({
+      probe: { kind: "tcp", target: "127.0.0.1:6379", error: reason },
+      failingStreak: 0,
+    });
+    expect(vi.getTimerCount()).toBe(0);
+    // Seen again (inspects, pause and unpause): still one warning, one count.
+    h.prober.sync(d);
+    h.prober.sync({ ...d, state: "paused" });
+    h.prober.sync(d);
+    expect(h.log.warn).toHaveBeenCalledTimes(1);
+    expect(h.log.warn.mock.calls[0]?.[1]).toContain("probe target refused on web");
+    expect(h.log.warn.mock.calls[0]?.[0]).toMatchObject({ error: reason, refusedTargets: 1 });
+    expect(h.log.error).not.toHaveBeenCalled();
+    expect(h.prober.stats.refusedTargets).toBe(1);
+
+    // Another container is its own refusal.
+    h.prober.sync(details({ id: "c2", labels: tcp("http.example:80") }));
+    expect(h.prober.stats.refusedTargets).toBe(2);
+
+    // The container's own address needs no permission.
+    h.prober.sync({ ...d, labels: tcp(":6379"), ipAddresses: ["172.17.0.2"] });
+    expect(h.prober.view("c1")).toEqual({
+      probe: { kind: "tcp", target: ":6379" },
+      health: "starting",
+      failingStreak: 0,
+    });
+    await h.prober.stop();
+  });
+
+  it("probes an explicit host the operator allows", async () => {
+    const list = parseProbeAllow(["127.0.0.0/8"]);
+    if (!list.ok) throw new Error(list.errors.join());
+    const h = refusingHarness({ allow: list.allow });
+    h.prober.sync(details({ labels: tcp("127.0.0.1:6379") }));
+    expect(h.prober.view("c1")).toMatchObject({ health: "starting" });
+    expect(h.prober.view("c1")?.probe.error).toBeUndefined();
+    expect(h.prober.stats.refusedTargets).toBe(0);
+    await h.prober.stop();
+  });
+
+  it("stops a probe whose name resolves outside the list, until its labels change", async () => {
+    const list = parseProbeAllow(["10.0.0.0/8"]);
+    if (!list.ok) throw new Error(list.errors.join());
+    const resolve = vi.fn(async () => ["127.0.0.1"]);
+    const h = refusingHarness({ allow: list.allow, resolve });
+    const d = details({ labels: tcp("svc.internal:6379") });
+    h.prober.sync(d);
+    expect(h.prober.view("c1")).toMatchObject({ health: "starting" });
+    await advance(1_000);
+    expect(resolve).toHaveBeenCalledTimes(1);
+    const error =
+      'autoheal.probe.tcp="svc.internal:6379": host svc.internal resolves to 127.0.0.1, which FLEETHEAL_PROBE_ALLOW does not allow on this agent';
+    expect(h.prober.view("c1")).toEqual({
+      probe: { kind: "tcp", target: "svc.internal:6379", error },
+      failingStreak: 0,
+    });
+    // A refusal says nothing about the container: no transition, and no more probes.
+    expect(h.transitions).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+    h.prober.sync(d);
+    await advance(5_000);
+    expect(resolve).toHaveBeenCalledTimes(1);
+    expect(h.prober.view("c1")?.probe.error).toBe(error);
+    expect(h.prober.stats.refusedTargets).toBe(1);
+    expect(h.log.warn).toHaveBeenCalledTimes(1);
+
+    h.prober.sync({ ...d, labels: tcp("svc.internal:6380") });
+    expect(h.prober.view("c1")).toMatchObject({ health: "starting" });
+    expect(h.prober.view("c1")?.probe.error).toBeUndefined();
+    await h.prober.stop();
   });
 });

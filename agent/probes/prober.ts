@@ -5,14 +5,10 @@
 
 import type { Logger } from "../../common/logger.js";
 import type { ContainerDetails, DockerEngine } from "../docker-engine.js";
-import {
-  defaultProbeAddress,
-  NO_ADDRESS_ERROR,
-  needsDefaultAddress,
-  type ProbeResult,
-  type ProbeTarget,
-  runProbe,
-} from "./probe-runner.js";
+import type { ProbeAccess } from "./probe-access.js";
+import { NOTHING_ALLOWED } from "./probe-allow.js";
+import { type BlockLevel, whyNotProbed } from "./probe-blocker.js";
+import { type ProbeResult, type ProbeTarget, runProbe } from "./probe-runner.js";
 import {
   MAX_PROBE_ERROR,
   MAX_PROBE_TARGET,
@@ -38,6 +34,8 @@ export interface ProbeView {
 export interface ProberOptions {
   docker: Pick<DockerEngine, "exec">;
   log: Logger;
+  /** Which explicit hosts probes may reach (FLEETHEAL_PROBE_ALLOW); none when absent. */
+  access?: ProbeAccess;
   /** health turned healthy or unhealthy (never called for "starting") */
   onTransition: (containerId: string, health: "healthy" | "unhealthy", view: ProbeView) => void;
   /** any change to a view (for snapshot refresh); may be called from within sync() */
@@ -45,8 +43,7 @@ export interface ProberOptions {
   now?: () => number;
 }
 
-export const HEALTHCHECK_WINS_ERROR =
-  "not used: the container has a Docker HEALTHCHECK, which takes precedence";
+export { HEALTHCHECK_WINS_ERROR } from "./probe-blocker.js";
 
 interface Entry {
   id: string;
@@ -73,16 +70,30 @@ interface Entry {
   generation: number;
   /** The error last logged, so each distinct problem is logged once. */
   logged?: string;
+  /**
+   * A refusal found when the probe ran (its host resolved outside FLEETHEAL_PROBE_ALLOW), for
+   * the labels it was found with: it holds until they change, so the host is not tried again.
+   */
+  refused?: { configKey: string; reason: string };
+}
+
+/** Counters for the operator. */
+export interface ProberStats {
+  /** Containers whose probe target was refused (FLEETHEAL_PROBE_ALLOW), once per labels. */
+  refusedTargets: number;
 }
 
 /** Label probes for every container of one host. See {@link ProberOptions}. */
 export class Prober {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
+  private readonly access: ProbeAccess;
   private stopped = false;
+  readonly stats: ProberStats = { refusedTargets: 0 };
 
   constructor(private readonly options: ProberOptions) {
     this.now = options.now ?? Date.now;
+    this.access = options.access ?? { allow: NOTHING_ALLOWED };
   }
 
   /**
@@ -129,20 +140,10 @@ export class Prober {
     }
 
     const running = details.state === "running";
-    let error: string | undefined;
-    let level: "error" | "warn" = "error";
-    if (!parsed.ok) {
-      error = parsed.error;
-    } else if (details.hasHealthcheck) {
-      error = HEALTHCHECK_WINS_ERROR;
-      level = "warn";
-    } else if (running && needsDefaultAddress(parsed.spec) && !defaultProbeAddress(details)) {
-      error = `${PROBE_LABEL_PREFIX}${parsed.spec.kind}: ${NO_ADDRESS_ERROR} (network mode ${
-        details.networkMode ?? "unknown"
-      } gives the container no address of its own)`;
-    }
-    entry.error = error === undefined ? undefined : shorten(error, MAX_PROBE_ERROR);
-    if (error !== undefined) this.logOnce(entry, level);
+    const refusedBefore = entry.refused?.configKey === configKey ? entry.refused.reason : undefined;
+    const blocked = whyNotProbed(parsed, details, this.access.allow, refusedBefore);
+    entry.error = blocked === undefined ? undefined : shorten(blocked.error, MAX_PROBE_ERROR);
+    if (blocked !== undefined) this.logOnce(entry, blocked.level);
 
     const newRun = entry.runKey !== details.startedAt;
     const shouldRun = running && entry.error === undefined && entry.spec !== undefined;
@@ -233,11 +234,21 @@ export class Prober {
         : { networkMode: entry.details.networkMode }),
     };
     const done = Promise.resolve()
-      .then(() => runProbe(spec, target, this.options.docker, controller.signal))
+      .then(() =>
+        runProbe(spec, target, {
+          docker: this.options.docker,
+          access: this.access,
+          signal: controller.signal,
+        }),
+      )
       .catch((error: unknown): ProbeResult => ({ ok: false, output: String(error) }))
       .then((result) => {
         if (entry.inFlight?.controller === controller) entry.inFlight = undefined;
         if (entry.generation !== generation || this.entries.get(entry.id) !== entry) return;
+        if (result.refused !== undefined) {
+          this.refuse(entry, result.refused);
+          return;
+        }
         this.record(entry, spec, result, startedMs);
         this.schedule(entry);
       })
@@ -248,6 +259,21 @@ export class Prober {
         );
       });
     entry.inFlight = { controller, done };
+  }
+
+  /**
+   * The probe's host resolved to an address the allow list refuses: the probe stops, as for
+   * unusable labels, and its health is forgotten (a refusal says nothing about the container).
+   */
+  private refuse(entry: Entry, reason: string): void {
+    const before = viewKey(entry);
+    entry.refused = { configKey: entry.configKey, reason };
+    entry.error = shorten(reason, MAX_PROBE_ERROR);
+    this.halt(entry);
+    this.forget(entry);
+    entry.lastOutput = undefined;
+    this.logOnce(entry, "refused");
+    if (viewKey(entry) !== before) this.changed(entry.id);
   }
 
   private record(entry: Entry, spec: ProbeSpec, result: ProbeResult, startedMs: number): void {
@@ -305,7 +331,7 @@ export class Prober {
     entry.inFlight?.controller.abort();
   }
 
-  private logOnce(entry: Entry, level: "error" | "warn"): void {
+  private logOnce(entry: Entry, level: BlockLevel): void {
     const key = `${entry.configKey}\n${entry.error}`;
     if (entry.logged === key) return;
     entry.logged = key;
@@ -315,7 +341,14 @@ export class Prober {
       kind: entry.kind,
       error: entry.error,
     };
-    if (level === "warn") {
+    if (level === "refused") {
+      // Counted with the log line: once per container and labels, however often it is seen.
+      this.stats.refusedTargets++;
+      this.options.log.warn(
+        { ...fields, refusedTargets: this.stats.refusedTargets },
+        `probe target refused on ${entry.details.name}: ${entry.error}`,
+      );
+    } else if (level === "warn") {
       this.options.log.warn(
         fields,
         `probe labels ignored on ${entry.details.name}: ${entry.error}`,

@@ -4,7 +4,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -77,6 +77,18 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const storeDir = path.join(dir, "js");
   const logFile = path.join(dir, "nats-server.log");
   const jetstream = opts.jetstream ?? true;
+  // With a configuration file, JetStream goes into a configuration that includes it: nats-server
+  // 2.9 forgets a command-line `-js` on a reload (nats-server#3003), and every JetStream request
+  // then times out. Includes resolve from the including file's folder, so the path is relative.
+  let configFile = opts.configFile;
+  if (configFile && jetstream) {
+    const wrapper = path.join(dir, "with-jetstream.conf");
+    await writeFile(
+      wrapper,
+      `jetstream { store_dir: ${JSON.stringify(storeDir)} }\ninclude ${JSON.stringify(path.relative(dir, path.resolve(configFile)))}\n`,
+    );
+    configFile = wrapper;
+  }
 
   const argsFor = (port: number | undefined, monitorPort: number | undefined): string[] => [
     "-a",
@@ -87,9 +99,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     String(monitorPort ?? -1),
     "--ports_file_dir",
     dir,
-    ...(jetstream ? ["-js", "-sd", storeDir] : []),
+    ...(jetstream && !configFile ? ["-js", "-sd", storeDir] : []),
     ...(opts.name ? ["-n", opts.name] : []),
-    ...(opts.configFile ? ["-c", opts.configFile] : []),
+    ...(configFile ? ["-c", configFile] : []),
     ...(opts.args ?? []),
   ];
 
