@@ -36,6 +36,9 @@ function stopLoad(load: ChildProcess[]): void {
   for (const child of load) if (child.exitCode === null) child.kill("SIGKILL");
 }
 
+/** The test run in progress, stopped with this program so that it never outlives it. */
+let current: ChildProcess | undefined;
+
 function runTest(run: number): Promise<RunResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -44,6 +47,7 @@ function runTest(run: number): Promise<RunResult> {
       ["vitest", "run", "--project", "integration", TEST_FILE, "-t", TEST_NAME],
       { cwd: BENCH_REPO, env: { ...process.env, FORCE_COLOR: "0" } },
     );
+    current = child;
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString();
@@ -53,6 +57,7 @@ function runTest(run: number): Promise<RunResult> {
     });
     child.once("error", reject);
     child.once("exit", (code) => {
+      current = undefined;
       const seconds = Math.round((Date.now() - started) / 100) / 10;
       const stored = /(\d+) transitions stored once each; worst lateness ([\d.]+) ms/.exec(output);
       if (code === 0 && stored) {
@@ -78,9 +83,12 @@ async function main(): Promise<void> {
   const runs = envNumber("FLEETHEAL_BENCH_RUNS", 20);
   const cores = envNumber("FLEETHEAL_BENCH_LOAD_PROCESSES", os.availableParallelism());
   const load = startLoad(cores);
+  // The test run gets the signal too and stops its nats-server and dockerd before this exits.
   const onSignal = () => {
     stopLoad(load);
-    process.exit(130);
+    if (!current) process.exit(130);
+    current.once("exit", () => process.exit(130));
+    current.kill("SIGTERM");
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);

@@ -42,9 +42,12 @@ import { startSseClients } from "./sse-clients.js";
 
 const CONFIG = {
   /** The whole run, warm-up included. */
-  seconds: envNumber("FLEETHEAL_SOAK_SECONDS", 210),
-  /** Load runs but memory is not judged yet: JIT, first connections, buffers reaching size. */
-  warmupSeconds: envNumber("FLEETHEAL_SOAK_WARMUP_SECONDS", 30),
+  seconds: envNumber("FLEETHEAL_SOAK_SECONDS", 240),
+  /**
+   * Load runs but memory is not judged yet: JIT, first connections, buffers reaching size, and
+   * V8 growing each heap to where it levels off (about a minute for the handler).
+   */
+  warmupSeconds: envNumber("FLEETHEAL_SOAK_WARMUP_SECONDS", 60),
   /** The windows whose median RSS is "start" and "end". */
   windowSeconds: envNumber("FLEETHEAL_SOAK_WINDOW_SECONDS", 15),
   /** Containers whose health flaps, and how often one of them is made unhealthy. */
@@ -61,12 +64,12 @@ const CONFIG = {
   readsPerSecond: envNumber("FLEETHEAL_SOAK_READS_PER_SECOND", 20),
   /**
    * NODE_OPTIONS per role, as deployments set them: compose and systemd cap the gateway's old
-   * space at 512 MB. Empty: Node's defaults. A small cap on one role tells a leak (it runs out)
+   * space at 512 MB and the handlers' at 256 MB. Empty: Node's defaults. A small cap on one role tells a leak (it runs out)
    * from a heap that V8 has not yet collected (it stays under the cap).
    */
   nodeOptions: {
     agent: process.env.FLEETHEAL_SOAK_AGENT_NODE_OPTIONS ?? "",
-    handler: process.env.FLEETHEAL_SOAK_HANDLER_NODE_OPTIONS ?? "",
+    handler: process.env.FLEETHEAL_SOAK_HANDLER_NODE_OPTIONS ?? "--max-old-space-size=256",
     gateway: process.env.FLEETHEAL_SOAK_GATEWAY_NODE_OPTIONS ?? "--max-old-space-size=512",
   },
   /** How far above its start a role's RSS may end: 0.1 is 10 %. */
