@@ -12,7 +12,8 @@ import { FILTER_ANCHOR_SOURCE } from "./jetstream-resources.js";
 
 const DAY_NS = 86_400_000_000_000;
 const ANCHOR = { name: FILTER_ANCHOR_SOURCE.name, external: { ...FILTER_ANCHOR_SOURCE.external } };
-const SETTINGS = { hostMaxBytes: 4 * 1024 * 1024 };
+const HOUR_MS = 3_600_000;
+const SETTINGS = { hostMaxBytes: 4 * 1024 * 1024, hostWindowMs: 24 * HOUR_MS };
 
 function fleetStream(patch: Partial<StreamConfig> = {}): StreamConfig {
   return {
@@ -28,17 +29,35 @@ function fleetStream(patch: Partial<StreamConfig> = {}): StreamConfig {
 }
 
 describe("hostEventsStreamConfig", () => {
-  it("bounds the host by its share, refusing new messages, and keeps the fleet stream's age", () => {
+  it("bounds the host by its share of one window, refusing new messages past it", () => {
     const config = hostEventsStreamConfig("web-1", SETTINGS, fleetStream());
     expect(config).toMatchObject({
       name: "FLEETHEAL_EVENTS_HOST_web-1",
       subjects: ["fleetheal.v1.evt.web-1.>"],
       discard: DiscardPolicy.New,
       max_bytes: SETTINGS.hostMaxBytes,
-      max_age: 7 * DAY_NS,
+      max_age: DAY_NS,
       duplicate_window: 600_000_000_000,
       num_replicas: 3,
     });
+  });
+
+  it("never keeps a host's messages longer than the fleet's stream does", () => {
+    const fleet = fleetStream({ max_age: DAY_NS / 2 });
+    const week = { ...SETTINGS, hostWindowMs: 7 * 24 * HOUR_MS };
+    expect(hostEventsStreamConfig("a", week, fleet).max_age).toBe(DAY_NS / 2);
+    // A fleet stream kept forever (max_age 0) leaves the window as it is.
+    expect(hostEventsStreamConfig("a", week, fleetStream({ max_age: 0 })).max_age).toBe(7 * DAY_NS);
+  });
+
+  it("deduplicates within the window, as the server requires", () => {
+    const minute = { ...SETTINGS, hostWindowMs: 60_000 };
+    expect(hostEventsStreamConfig("a", minute, fleetStream()).duplicate_window).toBe(
+      60_000_000_000,
+    );
+    // The server's default window (0) stays the default.
+    const fleet = fleetStream({ duplicate_window: 0 });
+    expect(hostEventsStreamConfig("a", SETTINGS, fleet).duplicate_window).toBe(0);
   });
 });
 

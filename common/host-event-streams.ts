@@ -1,10 +1,14 @@
 // History per host. One host must not be able to push the other hosts' history out of
 // FLEETHEAL_EVENTS, and nats-server 2.9 has no limit per subject prefix (a per-subject limit does
 // not bound a host: its subjects carry container ids). So each host publishes into a stream of its
-// own, `FLEETHEAL_EVENTS_HOST_<host>`, which refuses new messages past the host's share
-// (discard new) and keeps them as long as the fleet's stream does; FLEETHEAL_EVENTS sources every
-// one of them and keeps capturing the remediation records itself. A host can put at most its
-// share into its stream per age window, so at most that much of it flows into the fleet's stream.
+// own, `FLEETHEAL_EVENTS_HOST_<host>`, which keeps its messages for one window (a day by default)
+// and refuses new ones past the host's share of that window (discard new); FLEETHEAL_EVENTS
+// sources every one of them and keeps capturing the remediation records itself. A host can add at
+// most its share per window, so at most that much per window flows into the fleet's stream: a
+// sliding-window rate limit, whose room comes back as the host's own messages of a window ago
+// expire. The window is shorter than the fleet's history so that a host over its share waits
+// hours, not days, and so that JetStream, which reserves each stream's `max_bytes` up front,
+// reserves a day's share per host instead of a week's.
 
 import {
   DiscardPolicy,
@@ -24,37 +28,60 @@ export const HOST_EVENTS_STREAM_PREFIX = `${EVENTS_STREAM}_HOST_`;
 export const hostEventsStream = (host: string) => `${HOST_EVENTS_STREAM_PREFIX}${host}`;
 
 const MiB = 1024 * 1024;
-/** Default share of one host (FLEETHEAL_EVENTS_HOST_MAX_BYTES): 64 MiB. */
-export const DEFAULT_HOST_EVENTS_MAX_BYTES = 64 * MiB;
+/** Default share of one host per window (FLEETHEAL_EVENTS_HOST_MAX_BYTES): 8 MiB. */
+export const DEFAULT_HOST_EVENTS_MAX_BYTES = 8 * MiB;
 /** Smallest share: room for a burst of events, however large (a message may take 1 MiB). */
 export const MIN_HOST_EVENTS_MAX_BYTES = MiB;
 /** Largest share: 1 TiB, beyond any disk a fleet's NATS has. */
 export const MAX_HOST_EVENTS_MAX_BYTES = 1024 * 1024 * MiB;
+
+const MINUTE_MS = 60_000;
+/** Default window of a host's share (FLEETHEAL_EVENTS_HOST_WINDOW_MS): one day. */
+export const DEFAULT_HOST_EVENTS_WINDOW_MS = 24 * 60 * MINUTE_MS;
+/** Shortest window: a minute. */
+export const MIN_HOST_EVENTS_WINDOW_MS = MINUTE_MS;
+/** Longest window: 7 days, the fleet's history by default. */
+export const MAX_HOST_EVENTS_WINDOW_MS = 7 * 24 * 60 * MINUTE_MS;
 
 const isAnchor = (s: { name: string; external?: { api?: string } }) =>
   s.name === FILTER_ANCHOR_SOURCE.name && s.external?.api === FILTER_ANCHOR_SOURCE.external.api;
 
 /** What the ingest streams are created with. */
 export interface HostStreamSettings {
-  /** One host's share, in bytes (FLEETHEAL_EVENTS_HOST_MAX_BYTES). */
+  /** One host's share per window, in bytes (FLEETHEAL_EVENTS_HOST_MAX_BYTES). */
   hostMaxBytes: number;
+  /** The window, in milliseconds (FLEETHEAL_EVENTS_HOST_WINDOW_MS). */
+  hostWindowMs: number;
 }
+
+/** The defaults of {@link HostStreamSettings}. */
+export const DEFAULT_HOST_STREAM_SETTINGS: HostStreamSettings = {
+  hostMaxBytes: DEFAULT_HOST_EVENTS_MAX_BYTES,
+  hostWindowMs: DEFAULT_HOST_EVENTS_WINDOW_MS,
+};
 
 /** What an ingest stream takes over from FLEETHEAL_EVENTS as it is (an operator may tune it). */
 export type FleetStreamLimits = Pick<StreamConfig, "max_age" | "duplicate_window" | "num_replicas">;
 
+const NS_PER_MS = 1_000_000;
+
 /**
- * The ingest stream of one host. Discard new: past its share, the host's own publishes are
- * refused ("maximum bytes exceeded"), and nothing already stored is pushed out. The same age as
- * the fleet's stream, so that a share spent comes back only as fast as the fleet forgets it; the
- * same replicas; the same duplicate window, as an agent's `Nats-Msg-Id` is deduplicated here now
- * (the copy sourced into the fleet's stream keeps its headers).
+ * The ingest stream of one host. Discard new: past its share of the window, the host's own
+ * publishes are refused ("maximum bytes exceeded") and nothing already stored is pushed out; its
+ * agent's outbox holds them and retries as room comes back. Messages live one window, never
+ * longer than the fleet's stream keeps them. The same replicas; the fleet's duplicate window
+ * (within the window), as an agent's `Nats-Msg-Id` is deduplicated here now (the copy sourced
+ * into the fleet's stream keeps its headers).
  */
 export function hostEventsStreamConfig(
   host: string,
   settings: HostStreamSettings,
   fleet: FleetStreamLimits,
 ): StreamSettings {
+  const window = settings.hostWindowMs * NS_PER_MS;
+  const maxAge = fleet.max_age > 0 ? Math.min(window, fleet.max_age) : window;
+  // 0 is the server's default (2 minutes), which fits any window.
+  const duplicates = fleet.duplicate_window ?? 0;
   return {
     name: hostEventsStream(host),
     description: `fleetheal events of host ${host}, sourced into ${EVENTS_STREAM}`,
@@ -63,9 +90,9 @@ export function hostEventsStreamConfig(
     storage: StorageType.File,
     num_replicas: fleet.num_replicas,
     discard: DiscardPolicy.New,
-    max_age: fleet.max_age,
+    max_age: maxAge,
     max_bytes: settings.hostMaxBytes,
-    duplicate_window: fleet.duplicate_window,
+    duplicate_window: Math.min(duplicates, maxAge),
   };
 }
 

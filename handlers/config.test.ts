@@ -16,7 +16,8 @@ describe("loadHandlerConfig", () => {
       nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 60_000,
-      hostEventsMaxBytes: 64 * 1024 * 1024,
+      hostEventsMaxBytes: 8 * 1024 * 1024,
+      hostEventsWindowMs: 86_400_000,
       commandSigning: { ttlMs: 30_000 },
     });
   });
@@ -29,6 +30,7 @@ describe("loadHandlerConfig", () => {
         FLEETHEAL_COMMAND_TIMEOUT_MS: "90000",
         FLEETHEAL_COMMAND_TTL_MS: "60000",
         FLEETHEAL_EVENTS_HOST_MAX_BYTES: "1048576",
+        FLEETHEAL_EVENTS_HOST_WINDOW_MS: "3600000",
       }),
     ).toEqual({
       natsUrl: "nats://n1:4222,nats://n2:4222",
@@ -36,6 +38,7 @@ describe("loadHandlerConfig", () => {
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 90_000,
       hostEventsMaxBytes: 1_048_576,
+      hostEventsWindowMs: 3_600_000,
       commandSigning: { ttlMs: 60_000 },
     });
   });
@@ -54,6 +57,15 @@ describe("loadHandlerConfig", () => {
   ])("FLEETHEAL_EVENTS_HOST_MAX_BYTES=%s is rejected", (value, message) => {
     expect(() => loadHandlerConfig({ FLEETHEAL_EVENTS_HOST_MAX_BYTES: value })).toThrow(
       `FLEETHEAL_EVENTS_HOST_MAX_BYTES="${value}": ${message}`,
+    );
+  });
+
+  it.each([
+    ["59999", "must be at least 60000"],
+    ["604800001", "must be at most 604800000"],
+  ])("FLEETHEAL_EVENTS_HOST_WINDOW_MS=%s is rejected", (value, message) => {
+    expect(() => loadHandlerConfig({ FLEETHEAL_EVENTS_HOST_WINDOW_MS: value })).toThrow(
+      `FLEETHEAL_EVENTS_HOST_WINDOW_MS="${value}": ${message}`,
     );
   });
 

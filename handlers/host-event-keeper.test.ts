@@ -67,7 +67,7 @@ describe("startHostEventKeeper", () => {
     const keeper = await startHostEventKeeper({
       keys,
       api: js,
-      settings: { hostMaxBytes: 1 },
+      settings: { hostMaxBytes: 1, hostWindowMs: 60_000 },
       log,
     });
     await keeper.settled();
@@ -85,7 +85,7 @@ describe("startHostEventKeeper", () => {
     const keeper = await startHostEventKeeper({
       keys,
       api: js,
-      settings: { hostMaxBytes: 1 },
+      settings: { hostMaxBytes: 1, hostWindowMs: 60_000 },
       log,
       everyMs: 20,
     });
@@ -107,7 +107,7 @@ describe("startHostEventKeeper", () => {
     const keeper = await startHostEventKeeper({
       keys,
       api: js,
-      settings: { hostMaxBytes: 1 },
+      settings: { hostMaxBytes: 1, hostWindowMs: 60_000 },
       log,
       maxHosts: 1,
     });

@@ -46,7 +46,10 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
     const hostStreams = await startHostEventKeeper({
       keys: kvHostKeys(fjs.hosts),
       api: jetStreamHostStreams(fjs.jsm),
-      settings: { hostMaxBytes: config.hostEventsMaxBytes },
+      settings: {
+        hostMaxBytes: config.hostEventsMaxBytes,
+        hostWindowMs: config.hostEventsWindowMs,
+      },
       log,
     });
     const runtime = new HandlerRuntime({

@@ -10,7 +10,11 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeError } from "../common/errors.js";
-import { hostEventsStream, jetStreamHostStreams } from "../common/host-event-streams.js";
+import {
+  DEFAULT_HOST_STREAM_SETTINGS,
+  hostEventsStream,
+  jetStreamHostStreams,
+} from "../common/host-event-streams.js";
 import {
   DEFAULT_STREAM_LIMITS,
   type FleetJetStream,
@@ -78,7 +82,7 @@ describe("history per host, with accounts", () => {
     keeper = await startHostEventKeeper({
       keys: kvHostKeys(fjs.hosts),
       api: jetStreamHostStreams(fjs.jsm),
-      settings: { hostMaxBytes: MiB },
+      settings: { ...DEFAULT_HOST_STREAM_SETTINGS, hostMaxBytes: MiB },
       log,
     });
     agentA = await nats.connect({ user: "agent-host-a" });
@@ -199,7 +203,7 @@ describe("history per host, migrating the old layout", () => {
     const keeper = await startHostEventKeeper({
       keys: kvHostKeys(fjs.hosts),
       api: jetStreamHostStreams(fjs.jsm),
-      settings: { hostMaxBytes: MiB },
+      settings: { ...DEFAULT_HOST_STREAM_SETTINGS, hostMaxBytes: MiB },
       log,
     });
     try {

@@ -4,7 +4,11 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ensureHostEventStreams, jetStreamHostStreams } from "../../common/host-event-streams.js";
+import {
+  DEFAULT_HOST_STREAM_SETTINGS,
+  ensureHostEventStreams,
+  jetStreamHostStreams,
+} from "../../common/host-event-streams.js";
 import { type FleetJetStream, openFleetJetStream } from "../../common/jetstream-resources.js";
 import {
   BREAKERS_BUCKET,
@@ -63,6 +67,7 @@ export async function writeSnapshots(fjs: FleetJetStream, fleet: UniformFleet) {
   // The handlers' keeper makes each host's events stream once it sees the key; the events are
   // published right after, so the streams are made here first (as the keeper would).
   await ensureHostEventStreams(jetStreamHostStreams(fjs.jsm), fleet.hosts, {
+    ...DEFAULT_HOST_STREAM_SETTINGS,
     hostMaxBytes: BENCH_HOST_EVENTS_MAX_BYTES,
   });
   return { hosts: fleet.hosts.length, meanBytes: Math.round(bytes / fleet.hosts.length) };

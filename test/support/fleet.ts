@@ -9,7 +9,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { z } from "zod";
 import {
-  DEFAULT_HOST_EVENTS_MAX_BYTES,
+  DEFAULT_HOST_STREAM_SETTINGS,
   ensureHostEventStreams,
   jetStreamHostStreams,
 } from "../../common/host-event-streams.js";
@@ -47,9 +47,11 @@ export async function createHostEventStreams(
 }
 
 async function ensureHostStreams(jsm: JetStreamManager, hosts: readonly string[]): Promise<void> {
-  const pass = await ensureHostEventStreams(jetStreamHostStreams(jsm), hosts, {
-    hostMaxBytes: DEFAULT_HOST_EVENTS_MAX_BYTES,
-  });
+  const pass = await ensureHostEventStreams(
+    jetStreamHostStreams(jsm),
+    hosts,
+    DEFAULT_HOST_STREAM_SETTINGS,
+  );
   if (pass.noFleetStream || pass.failed.length > 0) {
     throw new Error(`could not create the hosts' events streams: ${JSON.stringify(pass)}`);
   }
