@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeError } from "../common/errors.js";
 import {
   DEFAULT_HOST_STREAM_SETTINGS,
+  ensureHostEventStreams,
   hostEventsStream,
   jetStreamHostStreams,
 } from "../common/host-event-streams.js";
@@ -73,7 +74,7 @@ describe("history per host, with accounts", () => {
   let agentB: NatsConnection;
 
   beforeAll(async () => {
-    nats = await startAccountsNats(["host-a", "host-b"]);
+    nats = await startAccountsNats(["host-a", "host-b", "host-c"]);
     // A small fleet stream, so that a flood of a few MiB would push everything else out of it.
     fjs = await openFleetJetStream(await nats.connect({ user: "handler" }), {
       ...DEFAULT_STREAM_LIMITS,
@@ -179,6 +180,57 @@ describe("history per host, with accounts", () => {
       asA.publish(eventSubject("host-a", cid(999), "die"), big, { msgID: "a-999" }),
     ).rejects.toThrow(/maximum bytes exceeded/i);
   }, 120_000);
+
+  it("gives a host its share back as its own events of a window ago expire", async () => {
+    // A window of 2 s instead of a day (the setting's minimum is a minute): the stream is made
+    // here as the keeper makes it, which then finds it and only sources it.
+    const windowMs = 2_000;
+    const pass = await ensureHostEventStreams(jetStreamHostStreams(fjs.jsm), ["host-c"], {
+      hostMaxBytes: MiB,
+      hostWindowMs: windowMs,
+    });
+    expect(pass.created).toEqual(["host-c"]);
+    const agentC = await nats.connect({ user: "agent-host-c" });
+    try {
+      await writeHostKey(agentC, "host-c");
+      await waitForHostStream(fjs, "host-c");
+      const asC = jetstream(agentC);
+      const big = new Uint8Array(64 * 1024).fill(121);
+      let n = 0;
+      const publish = () =>
+        asC.publish(eventSubject("host-c", cid(n), "die"), big, { msgID: `c-${n++}` });
+      // Fill the share: the first refusal comes within 1 MiB.
+      const firstAt = Date.now();
+      let refusedAt: number | undefined;
+      for (let i = 0; i < 32 && refusedAt === undefined; i++) {
+        await publish().catch((error: unknown) => {
+          expect(describeError(error)).toMatch(/maximum bytes exceeded/i);
+          refusedAt = Date.now();
+        });
+      }
+      expect(refusedAt, "host-c was never refused past its share").toBeDefined();
+      // Then room comes back on its own, and not before the oldest event's window is over.
+      await waitFor(
+        () =>
+          publish().then(
+            () => true,
+            () => false,
+          ),
+        {
+          timeoutMs: 15_000,
+          intervalMs: 200,
+          message: "host-c's share never came back as its events expired",
+        },
+      );
+      // Room came from expiry: never before the first event's window was over.
+      expect(Date.now() - firstAt).toBeGreaterThanOrEqual(windowMs * 0.9);
+      const info = await fjs.jsm.streams.info(hostEventsStream("host-c"));
+      expect(info.config.max_age).toBe(windowMs * 1_000_000);
+      expect(info.state.bytes).toBeLessThanOrEqual(MiB);
+    } finally {
+      await agentC.close();
+    }
+  }, 60_000);
 });
 
 describe("history per host, migrating the old layout", () => {
