@@ -52,30 +52,14 @@ describe("loadHandlerConfig", () => {
   });
 
   it.each([
-    ["1048575", "must be at least 1048576"],
-    ["64MiB", "must be a whole number"],
-  ])("FLEETHEAL_EVENTS_HOST_MAX_BYTES=%s is rejected", (value, message) => {
-    expect(() => loadHandlerConfig({ FLEETHEAL_EVENTS_HOST_MAX_BYTES: value })).toThrow(
-      `FLEETHEAL_EVENTS_HOST_MAX_BYTES="${value}": ${message}`,
-    );
-  });
-
-  it.each([
-    ["59999", "must be at least 60000"],
-    ["604800001", "must be at most 604800000"],
-  ])("FLEETHEAL_EVENTS_HOST_WINDOW_MS=%s is rejected", (value, message) => {
-    expect(() => loadHandlerConfig({ FLEETHEAL_EVENTS_HOST_WINDOW_MS: value })).toThrow(
-      `FLEETHEAL_EVENTS_HOST_WINDOW_MS="${value}": ${message}`,
-    );
-  });
-
-  it.each([
-    ["0", "must be at least 1000"],
-    ["300001", "must be at most 300000"],
-  ])("FLEETHEAL_COMMAND_TTL_MS=%s is rejected", (value, message) => {
-    expect(() => loadHandlerConfig({ FLEETHEAL_COMMAND_TTL_MS: value })).toThrow(
-      `FLEETHEAL_COMMAND_TTL_MS="${value}": ${message}`,
-    );
+    ["FLEETHEAL_EVENTS_HOST_MAX_BYTES", "1048575", "must be at least 1048576"],
+    ["FLEETHEAL_EVENTS_HOST_MAX_BYTES", "64MiB", "must be a whole number"],
+    ["FLEETHEAL_EVENTS_HOST_WINDOW_MS", "59999", "must be at least 60000"],
+    ["FLEETHEAL_EVENTS_HOST_WINDOW_MS", "604800001", "must be at most 604800000"],
+    ["FLEETHEAL_COMMAND_TTL_MS", "0", "must be at least 1000"],
+    ["FLEETHEAL_COMMAND_TTL_MS", "300001", "must be at most 300000"],
+  ])("%s=%s is rejected", (name, value, message) => {
+    expect(() => loadHandlerConfig({ [name]: value })).toThrow(`${name}="${value}": ${message}`);
   });
 
   it("names every bad variable and its value", () => {

@@ -4,6 +4,7 @@ import { hostEventsStream } from "../common/host-event-streams.js";
 import { FILTER_ANCHOR_SOURCE } from "../common/jetstream-resources.js";
 import { EVENTS_STREAM, SUBJECTS } from "../contracts/index.js";
 import { InMemoryStreams } from "../test/support/host-streams-memory.js";
+import { waitFor } from "../test/support/wait.js";
 import { acceptedHosts, type HostKeys, startHostEventKeeper } from "./host-event-keeper.js";
 
 const log = pino({ level: "silent" });
@@ -59,18 +60,25 @@ describe("acceptedHosts", () => {
   });
 });
 
+/** A keeper over an in-memory JetStream whose hosts bucket holds `hosts`. */
+async function keeperOf(hosts: string[], options: { everyMs?: number; maxHosts?: number } = {}) {
+  const js = fleet();
+  const keys = new MemoryHostKeys();
+  for (const host of hosts) keys.put(host);
+  const keeper = await startHostEventKeeper({
+    keys,
+    api: js,
+    settings: { hostMaxBytes: 1, hostWindowMs: 60_000 },
+    log,
+    ...options,
+  });
+  await keeper.settled();
+  return { js, keys, keeper };
+}
+
 describe("startHostEventKeeper", () => {
   it("gives every host in the bucket, and every host that joins, a stream sourced into the fleet's", async () => {
-    const js = fleet();
-    const keys = new MemoryHostKeys();
-    keys.put("a");
-    const keeper = await startHostEventKeeper({
-      keys,
-      api: js,
-      settings: { hostMaxBytes: 1, hostWindowMs: 60_000 },
-      log,
-    });
-    await keeper.settled();
+    const { js, keys, keeper } = await keeperOf(["a"]);
     expect(sources(js)).toEqual([hostEventsStream("a")]);
     keys.put("b");
     await keeper.settled();
@@ -79,39 +87,19 @@ describe("startHostEventKeeper", () => {
   });
 
   it("puts back a stream and a source lost since, on its periodic pass", async () => {
-    const js = fleet();
-    const keys = new MemoryHostKeys();
-    keys.put("a");
-    const keeper = await startHostEventKeeper({
-      keys,
-      api: js,
-      settings: { hostMaxBytes: 1, hostWindowMs: 60_000 },
-      log,
-      everyMs: 20,
-    });
-    await keeper.settled();
+    const { js, keeper } = await keeperOf(["a"], { everyMs: 20 });
     js.streams.delete(hostEventsStream("a"));
     js.streams.set(EVENTS_STREAM, { ...js.streams.get(EVENTS_STREAM), sources: [] } as never);
-    const deadline = Date.now() + 5_000;
-    while (!(js.streams.has(hostEventsStream("a")) && sources(js).length === 1)) {
-      if (Date.now() > deadline) throw new Error("the periodic pass did not restore host a");
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitFor(() => js.streams.has(hostEventsStream("a")) && sources(js).length === 1, {
+      timeoutMs: 5_000,
+      intervalMs: 10,
+      message: "the periodic pass did not restore host a",
+    });
     await keeper.stop();
   });
 
   it("refuses keys that are no host id, and hosts beyond the bound", async () => {
-    const js = fleet();
-    const keys = new MemoryHostKeys();
-    for (const key of ["a", "b", "x>y"]) keys.put(key);
-    const keeper = await startHostEventKeeper({
-      keys,
-      api: js,
-      settings: { hostMaxBytes: 1, hostWindowMs: 60_000 },
-      log,
-      maxHosts: 1,
-    });
-    await keeper.settled();
+    const { js, keeper } = await keeperOf(["a", "b", "x>y"], { maxHosts: 1 });
     expect([...js.streams.keys()].sort()).toEqual([EVENTS_STREAM, hostEventsStream("a")]);
     await keeper.stop();
   });
