@@ -2,6 +2,7 @@ import { describeError } from "../common/errors.js";
 import { settlesWithin } from "../common/lifecycle.js";
 import type { Logger } from "../common/logger.js";
 import { earliestTimeNano } from "../common/nanosecond-time.js";
+import { RepeatLimiter } from "../common/repeat-limiter.js";
 import { VERSION } from "../common/version.js";
 import type { HostSnapshot } from "../contracts/index.js";
 import type { AgentBaseline, AgentNats, CommandServer } from "./agent-ports.js";
@@ -114,11 +115,20 @@ export class Agent {
       commandKeys: this.gate.verifier.keys,
       acceptsUnsignedCommands: config.insecureUnsignedCommands,
     });
+    // A refusal that lasts (NATS down, the host over its share of the events stream) fails every
+    // retry of every message in flight: log it once a minute, with how many were held back.
+    const publishFailures = new RepeatLimiter(60_000);
     this.outbox = new Outbox({
       publish: deps.nats.publishEvent,
       capacity: config.outboxCapacity,
-      onPublishError: (error, message) =>
-        log.warn({ err: describeError(error), subject: message.subject }, "event publish failed"),
+      onPublishError: (error, message) => {
+        const held = publishFailures.take();
+        if (held === undefined) return;
+        log.warn(
+          { err: describeError(error), subject: message.subject, heldBack: held },
+          "event publish failed",
+        );
+      },
       onDrop: (message) => {
         log.error({ subject: message.subject }, "outbox full: dropped the oldest event");
         void this.reconciler.request();

@@ -30,6 +30,7 @@ import { openFleetJetStream } from "../common/jetstream-resources.js";
 import { EVENTS_STREAM, HOSTS_BUCKET, SUBJECTS } from "../contracts/index.js";
 import { recordDockerEvents, runTestContainer } from "../test/support/containers.js";
 import { startDockerEngine } from "../test/support/dockerd.js";
+import { createHostEventStreams } from "../test/support/fleet.js";
 import { REPO, startRole } from "../test/support/fleetheal.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { describeError, waitFor } from "../test/support/wait.js";
@@ -63,6 +64,8 @@ async function main(): Promise<void> {
     // The fleet's streams and buckets, as the handler and the gateway open them: an agent only
     // writes to them.
     await openFleetJetStream(nc);
+    // No handler runs here to make the host's events stream.
+    await createHostEventStreams(nc, [HOST]);
 
     log(`starting ${CONFIG.containers} containers`);
     const pool: string[] = [];

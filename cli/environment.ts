@@ -168,6 +168,16 @@ export const ENVIRONMENT = {
       ),
       v("FLEETHEAL_COMMAND_TTL_MS", "How long a signed command stays valid (1000-300000)", "30000"),
       v(
+        "FLEETHEAL_EVENTS_HOST_MAX_BYTES",
+        "One host's share of the events stream per window, in bytes (at least 1048576): its own events past it wait",
+        "8388608 (8 MiB)",
+      ),
+      v(
+        "FLEETHEAL_EVENTS_HOST_WINDOW_MS",
+        "The window of that share (60000-604800000): a host's events are kept that long in its own stream",
+        "86400000 (1 day)",
+      ),
+      v(
         "FLEETHEAL_NOTIFY_URLS",
         "Webhook targets, comma/space-separated: <kind>+<url> (json, slack, discord, ntfy, apprise) or a plain URL (json)",
         "none: no notify",

@@ -33,6 +33,14 @@ describe("keptHeaders", () => {
     ]);
   });
 
+  it("drops where a sourced event came from, which nats-server would take for its own position", () => {
+    const sourced: [string, string][] = [
+      ["Nats-Msg-Id", "host-a:1"],
+      ["Nats-Stream-Source", "FLEETHEAL_EVENTS_HOST_host-a 57 > >"],
+    ];
+    expect(keptHeaders(false, sourced)).toEqual([["Nats-Msg-Id", "host-a:1"]]);
+  });
+
   it("drops a dead letter's message id, which names an old stream sequence", () => {
     expect(keptHeaders(true, stored).map(([name]) => name)).not.toContain("Nats-Msg-Id");
   });

@@ -154,6 +154,10 @@ export function keptHeaders(deadLetters: boolean, pairs: HeaderPairs): HeaderPai
   return pairs.filter(([name]) => {
     const n = name.toLowerCase();
     if (n.startsWith("nats-expected-") || n === "nats-rollup") return false;
+    // Where a sourced copy came from (a host's events stream and its sequence there) names
+    // nothing in the new deployment, and nats-server would read it as how far it has sourced
+    // that stream, skipping the first events of the host's new stream.
+    if (n === "nats-stream-source") return false;
     return !(deadLetters && n === "nats-msg-id");
   });
 }

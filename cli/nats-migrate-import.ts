@@ -100,8 +100,11 @@ interface StreamPlan {
 
 /** Imports the file; true when every count checks out afterwards. */
 export async function importStreams(o: ImportOptions): Promise<boolean> {
+  // The events go into FLEETHEAL_EVENTS itself, in their order among the records; the handlers
+  // give each host its own stream when they start (docs/SECURITY.md, "History per host").
   const fjs = await openFleetJetStream(o.handler, DEFAULT_STREAM_LIMITS, o.replicas, {
     log: o.log,
+    captureHostEvents: true,
   });
   const jsm = fjs.jsm;
   const plans = new Map<string, StreamPlan>();

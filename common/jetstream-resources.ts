@@ -72,6 +72,13 @@ export interface OpenFleetOptions {
    * elects its leaders, no JetStream responders yet) is retried before it counts. Default 60 s.
    */
   transientForMs?: number;
+  /**
+   * Create FLEETHEAL_EVENTS capturing the hosts' events itself, as before the hosts' own streams
+   * (common/host-event-streams.ts): for `fleetheal nats-migrate import`, which stores the old
+   * deployment's events and records in their order. The handlers' keeper moves it to the hosts'
+   * streams when they start. An existing stream is left as it is either way.
+   */
+  captureHostEvents?: boolean;
 }
 
 /**
@@ -230,15 +237,36 @@ export function hostsBucketConfig(replicas: number) {
   };
 }
 
+/**
+ * A source of FLEETHEAL_EVENTS that copies nothing and is there for nats-server's sake. Since
+ * FLEETHEAL_EVENTS no longer captures `fleetheal.v1.evt.>`, nats-server 2.9 refuses a consumer
+ * whose filter is not a subset of the stream's own subjects or of its local sources' (a
+ * handler's `fleetheal.v1.evt.*.*.start`, the gateway's `fleetheal.v1.evt.*.<container>.*`,
+ * and `fleetheal.v1.evt.>` while no host has a stream), unless one source is external: then
+ * it cannot know the subjects, and accepts the filter. So FLEETHEAL_EVENTS keeps one external
+ * source whose API prefix nothing serves: the server asks for its consumer now and then, gets
+ * no answer, and stores nothing from it. In the accounts layout no user may subscribe to that
+ * prefix, so nobody can answer in its place.
+ */
+export const FILTER_ANCHOR_SOURCE = {
+  name: `${EVENTS_STREAM}_FILTER_ANCHOR`,
+  external: { api: "$JS.fleetheal-filter-anchor.API" },
+} as const;
+
 async function ensureEventsStream(
   jsm: JetStreamManager,
   limits: StreamLimits,
   replicas: number,
   options: OpenFleetOptions,
 ): Promise<void> {
+  // Host events reach it through a stream per host that it sources (common/host-event-streams.ts,
+  // kept by the handlers), so that one host cannot push the others' history out.
   await ensureStream(jsm, options, {
     name: EVENTS_STREAM,
-    subjects: [SUBJECTS.events, SUBJECTS.remediations],
+    subjects: options.captureHostEvents
+      ? [SUBJECTS.events, SUBJECTS.remediations]
+      : [SUBJECTS.remediations],
+    sources: [FILTER_ANCHOR_SOURCE],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: replicas,

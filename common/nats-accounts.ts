@@ -113,7 +113,7 @@ export function fleetAccounts(keys: FleetUserKeys): NatsAccount[] {
     name: FLEET_ACCOUNT,
     jetstream: true,
     users: [
-      { nkey: keys.handler, user: handlerPermissions() },
+      { nkey: keys.handler, user: handlerPermissions(hosts) },
       { nkey: keys.gateway, user: gatewayPermissions() },
     ],
     exports: [

@@ -113,6 +113,25 @@ describe("handler, gateway and reader permissions", () => {
     expect(allowed(h.subscribe, "fleetheal.v1.cmd.h.restart")).toBe(false);
   });
 
+  it("lets the handler keep the listed hosts' events streams and the fleet's sources only", () => {
+    const keeper = handlerPermissions(["a", "b"]);
+    for (const host of ["a", "b"]) {
+      expect(allowed(keeper.publish, `$JS.API.STREAM.CREATE.FLEETHEAL_EVENTS_HOST_${host}`)).toBe(
+        true,
+      );
+      expect(allowed(keeper.publish, `$JS.API.STREAM.INFO.FLEETHEAL_EVENTS_HOST_${host}`)).toBe(
+        true,
+      );
+      expect(allowed(keeper.publish, `$JS.API.STREAM.UPDATE.FLEETHEAL_EVENTS_HOST_${host}`)).toBe(
+        false,
+      );
+    }
+    expect(allowed(keeper.publish, "$JS.API.STREAM.CREATE.FLEETHEAL_EVENTS_HOST_c")).toBe(false);
+    expect(allowed(keeper.publish, "$JS.API.STREAM.UPDATE.FLEETHEAL_EVENTS")).toBe(true);
+    expect(allowed(keeper.publish, "$JS.API.STREAM.UPDATE.FLEETHEAL_DLQ")).toBe(false);
+    expect(allowed(g.publish, "$JS.API.STREAM.UPDATE.FLEETHEAL_EVENTS")).toBe(false);
+  });
+
   it("lets the gateway restart (only), write the ledger, policy and snapshots, create nothing", () => {
     expect(allowed(g.publish, "fleetheal.v1.cmd.h.restart")).toBe(true);
     expect(allowed(g.publish, "fleetheal.v1.cmd.h.stop")).toBe(false);

@@ -15,6 +15,7 @@ import {
   RATE_BUCKET,
   SUBJECT_ROOT,
 } from "../contracts/index.js";
+import { hostEventsStream } from "./host-event-streams.js";
 
 export type NatsRole = "agent" | "handler" | "gateway" | "reader";
 
@@ -125,7 +126,7 @@ const streamConsume = (stream: string, durable: boolean, deleteConsumers = true)
   `$JS.FC.${stream}.>`,
 ];
 
-/** Creating (never updating, purging or deleting) fleetheal's streams and buckets. */
+/** Creating (never purging or deleting) fleetheal's streams and buckets. */
 const streamCreate = (stream: string) => [`${JS_API}.STREAM.CREATE.${stream}`];
 
 const unique = (subjects: string[]) => [...new Set(subjects)];
@@ -173,8 +174,12 @@ export function agentPermissions(host: string): FleetNatsUser {
 /**
  * Handler replicas: consume events, keep the ledger and guards, command every agent, and create
  * the readers' mirrors through READER's JetStream API (imported under {@link READER_API_PREFIX}).
+ * They also keep one ingest stream per host of `hosts`, sourced into the events stream
+ * (common/host-event-streams.ts): creating those, and updating the events stream's sources, is
+ * all they may change of an existing stream. Stream names cannot be matched by a wildcard on a
+ * prefix, so each host's stream is listed.
  */
-export function handlerPermissions(): FleetNatsUser {
+export function handlerPermissions(hosts: readonly string[] = []): FleetNatsUser {
   const inbox = roleInboxPrefix("handler");
   return {
     user: ROLE_USERS.handler,
@@ -184,6 +189,10 @@ export function handlerPermissions(): FleetNatsUser {
       allow: unique([
         `${JS_API}.INFO`,
         ...FLEET_STREAMS.flatMap((s) => [...streamCreate(s), ...streamRead(s)]),
+        ...hosts
+          .map(hostEventsStream)
+          .flatMap((s) => [...streamCreate(s), `${JS_API}.STREAM.INFO.${s}`]),
+        `${JS_API}.STREAM.UPDATE.${EVENTS_STREAM}`,
         ...streamConsume(EVENTS_STREAM, true),
         ...streamConsume(DLQ_STREAM, true),
         ...KV_BUCKETS.flatMap((b) => streamConsume(kvStream(b), false)),
@@ -276,7 +285,7 @@ export function readerPermissions(): FleetNatsUser {
 export function fleetNatsUsers(hosts: readonly string[]): FleetNatsUser[] {
   return [
     ...validateHosts(hosts).map(agentPermissions),
-    handlerPermissions(),
+    handlerPermissions(hosts),
     gatewayPermissions(),
     readerPermissions(),
   ];

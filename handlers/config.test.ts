@@ -16,6 +16,8 @@ describe("loadHandlerConfig", () => {
       nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 60_000,
+      hostEventsMaxBytes: 8 * 1024 * 1024,
+      hostEventsWindowMs: 86_400_000,
       commandSigning: { ttlMs: 30_000 },
     });
   });
@@ -27,12 +29,16 @@ describe("loadHandlerConfig", () => {
         FLEETHEAL_MAX_EVENT_AGE_MS: "",
         FLEETHEAL_COMMAND_TIMEOUT_MS: "90000",
         FLEETHEAL_COMMAND_TTL_MS: "60000",
+        FLEETHEAL_EVENTS_HOST_MAX_BYTES: "1048576",
+        FLEETHEAL_EVENTS_HOST_WINDOW_MS: "3600000",
       }),
     ).toEqual({
       natsUrl: "nats://n1:4222,nats://n2:4222",
       nats: { jsReplicas: 1 },
       maxEventAgeMs: 300_000,
       commandTimeoutMs: 90_000,
+      hostEventsMaxBytes: 1_048_576,
+      hostEventsWindowMs: 3_600_000,
       commandSigning: { ttlMs: 60_000 },
     });
   });
@@ -46,12 +52,14 @@ describe("loadHandlerConfig", () => {
   });
 
   it.each([
-    ["0", "must be at least 1000"],
-    ["300001", "must be at most 300000"],
-  ])("FLEETHEAL_COMMAND_TTL_MS=%s is rejected", (value, message) => {
-    expect(() => loadHandlerConfig({ FLEETHEAL_COMMAND_TTL_MS: value })).toThrow(
-      `FLEETHEAL_COMMAND_TTL_MS="${value}": ${message}`,
-    );
+    ["FLEETHEAL_EVENTS_HOST_MAX_BYTES", "1048575", "must be at least 1048576"],
+    ["FLEETHEAL_EVENTS_HOST_MAX_BYTES", "64MiB", "must be a whole number"],
+    ["FLEETHEAL_EVENTS_HOST_WINDOW_MS", "59999", "must be at least 60000"],
+    ["FLEETHEAL_EVENTS_HOST_WINDOW_MS", "604800001", "must be at most 604800000"],
+    ["FLEETHEAL_COMMAND_TTL_MS", "0", "must be at least 1000"],
+    ["FLEETHEAL_COMMAND_TTL_MS", "300001", "must be at most 300000"],
+  ])("%s=%s is rejected", (name, value, message) => {
+    expect(() => loadHandlerConfig({ [name]: value })).toThrow(`${name}="${value}": ${message}`);
   });
 
   it("names every bad variable and its value", () => {

@@ -5,6 +5,14 @@ import {
   commandSigningFrom,
 } from "../common/agent-commands.js";
 import { intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import {
+  DEFAULT_HOST_EVENTS_MAX_BYTES,
+  DEFAULT_HOST_EVENTS_WINDOW_MS,
+  MAX_HOST_EVENTS_MAX_BYTES,
+  MAX_HOST_EVENTS_WINDOW_MS,
+  MIN_HOST_EVENTS_MAX_BYTES,
+  MIN_HOST_EVENTS_WINDOW_MS,
+} from "../common/host-event-streams.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 import { loadNotifyConfig, type NotifyConfig } from "./notify/config.js";
 
@@ -12,6 +20,16 @@ const HandlerEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_MAX_EVENT_AGE_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 300_000 }),
   FLEETHEAL_COMMAND_TIMEOUT_MS: intFromEnv({ min: 1_000, max: 3_900_000, default: 60_000 }),
+  FLEETHEAL_EVENTS_HOST_MAX_BYTES: intFromEnv({
+    min: MIN_HOST_EVENTS_MAX_BYTES,
+    max: MAX_HOST_EVENTS_MAX_BYTES,
+    default: DEFAULT_HOST_EVENTS_MAX_BYTES,
+  }),
+  FLEETHEAL_EVENTS_HOST_WINDOW_MS: intFromEnv({
+    min: MIN_HOST_EVENTS_WINDOW_MS,
+    max: MAX_HOST_EVENTS_WINDOW_MS,
+    default: DEFAULT_HOST_EVENTS_WINDOW_MS,
+  }),
   ...COMMAND_SIGNING_ENV,
 });
 
@@ -22,6 +40,13 @@ export interface HandlerConfig {
   nats?: NatsClientSettings;
   maxEventAgeMs: number;
   commandTimeoutMs: number;
+  /**
+   * One host's share of the events stream: at most `hostEventsMaxBytes` of its events per
+   * `hostEventsWindowMs`, the size and age of the ingest stream each host publishes into
+   * (common/host-event-streams.ts). Applies to ingest streams created from then on.
+   */
+  hostEventsMaxBytes: number;
+  hostEventsWindowMs: number;
   /** The key restart commands are signed with (none: unsigned), and their lifetime. */
   commandSigning: CommandSigning;
   /** Webhook notifications (FLEETHEAL_NOTIFY_*); absent when FLEETHEAL_NOTIFY_URLS is not set. */
@@ -35,6 +60,8 @@ export function loadHandlerConfig(env: NodeJS.ProcessEnv = process.env): Handler
     nats: natsSettingsFrom(e),
     maxEventAgeMs: e.FLEETHEAL_MAX_EVENT_AGE_MS,
     commandTimeoutMs: e.FLEETHEAL_COMMAND_TIMEOUT_MS,
+    hostEventsMaxBytes: e.FLEETHEAL_EVENTS_HOST_MAX_BYTES,
+    hostEventsWindowMs: e.FLEETHEAL_EVENTS_HOST_WINDOW_MS,
     commandSigning: commandSigningFrom(e),
     notify: loadNotifyConfig(env),
   };

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { NatsConnectionImpl } from "@nats-io/nats-core/internal";
 import { logCommandSigning } from "../common/agent-commands.js";
 import { describeError } from "../common/errors.js";
+import { jetStreamHostStreams } from "../common/host-event-streams.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats } from "../common/nats-connection.js";
 import { ensureReaderMirrors } from "../common/reader-mirrors.js";
@@ -12,6 +13,7 @@ import { dependentsHandler } from "./dependents.js";
 import { dependentsRecreatedHandler } from "./dependents-recreated.js";
 import { dependentsStartHandler } from "./dependents-start.js";
 import { healHandler } from "./heal.js";
+import { kvHostKeys, startHostEventKeeper } from "./host-event-keeper.js";
 import { WebhookNotifier } from "./notify/notifier.js";
 import { notifyHandler } from "./notify/notify.js";
 import { HandlerRuntime } from "./runtime/handler-runtime.js";
@@ -41,6 +43,15 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
     logCommandSigning(log, config.commandSigning);
     const policy = await watchPolicy(fjs.config, log);
     await keepReaderMirrors(nc, log, config.nats?.jsReplicas);
+    const hostStreams = await startHostEventKeeper({
+      keys: kvHostKeys(fjs.hosts),
+      api: jetStreamHostStreams(fjs.jsm),
+      settings: {
+        hostMaxBytes: config.hostEventsMaxBytes,
+        hostWindowMs: config.hostEventsWindowMs,
+      },
+      log,
+    });
     const runtime = new HandlerRuntime({
       nc,
       fjs,
@@ -77,6 +88,7 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
         await stats.stop();
         await runtime.stop();
         await policy.stop();
+        await hostStreams.stop();
       },
     };
   });

@@ -37,6 +37,7 @@ import {
   remediationSubject,
 } from "../contracts/index.js";
 import { containerEvent, remediationRecord } from "./support/fixtures.js";
+import { createHostEventStreams } from "./support/fleet.js";
 import { type AccountsNats, startAccountsNats } from "./support/fleet-nats.js";
 import { REPO } from "./support/fleetheal.js";
 import { type ManagedProcess, startProcess } from "./support/process.js";
@@ -65,9 +66,11 @@ beforeAll(async () => {
   cleanups.push(async () => nats[Symbol.asyncDispose]());
   readerEnvFile = envFile(nats.credentials.dir, "reader");
 
-  // As the handler role does at start: the fleet's streams, then the readers' mirrors.
+  // As the handler role does at start: the fleet's streams, host-a's events stream (its keeper
+  // makes it once host-a writes its snapshot), then the readers' mirrors.
   asHandler = await nats.connect({ user: "handler" });
   await openFleetJetStream(asHandler);
+  await createHostEventStreams(asHandler, [HOST]);
   const log = createLogger("test", { FLEETHEAL_LOG_LEVEL: "silent" });
   expect(await ensureReaderMirrors(asHandler, log)).toBe("created");
   handlerJs = jetstream(asHandler);

@@ -42,7 +42,7 @@ import {
   ledgerEntry as fixtureLedgerEntry,
   remediationRecord,
 } from "./support/fixtures.js";
-import { type Fleet, startFleet } from "./support/fleet.js";
+import { createHostEventStreams, type Fleet, startFleet } from "./support/fleet.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
@@ -68,11 +68,15 @@ beforeAll(async () => {
     nats: "plain",
     hosts: [{ id: HOST, agent: false }],
     handlers: 0,
+    streams: true,
     heartbeatMs: 5_000,
   });
   ({ engine, docker: recorder } = fleet.host(HOST));
   client = await fleet.nats.connect({ name: "gateway-control-test" });
   fjs = await openFleetJetStream(client);
+  // The hosts whose events the history tests publish, without an agent (or a handler to make
+  // their streams once an agent writes its snapshot).
+  await createHostEventStreams(client, ["hist-a", "hist-b", "live-a", "live-b", "live-r"]);
   const mine = await runTestContainer(engine, { name: "mine", labels: { autoheal: "true" } });
   const other = await runTestContainer(engine, { name: "not-mine" });
   optedIn = containerSnapshot({ ...mine, optedIn: true });
@@ -501,21 +505,38 @@ describe("events", () => {
     });
   }
 
+  let published = 0;
+  /**
+   * Publishes, and returns the message's sequence in FLEETHEAL_EVENTS once it is there: a
+   * host's event is stored in the host's own stream first, and sourced from there.
+   */
+  async function publishStored(subject: string, data: Uint8Array): Promise<number> {
+    const msgID = `gateway-control-${++published}`;
+    const ack = await fjs.js.publish(subject, data, { msgID });
+    if (ack.stream === EVENTS_STREAM) return ack.seq;
+    return waitFor(
+      async () => {
+        const m = await fjs.jsm.streams
+          .getMessage(EVENTS_STREAM, { last_by_subj: subject })
+          .catch(() => null);
+        return m?.header?.get("Nats-Msg-Id") === msgID ? m.seq : undefined;
+      },
+      { timeoutMs: 10_000, message: `${subject} never reached ${EVENTS_STREAM}` },
+    );
+  }
+
   /** Publishes events and remediations alternately: e, r, e, r, … and returns their seqs. */
   async function publishMix(host: string, cid: string, count: number): Promise<number[]> {
     const seqs: number[] = [];
     for (let i = 0; i < count; i++) {
-      const ack =
+      seqs.push(
         i % 2 === 0
-          ? await fjs.js.publish(
-              eventSubject(host, cid, "start"),
-              encode(event(host, cid, "start")),
-            )
-          : await fjs.js.publish(
+          ? await publishStored(eventSubject(host, cid, "start"), encode(event(host, cid, "start")))
+          : await publishStored(
               remediationSubject(host, cid, "skipped"),
               encode(remediation(host, cid, i)),
-            );
-      seqs.push(ack.seq);
+            ),
+      );
     }
     return seqs;
   }
@@ -531,7 +552,7 @@ describe("events", () => {
     const a2 = await publishMix("hist-a", C2, 2);
     const b1 = await publishMix("hist-b", C1, 2);
     // A record that does not match its contract is skipped and counted.
-    await fjs.js.publish(eventSubject("hist-a", C1, "start"), te.encode("{not json"));
+    await publishStored(eventSubject("hist-a", C1, "start"), te.encode("{not json"));
 
     const all = await events.read({ host: "hist-a", limit: 100 }, now);
     expect(seqsOf(all.records)).toEqual([...a1, ...a2]);

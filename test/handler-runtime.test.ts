@@ -13,7 +13,7 @@ import {
   RemediationRecord,
 } from "../contracts/index.js";
 import { containerEvent } from "./support/fixtures.js";
-import { type Fleet, startFleet } from "./support/fleet.js";
+import { createHostEventStreams, type Fleet, startFleet } from "./support/fleet.js";
 import type { FleetProcess } from "./support/fleetheal.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
@@ -27,6 +27,8 @@ beforeAll(async () => {
   fleet = await startFleet({ nats: "plain" });
   handler = fleet.handlers[0] as FleetProcess;
   client = await fleet.nats.connect({ name: "runtime-test" });
+  // Host "rt" has no agent to write its snapshot, after which the handler would make its stream.
+  await createHostEventStreams(client, ["rt"]);
 });
 
 afterAll(async () => {

@@ -11,6 +11,7 @@ import {
   ContainerEvent,
   DEAD_LETTER_HEADERS,
   DLQ_STREAM,
+  EVENTS_STREAM,
   encode,
   eventSubject,
   HOSTS_BUCKET,
@@ -189,7 +190,19 @@ describe("label size limits", () => {
     };
     expect(ContainerEvent.safeParse(oversized).success).toBe(false);
     const subject = eventSubject(HOST, event.container.id, "unhealthy");
-    const ack = await jetstream(asHost).publish(subject, encode(oversized));
+    const payload = encode(oversized);
+    await jetstream(asHost).publish(subject, payload);
+    // Stored in the host's own events stream first; the handlers read the copy that
+    // FLEETHEAL_EVENTS sources, under FLEETHEAL_EVENTS's sequence.
+    const storedSeq = await waitFor(
+      async () => {
+        const m = await jsm.streams
+          .getMessage(EVENTS_STREAM, { last_by_subj: subject })
+          .catch(() => null);
+        return m && Buffer.from(m.data).equals(Buffer.from(payload)) ? m.seq : undefined;
+      },
+      { timeoutMs: 15_000, message: "the oversized event never reached FLEETHEAL_EVENTS" },
+    );
 
     // Handlers: dead-lettered with the contract's reason.
     const letter = await waitFor(
@@ -197,7 +210,7 @@ describe("label size limits", () => {
         const info = await jsm.streams.info(DLQ_STREAM);
         for (let seq = dlqBefore + 1; seq <= info.state.last_seq; seq++) {
           const m = await jsm.streams.getMessage(DLQ_STREAM, { seq }).catch(() => undefined);
-          if (m?.header.get(DEAD_LETTER_HEADERS.streamSeq) === String(ack.seq)) return m;
+          if (m?.header.get(DEAD_LETTER_HEADERS.streamSeq) === String(storedSeq)) return m;
         }
         return undefined;
       },

@@ -55,6 +55,7 @@ import {
   waitForHealth,
 } from "./support/containers.js";
 import { type DockerEngine, startDockerEngines } from "./support/dockerd.js";
+import { createHostEventStreams } from "./support/fleet.js";
 import { connectWithEnv } from "./support/fleet-nats.js";
 import { CLI, type FleetProcess, gatewayUrl, REPO, startRole } from "./support/fleetheal.js";
 import type { NatsClusterHandle } from "./support/nats-cluster.js";
@@ -704,6 +705,18 @@ describe("a fleet deployed as docs/DEPLOY.md describes, on one machine", () => {
       },
     });
     await agent4.flush();
+    // host-4's events stream, as the handlers' keeper makes it once host-4's agent writes its key
+    // (the probes below store nothing there).
+    const keeper = await connectWithEnv(
+      cluster.nodes[0]?.url as string,
+      await generatedEnv(authDir, "handler"),
+      { maxReconnectAttempts: 0 },
+    );
+    try {
+      await createHostEventStreams(keeper, [HOST]);
+    } finally {
+      await keeper.close();
+    }
     for (const node of cluster.nodes) {
       const nc = await connectWithEnv(node.url, env4, { maxReconnectAttempts: 0 });
       try {

@@ -20,6 +20,7 @@ import {
 import { ensureReaderMirrors } from "../common/reader-mirrors.js";
 import { EVENTS_STREAM, encode, HOSTS_BUCKET } from "../contracts/index.js";
 import { restartDraft, stopDraft } from "./support/fixtures.js";
+import { createHostEventStreams } from "./support/fleet.js";
 import { type AccountsNats, startAccountsNats } from "./support/fleet-nats.js";
 import { waitFor } from "./support/wait.js";
 
@@ -40,6 +41,8 @@ beforeAll(async () => {
   nats = await startAccountsNats(["host-a", "host-b"]);
   const handler = await nats.connect({ user: "handler" });
   const fjs = await openFleetJetStream(handler);
+  // The hosts' events streams, as the handlers' keeper makes them once each agent writes its key.
+  await createHostEventStreams(handler, ["host-a", "host-b"]);
   expect(await ensureReaderMirrors(handler, { info() {}, warn() {} } as never)).toBe("created");
   fleetJsm = fjs.jsm;
   // State of the fleet's that an attack would change: the policy, a ledger entry of host-a and

@@ -17,7 +17,7 @@ import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { AUTH_FILE, envFile, writeFleetCredentials } from "../common/fleet-credentials.js";
-import { openFleetJetStream } from "../common/jetstream-resources.js";
+import { DEFAULT_STREAM_LIMITS, openFleetJetStream } from "../common/jetstream-resources.js";
 import {
   type ContainerEvent,
   DLQ_STREAM,
@@ -66,7 +66,8 @@ async function liveOldDeployment(
     description: "fleetheal host snapshots",
   });
   const jsm = await jetstreamManager(admin);
-  await openFleetJetStream(admin);
+  // FLEETHEAL_EVENTS as the old code created it: capturing the hosts' events itself.
+  await openFleetJetStream(admin, DEFAULT_STREAM_LIMITS, 1, { captureHostEvents: true });
   await publishEvents(admin, [event("create", 0), event("create", 1), event("create", 2)]);
   await jsm.streams.purge(EVENTS_STREAM, { seq: 4 });
   {

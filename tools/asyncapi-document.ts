@@ -6,6 +6,11 @@
 // with a real server's by test/example-subscriber.test.ts.
 
 import { z } from "zod";
+import {
+  DEFAULT_HOST_EVENTS_MAX_BYTES,
+  DEFAULT_HOST_EVENTS_WINDOW_MS,
+  hostEventsStream,
+} from "../common/host-event-streams.js";
 import { DEFAULT_STREAM_LIMITS } from "../common/jetstream-resources.js";
 import { VERSION } from "../common/version.js";
 import * as contracts from "../contracts/index.js";
@@ -1076,14 +1081,24 @@ function jetstreamResources(): JsonObject {
   return {
     streams: {
       [EVENTS_STREAM]: {
-        description: "Every container event and remediation record.",
-        subjects: [SUBJECTS.events, SUBJECTS.remediations],
+        description:
+          "Every container event and remediation record. It captures the records; each host's events come from a stream of that host's own, which it sources (sourcedFrom).",
+        subjects: [SUBJECTS.remediations],
         retention: "limits",
         discard: "old",
         storage: "file",
         maxAgeSeconds: seconds(DEFAULT_STREAM_LIMITS.maxAgeMs),
         maxBytes: DEFAULT_STREAM_LIMITS.maxBytes,
         duplicateWindowSeconds: seconds(DEFAULT_STREAM_LIMITS.duplicateWindowMs),
+        sourcedFrom: {
+          stream: hostEventsStream("<host>"),
+          description:
+            "One per host: the host's share of the history, as a sliding window. Each message is kept one window (FLEETHEAL_EVENTS_HOST_WINDOW_MS); new events past the share of that window (FLEETHEAL_EVENTS_HOST_MAX_BYTES) are refused and wait in the agent's outbox until the host's own older ones expire.",
+          subjects: [`${SUBJECT_ROOT}.evt.<host>.>`],
+          discard: "new",
+          maxAgeSeconds: seconds(DEFAULT_HOST_EVENTS_WINDOW_MS),
+          maxBytes: DEFAULT_HOST_EVENTS_MAX_BYTES,
+        },
       },
       [DLQ_STREAM]: {
         description: "Dead letters of every handler.",

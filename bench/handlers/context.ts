@@ -4,6 +4,11 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  DEFAULT_HOST_STREAM_SETTINGS,
+  ensureHostEventStreams,
+  jetStreamHostStreams,
+} from "../../common/host-event-streams.js";
 import { type FleetJetStream, openFleetJetStream } from "../../common/jetstream-resources.js";
 import {
   BREAKERS_BUCKET,
@@ -47,6 +52,9 @@ export async function resetBuckets(ctx: Context, names: string[]): Promise<void>
   ctx.fjs = await openFleetJetStream(ctx.nc);
 }
 
+/** Each host's share of the events stream in these benches: room for its events, little disk. */
+export const BENCH_HOST_EVENTS_MAX_BYTES = 4 * 1024 * 1024;
+
 /** What the agents of the fleet publish, once per run, before their restarts. */
 export async function writeSnapshots(fjs: FleetJetStream, fleet: UniformFleet) {
   HostSnapshot.parse(snapshotOf(fleet, fleet.hosts[0] as string));
@@ -55,6 +63,12 @@ export async function writeSnapshots(fjs: FleetJetStream, fleet: UniformFleet) {
     const data = encode(snapshotOf(fleet, host));
     bytes += data.length;
     await fjs.hosts.put(host, data);
+  });
+  // The handlers' keeper makes each host's events stream once it sees the key; the events are
+  // published right after, so the streams are made here first (as the keeper would).
+  await ensureHostEventStreams(jetStreamHostStreams(fjs.jsm), fleet.hosts, {
+    ...DEFAULT_HOST_STREAM_SETTINGS,
+    hostMaxBytes: BENCH_HOST_EVENTS_MAX_BYTES,
   });
   return { hosts: fleet.hosts.length, meanBytes: Math.round(bytes / fleet.hosts.length) };
 }

@@ -16,7 +16,7 @@ import { type ManagedProcess, startProcess } from "../../test/support/process.js
 import { type Build, cliOf, startBuildRole } from "../runner/builds.js";
 import { benchLog } from "../runner/report.js";
 import { CONFIG } from "./config.js";
-import { type Context, resetBuckets } from "./context.js";
+import { BENCH_HOST_EVENTS_MAX_BYTES, type Context, resetBuckets } from "./context.js";
 import { type HealPathRun, measureHealPath } from "./heal-path.js";
 
 const log = benchLog("handlers");
@@ -30,6 +30,8 @@ export async function startHandlers(
   const env: Record<string, string> = {
     FLEETHEAL_NATS_URL: url,
     FLEETHEAL_LOG_LEVEL: CONFIG.logLevel,
+    // A thousand hosts' shares at the default would reserve 64 GiB of the bench's disk.
+    FLEETHEAL_EVENTS_HOST_MAX_BYTES: String(BENCH_HOST_EVENTS_MAX_BYTES),
   };
   const started = await Promise.all(
     Array.from({ length: count }, (_, i) => startHandler(build, `${label}-${i + 1}`, env)),

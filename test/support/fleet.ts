@@ -4,9 +4,15 @@
 // disposable tears it all down, in the reverse order of start, whatever the test started on it
 // later (`await using fleet = await startFleet(...)`, or dispose it in afterAll).
 
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { z } from "zod";
+import {
+  DEFAULT_HOST_STREAM_SETTINGS,
+  ensureHostEventStreams,
+  jetStreamHostStreams,
+} from "../../common/host-event-streams.js";
 import { openFleetJetStream } from "../../common/jetstream-resources.js";
 import {
   CONFIG_BUCKET,
@@ -27,6 +33,29 @@ import { type FleetProcess, type FleetRole, gatewayUrl, startRole } from "./flee
 import { waitFor } from "./wait.js";
 
 export type { AccountsNats, FleetNats } from "./fleet-nats.js";
+
+/**
+ * Creates the events streams of `hosts` as a handler's keeper does (handlers/host-event-keeper.ts),
+ * for a test that publishes events of a host that has no agent, or runs no handler: a host's
+ * events are stored only once its stream exists.
+ */
+export async function createHostEventStreams(
+  nc: NatsConnection,
+  hosts: readonly string[],
+): Promise<void> {
+  await ensureHostStreams(await jetstreamManager(nc), hosts);
+}
+
+async function ensureHostStreams(jsm: JetStreamManager, hosts: readonly string[]): Promise<void> {
+  const pass = await ensureHostEventStreams(
+    jetStreamHostStreams(jsm),
+    hosts,
+    DEFAULT_HOST_STREAM_SETTINGS,
+  );
+  if (pass.noFleetStream || pass.failed.length > 0) {
+    throw new Error(`could not create the hosts' events streams: ${JSON.stringify(pass)}`);
+  }
+}
 
 /** Environment variables for a role: added to, and winning over, what the fleet gives it. */
 export type RoleEnv = Record<string, string>;
@@ -187,6 +216,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     if (options.streams || options.policy) {
       const nc = await nats.connect(options.nats === "plain" ? {} : { user: "handler" });
       const fjs = await openFleetJetStream(nc);
+      await ensureHostStreams(
+        fjs.jsm,
+        specs.map((h) => h.id),
+      );
       if (options.policy)
         await fjs.config.put(POLICY_KEY, encode(HealPolicy.parse(options.policy)));
       await nc.close();
@@ -338,6 +371,11 @@ class RunningFleet implements Fleet {
 
   async startAgent(host: string, options: RoleStartOptions = {}): Promise<FleetProcess> {
     const h = this.host(host);
+    // Without a handler, nothing else creates the stream the host's events go to.
+    if (this.#options.streams) {
+      const nc = await this.#controlConnection();
+      await ensureHostStreams(await jetstreamManager(nc), [host]);
+    }
     const previous = this.#agents.get(host);
     if (previous && !this.#exited.has(previous)) {
       throw new Error(`the agent of ${host} still runs; stop it first, or restart it`);
