@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { msFromTimeNano } from "../../common/nanosecond-time.js";
+import { failureOutcome } from "../../common/restart-outcomes.js";
 import type { FleetView } from "../view/fleet-view.js";
 import type { HealthCache } from "../view/health-cache.js";
 import { NOT_HEALING_REASONS } from "../view/not-healing.js";
@@ -197,26 +198,4 @@ export class GatewayMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
-}
-
-/**
- * The failure codes fleetheal writes on a `failed` record: the agent's (`docker-error`,
- * `pull-failed`) and the sender's (no answer, a refused signature, a bad reply). A record's code
- * is whatever its writer put there, and a host's agent writes part of it, so any other code is
- * counted as `other`: a label's values must come from a fixed set, or one host could create
- * series without end.
- */
-export const FAILURE_OUTCOMES: ReadonlySet<string> = new Set([
-  "docker-error",
-  "pull-failed",
-  "timeout",
-  "no-responders",
-  "command-refused",
-  "bad-reply",
-  "error",
-]);
-
-/** A failed record's code as the `outcome` label: one of {@link FAILURE_OUTCOMES}, or `other`. */
-export function failureOutcome(code: string): string {
-  return FAILURE_OUTCOMES.has(code) ? code : "other";
 }
