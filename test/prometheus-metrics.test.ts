@@ -1,8 +1,9 @@
 // Every query of the shipped Grafana dashboard and every expression of the shipped alert rules
 // names only metrics that fleetheal exports. The names that exist are read from the code itself
-// (each `name: "fleetheal_…"` of a prom-client metric in gateway/ and handlers/, and prom-client's
-// default process and Node.js metrics), so a metric added later counts without touching this test,
-// and a metric renamed or removed fails it.
+// (every "fleetheal_…" string of the modules that use prom-client in gateway/, handlers/ and
+// common/, whether as `name: "fleetheal_…"` or passed to a function that makes the metric, and
+// prom-client's default process and Node.js metrics), so a metric added later counts without
+// touching this test, and a metric renamed or removed fails it.
 
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -13,9 +14,12 @@ import { alertRules, RULES_FILE } from "./support/prometheus.js";
 
 const DASHBOARD = path.join(REPO, "infra", "grafana", "fleetheal-dashboard.json");
 /** Where the roles that serve /metrics define their metrics. */
-const METRIC_SOURCES = ["gateway", "handlers"];
+const METRIC_SOURCES = ["gateway", "handlers", "common"];
 
-/** The metric names defined in the sources under `dirs` (test files left out). */
+/**
+ * The metric names defined in the sources under `dirs` (test files left out): the "fleetheal_…"
+ * strings of modules that import prom-client. Only those: other modules name KV buckets so.
+ */
 function definedInCode(dirs: string[]): Set<string> {
   const names = new Set<string>();
   const visit = (dir: string): void => {
@@ -24,9 +28,9 @@ function definedInCode(dirs: string[]): Set<string> {
       if (entry.isDirectory()) {
         if (entry.name !== "node_modules") visit(file);
       } else if (/\.ts$/.test(entry.name) && !/\.test\.ts$/.test(entry.name)) {
-        for (const [, name] of readFileSync(file, "utf8").matchAll(
-          /\bname:\s*["'`](fleetheal_[a-z0-9_]+)["'`]/g,
-        )) {
+        const source = readFileSync(file, "utf8");
+        if (!/from\s+["']prom-client["']/.test(source)) continue;
+        for (const [, name] of source.matchAll(/["'`](fleetheal_[a-z0-9_]+)["'`]/g)) {
           names.add(name as string);
         }
       }
