@@ -1,12 +1,16 @@
 // The shipped alert rules in a real Prometheus (Debian's package) against a real fleet: a
-// nats-server, two dockerd engines with their agents, a handler and a gateway with a read token.
-// Prometheus scrapes the gateway every second with the token from a file, as
-// infra/prometheus/prometheus.yml does, and evaluates the shipped rules every second, their `for:`
-// shortened to seconds and nothing else changed. A container no restart repairs is quarantined
+// nats-server, two dockerd engines with their agents, a handler serving /metrics with a token and
+// a gateway with a read token. Prometheus scrapes both roles every second with their tokens from
+// files, as infra/prometheus/prometheus.yml does (the agents' series come through the gateway),
+// and evaluates the shipped rules every second, their `for:` shortened to seconds and nothing
+// else changed. A container no restart repairs is quarantined
 // under a budget of one restart, and FleethealContainerQuarantined fires; an agent is stopped and
 // FleethealHostDown fires for its host and no other; both as Prometheus's API reports them.
 
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAlive, processesReferencing } from "./support/children.js";
 import { breakPersistently, runTestContainer, waitForHealth } from "./support/containers.js";
@@ -15,6 +19,7 @@ import {
   alertRules,
   type PrometheusAlert,
   type PrometheusHandle,
+  type PrometheusTarget,
   RULES_FILE,
   startPrometheus,
   withForDurations,
@@ -22,26 +27,49 @@ import {
 import { waitFor } from "./support/wait.js";
 
 const READ = "prometheus-test-read-token-0123456789";
+const HANDLER_TOKEN = "prometheus-test-handler-token-0123456789";
 /** Every `for:` of the shipped rules, in the variant this test loads. */
 const FOR = "2s";
 
 let fleet: Fleet;
 let prom: PrometheusHandle;
+/** Holds the handler's metrics token file. */
+let secrets: string | undefined;
 
 beforeAll(async () => {
+  secrets = await mkdtemp(path.join(tmpdir(), "fleetheal-prometheus-test-"));
+  const tokenFile = path.join(secrets, "handler-metrics-token");
+  await writeFile(tokenFile, HANDLER_TOKEN, { mode: 0o600 });
   fleet = await startFleet({
     nats: "plain",
     hosts: ["prom-a", "prom-b"],
     gateway: { env: { FLEETHEAL_GATEWAY_READ_TOKEN: READ } },
+    env: {
+      handler: {
+        FLEETHEAL_HANDLER_METRICS_PORT: "0",
+        FLEETHEAL_HANDLER_METRICS_TOKEN_FILE: tokenFile,
+      },
+    },
     // One restart, then quarantine: no backoff to wait out between the two.
     policy: { backoff: { initialSeconds: 0 }, budget: { restarts: 1 } },
   });
+  const [handler] = fleet.handlers;
+  const listening = await handler?.waitForJson(
+    (l) => l.msg === "handler metrics listening",
+    30_000,
+    "the handler never served its metrics",
+  );
   prom = await startPrometheus({
     jobs: [
       {
         name: "fleetheal-gateway",
         targets: [new URL(fleet.gateway.url).host],
         bearerToken: READ,
+      },
+      {
+        name: "fleetheal-handler",
+        targets: [new URL(String(listening?.url)).host],
+        bearerToken: HANDLER_TOKEN,
       },
     ],
     rules: withForDurations(readFileSync(RULES_FILE, "utf8"), FOR),
@@ -51,6 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await prom?.[Symbol.asyncDispose]();
   await fleet?.[Symbol.asyncDispose]();
+  if (secrets) await rm(secrets, { recursive: true, force: true });
 });
 
 /** The alerts Prometheus listed last, for failure messages. */
@@ -79,15 +108,33 @@ function untilFiring(name: string, timeoutMs: number): Promise<PrometheusAlert[]
 }
 
 describe("the shipped alert rules in a real Prometheus", () => {
-  it("scrape the gateway with the read token and evaluate every rule, none firing", async () => {
+  it("scrape the gateway and the handler with their tokens and evaluate every rule, none firing", async () => {
     const unauthenticated = await fetch(`${fleet.gateway.url}/metrics`);
     await unauthenticated.body?.cancel();
     expect(unauthenticated.status).toBe(401);
 
-    await waitFor(async () => (await prom.targets()).every((t) => t.health === "up") && true, {
-      timeoutMs: 20_000,
-      message: () => `the gateway target never turned up (log: ${prom.logFile})`,
-    });
+    let targets: PrometheusTarget[] = [];
+    await waitFor(
+      async () => {
+        targets = await prom.targets();
+        return targets.length === 2 && targets.every((t) => t.health === "up");
+      },
+      {
+        timeoutMs: 20_000,
+        message: () => `the targets never turned up: ${JSON.stringify(targets)}`,
+      },
+    );
+    const roles = await waitFor(
+      async () => {
+        const info = await prom.query("max by (job, role) (fleetheal_build_info)");
+        return info.length === 2 ? info.map((s) => [s.metric.job, s.metric.role]) : undefined;
+      },
+      { timeoutMs: 20_000, message: "Prometheus never had both roles' build_info" },
+    );
+    expect(roles.sort()).toEqual([
+      ["fleetheal-gateway", "gateway"],
+      ["fleetheal-handler", "handler"],
+    ]);
     await waitFor(
       async () => {
         const up = await prom.query("max by (host) (fleetheal_host_up)");
