@@ -116,7 +116,7 @@ export function describeContainer(d: ContainerDetail, now: number): string[] {
     ["Image", c.image],
     [
       "State",
-      `${c.state}${c.exitCode === undefined ? "" : ` (exit ${c.exitCode})`}, started ${when(c.startedAt)}`,
+      `${c.state}${c.exitCode === undefined ? "" : ` (exit ${c.exitCode})`}${c.startedAt === undefined ? "" : `, started ${when(c.startedAt)}`}`,
     ],
     [
       "Health",
@@ -167,6 +167,9 @@ function healingText(d: ContainerDetail, now: number): string {
     const n = h.notHealing;
     const until = n.until === undefined ? "" : ` until ${clockTime(n.until, now)}`;
     return `${n.reason}: ${n.code}${until}: ${n.message}`;
+  }
+  if (h.quarantined) {
+    return `quarantined: held until released (fleetheal release ${d.host} ${d.container.name})`;
   }
   return h.policy.paused ? "paused fleet-wide" : "nothing holds it";
 }
