@@ -23,9 +23,14 @@ const GLOBAL_OPTIONS = {
   help: {
     type: "boolean",
     short: "h",
-    description: "Show this help (also: fleetheal <command> --help)",
+    description:
+      "Show this help (a command's: fleetheal help <command>, or fleetheal <command> --help)",
   },
-  version: { type: "boolean", short: "v", description: "Print the version (fleetheal version)" },
+  version: {
+    type: "boolean",
+    short: "v",
+    description: "Print this fleetheal's version (fleetheal version also asks the gateway for its)",
+  },
 } as const satisfies OptionSpecs;
 
 /** The text of `fleetheal --help`: every command, its options, every environment variable. */
