@@ -49,7 +49,7 @@ document of get --json, whose revision is then used. The revision goes along as 
 so that a change someone made meanwhile is never overwritten unseen; give --revision <n>,
 or --force to overwrite whatever is there.
 edit opens the policy in $EDITOR (else $VISUAL, else vi) and sends it back with the
-revision it was read at. Both need the admin token.`,
+revision it was read at. set and edit need the admin token.`,
   options: OPTIONS,
   positionals: [
     { name: "get|set|edit", description: "Print, replace, or edit the policy" },
