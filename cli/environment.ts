@@ -247,7 +247,7 @@ export const ENVIRONMENT = {
       v(
         "FLEETHEAL_GATEWAY_TOKEN",
         "Bearer token sent to the gateway (read or admin)",
-        "none; actions fall back to <FLEETHEAL_DATA_DIR>/admin-token",
+        "none; actions on a loopback gateway fall back to <FLEETHEAL_DATA_DIR>/admin-token",
       ),
       v("FLEETHEAL_GATEWAY_TOKEN_FILE", "A file holding the token instead", "none"),
       v(
