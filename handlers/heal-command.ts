@@ -155,7 +155,9 @@ export function sendHealCommand(
   retryAfterFailure: RetryAfterFailure = () => undefined,
 ): Decision[] {
   const action: CommandAction = verbOf(command);
-  const unhealthyAt = new Date(troubleSinceMs(event, "unhealthy"));
+  // A heal's latency is measured from Docker's unhealthy event; a crash has none.
+  const unhealthyAt =
+    triggerOf(event) === "unhealthy" ? new Date(troubleSinceMs(event, "unhealthy")) : undefined;
   return [
     record("restarting", `${action}-sent`, `${action} command sent to the agent`, {
       commandId: command.commandId,
@@ -165,10 +167,7 @@ export function sendHealCommand(
       kind: "command",
       command,
       minTimeoutMs: commandDeadlineMs(command, event.container.labels),
-      // A heal's latency is from Docker's unhealthy event; a crash has none.
-      ...(triggerOf(event) === "unhealthy" && !Number.isNaN(unhealthyAt.getTime())
-        ? { unhealthyAt }
-        : {}),
+      ...(unhealthyAt && !Number.isNaN(unhealthyAt.getTime()) ? { unhealthyAt } : {}),
       onReply: (result) =>
         afterCommand(result, command, ctx, retryDelayMs, record, retryAfterFailure),
     },
