@@ -2,7 +2,12 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { VERSION } from "../../common/version.js";
 import { encode } from "../../contracts/index.js";
-import { commandReply, containerEvent, remediationRecord } from "../../test/support/fixtures.js";
+import {
+  commandReply,
+  containerEvent,
+  healPolicy,
+  remediationRecord,
+} from "../../test/support/fixtures.js";
 import {
   InMemoryHandlerIo,
   restartedReply,
@@ -89,6 +94,39 @@ describe("HandlerMetrics", () => {
     // The `$SRV` stats read the very same counters.
     expect(metrics.stats.get("heal")).toBe(stats);
     expect(stats.handled).toBe(2);
+  });
+
+  it.each([
+    ["a resync, from the transition it re-asserts", "unhealthy", 1],
+    ["a crash, never", "die", 0],
+  ] as const)("takes the heal latency of %s", async (_what, action, samples) => {
+    const metrics = new HandlerMetrics();
+    const io = new InMemoryHandlerIo();
+    const now = Date.now();
+    const event = containerEvent({
+      action,
+      ...(action === "die"
+        ? { exitCode: 1 }
+        : { source: "resync", unhealthySince: new Date(now - 30_000).toISOString() }),
+    });
+    io.agent = (command) => restartedReply(command, { startedAt: new Date(now).toISOString() });
+    const runner = runnerOn(io, {
+      observer: metrics,
+      policy: () => healPolicy({ restartOnExit: true }),
+    });
+    const def = healHandler({ maxEventAgeMs: 300_000, retryDelayMs: 2_000 });
+    const stats = metrics.handler(def.name);
+    const msg = delivery(
+      encode(event),
+      `fleetheal.v1.evt.${event.host}.${event.container.id}.${action}`,
+    );
+    await handleDelivery(def as HandlerDefinition<unknown>, msg, { runner, io, log, stats });
+    await runner.stop();
+    expect(io.takeRecords()).toContain("restarted:restarted");
+    const text = await metrics.render();
+    expect(sample(text, 'fleetheal_restarts_total{trigger="heal",outcome="restarted"}')).toBe(1);
+    expect(sample(text, "fleetheal_heal_latency_seconds_count")).toBe(samples);
+    if (samples > 0) expect(sample(text, "fleetheal_heal_latency_seconds_sum")).toBe(30);
   });
 
   it("exports build info, and every fixed series at zero before anything happens", async () => {
