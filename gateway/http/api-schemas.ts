@@ -289,7 +289,7 @@ export const EventStreamQuery = EventsQuery.pick({ host: true, container: true, 
 export const RestartRequest = z
   .object({
     reason: z.string().min(1).max(512).optional(),
-    /** Docker's stop timeout for this restart; the container's label wins. */
+    /** Docker's stop timeout for this restart; it wins over the container's label. */
     stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
   })
   .strict();
