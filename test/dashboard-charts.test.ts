@@ -6,9 +6,10 @@
 
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type Browser, type BrowserContextOptions, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContextOptions, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventsPage, HistoryCounts } from "../gateway/http/api-schemas.js";
+import { launchChromium, watchProblems } from "./support/chromium.js";
 import {
   makeUnhealthyUntilRestarted,
   runTestContainer,
@@ -21,16 +22,6 @@ import { waitFor } from "./support/wait.js";
 const HOST = "chart-host";
 const HEALS = 2;
 const RESULTS = join(REPO, "test-results");
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 let fleet: Fleet;
 let host: FleetHost;
@@ -113,15 +104,6 @@ async function expectPlotsApi(page: Page, window: "1h" | "24h", hostId: string):
   );
 }
 
-function watchProblems(p: Page, label: string): void {
-  p.on("pageerror", (error) => pageProblems.push(`${label}: ${error.message}`));
-  p.on("console", (message) => {
-    if (/Content Security Policy|Refused to/i.test(message.text())) {
-      pageProblems.push(`${label}: ${message.text()}`);
-    }
-  });
-}
-
 beforeAll(async () => {
   await mkdir(RESULTS, { recursive: true });
   fleet = await startFleet({ nats: "plain", hosts: [HOST], gateway: true });
@@ -151,7 +133,7 @@ beforeAll(async () => {
     },
     { timeoutMs: 30_000, intervalMs: 1_000, message: () => `the API counts ${totals}` },
   );
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   fleet.defer(() => browser.close());
 });
 
@@ -195,7 +177,7 @@ describe("dashboard charts", () => {
       const context = await browser.newContext(options);
       try {
         const page = await context.newPage();
-        watchProblems(page, label);
+        watchProblems(page, label, pageProblems);
         await page.goto(url);
 
         const fleetHour = await expectPlotsApi(page, "1h", "");
