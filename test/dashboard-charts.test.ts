@@ -38,6 +38,8 @@ interface Plotted {
   totals: { restarts: number; failed: number; unhealthy: number };
   buckets: Record<string, { restarts: number; failed: number; unhealthy: number }>;
   summary: string;
+  /** The drawn bars: how many, all inside the plot, the tallest's share of its height. */
+  bars: { count: number; inside: boolean; tallest: number };
 }
 
 /** Reads {@link Plotted} in the page (a string: the tests' types have no DOM). */
@@ -52,12 +54,19 @@ const READ_PLOTTED = `(() => {
   for (const g of figure.querySelectorAll("[data-testid=chart-bucket]")) {
     buckets[g.getAttribute("data-start")] = counts(g);
   }
+  // The bars as drawn: inside the plot, and the tallest as high as the y axis' top allows.
+  const plot = figure.querySelector("svg").getBoundingClientRect();
+  const bars = [...figure.querySelectorAll("rect.chart-bar")].map((r) => r.getBoundingClientRect());
+  const inside = bars.every((b) => b.left >= plot.left - 1 && b.right <= plot.right + 1
+    && b.top >= plot.top - 1 && b.bottom <= plot.bottom + 1);
+  const tallest = Math.max(0, ...bars.map((b) => b.height)) / plot.height;
   return {
     window: figure.getAttribute("data-window"),
     host: figure.getAttribute("data-host"),
     totals: counts(figure),
     buckets,
     summary: figure.querySelector("[data-testid=chart-summary]").textContent,
+    bars: { count: bars.length, inside, tallest },
   };
 })()`;
 
@@ -183,6 +192,9 @@ describe("dashboard charts", () => {
         const fleetHour = await expectPlotsApi(page, "1h", "");
         expect(fleetHour.totals.restarts).toBe(HEALS);
         expect(fleetHour.summary).toContain(`${HEALS} restarts`);
+        expect(fleetHour.bars.count).toBeGreaterThan(0);
+        expect(fleetHour.bars.inside).toBe(true);
+        expect(fleetHour.bars.tallest).toBeGreaterThanOrEqual(0.5);
         await page.getByTestId("activity").screenshot({
           path: join(RESULTS, `dashboard-charts-${label}.png`),
         });

@@ -14,22 +14,25 @@ import { shortTime } from "./format.js";
 /** @typedef {"restarts" | "failed" | "unhealthy"} CountKey */
 /** @typedef {{ key: CountKey, label: string, one: string, many: string, tone: Tone }} Series */
 
+/** @type {Record<CountKey, Tone>} each series' colour, in every chart */
+export const TONE = { restarts: "info", failed: "bad", unhealthy: "warn" };
+
 /** @type {Series[]} the series of `GET /history/counts`, in the order they are drawn */
 export const COUNT_SERIES = [
-  { key: "restarts", label: "Restarts", one: "restart", many: "restarts", tone: "info" },
+  { key: "restarts", label: "Restarts", one: "restart", many: "restarts", tone: TONE.restarts },
   {
     key: "failed",
     label: "Failed attempts",
     one: "failed attempt",
     many: "failed attempts",
-    tone: "bad",
+    tone: TONE.failed,
   },
   {
     key: "unhealthy",
     label: "Unhealthy transitions",
     one: "unhealthy transition",
     many: "unhealthy transitions",
-    tone: "warn",
+    tone: TONE.unhealthy,
   },
 ];
 
@@ -108,12 +111,12 @@ function bucketGroup(bucket, i, top, label) {
    * @param {number} bh
    */
   const bar = (tone, bx, y, bh) =>
-    bh > 0 ? s("rect", { class: `bar tone-${tone}`, x: bx, y, width: 4, height: bh }) : null;
+    bh > 0 ? s("rect", { class: `chart-bar tone-${tone}`, x: bx, y, width: 4, height: bh }) : null;
   const words = COUNT_SERIES.map((series) => countText(bucket[series.key], series)).join(", ");
   return s(
     "g",
     {
-      class: "bucket",
+      class: "chart-bucket",
       "data-testid": "chart-bucket",
       "data-start": bucket.start,
       "data-restarts": bucket.restarts,
@@ -122,10 +125,10 @@ function bucketGroup(bucket, i, top, label) {
     },
     s("title", { text: `${label}: ${words}` }),
     // Hovering anywhere in the bucket's column shows its title.
-    s("rect", { class: "bucket-hit", x, y: 0, width: BUCKET_W, height: HEIGHT }),
-    bar("info", x + 1, HEIGHT - restarts, restarts),
-    bar("bad", x + 1, HEIGHT - restarts - failed, failed),
-    bar("warn", x + 5, HEIGHT - unhealthy, unhealthy),
+    s("rect", { class: "chart-hit", x, y: 0, width: BUCKET_W, height: HEIGHT }),
+    bar(TONE.restarts, x + 1, HEIGHT - restarts, restarts),
+    bar(TONE.failed, x + 1, HEIGHT - restarts - failed, failed),
+    bar(TONE.unhealthy, x + 5, HEIGHT - unhealthy, unhealthy),
   );
 }
 
@@ -159,7 +162,13 @@ export function countsChart(counts, { scope, per }) {
       y1: HEIGHT / 2,
       y2: HEIGHT / 2,
     }),
-    s("line", { class: "axis", x1: 0, x2: buckets.length * BUCKET_W, y1: HEIGHT, y2: HEIGHT }),
+    s("line", {
+      class: "chart-axis",
+      x1: 0,
+      x2: buckets.length * BUCKET_W,
+      y1: HEIGHT,
+      y2: HEIGHT,
+    }),
     ...buckets.map((b, i) => {
       const start = Date.parse(b.start);
       return bucketGroup(b, i, top, `${shortTime(start)}–${shortTime(start + stepMs)}`);

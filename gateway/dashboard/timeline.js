@@ -1,7 +1,7 @@
 // A container's own timeline on its detail page: its health over time, what fleetheal did and
 // what Docker reported, from the records the page loaded (`GET /events` for the container).
 
-import { summaryText } from "./charts.js";
+import { summaryText, TONE } from "./charts.js";
 import { h, s } from "./dom.js";
 import { clockTime, shortTime } from "./format.js";
 import { ACTION_TONE, HEALTH_TONE, PHASE_TONE } from "./widgets.js";
@@ -51,8 +51,15 @@ function mark(cls, x1, x2, title, data) {
   return s(
     x1 === x2 ? "line" : "rect",
     x1 === x2
-      ? { class: `mark ${cls}`, x1, x2, y1: 1, y2: 9, ...data }
-      : { class: `span ${cls}`, x: x1, width: Math.max(0.5, x2 - x1), y: 0, height: 10, ...data },
+      ? { class: `timeline-mark ${cls}`, x1, x2, y1: 1, y2: 9, ...data }
+      : {
+          class: `timeline-span ${cls}`,
+          x: x1,
+          width: Math.max(0.5, x2 - x1),
+          y: 0,
+          height: 10,
+          ...data,
+        },
     s("title", { text: title }),
   );
 }
@@ -136,17 +143,18 @@ export function timelinePanel(records, { truncated = false, now = Date.now() } =
       const m = r.remediation;
       if (m.phase === "restarted") totals.restarts++;
       if (m.phase === "failed") totals.failed++;
+      // Restarts and failures in the activity chart's colours; the rest in the feed's.
+      const tone =
+        m.phase === "restarted"
+          ? TONE.restarts
+          : m.phase === "failed"
+            ? TONE.failed
+            : PHASE_TONE[m.phase];
       healingMarks.push(
-        mark(
-          `tone-${PHASE_TONE[m.phase]}`,
-          x(t),
-          x(t),
-          `${clockTime(m.at)} ${m.phase}: ${m.message}`,
-          {
-            "data-testid": "timeline-mark",
-            "data-phase": m.phase,
-          },
-        ),
+        mark(`tone-${tone}`, x(t), x(t), `${clockTime(m.at)} ${m.phase}: ${m.message}`, {
+          "data-testid": "timeline-mark",
+          "data-phase": m.phase,
+        }),
       );
     } else if (r.kind === "event" && DOCKER_MARKS.has(r.event.action)) {
       const e = r.event;
@@ -210,7 +218,7 @@ export function timelinePanel(records, { truncated = false, now = Date.now() } =
       ]),
       h("p", {
         class: "chart-axes muted",
-        text: "Time across. Health: green healthy, amber starting, red unhealthy. Marks take the feed's colours; hover one for its time and what happened.",
+        text: "Time across. Health: green healthy, amber starting, red unhealthy. Healing: blue restarted, red failed, as in the activity chart. Hover a mark for its time and what happened.",
       }),
       h("p", { class: "chart-summary", "data-testid": "timeline-summary", text: summary }),
       truncated
