@@ -256,9 +256,18 @@ describe("dashboard charts", () => {
           "document.documentElement.scrollWidth <= window.innerWidth",
         )) as boolean;
         expect(detailWidth).toBe(true);
-        await page.getByTestId("container-timeline").screenshot({
-          path: join(RESULTS, `dashboard-timeline-${label}.png`),
-        });
+        // The detail page is drawn again as the fleet's health changes: a screenshot may lose
+        // its element, and is taken again.
+        await waitFor(
+          async () => {
+            await page.getByTestId("container-timeline").screenshot({
+              path: join(RESULTS, `dashboard-timeline-${label}.png`),
+              timeout: 2_000,
+            });
+            return true;
+          },
+          { timeoutMs: 20_000, message: "no screenshot of the timeline" },
+        );
       } finally {
         await context.close();
       }
