@@ -5,6 +5,7 @@ import { watchPolicy } from "../policy/policy-source.js";
 import type { GatewayConfig } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { GatewayMetrics } from "./http/metrics.js";
+import { NatsHistoryCounts } from "./nats/history-counts.js";
 import { NatsEventLog } from "./nats/nats-event-log.js";
 import { NatsFleetControl } from "./nats/nats-fleet-control.js";
 import type { FleetHostsAdmin } from "./nats/ports.js";
@@ -78,6 +79,7 @@ export function runGateway(
           ...(hosts ? { hosts } : {}),
           events,
           feed: events,
+          history: new NatsHistoryCounts({ js: fjs.js, jsm: fjs.jsm, log }),
           health,
           metrics,
           tokens: {
