@@ -6,11 +6,11 @@
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { DEFAULT_HEAL_POLICY, type HostSnapshot } from "../contracts/index.js";
 import { ApiError } from "../gateway/http/api-errors.js";
 import type { StreamRecord } from "../gateway/http/api-schemas.js";
+import { type CliRun, runCli } from "../test/support/cli-run.js";
 import { ledgerEntry, remediationRecord } from "../test/support/fixtures.js";
 import {
   hostSnapshot,
@@ -18,7 +18,7 @@ import {
   T0,
   type TestGateway,
 } from "../test/support/gateway-fakes.js";
-import { type CommandName, loadCommand, runCommandNamed } from "./commands/index.js";
+import { type CommandName, loadCommand } from "./commands/index.js";
 import { commandHelp } from "./help.js";
 import { clockTime } from "./table.js";
 
@@ -63,29 +63,18 @@ const recordingFetch: typeof fetch = async (input, init) => {
   return fetch(input, init);
 };
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
-async function cli(
+function cli(
   name: CommandName,
   argv: string[],
   options: { env?: NodeJS.ProcessEnv; stdin?: string } = {},
-): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCommandNamed(name, argv, {
-    io: { out: (l) => out.push(...l.split("\n")), err: (l) => err.push(l) },
-    env: { FLEETHEAL_GATEWAY_URL: url, ...options.env },
+): Promise<CliRun> {
+  return runCli(name, argv, {
+    gatewayUrl: url,
     cwd: dir,
-    now: () => T0,
-    signal: new AbortController().signal,
+    now: T0,
     fetch: recordingFetch,
-    ...(options.stdin === undefined ? {} : { stdin: Readable.from([options.stdin]) }),
+    ...options,
   });
-  return { code, out, err };
 }
 
 const id = (g: TestGateway, host: string, i: number) =>
