@@ -73,6 +73,7 @@ export function runGateway(
             commandTimeoutMs: config.commandTimeoutMs,
             commandSigning: config.commandSigning,
             log,
+            restarts: metrics,
           }),
           policy: policy.state,
           ...(hosts ? { hosts } : {}),
