@@ -13,6 +13,10 @@ import { OTHER_LABEL, registerHostMetrics } from "./metrics-hosts.js";
 export const STREAM_SHED_REASONS = ["buffer", "drain", "client-limit", "limit"] as const;
 export type StreamShedReason = (typeof STREAM_SHED_REASONS)[number];
 
+/** What the gateway decodes from NATS: hosts' snapshots, ledger entries, events. */
+export const REJECTED_SOURCES = ["snapshot", "ledger", "event"] as const;
+export type RejectedSource = (typeof REJECTED_SOURCES)[number];
+
 /** The restarts a gateway counts are the ones it sends itself: by hand, through its API. */
 const MANUAL = "manual";
 
@@ -74,10 +78,11 @@ export class GatewayMetrics implements RestartCounts {
     });
     this.rejected = new Counter({
       name: "fleetheal_gateway_rejected_messages_total",
-      help: "NATS messages the gateway could not decode, by source.",
+      help: "NATS messages the gateway could not decode, by source (snapshot, ledger, event).",
       labelNames: ["source"],
       registers,
     });
+    for (const source of REJECTED_SOURCES) this.rejected.inc({ source }, 0);
     this.shed = new Counter({
       name: "fleetheal_gateway_streams_shed_total",
       help: "Live event streams refused (limit: too many in all; client-limit: too many from one address) or closed because the client did not keep up (buffer: too many bytes queued; drain: its socket did not drain in time).",
@@ -115,7 +120,7 @@ export class GatewayMetrics implements RestartCounts {
     this.restartFailures.inc({ trigger: MANUAL, code: failureOutcome(code) });
   }
 
-  rejectedMessage(source: string): void {
+  rejectedMessage(source: RejectedSource): void {
     this.rejected.inc({ source });
   }
 
