@@ -65,8 +65,10 @@ export class GatewayMetrics implements RestartCounts {
       labelNames: ["trigger", "code"],
       registers,
     });
-    for (const outcome of ["restarted", "failed"])
+    // Every series from the start, at 0, so that rate() sees the first restart.
+    for (const outcome of ["restarted", "failed"]) {
       this.restarts.inc({ trigger: MANUAL, outcome }, 0);
+    }
     for (const code of [...FAILURE_OUTCOMES, OTHER_LABEL]) {
       this.restartFailures.inc({ trigger: MANUAL, code }, 0);
     }
