@@ -15,6 +15,7 @@ import { openFleetJetStream } from "../common/jetstream-resources.js";
 import { ContainerEvent, decode, HOSTS_BUCKET, HostSnapshot } from "../contracts/index.js";
 import { makeUnhealthy, runTestContainer, waitForHealth } from "./support/containers.js";
 import { type DockerEngine, startDockerEngine } from "./support/dockerd.js";
+import { createHostEventStreams } from "./support/fleet.js";
 import { type FleetProcess, startRole } from "./support/fleetheal.js";
 import { type NatsServerHandle, startNatsServer } from "./support/nats-server.js";
 import { readStored } from "./support/stream.js";
@@ -51,8 +52,10 @@ beforeAll(async () => {
   ]);
   nats = await startNatsServer();
   client = await connect({ servers: nats.url, name: "test-reader" });
-  // The streams exist before any agent starts, as the handler of a deployment creates them.
+  // The streams exist before any agent starts, as the handler of a deployment creates them
+  // (with no handler here, each host's events stream too).
   await openFleetJetStream(client);
+  await createHostEventStreams(client, ["tls-host", "plain-tcp"]);
   engine = await startDockerEngine("tls", {
     tcp: {
       port: await freeLoopbackPort(),

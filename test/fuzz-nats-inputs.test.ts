@@ -10,6 +10,7 @@ import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats
 import { Svcm } from "@nats-io/services";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isNoResponders } from "../common/nats-errors.js";
 import {
   COMMAND_SIGNATURE_HEADERS,
   COMMAND_VERBS,
@@ -43,11 +44,13 @@ import {
   snapshotRequest,
   stopCommand,
 } from "./support/fixtures.js";
-import { type Fleet, startFleet } from "./support/fleet.js";
+import { createHostEventStreams, type Fleet, startFleet } from "./support/fleet.js";
 import type { FleetProcess } from "./support/fleetheal.js";
 import { waitFor } from "./support/wait.js";
 
 const HOST = "fz";
+/** The hosts other than its own that the fuzzer's subjects name (see oddSubject). */
+const OTHER_HOSTS = ["intruder", "victim"];
 let fleet: Fleet;
 let engine: DockerEngine;
 let recorder: DockerEventRecorder;
@@ -65,6 +68,9 @@ beforeAll(async () => {
   handler = fleet.handlers[0] as FleetProcess;
   for (const role of [handler, agent]) void role.exited.then(() => exited.push(role.name));
   client = await fleet.nats.connect({ name: "fuzzer" });
+  // The hosts the fuzzer names besides its own get events streams, so that what it publishes
+  // on their subjects is stored and reaches the handler; a host with no stream stores nothing.
+  await createHostEventStreams(client, [HOST, ...OTHER_HOSTS]);
   // Touched by nothing but the test: a healthcheck that merely timed out under load would get
   // it healed, which the fuzzing would be blamed for.
   const c = await runTestContainer(engine, {
@@ -313,6 +319,7 @@ describe("fuzzing the NATS inputs", () => {
     ).length;
     const handlerRejectedBefore = await handlerRejections();
     let malformed = 0;
+    let unstored = 0;
     const actions = ["unhealthy", "healthy", "die", "stop", "kill", "restart", "oom"] as const;
     const validEvent = fc.tuple(ghostId, fc.constantFrom(...actions)).map(([id, action]) => {
       const timeNano = `${Date.now()}000000`;
@@ -335,14 +342,28 @@ describe("fuzzing the NATS inputs", () => {
             : eventSubject(HOST, id, action);
           // The contracts decide what the handler must reject: a payload that is not an event,
           // or an event on a subject that is not its own (another host's, say).
+          // A subject of a host with no events stream (a mutated host id, the unicode one) is
+          // stored by nothing: JetStream answers no one, and the handler never sees it.
+          const stored = await js.publish(subject, payload).then(
+            () => true,
+            (error: unknown) => {
+              // nats.js reports it as "jetstream is not enabled", caused by the no responders.
+              if (!isNoResponders(error) && !isNoResponders((error as Error).cause)) throw error;
+              return false;
+            },
+          );
+          if (!stored) {
+            expect([HOST, ...OTHER_HOSTS]).not.toContain(subject.split(".")[3]);
+            unstored++;
+            return;
+          }
           if (!decoded.ok || eventSubjectMismatch(subject, decoded.value)) malformed++;
-          await js.publish(subject, payload);
         },
       ),
       { numRuns: 150 },
     );
     console.info(
-      `handler events: 150 published, ${malformed} malformed or on a subject not their own`,
+      `handler events: 150 published, ${malformed} malformed or on a subject not their own, ${unstored} on a host with no stream`,
     );
     expect(malformed).toBeGreaterThan(0);
     // Each malformed event is dead-lettered once, with the contract's reason; the stream
