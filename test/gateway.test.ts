@@ -166,6 +166,8 @@ describe("the gateway on a real fleet", () => {
     expect(metrics).toContain('fleetheal_restarts_total{trigger="manual",outcome="restarted"} 0');
     expect(metrics).toMatch(/fleetheal_event_lag_seconds_count [1-9]/);
     expect(metrics).toContain('fleetheal_hosts{status="up"} 2');
+    // The breakers bucket is followed; one heal opens no breaker.
+    expect(metrics).toContain("fleetheal_image_breakers_open 0");
     // One status at 1, the others at 0 (whether a container is still unhealthy here is not this
     // test's business).
     const statuses = [...metrics.matchAll(/^fleetheal_fleet_status\{status="(\w+)"\} (\d)$/gm)];

@@ -128,6 +128,18 @@ describe("GET /metrics: the gateway itself", () => {
     expect(text).not.toMatch(/fleetheal_restarts_total\{[^}]*host=/);
   });
 
+  it("exports the open image breakers as read at scrape time, 0 until it can read them", async () => {
+    const g = await start();
+    expect(samples(await scrape(g), "fleetheal_image_breakers_open")).toEqual([
+      "fleetheal_image_breakers_open 0",
+    ]);
+    let open = 2;
+    g.metrics.watchBreakers(() => open);
+    expect(await scrape(g)).toContain("fleetheal_image_breakers_open 2");
+    open = 0;
+    expect(await scrape(g)).toContain("fleetheal_image_breakers_open 0");
+  });
+
   it("still times events from the feed", async () => {
     const g = await start();
     const at = T0 - 40;

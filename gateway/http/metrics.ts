@@ -13,8 +13,8 @@ import { OTHER_LABEL, registerHostMetrics } from "./metrics-hosts.js";
 export const STREAM_SHED_REASONS = ["buffer", "drain", "client-limit", "limit"] as const;
 export type StreamShedReason = (typeof STREAM_SHED_REASONS)[number];
 
-/** What the gateway decodes from NATS: hosts' snapshots, ledger entries, events. */
-export const REJECTED_SOURCES = ["snapshot", "ledger", "event"] as const;
+/** What the gateway decodes from NATS: hosts' snapshots, ledger entries, events, breakers. */
+export const REJECTED_SOURCES = ["snapshot", "ledger", "event", "breaker"] as const;
 export type RejectedSource = (typeof REJECTED_SOURCES)[number];
 
 /** The restarts a gateway counts are the ones it sends itself: by hand, through its API. */
@@ -34,6 +34,7 @@ export class GatewayMetrics implements RestartCounts {
   private readonly rejected: Counter<"source">;
   private readonly shed: Counter<"reason">;
   private streamPending: () => number = () => 0;
+  private breakersOpen: () => number = () => 0;
 
   /** `view`: the hosts' snapshots, for the series read from them; without it they are absent. */
   constructor(health: HealthCache, now: () => number = Date.now, view?: Pick<FleetView, "list">) {
@@ -80,7 +81,7 @@ export class GatewayMetrics implements RestartCounts {
     });
     this.rejected = new Counter({
       name: "fleetheal_gateway_rejected_messages_total",
-      help: "NATS messages the gateway could not decode, by source (snapshot, ledger, event).",
+      help: "NATS messages the gateway could not decode, by source (snapshot, ledger, event, breaker).",
       labelNames: ["source"],
       registers,
     });
@@ -92,6 +93,15 @@ export class GatewayMetrics implements RestartCounts {
       registers,
     });
     for (const reason of STREAM_SHED_REASONS) this.shed.inc({ reason }, 0);
+    const breakersOpen = () => this.breakersOpen();
+    new Gauge({
+      name: "fleetheal_image_breakers_open",
+      help: "Images whose breaker is open now (too many of their containers failing on several hosts in the window), judged from the breakers bucket under the policy in force.",
+      registers,
+      collect() {
+        this.set(breakersOpen());
+      },
+    });
     const pending = () => this.streamPending();
     new Gauge({
       name: "fleetheal_gateway_stream_pending_bytes",
@@ -129,6 +139,11 @@ export class GatewayMetrics implements RestartCounts {
   /** Counts one live stream refused or closed to protect the gateway. */
   streamShed(reason: StreamShedReason): void {
     this.shed.inc({ reason });
+  }
+
+  /** Where the number of open image breakers is read from at scrape time. */
+  watchBreakers(open: () => number): void {
+    this.breakersOpen = open;
   }
 
   /** Where the pending bytes of the live streams are read from at scrape time. */
