@@ -18,6 +18,8 @@ export interface CommandContext {
   /** Aborted on Ctrl-C/SIGTERM when the command `stopsOnSignal`; never aborted otherwise. */
   signal: AbortSignal;
   fetch?: typeof fetch;
+  /** What `-` reads (`policy set -`); process.stdin when not given. Injected by tests. */
+  stdin?: AsyncIterable<Uint8Array | string>;
   /** Delay before reconnecting a dropped event stream; the gateway's `retry:` otherwise. */
   reconnectDelayMs?: number;
 }

@@ -286,8 +286,9 @@ describe("fleetheal containers", () => {
   });
 
   it.each([
-    [["--limit", "0"], "--limit: Too small: expected number to be >=1"],
-    [["--health", "sick"], "--health: Invalid option"],
+    [["--limit", "0"], '--limit: expected a whole number from 1 to 1000, got "0"'],
+    [["--limit", "abc"], '--limit: expected a whole number, got "abc"'],
+    [["--health", "sick"], '--health: expected healthy, unhealthy, starting, none, got "sick"'],
     [["--opted-in=maybe"], "--opted-in is a flag"],
     [["--host", "bad host"], "--host: host ids contain only letters"],
     [["--label", "=x"], "--label: label filters look like key or key=value"],
@@ -375,7 +376,7 @@ describe("fleetheal restart", () => {
     }
   });
 
-  it("exits 4 when the token is refused or actions are disabled, 3 for an unknown container", async () => {
+  it("exits 4 when the token is refused or actions are disabled, 1 for an unknown container", async () => {
     await withHost();
     const wrong = await cli("restart", ["h1", "h1-0", "--token-file", join(dir, "wrong-token")]);
     expect(wrong.code).toBe(4);
@@ -383,8 +384,11 @@ describe("fleetheal restart", () => {
     const missing = await cli("restart", ["h1", "nope"], {
       env: { FLEETHEAL_GATEWAY_TOKEN: ADMIN },
     });
-    expect(missing.code).toBe(3);
-    expect(missing.err[0]).toMatch(/^FLEETHEAL_ERR_NOT_FOUND \(HTTP 404\): /);
+    // "No such container" is an answer, as docker's: 1, not 3 (the gateway unreachable).
+    expect(missing.code).toBe(1);
+    expect(missing.err[0]).toMatch(
+      /^FLEETHEAL_ERR_NOT_FOUND \(HTTP 404\): no container nope on h1/,
+    );
     await gw?.app.close();
     await withHost({ tokens: {} });
     const disabled = await cli("restart", ["h1", "h1-0"], {
@@ -497,7 +501,7 @@ describe("fleetheal healing", () => {
     const unknown = await cli("healing", ["off", "h1/nosuch"], {
       env: { FLEETHEAL_GATEWAY_TOKEN: ADMIN },
     });
-    expect(unknown.code).toBe(3);
+    expect(unknown.code).toBe(1);
   });
 });
 

@@ -178,6 +178,21 @@ export const ENVIRONMENT = {
         "86400000 (1 day)",
       ),
       v(
+        "FLEETHEAL_HANDLER_METRICS_PORT",
+        "Serve Prometheus metrics on this port at /metrics (0: a free port, logged)",
+        "none: off",
+      ),
+      v(
+        "FLEETHEAL_HANDLER_METRICS_HOST",
+        "The address the metrics listen on (0.0.0.0 or :: for every interface)",
+        "127.0.0.1",
+      ),
+      v(
+        "FLEETHEAL_HANDLER_METRICS_TOKEN_FILE",
+        "A file holding a bearer token (16+ printable characters) that scrapes must send",
+        "none: no token",
+      ),
+      v(
         "FLEETHEAL_NOTIFY_URLS",
         "Webhook targets, comma/space-separated: <kind>+<url> (json, slack, discord, ntfy, apprise) or a plain URL (json)",
         "none: no notify",
@@ -247,7 +262,7 @@ export const ENVIRONMENT = {
       v(
         "FLEETHEAL_GATEWAY_TOKEN",
         "Bearer token sent to the gateway (read or admin)",
-        "none; actions fall back to <FLEETHEAL_DATA_DIR>/admin-token",
+        "none; actions on a loopback gateway fall back to <FLEETHEAL_DATA_DIR>/admin-token",
       ),
       v("FLEETHEAL_GATEWAY_TOKEN_FILE", "A file holding the token instead", "none"),
       v(

@@ -149,6 +149,27 @@ describe("fleetheal events", () => {
     expect(g.events.queries.at(-1)).toEqual({ host: "h1", since: "15m", limit: 100 });
   });
 
+  it("takes --since in days up to the history's 7, sent to the API in seconds", async () => {
+    const g = await start();
+    expect((await run(["--since", "1d"])).code).toBe(0);
+    expect(g.events.queries.at(-1)).toEqual({ since: "86400s", limit: 100 });
+    expect((await run(["--since", "7d"])).code).toBe(0);
+    expect(g.events.queries.at(-1)).toEqual({ since: "604800s", limit: 100 });
+    expect((await run(["--since", "1d12h"])).code).toBe(0);
+    expect(g.events.queries.at(-1)).toEqual({ since: "129600s", limit: 100 });
+  });
+
+  it("--no-headers prints the rows alone; with no rows, stdout stays empty", async () => {
+    const g = await start();
+    g.events.records.push(restarted(1));
+    const r = await run(["--no-headers"]);
+    expect(r.out).toEqual([
+      "59s ago  h1    h1-0       remediation  restarted  unhealthy: restart number 1 [handler-1]",
+    ]);
+    const none = await run(["--no-headers", "--kind", "event"]);
+    expect(none).toMatchObject({ code: 0, out: [], err: ["no records"] });
+  });
+
   it("follows every page with --all; --json is one document", async () => {
     const g = await start();
     g.events.records.push(restarted(1), died(2), restarted(3));
@@ -177,10 +198,17 @@ describe("fleetheal events", () => {
   });
 
   it.each([
-    [["--since", "yesterday"], "--since: a duration back from now"],
-    [["--limit", "5000"], "--limit: Too big"],
-    [["--kind", "docker"], "--kind: event or remediation"],
+    [
+      ["--since", "yesterday"],
+      "--since: expected a duration back from now (30s, 15m, 2h, 1d, up to 7d)",
+    ],
+    [["--since", "8d"], '--since: the history keeps 7 days, and "8d" goes back further'],
+    [["--since", "2026-11-01T00:00:00Z"], "--since: the history keeps 7 days"],
+    [["--limit", "5000"], '--limit: expected a whole number from 1 to 1000, got "5000"'],
+    [["--limit", "abc"], '--limit: expected a whole number, got "abc"'],
+    [["--kind", "docker"], '--kind: expected event or remediation, got "docker"'],
     [["--follow", "--all"], "--follow prints every record already: leave out --all"],
+    [["--no-headers", "--json"], "--no-headers and --json exclude each other: give one"],
   ])("%j is a usage error", async (argv, message) => {
     await start();
     const r = await run(argv);

@@ -7,14 +7,16 @@ export const EXIT = {
   OK: 0,
   /**
    * The command worked but the answer is negative: the fleet is degraded or unhealthy, a restart
-   * was skipped, refused or failed in Docker, a release found nothing quarantined.
+   * was skipped, refused or failed in Docker, a release found nothing quarantined, no such host
+   * or container (as docker's "No such container"), a policy changed by someone else meanwhile.
    */
   NEGATIVE: 1,
   /** Bad arguments, or configuration the CLI cannot use (gateway URL, token file). */
   USAGE: 2,
   /**
    * The gateway could not give an answer: unreachable, timed out, any HTTP error not covered
-   * above, or a body that does not match the API's schema.
+   * above (a route it does not have: a gateway older than the CLI), or a body that does not
+   * match the API's schema.
    */
   GATEWAY: 3,
   /** The gateway refused the token (401), or actions are disabled on it (403). */
@@ -29,8 +31,10 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 export const EXIT_CODES_HELP = `Exit codes:
   0  ok
   1  the command worked, the answer is negative (fleet degraded or unhealthy; restart
-     skipped, refused or failed; release of a container that is not quarantined)
-  2  usage or configuration error (arguments, gateway URL, token file)
+     skipped, refused or failed; release of a container that is not quarantined; no such
+     host or container; the policy was changed by someone else meanwhile)
+  2  usage or configuration error (arguments, gateway URL, token file, a policy the gateway
+     refuses)
   3  gateway unreachable, timed out, an HTTP error, or an answer that is not the API's
   4  authentication refused (401: missing or wrong token; 403: actions disabled)
   130  interrupted (Ctrl-C) before the answer; events --follow exits 0 on Ctrl-C`;

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { VERSION } from "../common/version.js";
 import {
   AddedHost,
@@ -11,6 +11,7 @@ import {
   HealingSwitchResult,
   HostList,
   PauseResult,
+  PolicyDocument,
   ReleaseResult,
   RemovedHost,
   RestartResult,
@@ -44,6 +45,9 @@ const READ_TIMEOUT_MS = 30_000;
  */
 const ACTION_TIMEOUT_MS = 180_000;
 
+/** What the CLI reads of `/livez` (public): the gateway's version. */
+const Livez = z.object({ version: z.string().max(128) });
+
 export type StreamFilter = Pick<EventsQuery, "host" | "container" | "kind">;
 
 /** An open `/events/stream` response. */
@@ -76,6 +80,30 @@ export class GatewayClient {
 
   health(): Promise<Answer<HealthReport>> {
     return this.get("/health", {}, HealthReport);
+  }
+
+  /** The gateway's version, from `/livez`, which needs no token. */
+  livez(): Promise<Answer<z.infer<typeof Livez>>> {
+    return this.get("/livez", {}, Livez);
+  }
+
+  /** The fleet policy with its defaults filled in, and its revision (the ETag). */
+  policy(): Promise<Answer<PolicyDocument>> {
+    return this.get("/policy", {}, PolicyDocument);
+  }
+
+  /**
+   * Replaces the fleet policy. With `revision`, sent as `If-Match`, the gateway refuses (412)
+   * when the policy is no longer at that revision instead of overwriting someone's change.
+   */
+  putPolicy(policy: unknown, revision: number | undefined): Promise<Answer<PolicyDocument>> {
+    return this.write(
+      "PUT",
+      "/policy",
+      policy,
+      PolicyDocument,
+      revision === undefined ? {} : { "if-match": `"${revision}"` },
+    );
   }
 
   hosts(): Promise<Answer<z.infer<typeof HostList>>> {

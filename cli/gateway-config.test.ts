@@ -91,4 +91,45 @@ describe("resolveTarget", () => {
       ),
     ).toMatch(/needs the gateway's admin token: .* elsewhere\/admin-token$/);
   });
+
+  it("sends the token `fleetheal up` wrote only to a loopback gateway", () => {
+    const action = { action: true, cwd: dir };
+    for (const gateway of [
+      "http://127.0.0.1:8080",
+      "http://127.3.2.1:9000/fleetheal",
+      "http://127.1:8080",
+      "http://localhost:8080",
+      "http://LOCALHOST:8080",
+      "http://[::1]:8080",
+    ]) {
+      expect(resolveTarget({ gateway }, {}, action).token, gateway).toBe(UP_TOKEN);
+    }
+    for (const gateway of [
+      "http://gw.example:8080",
+      "https://10.0.0.5",
+      "http://128.0.0.1:8080",
+      "http://localhost.example.com",
+      "http://[::2]:8080",
+      "http://127.0.0.1.nip.io",
+    ]) {
+      expect(
+        configError(() => resolveTarget({ gateway }, {}, action)),
+        gateway,
+      ).toMatch(
+        /is not on this machine: \.fleetheal\/admin-token is sent only to a loopback gateway .* Name the token explicitly: --token-file <file>, or FLEETHEAL_GATEWAY_TOKEN_FILE or FLEETHEAL_GATEWAY_TOKEN$/,
+      );
+    }
+    // Named explicitly, the same file goes anywhere.
+    const file = join(dir, ".fleetheal", "admin-token");
+    expect(
+      resolveTarget({ gateway: "https://gw.example", "token-file": file }, {}, action).token,
+    ).toBe(UP_TOKEN);
+    expect(
+      resolveTarget(
+        {},
+        { FLEETHEAL_GATEWAY_URL: "https://gw.example", FLEETHEAL_GATEWAY_TOKEN_FILE: file },
+        action,
+      ).token,
+    ).toBe(UP_TOKEN);
+  });
 });

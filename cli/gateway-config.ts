@@ -57,6 +57,15 @@ export function resolveTarget(
     return { url, token: readToken(file, "FLEETHEAL_GATEWAY_TOKEN_FILE"), tokenSource: file };
   }
   if (!purpose.action) return { url };
+  const shown = join(env.FLEETHEAL_DATA_DIR ?? ".fleetheal", "admin-token");
+  // The token `up` wrote is for the gateway `up` runs here. Sent to whatever URL is set, a
+  // typo or a stale FLEETHEAL_GATEWAY_URL would hand the fleet's admin token to another
+  // machine, possibly over plain HTTP: elsewhere it is sent only when named explicitly.
+  if (!isLoopback(url)) {
+    throw new ConfigError(
+      `this command needs the gateway's admin token, and ${url} is not on this machine: ${shown} is sent only to a loopback gateway (127.0.0.0/8, ::1, localhost). Name the token explicitly: --token-file <file>, or FLEETHEAL_GATEWAY_TOKEN_FILE or FLEETHEAL_GATEWAY_TOKEN`,
+    );
+  }
   const upToken = join(resolve(purpose.cwd, env.FLEETHEAL_DATA_DIR ?? ".fleetheal"), "admin-token");
   let text: string;
   try {
@@ -66,10 +75,18 @@ export function resolveTarget(
       throw new ConfigError(`cannot read the admin token ${upToken}: ${describeError(error)}`);
     }
     throw new ConfigError(
-      `this command needs the gateway's admin token: pass --token-file <file>, set FLEETHEAL_GATEWAY_TOKEN or FLEETHEAL_GATEWAY_TOKEN_FILE, or run it where \`fleetheal up\` keeps ${join(env.FLEETHEAL_DATA_DIR ?? ".fleetheal", "admin-token")}`,
+      `this command needs the gateway's admin token: pass --token-file <file>, set FLEETHEAL_GATEWAY_TOKEN or FLEETHEAL_GATEWAY_TOKEN_FILE, or run it where \`fleetheal up\` keeps ${shown}`,
     );
   }
   return { url, token: checkToken(text.trim(), upToken), tokenSource: upToken };
+}
+
+/** Whether a gateway URL names this machine: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopback(url: string): boolean {
+  const host = new URL(url).hostname.toLowerCase();
+  if (host === "localhost" || host === "[::1]") return true;
+  // URL has already made every IPv4 spelling (127.1, 0x7f.0.0.1) dotted-decimal.
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function gatewayUrl(value: string, from: string): string {

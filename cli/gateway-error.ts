@@ -31,10 +31,26 @@ export class GatewayError extends FleethealError {
     super(code, message, options);
   }
 
-  /** The exit code for this failure when the command has no more specific one. */
+  /**
+   * The exit code for this failure when the command has no more specific one. "No such host or
+   * container" is an answer, 1, as docker's "No such container"; a 404 for a route the gateway
+   * does not have is not (a gateway older than the CLI), nor one that is not the API's error.
+   */
   get exitCode(): ExitCode {
-    return this.status === 401 || this.status === 403 ? EXIT.AUTH : EXIT.GATEWAY;
+    if (this.status === 401 || this.status === 403) return EXIT.AUTH;
+    if (isNoSuchObject(this)) return EXIT.NEGATIVE;
+    return EXIT.GATEWAY;
   }
+}
+
+/** The gateway's 404 for a host or container it does not know (gateway/view/container-query.ts). */
+export function isNoSuchObject(error: GatewayError): boolean {
+  return (
+    error.status === 404 &&
+    error.code === "FLEETHEAL_ERR_NOT_FOUND" &&
+    // The gateway's answer for an unknown route (gateway/http/app.ts) is the only other 404.
+    !error.message.startsWith("no route ")
+  );
 }
 
 /**

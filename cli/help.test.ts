@@ -85,7 +85,9 @@ describe("fleetheal <role> --help", () => {
 
   it("version: its usage, no environment, and where the docs are", async () => {
     const text = await help("version");
-    expect(text).toMatch(/^Usage: fleetheal version \[--json\]\n\nPrints the version/);
+    expect(text).toMatch(
+      /^Usage: fleetheal version \[--json\] \[options\]\n\nPrints this fleetheal's version/,
+    );
     expect(text).not.toContain("Environment");
     expect(text).toMatch(/^Documentation: \S+\/docs\/ holds every docs\/… file/m);
   });

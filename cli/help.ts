@@ -23,14 +23,19 @@ const GLOBAL_OPTIONS = {
   help: {
     type: "boolean",
     short: "h",
-    description: "Show this help (also: fleetheal <command> --help)",
+    description:
+      "Show this help (a command's: fleetheal help <command>, or fleetheal <command> --help)",
   },
-  version: { type: "boolean", short: "v", description: "Print the version (fleetheal version)" },
+  version: {
+    type: "boolean",
+    short: "v",
+    description: "Print this fleetheal's version (fleetheal version also asks the gateway for its)",
+  },
 } as const satisfies OptionSpecs;
 
 /** The text of `fleetheal --help`: every command, its options, every environment variable. */
 export function globalHelp(commands: readonly Command[]): string {
-  const viaGateway = commands.filter((c) => Object.hasOwn(c.options, "gateway"));
+  const viaGateway = commands.filter((c) => Object.hasOwn(c.options, "token-file"));
   return [
     "fleetheal — event-driven healing of Docker containers across a fleet of hosts",
     "",
@@ -40,7 +45,7 @@ export function globalHelp(commands: readonly Command[]): string {
     ...commands.flatMap((c) => entry(shortUsage(c), c.summary, COMMAND_COLUMN, false)),
     "",
     ...wrap(
-      `${viaGateway.map((c) => c.name).join(", ")} talk to the gateway over HTTP, with the options --gateway <url>, --token-file <file> and --json (the API's JSON). Their exit codes: 0 ok, 1 negative answer, 2 usage or configuration, 3 gateway unreachable or HTTP error, 4 authentication refused. Details: fleetheal <command> --help, docs/CLI.md.`,
+      `${viaGateway.map((c) => c.name).join(", ")} talk to the gateway over HTTP, with the options --gateway <url>, --token-file <file> and --json (the API's JSON). Their exit codes: 0 ok, 1 negative answer (or no such host or container), 2 usage or configuration, 3 gateway unreachable or HTTP error, 4 authentication refused. Details: fleetheal <command> --help, docs/CLI.md.`,
       WIDTH,
     ),
     "",

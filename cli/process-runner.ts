@@ -1,7 +1,7 @@
 import { runUntilSignal } from "../common/lifecycle.js";
 import { createLogger } from "../common/logger.js";
 import type { Command, CommandContext } from "./command.js";
-import { isCommandName, loadAllCommands, loadCommand } from "./commands/index.js";
+import { isCommandName, loadAllCommands, loadCommand, nearestCommands } from "./commands/index.js";
 import { EXIT } from "./exit-codes.js";
 import { commandArgs, runCommand } from "./run-command.js";
 
@@ -12,20 +12,55 @@ import { commandArgs, runCommand } from "./run-command.js";
  */
 export async function runCli(argv: readonly string[]): Promise<void> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === "-h" || first === "--help" || first === "help") {
+  if (first === undefined || first === "-h" || first === "--help") {
     process.stdout.write((await import("./help.js")).globalHelp(await loadAllCommands()));
     return;
   }
-  const name = first === "-v" || first === "--version" ? "version" : first;
+  if (first === "help") {
+    await help(rest);
+    return;
+  }
+  // `-v` is a quick local question: the gateway is asked by `fleetheal version` only.
+  if (first === "-v" || first === "--version") {
+    const version = await loadCommand("version");
+    if (version.kind === "one-shot") await runOneShot(version, ["--client", ...rest]);
+    return;
+  }
+  if (!isCommandName(first)) {
+    unknownCommand(first);
+    return;
+  }
+  const command = await loadCommand(first);
+  if (command.kind === "service") await runService(command, rest);
+  else await runOneShot(command, rest);
+}
+
+/** `fleetheal help [<command>]`: the global help, or that command's own. */
+async function help(args: readonly string[]): Promise<void> {
+  const [name, ...extra] = args;
+  if (name === undefined) {
+    process.stdout.write((await import("./help.js")).globalHelp(await loadAllCommands()));
+    return;
+  }
   if (!isCommandName(name)) {
-    const help = (await import("./help.js")).globalHelp(await loadAllCommands());
-    process.stderr.write(`fleetheal: unknown command '${first}'\n\n${help}`);
+    unknownCommand(name);
+    return;
+  }
+  if (extra.length > 0) {
+    process.stderr.write(`fleetheal help: one command at a time (fleetheal help ${name})\n`);
     process.exitCode = EXIT.USAGE;
     return;
   }
-  const command = await loadCommand(name);
-  if (command.kind === "service") await runService(command, rest);
-  else await runOneShot(command, rest);
+  process.stdout.write((await import("./help.js")).commandHelp(await loadCommand(name)));
+}
+
+/** A short error naming the nearest commands, not the whole help (a typo is the usual cause). */
+function unknownCommand(name: string): void {
+  const near = nearestCommands(name);
+  process.stderr.write(
+    `fleetheal: unknown command ${JSON.stringify(name)}${near.length > 0 ? `; did you mean ${near.join(" or ")}?` : ""}\nfleetheal help lists every command; fleetheal help <command> shows one.\n`,
+  );
+  process.exitCode = EXIT.USAGE;
 }
 
 /** Lines to stdout; to stderr as `fleetheal <name>: <line>` unless the command writes its own. */

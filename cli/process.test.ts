@@ -137,8 +137,15 @@ describe("node bin/fleetheal.js", () => {
     ).toEqual([41]);
   });
 
-  it("version, -v and --version print the version; version --json adds Node's and the platform", async () => {
-    for (const args of [["version"], ["-v"], ["--version"]]) {
+  it("version prints the client's version and the gateway's; -v and --version the client's only", async () => {
+    await start();
+    expect(await fleetheal(["version"]).exited).toEqual({
+      code: 0,
+      signal: null,
+      stdout: `${pkg.version}\ngateway ${pkg.version} at ${url}\n`,
+      stderr: "",
+    });
+    for (const args of [["-v"], ["--version"], ["version", "--client"]]) {
       expect(await fleetheal(args).exited).toEqual({
         code: 0,
         signal: null,
@@ -153,13 +160,52 @@ describe("node bin/fleetheal.js", () => {
       node: process.versions.node,
       platform: process.platform,
       arch: process.arch,
+      gateway: { url, version: pkg.version },
+    });
+    await gw?.app.close();
+    // Unreachable: the client's version still, exit 0, and why there is no other on stderr.
+    const alone = await fleetheal(["version"]).exited;
+    expect(alone).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    expect(alone.stderr).toMatch(
+      /^fleetheal version: no gateway version: cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/,
+    );
+    const aloneJson = await fleetheal(["version", "--json"]).exited;
+    expect(JSON.parse(aloneJson.stdout)).toEqual({
+      version: pkg.version,
+      node: process.versions.node,
+      platform: process.platform,
+      arch: process.arch,
     });
     const usage = await fleetheal(["version", "--yaml"]).exited;
     expect(usage).toMatchObject({ code: 2, stdout: "" });
     expect(usage.stderr).toMatch(/^fleetheal version: unknown option --yaml\n/);
     const help = await fleetheal(["version", "--help"]).exited;
     expect(help).toMatchObject({ code: 0, stderr: "" });
-    expect(help.stdout).toMatch(/^Usage: fleetheal version \[--json\]\n/);
+    expect(help.stdout).toMatch(/^Usage: fleetheal version \[--json\] \[options\]\n/);
+  });
+
+  it("help <command> prints that command's help; an unknown command is a short error naming the nearest", async () => {
+    const restart = await fleetheal(["help", "restart"]).exited;
+    expect(restart).toMatchObject({ code: 0, stderr: "" });
+    expect(restart.stdout).toMatch(/^Usage: fleetheal restart <host> <container> \[options\]\n/);
+    expect((await fleetheal(["restart", "--help"]).exited).stdout).toBe(restart.stdout);
+    const global = await fleetheal(["help"]).exited;
+    expect(global.stdout).toMatch(/^fleetheal — /);
+    const typo = await fleetheal(["contianers"]).exited;
+    expect(typo).toEqual({
+      code: 2,
+      signal: null,
+      stdout: "",
+      stderr:
+        'fleetheal: unknown command "contianers"; did you mean containers?\nfleetheal help lists every command; fleetheal help <command> shows one.\n',
+    });
+    const unknownHelp = await fleetheal(["help", "polcy"]).exited;
+    expect(unknownHelp).toMatchObject({ code: 2, stdout: "" });
+    expect(unknownHelp.stderr).toMatch(
+      /^fleetheal: unknown command "polcy"; did you mean policy\?\n/,
+    );
+    const nothingNear = await fleetheal(["xyzzy"]).exited;
+    expect(nothingNear.stderr.split("\n")).toHaveLength(3);
   });
 
   it("host-id prints the host id an agent here would use, or why it has none", async () => {

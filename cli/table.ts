@@ -6,12 +6,22 @@ export interface Column<T> {
   align?: "left" | "right";
 }
 
+/** How a table is printed: `--no-headers` leaves out its header line, for scripts. */
+export interface TableOptions {
+  headers?: boolean;
+}
+
 /**
- * Renders rows as aligned columns separated by two spaces, with a header line, as `docker ps`
- * does. Widths count characters, and control characters in values (a hostile container name
- * could carry terminal escapes) are shown escaped rather than sent to the terminal.
+ * Renders rows as aligned columns separated by two spaces, with a header line (unless
+ * `headers: false`), as `docker ps` does. Widths count characters, and control characters in
+ * values (a hostile container name could carry terminal escapes) are shown escaped rather than
+ * sent to the terminal.
  */
-export function renderTable<T>(columns: readonly Column<T>[], rows: readonly T[]): string[] {
+export function renderTable<T>(
+  columns: readonly Column<T>[],
+  rows: readonly T[],
+  options: TableOptions = {},
+): string[] {
   const cells = rows.map((row) => columns.map((c) => printable(c.value(row))));
   const widths = columns.map((c, i) =>
     Math.max([...c.header].length, ...cells.map((r) => [...(r[i] as string)].length)),
@@ -26,7 +36,8 @@ export function renderTable<T>(columns: readonly Column<T>[], rows: readonly T[]
       })
       .join("  ")
       .trimEnd();
-  return [line(columns.map((c) => c.header)), ...cells.map(line)];
+  const body = cells.map(line);
+  return options.headers === false ? body : [line(columns.map((c) => c.header)), ...body];
 }
 
 /** Replaces control characters with visible escapes. */

@@ -78,4 +78,79 @@ describe("loadHandlerConfig", () => {
     expect(m).toContain('FLEETHEAL_COMMAND_TIMEOUT_MS="1m": ');
     expect(m.split("\n")).toHaveLength(3);
   });
+
+  describe("metrics", () => {
+    const tokenFile = (content: string) => {
+      const file = join(mkdtempSync(join(tmpdir(), "fleetheal-handler-")), "metrics.token");
+      writeFileSync(file, content, { mode: 0o600 });
+      return file;
+    };
+
+    it("are off by default, and with an empty port", () => {
+      expect(loadHandlerConfig({}).metrics).toBeUndefined();
+      expect(
+        loadHandlerConfig({
+          FLEETHEAL_HANDLER_METRICS_PORT: "",
+          FLEETHEAL_HANDLER_METRICS_HOST: "0.0.0.0",
+        }).metrics,
+      ).toBeUndefined();
+    });
+
+    it("listen on loopback unless told otherwise; port 0 picks one", () => {
+      expect(loadHandlerConfig({ FLEETHEAL_HANDLER_METRICS_PORT: "9464" }).metrics).toEqual({
+        port: 9464,
+        host: "127.0.0.1",
+      });
+      expect(
+        loadHandlerConfig({
+          FLEETHEAL_HANDLER_METRICS_PORT: "0",
+          FLEETHEAL_HANDLER_METRICS_HOST: "::",
+        }).metrics,
+      ).toEqual({ port: 0, host: "::" });
+    });
+
+    it("read the bearer token from its file, without its newline", () => {
+      const file = tokenFile("s3cret-metrics-token-0123456789\n");
+      expect(
+        loadHandlerConfig({
+          FLEETHEAL_HANDLER_METRICS_PORT: "9464",
+          FLEETHEAL_HANDLER_METRICS_TOKEN_FILE: file,
+        }).metrics,
+      ).toEqual({ port: 9464, host: "127.0.0.1", token: "s3cret-metrics-token-0123456789" });
+    });
+
+    it.each([
+      ["FLEETHEAL_HANDLER_METRICS_PORT", "65536", "must be at most 65535"],
+      ["FLEETHEAL_HANDLER_METRICS_PORT", "-1", "must be a whole number (0 picks a free port)"],
+      ["FLEETHEAL_HANDLER_METRICS_PORT", "http", "must be a whole number (0 picks a free port)"],
+      ["FLEETHEAL_HANDLER_METRICS_HOST", "host name", "must be an IP address or a host name"],
+      ["FLEETHEAL_HANDLER_METRICS_HOST", "-x", "must be an IP address or a host name"],
+    ])("%s=%s is rejected", (name, value, message) => {
+      expect(() =>
+        loadHandlerConfig({ FLEETHEAL_HANDLER_METRICS_PORT: "9464", [name]: value }),
+      ).toThrow(`${name}="${value}": ${message}`);
+    });
+
+    it.each([
+      ["short", "the token must be at least 16 characters"],
+      ["with a space in it, long enough", "the token must be printable ASCII without spaces"],
+    ])("refuse a token file holding %j", (content, message) => {
+      const file = tokenFile(content);
+      expect(() =>
+        loadHandlerConfig({
+          FLEETHEAL_HANDLER_METRICS_PORT: "9464",
+          FLEETHEAL_HANDLER_METRICS_TOKEN_FILE: file,
+        }),
+      ).toThrow(`FLEETHEAL_HANDLER_METRICS_TOKEN_FILE="${file}": ${message}`);
+    });
+
+    it("refuse a token file that cannot be read, never showing a token", () => {
+      expect(() =>
+        loadHandlerConfig({
+          FLEETHEAL_HANDLER_METRICS_PORT: "9464",
+          FLEETHEAL_HANDLER_METRICS_TOKEN_FILE: "/nonexistent/metrics.token",
+        }),
+      ).toThrow(ConfigError);
+    });
+  });
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { z } from "zod";
 import {
   COMMAND_SIGNING_ENV,
@@ -5,6 +7,7 @@ import {
   commandSigningFrom,
 } from "../common/agent-commands.js";
 import { intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
+import { ConfigError, describeError } from "../common/errors.js";
 import {
   DEFAULT_HOST_EVENTS_MAX_BYTES,
   DEFAULT_HOST_EVENTS_WINDOW_MS,
@@ -14,6 +17,7 @@ import {
   MIN_HOST_EVENTS_WINDOW_MS,
 } from "../common/host-event-streams.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
+import type { MetricsSettings } from "./metrics/metrics-app.js";
 import { loadNotifyConfig, type NotifyConfig } from "./notify/config.js";
 
 const HandlerEnv = z.object({
@@ -31,7 +35,32 @@ const HandlerEnv = z.object({
     default: DEFAULT_HOST_EVENTS_WINDOW_MS,
   }),
   ...COMMAND_SIGNING_ENV,
+  // Off unless a port is set: a replica opens no socket of its own by default.
+  FLEETHEAL_HANDLER_METRICS_PORT: z
+    .string()
+    .trim()
+    .regex(/^\d+$/, "must be a whole number (0 picks a free port)")
+    .transform(Number)
+    .pipe(z.number().max(65_535, "must be at most 65535"))
+    .optional(),
+  FLEETHEAL_HANDLER_METRICS_HOST: z
+    .string()
+    .trim()
+    .refine(
+      (host) =>
+        isIP(host) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host),
+      "must be an IP address or a host name",
+    )
+    .default("127.0.0.1"),
+  FLEETHEAL_HANDLER_METRICS_TOKEN_FILE: z.string().min(1).max(4096).optional(),
 });
+
+/** A bearer token: what a scraper may put in a header, long enough not to be guessed. */
+const MetricsToken = z
+  .string()
+  .min(16, "must be at least 16 characters")
+  .max(1024, "must be at most 1024 characters")
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
 
 /** Handler process settings, validated. */
 export interface HandlerConfig {
@@ -51,6 +80,8 @@ export interface HandlerConfig {
   commandSigning: CommandSigning;
   /** Webhook notifications (FLEETHEAL_NOTIFY_*); absent when FLEETHEAL_NOTIFY_URLS is not set. */
   notify?: NotifyConfig;
+  /** The Prometheus endpoint (FLEETHEAL_HANDLER_METRICS_*); absent when no port is set. */
+  metrics?: MetricsSettings;
 }
 
 export function loadHandlerConfig(env: NodeJS.ProcessEnv = process.env): HandlerConfig {
@@ -64,5 +95,35 @@ export function loadHandlerConfig(env: NodeJS.ProcessEnv = process.env): Handler
     hostEventsWindowMs: e.FLEETHEAL_EVENTS_HOST_WINDOW_MS,
     commandSigning: commandSigningFrom(e),
     notify: loadNotifyConfig(env),
+    ...(e.FLEETHEAL_HANDLER_METRICS_PORT === undefined
+      ? {}
+      : {
+          metrics: {
+            port: e.FLEETHEAL_HANDLER_METRICS_PORT,
+            host: e.FLEETHEAL_HANDLER_METRICS_HOST,
+            ...metricsToken(e.FLEETHEAL_HANDLER_METRICS_TOKEN_FILE),
+          },
+        }),
   };
+}
+
+/** The metrics' bearer token from its file (its trailing newline is not part of it). */
+function metricsToken(file: string | undefined): { token?: string } {
+  if (file === undefined) return {};
+  const name = "FLEETHEAL_HANDLER_METRICS_TOKEN_FILE";
+  let content: string;
+  try {
+    content = readFileSync(file, "utf8").replace(/\r?\n$/, "");
+  } catch (error) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${name}=${JSON.stringify(file)}: cannot read it (${describeError(error)})`,
+    );
+  }
+  const parsed = MetricsToken.safeParse(content);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${name}=${JSON.stringify(file)}: the token ${parsed.error.issues[0]?.message ?? "is invalid"}`,
+    );
+  }
+  return { token: parsed.data };
 }

@@ -129,6 +129,12 @@ export interface CommandDecision {
    */
   minTimeoutMs?: number;
   /**
+   * For a heal of an unhealthy container: when Docker reported it unhealthy (the event's time,
+   * or the transition's that a resync re-asserts). The replica's heal latency is measured from
+   * it to the start the agent reports in its answer.
+   */
+  unhealthyAt?: Date;
+  /**
    * Decisions that follow from the agent's answer, applied as soon as it comes. The slots this
    * restart holds under the concurrency caps are given back meanwhile, unless it timed out: the
    * agent may still be at it, so they are left to expire.

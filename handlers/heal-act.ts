@@ -171,14 +171,7 @@ async function decideCommand(
       commandId: command.commandId,
       action,
     }),
-    ...sendHealCommand(
-      command,
-      event.container.labels,
-      ctx,
-      t.options.retryDelayMs,
-      record,
-      retryAfterFailure,
-    ),
+    ...sendHealCommand(command, event, ctx, t.options.retryDelayMs, record, retryAfterFailure),
   ];
 }
 

@@ -136,16 +136,28 @@ export function commandIdFor(event: ContainerEvent, attempt = 1): string {
 /** What to do when an attempt fails: when (if at all) to try the incident again. */
 export type RetryAfterFailure = () => number | undefined;
 
+/**
+ * When the container's trouble began, as far as the event tells (ms since the epoch): for an
+ * unhealthy trigger Docker's transition time (a resync re-asserts it in `unhealthySince`), for
+ * a crash the event's time.
+ */
+export function troubleSinceMs(event: ContainerEvent, trigger: Trigger): number {
+  return Date.parse((trigger === "unhealthy" ? event.unhealthySince : undefined) ?? event.time);
+}
+
 /** Records the command as sent, sends it, and records its answer in the ledger and a record. */
 export function sendHealCommand(
   command: ContainerCommandDraft,
-  labels: Labels,
+  event: ContainerEvent,
   ctx: HandlerContext,
   retryDelayMs: number,
   record: RecordFn,
   retryAfterFailure: RetryAfterFailure = () => undefined,
 ): Decision[] {
   const action: CommandAction = verbOf(command);
+  // A heal's latency is measured from Docker's unhealthy event; a crash has none.
+  const unhealthyAt =
+    triggerOf(event) === "unhealthy" ? new Date(troubleSinceMs(event, "unhealthy")) : undefined;
   return [
     record("restarting", `${action}-sent`, `${action} command sent to the agent`, {
       commandId: command.commandId,
@@ -154,7 +166,8 @@ export function sendHealCommand(
     {
       kind: "command",
       command,
-      minTimeoutMs: commandDeadlineMs(command, labels),
+      minTimeoutMs: commandDeadlineMs(command, event.container.labels),
+      ...(unhealthyAt && !Number.isNaN(unhealthyAt.getTime()) ? { unhealthyAt } : {}),
       onReply: (result) =>
         afterCommand(result, command, ctx, retryDelayMs, record, retryAfterFailure),
     },
@@ -184,7 +197,7 @@ export function resumePending(
   record: RecordFn,
   pull: boolean,
 ): Decision[] {
-  const trigger: Trigger = event.action === "die" ? "exit" : "unhealthy";
+  const trigger = triggerOf(event);
   const command = healCommand({
     event,
     incident: last.incident,
@@ -194,7 +207,12 @@ export function resumePending(
     action: last.action === undefined || last.action === "notify" ? "restart" : last.action,
     pull,
   });
-  return sendHealCommand(command, event.container.labels, ctx, retryDelayMs, record);
+  return sendHealCommand(command, event, ctx, retryDelayMs, record);
+}
+
+/** What an event that heal acts on triggers: a `die` is a crash, anything else unhealthy. */
+function triggerOf(event: ContainerEvent): Trigger {
+  return event.action === "die" ? "exit" : "unhealthy";
 }
 
 const OUTCOME_PHASE: Record<CommandReply["outcome"], RemediationPhase> = {

@@ -15,7 +15,7 @@ import { selectionHold } from "../policy/selection.js";
 import type { Decision } from "./decisions.js";
 import type { HandlerContext } from "./handler.js";
 import { decideAction, type HealOptions, type Trouble } from "./heal-act.js";
-import { healRecords, resumePending } from "./heal-command.js";
+import { healRecords, resumePending, troubleSinceMs } from "./heal-command.js";
 import { type Hold, holdDecisions } from "./heal-holds.js";
 import { readImageBreaker } from "./heal-image-breaker.js";
 
@@ -53,9 +53,7 @@ export async function decideTrouble(
   const breakerRead = readImageBreaker(event, policy, ctx);
   const current = await ctx.read("ledger", key);
   const stored = current?.value ?? emptyEntry(event);
-  const troubleSince = Date.parse(
-    (trigger === "unhealthy" ? event.unhealthySince : undefined) ?? event.time,
-  );
+  const troubleSince = troubleSinceMs(event, trigger);
   const observed = observeTrouble(stored, troubleSince, policy);
   const last = stored.restarts[0];
   if (stored.lastIncident === incident && last?.incident === incident) {

@@ -1,8 +1,10 @@
 import { hostname } from "node:os";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { NatsConnectionImpl } from "@nats-io/nats-core/internal";
 import { logCommandSigning } from "../common/agent-commands.js";
-import { describeError } from "../common/errors.js";
+import { ConfigError, describeError } from "../common/errors.js";
 import { jetStreamHostStreams } from "../common/host-event-streams.js";
+import type { FleetJetStream } from "../common/jetstream-resources.js";
 import type { Logger } from "../common/logger.js";
 import { startOnNats } from "../common/nats-connection.js";
 import { ensureReaderMirrors } from "../common/reader-mirrors.js";
@@ -14,8 +16,16 @@ import { dependentsRecreatedHandler } from "./dependents-recreated.js";
 import { dependentsStartHandler } from "./dependents-start.js";
 import { healHandler } from "./heal.js";
 import { kvHostKeys, startHostEventKeeper } from "./host-event-keeper.js";
+import { HandlerMetrics } from "./metrics/handler-metrics.js";
+import { cachedLevels, jetStreamLevels } from "./metrics/jetstream-levels.js";
+import {
+  type MetricsServer,
+  type MetricsSettings,
+  startMetricsServer,
+} from "./metrics/metrics-app.js";
 import { WebhookNotifier } from "./notify/notifier.js";
 import { notifyHandler } from "./notify/notify.js";
+import { durableName } from "./runtime/durable-consumer.js";
 import { HandlerRuntime } from "./runtime/handler-runtime.js";
 import { serveHandlerStats } from "./stats-service.js";
 
@@ -39,59 +49,113 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
     // "Handler throughput and storm"). nats.js reads the option on every request, so it applies
     // from here on.
     if (nc instanceof NatsConnectionImpl) nc.options.noAsyncTraces = true;
-    await fjs.records.ready();
-    logCommandSigning(log, config.commandSigning);
-    const policy = await watchPolicy(fjs.config, log);
-    await keepReaderMirrors(nc, log, config.nats?.jsReplicas);
-    const hostStreams = await startHostEventKeeper({
-      keys: kvHostKeys(fjs.hosts),
-      api: jetStreamHostStreams(fjs.jsm),
-      settings: {
-        hostMaxBytes: config.hostEventsMaxBytes,
-        hostWindowMs: config.hostEventsWindowMs,
-      },
-      log,
-    });
-    const runtime = new HandlerRuntime({
-      nc,
-      fjs,
-      log,
-      commandTimeoutMs: config.commandTimeoutMs,
-      commandSigning: config.commandSigning,
-      startBackMs: config.maxEventAgeMs,
-      policy: () => policy.current(),
-      notifier: config.notify && new WebhookNotifier({ timeoutMs: config.notify.timeoutMs }),
-    });
-    await runtime.bind(
-      healHandler({
-        maxEventAgeMs: config.maxEventAgeMs,
-        retryDelayMs: AGENT_RETRY_DELAY_MS,
+    const metrics = new HandlerMetrics({
+      processMetrics: config.metrics !== undefined,
+      ...(config.metrics && {
+        levels: cachedLevels(
+          jetStreamLevels(fjs.jsm, () => [...metrics.stats.keys()].map(durableName)),
+          { log },
+        ),
       }),
-    );
-    await runtime.bind(autoMonitorHandler());
-    const dependents = { retryDelayMs: AGENT_RETRY_DELAY_MS };
-    await runtime.bind(dependentsHandler(dependents));
-    await runtime.bind(dependentsStartHandler(dependents));
-    await runtime.bind(dependentsRecreatedHandler(dependents));
-    if (config.notify) {
-      await runtime.bind(notifyHandler(config.notify));
-      const { targets, events } = config.notify;
-      log.info({ targets: targets.map((t) => t.label), events }, "notifications enabled");
-      // autoheal's webhook variables that are set but not used, and why (docs/MIGRATING.md).
-      for (const note of config.notify.notes) log.warn(note);
+    });
+    // First, so that a port already taken stops the replica before it takes any message.
+    const server = config.metrics && (await serveMetrics(config.metrics, metrics, log));
+    try {
+      return await startReplica({ config, log, name, nc, fjs, metrics }, server);
+    } catch (error) {
+      await server?.stop();
+      throw error;
     }
-    const stats = await serveHandlerStats(nc, name, runtime);
-    log.info("handler replica started");
-    return {
-      runtime,
-      async stop() {
-        await stats.stop();
-        await runtime.stop();
-        await policy.stop();
-        await hostStreams.stop();
-      },
-    };
   });
+}
+
+/** What a replica is started with. */
+interface Replica {
+  config: HandlerConfig;
+  log: Logger;
+  /** The NATS connection's name, which names the replica. */
+  name: string;
+  nc: NatsConnection;
+  fjs: FleetJetStream;
+  metrics: HandlerMetrics;
+}
+
+/** Everything of a replica but its metrics server, which is already listening if set. */
+async function startReplica(
+  { config, log, name, nc, fjs, metrics }: Replica,
+  server: MetricsServer | undefined,
+): Promise<RunningHandlers> {
+  await fjs.records.ready();
+  logCommandSigning(log, config.commandSigning);
+  const policy = await watchPolicy(fjs.config, log);
+  await keepReaderMirrors(nc, log, config.nats?.jsReplicas);
+  const hostStreams = await startHostEventKeeper({
+    keys: kvHostKeys(fjs.hosts),
+    api: jetStreamHostStreams(fjs.jsm),
+    settings: {
+      hostMaxBytes: config.hostEventsMaxBytes,
+      hostWindowMs: config.hostEventsWindowMs,
+    },
+    log,
+  });
+  const runtime = new HandlerRuntime({
+    nc,
+    fjs,
+    log,
+    commandTimeoutMs: config.commandTimeoutMs,
+    commandSigning: config.commandSigning,
+    startBackMs: config.maxEventAgeMs,
+    policy: () => policy.current(),
+    notifier: config.notify && new WebhookNotifier({ timeoutMs: config.notify.timeoutMs }),
+    metrics,
+  });
+  await runtime.bind(
+    healHandler({
+      maxEventAgeMs: config.maxEventAgeMs,
+      retryDelayMs: AGENT_RETRY_DELAY_MS,
+    }),
+  );
+  await runtime.bind(autoMonitorHandler());
+  const dependents = { retryDelayMs: AGENT_RETRY_DELAY_MS };
+  await runtime.bind(dependentsHandler(dependents));
+  await runtime.bind(dependentsStartHandler(dependents));
+  await runtime.bind(dependentsRecreatedHandler(dependents));
+  if (config.notify) {
+    await runtime.bind(notifyHandler(config.notify));
+    const { targets, events } = config.notify;
+    log.info({ targets: targets.map((t) => t.label), events }, "notifications enabled");
+    // autoheal's webhook variables that are set but not used, and why (docs/MIGRATING.md).
+    for (const note of config.notify.notes) log.warn(note);
+  }
+  const stats = await serveHandlerStats(nc, name, runtime);
+  log.info("handler replica started");
+  return {
+    runtime,
+    async stop() {
+      // Scrapes end first: they read from NATS, which the replica is about to leave.
+      await server?.stop();
+      await stats.stop();
+      await runtime.stop();
+      await policy.stop();
+      await hostStreams.stop();
+    },
+  };
+}
+
+/** Starts the metrics server; a port it cannot take is a configuration error, named. */
+async function serveMetrics(
+  settings: MetricsSettings,
+  metrics: HandlerMetrics,
+  log: Logger,
+): Promise<MetricsServer> {
+  try {
+    return await startMetricsServer(settings, { metrics, log });
+  } catch (error) {
+    throw new ConfigError(
+      `invalid configuration:\n  FLEETHEAL_HANDLER_METRICS_PORT=${settings.port}: cannot listen on ${settings.host} (${describeError(error)})`,
+      { cause: error },
+    );
+  }
 }
 
 /**

@@ -4,10 +4,11 @@
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_HEAL_POLICY } from "../contracts/index.js";
 import { ContainerPage } from "../gateway/http/api-schemas.js";
 import { HealthReport } from "../gateway/view/health-report.js";
 import {
@@ -30,6 +31,7 @@ let engine: DockerEngine;
 let recorder: DockerEventRecorder;
 let url: string;
 let tokenFile: string;
+let dir: string;
 let web: { id: string; name: string };
 
 beforeAll(async () => {
@@ -41,7 +43,7 @@ beforeAll(async () => {
   });
   ({ engine, docker: recorder } = fleet.host(HOST));
   url = fleet.gateway.url;
-  const dir = await mkdtemp(join(tmpdir(), "fleetheal-cli-gw-"));
+  dir = await mkdtemp(join(tmpdir(), "fleetheal-cli-gw-"));
   fleet.defer(() => rm(dir, { recursive: true, force: true }));
   tokenFile = join(dir, "admin-token");
   await writeFile(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
@@ -54,17 +56,20 @@ afterAll(async () => {
 });
 
 /** `fleetheal <args>` as a process, pointed at the gateway by FLEETHEAL_GATEWAY_URL. */
-function spawnCli(args: string[]) {
+function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawn(process.execPath, [CLI, ...args], {
     cwd: REPO,
-    env: { ...process.env, FLEETHEAL_GATEWAY_URL: url },
+    env: { ...process.env, FLEETHEAL_GATEWAY_URL: url, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
 }
 
 /** A one-shot command: its exit code and its output lines. */
-async function fleetheal(args: string[]): Promise<{ code: number | null; lines: string[] }> {
-  const child = spawnCli(args);
+async function fleetheal(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; lines: string[] }> {
+  const child = spawnCli(args, env);
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (c: string) => {
     out += c;
@@ -179,5 +184,75 @@ describe("fleetheal CLI through a real gateway", () => {
     const degraded = await fleetheal(["status", "--json"]);
     expect(degraded.code).toBe(1);
     expect(HealthReport.parse(JSON.parse(degraded.lines.join("\n"))).status).toBe("degraded");
+  });
+
+  it("`describe` shows the container, the policy in effect and the restart by hand among its records", async () => {
+    const shown = await fleetheal(["describe", HOST, "web", "--records", "20"]);
+    expect(shown.code, shown.lines.join("\n")).toBe(0);
+    expect(shown.lines[0]).toBe(`Container:     web (${web.id.slice(0, 12)})`);
+    expect(shown.lines).toContain("Opted in:      yes");
+    expect(shown.lines).toContain("  budget.restarts                    5");
+    const records = shown.lines.slice(shown.lines.indexOf("Last records (since 1d):") + 1);
+    expect(
+      records.some((l) => /\sremediation\s+restarted\s+by-hand: .*\[gateway:admin\]/.test(l)),
+    ).toBe(true);
+    const missing = await fleetheal(["describe", HOST, "no-such-container"]);
+    expect(missing.code).toBe(1);
+    expect(missing.lines[0]).toMatch(/FLEETHEAL_ERR_NOT_FOUND \(HTTP 404\): no container/);
+  });
+
+  it("`policy edit` sends the edit with If-Match to the real policy store, and a change made meanwhile is a clear conflict", async () => {
+    const admin = ["--token-file", tokenFile];
+    // An editor that sets dryRun, then has someone else replace the policy before it returns.
+    const editor = join(dir, "edit-and-race.sh");
+    await writeFile(
+      editor,
+      [
+        "#!/bin/sh",
+        "set -e",
+        `sed -i 's/"dryRun": false/"dryRun": true/' "$1"`,
+        `[ -z "$RACE" ] || echo '{"notifyUnhealedAfterSeconds": 900}' | "${process.execPath}" "${CLI}" policy set - --force --token-file "${tokenFile}" >/dev/null`,
+        "",
+      ].join("\n"),
+    );
+    await chmod(editor, 0o755);
+    const edited = await fleetheal(["policy", "edit", ...admin], { EDITOR: editor });
+    expect(edited.code, edited.lines.join("\n")).toBe(0);
+    const revision = Number(/^policy replaced: revision (\d+)$/.exec(edited.lines[0] ?? "")?.[1]);
+    expect(edited.lines).toEqual([`policy replaced: revision ${revision}`]);
+    const after = await fleetheal(["policy", "get", "--json"]);
+    expect(JSON.parse(after.lines.join("\n"))).toEqual({
+      policy: { ...DEFAULT_HEAL_POLICY, dryRun: true },
+      revision,
+    });
+
+    const defaults = join(dir, "defaults.json");
+    await writeFile(defaults, "{}");
+    expect((await fleetheal(["policy", "set", defaults, "--force", ...admin])).code).toBe(0);
+    const raced = await fleetheal(["policy", "edit", ...admin], { EDITOR: editor, RACE: "1" });
+    expect(raced.code, raced.lines.join("\n")).toBe(1);
+    expect(raced.lines[0]).toMatch(
+      /^fleetheal policy: someone else changed the fleet policy: it is at revision \d+ now, not \d+; nothing was replaced$/,
+    );
+    expect(raced.lines[1]).toMatch(/^fleetheal policy: your version is kept in \S+\. To retry: /);
+    const theirs = await fleetheal(["policy", "get", "--json"]);
+    expect(JSON.parse(theirs.lines.join("\n")).policy).toMatchObject({
+      dryRun: false,
+      notifyUnhealedAfterSeconds: 900,
+    });
+    // Back to the defaults for whatever runs after.
+    const kept = /kept in (\S+)\./.exec(raced.lines[1] ?? "")?.[1];
+    if (kept) await rm(join(kept, ".."), { recursive: true, force: true });
+    const reset = await fleetheal(["policy", "set", defaults, "--force", ...admin]);
+    expect(reset.code).toBe(0);
+  });
+
+  it("`version` prints the gateway's version beside the client's", async () => {
+    const v = await fleetheal(["version"]);
+    expect(v.code).toBe(0);
+    expect(v.lines).toEqual([
+      expect.stringMatching(/^\d+\.\d+\.\d+/),
+      `gateway ${v.lines[0]} at ${url}`,
+    ]);
   });
 });

@@ -70,7 +70,8 @@ describe("fleetheal nats-migrate on a 3-node cluster", () => {
       // The old deployment, with three copies of everything.
       const admin = await connect({ servers: cluster.urls.split(","), ...legacy.admin });
       await new Kvm(admin).create(HOSTS_BUCKET, { history: 1, replicas: 3 });
-      await openFleetJetStream(admin, DEFAULT_STREAM_LIMITS, 3);
+      // FLEETHEAL_EVENTS as the old code created it: capturing the hosts' events itself.
+      await openFleetJetStream(admin, DEFAULT_STREAM_LIMITS, 3, { captureHostEvents: true });
       const events = Array.from({ length: 8 }, (_, i) => event(i % 2 ? "start" : "create", i));
       await publishEvents(admin, events);
       // The old heal handler's durable, which had acknowledged the first five events.

@@ -4,11 +4,18 @@ import {
   type ContainerSummary,
   ContainersQuery,
 } from "../../gateway/http/api-schemas.js";
-import { UsageError } from "../args.js";
 import { defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
-import { clockTime, relativeTime, renderTable, shortId } from "../table.js";
-import { clientFor, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
+import { optionIssue, wholeNumber } from "../option-values.js";
+import { clockTime, relativeTime, renderTable, shortId, type TableOptions } from "../table.js";
+import {
+  clientFor,
+  GATEWAY_COMMAND,
+  GATEWAY_OPTIONS,
+  printJson,
+  tableMode,
+  tableOptions,
+} from "./shared.js";
 
 const OPTIONS = {
   host: { type: "string", value: "<host>", description: "Only this host" },
@@ -52,6 +59,9 @@ const OPTIONS = {
     short: "a",
     description: "Follow every page, not just the first",
   },
+  ...tableOptions(
+    "Print only `<host> <id>` (the short id) per container, for xargs -n2 fleetheal restart",
+  ),
   ...GATEWAY_OPTIONS,
 } as const;
 
@@ -70,8 +80,11 @@ follows the pages to the end (with --json: one document holding every container)
   options: OPTIONS,
   notes: `Examples:
   fleetheal containers --health unhealthy
-  fleetheal containers --host web-1 --label com.docker.compose.project=shop --all --json`,
+  fleetheal containers --host web-1 --label com.docker.compose.project=shop --all --json
+  fleetheal containers --health unhealthy -q --all | xargs -n2 fleetheal restart`,
   async run({ options }, ctx) {
+    const mode = tableMode(options);
+    if (options.limit !== undefined) wholeNumber("limit", options.limit, 1, 1000);
     const query = parseQuery({
       host: options.host,
       health: options.health,
@@ -98,16 +111,22 @@ follows the pages to the end (with --json: one document holding every container)
       json = { containers: raw, total: page.value.total };
       page = { value: { containers: rows, total: page.value.total }, json };
     }
-    if (options.json) {
+    if (mode === "json") {
       printJson(ctx, json);
       return EXIT.OK;
     }
     const { containers: rows, total, next } = page.value;
-    if (rows.length === 0) {
-      ctx.io.out(total === 0 ? "no containers match" : "no more containers");
+    if (mode === "quiet") {
+      for (const c of rows) ctx.io.out(`${c.host} ${shortId(c.id)}`);
+    } else if (rows.length === 0) {
+      // On stderr when the table has no header either: a script reads an empty stdout.
+      const none = total === 0 ? "no containers match" : "no more containers";
+      if (mode.headers) ctx.io.out(none);
+      else ctx.io.err(none);
       return EXIT.OK;
+    } else {
+      for (const line of renderContainers(rows, ctx.now(), mode)) ctx.io.out(line);
     }
-    for (const line of renderContainers(rows, ctx.now())) ctx.io.out(line);
     if (next !== undefined) {
       ctx.io.err(`${rows.length} of ${total} containers shown: --all for every page`);
     }
@@ -124,18 +143,17 @@ function flag(value: boolean | undefined): string | undefined {
  * error (exit 2) naming the option, not a 400 from the gateway.
  */
 function parseQuery(raw: Record<string, string | undefined>): z.infer<typeof ContainersQuery> {
-  const parsed = ContainersQuery.safeParse(
-    Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)),
-  );
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = String(issue?.path[0] ?? "");
-    throw new UsageError(`--${FLAG_OF[field] ?? field}: ${issue?.message ?? "invalid"}`);
-  }
+  const given = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+  const parsed = ContainersQuery.safeParse(given);
+  if (!parsed.success) throw optionIssue(parsed.error, given, (f) => FLAG_OF[f] ?? f);
   return parsed.data;
 }
 
-export function renderContainers(rows: readonly ContainerSummary[], now: number): string[] {
+export function renderContainers(
+  rows: readonly ContainerSummary[],
+  now: number,
+  options: TableOptions = {},
+): string[] {
   return renderTable<ContainerSummary>(
     [
       {
@@ -158,6 +176,7 @@ export function renderContainers(rows: readonly ContainerSummary[], now: number)
       { header: "STARTED", value: (c) => relativeTime(c.startedAt, now) },
     ],
     rows,
+    options,
   );
 }
 

@@ -4,8 +4,16 @@ import { type CommandContext, defineCommand } from "../command.js";
 import { followEvents, history } from "../event-feed.js";
 import { EXIT } from "../exit-codes.js";
 import type { GatewayClient } from "../gateway-client.js";
-import { printable, relativeTime, renderTable } from "../table.js";
-import { clientFor, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
+import { optionIssue, sinceValue, wholeNumber } from "../option-values.js";
+import { printable, relativeTime, renderTable, type TableOptions } from "../table.js";
+import {
+  clientFor,
+  GATEWAY_COMMAND,
+  GATEWAY_OPTIONS,
+  NO_HEADERS_OPTION,
+  printJson,
+  tableMode,
+} from "./shared.js";
 
 const OPTIONS = {
   host: { type: "string", value: "<host>", description: "Only this host" },
@@ -24,7 +32,7 @@ const OPTIONS = {
     type: "string",
     value: "<when>",
     description:
-      "From this far back (30s, 15m, 2h, 1h30m) or this ISO-8601 time [1h; with --follow: only new records unless given]",
+      "From this far back (30s, 15m, 2h, 1d, up to 7d: the history's retention) or this ISO-8601 time [1h; with --follow: only new records unless given]",
   },
   limit: {
     type: "string",
@@ -42,6 +50,7 @@ const OPTIONS = {
     description:
       "Keep printing records as they happen (GET /events/stream), reconnecting with Last-Event-ID when the connection drops, until Ctrl-C",
   },
+  ...NO_HEADERS_OPTION,
   ...GATEWAY_OPTIONS,
 } as const;
 
@@ -59,20 +68,30 @@ first (GET /events). With --follow, records are printed as they are stored
   fleetheal events --since 15m --kind remediation
   fleetheal events --host web-1 --container api --follow`,
   async run({ options }, ctx) {
-    const query = EventsQuery.pick({ host: true, since: true, limit: true }).safeParse({
+    const mode = tableMode(options);
+    if (options.limit !== undefined) wholeNumber("limit", options.limit, 1, 1000);
+    // Days are the CLI's: the API takes the same time back in seconds.
+    const since = options.since === undefined ? undefined : sinceValue(options.since, ctx.now());
+    const given = {
       ...(options.host === undefined ? {} : { host: options.host }),
-      ...(options.since === undefined ? {} : { since: options.since }),
+      ...(since === undefined ? {} : { since }),
       ...(options.limit === undefined ? {} : { limit: options.limit }),
-    });
-    if (!query.success) {
-      const issue = query.error.issues[0];
-      throw new UsageError(`--${String(issue?.path[0])}: ${issue?.message ?? "invalid"}`);
-    }
+    };
+    const query = EventsQuery.pick({ host: true, since: true, limit: true }).safeParse(given);
+    if (!query.success) throw optionIssue(query.error, given);
     const kind = options.kind === undefined ? undefined : EventKind.safeParse(options.kind);
-    if (kind && !kind.success) throw new UsageError("--kind: event or remediation");
+    if (kind && !kind.success) {
+      throw new UsageError(
+        `--kind: expected event or remediation, got ${JSON.stringify(options.kind)}`,
+      );
+    }
     if (options.follow && options.all) {
       throw new UsageError("--follow prints every record already: leave out --all");
     }
+    if (options.follow && options["no-headers"]) {
+      throw new UsageError("--follow prints no header line: leave out --no-headers");
+    }
+    const table = mode === "json" || mode === "quiet" ? {} : mode;
     const client = clientFor(options, ctx, { action: false });
     const container =
       options.container === undefined
@@ -83,7 +102,9 @@ first (GET /events). With --follow, records are printed as they are stored
       ...(container === undefined ? {} : { container }),
       ...(kind?.data === undefined ? {} : { kind: kind.data }),
     };
-    if (options.follow) return follow(client, filter, options, ctx);
+    if (options.follow) {
+      return follow(client, filter, { ...options, ...(since === undefined ? {} : { since }) }, ctx);
+    }
 
     const first = { ...filter, ...query.data };
     if (options.all) {
@@ -98,12 +119,13 @@ first (GET /events). With --follow, records are printed as they are stored
         printHistory(
           ctx,
           all.map((i) => i.record),
+          table,
         );
       return EXIT.OK;
     }
     const page = await client.events(first);
     if (options.json) printJson(ctx, page.json);
-    else printHistory(ctx, page.value.records);
+    else printHistory(ctx, page.value.records, table);
     if (!options.json && page.value.next !== undefined) {
       ctx.io.err(`more records after ${page.value.next}: --all for every page`);
     }
@@ -132,13 +154,27 @@ async function follow(
   return EXIT.OK;
 }
 
-function printHistory(ctx: CommandContext, records: readonly StreamRecord[]): void {
+function printHistory(
+  ctx: CommandContext,
+  records: readonly StreamRecord[],
+  options: TableOptions,
+): void {
   if (records.length === 0) {
-    ctx.io.out("no records");
+    // On stderr without headers: a script reads an empty stdout.
+    if (options.headers === false) ctx.io.err("no records");
+    else ctx.io.out("no records");
     return;
   }
-  const now = ctx.now();
-  for (const line of renderTable<StreamRecord>(
+  for (const line of renderRecords(records, ctx.now(), options)) ctx.io.out(line);
+}
+
+/** History as a table: when, host, container, kind, what and detail. */
+export function renderRecords(
+  records: readonly StreamRecord[],
+  now: number,
+  options: TableOptions = {},
+): string[] {
+  return renderTable<StreamRecord>(
     [
       { header: "WHEN", value: (r) => relativeTime(timeOf(r), now) },
       { header: "HOST", value: (r) => hostOf(r) },
@@ -148,9 +184,8 @@ function printHistory(ctx: CommandContext, records: readonly StreamRecord[]): vo
       { header: "DETAIL", value: (r) => detailOf(r) },
     ],
     records,
-  )) {
-    ctx.io.out(line);
-  }
+    options,
+  );
 }
 
 /**

@@ -13,8 +13,16 @@ import type { HostCredential, HostSummary } from "../../gateway/http/api-schemas
 import { type OptionValues, UsageError } from "../args.js";
 import { type CommandContext, defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
-import { relativeTime, renderTable, shortDuration } from "../table.js";
-import { clientFor, GATEWAY_COMMAND, GATEWAY_OPTIONS, printJson } from "./shared.js";
+import { GatewayError } from "../gateway-error.js";
+import { relativeTime, renderTable, shortDuration, type TableOptions } from "../table.js";
+import {
+  clientFor,
+  GATEWAY_COMMAND,
+  GATEWAY_OPTIONS,
+  printJson,
+  tableMode,
+  tableOptions,
+} from "./shared.js";
 
 const OPTIONS = {
   "data-dir": {
@@ -39,6 +47,9 @@ const OPTIONS = {
     value: "<file>",
     description: "add with --nats-auth: the CA that signed the servers' certificates (PEM)",
   },
+  ...tableOptions(
+    "Print only the hosts' ids, one per line (with a credential and no report yet too)",
+  ),
   ...GATEWAY_OPTIONS,
 } as const;
 
@@ -86,7 +97,7 @@ TLS only), or on the credentials of a NATS deployment of your own (--nats-auth).
       // Up not running, a host with no credential: said as it is, not as an unexpected error.
       if (!(error instanceof FleethealError) || error instanceof ConfigError) throw error;
       ctx.io.err(error.message);
-      return EXIT.GATEWAY;
+      return error instanceof GatewayError ? error.exitCode : EXIT.GATEWAY;
     }
   },
 });
@@ -128,18 +139,31 @@ async function change(
 
 type HostsOptions = OptionValues<typeof OPTIONS>;
 
-async function list(options: Record<string, unknown>, ctx: CommandContext): Promise<number> {
+async function list(options: HostsOptions, ctx: CommandContext): Promise<number> {
+  const mode = tableMode(options);
   const client = clientFor(options, ctx, { action: false });
   const { value, json } = await client.hosts();
-  if (options.json) {
+  if (mode === "json") {
     printJson(ctx, json);
     return EXIT.OK;
   }
-  if (value.hosts.length === 0 && !value.credentials?.length) {
-    ctx.io.out("no hosts have reported yet");
+  if (mode === "quiet") {
+    const ids = new Set([
+      ...value.hosts.map((h) => h.id),
+      ...(value.credentials ?? []).map((c) => c.host),
+    ]);
+    for (const id of ids) ctx.io.out(id);
     return EXIT.OK;
   }
-  for (const line of renderHosts(value.hosts, ctx.now(), value.credentials)) ctx.io.out(line);
+  if (value.hosts.length === 0 && !value.credentials?.length) {
+    // On stderr without headers: a script reads an empty stdout.
+    if (mode.headers) ctx.io.out("no hosts have reported yet");
+    else ctx.io.err("no hosts have reported yet");
+    return EXIT.OK;
+  }
+  for (const line of renderHosts(value.hosts, ctx.now(), value.credentials, mode)) {
+    ctx.io.out(line);
+  }
   return EXIT.OK;
 }
 
@@ -191,6 +215,7 @@ export function renderHosts(
   list: readonly HostSummary[],
   now: number,
   credentials?: readonly HostCredential[],
+  options: TableOptions = {},
 ): string[] {
   const credentialOf = new Map(credentials?.map((c) => [c.host, c.state]));
   const reported = new Set(list.map((h) => h.id));
@@ -220,6 +245,7 @@ export function renderHosts(
         : []),
     ],
     list,
+    options,
   );
   const waiting = (credentials ?? []).filter((c) => !reported.has(c.host));
   return [

@@ -18,10 +18,12 @@ const LOADERS = {
   status: async () => (await import("./status.js")).status,
   hosts: async () => (await import("./hosts.js")).hosts,
   containers: async () => (await import("./containers.js")).containers,
+  describe: async () => (await import("./describe.js")).describe,
   events: async () => (await import("./events.js")).events,
   restart: async () => (await import("./restart.js")).restart,
   release: async () => (await import("./release.js")).release,
   healing: async () => (await import("./healing.js")).healing,
+  policy: async () => (await import("./policy.js")).policy,
   pause: async () => (await import("./pause.js")).pause,
   resume: async () => (await import("./pause.js")).resume,
   "nats-auth": async () => (await import("./nats-auth.js")).natsAuth,
@@ -41,6 +43,37 @@ export const COMMAND_NAMES = Object.keys(LOADERS) as CommandName[];
 /** Whether `name` is one of fleetheal's commands (`-v` and `help` are not: cli/process-runner.ts). */
 export function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(LOADERS, name);
+}
+
+/**
+ * The commands a mistyped `name` most likely meant: the closest by edit distance (at most 2,
+ * or a third of the name), or those it is the start of; at most three.
+ */
+export function nearestCommands(name: string): CommandName[] {
+  const typed = name.toLowerCase();
+  const scored = COMMAND_NAMES.map((c) => ({ c, d: editDistance(typed, c) }));
+  const limit = Math.max(2, Math.floor(typed.length / 3));
+  const close = scored.filter((s) => s.d <= limit).sort((a, b) => a.d - b.d);
+  const prefixed = COMMAND_NAMES.filter((c) => typed.length >= 2 && c.startsWith(typed));
+  return [...new Set([...close.map((s) => s.c), ...prefixed])].slice(0, 3);
+}
+
+/** Levenshtein distance; names are short, so the plain table is enough. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + cost,
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
 }
 
 /** The definition of one command, loaded with only what its definition imports. */

@@ -16,10 +16,43 @@ export const GATEWAY_OPTIONS = {
     type: "string",
     value: "<file>",
     description:
-      "A file holding the bearer token [FLEETHEAL_GATEWAY_TOKEN or FLEETHEAL_GATEWAY_TOKEN_FILE; for actions also .fleetheal/admin-token, which `fleetheal up` writes]",
+      "A file holding the bearer token [FLEETHEAL_GATEWAY_TOKEN or FLEETHEAL_GATEWAY_TOKEN_FILE; for actions on a loopback gateway also .fleetheal/admin-token, which `fleetheal up` writes]",
   },
   json: { type: "boolean", description: "Print the API's JSON instead of a table" },
 } as const;
+
+/**
+ * `-q` and `--no-headers` of the commands that print a table, for scripts; `quiet` says what
+ * `-q` prints instead of the table.
+ */
+export function tableOptions<const Q extends string>(quiet: Q) {
+  return {
+    quiet: { type: "boolean", short: "q", description: quiet },
+    ...NO_HEADERS_OPTION,
+  } as const;
+}
+
+/** `--no-headers`, alone for a table with nothing to print by `-q` (events). */
+export const NO_HEADERS_OPTION = {
+  "no-headers": { type: "boolean", description: "Print the table without its header line" },
+} as const;
+
+/** How a table command prints, from `-q`, `--no-headers` and `--json`, which exclude each other. */
+export function tableMode(options: {
+  quiet?: boolean;
+  "no-headers"?: boolean;
+  json?: boolean;
+}): "json" | "quiet" | { headers: boolean } {
+  const given = (["quiet", "no-headers", "json"] as const).filter((o) => options[o] === true);
+  if (given.length > 1) {
+    throw new UsageError(
+      `${given.map((o) => (o === "quiet" ? "-q" : `--${o}`)).join(" and ")} exclude each other: give one`,
+    );
+  }
+  if (options.json) return "json";
+  if (options.quiet) return "quiet";
+  return { headers: options["no-headers"] !== true };
+}
 
 /**
  * What every gateway command shares besides its options: the variables it reads, its exit
@@ -75,9 +108,14 @@ export function containerArgs(positionals: readonly string[]): [host: string, re
   const parsed = ContainerParams.safeParse({ host, id: ref });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new UsageError(
-      `${issue?.path[0] === "host" ? "<host>" : "<container>"}: ${issue?.message ?? "invalid"}`,
-    );
+    const what = issue?.path[0] === "host" ? "<host>" : "<container>";
+    const why =
+      issue?.code === "too_big"
+        ? `at most ${issue.maximum} characters`
+        : issue?.code === "too_small"
+          ? "needs a value"
+          : (issue?.message ?? "invalid");
+    throw new UsageError(`${what}: ${why}`);
   }
   return [host, ref];
 }

@@ -154,7 +154,7 @@ describe("DecisionRunner: applying decisions", () => {
     /** Stores records only when the test says so. */
     class SlowIo extends InMemoryHandlerIo {
       override publishRecord(r: Parameters<InMemoryHandlerIo["publishRecord"]>[0]) {
-        return super.publishRecord(r).then(() => held);
+        return super.publishRecord(r).then((stored) => held.then(() => stored));
       }
     }
     const io = new SlowIo();

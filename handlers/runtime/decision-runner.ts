@@ -1,6 +1,12 @@
 import { describeError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import { type HealPolicy, INFLIGHT_BUCKET, RATE_BUCKET } from "../../contracts/index.js";
+import {
+  type CommandReply,
+  type HealPolicy,
+  INFLIGHT_BUCKET,
+  RATE_BUCKET,
+  type RemediationRecord,
+} from "../../contracts/index.js";
 import type {
   ClaimDecision,
   CommandDecision,
@@ -35,10 +41,22 @@ export interface DecisionRunnerOptions {
   notifier?: Notifier;
   /** The handlers' clock (`HandlerContext.now`); the system's by default. */
   now?: () => Date;
+  /** Told what the decisions did, for the replica's metrics (handlers/metrics). */
+  observer?: RunObserver;
+}
+
+/** What the runner reports as it applies decisions: the replica's counters. */
+export interface RunObserver {
+  /** A record was stored for the first time (not a redelivery's copy that JetStream dropped). */
+  recordStored(handler: string | undefined, record: RemediationRecord): void;
+  /** The agent answered a command decided with `unhealthyAt`. */
+  actionAnswered(unhealthyAt: Date, reply: CommandReply): void;
 }
 
 /** One delivery of a message, as the runner needs to know it. */
 export interface RunMessage {
+  /** The handler deciding, as the runtime bound it: for the counters. */
+  handler?: string;
   /** Names the handler, the subject and the sequence. */
   log: Logger;
   /** 1 the first time. */
@@ -90,7 +108,7 @@ export class DecisionRunner {
     for (let attempt = 1; ; attempt++) {
       const decisions = await decide(this.context(message));
       try {
-        await this.apply(decisions, message.log);
+        await this.apply(decisions, message);
         return { kind: "applied" };
       } catch (error) {
         if (error instanceof RetryLater) {
@@ -146,9 +164,10 @@ export class DecisionRunner {
     return this.boards;
   }
 
-  private async apply(decisions: Decision[], log: Logger): Promise<void> {
+  private async apply(decisions: Decision[], message: RunMessage): Promise<void> {
     const leases = new LeaseSet(await this.leaseBoards());
-    const run: ApplyRun = { log, pending: [], leases, written: new Map() };
+    const { log, handler } = message;
+    const run: ApplyRun = { log, handler, pending: [], leases, written: new Map() };
     const renewal = setInterval(() => void leases.renew(), LEASE_RENEW_MS);
     let succeeded = false;
     try {
@@ -183,7 +202,7 @@ export class DecisionRunner {
       case "update":
         return this.update(decision, run);
       case "remediation":
-        run.pending.push(this.io.publishRecord(decision.record));
+        run.pending.push(this.publishRecord(decision.record, run));
         return;
       case "command":
         return this.command(decision, run);
@@ -199,6 +218,12 @@ export class DecisionRunner {
         run.log[decision.level](decision.fields ?? {}, decision.msg);
         return;
     }
+  }
+
+  /** Publishes a record (it leaves during the call) and counts it once it is stored. */
+  private async publishRecord(record: RemediationRecord, run: ApplyRun): Promise<void> {
+    const stored = await this.io.publishRecord(record);
+    if (!stored.duplicate) this.options.observer?.recordStored(run.handler, record);
   }
 
   private async lease(decision: LeaseDecision, run: ApplyRun): Promise<Step> {
@@ -256,6 +281,9 @@ export class DecisionRunner {
     const confirmed = result.ok || result.code !== "timeout";
     // The slots go back while the outcome is written; the ack waits for both.
     run.pending.push(run.leases.finished(command.commandId, confirmed));
+    if (decision.unhealthyAt && result.ok) {
+      this.options.observer?.actionAnswered(decision.unhealthyAt, result.reply);
+    }
     await this.applyAll(decision.onReply(result), run);
     return undefined;
   }
@@ -284,6 +312,7 @@ type Step = typeof STOP | undefined;
 /** What one message's decisions have in progress while they are applied. */
 interface ApplyRun {
   log: Logger;
+  handler: string | undefined;
   /** Publishes and notifications still in flight; all must succeed before the ack. */
   pending: Promise<unknown>[];
   leases: LeaseSet;

@@ -25,7 +25,7 @@ export interface Delivery {
   working(): void;
 }
 
-/** Counters per handler, for logs and the stats service. */
+/** Counters per handler, for the stats service and the metrics (handlers/metrics). */
 export interface HandlerStats {
   handled: number;
   /** Malformed, or on a subject that is not their own: dead-lettered at once. */
@@ -50,7 +50,10 @@ export interface DeliveryDeps {
   runner: DecisionRunner;
   io: HandlerIo;
   log: Logger;
+  /** The handler's counters (handlers/metrics keeps them). */
   stats: HandlerStats;
+  /** Told of each message stored in the dead-letter stream (handlers/metrics). */
+  deadLetters?: { deadLettered(handler: string): void };
 }
 
 /** Tell JetStream we are still working well before the consumer's ack wait (30 s) runs out. */
@@ -65,8 +68,9 @@ const WORKING_INTERVAL_MS = 10_000;
 export async function handleDelivery(
   def: HandlerDefinition<unknown>,
   msg: Delivery,
-  { runner, io, log: parent, stats }: DeliveryDeps,
+  deps: DeliveryDeps,
 ): Promise<void> {
+  const { runner, log: parent, stats } = deps;
   const log = parent.child({ handler: def.name, subject: msg.subject, seq: msg.seq });
   const decoded = decode(def.schema, msg.data);
   const problem = !decoded.ok
@@ -76,7 +80,7 @@ export async function handleDelivery(
     const { code, err } = problem ?? { code: "FLEETHEAL_ERR_SCHEMA", err: "invalid" };
     stats.rejected++;
     log.warn({ code, err }, "rejected malformed message; moved to the dead-letter stream");
-    await deadLetter(def, msg, `${code}: ${err}`, io, log);
+    await deadLetter(def, msg, `${code}: ${err}`, { ...deps, log });
     return;
   }
   const working = setInterval(() => msg.working(), WORKING_INTERVAL_MS);
@@ -84,6 +88,7 @@ export async function handleDelivery(
   const lastDelivery = deliveryCount >= def.maxDeliver;
   try {
     const outcome = await runner.run((ctx) => def.handle(decoded.value, ctx), {
+      handler: def.name,
       log,
       deliveryCount,
       lastDelivery,
@@ -93,7 +98,7 @@ export async function handleDelivery(
       stats.handled++;
       msg.ack();
     } else if (lastDelivery) {
-      await giveUp(def, msg, outcome.reason, { io, log, stats });
+      await giveUp(def, msg, outcome.reason, { ...deps, log });
     } else {
       stats.deferred++;
       // Routine, and recorded already (a skipped record, the counters): in a storm this
@@ -106,7 +111,7 @@ export async function handleDelivery(
     }
   } catch (error) {
     if (lastDelivery) {
-      await giveUp(def, msg, describeError(error), { io, log, stats });
+      await giveUp(def, msg, describeError(error), { ...deps, log });
     } else {
       const delayMs = backoff(deliveryCount);
       stats.retried++;
@@ -122,14 +127,15 @@ async function giveUp(
   def: HandlerDefinition<unknown>,
   msg: Delivery,
   reason: string,
-  { io, log, stats }: Omit<DeliveryDeps, "runner">,
+  deps: Omit<DeliveryDeps, "runner">,
 ): Promise<void> {
+  const { log, stats } = deps;
   stats.failed++;
   log.error(
     { err: reason, deliveries: msg.info.deliveryCount },
     "giving up on message after its last delivery; moved to the dead-letter stream",
   );
-  await deadLetter(def, msg, reason, io, log);
+  await deadLetter(def, msg, reason, deps);
 }
 
 /**
@@ -141,8 +147,7 @@ async function deadLetter(
   def: HandlerDefinition<unknown>,
   msg: Delivery,
   reason: string,
-  io: HandlerIo,
-  log: Logger,
+  { io, log, deadLetters }: Omit<DeliveryDeps, "runner">,
 ): Promise<void> {
   try {
     await io.deadLetter({
@@ -156,6 +161,7 @@ async function deadLetter(
     // A bare +TERM: nats-server 2.9 takes `+TERM <reason>` for no acknowledgement at all and
     // redelivers the message after the ack wait. The reason is in the dead letter's headers.
     msg.term();
+    deadLetters?.deadLettered(def.name);
   } catch (error) {
     log.error({ err: describeError(error) }, "could not store the dead letter; will retry");
     msg.nak(backoff(msg.info.deliveryCount));

@@ -53,6 +53,11 @@ export interface LeaseBuckets {
   rate: SlotBucket;
 }
 
+/** How a record's publish ended: `duplicate` when JetStream already had it (a redelivery's copy). */
+export interface RecordStored {
+  duplicate: boolean;
+}
+
 /** A message a handler gives up on, with why. */
 export interface DeadLetter {
   handler: string;
@@ -84,7 +89,7 @@ export interface HandlerIo {
    * call, so records published one after another leave in that order, and with the request
    * that follows them.
    */
-  publishRecord(record: RemediationRecord): Promise<unknown>;
+  publishRecord(record: RemediationRecord): Promise<RecordStored>;
   /** Signs `command` now and sends it to its host's agent; never rejects. */
   sendCommand(command: ContainerCommandDraft, timeoutMs: number): Promise<CommandResult>;
   /** Stores a message in the dead-letter stream; rejects when it could not be stored. */

@@ -6,9 +6,10 @@ import { settlesWithin } from "../../common/lifecycle.js";
 import type { Logger } from "../../common/logger.js";
 import { EVENTS_STREAM, type HealPolicy } from "../../contracts/index.js";
 import type { HandlerDefinition } from "../handler.js";
+import { HandlerMetrics } from "../metrics/handler-metrics.js";
 import type { Notifier } from "../notify/notifier.js";
 import { DecisionRunner } from "./decision-runner.js";
-import { emptyHandlerStats, type HandlerStats, handleDelivery } from "./delivery.js";
+import { type HandlerStats, handleDelivery } from "./delivery.js";
 import { durableName, ensureDurable } from "./durable-consumer.js";
 import type { HandlerIo } from "./handler-io.js";
 import { natsHandlerIo } from "./nats-handler-io.js";
@@ -29,6 +30,8 @@ export interface RuntimeOptions {
   policy: () => HealPolicy;
   /** Sends `notify` decisions (webhooks); needed only when the notify handler is bound. */
   notifier?: Notifier;
+  /** Where the replica's counters are kept; a new set by default. */
+  metrics?: HandlerMetrics;
 }
 
 /**
@@ -54,18 +57,31 @@ export class HandlerRuntime {
     loop: Promise<void>;
   }[] = [];
   private readonly inFlight = new Set<Promise<void>>();
-  readonly stats = new Map<string, HandlerStats>();
+  /** The replica's counters: fed here, read by the stats service and the metrics endpoint. */
+  readonly metrics: HandlerMetrics;
   private readonly io: HandlerIo;
   private readonly runner: DecisionRunner;
 
   constructor(private readonly options: RuntimeOptions) {
+    this.metrics = options.metrics ?? new HandlerMetrics();
     this.io = natsHandlerIo(options);
     this.runner = new DecisionRunner(this.io, {
       log: options.log,
       commandTimeoutMs: options.commandTimeoutMs,
       policy: options.policy,
       ...(options.notifier ? { notifier: options.notifier } : {}),
+      observer: this.metrics,
     });
+  }
+
+  /** Each bound handler's counters, by name (the `$SRV` stats). */
+  get stats(): ReadonlyMap<string, HandlerStats> {
+    return this.metrics.stats;
+  }
+
+  /** The durable consumers of the handlers bound so far. */
+  durables(): string[] {
+    return this.running.map((r) => durableName(r.def.name));
   }
 
   /** Creates (or updates) the handler's durable consumer and starts consuming. */
@@ -79,8 +95,7 @@ export class HandlerRuntime {
       max_messages: Math.max(def.concurrency * 2, 16),
       expires: PULL_EXPIRES_MS,
     });
-    const stats = emptyHandlerStats();
-    this.stats.set(def.name, stats);
+    const stats = this.metrics.handler(def.name);
     this.running.push({ def: generic, messages, loop: this.loop(generic, messages, stats) });
     this.options.log.info({ handler: def.name, subject: def.subject, durable }, "handler bound");
   }
@@ -110,7 +125,13 @@ export class HandlerRuntime {
     messages: AsyncIterable<JsMsg>,
     stats: HandlerStats,
   ): Promise<void> {
-    const deps = { runner: this.runner, io: this.io, log: this.options.log, stats };
+    const deps = {
+      runner: this.runner,
+      io: this.io,
+      log: this.options.log,
+      stats,
+      deadLetters: this.metrics,
+    };
     let busy = 0;
     let freed: (() => void) | undefined;
     for await (const msg of messages) {

@@ -23,6 +23,7 @@ import type {
   DeadLetter,
   HandlerIo,
   LeaseBuckets,
+  RecordStored,
   StoredValue,
 } from "../../handlers/runtime/handler-io.js";
 import { STORE_SCHEMAS } from "../../handlers/runtime/typed-stores.js";
@@ -79,6 +80,7 @@ export class InMemoryHandlerIo implements HandlerIo {
   };
   /** Records as published, in order. */
   readonly records: RemediationRecord[] = [];
+  private readonly recordIds = new Set<string>();
   /** Restarts as sent, in order, with how long the runtime waited for each. */
   readonly commands: { command: ContainerCommandDraft; timeoutMs: number }[] = [];
   readonly deadLetters: DeadLetter[] = [];
@@ -115,11 +117,14 @@ export class InMemoryHandlerIo implements HandlerIo {
     return { inflight: this.buckets.inflight, rate: this.buckets.rate };
   }
 
-  publishRecord(record: RemediationRecord): Promise<unknown> {
+  publishRecord(record: RemediationRecord): Promise<RecordStored> {
     this.sent.push(`publish ${record.phase}`);
     try {
       this.records.push(RemediationRecord.parse(record));
-      return Promise.resolve();
+      // As JetStream's duplicate window: a record id stored before is a duplicate.
+      const duplicate = this.recordIds.has(record.id);
+      this.recordIds.add(record.id);
+      return Promise.resolve({ duplicate });
     } catch (error) {
       return Promise.reject(error);
     }
