@@ -6,6 +6,7 @@ import type { GatewayConfig } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { GatewayMetrics } from "./http/metrics.js";
 import { countOpenBreakers, followBreakers } from "./nats/breakers-sync.js";
+import { NatsHistoryCounts } from "./nats/history-counts.js";
 import { NatsEventLog } from "./nats/nats-event-log.js";
 import { NatsFleetControl } from "./nats/nats-fleet-control.js";
 import type { FleetHostsAdmin } from "./nats/ports.js";
@@ -96,6 +97,7 @@ export function runGateway(
           ...(hosts ? { hosts } : {}),
           events,
           feed: events,
+          history: new NatsHistoryCounts({ js: fjs.js, jsm: fjs.jsm, log }),
           health,
           metrics,
           tokens: {

@@ -3,6 +3,8 @@ import type {
   EventsPage,
   EventsQuery,
   HealingSwitchResult,
+  HistoryCounts,
+  HistoryCountsQuery,
   PolicyDocument,
   RestartResult,
   StreamRecord,
@@ -112,6 +114,14 @@ export interface FleetControl {
 /** Reads history from the events stream. */
 export interface EventLog {
   read(query: EventsQuery, now: number): Promise<EventsPage>;
+}
+
+/**
+ * Counts restarts, failed attempts and unhealthy transitions of the stored history in a window's
+ * fixed buckets (history-buckets.ts), with bounded work: the answer says when it is incomplete.
+ */
+export interface HistoryCounter {
+  count(query: HistoryCountsQuery, now: number): Promise<HistoryCounts>;
 }
 
 /** Which live records a subscriber wants. */
