@@ -5,6 +5,7 @@ import { watchPolicy } from "../policy/policy-source.js";
 import type { GatewayConfig } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { GatewayMetrics } from "./http/metrics.js";
+import { countOpenBreakers, followBreakers } from "./nats/breakers-sync.js";
 import { NatsHistoryCounts } from "./nats/history-counts.js";
 import { NatsEventLog } from "./nats/nats-event-log.js";
 import { NatsFleetControl } from "./nats/nats-fleet-control.js";
@@ -49,6 +50,21 @@ export function runGateway(
         await policy.stop();
         throw error;
       });
+      const breakers = await followBreakers(fjs.breakers, log, () =>
+        metrics.rejectedMessage("breaker"),
+      ).catch(async (error: unknown) => {
+        await stopSync();
+        await policy.stop();
+        throw error;
+      });
+      metrics.watchBreakers(() =>
+        countOpenBreakers(
+          breakers.entries.values(),
+          Date.now(),
+          policy.state().policy,
+          view.list().length > 1,
+        ),
+      );
       const events = new NatsEventLog({
         js: fjs.js,
         jsm: fjs.jsm,
@@ -59,6 +75,7 @@ export function runGateway(
       const cleanup = async () => {
         stopMetricsFeed();
         await events.stop();
+        await breakers.stop();
         await stopSync();
         await policy.stop();
       };
@@ -74,6 +91,7 @@ export function runGateway(
             commandTimeoutMs: config.commandTimeoutMs,
             commandSigning: config.commandSigning,
             log,
+            restarts: metrics,
           }),
           policy: policy.state,
           ...(hosts ? { hosts } : {}),

@@ -38,6 +38,17 @@ export interface ManualRestart {
   idempotencyKey?: string;
 }
 
+/**
+ * Where the restarts the gateway sends are counted (its /metrics). Each gateway counts only its
+ * own, so the fleet's total is a sum over gateways (docs/METRICS.md).
+ */
+export interface RestartCounts {
+  /** A restart sent by hand that the agent carried out. */
+  restarted(): void;
+  /** A restart sent by hand that failed, with the code of its `failed` record. */
+  restartFailed(code: string): void;
+}
+
 export interface ManualRelease {
   host: string;
   container: ContainerSnapshot;
