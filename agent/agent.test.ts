@@ -906,8 +906,14 @@ describe("Agent label probes", () => {
       lastHealthOutput: "not ready",
       probe: { kind: "exec", target: "test -f /tmp/ready" },
     });
+    // Each run is counted in the snapshot, whether or not it changed the container's health.
+    expect(h.nats.command().snapshot().agent.counters).toEqual({
+      reconciles: 1,
+      probeResults: { pass: 0, fail: 3, error: 0, refused: 0 },
+    });
     // The probe's report is remembered: a reconcile does not repeat it, only re-asserts it.
     await h.reconnect();
+    expect(h.nats.command().snapshot().agent.counters?.reconciles).toBe(2);
     expect(h.nats.events().map((e) => [e.source, e.healthOutput])).toEqual([
       ["probe", "not ready"],
       ["resync", "not ready"],

@@ -316,6 +316,11 @@ export class Agent {
         lastEventTimeNano: this.replayPoint(),
         probe: (id) => this.prober.view(id),
         commandRefusals: this.gate.snapshot(),
+        // Carried by the next snapshot, not a reason for one: a probe runs every few seconds.
+        counters: {
+          reconciles: this.stats.reconciles,
+          probeResults: this.prober.resultCounts(),
+        },
       },
       withoutLabels,
     );

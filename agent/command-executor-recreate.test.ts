@@ -73,7 +73,7 @@ describe("CommandExecutor: recreate", () => {
     const { docker, executor } = setup({
       labels: { autoheal: "true", "autoheal.stop.timeout": "4" },
     });
-    const reply = CommandReply.parse(await executor.execute(recreate({ stopTimeoutSeconds: 7 })));
+    const reply = CommandReply.parse(await executor.execute(recreate()));
     const newId = [...CID].reverse().join("");
     expect(reply).toMatchObject({
       verb: "recreate",

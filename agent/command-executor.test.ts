@@ -253,10 +253,18 @@ describe("CommandExecutor", () => {
       expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 3 }]);
     });
 
-    it("the autoheal.stop.timeout label wins over the command", async () => {
+    it("the command's explicit value wins over the autoheal.stop.timeout label, as docker restart -t", async () => {
       const { docker, executor } = setup();
       docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": "25" } });
       const reply = await executor.execute(command({ stopTimeoutSeconds: 3 }));
+      expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 3 }]);
+      expect(reply.message).toBe("restarted (stop timeout 3s)");
+    });
+
+    it("the autoheal.stop.timeout label wins over the default when the command sets none", async () => {
+      const { docker, executor } = setup();
+      docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": "25" } });
+      const reply = await executor.execute(command());
       expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 25 }]);
       expect(reply.message).toBe("restarted (stop timeout 25s)");
     });
@@ -264,7 +272,7 @@ describe("CommandExecutor", () => {
     it("a label of 0 is honoured", async () => {
       const { docker, executor } = setup();
       docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": "0" } });
-      await executor.execute(command({ stopTimeoutSeconds: 3 }));
+      await executor.execute(command());
       expect(docker.restarts).toEqual([{ id: CID, stopTimeoutSeconds: 0 }]);
     });
 
@@ -594,12 +602,10 @@ describe("CommandExecutor", () => {
       expect(docker.restarts).toEqual([]);
     });
 
-    it("stops by the full id; the label's stop timeout wins over the command", async () => {
+    it("stops by the full id; the label's stop timeout wins when the command sets none", async () => {
       const { docker, executor } = setup();
       docker.add({ labels: { autoheal: "true", "autoheal.stop.timeout": "25" } });
-      const reply = await executor.execute(
-        stopCommand({ containerId: CID.slice(0, 12), stopTimeoutSeconds: 3 }),
-      );
+      const reply = await executor.execute(stopCommand({ containerId: CID.slice(0, 12) }));
       expect(reply).toMatchObject({ outcome: "stopped", message: "stopped (stop timeout 25s)" });
       expect(docker.stops).toEqual([{ id: CID, stopTimeoutSeconds: 25 }]);
     });

@@ -133,9 +133,11 @@ export class CommandExecutor {
     if (refusal || !details) return reply(refusal ?? NOT_FOUND);
     // Keyed by the full id so that a short id and a long id cannot act on one container twice.
     const id = details.id;
+    // An explicit value in the command (a manual restart's, as `docker restart -t`) wins over
+    // the container's label; the handlers never set one, so healing uses the label.
     const stopTimeoutSeconds =
-      stopTimeoutFromLabels(details.labels) ??
       command.stopTimeoutSeconds ??
+      stopTimeoutFromLabels(details.labels) ??
       this.options.defaultStopTimeoutSeconds;
     // A pull must end by the command's deadline: its sender waits no longer than that.
     const left = Date.parse(command.expiresAt) - this.now();

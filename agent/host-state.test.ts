@@ -47,6 +47,8 @@ const REFUSALS = {
   last: "expired: expired at 2026-11-27T19:00:00.000Z",
 };
 
+const COUNTERS = { reconciles: 3, probeResults: { pass: 5, fail: 1, error: 0, refused: 2 } };
+
 /** Extras with nothing to add: an empty outbox, no event yet, no probes. */
 function extras(patch: Partial<SnapshotExtras> = {}): SnapshotExtras {
   return {
@@ -54,6 +56,7 @@ function extras(patch: Partial<SnapshotExtras> = {}): SnapshotExtras {
     lastEventTimeNano: undefined,
     probe: () => undefined,
     commandRefusals: REFUSALS,
+    counters: COUNTERS,
     ...patch,
   };
 }
@@ -124,6 +127,7 @@ describe("HostState.snapshot", () => {
         commandKeys: identity.commandKeys,
         acceptsUnsignedCommands: false,
         commandRefusals: REFUSALS,
+        counters: COUNTERS,
       },
       outbox: OUTBOX,
       docker: { status: "up", version: "20.10.24" },

@@ -1,4 +1,5 @@
 import {
+  type AgentCounters,
   type CommandRefusals,
   type ContainerSnapshot,
   type HealthStatus,
@@ -31,6 +32,8 @@ export interface SnapshotExtras {
   probe: (id: string) => ProbeView | undefined;
   /** What the command service turned away. */
   commandRefusals: CommandRefusals;
+  /** What the agent process counted since it started. */
+  counters: AgentCounters;
 }
 
 /**
@@ -177,6 +180,7 @@ export class HostState {
         commandKeys: [...this.identity.commandKeys],
         acceptsUnsignedCommands: this.identity.acceptsUnsignedCommands,
         commandRefusals: extras.commandRefusals,
+        counters: extras.counters,
       },
       docker: { ...this.docker },
       outbox: extras.outbox,

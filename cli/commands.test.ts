@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { HealthReport } from "../gateway/view/health-report.js";
 import { initialPolicyState, nextPolicyState } from "../policy/policy-state.js";
+import { type CliRun, runCli } from "../test/support/cli-run.js";
 import { ledgerEntry } from "../test/support/fixtures.js";
 import {
   hostSnapshot,
@@ -71,29 +72,19 @@ const countingFetch: typeof fetch = (input, init) => {
   return fetch(input, init);
 };
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
 /** Runs `fleetheal <name> <argv>` in this process, with the gateway's URL in the environment. */
-async function cli(
+function cli(
   name: CommandName,
   argv: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string; now?: number } = {},
-): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCommandNamed(name, argv, {
-    io: { out: (l) => out.push(...l.split("\n")), err: (l) => err.push(l) },
-    env: { FLEETHEAL_GATEWAY_URL: url, ...options.env },
+): Promise<CliRun> {
+  return runCli(name, argv, {
+    gatewayUrl: url,
     cwd: options.cwd ?? dir,
-    now: () => options.now ?? T0,
-    signal: new AbortController().signal,
+    now: options.now ?? T0,
     fetch: countingFetch,
+    ...(options.env === undefined ? {} : { env: options.env }),
   });
-  return { code, out, err };
 }
 
 const id = (g: TestGateway, host: string, i: number) =>
@@ -233,7 +224,7 @@ describe("fleetheal containers", () => {
     return g;
   }
 
-  const names = (r: Run) => r.out.slice(1).map((l) => l.split(/\s+/)[1]);
+  const names = (r: CliRun) => r.out.slice(1).map((l) => l.split(/\s+/)[1]);
 
   it("prints a table, with the filters of the API", async () => {
     const g = await fleet();

@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigError } from "./errors.js";
+import { ConfigError, describeError } from "./errors.js";
 
 /** Variables whose values must never reach a log or an error message. */
 const SECRET_NAME = /TOKEN(?!_FILE)|SECRET|PASSWORD(?!_FILE)/;
@@ -122,4 +123,27 @@ export function boolFromEnv(defaultValue: boolean) {
     })
     .transform((v) => v === "true" || v === "1" || v === "yes")
     .default(defaultValue);
+}
+
+/**
+ * A secret read from the file a `_FILE` variable names (Docker and systemd secrets), checked by
+ * `schema`. The file's trailing newline is not part of it. `variable` is the `_FILE` variable's
+ * name, for the error; the secret itself never appears in one.
+ */
+export function secretFromFile(variable: string, file: string, schema: z.ZodType<string>): string {
+  let content: string;
+  try {
+    content = readFileSync(file, "utf8").replace(/\r?\n$/, "");
+  } catch (error) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${variable}=${JSON.stringify(file)}: cannot read it (${describeError(error)})`,
+    );
+  }
+  const parsed = schema.safeParse(content);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${variable}=${JSON.stringify(file)}: the token ${parsed.error.issues[0]?.message ?? "is invalid"}`,
+    );
+  }
+  return parsed.data;
 }

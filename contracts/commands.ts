@@ -39,7 +39,11 @@ const ContainerCommandFields = {
   reason: z.string().max(512),
   /** Who asked: a handler name, `cli`, or `gateway:<user>`. */
   requestedBy: z.string().min(1).max(128),
-  /** Seconds Docker waits after SIGTERM before SIGKILL; the container's label wins if set. */
+  /**
+   * Seconds Docker waits after SIGTERM before SIGKILL. Set, it wins over the container's
+   * `autoheal.stop.timeout` label (agents of earlier versions let the label win); unset, the label or the
+   * agent's default applies.
+   */
   stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
   /**
    * When the signer sent this attempt (UTC). The agent refuses a command issued before it

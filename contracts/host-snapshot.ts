@@ -91,6 +91,31 @@ export const CommandRefusals = z.object({
 export type CommandRefusals = z.infer<typeof CommandRefusals>;
 
 /**
+ * How a label probe run ended: `pass` and `fail` are the container's answer; `error`: the probe
+ * could not be carried out (Docker's exec failed, no address to probe, the name did not resolve
+ * in time); `refused`: its target is outside FLEETHEAL_PROBE_ALLOW, so nothing was contacted.
+ */
+export const PROBE_RESULTS = ["pass", "fail", "error", "refused"] as const;
+export type ProbeResultKind = (typeof PROBE_RESULTS)[number];
+
+/**
+ * What the agent process counted since it started; the counts restart from 0 with the process,
+ * as Prometheus counters do. They travel in the snapshot because each host's agent is in a NATS
+ * account of its own, which `$SRV.STATS` does not leave; the gateway exports them per host.
+ * What the command service refused is in `commandRefusals`, the outbox's counts in `outbox`.
+ */
+export const AgentCounters = z.object({
+  /** Reconciles started: Docker's list of containers compared with what was reported. */
+  reconciles: Count.optional(),
+  /**
+   * Label probe runs, by how they ended; `refused` counts once per container and probe labels,
+   * since a refused probe does not run again until its labels change.
+   */
+  probeResults: countsOf(PROBE_RESULTS).optional(),
+});
+export type AgentCounters = z.infer<typeof AgentCounters>;
+
+/**
  * The full state of one host, published by its agent on every change and on a heartbeat.
  *
  * Kept in the `fleetheal_hosts` KV bucket under the host id, and published on
@@ -126,6 +151,8 @@ export const HostSnapshot = z.object({
     acceptsUnsignedCommands: z.boolean().optional(),
     /** Absent from agents older than signed commands. */
     commandRefusals: CommandRefusals.optional(),
+    /** Absent from older agents. */
+    counters: AgentCounters.optional(),
   }),
   /** Events read from Docker and not yet stored by JetStream. */
   outbox: z.object({

@@ -54,11 +54,14 @@ export {
   SelectionPattern,
 } from "./heal-policy.js";
 export {
+  AgentCounters,
   CommandRefusals,
   ContainerSnapshot,
   ContainerState,
   HOST_SNAPSHOT_TYPE,
   HostSnapshot,
+  PROBE_RESULTS,
+  type ProbeResultKind,
 } from "./host-snapshot.js";
 export {
   BREAKERS_BUCKET,

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
 import {
@@ -11,9 +10,10 @@ import {
   intFromEnv,
   loadEnv,
   NATS_ENV,
+  secretFromFile,
   splitCommaList,
 } from "../common/config.js";
-import { ConfigError, describeError } from "../common/errors.js";
+import { ConfigError } from "../common/errors.js";
 import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config.js";
 
 const Token = z
@@ -177,19 +177,5 @@ function secret(
     throw new ConfigError(`invalid configuration:\n  ${name} and ${name}_FILE: set only one`);
   }
   if (file === undefined) return value;
-  let content: string;
-  try {
-    content = readFileSync(file, "utf8").replace(/\r?\n$/, "");
-  } catch (error) {
-    throw new ConfigError(
-      `invalid configuration:\n  ${name}_FILE=${JSON.stringify(file)}: cannot read it (${describeError(error)})`,
-    );
-  }
-  const parsed = Token.safeParse(content);
-  if (!parsed.success) {
-    throw new ConfigError(
-      `invalid configuration:\n  ${name}_FILE=${JSON.stringify(file)}: the token ${parsed.error.issues[0]?.message ?? "is invalid"}`,
-    );
-  }
-  return parsed.data;
+  return secretFromFile(`${name}_FILE`, file, Token);
 }

@@ -5,6 +5,8 @@ import { watchPolicy } from "../policy/policy-source.js";
 import type { GatewayConfig } from "./config.js";
 import { buildApp } from "./http/app.js";
 import { GatewayMetrics } from "./http/metrics.js";
+import { countOpenBreakers, followBreakers } from "./nats/breakers-sync.js";
+import { NatsHistoryCounts } from "./nats/history-counts.js";
 import { NatsEventLog } from "./nats/nats-event-log.js";
 import { NatsFleetControl } from "./nats/nats-fleet-control.js";
 import type { FleetHostsAdmin } from "./nats/ports.js";
@@ -48,6 +50,21 @@ export function runGateway(
         await policy.stop();
         throw error;
       });
+      const breakers = await followBreakers(fjs.breakers, log, () =>
+        metrics.rejectedMessage("breaker"),
+      ).catch(async (error: unknown) => {
+        await stopSync();
+        await policy.stop();
+        throw error;
+      });
+      metrics.watchBreakers(() =>
+        countOpenBreakers(
+          breakers.entries.values(),
+          Date.now(),
+          policy.state().policy,
+          view.list().length > 1,
+        ),
+      );
       const events = new NatsEventLog({
         js: fjs.js,
         jsm: fjs.jsm,
@@ -58,6 +75,7 @@ export function runGateway(
       const cleanup = async () => {
         stopMetricsFeed();
         await events.stop();
+        await breakers.stop();
         await stopSync();
         await policy.stop();
       };
@@ -73,11 +91,13 @@ export function runGateway(
             commandTimeoutMs: config.commandTimeoutMs,
             commandSigning: config.commandSigning,
             log,
+            restarts: metrics,
           }),
           policy: policy.state,
           ...(hosts ? { hosts } : {}),
           events,
           feed: events,
+          history: new NatsHistoryCounts({ js: fjs.js, jsm: fjs.jsm, log }),
           health,
           metrics,
           tokens: {

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
 import {
@@ -6,8 +5,7 @@ import {
   type CommandSigning,
   commandSigningFrom,
 } from "../common/agent-commands.js";
-import { intFromEnv, loadEnv, NATS_ENV } from "../common/config.js";
-import { ConfigError, describeError } from "../common/errors.js";
+import { intFromEnv, loadEnv, NATS_ENV, secretFromFile } from "../common/config.js";
 import {
   DEFAULT_HOST_EVENTS_MAX_BYTES,
   DEFAULT_HOST_EVENTS_WINDOW_MS,
@@ -107,23 +105,8 @@ export function loadHandlerConfig(env: NodeJS.ProcessEnv = process.env): Handler
   };
 }
 
-/** The metrics' bearer token from its file (its trailing newline is not part of it). */
+/** The metrics' bearer token from its file. */
 function metricsToken(file: string | undefined): { token?: string } {
   if (file === undefined) return {};
-  const name = "FLEETHEAL_HANDLER_METRICS_TOKEN_FILE";
-  let content: string;
-  try {
-    content = readFileSync(file, "utf8").replace(/\r?\n$/, "");
-  } catch (error) {
-    throw new ConfigError(
-      `invalid configuration:\n  ${name}=${JSON.stringify(file)}: cannot read it (${describeError(error)})`,
-    );
-  }
-  const parsed = MetricsToken.safeParse(content);
-  if (!parsed.success) {
-    throw new ConfigError(
-      `invalid configuration:\n  ${name}=${JSON.stringify(file)}: the token ${parsed.error.issues[0]?.message ?? "is invalid"}`,
-    );
-  }
-  return { token: parsed.data };
+  return { token: secretFromFile("FLEETHEAL_HANDLER_METRICS_TOKEN_FILE", file, MetricsToken) };
 }

@@ -7,6 +7,7 @@ import {
   type ImageRef,
   imageKey,
   recordImageFailure,
+  storedBreakerVerdict,
 } from "./image-breaker.js";
 
 const T0 = Date.parse("2026-11-27T20:00:00.000Z");
@@ -171,6 +172,37 @@ describe("recordImageFailure: one host's share", () => {
     const kept = states.at(-1)?.entry.failures.map((f) => `${f.host}/${Number(f.containerId)}`);
     expect(kept).toEqual(["a/9", "a/8", "a/7", "b/100"]);
     expect(states.at(-1)).toMatchObject({ count: 3, open: true });
+  });
+});
+
+describe("storedBreakerVerdict", () => {
+  it("gives the verdict of the last count while its failures are in the window", () => {
+    const states = countAll([on("a", 1), on("a", 2), on("b", 3), on("b", 4)], 4, SEVERAL_HOSTS);
+    const last = states.at(-1);
+    expect(last?.open).toBe(true);
+    const { entry: _entry, ...expected } = last as BreakerState;
+    expect(
+      storedBreakerVerdict(last?.entry as ImageFailures, T0, policy(4), SEVERAL_HOSTS),
+    ).toEqual(expected);
+  });
+
+  it("closes as time passes the window, with no new failure", () => {
+    const { entry } = countAll([on("a", 1, 0), on("b", 2, 30)], 2, SEVERAL_HOSTS).at(
+      -1,
+    ) as BreakerState;
+    const at = (seconds: number) =>
+      storedBreakerVerdict(entry, T0 + seconds * 1000, policy(2, 60), SEVERAL_HOSTS);
+    expect(at(60)).toMatchObject({ open: true, count: 2, hosts: 2 });
+    // Host a's failure left the window: one host alone cannot hold the breaker open.
+    expect(at(61)).toMatchObject({ open: false, count: 1, hosts: 1 });
+    expect(at(91)).toMatchObject({ open: false, count: 0, hosts: 0 });
+  });
+
+  it("follows the policy in force: a threshold of 0 is never open", () => {
+    const { entry } = countAll([on("a", 1), on("b", 2)], 2, SEVERAL_HOSTS).at(-1) as BreakerState;
+    expect(storedBreakerVerdict(entry, T0, policy(2), SEVERAL_HOSTS).open).toBe(true);
+    expect(storedBreakerVerdict(entry, T0, policy(0), SEVERAL_HOSTS).open).toBe(false);
+    expect(storedBreakerVerdict(entry, T0, policy(3), SEVERAL_HOSTS).open).toBe(false);
   });
 });
 

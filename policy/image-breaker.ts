@@ -94,6 +94,40 @@ export function recordImageFailure(
     failures.slice(0, MAX_FAILURES),
     Math.max(threshold, 1),
   );
+  return {
+    entry: {
+      v: 1,
+      image: image.name,
+      ...(image.id ? { imageId: image.id } : {}),
+      failures: bounded,
+    },
+    ...verdict(perHost, threshold, fleet),
+  };
+}
+
+/**
+ * The breaker's verdict on a stored entry at `now`, as {@link recordImageFailure} would give it
+ * without a new failure: for readers that only watch the breakers (the gateway's metrics).
+ */
+export function storedBreakerVerdict(
+  entry: ImageFailures,
+  now: number,
+  policy: HealPolicy,
+  fleet: { severalHosts: boolean },
+): Omit<BreakerState, "entry"> {
+  const { failures: threshold, windowSeconds } = policy.storm.imageBreaker;
+  const since = now - windowSeconds * 1000;
+  const inWindow = entry.failures.filter((f) => Date.parse(f.at) >= since);
+  const { perHost } = newestPerHost(inWindow.slice(0, MAX_FAILURES), Math.max(threshold, 1));
+  return verdict(perHost, threshold, fleet);
+}
+
+/** What is compared with the threshold, and whether the breaker is open. */
+function verdict(
+  perHost: ReadonlyMap<string, ReadonlySet<string>>,
+  threshold: number,
+  fleet: { severalHosts: boolean },
+): Omit<BreakerState, "entry"> {
   const share = fleet.severalHosts ? hostShare(threshold) : threshold;
   let count = 0;
   let containers = 0;
@@ -102,12 +136,6 @@ export function recordImageFailure(
     count += Math.min(ids.size, share);
   }
   return {
-    entry: {
-      v: 1,
-      image: image.name,
-      ...(image.id ? { imageId: image.id } : {}),
-      failures: bounded,
-    },
     count,
     containers,
     hosts: perHost.size,

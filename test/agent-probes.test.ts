@@ -172,6 +172,11 @@ describe("agent label probes", () => {
       (x) => x.health === "unhealthy" && x.healthSource === "probe" && x.failingStreak >= 1,
       "the exec probe unhealthy",
     );
+    // Every run is counted in the snapshot by its result: the passes, then the failure that
+    // turned it unhealthy (the snapshot that shows that health is taken after that run).
+    const counted = snapshot()?.agent.counters?.probeResults;
+    expect(counted?.pass).toBeGreaterThanOrEqual(1);
+    expect(counted?.fail).toBeGreaterThanOrEqual(1);
 
     // The heal handler's restart says "only if still unhealthy". Docker calls a container
     // without a HEALTHCHECK "none"; the agent must judge it by the probe that reported it.
@@ -357,6 +362,8 @@ describe("agent label probes: explicit targets and FLEETHEAL_PROBE_ALLOW", () =>
     );
     expect(refusals).toHaveLength(1);
     expect(refusals[0]).toMatchObject({ containerId: explicit, refusedTargets: 1 });
+    // Counted once in the snapshot too: a refused probe does not run again.
+    expect(later.agent.counters?.probeResults?.refused).toBe(1);
     expect(agent.json.filter((l) => l.level === "warn").length - warningsBefore).toBe(1);
   });
 

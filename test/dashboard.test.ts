@@ -7,9 +7,10 @@ import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONFIG_BUCKET, encode, POLICY_KEY } from "../contracts/index.js";
+import { launchChromium, watchProblems } from "./support/chromium.js";
 import {
   makeHealthy,
   makeUnhealthy,
@@ -23,16 +24,6 @@ import { waitFor } from "./support/wait.js";
 const HOST = "dash-host";
 const ADMIN_TOKEN = randomBytes(24).toString("base64url").slice(0, 32);
 const RESULTS = join(REPO, "test-results");
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 let fleet: Fleet;
 let host: FleetHost;
@@ -46,15 +37,6 @@ let web: { id: string; name: string };
 let api: { id: string; name: string };
 
 const row = (p: Page, id: string) => p.locator(`[data-testid="container-row"][data-id="${id}"]`);
-
-function watchProblems(p: Page, label: string): void {
-  p.on("pageerror", (error) => pageProblems.push(`${label}: ${error.message}`));
-  p.on("console", (message) => {
-    if (/Content Security Policy|Refused to/i.test(message.text())) {
-      pageProblems.push(`${label}: ${message.text()}`);
-    }
-  });
-}
 
 async function startedAt(id: string): Promise<string> {
   return (await host.engine.docker.getContainer(id).inspect()).State.StartedAt;
@@ -85,11 +67,11 @@ beforeAll(async () => {
   await waitForHealth(host.engine, web.id, "healthy", 20_000);
   await waitForHealth(host.engine, api.id, "healthy", 20_000);
 
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   fleet.defer(() => browser.close());
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   page = await context.newPage();
-  watchProblems(page, "laptop");
+  watchProblems(page, "laptop", pageProblems);
 });
 
 afterAll(async () => {
@@ -336,7 +318,7 @@ describe("dashboard", () => {
     });
     try {
       const phone = await context.newPage();
-      watchProblems(phone, "phone");
+      watchProblems(phone, "phone", pageProblems);
       await phone.goto(url);
       await phone
         .locator(`[data-testid="host-card"][data-host="${HOST}"]`)

@@ -161,11 +161,35 @@ describe("the gateway on a real fleet", () => {
     expect(detail.healing.restarts[0]?.outcome).toBe("restarted");
 
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(
-      new RegExp(`fleetheal_restarts_total\\{host="${h.id}",outcome="restarted"\\} [1-9]`),
-    );
+    // The handler's restart is the handler's to count: the gateway counts only what it sends.
+    expect(metrics).not.toMatch(/fleetheal_restarts_total\{host=/);
+    expect(metrics).toContain('fleetheal_restarts_total{trigger="manual",outcome="restarted"} 0');
     expect(metrics).toMatch(/fleetheal_event_lag_seconds_count [1-9]/);
     expect(metrics).toContain('fleetheal_hosts{status="up"} 2');
+    // The breakers bucket is followed; one heal opens no breaker.
+    expect(metrics).toContain("fleetheal_image_breakers_open 0");
+    // One status at 1, the others at 0 (whether a container is still unhealthy here is not this
+    // test's business).
+    const statuses = [...metrics.matchAll(/^fleetheal_fleet_status\{status="(\w+)"\} (\d)$/gm)];
+    expect(statuses.map((m) => m[1])).toEqual(["healthy", "degraded", "unhealthy"]);
+    expect(statuses.map((m) => Number(m[2])).reduce((a, b) => a + b)).toBe(1);
+    // Each host's own series, from the snapshots its agent sends.
+    for (const id of fleet.hosts.keys()) {
+      expect(metrics).toContain(`fleetheal_host_up{host="${id}"} 1`);
+      expect(metrics).toContain(`fleetheal_host_docker_up{host="${id}"} 1`);
+      expect(metrics).toMatch(
+        new RegExp(`fleetheal_agent_build_info\\{host="${id}",version="[^"]+"\\} 1`),
+      );
+      expect(metrics).toMatch(
+        new RegExp(`fleetheal_agent_reconciles_total\\{host="${id}"\\} [1-9]`),
+      );
+      expect(metrics).toMatch(
+        new RegExp(`fleetheal_host_last_seen_timestamp_seconds\\{host="${id}"\\} \\d`),
+      );
+      expect(metrics).toContain(
+        `fleetheal_agent_commands_refused_total{host="${id}",code="unsigned"} 0`,
+      );
+    }
   });
 
   it("restarts by hand, once per idempotency key, and audits it", async () => {
@@ -189,6 +213,10 @@ describe("the gateway on a real fleet", () => {
       duplicate: true,
     });
     expect(h.docker.count((e) => e.id === c.id && e.action === "restart")).toBe(1);
+    // Counted once by the gateway that sent it: the repeat was answered from the first run.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('fleetheal_restarts_total{trigger="manual",outcome="restarted"} 1');
+    expect(metrics).toContain('fleetheal_restarts_total{trigger="manual",outcome="failed"} 0');
 
     const audit = await waitFor(
       async () => {
@@ -276,6 +304,11 @@ describe("the gateway on a real fleet", () => {
 
   it("turns a silent host stale, then down, and leaves its containers out", async () => {
     const h = host(1);
+    const hostUp = async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return new RegExp(`^fleetheal_host_up\\{host="${h.id}"\\} (\\d)$`, "m").exec(text)?.[1];
+    };
+    expect(await hostUp()).toBe("1");
     await h.agent.stop("SIGKILL");
     const stale = await waitFor(
       async () => {
@@ -285,6 +318,10 @@ describe("the gateway on a real fleet", () => {
       { timeoutMs: 10_000, message: `${h.id} never turned stale` },
     );
     expect(stale.status).toBe("degraded");
+    // /metrics reads the same report: the host is not up once it is stale.
+    expect(await hostUp()).toBe("0");
+    const degraded = await (await fetch(`${base}/metrics`)).text();
+    expect(degraded).toContain('fleetheal_fleet_status{status="degraded"} 1');
     const down = await waitFor(
       async () => {
         const report = await get("/health", HealthReport);
@@ -296,6 +333,10 @@ describe("the gateway on a real fleet", () => {
     expect(down.totals.containers.total).toBe(live?.containers.total);
     const strict = await fetch(`${base}/health?strict=1`);
     expect(strict.status).toBe(503);
+    expect(await hostUp()).toBe("0");
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain(
+      'fleetheal_hosts{status="down"} 1',
+    );
   });
 
   it("a restarted gateway rebuilds the same view from NATS", async () => {

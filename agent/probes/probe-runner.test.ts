@@ -106,22 +106,21 @@ describe("runProbe: tcp", () => {
     });
     expect(r.ok).toBe(false);
     expect(r.output).toContain("ECONNREFUSED");
+    // The container answered no: a failure, not a probe that could not run.
+    expect(r.error).toBeUndefined();
   });
 
   it("fails without connecting anywhere when there is no address to probe", async () => {
     expect(
       await runProbe(spec({ tcp: ":80" }), isolated, { docker: noDocker, access: LOOPBACK }),
-    ).toEqual({
-      ok: false,
-      output: NO_ADDRESS_ERROR,
-    });
+    ).toEqual({ ok: false, output: NO_ADDRESS_ERROR, error: true });
     expect(
       await runProbe(
         spec({ http: ":80/x" }),
         { containerId: "c", ipAddresses: [], networkMode: "container:abc" },
         { docker: noDocker, access: LOOPBACK },
       ),
-    ).toEqual({ ok: false, output: NO_ADDRESS_ERROR });
+    ).toEqual({ ok: false, output: NO_ADDRESS_ERROR, error: true });
   });
 
   it("fails at once when aborted", async () => {
@@ -324,7 +323,11 @@ describe("runProbe: explicit hosts (FLEETHEAL_PROBE_ALLOW)", () => {
       docker: noDocker,
       access: { allow: allowList("svc.test"), resolve: () => new Promise(() => {}) },
     });
-    expect(r).toEqual({ ok: false, output: "resolving svc.test timed out after 200ms" });
+    expect(r).toEqual({
+      ok: false,
+      output: "resolving svc.test timed out after 200ms",
+      error: true,
+    });
   });
 });
 
@@ -379,7 +382,11 @@ describe("runProbe: exec", () => {
       docker: fakeDocker(new Error("container abc is not running")),
       access: LOOPBACK,
     });
-    expect(r).toEqual({ ok: false, output: "exec failed: container abc is not running" });
+    expect(r).toEqual({
+      ok: false,
+      output: "exec failed: container abc is not running",
+      error: true,
+    });
   });
 
   it("does not throw even when exec throws synchronously", async () => {

@@ -4,7 +4,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect, isIP } from "node:net";
 import { healthOutput } from "../../common/health-output.js";
-import { MAX_HEALTH_OUTPUT } from "../../contracts/index.js";
+import { MAX_HEALTH_OUTPUT, type ProbeResultKind } from "../../contracts/index.js";
 import type { DockerEngine } from "../docker-engine.js";
 import { explicitHost, type ProbeAccess, resolveProbeHost } from "./probe-access.js";
 import { formatDuration, type ProbeSpec } from "./probe-spec.js";
@@ -30,6 +30,20 @@ export interface ProbeResult {
    * nothing, and its result says nothing about the container's health.
    */
   refused?: string;
+  /**
+   * The probe could not be carried out (Docker's exec failed, no address to probe, the name did
+   * not resolve in time): a failure for the container's health, counted apart for the operator.
+   */
+  error?: true;
+}
+
+/**
+ * How a probe run that reached its target ended, as the agent counts it (PROBE_RESULTS of
+ * contracts/host-snapshot.ts; a refused target is counted where it is refused).
+ */
+export function probeResultKind(result: ProbeResult): Exclude<ProbeResultKind, "refused"> {
+  if (result.error) return "error";
+  return result.ok ? "pass" : "fail";
 }
 
 /**
@@ -82,7 +96,7 @@ export async function runProbe(
         docker,
         signal,
       );
-      return { ok: result.ok, output: clip(result.output) };
+      return { ...result, output: clip(result.output) };
     }
     const place = await connectTo(spec, target, options);
     if ("result" in place) return { ...place.result, output: clip(place.result.output) };
@@ -98,7 +112,7 @@ export async function runProbe(
     }
     return { ok: result.ok, output: clip(result.output) };
   } catch (error) {
-    return { ok: false, output: clip(describe(error)) };
+    return { ok: false, output: clip(describe(error)), error: true };
   }
 }
 
@@ -118,7 +132,7 @@ async function connectTo(
     // The `:port` forms: the container's own address, as Docker reports it.
     const address = defaultProbeAddress(target);
     return address === undefined
-      ? { result: { ok: false, output: NO_ADDRESS_ERROR } }
+      ? { result: { ok: false, output: NO_ADDRESS_ERROR, error: true } }
       : { address };
   }
   const resolving = resolveProbeHost(spec, host, access);
@@ -126,7 +140,9 @@ async function connectTo(
   if (checked === "aborted") return { result: { ok: false, output: "aborted" } };
   if (checked === "timeout") {
     const after = formatDuration(spec.timeoutMs);
-    return { result: { ok: false, output: `resolving ${host} timed out after ${after}` } };
+    return {
+      result: { ok: false, output: `resolving ${host} timed out after ${after}`, error: true },
+    };
   }
   if ("refused" in checked) {
     return { result: { ok: false, output: checked.refused, refused: checked.refused } };
@@ -174,7 +190,11 @@ async function runExec(
             ok: r.exitCode === 0,
             output: r.output.trim() || (r.exitCode === 0 ? "" : `exit code ${r.exitCode}`),
           },
-    (error: unknown): ProbeResult => ({ ok: false, output: `exec failed: ${describe(error)}` }),
+    (error: unknown): ProbeResult => ({
+      ok: false,
+      output: `exec failed: ${describe(error)}`,
+      error: true,
+    }),
   );
   if (!signal) return exec;
   return new Promise<ProbeResult>((resolve) => {

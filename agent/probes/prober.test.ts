@@ -39,11 +39,16 @@ function fakeDocker() {
   const healthy = new Map<string, boolean>();
   const held: (() => void)[] = [];
   let hold = false;
+  let broken = false;
   return {
     calls,
     healthy,
     hold: (on: boolean) => {
       hold = on;
+    },
+    /** Exec itself fails, as when dockerd goes away. */
+    break: (on: boolean) => {
+      broken = on;
     },
     release: () => {
       for (const r of held.splice(0)) r();
@@ -52,6 +57,7 @@ function fakeDocker() {
     exec: async (id: string, cmd: string[], timeoutMs: number): Promise<ExecResult> => {
       calls.push({ id, cmd, timeoutMs, at: Date.now() });
       if (hold) await new Promise<void>((resolve) => held.push(resolve));
+      if (broken) throw new Error("dockerd went away");
       const ok = healthy.get(id) ?? true;
       return { exitCode: ok ? 0 : 1, output: ok ? "ok" : "not ok" };
     },
@@ -265,6 +271,21 @@ describe("Prober", () => {
     await advance(1_000);
     expect(h.health()).toBe("healthy");
     expect(h.docker.calls).toHaveLength(2);
+    // The aborted run is not counted.
+    expect(h.prober.resultCounts()).toEqual({ pass: 1, fail: 0, error: 0, refused: 0 });
+    await h.prober.stop();
+  });
+
+  it("counts each run by how it ended: pass, fail, or error when the probe could not run", async () => {
+    const h = harness();
+    h.prober.sync(details());
+    await advance(1_000);
+    h.docker.healthy.set("c1", false);
+    await advance(1_000);
+    h.docker.break(true);
+    await advance(1_000);
+    expect(h.prober.view("c1")?.lastOutput).toBe("exec failed: dockerd went away");
+    expect(h.prober.resultCounts()).toEqual({ pass: 1, fail: 1, error: 1, refused: 0 });
     await h.prober.stop();
   });
 
@@ -593,6 +614,7 @@ describe("Prober: explicit probe targets (FLEETHEAL_PROBE_ALLOW)", () => {
     // Another container is its own refusal.
     h.prober.sync(details({ id: "c2", labels: tcp("http.example:80") }));
     expect(h.prober.stats.refusedTargets).toBe(2);
+    expect(h.prober.resultCounts()).toEqual({ pass: 0, fail: 0, error: 0, refused: 2 });
 
     // The container's own address needs no permission.
     h.prober.sync({ ...d, labels: tcp(":6379"), ipAddresses: ["172.17.0.2"] });

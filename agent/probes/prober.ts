@@ -4,11 +4,12 @@
 // that failures during the start period do not count while the container has not yet been healthy.
 
 import type { Logger } from "../../common/logger.js";
+import type { ProbeResultKind } from "../../contracts/index.js";
 import type { ContainerDetails, DockerEngine } from "../docker-engine.js";
 import type { ProbeAccess } from "./probe-access.js";
 import { NOTHING_ALLOWED } from "./probe-allow.js";
 import { type BlockLevel, whyNotProbed } from "./probe-blocker.js";
-import { type ProbeResult, type ProbeTarget, runProbe } from "./probe-runner.js";
+import { type ProbeResult, type ProbeTarget, probeResultKind, runProbe } from "./probe-runner.js";
 import {
   MAX_PROBE_ERROR,
   MAX_PROBE_TARGET,
@@ -81,6 +82,11 @@ interface Entry {
 export interface ProberStats {
   /** Containers whose probe target was refused (FLEETHEAL_PROBE_ALLOW), once per labels. */
   refusedTargets: number;
+  /**
+   * Probe runs by how they ended; a run stopped before its end (halted, removed) is not counted,
+   * and a refused target is counted in `refusedTargets`.
+   */
+  results: Record<Exclude<ProbeResultKind, "refused">, number>;
 }
 
 /** Label probes for every container of one host. See {@link ProberOptions}. */
@@ -89,11 +95,19 @@ export class Prober {
   private readonly now: () => number;
   private readonly access: ProbeAccess;
   private stopped = false;
-  readonly stats: ProberStats = { refusedTargets: 0 };
+  readonly stats: ProberStats = {
+    refusedTargets: 0,
+    results: { pass: 0, fail: 0, error: 0 },
+  };
 
   constructor(private readonly options: ProberOptions) {
     this.now = options.now ?? Date.now;
     this.access = options.access ?? { allow: NOTHING_ALLOWED };
+  }
+
+  /** The probe results as the snapshot counts them (a refusal once per container and labels). */
+  resultCounts(): Record<ProbeResultKind, number> {
+    return { ...this.stats.results, refused: this.stats.refusedTargets };
   }
 
   /**
@@ -241,7 +255,7 @@ export class Prober {
           signal: controller.signal,
         }),
       )
-      .catch((error: unknown): ProbeResult => ({ ok: false, output: String(error) }))
+      .catch((error: unknown): ProbeResult => ({ ok: false, output: String(error), error: true }))
       .then((result) => {
         if (entry.inFlight?.controller === controller) entry.inFlight = undefined;
         if (entry.generation !== generation || this.entries.get(entry.id) !== entry) return;
@@ -249,6 +263,7 @@ export class Prober {
           this.refuse(entry, result.refused);
           return;
         }
+        this.stats.results[probeResultKind(result)]++;
         this.record(entry, spec, result, startedMs);
         this.schedule(entry);
       })

@@ -1,4 +1,3 @@
-import { STOP_TIMEOUT_LABEL, stopTimeoutFromLabels } from "../../contracts/index.js";
 import type { RestartResult } from "../../gateway/http/api-schemas.js";
 import { defineCommand } from "../command.js";
 import { EXIT } from "../exit-codes.js";
@@ -23,7 +22,7 @@ const OPTIONS = {
     type: "string",
     value: "<seconds>",
     description:
-      "Seconds between SIGTERM and SIGKILL, 0-3600 [the agent's]; agents of this version still let the container's autoheal.stop.timeout label win, and the command says so when it does",
+      "Seconds between SIGTERM and SIGKILL, 0-3600, winning over the container's autoheal.stop.timeout label as docker restart -t does [the label, else the agent's]",
   },
   "idempotency-key": {
     type: "string",
@@ -54,17 +53,6 @@ refused it (not opted in, or an ambiguous prefix: 409) or Docker failed (502).`,
         ? undefined
         : wholeNumber("stop-timeout", options["stop-timeout"], 0, 3600);
     const client = clientFor(options, ctx, { action: true });
-    if (stopTimeout !== undefined) {
-      // The agent lets the label win over the request (agent/command-executor.ts); an explicit
-      // value that will not be used is said, not silently ignored.
-      const { container } = (await client.container(host, ref)).value;
-      const label = stopTimeoutFromLabels(container.labels);
-      if (label !== undefined && label !== stopTimeout) {
-        ctx.io.err(
-          `note: ${container.name} has the label ${STOP_TIMEOUT_LABEL}=${label}, which its agent uses instead of --stop-timeout ${stopTimeout}`,
-        );
-      }
-    }
     let answer: { value: RestartResult; json: unknown };
     try {
       answer = await client.restart(

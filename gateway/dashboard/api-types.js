@@ -39,6 +39,10 @@
 /** @typedef {Schemas.EventsPage} EventsPage The body of `GET /events`. */
 /** @typedef {Schemas.EventsQuery} EventsQuery The query of `GET /events`. */
 
+/** @typedef {Schemas.HistoryCounts} HistoryCounts The body of `GET /history/counts`. */
+/** @typedef {z.input<typeof Schemas.HistoryCountsQuery>} HistoryCountsQuery Its query. */
+/** @typedef {Schemas.HistoryWindow} HistoryWindow `1h` or `24h`. */
+
 /** @typedef {Schemas.PolicyDocument} PolicyDocument The body of `GET /policy`. */
 /** @typedef {z.input<typeof Schemas.RestartRequest>} RestartRequest Body of a restart. */
 /** @typedef {Schemas.RestartResult} RestartResult What a restart answers. */

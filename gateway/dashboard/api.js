@@ -6,7 +6,8 @@ import { getToken, readToken } from "./tokens.js";
 
 /**
  * @import { ApiErrorBody, ContainerDetail, ContainerPage, ContainersQuery, EventsPage,
- *   EventsQuery, HealingSwitchRequest, HealingSwitchResult, HealthReport, HostList,
+ *   EventsQuery, HealingSwitchRequest, HealingSwitchResult, HealthReport, HistoryCounts,
+ *   HistoryCountsQuery, HostList,
  *   PauseRequest, PauseResult, PolicyDocument, QueryOf, ReleaseRequest, ReleaseResult,
  *   RestartRequest, RestartResult } from "./api-types.js"
  */
@@ -146,6 +147,10 @@ export const fetchContainer = (host, id) =>
 /** `GET /events` @param {QueryOf<EventsQuery>} query */
 export const fetchEvents = (query) =>
   /** @type {Promise<EventsPage>} */ (read(`/events${qs(query)}`));
+
+/** `GET /history/counts` @param {QueryOf<HistoryCountsQuery>} query */
+export const fetchHistoryCounts = (query) =>
+  /** @type {Promise<HistoryCounts>} */ (read(`/history/counts${qs(query)}`));
 
 /**
  * `POST /containers/:host/:id/restart`. The same idempotency key never restarts twice.

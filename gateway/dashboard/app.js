@@ -4,6 +4,7 @@
 
 import { wireActionDialog } from "./action-dialog.js";
 import { wireActionButtons } from "./actions.js";
+import { loadActivity, wireActivity } from "./activity.js";
 import { filtersFromHash, wireFilters, writeFiltersToForm } from "./container-filters.js";
 import { wirePager } from "./container-table.js";
 import { $ } from "./dom.js";
@@ -28,6 +29,7 @@ async function boot() {
   wireFilters();
   wirePager();
   wireFeed();
+  wireActivity();
   wireTokenDialog(reload);
   wireActionDialog(reload);
   wireActionButtons();
@@ -40,6 +42,7 @@ async function boot() {
   await loadHealth();
   loadHosts();
   loadPolicy();
+  loadActivity();
   try {
     const last = await loadFeedHistory();
     if (last > 0) live.lastEventId = String(last);
@@ -55,6 +58,8 @@ async function boot() {
   setInterval(() => {
     loadPolicy();
     scheduleHostsRefresh(0);
+    // The buckets move on with the clock, records or not.
+    if (!document.hidden) loadActivity();
     if ($("live-status").dataset.state !== "live") refreshAll();
   }, 30_000);
   document.addEventListener("visibilitychange", () => {

@@ -1,6 +1,7 @@
-// The container table's filters: the form above it, the host cards (a click filters by that
-// host), and the overview's URL, which carries them so that a link or a reload keeps them.
+// The container table's filters: the form above it, the host cards and the activity chart's
+// hosts (a click filters by that host; the chart follows the host filter), and the overview's URL, which carries them so that a link or a reload keeps them.
 
+import { loadActivity } from "./activity.js";
 import { qs } from "./api.js";
 import { firstPage, loadContainers } from "./container-table.js";
 import { $, closest, control } from "./dom.js";
@@ -56,6 +57,7 @@ export function writeFiltersToForm() {
  * @param {Filters} filters
  */
 export function setFilters(filters) {
+  const hostChanged = filters.host !== state.filters.host;
   state.filters = filters;
   firstPage();
   const hash = overviewHash(filters);
@@ -64,6 +66,7 @@ export function setFilters(filters) {
   writeFiltersToForm();
   renderHosts();
   loadContainers();
+  if (hostChanged) loadActivity();
 }
 
 /** Wires the filter form and the host cards. */
@@ -101,5 +104,10 @@ export function wireFilters() {
     const host = card instanceof HTMLElement ? card.dataset.host : undefined;
     if (!host) return;
     setFilters({ ...state.filters, host: state.filters.host === host ? "" : host });
+  });
+  $("activity-chart").addEventListener("click", (e) => {
+    const button = closest(e, ".activity-host");
+    if (button instanceof HTMLElement)
+      setFilters({ ...state.filters, host: button.dataset.host || "" });
   });
 }

@@ -1,5 +1,5 @@
-// A container's detail page (`#/containers/<host>/<id>`): its state, healing, output, restart
-// history, labels and recent records.
+// A container's detail page (`#/containers/<host>/<id>`): its timeline, state, healing, output,
+// restart history, labels and recent records.
 
 import { ApiError, fetchContainer, fetchEvents } from "./api.js";
 import { TABLE_DEBOUNCE_MS } from "./container-table.js";
@@ -14,8 +14,42 @@ import {
 } from "./detail-panels.js";
 import { $, h } from "./dom.js";
 import { state } from "./state.js";
+import { timelinePanel } from "./timeline.js";
+
+/** @import { StreamRecord } from "./api-types.js" */
 
 let detailSeq = 0;
+
+/** Records of the shown container the page keeps: the timeline's day, within reason. */
+export const DETAIL_RECORDS_MAX = 1_000;
+const PAGE = 250;
+/** Whether the container had more records in the last day than the page keeps. */
+let recordsCut = false;
+
+/**
+ * The container's records of the last day, newest first, following `next` up to
+ * DETAIL_RECORDS_MAX (a few reads; the timeline says when there were more).
+ * @param {string} host
+ * @param {string} id
+ */
+async function loadRecords(host, id) {
+  /** @type {StreamRecord[]} */
+  let all = [];
+  /** @type {number | undefined} */
+  let after;
+  recordsCut = false;
+  for (let i = 0; ; i++) {
+    const page = await fetchEvents({ host, container: id, since: "24h", limit: PAGE, after });
+    all = all.concat(page.records || []);
+    if (page.next === undefined || page.next === after) break;
+    if (i + 1 >= DETAIL_RECORDS_MAX / PAGE) {
+      recordsCut = true;
+      break;
+    }
+    after = page.next;
+  }
+  return all.reverse();
+}
 
 /**
  * Loads the shown container and its records of the last day, unless `quiet` keeps the records
@@ -35,13 +69,7 @@ export async function loadDetail({ quiet = false } = {}) {
     let events = state.detailEvents;
     if (!quiet || events.length === 0) {
       try {
-        const page = await fetchEvents({
-          host: detail.host,
-          container: detail.container.id,
-          since: "24h",
-          limit: 200,
-        });
-        events = (page.records || []).slice().reverse();
+        events = await loadRecords(detail.host, detail.container.id);
       } catch {
         events = [];
       }
@@ -90,6 +118,7 @@ function renderDetail() {
     h(
       "div",
       { class: "detail-grid" },
+      timelinePanel(state.detailEvents, { truncated: recordsCut }),
       infoPanel(c),
       healingPanel(d.healing),
       outputPanel(c),

@@ -168,7 +168,7 @@ export function updateFeedEmpty() {
 
 /** Wires the feed's All / Healing / Docker switch. */
 export function wireFeed() {
-  const buttons = [...document.querySelectorAll(".seg-btn")];
+  const buttons = [...document.querySelectorAll(".feed-head .seg-btn")];
   for (const btn of buttons) {
     if (!(btn instanceof HTMLElement)) continue;
     btn.addEventListener("click", () => {

@@ -37,6 +37,18 @@ export function clockTime(iso) {
 }
 
 /**
+ * Hours and minutes, with the date when it is not today: the edges of a chart's buckets.
+ * @param {string | number} at an ISO time or epoch milliseconds
+ */
+export function shortTime(at) {
+  const d = new Date(at);
+  if (Number.isNaN(d.getTime())) return "";
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+  if (d.toDateString() === new Date().toDateString()) return time;
+  return `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}`;
+}
+
+/**
  * A container id as Docker shows it: its first 12 characters.
  * @param {string | undefined} id
  */

@@ -2,8 +2,9 @@
 // the Authorization header, which EventSource cannot. Records go to the feed, health reports to
 // the header, banner and hosts; the table and the detail reload behind them.
 
+import { countsInActivity, scheduleActivityRefresh } from "./activity.js";
 import { scheduleContainersRefresh } from "./container-table.js";
-import { scheduleDetailRefresh } from "./detail.js";
+import { DETAIL_RECORDS_MAX, scheduleDetailRefresh } from "./detail.js";
 import { $ } from "./dom.js";
 import { addRecords, recordInfo } from "./feed.js";
 import { applyHealth } from "./health.js";
@@ -44,7 +45,10 @@ function setLive(status, text) {
 function onLiveRecord(record) {
   addRecords([record], { live: true });
   const info = recordInfo(record);
-  if (state.route.view === "overview") scheduleContainersRefresh();
+  if (state.route.view === "overview") {
+    scheduleContainersRefresh();
+    if (countsInActivity(record)) scheduleActivityRefresh();
+  }
   if (
     state.route.view === "detail" &&
     state.detail &&
@@ -52,7 +56,7 @@ function onLiveRecord(record) {
     info.id === state.detail.container.id
   ) {
     if (!state.detailEvents.some((r) => r.seq === record.seq)) {
-      state.detailEvents = [record, ...state.detailEvents].slice(0, 200);
+      state.detailEvents = [record, ...state.detailEvents].slice(0, DETAIL_RECORDS_MAX);
     }
     scheduleDetailRefresh();
   }

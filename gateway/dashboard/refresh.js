@@ -1,5 +1,6 @@
 // Reloading what the page shows, after it was away (a reconnect, a new token, a tab shown again).
 
+import { loadActivity } from "./activity.js";
 import { loadContainers } from "./container-table.js";
 import { loadDetail } from "./detail.js";
 import { feedHistoryLoaded, loadFeedHistory, updateFeedEmpty } from "./feed.js";
@@ -17,6 +18,8 @@ export function refreshAll() {
       .then(updateFeedEmpty)
       .catch(() => {});
   }
-  if (state.route.view === "overview") loadContainers();
-  else loadDetail({ quiet: true });
+  if (state.route.view === "overview") {
+    loadContainers();
+    loadActivity();
+  } else loadDetail({ quiet: true });
 }

@@ -1,6 +1,7 @@
 // The page's two views, chosen by the URL's hash: the overview (`#/?<filters>`) and a
 // container's detail (`#/containers/<host>/<id>`).
 
+import { loadActivity } from "./activity.js";
 import { filtersFromHash, overviewHash, writeFiltersToForm } from "./container-filters.js";
 import { firstPage, loadContainers, tableLoaded } from "./container-table.js";
 import { loadDetail } from "./detail.js";
@@ -54,5 +55,6 @@ export function route() {
       renderHosts();
     }
     if (changed || prev.view !== "overview" || !tableLoaded()) loadContainers();
+    if (changed || prev.view !== "overview") loadActivity();
   }
 }

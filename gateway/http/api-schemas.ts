@@ -285,11 +285,52 @@ export type EventsPage = z.infer<typeof EventsPage>;
 
 export const EventStreamQuery = EventsQuery.pick({ host: true, container: true, kind: true });
 
+/** The windows of `GET /history/counts`: the last hour, or the last day. */
+export const HistoryWindow = z.enum(["1h", "24h"]);
+export type HistoryWindow = z.infer<typeof HistoryWindow>;
+
+export const HistoryCountsQuery = z.object({
+  window: HistoryWindow.default("1h"),
+  /** Only this host's records; the whole fleet when absent. */
+  host: HostParam.optional(),
+});
+export type HistoryCountsQuery = z.infer<typeof HistoryCountsQuery>;
+
+/** Restarts (`restarted` records), failed attempts (`failed` records) and unhealthy transitions. */
+const HistoryTotals = z.object({
+  restarts: z.number().int(),
+  failed: z.number().int(),
+  unhealthy: z.number().int(),
+});
+
+/** What `GET /history/counts` answers: fixed buckets of the window, oldest first. */
+export const HistoryCounts = z
+  .object({
+    window: HistoryWindow,
+    host: z.string().optional(),
+    /** The first bucket's start; buckets are aligned to their size. */
+    from: z.string(),
+    /** When the counts were taken: the last bucket holds it. */
+    to: z.string(),
+    bucketSeconds: z.number().int(),
+    buckets: z.array(HistoryTotals.extend({ start: z.string() })),
+    totals: HistoryTotals,
+    /** Totals by host, busiest first; at most 100 are listed, `hostsOmitted` more are not. */
+    hosts: z.array(HistoryTotals.extend({ host: z.string() })),
+    hostsOmitted: z.number().int(),
+    /** Stored records read to count these. */
+    scanned: z.number().int(),
+    /** Present when the counts are incomplete: too many records to read, or out of time. */
+    truncated: z.enum(["scan-limit", "deadline"]).optional(),
+  })
+  .meta({ id: "HistoryCounts" });
+export type HistoryCounts = z.infer<typeof HistoryCounts>;
+
 /** Body of `POST /containers/:host/:id/restart`. */
 export const RestartRequest = z
   .object({
     reason: z.string().min(1).max(512).optional(),
-    /** Docker's stop timeout for this restart; the container's label wins. */
+    /** Docker's stop timeout for this restart; it wins over the container's label. */
     stopTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
   })
   .strict();

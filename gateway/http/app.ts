@@ -28,6 +28,7 @@ import { dashboardRoutes } from "./routes/dashboard-routes.js";
 import { eventRoutes } from "./routes/event-routes.js";
 import { fleetRoutes } from "./routes/fleet-routes.js";
 import { healthRoutes } from "./routes/health-routes.js";
+import { historyRoutes } from "./routes/history-routes.js";
 import { hostsAdminRoutes } from "./routes/hosts-admin-routes.js";
 
 /** How long a client may take to send a request, headers and body. */
@@ -138,6 +139,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, ctx);
   await app.register(fleetRoutes, ctx);
   await app.register(eventRoutes, ctx);
+  if (deps.history) await app.register(historyRoutes, { ...ctx, history: deps.history });
   await app.register(actionRoutes, ctx);
   if (deps.hosts) await app.register(hostsAdminRoutes, { ...ctx, hosts: deps.hosts });
   await app.register(dashboardRoutes, ctx);

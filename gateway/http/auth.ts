@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { bearerDigest, sameDigest, tokenDigest } from "../../common/bearer-token.js";
 import { ApiError } from "./api-errors.js";
 
 /**
@@ -17,17 +17,14 @@ export interface Tokens {
 /** The identity a request proved, used in audit records. */
 export type Principal = "admin" | "reader" | "anonymous";
 
-/**
- * Checks bearer tokens. Tokens are compared as SHA-256 digests with `timingSafeEqual`, so the
- * comparison takes the same time whatever the length or content of the guess.
- */
+/** Checks bearer tokens, as digests compared in constant time (common/bearer-token.ts). */
 export class TokenCheck {
   private readonly admin: Buffer | undefined;
   private readonly read: Buffer | undefined;
 
   constructor(tokens: Tokens) {
-    this.admin = tokens.adminToken === undefined ? undefined : digest(tokens.adminToken);
-    this.read = tokens.readToken === undefined ? undefined : digest(tokens.readToken);
+    this.admin = tokens.adminToken === undefined ? undefined : tokenDigest(tokens.adminToken);
+    this.read = tokens.readToken === undefined ? undefined : tokenDigest(tokens.readToken);
   }
 
   /** Whether reads need a token; the dashboard asks for one when they do. */
@@ -38,8 +35,9 @@ export class TokenCheck {
   /** Returns who the request is, or throws a 401/403 `ApiError`. */
   authorize(access: Access, authorization: string | undefined): Principal {
     if (access === "public") return "anonymous";
-    const given = bearer(authorization);
-    const isAdmin = given !== undefined && this.admin !== undefined && same(given, this.admin);
+    const given = bearerDigest(authorization);
+    const isAdmin =
+      given !== undefined && this.admin !== undefined && sameDigest(given, this.admin);
     if (access === "admin") {
       if (this.admin === undefined) {
         throw new ApiError(
@@ -52,7 +50,7 @@ export class TokenCheck {
     }
     if (isAdmin) return "admin";
     if (this.read === undefined) return "anonymous";
-    if (given !== undefined && same(given, this.read)) return "reader";
+    if (given !== undefined && sameDigest(given, this.read)) return "reader";
     throw unauthorized(given === undefined, "the read or admin token");
   }
 }
@@ -64,18 +62,4 @@ function unauthorized(missing: boolean, what: string): ApiError {
       ? `this route needs ${what}: send "Authorization: Bearer <token>"`
       : "the bearer token is not valid for this route",
   );
-}
-
-function bearer(header: string | undefined): Buffer | undefined {
-  if (header === undefined) return undefined;
-  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-  return match?.[1] === undefined ? undefined : digest(match[1]);
-}
-
-function digest(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
-}
-
-function same(a: Buffer, b: Buffer): boolean {
-  return timingSafeEqual(a, b);
 }

@@ -1,138 +1,78 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { msFromTimeNano } from "../../common/nanosecond-time.js";
-import { failureOutcome } from "../../common/restart-outcomes.js";
+import { FAILURE_OUTCOMES, failureOutcome } from "../../common/restart-outcomes.js";
+import { VERSION } from "../../common/version.js";
+import type { RestartCounts } from "../nats/ports.js";
 import type { FleetView } from "../view/fleet-view.js";
 import type { HealthCache } from "../view/health-cache.js";
-import { NOT_HEALING_REASONS } from "../view/not-healing.js";
 import type { StreamRecord } from "./api-schemas.js";
+import { registerFleetMetrics } from "./metrics-fleet.js";
+import { OTHER_LABEL, registerHostMetrics } from "./metrics-hosts.js";
 
 /** Why a live stream was refused (`limit`, `client-limit`) or closed for a slow client. */
 export const STREAM_SHED_REASONS = ["buffer", "drain", "client-limit", "limit"] as const;
 export type StreamShedReason = (typeof STREAM_SHED_REASONS)[number];
 
+/** What the gateway decodes from NATS: hosts' snapshots, ledger entries, events, breakers. */
+export const REJECTED_SOURCES = ["snapshot", "ledger", "event", "breaker"] as const;
+export type RejectedSource = (typeof REJECTED_SOURCES)[number];
+
+/** The restarts a gateway counts are the ones it sends itself: by hand, through its API. */
+const MANUAL = "manual";
+
 /**
- * The gateway's Prometheus metrics. Fleet gauges are read from the precomputed /health report
- * at scrape time, so a scrape costs the same as a /health request; counters and the lag
- * histogram are fed by the live events feed.
+ * The gateway's Prometheus metrics (docs/METRICS.md). Fleet gauges are read from the precomputed
+ * /health report and per-host series from the hosts' last snapshots, at scrape time; the
+ * counters are this process's own (the restarts it sent, what it rejected or shed), and the lag
+ * histogram is fed by the live events feed.
  */
-export class GatewayMetrics {
+export class GatewayMetrics implements RestartCounts {
   readonly registry = new Registry();
-  private readonly restarts: Counter<"host" | "outcome">;
+  private readonly restarts: Counter<"trigger" | "outcome">;
+  private readonly restartFailures: Counter<"trigger" | "code">;
   private readonly lag: Histogram;
   private readonly rejected: Counter<"source">;
   private readonly shed: Counter<"reason">;
   private streamPending: () => number = () => 0;
+  private breakersOpen: () => number = () => 0;
 
   /** `view`: the hosts' snapshots, for the series read from them; without it they are absent. */
   constructor(health: HealthCache, now: () => number = Date.now, view?: Pick<FleetView, "list">) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: "fleetheal_build_info",
+      help: "1, with the role and version of this fleetheal process.",
+      labelNames: ["role", "version"],
+      registers,
+    }).set({ role: "gateway", version: VERSION }, 1);
+    registerFleetMetrics(this.registry, health, now);
     if (view) {
-      new Gauge({
-        name: "fleetheal_agent_unpublishable_events",
-        help: "Events an agent dropped since it started because NATS refuses them for good (over a message size limit), by host, from its last snapshot.",
-        labelNames: ["host"],
-        registers,
-        collect() {
-          this.reset();
-          for (const { snapshot } of view.list()) {
-            this.set({ host: snapshot.host }, snapshot.outbox.unpublishable ?? 0);
-          }
-        },
+      registerHostMetrics(this.registry, {
+        view,
+        statusOf: (record, at) => health.statusOf(record, at),
+        now,
       });
     }
-    new Gauge({
-      name: "fleetheal_hosts",
-      help: "Hosts by status (up, stale, down).",
-      labelNames: ["status"],
-      registers,
-      collect() {
-        const { totals } = health.get(now());
-        for (const status of ["up", "stale", "down"] as const) {
-          this.set({ status }, totals.hosts[status]);
-        }
-      },
-    });
-    new Gauge({
-      name: "fleetheal_containers",
-      help: "Containers on hosts that are not down, by health.",
-      labelNames: ["health"],
-      registers,
-      collect() {
-        const { containers } = health.get(now()).totals;
-        for (const h of ["healthy", "unhealthy", "starting", "none"] as const) {
-          this.set({ health: h }, containers[h]);
-        }
-      },
-    });
-    new Gauge({
-      name: "fleetheal_containers_quarantined",
-      help: "Containers fleetheal will not restart until they are released.",
-      registers,
-      collect() {
-        this.set(health.get(now()).totals.quarantined);
-      },
-    });
-    new Gauge({
-      name: "fleetheal_containers_not_healing",
-      help: "Opted-in, running, unhealthy containers fleetheal is not healing now, on hosts that are not down, by reason: held (a policy hold: pause, maintenance, backoff, quarantine, storm cap, image breaker, switched off, excluded, dry-run) or stuck (the last attempt failed). The series alert rules build on.",
-      labelNames: ["reason"],
-      registers,
-      collect() {
-        const { byReason } = health.get(now()).notHealing;
-        for (const reason of NOT_HEALING_REASONS) this.set({ reason }, byReason[reason]);
-      },
-    });
-    new Gauge({
-      name: "fleetheal_fleet_healthy",
-      help: "1 when /health reports the fleet healthy, else 0.",
-      registers,
-      collect() {
-        this.set(health.get(now()).status === "healthy" ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "fleetheal_policy_invalid",
-      help: "1 while the stored fleet policy is invalid (the last valid one, or a pause, stays in force), else 0.",
-      registers,
-      collect() {
-        this.set(health.get(now()).policy.status === "invalid" ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "fleetheal_policy_invalid_revision",
-      help: "The revision of the stored fleet policy that was rejected; 0 while it is valid.",
-      registers,
-      collect() {
-        this.set(health.get(now()).policy.invalid?.revision ?? 0);
-      },
-    });
-    new Gauge({
-      name: "fleetheal_policy_revision",
-      help: "The revision of the fleet policy in force; 0 for the defaults or the pause.",
-      registers,
-      collect() {
-        this.set(health.get(now()).policy.revision);
-      },
-    });
-    new Gauge({
-      name: "fleetheal_policy_in_force",
-      help: "1 for where the policy in force comes from: stored, defaults, or paused (no valid policy known).",
-      labelNames: ["origin"],
-      registers,
-      collect() {
-        const { inForce } = health.get(now()).policy;
-        for (const origin of ["stored", "defaults", "paused"] as const) {
-          this.set({ origin }, inForce === origin ? 1 : 0);
-        }
-      },
-    });
     this.restarts = new Counter({
       name: "fleetheal_restarts_total",
-      help: "Restarts seen on the events stream since the gateway started, by host and outcome.",
-      labelNames: ["host", "outcome"],
+      help: "Restarts this gateway sent to agents (trigger manual: the restart route), by outcome: restarted or failed.",
+      labelNames: ["trigger", "outcome"],
       registers,
     });
+    this.restartFailures = new Counter({
+      name: "fleetheal_restart_failures_total",
+      help: "Restarts this gateway sent that failed, by the failed record's code (unknown codes: other).",
+      labelNames: ["trigger", "code"],
+      registers,
+    });
+    // Every series from the start, at 0, so that rate() sees the first restart.
+    for (const outcome of ["restarted", "failed"]) {
+      this.restarts.inc({ trigger: MANUAL, outcome }, 0);
+    }
+    for (const code of [...FAILURE_OUTCOMES, OTHER_LABEL]) {
+      this.restartFailures.inc({ trigger: MANUAL, code }, 0);
+    }
     this.lag = new Histogram({
       name: "fleetheal_event_lag_seconds",
       help: "From Docker's event time to the gateway receiving it from JetStream.",
@@ -141,10 +81,11 @@ export class GatewayMetrics {
     });
     this.rejected = new Counter({
       name: "fleetheal_gateway_rejected_messages_total",
-      help: "NATS messages the gateway could not decode, by source.",
+      help: "NATS messages the gateway could not decode, by source (snapshot, ledger, event, breaker).",
       labelNames: ["source"],
       registers,
     });
+    for (const source of REJECTED_SOURCES) this.rejected.inc({ source }, 0);
     this.shed = new Counter({
       name: "fleetheal_gateway_streams_shed_total",
       help: "Live event streams refused (limit: too many in all; client-limit: too many from one address) or closed because the client did not keep up (buffer: too many bytes queued; drain: its socket did not drain in time).",
@@ -152,6 +93,15 @@ export class GatewayMetrics {
       registers,
     });
     for (const reason of STREAM_SHED_REASONS) this.shed.inc({ reason }, 0);
+    const breakersOpen = () => this.breakersOpen();
+    new Gauge({
+      name: "fleetheal_image_breakers_open",
+      help: "Images whose breaker is open now (too many of their containers failing on several hosts in the window), judged from the breakers bucket under the policy in force.",
+      registers,
+      collect() {
+        this.set(breakersOpen());
+      },
+    });
     const pending = () => this.streamPending();
     new Gauge({
       name: "fleetheal_gateway_stream_pending_bytes",
@@ -163,27 +113,37 @@ export class GatewayMetrics {
     });
   }
 
-  /** Counts one live record from the events stream. */
+  /**
+   * Times one live record from the events stream. Restarts are not counted from the stream:
+   * every gateway sees every record, so a fleet with two would count each restart twice.
+   */
   observe(record: StreamRecord, receivedAt: number): void {
-    if (record.kind === "event") {
-      const lagMs = receivedAt - msFromTimeNano(record.event.timeNano);
-      if (Number.isFinite(lagMs)) this.lag.observe(Math.max(0, lagMs) / 1000);
-      return;
-    }
-    const r = record.remediation;
-    if (r.phase === "restarted" || r.phase === "failed") {
-      const outcome = r.phase === "restarted" ? "restarted" : failureOutcome(r.code);
-      this.restarts.inc({ host: r.host, outcome });
-    }
+    if (record.kind !== "event") return;
+    const lagMs = receivedAt - msFromTimeNano(record.event.timeNano);
+    if (Number.isFinite(lagMs)) this.lag.observe(Math.max(0, lagMs) / 1000);
   }
 
-  rejectedMessage(source: string): void {
+  restarted(): void {
+    this.restarts.inc({ trigger: MANUAL, outcome: "restarted" });
+  }
+
+  restartFailed(code: string): void {
+    this.restarts.inc({ trigger: MANUAL, outcome: "failed" });
+    this.restartFailures.inc({ trigger: MANUAL, code: failureOutcome(code) });
+  }
+
+  rejectedMessage(source: RejectedSource): void {
     this.rejected.inc({ source });
   }
 
   /** Counts one live stream refused or closed to protect the gateway. */
   streamShed(reason: StreamShedReason): void {
     this.shed.inc({ reason });
+  }
+
+  /** Where the number of open image breakers is read from at scrape time. */
+  watchBreakers(open: () => number): void {
+    this.breakersOpen = open;
   }
 
   /** Where the pending bytes of the live streams are read from at scrape time. */

@@ -1,6 +1,12 @@
 import type { Logger } from "../../common/logger.js";
 import type { PolicyState } from "../../policy/policy-state.js";
-import type { EventLog, FleetControl, FleetHostsAdmin, LiveFeed } from "../nats/ports.js";
+import type {
+  EventLog,
+  FleetControl,
+  FleetHostsAdmin,
+  HistoryCounter,
+  LiveFeed,
+} from "../nats/ports.js";
 import type { FleetView } from "../view/fleet-view.js";
 import type { HealthCache } from "../view/health-cache.js";
 import type { StalenessPolicy } from "../view/health-report.js";
@@ -46,6 +52,8 @@ export interface GatewayDeps {
   policy?: () => PolicyState;
   /** The history of the events stream, for `/events`. */
   events: EventLog;
+  /** Counts over the events stream, for `/history/counts`; the route is absent without it. */
+  history?: HistoryCounter;
   /** New records of the events stream, for the SSE routes. */
   feed: LiveFeed;
   /** Shared with the metrics fed by the live feed; made here when absent. */

@@ -80,7 +80,7 @@ export async function readHistory(query: EventsQuery, read: HistoryRead): Promis
 }
 
 /** Where a history read starts: after a sequence, or at a time (epoch ms). */
-type ReadStart = { seq: number } | { time: number };
+export type ReadStart = { seq: number } | { time: number };
 
 /**
  * One ordered consumer of a history read, with the messages fetched but not yet merged.
@@ -88,9 +88,10 @@ type ReadStart = { seq: number } | { time: number };
  * It reads up to the last matching message at the time it opens, found with a direct lookup.
  * The consumer's pending count cannot mark the end: nats-server 2.9 overcounts it for wildcard
  * filters that start mid-stream, and a fetch that waits for a message that never comes would
- * hold the request until it expires.
+ * hold the request until it expires. Counting reads it too (history-counts.ts), some sources
+ * with `headersOnly`: the server then sends no payloads.
  */
-class HistorySource {
+export class HistorySource {
   private readonly buffer: JsMsg[] = [];
   /** The last sequence delivered. */
   private cursor = 0;
@@ -106,6 +107,7 @@ class HistorySource {
     jsm: JetStreamManager,
     filter: string | undefined,
     start: ReadStart,
+    headersOnly = false,
   ): Promise<HistorySource> {
     const last = await lastMatching(jsm, filter);
     // Nothing to read: answered without creating a consumer, which is the common case of a
@@ -116,6 +118,7 @@ class HistorySource {
     const consumer = await js.consumers.get(EVENTS_STREAM, {
       ...(filter === undefined ? {} : { filter_subjects: filter }),
       inactive_threshold: READ_CONSUMER_INACTIVE_MS,
+      ...(headersOnly ? { headers_only: true } : {}),
       ...("seq" in start
         ? { opt_start_seq: start.seq + 1 }
         : { opt_start_time: new Date(start.time).toISOString() }),

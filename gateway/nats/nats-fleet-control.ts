@@ -22,7 +22,13 @@ import type { HealingSwitchResult, PolicyDocument, RestartResult } from "../http
 import { switchedPolicy, switchRecord, switchState } from "./healing-switch.js";
 import { NatsPolicyStore } from "./nats-policy-store.js";
 import { unavailableOnNatsError } from "./nats-unavailable.js";
-import type { FleetControl, ManualHealingSwitch, ManualRelease, ManualRestart } from "./ports.js";
+import type {
+  FleetControl,
+  ManualHealingSwitch,
+  ManualRelease,
+  ManualRestart,
+  RestartCounts,
+} from "./ports.js";
 
 export interface NatsFleetControlOptions {
   nc: NatsConnection;
@@ -32,6 +38,8 @@ export interface NatsFleetControlOptions {
   /** How restart commands are signed, at send time. */
   commandSigning: CommandSigning;
   log: Logger;
+  /** Counts the restarts sent, for /metrics. */
+  restarts?: RestartCounts;
 }
 
 /** Docker's stop timeout plus the time to start again and reply. */
@@ -49,6 +57,7 @@ export class NatsFleetControl implements FleetControl {
   private readonly commandSigning: CommandSigning;
   private readonly log: Logger;
   private readonly policies: NatsPolicyStore;
+  private readonly restarts: RestartCounts | undefined;
 
   constructor(options: NatsFleetControlOptions) {
     this.nc = options.nc;
@@ -57,6 +66,7 @@ export class NatsFleetControl implements FleetControl {
     this.commandSigning = options.commandSigning;
     this.log = options.log;
     this.policies = new NatsPolicyStore(options.fjs.config, options.log);
+    this.restarts = options.restarts;
   }
 
   async restart(request: ManualRestart): Promise<RestartResult> {
@@ -121,7 +131,8 @@ export class NatsFleetControl implements FleetControl {
         ? request.stopTimeoutSeconds * 1_000 + RESTART_MARGIN_MS
         : 0,
     );
-    const failed = async (code: string, message: string): Promise<void> => {
+    const failed = async (code: string, message: string, counted = true): Promise<void> => {
+      if (counted) this.restarts?.restartFailed(code);
       await this.publish(record("failed", code, message)).catch((error: unknown) =>
         log.error({ err: describeError(error) }, "could not record a failed manual restart"),
       );
@@ -185,14 +196,17 @@ export class NatsFleetControl implements FleetControl {
     }
     const { reply } = result;
 
+    // A repeated command id: the agent answers with the outcome of its earlier run, counted then.
+    const fresh = !reply.duplicate;
     if (reply.outcome === "restarted") {
+      if (fresh) this.restarts?.restarted();
       await this.publish(
         record("restarted", "by-hand", `restarted by hand, asked by ${actor.name}`),
       ).catch((error: unknown) =>
         log.error({ err: describeError(error) }, "could not record a manual restart"),
       );
     } else {
-      await failed(reply.code, reply.message);
+      await failed(reply.code, reply.message, fresh);
     }
     log.info(
       { outcome: reply.outcome, code: reply.code, duplicate: reply.duplicate },

@@ -3,6 +3,8 @@ import type {
   EventsPage,
   EventsQuery,
   HealingSwitchResult,
+  HistoryCounts,
+  HistoryCountsQuery,
   PolicyDocument,
   RestartResult,
   StreamRecord,
@@ -34,6 +36,17 @@ export interface ManualRestart {
    * command id at most once, so a retried request cannot restart twice.
    */
   idempotencyKey?: string;
+}
+
+/**
+ * Where the restarts the gateway sends are counted (its /metrics). Each gateway counts only its
+ * own, so the fleet's total is a sum over gateways (docs/METRICS.md).
+ */
+export interface RestartCounts {
+  /** A restart sent by hand that the agent carried out. */
+  restarted(): void;
+  /** A restart sent by hand that failed, with the code of its `failed` record. */
+  restartFailed(code: string): void;
 }
 
 export interface ManualRelease {
@@ -101,6 +114,14 @@ export interface FleetControl {
 /** Reads history from the events stream. */
 export interface EventLog {
   read(query: EventsQuery, now: number): Promise<EventsPage>;
+}
+
+/**
+ * Counts restarts, failed attempts and unhealthy transitions of the stored history in a window's
+ * fixed buckets (history-buckets.ts), with bounded work: the answer says when it is incomplete.
+ */
+export interface HistoryCounter {
+  count(query: HistoryCountsQuery, now: number): Promise<HistoryCounts>;
 }
 
 /** Which live records a subscriber wants. */

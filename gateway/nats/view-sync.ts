@@ -62,7 +62,7 @@ export async function syncViewFromKv(
 }
 
 /** Watches a bucket, calling `loaded` once the stored values have been replayed. */
-async function follow(
+export async function follow(
   kv: KV,
   loaded: () => void,
   apply: (entry: KvWatchEntry) => void,

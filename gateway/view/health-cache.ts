@@ -3,6 +3,7 @@ import type { FleetView, HostRecord } from "./fleet-view.js";
 import {
   type HealthReport,
   type HostHealth,
+  type HostStatus,
   hostHealth,
   hostStatus,
   nextStatusChange,
@@ -79,6 +80,11 @@ export class HealthCache {
     private readonly staleness: StalenessPolicy,
     private readonly policy: () => PolicyState = () => INITIAL_POLICY_STATE,
   ) {}
+
+  /** One host's status now, as the report gives it. */
+  statusOf(record: HostRecord, now: number): HostStatus {
+    return hostStatus(record, now, this.staleness);
+  }
 
   get(now: number): CachedHealth {
     const c = this.cached;

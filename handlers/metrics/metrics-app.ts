@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance } from "fastify";
+import { bearerCheck } from "../../common/bearer-token.js";
 import type { Logger } from "../../common/logger.js";
 import { RepeatLimiter } from "../../common/repeat-limiter.js";
 import type { HandlerMetrics } from "./handler-metrics.js";
-import { bearerCheck } from "./metrics-auth.js";
 
 /** A client gets this long to send its whole request; one that trickles bytes is cut off. */
 const REQUEST_TIMEOUT_MS = 10_000;

@@ -89,7 +89,7 @@ export const healthRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, ctx
       schema: {
         summary: "Prometheus metrics",
         description:
-          "Hosts by status, containers by health, quarantined containers, whether the stored policy is invalid and the revision in force, restarts by host and outcome, event lag, and process metrics.",
+          "The fleet as /health sees it (hosts by status, containers by health, quarantined and not-healing containers, the fleet's status, the policy), one series per host from its snapshot (up, last seen, Docker, the agent's outbox, version and counters), the restarts this gateway sent by outcome and failure code, event lag, and process metrics (docs/METRICS.md).",
         tags: ["health"],
         produces: ["text/plain"],
       },
