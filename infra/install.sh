@@ -9,7 +9,9 @@
 # what only the test suite needs: Debian's chromium, for the dashboard's browser test,
 # Debian's docker-compose (v1), for the test of compose.yaml, and Debian's docker-registry, the
 # local registry of the recreate-with-pull test (each test runs its own; the package's service
-# on port 5000 is not used).
+# on port 5000 is not used), and Debian's prometheus (with promtool), for the tests of the alert
+# rules (each test runs its own; the service the package starts on port 9090 is stopped and
+# disabled when this script installed it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,7 @@ for arg in "$@"; do
     --start-docker) start_docker=1 ;;
     --test) for_tests=1 ;;
     -h | --help)
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -82,11 +84,24 @@ if [ "$for_tests" -eq 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+  { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install.sh: installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian's prometheus package starts its service (on port 9090, with the package's
+# configuration) and enables it at boot. The tests start their own Prometheus, so the one this
+# script brought is stopped and disabled; one that was here before is left alone.
+if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now --quiet prometheus.service
+  else
+    as_root /etc/init.d/prometheus stop >/dev/null
+    as_root update-rc.d prometheus disable >/dev/null 2>&1
+  fi
+  echo "install.sh: stopped and disabled the prometheus service of Debian's package (tests run their own)"
 fi
 
 if [ "$install_node" -eq 1 ]; then
