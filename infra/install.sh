@@ -98,8 +98,9 @@ if [[ " ${missing[*]} " == *" prometheus "* ]]; then
   if [ -d /run/systemd/system ]; then
     as_root systemctl disable --now --quiet prometheus.service
   else
-    as_root /etc/init.d/prometheus stop >/dev/null
-    as_root update-rc.d prometheus disable >/dev/null 2>&1
+    # Without systemd the package may not have started it: nothing to stop is not an error.
+    as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    as_root update-rc.d prometheus disable >/dev/null 2>&1 || true
   fi
   echo "install.sh: stopped and disabled the prometheus service of Debian's package (tests run their own)"
 fi
