@@ -115,7 +115,7 @@ async function runOneShot(command: Command & { kind: "one-shot" }, argv: readonl
   });
   const code = await runCommand(command, argv, processContext(command, abort.signal));
   await Promise.all([flush(process.stdout), flush(process.stderr)]);
-  // Idle keep-alive connections (fetch's, or NATS for `release`) would hold the process on.
+  // Idle keep-alive connections (fetch's, or NATS for `nats-migrate`) would hold the process on.
   process.exit(code);
 }
 
