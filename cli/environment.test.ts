@@ -15,8 +15,10 @@ const LOADERS: Record<EnvGroupName, (env: NodeJS.ProcessEnv) => unknown> = {
   nats: (env) => [loadAgentConfig(env), loadHandlerConfig(env), loadGatewayConfig(env)],
   natsSecurity: (env) => loadAgentConfig(env),
   agent: (env) => loadAgentConfig(env),
+  handler: (env) => loadHandlerConfig(env),
   // The notify settings are read only once there is a target.
-  handler: (env) => loadHandlerConfig({ FLEETHEAL_NOTIFY_URLS: "json+http://127.0.0.1:1", ...env }),
+  notify: (env) => loadHandlerConfig({ FLEETHEAL_NOTIFY_URLS: "json+http://127.0.0.1:1", ...env }),
+  notifyTest: (env) => env.FLEETHEAL_HOST_ID,
   gateway: (env) => loadGatewayConfig(env),
   gatewayCommands: (env) => resolveTarget({}, env, { action: false, cwd: "/nonexistent" }),
   up: (env) => loadEnv(UpEnv, env),

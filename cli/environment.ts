@@ -38,7 +38,7 @@ export const ENVIRONMENT = {
     ],
   },
   natsSecurity: {
-    title: "NATS security (every role, release and nats-migrate; files are read at start)",
+    title: "NATS security (every role and nats-migrate; files are read at start)",
     variables: [
       v(
         "FLEETHEAL_NATS_TLS_CA",
@@ -192,6 +192,11 @@ export const ENVIRONMENT = {
         "A file holding a bearer token (16+ printable characters) that scrapes must send",
         "none: no token",
       ),
+    ],
+  },
+  notify: {
+    title: "notify (the handler's, and notify-test)",
+    variables: [
       v(
         "FLEETHEAL_NOTIFY_URLS",
         "Webhook targets, comma/space-separated: <kind>+<url> (json, slack, discord, ntfy, apprise) or a plain URL (json)",
@@ -211,6 +216,10 @@ export const ENVIRONMENT = {
       },
       v("WEBHOOK_JSON_KEY", "text|content makes WEBHOOK_URL a slack|discord target", "content"),
     ],
+  },
+  notifyTest: {
+    title: "notify-test",
+    variables: [v("FLEETHEAL_HOST_ID", "The host the sample notification names", "the hostname")],
   },
   gateway: {
     title: "gateway",
