@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadAgentConfig } from "../agent/config.js";
+import { DOCKER_HOST_SCHEMES, loadAgentConfig } from "../agent/config.js";
 import { loadEnv } from "../common/config.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadHandlerConfig } from "../handlers/config.js";
@@ -58,4 +58,14 @@ describe("the environment the help lists", () => {
       expect(load({ [name]: value })).toEqual(load({}));
     },
   );
+});
+
+describe("DOCKER_HOST in the help", () => {
+  it("names every scheme the agent accepts", () => {
+    const dockerHost = ENVIRONMENT.agent.variables.find((v) => v.names.includes("DOCKER_HOST"));
+    const named = [...(dockerHost?.description ?? "").matchAll(/\b([a-z]+):\/\//g)].map(
+      (m) => m[1],
+    );
+    expect(named).toEqual([...DOCKER_HOST_SCHEMES]);
+  });
 });

@@ -95,7 +95,7 @@ export const ENVIRONMENT = {
       ),
       v(
         "DOCKER_HOST",
-        "Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)",
+        "Docker endpoint: unix://, tcp://, http://, https://, ssh:// or npipe:// (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)",
         "unix:///var/run/docker.sock",
       ),
       v(
