@@ -62,7 +62,8 @@ describe("the environment the help lists", () => {
 
 describe("DOCKER_HOST in the help", () => {
   it("names every scheme the agent accepts", () => {
-    const dockerHost = ENVIRONMENT.agent.variables.find((v) => v.names.includes("DOCKER_HOST"));
+    const variables: readonly EnvVariable[] = ENVIRONMENT.agent.variables;
+    const dockerHost = variables.find((v) => v.names.includes("DOCKER_HOST"));
     const named = [...(dockerHost?.description ?? "").matchAll(/\b([a-z]+):\/\//g)].map(
       (m) => m[1],
     );
