@@ -31,6 +31,13 @@ describe("slug", () => {
     expect(slug("See [the API](API.md) — now")).toBe("see-the-api--now");
   });
 
+  it("keeps the text of code in a heading, angle brackets and all", () => {
+    expect([...anchors("### `fleetheal describe <host> <container>`\n")]).toEqual([
+      "fleetheal-describe-host-container",
+    ]);
+    expect([...anchors('## <a id="x"></a>Title\n')]).toEqual(["title", "x"]);
+  });
+
   it("numbers duplicate headings -1, -2 in order", () => {
     const found = anchors("# Setup\n\n## Setup\n\ntext\n\n## Setup\n");
     expect([...found]).toEqual(["setup", "setup-1", "setup-2"]);

@@ -53,7 +53,7 @@ function proseLines(markdown: string): { text: string; line: number }[] {
     // Keep the span's text (a heading's slug includes it) but not as markdown: a `[x](y)` inside
     // backticks is not a link.
     const text = raw.replace(/(`+)(.+?)\1/g, (_m, _ticks: string, code: string) =>
-      code.replace(/[[\]()]/g, ""),
+      code.replace(/[[\]()<>]/g, ""),
     );
     out.push({ text, line: index + 1 });
   });
