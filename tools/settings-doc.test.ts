@@ -11,6 +11,7 @@ import {
   settingsTables,
   withTable,
 } from "./settings-doc.js";
+import { SETTING_NOTES } from "./settings-doc-notes.js";
 
 const ROOT = path.join(import.meta.dirname, "..");
 /** Where product code lives (what the unit project tests), tools and tests aside. */
@@ -73,6 +74,14 @@ describe("docs/reference/settings.md", () => {
     expect(tables).toMatch(
       /`FLEETHEAL_RECONCILE_INTERVAL_MS` +\| [^|]*\| `60000` +\| 1000–86400000 /,
     );
+  });
+
+  it("has notes only for variables the list has, and links that stay inside docs/", () => {
+    expect(Object.keys(SETTING_NOTES).filter((name) => !documented.has(name))).toEqual([]);
+    for (const note of Object.values(SETTING_NOTES)) {
+      for (const [, target] of note.matchAll(/\]\(([^)#]+)/g))
+        expect(target, note).toMatch(/^\.\.\/[A-Z]+\.md$/);
+    }
   });
 
   it("refuses a doc without the markers", () => {

@@ -23,6 +23,7 @@ import { NATS_ENV } from "../common/config.js";
 import { GatewayEnv } from "../gateway/config.js";
 import { HandlerEnv } from "../handlers/config.js";
 import { PLAIN_VARIABLES } from "../handlers/notify/config.js";
+import { SETTING_NOTES } from "./settings-doc-notes.js";
 
 export const SETTINGS_DOC_PATH = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -132,8 +133,9 @@ const HEADINGS: Record<EnvGroupName, string> = {
 };
 
 /**
- * One table per group of cli/environment.ts, in its order, one row per variable (names that
- * share a description share a row), padded as the formatter pads Markdown tables.
+ * One table per group of cli/environment.ts, in its order, one row per variable (names that share
+ * a description share a row), padded as the formatter pads Markdown tables; then each variable's
+ * longer note (SETTING_NOTES) under its own heading.
  */
 export async function settingsTables(): Promise<string> {
   const schemas = settingSchemas();
@@ -160,6 +162,12 @@ export async function settingsTables(): Promise<string> {
     });
     sections.push(`## ${HEADINGS[name]}\n\n${table(rows)}`);
   }
+  const noted = [
+    ...new Set(Object.values(ENVIRONMENT).flatMap((g) => g.variables.flatMap((v) => v.names))),
+  ]
+    .filter((name) => SETTING_NOTES[name] !== undefined)
+    .map((name) => `### \`${name}\`\n\n${SETTING_NOTES[name]}`);
+  sections.push(`## Details\n\n${noted.join("\n\n")}`);
   return sections.join("\n\n");
 }
 
