@@ -119,6 +119,12 @@ function readersOf(commands: readonly Command[]): Map<EnvGroupName, string[]> {
   return readers;
 }
 
+/** A default that is a value to type (`5000`, `./.fleetheal`), not words ("none: off"). */
+const isValue = (text: string) => /^\S+$/.test(text) && text !== "none";
+
+/** Help text as Markdown: `<host>` is a placeholder, not an HTML tag. */
+const prose = (text: string) => text.replaceAll("<", "\\<");
+
 const HEAD = ["variable", "read by", "default", "accepted values", "meaning"];
 
 /** The heading of each group's table. */
@@ -155,9 +161,9 @@ export async function settingsTables(): Promise<string> {
       return [
         variable.names.map((n) => `\`${n}\``).join(", "),
         by,
-        fallback === undefined ? "" : /^\S+$/.test(fallback) ? `\`${fallback}\`` : fallback,
+        fallback === undefined ? "" : isValue(fallback) ? `\`${fallback}\`` : prose(fallback),
         [...ranges].filter((r) => r !== "").join("; "),
-        variable.description.replaceAll("\n", " "),
+        prose(variable.description.replaceAll("\n", " ")),
       ].map((cell) => cell.replaceAll("|", "\\|"));
     });
     sections.push(`## ${HEADINGS[name]}\n\n${table(rows)}`);
