@@ -73,7 +73,8 @@ export const DOCKER_HOST_SCHEMES = ["unix", "tcp", "http", "https", "ssh", "npip
 
 const DOCKER_HOST_URL = new RegExp(`^(${DOCKER_HOST_SCHEMES.join("|")})://`);
 
-const AgentEnv = z.object({
+/** The variables the agent reads, by name: what docs/reference/settings.md states their ranges from. */
+export const AgentEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_HOST_ID: Token.optional(),
   FLEETHEAL_DATA_DIR: z.string().min(1).max(4096).default(".fleetheal"),
