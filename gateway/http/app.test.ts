@@ -432,7 +432,7 @@ describe("GET /containers/:host/:id", () => {
     expect(detail.healing.budget).toEqual({ used: 1, allowed: 3, windowSeconds: 3_600 });
     expect(detail.healing.policy.backoff.initialSeconds).toBe(30);
     expect(detail.healing.labelErrors).toEqual([
-      'autoheal.backoff.max="soon": not a duration up to 7 days',
+      'autoheal.backoff.max="soon": must be a duration from 0s to 24h',
     ]);
   });
 
