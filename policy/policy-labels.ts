@@ -37,7 +37,7 @@ export interface EffectivePolicy {
   labelErrors: string[];
 }
 
-const HEAL_ROLE = "heal handler (the gateway shows it in `describe`)";
+const HEAL_ROLE = "heal handler";
 
 /** How one policy label is read: a duration or count within a range, or a flag. */
 type Reader =
@@ -68,7 +68,13 @@ function rangeText(reader: Reader): string {
     : `${humanSeconds(min)} to ${humanSeconds(max)}`;
 }
 
-function spec(name: string, read: Reader, fleetDefault: string, meaning: string): PolicyLabelSpec {
+function spec(
+  name: string,
+  read: Reader,
+  fleetDefault: string,
+  meaning: string,
+  role = HEAL_ROLE,
+): PolicyLabelSpec {
   const value =
     read.kind === "duration"
       ? "duration (`90s`, `1m30s`, `2h`, or seconds)"
@@ -83,7 +89,7 @@ function spec(name: string, read: Reader, fleetDefault: string, meaning: string)
     range: rangeText(read),
     default: fleetDefault,
     meaning,
-    role: HEAL_ROLE,
+    role,
     read,
   };
 }
@@ -122,7 +128,8 @@ export const POLICY_LABEL_SPECS: readonly PolicyLabelSpec[] = [
     L.dependents,
     { kind: "flag" },
     `fleet policy (\`${DEFAULT_HEAL_POLICY.dependents}\`)`,
-    "Restart the containers that depend on this one after it is restarted or recreated.",
+    "On a restarted or recreated container: restart its dependents ([DEPENDENTS.md](../DEPENDENTS.md)). `false` on a dependent keeps it out of every round.",
+    "heal and dependents handlers",
   ),
   spec(
     L.dryRun,
