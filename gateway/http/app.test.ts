@@ -436,6 +436,23 @@ describe("GET /containers/:host/:id", () => {
     ]);
   });
 
+  it("shows an out-of-range policy label as ignored, and the container's other labels applied", async () => {
+    const g = await start();
+    const snapshot = hostSnapshot("h1", ["healthy"]);
+    const c = snapshot.containers[0];
+    if (!c) throw new Error("fixture");
+    c.labels = { ...c.labels, "autoheal.backoff.max": "2m", "autoheal.budget.restarts": "100" };
+    g.view.apply(snapshot, T0);
+    const detail = ContainerDetail.parse(
+      (await g.app.inject({ method: "GET", url: `/containers/h1/${c.id}` })).json(),
+    );
+    expect(detail.healing.policy.backoff.maxSeconds).toBe(120);
+    expect(detail.healing.policy.budget.restarts).toBe(5);
+    expect(detail.healing.labelErrors).toEqual([
+      'autoheal.budget.restarts="100": must be a whole number from 1 to 50',
+    ]);
+  });
+
   it("404 for unknown containers, 409 for an ambiguous prefix", async () => {
     const g = await start();
     g.view.apply(hostSnapshot("h1", ["healthy", "healthy"]), T0);
