@@ -65,7 +65,8 @@ const ProbeAllow = commaListFromEnv()
 /** Where dockerode (and the docker CLI) connect when DOCKER_HOST is not set. */
 const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 
-const AgentEnv = z.object({
+/** The variables the agent reads, by name: what docs/reference/settings.md states their ranges from. */
+export const AgentEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_HOST_ID: Token.optional(),
   FLEETHEAL_DATA_DIR: z.string().min(1).max(4096).default(".fleetheal"),

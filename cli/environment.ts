@@ -24,8 +24,9 @@ const v = (name: string, description: string, defaultValue?: string): EnvVariabl
 });
 
 /**
- * Every environment variable fleetheal reads, by group: the one list that `fleetheal --help` and
- * each command's help are made from (a command names the groups it reads). The roles'
+ * Every environment variable fleetheal reads, by group: the one list that `fleetheal --help`,
+ * each command's help (a command names the groups it reads) and docs/reference/settings.md
+ * (tools/settings-doc.ts, with the ranges from the schemas) are made from. The roles'
  * configuration schemas stay the source of truth: cli/help.test.ts checks that the list names
  * every variable their loaders read and nothing else, and cli/environment.test.ts that every
  * default stated as a value is what the loaders use when the variable is not set.

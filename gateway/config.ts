@@ -68,7 +68,8 @@ const TrustProxy = z
   })
   .default(false);
 
-const GatewayEnv = z.object({
+/** The variables the gateway reads, by name. */
+export const GatewayEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_GATEWAY_PORT: intFromEnv({ min: 0, max: 65_535, default: 8080 }),
   FLEETHEAL_GATEWAY_HOST: z.string().min(1).default("0.0.0.0"),

@@ -18,7 +18,8 @@ import { type NatsClientSettings, natsSettingsFrom } from "../common/nats-config
 import type { MetricsSettings } from "./metrics/metrics-app.js";
 import { loadNotifyConfig, type NotifyConfig } from "./notify/config.js";
 
-const HandlerEnv = z.object({
+/** The variables the handler reads, by name (the notify ones: PLAIN_VARIABLES in notify/config.ts). */
+export const HandlerEnv = z.object({
   ...NATS_ENV,
   FLEETHEAL_MAX_EVENT_AGE_MS: intFromEnv({ min: 1_000, max: 86_400_000, default: 300_000 }),
   FLEETHEAL_COMMAND_TIMEOUT_MS: intFromEnv({ min: 1_000, max: 3_900_000, default: 60_000 }),

@@ -72,7 +72,7 @@ const DEFAULT_WEBHOOK_JSON_KEY = "content";
 const HttpUrl = z.url({ protocol: /^https?$/ });
 
 /** The non-secret variables, validated like every other variable. */
-const PLAIN_VARIABLES = {
+export const PLAIN_VARIABLES = {
   FLEETHEAL_NOTIFY_EVENTS: Events.optional(),
   FLEETHEAL_NOTIFY_TIMEOUT_MS: intFromEnv({ min: 100, max: 60_000, default: 5_000 }),
   FLEETHEAL_NOTIFY_MAX_AGE_MS: intFromEnv({ min: 1_000, max: 604_800_000, default: 3_600_000 }),
