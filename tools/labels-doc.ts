@@ -132,7 +132,7 @@ export function labelSections(): { title: string; intro: string; specs: LabelSpe
           name: STOP_TIMEOUT_LABEL,
           value: "whole number of seconds",
           range: "0 to 3600",
-          default: "Docker's (the container's `StopTimeout`, else 10 s)",
+          default: "the agent's `FLEETHEAL_STOP_TIMEOUT` (10 s by default)",
           meaning:
             "How long Docker waits between SIGTERM and SIGKILL on a restart or stop. The popular autoheal tool's label.",
           role: "agent (and the heal handler's restart deadline)",
