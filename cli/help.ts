@@ -16,7 +16,7 @@ const COMMAND_COLUMN = 12;
 const ENV_COLUMN = 30;
 
 const ENV_HEADER =
-  "Environment (defaults in brackets; docs/CONFIGURATION.md and docs/AGENT.md say more):";
+  "Environment (defaults in brackets; docs/reference/settings.md lists every setting):";
 
 /** The options of `fleetheal` itself, before any command. */
 const GLOBAL_OPTIONS = {

@@ -5,7 +5,28 @@ import { HostId } from "./tokens.js";
 export const CONFIG_BUCKET = "fleetheal_config";
 export const POLICY_KEY = "policy";
 
+/**
+ * The inclusive range of each policy field a container label can set, stated once: the schema
+ * below checks these, and so does each label's own check (policy/policy-labels.ts), so a label
+ * and the stored policy never disagree about what is allowed. Durations in seconds.
+ */
+export const POLICY_RANGES = {
+  startPeriodSeconds: { min: 0, max: 86_400 },
+  unhealthyForSeconds: { min: 0, max: 86_400 },
+  backoffInitialSeconds: { min: 0, max: 86_400 },
+  backoffMaxSeconds: { min: 0, max: 86_400 },
+  backoffResetAfterSeconds: { min: 0, max: 604_800 },
+  /** At most 50: the restart history the ledger keeps. */
+  budgetRestarts: { min: 1, max: 50 },
+  budgetWindowSeconds: { min: 0, max: 604_800 },
+  budgetReleaseAfterHealthySeconds: { min: 0, max: 604_800 },
+} as const satisfies Record<string, { min: number; max: number }>;
+export type PolicyRange = keyof typeof POLICY_RANGES;
+
 const Seconds = (max: number) => z.number().int().min(0).max(max);
+/** A whole number within one of {@link POLICY_RANGES}. */
+const Ranged = (range: PolicyRange) =>
+  z.number().int().min(POLICY_RANGES[range].min).max(POLICY_RANGES[range].max);
 
 /** A time during which no container is restarted (on the listed hosts, or everywhere). */
 export const MaintenanceWindow = z
@@ -86,9 +107,9 @@ export const HealPolicy = z.strictObject({
   /** Decide and record, but never restart (monitor-only). */
   dryRun: z.boolean().default(false),
   /** After a container starts, health failures are ignored for this long. */
-  startPeriodSeconds: Seconds(86_400).default(0),
+  startPeriodSeconds: Ranged("startPeriodSeconds").default(0),
   /** Act only once a container has been unhealthy for this long. */
-  unhealthyForSeconds: Seconds(86_400).default(0),
+  unhealthyForSeconds: Ranged("unhealthyForSeconds").default(0),
   /** Also restart a container that exits with a non-zero code (not a manual stop, not exit 0). */
   restartOnExit: z.boolean().default(false),
   /** What to do to an unhealthy container; a container's `autoheal.action` label overrides it. */
@@ -112,11 +133,11 @@ export const HealPolicy = z.strictObject({
   backoff: z
     .strictObject({
       /** Wait before the second restart; doubles after each restart (Kubernetes: 10 s). */
-      initialSeconds: Seconds(86_400).default(10),
+      initialSeconds: Ranged("backoffInitialSeconds").default(10),
       /** The longest wait (Kubernetes: 300 s). */
-      maxSeconds: Seconds(86_400).default(300),
+      maxSeconds: Ranged("backoffMaxSeconds").default(300),
       /** Healthy this long after a restart, and the backoff starts over (Kubernetes: 10 min). */
-      resetAfterSeconds: Seconds(604_800).default(600),
+      resetAfterSeconds: Ranged("backoffResetAfterSeconds").default(600),
     })
     .default({ initialSeconds: 10, maxSeconds: 300, resetAfterSeconds: 600 }),
   budget: z
@@ -125,10 +146,10 @@ export const HealPolicy = z.strictObject({
        * Restarts allowed in the window; one more would quarantine the container. At most 50,
        * the history the ledger keeps.
        */
-      restarts: z.number().int().min(1).max(50).default(5),
-      windowSeconds: Seconds(604_800).default(3_600),
+      restarts: Ranged("budgetRestarts").default(5),
+      windowSeconds: Ranged("budgetWindowSeconds").default(3_600),
       /** A quarantined container is released after being healthy this long. */
-      releaseAfterHealthySeconds: Seconds(604_800).default(600),
+      releaseAfterHealthySeconds: Ranged("budgetReleaseAfterHealthySeconds").default(600),
     })
     .default({ restarts: 5, windowSeconds: 3_600, releaseAfterHealthySeconds: 600 }),
   maintenance: z.array(MaintenanceWindow).max(1_000).default([]),

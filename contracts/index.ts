@@ -51,6 +51,8 @@ export {
   HealPolicy,
   MaintenanceWindow,
   POLICY_KEY,
+  POLICY_RANGES,
+  type PolicyRange,
   SelectionPattern,
 } from "./heal-policy.js";
 export {

@@ -551,7 +551,7 @@ describe("decideHeal", () => {
     expect(decisions[0]).toEqual({
       kind: "log",
       level: "warn",
-      msg: 'ignoring a policy label on web: autoheal.unhealthy_for="soon": not a duration up to 7 days',
+      msg: 'ignoring a policy label on web: autoheal.unhealthy_for="soon": must be a duration from 0s to 24h',
       fields: { containerId: CID },
     });
     expect(kinds(decisions.slice(1))).toEqual(RESTART_KINDS);

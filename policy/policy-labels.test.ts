@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_HEAL_POLICY, HealPolicy } from "../contracts/index.js";
-import { effectivePolicy, POLICY_LABELS, RECREATE_PULL_LABEL } from "./policy-labels.js";
+import { DEFAULT_HEAL_POLICY, HealPolicy, POLICY_RANGES } from "../contracts/index.js";
+import {
+  effectivePolicy,
+  POLICY_LABEL_SPECS,
+  POLICY_LABELS,
+  RECREATE_PULL_LABEL,
+} from "./policy-labels.js";
 
 const FLEET = DEFAULT_HEAL_POLICY;
 
@@ -30,6 +35,8 @@ const FIELDS: Record<string, { path: string; kind: "duration" | "flag" | "count"
   },
 };
 const LABELS = Object.keys(FIELDS);
+/** The range a label's spec states, as its error and docs/reference/labels.md show it. */
+const rangeOf = (label: string) => POLICY_LABEL_SPECS.find((s) => s.name === label)?.range ?? "";
 const of = (kind: string) => LABELS.filter((l) => FIELDS[l]?.kind === kind);
 
 describe("POLICY_LABELS", () => {
@@ -117,7 +124,7 @@ describe("effectivePolicy", () => {
         const path = FIELDS[label]?.path ?? "";
         expect(at(policy, path)).toBe(at(FLEET, path));
         expect(labelErrors).toEqual([
-          `${label}=${JSON.stringify(value)}: not a duration up to 7 days`,
+          `${label}=${JSON.stringify(value)}: must be a duration from ${rangeOf(label)}`,
         ]);
       }
     },
@@ -149,13 +156,50 @@ describe("effectivePolicy", () => {
     },
   );
 
-  it("a value within the label's own limits but beyond the policy's is refused as a whole", () => {
+  it("an out-of-range label drops only itself; the container's other labels still apply", () => {
     const { policy, labelErrors } = effectivePolicy(FLEET, {
-      [POLICY_LABELS.startPeriod]: "7d".replace("7d", "168h"),
-      [POLICY_LABELS.budgetRestarts]: "10000",
+      [POLICY_LABELS.backoffMax]: "2m",
+      [POLICY_LABELS.budgetRestarts]: "100",
+      [POLICY_LABELS.startPeriod]: "168h",
+      [POLICY_LABELS.unhealthyFor]: "30s",
     });
-    expect(policy).toEqual(FLEET);
-    expect(labelErrors.some((e) => e.includes("out of range"))).toBe(true);
+    expect(policy.backoff.maxSeconds).toBe(120);
+    expect(policy.unhealthyForSeconds).toBe(30);
+    expect(policy.budget.restarts).toBe(FLEET.budget.restarts);
+    expect(policy.startPeriodSeconds).toBe(FLEET.startPeriodSeconds);
+    expect(labelErrors).toEqual([
+      'autoheal.start_period="168h": must be a duration from 0s to 24h',
+      'autoheal.budget.restarts="100": must be a whole number from 1 to 50',
+    ]);
+    expect(HealPolicy.parse(policy)).toEqual(policy);
+  });
+
+  // One range, stated once (POLICY_RANGES): a label accepts exactly what the schema accepts.
+  it.each(
+    POLICY_LABEL_SPECS.flatMap((spec) =>
+      spec.read.kind === "duration" || spec.read.kind === "count"
+        ? [[spec.name, spec.read.range] as const]
+        : [],
+    ),
+  )("%s accepts its range's ends and refuses one past them, as the schema does", (label, range) => {
+    const { min, max } = POLICY_RANGES[range];
+    const path = FIELDS[label]?.path ?? "";
+    const withField = (value: number) => {
+      const [group, field] = path.split(".");
+      return field === undefined || group === undefined
+        ? { [path]: value }
+        : { [group]: { [field]: value } };
+    };
+    for (const ok of [min, max]) {
+      expect(at(effectivePolicy(FLEET, { [label]: String(ok) }).policy, path)).toBe(ok);
+      expect(HealPolicy.safeParse(withField(ok)).success).toBe(true);
+    }
+    for (const bad of [min - 1, max + 1].filter((n) => n >= 0)) {
+      const { policy, labelErrors } = effectivePolicy(FLEET, { [label]: String(bad) });
+      expect(at(policy, path)).toBe(at(FLEET, path));
+      expect(labelErrors).toHaveLength(1);
+      expect(HealPolicy.safeParse(withField(bad)).success).toBe(false);
+    }
   });
 
   it.each([
@@ -171,14 +215,14 @@ describe("effectivePolicy", () => {
     expect(policy.budget.restarts).toBe(expected);
   });
 
-  it.each(["0", "-1", "2.5", "abc", "", "123456", "3s"])(
+  it.each(["0", "-1", "2.5", "abc", "", "123456", "3s", "51", "100", "1e1"])(
     "count %j is ignored with an error naming the label",
     (value) => {
       const label = POLICY_LABELS.budgetRestarts;
       const { policy, labelErrors } = effectivePolicy(FLEET, { [label]: value });
       expect(policy.budget.restarts).toBe(FLEET.budget.restarts);
       expect(labelErrors).toEqual([
-        `${label}=${JSON.stringify(value)}: must be a whole number from 1`,
+        `${label}=${JSON.stringify(value)}: must be a whole number from 1 to 50`,
       ]);
     },
   );
@@ -187,7 +231,7 @@ describe("effectivePolicy", () => {
     const value = "x".repeat(200);
     const { labelErrors } = effectivePolicy(FLEET, { [POLICY_LABELS.startPeriod]: value });
     expect(labelErrors).toEqual([
-      `${POLICY_LABELS.startPeriod}=${JSON.stringify("x".repeat(64))}: not a duration up to 7 days`,
+      `${POLICY_LABELS.startPeriod}=${JSON.stringify("x".repeat(64))}: must be a duration from 0s to 24h`,
     ]);
   });
 

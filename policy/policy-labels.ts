@@ -1,5 +1,14 @@
-import { z } from "zod";
-import { HealAction, HealPolicy, type Labels, parseDuration } from "../contracts/index.js";
+import {
+  DEFAULT_HEAL_POLICY,
+  formatDuration,
+  HealAction,
+  type HealPolicy,
+  type Labels,
+  POLICY_RANGES,
+  type PolicyRange,
+  parseDuration,
+} from "../contracts/index.js";
+import type { LabelSpec } from "./label-spec.js";
 
 /** Labels by which one container overrides the fleet's heal policy (see docs/POLICY.md). */
 export const POLICY_LABELS = {
@@ -28,75 +37,174 @@ export interface EffectivePolicy {
   labelErrors: string[];
 }
 
-const MAX_SECONDS = 604_800;
+const HEAL_ROLE = "heal handler";
+
+/** How one policy label is read: a duration or count within a range, or a flag. */
+type Reader =
+  | { kind: "duration" | "count"; range: PolicyRange }
+  | { kind: "flag" }
+  | { kind: "action" };
+
+interface PolicyLabelSpec extends LabelSpec {
+  read: Reader;
+}
+
+const L = POLICY_LABELS;
+/** The default as the docs show it: the fleet policy's value, and that value out of the box. */
+const d = (seconds: number) => `fleet policy (${humanSeconds(seconds)} by default)`;
+
+/** `90s`, `24h`, `7 days`: whole days are easier to read as days. */
+function humanSeconds(seconds: number): string {
+  if (seconds >= 2 * 86_400 && seconds % 86_400 === 0) return `${seconds / 86_400} days`;
+  return formatDuration(seconds * 1000);
+}
+
+function rangeText(reader: Reader): string {
+  if (reader.kind === "flag") return "`true`, `false`";
+  if (reader.kind === "action") return HealAction.options.map((a) => `\`${a}\``).join(", ");
+  const { min, max } = POLICY_RANGES[reader.range];
+  return reader.kind === "count"
+    ? `${min} to ${max}`
+    : `${humanSeconds(min)} to ${humanSeconds(max)}`;
+}
+
+function spec(
+  name: string,
+  read: Reader,
+  fleetDefault: string,
+  meaning: string,
+  role = HEAL_ROLE,
+): PolicyLabelSpec {
+  const value =
+    read.kind === "duration"
+      ? "duration (`90s`, `1m30s`, `2h`, or seconds)"
+      : read.kind === "count"
+        ? "whole number"
+        : read.kind === "flag"
+          ? "`true` or `false`"
+          : "action";
+  return {
+    name,
+    value,
+    range: rangeText(read),
+    default: fleetDefault,
+    meaning,
+    role,
+    read,
+  };
+}
 
 /**
- * The fields labels can change. Only these are checked again after the labels apply: the rest is
- * the fleet policy as it was validated when stored, and the run-time switch list alone can hold
- * thousands of entries, too many to validate again for every event.
+ * The policy labels, each with its range (from {@link POLICY_RANGES}, the schema's own) and its
+ * docs. {@link effectivePolicy} reads the labels by these, and docs/reference/labels.md is
+ * generated from them (tools/labels-doc.ts).
  */
-const LabelledFields = z.object(
-  HealPolicy.pick({
-    action: true,
-    startPeriodSeconds: true,
-    unhealthyForSeconds: true,
-    restartOnExit: true,
-    dependents: true,
-    dryRun: true,
-    backoff: true,
-    budget: true,
-  }).shape,
-);
+export const POLICY_LABEL_SPECS: readonly PolicyLabelSpec[] = [
+  spec(
+    L.action,
+    { kind: "action" },
+    `fleet policy (\`${DEFAULT_HEAL_POLICY.action}\`)`,
+    "What heal does to this container when it is unhealthy (or crashed, with `restart_on_exit`).",
+  ),
+  spec(
+    L.startPeriod,
+    { kind: "duration", range: "startPeriodSeconds" },
+    d(DEFAULT_HEAL_POLICY.startPeriodSeconds),
+    "After the container starts, health failures are ignored for this long.",
+  ),
+  spec(
+    L.unhealthyFor,
+    { kind: "duration", range: "unhealthyForSeconds" },
+    d(DEFAULT_HEAL_POLICY.unhealthyForSeconds),
+    "Act only once the container has been unhealthy for this long.",
+  ),
+  spec(
+    L.restartOnExit,
+    { kind: "flag" },
+    `fleet policy (\`${DEFAULT_HEAL_POLICY.restartOnExit}\`)`,
+    "Also heal the container when it exits with a non-zero code.",
+  ),
+  spec(
+    L.dependents,
+    { kind: "flag" },
+    `fleet policy (\`${DEFAULT_HEAL_POLICY.dependents}\`)`,
+    "On a restarted or recreated container: restart its dependents ([DEPENDENTS.md](../DEPENDENTS.md)). `false` on a dependent keeps it out of every round.",
+    "heal and dependents handlers",
+  ),
+  spec(
+    L.dryRun,
+    { kind: "flag" },
+    "`false`",
+    "Decide and record, but never act on this container. Cannot take a container out of a fleet in dry-run.",
+  ),
+  spec(
+    L.backoffInitial,
+    { kind: "duration", range: "backoffInitialSeconds" },
+    d(DEFAULT_HEAL_POLICY.backoff.initialSeconds),
+    "Wait before the second restart; doubles after each restart.",
+  ),
+  spec(
+    L.backoffMax,
+    { kind: "duration", range: "backoffMaxSeconds" },
+    d(DEFAULT_HEAL_POLICY.backoff.maxSeconds),
+    "The longest wait between restarts.",
+  ),
+  spec(
+    L.backoffResetAfter,
+    { kind: "duration", range: "backoffResetAfterSeconds" },
+    d(DEFAULT_HEAL_POLICY.backoff.resetAfterSeconds),
+    "Healthy this long after a restart, and the backoff starts over.",
+  ),
+  spec(
+    L.budgetRestarts,
+    { kind: "count", range: "budgetRestarts" },
+    `fleet policy (${DEFAULT_HEAL_POLICY.budget.restarts} by default)`,
+    "Restarts allowed in the window; one more quarantines the container.",
+  ),
+  spec(
+    L.budgetWindow,
+    { kind: "duration", range: "budgetWindowSeconds" },
+    d(DEFAULT_HEAL_POLICY.budget.windowSeconds),
+    "The window the restart budget counts in.",
+  ),
+  spec(
+    L.budgetReleaseAfter,
+    { kind: "duration", range: "budgetReleaseAfterHealthySeconds" },
+    d(DEFAULT_HEAL_POLICY.budget.releaseAfterHealthySeconds),
+    "A quarantined container is released after being healthy this long.",
+  ),
+  spec(
+    RECREATE_PULL_LABEL,
+    { kind: "flag" },
+    "`false`",
+    "With the `recreate` action, pull the image reference again before recreating.",
+  ),
+];
 
 /**
- * Applies a container's policy labels on top of the fleet policy. A bad label value is ignored
- * (the fleet default stays) and reported, so one typo never stops a container from being healed.
+ * Applies a container's policy labels on top of the fleet policy. A bad label value, or one out
+ * of its range, is ignored (the fleet's value stays) and reported; the container's other labels
+ * still apply, so one typo never stops a container from being healed as its other labels say.
+ * Each label is checked against the schema's own range, so the result is always a valid policy.
  */
 export function effectivePolicy(fleet: HealPolicy, labels: Labels): EffectivePolicy {
   const errors: string[] = [];
-  const seconds = (key: string): number | undefined => {
-    const raw = labels[key];
-    if (raw === undefined) return undefined;
-    const ms = parseDuration(raw.trim());
-    if (ms === undefined || ms / 1000 > MAX_SECONDS) {
-      errors.push(`${key}=${JSON.stringify(raw.slice(0, 64))}: not a duration up to 7 days`);
-      return undefined;
+  const read = new Map<string, unknown>();
+  for (const { name, read: reader, range } of POLICY_LABEL_SPECS) {
+    const raw = labels[name];
+    if (raw === undefined) continue;
+    const value = readLabel(reader, raw.trim());
+    if (value === undefined) {
+      errors.push(`${name}=${JSON.stringify(raw.slice(0, 64))}: ${expected(reader, range)}`);
+    } else {
+      read.set(name, value);
     }
-    return Math.round(ms / 1000);
-  };
-  const flag = (key: string): boolean | undefined => {
-    const raw = labels[key];
-    if (raw === undefined) return undefined;
-    const value = raw.trim().toLowerCase();
-    if (value === "true") return true;
-    if (value === "false") return false;
-    errors.push(`${key}=${JSON.stringify(raw.slice(0, 64))}: must be true or false`);
-    return undefined;
-  };
-  const count = (key: string): number | undefined => {
-    const raw = labels[key];
-    if (raw === undefined) return undefined;
-    if (!/^\d{1,5}$/.test(raw.trim()) || Number(raw) < 1) {
-      errors.push(`${key}=${JSON.stringify(raw.slice(0, 64))}: must be a whole number from 1`);
-      return undefined;
-    }
-    return Number(raw);
-  };
-  const action = (): HealAction | undefined => {
-    const raw = labels[POLICY_LABELS.action];
-    if (raw === undefined) return undefined;
-    const parsed = HealAction.safeParse(raw.trim().toLowerCase());
-    if (parsed.success) return parsed.data;
-    errors.push(
-      `${POLICY_LABELS.action}=${JSON.stringify(raw.slice(0, 64))}: must be one of ${HealAction.options.join(", ")}`,
-    );
-    return undefined;
-  };
-  const L = POLICY_LABELS;
-  const recreatePull = flag(RECREATE_PULL_LABEL) ?? false;
+  }
+  const seconds = (name: string) => read.get(name) as number | undefined;
+  const flag = (name: string) => read.get(name) as boolean | undefined;
   const policy: HealPolicy = {
     ...fleet,
-    action: action() ?? fleet.action,
+    action: (read.get(L.action) as HealAction | undefined) ?? fleet.action,
     startPeriodSeconds: seconds(L.startPeriod) ?? fleet.startPeriodSeconds,
     unhealthyForSeconds: seconds(L.unhealthyFor) ?? fleet.unhealthyForSeconds,
     restartOnExit: flag(L.restartOnExit) ?? fleet.restartOnExit,
@@ -110,20 +218,53 @@ export function effectivePolicy(fleet: HealPolicy, labels: Labels): EffectivePol
       resetAfterSeconds: seconds(L.backoffResetAfter) ?? fleet.backoff.resetAfterSeconds,
     },
     budget: {
-      restarts: count(L.budgetRestarts) ?? fleet.budget.restarts,
+      restarts: seconds(L.budgetRestarts) ?? fleet.budget.restarts,
       windowSeconds: seconds(L.budgetWindow) ?? fleet.budget.windowSeconds,
       releaseAfterHealthySeconds:
         seconds(L.budgetReleaseAfter) ?? fleet.budget.releaseAfterHealthySeconds,
     },
   };
-  // Each label was checked on its own; the result must also fit the schema's limits.
-  const checked = LabelledFields.safeParse(policy);
-  if (!checked.success) {
-    const issue = checked.error.issues[0];
-    errors.push(
-      `policy labels out of range (${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "invalid"}); using the fleet policy`,
-    );
-    return { policy: fleet, recreatePull, labelErrors: errors };
+  return { policy, recreatePull: flag(RECREATE_PULL_LABEL) ?? false, labelErrors: errors };
+}
+
+/** The label's value, or undefined when it is not one of the label's values. */
+function readLabel(reader: Reader, value: string): unknown {
+  switch (reader.kind) {
+    case "flag": {
+      const word = value.toLowerCase();
+      return word === "true" ? true : word === "false" ? false : undefined;
+    }
+    case "action": {
+      const parsed = HealAction.safeParse(value.toLowerCase());
+      return parsed.success ? parsed.data : undefined;
+    }
+    case "count": {
+      const { min, max } = POLICY_RANGES[reader.range];
+      // Digits only, and few of them: Number("") is 0 and Number("1e9") is a billion.
+      if (!/^\d{1,6}$/.test(value)) return undefined;
+      const n = Number(value);
+      return n >= min && n <= max ? n : undefined;
+    }
+    case "duration": {
+      const { min, max } = POLICY_RANGES[reader.range];
+      const ms = parseDuration(value);
+      if (ms === undefined) return undefined;
+      const s = Math.round(ms / 1000);
+      return s >= min && s <= max ? s : undefined;
+    }
   }
-  return { policy: { ...policy, ...checked.data }, recreatePull, labelErrors: errors };
+}
+
+/** What a label must be, for its error. */
+function expected(reader: Reader, range: string): string {
+  switch (reader.kind) {
+    case "flag":
+      return "must be true or false";
+    case "action":
+      return `must be one of ${HealAction.options.join(", ")}`;
+    case "count":
+      return `must be a whole number from ${range}`;
+    case "duration":
+      return `must be a duration from ${range}`;
+  }
 }

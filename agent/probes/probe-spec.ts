@@ -37,7 +37,10 @@ export const PROBE_LIMITS = {
   retries: { min: 1, max: 100 },
 } as const;
 
-const OPTION_KEYS = ["interval", "timeout", "retries", "start_period"] as const;
+/** The `autoheal.probe.*` labels that set a probe's timing (the others name its kind). */
+export const PROBE_OPTION_KEYS = ["interval", "timeout", "retries", "start_period"] as const;
+export type ProbeOptionKey = (typeof PROBE_OPTION_KEYS)[number];
+const OPTION_KEYS = PROBE_OPTION_KEYS;
 
 interface ProbeTiming {
   /** The label value as given. */

@@ -33,7 +33,7 @@ const OPTIONS = {
     type: "string",
     value: "<k[=v]>",
     description:
-      "Has this label (key, or key=value); only the labels agents publish: the opt-in label, autoheal.*, fleetheal.* and com.docker.compose.*",
+      "Has this label (key, or key=value); only the labels agents publish: the opt-in label, <opt-in label>.*, autoheal.*, fleetheal.* and com.docker.compose.*",
   },
   name: { type: "string", value: "<text>", description: "Name contains this, any case" },
   quarantined: {

@@ -432,7 +432,24 @@ describe("GET /containers/:host/:id", () => {
     expect(detail.healing.budget).toEqual({ used: 1, allowed: 3, windowSeconds: 3_600 });
     expect(detail.healing.policy.backoff.initialSeconds).toBe(30);
     expect(detail.healing.labelErrors).toEqual([
-      'autoheal.backoff.max="soon": not a duration up to 7 days',
+      'autoheal.backoff.max="soon": must be a duration from 0s to 24h',
+    ]);
+  });
+
+  it("shows an out-of-range policy label as ignored, and the container's other labels applied", async () => {
+    const g = await start();
+    const snapshot = hostSnapshot("h1", ["healthy"]);
+    const c = snapshot.containers[0];
+    if (!c) throw new Error("fixture");
+    c.labels = { ...c.labels, "autoheal.backoff.max": "2m", "autoheal.budget.restarts": "100" };
+    g.view.apply(snapshot, T0);
+    const detail = ContainerDetail.parse(
+      (await g.app.inject({ method: "GET", url: `/containers/h1/${c.id}` })).json(),
+    );
+    expect(detail.healing.policy.backoff.maxSeconds).toBe(120);
+    expect(detail.healing.policy.budget.restarts).toBe(5);
+    expect(detail.healing.labelErrors).toEqual([
+      'autoheal.budget.restarts="100": must be a whole number from 1 to 50',
     ]);
   });
 
