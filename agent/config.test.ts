@@ -8,7 +8,7 @@ import {
 import { encodeJoinToken } from "../common/join-token.js";
 import { toToken } from "../contracts/index.js";
 import { configError } from "../test/support/config-error.js";
-import { loadAgentConfig } from "./config.js";
+import { DOCKER_HOST_SCHEMES, loadAgentConfig } from "./config.js";
 
 const KEY_A = commandSigningKeyFromSeed(generateCommandSigningSeed()).publicKey;
 const KEY_B = commandSigningKeyFromSeed(generateCommandSigningSeed()).publicKey;
@@ -109,6 +109,16 @@ describe("loadAgentConfig", () => {
     expect(config.dockerHost).toBeUndefined();
   });
 
+  it("DOCKER_HOST: every scheme the list names is accepted, and only those", () => {
+    for (const scheme of DOCKER_HOST_SCHEMES) {
+      const host = `${scheme}://docker.internal:2376`;
+      expect(loadAgentConfig({ DOCKER_HOST: host }).dockerHost).toBe(host);
+    }
+    expect(configError(() => loadAgentConfig({ DOCKER_HOST: "tcps://h:2376" })).message).toContain(
+      `DOCKER_HOST="tcps://h:2376": must start with ${DOCKER_HOST_SCHEMES.map((s) => `${s}://`).join(", ")}`,
+    );
+  });
+
   it("FLEETHEAL_LABEL=all watches every container", () => {
     const config = loadAgentConfig({ FLEETHEAL_LABEL: "all" });
     expect(config.watchAll).toBe(true);
@@ -132,7 +142,9 @@ describe("loadAgentConfig", () => {
     expect(m).toContain(
       `FLEETHEAL_LABEL="bad label": must be a Docker label key such as 'autoheal'`,
     );
-    expect(m).toContain(`DOCKER_HOST="/var/run/docker.sock": must start with`);
+    expect(m).toContain(
+      `DOCKER_HOST="/var/run/docker.sock": must start with unix://, tcp://, http://, https://, ssh://, npipe://`,
+    );
     expect(m).toContain(`FLEETHEAL_OUTBOX_CAPACITY="lots": `);
     expect(m).toContain(`FLEETHEAL_STOP_TIMEOUT="3601": must be at most 3600`);
     expect(m.split("\n")).toHaveLength(7);

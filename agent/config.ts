@@ -65,6 +65,14 @@ const ProbeAllow = commaListFromEnv()
 /** Where dockerode (and the docker CLI) connect when DOCKER_HOST is not set. */
 const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 
+/**
+ * The DOCKER_HOST schemes the agent accepts: what docker-modem (dockerode's transport)
+ * connects over. Stated once: the check and its message are made from it.
+ */
+export const DOCKER_HOST_SCHEMES = ["unix", "tcp", "http", "https", "ssh", "npipe"] as const;
+
+const DOCKER_HOST_URL = new RegExp(`^(${DOCKER_HOST_SCHEMES.join("|")})://`);
+
 /** The variables the agent reads, by name: what docs/reference/settings.md states their ranges from. */
 export const AgentEnv = z.object({
   ...NATS_ENV,
@@ -72,7 +80,10 @@ export const AgentEnv = z.object({
   FLEETHEAL_DATA_DIR: z.string().min(1).max(4096).default(".fleetheal"),
   DOCKER_HOST: z
     .string()
-    .regex(/^(unix|tcp|http|https|ssh|npipe):\/\//, "must start with unix://, tcp:// or https://")
+    .regex(
+      DOCKER_HOST_URL,
+      `must start with ${DOCKER_HOST_SCHEMES.map((scheme) => `${scheme}://`).join(", ")}`,
+    )
     .optional(),
   // No defaults on these two: whether they are set decides between them and their autoheal
   // names below, and the defaults are applied after that.

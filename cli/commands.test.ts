@@ -439,19 +439,26 @@ describe("fleetheal pause, resume and release", () => {
     expect(again.err).toEqual(["FLEETHEAL_ERR_CONFLICT (HTTP 409): h1-0 on h1 is not quarantined"]);
   });
 
-  it("goes to NATS without a gateway, as it always did, and refuses gateway-only options", async () => {
-    const env = { FLEETHEAL_GATEWAY_URL: "", FLEETHEAL_NATS_URL: "nats://127.0.0.1:9" };
-    const nats = await cli("release", ["h1", "web"], { env });
-    expect(nats.code).toBe(1);
-    expect(nats.err[0]).toMatch(/^cannot connect to NATS/);
-    const forced = await cli("release", ["h1", "web", "--nats"], {
-      env: { ...env, FLEETHEAL_GATEWAY_URL: "http://127.0.0.1:9" },
+  it("goes through the gateway even when none is named (the default one), never to NATS", async () => {
+    const asked: string[] = [];
+    const unreachable: typeof fetch = async (input) => {
+      asked.push(input instanceof Request ? input.url : String(input));
+      throw new TypeError("fetch failed");
+    };
+    const env = { FLEETHEAL_NATS_URL: "nats://127.0.0.1:9", FLEETHEAL_GATEWAY_TOKEN: ADMIN };
+    const run = await runCli("release", ["h1", "web"], {
+      gatewayUrl: "",
+      cwd: dir,
+      now: T0,
+      fetch: unreachable,
+      env,
     });
-    expect(forced.err[0]).toMatch(/^cannot connect to NATS/);
-    const reason = await cli("release", ["h1", "web", "--reason", "x"], { env });
-    expect(reason.code).toBe(2);
-    expect(reason.err[0]).toBe("--reason works through the gateway only: add --gateway <url>");
-    expect((await cli("release", ["h1", "web", "--nats", "--gateway", "http://x"])).code).toBe(2);
+    expect(asked).toEqual(["http://127.0.0.1:8080/containers/h1/web/release"]);
+    expect(run.code).toBe(3);
+    expect(run.err[0]).toMatch(/^FLEETHEAL_ERR_UNREACHABLE: /);
+    const nats = await cli("release", ["h1", "web", "--nats"], { env });
+    expect(nats.code).toBe(2);
+    expect(nats.err[0]).toMatch(/--nats/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadAgentConfig } from "../agent/config.js";
+import { DOCKER_HOST_SCHEMES, loadAgentConfig } from "../agent/config.js";
 import { loadEnv } from "../common/config.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadHandlerConfig } from "../handlers/config.js";
@@ -15,8 +15,10 @@ const LOADERS: Record<EnvGroupName, (env: NodeJS.ProcessEnv) => unknown> = {
   nats: (env) => [loadAgentConfig(env), loadHandlerConfig(env), loadGatewayConfig(env)],
   natsSecurity: (env) => loadAgentConfig(env),
   agent: (env) => loadAgentConfig(env),
+  handler: (env) => loadHandlerConfig(env),
   // The notify settings are read only once there is a target.
-  handler: (env) => loadHandlerConfig({ FLEETHEAL_NOTIFY_URLS: "json+http://127.0.0.1:1", ...env }),
+  notify: (env) => loadHandlerConfig({ FLEETHEAL_NOTIFY_URLS: "json+http://127.0.0.1:1", ...env }),
+  notifyTest: (env) => env.FLEETHEAL_HOST_ID,
   gateway: (env) => loadGatewayConfig(env),
   gatewayCommands: (env) => resolveTarget({}, env, { action: false, cwd: "/nonexistent" }),
   up: (env) => loadEnv(UpEnv, env),
@@ -56,4 +58,15 @@ describe("the environment the help lists", () => {
       expect(load({ [name]: value })).toEqual(load({}));
     },
   );
+});
+
+describe("DOCKER_HOST in the help", () => {
+  it("names every scheme the agent accepts", () => {
+    const variables: readonly EnvVariable[] = ENVIRONMENT.agent.variables;
+    const dockerHost = variables.find((v) => v.names.includes("DOCKER_HOST"));
+    const named = [...(dockerHost?.description ?? "").matchAll(/\b([a-z]+):\/\//g)].map(
+      (m) => m[1],
+    );
+    expect(named).toEqual([...DOCKER_HOST_SCHEMES]);
+  });
 });

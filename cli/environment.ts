@@ -39,7 +39,7 @@ export const ENVIRONMENT = {
     ],
   },
   natsSecurity: {
-    title: "NATS security (every role, release and nats-migrate; files are read at start)",
+    title: "NATS security (every role and nats-migrate; files are read at start)",
     variables: [
       v(
         "FLEETHEAL_NATS_TLS_CA",
@@ -96,7 +96,7 @@ export const ENVIRONMENT = {
       ),
       v(
         "DOCKER_HOST",
-        "Docker endpoint: unix://, tcp:// (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)",
+        "Docker endpoint: unix://, tcp://, http://, https://, ssh:// or npipe:// (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)",
         "unix:///var/run/docker.sock",
       ),
       v(
@@ -193,6 +193,11 @@ export const ENVIRONMENT = {
         "A file holding a bearer token (16+ printable characters) that scrapes must send",
         "none: no token",
       ),
+    ],
+  },
+  notify: {
+    title: "notify (the handler's, and notify-test)",
+    variables: [
       v(
         "FLEETHEAL_NOTIFY_URLS",
         "Webhook targets, comma/space-separated: <kind>+<url> (json, slack, discord, ntfy, apprise) or a plain URL (json)",
@@ -212,6 +217,10 @@ export const ENVIRONMENT = {
       },
       v("WEBHOOK_JSON_KEY", "text|content makes WEBHOOK_URL a slack|discord target", "content"),
     ],
+  },
+  notifyTest: {
+    title: "notify-test",
+    variables: [v("FLEETHEAL_HOST_ID", "The host the sample notification names", "the hostname")],
   },
   gateway: {
     title: "gateway",

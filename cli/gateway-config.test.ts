@@ -92,6 +92,14 @@ describe("resolveTarget", () => {
     ).toMatch(/needs the gateway's admin token: .* elsewhere\/admin-token$/);
   });
 
+  it("takes an empty FLEETHEAL_DATA_DIR as unset, as `fleetheal up` does", () => {
+    expect(resolveTarget({}, { FLEETHEAL_DATA_DIR: "" }, { action: true, cwd: dir })).toEqual({
+      url: "http://127.0.0.1:8080",
+      token: UP_TOKEN,
+      tokenSource: join(dir, ".fleetheal", "admin-token"),
+    });
+  });
+
   it("sends the token `fleetheal up` wrote only to a loopback gateway", () => {
     const action = { action: true, cwd: dir };
     for (const gateway of [

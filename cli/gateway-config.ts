@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError, describeError } from "../common/errors.js";
+import { upDataDirSetting } from "./data-dir.js";
 
 export const DEFAULT_GATEWAY_URL = "http://127.0.0.1:8080";
 
@@ -57,7 +58,8 @@ export function resolveTarget(
     return { url, token: readToken(file, "FLEETHEAL_GATEWAY_TOKEN_FILE"), tokenSource: file };
   }
   if (!purpose.action) return { url };
-  const shown = join(env.FLEETHEAL_DATA_DIR ?? ".fleetheal", "admin-token");
+  const dataDir = upDataDirSetting(env);
+  const shown = join(dataDir, "admin-token");
   // The token `up` wrote is for the gateway `up` runs here. Sent to whatever URL is set, a
   // typo or a stale FLEETHEAL_GATEWAY_URL would hand the fleet's admin token to another
   // machine, possibly over plain HTTP: elsewhere it is sent only when named explicitly.
@@ -66,7 +68,7 @@ export function resolveTarget(
       `this command needs the gateway's admin token, and ${url} is not on this machine: ${shown} is sent only to a loopback gateway (127.0.0.0/8, ::1, localhost). Name the token explicitly: --token-file <file>, or FLEETHEAL_GATEWAY_TOKEN_FILE or FLEETHEAL_GATEWAY_TOKEN`,
     );
   }
-  const upToken = join(resolve(purpose.cwd, env.FLEETHEAL_DATA_DIR ?? ".fleetheal"), "admin-token");
+  const upToken = join(resolve(purpose.cwd, dataDir), "admin-token");
   let text: string;
   try {
     text = readFileSync(upToken, "utf8");

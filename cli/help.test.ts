@@ -5,6 +5,7 @@ import { loadAgentConfig } from "../agent/config.js";
 import { createLogger } from "../common/logger.js";
 import { loadGatewayConfig } from "../gateway/config.js";
 import { loadHandlerConfig } from "../handlers/config.js";
+import { loadNotifyConfig } from "../handlers/notify/config.js";
 import { COMMAND_NAMES, loadAllCommands, loadCommand } from "./commands/index.js";
 import { ENVIRONMENT } from "./environment.js";
 import { resolveTarget } from "./gateway-config.js";
@@ -79,8 +80,22 @@ describe("fleetheal <role> --help", () => {
     expect(natsAuth).not.toContain("Environment");
     const notify = await help("notify-test");
     expect(notify).toMatch(/^Usage: fleetheal notify-test\n/);
-    expect(notify).toContain("FLEETHEAL_NOTIFY_URLS");
-    expect(notify).not.toContain("DOCKER_HOST");
+    // Exactly what it reads: the notify settings and the host the sample names; no NATS, none
+    // of the handler's other settings.
+    const notifyTest = await loadCommand("notify-test");
+    expect([...namesIn(notifyTest.env)].sort()).toEqual(
+      [
+        ...variablesRead((env) => loadNotifyConfig(env)),
+        ...variablesRead((env) =>
+          loadNotifyConfig({ FLEETHEAL_NOTIFY_URLS: "json+http://x", ...env }),
+        ),
+        "FLEETHEAL_HOST_ID",
+      ]
+        .filter((name, i, all) => all.indexOf(name) === i)
+        .sort(),
+    );
+    for (const name of ["FLEETHEAL_NATS_URL", "FLEETHEAL_MAX_EVENT_AGE_MS", "DOCKER_HOST"])
+      expect(notify).not.toContain(name);
   });
 
   it("version: its usage, no environment, and where the docs are", async () => {

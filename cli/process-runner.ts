@@ -1,9 +1,9 @@
 import { runUntilSignal } from "../common/lifecycle.js";
-import { createLogger } from "../common/logger.js";
+import { createLogger, type Logger } from "../common/logger.js";
 import type { Command, CommandContext } from "./command.js";
 import { isCommandName, loadAllCommands, loadCommand, nearestCommands } from "./commands/index.js";
 import { EXIT } from "./exit-codes.js";
-import { commandArgs, runCommand } from "./run-command.js";
+import { commandArgs, reportError, runCommand } from "./run-command.js";
 
 /**
  * `fleetheal <command> …` as this process: the global help, `-v`/`--version`, or the command,
@@ -90,7 +90,15 @@ async function runService(command: Command & { kind: "service" }, argv: readonly
     return;
   }
   const ctx = processContext(command, new AbortController().signal);
-  await runUntilSignal(createLogger("fleetheal"), () => command.start(args, ctx));
+  // The log level is the first setting a role reads: a bad one exits 2 like any other.
+  let log: Logger;
+  try {
+    log = createLogger("fleetheal", ctx.env);
+  } catch (error) {
+    process.exitCode = reportError(error, io.err);
+    return;
+  }
+  await runUntilSignal(log, () => command.start(args, ctx));
 }
 
 async function runOneShot(command: Command & { kind: "one-shot" }, argv: readonly string[]) {
@@ -107,7 +115,7 @@ async function runOneShot(command: Command & { kind: "one-shot" }, argv: readonl
   });
   const code = await runCommand(command, argv, processContext(command, abort.signal));
   await Promise.all([flush(process.stdout), flush(process.stderr)]);
-  // Idle keep-alive connections (fetch's, or NATS for `release`) would hold the process on.
+  // Idle keep-alive connections (fetch's, or NATS for `nats-migrate`) would hold the process on.
   process.exit(code);
 }
 

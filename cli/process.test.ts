@@ -217,6 +217,16 @@ describe("node bin/fleetheal.js", () => {
     expect(bad.stderr).toContain("FLEETHEAL_HOST_ID");
   });
 
+  it("a role with a bad FLEETHEAL_LOG_LEVEL exits 2 naming it, before starting anything", async () => {
+    for (const role of ["agent", "gateway", "up"]) {
+      const bad = await fleetheal([role], { FLEETHEAL_LOG_LEVEL: "debgu" }).exited;
+      expect(bad, role).toMatchObject({ code: 2, stdout: "" });
+      expect(bad.stderr, role).toContain(
+        `fleetheal ${role}: invalid configuration:\n  FLEETHEAL_LOG_LEVEL="debgu": must be one of`,
+      );
+    }
+  });
+
   it("has per-command help, and the global help lists every command", async () => {
     await start();
     const global = await fleetheal(["--help"]).exited;

@@ -22,13 +22,14 @@ import { loadHandlerConfig } from "../handlers/config.js";
 import { runHandlers } from "../handlers/main.js";
 import { ensureAdminTokenFile } from "./admin-token.js";
 import { credentialSigning, upCommandSigningEnv, withSigningKey } from "./command-signing-key.js";
+import { DATA_DIR_ENV } from "./data-dir.js";
 import { upHostsAdmin } from "./fleet-hosts.js";
 import { parseHostPort, startUpServer } from "./up-server.js";
 
 /** The variables `up` reads besides every role's. */
 export const UpEnv = z.object({
   FLEETHEAL_NATS_URL: z.string().optional(),
-  FLEETHEAL_DATA_DIR: z.string().default(".fleetheal"),
+  ...DATA_DIR_ENV,
   FLEETHEAL_NATS_PORT: intFromEnv({ min: 1, max: 65_535, default: 4222 }),
   FLEETHEAL_NATS_SERVER_BIN: z.string().default("nats-server"),
   FLEETHEAL_NATS_LISTEN: z.string().max(300).optional(),

@@ -1,18 +1,31 @@
-import { type Logger, pino } from "pino";
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
+import { z } from "zod";
+import { loadEnv } from "./config.js";
 
 export type { Logger } from "pino";
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
+/** The variable every role reads for its log level. */
+export const LOG_ENV = {
+  FLEETHEAL_LOG_LEVEL: z
+    .enum(LEVELS, { message: `must be one of ${LEVELS.join(", ")}` })
+    .default("info"),
+};
+
 /**
  * Structured JSON logs on stdout, one line per record. The level comes from
- * FLEETHEAL_LOG_LEVEL (default `info`); an unknown level falls back to `info` with a warning
- * rather than refusing to start, because logging must never be the reason a healer is down.
+ * FLEETHEAL_LOG_LEVEL (default `info`, also when empty). A bad level is a ConfigError (exit 2,
+ * naming the variable) like every other bad setting: a typo such as `debgu` would otherwise hide
+ * the very logs the operator asked for. `destination` is stdout unless given (tests).
  */
-export function createLogger(component: string, env: NodeJS.ProcessEnv = process.env): Logger {
-  const wanted = env.FLEETHEAL_LOG_LEVEL ?? "info";
-  const level = (LEVELS as readonly string[]).includes(wanted) ? wanted : "info";
-  const logger = pino({
+export function createLogger(
+  component: string,
+  env: NodeJS.ProcessEnv = process.env,
+  destination?: DestinationStream,
+): Logger {
+  const { FLEETHEAL_LOG_LEVEL: level } = loadEnv(z.object(LOG_ENV), env);
+  const options: LoggerOptions = {
     level,
     base: { component, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -21,7 +34,6 @@ export function createLogger(component: string, env: NodeJS.ProcessEnv = process
       paths: ["token", "*.token", "password", "*.password", "authorization", "*.authorization"],
       censor: "[redacted]",
     },
-  });
-  if (level !== wanted) logger.warn({ wanted }, "unknown FLEETHEAL_LOG_LEVEL, using info");
-  return logger;
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }

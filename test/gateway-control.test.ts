@@ -5,7 +5,6 @@ import type { KV } from "@nats-io/kv";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { releaseCommand } from "../cli/release.js";
 import {
   commandSigningKeyFromSeed,
   generateCommandSigningSeed,
@@ -364,25 +363,6 @@ describe("release from quarantine", () => {
     await fjs.ledger.put(key, encode(quarantine(optedIn.id)));
     const lost = await release(racing(({ quarantine: _q, ...e }) => e));
     expect(lost).toEqual({ released: false, reason: "not-quarantined" });
-  });
-
-  it("is what `fleetheal release` does", async () => {
-    await fjs.ledger.put(containerKey(HOST, optedIn.id), encode(quarantine(optedIn.id)));
-    const lines: string[] = [];
-    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
-    const env = { FLEETHEAL_NATS_URL: fleet.nats.server.url, USER: "tester" };
-    expect(await releaseCommand([HOST, "mine"], env, io)).toBe(0);
-    expect(lines).toEqual([`released mine (${optedIn.id.slice(0, 12)}) on ${HOST}`]);
-    expect(await releaseCommand([HOST, "mine"], env, io)).toBe(1);
-    expect(lines[1]).toBe(`mine on ${HOST} is not quarantined`);
-    const last = (await remediations(HOST, optedIn.id))
-      .filter((r) => r.phase === "released")
-      .at(-1);
-    expect(last).toMatchObject({
-      actor: "cli",
-      code: "by-hand",
-      message: "released from quarantine by hand (tester)",
-    });
   });
 });
 

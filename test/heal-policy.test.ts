@@ -22,6 +22,9 @@ import { startProcess } from "./support/process.js";
 import { readStored } from "./support/stream.js";
 import { waitFor } from "./support/wait.js";
 
+/** The gateway's admin token, which `fleetheal release` needs. */
+const ADMIN_TOKEN = "heal-policy-admin-token-0123456789";
+
 let fleet: Fleet;
 let client: NatsConnection;
 let hosts: FleetHost[];
@@ -99,13 +102,15 @@ describe("heal policy", () => {
     );
     expect(host.docker.count((e) => e.id === c.id && e.action === "kill")).toBe(3);
 
-    // Released by hand, it is healed again at its next trouble, with a fresh budget.
+    // Released by hand (through a gateway, as every client command), it is healed again at its
+    // next trouble, with a fresh budget.
+    const gateway = await fleet.startGateway({ adminToken: ADMIN_TOKEN });
     const release = await startProcess({
       name: "release",
       command: process.execPath,
       args: [CLI, "release", host.id, "hopeless"],
       cwd: REPO,
-      env: { FLEETHEAL_NATS_URL: fleet.nats.server.url },
+      env: { FLEETHEAL_GATEWAY_URL: gateway.url, FLEETHEAL_GATEWAY_TOKEN: ADMIN_TOKEN },
     });
     expect((await release.exited).code).toBe(0);
     expect(release.lines.join("\n")).toContain("released hopeless");

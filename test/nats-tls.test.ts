@@ -273,31 +273,4 @@ describe("NATS with users and passwords", () => {
     expect(status.code).toBe(2);
     expect(output).toContain("NATS refused the credentials");
   });
-
-  it("`fleetheal release` uses the same credentials", async () => {
-    const release = (env: Record<string, string>) =>
-      startProcess({
-        name: "release",
-        command: process.execPath,
-        args: [CLI, "release", HOST, "some-container"],
-        env: { FLEETHEAL_NATS_URL: authNats.url, ...env },
-        cwd: REPO,
-      });
-    const refused = await release({
-      FLEETHEAL_NATS_USER: "fleet",
-      FLEETHEAL_NATS_PASSWORD: WRONG_PASSWORD,
-    });
-    cleanups.push(async () => refused[Symbol.asyncDispose]());
-    expect((await refused.exited).code).toBe(2);
-    expect(refused.lines.join("\n")).toContain("NATS refused the credentials");
-    expect(refused.lines.join("\n")).not.toContain(WRONG_PASSWORD);
-    // With the right password it gets through to NATS and finds no such host.
-    const accepted = await release({
-      FLEETHEAL_NATS_USER: "fleet",
-      FLEETHEAL_NATS_PASSWORD: PASSWORD,
-    });
-    cleanups.push(async () => accepted[Symbol.asyncDispose]());
-    expect((await accepted.exited).code).toBe(1);
-    expect(accepted.lines.join("\n")).not.toContain("cannot connect to NATS");
-  });
 });

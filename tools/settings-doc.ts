@@ -20,6 +20,7 @@ import { ENVIRONMENT, type EnvGroupName, type EnvVariable } from "../cli/environ
 import { UpEnv } from "../cli/up.js";
 import { COMMAND_SIGNING_ENV } from "../common/agent-commands.js";
 import { NATS_ENV } from "../common/config.js";
+import { LOG_ENV } from "../common/logger.js";
 import { GatewayEnv } from "../gateway/config.js";
 import { HandlerEnv } from "../handlers/config.js";
 import { PLAIN_VARIABLES } from "../handlers/notify/config.js";
@@ -39,6 +40,7 @@ export function settingSchemas(): Map<string, z.ZodType> {
   const schemas = new Map<string, z.ZodType>();
   const shapes = [
     NATS_ENV,
+    LOG_ENV,
     COMMAND_SIGNING_ENV,
     AgentEnv.shape,
     HandlerEnv.shape,
@@ -132,7 +134,9 @@ const HEADINGS: Record<EnvGroupName, string> = {
   nats: "NATS connection and logging",
   natsSecurity: "NATS security and JetStream",
   agent: "Agent",
-  handler: "Handler and notifications",
+  handler: "Handler",
+  notify: "Notifications (handler, notify-test)",
+  notifyTest: "fleetheal notify-test",
   gateway: "Gateway",
   gatewayCommands: "Commands that talk to the gateway",
   up: "fleetheal up",

@@ -12,6 +12,7 @@ import { HostId } from "../../contracts/index.js";
 import type { HostCredential, HostSummary } from "../../gateway/http/api-schemas.js";
 import { type OptionValues, UsageError } from "../args.js";
 import { type CommandContext, defineCommand } from "../command.js";
+import { upDataDirSetting } from "../data-dir.js";
 import { EXIT } from "../exit-codes.js";
 import { GatewayError } from "../gateway-error.js";
 import { relativeTime, renderTable, shortDuration, type TableOptions } from "../table.js";
@@ -109,10 +110,7 @@ async function change(
   ctx: CommandContext,
 ): Promise<number> {
   if (options["nats-auth"] !== undefined) return ownDeployment(action, host, options, ctx);
-  const dataDir = resolve(
-    ctx.cwd,
-    options["data-dir"] ?? ctx.env.FLEETHEAL_DATA_DIR ?? ".fleetheal",
-  );
+  const dataDir = resolve(ctx.cwd, options["data-dir"] ?? upDataDirSetting(ctx.env));
   const local = readFleetAuthState(`${dataDir}/credentials`) !== undefined;
   if (action === "add") {
     const added = local

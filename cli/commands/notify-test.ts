@@ -6,7 +6,8 @@ export const notifyTest = defineCommand({
   name: "notify-test",
   summary:
     "Sends a sample notification to every FLEETHEAL_NOTIFY_URLS target and prints OK or FAILED per target; exit code 0 only if all succeeded (docs/NOTIFY.md).",
-  env: ["handler"],
+  // What it reads, and only that: it needs no NATS and none of the handler's other settings.
+  env: ["notify", "notifyTest"],
   exitCodes: `Exit codes:
   0  every target took the sample
   1  a target did not

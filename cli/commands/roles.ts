@@ -10,7 +10,7 @@ export const up = defineCommand({
   name: "up",
   summary:
     "All-in-one for one host: an embedded nats-server (unless FLEETHEAL_NATS_URL is set; it is plain loopback, so the NATS security variables need FLEETHEAL_NATS_URL), the agent, a handler and the gateway. Ctrl-C or SIGTERM stops everything.",
-  env: ["nats", "natsSecurity", "agent", "handler", "gateway", "up"],
+  env: ["nats", "natsSecurity", "agent", "handler", "notify", "gateway", "up"],
   exitCodes: ROLE_EXIT_CODES_HELP,
   start: async () => (await import("../up.js")).startAllInOne(),
 });
@@ -41,7 +41,7 @@ export const handler = defineCommand({
   name: "handler",
   summary:
     "One handler replica (heal, auto-monitor, dependents, and notify when FLEETHEAL_NOTIFY_URLS is set). Run as many as you like. The heal policy (backoff, budget, quarantine, pause…) is in KV; see docs/POLICY.md.",
-  env: ["nats", "natsSecurity", "handler"],
+  env: ["nats", "natsSecurity", "handler", "notify"],
   exitCodes: ROLE_EXIT_CODES_HELP,
   async start(_args, ctx) {
     const config = (await import("../../handlers/config.js")).loadHandlerConfig(ctx.env);
