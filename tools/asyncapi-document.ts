@@ -871,7 +871,7 @@ function channelSpecs(): Record<string, ChannelSpec> {
     remediations: {
       address: ADDRESSES.remediation,
       title: "Remediation records",
-      description: `The audit trail of healing: every decision, action and outcome, including "skipped, and why". Published by the handlers (and by the gateway and \`fleetheal release\` for manual actions) and kept in the \`${EVENTS_STREAM}\` stream.`,
+      description: `The audit trail of healing: every decision, action and outcome, including "skipped, and why". Published by the handlers (and by the gateway for manual actions: \`fleetheal restart\`, \`release\`) and kept in the \`${EVENTS_STREAM}\` stream.`,
       messages: ["remediationRecord"],
       builder: "remediationSubject",
       stream: EVENTS_STREAM,
