@@ -2,7 +2,7 @@
 // integration test "stores every transition exactly once when dockerd restarts mid-burst" N times
 // beside one CPU-bound process per core, and reports how many runs lost an event (the test says
 // LOST), were only late (LATE) or passed, with the worst lateness of each run. Not part of CI: it
-// takes minutes and makes the machine busy on purpose. docs/RELIABILITY.md records a run.
+// takes minutes and makes the machine busy on purpose. docs/benchmarks/RELIABILITY.md records a run.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import os from "node:os";

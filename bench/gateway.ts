@@ -1,6 +1,6 @@
 // Gateway at fleet scale: what `GET /health` and `GET /containers?health=unhealthy` cost with
 // 1,000 hosts × 50 containers in the view, against a plain Fastify route that returns a constant
-// body of the same bytes, with the same load tool, in the same run (docs/PERFORMANCE.md).
+// body of the same bytes, with the same load tool, in the same run (docs/benchmarks/PERFORMANCE.md).
 //
 //   npm run bench:gateway
 //

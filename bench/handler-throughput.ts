@@ -33,7 +33,7 @@
 // build runs too, in the same run, each between references of its own, and the two are compared.
 //
 // Everything is configurable through environment variables (bench/handlers/config.ts and
-// docs/PERFORMANCE.md); with FLEETHEAL_BENCH_CPU_PROF=<dir> every handler and floor process
+// docs/benchmarks/PERFORMANCE.md); with FLEETHEAL_BENCH_CPU_PROF=<dir> every handler and floor process
 // writes a V8 CPU profile there. Results go to bench/results/handler-throughput.json.
 
 import os from "node:os";

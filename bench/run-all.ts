@@ -1,4 +1,4 @@
-// Every benchmark of docs/PERFORMANCE.md, one after the other (never two at once: they would
+// Every benchmark of docs/benchmarks/PERFORMANCE.md, one after the other (never two at once: they would
 // measure each other), then one table of every target of the performance issue with the figure
 // this run measured, read back from each benchmark's JSON.
 //

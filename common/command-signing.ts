@@ -14,7 +14,7 @@ import { createOperator, fromPublic, fromSeed } from "@nats-io/nkeys";
  * the other NATS keys (`nk -gen operator`, `nsc`). nkeys only encodes and decodes them here: the
  * signing and verifying is node:crypto's native ed25519 rather than nkeys' pure-JS one, because
  * every restart command is signed by its sender and verified by the agent on the way to Docker
- * (what that costs: docs/PERFORMANCE.md, "Heal reaction").
+ * (what that costs: docs/benchmarks/PERFORMANCE.md, "Heal reaction").
  */
 
 /** Signs command payloads with one operator key. */

@@ -129,7 +129,7 @@ const TRANSIENT_RETRY_MS = { initial: 250, max: 5_000 };
  */
 export function isTransientJetStreamFailure(error: unknown): boolean {
   // "jetstream is not enabled" is also what a clustered server answers while it elects leaders
-  // (docs/RELIABILITY.md); a server really run without JetStream fails after the retries, with
+  // (docs/benchmarks/RELIABILITY.md); a server really run without JetStream fails after the retries, with
   // the same message in every warning.
   if (isTimeout(error) || isNoResponders(error)) return true;
   // "JetStream system temporarily unavailable" (10008) while the meta leader is elected.

@@ -45,7 +45,7 @@ export function runHandlers(config: HandlerConfig, log: Logger): Promise<Running
     // nats.js builds two errors with stack traces for every request (a KV read or write, a
     // JetStream publish, a command), only to enrich a failure's stack; fleetheal reports
     // failures by their message and never prints a stack, and the restart path makes several
-    // requests per event, so that work would be pure overhead there (docs/PERFORMANCE.md,
+    // requests per event, so that work would be pure overhead there (docs/benchmarks/PERFORMANCE.md,
     // "Handler throughput and storm"). nats.js reads the option on every request, so it applies
     // from here on.
     if (nc instanceof NatsConnectionImpl) nc.options.noAsyncTraces = true;

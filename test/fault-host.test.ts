@@ -48,7 +48,7 @@ describe("faults on a host", () => {
 
   it("heals, once, after dockerd restarted under a running agent", async () => {
     // The agent's event stream breaks and comes back, and a reconcile follows; healing must not
-    // wait on it (docs/RELIABILITY.md, "Not tried yet", had this case out of the suite).
+    // wait on it (docs/benchmarks/RELIABILITY.md, "Not tried yet", had this case out of the suite).
     await host.engine.restart();
     const c = await runTestContainer(host.engine, {
       name: "after-restart",

@@ -168,7 +168,7 @@ describe("a 3-node NATS cluster with replicated streams and KV", () => {
 
     // One node down: one that leads neither the events stream nor the heal handler's consumer
     // (the KV buckets' leaders may be on it). Healing goes on with the two left. Losing the
-    // consumer's leader stalls the handler for about 40 s (see docs/RELIABILITY.md); the second
+    // consumer's leader stalls the handler for about 40 s (see docs/benchmarks/RELIABILITY.md); the second
     // phase below goes through that stall.
     const consumerLeader = await leaderOf(EVENTS_STREAM, HEAL_DURABLE);
     const streamLeader = await leaderOf(EVENTS_STREAM);

@@ -269,7 +269,7 @@ const HEAL_TIMEOUT_MS = 60_000;
 /**
  * With a node down, its raft groups elect new leaders and clients on it reconnect; a handler's
  * pull on a consumer whose leader moved is noticed only after missed heartbeats (see
- * docs/RELIABILITY.md), hence the longer bound.
+ * docs/benchmarks/RELIABILITY.md), hence the longer bound.
  */
 const NODE_DOWN_TIMEOUT_MS = 75_000;
 

@@ -1,4 +1,4 @@
-// The agent benchmark's settings (docs/PERFORMANCE.md, "Agent footprint"), from the environment.
+// The agent benchmark's settings (docs/benchmarks/PERFORMANCE.md, "Agent footprint"), from the environment.
 
 import { resultFile } from "../runner/report.js";
 import { envNumber } from "../runner/settings.js";

@@ -1,4 +1,4 @@
-// The gateway benchmark's settings (docs/PERFORMANCE.md, "Gateway"), from the environment: read
+// The gateway benchmark's settings (docs/benchmarks/PERFORMANCE.md, "Gateway"), from the environment: read
 // by the load generator and by the server children alike, which inherit its environment.
 
 import path from "node:path";

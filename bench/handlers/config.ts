@@ -1,4 +1,4 @@
-// The handler benchmark's settings (docs/PERFORMANCE.md, "Handler throughput and storm").
+// The handler benchmark's settings (docs/benchmarks/PERFORMANCE.md, "Handler throughput and storm").
 
 import { resultFile } from "../runner/report.js";
 import { envList, envNumber } from "../runner/settings.js";

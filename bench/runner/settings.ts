@@ -1,4 +1,4 @@
-// A benchmark's settings come from environment variables (docs/PERFORMANCE.md lists them).
+// A benchmark's settings come from environment variables (docs/benchmarks/PERFORMANCE.md lists them).
 
 /** A non-negative number from the environment, or `fallback` when the variable is unset. */
 export function envNumber(name: string, fallback: number): number {

@@ -67,7 +67,7 @@ export function rssVerdict(
   };
 }
 
-/** The verdicts as a Markdown table, for the log and docs/PERFORMANCE.md. */
+/** The verdicts as a Markdown table, for the log and docs/benchmarks/PERFORMANCE.md. */
 export function rssTable(verdicts: readonly RssVerdict[], maxGrowth: number): string {
   const limit = `≤ ${round(1 + maxGrowth, 2)}`;
   const rows = verdicts.map(

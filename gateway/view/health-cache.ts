@@ -33,7 +33,7 @@ interface Fragment extends JsonPart {
 /**
  * One build of the report. The body is the only copy kept: the text for SSE is decoded from it
  * when first asked for, so that a rebuild under heartbeat churn (one per snapshot) leaves one
- * body's worth of garbage, not a buffer and a string (docs/PERFORMANCE.md, "Gateway").
+ * body's worth of garbage, not a buffer and a string (docs/benchmarks/PERFORMANCE.md, "Gateway").
  */
 class BuiltHealth implements CachedHealth {
   private text: string | undefined;

@@ -42,7 +42,7 @@ export class UpdateConflictError extends Error {
  * write, starting from the revision this replica has just written. In a storm, every container
  * of a failing image counts itself against one breaker key; done one by one, the concurrent
  * messages of a single replica would lose most of their compare-and-sets to each other and
- * decide again (docs/PERFORMANCE.md, "Handler throughput and storm"). Coalesced, only other
+ * decide again (docs/benchmarks/PERFORMANCE.md, "Handler throughput and storm"). Coalesced, only other
  * replicas can make a write conflict, and a conflict re-reads the key and re-applies every
  * update of the batch. Each update function must be pure: it may run more than once.
  */
