@@ -1,11 +1,3 @@
-// Writes docs/reference/labels.md from the label parsers' specs, or with --check tells whether it
-// is current (tools/labels-doc.test.ts fails when it is not, and when a label fleetheal reads has
-// no spec here).
-//
-//   npx tsx tools/labels-doc.ts           rewrite docs/reference/labels.md
-//   npx tsx tools/labels-doc.ts --check   exit 1 if docs/reference/labels.md differs
-
-import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { AUTOHEAL_LABEL, WATCH_ALL } from "../agent/opt-in.js";
@@ -22,6 +14,13 @@ import { formatDuration, STOP_TIMEOUT_LABEL } from "../contracts/index.js";
 import { NOTIFY_MUTE_LABEL } from "../handlers/notify/notify.js";
 import type { LabelSpec } from "../policy/label-spec.js";
 import { POLICY_LABEL_SPECS } from "../policy/policy-labels.js";
+import { writeOrCheck } from "./generated-doc.js";
+// Writes docs/reference/labels.md from the label parsers' specs, or with --check tells whether it
+// is current (tools/labels-doc.test.ts fails when it is not, and when a label fleetheal reads has
+// no spec here).
+//
+//   npx tsx tools/labels-doc.ts           rewrite docs/reference/labels.md
+//   npx tsx tools/labels-doc.ts --check   exit 1 if docs/reference/labels.md differs
 
 export const LABELS_DOC_PATH = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -220,16 +219,12 @@ export function labelsDoc(): string {
 }
 
 async function main(): Promise<void> {
-  const current = await readFile(LABELS_DOC_PATH, "utf8").catch(() => "");
-  const generated = labelsDoc();
-  if (process.argv.includes("--check")) {
-    if (generated !== current) {
-      console.error("docs/reference/labels.md is not current: run npx tsx tools/labels-doc.ts");
-      process.exitCode = 1;
-    }
-    return;
-  }
-  if (generated !== current) await writeFile(LABELS_DOC_PATH, generated);
+  await writeOrCheck({
+    path: LABELS_DOC_PATH,
+    doc: "docs/reference/labels.md",
+    script: "tools/labels-doc.ts",
+    generate: () => labelsDoc(),
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

@@ -1,16 +1,15 @@
-// Writes the metric tables of docs/METRICS.md from the gateway's registry, or with --check tells
-// whether they are current (tools/metrics-doc.test.ts fails when they are not).
-//
-//   npx tsx tools/metrics-doc.ts           rewrite the tables between the markers
-//   npx tsx tools/metrics-doc.ts --check   exit 1 if docs/METRICS.md differs
-
-import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HOST_SNAPSHOT_TYPE, HostSnapshot } from "../contracts/index.js";
 import { GatewayMetrics } from "../gateway/http/metrics.js";
 import { FleetView } from "../gateway/view/fleet-view.js";
 import { HealthCache } from "../gateway/view/health-cache.js";
+import { writeOrCheck } from "./generated-doc.js";
+// Writes the metric tables of docs/METRICS.md from the gateway's registry, or with --check tells
+// whether they are current (tools/metrics-doc.test.ts fails when they are not).
+//
+//   npx tsx tools/metrics-doc.ts           rewrite the tables between the markers
+//   npx tsx tools/metrics-doc.ts --check   exit 1 if docs/METRICS.md differs
 
 export const METRICS_DOC_PATH = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -100,16 +99,13 @@ export function withTables(doc: string, tables: MetricTables): string {
 }
 
 async function main(): Promise<void> {
-  const doc = await readFile(METRICS_DOC_PATH, "utf8");
-  const generated = withTables(doc, await metricTables());
-  if (process.argv.includes("--check")) {
-    if (generated !== doc) {
-      console.error("docs/METRICS.md is not current: run npx tsx tools/metrics-doc.ts");
-      process.exitCode = 1;
-    }
-    return;
-  }
-  if (generated !== doc) await writeFile(METRICS_DOC_PATH, generated);
+  const tables = await metricTables();
+  await writeOrCheck({
+    path: METRICS_DOC_PATH,
+    doc: "docs/METRICS.md",
+    script: "tools/metrics-doc.ts",
+    generate: (doc) => withTables(doc, tables),
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();

@@ -1,15 +1,3 @@
-// Writes the settings table of docs/reference/settings.md, or with --check tells whether it is
-// current (tools/settings-doc.test.ts fails when it is not).
-//
-//   npx tsx tools/settings-doc.ts           rewrite the table between the markers
-//   npx tsx tools/settings-doc.ts --check   exit 1 if docs/reference/settings.md differs
-//
-// One source of truth: each variable's meaning and default are the rows of cli/environment.ts
-// (what `--help` prints, checked against the loaders by cli/help.test.ts and
-// cli/environment.test.ts), who reads it is the commands that name its group, and its accepted
-// range is read from the zod schemas the roles validate it with.
-
-import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { z } from "zod";
@@ -24,6 +12,18 @@ import { LOG_ENV } from "../common/logger.js";
 import { GatewayEnv } from "../gateway/config.js";
 import { HandlerEnv } from "../handlers/config.js";
 import { PLAIN_VARIABLES } from "../handlers/notify/config.js";
+import { writeOrCheck } from "./generated-doc.js";
+// Writes the settings table of docs/reference/settings.md, or with --check tells whether it is
+// current (tools/settings-doc.test.ts fails when it is not).
+//
+//   npx tsx tools/settings-doc.ts           rewrite the table between the markers
+//   npx tsx tools/settings-doc.ts --check   exit 1 if docs/reference/settings.md differs
+//
+// One source of truth: each variable's meaning and default are the rows of cli/environment.ts
+// (what `--help` prints, checked against the loaders by cli/help.test.ts and
+// cli/environment.test.ts), who reads it is the commands that name its group, and its accepted
+// range is read from the zod schemas the roles validate it with.
+
 import { SETTING_NOTES } from "./settings-doc-notes.js";
 
 export const SETTINGS_DOC_PATH = path.join(
@@ -203,16 +203,13 @@ export function withTable(doc: string, text: string): string {
 }
 
 async function main(): Promise<void> {
-  const doc = await readFile(SETTINGS_DOC_PATH, "utf8");
-  const generated = withTable(doc, await settingsTables());
-  if (process.argv.includes("--check")) {
-    if (generated !== doc) {
-      console.error("docs/reference/settings.md is not current: run npx tsx tools/settings-doc.ts");
-      process.exitCode = 1;
-    }
-    return;
-  }
-  if (generated !== doc) await writeFile(SETTINGS_DOC_PATH, generated);
+  const tables = await settingsTables();
+  await writeOrCheck({
+    path: SETTINGS_DOC_PATH,
+    doc: "docs/reference/settings.md",
+    script: "tools/settings-doc.ts",
+    generate: (doc) => withTable(doc, tables),
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();
