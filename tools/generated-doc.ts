@@ -24,3 +24,19 @@ export async function writeOrCheck(options: {
   }
   if (generated !== current) await writeFile(options.path, generated);
 }
+
+/**
+ * `doc` with the text between the markers `start` and `end` replaced by `text`; `name` says which
+ * doc lacks them when it does.
+ */
+export function betweenMarkers(
+  doc: string,
+  name: string,
+  markers: { start: string; end: string },
+  text: string,
+): string {
+  const from = doc.indexOf(markers.start);
+  const to = doc.indexOf(markers.end);
+  if (from < 0 || to < from) throw new Error(`${name} has no ${markers.start} ... ${markers.end}`);
+  return `${doc.slice(0, from + markers.start.length)}\n\n${text}\n\n${doc.slice(to)}`;
+}

@@ -4,7 +4,7 @@ import { HOST_SNAPSHOT_TYPE, HostSnapshot } from "../contracts/index.js";
 import { GatewayMetrics } from "../gateway/http/metrics.js";
 import { FleetView } from "../gateway/view/fleet-view.js";
 import { HealthCache } from "../gateway/view/health-cache.js";
-import { writeOrCheck } from "./generated-doc.js";
+import { betweenMarkers, writeOrCheck } from "./generated-doc.js";
 // Writes the metric tables of docs/METRICS.md from the gateway's registry, or with --check tells
 // whether they are current (tools/metrics-doc.test.ts fails when they are not).
 //
@@ -88,12 +88,11 @@ function table(rows: string[][]): string {
 export function withTables(doc: string, tables: MetricTables): string {
   let out = doc;
   for (const [name, text] of Object.entries(tables)) {
-    const start = `<!-- metrics:${name}:start -->`;
-    const end = `<!-- metrics:${name}:end -->`;
-    const from = out.indexOf(start);
-    const to = out.indexOf(end);
-    if (from < 0 || to < from) throw new Error(`docs/METRICS.md has no ${start} ... ${end}`);
-    out = `${out.slice(0, from + start.length)}\n\n${text}\n\n${out.slice(to)}`;
+    const markers = {
+      start: `<!-- metrics:${name}:start -->`,
+      end: `<!-- metrics:${name}:end -->`,
+    };
+    out = betweenMarkers(out, "docs/METRICS.md", markers, text);
   }
   return out;
 }

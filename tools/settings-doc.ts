@@ -12,7 +12,7 @@ import { LOG_ENV } from "../common/logger.js";
 import { GatewayEnv } from "../gateway/config.js";
 import { HandlerEnv } from "../handlers/config.js";
 import { PLAIN_VARIABLES } from "../handlers/notify/config.js";
-import { writeOrCheck } from "./generated-doc.js";
+import { betweenMarkers, writeOrCheck } from "./generated-doc.js";
 // Writes the settings table of docs/reference/settings.md, or with --check tells whether it is
 // current (tools/settings-doc.test.ts fails when it is not).
 //
@@ -195,11 +195,7 @@ const END = "<!-- settings:end -->";
 
 /** `doc` with the text between the markers replaced by `text`. */
 export function withTable(doc: string, text: string): string {
-  const from = doc.indexOf(START);
-  const to = doc.indexOf(END);
-  if (from < 0 || to < from)
-    throw new Error(`docs/reference/settings.md has no ${START} ... ${END}`);
-  return `${doc.slice(0, from + START.length)}\n\n${text}\n\n${doc.slice(to)}`;
+  return betweenMarkers(doc, "docs/reference/settings.md", { start: START, end: END }, text);
 }
 
 async function main(): Promise<void> {
